@@ -1,0 +1,1 @@
+"""Analysis stage: pure functions over GeoDataFrames (ratios, jurisdiction), testable without a database."""

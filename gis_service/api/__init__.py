@@ -1,0 +1,1 @@
+"""HTTP interface: the FastAPI app, its dependencies, error mapping and one router a resource."""

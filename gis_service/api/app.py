@@ -1,0 +1,26 @@
+"""The FastAPI application: routers, error handlers, OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from gis_service import __version__
+from gis_service.api.errors import install_error_handlers
+from gis_service.api.routers import admin, health, layers
+
+ROUTERS = [health.router, layers.router, admin.router]
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    """Build the app; ``engine`` overrides the configured database (tests)."""
+    app = FastAPI(
+        title="河长制一张图 GIS 服务 (River Chief GIS)",
+        version=__version__,
+        description="河道管理范围与岸线功能分区成果交付、岸线保护比例核算、清四乱问题台账与地图。",
+    )
+    app.state.engine = engine
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

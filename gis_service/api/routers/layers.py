@@ -1,0 +1,96 @@
+"""Read endpoints: the layer catalogue and each layer's features as GeoJSON with bbox and paging."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from gis_service.api.deps import SessionDep, Viewer
+from gis_service.catalogue import get_catalogue
+from gis_service.errors import BadRequest, NotFound
+from gis_service.export import geojson
+from gis_service.store.features import read_features
+from gis_service.store.spatial import BBox
+
+router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
+GEOJSON = "application/geo+json"
+MAX_LIMIT = 10000
+
+
+def parse_bbox(value: str | None) -> BBox | None:
+    """Parse ``minx,miny,maxx,maxy`` (lon/lat, EPSG:4490) or raise a clear error."""
+    if not value:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
+        raise BadRequest(
+            f"bbox 参数 {value!r} 不正确：应为 最小经度,最小纬度,最大经度,最大纬度，例如 106.7,28.7,107.1,29.2",
+            code="bad_bbox",
+        )
+    return parts  # type: ignore[return-value]
+
+
+@router.get("")
+def list_layers(_caller: Viewer) -> dict[str, Any]:
+    """List the layers with their Chinese labels and fields."""
+    return {
+        "layers": [
+            {
+                "name": layer.name,
+                "label": layer.label,
+                "geometry_types": list(layer.geometry_types),
+                "versioned": layer.versioned,
+                "fields": [
+                    {"name": f.name, "type": f.type, "label": f.label, "required": f.required,
+                     "values": {v.code: v.label for v in f.values.values()} or None}
+                    for f in layer.fields
+                ],
+            }
+            for layer in get_catalogue()
+        ]
+    }
+
+
+@router.get("/{layer}/features")
+def layer_features(
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    layer: Annotated[str, Path(description="图层名，如 rivers、zones、problems")],
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    river_code: str | None = None,
+) -> Response:
+    """Return a page of a layer's current features as a GeoJSON FeatureCollection."""
+    spec = get_catalogue()[layer]
+    where = {"river_code": river_code} if river_code else None
+    gdf = read_features(session, spec, bbox=parse_bbox(bbox), where=where, limit=limit + 1, offset=offset)
+    more = len(gdf) > limit
+    gdf = gdf.iloc[:limit]
+    links = []
+    if more:
+        url = request.url.include_query_params(offset=offset + limit, limit=limit)
+        links.append({"rel": "next", "href": str(url), "type": GEOJSON})
+    body = {
+        "type": "FeatureCollection",
+        "features": geojson.features(gdf),
+        "numberReturned": len(gdf),
+        "links": links,
+    }
+    return Response(geojson.dumps(body), media_type=GEOJSON)
+
+
+@router.get("/{layer}/features/{fid}")
+def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: int) -> Response:
+    """Return one feature by id as a GeoJSON Feature."""
+    spec = get_catalogue()[layer]
+    gdf = read_features(session, spec, fid=fid, current_only=False)
+    if gdf.empty:
+        raise NotFound(f"图层 {layer} 中没有编号为 {fid} 的要素", code="feature_not_found")
+    return Response(geojson.dumps(geojson.features(gdf)[0]), media_type=GEOJSON)

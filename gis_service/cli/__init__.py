@@ -1,0 +1,1 @@
+"""Command-line interface ``rivergis``: one module a command group, assembled in :mod:`.main`."""

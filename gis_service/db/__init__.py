@@ -1,0 +1,1 @@
+"""Storage: engine and sessions, the relational model, and the Alembic-managed schema."""

@@ -1,0 +1,265 @@
+"""The relational model: one table a layer, plus deliveries, the ledger, tokens and the audit log.
+
+Geometries are stored in EPSG:4490 (CGCS2000). Typed columns hold what queries filter on;
+catalogue fields without a column of their own live in ``attrs`` (JSON), so a field added
+to the catalogue is stored and exported without a schema change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4490
+
+
+def utcnow() -> dt.datetime:
+    """Return the current UTC time (timezone-aware)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def geometry(kind: str = "GEOMETRY") -> Any:
+    """Return a geometry column type of ``kind`` in EPSG:4490 with a spatial index."""
+    return Geometry(geometry_type=kind, srid=SRID, spatial_index=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all tables."""
+
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class Town(Base):
+    """镇街: a town or street polygon."""
+
+    __tablename__ = "towns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class River(Base):
+    """河流: a river centerline in flow direction."""
+
+    __tablename__ = "rivers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str | None] = mapped_column(String(16))
+    important: Mapped[bool] = mapped_column(Boolean, default=False)
+    basin_area_km2: Mapped[float | None] = mapped_column(Float)
+    towns: Mapped[str | None] = mapped_column(Text)
+    chiefs: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry("MULTILINESTRING"), nullable=False)
+
+
+class Delivery(Base):
+    """A versioned delivery of one river's range, stakes or zone set (submitted → approved/rejected)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("river_code", "layer", "version", name="uq_delivery_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    river_code: Mapped[str] = mapped_column(String(64), index=True)
+    layer: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    filename: Mapped[str | None] = mapped_column(Text)
+    source_encoding: Mapped[str | None] = mapped_column(String(32))
+    source_crs: Mapped[str | None] = mapped_column(String(64))
+    feature_count: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_by: Mapped[str | None] = mapped_column(String(128))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Boundary(Base):
+    """河道管理范围: a range polygon, or one bank's range line (管理范围线), of a delivery."""
+
+    __tablename__ = "boundaries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    river_code: Mapped[str] = mapped_column(String(64), index=True)
+    bank: Mapped[str | None] = mapped_column(String(8))
+    surveyor: Mapped[str | None] = mapped_column(String(128))
+    survey_date: Mapped[dt.date | None] = mapped_column(Date)
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry(), nullable=False)
+
+
+class Stake(Base):
+    """界桩 / 告示牌: a boundary stake or sign."""
+
+    __tablename__ = "stakes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    river_code: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="stake")
+    bank: Mapped[str | None] = mapped_column(String(8))
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class Zone(Base):
+    """岸线功能区: one zone stretch of a bank, from a zone-set delivery."""
+
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    code: Mapped[str | None] = mapped_column(String(64))
+    river_code: Mapped[str] = mapped_column(String(64), index=True)
+    bank: Mapped[str] = mapped_column(String(8))
+    zone_type: Mapped[str] = mapped_column(String(16))
+    start_chainage: Mapped[str | None] = mapped_column(String(32))
+    end_chainage: Mapped[str | None] = mapped_column(String(32))
+    basis: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry(), nullable=False)
+
+
+class Outfall(Base):
+    """入河排污口: one outfall of the register (一口一档)."""
+
+    __tablename__ = "outfalls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    river_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    outfall_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    stage: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    responsible: Mapped[str | None] = mapped_column(String(256))
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class Problem(Base):
+    """问题点: a 清四乱 or flood-obstruction problem site in the ledger (台账)."""
+
+    __tablename__ = "problems"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    river_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    town: Mapped[str | None] = mapped_column(String(128), index=True)
+    inside_range: Mapped[bool | None] = mapped_column(Boolean)
+    zone_type: Mapped[str | None] = mapped_column(String(16))
+    found_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    source: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="reported", index=True)
+    deadline: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    responsible_unit: Mapped[str | None] = mapped_column(String(256))
+    measures: Mapped[str | None] = mapped_column(Text)
+    closed_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Set when the item is recorded rectified (已整改): the on-time rate compares it to the deadline.
+    rectified_date: Mapped[dt.date | None] = mapped_column(Date)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geom = mapped_column(geometry(), nullable=False)
+
+
+class ProblemEvent(Base):
+    """One step of a problem's ledger: who did what, when, from which status to which."""
+
+    __tablename__ = "problem_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Attachment(Base):
+    """Evidence attached to a ledger event (a photo), stored under the data folder."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("problem_events.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(256))
+    path: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutfallEvent(Base):
+    """One step of an outfall's file (一口一档): registration, a campaign stage or outcome, an edit."""
+
+    __tablename__ = "outfall_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outfall_id: Mapped[int] = mapped_column(ForeignKey("outfalls.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Token(Base):
+    """An API token, stored as a SHA-256 hash, with its role."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One write, as recorded in the audit log."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+LAYER_MODELS: dict[str, type[Base]] = {
+    "towns": Town,
+    "rivers": River,
+    "boundaries": Boundary,
+    "stakes": Stake,
+    "zones": Zone,
+    "outfalls": Outfall,
+    "problems": Problem,
+}

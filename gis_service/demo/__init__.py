@@ -1,0 +1,1 @@
+"""Deterministic synthetic data: the bundled Wansheng demo dataset and a province-sized benchmark set."""

@@ -1,0 +1,80 @@
+"""Load the bundled demo dataset (``shapefiles/``) into the database as a surveyor delivery would arrive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gis_service.access import audit
+from gis_service.analysis.jurisdiction import derive_jurisdiction
+from gis_service.catalogue import Catalogue, get_catalogue
+from gis_service.db.models import Problem, ProblemEvent, River
+from gis_service.ingest.normalise import normalise
+from gis_service.ingest.read import read_vector
+from gis_service.resources import data_path
+from gis_service.settings import get_settings
+from gis_service.store.deliveries import approve_delivery, submit_delivery
+from gis_service.store.features import insert_features, read_features
+
+ACTOR = "demo"
+# file stem → layer; boundary_lines are the per-bank range lines of the same range delivery.
+FILES = [("towns", "towns"), ("rivers", "rivers"), ("boundaries", "boundaries"),
+         ("boundary_lines", "boundaries"), ("stakes", "stakes"), ("zones", "zones"),
+         ("outfalls", "outfalls"), ("problems", "problems")]
+
+
+def read_demo(folder: Path, catalogue: Catalogue) -> dict[str, gpd.GeoDataFrame]:
+    """Read and normalise every demo file, grouped by layer."""
+    frames: dict[str, list[gpd.GeoDataFrame]] = {}
+    for stem, layer in FILES:
+        path = folder / f"{stem}.shp"
+        if not path.exists():
+            continue
+        frames.setdefault(layer, []).append(normalise(catalogue[layer], read_vector(path)).frame)
+    return {k: gpd.GeoDataFrame(pd.concat(v, ignore_index=True), crs=v[0].crs) for k, v in frames.items()}
+
+
+def load_demo(session: Session, folder: Path | None = None) -> dict[str, int]:
+    """Load the demo data once; return counts per layer (empty when it was already loaded)."""
+    if session.scalar(select(func.count()).select_from(River)):
+        return {}
+    catalogue = get_catalogue()
+    frames = read_demo(folder or data_path("shapefiles"), catalogue)
+    counts: dict[str, int] = {}
+    for layer in ("towns", "rivers", "outfalls"):
+        if layer in frames:
+            counts[layer] = insert_features(session, catalogue[layer], frames[layer])
+    for layer in ("boundaries", "stakes", "zones"):
+        if layer not in frames:
+            continue
+        for river_code, group in frames[layer].groupby("river_code"):
+            delivery = submit_delivery(
+                session, catalogue[layer], str(river_code), group, actor=ACTOR,
+                meta={"filename": "shapefiles/ (演示数据)", "encoding": "GBK", "crs": "EPSG:4524"},
+            )
+            approve_delivery(session, delivery.id, actor=ACTOR)
+            counts[layer] = counts.get(layer, 0) + len(group)
+    if "problems" in frames:
+        counts["problems"] = _load_problems(session, catalogue, frames["problems"])
+    audit(session, actor=ACTOR, action="demo.load", details=counts)
+    return counts
+
+
+def _load_problems(session: Session, catalogue: Catalogue, sites: gpd.GeoDataFrame) -> int:
+    """Store the demo problem sites with their derived jurisdiction and a first ledger event."""
+    rivers = read_features(session, "rivers")
+    ranges = read_features(session, "boundaries")
+    ranges = ranges[ranges.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    towns = read_features(session, "towns")
+    derived = derive_jurisdiction(sites, rivers, ranges, towns, get_settings().jurisdiction_distance_m)
+    sites = sites.assign(**{c: derived[c] for c in derived.columns})
+    insert_features(session, catalogue["problems"], sites)
+    session.flush()
+    for problem in session.scalars(select(Problem)):
+        session.add(ProblemEvent(problem_id=problem.id, action="import", from_status=None,
+                                 to_status=problem.status, actor=ACTOR, note="演示数据导入"))
+    return len(sites)

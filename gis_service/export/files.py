@@ -1,0 +1,138 @@
+"""Write a layer's GeoDataFrame to the format its file name asks for, in the CRS the user asks for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from gis_service.catalogue import LayerSpec
+from gis_service.errors import BadRequest
+
+FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp.zip": "ESRI Shapefile",
+           ".csv": "CSV", ".xlsx": "XLSX"}
+
+
+def format_of(path: Path) -> str:
+    """Return the export format key of ``path`` from its extension."""
+    name = path.name.lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise BadRequest(
+        f"无法从文件名 {path.name} 判断导出格式；请使用扩展名 {', '.join(FORMATS)}",
+        code="unknown_export_format",
+    )
+
+
+def parse_crs(value: str | int | None) -> CRS | None:
+    """Parse a user-given CRS (``4490``, ``EPSG:4524``, WKT) or raise a clear error."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        return CRS.from_user_input(int(text) if text.isdigit() else text)
+    except CRSError:
+        raise BadRequest(
+            f"无法识别坐标系 {value!r}；请写 EPSG 代码，如 4490、4524、4545、4326",
+            code="unknown_crs",
+        ) from None
+
+
+def labelled(gdf: gpd.GeoDataFrame, layer: LayerSpec, labels: str) -> gpd.GeoDataFrame:
+    """Return ``gdf`` with Chinese column labels and value labels when ``labels == 'zh'``."""
+    if labels != "zh":
+        return gdf
+    out = gdf.copy()
+    for spec in layer.fields:
+        if spec.name in out.columns and spec.values:
+            out[spec.name] = out[spec.name].map(lambda v, s=spec: s.value_label(v))
+    rename = {f.name: f.label for f in layer.fields if f.name in out.columns}
+    rename["id"] = "序号"
+    return out.rename(columns=rename)
+
+
+def _tabular(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Return the attribute table with the geometry as WKT (and lon/lat-style x/y for points)."""
+    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    geoms = gdf.geometry
+    if len(geoms) and (geoms.geom_type == "Point").all():
+        table["x"] = geoms.x
+        table["y"] = geoms.y
+    table["wkt"] = geoms.to_wkt()
+    return table
+
+
+def _write_xlsx(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Write a formatted sheet: bold frozen header, sensible widths, dates as dates."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title[:31]
+    sheet.append([str(c) for c in table.columns])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in table.itertuples(index=False):
+        sheet.append([None if (v is None or (not isinstance(v, str) and pd.isna(v))) else v for v in row])
+    sheet.freeze_panes = "A2"
+    for i, column in enumerate(table.columns, start=1):
+        values = [str(column), *(str(v) for v in table[column].head(200).tolist())]
+        width = min(60, max(8, *(sum(2 if ord(ch) > 127 else 1 for ch in v) for v in values)) + 2)
+        sheet.column_dimensions[get_column_letter(i)].width = width
+        for cell in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+            if isinstance(cell[0].value, dt.date):
+                cell[0].number_format = "yyyy-mm-dd"
+    book.save(path)
+
+
+def write_layer(
+    gdf: gpd.GeoDataFrame,
+    layer: LayerSpec,
+    path: Path,
+    *,
+    crs: str | int | None = None,
+    encoding: str | None = None,
+    labels: str = "en",
+) -> Path:
+    """Write ``gdf`` (a layer read from the store) to ``path``; return the path written."""
+    kind = format_of(path)
+    target = parse_crs(crs)
+    if target is not None:
+        gdf = gdf.to_crs(target)
+    gdf = labelled(gdf, layer, labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == ".csv":
+        # UTF-8 with BOM so that Excel opens Chinese text correctly.
+        _tabular(gdf).to_csv(path, index=False, encoding=encoding or "utf-8-sig")
+    elif kind == ".xlsx":
+        _write_xlsx(_tabular(gdf), path, layer.label)
+    elif kind == ".shp.zip":
+        _write_shapefile_zip(gdf, layer, path, encoding or "UTF-8")
+    else:
+        if path.exists():
+            path.unlink()
+        pyogrio.write_dataframe(gdf, path, layer=layer.name, driver=FORMATS[kind])
+    return path
+
+
+def _write_shapefile_zip(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, encoding: str) -> None:
+    """Write a zipped Shapefile with a ``.cpg`` naming its encoding (UTF-8 or GBK)."""
+    with tempfile.TemporaryDirectory(prefix="rivergis-export-") as tmp:
+        shp = Path(tmp) / f"{layer.name}.shp"
+        pyogrio.write_dataframe(gdf, shp, driver="ESRI Shapefile", encoding=encoding)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for part in sorted(Path(tmp).iterdir()):
+                archive.write(part, part.name)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,135 @@
+"""Normalise a read layer through the catalogue: field and value aliases, types, 2D, EPSG:4490."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from gis_service.catalogue import FieldSpec, LayerSpec, fold
+
+CANONICAL_CRS = "EPSG:4490"
+TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "重要", "√"}
+FALSE_WORDS = {"否", "n", "no", "false", "f", "0", "一般", ""}
+
+
+@dataclass
+class Finding:
+    """One problem found while normalising or validating a delivery."""
+
+    code: str
+    message: str
+    severity: str = "error"
+    feature: int | None = None
+    field: str | None = None
+    value: Any = None
+    fix: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the finding as JSON-ready data."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Normalised:
+    """A layer read into catalogue form, with what was mapped and what was wrong."""
+
+    frame: gpd.GeoDataFrame
+    field_map: dict[str, str]
+    findings: list[Finding] = field(default_factory=list)
+    dropped_z: int = 0
+
+
+def _is_blank(value: Any) -> bool:
+    """Tell whether a cell is empty (None, NaN, NaT or whitespace)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def coerce(spec: FieldSpec, value: Any) -> Any:
+    """Return ``value`` as the field's type or canonical value code; raise ValueError when it is not."""
+    if _is_blank(value):
+        return None
+    if spec.values:
+        code = spec.canonical_value(value)
+        if code is None:
+            raise ValueError("unknown_value")
+        return code
+    if spec.type == "str":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value).strip()
+    if spec.type == "int":
+        return int(float(value))
+    if spec.type == "float":
+        return float(value)
+    if spec.type == "bool":
+        if isinstance(value, bool):
+            return value
+        word = fold(value)
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError("bad_bool")
+    if spec.type == "date":
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return pd.Timestamp(str(value).strip().replace("/", "-").replace(".", "-")).date()
+    if spec.type == "datetime":
+        return pd.Timestamp(value).to_pydatetime()
+    return value
+
+
+def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
+    """Map ``gdf`` (any CRS, source field names) to catalogue fields and values in EPSG:4490."""
+    field_map = layer.source_field_map([c for c in gdf.columns if c != gdf.geometry.name])
+    findings: list[Finding] = []
+    out: dict[str, list[Any]] = {}
+    for source, target in field_map.items():
+        spec = layer.field(target)
+        values = []
+        for i, raw in enumerate(gdf[source].tolist()):
+            try:
+                values.append(coerce(spec, raw))
+            except (ValueError, TypeError, OverflowError):
+                allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
+                message = f"字段“{spec.label}”的值“{raw}”无法识别"
+                findings.append(
+                    Finding(
+                        code="unknown_value" if spec.values else "bad_value",
+                        message=message + (f"；允许的值：{allowed}" if allowed else f"（应为 {spec.type}）"),
+                        feature=i + 1,
+                        field=target,
+                        value=str(raw),
+                        fix=f"改为允许的值之一：{allowed}" if allowed else f"填写 {spec.type} 类型的值",
+                    )
+                )
+                values.append(None)
+        out[target] = values
+    for spec in layer.fields:
+        if spec.name not in out and spec.default is not None:
+            out[spec.name] = [spec.default] * len(gdf)
+        elif spec.name in out and spec.default is not None:
+            out[spec.name] = [spec.default if v is None else v for v in out[spec.name]]
+    geoms = gdf.geometry.values
+    has_z = shapely.has_z(geoms)
+    dropped_z = int(has_z.sum())
+    frame = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(shapely.force_2d(geoms), crs=gdf.crs), crs=gdf.crs)
+    if frame.crs is not None:
+        frame = frame.to_crs(CANONICAL_CRS)
+    return Normalised(frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z)

@@ -1,0 +1,1 @@
+"""Storage stage: writing and reading layer features, deliveries and their versions."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what rivergis needs on a fresh Debian/Ubuntu machine: system packages (SpatiaLite, and with
+# --test PostGIS, GDAL's command-line tools and Chromium) and a virtualenv in .venv with the pinned
+# Python packages. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+
+packages=(libsqlite3-mod-spatialite)
+if [ "$mode" = "--test" ]; then
+  packages+=(postgresql-15-postgis-3 postgresql-15 gdal-bin chromium)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "Installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+extras=""
+[ "$mode" = "--test" ] && extras="[test]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c "import gis_service" 

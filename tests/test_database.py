@@ -1,0 +1,100 @@
+"""The spatial database on both backends: schema by Alembic, EPSG:4490 geometries, spatial filters."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString, Point
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from gis_service.catalogue import get_catalogue
+from gis_service.cli.main import app
+from gis_service.db.engine import make_engine, transaction
+from gis_service.db.schema import current_revision, head_revision, upgrade
+from gis_service.errors import ConfigurationError
+from gis_service.store.features import insert_features, read_features
+
+
+def test_init_creates_the_schema_and_is_safe_to_repeat(engine):
+    assert current_revision(engine) == head_revision()
+    result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert current_revision(engine) == head_revision()
+
+
+def test_geometries_are_stored_in_cgcs2000_with_a_spatial_index(engine):
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = conn.execute(text("SELECT f_table_name, srid FROM geometry_columns")).fetchall()
+            indexed = {r[0] for r in conn.execute(text(
+                "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%gist%'"))}
+        else:
+            rows = conn.execute(text("SELECT f_table_name, srid FROM geometry_columns")).fetchall()
+            indexed = {r[0] for r in conn.execute(text(
+                "SELECT f_table_name FROM geometry_columns WHERE spatial_index_enabled = 1"))}
+    tables = {"rivers", "towns", "boundaries", "stakes", "zones", "outfalls", "problems"}
+    assert {r[0] for r in rows} == tables
+    assert {r[1] for r in rows} == {4490}
+    assert indexed >= tables
+
+
+def test_features_round_trip_and_bbox_uses_the_index(engine):
+    rivers = get_catalogue()["rivers"]
+    gdf = gpd.GeoDataFrame(
+        {"code": ["A", "B"], "name": ["甲河", "乙河"], "important": [True, False]},
+        geometry=[LineString([(106.80, 28.80), (106.81, 28.81)]), LineString([(107.00, 29.00), (107.01, 29.0)])],
+        crs="EPSG:4490",
+    )
+    with transaction(engine) as session:
+        assert insert_features(session, rivers, gdf) == 2
+    with engine.connect() as conn:
+        everything = read_features(conn, rivers)
+        west = read_features(conn, rivers, bbox=(106.7, 28.7, 106.9, 28.9))
+    assert list(everything["code"]) == ["A", "B"]
+    assert everything.crs.to_epsg() == 4490
+    assert everything.geometry.iloc[0].geom_type == "MultiLineString"
+    assert everything.geometry.iloc[0].equals(gdf.geometry.iloc[0])
+    assert list(west["code"]) == ["A"]
+    assert list(west["important"]) == [True]
+
+
+def test_a_failed_transaction_leaves_nothing_behind(engine):
+    outfalls = get_catalogue()["outfalls"]
+    gdf = gpd.GeoDataFrame({"code": ["X"], "name": ["排口"], "outfall_type": ["industrial"]},
+                           geometry=[Point(106.9, 28.9)], crs="EPSG:4490")
+    with pytest.raises(RuntimeError), transaction(engine) as session:
+        insert_features(session, outfalls, gdf)
+        raise RuntimeError("killed mid-import")
+    with engine.connect() as conn:
+        assert read_features(conn, outfalls).empty
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("mysql://u:p@localhost/db", "bad_database_url"),
+        ("not a url", "bad_database_url"),
+        ("postgresql+psycopg://nobody:pw@127.0.0.1:1/none", "database_unreachable"),
+    ],
+)
+def test_a_bad_database_url_is_one_clear_sentence(url, code, monkeypatch, tmp_path):
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("RIVERGIS_DATABASE_URL", url)
+    clear_caches()
+    result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 3
+    assert code in result.output and "Traceback" not in result.output
+    with pytest.raises(ConfigurationError):
+        upgrade(make_engine(url))
+
+
+def test_a_missing_spatialite_names_the_package_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPATIALITE_LIBRARY_PATH", str(tmp_path / "no_such_mod_spatialite"))
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with pytest.raises(ConfigurationError) as info:
+        with engine.connect():
+            pass
+    assert info.value.code == "spatialite_missing"
+    assert "libsqlite3-mod-spatialite" in info.value.message
