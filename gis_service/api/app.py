@@ -7,9 +7,9 @@ from sqlalchemy import Engine
 
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
-from gis_service.api.routers import admin, health, layers
+from gis_service.api.routers import admin, health, layers, ogc
 
-ROUTERS = [health.router, layers.router, admin.router]
+ROUTERS = [health.router, layers.router, admin.router, ogc.router]
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:

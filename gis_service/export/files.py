@@ -109,6 +109,8 @@ def write_layer(
     """Write ``gdf`` (a layer read from the store) to ``path``; return the path written."""
     kind = format_of(path)
     target = parse_crs(crs)
+    # The optimistic-locking counter is the API's business, not a user's column.
+    gdf = gdf.drop(columns=[c for c in ("lock_version",) if c in gdf.columns])
     if target is not None:
         gdf = gdf.to_crs(target)
     gdf = labelled(gdf, layer, labels)

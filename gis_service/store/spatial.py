@@ -34,3 +34,18 @@ def bbox_filter(table: Table, bbox: BBox, dialect: str) -> ColumnElement[bool]:
     ).bindparams(sidx_table=table.name, sidx_minx=minx, sidx_miny=miny, sidx_maxx=maxx, sidx_maxy=maxy)
     index: Select[Any] = select(literal_column("ROWID")).select_from(index_rows.columns().subquery("sidx"))
     return and_(table.c.id.in_(index), func.MbrIntersects(table.c.geom, frame) == 1)
+
+
+def layer_extent(conn: Any, table: Table) -> BBox | None:
+    """Return the bounding box of a table's geometries (None when empty)."""
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(
+            select(func.ST_XMin(func.ST_Extent(table.c.geom)), func.ST_YMin(func.ST_Extent(table.c.geom)),
+                   func.ST_XMax(func.ST_Extent(table.c.geom)), func.ST_YMax(func.ST_Extent(table.c.geom)))
+        ).one()
+    else:
+        box = func.Extent(table.c.geom)
+        row = conn.execute(select(func.MbrMinX(box), func.MbrMinY(box), func.MbrMaxX(box), func.MbrMaxY(box))).one()
+    if row[0] is None:
+        return None
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
