@@ -10,21 +10,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis_service.access import audit
-from gis_service.analysis.jurisdiction import derive_jurisdiction
 from gis_service.catalogue import Catalogue, get_catalogue
-from gis_service.db.models import Problem, ProblemEvent, River
+from gis_service.db.models import River
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
+from gis_service.ledger.outfalls import register_outfalls
+from gis_service.ledger.service import report_sites
 from gis_service.resources import data_path
-from gis_service.settings import get_settings
 from gis_service.store.deliveries import approve_delivery, submit_delivery
-from gis_service.store.features import insert_features, read_features
+from gis_service.store.features import insert_features
 
 ACTOR = "demo"
 # file stem → layer; boundary_lines are the per-bank range lines of the same range delivery.
-FILES = [("towns", "towns"), ("rivers", "rivers"), ("boundaries", "boundaries"),
-         ("boundary_lines", "boundaries"), ("stakes", "stakes"), ("zones", "zones"),
-         ("outfalls", "outfalls"), ("problems", "problems")]
+FILES = [
+    ("towns", "towns"),
+    ("rivers", "rivers"),
+    ("boundaries", "boundaries"),
+    ("boundary_lines", "boundaries"),
+    ("stakes", "stakes"),
+    ("zones", "zones"),
+    ("outfalls", "outfalls"),
+    ("problems", "problems"),
+]
 
 
 def read_demo(folder: Path, catalogue: Catalogue) -> dict[str, gpd.GeoDataFrame]:
@@ -45,7 +52,7 @@ def load_demo(session: Session, folder: Path | None = None) -> dict[str, int]:
     catalogue = get_catalogue()
     frames = read_demo(folder or data_path("shapefiles"), catalogue)
     counts: dict[str, int] = {}
-    for layer in ("towns", "rivers", "outfalls"):
+    for layer in ("towns", "rivers"):
         if layer in frames:
             counts[layer] = insert_features(session, catalogue[layer], frames[layer])
     for layer in ("boundaries", "stakes", "zones"):
@@ -53,28 +60,19 @@ def load_demo(session: Session, folder: Path | None = None) -> dict[str, int]:
             continue
         for river_code, group in frames[layer].groupby("river_code"):
             delivery = submit_delivery(
-                session, catalogue[layer], str(river_code), group, actor=ACTOR,
+                session,
+                catalogue[layer],
+                str(river_code),
+                group,
+                actor=ACTOR,
                 meta={"filename": "shapefiles/ (演示数据)", "encoding": "GBK", "crs": "EPSG:4524"},
             )
             approve_delivery(session, delivery.id, actor=ACTOR)
             counts[layer] = counts.get(layer, 0) + len(group)
+    # The ledger and the register derive jurisdiction and write each item's first event.
+    if "outfalls" in frames:
+        counts["outfalls"] = len(register_outfalls(session, frames["outfalls"], actor=ACTOR))
     if "problems" in frames:
-        counts["problems"] = _load_problems(session, catalogue, frames["problems"])
+        counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR)
     audit(session, actor=ACTOR, action="demo.load", details=counts)
     return counts
-
-
-def _load_problems(session: Session, catalogue: Catalogue, sites: gpd.GeoDataFrame) -> int:
-    """Store the demo problem sites with their derived jurisdiction and a first ledger event."""
-    rivers = read_features(session, "rivers")
-    ranges = read_features(session, "boundaries")
-    ranges = ranges[ranges.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    towns = read_features(session, "towns")
-    derived = derive_jurisdiction(sites, rivers, ranges, towns, get_settings().jurisdiction_distance_m)
-    sites = sites.assign(**{c: derived[c] for c in derived.columns})
-    insert_features(session, catalogue["problems"], sites)
-    session.flush()
-    for problem in session.scalars(select(Problem)):
-        session.add(ProblemEvent(problem_id=problem.id, action="import", from_status=None,
-                                 to_status=problem.status, actor=ACTOR, note="演示数据导入"))
-    return len(sites)

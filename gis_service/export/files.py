@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,6 +17,10 @@ from pyproj.exceptions import CRSError
 
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import BadRequest
+from gis_service.export.ledger import WORKBOOKS
+
+# Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
+XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = dict(WORKBOOKS)
 
 FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp.zip": "ESRI Shapefile",
            ".csv": "CSV", ".xlsx": "XLSX"}
@@ -113,6 +118,10 @@ def write_layer(
     gdf = gdf.drop(columns=[c for c in ("lock_version",) if c in gdf.columns])
     if target is not None:
         gdf = gdf.to_crs(target)
+    if kind == ".xlsx" and layer.name in XLSX_WRITERS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        XLSX_WRITERS[layer.name](gdf, layer, path)
+        return path
     gdf = labelled(gdf, layer, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == ".csv":

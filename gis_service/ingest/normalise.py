@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -25,6 +26,7 @@ class Finding:
     message: str
     severity: str = "error"
     feature: int | None = None
+    feature_id: str | None = None
     field: str | None = None
     value: Any = None
     fix: str | None = None
@@ -102,24 +104,34 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     out: dict[str, list[Any]] = {}
     for source, target in field_map.items():
         spec = layer.field(target)
-        values = []
-        for i, raw in enumerate(gdf[source].tolist()):
+        # Coerce each distinct raw value once: a 200 000-row zone set has a handful of distinct values.
+        codes, uniques = pd.factorize(gdf[source], use_na_sentinel=True)
+        coerced: list[Any] = []
+        failed = np.zeros(len(uniques) + 1, dtype=bool)
+        for j, raw in enumerate(list(uniques)):
             try:
-                values.append(coerce(spec, raw))
+                coerced.append(coerce(spec, raw))
             except (ValueError, TypeError, OverflowError):
-                allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
-                message = f"字段“{spec.label}”的值“{raw}”无法识别"
-                findings.append(
-                    Finding(
-                        code="unknown_value" if spec.values else "bad_value",
-                        message=message + (f"；允许的值：{allowed}" if allowed else f"（应为 {spec.type}）"),
-                        feature=i + 1,
-                        field=target,
-                        value=str(raw),
-                        fix=f"改为允许的值之一：{allowed}" if allowed else f"填写 {spec.type} 类型的值",
-                    )
+                coerced.append(None)
+                failed[j] = True
+        table = np.empty(len(coerced) + 1, dtype=object)
+        table[:-1] = coerced
+        table[-1] = None  # NaN / missing cells (factorize code -1)
+        values = table[codes].tolist()
+        for i in np.flatnonzero(failed[codes]):
+            raw = uniques[codes[i]]
+            allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
+            message = f"字段“{spec.label}”的值“{raw}”无法识别"
+            findings.append(
+                Finding(
+                    code="unknown_value" if spec.values else "bad_value",
+                    message=message + (f"；允许的值：{allowed}" if allowed else f"（应为 {spec.type}）"),
+                    feature=int(i) + 1,
+                    field=target,
+                    value=str(raw),
+                    fix=f"改为允许的值之一：{allowed}" if allowed else f"填写 {spec.type} 类型的值",
                 )
-                values.append(None)
+            )
         out[target] = values
     for spec in layer.fields:
         if spec.name not in out and spec.default is not None:

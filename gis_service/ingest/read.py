@@ -1,21 +1,187 @@
-"""Read stage: open a delivered file with pyogrio/GDAL and return a GeoDataFrame in its own CRS."""
+"""Read stage: open a delivered file with pyogrio/GDAL and return a GeoDataFrame in its own CRS.
+
+Accepted: zipped Shapefile (files at the root or in a folder), GeoPackage, GeoJSON (RFC 7946
+or with a ``crs`` member), KML/KMZ, and stake coordinate tables (CSV/XLSX). Archives are
+unpacked safely into the caller's private temporary folder (:mod:`archive`); the encoding
+of a Shapefile is decided by :mod:`encoding`; a missing CRS is refused naming ``--crs``.
+"""
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pyogrio
+from pyproj import CRS
 
 from gis_service.errors import BadRequest
+from gis_service.ingest.archive import extract_archive
+from gis_service.ingest.crs import describe, swap_xy
+from gis_service.ingest.encoding import EncodingChoice, shapefile_encoding
+from gis_service.ingest.kml import check_kml
+from gis_service.ingest.normalise import Finding
+from gis_service.ingest.tables import read_table
+
+ARCHIVES = {".zip", ".kmz"}
+VECTOR = {".shp": "Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON",
+          ".kml": "KML"}
+TABLES = {".csv": "CSV", ".xlsx": "XLSX"}
+ACCEPTED = "zip（Shapefile）、.gpkg、.geojson、.kml/.kmz、.csv、.xlsx"
+READ_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.GeometryError,
+               pyogrio.errors.FieldError, pyogrio.errors.CRSError, UnicodeDecodeError)
+
+
+@dataclass
+class Source:
+    """A delivery read from its file: raw features in their own CRS, and how they were read."""
+
+    frame: gpd.GeoDataFrame
+    filename: str
+    format: str
+    layer: str | None = None
+    encoding: EncodingChoice | None = None
+    crs_source: str = "file"
+    axes: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Return how the file was read, for the report."""
+        return {
+            "filename": self.filename,
+            "format": self.format,
+            "layer": self.layer,
+            "encoding": self.encoding.to_dict() if self.encoding else None,
+            "crs": describe(self.frame.crs),
+            "crs_source": self.crs_source,
+            "axes": self.axes,
+        }
 
 
 def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read one vector layer (Shapefile honours its ``.cpg``; ``encoding`` overrides)."""
     try:
-        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except READ_ERRORS as exc:
         raise BadRequest(
             f"无法读取文件 {path.name}：{exc}。请确认文件完整且为 Shapefile/GeoPackage/GeoJSON/KML 之一。",
             code="unreadable_file",
         ) from exc
+
+
+def datasets_in(files: list[Path]) -> list[Path]:
+    """Return the readable datasets among unpacked files (one per Shapefile, GeoPackage, table ...)."""
+    return sorted(p for p in files if p.suffix.lower() in VECTOR or p.suffix.lower() in TABLES)
+
+
+def choose(candidates: list[str], wanted: str | None, what: str) -> str:
+    """Pick ``wanted`` among candidate names, or the only one; otherwise ask which (naming --layer)."""
+    if wanted:
+        for name in candidates:
+            if wanted in {name, Path(name).stem, Path(name).name}:
+                return name
+        raise BadRequest(f"{what}中没有名为 {wanted!r} 的图层；可选：{'、'.join(candidates)}",
+                         code="unknown_source_layer", details={"layers": candidates})
+    if len(candidates) == 1:
+        return candidates[0]
+    raise BadRequest(
+        f"{what}中有多个图层：{'、'.join(candidates)}。请用 --layer 指定要导入的一个。",
+        code="choose_layer",
+        details={"layers": candidates},
+    )
+
+
+def _sibling(shp: Path, suffix: str) -> Path | None:
+    """Return the sidecar of ``shp`` with ``suffix`` in any letter case."""
+    return next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == suffix), None)
+
+
+def read_shapefile(shp: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, EncodingChoice]:
+    """Read a Shapefile after checking its sidecars and deciding its encoding."""
+    for suffix, role in ((".dbf", "属性表"), (".shx", "索引")):
+        if _sibling(shp, suffix) is None:
+            raise BadRequest(
+                f"Shapefile {shp.name} 缺少 {suffix} 文件（{role}）。"
+                "请把同名的 .shp、.shx、.dbf、.prj（及 .cpg）一起打包。",
+                code=f"missing_{suffix[1:]}",
+            )
+    choice = shapefile_encoding(shp, encoding)
+    return read_vector(shp, encoding=choice.encoding), choice
+
+
+def read_dataset(path: Path, *, layer: str | None, encoding: str | None, crs: CRS | None) -> Source:
+    """Read one dataset file (not an archive)."""
+    suffix = path.suffix.lower()
+    if suffix in TABLES:
+        table = read_table(path, encoding=encoding, crs=crs)
+        return Source(frame=table.frame, filename=path.name, format=TABLES[suffix], encoding=table.encoding,
+                      crs_source="option" if crs is not None else "table", axes=table.axes,
+                      findings=table.findings)
+    if suffix == ".kml":
+        check_kml(path)
+    if suffix == ".shp":
+        frame, choice = read_shapefile(path, encoding)
+        return Source(frame=frame, filename=path.name, format="Shapefile", layer=path.stem, encoding=choice)
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except READ_ERRORS as exc:
+        raise BadRequest(f"无法读取文件 {path.name}：{exc}。请确认文件完整。", code="unreadable_file") from exc
+    if not layers:
+        raise BadRequest(f"文件 {path.name} 中没有图层。", code="empty_delivery")
+    name = choose(layers, layer, f"文件 {path.name} ")
+    frame = read_vector(path, layer=name)
+    return Source(frame=frame, filename=path.name, format=VECTOR[suffix], layer=name)
+
+
+def read_delivery(
+    path: Path,
+    workdir: Path,
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    crs: CRS | None = None,
+    swap: bool = False,
+    filename: str | None = None,
+) -> Source:
+    """Read a delivered file (archive or dataset) into raw features with their CRS; ``workdir`` is private."""
+    name = filename or path.name
+    suffix = Path(name).suffix.lower()
+    if not path.exists() or path.stat().st_size == 0:
+        raise BadRequest(f"文件 {name} 是空的或不存在。", code="empty_file")
+    if suffix in ARCHIVES:
+        files = extract_archive(path, workdir / "unpacked", what="KMZ 文件" if suffix == ".kmz" else "压缩包")
+        found = datasets_in(files)
+        if not found:
+            listed = "、".join(sorted({p.suffix for p in files})) or "无"
+            raise BadRequest(f"压缩包 {name} 中没有可读取的图层文件（只有 {listed}）；应为 {ACCEPTED}。",
+                             code="empty_archive")
+        root = workdir / "unpacked"
+        rel = [str(p.relative_to(root)) for p in found]
+        picked = choose(rel, layer, f"压缩包 {name} ")
+        source = read_dataset(root / picked, layer=None, encoding=encoding, crs=crs)
+        source.filename = f"{name}/{picked}"
+    elif suffix in VECTOR or suffix in TABLES:
+        source = read_dataset(path, layer=layer, encoding=encoding, crs=crs)
+        source.filename = name
+    else:
+        raise BadRequest(f"不支持的文件类型 {suffix or '（无扩展名）'}；请上传 {ACCEPTED}。",
+                         code="unsupported_format")
+    if source.frame.empty:
+        raise BadRequest(f"{source.filename} 中没有要素。", code="empty_delivery")
+    if crs is not None and source.crs_source != "option":
+        source.frame = source.frame.set_crs(crs, allow_override=True)
+        source.crs_source = "option"
+    if source.frame.crs is None:
+        raise BadRequest(
+            f"{source.filename} 没有坐标系信息（缺少 .prj 或坐标系元数据）。请用 --crs 指定，"
+            "如 --crs 4524（东坐标带带号 36）、--crs 4545（不带带号）或 --crs 4490（经纬度）。",
+            code="missing_crs",
+        )
+    if swap:
+        source.frame = swap_xy(source.frame)
+        source.axes = (source.axes + "；" if source.axes else "") + "按用户要求交换 X/Y（X 为北坐标）"
+    return source

@@ -6,16 +6,24 @@ version of that layer, which is kept. Nothing here commits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
-from sqlalchemy import func, select, update
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Geod
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec
+from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.models import Delivery, utcnow
-from gis_service.errors import Conflict, NotFound
-from gis_service.store.features import insert_features
+from gis_service.errors import BadRequest, Conflict, NotFound
+from gis_service.store.bulk import bulk_insert
+from gis_service.store.features import insert_features, read_features
+
+GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
 
 
 def next_version(session: Session, river_code: str, layer: str) -> int:
@@ -79,3 +87,184 @@ def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Deliv
     delivery.decided_at = utcnow()
     session.flush()
     return delivery
+
+
+def lock_rivers(session: Session, layer: str, river_codes: list[str]) -> None:
+    """Serialise concurrent deliveries of the same rivers (PostGIS advisory locks, in sorted order)."""
+    if session.get_bind().dialect.name != "postgresql" or not river_codes:
+        return
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:layer || '/' || c)) FROM unnest(CAST(:codes AS text[])) c"),
+        {"layer": layer, "codes": sorted(river_codes)},
+    )
+
+
+def next_versions(session: Session, layer: str, river_codes: list[str]) -> dict[str, int]:
+    """Return the next version number of each river's ``layer`` deliveries."""
+    current: dict[str, int] = {}
+    for start in range(0, len(river_codes), 5000):
+        chunk = river_codes[start:start + 5000]
+        rows = session.execute(
+            select(Delivery.river_code, func.max(Delivery.version))
+            .where(Delivery.layer == layer, Delivery.river_code.in_(chunk))
+            .group_by(Delivery.river_code)
+        )
+        current.update({code: int(v or 0) for code, v in rows})
+    return {code: current.get(code, 0) + 1 for code in river_codes}
+
+
+def submit_deliveries(
+    session: Session,
+    layer: LayerSpec,
+    features: gpd.GeoDataFrame,
+    *,
+    actor: str,
+    meta: Mapping[str, Any],
+    reports: Mapping[str, dict[str, Any]] | None = None,
+) -> list[Delivery]:
+    """Store ``features`` as one new submitted version per river (``river_code``), in bulk."""
+    codes = sorted({str(c) for c in features["river_code"]})
+    lock_rivers(session, layer.name, codes)
+    versions = next_versions(session, layer.name, codes)
+    counts = features["river_code"].astype(str).value_counts()
+    rows = [
+        {"river_code": code, "layer": layer.name, "version": versions[code], "status": "submitted",
+         "feature_count": int(counts[code]), "submitted_by": actor, "submitted_at": utcnow(),
+         "filename": meta.get("filename"), "source_encoding": meta.get("encoding"),
+         "source_crs": meta.get("crs"), "report": (reports or {}).get(code, {})}
+        for code in codes
+    ]
+    ids = session.scalars(insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True), rows).all()
+    by_code = dict(zip(codes, ids, strict=True))
+    delivery_ids = features["river_code"].astype(str).map(by_code)
+    bulk_insert(session, layer, features, {"delivery_id": delivery_ids,
+                                           "river_code": features["river_code"].astype(str)})
+    return list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.river_code)))
+
+
+def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str) -> None:
+    """Approve many submitted deliveries of distinct rivers at once (see :func:`approve_delivery`)."""
+    for start in range(0, len(delivery_ids), 5000):
+        chunk = delivery_ids[start:start + 5000]
+        pending = session.execute(select(Delivery.river_code, Delivery.layer)
+                                  .where(Delivery.id.in_(chunk), Delivery.status == "submitted")).all()
+        if len(pending) != len(chunk):
+            raise Conflict("部分交付不是待审核状态，无法批准", code="delivery_not_submitted")
+        for layer in {p.layer for p in pending}:
+            rivers = [p.river_code for p in pending if p.layer == layer]
+            session.execute(update(Delivery)
+                            .where(Delivery.layer == layer, Delivery.river_code.in_(rivers),
+                                   Delivery.status == "approved")
+                            .values(status="superseded"))
+        session.execute(update(Delivery).where(Delivery.id.in_(chunk))
+                        .values(status="approved", decided_by=actor, decided_at=utcnow()))
+    session.flush()
+
+
+def get_delivery(session: Session, delivery_id: int) -> Delivery:
+    """Return a delivery or raise a 404-style error."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"交付 {delivery_id} 不存在", code="delivery_not_found")
+    return delivery
+
+
+def reject_delivery(session: Session, delivery_id: int, *, actor: str, reason: str) -> Delivery:
+    """Reject a submitted delivery with the reviewer's reason (kept, never deleted)."""
+    if not reason or not reason.strip():
+        raise BadRequest("驳回交付必须填写原因（--reason / reason）", code="missing_reason")
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        raise NotFound(f"交付 {delivery_id} 不存在", code="delivery_not_found")
+    if delivery.status != "submitted":
+        raise Conflict(
+            f"交付 {delivery_id} 的状态为 {delivery.status}，只有待审核（submitted）的交付可以驳回",
+            code="delivery_not_submitted",
+        )
+    delivery.status = "rejected"
+    delivery.reason = reason.strip()
+    delivery.decided_by = actor
+    delivery.decided_at = utcnow()
+    session.flush()
+    return delivery
+
+
+def list_deliveries(
+    session: Session,
+    *,
+    river_code: str | None = None,
+    layer: str | None = None,
+    status: str | None = None,
+    limit: int = 200,
+) -> list[Delivery]:
+    """Return deliveries, newest first, filtered by river, layer and status (a river's history)."""
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    for column, value in ((Delivery.river_code, river_code), (Delivery.layer, layer), (Delivery.status, status)):
+        if value:
+            query = query.where(column == value)
+    return list(session.scalars(query))
+
+
+def delivery_dict(delivery: Delivery, *, report: bool = False) -> dict[str, Any]:
+    """Return a delivery as JSON-ready data (``report`` includes the stored validation report)."""
+    body: dict[str, Any] = {
+        "id": delivery.id, "river_code": delivery.river_code, "layer": delivery.layer,
+        "version": delivery.version, "status": delivery.status, "feature_count": delivery.feature_count,
+        "filename": delivery.filename, "source_encoding": delivery.source_encoding,
+        "source_crs": delivery.source_crs, "submitted_by": delivery.submitted_by,
+        "submitted_at": delivery.submitted_at.isoformat() if delivery.submitted_at else None,
+        "decided_by": delivery.decided_by,
+        "decided_at": delivery.decided_at.isoformat() if delivery.decided_at else None,
+        "reason": delivery.reason,
+    }
+    if report:
+        body["report"] = delivery.report
+    return body
+
+
+def _range_shape(session: Session, delivery: Delivery) -> tuple[shapely.Geometry, shapely.Geometry]:
+    """Return a range delivery's polygons (union) and all its lines (polygon rings and bank lines)."""
+    frame = read_features(session, get_catalogue()["boundaries"], delivery_id=delivery.id, current_only=False)
+    geoms = frame.geometry.values
+    polygons = geoms[shapely.get_dimensions(geoms) == 2]
+    area = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()
+    lines = np.where(shapely.get_dimensions(geoms) == 2, shapely.boundary(geoms), geoms)
+    return area, shapely.union_all(lines) if len(lines) else shapely.LineString()
+
+
+def _geodesic_area(geom: shapely.Geometry) -> float:
+    """Return the geodesic area (m²) of a lon/lat geometry on the CGCS2000 ellipsoid."""
+    if geom.is_empty:
+        return 0.0
+    return float(sum(abs(GEOD.geometry_area_perimeter(p)[0]) for p in shapely.get_parts(geom)
+                     if p.geom_type == "Polygon"))
+
+
+def range_diff(session: Session, from_id: int, to_id: int) -> dict[str, Any]:
+    """Compare two versions of a river's range: area added, area removed (geodesic m²), largest shift (m)."""
+    old, new = get_delivery(session, from_id), get_delivery(session, to_id)
+    if old.layer != "boundaries" or new.layer != "boundaries":
+        raise BadRequest("只能比较管理范围（boundaries）交付的两个版本", code="diff_needs_ranges")
+    if old.river_code != new.river_code:
+        raise BadRequest(f"两个交付属于不同河流（{old.river_code}、{new.river_code}），无法比较",
+                         code="diff_needs_same_river")
+    old_area, old_lines = _range_shape(session, old)
+    new_area, new_lines = _range_shape(session, new)
+    lon0 = (pd.Series([*old_lines.bounds[::2], *new_lines.bounds[::2]]).mean()
+            if not (old_lines.is_empty or new_lines.is_empty) else 108.0)
+    # Hausdorff in a transverse Mercator centred on the range: scale error < 1e-6 within a few km.
+    metric = CRS.from_proj4(f"+proj=tmerc +lon_0={lon0} +k=1 +x_0=500000 +ellps=GRS80 +units=m")
+    shift = None
+    if not (old_lines.is_empty or new_lines.is_empty):
+        a, b = gpd.GeoSeries([old_lines, new_lines], crs=4490).to_crs(metric).values
+        shift = float(shapely.hausdorff_distance(a, b, densify=0.1))
+    return {
+        "river_code": old.river_code,
+        "from": {"id": old.id, "version": old.version, "status": old.status},
+        "to": {"id": new.id, "version": new.version, "status": new.status},
+        "area_from_m2": round(_geodesic_area(old_area), 2),
+        "area_to_m2": round(_geodesic_area(new_area), 2),
+        "area_added_m2": round(_geodesic_area(new_area.difference(old_area)), 2),
+        "area_removed_m2": round(_geodesic_area(old_area.difference(new_area)), 2),
+        "max_shift_m": None if shift is None else round(shift, 3),
+    }

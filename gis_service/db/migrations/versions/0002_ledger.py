@@ -34,5 +34,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_outfall_events_outfall_id', table_name='outfall_events')
     op.drop_table('outfall_events')
-    with op.batch_alter_table('problems', schema=None) as batch_op:
-        batch_op.drop_column('rectified_date')
+    op.drop_column('problems', 'rectified_date')

@@ -1,0 +1,141 @@
+"""Benchmark: importing a zone set (read, normalise, validate, store) against ``ogr2ogr`` into the same PostGIS.
+
+Run: ``python -m benchmarks.bench_import`` (needs ``RIVERGIS_BENCH_POSTGIS_URL`` or
+``RIVERGIS_TEST_POSTGIS_URL``). Options: ``--sizes 200000 10000``.
+
+Setup (not timed): a scratch PostGIS database with the schema, the province's 10 000 rivers and
+their approved ranges (so the zones-within-range check really runs). Then, side by side in one
+run, for the province zone set (200 000 stretches, EPSG:4490 GeoPackage from the generator) and
+a 10 000-stretch subset:
+
+- **ours**: ``run_import`` of the file as a new zone-set delivery per river, in one transaction:
+  GDAL read, catalogue normalisation, every validation check (geometry validity, duplicates,
+  river codes, bank sides, within-range, the shoreline ratio check with gaps and overlaps) and the
+  bulk store (one ``COPY``), committed;
+- **reference**: ``ogr2ogr -f PostgreSQL`` loading the same file into a table of the same database
+  (GDAL's default PG COPY path, spatial index created), no checks at all.
+
+Both run as child processes so that peak memory is each one's own peak RSS; ours is timed
+inside the child around the import (Python start-up and imports excluded, reported separately).
+Target: ours / ogr2ogr ≤ 2.5 at 200 000 stretches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyogrio
+
+from benchmarks.common import Measure, ogr_pg_dsn, province_data, report, scratch_postgis
+
+PROVINCE_BBOX = "[104.0, 27.0, 111.0, 33.0]"  # wide enough for the synthetic province (Chongqing-sized)
+
+
+def child_env(url: str) -> dict[str, str]:
+    """Return the environment pointing the service at the scratch database and the province extent."""
+    return {**os.environ, "RIVERGIS_DATABASE_URL": url, "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX}
+
+
+def setup(url: str, folder: Path) -> None:
+    """Create the schema and load rivers and approved ranges through the import pipeline (untimed)."""
+    os.environ.update(child_env(url))
+    from gis_service.db.engine import make_engine, transaction
+    from gis_service.db.schema import upgrade
+    from gis_service.ingest.pipeline import ImportOptions, run_import
+
+    engine = make_engine(url)
+    upgrade(engine)
+    for layer, approve in (("rivers", False), ("boundaries", True)):
+        start = time.perf_counter()
+        with transaction(engine) as session:
+            run_import(session, folder / f"{layer}.gpkg", ImportOptions(layer=layer, approve=approve, actor="bench"))
+        print(f"  setup: {layer} imported in {time.perf_counter() - start:.1f}s", flush=True)
+    engine.dispose()
+
+
+def child(url: str, path: Path) -> None:
+    """Import ``path`` as zones (the measured work) and print seconds and peak RSS as JSON."""
+    os.environ.update(child_env(url))
+    from gis_service.db.engine import make_engine, transaction
+    from gis_service.ingest.pipeline import ImportOptions, run_import
+
+    engine = make_engine(url)
+    start = time.perf_counter()
+    with transaction(engine) as session:
+        result = run_import(session, path, ImportOptions(layer="zones", actor="bench"))
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak, "stored": result["stored"],
+                      "deliveries": len(result["deliveries"]), "counts": result["counts"]}))
+
+
+def run_ours(url: str, path: Path) -> tuple[Measure, dict]:
+    """Run the child import; return its measure (in-child time, child peak RSS) and its output."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path)],
+                          check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["process_wall_seconds"] = round(wall, 2)
+    return Measure("rivergis import zones (read+validate+COPY)", out["seconds"], out["peak_mb"]), out
+
+
+def run_ogr2ogr(url: str, path: Path, table: str) -> Measure:
+    """Load ``path`` with ogr2ogr into ``table``; return wall time and its peak RSS."""
+    argv = ["ogr2ogr", "-f", "PostgreSQL", ogr_pg_dsn(url), str(path), "-nln", table, "-lco", "GEOMETRY_NAME=geom",
+            "-overwrite"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, rusage = os.wait4(proc.pid, 0)[1:]
+    seconds = time.perf_counter() - start
+    return Measure("ogr2ogr -f PostgreSQL", seconds, rusage.ru_maxrss / 1024)
+
+
+def subset(source: Path, n: int, folder: Path) -> Path:
+    """Write the first ``n`` zone stretches of ``source`` to a GeoPackage with ogr2ogr (whole rivers, as generated)."""
+    if n >= pyogrio.read_info(source)["features"]:
+        return source
+    target = folder / f"zones_{n}.gpkg"
+    subprocess.run(["ogr2ogr", "-f", "GPKG", "-limit", str(n), "-nln", "zones", str(target), str(source)],
+                   check=True, capture_output=True)
+    return target
+
+
+def main() -> None:
+    """Run the side-by-side import benchmark at each size."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 10_000])
+    parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
+    parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return
+    if args.setup:
+        setup(args.setup[0], Path(args.setup[1]))
+        return
+    folder = province_data()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            path = subset(folder / "zones.gpkg", n, Path(tmp))
+            with scratch_postgis() as url:
+                # In a child too: a forked child's peak RSS starts from its parent's, so the parent stays small.
+                subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--setup", url, str(folder)],
+                               check=True)
+                reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
+                ours, out = run_ours(url, path)
+                assert out["stored"] == n, out
+                report(f"import_zones_{n}", ours, reference, features=n, deliveries=out["deliveries"],
+                       findings=out["counts"], process_wall_seconds=out["process_wall_seconds"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Deliveries: upload (surveyor), report, preview map, version history, diff, approve and reject (admin)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path as FsPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.types import Message
+
+from gis_service.access import Role
+from gis_service.api.deps import Admin, SessionDep, Surveyor, Viewer
+from gis_service.errors import BadRequest, Forbidden, PayloadTooLarge
+from gis_service.settings import get_settings
+from gis_service.store.deliveries import (
+    approve_delivery,
+    delivery_dict,
+    get_delivery,
+    list_deliveries,
+    range_diff,
+    reject_delivery,
+)
+
+router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
+CHUNK = 1024 * 1024
+TRUE = {"1", "true", "yes", "on"}
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    """Return the error for an upload over the size limit."""
+    return PayloadTooLarge(
+        f"上传文件超过上限 {limit / 1024 / 1024:.0f} MB；请分河流或分图层交付。",
+        code="upload_too_large",
+        details={"limit_bytes": limit},
+    )
+
+
+def limited_request(request: Request, limit: int) -> Request:
+    """Return the request with a body reader that stops at ``limit`` bytes (413), whatever the headers say."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    received = 0
+    receive = request.receive
+
+    async def counting() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _too_large(limit)
+        return message
+
+    return Request(request.scope, receive=counting)
+
+
+async def save_upload(upload: UploadFile, folder: FsPath, limit: int) -> FsPath:
+    """Copy the uploaded file into ``folder`` under a safe name (its extension kept), counting bytes."""
+    name = upload.filename or "upload"
+    suffix = "".join(FsPath(name).suffixes[-1:]).lower()
+    target = folder / f"upload{suffix if suffix.isascii() and len(suffix) <= 8 else ''}"
+    size = 0
+    with target.open("wb") as out:
+        while chunk := await upload.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            out.write(chunk)
+    return target
+
+
+@router.post("/{layer}", status_code=201)
+async def upload_delivery(
+    request: Request,
+    session: SessionDep,
+    caller: Surveyor,
+    layer: Annotated[str, Path(description="rivers, boundaries, stakes, zones, outfalls, problems")],
+) -> JSONResponse:
+    """Upload a delivery (multipart ``file`` + form options); answer with the validation report.
+
+    Form fields: ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``dry_run``,
+    ``fix``, ``approve`` (admin only). A rejected delivery answers 422 with the report in ``details``.
+    """
+    from gis_service.ingest.pipeline import ImportOptions, run_import, target_layer
+
+    target_layer(layer)
+    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limited = limited_request(request, limit)
+    async with limited.form(max_files=1, max_fields=20) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("请以 multipart/form-data 上传文件，字段名为 file", code="missing_file")
+
+        def text(name: str) -> str | None:
+            value = form.get(name)
+            return value.strip() or None if isinstance(value, str) else None
+
+        def flag(name: str) -> bool:
+            return (text(name) or "").lower() in TRUE
+
+        if flag("approve") and not (caller.role and caller.role.allows(Role.ADMIN)):
+            raise Forbidden("只有管理员可以在上传时直接批准（approve）", code="insufficient_role")
+        options = ImportOptions(layer=layer, crs=text("crs"), encoding=text("encoding"), river=text("river"),
+                                source_layer=text("layer"), swap_xy=flag("swap_xy"), dry_run=flag("dry_run"),
+                                fix=flag("fix"), approve=flag("approve"), actor=caller.name,
+                                filename=FsPath(upload.filename or "upload").name)
+        with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
+            path = await save_upload(upload, FsPath(tmp), limit)
+            report = await run_in_threadpool(run_import, session, path, options)
+    if not options.dry_run:
+        caller.audit(session, "delivery.import", layer, options.filename,
+                     stored=report.get("stored"), deliveries=[d["id"] for d in report.get("deliveries", [])],
+                     approved=options.approve)
+    return JSONResponse(report, status_code=200 if options.dry_run else 201)
+
+
+@router.get("")
+def deliveries(
+    session: SessionDep,
+    _caller: Viewer,
+    river_code: str | None = None,
+    layer: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """List deliveries, newest first, filtered by river, layer and status."""
+    rows = list_deliveries(session, river_code=river_code, layer=layer, status=status, limit=limit)
+    return {"deliveries": [delivery_dict(d) for d in rows]}
+
+
+@router.get("/diff")
+def diff(
+    session: SessionDep,
+    _caller: Viewer,
+    from_id: Annotated[int, Query(alias="from", description="旧版本的交付编号")],
+    to_id: Annotated[int, Query(alias="to", description="新版本的交付编号")],
+) -> dict[str, Any]:
+    """Compare two versions of a river's range: area added, area removed (m²), largest shift (m)."""
+    return range_diff(session, from_id, to_id)
+
+
+@router.get("/rivers/{river_code}")
+def river_history(session: SessionDep, _caller: Viewer, river_code: str,
+                  layer: str | None = None) -> dict[str, Any]:
+    """Return a river's version history (all layers unless ``layer``), oldest first."""
+    rows = list_deliveries(session, river_code=river_code, layer=layer, limit=1000)
+    rows.sort(key=lambda d: (d.layer, d.version))
+    current = {d.layer: d.version for d in rows if d.status == "approved"}
+    return {"river_code": river_code, "current": current, "deliveries": [delivery_dict(d) for d in rows]}
+
+
+@router.get("/{delivery_id}")
+def delivery(session: SessionDep, _caller: Viewer, delivery_id: int) -> dict[str, Any]:
+    """Return one delivery with its validation report."""
+    return delivery_dict(get_delivery(session, delivery_id), report=True)
+
+
+@router.get("/{delivery_id}/preview", response_class=HTMLResponse)
+def preview(session: SessionDep, _caller: Viewer, delivery_id: int) -> HTMLResponse:
+    """Return the preview map of a stored delivery with its findings marked."""
+    from gis_service.catalogue import get_catalogue
+    from gis_service.store.features import read_features
+    from gis_service.webmap.preview import delivery_preview_html
+
+    d = get_delivery(session, delivery_id)
+    features = read_features(session, get_catalogue()[d.layer], delivery_id=d.id, current_only=False)
+    findings = list((d.report or {}).get("findings", []))
+    title = f"{d.river_code} {get_catalogue()[d.layer].label} 第 {d.version} 版"
+    return HTMLResponse(delivery_preview_html(features, findings, title=title))
+
+
+class Rejection(BaseModel):
+    """A reviewer's reason for rejecting a delivery."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{delivery_id}/approve")
+def approve(session: SessionDep, caller: Admin, delivery_id: int) -> dict[str, Any]:
+    """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
+    d = approve_delivery(session, delivery_id, actor=caller.name)
+    caller.audit(session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer,
+                 version=d.version)
+    return delivery_dict(d)
+
+
+@router.post("/{delivery_id}/reject")
+def reject(session: SessionDep, caller: Admin, delivery_id: int, body: Rejection) -> dict[str, Any]:
+    """Reject a submitted delivery with a reason (it is kept)."""
+    d = reject_delivery(session, delivery_id, actor=caller.name, reason=body.reason)
+    caller.audit(session, "delivery.reject", "delivery", d.id, reason=body.reason)
+    return delivery_dict(d)

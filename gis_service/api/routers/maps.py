@@ -1,0 +1,100 @@
+"""Map pages (``/maps/problems``, ``/maps/rivers/{code}``), the compact data they load, and ``/static/``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.routers.layers import parse_bbox
+from gis_service.errors import BadRequest
+from gis_service.export import geojson
+from gis_service.webmap import assets
+from gis_service.webmap.data import ProblemFilter, problem_record, problem_sites, read_overlay
+
+router = APIRouter(tags=["maps"])
+FILTER_PARAMS = ("status", "category", "town", "river", "from", "to", "overdue")
+MAP_LAYERS = ("rivers", "boundaries", "zones", "outfalls", "towns", "stakes")
+DATUMS = ("wgs84", "gcj02")
+HTML_HEADERS = {
+    # The page loads only the service's own scripts; tiles may come from the configured basemap hosts.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; connect-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _filter(request: Request) -> ProblemFilter:
+    """Read the problem filter from the query string (``status`` may be repeated or comma-separated)."""
+    params: dict[str, Any] = {}
+    for name in FILTER_PARAMS:
+        values = request.query_params.getlist(name)
+        if values:
+            params[name] = values if name in {"status", "category"} else values[-1]
+    return ProblemFilter.parse(params)
+
+
+def _datum(value: str) -> str:
+    """Validate the display datum parameter."""
+    if value not in DATUMS:
+        raise BadRequest(f"datum={value!r} 不正确：可选 wgs84 或 gcj02", code="bad_datum")
+    return value
+
+
+def _json(body: Any) -> Response:
+    """Return compact JSON."""
+    return Response(geojson.dumps(body), media_type="application/json")
+
+
+@router.get("/maps/problems", response_class=HTMLResponse)
+def problems_page(request: Request, session: SessionDep, _caller: Viewer,
+                  basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None
+                  ) -> HTMLResponse:
+    """The issue map: problem sites over rivers, ranges, zones and outfalls, with filters and legend."""
+    from gis_service.webmap.problems import problems_map
+
+    html = problems_map(session, _filter(request), basemap=basemap)
+    return HTMLResponse(html, headers=HTML_HEADERS)
+
+
+@router.get("/maps/rivers/{code}", response_class=HTMLResponse)
+def river_page(session: SessionDep, _caller: Viewer, code: Annotated[str, Path(description="河流编码")],
+               basemap: str | None = None) -> HTMLResponse:
+    """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
+    from gis_service.webmap.rivers import river_map
+
+    return HTMLResponse(river_map(session, code, basemap=basemap), headers=HTML_HEADERS)
+
+
+@router.get("/maps/data/problems")
+def problems_data(request: Request, session: SessionDep, _caller: Viewer,
+                  bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+                  datum: str = "wgs84") -> Response:
+    """Problem sites for the current filter as compact columns (ids, integer coordinates, codes)."""
+    return _json(problem_sites(session, _filter(request), datum=_datum(datum), bbox=parse_bbox(bbox)))
+
+
+@router.get("/maps/data/problems/{problem_id}")
+def problem_popup(session: SessionDep, _caller: Viewer, problem_id: int) -> Response:
+    """One site's popup record."""
+    return _json(problem_record(session, problem_id))
+
+
+@router.get("/maps/data/layers/{layer}")
+def layer_data(session: SessionDep, _caller: Viewer, layer: str,
+               bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+               river: str | None = None, datum: str = "wgs84") -> Response:
+    """A layer's current features for the map: display GeoJSON with style and escaped popup."""
+    if layer not in MAP_LAYERS:
+        raise BadRequest(f"图层 {layer!r} 不能在地图上加载；可用：{', '.join(MAP_LAYERS)}", code="bad_map_layer")
+    where = {"river_code": river} if river and layer != "rivers" else ({"code": river} if river else None)
+    body = read_overlay(session, layer, bbox=parse_bbox(bbox), where=where, datum=_datum(datum))
+    return Response(geojson.dumps(body), media_type="application/geo+json")
+
+
+@router.get("/static/{kind}/{path:path}", include_in_schema=False)
+def static(kind: str, path: str) -> FileResponse:
+    """Leaflet and plugins (installed at set-up) and the service's own map scripts, cached by browsers."""
+    return FileResponse(assets.static_file(kind, path), headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,294 @@
+"""The problem ledger over HTTP: report, read, list, transitions with evidence, history, overdue, stats.
+
+Viewers read; surveyors (and admins) report sites and record field steps; the state machine
+says which steps need an admin (assign, dismiss, close, reopen). Every write is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from gis_service.api.deps import SessionDep, Surveyor, Viewer
+from gis_service.api.routers.layers import parse_bbox
+from gis_service.db.models import Attachment, ProblemEvent
+from gis_service.errors import BadRequest, NotFound, PayloadTooLarge
+from gis_service.export.files import parse_crs
+from gis_service.ledger import service
+from gis_service.ledger.photos import PhotoUpload, photo_file
+from gis_service.settings import get_settings
+
+router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
+MAX_PHOTOS = 10
+MAX_PAGE = 1000
+
+
+def get_clock(request: Request) -> service.Clock:
+    """Return the app's clock (tests may set ``app.state.clock``), else the system clock."""
+    return getattr(request.app.state, "clock", None) or service.system_clock
+
+
+ClockDep = Annotated[service.Clock, Depends(get_clock)]
+
+
+class NewProblem(BaseModel):
+    """A problem site reported from the map or from coordinates (lon/lat, or a GeoJSON geometry)."""
+
+    category: str = Field(description="occupation | mining | dumping | construction | flood_obstruction（或中文）")
+    description: str | None = Field(default=None, max_length=4000)
+    code: str | None = Field(default=None, max_length=64, description="编号；不填则自动生成")
+    found_date: dt.date | None = None
+    source: str | None = Field(default=None, description="patrol | unannounced_visit | public_report | remote_sensing")
+    lon: float | None = Field(default=None, description="经度（或 crs 坐标系下的 x）")
+    lat: float | None = Field(default=None, description="纬度（或 crs 坐标系下的 y）")
+    geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON 点或面（crs 坐标系）")
+    crs: str | None = Field(default=None, description="坐标系，默认 EPSG:4490；可写 4524、4545、4326 ...")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ProblemEdit(BaseModel):
+    """A correction of a site's fields or position, against the version the editor saw."""
+
+    expected_version: int
+    description: str | None = Field(default=None, max_length=4000)
+    category: str | None = None
+    found_date: dt.date | None = None
+    source: str | None = None
+    measures: str | None = Field(default=None, max_length=4000)
+    lon: float | None = None
+    lat: float | None = None
+    geometry: dict[str, Any] | None = None
+    crs: str | None = None
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class TransitionInput(BaseModel):
+    """One ledger step: the action, the version the actor saw, a note and the step's fields."""
+
+    action: str = Field(description="confirm | dismiss | assign | start | rectify | reject | close | reopen")
+    expected_version: int = Field(description="问题当前的 lock_version（乐观锁）")
+    note: str | None = Field(default=None, max_length=4000)
+    data: dict[str, Any] = Field(default_factory=dict,
+                                 description="deadline, responsible_unit, measures, verifier, evidence ...")
+
+
+def site_geometry(lon: float | None, lat: float | None, geometry: dict[str, Any] | None,
+                  crs: str | None) -> shapely.Geometry:
+    """Return the site geometry in EPSG:4490 from lon/lat or GeoJSON in ``crs``; refuse it outside the district."""
+    source = parse_crs(crs) or "EPSG:4490"
+    if geometry is not None:
+        try:
+            geom = shapely.geometry.shape(geometry)
+        except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError):
+            raise BadRequest("geometry 不是有效的 GeoJSON 几何", code="bad_geometry") from None
+        if geom.geom_type not in {"Point", "Polygon", "MultiPolygon"}:
+            raise BadRequest(f"问题点几何须为点或面，收到 {geom.geom_type}", code="bad_geometry_type")
+    elif lon is not None and lat is not None:
+        geom = shapely.Point(lon, lat)
+    else:
+        raise BadRequest("请提供位置：lon 和 lat，或 GeoJSON geometry", code="missing_location")
+    if geom.is_empty or not geom.is_valid:
+        raise BadRequest("几何为空或无效（自相交等）；请检查坐标", code="bad_geometry")
+    geom = gpd.GeoSeries([shapely.force_2d(geom)], crs=source).to_crs("EPSG:4490").iloc[0]
+    minx, miny, maxx, maxy = get_settings().district_bbox
+    x, y = geom.representative_point().x, geom.representative_point().y
+    if not (minx <= x <= maxx and miny <= y <= maxy):
+        hint = "；经纬度是否写反了？" if (minx <= y <= maxx and miny <= x <= maxy) else ""
+        raise BadRequest(
+            f"位置 ({x:.6f}, {y:.6f}) 不在{get_settings().district_name}范围 {minx}–{maxx}°E、{miny}–{maxy}°N 内"
+            f"{hint}；请检查坐标和坐标系（crs）",
+            code="outside_district", details={"lon": x, "lat": y},
+        )
+    return geom
+
+
+@router.post("", status_code=201)
+def report_problem(body: NewProblem, session: SessionDep, caller: Surveyor, clock: ClockDep) -> dict[str, Any]:
+    """Report a problem site; its river, town, range and zone are derived at once."""
+    geom = site_geometry(body.lon, body.lat, body.geometry, body.crs)
+    fields = body.model_dump(include={"category", "description", "code", "found_date", "source"}, exclude_none=True)
+    frame = service.site_frame(geom, fields)
+    pid = service.report_new(session, frame, actor=caller.name, clock=clock, note=body.note)[0]
+    caller.audit(session, "problem.report", "problem", pid, category=frame["category"].iloc[0])
+    return service.get_problem(session, pid, clock=clock)
+
+
+def _filter(
+    status: Annotated[list[str] | None, Query(description="状态，可多个")] = None,
+    category: Annotated[list[str] | None, Query(description="类别，可多个")] = None,
+    town: str | None = None,
+    river: Annotated[str | None, Query(description="河流编码")] = None,
+    unit: Annotated[str | None, Query(description="责任单位")] = None,
+    found_from: dt.date | None = None,
+    found_to: dt.date | None = None,
+    overdue: bool | None = None,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+) -> service.ProblemFilter:
+    """Read the list filters from the query string."""
+    return service.ProblemFilter(status=status or (), category=category or (), town=town, river_code=river,
+                                 responsible_unit=unit, found_from=found_from, found_to=found_to,
+                                 overdue=overdue, bbox=parse_bbox(bbox))
+
+
+FilterDep = Annotated[service.ProblemFilter, Depends(_filter)]
+
+
+@router.get("")
+def list_problems(
+    request: Request, session: SessionDep, _caller: Viewer, clock: ClockDep, flt: FilterDep,
+    sort: Annotated[str, Query(description="排序字段，逗号分隔，前加 - 为倒序，如 -found_date,code")] = "-id",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """List problems with filters, sorting and paging (a ``next`` link when more follow)."""
+    items, more = service.list_problems(session, flt, sort=sort, limit=limit, offset=offset, clock=clock)
+    links = []
+    if more:
+        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + limit))})
+    return {"items": items, "numberReturned": len(items), "offset": offset, "links": links}
+
+
+@router.get("/overdue")
+def overdue_problems(session: SessionDep, _caller: Viewer, clock: ClockDep, flt: FilterDep) -> dict[str, Any]:
+    """List the overdue items, most overdue first, with counts per town, river and responsible unit."""
+    return service.overdue(session, flt=flt, clock=clock)
+
+
+@router.get("/stats")
+def problem_stats(
+    session: SessionDep, _caller: Viewer, clock: ClockDep, flt: FilterDep,
+    by: Annotated[str | None, Query(description="town | river | unit")] = None,
+) -> dict[str, Any]:
+    """Return counts by status and category, closure rate and on-time rate, overall and per group."""
+    return service.statistics(session, by=by, flt=flt, clock=clock)
+
+
+@router.get("/{problem_id}")
+def read_problem(problem_id: int, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+    """Return one problem with its derived jurisdiction, overdue flag and allowed actions."""
+    return service.get_problem(session, problem_id, clock=clock)
+
+
+@router.patch("/{problem_id}")
+def edit_problem(problem_id: int, body: ProblemEdit, session: SessionDep, caller: Surveyor,
+                 clock: ClockDep) -> dict[str, Any]:
+    """Correct a site's fields or move it (jurisdiction re-derived); refused once closed or dismissed."""
+    fields = body.model_dump(include=set(service.EDITABLE), exclude_none=True)
+    moved = body.lon is not None or body.lat is not None or body.geometry is not None
+    geom = site_geometry(body.lon, body.lat, body.geometry, body.crs) if moved else None
+    event = service.edit_problem(session, problem_id, actor=caller.name, expected_version=body.expected_version,
+                                 fields=fields, geometry=geom, note=body.note, clock=clock)
+    caller.audit(session, f"problem.{event.action}", "problem", problem_id, changes=event.data.get("changes"))
+    return service.get_problem(session, problem_id, clock=clock)
+
+
+async def _uploads(form: Any) -> list[PhotoUpload]:
+    """Read the ``photos`` files of a multipart form, refusing too many."""
+    files = [f for f in form.getlist("photos") if hasattr(f, "read")]
+    if len(files) > MAX_PHOTOS:
+        raise PayloadTooLarge(f"一次最多上传 {MAX_PHOTOS} 张照片，收到 {len(files)} 张", code="too_many_photos")
+    limit = int(get_settings().max_photo_mb * 1024 * 1024)
+    uploads = []
+    for f in files:
+        # Read one byte past the limit: enough to refuse an oversized photo without holding it all.
+        content = await f.read(limit + 1)
+        uploads.append(PhotoUpload(filename=f.filename or "photo", content=content))
+    return uploads
+
+
+async def transition_input(request: Request) -> tuple[TransitionInput, list[PhotoUpload]]:
+    """Parse a transition from JSON, or from a multipart form with ``photos`` files as evidence."""
+    kind = request.headers.get("content-type", "")
+    try:
+        if kind.startswith("multipart/form-data"):
+            form = await request.form(max_files=MAX_PHOTOS + 1)
+            raw_data = form.get("data") or "{}"
+            fields = {"action": form.get("action"), "expected_version": form.get("expected_version"),
+                      "note": form.get("note"), "data": json.loads(str(raw_data))}
+            return TransitionInput.model_validate(fields), await _uploads(form)
+        return TransitionInput.model_validate(await request.json()), []
+    except (ValueError, ValidationError) as exc:
+        raise BadRequest(
+            "流转请求不正确：需要 action、expected_version（整数），可选 note、data（对象）；"
+            f"附照片时用 multipart 表单（字段 photos）。详情：{str(exc)[:300]}",
+            code="bad_transition_request",
+        ) from None
+
+
+TRANSITION_BODY = {
+    "requestBody": {"content": {
+        "application/json": {"schema": TransitionInput.model_json_schema()},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "action": {"type": "string"}, "expected_version": {"type": "integer"}, "note": {"type": "string"},
+            "data": {"type": "string", "description": "JSON 对象"},
+            "photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+    }, "required": True},
+}
+
+
+@router.post("/{problem_id}/transitions", status_code=201, openapi_extra=TRANSITION_BODY)
+def transition_problem(
+    problem_id: int, session: SessionDep, caller: Surveyor, clock: ClockDep,
+    parsed: Annotated[tuple[TransitionInput, list[PhotoUpload]], Depends(transition_input)],
+) -> dict[str, Any]:
+    """Take one ledger step (409 when the state does not allow it or the version is stale)."""
+    body, photos = parsed
+    event = service.transition(session, problem_id, body.action, actor=caller.name, role=caller.role,
+                               expected_version=body.expected_version, note=body.note, data=body.data,
+                               attachments=photos, clock=clock)
+    caller.audit(session, f"problem.{body.action}", "problem", problem_id, event_id=event.id,
+                 from_status=event.from_status, to_status=event.to_status, photos=len(photos))
+    return {"event": service.history(session, problem_id)[-1], "problem": service.get_problem(
+        session, problem_id, clock=clock)}
+
+
+@router.get("/{problem_id}/history")
+def problem_history(problem_id: int, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
+    """Return every step of the problem's ledger: who, when, what, and the evidence."""
+    return {"problem_id": problem_id, "events": service.history(session, problem_id)}
+
+
+async def photo_uploads(request: Request) -> list[PhotoUpload]:
+    """Parse the ``photos`` files of a multipart upload."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequest("请以 multipart/form-data 上传，照片放在字段 photos 中", code="not_multipart")
+    return await _uploads(await request.form(max_files=MAX_PHOTOS + 1))
+
+
+PHOTOS_BODY = {"requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+    "photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}, "required": True}}
+
+
+@router.post("/{problem_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
+def upload_photos(
+    problem_id: int, event_id: int, session: SessionDep, caller: Surveyor, clock: ClockDep,
+    uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
+) -> dict[str, Any]:
+    """Attach evidence photos (JPEG/PNG) to a ledger event; their EXIF position and time are read."""
+    stored = service.attach_to_event(session, problem_id, event_id, uploads, clock=clock)
+    caller.audit(session, "problem.photo", "problem", problem_id, event_id=event_id,
+                 attachments=[a.id for a in stored])
+    return {"attachments": [service.attachment_data(a) for a in stored]}
+
+
+@router.get("/{problem_id}/attachments/{attachment_id}")
+def download_photo(problem_id: int, attachment_id: int, session: SessionDep, _caller: Viewer) -> FileResponse:
+    """Return an evidence photo."""
+    row = session.execute(
+        select(Attachment).join(ProblemEvent, ProblemEvent.id == Attachment.event_id)
+        .where(Attachment.id == attachment_id, ProblemEvent.problem_id == problem_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"问题 {problem_id} 没有编号为 {attachment_id} 的附件", code="attachment_not_found")
+    path = photo_file(row.path)
+    if not path.exists():
+        raise NotFound("附件文件已不在数据目录中；请联系管理员", code="attachment_missing")
+    return FileResponse(path, media_type=row.content_type, filename=row.filename)

@@ -1,0 +1,200 @@
+"""``rivergis import`` (a surveyor's delivery) and ``rivergis deliveries list|show|approve|reject|diff``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from gis_service.cli.common import console, err_console, handles_errors, ready_engine
+from gis_service.db.engine import transaction
+from gis_service.errors import DeliveryRejected, ServiceError
+
+STAGES = {"read": "读取文件", "crs": "检查坐标系", "normalise": "字段映射", "validate": "检查", "store": "入库"}
+SEVERITY_LABEL = {"error": "错误", "warning": "警告", "info": "提示"}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+deliveries_app = typer.Typer(help="成果交付版本：列表、批准、驳回、版本差异", no_args_is_help=True)
+
+
+def _dump(data: Any) -> None:
+    """Print JSON to stdout (no rich markup, no wrapping)."""
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """Print a validation report as a readable summary and a findings table (text escaped)."""
+    source = report.get("source") or {}
+    enc = (source.get("encoding") or {}).get("note")
+    lines = [f"图层：{report['layer_label']}（{report['layer']}），要素 {report['feature_count']} 个",
+             f"文件：{source.get('filename')}（{source.get('format')}），坐标系 {source.get('crs')}"
+             f"（来源：{source.get('crs_source')}）"]
+    if enc:
+        lines.append(f"编码：{enc}")
+    if source.get("axes"):
+        lines.append(f"坐标列：{source['axes']}")
+    counts = report["counts"]
+    lines.append(f"错误 {counts['error']}，警告 {counts['warning']}，提示 {counts['info']}")
+    for line in lines:
+        console.print(Text(line))
+    if report["findings"]:
+        table = Table(show_lines=False)
+        for column in ("级别", "代码", "要素", "位置", "问题", "修改建议"):
+            table.add_column(column, no_wrap=column in {"级别", "代码"})
+        for f in report["findings"]:
+            where = f"{f['lon']:.5f},{f['lat']:.5f}" if "lon" in f else ""
+            feature = str(f.get("feature", "")) + (f" ({f['feature_id']})" if f.get("feature_id") else "")
+            table.add_row(Text(SEVERITY_LABEL[f["severity"]], style=SEVERITY_STYLE[f["severity"]]),
+                          Text(f["code"]), Text(feature), Text(where), Text(f["message"]), Text(f.get("fix", "")))
+        console.print(table)
+    for code, n in (report.get("omitted") or {}).items():
+        console.print(Text(f"（另有 {n} 条 {code} 未列出）"))
+
+
+def import_command(
+    layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems")],
+    path: Annotated[Path, typer.Argument(help="交付文件：.zip（Shapefile）.gpkg .geojson .kml .kmz .csv .xlsx")],
+    crs: Annotated[str | None, typer.Option(help="坐标系（文件无 .prj 或 .prj 有误时），如 4524、4545、4490")] = None,
+    encoding: Annotated[str | None, typer.Option(help="属性编码（覆盖 .cpg 与自动判断），如 GBK、UTF-8")] = None,
+    river: Annotated[str | None, typer.Option(help="河流编码（文件中没有河流编码字段时）")] = None,
+    source_layer: Annotated[str | None, typer.Option("--layer", help="文件或压缩包中有多个图层时，选择其一")] = None,
+    swap_xy: Annotated[bool, typer.Option("--swap-xy", help="交换 X/Y（文件中 X 为北坐标）")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查，不入库")] = False,
+    approve: Annotated[bool, typer.Option("--approve", help="入库后立即批准（管理员快捷方式）")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出报告")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="自动修复无效几何并在报告中说明")] = False,
+) -> None:
+    """Import a delivery: read, check, and store it (exit 0 stored, exit 2 rejected and nothing stored)."""
+    from gis_service.access import audit
+    from gis_service.ingest.pipeline import ImportOptions, run_import
+
+    options = ImportOptions(layer=layer, crs=crs, encoding=encoding, river=river, source_layer=source_layer,
+                            swap_xy=swap_xy, dry_run=dry_run, approve=approve, fix=fix, actor="cli")
+    try:
+        engine = ready_engine()
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+            task = bar.add_task("导入", total=len(STAGES))
+
+            def step(stage: str) -> None:
+                bar.update(task, description=STAGES.get(stage, stage), completed=list(STAGES).index(stage))
+
+            with transaction(engine) as session:
+                report = run_import(session, path, options, progress=step)
+                if not dry_run:
+                    audit(session, actor="cli", action="delivery.import", target_type=layer,
+                          target_id=path.name, details={"stored": report.get("stored"),
+                                                        "deliveries": [d["id"] for d in report.get("deliveries", [])],
+                                                        "approved": approve})
+    except DeliveryRejected as exc:
+        if as_json:
+            _dump(exc.to_dict())
+        else:
+            print_report(exc.details)
+            err_console.print(Text(f"交付被拒绝 [{exc.code}]，未保存任何数据。", style="bold red"))
+        raise typer.Exit(2) from None
+    except ServiceError as exc:
+        if not as_json:
+            raise
+        _dump(exc.to_dict())
+        raise typer.Exit(exc.exit_code) from None
+    if as_json:
+        _dump(report)
+        return
+    print_report(report)
+    if dry_run:
+        console.print("检查通过（--dry-run，未入库）。")
+    for d in report.get("deliveries", []):
+        console.print(Text(f"河流 {d['river_code']}：第 {d['version']} 版，交付编号 {d['id']}，状态 {d['status']}"))
+    if "deliveries" not in report and not dry_run:
+        console.print(Text(f"已保存 {report.get('stored')} 个要素。"))
+
+
+@deliveries_app.command("list")
+@handles_errors
+def list_command(
+    river: Annotated[str | None, typer.Option(help="河流编码")] = None,
+    layer: Annotated[str | None, typer.Option(help="boundaries | stakes | zones")] = None,
+    status: Annotated[str | None, typer.Option(help="submitted | approved | rejected | superseded")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List deliveries (a river's version history with --river), newest first."""
+    from gis_service.store.deliveries import delivery_dict, list_deliveries
+
+    with transaction(ready_engine()) as session:
+        rows = [delivery_dict(d) for d in list_deliveries(session, river_code=river, layer=layer, status=status)]
+    if as_json:
+        _dump({"deliveries": rows})
+        return
+    table = Table()
+    for column in ("编号", "河流", "图层", "版本", "状态", "要素", "提交人", "提交时间", "原因"):
+        table.add_column(column)
+    for d in rows:
+        table.add_row(*(Text(str(d[k] or "")) for k in ("id", "river_code", "layer", "version", "status",
+                                                        "feature_count", "submitted_by", "submitted_at", "reason")))
+    console.print(table)
+
+
+@deliveries_app.command("show")
+@handles_errors
+def show_command(delivery_id: int) -> None:
+    """Show one delivery with its stored validation report (JSON)."""
+    from gis_service.store.deliveries import delivery_dict, get_delivery
+
+    with transaction(ready_engine()) as session:
+        _dump(delivery_dict(get_delivery(session, delivery_id), report=True))
+
+
+@deliveries_app.command("approve")
+@handles_errors
+def approve_command(delivery_id: int) -> None:
+    """Approve a submitted delivery: it becomes the river's current version."""
+    from gis_service.access import audit
+    from gis_service.store.deliveries import approve_delivery
+
+    with transaction(ready_engine()) as session:
+        d = approve_delivery(session, delivery_id, actor="cli")
+        audit(session, actor="cli", action="delivery.approve", target_type="delivery", target_id=d.id)
+        console.print(Text(f"已批准交付 {d.id}（河流 {d.river_code} {d.layer} 第 {d.version} 版）"))
+
+
+@deliveries_app.command("reject")
+@handles_errors
+def reject_command(delivery_id: int, reason: Annotated[str, typer.Option(help="驳回原因")]) -> None:
+    """Reject a submitted delivery with a reason (it is kept)."""
+    from gis_service.access import audit
+    from gis_service.store.deliveries import reject_delivery
+
+    with transaction(ready_engine()) as session:
+        d = reject_delivery(session, delivery_id, actor="cli", reason=reason)
+        audit(session, actor="cli", action="delivery.reject", target_type="delivery", target_id=d.id,
+              details={"reason": reason})
+        console.print(Text(f"已驳回交付 {d.id}：{reason}"))
+
+
+@deliveries_app.command("diff")
+@handles_errors
+def diff_command(from_id: int, to_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the change between two versions of a river's range (area added/removed, largest shift)."""
+    from gis_service.store.deliveries import range_diff
+
+    with transaction(ready_engine()) as session:
+        diff = range_diff(session, from_id, to_id)
+    if as_json:
+        _dump(diff)
+        return
+    console.print(Text(
+        f"河流 {diff['river_code']}：第 {diff['from']['version']} 版 → 第 {diff['to']['version']} 版\n"
+        f"  新增面积 {diff['area_added_m2']:.1f} m²，减少面积 {diff['area_removed_m2']:.1f} m²，"
+        f"最大偏移 {diff['max_shift_m']} m"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``import`` and ``deliveries`` to the ``rivergis`` command."""
+    app.command("import")(handles_errors(import_command))
+    app.add_typer(deliveries_app, name="deliveries")

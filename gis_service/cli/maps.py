@@ -1,0 +1,41 @@
+"""``rivergis map problems``: the issue map as one standalone HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gis_service.cli.common import console, handles_errors, ready_engine
+
+map_app = typer.Typer(help="地图导出", no_args_is_help=True)
+
+
+@map_app.command("problems")
+@handles_errors
+def problems(
+    output: Annotated[Path, typer.Option("-o", "--output", help="输出 HTML 文件")],
+    status: Annotated[str | None, typer.Option(help="状态，逗号分隔，如 reported,confirmed 或 已上报")] = None,
+    category: Annotated[str | None, typer.Option(help="类别，逗号分隔，如 dumping 或 乱堆")] = None,
+    town: Annotated[str | None, typer.Option(help="镇街名称")] = None,
+    river: Annotated[str | None, typer.Option(help="河流编码")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="发现日期起，如 2024-01-01")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="发现日期止")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="只导出超期问题")] = False,
+    basemap: Annotated[str | None, typer.Option(help="底图：none（离线，默认）、osm、tianditu_vec …")] = None,
+    record_base: Annotated[str | None, typer.Option(help="弹窗中记录链接的服务地址，如 http://10.0.0.5:8000")] = None,
+) -> None:
+    """Write the issue map as a standalone page (assets inlined, data embedded) that works offline."""
+    from gis_service.webmap.data import ProblemFilter
+    from gis_service.webmap.static import export_problems_map
+
+    flt = ProblemFilter.parse({"status": status, "category": category, "town": town, "river": river,
+                               "from": date_from, "to": date_to, "overdue": "1" if overdue else ""})
+    size = export_problems_map(ready_engine(), output, flt, basemap=basemap or "none", record_base=record_base)
+    console.print(f"已写出问题点地图 {output}（{size / 1024:.0f} KB），可离线打开。")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``map`` command group."""
+    app.add_typer(map_app, name="map")

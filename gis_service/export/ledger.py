@@ -1,0 +1,204 @@
+"""The ledger and the outfall register as the Excel workbooks a city office files.
+
+Chinese headers and value labels, dates as dates, overdue items marked, a bold frozen header
+with filters, and a summary sheet per town. ``export/files.py`` calls these for ``.xlsx``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from gis_service.catalogue import LayerSpec
+
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+LATE_FONT = Font(color="C00000", bold=True)
+THIN = Side(style="thin", color="999999")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+NOT_OVERDUE = {"rectified", "closed", "dismissed"}
+LEDGER_COLUMNS = [
+    ("code", "编号"), ("category", "类别"), ("description", "问题描述"), ("river", "河流"), ("town", "镇街"),
+    ("inside_range", "是否在管理范围内"), ("found_date", "发现日期"), ("source", "来源"), ("status", "状态"),
+    ("deadline", "整改时限"), ("responsible_unit", "责任单位"), ("measures", "整改措施"),
+    ("closed_date", "销号日期"), ("overdue", "是否超期"), ("lon", "经度"), ("lat", "纬度"),
+]
+OUTFALL_COLUMNS = [
+    ("code", "排污口编码"), ("name", "排污口名称"), ("river", "受纳河流"), ("outfall_type", "排口类型"),
+    ("status", "状态"), ("stage", "排查整治阶段"), ("outcome", "整治方式"), ("responsible", "责任主体"),
+    ("flags", "问题标记"), ("lon", "经度"), ("lat", "纬度"),
+]
+
+
+def river_names() -> dict[str, str]:
+    """Return river code → name from the service database ({} when it cannot be read)."""
+    try:
+        from sqlalchemy import select
+
+        from gis_service.db.engine import get_engine
+        from gis_service.db.models import River
+
+        with get_engine().connect() as conn:
+            return {code: name for code, name in conn.execute(select(River.code, River.name))}
+    except Exception:  # noqa: BLE001 - names are a nicety; the codes are still written
+        return {}
+
+
+def _date(value: Any) -> dt.date | None:
+    """Return a date cell value (None for blanks)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _river(code: Any, names: dict[str, str]) -> str | None:
+    """Return ``name（code）`` of a river, or the code alone, or None."""
+    if code is None or (not isinstance(code, str) and pd.isna(code)):
+        return None
+    return f"{names[code]}（{code}）" if code in names else str(code)
+
+
+def _label(layer: LayerSpec, field: str, value: Any) -> Any:
+    """Return the Chinese label of a coded value."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return layer.field(field).value_label(value)
+
+
+def _sheet(sheet: Worksheet, headers: list[str], rows: list[list[Any]], late: list[bool] | None = None) -> None:
+    """Fill a sheet: bold filled header, borders, dates formatted, widths fitted, filters, frozen header."""
+    sheet.append(headers)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.border = BORDER
+    for i, row in enumerate(rows):
+        sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            cell.border = BORDER
+            if cell.data_type == "f":
+                # Text from users or files that starts with "=" stays text, never a formula.
+                cell.data_type = "s"
+            if isinstance(cell.value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+            if late and late[i]:
+                cell.font = LATE_FONT
+    for i, header in enumerate(headers, start=1):
+        texts = [header, *(str(r[i - 1]) for r in rows[:300] if r[i - 1] is not None)]
+        width = max(sum(2 if ord(ch) > 127 else 1 for ch in t) for t in texts) + 2
+        sheet.column_dimensions[get_column_letter(i)].width = min(50, max(8, width))
+    sheet.freeze_panes = "A2"
+    if rows:
+        sheet.auto_filter.ref = sheet.dimensions
+
+
+def _points(gdf: gpd.GeoDataFrame) -> tuple[list[float], list[float]]:
+    """Return x and y of each feature's representative point (in the frame's CRS)."""
+    pts = gdf.geometry.representative_point()
+    return [round(float(v), 7) for v in pts.x], [round(float(v), 7) for v in pts.y]
+
+
+def write_problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
+                         *, today: dt.date | None = None, names: dict[str, str] | None = None) -> None:
+    """Write the problem ledger (问题台账) workbook: one row a site, and a summary per town."""
+    today = today or dt.date.today()
+    names = river_names() if names is None else names
+    xs, ys = _points(gdf) if len(gdf) else ([], [])
+    rows: list[list[Any]] = []
+    late: list[bool] = []
+    for n, (rec, x, y) in enumerate(zip(gdf.to_dict("records"), xs, ys, strict=True), start=1):
+        deadline = _date(rec.get("deadline"))
+        overdue = deadline is not None and deadline < today and rec.get("status") not in NOT_OVERDUE
+        inside = rec.get("inside_range")
+        values = {
+            "code": rec.get("code"), "category": _label(layer, "category", rec.get("category")),
+            "description": rec.get("description"), "river": _river(rec.get("river_code"), names),
+            "town": rec.get("town"), "inside_range": None if inside is None or pd.isna(inside) else
+            ("是" if inside else "否"), "found_date": _date(rec.get("found_date")),
+            "source": _label(layer, "source", rec.get("source")), "status": _label(layer, "status", rec.get("status")),
+            "deadline": deadline, "responsible_unit": rec.get("responsible_unit"), "measures": rec.get("measures"),
+            "closed_date": _date(rec.get("closed_date")), "overdue": "是" if overdue else "否", "lon": x, "lat": y,
+        }
+        rows.append([n, *(None if v is None or (isinstance(v, float) and pd.isna(v)) else v
+                          for v in (values[k] for k, _ in LEDGER_COLUMNS))])
+        late.append(overdue)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "问题台账"
+    _sheet(sheet, ["序号", *(h for _, h in LEDGER_COLUMNS)], rows, late)
+    summary = book.create_sheet("按镇街汇总")
+    statuses = list(layer.field("status").values)
+    frame = pd.DataFrame({"town": [r[5] or "未判定" for r in rows], "status": gdf["status"].tolist() if rows else [],
+                          "late": late})
+    sum_rows = []
+    for town, group in frame.groupby("town", sort=True):
+        counts = [int((group["status"] == s).sum()) for s in statuses]
+        counted = len(group) - counts[statuses.index("dismissed")]
+        closed = counts[statuses.index("closed")]
+        sum_rows.append([town, len(group), *counts, int(group["late"].sum()),
+                         f"{closed / counted:.1%}" if counted else "—"])
+    _sheet(summary, ["镇街", "合计", *(layer.field("status").value_label(s) for s in statuses), "超期", "销号率"],
+           sum_rows)
+    book.save(path)
+
+
+def write_outfall_register(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
+                           *, names: dict[str, str] | None = None) -> None:
+    """Write the outfall register (入河排污口名录) workbook, one row an outfall, flags spelled out."""
+    from gis_service.ledger.outfalls import FLAG_LABELS
+
+    names = river_names() if names is None else names
+    xs, ys = _points(gdf) if len(gdf) else ([], [])
+    rows = []
+    flagged = []
+    for n, (rec, x, y) in enumerate(zip(gdf.to_dict("records"), xs, ys, strict=True), start=1):
+        flags = rec.get("flags") if isinstance(rec.get("flags"), list) else []
+        values = {
+            "code": rec.get("code"), "name": rec.get("name"), "river": _river(rec.get("river_code"), names),
+            "outfall_type": _label(layer, "outfall_type", rec.get("outfall_type")),
+            "status": _label(layer, "status", rec.get("status")), "stage": _label(layer, "stage", rec.get("stage")),
+            "outcome": _label(layer, "outcome", rec.get("outcome")), "responsible": rec.get("responsible"),
+            "flags": "；".join(FLAG_LABELS[f] for f in flags) or None, "lon": x, "lat": y,
+        }
+        rows.append([n, *(values[k] for k, _ in OUTFALL_COLUMNS)])
+        flagged.append(bool(flags))
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "入河排污口名录"
+    _sheet(sheet, ["序号", *(h for _, h in OUTFALL_COLUMNS)], rows, flagged)
+    book.save(path)
+
+
+def _outfalls_with_flags(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path) -> None:
+    """Write the outfall register, adding the register's flags from the service database when readable."""
+    if "flags" not in gdf.columns:
+        try:
+            from gis_service.db.engine import transaction
+            from gis_service.ledger.outfalls import flag_outfalls
+
+            with transaction() as session:
+                gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490")).to_crs(gdf.crs)
+        except Exception:  # noqa: BLE001 - the register is still written, without flags
+            pass
+    write_outfall_register(gdf, layer, path)
+
+
+WORKBOOKS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = {
+    "problems": write_problem_ledger,
+    "outfalls": _outfalls_with_flags,
+}

@@ -1,0 +1,197 @@
+"""The CRS of a delivery: from its metadata or ``--crs``, checked against the district extent.
+
+Surveyors' usual mistakes (X/Y swapped because X is the northing, the zone prefix 36 missing
+or extra, the wrong 3° zone, degrees labelled as metres) each put the data far outside the
+district. When the declared reading falls outside, every plausible alternative reading is
+tried; the report names the ones that fall inside. Nothing is re-read silently: the user
+re-imports with ``--crs`` (and ``--swap-xy``) or fixes the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from gis_service.errors import BadRequest
+from gis_service.ingest.normalise import Finding
+from gis_service.settings import get_settings
+
+CANONICAL_EPSG = 4490
+# CGCS2000 geographic; zone 36 with and without prefix (CM 108°E); zone 35 with and without (CM 105°E).
+CANDIDATES = (4490, 4524, 4545, 4523, 4544)
+ZONE_NAMES = {4524: "3°带第 36 带（带号前缀 36）", 4545: "中央经线 108°E（不带带号）",
+              4523: "3°带第 35 带（带号前缀 35）", 4544: "中央经线 105°E（不带带号）",
+              4490: "CGCS2000 经纬度"}
+MAX_LISTED = 50
+
+
+def parse_crs(value: str | int | None) -> CRS | None:
+    """Parse a user-given CRS (``4545``, ``EPSG:4545``, WKT) or refuse naming accepted spellings."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        return CRS.from_user_input(int(text) if text.isdigit() else text)
+    except CRSError:
+        raise BadRequest(
+            f"无法识别坐标系 {value!r}；请写 EPSG 代码，如 --crs 4490、4524、4545",
+            code="unknown_crs",
+        ) from None
+
+
+def epsg_of(crs: CRS | None) -> int | None:
+    """Return the EPSG code of ``crs`` (also for ESRI-style .prj WKT), or None."""
+    if crs is None:
+        return None
+    code = crs.to_epsg(min_confidence=70)
+    if code == 4326:
+        # WGS84 and CGCS2000 agree to centimetres; GeoJSON and KML always say WGS84.
+        return 4326
+    return code
+
+
+def describe(crs: CRS | None) -> str:
+    """Return ``EPSG:n`` or the CRS's name, for reports."""
+    if crs is None:
+        return "未知"
+    code = epsg_of(crs)
+    return f"EPSG:{code}" if code else crs.name
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way of reading the coordinates: a CRS and whether X/Y are swapped."""
+
+    epsg: int
+    swapped: bool
+
+    def label(self) -> str:
+        """Return the reading in words, e.g. ``按 EPSG:4545、X 为北坐标读取``."""
+        return f"按 EPSG:{self.epsg}{'、X 为北坐标（X/Y 互换）' if self.swapped else ''}读取"
+
+    def options(self) -> str:
+        """Return the import options that apply this reading."""
+        return f"--crs {self.epsg}" + (" --swap-xy" if self.swapped else "")
+
+
+def to_lonlat(xs: np.ndarray, ys: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Transform coordinates to CGCS2000 lon/lat (inf where the reading makes no sense)."""
+    transformer = Transformer.from_crs(crs, CANONICAL_EPSG, always_xy=True)
+    with np.errstate(all="ignore"):
+        lon, lat = transformer.transform(xs, ys, errcheck=False)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def inside(lon: np.ndarray, lat: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """Return which lon/lat pairs lie in the district box."""
+    minx, miny, maxx, maxy = bbox
+    with np.errstate(invalid="ignore"):
+        return (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+
+
+def readings_inside(bounds: np.ndarray, bbox: tuple[float, float, float, float]) -> list[Reading]:
+    """Return every candidate reading that puts all ``bounds`` rows (minx, miny, maxx, maxy) inside."""
+    found = []
+    for epsg in CANDIDATES:
+        crs = CRS.from_epsg(epsg)
+        for swapped in (False, True):
+            xs = np.concatenate([bounds[:, 0], bounds[:, 2]])
+            ys = np.concatenate([bounds[:, 1], bounds[:, 3]])
+            if swapped:
+                xs, ys = ys, xs
+            if epsg == CANONICAL_EPSG and not swapped:
+                lon, lat = xs, ys
+            else:
+                lon, lat = to_lonlat(xs, ys, crs)
+            if bool(inside(lon, lat, bbox).all()):
+                found.append(Reading(epsg, swapped))
+    return found
+
+
+def diagnosis(declared: int | None, reading: Reading) -> str:
+    """Name the usual mistake that ``reading`` corrects, relative to the declared CRS."""
+    declared = CANONICAL_EPSG if declared == 4326 else declared
+    parts = []
+    if reading.swapped:
+        parts.append("X/Y 互换（测量习惯 X 为北坐标，GIS 中 x 为东坐标）")
+    if declared != reading.epsg:
+        pair = (declared, reading.epsg)
+        if pair in {(4524, 4545), (4523, 4544)}:
+            parts.append("东坐标缺少带号前缀，而坐标系声明为带带号的投影")
+        elif pair in {(4545, 4524), (4544, 4523)}:
+            parts.append("东坐标带有带号前缀，而坐标系声明为不带带号的投影")
+        elif reading.epsg == CANONICAL_EPSG:
+            parts.append("坐标值是经纬度（度），而坐标系声明为投影坐标（米）")
+        elif declared == CANONICAL_EPSG:
+            parts.append("坐标值是投影坐标（米），而坐标系声明为经纬度")
+        else:
+            parts.append(f"投影带不对：数据应为 {ZONE_NAMES.get(reading.epsg, reading.epsg)}")
+    return "；".join(parts) or "坐标读法不同"
+
+
+def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
+    """Check every feature of ``frame`` (its own CRS) against the district; diagnose what lies outside."""
+    settings = get_settings()
+    bbox = settings.district_bbox
+    geoms = frame.geometry.values
+    bounds = shapely.bounds(geoms)
+    present = ~np.isnan(bounds).any(axis=1)
+    if not present.any():
+        return []
+    declared = epsg_of(frame.crs)
+    lon0, lat0 = to_lonlat(bounds[:, 0], bounds[:, 1], frame.crs)
+    lon1, lat1 = to_lonlat(bounds[:, 2], bounds[:, 3], frame.crs)
+    ok = inside(lon0, lat0, bbox) & inside(lon1, lat1, bbox)
+    outside = present & ~ok
+    if not outside.any():
+        return []
+    readings = readings_inside(bounds[outside], bbox)
+    where = f"{settings.district_name}（经度 {bbox[0]}–{bbox[2]}，纬度 {bbox[1]}–{bbox[3]}）"
+    first = int(np.flatnonzero(outside)[0])
+    seen = f"按 {describe(frame.crs)} 读取位于经度 {lon0[first]:.4f}、纬度 {lat0[first]:.4f}"
+    if not np.isfinite(lon0[first]):
+        seen = f"按 {describe(frame.crs)} 读取坐标无效（x={bounds[first, 0]:.3f}, y={bounds[first, 1]:.3f}）"
+    details: dict[str, Any] = {
+        "declared_crs": describe(frame.crs),
+        "readings_inside": [{"crs": f"EPSG:{r.epsg}", "swapped_xy": r.swapped, "options": r.options(),
+                             "diagnosis": diagnosis(declared, r)} for r in readings],
+    }
+    if len(readings) == 1:
+        r = readings[0]
+        hint = f"{diagnosis(declared, r)}：{r.label()}即位于辖区内。"
+        fix = f"确认后用 {r.options()} 重新导入，或在测绘软件中改正坐标系后重新导出"
+    elif readings:
+        hint = "有多种读法都位于辖区内：" + "；".join(r.label() for r in readings) + "。"
+        fix = "请核对测绘成果的坐标系，并用 --crs（必要时加 --swap-xy）指定"
+    else:
+        hint = "试过 EPSG:4490/4524/4545/4523/4544 及 X/Y 互换，均不在辖区内。"
+        fix = "请核对坐标值与坐标系（.prj），或确认数据确属本辖区"
+    n_out = int(outside.sum())
+    scope = "全部要素" if n_out == int(present.sum()) else f"{n_out} 个要素"
+    message = f"{scope}不在{where}范围内（{seen}）。{hint}"
+    findings = [Finding(code="outside_district", message=message, fix=fix,
+                        feature=first + 1 if n_out == 1 else None, value=details)]
+    if scope != "全部要素":
+        for i in np.flatnonzero(outside)[:MAX_LISTED]:
+            findings.append(Finding(code="feature_outside_district", feature=int(i) + 1,
+                                    message=f"第 {int(i) + 1} 个要素不在辖区范围内", fix=fix))
+    return findings
+
+
+def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return ``frame`` with x and y exchanged (the user said X is the northing)."""
+    swapped = shapely.transform(frame.geometry.values, lambda c: c[:, ::-1])
+    return frame.set_geometry(gpd.GeoSeries(swapped, index=frame.index, crs=frame.crs))
+
+
+def local_metric_crs(frame: gpd.GeoDataFrame) -> CRS:
+    """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths."""
+    minx, _miny, maxx, _maxy = frame.total_bounds
+    lon0 = 108.0 if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
+    return CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")

@@ -1,0 +1,319 @@
+"""The data the maps load: problem sites as compact columns for the current filter, one site's record,
+and overlay layers as display GeoJSON with escaped popups and catalogue styles.
+
+A naive Folium map writes every site as a block of JavaScript with its popup HTML; 100 000 sites
+make a page of about a hundred megabytes. Here a site is seven to nine characters: its x and y
+offsets in 1e-5 degree (≈ 1 m) and its status and category, as fixed-width base-64 digits; ids
+travel as runs of consecutive values; the popup is fetched on click.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.models import Problem, River
+from gis_service.errors import BadRequest, NotFound
+from gis_service.ledger.states import NOT_OVERDUE
+from gis_service.store.features import read_features
+from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
+from gis_service.webmap.base import gcj02_from_wgs84, to_display
+from gis_service.webmap.escape import popup_html
+from gis_service.webmap.legend import colour
+
+SCALE = 100_000  # coordinates travel as integers of 1e-5 degree (about 1 m), plenty for a marker
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # JSON-safe digits
+_ALPHABET = np.frombuffer(BASE64.encode("ascii"), dtype=np.uint8)
+OVERLAY_LIMIT = 5000
+RECORD_URL = "/api/v1/problems/{id}"
+
+
+def finished_statuses() -> tuple[str, ...]:
+    """Return the statuses in which a site is done and so never overdue (the ledger's one definition)."""
+    return tuple(sorted(s.value for s in NOT_OVERDUE))
+
+
+def _parse_date(value: str | None, name: str) -> dt.date | None:
+    """Parse an ISO date parameter or raise a clear error."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"参数 {name}={value!r} 不是日期：请写成 2024-03-01 的形式", code="bad_date") from None
+
+
+def _coded(values: str | list[str] | None, field_name: str) -> list[str]:
+    """Turn a comma-separated list of codes or Chinese labels into canonical codes, or say which are allowed."""
+    raw: list[str] = []
+    for item in values if isinstance(values, list) else [values or ""]:
+        raw += [v.strip() for v in item.split(",") if v.strip()]
+    spec = get_catalogue()["problems"].field(field_name)
+    codes = []
+    for value in raw:
+        code = spec.canonical_value(value)
+        if code is None:
+            allowed = "、".join(f"{v.code}（{v.label}）" for v in spec.values.values())
+            raise BadRequest(f"参数 {field_name}={value!r} 不是可用的取值；可用：{allowed}",
+                             code=f"bad_{field_name}", details={"allowed": list(spec.values)})
+        codes.append(code)
+    return codes
+
+
+@dataclass(frozen=True)
+class ProblemFilter:
+    """The issue map's filter: status, category, town, river, found-date range and overdue only."""
+
+    status: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    town: str | None = None
+    river: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    overdue: bool = False
+    today: dt.date = field(default_factory=dt.date.today)
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> ProblemFilter:
+        """Build a filter from URL/CLI parameters (``status=reported,confirmed&from=2024-01-01&overdue=1``)."""
+        date_from = _parse_date(params.get("from"), "from")
+        date_to = _parse_date(params.get("to"), "to")
+        if date_from and date_to and date_from > date_to:
+            raise BadRequest(f"日期范围不正确：from={date_from} 晚于 to={date_to}", code="bad_date_range")
+        overdue = str(params.get("overdue") or "").strip().lower() in {"1", "true", "yes", "on", "是"}
+        return cls(
+            status=tuple(_coded(params.get("status"), "status")),
+            category=tuple(_coded(params.get("category"), "category")),
+            town=(params.get("town") or "").strip() or None,
+            river=(params.get("river") or "").strip() or None,
+            date_from=date_from,
+            date_to=date_to,
+            overdue=overdue,
+        )
+
+    def query(self) -> dict[str, str]:
+        """Return the filter as URL parameters (empty ones left out), the form a shared link carries."""
+        out = {
+            "status": ",".join(self.status),
+            "category": ",".join(self.category),
+            "town": self.town or "",
+            "river": self.river or "",
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "overdue": "1" if self.overdue else "",
+        }
+        return {k: v for k, v in out.items() if v}
+
+    def clauses(self) -> list[Any]:
+        """Return the SQL conditions on the problems table (bound parameters only)."""
+        t = Problem.__table__.c
+        out: list[Any] = []
+        if self.status:
+            out.append(t.status.in_(self.status))
+        if self.category:
+            out.append(t.category.in_(self.category))
+        if self.town:
+            out.append(t.town == self.town)
+        if self.river:
+            out.append(t.river_code == self.river)
+        if self.date_from:
+            out.append(t.found_date >= self.date_from)
+        if self.date_to:
+            out.append(t.found_date <= self.date_to)
+        if self.overdue:
+            out += [t.deadline.is_not(None), t.deadline < self.today, t.status.not_in(finished_statuses())]
+        return out
+
+
+def _dialect(conn: Session | Connection) -> str:
+    """Return the SQL dialect name of a session or connection."""
+    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+
+
+def _index_of(values: np.ndarray, vocabulary: list[str]) -> np.ndarray:
+    """Return each value's index in ``vocabulary`` (values not in it are appended, so none is lost)."""
+    for value in dict.fromkeys(v for v in values.tolist() if v not in vocabulary):
+        vocabulary.append(value)
+    lookup = {v: i for i, v in enumerate(vocabulary)}
+    return np.fromiter((lookup[v] for v in values.tolist()), dtype=np.int64, count=len(values))
+
+
+def fixed_width(values: np.ndarray) -> tuple[str, int]:
+    """Encode non-negative integers as one string of fixed-width base-64 digits; return it and the width.
+
+    JSON numbers cost a digit per decimal place plus a comma; three base-64 characters hold
+    what six or seven decimal digits would (262 144 values: 2.6 degrees at 1e-5).
+    """
+    values = np.asarray(values, dtype=np.int64)
+    top = int(values.max()) if len(values) else 0
+    width = 1
+    while 64**width <= top:
+        width += 1
+    digits = np.empty((len(values), width), dtype=np.int64)
+    rest = values.copy()
+    for k in range(width - 1, -1, -1):
+        digits[:, k] = rest % 64
+        rest //= 64
+    return _ALPHABET[digits].tobytes().decode("ascii"), width
+
+
+def id_runs(ids: np.ndarray) -> list[list[int]]:
+    """Return ascending ids as ``[first, count]`` runs of consecutive values (a ledger's ids mostly are)."""
+    if not len(ids):
+        return []
+    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    counts = np.diff(np.concatenate([starts, [len(ids)]]))
+    return [[int(ids[a]), int(c)] for a, c in zip(starts, counts, strict=True)]
+
+
+def _points(wkbs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Return lon/lat of each site's marker point (a point inside polygon sites)."""
+    geoms = shapely.from_wkb(np.asarray(wkbs, dtype=object))
+    points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+FULL_COLUMNS = ("code", "river_code", "town", "found_date", "deadline", "responsible_unit", "description",
+                "source", "closed_date")
+
+
+def problem_sites(conn: Session | Connection, flt: ProblemFilter, *, datum: str = "wgs84",
+                  bbox: BBox | None = None, full: bool = False) -> dict[str, Any]:
+    """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page)."""
+    table = Problem.__table__
+    cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]  # type: ignore[arg-type]
+    if full:
+        cols += [table.c[name] for name in FULL_COLUMNS]  # type: ignore[index]
+    query = select(*cols).where(*flt.clauses()).order_by(table.c.id)  # type: ignore[attr-defined]
+    if bbox is not None:
+        query = query.where(bbox_filter(table, bbox, _dialect(conn)))  # type: ignore[arg-type]
+    rows = conn.execute(query).all()
+    spec = get_catalogue()["problems"]
+    statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
+    out: dict[str, Any] = {"v": 2, "n": len(rows), "scale": SCALE, "status": statuses, "category": categories,
+                           "alphabet": BASE64}
+    if not rows:
+        return out | {"x0": 0, "y0": 0, "ids": [], "x": "", "y": "", "sc": "", "wx": 1, "wy": 1, "wsc": 1}
+    columns = list(zip(*rows, strict=True))
+    ids = np.asarray(columns[0], dtype=np.int64)
+    lon, lat = _points(list(columns[3]))
+    if datum == "gcj02":
+        lon, lat = gcj02_from_wgs84(lon, lat)
+    x, y = np.rint(lon * SCALE).astype(np.int64), np.rint(lat * SCALE).astype(np.int64)
+    x0, y0 = int(x.min()), int(y.min())
+    s_idx = _index_of(np.asarray(columns[1], dtype=object), statuses)
+    c_idx = _index_of(np.asarray(columns[2], dtype=object), categories)
+    xs, wx = fixed_width(x - x0)
+    ys, wy = fixed_width(y - y0)
+    # status and category share one digit: status * number of categories + category
+    scs, wsc = fixed_width(s_idx * len(categories) + c_idx)
+    out |= {"x0": x0, "y0": y0, "ids": id_runs(ids), "x": xs, "y": ys, "sc": scs, "wx": wx, "wy": wy,
+            "wsc": wsc}
+    if full:
+        out["cols"] = {name: [_plain(v) for v in columns[4 + i]] for i, name in enumerate(FULL_COLUMNS)}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Return a JSON-ready value (dates as ISO text)."""
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def river_names(conn: Session | Connection) -> dict[str, str]:
+    """Return river code → name."""
+    return {code: name for code, name in conn.execute(select(River.code, River.name))}
+
+
+def problem_record(conn: Session | Connection, problem_id: int, today: dt.date | None = None) -> dict[str, Any]:
+    """Return one site's popup record (raw values; the page escapes them as it shows them)."""
+    table = Problem.__table__
+    row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()  # type: ignore[attr-defined]
+    if row is None:
+        raise NotFound(f"没有编号为 {problem_id} 的问题点", code="problem_not_found")
+    record = {"id": row["id"], **{name: _plain(row[name]) for name in FULL_COLUMNS},
+              "status": row["status"], "category": row["category"]}
+    if record["river_code"]:
+        names = conn.execute(select(River.name).where(River.code == record["river_code"])).first()
+        record["river_name"] = names[0] if names else None
+    today = today or dt.date.today()
+    record["overdue"] = bool(row["deadline"] and row["deadline"] < today
+                             and row["status"] not in finished_statuses())
+    record["url"] = RECORD_URL.format(id=row["id"])
+    return record
+
+
+# ---- overlays -----------------------------------------------------------------------------------
+
+def feature_style(spec: LayerSpec, props: Mapping[str, Any], geom_type: str) -> dict[str, Any]:
+    """Return a feature's Leaflet path style from the catalogue style (colour by a coded field)."""
+    style = spec.style
+    colour_by = style.get("color_by")
+    value_colour = None
+    if colour_by:
+        value = spec.field(colour_by).values.get(props.get(colour_by) or "")
+        value_colour = value.color if value else None
+    col = colour(value_colour or style.get("color"))
+    out: dict[str, Any] = {"color": col, "weight": style.get("weight", 2), "opacity": 0.9}
+    if "Polygon" in geom_type:
+        out |= {"fillColor": col, "fillOpacity": style.get("fill_opacity", 0.15)}
+    if style.get("dash_array"):
+        out["dashArray"] = style["dash_array"]
+    if "Point" in geom_type:
+        out |= {"radius": style.get("radius", 5), "fillColor": col, "fillOpacity": 0.85, "color": "#333333",
+                "weight": 1}
+        if spec.name == "outfalls" and props.get("status") == "closed":
+            # A closed (销号) outfall stays on the map, faded, so the register's history is visible.
+            out |= {"fillOpacity": 0.3, "dashArray": "2 2", "color": "#777777"}
+    return out
+
+
+def feature_popup(spec: LayerSpec, props: Mapping[str, Any]) -> str:
+    """Return a feature's popup HTML: the catalogue's Chinese labels and value labels, escaped."""
+    title = props.get("name") or props.get("code") or spec.label
+    rows = [(f.label, f.value_label(props.get(f.name))) for f in spec.fields]
+    return popup_html(f"{spec.label}：{title}" if title != spec.label else title, rows)
+
+
+def overlay_collection(spec: LayerSpec, gdf: gpd.GeoDataFrame, datum: str = "wgs84",
+                       truncated: bool = False) -> dict[str, Any]:
+    """Return display GeoJSON of a layer: geometry at 1e-6°, a style and an escaped popup per feature."""
+    shown = to_display(gdf, datum)
+    geoms = shapely.set_precision(shown.geometry.values, 1e-6)
+    texts = shapely.to_geojson(geoms)
+    names = [n for n in spec.field_names if n in shown.columns]
+    records = shown[names].astype(object).where(shown[names].notna(), None).to_dict("records")
+    features = []
+    for text, record, geom in zip(texts, records, geoms, strict=True):
+        if text is None or shapely.is_empty(geom):
+            continue
+        features.append({"type": "Feature", "geometry": _json(text),
+                         "properties": {"_s": feature_style(spec, record, geom.geom_type),
+                                        "_p": feature_popup(spec, record)}})
+    return {"type": "FeatureCollection", "layer": spec.name, "features": features, "truncated": truncated}
+
+
+def _json(text: str) -> Any:
+    """Parse a GeoJSON geometry text."""
+    import json
+
+    return json.loads(text)
+
+
+def read_overlay(conn: Session | Connection, layer: str, *, bbox: BBox | None = None,
+                 where: Mapping[str, Any] | None = None, datum: str = "wgs84",
+                 limit: int = OVERLAY_LIMIT) -> dict[str, Any]:
+    """Read a layer's current features (approved versions) for the map, at most ``limit``."""
+    spec = get_catalogue()[layer]
+    gdf = read_features(conn, spec, bbox=bbox, where=where, limit=limit + 1)
+    truncated = len(gdf) > limit
+    return overlay_collection(spec, gdf.iloc[:limit], datum, truncated)

@@ -1,0 +1,119 @@
+"""A river's map (``/maps/rivers/{code}``): centerline, approved range, zones coloured by type,
+gaps and overlaps of the shoreline ratio check marked, and the ratio summary in a panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import folium
+import geopandas as gpd
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from gis_service.catalogue import get_catalogue
+from gis_service.errors import NotFound
+from gis_service.settings import get_settings
+from gis_service.store.features import read_features
+from gis_service.webmap.base import Script, add_html, make_map, render, to_display
+from gis_service.webmap.data import overlay_collection
+from gis_service.webmap.escape import popup_html, render_template
+from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
+from gis_service.webmap.problems import OverlayGroup, overlays_script
+
+GAP_KINDS = {"head": "河源段空缺", "between": "功能区之间空缺", "tail": "河口段空缺", "unzoned": "整岸未划分"}
+BANK_LABELS = {"left": "左岸", "right": "右岸"}
+
+
+def ratio_check(zones: gpd.GeoDataFrame, river: gpd.GeoDataFrame) -> Any | None:
+    """Run the shoreline ratio check for one river, or None when the engine is not installed."""
+    try:
+        from gis_service.analysis.ratios import shoreline_ratios
+    except ImportError:  # the river map still shows the layers without the ratio engine
+        return None
+    settings = get_settings()
+    return shoreline_ratios(zones, river, None, threshold=settings.ratio_threshold,
+                            gap_tolerance_m=settings.gap_tolerance_m)
+
+
+def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
+    """Return display GeoJSON of gap or overlap pieces, each with an escaped popup."""
+    styles = map_styles()["river_map"]
+    features = []
+    shown = to_display(frame, datum) if len(frame) else frame
+    for row in shown.itertuples(index=False):
+        if row.geometry is None or row.geometry.is_empty:
+            continue
+        bank = BANK_LABELS.get(row.bank, row.bank)
+        if kind == "gap":
+            title = f"空缺：{bank} {GAP_KINDS.get(row.kind, row.kind)}"
+            rows = [("桩号", f"{row.from_chainage} – {row.to_chainage}"), ("长度(m)", f"{row.length_m:.1f}")]
+            style = {"color": colour(styles["gap_color"]), "weight": 7, "opacity": 0.9, "dashArray": "8 6"}
+        else:
+            title = f"重叠：{bank}"
+            rows = [("桩号", f"{row.from_chainage} – {row.to_chainage}"), ("长度(m)", f"{row.length_m:.1f}"),
+                    ("功能区", row.zone), ("与之重叠", row.other_zone)]
+            style = {"color": colour(styles["overlap_color"]), "weight": 8, "opacity": 0.8}
+        features.append({"type": "Feature", "geometry": row.geometry.__geo_interface__,
+                         "properties": {"_s": style, "_p": popup_html(title, rows)}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def river_map(conn: Session | Connection, code: str, *, basemap: str | None = None) -> str:
+    """Render a river's map page; a river that does not exist is a clear 404."""
+    catalogue = get_catalogue()
+    river = read_features(conn, "rivers", where={"code": code})
+    if river.empty:
+        raise NotFound(f"没有编码为 {code!r} 的河流；河流列表见 /api/v1/layers/rivers/features", code="river_not_found")
+    name = str(river.iloc[0]["name"])
+    ranges = read_features(conn, "boundaries", where={"river_code": code})
+    zones = read_features(conn, "zones", where={"river_code": code})
+    fmap, datum = make_map(f"{name} 岸线功能分区图", basemap)
+    entries = []
+    for layer, label, frame, fit in (("boundaries", "河道管理范围", ranges, False),
+                                     ("zones", "岸线功能分区", zones, False), ("rivers", "河流中心线", river, True)):
+        group = folium.FeatureGroup(name=label).add_to(fmap)
+        entries.append(OverlayGroup(group, data=overlay_collection(catalogue[layer], frame, datum), fit=fit))
+
+    report = ratio_check(zones, river) if len(zones) else None
+    note = "" if report is not None or zones.empty else "岸线比例核算模块不可用，未显示核算结果。"
+    summary = _summary(report, code, name, zones.empty)
+    counts = zones["zone_type"].value_counts().to_dict() if len(zones) else {}
+    styles = map_styles()["river_map"]
+    marks = LegendSection("marks", "核算标注", [
+        LegendItem("gap", "空缺（无功能区）", colour(styles["gap_color"]), "dash",
+                   count=len(report.gaps) if report is not None else None),
+        LegendItem("overlap", "重叠", colour(styles["overlap_color"]), "line",
+                   count=len(report.overlaps) if report is not None else None),
+        LegendItem("river", "河流中心线", colour(catalogue["rivers"].style.get("color")), "line"),
+        LegendItem("range", "河道管理范围", colour(catalogue["boundaries"].style.get("color")), "area"),
+    ])
+    sections = [coded_section("zone_type", "岸线功能分区（段数）", catalogue["zones"].field("zone_type"),
+                              kind="line", counts=counts), marks]
+    if report is not None:
+        rows = report.gaps[report.gaps["river_code"] == code]
+        overlaps = report.overlaps[report.overlaps["river_code"] == code]
+        for label, kind, frame in (("空缺", "gap", rows), ("重叠", "overlap", overlaps)):
+            group = folium.FeatureGroup(name=label).add_to(fmap)
+            entries.append(OverlayGroup(group, data=_marks(frame, kind, datum)))
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    add_html(fmap, legend_html("图例", sections))
+    if summary is not None:
+        add_html(fmap, render_template("ratio_panel.html", river=summary, threshold=get_settings().ratio_threshold,
+                                       note=note))
+    Script(overlays_script(fmap.get_name(), entries)).add_to(fmap)
+    return render(fmap)
+
+
+def _summary(report: Any | None, code: str, name: str, unzoned: bool) -> dict[str, Any] | None:
+    """Return the river's entry of the ratio check (SPEC.md JSON shape) for the panel."""
+    empty_bank = {"length_m": 0, "zones_m": dict.fromkeys(("protected", "reserved", "controlled", "developed"), 0),
+                  "ratio": None, "gaps_m": 0, "overlaps_m": 0}
+    if report is None:
+        if not unzoned:
+            return None
+        return {"code": code, "name": name, "ratio": None, "compliant": False,
+                "banks": {"left": empty_bank, "right": empty_bank}}
+    for entry in report.to_json()["rivers"]:
+        if entry["code"] == code:
+            return entry  # type: ignore[no-any-return]
+    return None

@@ -1,0 +1,308 @@
+"""The shoreline ratio engine on hand-drawn rivers: every expected number is worked out in a comment.
+
+Fixtures are drawn in metres in EPSG:4545 (CGCS2000 3° GK, CM 108°E) right on the central
+meridian (easting 500 000), where the grid scale factor is 1 to within 1e-6 over a few km,
+so grid metres are ellipsoid metres and the arithmetic stays plain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from pyproj import Geod, Transformer
+from shapely.geometry import LineString, MultiLineString, Polygon, box
+
+from gis_service.analysis.chainage import chainage_text, geodesic_lengths
+from gis_service.analysis.ratios import shoreline_ratios
+from gis_service.errors import BadRequest
+
+X0, Y0 = 500_000.0, 3_200_000.0  # 108°E, ≈ 28.9°N
+GRS = Geod(a=6378137.0, rf=298.257222101)
+
+
+def ln(*pts: tuple[float, float]) -> LineString:
+    return LineString([(X0 + x, Y0 + y) for x, y in pts])
+
+
+def poly(x0: float, y0: float, x1: float, y1: float) -> Polygon:
+    return box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def river(*pts: tuple[float, float], code: str = "R1", important: bool = True, crs: int = 4545) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"code": [code], "name": ["测试河"], "important": [important]},
+                            geometry=[ln(*pts)], crs=crs)
+
+
+def zones(rows: list[tuple[str, str, str, object]], river_code: str = "R1", crs: int = 4545) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": [r[0] for r in rows], "river_code": river_code, "bank": [r[1] for r in rows],
+         "zone_type": [r[2] for r in rows]},
+        geometry=[r[3] for r in rows], crs=crs)
+
+
+def straight_case() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    # River flows east along y=0 for 1000 m; left bank (north) y=+20, right bank (south) y=-20.
+    rv = river((0, 0), (1000, 0))
+    zs = zones([
+        ("a", "left", "protected", ln((0, 20), (400, 20))),        # K0+000–K0+400, 400 m
+        ("b", "left", "developed", ln((450, 20), (1000, 20))),     # K0+450–K1+000, 550 m → gap 400–450
+        ("c", "right", "reserved", ln((0, -20), (600, -20))),      # K0+000–K0+600, 600 m
+        ("d", "right", "controlled", ln((1000, -20), (500, -20))),  # drawn upstream; K0+500–K1+000 → overlap 100
+    ])
+    return zs, rv
+
+
+def test_straight_river_both_banks_with_a_gap_and_an_overlap() -> None:
+    report = shoreline_ratios(*straight_case())
+    body = report.to_json()
+    r = body["rivers"][0]
+    left, right = r["banks"]["left"], r["banks"]["right"]
+    # Left: 400 + 550 = 950 m, protected 400 → 400/950 = 0.42105; gap 450 − 400 = 50 m.
+    assert left["length_m"] == pytest.approx(950, rel=1e-4)
+    assert left["zones_m"] == pytest.approx({"protected": 400, "reserved": 0, "controlled": 0, "developed": 550},
+                                            rel=1e-4, abs=1e-6)
+    assert left["ratio"] == pytest.approx(0.4211, abs=1e-4)
+    assert left["gaps_m"] == pytest.approx(50, rel=1e-3)
+    assert left["overlaps_m"] == 0
+    # Right: union of [0, 600] and [500, 1000] = 1000 m; overlap 600 − 500 = 100 m, counted once;
+    # reserved 600 → 600/1000 = 0.6.
+    assert right["length_m"] == pytest.approx(1000, rel=1e-4)
+    assert right["zones_m"]["reserved"] == pytest.approx(600, rel=1e-4)
+    assert right["zones_m"]["controlled"] == pytest.approx(500, rel=1e-4)
+    assert right["ratio"] == pytest.approx(0.6, abs=1e-4)
+    assert right["overlaps_m"] == pytest.approx(100, rel=1e-3)
+    assert right["gaps_m"] == 0
+    # River: (400 + 600) / (950 + 1000) = 1000/1950 = 0.51282 ≥ 0.5, but a gap and an overlap → not compliant.
+    assert r["length_m"] == pytest.approx(1950, rel=1e-4)
+    assert r["ratio"] == pytest.approx(0.5128, abs=1e-4)
+    assert r["compliant"] is False
+    assert body["total"] == {"rivers": 1, "length_m": r["length_m"], "ratio": r["ratio"], "compliant": False}
+
+    gap = report.gaps.iloc[0]
+    assert (gap.river_code, gap.bank, gap.kind, gap.from_chainage, gap.to_chainage) == (
+        "R1", "left", "between", "K0+400", "K0+450")
+    assert (gap.zone_before, gap.zone_after) == ("a", "b")
+    over = report.overlaps.iloc[0]
+    assert (over.bank, over.zone, over.other_zone, over.from_chainage, over.to_chainage) == (
+        "right", "d", "c", "K0+500", "K0+600")
+    assert over.geometry.geom_type == "LineString"
+    assert report.gaps.crs.to_epsg() == report.overlaps.crs.to_epsg() == report.stretches.crs.to_epsg() == 4490
+
+    s = report.stretches.set_index("code")
+    assert list(s.loc["d", ["start_chainage", "end_chainage"]]) == ["K0+500", "K1+000"]
+    assert set(s.loc["d", "flags"].split(",")) == {"overlap", "reversed"}
+    assert s.loc["a", "flags"] == "gap_after" and s.loc["b", "flags"] == "gap_before"
+    # The upstream end of d is its last vertex (x = 500 m east of 108°E), its downstream end x = 1000.
+    lon, lat = Transformer.from_crs(4545, 4490, always_xy=True).transform([X0 + 500, X0 + 1000], [Y0 - 20] * 2)
+    assert s.loc["d", ["start_lon", "start_lat", "end_lon", "end_lat"]].tolist() == pytest.approx(
+        [lon[0], lat[0], lon[1], lat[1]], abs=1e-9)
+
+
+def test_compliant_river_has_no_gaps_no_overlaps_and_reaches_the_threshold() -> None:
+    rv = river((0, 0), (1000, 0))
+    zs = zones([("a", "left", "protected", ln((0, 20), (500, 20))),
+                ("b", "left", "developed", ln((500, 20), (1000, 20))),
+                ("c", "right", "reserved", ln((0, -20), (1000, -20)))])
+    r = shoreline_ratios(zs, rv).to_json()["rivers"][0]
+    # (500 + 1000) / 2000 = 0.75 ≥ 0.5 → compliant; at threshold 0.8 it is not.
+    assert r["ratio"] == pytest.approx(0.75, abs=1e-4) and r["compliant"] is True
+    assert shoreline_ratios(zs, rv, threshold=0.8).to_json()["rivers"][0]["compliant"] is False
+
+
+def test_bent_river_inner_and_outer_bank_and_no_false_gap_inside_the_bend() -> None:
+    # Flow east 1000 m, then north 1000 m: centerline 2000 m. Left (inner) bank at 20 m, right (outer) at 20 m.
+    rv = river((0, 0), (1000, 0), (1000, 1000))
+    zs = zones([
+        # Inner bank: 975 m east, then a stretch starting 7.8 m away round the corner: (980,26)→(980,1000) = 974 m.
+        # Their ends project to K0+975 and K1+026 on the centerline (a 51 m jump) although the bank barely breaks.
+        ("a", "left", "protected", ln((0, 20), (975, 20))),
+        ("b", "left", "reserved", ln((980, 26), (980, 1000))),
+        # Outer bank: 1020 + 1020 = 2040 m in one stretch.
+        ("c", "right", "developed", ln((0, -20), (1020, -20), (1020, 1000))),
+    ])
+    report = shoreline_ratios(zs, rv, gap_tolerance_m=20)
+    r = report.to_json()["rivers"][0]
+    assert r["banks"]["left"]["gaps_m"] == 0
+    assert r["banks"]["left"]["length_m"] == pytest.approx(975 + 974, rel=1e-4)
+    assert r["banks"]["right"]["length_m"] == pytest.approx(2040, rel=1e-4)
+    # (975 + 974) / (1949 + 2040) = 1949/3989 = 0.48859
+    assert r["ratio"] == pytest.approx(0.4886, abs=1e-4)
+    assert report.rivers.loc[0, "centerline_m"] == pytest.approx(2000, rel=1e-4)
+    # With a tolerance of 5 m the 7.8 m break is a real gap, measured on the centerline (K0+975–K1+026).
+    tight = shoreline_ratios(zs, rv, gap_tolerance_m=5)
+    assert tight.gaps.iloc[0][["from_chainage", "to_chainage"]].tolist() == ["K0+975", "K1+026"]
+
+
+def test_lengths_are_geodesic_and_agree_with_pyproj() -> None:
+    rv = river((0, 0), (1000, 0), (1000, 1000), (3000, 2500))
+    zs = zones([("a", "left", "protected", ln((0, 20), (980, 20), (980, 1000), (2980, 2520)))])
+    report = shoreline_ratios(zs, rv)
+    stretch = zs.to_crs(4490).geometry.iloc[0]
+    assert report.stretches.loc[0, "length_m"] == pytest.approx(GRS.geometry_length(stretch), rel=1e-9)
+    centre = rv.to_crs(4490).geometry.iloc[0]
+    assert report.rivers.loc[0, "centerline_m"] == pytest.approx(GRS.geometry_length(centre), rel=1e-9)
+    # And the Geod figure is the grid length (980 + 980 + 2500·√(0.64+1)… here 2000·… ) to the GK scale:
+    # 980 + 980 + √(2000² + 1520²) = 1960 + 2512.01 = 4472.01 m.
+    assert report.stretches.loc[0, "length_m"] == pytest.approx(4472.01, rel=1e-3)
+
+
+def test_polygon_zones_measured_along_the_bank() -> None:
+    rv = river((0, 0), (1000, 0))
+    # Left bank band 10–30 m from the centerline, cut at x = 600; right bank one band.
+    zs = zones([
+        ("p", "left", "protected", poly(0, 10, 600, 30)),
+        ("d", "left", "developed", poly(600, 10, 1000, 30)),
+        ("q", "right", "reserved", poly(0, -30, 1000, -10)),
+    ])
+    # No range line: the centerline offset through each polygon's centroid (20 m) → 600 m and 400 m.
+    r = shoreline_ratios(zs, rv).to_json()["rivers"][0]
+    assert r["banks"]["left"]["zones_m"]["protected"] == pytest.approx(600, rel=1e-4)
+    assert r["banks"]["left"]["zones_m"]["developed"] == pytest.approx(400, rel=1e-4)
+    assert r["banks"]["left"]["ratio"] == pytest.approx(0.6, abs=1e-4)
+    assert r["banks"]["right"]["length_m"] == pytest.approx(1000, rel=1e-4)
+    # With the left range line (outer edge, y = 30, drawn wavy: 0→500 straight then up 0 … ) the same split.
+    lines = gpd.GeoDataFrame({"river_code": ["R1"], "bank": ["left"]}, geometry=[ln((0, 30), (1000, 30))], crs=4545)
+    report = shoreline_ratios(zs, rv, bank_lines=lines)
+    left = report.to_json()["rivers"][0]["banks"]["left"]
+    assert left["zones_m"]["protected"] == pytest.approx(600, abs=0.2)
+    assert left["length_m"] == pytest.approx(1000, abs=0.2)
+    assert "from_polygon" in report.stretches.set_index("code").loc["p", "flags"]
+
+
+def test_multipart_stretch_counts_its_parts_and_the_hole_between_them() -> None:
+    rv = river((0, 0), (1000, 0))
+    two = MultiLineString([ln((0, 20), (300, 20)), ln((400, 20), (1000, 20))])
+    zs = zones([("m", "left", "protected", two), ("r", "right", "controlled", ln((0, -20), (1000, -20)))])
+    report = shoreline_ratios(zs, rv)
+    left = report.to_json()["rivers"][0]["banks"]["left"]
+    # 300 + 600 = 900 m protected; the 100 m between the parts (K0+300–K0+400) is a gap.
+    assert left["length_m"] == pytest.approx(900, rel=1e-4)
+    assert left["gaps_m"] == pytest.approx(100, rel=1e-3)
+    m = report.stretches.set_index("code").loc["m"]
+    assert (m.parts, m.start_chainage, m.end_chainage) == (2, "K0+000", "K1+000")
+    assert m.geometry.geom_type == "MultiLineString"
+
+
+def test_same_figures_from_4490_4524_and_4545_files(tmp_path: Path) -> None:
+    zs, rv = straight_case()
+    results = []
+    for epsg in (4545, 4524, 4490):
+        # Round-trip through GeoPackages written by GDAL, as a delivery would arrive.
+        pyogrio.write_dataframe(zs.to_crs(epsg), tmp_path / f"z{epsg}.gpkg")
+        pyogrio.write_dataframe(rv.to_crs(epsg), tmp_path / f"r{epsg}.gpkg")
+        z = pyogrio.read_dataframe(tmp_path / f"z{epsg}.gpkg")
+        r = pyogrio.read_dataframe(tmp_path / f"r{epsg}.gpkg")
+        assert z.crs.to_epsg() == epsg
+        results.append(shoreline_ratios(z, r).to_json())
+    assert results[0]["rivers"][0]["length_m"] == pytest.approx(1950, rel=1e-4)
+    assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.parametrize("lon0", [107.99, 106.49])
+def test_river_across_a_gauss_kruger_zone_boundary(lon0: float) -> None:
+    # 108°E (CM of zone 36) and 106.5°E (edge between zones 35 and 36): 0.02° of longitude at 29°N.
+    centre = LineString([(lon0, 29.0), (lon0 + 0.02, 29.0)])
+    left, right = (LineString([(lon0, 29.0 + d), (lon0 + 0.02, 29.0 + d)]) for d in (0.0002, -0.0002))
+    rv = gpd.GeoDataFrame({"code": ["X"], "name": ["跨带河"], "important": [True]}, geometry=[centre], crs=4490)
+    zs = gpd.GeoDataFrame({"river_code": "X", "bank": ["left", "right"], "zone_type": ["protected", "developed"]},
+                          geometry=[left, right], crs=4490)
+    expected = GRS.geometry_length(left) + GRS.geometry_length(right)
+    # 0.02° × 111.32 km × cos 29° ≈ 1947 m a bank.
+    assert expected == pytest.approx(2 * 1947.3, rel=2e-3)
+    bodies = [shoreline_ratios(zs.to_crs(c), rv.to_crs(c)).to_json() for c in (4490, 4544, 4545, 4523, 4524)]
+    for body in bodies:
+        r = body["rivers"][0]
+        assert r["length_m"] == pytest.approx(expected, rel=1e-5)
+        assert r["ratio"] == pytest.approx(0.5, abs=1e-4)
+        assert r["banks"]["left"]["gaps_m"] == r["banks"]["right"]["gaps_m"] == 0
+
+
+def test_empty_river_and_no_zones_at_all() -> None:
+    rv = gpd.GeoDataFrame({"code": ["R1", "R2"], "name": ["有分区", "无分区"], "important": [True, False]},
+                          geometry=[ln((0, 0), (1000, 0)), ln((0, 500), (800, 500))], crs=4545)
+    zs = zones([("a", "left", "protected", ln((0, 20), (1000, 20))),
+                ("b", "right", "reserved", ln((0, -20), (1000, -20)))])
+    report = shoreline_ratios(zs, rv)
+    body = report.to_json()
+    empty = body["rivers"][1]
+    # R2 has no zones: no length, no ratio, and each 800 m bank is one unzoned gap.
+    assert (empty["length_m"], empty["ratio"], empty["compliant"]) == (0.0, None, False)
+    assert empty["banks"]["left"]["gaps_m"] == pytest.approx(800, rel=1e-4)
+    assert set(report.gaps["kind"]) == {"unzoned"} and len(report.gaps) == 2
+    # Total: 2000 m, all protected/reserved → ratio 1.0, but R2's gaps keep the district non-compliant;
+    # important rivers only (R1): compliant.
+    assert body["total"]["ratio"] == 1.0 and body["total"]["compliant"] is False
+    assert body["important_total"] == {"rivers": 1, "length_m": body["rivers"][0]["length_m"], "ratio": 1.0,
+                                       "compliant": True}
+    assert [r["code"] for r in report.to_json(important_only=True)["rivers"]] == ["R1"]
+    none = shoreline_ratios(zs.iloc[:0], rv).to_json()
+    assert none["total"] == {"rivers": 2, "length_m": 0.0, "ratio": None, "compliant": False}
+
+
+def test_river_with_only_one_bank_zoned() -> None:
+    rv = river((0, 0), (1000, 0))
+    zs = zones([("a", "left", "protected", ln((0, 20), (1000, 20)))])
+    report = shoreline_ratios(zs, rv)
+    r = report.to_json()["rivers"][0]
+    # Left 1000 m all protected (ratio 1.0); the right bank is one 1000 m gap → not compliant.
+    assert r["ratio"] == 1.0 and r["compliant"] is False
+    assert r["banks"]["right"] == {"length_m": 0.0, "zones_m": dict.fromkeys(
+        ("protected", "reserved", "controlled", "developed"), 0.0), "ratio": None,
+        "gaps_m": pytest.approx(1000, rel=1e-4), "overlaps_m": 0.0}
+
+
+def test_per_town_totals_split_stretches_at_town_borders() -> None:
+    zs, rv = straight_case()
+    towns = gpd.GeoDataFrame({"code": ["T1", "T2"], "name": ["西镇", "东镇"]},
+                             geometry=[poly(-100, -100, 300, 100), poly(300, -100, 1100, 100)], crs=4545)
+    body = shoreline_ratios(zs, rv, towns).to_json()
+    west, east = body["towns"]
+    # West of x=300: a 0–300 (protected 300), c 0–300 (reserved 300) → 600 m, ratio 1.0, 2 stretches.
+    assert (west["name"], west["count"]) == ("西镇", 2)
+    assert west["length_m"] == pytest.approx(600, rel=1e-4) and west["ratio"] == 1.0
+    # East: a 100 + b 550 + c 300 + d 500 = 1450 m; protected+reserved 100 + 300 = 400 → 0.27586.
+    assert east["count"] == 4
+    assert east["length_m"] == pytest.approx(1450, rel=1e-4)
+    assert east["ratio"] == pytest.approx(400 / 1450, abs=1e-4)
+
+
+def test_zones_of_unknown_rivers_are_reported_not_counted() -> None:
+    zs, rv = straight_case()
+    stray = zones([("x", "left", "protected", ln((0, 20), (10, 20)))], river_code="NOPE")
+    body = shoreline_ratios(gpd.GeoDataFrame(pd_concat(zs, stray), crs=4545), rv).to_json()
+    assert body["rivers"][0]["length_m"] == pytest.approx(1950, rel=1e-4)
+    assert "NOPE" in body["warnings"][0]
+
+
+def pd_concat(*frames: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_missing_fields_are_a_clear_error() -> None:
+    zs, rv = straight_case()
+    with pytest.raises(BadRequest) as err:
+        shoreline_ratios(zs.drop(columns="bank"), rv)
+    assert err.value.code == "ratio_input_missing_fields" and "bank" in err.value.message
+
+
+def test_geodesic_lengths_vectorised_match_geod() -> None:
+    rng = np.random.default_rng(4)
+    lines = [LineString(np.column_stack((106.8 + rng.random(n) * 0.3, 28.8 + rng.random(n) * 0.3)))
+             for n in (2, 5, 40)]
+    multi = MultiLineString(lines[:2])
+    got = geodesic_lengths(np.array([*lines, multi, None, shapely.from_wkt("LINESTRING EMPTY")], dtype=object))
+    want = [GRS.geometry_length(g) for g in lines] + [GRS.geometry_length(lines[0]) + GRS.geometry_length(lines[1]),
+                                                      0, 0]
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_chainage_text_in_surveyors_form() -> None:
+    assert [chainage_text(v) for v in (0, 1250.4, 999.6, 12_005, None)] == ["K0+000", "K1+250", "K1+000",
+                                                                             "K12+005", ""]
