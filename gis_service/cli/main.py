@@ -92,7 +92,8 @@ def export(
     labels: Annotated[str, typer.Option(help="字段名：en（英文字段名）或 zh（中文标签）")] = "en",
 ) -> None:
     """Export a layer's current features to a file in the CRS you ask for."""
-    from gis_service.export.files import format_of, parse_crs, write_layer
+    from gis_service.export.files import format_of, write_layer
+    from gis_service.ingest.crs import parse_crs
     from gis_service.store.features import read_features
 
     spec = get_catalogue()[layer]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import tempfile
+import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +12,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyogrio
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import BadRequest
 from gis_service.export.ledger import WORKBOOKS
+from gis_service.ingest.crs import parse_crs
 
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
 XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = dict(WORKBOOKS)
@@ -36,20 +35,6 @@ def format_of(path: Path) -> str:
         f"无法从文件名 {path.name} 判断导出格式；请使用扩展名 {', '.join(FORMATS)}",
         code="unknown_export_format",
     )
-
-
-def parse_crs(value: str | int | None) -> CRS | None:
-    """Parse a user-given CRS (``4490``, ``EPSG:4524``, WKT) or raise a clear error."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        return CRS.from_user_input(int(text) if text.isdigit() else text)
-    except CRSError:
-        raise BadRequest(
-            f"无法识别坐标系 {value!r}；请写 EPSG 代码，如 4490、4524、4545、4326",
-            code="unknown_crs",
-        ) from None
 
 
 def labelled(gdf: gpd.GeoDataFrame, layer: LayerSpec, labels: str) -> gpd.GeoDataFrame:
@@ -138,12 +123,59 @@ def write_layer(
     return path
 
 
+def dbf_field_names(columns: list[str], encoding: str) -> dict[str, str]:
+    """Map column names to unique dBASE field names: at most 10 bytes in ``encoding``, encodable.
+
+    GDAL truncates long names itself but fails on characters the encoding lacks (``km²`` in GBK)
+    and can make two truncated names collide; doing it here keeps every column and names it well.
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for column in columns:
+        text = unicodedata.normalize("NFKC", str(column))
+        text = text.encode(encoding, errors="ignore").decode(encoding)
+        name, n = text, 1
+        while not name or len(name.encode(encoding)) > 10 or name.casefold() in taken:
+            suffix = "" if n == 1 else f"_{n}"
+            name = text
+            while name and len((name + suffix).encode(encoding)) > 10:
+                name = name[:-1]
+            name = (name + suffix) or f"F{n}"
+            n += 1
+        taken.add(name.casefold())
+        names[column] = name
+    return names
+
+
+def _encodable(gdf: gpd.GeoDataFrame, encoding: str) -> gpd.GeoDataFrame:
+    """Return ``gdf`` with text values checked against ``encoding`` (NFKC first, e.g. ² → 2)."""
+    out = gdf.copy()
+    for column in out.columns:
+        if column == out.geometry.name or out[column].dtype != object:
+            continue
+        values = out[column].map(lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v)
+        for value in values:
+            if isinstance(value, str):
+                try:
+                    value.encode(encoding)
+                except UnicodeEncodeError:
+                    raise BadRequest(
+                        f"字段“{column}”的值“{value[:30]}”含有 {encoding} 无法表示的字符；请改用 UTF-8 导出",
+                        code="unencodable_text",
+                    ) from None
+        out[column] = values
+    return out
+
+
 def _write_shapefile_zip(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, encoding: str) -> None:
     """Write a zipped Shapefile with a ``.cpg`` naming its encoding (UTF-8 or GBK)."""
+    if encoding.upper() != "UTF-8":
+        gdf = _encodable(gdf, encoding)
+    attributes = [c for c in gdf.columns if c != gdf.geometry.name]
+    gdf = gdf.rename(columns=dbf_field_names(attributes, encoding))
     with tempfile.TemporaryDirectory(prefix="rivergis-export-") as tmp:
         shp = Path(tmp) / f"{layer.name}.shp"
         pyogrio.write_dataframe(gdf, shp, driver="ESRI Shapefile", encoding=encoding)
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(Path(tmp).iterdir()):
                 archive.write(part, part.name)
-        shutil.rmtree(tmp, ignore_errors=True)
