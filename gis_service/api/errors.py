@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis_service.errors import ServiceError
@@ -42,6 +43,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A unique key taken by a concurrent write (a code, a delivery version): nothing was stored.
+        log.info("integrity error: %s", exc.orig)
+        message = "与已有记录冲突（编号重复或同时提交），本次未保存任何内容；请检查编号后重试。"
+        return error_response(409, "conflict", message)
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+            # SQLite allows one writer at a time; the other waited 30 s and gave up. Nothing was stored.
+            message = "数据库正忙（另一项写入尚未完成），本次未保存；请稍后重试。"
+            response = error_response(503, "database_busy", message)
+            response.headers["Retry-After"] = "5"
+            return response
+        log.exception("database error", exc_info=exc)
+        return error_response(503, "database_unavailable", "数据库暂不可用，本次未保存；请稍后重试或联系管理员。")
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
