@@ -115,7 +115,7 @@ def import_command(
         console.print(Text(f"已保存 {report.get('stored')} 个要素。"))
 
 
-@deliveries_app.command("list")
+@deliveries_app.command("list", help="列出成果交付（加 --river 即某河流的版本历史），新者在前。")
 @handles_errors
 def list_command(
     river: Annotated[str | None, typer.Option(help="河流编码")] = None,
@@ -140,7 +140,7 @@ def list_command(
     console.print(table)
 
 
-@deliveries_app.command("show")
+@deliveries_app.command("show", help="查看一次交付及其检查报告。")
 @handles_errors
 def show_command(delivery_id: int) -> None:
     """Show one delivery with its stored validation report (JSON)."""
@@ -150,7 +150,7 @@ def show_command(delivery_id: int) -> None:
         _dump(delivery_dict(get_delivery(session, delivery_id), report=True))
 
 
-@deliveries_app.command("approve")
+@deliveries_app.command("approve", help="批准交付，使之成为该河流的现行版本（管理员）。")
 @handles_errors
 def approve_command(delivery_id: int) -> None:
     """Approve a submitted delivery: it becomes the river's current version."""
@@ -163,7 +163,7 @@ def approve_command(delivery_id: int) -> None:
         console.print(Text(f"已批准交付 {d.id}（河流 {d.river_code} {d.layer} 第 {d.version} 版）"))
 
 
-@deliveries_app.command("reject")
+@deliveries_app.command("reject", help="驳回交付，须说明原因（管理员）。")
 @handles_errors
 def reject_command(delivery_id: int, reason: Annotated[str, typer.Option(help="驳回原因")]) -> None:
     """Reject a submitted delivery with a reason (it is kept)."""
@@ -177,7 +177,7 @@ def reject_command(delivery_id: int, reason: Annotated[str, typer.Option(help="�
         console.print(Text(f"已驳回交付 {d.id}：{reason}"))
 
 
-@deliveries_app.command("diff")
+@deliveries_app.command("diff", help="比较管理范围的两个版本：增加面积、减少面积、最大偏移（米）。")
 @handles_errors
 def diff_command(from_id: int, to_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the change between two versions of a river's range (area added/removed, largest shift)."""
@@ -196,5 +196,6 @@ def diff_command(from_id: int, to_id: int, as_json: Annotated[bool, typer.Option
 
 def register(app: typer.Typer) -> None:
     """Add ``import`` and ``deliveries`` to the ``rivergis`` command."""
-    app.command("import")(handles_errors(import_command))
+    import_help = "导入成果：读取、检查、入库。退出码 0 已入库，2 被拒绝且未入库。"
+    app.command("import", help=import_help)(handles_errors(import_command))
     app.add_typer(deliveries_app, name="deliveries")

@@ -21,7 +21,7 @@ token_app = typer.Typer(help="API 令牌管理", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 
-@app.command()
+@app.command(help="创建或升级数据库结构（Alembic 迁移）。")
 @handles_errors
 def init() -> None:
     """Create or upgrade the database schema (Alembic)."""
@@ -30,7 +30,7 @@ def init() -> None:
     console.print(f"数据库已就绪（{engine.dialect.name}，schema {head_revision()}）：{_where(engine)}")
 
 
-@app.command()
+@app.command(help="加载演示数据（万盛经开区，虚构数据）。")
 @handles_errors
 def demo(
     folder: Annotated[Path | None, typer.Option(help="演示数据目录（默认：随包附带的 shapefiles/）")] = None,
@@ -49,7 +49,7 @@ def demo(
     console.print("演示数据加载完成。")
 
 
-@app.command()
+@app.command(help="启动 HTTP 服务：API、地图、OGC API - Features。")
 @handles_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="监听地址")] = None,
@@ -65,7 +65,7 @@ def serve(
     uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port)
 
 
-@token_app.command("create")
+@token_app.command("create", help="创建 API 令牌：只显示一次，数据库中仅保存其哈希。")
 @handles_errors
 def token_create(
     role: Annotated[str, typer.Option(help="viewer | surveyor | admin")],
@@ -82,7 +82,7 @@ def token_create(
     console.print(secret, highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(help="导出图层现行数据到文件（gpkg、geojson、shp.zip、csv、xlsx），可指定坐标系、编码、中文字段名。")
 @handles_errors
 def export(
     layer: Annotated[str, typer.Argument(help="图层：rivers, towns, boundaries, stakes, zones, outfalls, problems")],

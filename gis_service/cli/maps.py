@@ -12,7 +12,7 @@ from gis_service.cli.common import console, handles_errors, ready_engine
 map_app = typer.Typer(help="地图导出", no_args_is_help=True)
 
 
-@map_app.command("problems")
+@map_app.command("problems", help="把问题点地图导出为一个独立 HTML 文件（数据内嵌，可离线打开）。")
 @handles_errors
 def problems(
     output: Annotated[Path, typer.Option("-o", "--output", help="输出 HTML 文件")],
