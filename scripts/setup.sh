@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 packages=(libsqlite3-mod-spatialite)
+# npm installs the map assets (Leaflet); Debian's package when the machine has no Node.js of its own.
+command -v npm >/dev/null || packages+=(npm)
 if [ "$mode" = "--test" ]; then
   packages+=(postgresql-15-postgis-3 postgresql-15 gdal-bin chromium fonts-noto-cjk)
 fi
@@ -26,15 +28,14 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --upgrade pip
 extras=""
 [ "$mode" = "--test" ] && extras="[test]"
-.venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}"
 # Map assets (Leaflet and its plugins), pinned by maps/vendor/package-lock.json, installed outside git
 # where the service looks for them (sys.prefix/share/rivergis/node_modules); the maps never use a CDN.
 if [ ! -f .venv/share/rivergis/node_modules/.package-lock.json ] \
    || ! cmp -s maps/vendor/package-lock.json .venv/share/rivergis/package-lock.json; then
-  command -v npm >/dev/null || { echo "npm is needed to install the map assets (apt-get install npm)"; exit 1; }
   mkdir -p .venv/share/rivergis
   cp maps/vendor/package.json maps/vendor/package-lock.json .venv/share/rivergis/
   npm ci --prefix .venv/share/rivergis --no-audit --no-fund --loglevel=error >/dev/null
