@@ -18,6 +18,10 @@ a 10 000-stretch subset:
 Both run as child processes so that peak memory is each one's own peak RSS; ours is timed
 inside the child around the import (Python start-up and imports excluded, reported separately).
 Target: ours / ogr2ogr ≤ 2.5 at 200 000 stretches.
+
+An extra line measures the same import with the shoreline ratio check left out (in a second
+scratch database set up the same way), to show how much of the gap the ratio check accounts for;
+the real import always computes it.
 """
 
 from __future__ import annotations
@@ -61,11 +65,16 @@ def setup(url: str, folder: Path) -> None:
     engine.dispose()
 
 
-def child(url: str, path: Path) -> None:
+def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     """Import ``path`` as zones (the measured work) and print seconds and peak RSS as JSON."""
     os.environ.update(child_env(url))
     from gis_service.db.engine import make_engine, transaction
+    from gis_service.ingest import pipeline
     from gis_service.ingest.pipeline import ImportOptions, run_import
+
+    if skip_ratios:
+        # Measurement only: how long the import takes without the ratio check it always runs.
+        pipeline.zone_ratios = lambda _frame, _rivers: (None, [])  # type: ignore[assignment]
 
     engine = make_engine(url)
     start = time.perf_counter()
@@ -77,15 +86,22 @@ def child(url: str, path: Path) -> None:
                       "deliveries": len(result["deliveries"]), "counts": result["counts"]}))
 
 
-def run_ours(url: str, path: Path) -> tuple[Measure, dict]:
+def run_ours(url: str, path: Path, *, skip_ratios: bool = False) -> tuple[Measure, dict]:
     """Run the child import; return its measure (in-child time, child peak RSS) and its output."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path),
+                           *(["--skip-ratios"] if skip_ratios else [])],
                           check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["process_wall_seconds"] = round(wall, 2)
-    return Measure("rivergis import zones (read+validate+COPY)", out["seconds"], out["peak_mb"]), out
+    label = "rivergis import zones (read+validate+COPY)" + (" without the ratio check" if skip_ratios else "")
+    return Measure(label, out["seconds"], out["peak_mb"]), out
+
+
+def prepare_database(url: str, folder: Path) -> None:
+    """Load the schema, rivers and ranges into ``url`` in a child (a forked child's peak RSS starts from ours)."""
+    subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--setup", url, str(folder)], check=True)
 
 
 def run_ogr2ogr(url: str, path: Path, table: str) -> Measure:
@@ -115,9 +131,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 10_000])
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
     parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
+    parser.add_argument("--skip-ratios", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], Path(args.child[1]))
+        child(args.child[0], Path(args.child[1]), skip_ratios=args.skip_ratios)
         return
     if args.setup:
         setup(args.setup[0], Path(args.setup[1]))
@@ -127,14 +144,21 @@ def main() -> None:
         for n in args.sizes:
             path = subset(folder / "zones.gpkg", n, Path(tmp))
             with scratch_postgis() as url:
-                # In a child too: a forked child's peak RSS starts from its parent's, so the parent stays small.
-                subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--setup", url, str(folder)],
-                               check=True)
+                prepare_database(url, folder)
                 reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
                 ours, out = run_ours(url, path)
-                assert out["stored"] == n, out
-                report(f"import_zones_{n}", ours, reference, features=n, deliveries=out["deliveries"],
-                       findings=out["counts"], process_wall_seconds=out["process_wall_seconds"])
+            with scratch_postgis() as url:
+                prepare_database(url, folder)
+                bare, bare_out = run_ours(url, path, skip_ratios=True)
+            assert out["stored"] == n == bare_out["stored"], (out, bare_out)
+            report(f"import_zones_{n}", ours, reference, features=n, deliveries=out["deliveries"],
+                   findings=out["counts"], process_wall_seconds=out["process_wall_seconds"],
+                   without_ratio_check={"seconds": round(bare.seconds, 3), "peak_mb": round(bare.peak_mb, 1),
+                                        "ratio": round(bare.seconds / reference.seconds, 3)})
+            share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
+            print(f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
+                  f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
+                  f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)")
 
 
 if __name__ == "__main__":

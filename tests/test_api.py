@@ -49,6 +49,28 @@ def test_layer_features_page_with_next_links_and_bbox(client, engine):
     assert one["geometry"]["coordinates"] == [106.85, 28.85]
 
 
+def test_layer_features_filter_by_river_and_serve_one_feature_as_on_the_page(client, engine):
+    # Two rivers' outfalls; WS002's second one has no responsible party recorded.
+    gdf = gpd.GeoDataFrame(
+        {"code": ["K1", "K2", "K3"], "name": ["万盛污水处理厂排口", "青年镇排口", "关坝镇雨污混排口"],
+         "river_code": ["WS001", "WS002", "WS002"], "outfall_type": ["municipal", "other", "other"],
+         "responsible": ["区水务局", "青年镇人民政府", None]},
+        geometry=[Point(106.91, 28.95), Point(106.95, 28.97), Point(106.97, 28.99)], crs="EPSG:4490")
+    with transaction(engine) as session:
+        insert_features(session, get_catalogue()["outfalls"], gdf)
+    page = client.get("/api/v1/layers/outfalls/features", params={"river_code": "WS002", "limit": 1})
+    assert "青年镇排口" in page.text
+    body = page.json()
+    assert list(body) == ["type", "features", "numberReturned", "links"]
+    assert [f["properties"]["code"] for f in body["features"]] == ["K2"]
+    rest = client.get(body["links"][0]["href"].replace("http://testserver", "")).json()
+    assert [f["properties"]["code"] for f in rest["features"]] == ["K3"] and rest["links"] == []
+    assert rest["features"][0]["properties"]["responsible"] is None
+    assert rest["features"][0]["properties"]["name"] == "关坝镇雨污混排口"
+    fid = body["features"][0]["id"]
+    assert client.get(f"/api/v1/layers/outfalls/features/{fid}").json() == body["features"][0]
+
+
 def test_bad_requests_get_the_json_error_model(client):
     unknown = client.get("/api/v1/layers/bridges/features")
     assert unknown.status_code == 404

@@ -188,3 +188,23 @@ def test_list_filters_overdue_and_stats_over_http(api) -> None:
     assert stats["on_time_rate"] == 0.0  # 1 due (overdue), 0 on time
     assert c.get("/api/v1/problems/stats", params={"by": "moon"}).status_code == 400
     assert c.get("/api/v1/problems/99999").status_code == 404
+
+
+def test_overdue_over_http_is_paged_with_next_links(api) -> None:
+    c, h = api
+    ids = [new_site(c, h)["id"] for _ in range(3)]
+    for pid, deadline in zip(ids, ("2025-03-15", "2025-03-12", "2025-03-18"), strict=True):
+        url = f"/api/v1/problems/{pid}/transitions"
+        c.post(url, json={"action": "confirm", "expected_version": 1}, headers=h["admin"])
+        c.post(url, json={"action": "assign", "expected_version": 2,
+                          "data": {"deadline": deadline, "responsible_unit": "万盛街道办事处"}}, headers=h["admin"])
+    c.app.state.clock = lambda: dt.datetime(2025, 3, 25, 4, tzinfo=dt.UTC)  # type: ignore[attr-defined]
+    page = c.get("/api/v1/problems/overdue", params={"limit": 2}).json()
+    assert [i["id"] for i in page["items"]] == [ids[1], ids[0]] and page["numberReturned"] == 2
+    assert page["count"] == 3 and page["links"][0]["rel"] == "next"
+    rest = c.get(page["links"][0]["href"]).json()
+    assert [i["id"] for i in rest["items"]] == [ids[2]] and rest["links"] == []
+    newest = c.get("/api/v1/problems/overdue", params={"sort": "-deadline", "limit": 1}).json()
+    assert newest["items"][0]["id"] == ids[2] and newest["items"][0]["days_overdue"] == 7
+    assert c.get("/api/v1/problems/overdue", params={"sort": "nonsense"}).status_code == 400
+    assert c.get("/api/v1/problems/overdue", params={"limit": 0}).status_code in (400, 422)

@@ -81,3 +81,104 @@ def test_delete_is_admin_only_and_audited(api) -> None:
     assert c.get(f"/api/v1/outfalls/{oid}").status_code == 404
     audit = c.get("/api/v1/audit", headers=h["admin"]).json()["entries"]
     assert [e["action"] for e in audit][:2] == ["outfall.delete", "outfall.register"]
+
+
+def test_register_refuses_a_polygon_outfall(api) -> None:
+    c, h = api
+    square = {"type": "Polygon", "coordinates": [[[106.9, 28.9], [106.91, 28.9], [106.91, 28.91], [106.9, 28.9]]]}
+    r = c.post("/api/v1/outfalls", json={"code": "PK5", "name": "x", "outfall_type": "其他", "geometry": square},
+               headers=h["surveyor"])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_geometry_type"
+    assert "点" in r.json()["error"]["message"]
+
+
+def test_statistics_for_dashboards_count_every_value_and_each_check(api) -> None:
+    c, h = api
+    register(c, h, "PK1", 106.85, 28.9006)  # industrial, on R1's protected stretch: flagged
+    register(c, h, "PK2", 106.95, 28.9006, outfall_type="农业")
+    banned = register(c, h, "PK3", 106.96, 28.9006, outfall_type="城镇污水处理厂")["id"]
+    r = c.patch(f"/api/v1/outfalls/{banned}", json={"expected_version": 1, "stage": "fix", "outcome": "ban"},
+                headers=h["surveyor"])
+    assert r.status_code == 200
+    stats = c.get("/api/v1/outfalls/stats").json()
+    assert stats["total"] == 3
+    assert stats["by_type"] == {"industrial": 1, "municipal": 1, "agricultural": 1, "other": 0}
+    assert stats["by_stage"] == {"survey": 2, "monitor": 0, "trace": 0, "fix": 1}
+    # Two outfalls have no outcome yet: counted as unset, next to every allowed outcome.
+    assert stats["by_outcome"] == {"ban": 1, "merge": 0, "regularise": 0, "closed": 0, "unset": 2}
+    assert stats["by_status"] == {"active": 3, "closed": 0}
+    assert stats["flags"] == {"on_protected_zone": 1, "banned_still_active": 1} and stats["flagged"] == 2
+    assert c.get("/api/v1/outfalls/stats", params={"outfall_type": "agricultural"}).json()["flagged"] == 0
+    assert c.get("/api/v1/outfalls/stats", params={"stage": "backwards"}).status_code == 400
+
+
+def test_photo_evidence_on_an_outfall_event(api) -> None:
+    from tests.test_ledger_api import jpeg
+
+    c, h = api
+    oid = register(c, h, "PK6", 106.95, 28.9006)["id"]
+    r = c.patch(f"/api/v1/outfalls/{oid}", json={"expected_version": 1, "stage": "fix", "outcome": "regularise"},
+                headers=h["surveyor"])
+    event = r.json()["history"][-1]
+    photo = jpeg(gps=(106.95, 28.9006), when="2025:03:10 09:30:00")
+    url = f"/api/v1/outfalls/{oid}/events/{event['id']}/photos"
+    assert c.post(url, files=[("photos", ("a.jpg", photo, "image/jpeg"))], headers=h["viewer"]).status_code == 403
+    r = c.post(url, files=[("photos", ("整治后.jpg", photo, "image/jpeg"))], headers=h["surveyor"])
+    assert r.status_code == 201, r.text
+    stored = r.json()["attachments"][0]
+    assert stored["filename"] == "整治后.jpg" and abs(stored["lon"] - 106.95) < 1e-5
+    assert stored["taken_at"].startswith("2025-03-10T01:30:00")  # 09:30 China time
+    assert "path" not in stored
+    history = c.get(f"/api/v1/outfalls/{oid}").json()["history"]
+    assert history[-1]["attachments"][0]["sha256"] == stored["sha256"]
+    assert "photos" not in history[-1]["changes"]
+    got = c.get(stored["href"])
+    assert got.status_code == 200 and got.content == photo
+    assert c.get(f"/api/v1/outfalls/{oid}/events/{event['id']}/photos/5").status_code == 404
+    r = c.post(url, files=[("photos", ("x.jpg", b"not a photo", "image/jpeg"))], headers=h["surveyor"])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_photo"
+    other = register(c, h, "PK7", 106.96, 28.9006)["id"]
+    r = c.post(f"/api/v1/outfalls/{other}/events/{event['id']}/photos",
+               files=[("photos", ("a.jpg", photo, "image/jpeg"))], headers=h["surveyor"])
+    assert r.status_code == 404 and r.json()["error"]["code"] == "event_not_found"
+    audit = c.get("/api/v1/audit", headers=h["admin"]).json()["entries"]
+    assert "outfall.photo" in {e["action"] for e in audit}
+
+
+def test_outfalls_cli_list_stats_and_export(world_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import json
+
+    import pyogrio
+    from openpyxl import load_workbook
+    from shapely import Point
+    from typer.testing import CliRunner
+
+    from gis_service.cli.main import app
+    from gis_service.db.engine import transaction
+    from gis_service.ledger import outfalls
+
+    with transaction(world_engine) as session:
+        outfalls.register_outfalls(session, outfalls.outfall_frame(
+            Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}), actor="t")
+        outfalls.register_outfalls(session, outfalls.outfall_frame(
+            Point(106.95, 28.9006), {"code": "PK2", "name": "二号排口", "outfall_type": "农业"}), actor="t")
+    runner = CliRunner()
+    result = runner.invoke(app, ["outfalls", "list", "--flagged", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["code"] for r in rows] == ["PK1"] and rows[0]["flags"] == ["on_protected_zone"]
+    result = runner.invoke(app, ["outfalls", "list", "--type", "agricultural"])
+    assert result.exit_code == 0 and "（1 个）" in result.output and "PK2" in result.output
+    assert runner.invoke(app, ["outfalls", "list", "--stage", "nonsense"]).exit_code == 2
+    result = runner.invoke(app, ["outfalls", "stats", "--json"])
+    assert json.loads(result.output)["flags"]["on_protected_zone"] == 1
+    assert runner.invoke(app, ["outfalls", "stats"]).exit_code == 0
+    result = runner.invoke(app, ["outfalls", "export", "-o", str(tmp_path / "o.gpkg"), "--crs", "4524"])
+    assert result.exit_code == 0, result.output
+    exported = pyogrio.read_dataframe(tmp_path / "o.gpkg")
+    assert exported.crs.to_epsg() == 4524
+    assert exported.set_index("code").loc["PK1", "flags"] == "位于岸线保护区岸段"
+    result = runner.invoke(app, ["outfalls", "export", "-o", str(tmp_path / "o.xlsx"), "--flagged"])
+    assert result.exit_code == 0, result.output
+    sheet = load_workbook(tmp_path / "o.xlsx")["入河排污口名录"]
+    assert sheet.max_row == 2 and sheet["J2"].value == "位于岸线保护区岸段"

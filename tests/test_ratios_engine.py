@@ -306,3 +306,153 @@ def test_geodesic_lengths_vectorised_match_geod() -> None:
 def test_chainage_text_in_surveyors_form() -> None:
     assert [chainage_text(v) for v in (0, 1250.4, 999.6, 12_005, None)] == ["K0+000", "K1+250", "K1+000",
                                                                              "K12+005", ""]
+
+
+def test_nested_and_duplicate_stretches_are_overlaps_counted_once() -> None:
+    rv = river((0, 0), (1000, 0))
+    zs = zones([
+        ("a", "left", "protected", ln((0, 20), (500, 20))),
+        ("b", "left", "reserved", ln((200, 20), (300, 20))),     # inside a: 100 m overlap
+        ("c", "left", "developed", ln((500, 20), (1000, 20))),
+        ("d", "right", "controlled", ln((0, -20), (1000, -20))),
+        ("e", "right", "controlled", ln((0, -20), (1000, -20))),  # d drawn twice: all 1000 m overlap
+    ])
+    report = shoreline_ratios(zs, rv)
+    r = report.to_json()["rivers"][0]
+    left, right = r["banks"]["left"], r["banks"]["right"]
+    # Left: union 0–1000 = 1000 m; protected 500, reserved 100 (its own union), developed 500;
+    # protected+reserved union 0–500 = 500 → 0.5; the 100 m of b inside a is the overlap.
+    assert left["length_m"] == pytest.approx(1000, rel=1e-4)
+    assert left["zones_m"] == pytest.approx({"protected": 500, "reserved": 100, "controlled": 0, "developed": 500},
+                                            rel=1e-4, abs=1e-6)
+    assert left["ratio"] == pytest.approx(0.5, abs=1e-4) and left["overlaps_m"] == pytest.approx(100, rel=1e-3)
+    # Right: the union of two identical stretches is 1000 m, controlled 1000 m; e repeats d entirely.
+    assert right["length_m"] == pytest.approx(1000, rel=1e-4)
+    assert right["zones_m"]["controlled"] == pytest.approx(1000, rel=1e-4)
+    assert right["overlaps_m"] == pytest.approx(1000, rel=1e-3) and right["gaps_m"] == 0
+    # River: (500 + 0) / 2000 = 0.25.
+    assert r["ratio"] == pytest.approx(0.25, abs=1e-4)
+    found = report.overlaps.set_index("zone")
+    assert (found.loc["b", "other_zone"], found.loc["b", "from_chainage"], found.loc["b", "to_chainage"]) == (
+        "a", "K0+200", "K0+300")
+    assert (found.loc["e", "other_zone"], found.loc["e", "from_chainage"], found.loc["e", "to_chainage"]) == (
+        "d", "K0+000", "K1+000")
+    assert found.loc["e", "geometry"].length == pytest.approx(0.0103, rel=0.02)  # 1000 m in degrees at 29°N
+    flags = report.stretches.set_index("code")["flags"]
+    assert [flags[c] for c in "abcde"] == ["overlap", "overlap", "", "overlap", "overlap"]
+
+
+def test_compliant_river_has_empty_gap_and_overlap_tables() -> None:
+    rv = river((0, 0), (1000, 0))
+    zs = zones([("a", "left", "protected", ln((0, 20), (1000, 20))),
+                ("b", "right", "reserved", ln((0, -20), (1000, -20)))])
+    report = shoreline_ratios(zs, rv)
+    assert report.to_json()["rivers"][0]["compliant"] is True
+    assert report.gaps.empty and report.overlaps.empty
+    assert {"river_code", "bank", "from_chainage", "to_chainage", "length_m", "geometry"} <= set(report.gaps.columns)
+    assert {"zone", "other_zone", "from_chainage", "length_m", "geometry"} <= set(report.overlaps.columns)
+    assert list(report.stretches["flags"]) == ["", ""]
+
+
+def test_an_import_check_builds_no_stretch_table_or_town_split() -> None:
+    # The import pipeline reads only to_json(), gaps and overlaps: the per-zone table and the
+    # town split are built when first read, not with every check.
+    zs, rv = straight_case()
+    report = shoreline_ratios(zs, rv)
+    report.to_json()
+    assert len(report.gaps) == 1 and len(report.overlaps) == 1
+    assert "stretches" not in vars(report) and "_town_split" not in vars(report)
+    assert len(report.stretches) == 4 and "stretches" in vars(report)
+
+
+def test_zones_without_codes_are_named_by_their_row() -> None:
+    zs, rv = straight_case()
+    report = shoreline_ratios(zs.drop(columns="code"), rv)
+    # Rows 1 and 2 (a, b) leave the 50 m gap; row 4 (d) overlaps row 3 (c).
+    assert (report.gaps.iloc[0]["zone_before"], report.gaps.iloc[0]["zone_after"]) == ("#1", "#2")
+    assert (report.overlaps.iloc[0]["zone"], report.overlaps.iloc[0]["other_zone"]) == ("#4", "#3")
+    assert list(report.stretches["id"]) == [1, 2, 3, 4]
+
+
+def test_centerline_in_two_parts_is_measured_end_to_end() -> None:
+    # The centerline breaks between x = 500 and x = 600 (line_merge cannot join it): chainage runs
+    # over the parts laid end to end, 500 + 500 = 1000 m.
+    centre = MultiLineString([ln((0, 0), (500, 0)), ln((600, 0), (1100, 0))])
+    rv = gpd.GeoDataFrame({"code": ["R1"], "name": ["断开河"], "important": [True]}, geometry=[centre], crs=4545)
+    zs = zones([("a", "left", "protected", ln((0, 20), (400, 20))),
+                ("b", "left", "reserved", ln((600, 20), (1100, 20)))])
+    report = shoreline_ratios(zs, rv)
+    r = report.to_json()["rivers"][0]
+    # a: K0+000–K0+400; b starts on the second part at K0+500: a 100 m gap; the right bank is unzoned.
+    assert report.rivers.loc[0, "centerline_m"] == pytest.approx(1000, rel=1e-4)
+    assert r["banks"]["left"]["gaps_m"] == pytest.approx(100, rel=1e-3)
+    assert r["banks"]["right"]["gaps_m"] == pytest.approx(1000, rel=1e-4)
+    assert list(report.gaps["kind"]) == ["between", "unzoned"]
+    assert report.gaps.iloc[0][["from_chainage", "to_chainage"]].tolist() == ["K0+400", "K0+500"]
+    assert report.gaps.iloc[1].geometry.geom_type == "MultiLineString"
+
+
+def test_fast_geodesic_matches_pyproj_at_every_length() -> None:
+    from gis_service.analysis.chainage import step_lengths
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    lon, lat = rng.uniform(-180, 180, n), rng.uniform(-80, 80, n)
+    length = 10 ** rng.uniform(-3, 5, n)  # 1 mm to 100 km, past the closed form's 10 km range
+    lon2, lat2, _ = GRS.fwd(lon, lat, rng.uniform(0, 360, n), length)
+    pairs_lon = np.column_stack((lon, lon2)).ravel()
+    pairs_lat = np.column_stack((lat, lat2)).ravel()
+    got = step_lengths(pairs_lon, pairs_lat)[::2]
+    want = GRS.inv(lon, lat, lon2, lat2)[2]
+    # Nanometres: the same as pyproj's own round-off.
+    assert np.abs(got - want).max() < 2e-8
+
+
+def test_polyline_projection_and_interpolation_match_geos() -> None:
+    from shapely.ops import substring
+
+    from gis_service.analysis.polylines import Polylines, vertex_table
+
+    rng = np.random.default_rng(5)
+    lines = [LineString(np.cumsum(rng.normal(0, 100, (k, 2)), axis=0)) for k in (2, 3, 7, 30, 130)]
+    lines.append(LineString([(0, 0), (0, 0), (100, 0), (100, 0), (100, 50)]))  # repeated vertices
+    lines.append(MultiLineString([[(0, 0), (100, 0)], [(300, 0), (300, 100)]]))
+    geoms = np.array(lines, dtype=object)
+    coords, owner, first = vertex_table(geoms)
+    poly = Polylines.of(coords, owner, first, len(geoms))
+    which = np.repeat(np.arange(len(geoms)), 200)
+    px, py = rng.uniform(-600, 600, (2, len(which)))
+    measure, distance = poly.project(px, py, which)
+    points = shapely.points(px, py)
+    assert measure == pytest.approx(shapely.line_locate_point(geoms[which], points), abs=1e-9)
+    assert distance == pytest.approx(shapely.distance(geoms[which], points), abs=1e-9)
+    at = rng.uniform(-50, 1.2, len(which)) * shapely.length(geoms[which])
+    x, y = poly.point_at(at, which)
+    want = shapely.get_coordinates(shapely.line_interpolate_point(geoms[which], np.maximum(at, 0.0)))
+    assert np.column_stack((x, y)) == pytest.approx(want, abs=1e-9)
+    single = which[which < len(geoms) - 1]
+    lo, hi = np.sort(rng.uniform(0, 1, (2, len(single))) * shapely.length(geoms[single]), axis=0)
+    got = poly.substrings(single, lo, hi)
+    for g, i, a, b in zip(got, single, lo, hi, strict=True):
+        assert shapely.equals_exact(g, substring(geoms[i], a, b), tolerance=1e-9)
+    assert shapely.equals_exact(poly.linestrings(np.arange(len(geoms))), geoms, tolerance=0).all()
+
+
+def test_json_rounding_is_pythons_round() -> None:
+    from gis_service.analysis.ratio_report import rounded
+
+    rng = np.random.default_rng(3)
+    values = np.concatenate((rng.uniform(-1e5, 1e5, 50_000), np.round(rng.uniform(0, 1e4, 20_000), 3),
+                             [0.125, 0.375, 2.675, 1.005, -0.005, -0.0, 0.0, 1e-10, 2.5e15, 1e300],
+                             np.arange(0, 100, 0.005)))
+    for digits in (2, 4):
+        assert rounded(values, digits) == [round(float(v), digits) for v in values]
+    assert rounded([np.nan, np.inf, 1.0]) == [None, None, 1.0]
+
+
+def test_chainage_texts_vectorised() -> None:
+    from gis_service.analysis.chainage import chainage_texts
+
+    values = [0.0, 1250.4, 999.5, 1000.5, 12_005, -3.0, np.nan, 1_234_567.49]
+    assert chainage_texts(np.array(values)) == [chainage_text(v) for v in values]
+    assert chainage_texts(np.zeros(0)) == []

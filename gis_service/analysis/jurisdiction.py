@@ -39,13 +39,11 @@ def derive_jurisdiction(
         if not hits.empty:
             # A site in two ranges (a confluence) goes to the nearer centerline of the two.
             if hits.index.duplicated().any() and not rivers.empty:
-                centre = rivers.set_index("code").geometry.to_crs(metric)
-                pts = points.geometry.to_crs(metric)
-                dist = [
-                    centre[c].distance(pts[i]) if c in centre.index else np.inf
-                    for i, c in zip(hits.index, hits["river_code"], strict=True)
-                ]
-                hits = hits.assign(_d=dist).sort_values("_d")
+                centre = rivers.drop_duplicates("code").set_index("code").geometry.to_crs(metric)
+                pts = points.geometry.to_crs(metric).loc[hits.index].to_numpy()
+                lines = centre.reindex(hits["river_code"]).to_numpy()
+                dist = shapely.distance(pts, lines)  # NaN where the range's river has no centerline
+                hits = hits.assign(_d=np.where(np.isnan(dist), np.inf, dist)).sort_values("_d", kind="stable")
             hits = hits[~hits.index.duplicated(keep="first")]
             out.loc[hits.index, "river_code"] = hits["river_code"]
             out.loc[hits.index, "inside_range"] = True

@@ -26,7 +26,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     get_catalogue()
     app.state.engine = engine
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

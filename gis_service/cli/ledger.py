@@ -1,4 +1,8 @@
-"""``rivergis problems …``: the ledger from the command line (overdue, stats, transition, history, rederive)."""
+"""``rivergis problems …`` and ``rivergis outfalls …``: the ledger and the outfall register from the command line.
+
+Problems: overdue, stats, transition, history, rederive. Outfalls: list (with the register's
+flags), stats, export. Imports go through ``rivergis import problems|outfalls``.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from gis_service.access import audit
+from gis_service.catalogue import get_catalogue
 from gis_service.cli.common import console, handles_errors, ready_engine
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
 from gis_service.export.geojson import _json_default
-from gis_service.ledger import service
+from gis_service.ledger import outfalls, service
 from gis_service.ledger.photos import PhotoUpload
 
 problems_app = typer.Typer(help="问题台账：超期、统计、流转、历史", no_args_is_help=True)
+outfalls_app = typer.Typer(help="入河排污口名录（一口一档）：列表、统计、导出；导入用 rivergis import outfalls",
+                           no_args_is_help=True)
 
 
 def _clock(as_of: str | None) -> service.Clock:
@@ -47,19 +54,25 @@ River = Annotated[str | None, typer.Option(help="河流编码")]
 Unit = Annotated[str | None, typer.Option(help="责任单位")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="按该日期计算（YYYY-MM-DD，默认今天）")]
 AsJson = Annotated[bool, typer.Option("--json", help="输出 JSON")]
+OverdueSort = Annotated[str, typer.Option(help="排序：默认 deadline（超期最久在前），如 town,deadline；前加 - 为倒序")]
+Limit = Annotated[int, typer.Option(min=1, help="最多列出条数")]
+Offset = Annotated[int, typer.Option(min=0, help="跳过前若干条（分页）")]
 
 
-@problems_app.command("overdue")
+@problems_app.command("overdue", help="列出超期问题（过了整改时限仍未整改完成），可排序分页，按镇街、河流、单位计数。")
 @handles_errors
 def overdue_cmd(town: Town = None, river: River = None, unit: Unit = None, as_of: AsOf = None,
+                sort: OverdueSort = "deadline", limit: Limit = 1000, offset: Offset = 0,
                 as_json: AsJson = False) -> None:
     """List overdue items (past the deadline, not rectified or closed), with counts per town/river/unit."""
     with transaction(ready_engine()) as session:
-        data = service.overdue(session, flt=_filter(town, river, unit), clock=_clock(as_of))
+        data = service.overdue(session, flt=_filter(town, river, unit), clock=_clock(as_of), sort=sort,
+                               limit=limit, offset=offset)
     if as_json:
         _print_json(data)
         return
-    table = Table(title=f"超期问题（截至 {data['as_of']}，共 {data['count']} 个）")
+    shown = f"第 {offset + 1}–{offset + len(data['items'])} 个" if data["items"] else "本页无"
+    table = Table(title=f"超期问题（截至 {data['as_of']}，共 {data['count']} 个，{shown}）")
     for header in ("编号", "类别", "河流", "镇街", "状态", "整改时限", "超期天数", "责任单位"):
         table.add_column(header)
     for item in data["items"]:
@@ -69,7 +82,7 @@ def overdue_cmd(town: Town = None, river: River = None, unit: Unit = None, as_of
     console.print(table)
 
 
-@problems_app.command("stats")
+@problems_app.command("stats", help="台账统计：按状态、类别计数，销号率、按期整改率（总体或按镇街、河流、单位）。")
 @handles_errors
 def stats_cmd(by: Annotated[str | None, typer.Option(help="分组：town | river | unit")] = None,
               town: Town = None, river: River = None, unit: Unit = None, as_of: AsOf = None,
@@ -104,7 +117,7 @@ def _data(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-@problems_app.command("transition")
+@problems_app.command("transition", help="对问题执行一步流转（确认、交办、整改、销号、回头看等），按状态机检查。")
 @handles_errors
 def transition_cmd(
     problem_id: Annotated[int, typer.Argument(help="问题 id")],
@@ -131,7 +144,7 @@ def transition_cmd(
         console.print(f"问题 {problem_id}：{event.from_status} → {event.to_status}（记录 {event.id}）")
 
 
-@problems_app.command("history")
+@problems_app.command("history", help="显示问题的全部台账记录：谁、何时、做了什么、证据。")
 @handles_errors
 def history_cmd(problem_id: Annotated[int, typer.Argument(help="问题 id")], as_json: AsJson = False) -> None:
     """Show every step of a problem's ledger."""
@@ -149,7 +162,7 @@ def history_cmd(problem_id: Annotated[int, typer.Argument(help="问题 id")], as
     console.print(table)
 
 
-@problems_app.command("rederive")
+@problems_app.command("rederive", help="管理范围或岸线分区新版本批准后，重新判定未结问题的属地（全部或某条河流附近）。")
 @handles_errors
 def rederive_cmd(river: River = None) -> None:
     """Re-derive the jurisdiction of open sites (all, or near one river) after new ranges or zones."""
@@ -159,6 +172,95 @@ def rederive_cmd(river: River = None) -> None:
     console.print(f"重新判定属地：{changed} 个问题有变化")
 
 
+OUTFALL_HEADERS = {"code": "编码", "name": "名称", "river_code": "受纳河流", "outfall_type": "类型", "stage": "阶段",
+                   "outcome": "整治方式", "status": "状态", "zone_type": "岸线分区", "flags": "问题标记"}
+
+
+def _outfall_filters(river: str | None, kind: str | None, stage: str | None, status: str | None) -> dict[str, Any]:
+    """Return the register filters of the common options."""
+    return {"river_code": river, "outfall_type": kind, "stage": stage, "status": status}
+
+
+Kind = Annotated[str | None, typer.Option("--type", help="排口类型：industrial | municipal | agricultural | other")]
+Stage = Annotated[str | None, typer.Option(help="排查整治阶段：survey | monitor | trace | fix")]
+OutfallStatus = Annotated[str | None, typer.Option("--status", help="状态：active | closed")]
+Flagged = Annotated[bool | None, typer.Option("--flagged/--not-flagged", help="只看有（或没有）问题标记的")]
+
+
+def _flag_text(flags: Any) -> str:
+    """Return an outfall's flags as their Chinese labels."""
+    return "；".join(outfalls.FLAG_LABELS[f] for f in flags or [])
+
+
+@outfalls_app.command("list", help="列出入河排污口名录，含所在岸线分区和问题标记，可按河流、类型、阶段、状态筛选。")
+@handles_errors
+def outfalls_list_cmd(river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None,
+                      flagged: Flagged = None, as_json: AsJson = False) -> None:
+    """List the register with each outfall's shoreline zone and flagged checks."""
+    with transaction(ready_engine()) as session:
+        frame = outfalls.list_outfalls(session, flagged=flagged, **_outfall_filters(river, kind, stage, status))
+    rows = frame.drop(columns=frame.geometry.name).assign(lon=frame.geometry.x, lat=frame.geometry.y)
+    if as_json:
+        _print_json(rows.astype(object).where(rows.notna(), None).to_dict("records"))
+        return
+    fields = {f.name: f for f in get_catalogue()["outfalls"].fields} | {
+        "zone_type": get_catalogue()["zones"].field("zone_type")}
+    table = Table(title=f"入河排污口名录（{len(rows)} 个）")
+    for header in OUTFALL_HEADERS.values():
+        table.add_column(header)
+    for rec in rows.to_dict("records"):
+        cells = [_flag_text(rec["flags"]) if k == "flags" else fields[k].value_label(rec.get(k))
+                 for k in OUTFALL_HEADERS]
+        table.add_row(*(escape("" if c is None or c != c else str(c)) for c in cells))
+    console.print(table)
+
+
+@outfalls_app.command("stats", help="排污口统计：按类型、阶段、整治方式、状态计数，及各项问题标记数。")
+@handles_errors
+def outfalls_stats_cmd(river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None,
+                       as_json: AsJson = False) -> None:
+    """Show the register's counts by type, stage, outcome and status, and how many outfalls each check flags."""
+    with transaction(ready_engine()) as session:
+        data = outfalls.outfall_statistics(session, **_outfall_filters(river, kind, stage, status))
+    if as_json:
+        _print_json(data)
+        return
+    layer = get_catalogue()["outfalls"]
+    table = Table(title=f"入河排污口统计（共 {data['total']} 个）")
+    for header in ("分项", "取值", "数量"):
+        table.add_column(header)
+    for key, column in outfalls.COUNTED.items():
+        for code, n in data[key].items():
+            table.add_row(layer.field(column).label, escape(str(layer.field(column).value_label(code))), str(n))
+    for name, n in data["flags"].items():
+        table.add_row("问题标记", outfalls.FLAG_LABELS[name], str(n))
+    console.print(table)
+
+
+@outfalls_app.command("export", help="导出排污口名录（含分区和问题标记）：xlsx 名录，或 gpkg、geojson、shp.zip、csv。")
+@handles_errors
+def outfalls_export_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help=".xlsx（名录）.gpkg .geojson .shp.zip .csv")],
+    crs: Annotated[str | None, typer.Option(help="输出坐标系，如 4490、4524、4545、4326")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Shapefile/CSV 编码：UTF-8 或 GBK")] = None,
+    labels: Annotated[str, typer.Option(help="字段名：en（英文字段名）或 zh（中文标签）")] = "en",
+    river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None, flagged: Flagged = None,
+) -> None:
+    """Export the register (filtered) with zones and flags: the Excel 名录, or GIS and table formats."""
+    from gis_service.export.files import format_of, parse_crs, write_layer
+
+    kind_of_file = format_of(output)
+    parse_crs(crs)
+    with transaction(ready_engine()) as session:
+        frame = outfalls.list_outfalls(session, flagged=flagged, **_outfall_filters(river, kind, stage, status))
+    if kind_of_file != ".xlsx":
+        # GIS formats hold text, not lists: the flags are written as their labels.
+        frame = frame.assign(flags=frame["flags"].map(_flag_text))
+    write_layer(frame, get_catalogue()["outfalls"], output, crs=crs, encoding=encoding, labels=labels)
+    console.print(f"已导出 {len(frame)} 个排污口到 {output}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``problems`` command group."""
+    """Add the ``problems`` and ``outfalls`` command groups."""
     app.add_typer(problems_app, name="problems")
+    app.add_typer(outfalls_app, name="outfalls")

@@ -19,12 +19,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from gis_service.catalogue import LayerSpec
+from gis_service.ledger.states import NOT_OVERDUE
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 LATE_FONT = Font(color="C00000", bold=True)
 THIN = Side(style="thin", color="999999")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-NOT_OVERDUE = {"rectified", "closed", "dismissed"}
 LEDGER_COLUMNS = [
     ("code", "编号"), ("category", "类别"), ("description", "问题描述"), ("river", "河流"), ("town", "镇街"),
     ("inside_range", "是否在管理范围内"), ("found_date", "发现日期"), ("source", "来源"), ("status", "状态"),
@@ -159,7 +159,7 @@ def write_problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
 def write_outfall_register(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
                            *, names: dict[str, str] | None = None) -> None:
     """Write the outfall register (入河排污口名录) workbook, one row an outfall, flags spelled out."""
-    from gis_service.ledger.outfalls import FLAG_LABELS
+    from gis_service.ledger.outfall_reports import FLAG_LABELS
 
     names = river_names() if names is None else names
     xs, ys = _points(gdf) if len(gdf) else ([], [])
@@ -189,7 +189,7 @@ def _outfalls_with_flags(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path) ->
     if "flags" not in gdf.columns:
         try:
             from gis_service.db.engine import transaction
-            from gis_service.ledger.outfalls import flag_outfalls
+            from gis_service.ledger.outfall_reports import flag_outfalls
 
             with transaction() as session:
                 gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490")).to_crs(gdf.crs)

@@ -97,6 +97,49 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
+def _plain_text(column: pd.Series) -> list[Any] | None:
+    """Return a column of plain strings trimmed, blanks as None (what :func:`coerce` makes of each); else None."""
+    if pd.api.types.infer_dtype(column, skipna=True) not in {"string", "empty"}:
+        return None
+    text = column.astype(object).str.strip()
+    return text.where(text.notna() & (text != ""), None).tolist()
+
+
+def coerce_column(spec: FieldSpec, column: pd.Series) -> tuple[list[Any], np.ndarray, list[Any]]:
+    """Return a column's values coerced to the field, the rows that could not be, and their raw values."""
+    if spec.type == "str" and not spec.values and (text := _plain_text(column)) is not None:
+        return text, np.zeros(0, dtype=np.int64), []
+    # Coerce each distinct raw value once: a 200 000-row zone set has a handful of distinct banks and types.
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    coerced: list[Any] = []
+    failed = np.zeros(len(uniques) + 1, dtype=bool)
+    for j, raw in enumerate(list(uniques)):
+        try:
+            coerced.append(coerce(spec, raw))
+        except (ValueError, TypeError, OverflowError):
+            coerced.append(None)
+            failed[j] = True
+    table = np.empty(len(coerced) + 1, dtype=object)
+    table[:-1] = coerced
+    table[-1] = None  # NaN / missing cells (factorize code -1)
+    rows = np.flatnonzero(failed[codes])
+    return table[codes].tolist(), rows, [uniques[codes[i]] for i in rows]
+
+
+def _unreadable(spec: FieldSpec, row: int, raw: Any) -> Finding:
+    """Return the finding for a value of ``spec`` that could not be read."""
+    allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
+    message = f"字段“{spec.label}”的值“{raw}”无法识别"
+    return Finding(
+        code="unknown_value" if spec.values else "bad_value",
+        message=message + (f"；允许的值：{allowed}" if allowed else f"（应为 {spec.type}）"),
+        feature=row + 1,
+        field=spec.name,
+        value=str(raw),
+        fix=f"改为允许的值之一：{allowed}" if allowed else f"填写 {spec.type} 类型的值",
+    )
+
+
 def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     """Map ``gdf`` (any CRS, source field names) to catalogue fields and values in EPSG:4490."""
     field_map = layer.source_field_map([c for c in gdf.columns if c != gdf.geometry.name])
@@ -104,34 +147,8 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     out: dict[str, list[Any]] = {}
     for source, target in field_map.items():
         spec = layer.field(target)
-        # Coerce each distinct raw value once: a 200 000-row zone set has a handful of distinct values.
-        codes, uniques = pd.factorize(gdf[source], use_na_sentinel=True)
-        coerced: list[Any] = []
-        failed = np.zeros(len(uniques) + 1, dtype=bool)
-        for j, raw in enumerate(list(uniques)):
-            try:
-                coerced.append(coerce(spec, raw))
-            except (ValueError, TypeError, OverflowError):
-                coerced.append(None)
-                failed[j] = True
-        table = np.empty(len(coerced) + 1, dtype=object)
-        table[:-1] = coerced
-        table[-1] = None  # NaN / missing cells (factorize code -1)
-        values = table[codes].tolist()
-        for i in np.flatnonzero(failed[codes]):
-            raw = uniques[codes[i]]
-            allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
-            message = f"字段“{spec.label}”的值“{raw}”无法识别"
-            findings.append(
-                Finding(
-                    code="unknown_value" if spec.values else "bad_value",
-                    message=message + (f"；允许的值：{allowed}" if allowed else f"（应为 {spec.type}）"),
-                    feature=int(i) + 1,
-                    field=target,
-                    value=str(raw),
-                    fix=f"改为允许的值之一：{allowed}" if allowed else f"填写 {spec.type} 类型的值",
-                )
-            )
+        values, failed, raw = coerce_column(spec, gdf[source])
+        findings += [_unreadable(spec, int(i), value) for i, value in zip(failed, raw, strict=True)]
         out[target] = values
     for spec in layer.fields:
         if spec.name not in out and spec.default is not None:
@@ -139,9 +156,10 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
         elif spec.name in out and spec.default is not None:
             out[spec.name] = [spec.default if v is None else v for v in out[spec.name]]
     geoms = gdf.geometry.values
-    has_z = shapely.has_z(geoms)
-    dropped_z = int(has_z.sum())
-    frame = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(shapely.force_2d(geoms), crs=gdf.crs), crs=gdf.crs)
+    dropped_z = int(shapely.has_z(geoms).sum())
+    if dropped_z:
+        geoms = shapely.force_2d(geoms)
+    frame = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=gdf.crs), crs=gdf.crs)
     if frame.crs is not None:
         frame = frame.to_crs(CANONICAL_CRS)
     return Normalised(frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z)

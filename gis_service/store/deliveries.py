@@ -7,6 +7,7 @@ version of that layer, which is kept. Nothing here commits.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -14,13 +15,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.models import Delivery, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
-from gis_service.store.bulk import bulk_insert
+from gis_service.store.bulk import insert_deliveries, member_of
 from gis_service.store.features import insert_features, read_features
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
@@ -100,46 +101,57 @@ def lock_rivers(session: Session, layer: str, river_codes: list[str]) -> None:
 
 
 def next_versions(session: Session, layer: str, river_codes: list[str]) -> dict[str, int]:
-    """Return the next version number of each river's ``layer`` deliveries."""
+    """Return the next version number of each river's ``layer`` deliveries (one grouped query)."""
     current: dict[str, int] = {}
-    for start in range(0, len(river_codes), 5000):
-        chunk = river_codes[start:start + 5000]
-        rows = session.execute(
-            select(Delivery.river_code, func.max(Delivery.version))
-            .where(Delivery.layer == layer, Delivery.river_code.in_(chunk))
-            .group_by(Delivery.river_code)
-        )
+    for clause in member_of(session, Delivery.river_code, river_codes):
+        rows = session.execute(select(Delivery.river_code, func.max(Delivery.version))
+                               .where(Delivery.layer == layer, clause).group_by(Delivery.river_code))
         current.update({code: int(v or 0) for code, v in rows})
     return {code: current.get(code, 0) + 1 for code in river_codes}
 
 
-def submit_deliveries(
+@dataclass(frozen=True)
+class Submitted:
+    """One stored delivery of a multi-river import: what the report lists about it."""
+
+    id: int
+    river_code: str
+    version: int
+    status: str
+    feature_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the delivery as JSON-ready data for the import report."""
+        return asdict(self)
+
+
+def create_deliveries(
     session: Session,
     layer: LayerSpec,
     features: gpd.GeoDataFrame,
     *,
     actor: str,
     meta: Mapping[str, Any],
-    reports: Mapping[str, dict[str, Any]] | None = None,
-) -> list[Delivery]:
-    """Store ``features`` as one new submitted version per river (``river_code``), in bulk."""
-    codes = sorted({str(c) for c in features["river_code"]})
+) -> tuple[list[Submitted], dict[str, Any]]:
+    """Add one new submitted version per river of ``features``; return them and the features' extra columns.
+
+    Rivers are locked (PostGIS) before their versions are read, and the unique (river, layer,
+    version) constraint backs it: concurrent deliveries of one river never share or lose a version.
+    The extra columns (``delivery_id``, ``river_code`` per feature) go to :func:`insert_features`;
+    each delivery's report is attached once the import's report is complete (``bulk.set_reports``).
+    """
+    river = features["river_code"].astype(str).to_numpy(dtype=object)
+    position, uniques = pd.factorize(river, sort=True)
+    codes = [str(c) for c in uniques]
+    counts = np.bincount(position, minlength=len(codes))
     lock_rivers(session, layer.name, codes)
     versions = next_versions(session, layer.name, codes)
-    counts = features["river_code"].astype(str).value_counts()
-    rows = [
-        {"river_code": code, "layer": layer.name, "version": versions[code], "status": "submitted",
-         "feature_count": int(counts[code]), "submitted_by": actor, "submitted_at": utcnow(),
-         "filename": meta.get("filename"), "source_encoding": meta.get("encoding"),
-         "source_crs": meta.get("crs"), "report": (reports or {}).get(code, {})}
-        for code in codes
-    ]
-    ids = session.scalars(insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True), rows).all()
-    by_code = dict(zip(codes, ids, strict=True))
-    delivery_ids = features["river_code"].astype(str).map(by_code)
-    bulk_insert(session, layer, features, {"delivery_id": delivery_ids,
-                                           "river_code": features["river_code"].astype(str)})
-    return list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.river_code)))
+    rows = [{"river_code": code, "version": versions[code], "feature_count": int(n), "report": {}}
+            for code, n in zip(codes, counts, strict=True)]
+    ids = insert_deliveries(session, layer.name, rows, actor=actor, meta=meta)
+    submitted = [Submitted(int(i), code, versions[code], "submitted", int(n))
+                 for i, code, n in zip(ids, codes, counts, strict=True)]
+    return submitted, {"delivery_id": ids[position], "river_code": river}
 
 
 def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.models import LAYER_MODELS, SRID, Delivery
+from gis_service.store.bulk import copy_features, geometries_for_column
 from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
 
 CRS = f"EPSG:{SRID}"
@@ -45,28 +46,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _geometry_for_column(geom: shapely.Geometry, column_type: str) -> shapely.Geometry:
-    """Promote single geometries to multi where the column is typed as multi."""
-    if column_type == "MULTILINESTRING" and geom.geom_type == "LineString":
-        return shapely.MultiLineString([geom])
-    if column_type == "MULTIPOLYGON" and geom.geom_type == "Polygon":
-        return shapely.MultiPolygon([geom])
-    return geom
-
-
 def feature_rows(
     layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Turn a normalised GeoDataFrame (EPSG:4490, catalogue field names) into insertable rows."""
+    """Turn a normalised GeoDataFrame (EPSG:4490, catalogue field names) into insertable rows.
+
+    ``extra`` values are scalars (the same for every row) or sequences aligned with ``gdf``'s rows.
+    """
     table = table_of(layer)
     columns = set(table.c.keys())
     column_type = table.c.geom.type.geometry_type  # type: ignore[attr-defined]
-    geoms = [_geometry_for_column(g, column_type) for g in shapely.force_2d(gdf.geometry.values)]
-    wkbs = shapely.to_wkb(np.asarray(geoms, dtype=object))
+    wkbs = shapely.to_wkb(geometries_for_column(gdf.geometry.values, column_type))
     names = [f.name for f in layer.fields if f.name in gdf.columns]
     records = gdf[names].to_dict("records") if names else [{} for _ in range(len(gdf))]
+    scalars = {k: v for k, v in (extra or {}).items() if not isinstance(v, pd.Series | np.ndarray | list)}
+    per_row = {k: [_plain(x) for x in v] for k, v in (extra or {}).items() if k not in scalars}
     rows = []
-    for record, wkb in zip(records, wkbs, strict=True):
+    for i, (record, wkb) in enumerate(zip(records, wkbs, strict=True)):
         row: dict[str, Any] = {"attrs": {}}
         for name, value in record.items():
             value = _plain(value)
@@ -74,7 +70,8 @@ def feature_rows(
                 row[name] = value
             elif value is not None:
                 row["attrs"][name] = value.isoformat() if isinstance(value, dt.date) else value
-        row.update(extra or {})
+        row.update(scalars)
+        row.update({k: v[i] for k, v in per_row.items()})
         row["geom"] = WKBElement(wkb, srid=SRID)
         rows.append(row)
     return rows
@@ -86,10 +83,18 @@ def insert_features(
     gdf: gpd.GeoDataFrame,
     extra: Mapping[str, Any] | None = None,
 ) -> int:
-    """Insert the features of ``gdf`` into the layer's table; return how many were written."""
+    """Insert the features of ``gdf`` into the layer's table; return how many were written.
+
+    One entry point for every bulk writer (imports, the demo loader, benchmarks): PostGIS gets a
+    single ``COPY``, SpatiaLite an executemany. ``extra`` values are scalars or per-row sequences.
+    """
+    if gdf.empty:
+        return 0
+    conn = session.connection() if isinstance(session, Session) else session
+    if conn.dialect.name == "postgresql":
+        return copy_features(conn, table_of(layer), layer, gdf, extra or {})
     rows = feature_rows(layer, gdf, extra)
-    if rows:
-        session.execute(insert(table_of(layer)), rows)
+    conn.execute(insert(table_of(layer)), rows)
     return len(rows)
 
 
@@ -99,20 +104,19 @@ def current_filter(table: Table) -> Any:
     return table.c.delivery_id.in_(approved)
 
 
-def feature_query(
+def with_filters(
+    query: Select[Any],
     layer: LayerSpec,
     dialect: str,
     *,
-    bbox: BBox | None = None,
+    bbox: Sequence[Any] | None = None,
     where: Mapping[str, Any] | None = None,
     current_only: bool = True,
-    delivery_id: int | None = None,
-    fid: int | None = None,
+    delivery_id: Any = None,
+    fid: Any = None,
 ) -> Select[Any]:
-    """Build the SELECT of a layer's features with optional bbox, equality filters and version."""
+    """Add the bbox, equality, version and id filters of a feature read to ``query`` (values or bound parameters)."""
     table = table_of(layer)
-    cols = [c for c in table.c if c.key != "geom"]
-    query = select(*cols, geom_wkb(table)).order_by(table.c.id)
     if bbox is not None:
         query = query.where(bbox_filter(table, bbox, dialect))
     for name, value in (where or {}).items():
@@ -128,22 +132,69 @@ def feature_query(
     return query
 
 
-def rows_to_frame(layer: LayerSpec, rows: Iterable[Mapping[str, Any]]) -> gpd.GeoDataFrame:
+def feature_query(
+    layer: LayerSpec,
+    dialect: str,
+    *,
+    bbox: BBox | None = None,
+    where: Mapping[str, Any] | None = None,
+    current_only: bool = True,
+    delivery_id: int | None = None,
+    fid: int | None = None,
+) -> Select[Any]:
+    """Build the SELECT of a layer's features with optional bbox, equality filters and version."""
+    table = table_of(layer)
+    # ``attrs`` only when a catalogue field lives there: decoding its JSON a row is not free.
+    needs_attrs = any(name not in table.c for name in layer.field_names)
+    cols = [c for c in table.c if c.key != "geom" and (c.key != "attrs" or needs_attrs)]
+    query = select(*cols, geom_wkb(table)).order_by(table.c.id)
+    return with_filters(query, layer, dialect, bbox=bbox, where=where, current_only=current_only,
+                        delivery_id=delivery_id, fid=fid)
+
+
+def property_names(layer: LayerSpec) -> list[str]:
+    """Return the names a feature's properties carry, in order: system columns, then catalogue fields."""
+    table = table_of(layer)
+    return [*(c for c in SYSTEM_COLUMNS if c in table.c), *layer.field_names]
+
+
+def feature_columns(layer: LayerSpec, rows: Iterable[Mapping[Any, Any]]) -> tuple[dict[str, list[Any]], list[Any]]:
+    """Split selected rows into property columns (see :func:`property_names`) and their WKB geometries."""
+    rows = rows if isinstance(rows, Sequence) else list(rows)
+    if not rows:
+        return {name: [] for name in layer.field_names}, []
+    first = rows[0]
+    data = {c: [row[c] for row in rows] for c in SYSTEM_COLUMNS if c in first}
+    attrs: list[Mapping[Any, Any]] | None = None
+    for name in layer.field_names:
+        if name in first:
+            data[name] = [row[name] for row in rows]
+            continue
+        if attrs is None:
+            attrs = [row.get("attrs") or {} for row in rows]
+        data[name] = [values.get(name) for values in attrs]
+    return data, [row["wkb"] for row in rows]
+
+
+def rows_to_frame(layer: LayerSpec, rows: Iterable[Mapping[Any, Any]]) -> gpd.GeoDataFrame:
     """Turn selected rows (columns, ``attrs`` and ``wkb``) into a GeoDataFrame of catalogue fields."""
-    rows = list(rows)
-    names = layer.field_names
-    system = [c for c in SYSTEM_COLUMNS if rows and c in rows[0]]
-    data: dict[str, list[Any]] = {c: [] for c in (*system, *names)}
-    wkbs = []
-    for row in rows:
-        attrs = row.get("attrs") or {}
-        for c in system:
-            data[c].append(row[c])
-        for name in names:
-            data[name].append(row[name] if name in row else attrs.get(name))
-        wkbs.append(row["wkb"])
+    data, wkbs = feature_columns(layer, rows)
     geometry = shapely.from_wkb(np.asarray(wkbs, dtype=object)) if wkbs else []
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=CRS), crs=CRS)
+
+
+def read_rows(
+    conn: Session | Connection,
+    layer: LayerSpec,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    **filters: Any,
+) -> Sequence[Mapping[Any, Any]]:
+    """Read a page of a layer's rows (columns, ``attrs`` and ``wkb``) in id order; ``filters`` as in feature_query."""
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    query = feature_query(layer, dialect, **filters).limit(limit).offset(offset or None)
+    return conn.execute(query).mappings().all()
 
 
 def read_features(
@@ -160,13 +211,6 @@ def read_features(
 ) -> gpd.GeoDataFrame:
     """Read a layer's features as a GeoDataFrame in EPSG:4490 with catalogue field names."""
     spec = get_catalogue()[layer] if isinstance(layer, str) else layer
-    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    query = feature_query(
-        spec, dialect, bbox=bbox, where=where, current_only=current_only, delivery_id=delivery_id, fid=fid
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    if offset:
-        query = query.offset(offset)
-    result = conn.execute(query)
-    return rows_to_frame(spec, (dict(r._mapping) for r in result))
+    rows = read_rows(conn, spec, limit=limit, offset=offset, bbox=bbox, where=where, current_only=current_only,
+                     delivery_id=delivery_id, fid=fid)
+    return rows_to_frame(spec, rows)

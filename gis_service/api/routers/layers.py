@@ -11,7 +11,6 @@ from gis_service.api.deps import SessionDep, Viewer
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
-from gis_service.store.features import read_features
 from gis_service.store.spatial import BBox
 
 router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
@@ -70,27 +69,22 @@ def layer_features(
     """Return a page of a layer's current features as a GeoJSON FeatureCollection."""
     spec = get_catalogue()[layer]
     where = {"river_code": river_code} if river_code else None
-    gdf = read_features(session, spec, bbox=parse_bbox(bbox), where=where, limit=limit + 1, offset=offset)
-    more = len(gdf) > limit
-    gdf = gdf.iloc[:limit]
+    # One row past the page tells whether a next page exists, without a COUNT(*).
+    texts = geojson.read_feature_texts(session, spec, bbox=parse_bbox(bbox), where=where, limit=limit + 1,
+                                       offset=offset)
+    page = texts[:limit]
     links = []
-    if more:
+    if len(texts) > limit:
         url = request.url.include_query_params(offset=offset + limit, limit=limit)
         links.append({"rel": "next", "href": str(url), "type": GEOJSON})
-    body = {
-        "type": "FeatureCollection",
-        "features": geojson.features(gdf),
-        "numberReturned": len(gdf),
-        "links": links,
-    }
-    return Response(geojson.dumps(body), media_type=GEOJSON)
+    return Response(geojson.collection_text(page, numberReturned=len(page), links=links), media_type=GEOJSON)
 
 
 @router.get("/{layer}/features/{fid}")
 def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: int) -> Response:
     """Return one feature by id as a GeoJSON Feature."""
     spec = get_catalogue()[layer]
-    gdf = read_features(session, spec, fid=fid, current_only=False)
-    if gdf.empty:
+    texts = geojson.read_feature_texts(session, spec, fid=fid, current_only=False)
+    if not texts:
         raise NotFound(f"图层 {layer} 中没有编号为 {fid} 的要素", code="feature_not_found")
-    return Response(geojson.dumps(geojson.features(gdf)[0]), media_type=GEOJSON)
+    return Response(texts[0], media_type=GEOJSON)

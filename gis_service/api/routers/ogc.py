@@ -17,8 +17,8 @@ from gis_service.api.routers.layers import parse_bbox
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
 from gis_service.export import geojson
-from gis_service.store.features import read_features, table_of
-from gis_service.store.spatial import layer_extent
+from gis_service.store.features import table_of
+from gis_service.store.spatial import BBox, layer_extent, layer_extents
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 GEOJSON = "application/geo+json"
@@ -65,10 +65,9 @@ def conformance(_caller: Viewer) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
-def _collection(request: Request, session: Any, layer: LayerSpec) -> dict[str, Any]:
-    """Describe one layer as an OGC collection."""
+def _collection(request: Request, layer: LayerSpec, box: BBox | None) -> dict[str, Any]:
+    """Describe one layer, whose bounding box is ``box``, as an OGC collection."""
     base = _base(request)
-    box = layer_extent(session.connection(), table_of(layer))
     body: dict[str, Any] = {
         "id": layer.name,
         "title": layer.label,
@@ -88,9 +87,11 @@ def _collection(request: Request, session: Any, layer: LayerSpec) -> dict[str, A
 def collections(request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """Every layer of the catalogue as a collection."""
     base = _base(request)
+    layers = list(get_catalogue())
+    boxes = layer_extents(session.connection(), [table_of(layer) for layer in layers])
     return _json({
         "links": [{"href": f"{base}/ogc/collections", "rel": "self", "type": "application/json"}],
-        "collections": [_collection(request, session, layer) for layer in get_catalogue()],
+        "collections": [_collection(request, layer, box) for layer, box in zip(layers, boxes, strict=True)],
     })
 
 
@@ -105,7 +106,8 @@ def _layer(collection_id: str) -> LayerSpec:
 @router.get("/collections/{collection_id}")
 def collection(collection_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """One collection's description and extent."""
-    return _json(_collection(request, session, _layer(collection_id)))
+    layer = _layer(collection_id)
+    return _json(_collection(request, layer, layer_extent(session.connection(), table_of(layer))))
 
 
 @router.get("/collections/{collection_id}/items")
@@ -120,34 +122,33 @@ def items(
 ) -> Response:
     """A page of a collection's features, with a ``next`` link while more remain."""
     layer = _layer(collection_id)
-    gdf = read_features(session, layer, bbox=parse_bbox(bbox), limit=limit + 1, offset=offset)
-    more = len(gdf) > limit
-    gdf = gdf.iloc[:limit]
+    # One row past the page tells whether a next page exists, without a COUNT(*).
+    texts = geojson.read_feature_texts(session, layer, bbox=parse_bbox(bbox), limit=limit + 1, offset=offset)
+    page = texts[:limit]
     links = [{"href": str(request.url), "rel": "self", "type": GEOJSON},
              {"href": f"{_base(request)}/ogc/collections/{layer.name}", "rel": "collection",
               "type": "application/json"}]
-    if more:
+    if len(texts) > limit:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
         links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})
-    return _json({
-        "type": "FeatureCollection",
-        "features": geojson.features(gdf),
-        "numberReturned": len(gdf),
-        "timeStamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "links": links,
-    }, GEOJSON)
+    body = geojson.collection_text(
+        page,
+        numberReturned=len(page),
+        timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        links=links,
+    )
+    return Response(body, media_type=GEOJSON)
 
 
 @router.get("/collections/{collection_id}/items/{fid}")
 def item(collection_id: str, fid: int, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """One feature of a collection."""
     layer = _layer(collection_id)
-    gdf = read_features(session, layer, fid=fid, current_only=False)
-    if gdf.empty:
+    texts = geojson.read_feature_texts(session, layer, fid=fid, current_only=False)
+    if not texts:
         raise NotFound(f"集合 {collection_id} 中没有要素 {fid}", code="feature_not_found")
-    feature = geojson.features(gdf)[0]
-    feature["links"] = [
+    links = [
         {"href": str(request.url), "rel": "self", "type": GEOJSON},
         {"href": f"{_base(request)}/ogc/collections/{layer.name}", "rel": "collection", "type": "application/json"},
     ]
-    return _json(feature, GEOJSON)
+    return Response(geojson.with_members(texts[0], links=links), media_type=GEOJSON)

@@ -1,23 +1,26 @@
-"""The outfall register (一口一档) over HTTP: list with flags, read with its file, register, update, delete."""
+"""The outfall register (一口一档) over HTTP: list with flags, stats, its file, register, change, photos, delete."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
+from pydantic import Field
 
 from gis_service.api.deps import Admin, SessionDep, Surveyor, Viewer
-from gis_service.api.routers.problems import ClockDep, site_geometry
+from gis_service.api.routers.problems import PHOTOS_BODY, ClockDep, photo_response, photo_uploads
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ledger import outfalls
+from gis_service.ledger.location import POINT_ONLY, Location
+from gis_service.ledger.photos import PhotoUpload
 
 router = APIRouter(prefix="/api/v1/outfalls", tags=["outfalls"])
 
 
-class NewOutfall(BaseModel):
+class NewOutfall(Location):
     """An outfall to register, at lon/lat (or a GeoJSON point) in ``crs`` (default EPSG:4490)."""
 
     code: str = Field(min_length=1, max_length=64)
@@ -26,13 +29,9 @@ class NewOutfall(BaseModel):
     river_code: str | None = Field(default=None, description="受纳河流编码；不填则取最近的河流")
     stage: str | None = None
     responsible: str | None = Field(default=None, max_length=256)
-    lon: float | None = None
-    lat: float | None = None
-    geometry: dict[str, Any] | None = None
-    crs: str | None = None
 
 
-class OutfallChange(BaseModel):
+class OutfallChange(Location):
     """A change to an outfall's file, against the version the editor saw."""
 
     expected_version: int
@@ -42,10 +41,6 @@ class OutfallChange(BaseModel):
     stage: str | None = Field(default=None, description="survey → monitor → trace → fix（只能向前）")
     outcome: str | None = Field(default=None, description="ban | merge | regularise | closed（销号）")
     responsible: str | None = Field(default=None, max_length=256)
-    lon: float | None = None
-    lat: float | None = None
-    geometry: dict[str, Any] | None = None
-    crs: str | None = None
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -58,10 +53,12 @@ def _items(frame: Any) -> list[dict[str, Any]]:
     return features
 
 
+River = Annotated[str | None, Query(description="河流编码")]
+
+
 @router.get("")
 def list_register(
-    session: SessionDep, _caller: Viewer,
-    river: Annotated[str | None, Query(description="河流编码")] = None,
+    session: SessionDep, _caller: Viewer, river: River = None,
     outfall_type: str | None = None, stage: str | None = None, status: str | None = None,
     flagged: Annotated[bool | None, Query(description="true: 只看有问题标记的")] = None,
 ) -> dict[str, Any]:
@@ -72,9 +69,19 @@ def list_register(
     return {"type": "FeatureCollection", "features": items, "numberReturned": len(items)}
 
 
+@router.get("/stats")
+def register_stats(
+    session: SessionDep, _caller: Viewer, river: River = None,
+    outfall_type: str | None = None, stage: str | None = None, status: str | None = None,
+) -> dict[str, Any]:
+    """Return the register's counts by type, stage, outcome and status, and the flagged checks, for dashboards."""
+    return outfalls.outfall_statistics(session, river_code=river, outfall_type=outfall_type, stage=stage,
+                                       status=status)
+
+
 @router.get("/{outfall_id}")
 def read_outfall(outfall_id: int, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
-    """Return one outfall with its zone, flags and file (every change)."""
+    """Return one outfall with its zone, flags and file (every change, with its photos)."""
     frame = outfalls.list_outfalls(session, fid=outfall_id)
     if frame.empty:
         raise NotFound(f"排污口 {outfall_id} 不存在", code="outfall_not_found")
@@ -86,11 +93,10 @@ def read_outfall(outfall_id: int, session: SessionDep, _caller: Viewer) -> dict[
 @router.post("", status_code=201)
 def register(body: NewOutfall, session: SessionDep, caller: Surveyor, clock: ClockDep) -> dict[str, Any]:
     """Register an outfall (一口一档)."""
-    geom = site_geometry(body.lon, body.lat, body.geometry, body.crs)
     fields = body.model_dump(include={"code", "name", "outfall_type", "river_code", "stage", "responsible"},
                              exclude_none=True)
-    oid = outfalls.register_outfalls(session, outfalls.outfall_frame(geom, fields), actor=caller.name,
-                                     clock=clock)[0]
+    oid = outfalls.register_outfalls(session, outfalls.outfall_frame(body.location(POINT_ONLY), fields),
+                                     actor=caller.name, clock=clock)[0]
     caller.audit(session, "outfall.register", "outfall", oid, code=body.code)
     return read_outfall(oid, session, caller)
 
@@ -99,13 +105,30 @@ def register(body: NewOutfall, session: SessionDep, caller: Surveyor, clock: Clo
 def change(outfall_id: int, body: OutfallChange, session: SessionDep, caller: Surveyor,
            clock: ClockDep) -> dict[str, Any]:
     """Change an outfall's file: fields, campaign stage (forward only), outcome (销号 closes it)."""
-    fields = body.model_dump(include=set(outfalls.EDITABLE), exclude_none=True)
-    moved = body.lon is not None or body.lat is not None or body.geometry is not None
-    geom = site_geometry(body.lon, body.lat, body.geometry, body.crs) if moved else None
+    fields, geom = body.edit(outfalls.EDITABLE, POINT_ONLY)
     event = outfalls.update_outfall(session, outfall_id, actor=caller.name, expected_version=body.expected_version,
                                     fields=fields, geometry=geom, note=body.note, clock=clock)
     caller.audit(session, f"outfall.{event.action}", "outfall", outfall_id, changes=event.changes)
     return read_outfall(outfall_id, session, caller)
+
+
+@router.post("/{outfall_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
+def upload_photos(
+    outfall_id: int, event_id: int, session: SessionDep, caller: Surveyor, clock: ClockDep,
+    uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
+) -> dict[str, Any]:
+    """Attach evidence photos (JPEG/PNG) to an event of the outfall's file; their EXIF position and time are read."""
+    stored = outfalls.attach_photos(session, outfall_id, event_id, uploads, clock=clock)
+    caller.audit(session, "outfall.photo", "outfall", outfall_id, event_id=event_id,
+                 photos=[p["index"] for p in stored])
+    return {"attachments": stored}
+
+
+@router.get("/{outfall_id}/events/{event_id}/photos/{index}")
+def download_photo(outfall_id: int, event_id: int, index: int, session: SessionDep, _caller: Viewer) -> FileResponse:
+    """Return an evidence photo of an event of the outfall's file."""
+    photo = outfalls.event_photo(session, outfall_id, event_id, index)
+    return photo_response(photo["path"], photo["content_type"], photo["filename"])
 
 
 @router.delete("/{outfall_id}")

@@ -1,0 +1,264 @@
+"""Many polylines as one flat vertex table: projection, interpolation and substrings in numpy.
+
+The ratio check locates hundreds of thousands of points on thousands of lines. Doing that with
+shapely means building a Point object per point (the dominant cost at province scale), so the
+same arithmetic runs here on coordinate arrays. The results follow GEOS: a multi-part line is
+measured with its parts laid end to end, a point's position is that of the nearest segment
+(the first one on a tie), and ``point_at`` clamps to the line like ``line_interpolate_point``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+GeomArray = npt.NDArray[np.object_]
+
+# Point × segment pairs evaluated at once when projecting: small enough for the CPU cache.
+PAIRS_PER_CHUNK = 32_768
+# Where padding segments are put: no point is nearer to them than to a real segment.
+FAR = 1e150
+
+
+def part_starts(owner: IntArray) -> BoolArray:
+    """Return whether each row starts a new run of ``owner`` values."""
+    starts = np.ones(len(owner), dtype=bool)
+    if len(owner):
+        starts[1:] = owner[1:] != owner[:-1]
+    return starts
+
+
+def sum_by(owner: IntArray, weights: FloatArray, count: int) -> FloatArray:
+    """Return the sum of ``weights`` per ``owner`` value 0..count-1, as floats (even when empty)."""
+    return np.bincount(owner, weights=weights, minlength=count)[:count].astype(float)
+
+
+def vertex_table(geoms: GeomArray) -> tuple[FloatArray, IntArray, BoolArray]:
+    """Return the 2-D vertices of line ``geoms``, the geometry of each, and whether it starts a part."""
+    parts, part_geom = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    coords, coord_part = shapely.get_coordinates(parts, return_index=True)
+    return coords, part_geom[coord_part].astype(np.int64), part_starts(coord_part)
+
+
+class Polylines:
+    """``count`` polylines: vertices ``x``, ``y`` grouped by ``line`` (non-decreasing), parts split by ``first``."""
+
+    def __init__(self, x: FloatArray, y: FloatArray, line: IntArray, first: BoolArray, count: int) -> None:
+        self.x, self.y, self.line, self.first, self.count = x, y, line, first, count
+
+    @cached_property
+    def valid(self) -> BoolArray:
+        """Whether segment i, from vertex i to i + 1, is real (inside one part)."""
+        return ~self.first[1:] if len(self.first) else np.zeros(0, dtype=bool)
+
+    @cached_property
+    def step(self) -> FloatArray:
+        """Length of each segment (0 between parts)."""
+        dx, dy = np.diff(self.x), np.diff(self.y)
+        return np.where(self.valid, np.sqrt(dx * dx + dy * dy), 0.0)
+
+    @classmethod
+    def of(cls, xy: FloatArray, line: IntArray, first: BoolArray, count: int) -> Polylines:
+        """Return polylines from an (n, 2) vertex array."""
+        return cls(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), line, first, count)
+
+    @cached_property
+    def measure(self) -> FloatArray:
+        """Distance of each vertex from its line's start (parts laid end to end, as GEOS measures them)."""
+        return cumulative(np.concatenate(([0.0], self.step)), self.line)
+
+    @cached_property
+    def length(self) -> FloatArray:
+        """Length of each line."""
+        return sum_by(self.line[1:], self.step, self.count)
+
+    @cached_property
+    def _global(self) -> tuple[FloatArray, FloatArray]:
+        """Line offsets and vertex positions on one non-decreasing axis (lines 1 apart), for ``np.interp``."""
+        base = np.concatenate(([0.0], np.cumsum(self.length + 1.0)[:-1]))
+        return base, self.measure + base[self.line]
+
+    @cached_property
+    def _segments(self) -> tuple[IntArray, IntArray, IntArray]:
+        """Vertex index of each segment's start, and each line's first segment and segment count."""
+        seg = np.flatnonzero(self.valid)
+        lines = self.line[seg]
+        first = np.searchsorted(lines, np.arange(self.count), side="left")
+        count = np.searchsorted(lines, np.arange(self.count), side="right") - first
+        return seg, first.astype(np.int64), count.astype(np.int64)
+
+    def point_at(self, measure: FloatArray, which: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return the point at ``measure`` along line ``which[i]`` (clamped to the line)."""
+        base, gpos = self._global
+        at = np.clip(measure, 0.0, self.length[which]) + base[which]
+        return np.interp(at, gpos, self.x), np.interp(at, gpos, self.y)
+
+    def project(self, px: FloatArray, py: FloatArray, which: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return the position along line ``which[i]`` nearest to each point, and the distance to it."""
+        measure = np.zeros(len(px))
+        distance = np.full(len(px), np.inf)
+        width = self._width[which]
+        for w in np.unique(width[width > 0]):
+            block_row, block = self._block(int(w))
+            rows = np.flatnonzero(width == w)
+            step = max(1, PAIRS_PER_CHUNK // int(w))
+            for lo in range(0, len(rows), step):
+                chunk = rows[lo:lo + step]
+                measure[chunk], distance[chunk] = _nearest(px[chunk], py[chunk], block_row[which[chunk]], block)
+        return measure, distance
+
+    @cached_property
+    def _width(self) -> IntArray:
+        """Each line's segment count padded to a power of two (lines of one width project as one array)."""
+        return _pow2(self._segments[2])
+
+    def _block(self, width: int) -> tuple[IntArray, FloatArray]:
+        """Return, for lines of ``width``, each line's row and their segments as (6, lines, width) arrays.
+
+        Rows hold start x, y, direction x, y, squared length (1 where 0, so the start is nearest)
+        and start measure, step; padding segments sit far away.
+        """
+        cache = self.__dict__.setdefault("_blocks", {})
+        if width not in cache:
+            seg, first, count = self._segments
+            lines = np.flatnonzero(self._width == width)
+            row = np.full(self.count, -1, dtype=np.int64)
+            row[lines] = np.arange(len(lines))
+            k = np.arange(width)[None, :]
+            real = k < count[lines][:, None]
+            s = seg[first[lines][:, None] + np.where(real, k, 0)]
+            dx, dy = self.x[s + 1] - self.x[s], self.y[s + 1] - self.y[s]
+            len2 = dx * dx + dy * dy
+            block = np.stack((np.where(real, self.x[s], FAR), np.where(real, self.y[s], FAR),
+                              np.where(real, dx, 0.0), np.where(real, dy, 0.0),
+                              np.where(real & (len2 > 0), len2, 1.0), self.measure[s], self.step[s]))
+            cache[width] = (row, block)
+        result: tuple[IntArray, FloatArray] = cache[width]
+        return result
+
+    def linestrings(self, which: IntArray) -> GeomArray:
+        """Return lines ``which`` as shapely geometries (LineString, or MultiLineString when in parts).
+
+        Every part must have at least two vertices.
+        """
+        which = np.asarray(which, dtype=np.int64)
+        out = np.full(len(which), None, dtype=object)
+        starts = np.searchsorted(self.line, which, side="left")
+        ends = np.searchsorted(self.line, which, side="right")
+        vertex = _ranges(starts, ends)
+        if not len(vertex):
+            return out
+        row = np.repeat(np.arange(len(which)), ends - starts)
+        piece = np.cumsum(self.first[vertex] | part_starts(row)) - 1
+        lines = np.asarray(shapely.linestrings(np.column_stack((self.x[vertex], self.y[vertex])), indices=piece),
+                           dtype=object)
+        piece_row = row[part_starts(piece)]
+        pieces = np.bincount(piece_row, minlength=len(which))
+        single = np.flatnonzero(pieces == 1)
+        out[single] = lines[np.searchsorted(piece_row, single)]
+        multi = np.flatnonzero(pieces > 1)
+        if len(multi):
+            member = np.isin(piece_row, multi)
+            out[multi] = shapely.multilinestrings(lines[member], indices=np.searchsorted(multi, piece_row[member]))
+        return out
+
+    def substrings(self, which: IntArray, start: FloatArray, end: FloatArray) -> GeomArray:
+        """Return line ``which[i]`` from ``start[i]`` to ``end[i]`` (``start < end``), like ``shapely.ops.substring``.
+
+        The vertices strictly between the two positions are kept, between the two interpolated ends
+        (a line in parts is walked across the breaks); where the two positions meet, a Point.
+        """
+        which = np.asarray(which, dtype=np.int64)
+        if not len(which):
+            return np.zeros(0, dtype=object)
+        base, gpos = self._global
+        x0, y0 = self.point_at(start, which)
+        x1, y1 = self.point_at(end, which)
+        lo = np.searchsorted(gpos, np.clip(start, 0.0, self.length[which]) + base[which], side="right")
+        hi = np.searchsorted(gpos, np.clip(end, 0.0, self.length[which]) + base[which], side="left")
+        hi = np.maximum(hi, lo)
+        inner = _ranges(lo, hi)
+        counts = hi - lo + 2
+        row = np.repeat(np.arange(len(which)), counts)
+        at = np.cumsum(counts) - counts
+        xy = np.empty((int(counts.sum()), 2))
+        xy[at] = np.column_stack((x0, y0))
+        xy[at + counts - 1] = np.column_stack((x1, y1))
+        middle = np.ones(len(row), dtype=bool)
+        middle[at] = middle[at + counts - 1] = False
+        xy[middle] = np.column_stack((self.x[inner], self.y[inner]))
+        out = np.asarray(shapely.linestrings(xy, indices=row), dtype=object)
+        point = np.flatnonzero(start == end)
+        out[point] = shapely.points(x0[point], y0[point])
+        return out
+
+
+def _ranges(starts: IntArray, ends: IntArray) -> IntArray:
+    """Return the concatenation of ``range(starts[i], ends[i])`` for all i, vectorised."""
+    counts = ends - starts
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def cumulative(steps: FloatArray, owner: IntArray) -> FloatArray:
+    """Return the running sum of ``steps`` (per vertex) along each run of ``owner``, from 0 at the run's start.
+
+    Summed from zero along each line (not one global cumsum minus an offset) so that a line's
+    figures do not depend on the lines before it.
+    """
+    starts = np.flatnonzero(part_starts(owner))
+    counts = np.diff(np.append(starts, len(owner)))
+    steps = steps.copy()
+    steps[starts] = 0.0
+    return _cumsum_by_run(steps, starts, counts)
+
+
+def _pow2(n: IntArray) -> IntArray:
+    """Return the smallest power of two ≥ each ``n`` (0 for 0)."""
+    return np.where(n > 0, 2 ** np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64), 0)
+
+
+def _cumsum_by_run(values: FloatArray, starts: IntArray, counts: IntArray) -> FloatArray:
+    """Return cumulative sums of ``values`` restarting at each run (runs padded into rectangular blocks)."""
+    out = np.zeros(len(values))
+    width = _pow2(counts)
+    for w in np.unique(width[width > 0]):
+        rows = np.flatnonzero(width == w)
+        inside = np.arange(w)[None, :] < counts[rows][:, None]
+        index = _ranges(starts[rows], starts[rows] + counts[rows])
+        block = np.zeros((len(rows), int(w)))
+        block[inside] = values[index]
+        out[index] = np.cumsum(block, axis=1)[inside]
+    return out
+
+
+def _nearest(px: FloatArray, py: FloatArray, rows: IntArray, block: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return the measure of the nearest point on line ``rows[i]`` of ``block`` to each point, and its distance.
+
+    GEOS's projection factor r = (p − a)·d / |d|², clamped to the segment; the first segment wins a tie.
+    """
+    qx = px[:, None] - block[0][rows]
+    qy = py[:, None] - block[1][rows]
+    dx, dy = block[2][rows], block[3][rows]
+    t = qx * dx
+    t += qy * dy
+    t /= block[4][rows]
+    np.clip(t, 0.0, 1.0, out=t)
+    qx -= t * dx
+    qy -= t * dy
+    qx *= qx
+    qy *= qy
+    qx += qy
+    j = np.argmin(qx, axis=1)
+    at = np.arange(len(px))
+    r = rows
+    return block[5][r, j] + t[at, j] * block[6][r, j], np.sqrt(qx[at, j])

@@ -1,0 +1,180 @@
+"""The zone stretches of the ratio check cut into line parts, as flat arrays (桩号, lengths, ends).
+
+Each part of a stretch (a LineString; a polygon zone first becomes its bank line) gets its
+geodesic length and the chainage interval its two ends project to on the river's centerline.
+Everything runs on one vertex table: the only geometries built are those of polygon and
+multi-part zones; the rest is numpy over coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis_service.analysis.chainage import CenterlineIndex, GeomArray, vertex_steps
+from gis_service.analysis.polylines import BoolArray, FloatArray, IntArray, Polylines, part_starts, sum_by
+from gis_service.errors import BadRequest
+
+CRS = "EPSG:4490"
+BANKS = ("left", "right")
+ZONE_TYPES = ("protected", "reserved", "controlled", "developed")
+# Range lines are drawn on the polygon's edge; this much slack keeps them "inside" it.
+POLYGON_EDGE_SLACK_M = 0.05
+
+
+@dataclass
+class PartTable:
+    """One row a line part of a zone stretch, ordered by zone (then part)."""
+
+    zone: IntArray
+    river: IntArray
+    bank: IntArray  # 0 left, 1 right
+    zone_type: IntArray  # index into ZONE_TYPES
+    a: FloatArray  # low (upstream) chainage, geodesic metres
+    b: FloatArray  # high (downstream) chainage
+    reversed: BoolArray  # drawn against the flow
+    length: FloatArray  # geodesic metres
+    scale: FloatArray  # geodesic metres per local metre along the part
+    low_end: FloatArray  # (n, 2) local-metre coordinates of the upstream end
+    high_end: FloatArray
+    lonlat: Polylines  # the parts' vertices in lon/lat
+    metric: Polylines  # the same vertices in their river's local metre frame
+    whole: GeomArray  # the zone's own geometry where the part is all of it (a LineString), else None
+
+    def __len__(self) -> int:
+        """Return the number of parts."""
+        return len(self.zone)
+
+    @cached_property
+    def midpoint(self) -> tuple[FloatArray, FloatArray]:
+        """Return the local-metre midpoint (half its length along) of each part."""
+        return self.metric.point_at(self.metric.length / 2, np.arange(len(self), dtype=np.int64))
+
+
+def zone_parts(zones: gpd.GeoDataFrame, river: IntArray, index: CenterlineIndex,
+               bank_lines: gpd.GeoDataFrame | None, known: dict[str, int]) -> tuple[GeomArray, IntArray, BoolArray]:
+    """Return the lon/lat line parts of each zone, the zone of each (in zone order) and whether it is the whole zone."""
+    geoms = np.asarray(zones.geometry.values, dtype=object)
+    kind = shapely.get_type_id(geoms)
+    simple = np.flatnonzero(kind == 1)
+    other = np.flatnonzero(kind != 1)
+    lines = geoms[other]
+    polygon = np.isin(kind[other], (3, 6))
+    if polygon.any():
+        metric = index.frames.to_local(lines[polygon], river[other][polygon])
+        banks = polygon_bank_lines(zones.iloc[other[polygon]], metric, river[other][polygon], index, bank_lines,
+                                   known)
+        lines[polygon] = index.frames.to_lonlat(banks, river[other][polygon])
+    parts, owner = shapely.get_parts(lines, return_index=True)
+    keep = shapely.get_type_id(parts) == 1
+    zone = np.concatenate((simple, other[owner[keep]])).astype(np.int64)
+    geoms = np.concatenate((geoms[simple], parts[keep]))
+    whole = np.concatenate((np.ones(len(simple), dtype=bool), np.zeros(int(keep.sum()), dtype=bool)))
+    order = np.argsort(zone, kind="stable")
+    return geoms[order], zone[order], whole[order]
+
+
+def part_table(zones: gpd.GeoDataFrame, zone_river: IntArray, index: CenterlineIndex,
+               bank_lines: gpd.GeoDataFrame | None, known: dict[str, int]) -> PartTable:
+    """Cut ``zones`` into parts and measure each: geodesic length, chainage of both ends, direction."""
+    geoms, zone, whole = zone_parts(zones, zone_river, index, bank_lines, known)
+    coords, vertex_part = shapely.get_coordinates(geoms, return_index=True)
+    river = zone_river[zone]
+    metric_xy = index.frames.xy_to_local(coords, river[vertex_part])
+    metric = Polylines.of(metric_xy, vertex_part, part_starts(vertex_part), len(geoms))
+    # Parts with no extent (a point, an empty line) are not measured.
+    keep = metric.length > 0
+    if not keep.all():
+        geoms, zone, whole, river = geoms[keep], zone[keep], whole[keep], river[keep]
+        on = keep[vertex_part]
+        coords, metric_xy = coords[on], metric_xy[on]
+        vertex_part = (np.cumsum(keep) - 1)[vertex_part[on]]
+        metric = Polylines.of(metric_xy, vertex_part, part_starts(vertex_part), len(geoms))
+    first = metric.first
+    count = len(geoms)
+    lonlat = Polylines.of(coords, vertex_part, first, count)
+    length = sum_by(vertex_part, vertex_steps(coords, first), count)
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:] - 1, len(first) - 1) if count else starts
+    c0, c1 = (index.geodesic(index.locate(metric.x[i], metric.y[i], river), river) for i in (starts, ends))
+    reverse = c0 > c1
+    low = np.where(reverse[:, None], metric_xy[ends], metric_xy[starts])
+    high = np.where(reverse[:, None], metric_xy[starts], metric_xy[ends])
+    bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(np.int64)[zone]
+    return PartTable(
+        zone=zone, river=river, bank=bank, zone_type=_type_codes(zones)[zone],
+        a=np.minimum(c0, c1), b=np.maximum(c0, c1), reversed=reverse, length=length,
+        scale=np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0),
+        low_end=low, high_end=high, lonlat=lonlat, metric=metric,
+        whole=_where(whole, geoms),
+    )
+
+
+def _where(mask: BoolArray, geoms: GeomArray) -> GeomArray:
+    """Return ``geoms`` where ``mask`` holds, None elsewhere."""
+    out = np.full(len(geoms), None, dtype=object)
+    out[mask] = geoms[mask]
+    return out
+
+
+def _type_codes(zones: gpd.GeoDataFrame) -> IntArray:
+    """Return each zone's type as an index into ZONE_TYPES."""
+    return pd.Index(ZONE_TYPES).get_indexer(zones["zone_type"]).astype(np.int64)
+
+
+def in_4490(gdf: gpd.GeoDataFrame, what: str, columns: Sequence[str]) -> gpd.GeoDataFrame:
+    """Return ``gdf`` in EPSG:4490 after checking it has ``columns`` (a missing CRS is taken as 4490)."""
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise BadRequest(f"{what}缺少字段 {', '.join(missing)}；请按图层目录提供这些字段",
+                         code="ratio_input_missing_fields", details={"layer": what, "missing": missing})
+    if gdf.crs is None:
+        gdf = gdf.set_crs(CRS)
+    elif gdf.crs.to_epsg() != 4490:
+        gdf = gdf.to_crs(CRS)
+    return gdf
+
+
+def polygon_bank_lines(
+    zones: gpd.GeoDataFrame,
+    polygons: GeomArray,
+    river: IntArray,
+    index: CenterlineIndex,
+    bank_lines: gpd.GeoDataFrame | None,
+    known: dict[str, int],
+) -> GeomArray:
+    """Return the bank line (local metres) inside each zone polygon (see :mod:`ratios` for the choice)."""
+    left = (zones["bank"].to_numpy() == "left")
+    # A river's bank line, when the range delivery has one: (river index, bank) → local line.
+    lines = np.full(len(zones), None, dtype=object)
+    if bank_lines is not None and not bank_lines.empty:
+        bl = in_4490(bank_lines, "管理范围线", ("river_code", "bank"))
+        bl = bl[bl.geometry.geom_type.isin(["LineString", "MultiLineString"]) & bl["bank"].isin(BANKS)]
+        bl = bl[bl["river_code"].isin(known)]
+        if not bl.empty:
+            r = bl["river_code"].map(known).to_numpy(dtype=np.int64)
+            merged = bl.assign(_r=r, geometry=index.frames.to_local(bl.geometry.values, r))
+            by_key = {(int(k[0]), str(k[1])): shapely.union_all(g.geometry.values)
+                      for k, g in merged.groupby(["_r", "bank"])}
+            lines = np.array([by_key.get((int(r_), b)) for r_, b in zip(river, zones["bank"], strict=True)],
+                             dtype=object)
+    has_line = ~shapely.is_missing(lines)
+    out = np.full(len(zones), None, dtype=object)
+    if has_line.any():
+        grown = shapely.buffer(polygons[has_line], POLYGON_EDGE_SLACK_M)
+        out[has_line] = shapely.intersection(lines[has_line], grown)
+    rest = ~has_line
+    if rest.any():
+        center = index.metric[river[rest]]
+        distance = shapely.distance(center, shapely.centroid(polygons[rest]))
+        # shapely offsets a positive distance to the left of the line's direction (= the left bank).
+        signed = np.where(left[rest], distance, -distance)
+        offset = shapely.offset_curve(center, signed)
+        out[rest] = shapely.intersection(offset, polygons[rest])
+    return out

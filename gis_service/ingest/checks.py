@@ -1,0 +1,199 @@
+"""Checks of each feature on its own: geometry (empty, type, validity), fields (required, markup), duplicates.
+
+All run vectorised (shapely 2, pandas) over the whole frame; Python only runs per finding.
+"""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis_service.catalogue import LayerSpec
+from gis_service.ingest.locate import Locator, numbers
+from gis_service.ingest.normalise import Finding
+
+MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
+MARKUP_CHARS = "<:&"  # every match of MARKUP holds one of them
+LOCATION = re.compile(r"\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)")
+# Joins a column's texts for one regex pass: MARKUP can match neither this character nor across it.
+SEPARATOR = "\x00"
+
+
+def check_geometries(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, fix: bool) -> tuple[
+        gpd.GeoDataFrame, list[Finding]]:
+    """Find empty, wrongly typed and invalid geometries; repair invalid ones only when ``fix``."""
+    findings: list[Finding] = []
+    geoms = frame.geometry.values.copy()
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(empty):
+        findings.append(loc.finding(int(i), code="empty_geometry", message=f"第 {i + 1} 个要素没有几何图形（空几何）",
+                                    fix="补绘该要素的图形，或删除该记录"))
+    kinds = np.asarray(frame.geom_type.to_numpy(), dtype=object)
+    wrong = ~empty & ~np.isin(kinds, layer.geometry_types)
+    allowed = "、".join(layer.geometry_types)
+    for i in np.flatnonzero(wrong):
+        findings.append(loc.finding(int(i), code="wrong_geometry_type",
+                                    message=f"第 {i + 1} 个要素的几何类型为 {kinds[i]}，{layer.label}应为 {allowed}",
+                                    fix=f"导出为 {allowed} 类型的图层"))
+    check = ~empty & ~wrong
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[check] = ~shapely.is_valid(geoms[check])
+    for i in np.flatnonzero(invalid):
+        reason = shapely.is_valid_reason(geoms[i])
+        place = {}
+        if m := LOCATION.search(reason):
+            place = {"lon": round(float(m.group(1)), 7), "lat": round(float(m.group(2)), 7)}
+        if fix:
+            repaired = _make_valid(geoms[i])
+            before, after = _area_m2(geoms[i]), _area_m2(repaired)
+            findings.append(loc.finding(
+                int(i), severity="warning", code="geometry_repaired", value=reason, **place,
+                message=(f"第 {i + 1} 个要素几何无效（{reason}），已按 --fix 修复：{geoms[i].geom_type} → "
+                         f"{repaired.geom_type}，面积 {before:.1f} → {after:.1f} m²"),
+                fix="核对修复后的图形；最好在测绘软件中改正后重新交付"))
+            geoms[i] = repaired
+        else:
+            findings.append(loc.finding(
+                int(i), code="invalid_geometry", value=reason, **place,
+                message=f"第 {i + 1} 个要素几何无效：{reason}",
+                fix="在 GIS 软件中修复（如自相交处拆分节点），或加 --fix 自动修复并核对结果"))
+    if fix and invalid.any():
+        frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+    return frame, findings
+
+
+def _make_valid(geom: shapely.Geometry) -> shapely.Geometry:
+    """Repair ``geom`` keeping its dimension (polygons stay polygons where GEOS can)."""
+    try:
+        fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+    except TypeError:  # shapely < 2.1
+        fixed = shapely.make_valid(geom)
+    if fixed.geom_type == "GeometryCollection":
+        dim = shapely.get_dimensions(geom)
+        parts = [g for g in shapely.get_parts(fixed) if shapely.get_dimensions(g) == dim]
+        fixed = shapely.union_all(parts) if parts else fixed
+    return fixed
+
+
+def _area_m2(geom: shapely.Geometry) -> float:
+    """Return the geodesic area of a lon/lat geometry in m² (0 for lines and points)."""
+    from pyproj import Geod
+
+    if shapely.get_dimensions(geom) < 2:
+        return 0.0
+    area, _perimeter = Geod(ellps="GRS80").geometry_area_perimeter(geom)
+    return abs(area)
+
+
+def markup_rows(values: pd.Series) -> np.ndarray:
+    """Return the rows whose text holds HTML markup or script: one regex pass over the whole column's text."""
+    present = np.flatnonzero(values.notna().to_numpy())
+    texts = list(map(str, values.to_numpy(dtype=object)[present]))
+    joined = SEPARATOR.join(texts)
+    # Markup needs one of these characters: a plain substring test spares the regex most columns.
+    if not any(ch in joined for ch in MARKUP_CHARS) or not MARKUP.search(joined):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.cumsum([0, *(len(t) + 1 for t in texts[:-1])])
+    hits = np.searchsorted(starts, [m.start() for m in MARKUP.finditer(joined)], side="right") - 1
+    return present[np.unique(hits)]
+
+
+def check_fields(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, mapped: set[str],
+                 reported: set[tuple[int, str]] | None = None) -> list[Finding]:
+    """Find missing required fields and values (not those already ``reported`` unreadable), and markup."""
+    reported = reported or set()
+    findings: list[Finding] = []
+    for spec in layer.fields:
+        if not spec.required or spec.derived:
+            continue
+        if spec.name not in mapped and spec.name not in frame:
+            names = "、".join(dict.fromkeys((spec.label, *spec.aliases)))
+            findings.append(Finding(code="missing_field", field=spec.name,
+                                    message=f"缺少必填字段“{spec.label}”（{spec.name}）",
+                                    fix=f"添加该字段，可用的字段名：{names}"))
+            continue
+        blank = frame[spec.name].isna().to_numpy() if spec.name in frame else np.ones(len(frame), dtype=bool)
+        for i in np.flatnonzero(blank):
+            if (int(i) + 1, spec.name) in reported:
+                continue
+            findings.append(loc.finding(int(i), code="missing_value", field=spec.name,
+                                        message=f"第 {i + 1} 个要素的必填字段“{spec.label}”为空",
+                                        fix=f"填写“{spec.label}”"))
+    for spec in layer.fields:
+        if spec.type != "str" or spec.values or spec.name not in frame:
+            continue
+        column = frame[spec.name]
+        for i in markup_rows(column):
+            findings.append(loc.finding(int(i), code="markup_in_text", field=spec.name, value=str(column.iloc[i]),
+                                        message=f"第 {i + 1} 个要素的“{spec.label}”含有 HTML 标记或脚本，已拒绝",
+                                        fix="删除尖括号标记（如 <script>）后重新交付"))
+    return findings
+
+
+def duplicate_geometries(geoms: np.ndarray, scope: np.ndarray | None) -> np.ndarray:
+    """Return which geometries repeat an earlier one exactly (after normalising), within ``scope`` when given.
+
+    Identical geometries share type, coordinate count and bounds, so only rows whose cheap numeric
+    key repeats are normalised and compared as WKB.
+    """
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    key = pd.DataFrame(shapely.bounds(geoms), columns=["x0", "y0", "x1", "y1"])
+    key["type"] = shapely.get_type_id(geoms)
+    key["n"] = shapely.get_num_coordinates(geoms)
+    if scope is not None:
+        key["scope"] = scope
+    candidates = np.flatnonzero(usable & key.duplicated(keep=False).to_numpy())
+    out = np.zeros(len(geoms), dtype=bool)
+    if len(candidates):
+        wkb = pd.DataFrame({"wkb": shapely.to_wkb(shapely.normalize(geoms[candidates]))})
+        if scope is not None:
+            wkb["scope"] = scope[candidates]
+        out[candidates] = wkb.duplicated(keep="first").to_numpy()
+    return out
+
+
+def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator,
+                     existing_keys: set[str]) -> list[Finding]:
+    """Find duplicate keys (per river for versioned layers), keys already stored, and identical geometries."""
+    findings: list[Finding] = []
+    scope = ["river_code"] if layer.versioned and "river_code" in frame else []
+    if layer.key and layer.key in frame:
+        keys = pd.DataFrame({c: frame[c].to_numpy() for c in [*scope, layer.key]})
+        present = frame[layer.key].notna().to_numpy()
+        dup = np.zeros(len(frame), dtype=bool)
+        dup[present] = keys[present].duplicated(keep="first").to_numpy()
+        for i in np.flatnonzero(dup):
+            findings.append(loc.finding(int(i), code="duplicate_key", field=layer.key,
+                                        message=f"第 {i + 1} 个要素的编号 {frame[layer.key].iloc[i]} 与前面的要素重复",
+                                        fix="为每个要素填写唯一编号"))
+        if existing_keys:
+            clash = frame[layer.key].isin(existing_keys).to_numpy()
+            for i in np.flatnonzero(clash):
+                findings.append(loc.finding(int(i), code="duplicate_key", field=layer.key,
+                                            message=f"编号 {frame[layer.key].iloc[i]} 已在台账中，不会覆盖已有记录",
+                                            fix="新问题请用新编号；已有问题请在台账中办理"))
+    same = duplicate_geometries(frame.geometry.values, frame["river_code"].to_numpy() if scope else None)
+    for i in np.flatnonzero(same):
+        findings.append(loc.finding(int(i), severity="warning", code="duplicate_geometry",
+                                    message=f"第 {i + 1} 个要素的图形与前面的要素完全相同（重复要素）",
+                                    fix="删除重复的要素"))
+    return findings
+
+
+def check_rivers(layer: LayerSpec, frame: gpd.GeoDataFrame, known_rivers: set[str]) -> list[Finding]:
+    """Find river codes not in the river layer (one finding per unknown code)."""
+    if layer.name == "rivers" or "river_code" not in frame or layer.field("river_code").derived:
+        return []
+    codes = frame["river_code"]
+    unknown = codes.notna() & ~codes.astype(str).isin(known_rivers)
+    findings = []
+    for code, rows in frame.index[unknown.to_numpy()].groupby(codes[unknown.to_numpy()].astype(str)).items():
+        positions = frame.index.get_indexer(rows)
+        findings.append(Finding(code="unknown_river", field="river_code", value=code, feature=int(positions[0]) + 1,
+                                message=f"河流编码 {code} 不在河流图层中（要素 {numbers(positions)}）",
+                                fix="核对河流编码，或先导入该河流（rivergis import rivers）"))
+    return findings

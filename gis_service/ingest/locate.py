@@ -1,0 +1,73 @@
+"""Where a finding points: a feature's number, its id and the lon/lat of its representative point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from gis_service.ingest.normalise import Finding
+
+MAX_LISTED = 20  # features named in one aggregated finding
+
+
+class Locator:
+    """Feature numbers, ids and lon/lat of each feature's representative point.
+
+    Points and ids are worked out on the first finding, for all features at once (vectorised), so
+    a clean delivery never pays for them.
+    """
+
+    def __init__(self, frame: gpd.GeoDataFrame, key: str | None) -> None:
+        self.frame = frame
+        self.key = key if key in frame else None
+        self._xy: np.ndarray | None = None
+        self._ids: list[Any] | None = None
+
+    def _prepare(self) -> tuple[np.ndarray, list[Any] | None]:
+        """Compute every feature's representative point and id (once)."""
+        if self._xy is None:
+            geoms = self.frame.geometry.values
+            usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            self._xy = np.full((len(self.frame), 2), np.nan)
+            if usable.any():
+                self._xy[usable] = shapely.get_coordinates(shapely.point_on_surface(geoms[usable]))
+            if self.key:
+                column = self.frame[self.key]
+                self._ids = column.astype(object).where(column.notna(), None).tolist()
+        return self._xy, self._ids
+
+    def spot(self, i: int) -> tuple[float | None, float | None, str | None]:
+        """Return lon, lat (rounded; None when the feature has no geometry) and id of feature ``i`` (0-based)."""
+        xy, ids = self._prepare()
+        lon, lat = xy[i]
+        ident = ids[i] if ids else None
+        if np.isnan(lon):
+            return None, None, None if ident is None else str(ident)
+        return round(float(lon), 7), round(float(lat), 7), None if ident is None else str(ident)
+
+    def finding(self, i: int, **kw: Any) -> Finding:
+        """Return a finding about feature ``i`` (0-based), placed at its representative point."""
+        lon, lat, ident = self.spot(i)
+        place = {} if lon is None else {"lon": lon, "lat": lat}
+        return Finding(feature=i + 1, feature_id=ident, **{**place, **kw})
+
+
+def numbers(rows: Iterable[int]) -> str:
+    """Return feature numbers (1-based) as a short list for a message."""
+    rows = list(rows)
+    text = "、".join(str(i + 1) for i in rows[:MAX_LISTED])
+    return text + (f" 等 {len(rows)} 个" if len(rows) > MAX_LISTED else "")
+
+
+def place(findings: list[Finding], frame: gpd.GeoDataFrame, key: str | None) -> None:
+    """Give findings about a feature that have no spot yet (e.g. unknown values) the feature's lon/lat and id."""
+    loc = Locator(frame, key)
+    for f in findings:
+        if f.feature is not None and f.lon is None and 0 < f.feature <= len(frame):
+            lon, lat, ident = loc.spot(f.feature - 1)
+            f.lon, f.lat = lon, lat
+            f.feature_id = f.feature_id or ident

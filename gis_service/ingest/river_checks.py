@@ -1,0 +1,264 @@
+"""Checks of features against their river: bank side, within the approved range, stakes on the range line.
+
+Geometry math runs in a local transverse Mercator (metres) so that tolerances are settings in
+metres. Each river's centerline or range is built once and shared by reference among that
+river's features; the checks then run as one vectorised shapely call over all features.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from gis_service.ingest.along import Polylines, vertices
+from gis_service.ingest.locate import MAX_LISTED, Locator
+from gis_service.ingest.normalise import Finding
+
+STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
+BANK_LABEL = {"left": "左岸", "right": "右岸"}
+# A lon/lat-straight edge bends by millimetres in metres over a few hundred metres: a stretch the range
+# covers in lon/lat lies within this slack of it in metres, so within any tolerance above it.
+LONLAT_SLACK_M = 0.5
+
+
+class RiverGeometry:
+    """The delivery's features with their rivers' centerlines and approved ranges, in lon/lat and in metres.
+
+    The metric copies (a local transverse Mercator) are made on first use, so a check that can
+    decide in lon/lat never pays for them.
+    """
+
+    def __init__(self, frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, ranges: gpd.GeoDataFrame,
+                 metric: Any) -> None:
+        self.metric = metric
+        self.lonlat = np.asarray(frame.geometry.values, dtype=object)
+        self.codes = np.full(len(frame), None, dtype=object)  # each feature's river code (str, or None)
+        if "river_code" in frame:
+            present = frame["river_code"].notna().to_numpy()
+            self.codes[present] = frame["river_code"].to_numpy(dtype=object)[present].astype(str)
+        self.rivers = rivers  # code, geometry (centerlines, EPSG:4490)
+        self.ranges = ranges  # river_code, bank, geometry (approved ranges, EPSG:4490)
+
+    @cached_property
+    def transformer(self) -> Transformer:
+        """The CGCS2000 lon/lat → local metric transformation."""
+        return Transformer.from_crs(4490, self.metric, always_xy=True)
+
+    def to_metric(self, geoms: Any) -> np.ndarray:
+        """Return lon/lat ``geoms`` in the local metric CRS."""
+        transform = self.transformer.transform
+        return np.asarray(shapely.transform(np.asarray(geoms, dtype=object),
+                                            lambda xy: np.column_stack(transform(xy[:, 0], xy[:, 1]))), dtype=object)
+
+    @cached_property
+    def geoms(self) -> np.ndarray:
+        """The features in metres."""
+        return self.to_metric(self.lonlat)
+
+    @cached_property
+    def river_lines(self) -> tuple[pd.Index, np.ndarray]:
+        """The rivers' codes and their merged centerlines in metres."""
+        keys = pd.Index(self.rivers["code"].astype(str).to_numpy(dtype=object), dtype=object)
+        return keys, np.asarray(shapely.line_merge(self.to_metric(self.rivers.geometry.values)), dtype=object)
+
+
+def per_feature(codes: np.ndarray, keys: pd.Index, values: np.ndarray) -> np.ndarray:
+    """Return ``values[k]`` for each feature whose code is ``keys[k]`` (None where the code has none)."""
+    out = np.full(len(codes), None, dtype=object)
+    if len(keys):
+        at = keys.get_indexer(pd.Index(codes, dtype=object))
+        out[at >= 0] = values[at[at >= 0]]
+    return out
+
+
+def union_by(keys: np.ndarray, geoms: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+    """Return the distinct ``keys`` and the union of the (non-missing) geometries of each."""
+    keep = ~shapely.is_missing(geoms)
+    codes, uniques = pd.factorize(keys[keep], sort=True)
+    parts = geoms[keep]
+    out = np.full(len(uniques), None, dtype=object)
+    counts = np.bincount(codes, minlength=len(uniques))
+    # Most rivers have one range polygon: it is its own union; only the others are merged.
+    single = counts[codes] == 1
+    out[codes[single]] = parts[single]
+    for k in np.flatnonzero(counts > 1):
+        out[k] = shapely.union_all(parts[codes == k])
+    return pd.Index(uniques, dtype=object), out
+
+
+def sides(rg: RiverGeometry) -> np.ndarray:
+    """Return ``left``/``right`` for each feature relative to its centerline looking downstream (None if unknown)."""
+    out = np.full(len(rg.codes), None, dtype=object)
+    if rg.rivers.empty:
+        return out
+    keys, lines = rg.river_lines
+    river = keys.get_indexer(pd.Index(rg.codes, dtype=object))
+    river[river >= 0] = np.where(shapely.is_empty(lines[river[river >= 0]]), -1, river[river >= 0])
+    ok = (river >= 0) & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
+    if not ok.any():
+        return out
+    r = river[ok]
+    px, py = xy = representative_points(rg, np.flatnonzero(ok)).T
+    m = shapely.line_locate_point(lines[r], shapely.points(xy.T))
+    # The centerline's direction at m: the chord from STEP_M before to STEP_M after (clamped to the line).
+    along = Polylines.of(lines)
+    (ax, ay), (bx, by) = (along.point_at(r, d).T for d in (np.maximum(m - STEP_M, 0),
+                                                            np.minimum(m + STEP_M, along.length[r])))
+    cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+    out[ok] = np.where(cross > 0, "left", np.where(cross < 0, "right", None))  # type: ignore[call-overload]
+    return out
+
+
+def representative_points(rg: RiverGeometry, rows: np.ndarray) -> np.ndarray:
+    """Return (x, y) in metres of each feature's point for deciding its side: a line's midpoint, else a point inside.
+
+    Lines are measured from their vertices in metres (numpy), without building metric geometries.
+    """
+    geoms = rg.lonlat[rows]
+    out = np.empty((len(rows), 2))
+    linear = shapely.get_dimensions(geoms) == 1
+    if linear.any():
+        lonlat, part, owner = vertices(geoms[linear])
+        x, y = rg.transformer.transform(lonlat[:, 0], lonlat[:, 1])
+        lines = Polylines(np.column_stack([x, y]), part, owner, int(linear.sum()))
+        index = np.arange(int(linear.sum()))
+        out[linear] = lines.point_at(index, lines.length / 2)
+    if (~linear).any():
+        out[~linear] = shapely.get_coordinates(shapely.point_on_surface(rg.geoms[rows[~linear]]))
+    return out
+
+
+def check_sides(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator) -> list[Finding]:
+    """Find bank lines or zones that lie on the other side of the centerline than their bank says."""
+    if "bank" not in frame:
+        return []
+    found = sides(rg)
+    bank = frame["bank"].to_numpy(dtype=object)
+    wrong = ~pd.isna(bank) & ~pd.isna(found) & (bank != found)
+    return [loc.finding(int(i), code="bank_wrong_side", field="bank", value=bank[i],
+                        message=f"第 {i + 1} 个要素标为{BANK_LABEL[bank[i]]}，但位于河道中心线的"
+                                f"{BANK_LABEL[found[i]]}一侧（左右岸按面向下游判断）",
+                        fix="核对岸别，或核对河流中心线是否按水流方向绘制")
+            for i in np.flatnonzero(wrong)]
+
+
+def check_range_contains_river(rg: RiverGeometry, tolerance: float) -> list[Finding]:
+    """For range polygons: the river centerline lies inside the delivered range of its river."""
+    polygons = shapely.get_dimensions(rg.lonlat) == 2
+    if not polygons.any() or rg.rivers.empty:
+        return []
+    keys, areas = union_by(rg.codes[polygons].astype(str), rg.geoms[polygons])
+    first = pd.Series(np.flatnonzero(polygons)).groupby(rg.codes[polygons].astype(str)).first()
+    lines = per_feature(keys.to_numpy(), pd.Index(rg.rivers["code"].astype(str), dtype=object),
+                        rg.to_metric(rg.rivers.geometry.values))
+    known = ~shapely.is_missing(lines)
+    keys, areas, lines = keys[known], shapely.buffer(areas[known], tolerance), lines[known]
+    outside = shapely.difference(lines, areas)
+    length = shapely.length(outside)
+    meets = shapely.intersects(lines, areas)
+    findings = []
+    for k in np.flatnonzero(~meets | (length > tolerance)):
+        code, row = str(keys[k]), int(first[keys[k]])
+        if not meets[k]:
+            findings.append(Finding(code="centerline_outside_range", feature=row + 1, value=code,
+                                    message=f"河流 {code} 的管理范围面与河道中心线不相交（中心线不在范围内）",
+                                    fix="核对范围面所属河流编码、坐标系，或范围面位置"))
+            continue
+        point = shapely.Point(shapely.get_coordinates(outside[k])[0])
+        lon, lat = gpd.GeoSeries([point], crs=rg.metric).to_crs(4490).iloc[0].coords[0]
+        findings.append(Finding(severity="warning", code="centerline_partly_outside_range", value=code,
+                                feature=row + 1, lon=round(lon, 7), lat=round(lat, 7),
+                                message=f"河流 {code} 的中心线有 {length[k]:.0f} m 位于管理范围面以外",
+                                fix="如本次只划定部分河段可忽略；否则补全范围面"))
+    return findings
+
+
+def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.ndarray | None = None) -> np.ndarray:
+    """Return each feature's river range (polygons, or range lines when ``lines``), shared per river.
+
+    In lon/lat, or in metres when ``metric``; only for the features ``rows`` (all when None).
+    """
+    out = np.full(len(rg.codes), None, dtype=object)
+    ranges = rg.ranges
+    if rows is not None:
+        ranges = ranges[ranges["river_code"].astype(str).isin(set(rg.codes[rows])).to_numpy()]
+    if ranges.empty:
+        return out
+    # A copy: the parts are swapped below, and the frame's own array must stay as it is.
+    geoms = rg.to_metric(ranges.geometry.values) if metric else np.array(ranges.geometry.values, dtype=object)
+    polygon = shapely.get_dimensions(geoms) == 2
+    if lines:
+        geoms[polygon] = shapely.boundary(geoms[polygon])
+    else:
+        geoms[~polygon] = None
+    keys, merged = union_by(ranges["river_code"].astype(str).to_numpy(dtype=object), geoms)
+    return per_feature(rg.codes, keys, merged)
+
+
+def _no_range(rg: RiverGeometry, missing: np.ndarray, what: str) -> list[Finding]:
+    """Return one info finding naming the rivers without an approved range."""
+    if not missing.any():
+        return []
+    codes = sorted({str(c) for c in rg.codes[missing]})
+    return [Finding(severity="info", code="no_approved_range", value=codes[:MAX_LISTED],
+                    message=f"河流 {'、'.join(codes[:MAX_LISTED])}{' 等' if len(codes) > MAX_LISTED else ''}"
+                            f"尚无已批准的管理范围，未检查{what}",
+                    fix="先交付并批准该河流的管理范围")]
+
+
+def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float) -> list[Finding]:
+    """Zone stretches must lie within their river's approved range (within the tolerance)."""
+    ranges = range_per_feature(rg, lines=False, metric=False)
+    missing = shapely.is_missing(ranges)
+    has = ~missing & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
+    findings = _no_range(rg, missing, "功能区是否在范围内")
+    if not has.any():
+        return findings
+    ok = ~has
+    if tolerance > LONLAT_SLACK_M:
+        # Most stretches lie inside the range itself: decided in lon/lat against the prepared ranges.
+        shapely.prepare(ranges[has])
+        ok[has] = shapely.covers(ranges[has], rg.lonlat[has])
+    if ok.all():
+        return findings
+    # The others, in metres against the range grown by the tolerance (each river's range buffered once).
+    rest = np.flatnonzero(~ok)
+    ranges = range_per_feature(rg, lines=False, metric=True, rows=rest)
+    unique = {id(r): r for r in ranges[rest]}
+    buffered = {key: shapely.buffer(r, tolerance) for key, r in unique.items()}
+    area = np.array([buffered[id(r)] for r in ranges[rest]], dtype=object)
+    inside = shapely.covered_by(rg.geoms[rest], area)
+    for i, grown in zip(rest[~inside], area[~inside], strict=True):
+        outside = rg.geoms[i].difference(grown)
+        far = shapely.distance(rg.geoms[i], ranges[i].boundary) if outside.is_empty else outside.length
+        findings.append(loc.finding(int(i), code="zone_outside_range",
+                                    message=f"第 {i + 1} 个功能区超出河道管理范围"
+                                            f"（超出部分 {far:.1f} m，容差 {tolerance:g} m）",
+                                    fix="核对功能区边界与管理范围线，或核对河流编码"))
+    return findings
+
+
+def check_stakes_on_line(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator,
+                         tolerance: float) -> list[Finding]:
+    """Boundary stakes must stand on their river's approved range line (within the tolerance)."""
+    lines = range_per_feature(rg, lines=True, metric=True)
+    missing = shapely.is_missing(lines)
+    has = ~missing & ~(shapely.is_missing(rg.geoms) | shapely.is_empty(rg.geoms))
+    if "kind" in frame:
+        has &= (frame["kind"].fillna("stake") == "stake").to_numpy()
+    findings = _no_range(rg, missing, "界桩是否在范围线上")
+    distance = np.zeros(len(rg.geoms))
+    if has.any():
+        distance[has] = shapely.distance(rg.geoms[has], lines[has])
+    for i in np.flatnonzero(distance > tolerance):
+        findings.append(loc.finding(int(i), code="stake_off_range_line", value=round(float(distance[i]), 2),
+                                    message=f"第 {i + 1} 个界桩距管理范围线 {distance[i]:.1f} m，"
+                                            f"超过容差 {tolerance:g} m",
+                                    fix="核对界桩坐标（X/Y 是否互换、带号是否正确）或管理范围线"))
+    return findings

@@ -1,0 +1,116 @@
+"""Store stage: write a delivery in the caller's transaction.
+
+Versioned layers (ranges, stakes, zone sets) become one submitted delivery per river, their
+features written in one bulk insert. On PostGIS the features' ``COPY`` runs on a worker thread
+while the main thread goes on checking, so the server's work (foreign keys, spatial index)
+overlaps ours; a write that starts before the last check that can reject runs inside a savepoint
+and is rolled back when the delivery is rejected. Rivers and outfalls are upserted by key;
+problem sites enter the ledger. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import geopandas as gpd
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, SessionTransaction
+
+from gis_service.catalogue import LayerSpec
+from gis_service.store.bulk import member_of
+from gis_service.store.deliveries import Submitted, create_deliveries
+from gis_service.store.features import feature_rows, insert_features, table_of
+
+
+class DeliveryWriter:
+    """A versioned delivery being stored: its deliveries added now, its features copied on a worker thread.
+
+    The worker uses the session's connection on its own until :meth:`finish` or :meth:`abandon`
+    joins it; the caller must not touch the session in between (validation and the ratio check
+    are pure functions). SpatiaLite connections stay on their thread: the features are written
+    at once.
+    """
+
+    def __init__(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, source: dict[str, Any],
+                 actor: str, *, savepoint: bool) -> None:
+        self.savepoint: SessionTransaction | None = session.begin_nested() if savepoint else None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        encoding = (source.get("encoding") or {}).get("encoding")
+        meta = {"filename": source.get("filename"), "encoding": encoding, "crs": source.get("crs")}
+        try:
+            self.deliveries, extra = create_deliveries(session, layer, frame, actor=actor, meta=meta)
+        except BaseException:
+            self.abandon()
+            raise
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            insert_features(conn, layer, frame, extra)
+            return
+        raw: Any = conn.connection.driver_connection
+        # psycopg 3.2's cancel_safe() cannot hang on an unreachable server; 3.1 has only cancel().
+        self.cancel = getattr(raw, "cancel_safe", None) or raw.cancel
+        self.thread = threading.Thread(target=self._copy, args=(conn, layer, frame, extra),
+                                       name="rivergis-copy", daemon=True)
+        self.thread.start()
+
+    def _copy(self, conn: Any, layer: LayerSpec, frame: gpd.GeoDataFrame, extra: dict[str, Any]) -> None:
+        """Write the features (worker thread); keep any error for :meth:`finish`."""
+        try:
+            insert_features(conn, layer, frame, extra)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            self.error = exc
+
+    def _join(self) -> None:
+        """Wait for the worker."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def finish(self) -> list[Submitted]:
+        """Wait for the features to be written and keep them; return the deliveries (errors are raised)."""
+        self._join()
+        if self.error is not None:
+            self.abandon()
+            raise self.error
+        if self.savepoint is not None:
+            self.savepoint.commit()
+            self.savepoint = None
+        return self.deliveries
+
+    def abandon(self) -> None:
+        """Stop the worker and drop what it wrote when it wrote inside a savepoint."""
+        if self.savepoint is not None and self.thread is not None and self.thread.is_alive():
+            # What it writes is dropped anyway: have the server stop now rather than finish the COPY.
+            self.cancel()
+        self._join()
+        if self.savepoint is not None:
+            self.savepoint.rollback()
+            self.savepoint = None
+
+
+def store_keyed(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame) -> dict[str, int]:
+    """Insert new features of a keyed layer (rivers, outfalls) and update those whose key exists."""
+    table = table_of(layer)
+    key = layer.key or "code"
+    keys = frame[key].astype(str)
+    existing: set[str] = set()
+    for clause in member_of(session, table.c[key], keys.unique().tolist()):
+        existing |= {str(k) for k in session.scalars(select(table.c[key]).where(clause))}
+    known = keys.isin(existing).to_numpy()
+    inserted = insert_features(session, layer, frame[~known], {})
+    rows = feature_rows(layer, frame[known])
+    if rows:
+        # One executemany; the key travels under its own name so that it is not also a column to set.
+        for row in rows:
+            row["_key"] = row.pop(key)
+        session.connection().execute(update(table).where(table.c[key] == bindparam("_key")), rows)
+    return {"inserted": inserted, "updated": len(rows)}
+
+
+def store_problems(session: Session, frame: gpd.GeoDataFrame, actor: str) -> int:
+    """Add problem sites to the ledger (jurisdiction derived, first event written)."""
+    from gis_service.ledger.service import report_sites
+
+    return report_sites(session, frame, actor=actor)

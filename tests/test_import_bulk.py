@@ -1,0 +1,238 @@
+"""Storing big deliveries: one delivery per river with its own report, COPY ≡ executemany, rollback, concurrency."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import shapely.affinity
+from sqlalchemy import Engine, func, select
+
+from gis_service.catalogue import FieldSpec, get_catalogue
+from gis_service.db.engine import transaction
+from gis_service.db.models import Delivery, Zone
+from gis_service.errors import DeliveryRejected
+from gis_service.ingest import pipeline, write
+from gis_service.ingest.pipeline import ImportOptions, run_import
+from gis_service.store import bulk
+from gis_service.store.features import insert_features, read_features
+from tests.test_import_fixtures import cli, stored_counts, zip_files
+from tests.test_import_fixtures import write as write_file
+
+DEMO = Path(__file__).resolve().parent.parent / "shapefiles"
+DEMO_RIVERS = [f"WS00{i}" for i in range(1, 7)]
+
+
+def demo_zones(tmp_path: Path) -> Path:
+    """The demo zone set (six rivers, 141 stretches) as surveyors deliver it: a zipped GBK Shapefile."""
+    return zip_files(tmp_path / "zones.zip", sorted(DEMO.glob("zones.*")))
+
+
+def zones_of(engine: Engine, river: str) -> gpd.GeoDataFrame:
+    """The current (approved) zone stretches of ``river`` as a delivery file would carry them."""
+    with engine.connect() as conn:
+        zones = read_features(conn, "zones", where={"river_code": river})
+    return zones.drop(columns=["id", "delivery_id"])
+
+
+def test_zone_set_is_one_delivery_per_river_each_with_its_own_report(demo_engine: Engine, tmp_path: Path) -> None:
+    exit_code, body = cli("import", "zones", str(demo_zones(tmp_path)))
+    assert exit_code == 0, body
+    deliveries = body["deliveries"]
+    # The demo loader stored version 1 of each river's zone set; this is version 2 of all six.
+    assert sorted(d["river_code"] for d in deliveries) == DEMO_RIVERS
+    assert {(d["version"], d["status"]) for d in deliveries} == {(2, "submitted")}
+    assert sum(d["feature_count"] for d in deliveries) == body["stored"] == 141
+    split: list[dict[str, Any]] = []
+    with demo_engine.connect() as conn:
+        for d in deliveries:
+            row = conn.execute(select(Delivery.version, Delivery.feature_count, Delivery.source_encoding,
+                                      Delivery.report).where(Delivery.id == d["id"])).one()
+            stored = conn.execute(select(Zone.river_code, func.count()).where(Zone.delivery_id == d["id"])
+                                  .group_by(Zone.river_code)).all()
+            assert stored == [(d["river_code"], d["feature_count"])]
+            assert (row.version, row.feature_count) == (2, d["feature_count"])
+            assert row.source_encoding == body["source"]["encoding"]["encoding"]
+            # Its report: this river's ratio figures, and only findings about this river.
+            assert [r["code"] for r in row.report["ratios"]["rivers"]] == [d["river_code"]]
+            assert {f["value"] for f in row.report["findings"]} <= {d["river_code"]}
+            split.extend(row.report["findings"])
+    # The demo set has a gap and an overlap: each lands in its own river's report, none is lost.
+    assert sorted(f["code"] for f in split) == sorted(f["code"] for f in body["findings"]) == ["zone_gap",
+                                                                                                "zone_overlap"]
+
+    exit_code, again = cli("import", "zones", str(demo_zones(tmp_path)), "--approve")
+    assert exit_code == 0, again
+    assert {(d["version"], d["status"]) for d in again["deliveries"]} == {(3, "approved")}
+    with demo_engine.connect() as conn:
+        statuses = conn.execute(select(Delivery.version, Delivery.status, func.count())
+                                .where(Delivery.layer == "zones").group_by(Delivery.version, Delivery.status)
+                                .order_by(Delivery.version)).all()
+    assert statuses == [(1, "superseded", 6), (2, "submitted", 6), (3, "approved", 6)]
+
+
+def rivers_with_notes() -> Any:
+    """The river layer with two catalogue fields that have no column of their own (kept in ``attrs``)."""
+    rivers = get_catalogue()["rivers"]
+    extra = (FieldSpec(name="note", type="str", label="备注"),
+             FieldSpec(name="checked_on", type="date", label="核查日期"))
+    return dataclasses.replace(rivers, fields=(*rivers.fields, *extra))
+
+
+def test_bulk_insert_stores_every_kind_of_value_as_given(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostGIS writes through COPY text (escaping, NULLs, EWKB, attrs JSON), SpatiaLite through executemany:
+    # both must read back the same. Chunks of two rows make the COPY cross chunk boundaries.
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
+    layer = rivers_with_notes()
+    tricky = "孝子河\t上游\n第二行 \\N 反斜杠\\ \"引号\" \r"
+    frame = gpd.GeoDataFrame({
+        "code": ["R1", "R2", "R3"],
+        "name": [tricky, "清溪河", "藻渡河"],
+        "level": [None, "镇级", "区级"],
+        "important": [True, False, True],
+        "basin_area_km2": [12.5, np.nan, 3.0],
+        "note": ["a\\b\t\"c\"\n", None, "<无>"],
+        "checked_on": [dt.date(2022, 5, 1), None, dt.date(2023, 1, 31)],
+    }, geometry=[
+        shapely.LineString([(106.9, 28.9, 420.0), (106.91, 28.91, 421.0)]),  # Z dropped, made multi
+        shapely.MultiLineString([[(106.92, 28.92), (106.93, 28.93)], [(106.94, 28.94), (106.95, 28.95)]]),
+        shapely.LineString([(106.96, 28.96), (106.97, 28.97)]),
+    ], crs=4490)
+    with transaction(engine) as session:
+        assert insert_features(session, layer, frame) == 3
+    with engine.connect() as conn:
+        back = read_features(conn, layer).sort_values("code").reset_index(drop=True)
+    assert back["name"].tolist() == [tricky, "清溪河", "藻渡河"]
+    assert back["level"].tolist()[1:] == ["镇级", "区级"] and back["level"].isna().iloc[0]
+    assert back["important"].tolist() == [True, False, True]
+    assert back["basin_area_km2"].iloc[0] == 12.5 and back["basin_area_km2"].isna().iloc[1]
+    assert back["note"].iloc[0] == "a\\b\t\"c\"\n" and back["note"].isna().iloc[1] and back["note"].iloc[2] == "<无>"
+    assert back["checked_on"].iloc[[0, 2]].tolist() == ["2022-05-01", "2023-01-31"]  # attrs keep dates as text
+    assert back["checked_on"].isna().iloc[1]
+    assert set(back.geom_type) == {"MultiLineString"} and not back.has_z.any()
+    expected = [shapely.force_2d(frame.geometry.iloc[0]), frame.geometry.iloc[1], frame.geometry.iloc[2]]
+    for got, want in zip(back.geometry, expected, strict=True):
+        assert shapely.equals(got, want)
+
+
+def zone_file(engine: Engine, tmp_path: Path, name: str, *, markup: bool = False) -> Path:
+    """River WS002's zone set as a delivery file; with ``markup`` one stretch's basis carries a script."""
+    zones = zones_of(engine, "WS002")
+    if markup:
+        zones.loc[3, "basis"] = "<script>alert(1)</script>"
+    return write_file(zones, tmp_path / name)
+
+
+def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(demo_engine: Engine, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # On PostGIS the features are written while being validated, inside a savepoint: a rejection must
+    # roll back exactly that, and the caller's transaction must go on (here: a clean delivery after it).
+    before = stored_counts(demo_engine)
+    bad, good = zone_file(demo_engine, tmp_path, "bad.gpkg", markup=True), zone_file(demo_engine, tmp_path, "ok.gpkg")
+    early: list[bool] = []
+
+    class Spy(write.DeliveryWriter):
+        def __init__(self, *args: Any, savepoint: bool, **kw: Any) -> None:
+            early.append(savepoint)
+            super().__init__(*args, savepoint=savepoint, **kw)
+
+    monkeypatch.setattr(pipeline, "DeliveryWriter", Spy)
+    with transaction(demo_engine) as session:
+        with pytest.raises(DeliveryRejected) as rejected:
+            run_import(session, bad, ImportOptions(layer="zones", actor="t"))
+        assert rejected.value.code == "markup_in_text"
+        assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
+        assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
+        report = run_import(session, good, ImportOptions(layer="zones", actor="t"))
+    assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
+    # Written early (in a savepoint) on PostGIS only; SpatiaLite stores after validation.
+    assert early == ([True, True] if demo_engine.dialect.name == "postgresql" else [False])
+    after = stored_counts(demo_engine)
+    assert after["deliveries"] == before["deliveries"] + 1
+    assert after["zones"] == before["zones"] + report["stored"]
+
+
+def test_a_failed_store_raises_and_stores_nothing(demo_engine: Engine, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: Any, **_kw: Any) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(write, "insert_features", broken)
+    before = stored_counts(demo_engine)
+    with pytest.raises(OSError, match="disk full"), transaction(demo_engine) as session:
+        run_import(session, zone_file(demo_engine, tmp_path, "z.gpkg"), ImportOptions(layer="zones", actor="t"))
+    assert stored_counts(demo_engine) == before
+    assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
+
+
+def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(demo_engine: Engine,
+                                                                         tmp_path: Path) -> None:
+    path = zone_file(demo_engine, tmp_path, "z.gpkg")
+    outcomes: list[Any] = []
+
+    def deliver() -> None:
+        try:
+            with transaction(demo_engine) as session:
+                outcomes.append(run_import(session, path, ImportOptions(layer="zones", actor="t")))
+        except Exception as exc:  # noqa: BLE001 - SpatiaLite may refuse a second writer; that loses nothing
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=deliver) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = [o for o in outcomes if isinstance(o, dict)]
+    if demo_engine.dialect.name == "postgresql":
+        assert len(stored) == 3, outcomes  # PostGIS serialises them per river: all three are stored
+    assert stored, outcomes
+    with demo_engine.connect() as conn:
+        versions = sorted(conn.scalars(select(Delivery.version).where(Delivery.river_code == "WS002",
+                                                                      Delivery.layer == "zones")))
+    # Version 1 is the demo's; each stored delivery took the next number, none twice.
+    assert versions == list(range(1, len(stored) + 2))
+    assert sorted(o["deliveries"][0]["version"] for o in stored) == versions[1:]
+
+
+def test_zones_off_the_range_by_less_than_the_tolerance_are_accepted(demo_engine: Engine, tmp_path: Path) -> None:
+    # Stretches inside the range are decided in lon/lat; one shifted 2 m (tolerance 5 m) is measured in
+    # metres and passes, one shifted 200 m is reported with how far it reaches out.
+    frame = zones_of(demo_engine, "WS002").to_crs(4545)
+    frame.loc[1, "geometry"] = shapely.affinity.translate(frame.geometry.iloc[1], xoff=2.0)
+    exit_code, body = cli("import", "zones", str(write_file(frame, tmp_path / "near.gpkg")), "--dry-run")
+    assert exit_code == 0, body
+    far = frame.copy()
+    far.loc[1, "geometry"] = shapely.affinity.translate(frame.geometry.iloc[1], xoff=200.0, yoff=200.0)
+    exit_code, body = cli("import", "zones", str(write_file(far, tmp_path / "far.gpkg")), "--dry-run")
+    assert exit_code == 2
+    outside = [f for f in body["error"]["details"]["findings"] if f["code"] == "zone_outside_range"]
+    assert [f["feature"] for f in outside] == [2] and "超出部分" in outside[0]["message"]
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ("drop_river_field", "missing_field"),
+    ("blank_river_code", "missing_value"),
+    ("unknown_river_code", "unknown_river"),
+])
+def test_zone_sets_without_a_known_river_are_reported_not_stored(demo_engine: Engine, tmp_path: Path,
+                                                                  change: str, code: str) -> None:
+    # Deliveries are made per river: a stretch without a (known) river must come back as a finding.
+    zones = zones_of(demo_engine, "WS002")
+    if change == "drop_river_field":
+        zones = zones.drop(columns=["river_code"])
+    elif change == "blank_river_code":
+        zones.loc[2, "river_code"] = None
+    else:
+        zones.loc[2, "river_code"] = "WS999"
+    before = stored_counts(demo_engine)
+    exit_code, body = cli("import", "zones", str(write_file(zones, tmp_path / "z.gpkg")))
+    assert exit_code == 2, body
+    assert code in body["error"]["details"]["codes"]
+    assert stored_counts(demo_engine) == before

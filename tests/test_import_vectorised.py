@@ -1,0 +1,85 @@
+"""The vectorised helpers of import and bulk store give the answer of the plain per-feature computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.affinity
+
+from gis_service.ingest.along import Polylines
+from gis_service.ingest.checks import MARKUP, duplicate_geometries, markup_rows
+from gis_service.store.bulk import NULL, copy_text, ewkb_hex, geometries_for_column
+
+
+def random_lines(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Random walks of 2–40 vertices (metres), one multi-part line and one with a repeated vertex."""
+    lines = [shapely.LineString(np.cumsum(rng.normal(size=(rng.integers(2, 40), 2)) * 100, axis=0))
+             for _ in range(n)]
+    lines.append(shapely.MultiLineString([[(0, 0), (10, 0)], [(20, 0), (20, 15)]]))
+    lines.append(shapely.LineString([(5, 5), (5, 5), (8, 9)]))
+    return np.array(lines, dtype=object)
+
+
+def test_points_along_lines_match_geos() -> None:
+    rng = np.random.default_rng(7)
+    lines = random_lines(rng, 200)
+    along = Polylines.of(lines)
+    assert np.allclose(along.length, shapely.length(lines), rtol=0, atol=1e-9)
+    which = rng.integers(0, len(lines), 5000)
+    distance = rng.uniform(0, 1, len(which)) * along.length[which]
+    distance[:100] = 0.0  # the ends exactly
+    distance[100:200] = along.length[which[100:200]]
+    expected = shapely.get_coordinates(shapely.line_interpolate_point(lines[which], distance))
+    assert np.abs(along.point_at(which, distance) - expected).max() < 1e-6
+
+
+def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:
+    rng = np.random.default_rng(3)
+    base = list(random_lines(rng, 50))
+    # Repeats: the same line, reversed (equal once normalised), in another river, and a near miss.
+    geoms = [*base, base[3], shapely.reverse(base[5]), base[7], shapely.affinity.translate(base[9], 1e-6), None,
+             shapely.LineString()]
+    scope = np.array(["A"] * len(base) + ["A", "A", "B", "A", "A", "A"], dtype=object)
+    got = duplicate_geometries(np.array(geoms, dtype=object), scope)
+    seen: set[tuple[bytes, str]] = set()
+    expected = []
+    for g, s in zip(geoms, scope, strict=True):
+        if g is None or g.is_empty:
+            expected.append(False)
+            continue
+        key = (shapely.to_wkb(shapely.normalize(g)), s)
+        expected.append(key in seen)
+        seen.add(key)
+    assert got.tolist() == expected
+    assert got[len(base):].tolist() == [True, True, False, False, False, False]
+
+
+def test_markup_found_in_one_pass_matches_each_value() -> None:
+    values = pd.Series(["清溪河", "<script>x</script>", None, "a < b", "JavaScript :go", "&#60;", "x<", "<\n/b>",
+                        "javascript", ":", "&", "#", "普通文字"] * 3, dtype=object)
+    expected = [i for i, v in enumerate(values) if isinstance(v, str) and MARKUP.search(v)]
+    assert markup_rows(values).tolist() == expected
+    assert markup_rows(pd.Series(["甲", None, "乙"], dtype=object)).tolist() == []
+
+
+def test_copy_text_escapes_and_nulls() -> None:
+    values = np.array(["a\tb", "c\\d", None, "e\nf\r", "a\tb", "plain"], dtype=object)
+    assert copy_text(values, str).tolist() == ["a\\tb", "c\\\\d", NULL, "e\\nf\\r", "a\\tb", "plain"]
+
+
+def test_hex_ewkb_is_what_postgis_expects() -> None:
+    geoms = np.array([shapely.Point(106.9, 28.9), shapely.LineString([(1, 2), (3, 4)]),
+                      shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]), None], dtype=object)
+    expected = shapely.to_wkb(shapely.set_srid(geoms[:3], 4490), hex=True, include_srid=True, byte_order=1)
+    # Hex digits in either case read the same in PostGIS.
+    assert [h.upper() for h in ewkb_hex(geoms)] == [*expected.tolist(), NULL.upper()]
+
+
+def test_single_parts_are_promoted_for_multi_columns() -> None:
+    geoms = np.array([shapely.LineString([(0, 0, 5), (1, 1, 6)]), shapely.MultiLineString([[(0, 0), (1, 0)]])],
+                     dtype=object)
+    out = geometries_for_column(geoms, "MULTILINESTRING")
+    assert [g.geom_type for g in out] == ["MultiLineString", "MultiLineString"]
+    assert not shapely.has_z(out).any()
+    assert shapely.equals(out[0], shapely.MultiLineString([[(0, 0), (1, 1)]]))
