@@ -9,9 +9,7 @@ import's report, ``--format json``) pays only for what it shows.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -25,8 +23,9 @@ from gis_service.analysis.ratio_issues import CheckDetail, gap_frame, gap_rows, 
 from gis_service.analysis.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
 from gis_service.analysis.ratio_stretches import ZoneTable, stretch_frame, town_pieces_frame, town_split
 from gis_service.analysis.ratio_tables import bank_table, river_table, town_totals
+from gis_service.runtime import collector_paused
 
-__all__ = ["BANKS", "CRS", "FLAG_LABELS", "ZONE_TYPES", "RatioReport", "build_report", "collector_paused", "each_row"]
+__all__ = ["BANKS", "CRS", "FLAG_LABELS", "ZONE_TYPES", "RatioReport", "build_report", "each_row"]
 
 FLAG_LABELS = {
     "gap_before": "上游侧有空缺", "gap_after": "下游侧有空缺", "overlap": "与其他功能区重叠",
@@ -34,23 +33,6 @@ FLAG_LABELS = {
 }
 _NO_PIECES = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
 TOWN_PIECE_COLUMNS = ["town_code", "town", "river_code", "important", "zone", "zone_type", "length_m"]
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a bulk computation (restored afterwards).
-
-    Reading 200 000 rows allocates millions of objects, and the collector would walk all of them
-    several times on the way (a fifth of the check's time); reference counting still frees
-    everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def each_row(frame: pd.DataFrame, index: bool = True) -> Iterator[Any]:

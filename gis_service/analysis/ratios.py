@@ -40,7 +40,8 @@ import shapely
 from gis_service.analysis.chainage import CenterlineIndex
 from gis_service.analysis.polylines import FloatArray, IntArray
 from gis_service.analysis.ratio_parts import PartTable, in_4490, part_table
-from gis_service.analysis.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report, collector_paused
+from gis_service.analysis.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
+from gis_service.runtime import collector_paused
 
 PROTECTING = ("protected", "reserved")
 

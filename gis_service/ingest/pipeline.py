@@ -9,10 +9,8 @@ rejection rolls the savepoint back. Each delivery's report is attached once comp
 
 from __future__ import annotations
 
-import gc
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from gis_service.ingest.read import Source, read_delivery
 from gis_service.ingest.report import build_report, rejection, reports_per_river
 from gis_service.ingest.validate import Context, validate
 from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
+from gis_service.runtime import collector_paused
 from gis_service.store.bulk import set_reports
 from gis_service.store.deliveries import Submitted, approve_deliveries
 
@@ -159,23 +158,6 @@ def attach_reports(session: Session, report: dict[str, Any], frame: gpd.GeoDataF
         approve_deliveries(session, [d.id for d in deliveries], actor=options.actor)
         deliveries = [replace(d, status="approved") for d in deliveries]
     return [d.to_dict() for d in deliveries]
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector during an import (restored afterwards, as it was).
-
-    A 200 000-feature delivery allocates millions of objects (geometries, strings, rows) and the
-    collector would walk them all again and again on the way (a tenth of the import); reference
-    counting still frees everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def run_import(session: Session, path: Path, options: ImportOptions, *,

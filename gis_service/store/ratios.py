@@ -19,10 +19,11 @@ import shapely
 from sqlalchemy import Boolean, Connection, Select, select
 from sqlalchemy.orm import Session
 
-from gis_service.analysis.ratio_report import RatioReport, collector_paused
+from gis_service.analysis.ratio_report import RatioReport
 from gis_service.analysis.ratios import shoreline_ratios
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import NotFound
+from gis_service.runtime import collector_paused
 from gis_service.settings import get_settings
 from gis_service.store.features import CRS, current_filter, table_of
 from gis_service.store.spatial import geom_wkb
