@@ -8,6 +8,7 @@ of a Shapefile is decided by :mod:`encoding`; a missing CRS is refused naming ``
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,12 +61,16 @@ class Source:
         }
 
 
+USE_ARROW = importlib.util.find_spec("pyarrow") is not None
+
+
 def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read one vector layer (Shapefile honours its ``.cpg``; ``encoding`` overrides)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+            # GDAL's Arrow stream reads a layer about 5x faster than feature by feature.
+            return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=USE_ARROW)
     except READ_ERRORS as exc:
         raise BadRequest(
             f"无法读取文件 {path.name}：{exc}。请确认文件完整且为 Shapefile/GeoPackage/GeoJSON/KML 之一。",
