@@ -37,17 +37,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pyogrio
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import DATA, Measure, province_data, report, scratch_postgis
-from gis_service.catalogue import get_catalogue
-from gis_service.db.engine import make_engine, transaction
-from gis_service.db.models import Delivery, Problem
+from benchmarks.common import DATA, Measure, province_data, report, scratch_postgis, store_layers
+from gis_service.db.engine import make_engine
+from gis_service.db.models import Problem
 from gis_service.db.schema import upgrade
-from gis_service.ingest.normalise import normalise
-from gis_service.store.features import insert_features
 
 # (label, collection, query parameters or a feature id)
 QUERIES: list[tuple[str, str, dict[str, str] | int]] = [
@@ -77,21 +73,8 @@ def load(engine: Engine, folder: Path) -> None:
     with engine.connect() as conn:
         if conn.execute(select(func.count()).select_from(Problem)).scalar():
             return
-    catalogue = get_catalogue()
     start = time.perf_counter()
-    with transaction(engine) as session:
-        for layer in ("problems", "zones"):
-            frame = normalise(catalogue[layer], pyogrio.read_dataframe(folder / f"{layer}.gpkg")).frame
-            extra = None
-            if layer == "zones":
-                delivery = Delivery(river_code="*", layer="zones", version=1, status="approved",
-                                    filename="province benchmark", feature_count=len(frame))
-                session.add(delivery)
-                session.flush()
-                extra = {"delivery_id": delivery.id}
-            insert_features(session, catalogue[layer], frame, extra)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
+    store_layers(engine, folder, ("problems", "zones"))
     print(f"loaded problems and zones into PostGIS in {time.perf_counter() - start:.1f}s")
 
 

@@ -47,16 +47,14 @@ from benchmarks.common import (
     province_data,
     report,
     scratch_postgis,
+    store_layers,
 )
 from gis_service.access import create_token
 from gis_service.api.app import create_app
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import make_engine, transaction
-from gis_service.db.models import Delivery
-from gis_service.db.schema import upgrade
 from gis_service.ingest.normalise import normalise
 from gis_service.ledger import service
-from gis_service.store.features import insert_features
 
 NOW = dt.datetime(2023, 6, 30, 4, 0, tzinfo=dt.UTC)  # noon in China
 TODAY = dt.date(2023, 6, 30)
@@ -150,26 +148,8 @@ def cases() -> list[Case]:
 
 
 def load(engine: Engine, folder: Path) -> dict[str, float]:
-    """Load towns, rivers, approved ranges and zones, then report the problem sites; return seconds a layer."""
-    catalogue = get_catalogue()
-    upgrade(engine)
-    times = {}
-    with transaction(engine) as session:
-        for layer in ("towns", "rivers", "boundaries", "zones"):
-            start = time.perf_counter()
-            frame = normalise(catalogue[layer], pyogrio.read_dataframe(folder / f"{layer}.gpkg")).frame
-            extra = None
-            if catalogue[layer].versioned:
-                delivery = Delivery(river_code="*", layer=layer, version=1, status="approved",
-                                    filename="province benchmark", feature_count=len(frame))
-                session.add(delivery)
-                session.flush()
-                extra = {"delivery_id": delivery.id}
-            insert_features(session, catalogue[layer], frame, extra)
-            times[layer] = time.perf_counter() - start
-    with engine.connect() as conn:
-        conn.execute(text("ANALYZE"))
-    return times
+    """Load towns, rivers, approved ranges and zones (the sites are reported separately); seconds a layer."""
+    return store_layers(engine, folder, ("towns", "rivers", "boundaries", "zones"))
 
 
 def report_problems(engine: Engine, folder: Path) -> Measure:

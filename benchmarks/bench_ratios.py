@@ -31,16 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyogrio
 from sqlalchemy import Engine, text
 
-from benchmarks.common import Measure, measure, province_data, report, scratch_postgis
-from gis_service.catalogue import get_catalogue
-from gis_service.db.engine import make_engine, transaction
-from gis_service.db.models import Delivery
-from gis_service.db.schema import upgrade
-from gis_service.ingest.normalise import normalise
-from gis_service.store.features import insert_features
+from benchmarks.common import Measure, measure, province_data, report, scratch_postgis, store_layers
+from gis_service.db.engine import make_engine
 from gis_service.store.ratios import current_report
 
 REFERENCE_SQL = """
@@ -66,26 +60,7 @@ ORDER BY b.river_code, b.bank, t.zone_type
 
 def load(engine: Engine, folder: Path) -> dict[str, float]:
     """Load towns, rivers and zones (one approved delivery) into ``engine``; return seconds a layer."""
-    catalogue = get_catalogue()
-    upgrade(engine)
-    times = {}
-    with transaction(engine) as session:
-        for layer in ("towns", "rivers", "zones"):
-            start = time.perf_counter()
-            frame = normalise(catalogue[layer], pyogrio.read_dataframe(folder / f"{layer}.gpkg")).frame
-            extra = None
-            if layer == "zones":
-                delivery = Delivery(river_code="*", layer="zones", version=1, status="approved",
-                                    filename="province benchmark", feature_count=len(frame))
-                session.add(delivery)
-                session.flush()
-                extra = {"delivery_id": delivery.id}
-            insert_features(session, catalogue[layer], frame, extra)
-            times[layer] = time.perf_counter() - start
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("ANALYZE"))
-    return times
+    return store_layers(engine, folder, ("towns", "rivers", "zones"))
 
 
 def ours(engine: Engine) -> dict:

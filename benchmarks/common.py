@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent
@@ -114,3 +114,34 @@ def report(name: str, ours: Measure, reference: Measure, **extra: Any) -> dict[s
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(row, ensure_ascii=False, indent=2), encoding="utf-8")
     return row
+
+
+def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[str, float]:
+    """Store province layers in one transaction (versioned ones as one approved delivery); seconds a layer."""
+    from gis_service.catalogue import get_catalogue
+    from gis_service.db.engine import transaction
+    from gis_service.db.models import Delivery
+    from gis_service.db.schema import upgrade
+    from gis_service.ingest.normalise import normalise
+    from gis_service.ingest.read import read_vector
+    from gis_service.store.features import insert_features
+
+    catalogue = get_catalogue()
+    upgrade(engine)
+    times = {}
+    with transaction(engine) as session:
+        for layer in layers:
+            start = time.perf_counter()
+            frame = normalise(catalogue[layer], read_vector(folder / f"{layer}.gpkg")).frame
+            extra = None
+            if catalogue[layer].versioned:
+                delivery = Delivery(river_code="*", layer=layer, version=1, status="approved",
+                                    filename="province benchmark", feature_count=len(frame))
+                session.add(delivery)
+                session.flush()
+                extra = {"delivery_id": delivery.id}
+            insert_features(session, catalogue[layer], frame, extra)
+            times[layer] = time.perf_counter() - start
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
+    return times
