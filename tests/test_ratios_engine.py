@@ -17,8 +17,8 @@ import shapely
 from pyproj import Geod, Transformer
 from shapely.geometry import LineString, MultiLineString, Polygon, box
 
-from gis_service.analysis.chainage import chainage_text, geodesic_lengths
-from gis_service.analysis.ratios import shoreline_ratios
+from gis_service.analysis.shoreline.chainage import chainage_text, geodesic_lengths
+from gis_service.analysis.shoreline.ratios import shoreline_ratios
 from gis_service.errors import BadRequest
 
 X0, Y0 = 500_000.0, 3_200_000.0  # 108°E, ≈ 28.9°N
@@ -393,7 +393,7 @@ def test_centerline_in_two_parts_is_measured_end_to_end() -> None:
 
 
 def test_fast_geodesic_matches_pyproj_at_every_length() -> None:
-    from gis_service.analysis.chainage import step_lengths
+    from gis_service.analysis.shoreline.chainage import step_lengths
 
     rng = np.random.default_rng(11)
     n = 20_000
@@ -411,7 +411,7 @@ def test_fast_geodesic_matches_pyproj_at_every_length() -> None:
 def test_polyline_projection_and_interpolation_match_geos() -> None:
     from shapely.ops import substring
 
-    from gis_service.analysis.polylines import Polylines, vertex_table
+    from gis_service.analysis.shoreline.polylines import Polylines, vertex_table
 
     rng = np.random.default_rng(5)
     lines = [LineString(np.cumsum(rng.normal(0, 100, (k, 2)), axis=0)) for k in (2, 3, 7, 30, 130)]
@@ -439,7 +439,7 @@ def test_polyline_projection_and_interpolation_match_geos() -> None:
 
 
 def test_json_rounding_is_pythons_round() -> None:
-    from gis_service.analysis.ratio_report import rounded
+    from gis_service.analysis.shoreline.ratio_report import rounded
 
     rng = np.random.default_rng(3)
     values = np.concatenate((rng.uniform(-1e5, 1e5, 50_000), np.round(rng.uniform(0, 1e4, 20_000), 3),
@@ -451,7 +451,7 @@ def test_json_rounding_is_pythons_round() -> None:
 
 
 def test_chainage_texts_vectorised() -> None:
-    from gis_service.analysis.chainage import chainage_texts
+    from gis_service.analysis.shoreline.chainage import chainage_texts
 
     values = [0.0, 1250.4, 999.5, 1000.5, 12_005, -3.0, np.nan, 1_234_567.49]
     assert chainage_texts(np.array(values)) == [chainage_text(v) for v in values]

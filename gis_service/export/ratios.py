@@ -15,7 +15,7 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from gis_service.analysis.ratio_report import FLAG_LABELS, ZONE_TYPES, RatioReport, each_row
+from gis_service.analysis.shoreline.ratio_report import FLAG_LABELS, ZONE_TYPES, RatioReport, each_row
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest
 from gis_service.export import geojson

@@ -17,7 +17,7 @@ BANK_LABEL = {"left": "左岸", "right": "右岸"}
 def zone_ratios(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> tuple[dict[str, Any] | None, list[Finding]]:
     """Compute the shoreline ratio check of a clean zone set, and its gaps and overlaps as findings."""
     try:
-        from gis_service.analysis.ratios import shoreline_ratios
+        from gis_service.analysis.shoreline.ratios import shoreline_ratios
     except ImportError:
         return None, [Finding(severity="info", code="ratios_unavailable", message="岸线比例核算模块不可用，未计算比例")]
     if rivers.empty:

@@ -1,6 +1,6 @@
 """Read the current inputs of the shoreline ratio check from the store and run it.
 
-The check itself is pure (:mod:`gis_service.analysis.ratios`); this module only fetches the
+The check itself is pure (:mod:`gis_service.analysis.shoreline.ratios`); this module only fetches the
 approved zone sets, the centerlines, the towns and the bank range lines, one query a layer,
 with the geometries as WKB decoded by shapely in one vectorised call. Rows come straight from
 the database driver as tuples: at 200 000 zones, SQLAlchemy's Row objects would cost more than
@@ -19,8 +19,8 @@ import shapely
 from sqlalchemy import Boolean, Connection, Select, select
 from sqlalchemy.orm import Session
 
-from gis_service.analysis.ratio_report import RatioReport
-from gis_service.analysis.ratios import shoreline_ratios
+from gis_service.analysis.shoreline.ratio_report import RatioReport
+from gis_service.analysis.shoreline.ratios import shoreline_ratios
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import NotFound
 from gis_service.runtime import collector_paused

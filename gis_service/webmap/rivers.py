@@ -27,7 +27,7 @@ BANK_LABELS = {"left": "左岸", "right": "右岸"}
 def ratio_check(zones: gpd.GeoDataFrame, river: gpd.GeoDataFrame) -> Any | None:
     """Run the shoreline ratio check for one river, or None when the engine is not installed."""
     try:
-        from gis_service.analysis.ratios import shoreline_ratios
+        from gis_service.analysis.shoreline.ratios import shoreline_ratios
     except ImportError:  # the river map still shows the layers without the ratio engine
         return None
     settings = get_settings()

@@ -1,6 +1,6 @@
 """The result of the shoreline ratio check: per bank, river, town and in total, with the pieces behind it.
 
-:func:`build_report` turns the per-part table of :mod:`gis_service.analysis.ratios` into
+:func:`build_report` turns the per-part table of :mod:`gis_service.analysis.shoreline.ratios` into
 :class:`RatioReport`; ``RatioReport.to_json`` gives the JSON fixed in SPEC.md (``rivergis ratios``).
 The bank and river figures are computed at once; the stretches, the drawn gaps and overlaps and
 the town split are built the first time they are read, so a check that only needs the JSON (an
@@ -17,12 +17,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gis_service.analysis.chainage import CenterlineIndex
-from gis_service.analysis.polylines import FloatArray, IntArray
-from gis_service.analysis.ratio_issues import CheckDetail, gap_frame, gap_rows, overlap_frame, overlap_rows
-from gis_service.analysis.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
-from gis_service.analysis.ratio_stretches import ZoneTable, stretch_frame, town_pieces_frame, town_split
-from gis_service.analysis.ratio_tables import bank_table, river_table, town_totals
+from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
+from gis_service.analysis.shoreline.ratio_issues import CheckDetail, gap_frame, gap_rows, overlap_frame, overlap_rows
+from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
+from gis_service.analysis.shoreline.ratio_stretches import ZoneTable, stretch_frame, town_pieces_frame, town_split
+from gis_service.analysis.shoreline.ratio_tables import bank_table, river_table, town_totals
 from gis_service.runtime import collector_paused
 
 __all__ = ["BANKS", "CRS", "FLAG_LABELS", "ZONE_TYPES", "RatioReport", "build_report", "each_row"]

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis_service.analysis.chainage import chainage_texts, geodesic_lengths
-from gis_service.analysis.polylines import BoolArray, FloatArray, GeomArray, IntArray, part_starts
-from gis_service.analysis.ratio_issues import CheckDetail, zone_labels
-from gis_service.analysis.ratio_parts import CRS, ZONE_TYPES
+from gis_service.analysis.shoreline.chainage import chainage_texts, geodesic_lengths
+from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, GeomArray, IntArray, part_starts
+from gis_service.analysis.shoreline.ratio_issues import CheckDetail, zone_labels
+from gis_service.analysis.shoreline.ratio_parts import CRS, ZONE_TYPES
 
 STRETCH_COLUMNS = ["id", "code", "river_code", "river_name", "bank", "zone_type", "start_m", "end_m",
                    "start_chainage", "end_chainage", "length_m", "start_lon", "start_lat", "end_lon", "end_lat",

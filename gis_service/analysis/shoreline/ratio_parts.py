@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis_service.analysis.chainage import CenterlineIndex, GeomArray, vertex_steps
-from gis_service.analysis.polylines import BoolArray, FloatArray, IntArray, Polylines, part_starts, sum_by
+from gis_service.analysis.shoreline.chainage import CenterlineIndex, GeomArray, vertex_steps
+from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray, Polylines, part_starts, sum_by
 from gis_service.errors import BadRequest
 
 CRS = "EPSG:4490"

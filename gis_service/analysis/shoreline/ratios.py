@@ -2,7 +2,7 @@
 
 Pure functions over GeoDataFrames, no database. :func:`shoreline_ratios` takes the zone
 stretches, the centerlines (in flow direction) and optionally the towns, and returns a
-:class:`~gis_service.analysis.ratio_report.RatioReport`.
+:class:`~gis_service.analysis.shoreline.ratio_report.RatioReport`.
 
 How each number is made (so that every figure can be explained):
 
@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis_service.analysis.chainage import CenterlineIndex
-from gis_service.analysis.polylines import FloatArray, IntArray
-from gis_service.analysis.ratio_parts import PartTable, in_4490, part_table
-from gis_service.analysis.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
+from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
+from gis_service.analysis.shoreline.ratio_parts import PartTable, in_4490, part_table
+from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
 from gis_service.runtime import collector_paused
 
 PROTECTING = ("protected", "reserved")

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis_service.analysis.chainage import CenterlineIndex, chainage_texts
-from gis_service.analysis.polylines import FloatArray, IntArray
-from gis_service.analysis.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
+from gis_service.analysis.shoreline.chainage import CenterlineIndex, chainage_texts
+from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
+from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
 
 GAP_COLUMNS = ["river", "bank", "from_m", "to_m", "kind", "zone_before", "zone_after"]
 OVERLAP_COLUMNS = ["river", "bank", "from_m", "to_m", "length_m", "zone", "zone_type", "other_zone",

@@ -10,8 +10,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gis_service.analysis.polylines import FloatArray, IntArray
-from gis_service.analysis.ratio_parts import BANKS, ZONE_TYPES, PartTable
+from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
+from gis_service.analysis.shoreline.ratio_parts import BANKS, ZONE_TYPES, PartTable
 
 Covered = dict[str, tuple[FloatArray, IntArray, FloatArray]]
 

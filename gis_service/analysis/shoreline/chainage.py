@@ -23,7 +23,7 @@ import numpy.typing as npt
 import shapely
 from pyproj import Geod
 
-from gis_service.analysis.polylines import Polylines, cumulative, sum_by, vertex_table
+from gis_service.analysis.shoreline.polylines import Polylines, cumulative, sum_by, vertex_table
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
