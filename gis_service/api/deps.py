@@ -48,11 +48,30 @@ class Caller:
         )
 
 
+TOKEN_COOKIE = "rivergis_token"
+READ_METHODS = {"GET", "HEAD"}
+
+
+def browser_token(request: Request) -> str | None:
+    """Return a token a browser page carries (``?access_token=`` or the session cookie), for reads only.
+
+    A map page cannot send an Authorization header, so with ``RIVERGIS_PUBLIC_READ=false`` staff open
+    ``/maps/problems?access_token=…`` once and the page's data requests carry the cookie set then.
+    Writes never accept these (a cookie would make them forgeable from another site).
+    """
+    if request.method not in READ_METHODS:
+        return None
+    return request.query_params.get("access_token") or request.cookies.get(TOKEN_COOKIE)
+
+
 def get_caller(request: Request, session: SessionDep) -> Caller:
-    """Identify the caller from ``Authorization: Bearer TOKEN`` (anonymous when absent)."""
+    """Identify the caller from ``Authorization: Bearer TOKEN`` (or a browser token on reads)."""
     header = request.headers.get("authorization", "")
     if not header:
-        return Caller(name="anonymous", role=None)
+        secret = browser_token(request)
+        if not secret:
+            return Caller(name="anonymous", role=None)
+        header = f"Bearer {secret}"
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Authorization 头格式应为 `Bearer <令牌>`", code="bad_authorization")

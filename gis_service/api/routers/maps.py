@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.deps import TOKEN_COOKIE, SessionDep, Viewer
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.errors import BadRequest
 from gis_service.export import geojson
@@ -48,6 +48,19 @@ def _json(body: Any) -> Response:
     return Response(geojson.dumps(body), media_type="application/json")
 
 
+def _page(request: Request, html: str) -> HTMLResponse:
+    """Return a map page; a page opened with ``?access_token=`` keeps it as an HttpOnly cookie.
+
+    The page's own data requests then carry the token (reads only, see ``deps.browser_token``),
+    which is how a browser reads a service whose ``RIVERGIS_PUBLIC_READ`` is off.
+    """
+    response = HTMLResponse(html, headers=HTML_HEADERS)
+    token = request.query_params.get("access_token")
+    if token:
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+    return response
+
+
 @router.get("/maps/problems", response_class=HTMLResponse)
 def problems_page(request: Request, session: SessionDep, _caller: Viewer,
                   basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None
@@ -56,16 +69,16 @@ def problems_page(request: Request, session: SessionDep, _caller: Viewer,
     from gis_service.webmap.problems import problems_map
 
     html = problems_map(session, _filter(request), basemap=basemap)
-    return HTMLResponse(html, headers=HTML_HEADERS)
+    return _page(request, html)
 
 
 @router.get("/maps/rivers/{code}", response_class=HTMLResponse)
-def river_page(session: SessionDep, _caller: Viewer, code: Annotated[str, Path(description="河流编码")],
-               basemap: str | None = None) -> HTMLResponse:
+def river_page(request: Request, session: SessionDep, _caller: Viewer,
+               code: Annotated[str, Path(description="河流编码")], basemap: str | None = None) -> HTMLResponse:
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
     from gis_service.webmap.rivers import river_map
 
-    return HTMLResponse(river_map(session, code, basemap=basemap), headers=HTML_HEADERS)
+    return _page(request, river_map(session, code, basemap=basemap))
 
 
 @router.get("/maps/data/problems")
