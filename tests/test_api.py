@@ -113,3 +113,15 @@ def test_private_read_needs_a_viewer_token(client, tokens, monkeypatch):
     clear_caches()
     assert client.get("/api/v1/layers").status_code == 401
     assert client.get("/api/v1/layers", headers=bearer(tokens["viewer"])).status_code == 200
+
+
+def test_api_docs_work_offline(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]|url: ?['"]([^'"]+)['"]""", page.text)
+    loaded = [u for pair in urls for u in pair if u]
+    assert loaded and not [u for u in loaded if u.startswith(("http://", "https://", "//"))]
+    for url in loaded:
+        assert client.get(url).status_code == 200, url

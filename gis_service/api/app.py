@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from gis_service import __version__
@@ -17,7 +18,9 @@ ROUTERS = [health.router, layers.router, exports.router, admin.router, ogc.route
 
 def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app; ``engine`` overrides the configured database (tests)."""
-    app = FastAPI(
+    # Swagger UI and ReDoc served by the service itself: the docs page works on an intranet too.
+    app = FastAPIOffline(
+        static_url="/docs-static",
         title="河长制一张图 GIS 服务 (River Chief GIS)",
         version=__version__,
         description="河道管理范围与岸线功能分区成果交付、岸线保护比例核算、清四乱问题台账与地图。",
