@@ -14,7 +14,13 @@ from gis_service.db.engine import get_engine
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.settings import Settings, get_settings
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+async def current_settings() -> Settings:
+    """Return the (cached) settings; async so that FastAPI does not hand it to a worker thread."""
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -87,7 +93,8 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 def require(role: Role) -> Any:
     """Return a dependency that lets through callers whose role allows ``role``."""
 
-    def guard(caller: CallerDep, settings: SettingsDep) -> Caller:
+    # Async: a pure check, not worth a hop to the thread pool on every read.
+    async def guard(caller: CallerDep, settings: SettingsDep) -> Caller:
         if role is Role.VIEWER and settings.public_read:
             return caller
         if caller.role is None:
