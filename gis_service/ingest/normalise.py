@@ -9,6 +9,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gis_service.catalogue import FieldSpec, LayerSpec, fold
@@ -16,6 +18,11 @@ from gis_service.catalogue import FieldSpec, LayerSpec, fold
 CANONICAL_CRS = "EPSG:4490"
 TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "重要", "√"}
 FALSE_WORDS = {"否", "n", "no", "false", "f", "0", "一般", ""}
+# Every character ``str.isspace`` accepts (what ``str.strip`` removes), as an RE2 class for Arrow.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
+EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
 
 
 @dataclass
@@ -99,10 +106,20 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
 
 def _plain_text(column: pd.Series) -> list[Any] | None:
     """Return a column of plain strings trimmed, blanks as None (what :func:`coerce` makes of each); else None."""
-    if pd.api.types.infer_dtype(column, skipna=True) not in {"string", "empty"}:
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind not in {"string", "empty"}:
         return None
-    text = column.astype(object).str.strip()
-    return text.where(text.notna() & (text != ""), None).tolist()
+    if kind == "empty":
+        return [None] * len(column)
+    strings = pa.array(column, type=pa.string())
+    text = strings.to_numpy(zero_copy_only=False)
+    # Only the few values with space at either end go through str.strip (Arrow finds them, in C++).
+    edges = pc.fill_null(pc.match_substring_regex(strings, EDGE_SPACE), False)
+    edged = np.flatnonzero(edges.to_numpy(zero_copy_only=False))
+    if len(edged):
+        text[edged] = [value.strip() for value in text[edged]]
+    text[text == ""] = None
+    return text.tolist()
 
 
 def coerce_column(spec: FieldSpec, column: pd.Series) -> tuple[list[Any], np.ndarray, list[Any]]:

@@ -31,7 +31,7 @@ from gis_service.ingest.report import build_report, rejection, reports_per_river
 from gis_service.ingest.validate import Context, validate
 from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
 from gis_service.runtime import collector_paused
-from gis_service.store.bulk import set_reports
+from gis_service.store.bulk import reports_json, set_reports
 from gis_service.store.deliveries import Submitted, approve_deliveries
 
 IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems")
@@ -149,11 +149,17 @@ def store_unversioned(session: Session, layer: LayerSpec, frame: gpd.GeoDataFram
     return {"stored": len(frame), **store_keyed(session, layer, frame)}
 
 
-def attach_reports(session: Session, report: dict[str, Any], frame: gpd.GeoDataFrame,
-                   deliveries: list[Submitted], options: ImportOptions) -> list[dict[str, Any]]:
-    """Store each delivery's part of the report, approve them when asked; return them for the report."""
+def split_report(session: Session, report: dict[str, Any],
+                 frame: gpd.GeoDataFrame) -> tuple[dict[str, Any], str | None]:
+    """Return each river's part of the report, and on PostGIS that as the JSON :func:`set_reports` sends."""
     by_river = reports_per_river(report, frame)
-    set_reports(session, {d.id: by_river.get(d.river_code, {}) for d in deliveries})
+    return by_river, reports_json(by_river) if session.get_bind().dialect.name == "postgresql" else None
+
+
+def attach_reports(session: Session, split: tuple[dict[str, Any], str | None], deliveries: list[Submitted],
+                   options: ImportOptions) -> list[dict[str, Any]]:
+    """Store each delivery's part of the report, approve them when asked; return them for the report."""
+    set_reports(session, {d.river_code: d.id for d in deliveries}, *split)
     if options.approve:
         approve_deliveries(session, [d.id for d in deliveries], actor=options.actor)
         deliveries = [replace(d, status="approved") for d in deliveries]
@@ -191,15 +197,17 @@ def import_delivery(session: Session, path: Path, options: ImportOptions, step: 
                                         savepoint=False)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
         figures, more = zone_ratios(checked.frame, checked.rivers) if checked.ratio_due else (None, [])
+        report = finish_report(layer, source, findings + more, checked.frame, options)
+        if figures is not None:
+            report["ratios"] = figures
+        # Split (and encoded) while the worker may still be copying: only the delivery ids wait for it.
+        split = split_report(session, report, checked.frame) if writer else ({}, None)
         deliveries = writer.finish() if writer else []
     except BaseException:
         if writer is not None:
             writer.abandon()
         raise
-    report = finish_report(layer, source, findings + more, checked.frame, options)
-    if figures is not None:
-        report["ratios"] = figures
     if deliveries:
-        stored["deliveries"] = attach_reports(session, report, checked.frame, deliveries, options)
+        stored["deliveries"] = attach_reports(session, split, deliveries, options)
     report.update(stored)
     return report

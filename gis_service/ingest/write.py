@@ -24,12 +24,11 @@ from gis_service.store.features import feature_rows, insert_features, table_of
 
 
 class DeliveryWriter:
-    """A versioned delivery being stored: its deliveries added now, its features copied on a worker thread.
+    """A versioned delivery being stored: its deliveries added and its features copied on a worker thread.
 
-    The worker uses the session's connection on its own until :meth:`finish` or :meth:`abandon`
+    The worker uses the session and its connection on its own until :meth:`finish` or :meth:`abandon`
     joins it; the caller must not touch the session in between (validation and the ratio check
-    are pure functions). SpatiaLite connections stay on their thread: the features are written
-    at once.
+    are pure functions). SpatiaLite connections stay on their thread: everything is written at once.
     """
 
     def __init__(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, source: dict[str, Any],
@@ -37,28 +36,36 @@ class DeliveryWriter:
         self.savepoint: SessionTransaction | None = session.begin_nested() if savepoint else None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.deliveries: list[Submitted] = []
         encoding = (source.get("encoding") or {}).get("encoding")
         meta = {"filename": source.get("filename"), "encoding": encoding, "crs": source.get("crs")}
-        try:
-            self.deliveries, extra = create_deliveries(session, layer, frame, actor=actor, meta=meta)
-        except BaseException:
-            self.abandon()
-            raise
         conn = session.connection()
         if conn.dialect.name != "postgresql":
-            insert_features(conn, layer, frame, extra)
+            try:
+                self._write(session, layer, frame, actor, meta)
+            except BaseException:
+                self.abandon()
+                raise
             return
         raw: Any = conn.connection.driver_connection
         # psycopg 3.2's cancel_safe() cannot hang on an unreachable server; 3.1 has only cancel().
         self.cancel = getattr(raw, "cancel_safe", None) or raw.cancel
-        self.thread = threading.Thread(target=self._copy, args=(conn, layer, frame, extra),
+        # The deliveries (river locks, versions, rows) are made on the worker too: validation needs none of it.
+        self.thread = threading.Thread(target=self._copy, args=(session, layer, frame, actor, meta),
                                        name="rivergis-copy", daemon=True)
         self.thread.start()
 
-    def _copy(self, conn: Any, layer: LayerSpec, frame: gpd.GeoDataFrame, extra: dict[str, Any]) -> None:
-        """Write the features (worker thread); keep any error for :meth:`finish`."""
+    def _write(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str,
+               meta: dict[str, Any]) -> None:
+        """Add the deliveries, then write their features."""
+        self.deliveries, extra = create_deliveries(session, layer, frame, actor=actor, meta=meta)
+        insert_features(session.connection(), layer, frame, extra)
+
+    def _copy(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str,
+              meta: dict[str, Any]) -> None:
+        """Write the deliveries and features (worker thread); keep any error for :meth:`finish`."""
         try:
-            insert_features(conn, layer, frame, extra)
+            self._write(session, layer, frame, actor, meta)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
             self.error = exc
 

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
     Boolean,
     Column,
@@ -237,7 +238,7 @@ def copy_rows(conn: Connection, table: Table, columns: Mapping[str, Texts], n: i
     names = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+    with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, start + CHUNK_ROWS)
             chunk = [(texts(rows) if callable(texts) else texts[rows]).tolist() for texts in columns.values()]
@@ -291,19 +292,30 @@ def insert_deliveries(session: Session, layer: str, rows: list[dict[str, Any]], 
     return ids
 
 
-def set_reports(session: Session, reports: Mapping[int, dict[str, Any]]) -> None:
-    """Attach each delivery's validation report (by delivery id), once the whole import report is known."""
-    if not reports:
+def reports_json(reports: Mapping[str, dict[str, Any]]) -> str:
+    """Return the reports of an import's deliveries, keyed by river code, as one JSON object (see set_reports)."""
+    return json.dumps(reports, ensure_ascii=False, default=json_default)
+
+
+def set_reports(session: Session, ids: Mapping[str, int], reports: Mapping[str, dict[str, Any]],
+                encoded: str | None = None) -> None:
+    """Attach each delivery's validation report: ``ids`` maps river code to delivery id, ``reports`` to its report.
+
+    ``encoded`` is ``reports`` already made :func:`reports_json` (done while the features were still copying).
+    """
+    if not ids:
         return
     if session.get_bind().dialect.name == "postgresql":
-        # One statement: the reports travel as one JSON object keyed by delivery id.
-        payload = json.dumps({str(k): v for k, v in reports.items()}, ensure_ascii=False, default=json_default)
-        session.execute(text("UPDATE deliveries SET report = r.value FROM json_each(CAST(:reports AS json)) r"
-                             " WHERE deliveries.id = CAST(r.key AS integer)"), {"reports": payload})
+        # One statement: the reports travel as one JSON object keyed by river code, the ids as arrays.
+        session.execute(text("UPDATE deliveries SET report = r.value FROM json_each(CAST(:reports AS json)) r,"
+                             " unnest(CAST(:codes AS text[]), CAST(:ids AS integer[])) d(code, id)"
+                             " WHERE r.key = d.code AND deliveries.id = d.id"),
+                        {"reports": encoded if encoded is not None else reports_json(reports),
+                         "codes": list(ids), "ids": [int(i) for i in ids.values()]})
         return
     table = Delivery.__table__
     session.connection().execute(update(table).where(table.c.id == bindparam("_id")),  # type: ignore[arg-type]
-                                 [{"_id": k, "report": v} for k, v in reports.items()])
+                                 [{"_id": i, "report": reports.get(code, {})} for code, i in ids.items()])
 
 
 def member_of(session: Session, column: Any, values: list[Any]) -> list[Any]:

@@ -7,7 +7,7 @@ version of that layer, which is kept. Nothing here commits.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -143,7 +143,9 @@ class Submitted:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the delivery as JSON-ready data for the import report."""
-        return asdict(self)
+        # Plain fields only: a dict of them is what ``asdict`` makes, without its deep copy (10 000 per import).
+        return {"id": self.id, "river_code": self.river_code, "version": self.version, "status": self.status,
+                "feature_count": self.feature_count}
 
 
 def create_deliveries(
