@@ -64,16 +64,22 @@ def submit_delivery(
     return delivery
 
 
-def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
-    """Make a submitted delivery the river's current version; the previous one becomes superseded."""
+def _submitted(session: Session, delivery_id: int, verb: str) -> Delivery:
+    """Return a delivery locked for a decision, refusing one that is missing or already decided."""
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
     if delivery is None:
         raise NotFound(f"交付 {delivery_id} 不存在", code="delivery_not_found")
     if delivery.status != "submitted":
         raise Conflict(
-            f"交付 {delivery_id} 的状态为 {delivery.status}，只有待审核（submitted）的交付可以批准",
+            f"交付 {delivery_id} 的状态为 {delivery.status}，只有待审核（submitted）的交付可以{verb}",
             code="delivery_not_submitted",
         )
+    return delivery
+
+
+def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
+    """Make a submitted delivery the river's current version; the previous one becomes superseded."""
+    delivery = _submitted(session, delivery_id, "批准")
     session.execute(
         update(Delivery)
         .where(
@@ -211,14 +217,7 @@ def reject_delivery(session: Session, delivery_id: int, *, actor: str, reason: s
     """Reject a submitted delivery with the reviewer's reason (kept, never deleted)."""
     if not reason or not reason.strip():
         raise BadRequest("驳回交付必须填写原因（--reason / reason）", code="missing_reason")
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None:
-        raise NotFound(f"交付 {delivery_id} 不存在", code="delivery_not_found")
-    if delivery.status != "submitted":
-        raise Conflict(
-            f"交付 {delivery_id} 的状态为 {delivery.status}，只有待审核（submitted）的交付可以驳回",
-            code="delivery_not_submitted",
-        )
+    delivery = _submitted(session, delivery_id, "驳回")
     delivery.status = "rejected"
     delivery.reason = reason.strip()
     delivery.decided_by = actor
