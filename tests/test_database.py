@@ -98,3 +98,11 @@ def test_a_missing_spatialite_names_the_package_to_install(monkeypatch, tmp_path
             pass
     assert info.value.code == "spatialite_missing"
     assert "libsqlite3-mod-spatialite" in info.value.message
+
+
+def test_spatialite_file_uses_write_ahead_logging(tmp_path):
+    """Readers (maps, lists) are not blocked by an import writing to the SpatiaLite file."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.sqlite'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()

@@ -56,6 +56,9 @@ def _load_spatialite(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Write-ahead logging: staff keep reading maps and lists while an import writes (one writer at a time).
+    if cur.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
+        cur.execute("PRAGMA journal_mode=WAL")
     has_meta = cur.execute(
         "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='spatial_ref_sys'"
     ).fetchone()[0]
