@@ -20,10 +20,9 @@ from sqlalchemy.engine import make_url
 
 from gis_service.access import create_token
 from gis_service.api.app import create_app
-from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import engine_for, make_engine, transaction
 from gis_service.db.schema import upgrade
-from gis_service.settings import get_settings
+from tests.helpers import clear_caches
 
 BACKENDS = ["spatialite", "postgis"]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -35,13 +34,6 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"backend unavailable in CI: {reason}")
     pytest.skip(reason)
-
-
-def clear_caches() -> None:
-    """Forget cached settings, catalogue and engines after the environment changed."""
-    get_settings.cache_clear()
-    get_catalogue.cache_clear()
-    engine_for.cache_clear()
 
 
 class Backend:
@@ -193,11 +185,6 @@ def tokens(engine: Engine) -> dict[str, str]:
 def demo_tokens(demo_engine: Engine) -> dict[str, str]:
     """Tokens of each role on the demo database."""
     return _tokens(demo_engine)
-
-
-def bearer(token: str) -> dict[str, str]:
-    """Return the Authorization header for ``token``."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from shapely.geometry import Point
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
 from gis_service.store.features import insert_features
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 
 def _outfalls(engine, n: int) -> None:
@@ -107,7 +107,7 @@ def test_tokens_are_stored_hashed(engine, tokens):
 
 
 def test_private_read_needs_a_viewer_token(client, tokens, monkeypatch):
-    from tests.conftest import clear_caches
+    from tests.helpers import clear_caches
 
     monkeypatch.setenv("RIVERGIS_PUBLIC_READ", "false")
     clear_caches()

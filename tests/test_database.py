@@ -79,7 +79,7 @@ def test_a_failed_transaction_leaves_nothing_behind(engine):
     ],
 )
 def test_a_bad_database_url_is_one_clear_sentence(url, code, monkeypatch, tmp_path):
-    from tests.conftest import clear_caches
+    from tests.helpers import clear_caches
 
     monkeypatch.setenv("RIVERGIS_DATABASE_URL", url)
     clear_caches()

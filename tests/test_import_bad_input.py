@@ -10,7 +10,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine
 
-from tests.conftest import clear_caches
+from tests.helpers import clear_caches
 from tests.test_import_fixtures import (
     PREFIX,
     X0,

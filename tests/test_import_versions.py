@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from gis_service.db.models import AuditEntry, Delivery
-from tests.conftest import bearer, clear_caches
+from tests.helpers import bearer, clear_caches
 from tests.test_import_fixtures import cli, river_frame, run, shapefile_zip, square, stored_counts, write
 
 

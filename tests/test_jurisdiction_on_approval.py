@@ -9,7 +9,7 @@ from gis_service.db.engine import transaction
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.store.deliveries import submit_delivery
 from gis_service.store.features import read_features
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 OPEN = ("reported", "confirmed", "assigned", "rectifying", "reopened")
 

@@ -11,7 +11,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from gis_service.api.app import create_app
-from tests.conftest import bearer
+from tests.helpers import bearer
 from tests.test_ledger_world import SITE_EAST, SITE_IN_R1, world_engine  # noqa: F401
 
 FIXED = dt.datetime(2025, 3, 10, 4, 0, tzinfo=dt.UTC)  # 12:00 in China

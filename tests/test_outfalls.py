@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service.api.app import create_app
-from tests.conftest import bearer
+from tests.helpers import bearer
 from tests.test_ledger_world import world_engine  # noqa: F401
 
 

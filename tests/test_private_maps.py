@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import clear_caches
+from tests.helpers import clear_caches
 
 
 def test_map_page_token_becomes_a_cookie_for_its_data_requests(demo_client, demo_tokens, monkeypatch):

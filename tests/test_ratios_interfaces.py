@@ -99,7 +99,7 @@ def test_cli_ratios_table_xlsx_csv_and_errors(demo_engine: Engine, tmp_path: Pat
 
 
 def test_http_ratios_json_and_downloads_agree(demo_client: TestClient, demo_tokens: dict[str, str]) -> None:
-    from tests.conftest import bearer
+    from tests.helpers import bearer
 
     head = bearer(demo_tokens["viewer"])
     response = demo_client.get("/api/v1/ratios", headers=head)
@@ -170,7 +170,7 @@ def test_http_ratios_json_and_downloads_agree(demo_client: TestClient, demo_toke
 def test_http_ratios_need_a_token_when_reading_is_not_public(
     demo_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import clear_caches
+    from tests.helpers import clear_caches
 
     monkeypatch.setenv("RIVERGIS_PUBLIC_READ", "false")
     clear_caches()

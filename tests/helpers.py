@@ -1,0 +1,19 @@
+"""Helpers the tests share (kept out of conftest.py, which pytest owns)."""
+
+from __future__ import annotations
+
+from gis_service.catalogue import get_catalogue
+from gis_service.db.engine import engine_for
+from gis_service.settings import get_settings
+
+
+def clear_caches() -> None:
+    """Forget cached settings, catalogue and engines after the environment changed."""
+    get_settings.cache_clear()
+    get_catalogue.cache_clear()
+    engine_for.cache_clear()
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Return the Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
