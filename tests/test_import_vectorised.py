@@ -7,8 +7,8 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
-from gis_service.ingest.along import Polylines
-from gis_service.ingest.checks import MARKUP, duplicate_geometries, markup_rows
+from gis_service.ingest.validation.along import Polylines
+from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows
 from gis_service.store.bulk import NULL, copy_text, ewkb_hex, geometries_for_column
 
 

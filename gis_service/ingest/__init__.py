@@ -1,1 +1,1 @@
-"""Ingest stages: read (files, encodings, CRS) → normalise (catalogue mapping, EPSG:4490) → validate."""
+"""Ingest stages: read (files, archives, encodings, CRS, tables) → normalise → validation/ → write (``pipeline``)."""

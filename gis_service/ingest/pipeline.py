@@ -21,14 +21,14 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import BadRequest
-from gis_service.ingest.context import load_context
 from gis_service.ingest.crs import check_district, describe, parse_crs
-from gis_service.ingest.locate import place
 from gis_service.ingest.normalise import Finding, normalise
-from gis_service.ingest.ratio_check import zone_ratios
 from gis_service.ingest.read import Source, read_delivery
-from gis_service.ingest.report import build_report, rejection, reports_per_river
-from gis_service.ingest.validate import Context, validate
+from gis_service.ingest.validation.context import load_context
+from gis_service.ingest.validation.locate import place
+from gis_service.ingest.validation.ratio_check import zone_ratios
+from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
+from gis_service.ingest.validation.validate import Context, validate
 from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
 from gis_service.runtime import collector_paused
 from gis_service.store.bulk import reports_json, set_reports

@@ -16,9 +16,9 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from gis_service.ingest.along import Polylines, vertices
-from gis_service.ingest.locate import MAX_LISTED, Locator
 from gis_service.ingest.normalise import Finding
+from gis_service.ingest.validation.along import Polylines, vertices
+from gis_service.ingest.validation.locate import MAX_LISTED, Locator
 
 STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
 BANK_LABEL = {"left": "左岸", "right": "右岸"}

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 
 from gis_service.catalogue import LayerSpec
-from gis_service.ingest.checks import check_duplicates, check_fields, check_geometries, check_rivers
 from gis_service.ingest.crs import local_metric_crs
-from gis_service.ingest.locate import Locator
 from gis_service.ingest.normalise import Finding
-from gis_service.ingest.river_checks import (
+from gis_service.ingest.validation.checks import check_duplicates, check_fields, check_geometries, check_rivers
+from gis_service.ingest.validation.locate import Locator
+from gis_service.ingest.validation.river_checks import (
     RiverGeometry,
     check_range_contains_river,
     check_sides,

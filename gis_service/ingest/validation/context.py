@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
-from gis_service.ingest.validate import Context
+from gis_service.ingest.validation.validate import Context
 from gis_service.store.bulk import member_of
 from gis_service.store.features import current_filter, table_of
 from gis_service.store.spatial import geom_wkb

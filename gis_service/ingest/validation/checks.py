@@ -13,8 +13,8 @@ import pandas as pd
 import shapely
 
 from gis_service.catalogue import LayerSpec
-from gis_service.ingest.locate import Locator, numbers
 from gis_service.ingest.normalise import Finding
+from gis_service.ingest.validation.locate import Locator, numbers
 
 MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
 MARKUP_CHARS = "<:&"  # every match of MARKUP holds one of them
