@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -142,8 +141,3 @@ def read_table(path: Path, *, encoding: str | None = None, crs: CRS | None = Non
     frame = gpd.GeoDataFrame(attrs.reset_index(drop=True), geometry=geometry, crs=found)
     frame.loc[(a.isna() | b.isna()).to_numpy(), "geometry"] = None
     return TableRead(frame=frame, encoding=choice, axes=axes, findings=findings)
-
-
-def table_summary(read: TableRead) -> dict[str, Any]:
-    """Return what the report says about a table read."""
-    return {"axes": read.axes, **({"encoding": read.encoding.to_dict()} if read.encoding else {})}

@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from markupsafe import Markup, escape
 
 from gis_service.resources import data_path
 
@@ -28,11 +27,6 @@ def text_of(value: Any) -> str:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()[:10]
     return str(value)
-
-
-def esc(value: Any) -> Markup:
-    """Return ``value`` as HTML-escaped text."""
-    return escape(text_of(value))
 
 
 @lru_cache

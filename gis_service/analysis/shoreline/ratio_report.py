@@ -21,7 +21,7 @@ from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_issues import CheckDetail, gap_frame, gap_rows, overlap_frame, overlap_rows
 from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
-from gis_service.analysis.shoreline.ratio_stretches import ZoneTable, stretch_frame, town_pieces_frame, town_split
+from gis_service.analysis.shoreline.ratio_stretches import ZoneTable, stretch_frame, town_split
 from gis_service.analysis.shoreline.ratio_tables import bank_table, river_table, town_totals
 from gis_service.runtime import collector_paused
 
@@ -32,7 +32,6 @@ FLAG_LABELS = {
     "wrong_side": "位于另一岸", "reversed": "逆水流方向绘制", "from_polygon": "由面要素量算",
 }
 _NO_PIECES = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
-TOWN_PIECE_COLUMNS = ["town_code", "town", "river_code", "important", "zone", "zone_type", "length_m"]
 
 
 def each_row(frame: pd.DataFrame, index: bool = True) -> Iterator[Any]:
@@ -106,13 +105,6 @@ class RatioReport:
     def _town_split(self) -> tuple[IntArray, IntArray, FloatArray]:
         """(town, zone, length) of each piece of a stretch inside a town."""
         return town_split(self._detail, self._zone_table)
-
-    @cached_property
-    def town_pieces(self) -> pd.DataFrame:
-        """The stretches split by the town polygons, with geodesic lengths."""
-        if self._detail.towns is None or self._detail.towns.empty or not len(self._detail.parts):
-            return pd.DataFrame(columns=TOWN_PIECE_COLUMNS)
-        return town_pieces_frame(self._detail, self._zone_table, self.towns, self._town_split)
 
     def selected(self, important_only: bool = False) -> pd.DataFrame:
         """Return the river table, important rivers only when asked."""

@@ -17,7 +17,7 @@ import shapely
 from gis_service.analysis.shoreline.chainage import chainage_texts, geodesic_lengths
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, GeomArray, IntArray, part_starts
 from gis_service.analysis.shoreline.ratio_issues import CheckDetail, zone_labels
-from gis_service.analysis.shoreline.ratio_parts import CRS, ZONE_TYPES
+from gis_service.analysis.shoreline.ratio_parts import CRS
 
 STRETCH_COLUMNS = ["id", "code", "river_code", "river_name", "bank", "zone_type", "start_m", "end_m",
                    "start_chainage", "end_chainage", "length_m", "start_lon", "start_lat", "end_lon", "end_lat",
@@ -211,17 +211,3 @@ def town_split(detail: CheckDetail, table: ZoneTable) -> tuple[IntArray, IntArra
     length[meets] = geodesic_lengths(shapely.intersection(lines[si[meets]], town_geoms[ti[meets]]))
     keep = length > MIN_TOWN_PIECE_M
     return ti[keep].astype(np.int64), si[keep].astype(np.int64), length[keep]
-
-
-def town_pieces_frame(detail: CheckDetail, table: ZoneTable, town_frame: pd.DataFrame,
-                      pieces: tuple[IntArray, IntArray, FloatArray]) -> pd.DataFrame:
-    """Return the town pieces as a table: town, river, zone (stretch number), type, length, important."""
-    town, zone, length = pieces
-    river = detail.parts.river[table.at_start[zone]] if len(zone) else np.zeros(0, dtype=np.int64)
-    types = np.asarray(ZONE_TYPES, dtype=object)
-    return pd.DataFrame({
-        "town_code": town_frame["town_code"].to_numpy()[town], "town": town_frame["town"].to_numpy()[town],
-        "river_code": detail.codes[river], "zone": zone,
-        "zone_type": types[detail.parts.zone_type[table.at_start[zone]]] if len(zone) else np.zeros(0, object),
-        "length_m": length, "important": detail.important[river].astype(bool),
-    })
