@@ -3,6 +3,9 @@
 # Prints the RIVERGIS_DATABASE_URL to use. PostgreSQL refuses to run as root, so the cluster is
 # started as the postgres user through pg_ctlcluster.
 set -euo pipefail
+# Only the URL goes to stdout (callers capture it); whatever pg_ctlcluster and friends print
+# ("Removed stale pid file.", warnings) goes to stderr.
+exec 3>&1 1>&2
 PGVER=${PGVER:-15}
 PGPORT=${PGPORT:-5432}
 DB_USER=${RIVERGIS_PG_USER:-rivergis}
@@ -12,10 +15,10 @@ DB_NAME=${RIVERGIS_PG_DB:-rivergis}
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
 if ! pg_lsclusters -h 2>/dev/null | grep -q "^$PGVER "; then
-  pg_createcluster "$PGVER" main --port "$PGPORT" >/dev/null
+  pg_createcluster "$PGVER" main --port "$PGPORT" >/dev/null 3>&-
 fi
 if ! pg_lsclusters -h | awk -v v="$PGVER" '$1==v && $2=="main"' | grep -q online; then
-  pg_ctlcluster "$PGVER" main start
+  pg_ctlcluster "$PGVER" main start 3>&-  # the server must not hold the URL pipe open
 fi
 for _ in $(seq 1 30); do
   pg_isready -q -h 127.0.0.1 -p "$PGPORT" && break
@@ -32,4 +35,4 @@ if ! as_postgres psql -p "$PGPORT" -tAc "SELECT 1 FROM pg_database WHERE datname
   as_postgres createdb -p "$PGPORT" -O "$DB_USER" "$DB_NAME"
 fi
 as_postgres psql -q -p "$PGPORT" -d "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
-echo "postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PGPORT/$DB_NAME"
+echo "postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PGPORT/$DB_NAME" >&3
