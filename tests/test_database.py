@@ -106,3 +106,35 @@ def test_spatialite_file_uses_write_ahead_logging(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()
+
+
+def _zone(delivery_id: int) -> gpd.GeoDataFrame:
+    """One zone stretch naming ``delivery_id``."""
+    return gpd.GeoDataFrame({"river_code": ["A"], "bank": ["left"], "zone_type": ["protected"]},
+                            geometry=[LineString([(106.80, 28.80), (106.81, 28.81)])], crs="EPSG:4490")
+
+
+def test_features_must_name_an_existing_delivery_and_named_deliveries_stay(engine):
+    """The delivery reference holds on both backends (a foreign key on SpatiaLite, set-based triggers on PostGIS)."""
+    import psycopg
+    from sqlalchemy.exc import IntegrityError
+
+    from gis_service.db.models import Delivery
+
+    # A COPY (PostGIS) raises the driver's error, SQLAlchemy statements its wrapper.
+    refused = (IntegrityError, psycopg.errors.IntegrityError)
+    from gis_service.store.deliveries import submit_delivery
+
+    zones = get_catalogue()["zones"]
+    with transaction(engine) as session, pytest.raises(refused, match="(?i)foreign|deliver"):
+        insert_features(session, zones, _zone(987654), {"delivery_id": 987654})
+    with transaction(engine) as session:
+        kept = submit_delivery(session, zones, "A", _zone(0), actor="test").id
+    with transaction(engine) as session, pytest.raises(refused, match="(?i)foreign|deliver"):
+        session.execute(text("DELETE FROM deliveries WHERE id = :id"), {"id": kept})
+    with transaction(engine) as session, pytest.raises(refused, match="(?i)foreign|deliver"):
+        session.execute(text("UPDATE zones SET delivery_id = :bad"), {"bad": kept + 1000})
+    with transaction(engine) as session:
+        assert session.get(Delivery, kept) is not None
+        assert session.scalar(text("SELECT count(*) FROM zones WHERE delivery_id = :id"), {"id": kept}) == 1
+        assert session.scalar(text("SELECT count(*) FROM zones")) == 1

@@ -21,7 +21,7 @@ from gis_service.db.models import Delivery, Zone
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions, run_import
-from gis_service.store import bulk
+from gis_service.store import pgcopy
 from gis_service.store.features import insert_features, read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
 from tests.test_import_fixtures import write as write_file
@@ -89,7 +89,7 @@ def rivers_with_notes() -> Any:
 def test_bulk_insert_stores_every_kind_of_value_as_given(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     # PostGIS writes through COPY text (escaping, NULLs, EWKB, attrs JSON), SpatiaLite through executemany:
     # both must read back the same. Chunks of two rows make the COPY cross chunk boundaries.
-    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(pgcopy, "CHUNK_ROWS", 2)
     layer = rivers_with_notes()
     tricky = "孝子河\t上游\n第二行 \\N 反斜杠\\ \"引号\" \r"
     frame = gpd.GeoDataFrame({

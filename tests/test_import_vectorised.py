@@ -9,7 +9,8 @@ import shapely.affinity
 
 from gis_service.ingest.validation.along import Polylines
 from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows
-from gis_service.store.bulk import NULL, copy_text, ewkb_hex, geometries_for_column
+from gis_service.store.bulk import geometries_for_column
+from gis_service.store.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
 
 
 def random_lines(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -65,7 +66,22 @@ def test_markup_found_in_one_pass_matches_each_value() -> None:
 
 def test_copy_text_escapes_and_nulls() -> None:
     values = np.array(["a\tb", "c\\d", None, "e\nf\r", "a\tb", "plain"], dtype=object)
-    assert copy_text(values, str).tolist() == ["a\\tb", "c\\\\d", NULL, "e\\nf\\r", "a\\tb", "plain"]
+    expected = ["a\\tb", "c\\\\d", NULL, "e\\nf\\r", "a\\tb", "plain"]
+    assert copy_text(values, str).to_pylist() == expected
+    # The same through the per-distinct-value path (a non-string encoder).
+    assert copy_text(values, lambda v: str(v)).to_pylist() == expected
+
+
+def test_rows_payload_and_attrs_are_copy_text() -> None:
+    attrs = attrs_text({"甲": np.array(["a\tb", None, "c"], dtype=object),
+                        "n": np.array([1, 2, None], dtype=object)}, 3)
+    # Each row's JSON holds its non-null fields; JSON's backslash (for the tab) is doubled for COPY.
+    assert attrs.to_pylist() == ['{"甲": "a\\\\tb", "n": 1}', '{"n": 2}', '{"甲": "c"}']
+    payload = bytes(rows_payload([copy_text(np.array(["x", None, "z"], dtype=object), str), attrs]))
+    assert payload.decode() == ('x\t{"甲": "a\\\\tb", "n": 1}\n'
+                                '\\N\t{"n": 2}\n'
+                                'z\t{"甲": "c"}\n')
+    assert bytes(rows_payload([copy_text(np.array(["a", "b", "c", "d"], dtype=object), str)[1:3]])) == b"b\nc\n"
 
 
 def test_hex_ewkb_is_what_postgis_expects() -> None:
@@ -73,7 +89,7 @@ def test_hex_ewkb_is_what_postgis_expects() -> None:
                       shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]), None], dtype=object)
     expected = shapely.to_wkb(shapely.set_srid(geoms[:3], 4490), hex=True, include_srid=True, byte_order=1)
     # Hex digits in either case read the same in PostGIS.
-    assert [h.upper() for h in ewkb_hex(geoms)] == [*expected.tolist(), NULL.upper()]
+    assert [h.upper() for h in ewkb_hex(geoms).to_pylist()] == [*expected.tolist(), NULL.upper()]
 
 
 def test_single_parts_are_promoted_for_multi_columns() -> None:

@@ -117,6 +117,11 @@ class Delivery(Base):
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+# The features of versioned layers name their delivery. On PostGIS migration 0003 checks that
+# reference with statement-level triggers instead of these foreign keys (one set-based check per
+# COPY rather than a lookup per row); SpatiaLite keeps the foreign keys.
+
+
 class Boundary(Base):
     """河道管理范围: a range polygon, or one bank's range line (管理范围线), of a delivery."""
 

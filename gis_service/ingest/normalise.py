@@ -104,25 +104,27 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
-def _plain_text(column: pd.Series) -> list[Any] | None:
-    """Return a column of plain strings trimmed, blanks as None (what :func:`coerce` makes of each); else None."""
+def _plain_text(column: pd.Series) -> pd.Series | None:
+    """Return a column of plain strings trimmed, blanks as null (what :func:`coerce` makes of each); else None.
+
+    The strings stay in Arrow: only the few values with space at either end become Python strings
+    (for ``str.strip``, whose idea of space :func:`coerce` uses too).
+    """
     kind = pd.api.types.infer_dtype(column, skipna=True)
     if kind not in {"string", "empty"}:
         return None
     if kind == "empty":
-        return [None] * len(column)
-    strings = pa.array(column, type=pa.string())
-    text = strings.to_numpy(zero_copy_only=False)
-    # Only the few values with space at either end go through str.strip (Arrow finds them, in C++).
+        return pd.Series([None] * len(column), dtype="str")
+    strings = pa.array(column, type=pa.large_string(), from_pandas=True)
     edges = pc.fill_null(pc.match_substring_regex(strings, EDGE_SPACE), False)
-    edged = np.flatnonzero(edges.to_numpy(zero_copy_only=False))
-    if len(edged):
-        text[edged] = [value.strip() for value in text[edged]]
-    text[text == ""] = None
-    return text.tolist()
+    if pc.any(edges).as_py():
+        trimmed = [value.strip() for value in pc.filter(strings, edges).to_pylist()]
+        strings = pc.replace_with_mask(strings, edges, pa.array(trimmed, type=strings.type))
+    strings = pc.if_else(pc.equal(strings, ""), pa.scalar(None, strings.type), strings)
+    return strings.to_pandas()
 
 
-def coerce_column(spec: FieldSpec, column: pd.Series) -> tuple[list[Any], np.ndarray, list[Any]]:
+def coerce_column(spec: FieldSpec, column: pd.Series) -> tuple[list[Any] | pd.Series, np.ndarray, list[Any]]:
     """Return a column's values coerced to the field, the rows that could not be, and their raw values."""
     if spec.type == "str" and not spec.values and (text := _plain_text(column)) is not None:
         return text, np.zeros(0, dtype=np.int64), []
@@ -161,7 +163,7 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     """Map ``gdf`` (any CRS, source field names) to catalogue fields and values in EPSG:4490."""
     field_map = layer.source_field_map([c for c in gdf.columns if c != gdf.geometry.name])
     findings: list[Finding] = []
-    out: dict[str, list[Any]] = {}
+    out: dict[str, list[Any] | pd.Series] = {}
     for source, target in field_map.items():
         spec = layer.field(target)
         values, failed, raw = coerce_column(spec, gdf[source])
@@ -171,7 +173,9 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
         if spec.name not in out and spec.default is not None:
             out[spec.name] = [spec.default] * len(gdf)
         elif spec.name in out and spec.default is not None:
-            out[spec.name] = [spec.default if v is None else v for v in out[spec.name]]
+            values = out[spec.name]
+            out[spec.name] = (values.fillna(spec.default) if isinstance(values, pd.Series)
+                              else [spec.default if v is None else v for v in values])
     geoms = gdf.geometry.values
     dropped_z = int(shapely.has_z(geoms).sum())
     if dropped_z:

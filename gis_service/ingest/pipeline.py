@@ -20,10 +20,11 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
-from gis_service.errors import BadRequest
+from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding, normalise
 from gis_service.ingest.read import Source, read_delivery
+from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.locate import place
 from gis_service.ingest.validation.ratio_check import zone_ratios
@@ -91,8 +92,12 @@ class Prepared:
     reported: set[tuple[int, str]]
 
 
-def prepare(session: Session, layer: LayerSpec, path: Path, options: ImportOptions, step: Progress) -> Prepared:
-    """Read and normalise ``path`` and load the validation context; reject at once what lies outside the district."""
+def prepare(session: Session, layer: LayerSpec, path: Path, options: ImportOptions, step: Progress,
+            seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> Prepared:
+    """Read and normalise ``path`` and load the validation context; reject at once what lies outside the district.
+
+    ``seen`` is handed the features the report's feature numbers count (for a preview map).
+    """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
         source = read_delivery(path, Path(tmp), layer=options.source_layer, encoding=options.encoding,
@@ -101,6 +106,8 @@ def prepare(session: Session, layer: LayerSpec, path: Path, options: ImportOptio
     step("crs")
     findings += check_district(source.frame)
     if any(f.code == "outside_district" for f in findings):
+        if seen:
+            seen(source.frame)
         raise rejection(build_report(layer, source, findings, len(source.frame), options))
     step("normalise")
     norm = normalise(layer, source.frame)
@@ -111,6 +118,8 @@ def prepare(session: Session, layer: LayerSpec, path: Path, options: ImportOptio
                                 fix="无需处理；如需高程请另行交付"))
     frame = norm.frame.reset_index(drop=True)
     findings += apply_river(layer, frame, options.river)
+    if seen:
+        seen(frame)
     step("validate")
     ctx = load_context(session, layer, frame, options.fix)
     mapped = set(norm.field_map.values()) | ({"river_code"} if options.river else set())
@@ -129,7 +138,7 @@ def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options:
         return False
     codes = prepared.frame["river_code"]
     return (not any(f.severity == "error" for f in prepared.findings) and bool(codes.notna().all())
-            and bool(codes.astype(str).isin(prepared.ctx.known_rivers).all()))
+            and bool(is_in(codes.astype(str), prepared.ctx.known_rivers).all()))
 
 
 def finish_report(layer: LayerSpec, source: Source, findings: list[Finding], frame: gpd.GeoDataFrame,
@@ -173,10 +182,29 @@ def run_import(session: Session, path: Path, options: ImportOptions, *,
         return import_delivery(session, path, options, progress or (lambda _stage: None))
 
 
-def import_delivery(session: Session, path: Path, options: ImportOptions, step: Progress) -> dict[str, Any]:
+def check_delivery(session: Session, path: Path, options: ImportOptions, *,
+                   progress: Progress | None = None) -> tuple[gpd.GeoDataFrame | None, dict[str, Any], bool]:
+    """Check ``path`` as a dry run, storing nothing, whatever the outcome (for a preview map).
+
+    Return the features the report counts (None when the file could not be read into any), the
+    report, and whether the delivery would be accepted. Unreadable files still raise their error.
+    """
+    features: list[gpd.GeoDataFrame] = []
+    with collector_paused():
+        try:
+            report = import_delivery(session, path, replace(options, dry_run=True, approve=False),
+                                     progress or (lambda _stage: None), seen=features.append)
+            accepted = True
+        except DeliveryRejected as exc:
+            report, accepted = exc.details, False
+    return (features[-1] if features else None), report, accepted
+
+
+def import_delivery(session: Session, path: Path, options: ImportOptions, step: Progress,
+                    seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
-    prepared = prepare(session, layer, path, options, step)
+    prepared = prepare(session, layer, path, options, step, seen)
     source = prepared.source
     writer = None
     if store_early(session, layer, prepared, options):

@@ -1,59 +1,39 @@
-"""Bulk writes on PostGIS: a layer's features (and a delivery's rows) by one ``COPY … FROM STDIN``.
+"""Bulk writes: a layer's features and an import's deliveries, in the caller's transaction.
 
-A province-scale zone set (200 000 stretches, 10 000 deliveries) goes through a single ``COPY``
-in text format with hex EWKB geometries, inside the caller's transaction. Each column is encoded
-once per distinct value (a zone set has two banks and four zone types) and the rows are joined by
-``map``/``str.join`` in C, so no Python code runs per feature. Rows are sent in chunks, so the
-server parses and indexes one chunk while the next is being encoded. SpatiaLite gets
-executemany. Also here: filters on thousands of keys (:func:`member_of`). Nothing here commits.
+PostGIS gets one ``COPY`` per table (:mod:`gis_service.store.pgcopy` builds its text), SpatiaLite
+an executemany. Here: which values go to which column (catalogue fields, ``attrs``, defaults
+COPY would bypass), geometries shaped for their column, the deliveries of a versioned import and
+their reports, and filters on thousands of keys (:func:`member_of`). Nothing here commits.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from operator import itemgetter
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
-from psycopg.copy import QueuedLibpqWriter
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Date,
-    DateTime,
-    Float,
-    Integer,
-    Table,
-    any_,
-    bindparam,
-    insert,
-    text,
-    update,
-)
+from sqlalchemy import Column, Connection, Table, any_, bindparam, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.types import JSON
 
 from gis_service.catalogue import LayerSpec
-from gis_service.db.models import SRID, Delivery, utcnow
+from gis_service.db.models import Delivery, utcnow
+from gis_service.store import pgcopy
+from gis_service.store.pgcopy import json_default
 
-CHUNK_ROWS = 20_000  # rows a COPY chunk: big enough to amortise, small enough to overlap with the server
+ColumnValues: TypeAlias = "np.ndarray | pa.Array"
 CHUNK = 5000  # values an IN list on SpatiaLite (its bound-parameter limit is far above)
-NULL = "\\N"
-ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-SPECIAL = ("\\", "\t", "\n", "\r")
 # Column type → (shapely type id of the single part, constructor of the multi geometry).
 MULTI: dict[str, tuple[int, Callable[..., Any]]] = {
     "MULTILINESTRING": (1, shapely.multilinestrings),
     "MULTIPOLYGON": (3, shapely.multipolygons),
 }
-EWKB_SRID_FLAG = 0x20000000
 
 
 def geometries_for_column(geoms: Any, column_type: str) -> np.ndarray:
@@ -79,16 +59,19 @@ def column_default(column: Column[Any]) -> tuple[bool, Any]:
 
 
 def table_values(table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame,
-                 extra: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Return the typed column values to write (object arrays, None for null) and the fields kept in ``attrs``."""
+                 extra: Mapping[str, Any]) -> tuple[dict[str, ColumnValues], list[str]]:
+    """Return the typed column values to write and the fields kept in ``attrs``.
+
+    Text columns stay Arrow strings (as GDAL's Arrow stream read them); others are object arrays
+    with None for null.
+    """
     n = len(gdf)
     names = [f.name for f in layer.fields if f.name in gdf.columns]
     own = [c for c in names if c in table.c and c not in extra and c not in {"id", "geom", "attrs"}]
     rest = [c for c in names if c not in table.c]
-    values = {c: _nullable(gdf[c]) for c in own}
+    values = {c: _column_values(gdf[c]) for c in own}
     for name, value in extra.items():
-        values[name] = (_nullable(pd.Series(np.asarray(value, dtype=object))) if _per_row(value)
-                        else np.full(n, value, dtype=object))
+        values[name] = _column_values(pd.Series(value)) if _per_row(value) else np.full(n, value, dtype=object)
     for column in table.c:
         if column.key in {"id", "geom", "attrs"}:
             continue
@@ -99,13 +82,23 @@ def table_values(table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame,
             values[column.key] = np.full(n, default, dtype=object)
         elif not column.nullable:
             column_values = values[column.key]
-            column_values[pd.isna(column_values)] = default
+            if isinstance(column_values, pa.Array):
+                values[column.key] = pc.fill_null(column_values, pa.scalar(str(default), column_values.type))
+            else:
+                column_values[pd.isna(column_values)] = default
     return values, rest
 
 
 def _per_row(value: Any) -> bool:
     """Tell whether an ``extra`` value holds one value per feature (a Series or an array)."""
     return isinstance(value, pd.Series | np.ndarray | list)
+
+
+def _column_values(series: pd.Series) -> ColumnValues:
+    """Return a column's values to write: Arrow strings for text, else an object array with None for null."""
+    if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in {"string"}:
+        return pa.array(series, type=pa.large_string(), from_pandas=True)
+    return _nullable(series)
 
 
 def _nullable(series: pd.Series) -> np.ndarray:
@@ -115,143 +108,6 @@ def _nullable(series: pd.Series) -> np.ndarray:
     return out
 
 
-def _text(value: Any) -> str:
-    """Encode a string-typed value."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _bool(value: Any) -> str:
-    """Encode a boolean (True/False, or 1/0); anything else is refused, as SQLAlchemy's Boolean does."""
-    if isinstance(value, bool | np.bool_) or value in (0, 1):
-        return "t" if value else "f"
-    raise ValueError(f"不是布尔值：{value!r}")
-
-
-def _date(value: Any) -> str:
-    """Encode a date (a datetime keeps only its date)."""
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def json_default(value: Any) -> Any:
-    """Serialise dates and numpy scalars inside JSON columns."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-ENCODERS: list[tuple[type, Callable[[Any], str]]] = [
-    (Boolean, _bool),
-    (Integer, lambda v: str(int(v))),
-    (Float, lambda v: repr(float(v))),
-    (DateTime, lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)),
-    (Date, _date),
-    (JSON, lambda v: json.dumps(v, ensure_ascii=False, default=json_default)),
-]
-
-
-def encoder_for(column: Column[Any]) -> Callable[[Any], str]:
-    """Return the function writing one value of ``column`` as COPY text (before escaping)."""
-    for kind, encode in ENCODERS:
-        if isinstance(column.type, kind):
-            return encode
-    return _text
-
-
-def copy_text(values: np.ndarray, encode: Callable[[Any], str]) -> np.ndarray:
-    """Return each value as escaped COPY text, encoding each distinct value once; None becomes ``\\N``."""
-    if encode is _text and pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
-        return _string_text(values)
-    try:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    except TypeError:  # unhashable values (lists, dicts): encode each one
-        codes, uniques = np.arange(len(values)), values
-        codes[pd.isna(values)] = -1
-    texts = np.empty(len(uniques) + 1, dtype=object)
-    encoded = list(map(encode, uniques))
-    if any(ch in "".join(encoded) for ch in SPECIAL):
-        encoded = [t.translate(ESCAPES) for t in encoded]
-    texts[:-1] = encoded
-    texts[-1] = NULL
-    return texts[codes]
-
-
-def _string_text(values: np.ndarray) -> np.ndarray:
-    """Return strings (None for null) as COPY text: as they are unless one needs escaping."""
-    missing = pd.isna(values)
-    texts = values.copy()
-    texts[missing] = NULL
-    if any(ch in "".join(values[~missing]) for ch in SPECIAL):
-        texts[~missing] = [t.translate(ESCAPES) for t in values[~missing]]
-    return texts
-
-
-def _attr_fragment(key: str) -> Callable[[Any], str]:
-    """Return the encoder of one ``attrs`` member: ``, "key": value`` (dates as ISO text)."""
-    def encode(value: Any) -> str:
-        value = value.isoformat() if isinstance(value, dt.date) else value
-        return f", {key}: " + json.dumps(value, ensure_ascii=False, default=json_default)
-    return encode
-
-
-def attrs_text(rest: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    """Return each row's ``attrs`` JSON (fields without a column, nulls left out) as escaped COPY text."""
-    if not rest:
-        return np.full(n, "{}", dtype=object)
-    # Each field contributes ', "name": value' (or nothing when null); the leading ", " is cut once.
-    parts = np.full(n, "", dtype=object)
-    for name, values in rest.items():
-        fragment = copy_text(values, _attr_fragment(json.dumps(name, ensure_ascii=False)))
-        parts = parts + np.where(fragment == NULL, "", fragment)
-    return "{" + pd.Series(parts, dtype=object).str.slice(2).to_numpy(dtype=object) + "}"
-
-
-EWKB_HEADERS = {
-    bytes([1, kind, 0, 0, 0]): (bytes([1]) + (kind | EWKB_SRID_FLAG).to_bytes(4, "little")
-                                + SRID.to_bytes(4, "little")).hex()
-    for kind in range(1, 8)
-}
-
-
-def ewkb_hex(geoms: np.ndarray) -> np.ndarray:
-    """Return hex EWKB (SRID 4490) of each geometry for COPY text (``\\N`` where missing)."""
-    out = np.full(len(geoms), NULL, dtype=object)
-    present = ~shapely.is_missing(geoms)
-    wkb = shapely.to_wkb(geoms[present], byte_order=1)
-    # Little-endian WKB: byte 0 is the byte order, bytes 1-4 the type; EWKB flags the type and adds the SRID.
-    head = map(EWKB_HEADERS.__getitem__, map(itemgetter(slice(0, 5)), wkb))
-    body = map(bytes.hex, map(itemgetter(slice(5, None)), wkb))
-    out[present] = list(map(str.__add__, head, body))
-    return out
-
-
-Texts = np.ndarray | Callable[[slice], np.ndarray]  # a column's COPY texts, or a function making a chunk's
-
-
-def copy_rows(conn: Connection, table: Table, columns: Mapping[str, Texts], n: int) -> int:
-    """Send ``n`` rows of COPY texts into ``table`` in chunks; a callable column is encoded chunk by chunk."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    raw = conn.connection.driver_connection
-    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
-    with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
-        for start in range(0, n, CHUNK_ROWS):
-            rows = slice(start, start + CHUNK_ROWS)
-            chunk = [(texts(rows) if callable(texts) else texts[rows]).tolist() for texts in columns.values()]
-            copy.write("\n".join(map("\t".join, zip(*chunk, strict=True))) + "\n")
-    return n
-
-
-def copy_values(conn: Connection, table: Table, values: Mapping[str, np.ndarray]) -> int:
-    """Write typed column values (object arrays, None for null) into ``table`` with one COPY."""
-    n = len(next(iter(values.values()))) if values else 0
-    return copy_rows(conn, table, {name: copy_text(v, encoder_for(table.c[name])) for name, v in values.items()}, n)
-
-
 def copy_features(conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame,
                   extra: Mapping[str, Any]) -> int:
     """Write ``gdf`` (EPSG:4490, catalogue fields) and ``extra`` columns into ``table`` with one COPY."""
@@ -259,17 +115,7 @@ def copy_features(conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.Geo
     values, rest = table_values(table, layer, gdf, extra)
     attrs = {name: _nullable(gdf[name]) for name in rest}
     geoms = geometries_for_column(gdf.geometry.values, table.c.geom.type.geometry_type)  # type: ignore[attr-defined]
-    # Every column is encoded chunk by chunk: the server starts on the first rows at once, and the
-    # hex EWKB (the bulk of the data) never all sits in memory.
-    columns: dict[str, Texts] = {name: _chunks(v, encoder_for(table.c[name])) for name, v in values.items()}
-    columns["attrs"] = lambda rows: attrs_text({k: v[rows] for k, v in attrs.items()}, len(range(len(gdf))[rows]))
-    columns["geom"] = lambda rows: ewkb_hex(geoms[rows])
-    return copy_rows(conn, table, columns, len(gdf))
-
-
-def _chunks(values: np.ndarray, encode: Callable[[Any], str]) -> Callable[[slice], np.ndarray]:
-    """Return the function encoding a chunk of ``values`` as COPY text."""
-    return lambda rows: copy_text(values[rows], encode)
+    return pgcopy.copy_features(conn, table, values, attrs, geoms)
 
 
 def insert_deliveries(session: Session, layer: str, rows: list[dict[str, Any]], *, actor: str,
@@ -288,7 +134,7 @@ def insert_deliveries(session: Session, layer: str, rows: list[dict[str, Any]], 
     for key in ("river_code", "version", "feature_count", "report"):
         values[key] = np.empty(len(rows), dtype=object)
         values[key][:] = [r[key] for r in rows]
-    copy_values(session.connection(), Delivery.__table__, values)  # type: ignore[arg-type]
+    pgcopy.copy_values(session.connection(), Delivery.__table__, values)  # type: ignore[arg-type]
     return ids
 
 

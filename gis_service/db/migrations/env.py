@@ -10,12 +10,17 @@ from geoalchemy2 import alembic_helpers
 from gis_service.db.models import Base
 
 # SpatiaLite's own bookkeeping tables, which autogenerate must never touch.
+# Feature tables whose delivery_id PostGIS checks with statement-level triggers instead of a foreign key.
+STATEMENT_CHECKED = {"boundaries", "stakes", "zones"}
 SPATIALITE_SYSTEM = {"KNN", "KNN2", "ElementaryGeometries", "SpatialIndex", "data_licenses", "sql_statements_log"}
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave out the spatial extensions' own tables from autogenerate."""
+    """Leave out the spatial extensions' own tables, and the delivery references PostGIS checks by trigger (0003)."""
     if type_ == "table" and name in SPATIALITE_SYSTEM:
+        return False
+    if (type_ == "foreign_key_constraint" and connection.dialect.name == "postgresql"
+            and obj.table.name in STATEMENT_CHECKED and obj.referred_table.name == "deliveries"):
         return False
     return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
 

@@ -6,10 +6,13 @@ All run vectorised (shapely 2, pandas) over the whole frame; Python only runs pe
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gis_service.catalogue import LayerSpec
@@ -17,10 +20,7 @@ from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.locate import Locator, numbers
 
 MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
-MARKUP_CHARS = "<:&"  # every match of MARKUP holds one of them
 LOCATION = re.compile(r"\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)")
-# Joins a column's texts for one regex pass: MARKUP can match neither this character nor across it.
-SEPARATOR = "\x00"
 
 
 def check_geometries(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, fix: bool) -> tuple[
@@ -90,16 +90,17 @@ def _area_m2(geom: shapely.Geometry) -> float:
 
 
 def markup_rows(values: pd.Series) -> np.ndarray:
-    """Return the rows whose text holds HTML markup or script: one regex pass over the whole column's text."""
-    present = np.flatnonzero(values.notna().to_numpy())
-    texts = list(map(str, values.to_numpy(dtype=object)[present]))
-    joined = SEPARATOR.join(texts)
-    # Markup needs one of these characters: a plain substring test spares the regex most columns.
-    if not any(ch in joined for ch in MARKUP_CHARS) or not MARKUP.search(joined):
-        return np.zeros(0, dtype=np.int64)
-    starts = np.cumsum([0, *(len(t) + 1 for t in texts[:-1])])
-    hits = np.searchsorted(starts, [m.start() for m in MARKUP.finditer(joined)], side="right") - 1
-    return present[np.unique(hits)]
+    """Return the rows whose text holds HTML markup or script.
+
+    Markup needs ``<``, ``&#`` or ``javascript``: Arrow finds the few rows holding one (in C++,
+    without making a Python string per row) and only those are matched against :data:`MARKUP`.
+    """
+    texts = pa.array(values if isinstance(values.dtype, pd.StringDtype) else values.map(str, na_action="ignore"),
+                     type=pa.large_string(), from_pandas=True)
+    maybe = pc.or_(pc.or_(pc.match_substring(texts, "<"), pc.match_substring(texts, "&#")),
+                   pc.match_substring(texts, "javascript", ignore_case=True))
+    rows = np.flatnonzero(pc.fill_null(maybe, False).to_numpy(zero_copy_only=False))
+    return np.array([i for i in rows if MARKUP.search(texts[int(i)].as_py())], dtype=np.int64)
 
 
 def check_fields(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, mapped: set[str],
@@ -171,7 +172,7 @@ def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator,
                                         message=f"第 {i + 1} 个要素的编号 {frame[layer.key].iloc[i]} 与前面的要素重复",
                                         fix="为每个要素填写唯一编号"))
         if existing_keys:
-            clash = frame[layer.key].isin(existing_keys).to_numpy()
+            clash = is_in(frame[layer.key], existing_keys).to_numpy()
             for i in np.flatnonzero(clash):
                 findings.append(loc.finding(int(i), code="duplicate_key", field=layer.key,
                                             message=f"编号 {frame[layer.key].iloc[i]} 已在台账中，不会覆盖已有记录",
@@ -184,12 +185,19 @@ def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator,
     return findings
 
 
+def is_in(values: pd.Series, members: Collection[str]) -> pd.Series:
+    """Tell which ``values`` are among ``members`` (hashing once; pandas' Arrow-string ``isin`` loops in Python)."""
+    index = pd.Index(list(set(members)), dtype=object)
+    found = index.get_indexer(pd.Index(values.to_numpy(dtype=object), dtype=object))
+    return pd.Series(found >= 0, index=values.index)
+
+
 def check_rivers(layer: LayerSpec, frame: gpd.GeoDataFrame, known_rivers: set[str]) -> list[Finding]:
     """Find river codes not in the river layer (one finding per unknown code)."""
     if layer.name == "rivers" or "river_code" not in frame or layer.field("river_code").derived:
         return []
     codes = frame["river_code"]
-    unknown = codes.notna() & ~codes.astype(str).isin(known_rivers)
+    unknown = codes.notna() & ~is_in(codes.astype(str), known_rivers)
     findings = []
     for code, rows in frame.index[unknown.to_numpy()].groupby(codes[unknown.to_numpy()].astype(str)).items():
         positions = frame.index.get_indexer(rows)

@@ -1,8 +1,9 @@
 """Checks of features against their river: bank side, within the approved range, stakes on the range line.
 
-Geometry math runs in a local transverse Mercator (metres) so that tolerances are settings in
-metres. Each river's centerline or range is built once and shared by reference among that
-river's features; the checks then run as one vectorised shapely call over all features.
+Distances run in a local transverse Mercator (metres) so that tolerances are settings in metres;
+the bank side, a matter of sign, is decided in a cheaper flat frame (:class:`Plane`). Each river's
+centerline or range is built once and shared by reference among that river's features; the
+checks then run as one vectorised shapely call over all features.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pyproj import Transformer
 
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.along import Polylines, vertices
+from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.locate import MAX_LISTED, Locator
 
 STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
@@ -62,10 +64,9 @@ class RiverGeometry:
         return self.to_metric(self.lonlat)
 
     @cached_property
-    def river_lines(self) -> tuple[pd.Index, np.ndarray]:
-        """The rivers' codes and their merged centerlines in metres."""
-        keys = pd.Index(self.rivers["code"].astype(str).to_numpy(dtype=object), dtype=object)
-        return keys, np.asarray(shapely.line_merge(self.to_metric(self.rivers.geometry.values)), dtype=object)
+    def plane(self) -> Plane:
+        """The flat frame the bank side is decided in, fitted to the delivery."""
+        return Plane.around(self.lonlat)
 
 
 def per_feature(codes: np.ndarray, keys: pd.Index, values: np.ndarray) -> np.ndarray:
@@ -92,22 +93,51 @@ def union_by(keys: np.ndarray, geoms: np.ndarray) -> tuple[pd.Index, np.ndarray]
     return pd.Index(uniques, dtype=object), out
 
 
+class Plane:
+    """Lon/lat scaled to metres at one latitude (x = R·cos φ₀·λ, y = R·φ): a cheap, near-local flat frame.
+
+    Which side of a centerline a feature lies on is the sign of a cross product; a linear map with a
+    positive determinant keeps that sign, so this frame decides sides as a transverse Mercator would,
+    without projecting the delivery's vertices (a pyproj call on millions of coordinates).
+    """
+
+    METRES_PER_DEGREE = 6_371_008.8 * np.pi / 180
+
+    def __init__(self, lat0: float) -> None:
+        self.scale = np.array([self.METRES_PER_DEGREE * np.cos(np.radians(lat0)), self.METRES_PER_DEGREE])
+
+    @classmethod
+    def around(cls, geoms: np.ndarray) -> Plane:
+        """Return the frame at the middle latitude of ``geoms``."""
+        _, miny, _, maxy = shapely.total_bounds(geoms)
+        return cls((miny + maxy) / 2 if np.isfinite(miny) else 30.0)
+
+    def geoms(self, geoms: np.ndarray) -> np.ndarray:
+        """Return lon/lat ``geoms`` in this frame."""
+        return np.asarray(shapely.transform(geoms, lambda xy: xy * self.scale), dtype=object)
+
+
 def sides(rg: RiverGeometry) -> np.ndarray:
     """Return ``left``/``right`` for each feature relative to its centerline looking downstream (None if unknown)."""
     out = np.full(len(rg.codes), None, dtype=object)
     if rg.rivers.empty:
         return out
-    keys, lines = rg.river_lines
+    keys = pd.Index(rg.rivers["code"].astype(str).to_numpy(dtype=object), dtype=object)
     river = keys.get_indexer(pd.Index(rg.codes, dtype=object))
-    river[river >= 0] = np.where(shapely.is_empty(lines[river[river >= 0]]), -1, river[river >= 0])
     ok = (river >= 0) & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
     if not ok.any():
         return out
-    r = river[ok]
+    # Only the rivers the features name, merged into one line each where the parts join.
+    used, r = np.unique(river[ok], return_inverse=True)
+    lines = np.asarray(shapely.line_merge(rg.plane.geoms(np.asarray(rg.rivers.geometry.values, dtype=object)[used])),
+                       dtype=object)
+    drawn = ~(shapely.is_missing(lines) | shapely.is_empty(lines))
+    ok[ok] = drawn[r]
+    r = r[drawn[r]]
     px, py = xy = representative_points(rg, np.flatnonzero(ok)).T
     m = shapely.line_locate_point(lines[r], shapely.points(xy.T))
     # The centerline's direction at m: the chord from STEP_M before to STEP_M after (clamped to the line).
-    along = Polylines.of(lines)
+    along = Polylines.of(np.where(drawn, lines, shapely.LineString()))
     (ax, ay), (bx, by) = (along.point_at(r, d).T for d in (np.maximum(m - STEP_M, 0),
                                                             np.minimum(m + STEP_M, along.length[r])))
     cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
@@ -116,21 +146,19 @@ def sides(rg: RiverGeometry) -> np.ndarray:
 
 
 def representative_points(rg: RiverGeometry, rows: np.ndarray) -> np.ndarray:
-    """Return (x, y) in metres of each feature's point for deciding its side: a line's midpoint, else a point inside.
+    """Return (x, y) in the side-deciding plane of each feature's point: a line's midpoint, else a point inside.
 
-    Lines are measured from their vertices in metres (numpy), without building metric geometries.
+    Lines are measured from their vertices (numpy), without making 200 000 point geometries.
     """
     geoms = rg.lonlat[rows]
     out = np.empty((len(rows), 2))
     linear = shapely.get_dimensions(geoms) == 1
     if linear.any():
         lonlat, part, owner = vertices(geoms[linear])
-        x, y = rg.transformer.transform(lonlat[:, 0], lonlat[:, 1])
-        lines = Polylines(np.column_stack([x, y]), part, owner, int(linear.sum()))
-        index = np.arange(int(linear.sum()))
-        out[linear] = lines.point_at(index, lines.length / 2)
+        lines = Polylines(lonlat * rg.plane.scale, part, owner, int(linear.sum()))
+        out[linear] = lines.point_at(np.arange(int(linear.sum())), lines.length / 2)
     if (~linear).any():
-        out[~linear] = shapely.get_coordinates(shapely.point_on_surface(rg.geoms[rows[~linear]]))
+        out[~linear] = shapely.get_coordinates(shapely.point_on_surface(geoms[~linear])) * rg.plane.scale
     return out
 
 
@@ -187,7 +215,7 @@ def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.
     out = np.full(len(rg.codes), None, dtype=object)
     ranges = rg.ranges
     if rows is not None:
-        ranges = ranges[ranges["river_code"].astype(str).isin(set(rg.codes[rows])).to_numpy()]
+        ranges = ranges[is_in(ranges["river_code"].astype(str), set(rg.codes[rows])).to_numpy()]
     if ranges.empty:
         return out
     # A copy: the parts are swapped below, and the frame's own array must stay as it is.
