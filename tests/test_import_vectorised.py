@@ -7,7 +7,6 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
-from gis_service.ingest.validation.along import Polylines
 from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows
 from gis_service.store.bulk import geometries_for_column
 from gis_service.store.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
@@ -20,19 +19,6 @@ def random_lines(rng: np.random.Generator, n: int) -> np.ndarray:
     lines.append(shapely.MultiLineString([[(0, 0), (10, 0)], [(20, 0), (20, 15)]]))
     lines.append(shapely.LineString([(5, 5), (5, 5), (8, 9)]))
     return np.array(lines, dtype=object)
-
-
-def test_points_along_lines_match_geos() -> None:
-    rng = np.random.default_rng(7)
-    lines = random_lines(rng, 200)
-    along = Polylines.of(lines)
-    assert np.allclose(along.length, shapely.length(lines), rtol=0, atol=1e-9)
-    which = rng.integers(0, len(lines), 5000)
-    distance = rng.uniform(0, 1, len(which)) * along.length[which]
-    distance[:100] = 0.0  # the ends exactly
-    distance[100:200] = along.length[which[100:200]]
-    expected = shapely.get_coordinates(shapely.line_interpolate_point(lines[which], distance))
-    assert np.abs(along.point_at(which, distance) - expected).max() < 1e-6
 
 
 def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:

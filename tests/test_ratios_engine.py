@@ -420,6 +420,10 @@ def test_polyline_projection_and_interpolation_match_geos() -> None:
     geoms = np.array(lines, dtype=object)
     coords, owner, first = vertex_table(geoms)
     poly = Polylines.of(coords, owner, first, len(geoms))
+    # Single-part lines take a shortcut to the same table.
+    singles = vertex_table(geoms[:-1])
+    assert all(np.array_equal(got, want[owner < len(geoms) - 1])
+               for got, want in zip(singles, (coords, owner, first), strict=True))
     which = np.repeat(np.arange(len(geoms)), 200)
     px, py = rng.uniform(-600, 600, (2, len(which)))
     measure, distance = poly.project(px, py, which)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,7 +14,13 @@ from rich.text import Text
 
 from gis_service.cli.common import console, err_console, handles_errors, ready_engine
 from gis_service.db.engine import transaction
-from gis_service.errors import DeliveryRejected, ServiceError
+from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from sqlalchemy.orm import Session
+
+    from gis_service.ingest.pipeline import ImportOptions
 
 STAGES = {"read": "读取文件", "crs": "检查坐标系", "normalise": "字段映射", "validate": "检查", "store": "入库"}
 SEVERITY_LABEL = {"error": "错误", "warning": "警告", "info": "提示"}
@@ -56,6 +63,57 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(Text(f"（另有 {n} 条 {code} 未列出）"))
 
 
+def check_preview_path(output: Path) -> None:
+    """Refuse, before any work, a preview path the page cannot be written to."""
+    if output.suffix.lower() not in {".html", ".htm"}:
+        raise BadRequest(f"预览文件 {output} 应以 .html 结尾", code="bad_output_suffix")
+    if not output.parent.is_dir():
+        raise BadRequest(f"输出目录 {output.parent} 不存在；请先创建", code="output_dir_missing")
+
+
+def write_preview(output: Path, features: gpd.GeoDataFrame | None, report: dict[str, Any], accepted: bool) -> None:
+    """Write a checked delivery's preview map to ``output`` as one standalone page (offline: no basemap)."""
+    from gis_service.webmap.preview import checked_delivery_html
+
+    data = checked_delivery_html(features, report, accepted, standalone=True, basemap="none").encode("utf-8")
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise BadRequest(f"无法写入预览文件 {output}：{exc.strerror or exc}", code="output_not_writable") from None
+
+
+def import_with_preview(session: Session, path: Path, options: ImportOptions, output: Path,
+                        step: Callable[[str], None]) -> dict[str, Any]:
+    """Import ``path`` as :func:`run_import` does, and write its preview map to ``output`` whatever the outcome.
+
+    A rejection is raised only once the page is written. The check is a dry run: a dry run or a rejected
+    delivery is read and checked once; an accepted one is then imported (read and checked again, stored).
+    """
+    from gis_service.ingest.pipeline import check_delivery, run_import
+    from gis_service.ingest.validation.report import rejection
+
+    features, report, accepted = check_delivery(session, path, options, progress=step)
+    write_preview(output, features, report, accepted)
+    if not accepted:
+        # The check ran as a dry run; the rejection reports what was asked, as run_import's would.
+        raise rejection({**report, "dry_run": options.dry_run})
+    if options.dry_run:
+        return report
+    try:
+        return run_import(session, path, options, progress=step)
+    except DeliveryRejected as exc:
+        # The database changed between the check and the import (another delivery): the page must say so.
+        write_preview(output, features, exc.details, False)
+        raise
+
+
+def say_preview(output: Path, as_json: bool) -> None:
+    """Tell where the preview map was written (on stderr with ``--json``, so that stdout stays JSON)."""
+    size = output.stat().st_size
+    (err_console if as_json else console).print(
+        Text(f"已写出成果预览地图 {output}（{size / 1024:.0f} KB），可离线打开。"))
+
+
 def import_command(
     layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems")],
     path: Annotated[Path, typer.Argument(help="交付文件：.zip（Shapefile）.gpkg .geojson .kml .kmz .csv .xlsx")],
@@ -68,6 +126,8 @@ def import_command(
     approve: Annotated[bool, typer.Option("--approve", help="入库后立即批准（管理员快捷方式）")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出报告")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="自动修复无效几何并在报告中说明")] = False,
+    preview: Annotated[Path | None, typer.Option(
+        "--preview", help="把成果预览地图（要素与检查问题）写入此 HTML 文件，通过与否都写，可离线打开")] = None,
 ) -> None:
     """Import a delivery: read, check, and store it (exit 0 stored, exit 2 rejected and nothing stored)."""
     from gis_service.access import audit
@@ -76,6 +136,8 @@ def import_command(
     options = ImportOptions(layer=layer, crs=crs, encoding=encoding, river=river, source_layer=source_layer,
                             swap_xy=swap_xy, dry_run=dry_run, approve=approve, fix=fix, actor="cli")
     try:
+        if preview is not None:
+            check_preview_path(preview)
         engine = ready_engine()
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
@@ -85,7 +147,10 @@ def import_command(
                 bar.update(task, description=STAGES.get(stage, stage), completed=list(STAGES).index(stage))
 
             with transaction(engine) as session:
-                report = run_import(session, path, options, progress=step)
+                if preview is None:
+                    report = run_import(session, path, options, progress=step)
+                else:
+                    report = import_with_preview(session, path, options, preview, step)
                 if not dry_run:
                     audit(session, actor="cli", action="delivery.import", target_type=layer,
                           target_id=path.name, details={"stored": report.get("stored"),
@@ -97,6 +162,8 @@ def import_command(
         else:
             print_report(exc.details)
             err_console.print(Text(f"交付被拒绝 [{exc.code}]，未保存任何数据。", style="bold red"))
+        if preview is not None:  # with --preview, a rejection comes only after its page is written
+            say_preview(preview, as_json)
         raise typer.Exit(2) from None
     except ServiceError as exc:
         if not as_json:
@@ -105,14 +172,16 @@ def import_command(
         raise typer.Exit(exc.exit_code) from None
     if as_json:
         _dump(report)
-        return
-    print_report(report)
-    if dry_run:
-        console.print("检查通过（--dry-run，未入库）。")
-    for d in report.get("deliveries", []):
-        console.print(Text(f"河流 {d['river_code']}：第 {d['version']} 版，交付编号 {d['id']}，状态 {d['status']}"))
-    if "deliveries" not in report and not dry_run:
-        console.print(Text(f"已保存 {report.get('stored')} 个要素。"))
+    else:
+        print_report(report)
+        if dry_run:
+            console.print("检查通过（--dry-run，未入库）。")
+        for d in report.get("deliveries", []):
+            console.print(Text(f"河流 {d['river_code']}：第 {d['version']} 版，交付编号 {d['id']}，状态 {d['status']}"))
+        if "deliveries" not in report and not dry_run:
+            console.print(Text(f"已保存 {report.get('stored')} 个要素。"))
+    if preview is not None:
+        say_preview(preview, as_json)
 
 
 @deliveries_app.command("list", help="列出成果交付（加 --river 即某河流的版本历史），新者在前。")

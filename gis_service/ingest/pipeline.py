@@ -224,7 +224,8 @@ def import_delivery(session: Session, path: Path, options: ImportOptions, step: 
                 writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor,
                                         savepoint=False)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
-        figures, more = zone_ratios(checked.frame, checked.rivers) if checked.ratio_due else (None, [])
+        figures, more = (zone_ratios(checked.frame, checked.rivers, checked.centerlines) if checked.ratio_due
+                         else (None, []))
         report = finish_report(layer, source, findings + more, checked.frame, options)
         if figures is not None:
             report["ratios"] = figures

@@ -1,11 +1,13 @@
 """A delivery's preview map: the delivered features with each validation finding marked where it is.
 
-The import stage calls :func:`delivery_preview_html` with the normalised features and the report's
-findings, so a surveyor sees the problem on the map, not only as a line of text.
+:func:`delivery_preview_html` takes the normalised features and the report's findings, so a surveyor
+sees the problem on the map, not only as a line of text: for a stored delivery, and (through
+:func:`checked_delivery_html`) for one only checked, rejected ones included, which store nothing.
 """
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -15,12 +17,14 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, fit_to, make_map, render, to_display
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.legend import LegendItem, LegendSection, colour, legend_html, map_styles
 from gis_service.webmap.problems import OverlayGroup, overlays_script
 
 MAX_POPUP_FIELDS = 14
+MAX_UNPLACED = 50  # findings without a place listed in the panel; the legend's counts stay exact
 
 
 def _feature_collection(features: gpd.GeoDataFrame, datum: str) -> dict[str, Any]:
@@ -65,6 +69,27 @@ def _finding_collection(findings: Sequence[dict[str, Any]], datum: str) -> tuple
     return {"type": "FeatureCollection", "features": out}, counts
 
 
+def _unplaced_panel(findings: Sequence[dict[str, Any]]) -> str | None:
+    """Return a panel (escaped) listing the findings with no place on the map, such as a whole file out of the district.
+
+    Without it a delivery rejected for such a reason would show a map with nothing marked.
+    """
+    labels = map_styles()["preview"]["severity_labels"]
+    unplaced = [f for f in findings if _number(f.get("lon")) is None or _number(f.get("lat")) is None]
+    if not unplaced:
+        return None
+    rows: list[tuple[str, Any]] = []
+    for f in unplaced[:MAX_UNPLACED]:
+        severity = str(f.get("severity") or "error")
+        feature = f"（要素 {f['feature']}）" if f.get("feature") else ""
+        rows.append((f"{labels.get(severity, severity)} {f.get('code') or ''}{feature}", f.get("message")))
+    if len(unplaced) > MAX_UNPLACED:
+        rows.append(("…", f"另有 {len(unplaced) - MAX_UNPLACED} 条，见检查报告"))
+    body = popup_html(f"地图上无法标注位置的问题（{len(unplaced)}）", rows)
+    return (f'<div id="rg-unplaced" class="rg-panel" style="left: 50px; top: 10px; max-width: 460px; '
+            f'max-height: 40vh;">{body}</div>')
+
+
 def _number(value: Any) -> float | None:
     """Return a finite float or None."""
     try:
@@ -77,7 +102,8 @@ def _number(value: Any) -> float | None:
 def delivery_preview_html(features: gpd.GeoDataFrame, findings: list[dict[str, Any]],
                           *, title: str = "成果预览", basemap: str | None = None) -> str:
     """Return the preview page of a delivery: its features, and its findings (lon, lat, code, message, severity)."""
-    fmap, datum = make_map(title, basemap)
+    # Folium writes the page <title> as is, and a title may carry file-supplied text (a river code, a file name).
+    fmap, datum = make_map(html.escape(title, quote=False), basemap)
     features = features if features.crs is not None else features.set_crs("EPSG:4490")
     features = features[~(features.geometry.isna() | features.geometry.is_empty)]
     found, counts = _finding_collection(findings, datum)
@@ -89,8 +115,37 @@ def delivery_preview_html(features: gpd.GeoDataFrame, findings: list[dict[str, A
                         count=counts.get(s, 0)) for s in styles["severity_colors"]]
     items.append(LegendItem("feature", "交付要素", colour(styles["feature_color"]), "line", count=len(features)))
     add_html(fmap, legend_html(title, [LegendSection("severity", "图例", items)]))
+    panel = _unplaced_panel(findings)
+    if panel:
+        add_html(fmap, panel)
     shown = to_display(features, datum)
     fit_to(fmap, [shown] + ([gpd.GeoDataFrame.from_features(found["features"])] if found["features"] else []))
     entries = [OverlayGroup(delivered, data=_feature_collection(features, datum)), OverlayGroup(marked, data=found)]
     Script(overlays_script(fmap.get_name(), entries)).add_to(fmap)
     return render(fmap)
+
+
+def checked_delivery_title(report: dict[str, Any], accepted: bool) -> str:
+    """Return the title of a checked, unstored delivery's preview: the file, the layer and the outcome."""
+    counts = report.get("counts") or {}
+    if accepted:
+        warnings = counts.get("warning") or 0
+        verdict = "通过检查" + (f"，{warnings} 个警告" if warnings else "")
+    else:
+        verdict = f"未通过检查：{counts.get('error') or 0} 个错误"
+    filename = (report.get("source") or {}).get("filename")
+    return f"{filename + ' ' if filename else ''}{report.get('layer_label') or ''}成果预览（{verdict}）"
+
+
+def checked_delivery_html(features: gpd.GeoDataFrame | None, report: dict[str, Any], accepted: bool, *,
+                          standalone: bool = False, basemap: str | None = None) -> str:
+    """Return the preview page of a delivery checked but not stored, accepted or rejected.
+
+    ``features`` and ``report`` are what the dry-run check gives (the report's feature numbers count
+    the rows of ``features``; None when the file gave no features). ``standalone`` inlines the
+    scripts and styles, for a file opened with no service behind it.
+    """
+    frame = features if features is not None else gpd.GeoDataFrame(geometry=[], crs="EPSG:4490")
+    page = delivery_preview_html(frame, list(report.get("findings") or []),
+                                 title=checked_delivery_title(report, accepted), basemap=basemap)
+    return inline_assets(page) if standalone else page

@@ -41,7 +41,12 @@ def sum_by(owner: IntArray, weights: FloatArray, count: int) -> FloatArray:
 
 def vertex_table(geoms: GeomArray) -> tuple[FloatArray, IntArray, BoolArray]:
     """Return the 2-D vertices of line ``geoms``, the geometry of each, and whether it starts a part."""
-    parts, part_geom = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    geoms = np.asarray(geoms, dtype=object)
+    if (shapely.get_type_id(geoms) == 1).all():
+        # Single-part lines (the usual delivery) are their own parts: no copies of 200 000 geometries.
+        coords, owner = shapely.get_coordinates(geoms, return_index=True)
+        return coords, owner.astype(np.int64), part_starts(owner)
+    parts, part_geom = shapely.get_parts(geoms, return_index=True)
     coords, coord_part = shapely.get_coordinates(parts, return_index=True)
     return coords, part_geom[coord_part].astype(np.int64), part_starts(coord_part)
 

@@ -55,19 +55,19 @@ def shoreline_ratios(
     gap_tolerance_m: float = 20.0,
     overlap_tolerance_m: float = 1.0,
     bank_lines: gpd.GeoDataFrame | None = None,
+    centerlines: CenterlineIndex | None = None,
 ) -> RatioReport:
     """Compute the shoreline protection ratio check (岸线保护比例核算) of ``rivers`` from ``zones``.
 
     ``zones``: river_code, bank (left/right), zone_type, geometry (lines or polygons), optional
     code/basis/id; ``rivers``: code, name, important, geometry (centerline in flow direction);
-    ``towns``: code, name, polygons. Any CRS (none means EPSG:4490).
+    ``towns``: code, name, polygons. Any CRS (none means EPSG:4490). ``centerlines``: the index of
+    ``rivers``' centerlines (in their order) when the caller has built it already.
     """
     with collector_paused():
         rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
         zones = in_4490(zones, "岸线功能分区", ("river_code", "bank", "zone_type")).reset_index(drop=True)
-        center = shapely.line_merge(shapely.force_2d(np.asarray(rivers.geometry.values, dtype=object)))
-        center = np.where(shapely.is_missing(center), shapely.from_wkt("LINESTRING EMPTY"), center)
-        index = CenterlineIndex(center)
+        index = centerlines if centerlines is not None else centerline_index(rivers)
         known = {str(code): i for i, code in enumerate(rivers["code"]) if index.geodesic_length[i] > 0}
         zones, river, warnings = _usable(zones, known)
         parts = part_table(zones, river, index, bank_lines, known)
@@ -77,6 +77,12 @@ def shoreline_ratios(
             threshold=threshold, gap_tolerance_m=gap_tolerance_m, overlap_tolerance_m=overlap_tolerance_m,
             warnings=warnings,
         )
+
+
+def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
+    """Return the index of the rivers' centerlines (EPSG:4490), parts merged; a missing one is empty."""
+    center = shapely.line_merge(shapely.force_2d(np.asarray(rivers.geometry.values, dtype=object)))
+    return CenterlineIndex(np.where(shapely.is_missing(center), shapely.LineString(), center))
 
 
 def _usable(zones: gpd.GeoDataFrame, known: dict[str, int]) -> tuple[gpd.GeoDataFrame, IntArray, list[str]]:

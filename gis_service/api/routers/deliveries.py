@@ -1,10 +1,12 @@
-"""Deliveries: upload (surveyor), report, preview map, version history, diff, approve and reject (admin)."""
+"""Deliveries: upload or preview (surveyor), report, preview map, version history, diff, approve and reject (admin)."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path as FsPath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -14,7 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from gis_service.access import Role
-from gis_service.api.deps import Admin, SessionDep, Surveyor, Viewer
+from gis_service.api.deps import Admin, Caller, SessionDep, Surveyor, Viewer
 from gis_service.errors import BadRequest, Forbidden, PayloadTooLarge
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import (
@@ -25,6 +27,9 @@ from gis_service.store.deliveries import (
     range_diff,
     reject_delivery,
 )
+
+if TYPE_CHECKING:
+    from gis_service.ingest.pipeline import ImportOptions
 
 router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
 CHUNK = 1024 * 1024
@@ -74,24 +79,19 @@ async def save_upload(upload: UploadFile, folder: FsPath, limit: int) -> FsPath:
     return target
 
 
-@router.post("/{layer}", status_code=201)
-async def upload_delivery(
-    request: Request,
-    session: SessionDep,
-    caller: Surveyor,
-    layer: Annotated[str, Path(description="rivers, boundaries, stakes, zones, outfalls, problems")],
-) -> JSONResponse:
-    """Upload a delivery (multipart ``file`` + form options); answer with the validation report.
+@asynccontextmanager
+async def received_delivery(request: Request, layer: str, caller: Caller, *,
+                            storing: bool) -> AsyncIterator[tuple[ImportOptions, FsPath]]:
+    """Receive a delivery's multipart form (size-limited); yield its options and the file, kept until the end.
 
-    Form fields: ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``dry_run``,
-    ``fix``, ``approve`` (admin only). A rejected delivery answers 422 with the report in ``details``.
+    Form fields: ``file``, ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``fix``;
+    when ``storing``, also ``dry_run`` and ``approve`` (admin only).
     """
-    from gis_service.ingest.pipeline import ImportOptions, run_import, target_layer
+    from gis_service.ingest.pipeline import ImportOptions, target_layer
 
     target_layer(layer)
     limit = int(get_settings().max_upload_mb * 1024 * 1024)
-    limited = limited_request(request, limit)
-    async with limited.form(max_files=1, max_fields=20) as form:
+    async with limited_request(request, limit).form(max_files=1, max_fields=20) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise BadRequest("请以 multipart/form-data 上传文件，字段名为 file", code="missing_file")
@@ -103,20 +103,51 @@ async def upload_delivery(
         def flag(name: str) -> bool:
             return (text(name) or "").lower() in TRUE
 
-        if flag("approve") and not (caller.role and caller.role.allows(Role.ADMIN)):
+        if storing and flag("approve") and not (caller.role and caller.role.allows(Role.ADMIN)):
             raise Forbidden("只有管理员可以在上传时直接批准（approve）", code="insufficient_role")
         options = ImportOptions(layer=layer, crs=text("crs"), encoding=text("encoding"), river=text("river"),
-                                source_layer=text("layer"), swap_xy=flag("swap_xy"), dry_run=flag("dry_run"),
-                                fix=flag("fix"), approve=flag("approve"), actor=caller.name,
+                                source_layer=text("layer"), swap_xy=flag("swap_xy"),
+                                dry_run=storing and flag("dry_run"), fix=flag("fix"),
+                                approve=storing and flag("approve"), actor=caller.name,
                                 filename=FsPath(upload.filename or "upload").name)
         with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
-            path = await save_upload(upload, FsPath(tmp), limit)
-            report = await run_in_threadpool(run_import, session, path, options)
+            yield options, await save_upload(upload, FsPath(tmp), limit)
+
+
+LayerPath = Annotated[str, Path(description="rivers, boundaries, stakes, zones, outfalls, problems")]
+
+
+@router.post("/{layer}", status_code=201)
+async def upload_delivery(request: Request, session: SessionDep, caller: Surveyor, layer: LayerPath) -> JSONResponse:
+    """Upload a delivery (multipart ``file`` + form options); answer with the validation report.
+
+    Form fields: ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``dry_run``,
+    ``fix``, ``approve`` (admin only). A rejected delivery answers 422 with the report in ``details``.
+    """
+    from gis_service.ingest.pipeline import run_import
+
+    async with received_delivery(request, layer, caller, storing=True) as (options, path):
+        report = await run_in_threadpool(run_import, session, path, options)
     if not options.dry_run:
         caller.audit(session, "delivery.import", layer, options.filename,
                      stored=report.get("stored"), deliveries=[d["id"] for d in report.get("deliveries", [])],
                      approved=options.approve)
     return JSONResponse(report, status_code=200 if options.dry_run else 201)
+
+
+@router.post("/{layer}/preview", response_class=HTMLResponse)
+async def preview_upload(request: Request, session: SessionDep, caller: Surveyor, layer: LayerPath) -> HTMLResponse:
+    """Check an uploaded delivery and answer with its preview map, accepted or rejected; nothing is stored.
+
+    The same form as the upload (``file``, ``crs``, ``encoding``, ``river``, ``layer``, ``swap_xy``, ``fix``).
+    The page's title says whether the delivery would be accepted; an unreadable file answers the usual error.
+    """
+    from gis_service.ingest.pipeline import check_delivery
+    from gis_service.webmap.preview import checked_delivery_html
+
+    async with received_delivery(request, layer, caller, storing=False) as (options, path):
+        features, report, accepted = await run_in_threadpool(check_delivery, session, path, options)
+    return HTMLResponse(await run_in_threadpool(checked_delivery_html, features, report, accepted))
 
 
 @router.get("")

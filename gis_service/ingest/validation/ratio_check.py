@@ -14,8 +14,12 @@ log = logging.getLogger("gis_service")
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
 
 
-def zone_ratios(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> tuple[dict[str, Any] | None, list[Finding]]:
-    """Compute the shoreline ratio check of a clean zone set, and its gaps and overlaps as findings."""
+def zone_ratios(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame,
+                centerlines: Any = None) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """Compute the shoreline ratio check of a clean zone set, and its gaps and overlaps as findings.
+
+    ``centerlines``: the index of ``rivers``' centerlines if validation built it (the bank-side check does).
+    """
     try:
         from gis_service.analysis.shoreline.ratios import shoreline_ratios
     except ImportError:
@@ -28,7 +32,7 @@ def zone_ratios(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> tuple[dict
             rivers = rivers.assign(**{column: default})
     try:
         report = shoreline_ratios(frame, rivers, threshold=settings.ratio_threshold,
-                                  gap_tolerance_m=settings.gap_tolerance_m)
+                                  gap_tolerance_m=settings.gap_tolerance_m, centerlines=centerlines)
         return report.to_json(), issue_findings(report.gaps, "zone_gap") + issue_findings(report.overlaps,
                                                                                            "zone_overlap")
     except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery

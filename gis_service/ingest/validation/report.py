@@ -48,7 +48,7 @@ def rejection(report: dict[str, Any]) -> DeliveryRejected:
     """Return the error for a rejected delivery: the single error code when all errors share one."""
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     codes = sorted({f["code"] for f in errors})
-    first = "；".join(f["message"] for f in errors[:3])
+    first = "；".join(f["message"].rstrip("。") for f in errors[:3])
     more = f" 等共 {report['counts']['error']} 个错误" if report["counts"]["error"] > 3 else ""
     return DeliveryRejected(
         f"交付未通过检查，未保存任何数据：{first}{more}。请按报告逐条修正后重新交付。",

@@ -1,9 +1,9 @@
 """Checks of features against their river: bank side, within the approved range, stakes on the range line.
 
 Distances run in a local transverse Mercator (metres) so that tolerances are settings in metres;
-the bank side, a matter of sign, is decided in a cheaper flat frame (:class:`Plane`). Each river's
-centerline or range is built once and shared by reference among that river's features; the
-checks then run as one vectorised shapely call over all features.
+the bank side is decided on the ratio engine's centerline index (each river in its own local
+frame, projections in numpy). Each river's centerline or range is built once and shared by
+reference among that river's features; the checks then run vectorised over all features.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from gis_service.analysis.shoreline.chainage import CenterlineIndex, LocalFrames
+from gis_service.analysis.shoreline.polylines import Polylines, vertex_table
+from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.ingest.normalise import Finding
-from gis_service.ingest.validation.along import Polylines, vertices
 from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.locate import MAX_LISTED, Locator
 
@@ -64,9 +66,9 @@ class RiverGeometry:
         return self.to_metric(self.lonlat)
 
     @cached_property
-    def plane(self) -> Plane:
-        """The flat frame the bank side is decided in, fitted to the delivery."""
-        return Plane.around(self.lonlat)
+    def centerlines(self) -> CenterlineIndex:
+        """The rivers' merged centerlines, each in its own local metre frame (the ratio engine's index)."""
+        return centerline_index(self.rivers)
 
 
 def per_feature(codes: np.ndarray, keys: pd.Index, values: np.ndarray) -> np.ndarray:
@@ -93,73 +95,48 @@ def union_by(keys: np.ndarray, geoms: np.ndarray) -> tuple[pd.Index, np.ndarray]
     return pd.Index(uniques, dtype=object), out
 
 
-class Plane:
-    """Lon/lat scaled to metres at one latitude (x = R·cos φ₀·λ, y = R·φ): a cheap, near-local flat frame.
-
-    Which side of a centerline a feature lies on is the sign of a cross product; a linear map with a
-    positive determinant keeps that sign, so this frame decides sides as a transverse Mercator would,
-    without projecting the delivery's vertices (a pyproj call on millions of coordinates).
-    """
-
-    METRES_PER_DEGREE = 6_371_008.8 * np.pi / 180
-
-    def __init__(self, lat0: float) -> None:
-        self.scale = np.array([self.METRES_PER_DEGREE * np.cos(np.radians(lat0)), self.METRES_PER_DEGREE])
-
-    @classmethod
-    def around(cls, geoms: np.ndarray) -> Plane:
-        """Return the frame at the middle latitude of ``geoms``."""
-        _, miny, _, maxy = shapely.total_bounds(geoms)
-        return cls((miny + maxy) / 2 if np.isfinite(miny) else 30.0)
-
-    def geoms(self, geoms: np.ndarray) -> np.ndarray:
-        """Return lon/lat ``geoms`` in this frame."""
-        return np.asarray(shapely.transform(geoms, lambda xy: xy * self.scale), dtype=object)
-
-
 def sides(rg: RiverGeometry) -> np.ndarray:
-    """Return ``left``/``right`` for each feature relative to its centerline looking downstream (None if unknown)."""
+    """Return ``left``/``right`` for each feature relative to its centerline looking downstream (None if unknown).
+
+    The side is the sign of the cross product of the centerline's direction near the feature's
+    point and the way to that point, in the river's local metre frame.
+    """
     out = np.full(len(rg.codes), None, dtype=object)
     if rg.rivers.empty:
         return out
     keys = pd.Index(rg.rivers["code"].astype(str).to_numpy(dtype=object), dtype=object)
     river = keys.get_indexer(pd.Index(rg.codes, dtype=object))
+    index = rg.centerlines
     ok = (river >= 0) & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
-    if not ok.any():
+    ok[ok] = index.metric_length[river[ok]] > 0
+    rows = np.flatnonzero(ok)
+    if not len(rows):
         return out
-    # Only the rivers the features name, merged into one line each where the parts join.
-    used, r = np.unique(river[ok], return_inverse=True)
-    lines = np.asarray(shapely.line_merge(rg.plane.geoms(np.asarray(rg.rivers.geometry.values, dtype=object)[used])),
-                       dtype=object)
-    drawn = ~(shapely.is_missing(lines) | shapely.is_empty(lines))
-    ok[ok] = drawn[r]
-    r = r[drawn[r]]
-    px, py = xy = representative_points(rg, np.flatnonzero(ok)).T
-    m = shapely.line_locate_point(lines[r], shapely.points(xy.T))
+    r = river[rows]
+    px, py = representative_points(rg.lonlat[rows], r, index.frames)
+    m = index.locate(px, py, r)
     # The centerline's direction at m: the chord from STEP_M before to STEP_M after (clamped to the line).
-    along = Polylines.of(np.where(drawn, lines, shapely.LineString()))
-    (ax, ay), (bx, by) = (along.point_at(r, d).T for d in (np.maximum(m - STEP_M, 0),
-                                                            np.minimum(m + STEP_M, along.length[r])))
+    (ax, ay), (bx, by) = (index.point_at(d, r) for d in (m - STEP_M, m + STEP_M))
     cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-    out[ok] = np.where(cross > 0, "left", np.where(cross < 0, "right", None))  # type: ignore[call-overload]
+    out[rows] = np.where(cross > 0, "left", np.where(cross < 0, "right", None))  # type: ignore[call-overload]
     return out
 
 
-def representative_points(rg: RiverGeometry, rows: np.ndarray) -> np.ndarray:
-    """Return (x, y) in the side-deciding plane of each feature's point: a line's midpoint, else a point inside.
+def representative_points(geoms: np.ndarray, frame: np.ndarray, frames: LocalFrames) -> tuple[np.ndarray, np.ndarray]:
+    """Return x, y in local frame ``frame[i]`` of each feature's point: a line's midpoint, else a point inside.
 
     Lines are measured from their vertices (numpy), without making 200 000 point geometries.
     """
-    geoms = rg.lonlat[rows]
-    out = np.empty((len(rows), 2))
+    out = np.empty((len(geoms), 2))
     linear = shapely.get_dimensions(geoms) == 1
     if linear.any():
-        lonlat, part, owner = vertices(geoms[linear])
-        lines = Polylines(lonlat * rg.plane.scale, part, owner, int(linear.sum()))
-        out[linear] = lines.point_at(np.arange(int(linear.sum())), lines.length / 2)
+        coords, owner, first = vertex_table(geoms[linear])
+        lines = Polylines.of(frames.xy_to_local(coords, frame[linear][owner]), owner, first, int(linear.sum()))
+        out[linear] = np.column_stack(lines.point_at(lines.length / 2, np.arange(int(linear.sum()))))
     if (~linear).any():
-        out[~linear] = shapely.get_coordinates(shapely.point_on_surface(geoms[~linear])) * rg.plane.scale
-    return out
+        inside = shapely.get_coordinates(shapely.point_on_surface(geoms[~linear]))
+        out[~linear] = frames.xy_to_local(inside, frame[~linear])
+    return out[:, 0], out[:, 1]
 
 
 def check_sides(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator) -> list[Finding]:

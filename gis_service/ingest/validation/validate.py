@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 
+from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.crs import local_metric_crs
 from gis_service.ingest.normalise import Finding
@@ -50,6 +51,7 @@ class Checked:
     findings: list[Finding]
     ratio_due: bool = False
     rivers: gpd.GeoDataFrame | None = None  # the centerlines the ratio check measures against
+    centerlines: CenterlineIndex | None = None  # their index, when a check built it
 
 
 def river_geometry(frame: gpd.GeoDataFrame, ctx: Context) -> RiverGeometry:
@@ -83,4 +85,4 @@ def validate(layer: LayerSpec, frame: gpd.GeoDataFrame, ctx: Context, *, mapped:
         due = not reported and not any(f.severity == "error" for f in findings)
     elif layer.name == "stakes":
         findings += check_stakes_on_line(frame, rg, loc, settings.stake_line_tolerance_m)
-    return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers)
+    return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers, centerlines=rg.__dict__.get("centerlines"))
