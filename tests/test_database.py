@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Point
@@ -138,3 +140,39 @@ def test_features_must_name_an_existing_delivery_and_named_deliveries_stay(engin
         assert session.get(Delivery, kept) is not None
         assert session.scalar(text("SELECT count(*) FROM zones WHERE delivery_id = :id"), {"id": kept}) == 1
         assert session.scalar(text("SELECT count(*) FROM zones")) == 1
+
+
+def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
+    """Upgrading a database whose deliveries carry reports moves each report over; downgrading moves it back."""
+    from alembic import command
+
+    from gis_service.db.models import Delivery
+    from gis_service.db.schema import alembic_config
+
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO deliveries (id, river_code, layer, version, status, feature_count, submitted_at,"
+                          " report) VALUES (7, 'A', 'zones', 1, 'submitted', 0, '2026-11-30 00:00:00+00:00',"
+                          " :report)"), {"report": '{"counts": {"error": 0}, "findings": [{"code": "zone_gap"}]}'})
+    upgrade(engine)
+    with transaction(engine) as session:
+        assert session.get(Delivery, 7).report == {"counts": {"error": 0}, "findings": [{"code": "zone_gap"}]}
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    with engine.connect() as conn:
+        back = conn.scalar(text("SELECT report FROM deliveries WHERE id = 7"))
+    assert (json.loads(back) if isinstance(back, str) else back)["findings"] == [{"code": "zone_gap"}]
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+
+
+def test_report_texts_are_each_reports_json() -> None:
+    from gis_service.store.bulk import report_texts
+
+    reports = {"A": {"layer": "zones", "counts": {"error": 0}, "findings": [{"code": "zone_gap", "value": "A"}],
+                     "ratios": {"rivers": [{"code": "A", "ratio": 0.5}]}},
+               "B": {"layer": "zones", "counts": {"error": 0}, "findings": []},
+               "C": {"findings": [{"message": "中文\t\"引号\""}]}}
+    texts = report_texts(reports)
+    assert {code: json.loads(t) for code, t in texts.items()} == reports

@@ -17,10 +17,11 @@ from sqlalchemy import Engine, func, select
 
 from gis_service.catalogue import FieldSpec, get_catalogue
 from gis_service.db.engine import transaction
-from gis_service.db.models import Delivery, Zone
+from gis_service.db.models import Delivery, DeliveryReport, Zone
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions, run_import
+from gis_service.store import deliveries as delivery_store
 from gis_service.store import pgcopy
 from gis_service.store.features import insert_features, read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
@@ -54,7 +55,8 @@ def test_zone_set_is_one_delivery_per_river_each_with_its_own_report(demo_engine
     with demo_engine.connect() as conn:
         for d in deliveries:
             row = conn.execute(select(Delivery.version, Delivery.feature_count, Delivery.source_encoding,
-                                      Delivery.report).where(Delivery.id == d["id"])).one()
+                                      DeliveryReport.report).join(DeliveryReport)
+                               .where(Delivery.id == d["id"])).one()
             stored = conn.execute(select(Zone.river_code, func.count()).where(Zone.delivery_id == d["id"])
                                   .group_by(Zone.river_code)).all()
             assert stored == [(d["river_code"], d["feature_count"])]
@@ -122,20 +124,28 @@ def test_bulk_insert_stores_every_kind_of_value_as_given(engine: Engine, monkeyp
         assert shapely.equals(got, want)
 
 
-def zone_file(engine: Engine, tmp_path: Path, name: str, *, markup: bool = False) -> Path:
-    """River WS002's zone set as a delivery file; with ``markup`` one stretch's basis carries a script."""
+def zone_file(engine: Engine, tmp_path: Path, name: str, *, markup: bool = False, river: str | None = None) -> Path:
+    """River WS002's zone set as a delivery file; with ``markup`` one stretch's basis carries a script,
+    with ``river`` the last stretch names that river instead."""
     zones = zones_of(engine, "WS002")
     if markup:
         zones.loc[3, "basis"] = "<script>alert(1)</script>"
+    if river:
+        zones.loc[len(zones) - 1, "river_code"] = river
     return write_file(zones, tmp_path / name)
 
 
+@pytest.mark.parametrize("problem", ["markup_in_text", "unknown_river"])
 def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(demo_engine: Engine, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     problem: str) -> None:
     # On PostGIS the features are written while being validated, inside a savepoint: a rejection must
     # roll back exactly that, and the caller's transaction must go on (here: a clean delivery after it).
+    # An unknown river is found by validation too, after its delivery was made.
     before = stored_counts(demo_engine)
-    bad, good = zone_file(demo_engine, tmp_path, "bad.gpkg", markup=True), zone_file(demo_engine, tmp_path, "ok.gpkg")
+    bad = zone_file(demo_engine, tmp_path, "bad.gpkg", markup=problem == "markup_in_text",
+                    river="XX999" if problem == "unknown_river" else None)
+    good = zone_file(demo_engine, tmp_path, "ok.gpkg")
     early: list[bool] = []
 
     class Spy(write.DeliveryWriter):
@@ -147,7 +157,7 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(demo_engine
     with transaction(demo_engine) as session:
         with pytest.raises(DeliveryRejected) as rejected:
             run_import(session, bad, ImportOptions(layer="zones", actor="t"))
-        assert rejected.value.code == "markup_in_text"
+        assert rejected.value.code == problem
         assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
         assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
         report = run_import(session, good, ImportOptions(layer="zones", actor="t"))
@@ -172,8 +182,12 @@ def test_a_failed_store_raises_and_stores_nothing(demo_engine: Engine, tmp_path:
     assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
 
 
-def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(demo_engine: Engine,
-                                                                         tmp_path: Path) -> None:
+@pytest.mark.parametrize("layer_lock_from", [delivery_store.LOCK_LAYER_RIVERS, 0], ids=["river-locks", "layer-lock"])
+def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(demo_engine: Engine, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         layer_lock_from: int) -> None:
+    # Deliveries of many rivers lock the whole layer instead of each river: both ways serialise.
+    monkeypatch.setattr(delivery_store, "LOCK_LAYER_RIVERS", layer_lock_from)
     path = zone_file(demo_engine, tmp_path, "z.gpkg")
     outcomes: list[Any] = []
 

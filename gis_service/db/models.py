@@ -24,7 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4490
 
@@ -114,7 +114,21 @@ class Delivery(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     reason: Mapped[str | None] = mapped_column(Text)
-    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report_row: Mapped[DeliveryReport | None] = relationship(lazy="select")
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The delivery's validation report (empty until the import attached it)."""
+        return self.report_row.report if self.report_row is not None else {}
+
+
+class DeliveryReport(Base):
+    """A delivery's validation report, in a table of its own: written once (one COPY for an import's
+    10 000 deliveries) when the import's report is complete, and the deliveries rows stay narrow."""
+
+    __tablename__ = "delivery_reports"
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    report: Mapped[dict[str, Any]] = mapped_column()
 
 
 # The features of versioned layers name their delivery. On PostGIS migration 0003 checks that

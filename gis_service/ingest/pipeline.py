@@ -10,13 +10,15 @@ rejection rolls the savepoint back. Each delivery's report is attached once comp
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
@@ -24,15 +26,14 @@ from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding, normalise
 from gis_service.ingest.read import Source, read_delivery
-from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.locate import place
 from gis_service.ingest.validation.ratio_check import zone_ratios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
-from gis_service.ingest.validation.validate import Context, validate
+from gis_service.ingest.validation.validate import validate
 from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
 from gis_service.runtime import collector_paused
-from gis_service.store.bulk import reports_json, set_reports
+from gis_service.store.bulk import report_texts, write_reports
 from gis_service.store.deliveries import Submitted, approve_deliveries
 
 IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems")
@@ -87,14 +88,13 @@ class Prepared:
     source: Source
     findings: list[Finding]
     frame: gpd.GeoDataFrame
-    ctx: Context
     mapped: set[str]
     reported: set[tuple[int, str]]
 
 
-def prepare(session: Session, layer: LayerSpec, path: Path, options: ImportOptions, step: Progress,
+def prepare(layer: LayerSpec, path: Path, options: ImportOptions, step: Progress,
             seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> Prepared:
-    """Read and normalise ``path`` and load the validation context; reject at once what lies outside the district.
+    """Read and normalise ``path``; reject at once what lies outside the district.
 
     ``seen`` is handed the features the report's feature numbers count (for a preview map).
     """
@@ -120,25 +120,36 @@ def prepare(session: Session, layer: LayerSpec, path: Path, options: ImportOptio
     findings += apply_river(layer, frame, options.river)
     if seen:
         seen(frame)
-    step("validate")
-    ctx = load_context(session, layer, frame, options.fix)
     mapped = set(norm.field_map.values()) | ({"river_code"} if options.river else set())
     reported = {(f.feature, f.field) for f in norm.findings if f.feature is not None and f.field}
-    return Prepared(source, findings, frame, ctx, mapped, reported)
+    return Prepared(source, findings, frame, mapped, reported)
 
 
 def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options: ImportOptions) -> bool:
-    """Tell whether to start writing before validation ends (PostGIS, a clean-so-far versioned delivery).
+    """Tell whether to start writing before validation (PostGIS, a clean-so-far versioned delivery).
 
     Not with ``--fix`` (the repaired frame is what gets stored), nor when an error is already known,
-    nor unless every feature names a known river (the deliveries are made per river).
+    nor unless every feature names a river (the deliveries are made per river). A river code that
+    turns out unknown is an error of validation, which then drops what was written. The session must
+    be bound to an engine: validation reads its context on another of its connections meanwhile.
     """
+    bind = session.get_bind()
     if not (layer.versioned and not options.dry_run and not options.fix and "river_code" in prepared.frame
-            and session.get_bind().dialect.name == "postgresql"):
+            and isinstance(bind, Engine) and bind.dialect.name == "postgresql"):
         return False
-    codes = prepared.frame["river_code"]
-    return (not any(f.severity == "error" for f in prepared.findings) and bool(codes.notna().all())
-            and bool(is_in(codes.astype(str), prepared.ctx.known_rivers).all()))
+    return (not any(f.severity == "error" for f in prepared.findings)
+            and bool(prepared.frame["river_code"].notna().all()))
+
+
+@contextmanager
+def reading_session(session: Session, busy: bool) -> Iterator[Session]:
+    """Yield a session to read the validation context with: ``session``, or while its connection is busy
+    writing (the early writer), a session on another connection of the same database."""
+    if not busy:
+        yield session
+        return
+    with Session(bind=session.get_bind()) as reader:
+        yield reader
 
 
 def finish_report(layer: LayerSpec, source: Source, findings: list[Finding], frame: gpd.GeoDataFrame,
@@ -159,16 +170,16 @@ def store_unversioned(session: Session, layer: LayerSpec, frame: gpd.GeoDataFram
 
 
 def split_report(session: Session, report: dict[str, Any],
-                 frame: gpd.GeoDataFrame) -> tuple[dict[str, Any], str | None]:
-    """Return each river's part of the report, and on PostGIS that as the JSON :func:`set_reports` sends."""
+                 frame: gpd.GeoDataFrame) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """Return each river's part of the report, and on PostGIS those as the JSON texts :func:`write_reports` sends."""
     by_river = reports_per_river(report, frame)
-    return by_river, reports_json(by_river) if session.get_bind().dialect.name == "postgresql" else None
+    return by_river, report_texts(by_river) if session.get_bind().dialect.name == "postgresql" else None
 
 
-def attach_reports(session: Session, split: tuple[dict[str, Any], str | None], deliveries: list[Submitted],
-                   options: ImportOptions) -> list[dict[str, Any]]:
+def attach_reports(session: Session, split: tuple[dict[str, Any], dict[str, str] | None],
+                   deliveries: list[Submitted], options: ImportOptions) -> list[dict[str, Any]]:
     """Store each delivery's part of the report, approve them when asked; return them for the report."""
-    set_reports(session, {d.river_code: d.id for d in deliveries}, *split)
+    write_reports(session, {d.river_code: d.id for d in deliveries}, *split)
     if options.approve:
         approve_deliveries(session, [d.id for d in deliveries], actor=options.actor)
         deliveries = [replace(d, status="approved") for d in deliveries]
@@ -204,13 +215,17 @@ def import_delivery(session: Session, path: Path, options: ImportOptions, step: 
                     seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
-    prepared = prepare(session, layer, path, options, step, seen)
+    prepared = prepare(layer, path, options, step, seen)
     source = prepared.source
     writer = None
+    step("validate")
     if store_early(session, layer, prepared, options):
         writer = DeliveryWriter(session, layer, prepared.frame, source.summary(), options.actor, savepoint=True)
     try:
-        checked = validate(layer, prepared.frame, prepared.ctx, mapped=prepared.mapped, reported=prepared.reported)
+        # Read while the writer starts: the context is committed data (rivers, approved ranges).
+        with reading_session(session, busy=writer is not None) as reader:
+            ctx = load_context(reader, layer, prepared.frame, options.fix)
+        checked = validate(layer, prepared.frame, ctx, mapped=prepared.mapped, reported=prepared.reported)
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):
             raise rejection(finish_report(layer, source, findings, checked.frame, options))

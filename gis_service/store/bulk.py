@@ -18,12 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from sqlalchemy import Column, Connection, Table, any_, bindparam, insert, text, update
+from sqlalchemy import Column, Connection, Table, any_, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
-from gis_service.db.models import Delivery, utcnow
+from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.store import pgcopy
 from gis_service.store.pgcopy import json_default
 
@@ -120,48 +120,68 @@ def copy_features(conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.Geo
 
 def insert_deliveries(session: Session, layer: str, rows: list[dict[str, Any]], *, actor: str,
                       meta: Mapping[str, Any]) -> np.ndarray:
-    """Insert submitted delivery rows (river_code, version, feature_count, report); return their ids in order."""
+    """Insert submitted delivery rows (river_code, version, feature_count); return their ids in order."""
     common = {"layer": layer, "status": "submitted", "submitted_by": actor, "submitted_at": utcnow(),
               "filename": meta.get("filename"), "source_encoding": meta.get("encoding"),
               "source_crs": meta.get("crs")}
     if session.get_bind().dialect.name != "postgresql":
         statement = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
         return np.array(session.scalars(statement, [{**common, **r} for r in rows]).all(), dtype=np.int64)
-    # PostGIS: ids drawn from the sequence in one go, then one COPY (10 000 rivers, each with its report).
-    ids = np.array(session.scalars(text("SELECT nextval(pg_get_serial_sequence('deliveries', 'id'))"
+    # PostGIS: ids drawn from the sequence in one go (its name looked up once), then one COPY (10 000 rivers).
+    ids = np.array(session.scalars(text("SELECT nextval((SELECT pg_get_serial_sequence('deliveries', 'id'))::regclass)"
                                         " FROM generate_series(1, :n)"), {"n": len(rows)}).all(), dtype=np.int64)
     values = {"id": ids.astype(object), **{k: np.full(len(rows), v, dtype=object) for k, v in common.items()}}
-    for key in ("river_code", "version", "feature_count", "report"):
+    for key in ("river_code", "version", "feature_count"):
         values[key] = np.empty(len(rows), dtype=object)
         values[key][:] = [r[key] for r in rows]
     pgcopy.copy_values(session.connection(), Delivery.__table__, values)  # type: ignore[arg-type]
     return ids
 
 
-def reports_json(reports: Mapping[str, dict[str, Any]]) -> str:
-    """Return the reports of an import's deliveries, keyed by river code, as one JSON object (see set_reports)."""
-    return json.dumps(reports, ensure_ascii=False, default=json_default)
+def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
+    """Return each delivery's report (keyed by river code) as JSON text, for :func:`write_reports`.
+
+    The members every river's report shares (how the file was read, the delivery's counts) are
+    encoded once and spliced into each: 10 000 reports differ only in findings and ratios.
+    """
+    out: dict[str, str] = {}
+    shared: dict[tuple[str, ...], str] = {}
+    for code, body in reports.items():
+        own = {k: v for k, v in body.items() if k in PER_RIVER}
+        common_keys = tuple(k for k in body if k not in PER_RIVER)
+        if common_keys not in shared:
+            shared[common_keys] = _dumps({k: body[k] for k in common_keys})[1:-1]
+        parts = [shared[common_keys], *(f"{_dumps(k)}: {_dumps(v)}" for k, v in own.items())]
+        out[code] = "{" + ", ".join(p for p in parts if p) + "}"
+    return out
 
 
-def set_reports(session: Session, ids: Mapping[str, int], reports: Mapping[str, dict[str, Any]],
-                encoded: str | None = None) -> None:
-    """Attach each delivery's validation report: ``ids`` maps river code to delivery id, ``reports`` to its report.
+# The members of a delivery's report that are its own; the others are the import's, the same in each.
+PER_RIVER = frozenset({"findings", "ratios"})
 
-    ``encoded`` is ``reports`` already made :func:`reports_json` (done while the features were still copying).
+
+def _dumps(value: Any) -> str:
+    """Encode ``value`` as report JSON (Chinese kept, dates and numpy values readable)."""
+    return json.dumps(value, ensure_ascii=False, default=json_default)
+
+
+def write_reports(session: Session, ids: Mapping[str, int], reports: Mapping[str, dict[str, Any]],
+                  texts: Mapping[str, str] | None = None) -> None:
+    """Store each delivery's validation report: ``ids`` maps river code to delivery id, ``reports`` to its report.
+
+    ``texts`` is ``reports`` already made :func:`report_texts` (done while the features were still copying).
     """
     if not ids:
         return
+    table = DeliveryReport.__table__
     if session.get_bind().dialect.name == "postgresql":
-        # One statement: the reports travel as one JSON object keyed by river code, the ids as arrays.
-        session.execute(text("UPDATE deliveries SET report = r.value FROM json_each(CAST(:reports AS json)) r,"
-                             " unnest(CAST(:codes AS text[]), CAST(:ids AS integer[])) d(code, id)"
-                             " WHERE r.key = d.code AND deliveries.id = d.id"),
-                        {"reports": encoded if encoded is not None else reports_json(reports),
-                         "codes": list(ids), "ids": [int(i) for i in ids.values()]})
+        texts = texts if texts is not None else report_texts(reports)
+        columns = {"delivery_id": pa.array([str(int(i)) for i in ids.values()], type=pgcopy.STRING),
+                   "report": pgcopy.escaped(pa.array([texts.get(code, "{}") for code in ids], type=pgcopy.STRING))}
+        pgcopy.copy_rows(session.connection(), table, columns, len(ids))  # type: ignore[arg-type]
         return
-    table = Delivery.__table__
-    session.connection().execute(update(table).where(table.c.id == bindparam("_id")),  # type: ignore[arg-type]
-                                 [{"_id": i, "report": reports.get(code, {})} for code, i in ids.items()])
+    session.connection().execute(insert(table),  # type: ignore[arg-type]
+                                 [{"delivery_id": i, "report": reports.get(code, {})} for code, i in ids.items()])
 
 
 def member_of(session: Session, column: Any, values: list[Any]) -> list[Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
-from gis_service.db.models import Delivery, utcnow
+from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.store.bulk import insert_deliveries, member_of
 from gis_service.store.features import insert_features, read_features
@@ -56,10 +56,11 @@ def submit_delivery(
         filename=meta.get("filename"),
         source_encoding=meta.get("encoding"),
         source_crs=meta.get("crs"),
-        report=meta.get("report", {}),
     )
     session.add(delivery)
     session.flush()
+    if meta.get("report"):
+        session.add(DeliveryReport(delivery_id=delivery.id, report=meta["report"]))
     insert_features(session, layer, features, {"delivery_id": delivery.id, "river_code": river_code})
     return delivery
 
@@ -117,10 +118,23 @@ def rederive_after_approval(session: Session, layer: str, river_codes: list[str]
         rederive_jurisdiction(session, code, actor=actor)
 
 
+# Past this many rivers one delivery locks the whole layer rather than each river (10 000 locks cost ~0.1 s).
+LOCK_LAYER_RIVERS = 500
+
+
 def lock_rivers(session: Session, layer: str, river_codes: list[str]) -> None:
-    """Serialise concurrent deliveries of the same rivers (PostGIS advisory locks, in sorted order)."""
+    """Serialise concurrent deliveries of the same rivers (PostGIS advisory locks, released at commit).
+
+    A delivery of a few rivers holds the layer's lock shared and each river's lock, in sorted order; a
+    province-scale one holds the layer's lock exclusively instead, which excludes every other delivery
+    of the layer for its duration.
+    """
     if session.get_bind().dialect.name != "postgresql" or not river_codes:
         return
+    if len(river_codes) > LOCK_LAYER_RIVERS:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:layer))"), {"layer": layer})
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:layer))"), {"layer": layer})
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(:layer || '/' || c)) FROM unnest(CAST(:codes AS text[])) c"),
         {"layer": layer, "codes": sorted(river_codes)},
@@ -167,7 +181,7 @@ def create_deliveries(
     Rivers are locked (PostGIS) before their versions are read, and the unique (river, layer,
     version) constraint backs it: concurrent deliveries of one river never share or lose a version.
     The extra columns (``delivery_id``, ``river_code`` per feature) go to :func:`insert_features`;
-    each delivery's report is attached once the import's report is complete (``bulk.set_reports``).
+    each delivery's report is attached once the import's report is complete (``bulk.write_reports``).
     """
     river = features["river_code"].astype(str).to_numpy(dtype=object)
     position, uniques = pd.factorize(river, sort=True)
@@ -175,7 +189,7 @@ def create_deliveries(
     counts = np.bincount(position, minlength=len(codes))
     lock_rivers(session, layer.name, codes)
     versions = next_versions(session, layer.name, codes)
-    rows = [{"river_code": code, "version": versions[code], "feature_count": int(n), "report": {}}
+    rows = [{"river_code": code, "version": versions[code], "feature_count": int(n)}
             for code, n in zip(codes, counts, strict=True)]
     ids = insert_deliveries(session, layer.name, rows, actor=actor, meta=meta)
     submitted = [Submitted(int(i), code, versions[code], "submitted", int(n))
