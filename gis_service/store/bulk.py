@@ -97,7 +97,9 @@ def _per_row(value: Any) -> bool:
 def _column_values(series: pd.Series) -> ColumnValues:
     """Return a column's values to write: Arrow strings for text, else an object array with None for null."""
     if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in {"string"}:
-        return pa.array(series, type=pa.large_string(), from_pandas=True)
+        texts = pa.array(series, type=pa.large_string(), from_pandas=True)
+        # An Arrow-backed column comes as a chunked array: one array, so that chunks of rows slice it.
+        return texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
     return _nullable(series)
 
 

@@ -104,6 +104,8 @@ def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa
 
     Arrow strings and object arrays of strings bound for a text column are escaped as they are.
     """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     if encode is _text and isinstance(values, pa.Array) and pa.types.is_large_string(values.type):
         return escaped(values)
     if encode is _text and pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
