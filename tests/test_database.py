@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import geopandas as gpd
@@ -100,6 +101,32 @@ def test_a_missing_spatialite_names_the_package_to_install(monkeypatch, tmp_path
             pass
     assert info.value.code == "spatialite_missing"
     assert "libsqlite3-mod-spatialite" in info.value.message
+
+
+def test_sqlite_too_old_or_unable_to_load_extensions_is_one_clear_sentence(monkeypatch):
+    """An old SQLite (before 3.35) or one without extension loading falls back to pysqlite3, else says what to do."""
+    import sqlite3
+
+    from gis_service.db import engine as engine_module
+
+    real_import = importlib.import_module
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    assert engine_module.sqlite_module().sqlite_version_info >= engine_module.MIN_SQLITE  # pysqlite3 here
+
+    def no_pysqlite3(name, *args, **kwargs):
+        if name.startswith("pysqlite3"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", no_pysqlite3)
+    if hasattr(sqlite3.connect(":memory:"), "enable_load_extension"):
+        with pytest.raises(ConfigurationError) as info:
+            engine_module.sqlite_module()
+        assert info.value.code == "sqlite_too_old" and "pysqlite3-binary" in info.value.message
+    else:
+        with pytest.raises(ConfigurationError) as info:
+            engine_module.sqlite_module()
+        assert info.value.code == "sqlite_extensions_unavailable" and "pysqlite3-binary" in info.value.message
 
 
 def test_spatialite_file_uses_write_ahead_logging(tmp_path):

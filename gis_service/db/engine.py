@@ -29,13 +29,25 @@ SPATIALITE_HINT = (
 )
 
 
+# ALTER TABLE … DROP COLUMN, which migration 0004 uses, came with SQLite 3.35.
+MIN_SQLITE = (3, 35, 0)
+
+
 def sqlite_module() -> ModuleType:
-    """Return a DB-API sqlite module that can load extensions (stdlib, else pysqlite3)."""
-    if hasattr(sqlite3.connect(":memory:"), "enable_load_extension"):
+    """Return a DB-API sqlite module that can load extensions and is recent enough (stdlib, else pysqlite3)."""
+    loads = hasattr(sqlite3.connect(":memory:"), "enable_load_extension")
+    if loads and sqlite3.sqlite_version_info >= MIN_SQLITE:
         return sqlite3
     try:
         return importlib.import_module("pysqlite3.dbapi2")
     except ImportError:
+        if loads:
+            raise ConfigurationError(
+                f"当前 Python 的 SQLite 版本为 {sqlite3.sqlite_version}，低于所需的 "
+                f"{'.'.join(map(str, MIN_SQLITE))}。请执行 `pip install pysqlite3-binary`（自带新版 SQLite），"
+                "或设置 RIVERGIS_DATABASE_URL 使用 PostGIS。",
+                code="sqlite_too_old",
+            ) from None
         raise ConfigurationError(
             "当前 Python 的 sqlite3 不支持加载扩展，无法使用 SpatiaLite。"
             "请执行 `pip install pysqlite3-binary`（或 pysqlite3），"
