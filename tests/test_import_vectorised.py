@@ -85,3 +85,31 @@ def test_single_parts_are_promoted_for_multi_columns() -> None:
     assert [g.geom_type for g in out] == ["MultiLineString", "MultiLineString"]
     assert not shapely.has_z(out).any()
     assert shapely.equals(out[0], shapely.MultiLineString([[(0, 0), (1, 1)]]))
+
+
+def test_each_river_report_lists_and_counts_its_own_findings() -> None:
+    import json
+
+    import geopandas as gpd
+
+    from gis_service.ingest.normalise import Finding
+    from gis_service.ingest.validation.report import MAX_PER_CODE, reports_per_river
+    from gis_service.store.bulk import report_texts
+
+    frame = gpd.GeoDataFrame({"river_code": ["A", "A", "A", "B", "B"]}, geometry=[None] * 5)
+    many = [Finding(severity="warning", code="zone_gap", feature=2, message="缺口") for _ in range(MAX_PER_CODE + 50)]
+    named = Finding(severity="warning", code="zone_overlap", value="B", message="重叠")
+    everywhere = Finding(severity="info", code="z_dropped", message="去除 Z 值")
+    report = {"layer": "zones", "layer_label": "岸线功能分区", "source": {"filename": "z.gpkg"}, "dry_run": False,
+              "feature_count": 5, "counts": {"error": 0, "warning": 251, "info": 1}, "findings": [],
+              "ratios": {"rivers": [{"code": "A", "ratio": 0.6}, {"code": "B", "ratio": 0.4}]}}
+    by_river = reports_per_river(report, frame, [*many, named, everywhere])
+    a, b = by_river["A"], by_river["B"]
+    assert (a["feature_count"], b["feature_count"]) == (3, 2)
+    assert a["counts"] == {"error": 0, "warning": MAX_PER_CODE + 50, "info": 1} and a["omitted"] == {"zone_gap": 50}
+    assert [f["code"] for f in a["findings"]].count("zone_gap") == MAX_PER_CODE
+    assert b["counts"] == {"error": 0, "warning": 1, "info": 1} and "omitted" not in b
+    assert {f["code"] for f in b["findings"]} == {"zone_overlap", "z_dropped"}
+    assert a["ratios"] == {"rivers": [{"code": "A", "ratio": 0.6}]} and a["source"] is b["source"]
+    # The texts stored for them are their JSON, the shared members spliced in.
+    assert {code: json.loads(text) for code, text in report_texts(by_river).items()} == json.loads(json.dumps(by_river))

@@ -169,10 +169,10 @@ def store_unversioned(session: Session, layer: LayerSpec, frame: gpd.GeoDataFram
     return {"stored": len(frame), **store_keyed(session, layer, frame)}
 
 
-def split_report(session: Session, report: dict[str, Any],
-                 frame: gpd.GeoDataFrame) -> tuple[dict[str, Any], dict[str, str] | None]:
+def split_report(session: Session, report: dict[str, Any], frame: gpd.GeoDataFrame,
+                 findings: list[Finding]) -> tuple[dict[str, Any], dict[str, str] | None]:
     """Return each river's part of the report, and on PostGIS those as the JSON texts :func:`write_reports` sends."""
-    by_river = reports_per_river(report, frame)
+    by_river = reports_per_river(report, frame, findings)
     return by_river, report_texts(by_river) if session.get_bind().dialect.name == "postgresql" else None
 
 
@@ -241,11 +241,12 @@ def import_delivery(session: Session, path: Path, options: ImportOptions, step: 
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
         figures, more = (zone_ratios(checked.frame, checked.rivers, checked.centerlines) if checked.ratio_due
                          else (None, []))
-        report = finish_report(layer, source, findings + more, checked.frame, options)
+        findings += more
+        report = finish_report(layer, source, findings, checked.frame, options)
         if figures is not None:
             report["ratios"] = figures
         # Split (and encoded) while the worker may still be copying: only the delivery ids wait for it.
-        split = split_report(session, report, checked.frame) if writer else ({}, None)
+        split = split_report(session, report, checked.frame, findings) if writer else ({}, None)
         deliveries = writer.finish() if writer else []
     except BaseException:
         if writer is not None:

@@ -143,23 +143,21 @@ def insert_deliveries(session: Session, layer: str, rows: list[dict[str, Any]], 
 def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """Return each delivery's report (keyed by river code) as JSON text, for :func:`write_reports`.
 
-    The members every river's report shares (how the file was read, the delivery's counts) are
-    encoded once and spliced into each: 10 000 reports differ only in findings and ratios.
+    Members whose value is the very same object in several reports (how the file was read, shared by
+    every river of an import) are encoded once and spliced in: 10 000 reports differ only in their own.
     """
     out: dict[str, str] = {}
-    shared: dict[tuple[str, ...], str] = {}
+    encoded: dict[tuple[str, int], str] = {}
     for code, body in reports.items():
-        own = {k: v for k, v in body.items() if k in PER_RIVER}
-        common_keys = tuple(k for k in body if k not in PER_RIVER)
-        if common_keys not in shared:
-            shared[common_keys] = _dumps({k: body[k] for k in common_keys})[1:-1]
-        parts = [shared[common_keys], *(f"{_dumps(k)}: {_dumps(v)}" for k, v in own.items())]
-        out[code] = "{" + ", ".join(p for p in parts if p) + "}"
+        parts = []
+        for key, value in body.items():
+            # Keyed by identity, and the value kept alive by ``reports``: the same object, the same text.
+            memo = (key, id(value))
+            if memo not in encoded:
+                encoded[memo] = f"{_dumps(key)}: {_dumps(value)}"
+            parts.append(encoded[memo])
+        out[code] = "{" + ", ".join(parts) + "}"
     return out
-
-
-# The members of a delivery's report that are its own; the others are the import's, the same in each.
-PER_RIVER = frozenset({"findings", "ratios"})
 
 
 def _dumps(value: Any) -> str:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import DeliveryRejected
@@ -22,6 +23,20 @@ MAX_PER_CODE = 200  # findings listed per code; the counts stay exact
 def build_report(layer: LayerSpec, source: Source | None, findings: list[Finding], count: int,
                  options: ImportOptions) -> dict[str, Any]:
     """Return the report: how the file was read, counts by severity, findings (capped per code)."""
+    tally = summarise(findings)
+    return {
+        "layer": layer.name,
+        "layer_label": layer.label,
+        "source": source.summary() if source else None,
+        "feature_count": count,
+        "accepted": tally["counts"]["error"] == 0,
+        "dry_run": options.dry_run,
+        **tally,
+    }
+
+
+def summarise(findings: list[Finding]) -> dict[str, Any]:
+    """Return counts by severity and by code (exact) and the findings listed (at most MAX_PER_CODE a code)."""
     counts = Counter(f.severity for f in findings)
     per_code: Counter[str] = Counter()
     listed = []
@@ -30,18 +45,8 @@ def build_report(layer: LayerSpec, source: Source | None, findings: list[Finding
         if per_code[f.code] <= MAX_PER_CODE:
             listed.append(f.to_dict())
     omitted = {code: n - MAX_PER_CODE for code, n in per_code.items() if n > MAX_PER_CODE}
-    return {
-        "layer": layer.name,
-        "layer_label": layer.label,
-        "source": source.summary() if source else None,
-        "feature_count": count,
-        "accepted": counts["error"] == 0,
-        "dry_run": options.dry_run,
-        "counts": {s: counts[s] for s in SEVERITIES},
-        "codes": dict(per_code),
-        "findings": listed,
-        **({"omitted": omitted} if omitted else {}),
-    }
+    return {"counts": {s: counts[s] for s in SEVERITIES}, "codes": dict(per_code), "findings": listed,
+            **({"omitted": omitted} if omitted else {})}
 
 
 def rejection(report: dict[str, Any]) -> DeliveryRejected:
@@ -57,25 +62,38 @@ def rejection(report: dict[str, Any]) -> DeliveryRejected:
     )
 
 
-def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame) -> dict[str, dict[str, Any]]:
-    """Split the report's findings by river (a finding about feature n goes to its river's delivery)."""
+def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
+                      findings: list[Finding]) -> dict[str, dict[str, Any]]:
+    """Return each river's delivery report: the import's (how the file was read) with that river's own
+    feature count, findings (a finding about feature n goes to its river; one naming a river to that
+    river; others to every river) and counts, and its ratio figures.
+
+    ``findings`` are all of the import's (placed), not only those the report lists: a river's report
+    lists its own, capped per code per river.
+    """
     river_of = frame["river_code"].astype(str).to_numpy()
-    ratios = report.get("ratios") or {}
-    by_river: dict[str, dict[str, Any]] = {}
-    base = {k: v for k, v in report.items() if k not in {"findings", "ratios", "deliveries"}}
-    ratio_of = {r.get("code"): r for r in ratios.get("rivers", [])}
-    for code in sorted(set(river_of)):
-        by_river[code] = {**base, "findings": []}
-        if code in ratio_of:
-            by_river[code]["ratios"] = {"rivers": [ratio_of[code]]}
-    for f in report["findings"]:
-        feature = f.get("feature")
-        value = f.get("value")
-        if feature is not None and 0 < feature <= len(river_of):
-            by_river[river_of[feature - 1]]["findings"].append(f)
-        elif isinstance(value, str) and value in by_river:
-            by_river[value]["findings"].append(f)
+    ratio_of = {r.get("code"): r for r in (report.get("ratios") or {}).get("rivers", [])}
+    codes, counts = np.unique(river_of, return_counts=True)
+    own: dict[str, list[Finding]] = {str(code): [] for code in codes}
+    for f in findings:
+        if f.feature is not None and 0 < f.feature <= len(river_of):
+            own[river_of[f.feature - 1]].append(f)
+        elif isinstance(f.value, str) and f.value in own:
+            own[f.value].append(f)
         else:
-            for body in by_river.values():
-                body["findings"].append(f)
+            for found in own.values():
+                found.append(f)
+    # The import's members are shared by reference: the same objects in every river's report.
+    base = {k: v for k, v in report.items() if k in IMPORT_WIDE}
+    by_river: dict[str, dict[str, Any]] = {}
+    for code, n in zip(codes, counts, strict=True):
+        tally = summarise(own[str(code)])
+        body = {**base, "feature_count": int(n), "accepted": tally["counts"]["error"] == 0, **tally}
+        if code in ratio_of:
+            body["ratios"] = {"rivers": [ratio_of[code]]}
+        by_river[str(code)] = body
     return by_river
+
+
+# The members of an import's report that each of its deliveries' reports repeats as they are.
+IMPORT_WIDE = ("layer", "layer_label", "source", "dry_run")
