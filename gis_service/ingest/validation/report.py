@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import DeliveryRejected
@@ -73,7 +74,8 @@ def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
     """
     river_of = frame["river_code"].astype(str).to_numpy()
     ratio_of = {r.get("code"): r for r in (report.get("ratios") or {}).get("rivers", [])}
-    codes, counts = np.unique(river_of, return_counts=True)
+    position, codes = pd.factorize(river_of, sort=True)
+    counts = np.bincount(position, minlength=len(codes))
     own: dict[str, list[Finding]] = {str(code): [] for code in codes}
     for f in findings:
         if f.feature is not None and 0 < f.feature <= len(river_of):
@@ -86,8 +88,14 @@ def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
     # The import's members are shared by reference: the same objects in every river's report.
     base = {k: v for k, v in report.items() if k in IMPORT_WIDE}
     by_river: dict[str, dict[str, Any]] = {}
+    # Rivers with the same findings (most have none) share one summary, encoded once when stored.
+    tallies: dict[tuple[int, ...], dict[str, Any]] = {}
     for code, n in zip(codes, counts, strict=True):
-        tally = summarise(own[str(code)])
+        mine = own[str(code)]
+        key = tuple(map(id, mine))
+        if key not in tallies:
+            tallies[key] = summarise(mine)
+        tally = tallies[key]
         body = {**base, "feature_count": int(n), "accepted": tally["counts"]["error"] == 0, **tally}
         if code in ratio_of:
             body["ratios"] = {"rivers": [ratio_of[code]]}
