@@ -3,8 +3,10 @@
 It returns the validation report, or raises :class:`DeliveryRejected` carrying it when any
 error was found; nothing of a rejected delivery is kept. On PostGIS a clean-so-far versioned
 delivery is written by a worker thread (inside a savepoint) while it is being validated and its
-ratio check computed, so that the server's work (foreign keys, indexes) overlaps ours; a
-rejection rolls the savepoint back. Each delivery's report is attached once complete.
+ratio check computed, so that the server's work (indexes, reference checks) overlaps ours; the
+validation context is meanwhile read on a second connection, and a rejection rolls the savepoint
+back. Each delivery's report is attached once complete (see ``store.bulk.write_reports``).
+:func:`check_delivery` runs the same stages as a dry run for a preview, whatever the outcome.
 """
 
 from __future__ import annotations
