@@ -7,6 +7,7 @@ report where it is, and nothing of the delivery is stored, whatever the outcome.
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,26 @@ def test_cli_preview_refuses_a_path_it_cannot_write_before_any_work(river: Engin
     exit_code, body = cli("import", "boundaries", str(wrong), "--preview", str(tmp_path / "nope" / "out.html"))
     assert exit_code == 2 and body["error"]["code"] == "output_dir_missing"
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_very_large_delivery_is_previewed_with_its_flagged_features_and_a_sample(monkeypatch) -> None:
+    """Past the drawing limit the page keeps every feature a finding names, samples the rest, and says so."""
+    from shapely.geometry import LineString
+
+    from gis_service.webmap import preview
+
+    monkeypatch.setattr(preview, "MAX_PREVIEW_FEATURES", 5)
+    lines = [LineString([(106.80 + i * 0.001, 28.90), (106.80 + i * 0.001, 28.901)]) for i in range(12)]
+    features = gpd.GeoDataFrame({"code": [f"Z{i + 1:02d}" for i in range(12)]}, geometry=lines, crs="EPSG:4490")
+    findings = [{"severity": "error", "code": "bank_wrong_side", "feature": 11, "message": "岸别错误",
+                 "lon": 106.81, "lat": 28.9005}]
+    shown, numbers = preview.shown_features(features, findings)
+    assert len(shown) == 5 and 11 in numbers.tolist()
+    assert shown["code"].tolist() == [f"Z{n:02d}" for n in numbers]
+    page = preview.delivery_preview_html(features, findings, title="大交付", basemap="none")
+    # The layer switcher names the sample (Folium writes its names \u-escaped); the legend keeps the total.
+    assert json.dumps("交付要素（12，显示其中 5 个）")[1:-1] in page
+    assert '交付要素（抽样显示）</span>' in page and 'data-count="severity:feature">12<' in page
+    assert page.count("Z11") == 1  # its popup: the flagged feature is drawn
+    small, small_numbers = preview.shown_features(features.iloc[:5], findings)
+    assert len(small) == 5 and small_numbers.tolist() == [1, 2, 3, 4, 5]

@@ -24,17 +24,19 @@ from gis_service.webmap.legend import LegendItem, LegendSection, colour, legend_
 from gis_service.webmap.problems import OverlayGroup, overlays_script
 
 MAX_POPUP_FIELDS = 14
+MAX_PREVIEW_FEATURES = 20_000  # features drawn at most; past that, those with findings and a sample
 MAX_UNPLACED = 50  # findings without a place listed in the panel; the legend's counts stay exact
 
 
-def _feature_collection(features: gpd.GeoDataFrame, datum: str) -> dict[str, Any]:
-    """Return the delivered features as display GeoJSON: one colour, popups with every attribute escaped."""
+def _feature_collection(features: gpd.GeoDataFrame, numbers: np.ndarray, datum: str) -> dict[str, Any]:
+    """Return the delivered features (``numbers``: each one's number in the delivery) as display GeoJSON:
+    one colour, popups with every attribute escaped."""
     col = colour(map_styles()["preview"]["feature_color"])
     shown = to_display(features, datum)
     columns = [c for c in shown.columns if c != shown.geometry.name][:MAX_POPUP_FIELDS]
     geoms = shapely.set_precision(shown.geometry.values, 1e-7)
     out = []
-    for i, (geom, record) in enumerate(zip(geoms, shown[columns].to_dict("records"), strict=True)):
+    for i, geom, record in zip(numbers - 1, geoms, shown[columns].to_dict("records"), strict=True):
         if geom is None or geom.is_empty:
             continue
         point = geom.geom_type in {"Point", "MultiPoint"}
@@ -90,6 +92,27 @@ def _unplaced_panel(findings: Sequence[dict[str, Any]]) -> str | None:
             f'max-height: 40vh;">{body}</div>')
 
 
+def shown_features(features: gpd.GeoDataFrame,
+                   findings: Sequence[dict[str, Any]]) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Return the features to draw and each one's number in the delivery (1-based).
+
+    All of them up to MAX_PREVIEW_FEATURES; past that (a province-wide file would make a page of
+    hundreds of megabytes) every feature a finding names, and an even sample of the others.
+    """
+    numbers = np.arange(1, len(features) + 1)
+    drawn = ~(features.geometry.isna() | features.geometry.is_empty).to_numpy()
+    if int(drawn.sum()) > MAX_PREVIEW_FEATURES:
+        named = np.array([int(n) for f in findings if (n := _number(f.get("feature"))) is not None
+                          and 1 <= n <= len(features)], dtype=np.int64)
+        keep = np.zeros(len(features), dtype=bool)
+        keep[named - 1] = True
+        rest = np.flatnonzero(drawn & ~keep)
+        room = max(MAX_PREVIEW_FEATURES - int(keep.sum()), 0)
+        keep[rest[np.linspace(0, len(rest) - 1, min(room, len(rest))).astype(np.int64)]] = True
+        drawn &= keep
+    return features[drawn], numbers[drawn]
+
+
 def _number(value: Any) -> float | None:
     """Return a finite float or None."""
     try:
@@ -105,22 +128,26 @@ def delivery_preview_html(features: gpd.GeoDataFrame, findings: list[dict[str, A
     # Folium writes the page <title> as is, and a title may carry file-supplied text (a river code, a file name).
     fmap, datum = make_map(html.escape(title, quote=False), basemap)
     features = features if features.crs is not None else features.set_crs("EPSG:4490")
-    features = features[~(features.geometry.isna() | features.geometry.is_empty)]
+    total = int((~(features.geometry.isna() | features.geometry.is_empty)).sum())
+    features, numbers = shown_features(features, findings)
     found, counts = _finding_collection(findings, datum)
-    delivered = folium.FeatureGroup(name=f"交付要素（{len(features)}）").add_to(fmap)
+    sampled = f"，显示其中 {len(features)} 个" if len(features) < total else ""
+    delivered = folium.FeatureGroup(name=f"交付要素（{total}{sampled}）").add_to(fmap)
     marked = folium.FeatureGroup(name=f"检查发现的问题（{sum(counts.values())}）").add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     styles = map_styles()["preview"]
     items = [LegendItem(s, styles["severity_labels"].get(s, s), colour(styles["severity_colors"].get(s)),
                         count=counts.get(s, 0)) for s in styles["severity_colors"]]
-    items.append(LegendItem("feature", "交付要素", colour(styles["feature_color"]), "line", count=len(features)))
+    items.append(LegendItem("feature", f"交付要素{'（抽样显示）' if sampled else ''}", colour(styles["feature_color"]),
+                            "line", count=total))
     add_html(fmap, legend_html(title, [LegendSection("severity", "图例", items)]))
     panel = _unplaced_panel(findings)
     if panel:
         add_html(fmap, panel)
     shown = to_display(features, datum)
     fit_to(fmap, [shown] + ([gpd.GeoDataFrame.from_features(found["features"])] if found["features"] else []))
-    entries = [OverlayGroup(delivered, data=_feature_collection(features, datum)), OverlayGroup(marked, data=found)]
+    entries = [OverlayGroup(delivered, data=_feature_collection(features, numbers, datum)),
+               OverlayGroup(marked, data=found)]
     Script(overlays_script(fmap.get_name(), entries)).add_to(fmap)
     return render(fmap)
 
