@@ -250,3 +250,18 @@ def test_zone_sets_without_a_known_river_are_reported_not_stored(demo_engine: En
     assert exit_code == 2, body
     assert code in body["error"]["details"]["codes"]
     assert stored_counts(demo_engine) == before
+
+
+def test_an_import_holds_one_connection_of_the_pool(demo_engine: Engine, tmp_path: Path) -> None:
+    """While its connection writes, the import reads on one of its own: a full pool never stalls it."""
+    from sqlalchemy import create_engine
+
+    url = demo_engine.url.render_as_string(hide_password=False)
+    tight = (create_engine(url, pool_size=1, max_overflow=0, pool_timeout=3)
+             if demo_engine.dialect.name == "postgresql" else demo_engine)
+    before = stored_counts(demo_engine)
+    path = zone_file(demo_engine, tmp_path, "z.gpkg")
+    with transaction(tight) as session:
+        report = run_import(session, path, ImportOptions(layer="zones", actor="t"))
+    assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
+    assert stored_counts(demo_engine)["zones"] == before["zones"] + report["stored"]

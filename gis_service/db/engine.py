@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from gis_service.errors import ConfigurationError
 
@@ -150,6 +151,21 @@ def check_connection(engine: Engine) -> None:
 def engine_for(url: str) -> Engine:
     """Return the (cached) engine for ``url``."""
     return make_engine(url)
+
+
+@lru_cache
+def _unpooled(url: str) -> Engine:
+    """Return the (cached) engine for ``url`` whose connections are opened and closed on each use."""
+    return create_engine(url, poolclass=NullPool)
+
+
+def side_engine(engine: Engine) -> Engine:
+    """Return an engine on ``engine``'s database whose connections are outside its pool.
+
+    For reads beside one of ``engine``'s connections that is busy (an import's writer): waiting on
+    the pool there could wait on requests that each hold a connection and want another.
+    """
+    return _unpooled(engine.url.render_as_string(hide_password=False))
 
 
 def get_engine() -> Engine:

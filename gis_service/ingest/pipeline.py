@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.engine import side_engine
 from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding, normalise
@@ -146,11 +147,13 @@ def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options:
 @contextmanager
 def reading_session(session: Session, busy: bool) -> Iterator[Session]:
     """Yield a session to read the validation context with: ``session``, or while its connection is busy
-    writing (the early writer), a session on another connection of the same database."""
+    writing (the early writer), a session on a connection of its own (outside the pool)."""
     if not busy:
         yield session
         return
-    with Session(bind=session.get_bind()) as reader:
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)  # store_early starts the writer only then
+    with Session(bind=side_engine(bind)) as reader:
         yield reader
 
 
