@@ -86,25 +86,18 @@ def import_with_preview(session: Session, path: Path, options: ImportOptions, ou
                         step: Callable[[str], None]) -> dict[str, Any]:
     """Import ``path`` as :func:`run_import` does, and write its preview map to ``output`` whatever the outcome.
 
-    A rejection is raised only once the page is written. The check is a dry run: a dry run or a rejected
-    delivery is read and checked once; an accepted one is then imported (read and checked again, stored).
+    One pass: the features come from the import itself; a rejection is raised once its page is written.
     """
-    from gis_service.ingest.pipeline import check_delivery, run_import
-    from gis_service.ingest.validation.report import rejection
+    from gis_service.ingest.pipeline import run_import
 
-    features, report, accepted = check_delivery(session, path, options, progress=step)
-    write_preview(output, features, report, accepted)
-    if not accepted:
-        # The check ran as a dry run; the rejection reports what was asked, as run_import's would.
-        raise rejection({**report, "dry_run": options.dry_run})
-    if options.dry_run:
-        return report
+    features: list[gpd.GeoDataFrame] = []
     try:
-        return run_import(session, path, options, progress=step)
+        report = run_import(session, path, options, progress=step, seen=features.append)
     except DeliveryRejected as exc:
-        # The database changed between the check and the import (another delivery): the page must say so.
-        write_preview(output, features, exc.details, False)
+        write_preview(output, features[-1] if features else None, exc.details, False)
         raise
+    write_preview(output, features[-1] if features else None, report, True)
+    return report
 
 
 def say_preview(output: Path, as_json: bool) -> None:

@@ -86,7 +86,8 @@ def apply_river(layer: LayerSpec, frame: gpd.GeoDataFrame, river: str | None) ->
 
 @dataclass
 class Prepared:
-    """A delivery read, normalised and ready for validation, with what validation needs from the database."""
+    """A delivery read and normalised, ready for validation: its findings so far, and which fields and
+    cells normalisation already dealt with."""
 
     source: Source
     findings: list[Finding]
@@ -191,11 +192,14 @@ def attach_reports(session: Session, split: tuple[dict[str, Any], dict[str, str]
     return [d.to_dict() for d in deliveries]
 
 
-def run_import(session: Session, path: Path, options: ImportOptions, *,
-               progress: Progress | None = None) -> dict[str, Any]:
-    """Import ``path`` into ``options.layer``; return the report or raise DeliveryRejected (nothing kept)."""
+def run_import(session: Session, path: Path, options: ImportOptions, *, progress: Progress | None = None,
+               seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> dict[str, Any]:
+    """Import ``path`` into ``options.layer``; return the report or raise DeliveryRejected (nothing kept).
+
+    ``seen`` is handed the features the report's feature numbers count, once read (for a preview map).
+    """
     with collector_paused():
-        return import_delivery(session, path, options, progress or (lambda _stage: None))
+        return import_delivery(session, path, options, progress or (lambda _stage: None), seen)
 
 
 def check_delivery(session: Session, path: Path, options: ImportOptions, *,
@@ -206,18 +210,17 @@ def check_delivery(session: Session, path: Path, options: ImportOptions, *,
     report, and whether the delivery would be accepted. Unreadable files still raise their error.
     """
     features: list[gpd.GeoDataFrame] = []
-    with collector_paused():
-        try:
-            report = import_delivery(session, path, replace(options, dry_run=True, approve=False),
-                                     progress or (lambda _stage: None), seen=features.append)
-            accepted = True
-        except DeliveryRejected as exc:
-            report, accepted = exc.details, False
+    try:
+        report = run_import(session, path, replace(options, dry_run=True, approve=False), progress=progress,
+                            seen=features.append)
+        accepted = True
+    except DeliveryRejected as exc:
+        report, accepted = exc.details, False
     return (features[-1] if features else None), report, accepted
 
 
 def import_delivery(session: Session, path: Path, options: ImportOptions, step: Progress,
-                    seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> dict[str, Any]:
+                    seen: Callable[[gpd.GeoDataFrame], None] | None) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
     prepared = prepare(layer, path, options, step, seen)

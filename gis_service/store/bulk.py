@@ -8,7 +8,6 @@ their reports, and filters on thousands of keys (:func:`member_of`). Nothing her
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.store import pgcopy
-from gis_service.store.pgcopy import json_default
+from gis_service.store.pgcopy import json_text
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
 CHUNK = 5000  # values an IN list on SpatiaLite (its bound-parameter limit is far above)
@@ -154,15 +153,10 @@ def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
             # Keyed by identity, and the value kept alive by ``reports``: the same object, the same text.
             memo = (key, id(value))
             if memo not in encoded:
-                encoded[memo] = f"{_dumps(key)}: {_dumps(value)}"
+                encoded[memo] = f"{json_text(key)}: {json_text(value)}"
             parts.append(encoded[memo])
         out[code] = "{" + ", ".join(parts) + "}"
     return out
-
-
-def _dumps(value: Any) -> str:
-    """Encode ``value`` as report JSON (Chinese kept, dates and numpy values readable)."""
-    return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
 def write_reports(session: Session, ids: Mapping[str, int], reports: Mapping[str, dict[str, Any]],

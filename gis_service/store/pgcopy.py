@@ -72,13 +72,18 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+def json_text(value: Any) -> str:
+    """Return ``value`` as JSON text as the service stores it (Chinese kept, dates and numpy values readable)."""
+    return json.dumps(value, ensure_ascii=False, default=json_default)
+
+
 ENCODERS: list[tuple[type, Callable[[Any], str]]] = [
     (Boolean, _bool),
     (Integer, lambda v: str(int(v))),
     (Float, lambda v: repr(float(v))),
     (DateTime, lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)),
     (Date, _date),
-    (JSON, lambda v: json.dumps(v, ensure_ascii=False, default=json_default)),
+    (JSON, json_text),
 ]
 
 
@@ -104,8 +109,6 @@ def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa
 
     Arrow strings and object arrays of strings bound for a text column are escaped as they are.
     """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
     if encode is _text and isinstance(values, pa.Array) and pa.types.is_large_string(values.type):
         return escaped(values)
     if encode is _text and pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
@@ -166,7 +169,7 @@ def _attr_fragment(key: str) -> Callable[[Any], str]:
     """Return the encoder of one ``attrs`` member: ``, "key": value`` (dates as ISO text)."""
     def encode(value: Any) -> str:
         value = value.isoformat() if isinstance(value, dt.date) else value
-        return f", {key}: " + json.dumps(value, ensure_ascii=False, default=json_default)
+        return f", {key}: " + json_text(value)
     return encode
 
 
@@ -176,7 +179,7 @@ def attrs_text(rest: Mapping[str, np.ndarray], n: int) -> pa.Array:
         return pa.repeat(pa.scalar("{}", STRING), n)
     # Each field contributes ', "name": value' (or nothing when null); the leading ", " is cut once.
     parts = [pc.if_else(pc.equal(fragment, NULL), EMPTY, fragment)
-             for fragment in (copy_text(values, _attr_fragment(json.dumps(name, ensure_ascii=False)))
+             for fragment in (copy_text(values, _attr_fragment(json_text(name)))
                               for name, values in rest.items())]
     joined = pc.binary_join_element_wise(*parts, EMPTY) if len(parts) > 1 else parts[0]
     return pc.binary_join_element_wise(pa.repeat(pa.scalar("{", STRING), n), pc.utf8_slice_codeunits(joined, 2),

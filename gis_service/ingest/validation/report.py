@@ -63,6 +63,10 @@ def rejection(report: dict[str, Any]) -> DeliveryRejected:
     )
 
 
+# The members of an import's report that each of its deliveries' reports repeats as they are.
+IMPORT_WIDE = ("layer", "layer_label", "source", "dry_run")
+
+
 def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
                       findings: list[Finding]) -> dict[str, dict[str, Any]]:
     """Return each river's delivery report: the import's (how the file was read) with that river's own
@@ -102,6 +106,3 @@ def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
         by_river[str(code)] = body
     return by_river
 
-
-# The members of an import's report that each of its deliveries' reports repeats as they are.
-IMPORT_WIDE = ("layer", "layer_label", "source", "dry_run")

@@ -85,4 +85,6 @@ def validate(layer: LayerSpec, frame: gpd.GeoDataFrame, ctx: Context, *, mapped:
         due = not reported and not any(f.severity == "error" for f in findings)
     elif layer.name == "stakes":
         findings += check_stakes_on_line(frame, rg, loc, settings.stake_line_tolerance_m)
-    return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers, centerlines=rg.__dict__.get("centerlines"))
+    # The ratio check measures along the same centerline index the bank-side check built.
+    centerlines = rg.centerlines if due and not ctx.rivers.empty else None
+    return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers, centerlines=centerlines)
