@@ -166,16 +166,25 @@ def _given(url: str) -> Iterator[str]:
 def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
     """Start both servers on ``url`` and compare them query by query."""
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    tipg_env = {"DATABASE_URL": libpq, "TIPG_DB_TABLES": '["public.problems","public.zones"]',
-                "TIPG_MAX_FEATURES_PER_QUERY": "10000", "TIPG_DEBUG": "false"}
-    ours_env = {"RIVERGIS_DATABASE_URL": url, "RIVERGIS_PUBLIC_READ": "true",
-                "RIVERGIS_DATA_DIR": str(DATA / "bench-features-service")}
+    tipg_env = {
+        "DATABASE_URL": libpq,
+        "TIPG_DB_TABLES": '["public.problems","public.zones"]',
+        "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        "TIPG_DEBUG": "false",
+    }
+    ours_env = {
+        "RIVERGIS_DATABASE_URL": url,
+        "RIVERGIS_PUBLIC_READ": "true",
+        "RIVERGIS_DATA_DIR": str(DATA / "bench-features-service"),
+    }
     ours_argv = [sys.executable, "-m", "uvicorn", "--factory", "gis_service.api.app:create_app"]
     tipg_argv = [str(tipg), "-m", "uvicorn", "tipg.main:app"]
     headers = {"Accept-Encoding": accept_encoding}
-    with (server(ours_argv, ours_env, "/healthz") as (ours_base, ours_pid),
-          server(tipg_argv, tipg_env, "/collections") as (tipg_base, tipg_pid),
-          httpx.Client(headers=headers, timeout=120) as client):
+    with (
+        server(ours_argv, ours_env, "/healthz") as (ours_base, ours_pid),
+        server(tipg_argv, tipg_env, "/collections") as (tipg_base, tipg_pid),
+        httpx.Client(headers=headers, timeout=120) as client,
+    ):
         ours_total = tipg_total = 0.0
         rows = []
         print(f"{'query':34} {'ours ms':>9} {'tipg ms':>9} {'ratio':>6} {'n ours':>7} {'n tipg':>7} {'rounds':>6}")
@@ -194,18 +203,35 @@ def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
             mine, theirs = statistics.median(ours_times), statistics.median(tipg_times)
             ours_total += mine
             tipg_total += theirs
-            rows.append({"query": label, "ours_ms": round(mine * 1000, 2), "tipg_ms": round(theirs * 1000, 2),
-                         "ratio": round(mine / theirs, 3), "features_ours": n_ours, "features_tipg": n_tipg,
-                         "rounds": len(ours_times)})
-            print(f"{label:34} {mine * 1000:9.1f} {theirs * 1000:9.1f} {mine / theirs:6.2f} {n_ours:7} {n_tipg:7}"
-                  f" {len(ours_times):6}")
+            rows.append(
+                {
+                    "query": label,
+                    "ours_ms": round(mine * 1000, 2),
+                    "tipg_ms": round(theirs * 1000, 2),
+                    "ratio": round(mine / theirs, 3),
+                    "features_ours": n_ours,
+                    "features_tipg": n_tipg,
+                    "rounds": len(ours_times),
+                }
+            )
+            print(
+                f"{label:34} {mine * 1000:9.1f} {theirs * 1000:9.1f} {mine / theirs:6.2f} {n_ours:7} {n_tipg:7}"
+                f" {len(ours_times):6}"
+            )
         ours = Measure("rivergis /ogc (sum of medians)", ours_total, peak_rss_mb(ours_pid))
         ref = Measure("tipg (sum of medians)", tipg_total, peak_rss_mb(tipg_pid))
         worst = max(rows, key=lambda r: r["ratio"])
         geo_mean = statistics.geometric_mean(r["ratio"] for r in rows)
         print(f"per-query ratio: geometric mean {geo_mean:.2f}, worst {worst['ratio']:.2f} ({worst['query']})")
-        report("features_vs_tipg", ours, ref, min_repeat=repeat, accept_encoding=accept_encoding,
-               geometric_mean_ratio=round(geo_mean, 3), queries=rows)
+        report(
+            "features_vs_tipg",
+            ours,
+            ref,
+            min_repeat=repeat,
+            accept_encoding=accept_encoding,
+            geometric_mean_ratio=round(geo_mean, 3),
+            queries=rows,
+        )
 
 
 def main() -> None:
@@ -217,7 +243,7 @@ def main() -> None:
     parser.add_argument("--accept-encoding", default="gzip")
     args, _ = parser.parse_known_args()
     tipg = tipg_python(args.tipg_python)
-    with (scratch_postgis() if not args.url else _given(args.url)) as url:
+    with scratch_postgis() if not args.url else _given(args.url) as url:
         engine = make_engine(url)
         load(engine, province_data())
         engine.dispose()

@@ -82,16 +82,36 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
         result = run_import(session, path, ImportOptions(layer="zones", actor="bench"))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak, "stored": result["stored"],
-                      "deliveries": len(result["deliveries"]), "counts": result["counts"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mb": peak,
+                "stored": result["stored"],
+                "deliveries": len(result["deliveries"]),
+                "counts": result["counts"],
+            }
+        )
+    )
 
 
 def run_ours(url: str, path: Path, *, skip_ratios: bool = False) -> tuple[Measure, dict]:
     """Run the child import; return its measure (in-child time, child peak RSS) and its output."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path),
-                           *(["--skip-ratios"] if skip_ratios else [])],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_import",
+            "--child",
+            url,
+            str(path),
+            *(["--skip-ratios"] if skip_ratios else []),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["process_wall_seconds"] = round(wall, 2)
@@ -106,8 +126,18 @@ def prepare_database(url: str, folder: Path) -> None:
 
 def run_ogr2ogr(url: str, path: Path, table: str) -> Measure:
     """Load ``path`` with ogr2ogr into ``table``; return wall time and its peak RSS."""
-    argv = ["ogr2ogr", "-f", "PostgreSQL", ogr_pg_dsn(url), str(path), "-nln", table, "-lco", "GEOMETRY_NAME=geom",
-            "-overwrite"]
+    argv = [
+        "ogr2ogr",
+        "-f",
+        "PostgreSQL",
+        ogr_pg_dsn(url),
+        str(path),
+        "-nln",
+        table,
+        "-lco",
+        "GEOMETRY_NAME=geom",
+        "-overwrite",
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, rusage = os.wait4(proc.pid, 0)[1:]
@@ -120,8 +150,11 @@ def subset(source: Path, n: int, folder: Path) -> Path:
     if n >= pyogrio.read_info(source)["features"]:
         return source
     target = folder / f"zones_{n}.gpkg"
-    subprocess.run(["ogr2ogr", "-f", "GPKG", "-limit", str(n), "-nln", "zones", str(target), str(source)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ogr2ogr", "-f", "GPKG", "-limit", str(n), "-nln", "zones", str(target), str(source)],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
@@ -151,14 +184,26 @@ def main() -> None:
                 prepare_database(url, folder)
                 bare, bare_out = run_ours(url, path, skip_ratios=True)
             assert out["stored"] == n == bare_out["stored"], (out, bare_out)
-            report(f"import_zones_{n}", ours, reference, features=n, deliveries=out["deliveries"],
-                   findings=out["counts"], process_wall_seconds=out["process_wall_seconds"],
-                   without_ratio_check={"seconds": round(bare.seconds, 3), "peak_mb": round(bare.peak_mb, 1),
-                                        "ratio": round(bare.seconds / reference.seconds, 3)})
+            report(
+                f"import_zones_{n}",
+                ours,
+                reference,
+                features=n,
+                deliveries=out["deliveries"],
+                findings=out["counts"],
+                process_wall_seconds=out["process_wall_seconds"],
+                without_ratio_check={
+                    "seconds": round(bare.seconds, 3),
+                    "peak_mb": round(bare.peak_mb, 1),
+                    "ratio": round(bare.seconds / reference.seconds, 3),
+                },
+            )
             share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
-            print(f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
-                  f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
-                  f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)")
+            print(
+                f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
+                f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
+                f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
+            )
 
 
 if __name__ == "__main__":

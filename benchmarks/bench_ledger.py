@@ -59,13 +59,16 @@ from gis_service.ledger import service
 NOW = dt.datetime(2023, 6, 30, 4, 0, tzinfo=dt.UTC)  # noon in China
 TODAY = dt.date(2023, 6, 30)
 BBOX = (106.0, 29.0, 107.5, 30.5)
-COLUMNS = ("id, code, category, description, river_code, town, inside_range, zone_type, found_date, source, "
-           "status, deadline, responsible_unit, measures, closed_date, rectified_date, lock_version, "
-           "created_at, updated_at, attrs, ST_AsGeoJSON(geom) AS geometry, "
-           "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat")
+COLUMNS = (
+    "id, code, category, description, river_code, town, inside_range, zone_type, found_date, source, "
+    "status, deadline, responsible_unit, measures, closed_date, rectified_date, lock_version, "
+    "created_at, updated_at, attrs, ST_AsGeoJSON(geom) AS geometry, "
+    "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat"
+)
 OVERDUE = "deadline IS NOT NULL AND deadline < :today AND status NOT IN ('rectified', 'closed', 'dismissed')"
-DONE = ("status IN ('rectified', 'closed') AND deadline IS NOT NULL "
-        "AND COALESCE(rectified_date, closed_date) IS NOT NULL")
+DONE = (
+    "status IN ('rectified', 'closed') AND deadline IS NOT NULL AND COALESCE(rectified_date, closed_date) IS NOT NULL"
+)
 STATS_SQL = f"""
 SELECT {{key}} AS key, status, category, GROUPING({{grouped}}) AS g, count(*) AS n,
        count(*) FILTER (WHERE {OVERDUE}) AS overdue,
@@ -79,7 +82,7 @@ GROUP BY GROUPING SETS ({{sets}})
 def same_page(body: dict[str, Any], results: list[list[Any]]) -> bool:
     """Tell whether the API's page holds the same sites, in the same order, as the SQL's."""
     ids = [item["id"] for item in body["items"]]
-    return ids == [row.id for row in results[0][:len(ids)]] and len(ids) == min(100, len(results[0]))
+    return ids == [row.id for row in results[0][: len(ids)]] and len(ids) == min(100, len(results[0]))
 
 
 def same_totals(body: dict[str, Any], results: list[list[Any]]) -> bool:
@@ -112,38 +115,83 @@ def cases() -> list[Case]:
     flt = service.ProblemFilter
     clock: Callable[[], dt.datetime] = lambda: NOW  # noqa: E731
     return [
-        Case("ledger_list_first_page", "/api/v1/problems", {"limit": 100},
-             [f"SELECT {COLUMNS} FROM problems ORDER BY id DESC LIMIT 101"],
-             lambda s: service.list_problems(s, flt(), limit=100, clock=clock)),
-        Case("ledger_list_bbox_status_sort", "/api/v1/problems",
-             {"bbox": ",".join(map(str, BBOX)), "status": ["assigned", "rectifying"], "sort": "-found_date",
-              "limit": 100},
-             [f"SELECT {COLUMNS} FROM problems WHERE geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490) "
-              "AND status IN ('assigned', 'rectifying') ORDER BY found_date DESC, id LIMIT 101"],
-             lambda s: service.list_problems(s, flt(status=["assigned", "rectifying"], bbox=BBOX),
-                                             sort="-found_date", limit=100, clock=clock),
-             box),
-        Case("ledger_list_category_overdue_deep_page", "/api/v1/problems",
-             {"category": "dumping", "overdue": "true", "sort": "deadline,code", "limit": 100, "offset": 2000},
-             [f"SELECT {COLUMNS} FROM problems WHERE category = 'dumping' AND {OVERDUE} "
-              "ORDER BY deadline, code, id LIMIT 101 OFFSET 2000"],
-             lambda s: service.list_problems(s, flt(category=["dumping"], overdue=True), sort="deadline,code",
-                                             limit=100, offset=2000, clock=clock),
-             {"today": TODAY}),
-        Case("ledger_stats", "/api/v1/problems/stats", {},
-             [STATS_SQL.format(key="NULL", grouped="status, category", sets="(status), (category), ()")],
-             lambda s: service.statistics(s, clock=clock), {"today": TODAY}, same_totals),
-        Case("ledger_stats_by_town", "/api/v1/problems/stats", {"by": "town"},
-             [STATS_SQL.format(key="town", grouped="town, status, category",
-                               sets="(status), (category), (), (town), (town, status), (town, category)")],
-             lambda s: service.statistics(s, by="town", clock=clock), {"today": TODAY}, same_totals),
-        Case("ledger_overdue", "/api/v1/problems/overdue", {"limit": 100},
-             [f"SELECT {COLUMNS}, :today - deadline AS days_overdue FROM problems WHERE {OVERDUE} "
-              "ORDER BY deadline, id LIMIT 101",
-              f"SELECT town, river_code, responsible_unit, GROUPING(town, river_code, responsible_unit) AS g, "
-              f"count(*) AS n FROM problems WHERE {OVERDUE} "
-              "GROUP BY GROUPING SETS ((town), (river_code), (responsible_unit), ())"],
-             lambda s: service.overdue(s, limit=100, clock=clock), {"today": TODAY}, same_overdue),
+        Case(
+            "ledger_list_first_page",
+            "/api/v1/problems",
+            {"limit": 100},
+            [f"SELECT {COLUMNS} FROM problems ORDER BY id DESC LIMIT 101"],
+            lambda s: service.list_problems(s, flt(), limit=100, clock=clock),
+        ),
+        Case(
+            "ledger_list_bbox_status_sort",
+            "/api/v1/problems",
+            {
+                "bbox": ",".join(map(str, BBOX)),
+                "status": ["assigned", "rectifying"],
+                "sort": "-found_date",
+                "limit": 100,
+            },
+            [
+                f"SELECT {COLUMNS} FROM problems WHERE geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490) "
+                "AND status IN ('assigned', 'rectifying') ORDER BY found_date DESC, id LIMIT 101"
+            ],
+            lambda s: service.list_problems(
+                s, flt(status=["assigned", "rectifying"], bbox=BBOX), sort="-found_date", limit=100, clock=clock
+            ),
+            box,
+        ),
+        Case(
+            "ledger_list_category_overdue_deep_page",
+            "/api/v1/problems",
+            {"category": "dumping", "overdue": "true", "sort": "deadline,code", "limit": 100, "offset": 2000},
+            [
+                f"SELECT {COLUMNS} FROM problems WHERE category = 'dumping' AND {OVERDUE} "
+                "ORDER BY deadline, code, id LIMIT 101 OFFSET 2000"
+            ],
+            lambda s: service.list_problems(
+                s, flt(category=["dumping"], overdue=True), sort="deadline,code", limit=100, offset=2000, clock=clock
+            ),
+            {"today": TODAY},
+        ),
+        Case(
+            "ledger_stats",
+            "/api/v1/problems/stats",
+            {},
+            [STATS_SQL.format(key="NULL", grouped="status, category", sets="(status), (category), ()")],
+            lambda s: service.statistics(s, clock=clock),
+            {"today": TODAY},
+            same_totals,
+        ),
+        Case(
+            "ledger_stats_by_town",
+            "/api/v1/problems/stats",
+            {"by": "town"},
+            [
+                STATS_SQL.format(
+                    key="town",
+                    grouped="town, status, category",
+                    sets="(status), (category), (), (town), (town, status), (town, category)",
+                )
+            ],
+            lambda s: service.statistics(s, by="town", clock=clock),
+            {"today": TODAY},
+            same_totals,
+        ),
+        Case(
+            "ledger_overdue",
+            "/api/v1/problems/overdue",
+            {"limit": 100},
+            [
+                f"SELECT {COLUMNS}, :today - deadline AS days_overdue FROM problems WHERE {OVERDUE} "
+                "ORDER BY deadline, id LIMIT 101",
+                f"SELECT town, river_code, responsible_unit, GROUPING(town, river_code, responsible_unit) AS g, "
+                f"count(*) AS n FROM problems WHERE {OVERDUE} "
+                "GROUP BY GROUPING SETS ((town), (river_code), (responsible_unit), ())",
+            ],
+            lambda s: service.overdue(s, limit=100, clock=clock),
+            {"today": TODAY},
+            same_overdue,
+        ),
     ]
 
 
@@ -180,16 +228,20 @@ def interleaved(runs: dict[str, Callable[[], Any]], repeat: int) -> list[Measure
             start = time.perf_counter()
             results[label] = fn()
             times[label].append(time.perf_counter() - start)
-    return [Measure(label, statistics.median(times[label]), measure(label, fn).peak_mb, results[label])
-            for label, fn in runs.items()]
+    return [
+        Measure(label, statistics.median(times[label]), measure(label, fn).peak_mb, results[label])
+        for label, fn in runs.items()
+    ]
 
 
 def api_call(client: TestClient, headers: dict[str, str], case: Case) -> Callable[[], Any]:
     """Return a function making the case's API request and returning its JSON."""
+
     def api() -> Any:
         response = client.get(case.path, params=case.params, headers=headers)
         response.raise_for_status()
         return response.json()
+
     return api
 
 
@@ -212,22 +264,40 @@ def spatialite_figures(folder: Path, repeat: int) -> dict[str, float]:
         reported = report_problems(engine, folder)
         print(f"SpatiaLite: report_sites {reported.seconds:.1f}s")
         with served(engine) as (client, headers):
-            figures = {case.name: interleaved({"api": api_call(client, headers, case)}, repeat)[0].seconds * 1000
-                       for case in cases()}
+            figures = {
+                case.name: interleaved({"api": api_call(client, headers, case)}, repeat)[0].seconds * 1000
+                for case in cases()
+            }
         engine.dispose()
     return figures
 
 
 def ogr2ogr_problems(url: str, folder: Path) -> Measure:
     """Load the same problem sites with ogr2ogr (a plain copy: no checks, jurisdiction or events) as a reference."""
-    return measure_command("ogr2ogr (plain load of the same file)", [
-        "ogr2ogr", "-f", "PostgreSQL", ogr_pg_dsn(url), str(folder / "problems.gpkg"), "-nln", "problems_ogr",
-        "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"])
+    return measure_command(
+        "ogr2ogr (plain load of the same file)",
+        [
+            "ogr2ogr",
+            "-f",
+            "PostgreSQL",
+            ogr_pg_dsn(url),
+            str(folder / "problems.gpkg"),
+            "-nln",
+            "problems_ogr",
+            "-lco",
+            "SPATIAL_INDEX=GIST",
+            "--config",
+            "PG_USE_COPY",
+            "YES",
+        ],
+    )
 
 
-def run_case(case: Case, client: TestClient, headers: dict[str, str], engine: Engine, repeat: int,
-             **extra: Any) -> dict[str, Any]:
+def run_case(
+    case: Case, client: TestClient, headers: dict[str, str], engine: Engine, repeat: int, **extra: Any
+) -> dict[str, Any]:
     """Measure one case three ways, check the answers agree, and report ours (API) against the reference SQL."""
+
     def svc() -> Any:
         with transaction(engine) as session:
             return case.call(session)
@@ -236,16 +306,31 @@ def run_case(case: Case, client: TestClient, headers: dict[str, str], engine: En
         with engine.connect() as conn:
             return [list(conn.execute(text(q), case.sql_params).fetchall()) for q in case.sql]
 
-    ours, inner, ref = interleaved({"our API (HTTP in process)": api_call(client, headers, case), "ledger service": svc,
-                                    "hand-written PostGIS SQL": sql}, repeat)
+    ours, inner, ref = interleaved(
+        {
+            "our API (HTTP in process)": api_call(client, headers, case),
+            "ledger service": svc,
+            "hand-written PostGIS SQL": sql,
+        },
+        repeat,
+    )
     body = ours.result
     returned = body.get("numberReturned", len(body.get("items", []))) if isinstance(body, dict) else None
     if not case.agrees(body, ref.result):
         raise SystemExit(f"{case.name}: our answer differs from the SQL's")
-    row = report(case.name, ours, ref, ours_ms=round(ours.seconds * 1000, 2), service_ms=round(inner.seconds * 1000, 2),
-                 reference_ms=round(ref.seconds * 1000, 2),
-                 service_ratio=round(inner.seconds / ref.seconds, 3) if ref.seconds else None,
-                 returned=returned, reference_rows=[len(r) for r in ref.result], repeat=repeat, **extra)
+    row = report(
+        case.name,
+        ours,
+        ref,
+        ours_ms=round(ours.seconds * 1000, 2),
+        service_ms=round(inner.seconds * 1000, 2),
+        reference_ms=round(ref.seconds * 1000, 2),
+        service_ratio=round(inner.seconds / ref.seconds, 3) if ref.seconds else None,
+        returned=returned,
+        reference_rows=[len(r) for r in ref.result],
+        repeat=repeat,
+        **extra,
+    )
     return row
 
 
@@ -264,15 +349,30 @@ def main() -> None:
         reported = report_problems(engine, folder)
         report("ledger_report_sites", reported, ogr2ogr_problems(url, folder), sites=reported.result)
         with served(engine) as (client, headers):
-            rows = [run_case(c, client, headers, engine, args.repeat,
-                             **({"spatialite_api_ms": round(lite[c.name], 2)} if lite else {})) for c in cases()]
+            rows = [
+                run_case(
+                    c,
+                    client,
+                    headers,
+                    engine,
+                    args.repeat,
+                    **({"spatialite_api_ms": round(lite[c.name], 2)} if lite else {}),
+                )
+                for c in cases()
+            ]
         engine.dispose()
-    print("\n| query | our API | service | SQL | API / SQL | service / SQL |" + (" API on SpatiaLite |" if lite else "")
-          + "\n|---|---|---|---|---|---|" + ("---|" if lite else ""))
+    print(
+        "\n| query | our API | service | SQL | API / SQL | service / SQL |"
+        + (" API on SpatiaLite |" if lite else "")
+        + "\n|---|---|---|---|---|---|"
+        + ("---|" if lite else "")
+    )
     for row in rows:
-        print(f"| {row['benchmark']} | {row['ours_ms']:.1f} ms | {row['service_ms']:.1f} ms "
-              f"| {row['reference_ms']:.1f} ms | {row['ratio']:.2f}x | {row['service_ratio']:.2f}x |"
-              + (f" {row['spatialite_api_ms']:.1f} ms |" if lite else ""))
+        print(
+            f"| {row['benchmark']} | {row['ours_ms']:.1f} ms | {row['service_ms']:.1f} ms "
+            f"| {row['reference_ms']:.1f} ms | {row['ratio']:.2f}x | {row['service_ratio']:.2f}x |"
+            + (f" {row['spatialite_api_ms']:.1f} ms |" if lite else "")
+        )
 
 
 if __name__ == "__main__":

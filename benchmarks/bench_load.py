@@ -52,9 +52,23 @@ def main() -> None:
     with scratch_postgis() as ref_url:
         reference = Measure("ogr2ogr", 0.0, 0.0)
         for layer in LAYERS:
-            one = measure_command("ogr2ogr", ["ogr2ogr", "-f", "PostgreSQL", ogr_pg_dsn(ref_url),
-                                              str(folder / f"{layer}.gpkg"), "-nln", layer,
-                                              "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"])
+            one = measure_command(
+                "ogr2ogr",
+                [
+                    "ogr2ogr",
+                    "-f",
+                    "PostgreSQL",
+                    ogr_pg_dsn(ref_url),
+                    str(folder / f"{layer}.gpkg"),
+                    "-nln",
+                    layer,
+                    "-lco",
+                    "SPATIAL_INDEX=GIST",
+                    "--config",
+                    "PG_USE_COPY",
+                    "YES",
+                ],
+            )
             reference.seconds += one.seconds
             reference.peak_mb = max(reference.peak_mb, one.peak_mb)
     report("load_province", ours, reference, features=ours.result)

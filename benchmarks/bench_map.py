@@ -25,8 +25,15 @@ sys.path.insert(0, str(ROOT.parent))
 
 from benchmarks.common import RESULTS, province_data  # noqa: E402
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def load_sites(db_url: str, limit: int) -> int:
@@ -55,8 +62,9 @@ def serve(db_url: str) -> tuple[str, object]:
     from gis_service.api.app import create_app
     from gis_service.db.engine import make_engine
 
-    server = uvicorn.Server(uvicorn.Config(create_app(make_engine(db_url)), host="127.0.0.1", port=0,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(make_engine(db_url)), host="127.0.0.1", port=0, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -73,8 +81,14 @@ def page_bytes(base: str) -> dict[str, int]:
         data = client.get("/maps/data/problems?datum=wgs84").content
         data_s = time.perf_counter() - start
     whole = html + assets + data
-    return {"html": len(html), "assets": len(assets), "data": len(data), "total": len(whole),
-            "total_gzip": len(gzip.compress(whole, 6)), "data_request_ms": round(data_s * 1000)}
+    return {
+        "html": len(html),
+        "assets": len(assets),
+        "data": len(data),
+        "total": len(whole),
+        "total_gzip": len(gzip.compress(whole, 6)),
+        "data_request_ms": round(data_s * 1000),
+    }
 
 
 def naive_page(db_url: str, vendor: Path) -> str:
@@ -86,15 +100,19 @@ def naive_page(db_url: str, vendor: Path) -> str:
         sites = read_features(conn, "problems")
     fmap = folium.Map(location=[30.2, 107.7], zoom_start=8, tiles=None)
     for row in sites.itertuples(index=False):
-        text = (f"<b>{row.code}</b><br>{row.category} {row.status}<br>{row.river_code} {row.town}<br>"
-                f"{row.found_date} {row.deadline} {row.responsible_unit}<br>{row.description}")
+        text = (
+            f"<b>{row.code}</b><br>{row.category} {row.status}<br>{row.river_code} {row.town}<br>"
+            f"{row.found_date} {row.deadline} {row.responsible_unit}<br>{row.description}"
+        )
         folium.Marker([row.geometry.y, row.geometry.x], popup=folium.Popup(text, max_width=300)).add_to(fmap)
     html = fmap.get_root().render()
     # Same offline treatment for the timing: Leaflet from disk, the other CDN files dropped.
-    html = html.replace("https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js",
-                        (vendor / "leaflet/dist/leaflet.js").as_uri())
-    html = html.replace("https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css",
-                        (vendor / "leaflet/dist/leaflet.css").as_uri())
+    html = html.replace(
+        "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js", (vendor / "leaflet/dist/leaflet.js").as_uri()
+    )
+    html = html.replace(
+        "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css", (vendor / "leaflet/dist/leaflet.css").as_uri()
+    )
     return html
 
 
@@ -105,8 +123,9 @@ def time_to_markers(url: str, checks: list[str], timeout_s: float) -> list[float
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "file://"))
-                   else r.abort())
+        page.route(
+            "**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "file://")) else r.abort()
+        )
         start = time.perf_counter()
         times: list[float | None] = []
         try:
@@ -133,21 +152,26 @@ def main() -> None:
     base, server = serve(db_url)
     ours = page_bytes(base)
     # first clusters on screen (the map pans and zooms from here on), then all sites in the clusters
-    ours_first, ours_all = time_to_markers(f"{base}/maps/problems",
-                                           ["document.querySelectorAll('.marker-cluster').length > 0",
-                                            "document.body.hasAttribute('data-rg-ready')"], 60)
+    ours_first, ours_all = time_to_markers(
+        f"{base}/maps/problems",
+        ["document.querySelectorAll('.marker-cluster').length > 0", "document.body.hasAttribute('data-rg-ready')"],
+        60,
+    )
     start = time.perf_counter()
     naive = naive_page(db_url, vendor_dir())
     build_s = time.perf_counter() - start
     naive_file = work / "naive.html"
     naive_file.write_text(naive, encoding="utf-8")
     naive_bytes = len(naive.encode("utf-8"))
-    (naive_s,) = time_to_markers(naive_file.as_uri(), ["document.querySelectorAll('.leaflet-marker-icon').length > 0"],
-                                 args.naive_timeout)
+    (naive_s,) = time_to_markers(
+        naive_file.as_uri(), ["document.querySelectorAll('.leaflet-marker-icon').length > 0"], args.naive_timeout
+    )
     server.should_exit = True  # type: ignore[attr-defined]
     result = {
         "sites": n,
-        "ours_bytes": ours, "naive_bytes": naive_bytes, "naive_gzip": len(gzip.compress(naive.encode(), 6)),
+        "ours_bytes": ours,
+        "naive_bytes": naive_bytes,
+        "naive_gzip": len(gzip.compress(naive.encode(), 6)),
         "size_ratio": round(naive_bytes / ours["total"], 1),
         "size_ratio_gzip": round(len(gzip.compress(naive.encode(), 6)) / ours["total_gzip"], 1),
         "ours_first_clusters_s": None if ours_first is None else round(ours_first, 2),
@@ -156,12 +180,16 @@ def main() -> None:
         "naive_build_s": round(build_s, 1),
     }
     print(f"sites: {n}")
-    print(f"page bytes   ours {ours['total']:>12,} (html {ours['html']:,}, assets {ours['assets']:,}, "
-          f"data {ours['data']:,}; gzip {ours['total_gzip']:,})   naive Folium {naive_bytes:>12,} "
-          f"(gzip {result['naive_gzip']:,})   ratio {result['size_ratio']}x (gzip {result['size_ratio_gzip']}x)")
-    print(f"markers drawn  ours: first clusters {result['ours_first_clusters_s']} s, all {n} sites clustered "
-          f"{result['ours_all_sites_s']} s   naive {result['naive_markers_s']} s "
-          f"(None = not drawn within {args.naive_timeout:.0f} s)")
+    print(
+        f"page bytes   ours {ours['total']:>12,} (html {ours['html']:,}, assets {ours['assets']:,}, "
+        f"data {ours['data']:,}; gzip {ours['total_gzip']:,})   naive Folium {naive_bytes:>12,} "
+        f"(gzip {result['naive_gzip']:,})   ratio {result['size_ratio']}x (gzip {result['size_ratio_gzip']}x)"
+    )
+    print(
+        f"markers drawn  ours: first clusters {result['ours_first_clusters_s']} s, all {n} sites clustered "
+        f"{result['ours_all_sites_s']} s   naive {result['naive_markers_s']} s "
+        f"(None = not drawn within {args.naive_timeout:.0f} s)"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench_map.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
 

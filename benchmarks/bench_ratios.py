@@ -122,8 +122,11 @@ def main() -> None:
         print("runs: " + "; ".join(f"{k} {', '.join(f'{t:.2f}' for t in v)}s" for k, v in times.items()))
         worst = agreement(mine.result, ref.result)
         print(f"bank lengths agree with PostGIS to {worst:.2e} (relative, worst bank)")
-        extra: dict[str, Any] = {"rivers": len(mine.result["rivers"]), "max_relative_difference": worst,
-                                 "runs": {k: [round(t, 3) for t in v] for k, v in times.items()}}
+        extra: dict[str, Any] = {
+            "rivers": len(mine.result["rivers"]),
+            "max_relative_difference": worst,
+            "runs": {k: [round(t, 3) for t in v] for k, v in times.items()},
+        }
         if not args.no_spatialite:
             with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
                 lite = make_engine(f"sqlite:///{tmp}/bench.sqlite")

@@ -104,13 +104,18 @@ def report(name: str, ours: Measure, reference: Measure, **extra: Any) -> dict[s
     row = {
         "benchmark": name,
         "ours": {"label": ours.label, "seconds": round(ours.seconds, 3), "peak_mb": round(ours.peak_mb, 1)},
-        "reference": {"label": reference.label, "seconds": round(reference.seconds, 3),
-                      "peak_mb": round(reference.peak_mb, 1)},
+        "reference": {
+            "label": reference.label,
+            "seconds": round(reference.seconds, 3),
+            "peak_mb": round(reference.peak_mb, 1),
+        },
         "ratio": round(ratio, 3),
         **extra,
     }
-    print(f"{name}: {ours.label} {ours.seconds:.2f}s (peak {ours.peak_mb:.0f} MB) | "
-          f"{reference.label} {reference.seconds:.2f}s (peak {reference.peak_mb:.0f} MB) | ratio {ratio:.2f}x")
+    print(
+        f"{name}: {ours.label} {ours.seconds:.2f}s (peak {ours.peak_mb:.0f} MB) | "
+        f"{reference.label} {reference.seconds:.2f}s (peak {reference.peak_mb:.0f} MB) | ratio {ratio:.2f}x"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(row, ensure_ascii=False, indent=2), encoding="utf-8")
     return row
@@ -135,8 +140,14 @@ def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[
             frame = normalise(catalogue[layer], read_vector(folder / f"{layer}.gpkg")).frame
             extra = None
             if catalogue[layer].versioned:
-                delivery = Delivery(river_code="*", layer=layer, version=1, status="approved",
-                                    filename="province benchmark", feature_count=len(frame))
+                delivery = Delivery(
+                    river_code="*",
+                    layer=layer,
+                    version=1,
+                    status="approved",
+                    filename="province benchmark",
+                    feature_count=len(frame),
+                )
                 session.add(delivery)
                 session.flush()
                 extra = {"delivery_id": delivery.id}

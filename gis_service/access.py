@@ -41,9 +41,7 @@ def create_token(session: Session, *, name: str, role: str) -> str:
     try:
         role_value = Role(role)
     except ValueError:
-        raise BadRequest(
-            f"未知角色 {role!r}；可选：viewer、surveyor、admin", code="unknown_role"
-        ) from None
+        raise BadRequest(f"未知角色 {role!r}；可选：viewer、surveyor、admin", code="unknown_role") from None
     if not name.strip():
         raise BadRequest("令牌名称不能为空", code="missing_name")
     secret = "rg_" + secrets.token_urlsafe(32)

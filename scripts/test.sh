@@ -8,5 +8,6 @@ export RIVERGIS_TEST_POSTGIS_URL
 RIVERGIS_TEST_POSTGIS_URL=$(scripts/postgis.sh)
 echo "PostGIS: ${RIVERGIS_TEST_POSTGIS_URL%%:*}://…@127.0.0.1"
 .venv/bin/ruff check gis_service tests benchmarks
+.venv/bin/ruff format --check gis_service tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -157,8 +157,7 @@ def demo_engine(backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 def _tokens(engine: Engine) -> dict[str, str]:
     with transaction(engine) as session:
-        return {role: create_token(session, name=f"test-{role}", role=role)
-                for role in ("viewer", "surveyor", "admin")}
+        return {role: create_token(session, name=f"test-{role}", role=role) for role in ("viewer", "surveyor", "admin")}
 
 
 @pytest.fixture

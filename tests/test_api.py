@@ -14,9 +14,14 @@ from tests.helpers import bearer
 def _outfalls(engine, n: int) -> None:
     # n outfalls on a diagonal: outfall i at (106.80 + 0.01 i, 28.80 + 0.01 i).
     gdf = gpd.GeoDataFrame(
-        {"code": [f"P{i:03d}" for i in range(n)], "name": [f"排口{i}" for i in range(n)],
-         "outfall_type": ["industrial"] * n},
-        geometry=[Point(106.80 + 0.01 * i, 28.80 + 0.01 * i) for i in range(n)], crs="EPSG:4490")
+        {
+            "code": [f"P{i:03d}" for i in range(n)],
+            "name": [f"排口{i}" for i in range(n)],
+            "outfall_type": ["industrial"] * n,
+        },
+        geometry=[Point(106.80 + 0.01 * i, 28.80 + 0.01 * i) for i in range(n)],
+        crs="EPSG:4490",
+    )
     with transaction(engine) as session:
         insert_features(session, get_catalogue()["outfalls"], gdf)
 
@@ -52,10 +57,16 @@ def test_layer_features_page_with_next_links_and_bbox(client, engine):
 def test_layer_features_filter_by_river_and_serve_one_feature_as_on_the_page(client, engine):
     # Two rivers' outfalls; WS002's second one has no responsible party recorded.
     gdf = gpd.GeoDataFrame(
-        {"code": ["K1", "K2", "K3"], "name": ["万盛污水处理厂排口", "青年镇排口", "关坝镇雨污混排口"],
-         "river_code": ["WS001", "WS002", "WS002"], "outfall_type": ["municipal", "other", "other"],
-         "responsible": ["区水务局", "青年镇人民政府", None]},
-        geometry=[Point(106.91, 28.95), Point(106.95, 28.97), Point(106.97, 28.99)], crs="EPSG:4490")
+        {
+            "code": ["K1", "K2", "K3"],
+            "name": ["万盛污水处理厂排口", "青年镇排口", "关坝镇雨污混排口"],
+            "river_code": ["WS001", "WS002", "WS002"],
+            "outfall_type": ["municipal", "other", "other"],
+            "responsible": ["区水务局", "青年镇人民政府", None],
+        },
+        geometry=[Point(106.91, 28.95), Point(106.95, 28.97), Point(106.97, 28.99)],
+        crs="EPSG:4490",
+    )
     with transaction(engine) as session:
         insert_features(session, get_catalogue()["outfalls"], gdf)
     page = client.get("/api/v1/layers/outfalls/features", params={"river_code": "WS002", "limit": 1})

@@ -20,13 +20,20 @@ def test_value_and_field_aliases_resolve_to_catalogue_codes():
     zones = get_catalogue()["zones"]
     bank = zones.field("bank")
     assert [bank.canonical_value(v) for v in ("左岸", "左", "L", " right ", "右岸")] == [
-        "left", "left", "left", "right", "right"]
+        "left",
+        "left",
+        "left",
+        "right",
+        "right",
+    ]
     zone_type = zones.field("zone_type")
     assert zone_type.canonical_value("岸线保护区") == "protected"
     assert zone_type.canonical_value("保留区") == "reserved"
     assert zone_type.canonical_value("湿地") is None
     assert get_catalogue()["rivers"].source_field_map(["HLBM", "河流名称", "other"]) == {
-        "HLBM": "code", "河流名称": "name"}
+        "HLBM": "code",
+        "河流名称": "name",
+    }
 
 
 def test_every_layer_has_a_chinese_label_and_typed_fields():
@@ -37,8 +44,9 @@ def test_every_layer_has_a_chinese_label_and_typed_fields():
 
 
 def test_a_broken_layer_file_is_refused_with_its_name(tmp_path: Path):
-    (tmp_path / "bad.toml").write_text('name = "x"\nlabel = "X"\ntable = "x"\ngeometry_types = ["Blob"]\n'
-                                       'fields = []\n', encoding="utf-8")
+    (tmp_path / "bad.toml").write_text(
+        'name = "x"\nlabel = "X"\ntable = "x"\ngeometry_types = ["Blob"]\nfields = []\n', encoding="utf-8"
+    )
     with pytest.raises(ConfigurationError, match="bad.toml"):
         load_catalogue(tmp_path)
 
@@ -61,8 +69,11 @@ def test_a_field_added_to_the_catalogue_reaches_the_export(engine, tmp_path, mon
     outfalls = get_catalogue()["outfalls"]
 
     source = tmp_path / "outfalls.geojson"
-    gdf = gpd.GeoDataFrame({"排污口编码": ["PWK-1"], "名称": ["测试排口"], "类型": ["工业"], "XCRY": ["张三"]},
-                           geometry=[Point(106.9, 28.9)], crs="EPSG:4490")
+    gdf = gpd.GeoDataFrame(
+        {"排污口编码": ["PWK-1"], "名称": ["测试排口"], "类型": ["工业"], "XCRY": ["张三"]},
+        geometry=[Point(106.9, 28.9)],
+        crs="EPSG:4490",
+    )
     pyogrio.write_dataframe(gdf, source)
     normalised = normalise(outfalls, pyogrio.read_dataframe(source))
     assert normalised.frame.loc[0, "inspector"] == "张三"

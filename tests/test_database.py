@@ -30,12 +30,15 @@ def test_geometries_are_stored_in_cgcs2000_with_a_spatial_index(engine):
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             rows = conn.execute(text("SELECT f_table_name, srid FROM geometry_columns")).fetchall()
-            indexed = {r[0] for r in conn.execute(text(
-                "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%gist%'"))}
+            indexed = {
+                r[0] for r in conn.execute(text("SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%gist%'"))
+            }
         else:
             rows = conn.execute(text("SELECT f_table_name, srid FROM geometry_columns")).fetchall()
-            indexed = {r[0] for r in conn.execute(text(
-                "SELECT f_table_name FROM geometry_columns WHERE spatial_index_enabled = 1"))}
+            indexed = {
+                r[0]
+                for r in conn.execute(text("SELECT f_table_name FROM geometry_columns WHERE spatial_index_enabled = 1"))
+            }
     tables = {"rivers", "towns", "boundaries", "stakes", "zones", "outfalls", "problems"}
     assert {r[0] for r in rows} == tables
     assert {r[1] for r in rows} == {4490}
@@ -64,8 +67,11 @@ def test_features_round_trip_and_bbox_uses_the_index(engine):
 
 def test_a_failed_transaction_leaves_nothing_behind(engine):
     outfalls = get_catalogue()["outfalls"]
-    gdf = gpd.GeoDataFrame({"code": ["X"], "name": ["排口"], "outfall_type": ["industrial"]},
-                           geometry=[Point(106.9, 28.9)], crs="EPSG:4490")
+    gdf = gpd.GeoDataFrame(
+        {"code": ["X"], "name": ["排口"], "outfall_type": ["industrial"]},
+        geometry=[Point(106.9, 28.9)],
+        crs="EPSG:4490",
+    )
     with pytest.raises(RuntimeError), transaction(engine) as session:
         insert_features(session, outfalls, gdf)
         raise RuntimeError("killed mid-import")
@@ -139,8 +145,11 @@ def test_spatialite_file_uses_write_ahead_logging(tmp_path):
 
 def _zone(delivery_id: int) -> gpd.GeoDataFrame:
     """One zone stretch naming ``delivery_id``."""
-    return gpd.GeoDataFrame({"river_code": ["A"], "bank": ["left"], "zone_type": ["protected"]},
-                            geometry=[LineString([(106.80, 28.80), (106.81, 28.81)])], crs="EPSG:4490")
+    return gpd.GeoDataFrame(
+        {"river_code": ["A"], "bank": ["left"], "zone_type": ["protected"]},
+        geometry=[LineString([(106.80, 28.80), (106.81, 28.81)])],
+        crs="EPSG:4490",
+    )
 
 
 def test_features_must_name_an_existing_delivery_and_named_deliveries_stay(engine):
@@ -179,9 +188,14 @@ def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0003")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO deliveries (id, river_code, layer, version, status, feature_count, submitted_at,"
-                          " report) VALUES (7, 'A', 'zones', 1, 'submitted', 0, '2026-11-30 00:00:00+00:00',"
-                          " :report)"), {"report": '{"counts": {"error": 0}, "findings": [{"code": "zone_gap"}]}'})
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (id, river_code, layer, version, status, feature_count, submitted_at,"
+                " report) VALUES (7, 'A', 'zones', 1, 'submitted', 0, '2026-11-30 00:00:00+00:00',"
+                " :report)"
+            ),
+            {"report": '{"counts": {"error": 0}, "findings": [{"code": "zone_gap"}]}'},
+        )
     upgrade(engine)
     with transaction(engine) as session:
         assert session.get(Delivery, 7).report == {"counts": {"error": 0}, "findings": [{"code": "zone_gap"}]}
@@ -197,9 +211,15 @@ def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
 def test_report_texts_are_each_reports_json() -> None:
     from gis_service.store.bulk import report_texts
 
-    reports = {"A": {"layer": "zones", "counts": {"error": 0}, "findings": [{"code": "zone_gap", "value": "A"}],
-                     "ratios": {"rivers": [{"code": "A", "ratio": 0.5}]}},
-               "B": {"layer": "zones", "counts": {"error": 0}, "findings": []},
-               "C": {"findings": [{"message": "中文\t\"引号\""}]}}
+    reports = {
+        "A": {
+            "layer": "zones",
+            "counts": {"error": 0},
+            "findings": [{"code": "zone_gap", "value": "A"}],
+            "ratios": {"rivers": [{"code": "A", "ratio": 0.5}]},
+        },
+        "B": {"layer": "zones", "counts": {"error": 0}, "findings": []},
+        "C": {"findings": [{"message": '中文\t"引号"'}]},
+    }
     texts = report_texts(reports)
     assert {code: json.loads(t) for code, t in texts.items()} == reports

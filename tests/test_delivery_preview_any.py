@@ -37,8 +37,10 @@ def river(engine: Engine, tmp_path: Path) -> Engine:
 def stored(engine: Engine) -> dict[str, int]:
     """Count every row a delivery (or its audit) could have written."""
     with engine.connect() as conn:
-        return {m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar_one()
-                for m in (River, Delivery, Boundary, Zone, Stake, Outfall, Problem, AuditEntry)}
+        return {
+            m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar_one()
+            for m in (River, Delivery, Boundary, Zone, Stake, Outfall, Problem, AuditEntry)
+        }
 
 
 def bank_lines(tmp_path: Path, *, wrong_side: bool, surveyor: str = "测绘院") -> Path:
@@ -49,8 +51,9 @@ def bank_lines(tmp_path: Path, *, wrong_side: bool, surveyor: str = "测绘院")
     north = shapely.LineString([(X0, Y0 + 100), (X0 + 100, Y0 + 100)])
     south = shapely.LineString([(X0, Y0), (X0 + 100, Y0)])
     banks = ["右岸", "左岸"] if wrong_side else ["左岸", "右岸"]
-    frame = gpd.GeoDataFrame({"HLBM": ["R1", "R1"], "AB": banks, "CHDW": [surveyor, "测绘院"]},
-                             geometry=[north, south], crs=4545)
+    frame = gpd.GeoDataFrame(
+        {"HLBM": ["R1", "R1"], "AB": banks, "CHDW": [surveyor, "测绘院"]}, geometry=[north, south], crs=4545
+    )
     return write(frame, tmp_path / ("wrong.gpkg" if wrong_side else "right.gpkg"))
 
 
@@ -60,13 +63,25 @@ def range_zip(tmp_path: Path) -> Path:
     return shapefile_zip(frame, tmp_path / "range", "boundaries")
 
 
-def post(client: TestClient, token: str | None, path: Path, *, layer: str = "boundaries", name: str | None = None,
-         route: str = "preview", **form: str) -> Any:
+def post(
+    client: TestClient,
+    token: str | None,
+    path: Path,
+    *,
+    layer: str = "boundaries",
+    name: str | None = None,
+    route: str = "preview",
+    **form: str,
+) -> Any:
     """POST a delivery file to ``/api/v1/deliveries/{layer}/preview`` (or to the upload route with ``route=""``)."""
     url = f"/api/v1/deliveries/{layer}" + (f"/{route}" if route else "")
     with path.open("rb") as fh:
-        return client.post(url, headers=bearer(token) if token else {},
-                           files={"file": (name or path.name, fh, "application/octet-stream")}, data=form)
+        return client.post(
+            url,
+            headers=bearer(token) if token else {},
+            files={"file": (name or path.name, fh, "application/octet-stream")},
+            data=form,
+        )
 
 
 def located(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,15 +99,17 @@ def assert_marks(page: str, findings: list[dict[str, Any]]) -> None:
 
 def outside_urls(html: str) -> set[str]:
     """Return every http(s) URL in a page that points outside the service."""
-    return {u for u in re.findall(r"https?://[^\s\"'<>)]+", html)
-            if not re.match(r"https?://(127\.0\.0\.1|localhost)", u)}
+    return {
+        u for u in re.findall(r"https?://[^\s\"'<>)]+", html) if not re.match(r"https?://(127\.0\.0\.1|localhost)", u)
+    }
 
 
 # ---------------------------------------------------------------- HTTP
 
 
 def test_http_preview_of_a_rejected_delivery_marks_its_findings_and_stores_nothing(
-        river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path) -> None:
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
     wrong = bank_lines(tmp_path, wrong_side=True)
     # What the upload route reports for the same file (a dry run: 422, the report in details).
     checked = post(client, tokens["surveyor"], wrong, route="", dry_run="true")
@@ -113,8 +130,9 @@ def test_http_preview_of_a_rejected_delivery_marks_its_findings_and_stores_nothi
     assert stored(river) == before
 
 
-def test_http_preview_of_an_accepted_delivery_stores_nothing(river: Engine, client: TestClient,
-                                                             tokens: dict[str, str], tmp_path: Path) -> None:
+def test_http_preview_of_an_accepted_delivery_stores_nothing(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
     before = stored(river)
     page = post(client, tokens["surveyor"], range_zip(tmp_path))
     assert page.status_code == 200, page.text
@@ -126,8 +144,9 @@ def test_http_preview_of_an_accepted_delivery_stores_nothing(river: Engine, clie
     assert stored(river) == before
 
 
-def test_http_preview_of_a_delivery_outside_the_district(river: Engine, client: TestClient,
-                                                        tokens: dict[str, str], tmp_path: Path) -> None:
+def test_http_preview_of_a_delivery_outside_the_district(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
     # Beijing, not Wansheng: rejected at once, before normalising; the map shows where the file really lies,
     # and the finding, which has no place of its own, is listed in a panel instead of a marker.
     beijing = gpd.GeoDataFrame({"HLBM": ["R1"]}, geometry=[shapely.box(116.39, 39.90, 116.40, 39.91)], crs=4490)
@@ -141,17 +160,18 @@ def test_http_preview_of_a_delivery_outside_the_district(river: Engine, client: 
     assert stored(river) == before
 
 
-def test_http_preview_needs_a_surveyor_and_a_readable_file(river: Engine, client: TestClient,
-                                                           tokens: dict[str, str], tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_preview_needs_a_surveyor_and_a_readable_file(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     good = range_zip(tmp_path)
     before = stored(river)
     assert post(client, None, good).status_code == 401
     denied = post(client, tokens["viewer"], good)
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "insufficient_role"
 
-    missing = client.post("/api/v1/deliveries/boundaries/preview", headers=bearer(tokens["surveyor"]),
-                          data={"crs": "4545"})
+    missing = client.post(
+        "/api/v1/deliveries/boundaries/preview", headers=bearer(tokens["surveyor"]), data={"crs": "4545"}
+    )
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_file"
 
     junk = tmp_path / "junk.zip"
@@ -168,21 +188,25 @@ def test_http_preview_needs_a_surveyor_and_a_readable_file(river: Engine, client
 
     monkeypatch.setenv("RIVERGIS_MAX_UPLOAD_MB", "0.01")  # 10 KB: the upload route's limit applies too
     clear_caches()
-    big = client.post("/api/v1/deliveries/boundaries/preview", headers=bearer(tokens["surveyor"]),
-                      files={"file": ("big.zip", io.BytesIO(b"x" * 50_000), "application/zip")})
+    big = client.post(
+        "/api/v1/deliveries/boundaries/preview",
+        headers=bearer(tokens["surveyor"]),
+        files={"file": ("big.zip", io.BytesIO(b"x" * 50_000), "application/zip")},
+    )
     assert big.status_code == 413 and big.json()["error"]["code"] == "upload_too_large"
     assert stored(river) == before
 
 
-def test_http_preview_escapes_every_file_supplied_text(river: Engine, client: TestClient,
-                                                       tokens: dict[str, str], tmp_path: Path) -> None:
+def test_http_preview_escapes_every_file_supplied_text(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
     wrong = bank_lines(tmp_path, wrong_side=True, surveyor=XSS)
     page = post(client, tokens["surveyor"], wrong, name=XSS_NAME)
     assert page.status_code == 200, page.text
     assert XSS not in page.text and "<img src=x" not in page.text
-    assert "\\u0026lt;script\\u0026gt;alert(1)" in page.text   # the popup's escaped text, carried as JSON
+    assert "\\u0026lt;script\\u0026gt;alert(1)" in page.text  # the popup's escaped text, carried as JSON
     assert "<title>&lt;img src=x onerror=alert(1)&gt;.gpkg" in page.text  # the file name in the title
-    assert "markup_in_text" in page.text                          # and the check said so
+    assert "markup_in_text" in page.text  # and the check said so
 
 
 # ---------------------------------------------------------------- CLI
@@ -247,15 +271,23 @@ def test_a_very_large_delivery_is_previewed_with_its_flagged_features_and_a_samp
     monkeypatch.setattr(preview, "MAX_PREVIEW_FEATURES", 5)
     lines = [LineString([(106.80 + i * 0.001, 28.90), (106.80 + i * 0.001, 28.901)]) for i in range(12)]
     features = gpd.GeoDataFrame({"code": [f"Z{i + 1:02d}" for i in range(12)]}, geometry=lines, crs="EPSG:4490")
-    findings = [{"severity": "error", "code": "bank_wrong_side", "feature": 11, "message": "岸别错误",
-                 "lon": 106.81, "lat": 28.9005}]
+    findings = [
+        {
+            "severity": "error",
+            "code": "bank_wrong_side",
+            "feature": 11,
+            "message": "岸别错误",
+            "lon": 106.81,
+            "lat": 28.9005,
+        }
+    ]
     shown, numbers = preview.shown_features(features, findings)
     assert len(shown) == 5 and 11 in numbers.tolist()
     assert shown["code"].tolist() == [f"Z{n:02d}" for n in numbers]
     page = preview.delivery_preview_html(features, findings, title="大交付", basemap="none")
     # The layer switcher names the sample (Folium writes its names \u-escaped); the legend keeps the total.
     assert json.dumps("交付要素（12，显示其中 5 个）")[1:-1] in page
-    assert '交付要素（抽样显示）</span>' in page and 'data-count="severity:feature">12<' in page
+    assert "交付要素（抽样显示）</span>" in page and 'data-count="severity:feature">12<' in page
     assert page.count("Z11") == 1  # its popup: the flagged feature is drawn
     small, small_numbers = preview.shown_features(features.iloc[:5], findings)
     assert len(small) == 5 and small_numbers.tolist() == [1, 2, 3, 4, 5]

@@ -63,8 +63,21 @@ def test_demo_problem_sites_carry_their_derived_jurisdiction(demo_engine, tmp_pa
 @pytest.mark.parametrize("suffix", [".shp.zip", ".csv", ".xlsx", ".geojson"])
 def test_every_export_format_in_the_asked_crs(demo_engine, tmp_path, suffix):
     out = tmp_path / f"outfalls{suffix}"
-    result = CliRunner().invoke(app, ["export", "outfalls", "-o", str(out), "--crs", "4524", "--encoding", "GBK"
-                                      if suffix == ".shp.zip" else "UTF-8", "--labels", "zh"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "outfalls",
+            "-o",
+            str(out),
+            "--crs",
+            "4524",
+            "--encoding",
+            "GBK" if suffix == ".shp.zip" else "UTF-8",
+            "--labels",
+            "zh",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0
     if suffix == ".shp.zip":
@@ -89,12 +102,18 @@ def test_a_bad_export_request_is_exit_2_and_writes_nothing(demo_engine, tmp_path
 def test_a_wheel_carries_the_catalogue_maps_and_demo_data(tmp_path):
     """``pip install .`` then ``rivergis init && rivergis demo`` from any folder."""
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     target = tmp_path / "site"
     wheel = next(wheels.glob("rivergis-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     assert (target / "gis_service" / "_data" / "layers" / "zones.toml").exists()
     assert (target / "gis_service" / "_data" / "shapefiles" / "rivers.shp").exists()
     elsewhere = tmp_path / "elsewhere"
@@ -106,6 +125,11 @@ def test_a_wheel_carries_the_catalogue_maps_and_demo_data(tmp_path):
         run = subprocess.run(cli + args, cwd=elsewhere, env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
     assert "河流（rivers）：6" in run.stdout
-    where = subprocess.run([sys.executable, "-c", "import gis_service; print(gis_service.__file__)"],
-                           cwd=elsewhere, env=env, capture_output=True, text=True).stdout
+    where = subprocess.run(
+        [sys.executable, "-c", "import gis_service; print(gis_service.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert where.startswith(str(target))

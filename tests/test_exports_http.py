@@ -26,8 +26,9 @@ def test_each_layer_downloads_with_the_stored_count(demo_client, tmp_path, fmt):
 
 
 def test_gbk_shapefile_in_gauss_krueger_with_chinese_labels(demo_client, tmp_path):
-    got = demo_client.get("/api/v1/layers/rivers/export",
-                          params={"format": "shp.zip", "crs": "4545", "encoding": "GBK", "labels": "zh"})
+    got = demo_client.get(
+        "/api/v1/layers/rivers/export", params={"format": "shp.zip", "crs": "4545", "encoding": "GBK", "labels": "zh"}
+    )
     assert got.status_code == 200
     assert "attachment" in got.headers["content-disposition"]
     names = zipfile.ZipFile(io.BytesIO(got.content)).namelist()
@@ -63,8 +64,9 @@ def test_bad_export_requests_name_the_fix(demo_client):
 def test_dbf_field_names_fit_ten_bytes_stay_unique_and_encodable():
     from gis_service.export.files import dbf_field_names
 
-    names = dbf_field_names(["流域面积(km²)", "受纳河流编码", "受纳河流编号", "responsible_unit", "responsible_person"],
-                            "GBK")
+    names = dbf_field_names(
+        ["流域面积(km²)", "受纳河流编码", "受纳河流编号", "responsible_unit", "responsible_person"], "GBK"
+    )
     # 流域面积 = 8 GBK bytes, "(" = 1, "k" = 1 → 10; ² is folded to 2 (NFKC) and cut.
     assert names["流域面积(km²)"] == "流域面积(k"
     assert len(set(names.values())) == 5

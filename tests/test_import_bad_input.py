@@ -87,8 +87,13 @@ def test_missing_zone_prefix_is_diagnosed(engine: Engine, tmp_path: Path) -> Non
     assert "缺少带号前缀" in error["message"]
     finding = error["details"]["findings"][0]
     assert finding["value"]["readings_inside"] == [
-        {"crs": "EPSG:4545", "swapped_xy": False, "options": "--crs 4545",
-         "diagnosis": "东坐标缺少带号前缀，而坐标系声明为带带号的投影"}]
+        {
+            "crs": "EPSG:4545",
+            "swapped_xy": False,
+            "options": "--crs 4545",
+            "diagnosis": "东坐标缺少带号前缀，而坐标系声明为带带号的投影",
+        }
+    ]
 
 
 def test_extra_zone_prefix_is_diagnosed(engine: Engine, tmp_path: Path) -> None:
@@ -132,8 +137,7 @@ def test_invalid_geometry_reports_reason_and_fix_repairs(demo_engine: Engine, tm
     with demo_engine.connect() as conn:
         line = read_features(conn, "rivers", where={"code": "WS001"}).to_crs(4545).geometry.iloc[0]
     c = line.interpolate(0.5, normalized=True)
-    bowtie = shapely.Polygon([(c.x - 50, c.y - 50), (c.x + 50, c.y + 50), (c.x + 50, c.y - 50),
-                              (c.x - 50, c.y + 50)])
+    bowtie = shapely.Polygon([(c.x - 50, c.y - 50), (c.x + 50, c.y + 50), (c.x + 50, c.y - 50), (c.x - 50, c.y + 50)])
     frame = gpd.GeoDataFrame({"HLBM": ["WS001"]}, geometry=[bowtie], crs=4545)
     archive = shapefile_zip(frame, tmp_path / "s", "boundaries")
     error = rejected(demo_engine, ["boundaries", str(archive)], "invalid_geometry")
@@ -148,8 +152,11 @@ def test_invalid_geometry_reports_reason_and_fix_repairs(demo_engine: Engine, tm
 
 def test_empty_geometry(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "rivers.geojson"
-    path.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,'
-                    '"properties":{"code":"R9","name":"无图形河"}}]}', encoding="utf-8")
+    path.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,'
+        '"properties":{"code":"R9","name":"无图形河"}}]}',
+        encoding="utf-8",
+    )
     error = rejected(engine, ["rivers", str(path)], "empty_geometry")
     assert error["details"]["findings"][0]["feature"] == 1
 
@@ -182,8 +189,11 @@ def test_unknown_field_value_lists_allowed(demo_engine: Engine, tmp_path: Path) 
 
 
 def test_unknown_river_code(demo_engine: Engine, tmp_path: Path) -> None:
-    frame = gpd.GeoDataFrame({"HLBM": ["NOPE"], "AB": ["左岸"], "GNQLX": ["保护区"]},
-                             geometry=[shapely.LineString([(X0, Y0), (X0 + 100, Y0)])], crs=4545)
+    frame = gpd.GeoDataFrame(
+        {"HLBM": ["NOPE"], "AB": ["左岸"], "GNQLX": ["保护区"]},
+        geometry=[shapely.LineString([(X0, Y0), (X0 + 100, Y0)])],
+        crs=4545,
+    )
     error = rejected(demo_engine, ["zones", str(write(frame, tmp_path / "z.gpkg"))], "unknown_river")
     assert "NOPE" in error["message"]
 

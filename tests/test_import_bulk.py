@@ -54,11 +54,14 @@ def test_zone_set_is_one_delivery_per_river_each_with_its_own_report(demo_engine
     split: list[dict[str, Any]] = []
     with demo_engine.connect() as conn:
         for d in deliveries:
-            row = conn.execute(select(Delivery.version, Delivery.feature_count, Delivery.source_encoding,
-                                      DeliveryReport.report).join(DeliveryReport)
-                               .where(Delivery.id == d["id"])).one()
-            stored = conn.execute(select(Zone.river_code, func.count()).where(Zone.delivery_id == d["id"])
-                                  .group_by(Zone.river_code)).all()
+            row = conn.execute(
+                select(Delivery.version, Delivery.feature_count, Delivery.source_encoding, DeliveryReport.report)
+                .join(DeliveryReport)
+                .where(Delivery.id == d["id"])
+            ).one()
+            stored = conn.execute(
+                select(Zone.river_code, func.count()).where(Zone.delivery_id == d["id"]).group_by(Zone.river_code)
+            ).all()
             assert stored == [(d["river_code"], d["feature_count"])]
             assert (row.version, row.feature_count) == (2, d["feature_count"])
             assert row.source_encoding == body["source"]["encoding"]["encoding"]
@@ -67,24 +70,30 @@ def test_zone_set_is_one_delivery_per_river_each_with_its_own_report(demo_engine
             assert {f["value"] for f in row.report["findings"]} <= {d["river_code"]}
             split.extend(row.report["findings"])
     # The demo set has a gap and an overlap: each lands in its own river's report, none is lost.
-    assert sorted(f["code"] for f in split) == sorted(f["code"] for f in body["findings"]) == ["zone_gap",
-                                                                                                "zone_overlap"]
+    assert (
+        sorted(f["code"] for f in split) == sorted(f["code"] for f in body["findings"]) == ["zone_gap", "zone_overlap"]
+    )
 
     exit_code, again = cli("import", "zones", str(demo_zones(tmp_path)), "--approve")
     assert exit_code == 0, again
     assert {(d["version"], d["status"]) for d in again["deliveries"]} == {(3, "approved")}
     with demo_engine.connect() as conn:
-        statuses = conn.execute(select(Delivery.version, Delivery.status, func.count())
-                                .where(Delivery.layer == "zones").group_by(Delivery.version, Delivery.status)
-                                .order_by(Delivery.version)).all()
+        statuses = conn.execute(
+            select(Delivery.version, Delivery.status, func.count())
+            .where(Delivery.layer == "zones")
+            .group_by(Delivery.version, Delivery.status)
+            .order_by(Delivery.version)
+        ).all()
     assert statuses == [(1, "superseded", 6), (2, "submitted", 6), (3, "approved", 6)]
 
 
 def rivers_with_notes() -> Any:
     """The river layer with two catalogue fields that have no column of their own (kept in ``attrs``)."""
     rivers = get_catalogue()["rivers"]
-    extra = (FieldSpec(name="note", type="str", label="备注"),
-             FieldSpec(name="checked_on", type="date", label="核查日期"))
+    extra = (
+        FieldSpec(name="note", type="str", label="备注"),
+        FieldSpec(name="checked_on", type="date", label="核查日期"),
+    )
     return dataclasses.replace(rivers, fields=(*rivers.fields, *extra))
 
 
@@ -93,20 +102,24 @@ def test_bulk_insert_stores_every_kind_of_value_as_given(engine: Engine, monkeyp
     # both must read back the same. Chunks of two rows make the COPY cross chunk boundaries.
     monkeypatch.setattr(pgcopy, "CHUNK_ROWS", 2)
     layer = rivers_with_notes()
-    tricky = "孝子河\t上游\n第二行 \\N 反斜杠\\ \"引号\" \r"
-    frame = gpd.GeoDataFrame({
-        "code": ["R1", "R2", "R3"],
-        "name": [tricky, "清溪河", "藻渡河"],
-        "level": [None, "镇级", "区级"],
-        "important": [True, False, True],
-        "basin_area_km2": [12.5, np.nan, 3.0],
-        "note": ["a\\b\t\"c\"\n", None, "<无>"],
-        "checked_on": [dt.date(2022, 5, 1), None, dt.date(2023, 1, 31)],
-    }, geometry=[
-        shapely.LineString([(106.9, 28.9, 420.0), (106.91, 28.91, 421.0)]),  # Z dropped, made multi
-        shapely.MultiLineString([[(106.92, 28.92), (106.93, 28.93)], [(106.94, 28.94), (106.95, 28.95)]]),
-        shapely.LineString([(106.96, 28.96), (106.97, 28.97)]),
-    ], crs=4490)
+    tricky = '孝子河\t上游\n第二行 \\N 反斜杠\\ "引号" \r'
+    frame = gpd.GeoDataFrame(
+        {
+            "code": ["R1", "R2", "R3"],
+            "name": [tricky, "清溪河", "藻渡河"],
+            "level": [None, "镇级", "区级"],
+            "important": [True, False, True],
+            "basin_area_km2": [12.5, np.nan, 3.0],
+            "note": ['a\\b\t"c"\n', None, "<无>"],
+            "checked_on": [dt.date(2022, 5, 1), None, dt.date(2023, 1, 31)],
+        },
+        geometry=[
+            shapely.LineString([(106.9, 28.9, 420.0), (106.91, 28.91, 421.0)]),  # Z dropped, made multi
+            shapely.MultiLineString([[(106.92, 28.92), (106.93, 28.93)], [(106.94, 28.94), (106.95, 28.95)]]),
+            shapely.LineString([(106.96, 28.96), (106.97, 28.97)]),
+        ],
+        crs=4490,
+    )
     with transaction(engine) as session:
         assert insert_features(session, layer, frame) == 3
     with engine.connect() as conn:
@@ -115,7 +128,7 @@ def test_bulk_insert_stores_every_kind_of_value_as_given(engine: Engine, monkeyp
     assert back["level"].tolist()[1:] == ["镇级", "区级"] and back["level"].isna().iloc[0]
     assert back["important"].tolist() == [True, False, True]
     assert back["basin_area_km2"].iloc[0] == 12.5 and back["basin_area_km2"].isna().iloc[1]
-    assert back["note"].iloc[0] == "a\\b\t\"c\"\n" and back["note"].isna().iloc[1] and back["note"].iloc[2] == "<无>"
+    assert back["note"].iloc[0] == 'a\\b\t"c"\n' and back["note"].isna().iloc[1] and back["note"].iloc[2] == "<无>"
     assert back["checked_on"].iloc[[0, 2]].tolist() == ["2022-05-01", "2023-01-31"]  # attrs keep dates as text
     assert back["checked_on"].isna().iloc[1]
     assert set(back.geom_type) == {"MultiLineString"} and not back.has_z.any()
@@ -136,15 +149,20 @@ def zone_file(engine: Engine, tmp_path: Path, name: str, *, markup: bool = False
 
 
 @pytest.mark.parametrize("problem", ["markup_in_text", "unknown_river"])
-def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(demo_engine: Engine, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch,
-                                                                     problem: str) -> None:
+def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
     # On PostGIS the features are written while being validated, inside a savepoint: a rejection must
     # roll back exactly that, and the caller's transaction must go on (here: a clean delivery after it).
     # An unknown river is found by validation too, after its delivery was made.
     before = stored_counts(demo_engine)
-    bad = zone_file(demo_engine, tmp_path, "bad.gpkg", markup=problem == "markup_in_text",
-                    river="XX999" if problem == "unknown_river" else None)
+    bad = zone_file(
+        demo_engine,
+        tmp_path,
+        "bad.gpkg",
+        markup=problem == "markup_in_text",
+        river="XX999" if problem == "unknown_river" else None,
+    )
     good = zone_file(demo_engine, tmp_path, "ok.gpkg")
     early: list[bool] = []
 
@@ -169,8 +187,9 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(demo_engine
     assert after["zones"] == before["zones"] + report["stored"]
 
 
-def test_a_failed_store_raises_and_stores_nothing(demo_engine: Engine, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_store_raises_and_stores_nothing(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*_args: Any, **_kw: Any) -> int:
         raise OSError("disk full")
 
@@ -183,9 +202,9 @@ def test_a_failed_store_raises_and_stores_nothing(demo_engine: Engine, tmp_path:
 
 
 @pytest.mark.parametrize("layer_lock_from", [delivery_store.LOCK_LAYER_RIVERS, 0], ids=["river-locks", "layer-lock"])
-def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(demo_engine: Engine, tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch,
-                                                                         layer_lock_from: int) -> None:
+def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layer_lock_from: int
+) -> None:
     # Deliveries of many rivers lock the whole layer instead of each river: both ways serialise.
     monkeypatch.setattr(delivery_store, "LOCK_LAYER_RIVERS", layer_lock_from)
     path = zone_file(demo_engine, tmp_path, "z.gpkg")
@@ -208,8 +227,9 @@ def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(demo_e
         assert len(stored) == 3, outcomes  # PostGIS serialises them per river: all three are stored
     assert stored, outcomes
     with demo_engine.connect() as conn:
-        versions = sorted(conn.scalars(select(Delivery.version).where(Delivery.river_code == "WS002",
-                                                                      Delivery.layer == "zones")))
+        versions = sorted(
+            conn.scalars(select(Delivery.version).where(Delivery.river_code == "WS002", Delivery.layer == "zones"))
+        )
     # Version 1 is the demo's; each stored delivery took the next number, none twice.
     assert versions == list(range(1, len(stored) + 2))
     assert sorted(o["deliveries"][0]["version"] for o in stored) == versions[1:]
@@ -230,13 +250,17 @@ def test_zones_off_the_range_by_less_than_the_tolerance_are_accepted(demo_engine
     assert [f["feature"] for f in outside] == [2] and "超出部分" in outside[0]["message"]
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    ("drop_river_field", "missing_field"),
-    ("blank_river_code", "missing_value"),
-    ("unknown_river_code", "unknown_river"),
-])
-def test_zone_sets_without_a_known_river_are_reported_not_stored(demo_engine: Engine, tmp_path: Path,
-                                                                  change: str, code: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ("drop_river_field", "missing_field"),
+        ("blank_river_code", "missing_value"),
+        ("unknown_river_code", "unknown_river"),
+    ],
+)
+def test_zone_sets_without_a_known_river_are_reported_not_stored(
+    demo_engine: Engine, tmp_path: Path, change: str, code: str
+) -> None:
     # Deliveries are made per river: a stretch without a (known) river must come back as a finding.
     zones = zones_of(demo_engine, "WS002")
     if change == "drop_river_field":
@@ -257,8 +281,11 @@ def test_an_import_holds_one_connection_of_the_pool(demo_engine: Engine, tmp_pat
     from sqlalchemy import create_engine
 
     url = demo_engine.url.render_as_string(hide_password=False)
-    tight = (create_engine(url, pool_size=1, max_overflow=0, pool_timeout=3)
-             if demo_engine.dialect.name == "postgresql" else demo_engine)
+    tight = (
+        create_engine(url, pool_size=1, max_overflow=0, pool_timeout=3)
+        if demo_engine.dialect.name == "postgresql"
+        else demo_engine
+    )
     before = stored_counts(demo_engine)
     path = zone_file(demo_engine, tmp_path, "z.gpkg")
     with transaction(tight) as session:

@@ -42,8 +42,10 @@ def run(*args: str) -> Result:
 def stored_counts(engine: Engine) -> dict[str, int]:
     """Count the rows an import could have written."""
     with engine.connect() as conn:
-        return {m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar_one()
-                for m in (River, Delivery, Zone, Stake, Outfall)}
+        return {
+            m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar_one()
+            for m in (River, Delivery, Zone, Stake, Outfall)
+        }
 
 
 def ogr2ogr(*args: str) -> None:
@@ -65,8 +67,7 @@ def zip_files(target: Path, files: list[Path], arcnames: list[str] | None = None
     return target
 
 
-def shapefile_zip(gdf: gpd.GeoDataFrame, folder: Path, stem: str, *, drop: tuple[str, ...] = (),
-                  **kw: Any) -> Path:
+def shapefile_zip(gdf: gpd.GeoDataFrame, folder: Path, stem: str, *, drop: tuple[str, ...] = (), **kw: Any) -> Path:
     """Write a Shapefile with pyogrio, zip its parts (minus ``drop`` suffixes) and return the zip."""
     folder.mkdir(parents=True, exist_ok=True)
     write(gdf, folder / f"{stem}.shp", **kw)

@@ -48,8 +48,11 @@ def test_surveyor_delivery_with_gbk_and_no_cpg(engine: Engine, tmp_path: Path) -
     archive = gbk_shapefile(tmp_path / "b", cpg=False)
     exit_code, body = cli("import", "rivers", str(archive))
     assert exit_code == 0, body
-    assert body["source"]["encoding"] == {"encoding": "GB18030", "source": "detected",
-                                          "note": "无 .cpg 且代码页标记为 0，按字节内容判断为 GBK/GB18030"}
+    assert body["source"]["encoding"] == {
+        "encoding": "GB18030",
+        "source": "detected",
+        "note": "无 .cpg 且代码页标记为 0，按字节内容判断为 GBK/GB18030",
+    }
     assert stored_river(engine)["name"].iloc[0] == NAME
 
 
@@ -61,8 +64,9 @@ def test_encoding_option_overrides(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_utf8_without_cpg_is_detected(engine: Engine, tmp_path: Path) -> None:
-    archive = shapefile_zip(river_frame(name=NAME), tmp_path / "u", "rivers", drop=(".cpg",),
-                            layer_options={"ENCODING": "UTF-8"})
+    archive = shapefile_zip(
+        river_frame(name=NAME), tmp_path / "u", "rivers", drop=(".cpg",), layer_options={"ENCODING": "UTF-8"}
+    )
     dbf = tmp_path / "u" / "rivers.dbf"
     assert struct.unpack("B", dbf.read_bytes()[29:30])[0] in (0, 0x57)  # the case detection exists for
     exit_code, body = cli("import", "rivers", str(archive))
@@ -79,8 +83,9 @@ def test_4524_4545_4490_inputs_store_the_same_geometry(engine: Engine, tmp_path:
         exit_code, body = cli("import", "rivers", str(out))
         assert exit_code == 0, body
         assert body["source"]["crs"] == f"EPSG:{epsg}"
-    coords = [shapely.get_coordinates(stored_river(engine, f"R{e}").to_crs(4545).geometry.values)
-              for e in (4524, 4545, 4490)]
+    coords = [
+        shapely.get_coordinates(stored_river(engine, f"R{e}").to_crs(4545).geometry.values) for e in (4524, 4545, 4490)
+    ]
     # The same 2 vertices, within 1 cm of each other and of the original (X0+10, Y0+50), (X0+90, Y0+50).
     expected = np.array([[X0 + 10, Y0 + 50], [X0 + 90, Y0 + 50]])
     for c in coords:
@@ -130,17 +135,26 @@ def _stake_points(engine: Engine, n: int = 4) -> np.ndarray:
     """Return ``n`` points on WS001's approved range line, in EPSG:4524 (easting with prefix 36)."""
     with engine.connect() as conn:
         ranges = read_features(conn, "boundaries", where={"river_code": "WS001"}).to_crs(4524)
-    ring = shapely.union_all(shapely.boundary(ranges.geometry.values[shapely.get_dimensions(
-        ranges.geometry.values) == 2]))
-    return shapely.get_coordinates(shapely.line_interpolate_point(
-        shapely.line_merge(ring), np.linspace(0.1, 0.4, n), normalized=True))
+    ring = shapely.union_all(
+        shapely.boundary(ranges.geometry.values[shapely.get_dimensions(ranges.geometry.values) == 2])
+    )
+    return shapely.get_coordinates(
+        shapely.line_interpolate_point(shapely.line_merge(ring), np.linspace(0.1, 0.4, n), normalized=True)
+    )
 
 
 def test_stake_table_csv_gbk_with_x_as_northing(demo_engine: Engine, tmp_path: Path) -> None:
     xy = _stake_points(demo_engine)
     assert (xy[:, 0] > PREFIX).all()  # eastings carry the 36 prefix
-    table = pd.DataFrame({"界桩编号": [f"JZ-T{i}" for i in range(len(xy))], "河流编码": "WS001",
-                          "X": xy[:, 1].round(3), "Y": xy[:, 0].round(3), "备注": "新埋设"})
+    table = pd.DataFrame(
+        {
+            "界桩编号": [f"JZ-T{i}" for i in range(len(xy))],
+            "河流编码": "WS001",
+            "X": xy[:, 1].round(3),
+            "Y": xy[:, 0].round(3),
+            "备注": "新埋设",
+        }
+    )
     csv = tmp_path / "界桩坐标成果表.csv"
     csv.write_bytes(table.to_csv(index=False).encode("gbk"))
     exit_code, body = cli("import", "stakes", str(csv))

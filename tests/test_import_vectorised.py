@@ -14,8 +14,7 @@ from gis_service.store.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows
 
 def random_lines(rng: np.random.Generator, n: int) -> np.ndarray:
     """Random walks of 2–40 vertices (metres), one multi-part line and one with a repeated vertex."""
-    lines = [shapely.LineString(np.cumsum(rng.normal(size=(rng.integers(2, 40), 2)) * 100, axis=0))
-             for _ in range(n)]
+    lines = [shapely.LineString(np.cumsum(rng.normal(size=(rng.integers(2, 40), 2)) * 100, axis=0)) for _ in range(n)]
     lines.append(shapely.MultiLineString([[(0, 0), (10, 0)], [(20, 0), (20, 15)]]))
     lines.append(shapely.LineString([(5, 5), (5, 5), (8, 9)]))
     return np.array(lines, dtype=object)
@@ -25,8 +24,15 @@ def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:
     rng = np.random.default_rng(3)
     base = list(random_lines(rng, 50))
     # Repeats: the same line, reversed (equal once normalised), in another river, and a near miss.
-    geoms = [*base, base[3], shapely.reverse(base[5]), base[7], shapely.affinity.translate(base[9], 1e-6), None,
-             shapely.LineString()]
+    geoms = [
+        *base,
+        base[3],
+        shapely.reverse(base[5]),
+        base[7],
+        shapely.affinity.translate(base[9], 1e-6),
+        None,
+        shapely.LineString(),
+    ]
     scope = np.array(["A"] * len(base) + ["A", "A", "B", "A", "A", "A"], dtype=object)
     got = duplicate_geometries(np.array(geoms, dtype=object), scope)
     seen: set[tuple[bytes, str]] = set()
@@ -39,12 +45,29 @@ def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:
         expected.append(key in seen)
         seen.add(key)
     assert got.tolist() == expected
-    assert got[len(base):].tolist() == [True, True, False, False, False, False]
+    assert got[len(base) :].tolist() == [True, True, False, False, False, False]
 
 
 def test_markup_found_in_one_pass_matches_each_value() -> None:
-    values = pd.Series(["清溪河", "<script>x</script>", None, "a < b", "JavaScript :go", "&#60;", "x<", "<\n/b>",
-                        "javascript", ":", "&", "#", "普通文字"] * 3, dtype=object)
+    values = pd.Series(
+        [
+            "清溪河",
+            "<script>x</script>",
+            None,
+            "a < b",
+            "JavaScript :go",
+            "&#60;",
+            "x<",
+            "<\n/b>",
+            "javascript",
+            ":",
+            "&",
+            "#",
+            "普通文字",
+        ]
+        * 3,
+        dtype=object,
+    )
     expected = [i for i, v in enumerate(values) if isinstance(v, str) and MARKUP.search(v)]
     assert markup_rows(values).tolist() == expected
     assert markup_rows(pd.Series(["甲", None, "乙"], dtype=object)).tolist() == []
@@ -59,28 +82,35 @@ def test_copy_text_escapes_and_nulls() -> None:
 
 
 def test_rows_payload_and_attrs_are_copy_text() -> None:
-    attrs = attrs_text({"甲": np.array(["a\tb", None, "c"], dtype=object),
-                        "n": np.array([1, 2, None], dtype=object)}, 3)
+    attrs = attrs_text(
+        {"甲": np.array(["a\tb", None, "c"], dtype=object), "n": np.array([1, 2, None], dtype=object)}, 3
+    )
     # Each row's JSON holds its non-null fields; JSON's backslash (for the tab) is doubled for COPY.
     assert attrs.to_pylist() == ['{"甲": "a\\\\tb", "n": 1}', '{"n": 2}', '{"甲": "c"}']
     payload = bytes(rows_payload([copy_text(np.array(["x", None, "z"], dtype=object), str), attrs]))
-    assert payload.decode() == ('x\t{"甲": "a\\\\tb", "n": 1}\n'
-                                '\\N\t{"n": 2}\n'
-                                'z\t{"甲": "c"}\n')
+    assert payload.decode() == ('x\t{"甲": "a\\\\tb", "n": 1}\n\\N\t{"n": 2}\nz\t{"甲": "c"}\n')
     assert bytes(rows_payload([copy_text(np.array(["a", "b", "c", "d"], dtype=object), str)[1:3]])) == b"b\nc\n"
 
 
 def test_hex_ewkb_is_what_postgis_expects() -> None:
-    geoms = np.array([shapely.Point(106.9, 28.9), shapely.LineString([(1, 2), (3, 4)]),
-                      shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]), None], dtype=object)
+    geoms = np.array(
+        [
+            shapely.Point(106.9, 28.9),
+            shapely.LineString([(1, 2), (3, 4)]),
+            shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]),
+            None,
+        ],
+        dtype=object,
+    )
     expected = shapely.to_wkb(shapely.set_srid(geoms[:3], 4490), hex=True, include_srid=True, byte_order=1)
     # Hex digits in either case read the same in PostGIS.
     assert [h.upper() for h in ewkb_hex(geoms).to_pylist()] == [*expected.tolist(), NULL.upper()]
 
 
 def test_single_parts_are_promoted_for_multi_columns() -> None:
-    geoms = np.array([shapely.LineString([(0, 0, 5), (1, 1, 6)]), shapely.MultiLineString([[(0, 0), (1, 0)]])],
-                     dtype=object)
+    geoms = np.array(
+        [shapely.LineString([(0, 0, 5), (1, 1, 6)]), shapely.MultiLineString([[(0, 0), (1, 0)]])], dtype=object
+    )
     out = geometries_for_column(geoms, "MULTILINESTRING")
     assert [g.geom_type for g in out] == ["MultiLineString", "MultiLineString"]
     assert not shapely.has_z(out).any()
@@ -100,9 +130,16 @@ def test_each_river_report_lists_and_counts_its_own_findings() -> None:
     many = [Finding(severity="warning", code="zone_gap", feature=2, message="缺口") for _ in range(MAX_PER_CODE + 50)]
     named = Finding(severity="warning", code="zone_overlap", value="B", message="重叠")
     everywhere = Finding(severity="info", code="z_dropped", message="去除 Z 值")
-    report = {"layer": "zones", "layer_label": "岸线功能分区", "source": {"filename": "z.gpkg"}, "dry_run": False,
-              "feature_count": 5, "counts": {"error": 0, "warning": 251, "info": 1}, "findings": [],
-              "ratios": {"rivers": [{"code": "A", "ratio": 0.6}, {"code": "B", "ratio": 0.4}]}}
+    report = {
+        "layer": "zones",
+        "layer_label": "岸线功能分区",
+        "source": {"filename": "z.gpkg"},
+        "dry_run": False,
+        "feature_count": 5,
+        "counts": {"error": 0, "warning": 251, "info": 1},
+        "findings": [],
+        "ratios": {"rivers": [{"code": "A", "ratio": 0.6}, {"code": "B", "ratio": 0.4}]},
+    }
     by_river = reports_per_river(report, frame, [*many, named, everywhere])
     a, b = by_river["A"], by_river["B"]
     assert (a["feature_count"], b["feature_count"]) == (3, 2)

@@ -40,8 +40,9 @@ def test_versions_approve_supersede_and_diff(river: Engine, tmp_path: Path) -> N
 
     assert run("deliveries", "approve", str(second["id"])).exit_code == 0
     with river.connect() as conn:
-        statuses = dict(conn.execute(select(Delivery.version, Delivery.status)
-                                     .where(Delivery.river_code == "R1")).all())
+        statuses = dict(
+            conn.execute(select(Delivery.version, Delivery.status).where(Delivery.river_code == "R1")).all()
+        )
     assert statuses == {1: "superseded", 2: "approved"}
 
     code, history = cli("deliveries", "list", "--river", "R1")
@@ -93,12 +94,17 @@ def test_bank_lines_on_their_sides(river: Engine, tmp_path: Path) -> None:
 
 def upload(client: TestClient, token: str, path: Path, layer: str = "boundaries", **form: str):  # noqa: ANN201
     with path.open("rb") as fh:
-        return client.post(f"/api/v1/deliveries/{layer}", headers=bearer(token),
-                           files={"file": (path.name, fh, "application/octet-stream")}, data=form)
+        return client.post(
+            f"/api/v1/deliveries/{layer}",
+            headers=bearer(token),
+            files={"file": (path.name, fh, "application/octet-stream")},
+            data=form,
+        )
 
 
-def test_http_upload_review_history_diff_preview(river: Engine, client: TestClient, tokens: dict[str, str],
-                                                 tmp_path: Path) -> None:
+def test_http_upload_review_history_diff_preview(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
     v1 = range_file(tmp_path, 0, "v1")
     assert upload(client, tokens["viewer"], v1).status_code == 403
     first = upload(client, tokens["surveyor"], v1)
@@ -112,13 +118,18 @@ def test_http_upload_review_history_diff_preview(river: Engine, client: TestClie
 
     second = upload(client, tokens["surveyor"], range_file(tmp_path, 10, "v2"))
     second_id = second.json()["deliveries"][0]["id"]
-    rejected = client.post(f"/api/v1/deliveries/{second_id}/reject", headers=bearer(tokens["admin"]),
-                           json={"reason": "<script>x</script> 偏移过大"})
+    rejected = client.post(
+        f"/api/v1/deliveries/{second_id}/reject",
+        headers=bearer(tokens["admin"]),
+        json={"reason": "<script>x</script> 偏移过大"},
+    )
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
 
     history = client.get("/api/v1/deliveries/rivers/R1").json()
     assert [(d["version"], d["status"]) for d in history["deliveries"] if d["layer"] == "boundaries"] == [
-        (1, "approved"), (2, "rejected")]
+        (1, "approved"),
+        (2, "rejected"),
+    ]
     assert history["current"]["boundaries"] == 1
 
     diff = client.get("/api/v1/deliveries/diff", params={"from": first_id, "to": second_id}).json()
@@ -135,8 +146,9 @@ def test_http_upload_review_history_diff_preview(river: Engine, client: TestClie
     assert {"delivery.import", "delivery.approve", "delivery.reject"} <= actions
 
 
-def test_http_rejected_upload_stores_nothing(river: Engine, client: TestClient, tokens: dict[str, str],
-                                             tmp_path: Path) -> None:
+def test_http_rejected_upload_stores_nothing(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
     archive = shapefile_zip(river_frame("R2"), tmp_path / "s", "boundaries", drop=(".prj",))
     before = stored_counts(river)
     response = upload(client, tokens["surveyor"], archive)
@@ -149,21 +161,27 @@ def test_http_rejected_upload_stores_nothing(river: Engine, client: TestClient, 
     assert stored_counts(river) == before
 
 
-def test_http_oversized_upload_is_413(client: TestClient, tokens: dict[str, str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_oversized_upload_is_413(
+    client: TestClient, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RIVERGIS_MAX_UPLOAD_MB", "0.01")  # 10 KB
     clear_caches()
     big = io.BytesIO(b"x" * 50_000)
-    response = client.post("/api/v1/deliveries/rivers", headers=bearer(tokens["surveyor"]),
-                           files={"file": ("big.zip", big, "application/zip")})
+    response = client.post(
+        "/api/v1/deliveries/rivers",
+        headers=bearer(tokens["surveyor"]),
+        files={"file": ("big.zip", big, "application/zip")},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "upload_too_large"
 
 
-def test_http_dry_run_returns_report_only(engine: Engine, client: TestClient, tokens: dict[str, str],
-                                          tmp_path: Path) -> None:
-    response = upload(client, tokens["surveyor"], write(river_frame(), tmp_path / "r.gpkg"), layer="rivers",
-                      dry_run="true")
+def test_http_dry_run_returns_report_only(
+    engine: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    response = upload(
+        client, tokens["surveyor"], write(river_frame(), tmp_path / "r.gpkg"), layer="rivers", dry_run="true"
+    )
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] is True and response.json()["stored"] == 0
     assert stored_counts(engine)["rivers"] == 0

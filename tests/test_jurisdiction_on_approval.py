@@ -22,18 +22,27 @@ def test_a_new_range_version_moves_open_sites_out_and_keeps_closed_ones(demo_eng
     # old range is inside the new one (the range is at most ~120 m wide).
     polygon["geometry"] = polygon.geometry.translate(yoff=0.01)
     with demo_engine.connect() as conn:
-        before = {r.id: (r.status, r.inside_range) for r in conn.execute(
-            select(Problem.id, Problem.status, Problem.inside_range).where(Problem.river_code == "WS001"))}
+        before = {
+            r.id: (r.status, r.inside_range)
+            for r in conn.execute(
+                select(Problem.id, Problem.status, Problem.inside_range).where(Problem.river_code == "WS001")
+            )
+        }
     assert any(inside and status in OPEN for status, inside in before.values())
     with transaction(demo_engine) as session:
         delivery = submit_delivery(session, get_catalogue()["boundaries"], "WS001", polygon, actor="测绘院")
     approved = demo_client.post(f"/api/v1/deliveries/{delivery.id}/approve", headers=bearer(demo_tokens["admin"]))
     assert approved.status_code == 200, approved.text
     with demo_engine.connect() as conn:
-        after = {r.id: (r.status, r.inside_range) for r in conn.execute(
-            select(Problem.id, Problem.status, Problem.inside_range).where(Problem.id.in_(list(before))))}
-        rederived = set(conn.execute(select(ProblemEvent.problem_id).where(ProblemEvent.action == "rederive"))
-                        .scalars())
+        after = {
+            r.id: (r.status, r.inside_range)
+            for r in conn.execute(
+                select(Problem.id, Problem.status, Problem.inside_range).where(Problem.id.in_(list(before)))
+            )
+        }
+        rederived = set(
+            conn.execute(select(ProblemEvent.problem_id).where(ProblemEvent.action == "rederive")).scalars()
+        )
         count_events = conn.execute(text("SELECT count(*) FROM problem_events")).scalar()
     for pid, (status, inside) in before.items():
         if status in OPEN and inside:

@@ -36,8 +36,9 @@ def report(session, where=SITE_IN_R1, **fields):  # type: ignore[no-untyped-def]
 
 def step(engine, pid, action, version=None, day="2025-03-02", **kw):  # type: ignore[no-untyped-def]
     with transaction(engine) as session:
-        return service.transition(session, pid, action, actor="staff", expected_version=version,
-                                  clock=clock_at(day), **kw).id
+        return service.transition(
+            session, pid, action, actor="staff", expected_version=version, clock=clock_at(day), **kw
+        ).id
 
 
 def status(engine, pid):  # type: ignore[no-untyped-def]
@@ -53,20 +54,30 @@ def test_reported_site_gets_jurisdiction_code_and_first_event(world_engine) -> N
         data = service.get_problem(session, pid, clock=clock_at("2025-03-01"))
         events = service.history(session, pid)
     assert (data["river_code"], data["town"], data["inside_range"], data["zone_type"]) == (
-        "R1", "万盛街道", True, "protected")
+        "R1",
+        "万盛街道",
+        True,
+        "protected",
+    )
     assert data["code"] == f"WT20250301-{pid:06d}"
     assert data["status"] == "reported" and data["lock_version"] == 1
     assert data["allowed_actions"] == ["confirm", "dismiss"]
     assert [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in events] == [
-        ("report", None, "reported", "巡河员")]
+        ("report", None, "reported", "巡河员")
+    ]
 
 
 def test_whole_lifecycle_through_every_state_and_reopening(world_engine) -> None:  # noqa: F811
     with transaction(world_engine) as session:
         pid = report(session)
     step(world_engine, pid, "confirm", 1, note="现场核实属实")
-    step(world_engine, pid, "assign", 2, data={"deadline": "2025-04-30", "responsible_unit": "万盛街道办事处",
-                                               "measures": "清运垃圾，恢复河滩"})
+    step(
+        world_engine,
+        pid,
+        "assign",
+        2,
+        data={"deadline": "2025-04-30", "responsible_unit": "万盛街道办事处", "measures": "清运垃圾，恢复河滩"},
+    )
     step(world_engine, pid, "start", 3)
     step(world_engine, pid, "rectify", 4, day="2025-04-20", data={"evidence": "清运记录 QY-2025-017"})
     step(world_engine, pid, "reject", 5, day="2025-04-21", note="仍有残留")
@@ -75,9 +86,11 @@ def test_whole_lifecycle_through_every_state_and_reopening(world_engine) -> None
     with transaction(world_engine) as session:
         closed = session.get(Problem, pid)
         assert (closed.status, closed.closed_date, closed.rectified_date) == (
-            "closed", dt.date(2025, 4, 28), dt.date(2025, 4, 25))
-    step(world_engine, pid, "reopen", 8, day="2025-07-01", note="回头看发现反弹",
-         data={"deadline": "2025-08-15"})
+            "closed",
+            dt.date(2025, 4, 28),
+            dt.date(2025, 4, 25),
+        )
+    step(world_engine, pid, "reopen", 8, day="2025-07-01", note="回头看发现反弹", data={"deadline": "2025-08-15"})
     step(world_engine, pid, "start", 9, day="2025-07-02")
     step(world_engine, pid, "rectify", 10, day="2025-08-01", data={"evidence": "二次清运"})
     step(world_engine, pid, "close", 11, day="2025-08-02", data={"verifier": "河长办 王工"})
@@ -85,13 +98,25 @@ def test_whole_lifecycle_through_every_state_and_reopening(world_engine) -> None
         events = service.history(session, pid)
         p = session.get(Problem, pid)
         assert (p.status, p.lock_version, p.deadline, p.closed_date) == (
-            "closed", 12, dt.date(2025, 8, 15), dt.date(2025, 8, 2))
+            "closed",
+            12,
+            dt.date(2025, 8, 15),
+            dt.date(2025, 8, 2),
+        )
     path = [(e["from_status"], e["to_status"]) for e in events]
     assert path == [
-        (None, "reported"), ("reported", "confirmed"), ("confirmed", "assigned"), ("assigned", "rectifying"),
-        ("rectifying", "rectified"), ("rectified", "rectifying"), ("rectifying", "rectified"),
-        ("rectified", "closed"), ("closed", "reopened"), ("reopened", "rectifying"),
-        ("rectifying", "rectified"), ("rectified", "closed"),
+        (None, "reported"),
+        ("reported", "confirmed"),
+        ("confirmed", "assigned"),
+        ("assigned", "rectifying"),
+        ("rectifying", "rectified"),
+        ("rectified", "rectifying"),
+        ("rectifying", "rectified"),
+        ("rectified", "closed"),
+        ("closed", "reopened"),
+        ("reopened", "rectifying"),
+        ("rectifying", "rectified"),
+        ("rectified", "closed"),
     ]
     # The first closure is kept in the history: who verified, and when.
     first_close = events[7]
@@ -161,8 +186,13 @@ def test_every_refused_transition_names_the_allowed_ones(world_engine) -> None: 
             if action in allowed_actions(state):
                 continue
             with pytest.raises(InvalidTransition) as err:
-                step(world_engine, pid, action, note="n", data={"evidence": "e", "verifier": "v",
-                                                                  "deadline": "2025-06-01", "responsible_unit": "u"})
+                step(
+                    world_engine,
+                    pid,
+                    action,
+                    note="n",
+                    data={"evidence": "e", "verifier": "v", "deadline": "2025-06-01", "responsible_unit": "u"},
+                )
             assert err.value.http_status == 409
             assert err.value.details["allowed"] == allowed_actions(state)
             for allowed in allowed_actions(state):
@@ -189,8 +219,7 @@ def test_two_people_acting_at_once_one_wins_the_other_gets_a_conflict(world_engi
         with transaction(world_engine) as session:
             service.edit_problem(session, pid2, actor="x", expected_version=1, fields={"description": "晚到的修改"})
     with transaction(world_engine) as session:
-        events = session.scalar(select(func.count()).select_from(ProblemEvent)
-                                .where(ProblemEvent.problem_id == pid))
+        events = session.scalar(select(func.count()).select_from(ProblemEvent).where(ProblemEvent.problem_id == pid))
     assert status(world_engine, pid) == ("confirmed", 2) and events == 2  # report + 甲's confirm, nothing lost
 
 
@@ -204,8 +233,15 @@ def test_roles_per_action(world_engine) -> None:  # noqa: F811
         service.transition(session, pid, "confirm", actor="s", expected_version=1, role=Role.SURVEYOR)
     with pytest.raises(Forbidden):
         with transaction(world_engine) as session:
-            service.transition(session, pid, "assign", actor="s", expected_version=2, role=Role.SURVEYOR,
-                               data={"deadline": "2099-01-01", "responsible_unit": "u"})
+            service.transition(
+                session,
+                pid,
+                "assign",
+                actor="s",
+                expected_version=2,
+                role=Role.SURVEYOR,
+                data={"deadline": "2099-01-01", "responsible_unit": "u"},
+            )
 
 
 def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(world_engine) -> None:  # noqa: F811
@@ -216,10 +252,17 @@ def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(
     with transaction(world_engine) as session:
         p = session.get(Problem, pid)
         assert (p.river_code, p.town, p.inside_range, p.zone_type, p.lock_version) == (
-            "R1", "东林街道", True, "developed", 2)
+            "R1",
+            "东林街道",
+            True,
+            "developed",
+            2,
+        )
         events = service.history(session, pid)
     assert events[-1]["action"] == "move" and events[-1]["data"]["changes"]["town"] == {
-        "from": "万盛街道", "to": "东林街道"}
+        "from": "万盛街道",
+        "to": "东林街道",
+    }
     with transaction(world_engine) as session:
         done = report(session)
     step(world_engine, done, "dismiss", 1, note="n", data={"evidence": "e"})
@@ -302,6 +345,7 @@ def test_list_filters_sorting_and_paging(world_engine) -> None:  # noqa: F811
         b = report(session, where=SITE_EAST, category="mining", found_date="2025-02-15")
         c = report(session, where=SITE_FAR, category="construction", found_date="2025-03-01")
     with transaction(world_engine) as session:
+
         def ids(**kw):  # type: ignore[no-untyped-def]
             sort = kw.pop("sort", "id")
             rows, _ = service.list_problems(session, service.ProblemFilter(**kw), sort=sort)
@@ -327,14 +371,18 @@ def test_list_filters_sorting_and_paging(world_engine) -> None:  # noqa: F811
 def test_report_sites_refuses_duplicate_codes_and_bad_categories(world_engine) -> None:  # noqa: F811
     import geopandas as gpd
 
-    frame = gpd.GeoDataFrame({"code": ["A1", "A2"], "category": ["dumping", "mining"],
-                              "status": ["reported", "closed"]},
-                             geometry=[Point(SITE_IN_R1), Point(SITE_EAST)], crs="EPSG:4490")
+    frame = gpd.GeoDataFrame(
+        {"code": ["A1", "A2"], "category": ["dumping", "mining"], "status": ["reported", "closed"]},
+        geometry=[Point(SITE_IN_R1), Point(SITE_EAST)],
+        crs="EPSG:4490",
+    )
     with transaction(world_engine) as session:
         assert service.report_sites(session, frame, actor="import") == 2
     with transaction(world_engine) as session:
-        events = [e["action"] for e in service.history(session, session.scalar(
-            select(Problem.id).where(Problem.code == "A2")))]
+        events = [
+            e["action"]
+            for e in service.history(session, session.scalar(select(Problem.id).where(Problem.code == "A2")))
+        ]
         assert events == ["import"]  # an imported historical ledger item keeps its status
     with pytest.raises(Conflict):
         with transaction(world_engine) as session:

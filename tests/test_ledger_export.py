@@ -21,25 +21,52 @@ runner = CliRunner()
 
 def ledger_frame() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"id": [1, 2], "code": ["WT001", "WT002"], "category": ["dumping", "flood_obstruction"],
-         "description": ["河滩堆放建筑垃圾", "=cmd|' /C calc'!A0"], "river_code": ["R1", None],
-         "town": ["万盛街道", None], "inside_range": [True, False],
-         "found_date": [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], "source": ["patrol", "remote_sensing"],
-         "status": ["assigned", "closed"], "deadline": [dt.date(2025, 4, 30), dt.date(2025, 3, 20)],
-         "responsible_unit": ["万盛街道办事处", "南桐镇"], "measures": ["清运", None],
-         "closed_date": [None, dt.date(2025, 3, 18)]},
-        geometry=[Point(106.85, 28.9002), Point(106.95, 28.9003)], crs="EPSG:4490")
+        {
+            "id": [1, 2],
+            "code": ["WT001", "WT002"],
+            "category": ["dumping", "flood_obstruction"],
+            "description": ["河滩堆放建筑垃圾", "=cmd|' /C calc'!A0"],
+            "river_code": ["R1", None],
+            "town": ["万盛街道", None],
+            "inside_range": [True, False],
+            "found_date": [dt.date(2025, 3, 1), dt.date(2025, 3, 2)],
+            "source": ["patrol", "remote_sensing"],
+            "status": ["assigned", "closed"],
+            "deadline": [dt.date(2025, 4, 30), dt.date(2025, 3, 20)],
+            "responsible_unit": ["万盛街道办事处", "南桐镇"],
+            "measures": ["清运", None],
+            "closed_date": [None, dt.date(2025, 3, 18)],
+        },
+        geometry=[Point(106.85, 28.9002), Point(106.95, 28.9003)],
+        crs="EPSG:4490",
+    )
 
 
 def test_ledger_workbook_has_the_offices_headers_labels_dates_and_overdue(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "台账.xlsx"
-    write_problem_ledger(ledger_frame(), get_catalogue()["problems"], path, today=dt.date(2025, 5, 10),
-                         names={"R1": "河一"})
+    write_problem_ledger(
+        ledger_frame(), get_catalogue()["problems"], path, today=dt.date(2025, 5, 10), names={"R1": "河一"}
+    )
     book = load_workbook(path)
     sheet = book["问题台账"]
     header = [c.value for c in sheet[1]]
-    assert header[:15] == ["序号", "编号", "类别", "问题描述", "河流", "镇街", "是否在管理范围内", "发现日期", "来源",
-                           "状态", "整改时限", "责任单位", "整改措施", "销号日期", "是否超期"]
+    assert header[:15] == [
+        "序号",
+        "编号",
+        "类别",
+        "问题描述",
+        "河流",
+        "镇街",
+        "是否在管理范围内",
+        "发现日期",
+        "来源",
+        "状态",
+        "整改时限",
+        "责任单位",
+        "整改措施",
+        "销号日期",
+        "是否超期",
+    ]
     first = {h: c.value for h, c in zip(header, sheet[2], strict=True)}
     assert first["类别"] == "乱堆" and first["河流"] == "河一（R1）" and first["状态"] == "已交办"
     assert first["来源"] == "巡河" and first["是否在管理范围内"] == "是"
@@ -62,8 +89,11 @@ def test_export_command_writes_the_ledger_and_register_workbooks(world_engine, t
 
     with transaction(world_engine) as session:
         service.report_sites(session, service.site_frame(Point(106.85, 28.9002), {"category": "乱建"}), actor="t")
-        outfalls.register_outfalls(session, outfalls.outfall_frame(
-            Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}), actor="t")
+        outfalls.register_outfalls(
+            session,
+            outfalls.outfall_frame(Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}),
+            actor="t",
+        )
     out = tmp_path / "problems.xlsx"
     result = runner.invoke(app, ["export", "problems", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -86,12 +116,26 @@ def test_ledger_cli_transition_overdue_stats_history(world_engine) -> None:  # t
     from gis_service.ledger import service
 
     with transaction(world_engine) as session:
-        pid = service.report_new(session, service.site_frame(Point(106.85, 28.9002), {"category": "mining"}),
-                                 actor="t")[0]
+        pid = service.report_new(
+            session, service.site_frame(Point(106.85, 28.9002), {"category": "mining"}), actor="t"
+        )[0]
     assert runner.invoke(app, ["problems", "transition", str(pid), "confirm"]).exit_code == 0
     future = (dt.date.today() + dt.timedelta(days=10)).isoformat()
-    result = runner.invoke(app, ["problems", "transition", str(pid), "assign", "--set", f"deadline={future}",
-                                 "--set", "responsible_unit=万盛街道办事处", "--version", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "problems",
+            "transition",
+            str(pid),
+            "assign",
+            "--set",
+            f"deadline={future}",
+            "--set",
+            "responsible_unit=万盛街道办事处",
+            "--version",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["problems", "transition", str(pid), "close", "--set", "verifier=x"])
     assert result.exit_code == 2 and "invalid_transition" in result.output

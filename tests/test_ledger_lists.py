@@ -25,23 +25,40 @@ def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_en
 
     # Three sites without codes (one an imported closed item) and one with a code of its own.
     frame = gpd.GeoDataFrame(
-        {"code": [None, "F-9", None, ""], "category": ["dumping", "mining", "construction", "occupation"],
-         "status": [None, "closed", "reported", None], "source": ["patrol", None, "public_report", None]},
-        geometry=[Point(SITE_IN_R1), Point(SITE_EAST), Point(SITE_FAR), Point(SITE_BETWEEN)], crs="EPSG:4490")
+        {
+            "code": [None, "F-9", None, ""],
+            "category": ["dumping", "mining", "construction", "occupation"],
+            "status": [None, "closed", "reported", None],
+            "source": ["patrol", None, "public_report", None],
+        },
+        geometry=[Point(SITE_IN_R1), Point(SITE_EAST), Point(SITE_FAR), Point(SITE_BETWEEN)],
+        crs="EPSG:4490",
+    )
     with transaction(world_engine) as session:
         ids = service.report_new(session, frame, actor="导入", clock=clock_at("2025-03-01"))
     with transaction(world_engine) as session:
         sites = {p["id"]: p for p in service.list_problems(session, service.ProblemFilter(), sort="id")[0]}
         firsts = [service.history(session, pid)[0] for pid in ids]
-    assert [sites[i]["code"] for i in ids] == [f"WT20250301-{ids[0]:06d}", "F-9", f"WT20250301-{ids[2]:06d}",
-                                               f"WT20250301-{ids[3]:06d}"]
+    assert [sites[i]["code"] for i in ids] == [
+        f"WT20250301-{ids[0]:06d}",
+        "F-9",
+        f"WT20250301-{ids[2]:06d}",
+        f"WT20250301-{ids[3]:06d}",
+    ]
     assert [sites[i]["status"] for i in ids] == ["reported", "closed", "reported", "reported"]
     assert [(sites[i]["river_code"], sites[i]["town"]) for i in ids] == [
-        ("R1", "万盛街道"), ("R1", "东林街道"), (None, "万盛街道"), ("R1", "万盛街道")]
+        ("R1", "万盛街道"),
+        ("R1", "东林街道"),
+        (None, "万盛街道"),
+        ("R1", "万盛街道"),
+    ]
     assert all(sites[i]["found_date"] in ("2025-03-01", dt.date(2025, 3, 1)) for i in ids)
     assert [(e["action"], e["to_status"], e["actor"]) for e in firsts] == [
-        ("report", "reported", "导入"), ("import", "closed", "导入"), ("report", "reported", "导入"),
-        ("report", "reported", "导入")]
+        ("report", "reported", "导入"),
+        ("import", "closed", "导入"),
+        ("report", "reported", "导入"),
+        ("report", "reported", "导入"),
+    ]
     assert firsts[0]["data"] == {"source": "patrol", "river_code": "R1", "town": "万盛街道", "inside_range": True}
     assert firsts[2]["data"]["river_code"] is None and firsts[2]["data"]["inside_range"] is False
     dupes = frame.iloc[:2].assign(code=["D1", "D1"])
@@ -79,8 +96,9 @@ def test_statistics_group_unjudged_sites_under_no_key(world_engine) -> None:  # 
         report(session, where=SITE_FAR)  # no river within reach
         report(session)
         stats = service.statistics(session, by="river", clock=clock_at("2025-03-02"))
-        filtered_stats = service.statistics(session, by="river", flt=service.ProblemFilter(river_code="R1"),
-                                            clock=clock_at("2025-03-02"))
+        filtered_stats = service.statistics(
+            session, by="river", flt=service.ProblemFilter(river_code="R1"), clock=clock_at("2025-03-02")
+        )
         empty = service.statistics(session, flt=service.ProblemFilter(town="不存在"), clock=clock_at("2025-03-02"))
     assert [(g["key"], g["total"]) for g in stats["groups"]] == [(None, 1), ("R1", 1)]
     assert [(g["key"], g["total"]) for g in filtered_stats["groups"]] == [("R1", 1)]

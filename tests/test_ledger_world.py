@@ -35,20 +35,31 @@ def frames() -> dict[str, gpd.GeoDataFrame]:
     """Return the district's layers as normalised frames."""
     towns = gpd.GeoDataFrame(
         {"code": ["T1", "T2"], "name": ["万盛街道", "东林街道"]},
-        geometry=[box(106.80, 28.80, 106.90, 29.00), box(106.90, 28.80, 107.00, 29.00)], crs=CRS)
+        geometry=[box(106.80, 28.80, 106.90, 29.00), box(106.90, 28.80, 107.00, 29.00)],
+        crs=CRS,
+    )
     rivers = gpd.GeoDataFrame(
         {"code": ["R1", "R2"], "name": ["河一", "河二"], "important": [True, False]},
-        geometry=[LineString([(106.82, 28.900), (106.98, 28.900)]),
-                  LineString([(106.84, 28.905), (106.88, 28.905)])], crs=CRS)
+        geometry=[LineString([(106.82, 28.900), (106.98, 28.900)]), LineString([(106.84, 28.905), (106.88, 28.905)])],
+        crs=CRS,
+    )
     r2_range = box(106.84, 28.9035, 106.88, 28.9065).union(box(106.86, 28.9005, 106.87, 28.9036))
-    ranges = gpd.GeoDataFrame({"river_code": ["R1", "R2"]},
-                              geometry=[box(106.82, 28.899, 106.98, 28.901), r2_range], crs=CRS)
+    ranges = gpd.GeoDataFrame(
+        {"river_code": ["R1", "R2"]}, geometry=[box(106.82, 28.899, 106.98, 28.901), r2_range], crs=CRS
+    )
     zones = gpd.GeoDataFrame(
-        {"river_code": ["R1", "R1", "R1"], "bank": ["left", "left", "right"],
-         "zone_type": ["protected", "developed", "controlled"]},
-        geometry=[LineString([(106.82, 28.9006), (106.86, 28.9006)]),
-                  LineString([(106.86, 28.9006), (106.98, 28.9006)]),
-                  LineString([(106.82, 28.8994), (106.98, 28.8994)])], crs=CRS)
+        {
+            "river_code": ["R1", "R1", "R1"],
+            "bank": ["left", "left", "right"],
+            "zone_type": ["protected", "developed", "controlled"],
+        },
+        geometry=[
+            LineString([(106.82, 28.9006), (106.86, 28.9006)]),
+            LineString([(106.86, 28.9006), (106.98, 28.9006)]),
+            LineString([(106.82, 28.8994), (106.98, 28.8994)]),
+        ],
+        crs=CRS,
+    )
     return {"towns": towns, "rivers": rivers, "ranges": ranges, "zones": zones}
 
 
@@ -74,7 +85,11 @@ def test_jurisdiction_inside_between_and_in_two_ranges() -> None:
     data = frames()
     got = derive_jurisdiction(
         sites(SITE_IN_R1, SITE_BETWEEN, SITE_IN_BOTH, SITE_IN_R2, SITE_FAR, SITE_EAST),
-        data["rivers"], data["ranges"], data["towns"], 500.0, zones=data["zones"],
+        data["rivers"],
+        data["ranges"],
+        data["towns"],
+        500.0,
+        zones=data["zones"],
     )
     assert got["river_code"].tolist() == ["R1", "R1", "R1", "R2", None, "R1"]
     assert got["inside_range"].tolist() == [True, False, True, True, False, True]
@@ -88,12 +103,14 @@ def test_zone_of_site_ignores_another_rivers_zone_and_far_sites() -> None:
     data = frames()
     # A site on R2's centerline is 0.0044° = 489 m from R1's left bank line: within 500 m, but the
     # zone belongs to another river, so it never counts.
-    got = derive_jurisdiction(sites(SITE_IN_R2), data["rivers"], data["ranges"], data["towns"], 500.0,
-                              zones=data["zones"])
+    got = derive_jurisdiction(
+        sites(SITE_IN_R2), data["rivers"], data["ranges"], data["towns"], 500.0, zones=data["zones"]
+    )
     assert got["zone_type"].tolist() == [None]
     # With a 100 m distance the between site (155 m from the bank line) lies on no stretch.
-    got = derive_jurisdiction(sites(SITE_BETWEEN), data["rivers"], data["ranges"], data["towns"], 100.0,
-                              zones=data["zones"])
+    got = derive_jurisdiction(
+        sites(SITE_BETWEEN), data["rivers"], data["ranges"], data["towns"], 100.0, zones=data["zones"]
+    )
     assert got["river_code"].tolist() == [None]
     assert got["zone_type"].tolist() == [None]
 

@@ -32,8 +32,9 @@ TODAY = dt.date.today()
 
 def outside_urls(html: str) -> set[str]:
     """Return every http(s) URL in a page that points outside the service."""
-    return {u for u in re.findall(r"https?://[^\s\"'<>)]+", html)
-            if not re.match(r"https?://(127\.0\.0\.1|localhost)", u)}
+    return {
+        u for u in re.findall(r"https?://[^\s\"'<>)]+", html) if not re.match(r"https?://(127\.0\.0\.1|localhost)", u)
+    }
 
 
 def decode(body: dict) -> tuple[list[int], np.ndarray, np.ndarray, list[str], list[str]]:
@@ -44,7 +45,7 @@ def decode(body: dict) -> tuple[list[int], np.ndarray, np.ndarray, list[str], li
         values = []
         for j in range(0, len(text), width):
             v = 0
-            for ch in text[j:j + width]:
+            for ch in text[j : j + width]:
                 v = v * 64 + digit[ch]
             values.append(v)
         return values
@@ -58,6 +59,7 @@ def decode(body: dict) -> tuple[list[int], np.ndarray, np.ndarray, list[str], li
 
 
 # ---- escaping -------------------------------------------------------------------------------------
+
 
 def test_popup_escapes_script_and_img_onerror() -> None:
     html = popup_html("标题<b>", [("问题描述", XSS), ("空", None)])
@@ -74,8 +76,11 @@ def test_embedded_data_cannot_close_its_script_element() -> None:
 
 
 def test_overlay_popups_escape_layer_values() -> None:
-    rivers = gpd.GeoDataFrame({"code": ["R1"], "name": [XSS], "important": [True]},
-                              geometry=[shapely.LineString([(106.8, 28.9), (106.9, 28.95)])], crs="EPSG:4490")
+    rivers = gpd.GeoDataFrame(
+        {"code": ["R1"], "name": [XSS], "important": [True]},
+        geometry=[shapely.LineString([(106.8, 28.9), (106.9, 28.95)])],
+        crs="EPSG:4490",
+    )
     fc = overlay_collection(get_catalogue()["rivers"], rivers)
     popup = fc["features"][0]["properties"]["_p"]
     assert "<script" not in popup and "<img" not in popup and "&lt;img src=x" in popup
@@ -84,6 +89,7 @@ def test_overlay_popups_escape_layer_values() -> None:
 
 
 # ---- basemaps and GCJ-02 ------------------------------------------------------------------------
+
 
 def test_gcj02_shift_is_hundreds_of_metres_in_wansheng_and_none_abroad() -> None:
     lon, lat = np.array([106.9, 107.0, 2.35]), np.array([28.9, 29.0, 48.85])
@@ -141,11 +147,29 @@ def test_static_route_serves_only_the_map_packages(demo_client) -> None:
 
 # ---- the data endpoint ----------------------------------------------------------------------------
 
-def _site(code: str, lon: float, lat: float, status: str, category: str, town: str, river: str,
-          found: dt.date, deadline: dt.date | None) -> dict:
-    return {"code": code, "category": category, "status": status, "town": town, "river_code": river,
-            "found_date": found, "deadline": deadline, "description": XSS if code == "P2" else "一般描述",
-            "geometry": shapely.Point(lon, lat)}
+
+def _site(
+    code: str,
+    lon: float,
+    lat: float,
+    status: str,
+    category: str,
+    town: str,
+    river: str,
+    found: dt.date,
+    deadline: dt.date | None,
+) -> dict:
+    return {
+        "code": code,
+        "category": category,
+        "status": status,
+        "town": town,
+        "river_code": river,
+        "found_date": found,
+        "deadline": deadline,
+        "description": XSS if code == "P2" else "一般描述",
+        "geometry": shapely.Point(lon, lat),
+    }
 
 
 @pytest.fixture
@@ -171,15 +195,15 @@ def test_map_data_filters_by_status_category_town_river_dates_and_overdue(four_s
         return r.json()["n"]
 
     assert n("") == 4
-    assert n("status=reported,closed") == 2                       # P1, P3
-    assert n("status=已上报&status=已销号") == 2                     # Chinese labels, repeated parameter
-    assert n("category=dumping") == 2                             # P1, P3
-    assert n("category=乱堆&town=青年镇") == 1                       # P3
-    assert n("river=WS002") == 2                                  # P3, P4
-    assert n("from=2024-02-01&to=2024-12-31") == 2                # P2 (03-01), P3 (06-30)
+    assert n("status=reported,closed") == 2  # P1, P3
+    assert n("status=已上报&status=已销号") == 2  # Chinese labels, repeated parameter
+    assert n("category=dumping") == 2  # P1, P3
+    assert n("category=乱堆&town=青年镇") == 1  # P3
+    assert n("river=WS002") == 2  # P3, P4
+    assert n("from=2024-02-01&to=2024-12-31") == 2  # P2 (03-01), P3 (06-30)
     # overdue: deadline passed and not finished; P3 is closed, P4's deadline is ahead, P1 has none.
-    assert n("overdue=1") == 1                                    # P2
-    assert n("bbox=106.79,28.89,106.86,28.96") == 2               # P1, P2
+    assert n("overdue=1") == 1  # P2
+    assert n("bbox=106.79,28.89,106.86,28.96") == 2  # P1, P2
 
 
 def test_map_data_is_compact_columns_that_decode_to_the_sites(four_sites, client) -> None:
@@ -198,9 +222,14 @@ def test_map_data_is_compact_columns_that_decode_to_the_sites(four_sites, client
 
 
 def test_map_data_rejects_bad_filters_with_the_fix(four_sites, client) -> None:
-    for query, code in (("status=gone", "bad_status"), ("category=x", "bad_category"), ("from=2024-13-01", "bad_date"),
-                        ("from=2024-05-01&to=2024-01-01", "bad_date_range"), ("bbox=1,2,3", "bad_bbox"),
-                        ("datum=mars", "bad_datum")):
+    for query, code in (
+        ("status=gone", "bad_status"),
+        ("category=x", "bad_category"),
+        ("from=2024-13-01", "bad_date"),
+        ("from=2024-05-01&to=2024-01-01", "bad_date_range"),
+        ("bbox=1,2,3", "bad_bbox"),
+        ("datum=mars", "bad_datum"),
+    ):
         r = client.get(f"/maps/data/problems?{query}")
         assert r.status_code == 400 and r.json()["error"]["code"] == code, query
     assert client.get("/maps/data/problems/999999").status_code == 404
@@ -216,6 +245,7 @@ def test_filter_in_the_page_url_presets_the_form(four_sites, client) -> None:
 
 # ---- river map, preview, static export -------------------------------------------------------------
 
+
 def test_river_map_shows_ratio_panel_and_zones(demo_client) -> None:
     r = demo_client.get("/maps/rivers/WS002")
     assert r.status_code == 200
@@ -226,17 +256,24 @@ def test_river_map_shows_ratio_panel_and_zones(demo_client) -> None:
 
 
 def test_delivery_preview_marks_findings_escaped() -> None:
-    lines = gpd.GeoDataFrame({"river_code": ["WS001", "WS001"], "bank": ["left", XSS]},
-                             geometry=[shapely.LineString([(106.8, 28.9), (106.81, 28.91)]),
-                                       shapely.LineString([(106.82, 28.9), (106.83, 28.91)])], crs="EPSG:4490")
-    findings = [{"lon": 106.805, "lat": 28.905, "code": "gap", "message": XSS, "severity": "error"},
-                {"lon": 106.82, "lat": 28.9, "code": "z_values", "message": "带Z值", "severity": "warning"},
-                {"code": "no_prj", "message": "缺少 .prj", "severity": "warning"}]
+    lines = gpd.GeoDataFrame(
+        {"river_code": ["WS001", "WS001"], "bank": ["left", XSS]},
+        geometry=[
+            shapely.LineString([(106.8, 28.9), (106.81, 28.91)]),
+            shapely.LineString([(106.82, 28.9), (106.83, 28.91)]),
+        ],
+        crs="EPSG:4490",
+    )
+    findings = [
+        {"lon": 106.805, "lat": 28.905, "code": "gap", "message": XSS, "severity": "error"},
+        {"lon": 106.82, "lat": 28.9, "code": "z_values", "message": "带Z值", "severity": "warning"},
+        {"code": "no_prj", "message": "缺少 .prj", "severity": "warning"},
+    ]
     html = delivery_preview_html(lines, findings)
     assert "<img src=x" not in html and "window.__xss=1</script" not in html
     assert "\\u0026lt;img src=x" in html  # the escaped popup text (&lt;img), carried as JSON
-    assert re.search(r'data-count="severity:error">1<', html)     # one error
-    assert re.search(r'data-count="severity:warning">2<', html)   # two warnings, one without a place
+    assert re.search(r'data-count="severity:error">1<', html)  # one error
+    assert re.search(r'data-count="severity:warning">2<', html)  # two warnings, one without a place
     assert outside_urls(html) == set()
 
 
@@ -246,14 +283,15 @@ def test_static_export_is_one_standalone_file(demo_engine: Engine, tmp_path: Pat
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]+src=", html) and not re.search(r"<link[^>]+stylesheet", html)
-    assert "L.MarkerClusterGroup" in html                          # the plugin is inlined
-    assert "data:image/png;base64," in html                        # leaflet.css images inlined
+    assert "L.MarkerClusterGroup" in html  # the plugin is inlined
+    assert "data:image/png;base64," in html  # leaflet.css images inlined
     with demo_engine.connect() as conn:
-        closed = conn.scalar(select(func.count()).select_from(Problem)
-                             .where(Problem.status.in_(["closed", "dismissed"])))
+        closed = conn.scalar(
+            select(func.count()).select_from(Problem).where(Problem.status.in_(["closed", "dismissed"]))
+        )
         one = conn.scalar(select(Problem.code).where(Problem.status == "closed").order_by(Problem.id))
     assert re.search(rf'"n":{closed},', html)
-    assert html.count(f'"{one}"') == 1                             # data embedded once, not per marker
+    assert html.count(f'"{one}"') == 1  # data embedded once, not per marker
     assert "<script>alert" not in html and "<img src=x onerror" not in html
     bad = CliRunner().invoke(cli, ["map", "problems", "-o", str(tmp_path / "x.html"), "--status", "nope"])
     assert bad.exit_code == 2 and "bad_status" in bad.output

@@ -21,8 +21,15 @@ from gis_service.db.models import Problem
 pytestmark = pytest.mark.browser
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _need_browser() -> Any:
@@ -136,8 +143,11 @@ def test_issue_map_clusters_sites_opens_escaped_popups_and_filters(browser, serv
     page.screenshot(path=str(artifacts / "maps_problems.png"))
 
     with demo_engine.connect() as conn:
-        hostile = conn.execute(select(Problem.id, Problem.code, Problem.description)
-                               .where(Problem.description.like("%<%")).order_by(Problem.id)).all()
+        hostile = conn.execute(
+            select(Problem.id, Problem.code, Problem.description)
+            .where(Problem.description.like("%<%"))
+            .order_by(Problem.id)
+        ).all()
     assert len(hostile) >= 2  # the demo data carries a <script> and an <img onerror> description
     for problem_id, code, description in hostile:
         text = _open_site(page, problem_id)
@@ -152,8 +162,9 @@ def test_issue_map_clusters_sites_opens_escaped_popups_and_filters(browser, serv
     page.click("#rg-filter-toggle")
     page.check('#rg-filter input[name="status"][value="closed"]')
     page.click('#rg-filter button[type="submit"]')
-    page.wait_for_function(f"document.body.getAttribute('data-rg-sites') === '{closed}' && "
-                           "document.body.hasAttribute('data-rg-ready')")
+    page.wait_for_function(
+        f"document.body.getAttribute('data-rg-sites') === '{closed}' && document.body.hasAttribute('data-rg-ready')"
+    )
     assert "status=closed" in page.url
     assert page.inner_text('[data-count="status:closed"]') == str(closed)
     assert page.inner_text('[data-count="status:reported"]') == "0"
@@ -179,8 +190,9 @@ def test_standalone_export_works_from_a_file_with_no_network(browser, demo_engin
     hostile = _count(demo_engine, Problem.description.like("%<script>%"))
     assert hostile >= 1
     with demo_engine.connect() as conn:
-        problem_id, code = conn.execute(select(Problem.id, Problem.code)
-                                        .where(Problem.description.like("%<script>%"))).first()
+        problem_id, code = conn.execute(
+            select(Problem.id, Problem.code).where(Problem.description.like("%<script>%"))
+        ).first()
     assert code in _open_site(page, problem_id)
     # client-side filter of the embedded data
     dumping = _count(demo_engine, Problem.category == "dumping")

@@ -28,7 +28,9 @@ def _sites(engine, n: int) -> None:
     # Problem sites on a line: site i at (106.80 + 0.001 i, 28.90).
     gdf = gpd.GeoDataFrame(
         {"code": [f"S{i:04d}" for i in range(n)], "category": ["dumping"] * n, "status": ["reported"] * n},
-        geometry=[Point(106.80 + 0.001 * i, 28.90) for i in range(n)], crs="EPSG:4490")
+        geometry=[Point(106.80 + 0.001 * i, 28.90) for i in range(n)],
+        crs="EPSG:4490",
+    )
     with transaction(engine) as session:
         insert_features(session, get_catalogue()["problems"], gdf)
 
@@ -91,19 +93,24 @@ def _ledger_sites(engine) -> LayerSpec:
     problems = get_catalogue()["problems"]
     spec = dataclasses.replace(problems, fields=(*problems.fields, REMARK, RECHECKED))
     gdf = gpd.GeoDataFrame(
-        {"code": ["W001", "W002", "W003"],
-         "category": ["dumping", "construction", "occupation"],
-         "description": ['孝子河左岸"乱堆"建筑垃圾\n约 30 m³', None, "<script>alert(1)</script> 反斜杠 \\ 与 \t"],
-         "town": ["万盛街道", None, "青年镇"],
-         "inside_range": [True, False, None],
-         "found_date": [dt.date(2022, 3, 1), None, dt.date(2022, 12, 31)],
-         "deadline": [dt.date(2022, 4, 15), dt.date(2022, 5, 1), None],
-         "remark": ["回头看：反弹", None, ""],
-         "rechecked_on": [dt.date(2023, 1, 5), None, None]},
-        geometry=[Point(106.80012345678901, 28.900000000000002),
-                  Polygon([(106.9, 29.0), (106.91, 29.0), (106.91, 29.01), (106.9, 29.0)]),
-                  Point(107.0, 29.1)],
-        crs="EPSG:4490")
+        {
+            "code": ["W001", "W002", "W003"],
+            "category": ["dumping", "construction", "occupation"],
+            "description": ['孝子河左岸"乱堆"建筑垃圾\n约 30 m³', None, "<script>alert(1)</script> 反斜杠 \\ 与 \t"],
+            "town": ["万盛街道", None, "青年镇"],
+            "inside_range": [True, False, None],
+            "found_date": [dt.date(2022, 3, 1), None, dt.date(2022, 12, 31)],
+            "deadline": [dt.date(2022, 4, 15), dt.date(2022, 5, 1), None],
+            "remark": ["回头看：反弹", None, ""],
+            "rechecked_on": [dt.date(2023, 1, 5), None, None],
+        },
+        geometry=[
+            Point(106.80012345678901, 28.900000000000002),
+            Polygon([(106.9, 29.0), (106.91, 29.0), (106.91, 29.01), (106.9, 29.0)]),
+            Point(107.0, 29.1),
+        ],
+        crs="EPSG:4490",
+    )
     with transaction(engine) as session:
         insert_features(session, spec, gdf)
     return spec
@@ -120,9 +127,16 @@ def test_feature_texts_are_the_documents_of_the_geodataframe_path(engine):
     with engine.connect() as conn:
         everything = [json.loads(t) for t in geojson.read_feature_texts(conn, spec)]
         ids = [f["id"] for f in everything]
-        for filters in ({}, {"limit": 2}, {"limit": 2, "offset": 1}, {"offset": 2}, {"fid": ids[1]},
-                        {"bbox": (106.85, 28.95, 106.95, 29.05)}, {"where": {"town": "青年镇"}},
-                        {"where": {"town": "青年镇"}, "bbox": (106.0, 28.0, 108.0, 30.0), "limit": 5}):
+        for filters in (
+            {},
+            {"limit": 2},
+            {"limit": 2, "offset": 1},
+            {"offset": 2},
+            {"fid": ids[1]},
+            {"bbox": (106.85, 28.95, 106.95, 29.05)},
+            {"where": {"town": "青年镇"}},
+            {"where": {"town": "青年镇"}, "bbox": (106.0, 28.0, 108.0, 30.0), "limit": 5},
+        ):
             texts = geojson.read_feature_texts(conn, spec, **filters)
             assert [json.loads(t) for t in texts] == _old_documents(conn, spec, **filters), filters
     first, second, third = everything
@@ -149,15 +163,25 @@ def test_versioned_layers_serve_the_approved_set_or_the_version_asked_for(engine
             session.flush()
             made[status] = delivery.id
             gdf = gpd.GeoDataFrame(
-                {"code": [f"V{version}-L01", f"V{version}-R01"], "river_code": ["WS001"] * 2,
-                 "bank": ["left", "right"], "zone_type": ["protected", "developed"],
-                 "start_chainage": ["K0+000", None], "basis": ["位于生态保护红线内", None]},
+                {
+                    "code": [f"V{version}-L01", f"V{version}-R01"],
+                    "river_code": ["WS001"] * 2,
+                    "bank": ["left", "right"],
+                    "zone_type": ["protected", "developed"],
+                    "start_chainage": ["K0+000", None],
+                    "basis": ["位于生态保护红线内", None],
+                },
                 geometry=[LineString([(106.8, 28.8), (106.81, 28.81)]), LineString([(106.8, 28.79), (106.81, 28.8)])],
-                crs="EPSG:4490")
+                crs="EPSG:4490",
+            )
             insert_features(session, zones, gdf, {"delivery_id": delivery.id})
     with engine.connect() as conn:
-        for filters in ({}, {"delivery_id": made["submitted"]}, {"current_only": False},
-                        {"where": {"river_code": "WS001"}, "limit": 1, "offset": 1}):
+        for filters in (
+            {},
+            {"delivery_id": made["submitted"]},
+            {"current_only": False},
+            {"where": {"river_code": "WS001"}, "limit": 1, "offset": 1},
+        ):
             texts = geojson.read_feature_texts(conn, zones, **filters)
             assert [json.loads(t) for t in texts] == _old_documents(conn, zones, **filters), filters
         current = [json.loads(t)["properties"]["code"] for t in geojson.read_feature_texts(conn, zones)]
@@ -208,7 +232,9 @@ def test_gdal_reads_a_layer_through_oapif(engine):
             time.sleep(0.05)
         out = subprocess.run(
             ["ogrinfo", "-ro", "-al", "-so", f"OAPIF:http://127.0.0.1:{port}/ogc", "problems"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert out.returncode == 0, out.stderr
         assert "Feature Count: 7" in out.stdout

@@ -17,8 +17,11 @@ def api(world_engine, tokens):  # type: ignore[no-untyped-def]  # noqa: F811
 
 
 def register(c, h, code, lon, lat, **kw):  # type: ignore[no-untyped-def]
-    r = c.post("/api/v1/outfalls", json={"code": code, "name": f"{code} 排口", "outfall_type": "工业",
-                                         "lon": lon, "lat": lat, **kw}, headers=h["surveyor"])
+    r = c.post(
+        "/api/v1/outfalls",
+        json={"code": code, "name": f"{code} 排口", "outfall_type": "工业", "lon": lon, "lat": lat, **kw},
+        headers=h["surveyor"],
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -37,14 +40,26 @@ def test_register_derives_river_and_flags_protected_stretch(api) -> None:
     flagged = c.get("/api/v1/outfalls", params={"flagged": "true"}).json()
     assert [f["properties"]["code"] for f in flagged["features"]] == ["PK1"]
     assert flagged["features"][0]["properties"]["flag_labels"] == ["位于岸线保护区岸段"]
-    r = c.post("/api/v1/outfalls", json={"code": "PK1", "name": "x", "outfall_type": "其他", "lon": 106.9,
-                                         "lat": 28.9}, headers=h["surveyor"])
+    r = c.post(
+        "/api/v1/outfalls",
+        json={"code": "PK1", "name": "x", "outfall_type": "其他", "lon": 106.9, "lat": 28.9},
+        headers=h["surveyor"],
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate_outfall_code"
-    r = c.post("/api/v1/outfalls", json={"code": "PK9", "name": "x", "outfall_type": "火星", "lon": 106.9,
-                                         "lat": 28.9}, headers=h["surveyor"])
+    r = c.post(
+        "/api/v1/outfalls",
+        json={"code": "PK9", "name": "x", "outfall_type": "火星", "lon": 106.9, "lat": 28.9},
+        headers=h["surveyor"],
+    )
     assert r.status_code == 400
-    assert c.post("/api/v1/outfalls", json={"code": "PK8", "name": "x", "outfall_type": "其他", "lon": 106.9,
-                                            "lat": 28.9}, headers=h["viewer"]).status_code == 403
+    assert (
+        c.post(
+            "/api/v1/outfalls",
+            json={"code": "PK8", "name": "x", "outfall_type": "其他", "lon": 106.9, "lat": 28.9},
+            headers=h["viewer"],
+        ).status_code
+        == 403
+    )
 
 
 def test_campaign_stages_outcome_ban_flag_and_closure(api) -> None:
@@ -86,8 +101,11 @@ def test_delete_is_admin_only_and_audited(api) -> None:
 def test_register_refuses_a_polygon_outfall(api) -> None:
     c, h = api
     square = {"type": "Polygon", "coordinates": [[[106.9, 28.9], [106.91, 28.9], [106.91, 28.91], [106.9, 28.9]]]}
-    r = c.post("/api/v1/outfalls", json={"code": "PK5", "name": "x", "outfall_type": "其他", "geometry": square},
-               headers=h["surveyor"])
+    r = c.post(
+        "/api/v1/outfalls",
+        json={"code": "PK5", "name": "x", "outfall_type": "其他", "geometry": square},
+        headers=h["surveyor"],
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_geometry_type"
     assert "点" in r.json()["error"]["message"]
 
@@ -97,8 +115,11 @@ def test_statistics_for_dashboards_count_every_value_and_each_check(api) -> None
     register(c, h, "PK1", 106.85, 28.9006)  # industrial, on R1's protected stretch: flagged
     register(c, h, "PK2", 106.95, 28.9006, outfall_type="农业")
     banned = register(c, h, "PK3", 106.96, 28.9006, outfall_type="城镇污水处理厂")["id"]
-    r = c.patch(f"/api/v1/outfalls/{banned}", json={"expected_version": 1, "stage": "fix", "outcome": "ban"},
-                headers=h["surveyor"])
+    r = c.patch(
+        f"/api/v1/outfalls/{banned}",
+        json={"expected_version": 1, "stage": "fix", "outcome": "ban"},
+        headers=h["surveyor"],
+    )
     assert r.status_code == 200
     stats = c.get("/api/v1/outfalls/stats").json()
     assert stats["total"] == 3
@@ -117,8 +138,11 @@ def test_photo_evidence_on_an_outfall_event(api) -> None:
 
     c, h = api
     oid = register(c, h, "PK6", 106.95, 28.9006)["id"]
-    r = c.patch(f"/api/v1/outfalls/{oid}", json={"expected_version": 1, "stage": "fix", "outcome": "regularise"},
-                headers=h["surveyor"])
+    r = c.patch(
+        f"/api/v1/outfalls/{oid}",
+        json={"expected_version": 1, "stage": "fix", "outcome": "regularise"},
+        headers=h["surveyor"],
+    )
     event = r.json()["history"][-1]
     photo = jpeg(gps=(106.95, 28.9006), when="2025:03:10 09:30:00")
     url = f"/api/v1/outfalls/{oid}/events/{event['id']}/photos"
@@ -138,8 +162,11 @@ def test_photo_evidence_on_an_outfall_event(api) -> None:
     r = c.post(url, files=[("photos", ("x.jpg", b"not a photo", "image/jpeg"))], headers=h["surveyor"])
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_photo"
     other = register(c, h, "PK7", 106.96, 28.9006)["id"]
-    r = c.post(f"/api/v1/outfalls/{other}/events/{event['id']}/photos",
-               files=[("photos", ("a.jpg", photo, "image/jpeg"))], headers=h["surveyor"])
+    r = c.post(
+        f"/api/v1/outfalls/{other}/events/{event['id']}/photos",
+        files=[("photos", ("a.jpg", photo, "image/jpeg"))],
+        headers=h["surveyor"],
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "event_not_found"
     audit = c.get("/api/v1/audit", headers=h["admin"]).json()["entries"]
     assert "outfall.photo" in {e["action"] for e in audit}
@@ -158,10 +185,16 @@ def test_outfalls_cli_list_stats_and_export(world_engine, tmp_path) -> None:  # 
     from gis_service.ledger import outfalls
 
     with transaction(world_engine) as session:
-        outfalls.register_outfalls(session, outfalls.outfall_frame(
-            Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}), actor="t")
-        outfalls.register_outfalls(session, outfalls.outfall_frame(
-            Point(106.95, 28.9006), {"code": "PK2", "name": "二号排口", "outfall_type": "农业"}), actor="t")
+        outfalls.register_outfalls(
+            session,
+            outfalls.outfall_frame(Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}),
+            actor="t",
+        )
+        outfalls.register_outfalls(
+            session,
+            outfalls.outfall_frame(Point(106.95, 28.9006), {"code": "PK2", "name": "二号排口", "outfall_type": "农业"}),
+            actor="t",
+        )
     runner = CliRunner()
     result = runner.invoke(app, ["outfalls", "list", "--flagged", "--json"])
     assert result.exit_code == 0, result.output

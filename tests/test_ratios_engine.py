@@ -34,26 +34,35 @@ def poly(x0: float, y0: float, x1: float, y1: float) -> Polygon:
 
 
 def river(*pts: tuple[float, float], code: str = "R1", important: bool = True, crs: int = 4545) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"code": [code], "name": ["测试河"], "important": [important]},
-                            geometry=[ln(*pts)], crs=crs)
+    return gpd.GeoDataFrame(
+        {"code": [code], "name": ["测试河"], "important": [important]}, geometry=[ln(*pts)], crs=crs
+    )
 
 
 def zones(rows: list[tuple[str, str, str, object]], river_code: str = "R1", crs: int = 4545) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"code": [r[0] for r in rows], "river_code": river_code, "bank": [r[1] for r in rows],
-         "zone_type": [r[2] for r in rows]},
-        geometry=[r[3] for r in rows], crs=crs)
+        {
+            "code": [r[0] for r in rows],
+            "river_code": river_code,
+            "bank": [r[1] for r in rows],
+            "zone_type": [r[2] for r in rows],
+        },
+        geometry=[r[3] for r in rows],
+        crs=crs,
+    )
 
 
 def straight_case() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     # River flows east along y=0 for 1000 m; left bank (north) y=+20, right bank (south) y=-20.
     rv = river((0, 0), (1000, 0))
-    zs = zones([
-        ("a", "left", "protected", ln((0, 20), (400, 20))),        # K0+000–K0+400, 400 m
-        ("b", "left", "developed", ln((450, 20), (1000, 20))),     # K0+450–K1+000, 550 m → gap 400–450
-        ("c", "right", "reserved", ln((0, -20), (600, -20))),      # K0+000–K0+600, 600 m
-        ("d", "right", "controlled", ln((1000, -20), (500, -20))),  # drawn upstream; K0+500–K1+000 → overlap 100
-    ])
+    zs = zones(
+        [
+            ("a", "left", "protected", ln((0, 20), (400, 20))),  # K0+000–K0+400, 400 m
+            ("b", "left", "developed", ln((450, 20), (1000, 20))),  # K0+450–K1+000, 550 m → gap 400–450
+            ("c", "right", "reserved", ln((0, -20), (600, -20))),  # K0+000–K0+600, 600 m
+            ("d", "right", "controlled", ln((1000, -20), (500, -20))),  # drawn upstream; K0+500–K1+000 → overlap 100
+        ]
+    )
     return zs, rv
 
 
@@ -64,8 +73,9 @@ def test_straight_river_both_banks_with_a_gap_and_an_overlap() -> None:
     left, right = r["banks"]["left"], r["banks"]["right"]
     # Left: 400 + 550 = 950 m, protected 400 → 400/950 = 0.42105; gap 450 − 400 = 50 m.
     assert left["length_m"] == pytest.approx(950, rel=1e-4)
-    assert left["zones_m"] == pytest.approx({"protected": 400, "reserved": 0, "controlled": 0, "developed": 550},
-                                            rel=1e-4, abs=1e-6)
+    assert left["zones_m"] == pytest.approx(
+        {"protected": 400, "reserved": 0, "controlled": 0, "developed": 550}, rel=1e-4, abs=1e-6
+    )
     assert left["ratio"] == pytest.approx(0.4211, abs=1e-4)
     assert left["gaps_m"] == pytest.approx(50, rel=1e-3)
     assert left["overlaps_m"] == 0
@@ -85,11 +95,21 @@ def test_straight_river_both_banks_with_a_gap_and_an_overlap() -> None:
 
     gap = report.gaps.iloc[0]
     assert (gap.river_code, gap.bank, gap.kind, gap.from_chainage, gap.to_chainage) == (
-        "R1", "left", "between", "K0+400", "K0+450")
+        "R1",
+        "left",
+        "between",
+        "K0+400",
+        "K0+450",
+    )
     assert (gap.zone_before, gap.zone_after) == ("a", "b")
     over = report.overlaps.iloc[0]
     assert (over.bank, over.zone, over.other_zone, over.from_chainage, over.to_chainage) == (
-        "right", "d", "c", "K0+500", "K0+600")
+        "right",
+        "d",
+        "c",
+        "K0+500",
+        "K0+600",
+    )
     assert over.geometry.geom_type == "LineString"
     assert report.gaps.crs.to_epsg() == report.overlaps.crs.to_epsg() == report.stretches.crs.to_epsg() == 4490
 
@@ -100,14 +120,19 @@ def test_straight_river_both_banks_with_a_gap_and_an_overlap() -> None:
     # The upstream end of d is its last vertex (x = 500 m east of 108°E), its downstream end x = 1000.
     lon, lat = Transformer.from_crs(4545, 4490, always_xy=True).transform([X0 + 500, X0 + 1000], [Y0 - 20] * 2)
     assert s.loc["d", ["start_lon", "start_lat", "end_lon", "end_lat"]].tolist() == pytest.approx(
-        [lon[0], lat[0], lon[1], lat[1]], abs=1e-9)
+        [lon[0], lat[0], lon[1], lat[1]], abs=1e-9
+    )
 
 
 def test_compliant_river_has_no_gaps_no_overlaps_and_reaches_the_threshold() -> None:
     rv = river((0, 0), (1000, 0))
-    zs = zones([("a", "left", "protected", ln((0, 20), (500, 20))),
-                ("b", "left", "developed", ln((500, 20), (1000, 20))),
-                ("c", "right", "reserved", ln((0, -20), (1000, -20)))])
+    zs = zones(
+        [
+            ("a", "left", "protected", ln((0, 20), (500, 20))),
+            ("b", "left", "developed", ln((500, 20), (1000, 20))),
+            ("c", "right", "reserved", ln((0, -20), (1000, -20))),
+        ]
+    )
     r = shoreline_ratios(zs, rv).to_json()["rivers"][0]
     # (500 + 1000) / 2000 = 0.75 ≥ 0.5 → compliant; at threshold 0.8 it is not.
     assert r["ratio"] == pytest.approx(0.75, abs=1e-4) and r["compliant"] is True
@@ -117,14 +142,16 @@ def test_compliant_river_has_no_gaps_no_overlaps_and_reaches_the_threshold() -> 
 def test_bent_river_inner_and_outer_bank_and_no_false_gap_inside_the_bend() -> None:
     # Flow east 1000 m, then north 1000 m: centerline 2000 m. Left (inner) bank at 20 m, right (outer) at 20 m.
     rv = river((0, 0), (1000, 0), (1000, 1000))
-    zs = zones([
-        # Inner bank: 975 m east, then a stretch starting 7.8 m away round the corner: (980,26)→(980,1000) = 974 m.
-        # Their ends project to K0+975 and K1+026 on the centerline (a 51 m jump) although the bank barely breaks.
-        ("a", "left", "protected", ln((0, 20), (975, 20))),
-        ("b", "left", "reserved", ln((980, 26), (980, 1000))),
-        # Outer bank: 1020 + 1020 = 2040 m in one stretch.
-        ("c", "right", "developed", ln((0, -20), (1020, -20), (1020, 1000))),
-    ])
+    zs = zones(
+        [
+            # Inner bank: 975 m east, then a stretch starting 7.8 m away round the corner: (980,26)→(980,1000) = 974 m.
+            # Their ends project to K0+975 and K1+026 on the centerline (a 51 m jump) although the bank barely breaks.
+            ("a", "left", "protected", ln((0, 20), (975, 20))),
+            ("b", "left", "reserved", ln((980, 26), (980, 1000))),
+            # Outer bank: 1020 + 1020 = 2040 m in one stretch.
+            ("c", "right", "developed", ln((0, -20), (1020, -20), (1020, 1000))),
+        ]
+    )
     report = shoreline_ratios(zs, rv, gap_tolerance_m=20)
     r = report.to_json()["rivers"][0]
     assert r["banks"]["left"]["gaps_m"] == 0
@@ -154,11 +181,13 @@ def test_lengths_are_geodesic_and_agree_with_pyproj() -> None:
 def test_polygon_zones_measured_along_the_bank() -> None:
     rv = river((0, 0), (1000, 0))
     # Left bank band 10–30 m from the centerline, cut at x = 600; right bank one band.
-    zs = zones([
-        ("p", "left", "protected", poly(0, 10, 600, 30)),
-        ("d", "left", "developed", poly(600, 10, 1000, 30)),
-        ("q", "right", "reserved", poly(0, -30, 1000, -10)),
-    ])
+    zs = zones(
+        [
+            ("p", "left", "protected", poly(0, 10, 600, 30)),
+            ("d", "left", "developed", poly(600, 10, 1000, 30)),
+            ("q", "right", "reserved", poly(0, -30, 1000, -10)),
+        ]
+    )
     # No range line: the centerline offset through each polygon's centroid (20 m) → 600 m and 400 m.
     r = shoreline_ratios(zs, rv).to_json()["rivers"][0]
     assert r["banks"]["left"]["zones_m"]["protected"] == pytest.approx(600, rel=1e-4)
@@ -209,8 +238,11 @@ def test_river_across_a_gauss_kruger_zone_boundary(lon0: float) -> None:
     centre = LineString([(lon0, 29.0), (lon0 + 0.02, 29.0)])
     left, right = (LineString([(lon0, 29.0 + d), (lon0 + 0.02, 29.0 + d)]) for d in (0.0002, -0.0002))
     rv = gpd.GeoDataFrame({"code": ["X"], "name": ["跨带河"], "important": [True]}, geometry=[centre], crs=4490)
-    zs = gpd.GeoDataFrame({"river_code": "X", "bank": ["left", "right"], "zone_type": ["protected", "developed"]},
-                          geometry=[left, right], crs=4490)
+    zs = gpd.GeoDataFrame(
+        {"river_code": "X", "bank": ["left", "right"], "zone_type": ["protected", "developed"]},
+        geometry=[left, right],
+        crs=4490,
+    )
     expected = GRS.geometry_length(left) + GRS.geometry_length(right)
     # 0.02° × 111.32 km × cos 29° ≈ 1947 m a bank.
     assert expected == pytest.approx(2 * 1947.3, rel=2e-3)
@@ -223,10 +255,14 @@ def test_river_across_a_gauss_kruger_zone_boundary(lon0: float) -> None:
 
 
 def test_empty_river_and_no_zones_at_all() -> None:
-    rv = gpd.GeoDataFrame({"code": ["R1", "R2"], "name": ["有分区", "无分区"], "important": [True, False]},
-                          geometry=[ln((0, 0), (1000, 0)), ln((0, 500), (800, 500))], crs=4545)
-    zs = zones([("a", "left", "protected", ln((0, 20), (1000, 20))),
-                ("b", "right", "reserved", ln((0, -20), (1000, -20)))])
+    rv = gpd.GeoDataFrame(
+        {"code": ["R1", "R2"], "name": ["有分区", "无分区"], "important": [True, False]},
+        geometry=[ln((0, 0), (1000, 0)), ln((0, 500), (800, 500))],
+        crs=4545,
+    )
+    zs = zones(
+        [("a", "left", "protected", ln((0, 20), (1000, 20))), ("b", "right", "reserved", ln((0, -20), (1000, -20)))]
+    )
     report = shoreline_ratios(zs, rv)
     body = report.to_json()
     empty = body["rivers"][1]
@@ -237,8 +273,12 @@ def test_empty_river_and_no_zones_at_all() -> None:
     # Total: 2000 m, all protected/reserved → ratio 1.0, but R2's gaps keep the district non-compliant;
     # important rivers only (R1): compliant.
     assert body["total"]["ratio"] == 1.0 and body["total"]["compliant"] is False
-    assert body["important_total"] == {"rivers": 1, "length_m": body["rivers"][0]["length_m"], "ratio": 1.0,
-                                       "compliant": True}
+    assert body["important_total"] == {
+        "rivers": 1,
+        "length_m": body["rivers"][0]["length_m"],
+        "ratio": 1.0,
+        "compliant": True,
+    }
     assert [r["code"] for r in report.to_json(important_only=True)["rivers"]] == ["R1"]
     none = shoreline_ratios(zs.iloc[:0], rv).to_json()
     assert none["total"] == {"rivers": 2, "length_m": 0.0, "ratio": None, "compliant": False}
@@ -251,15 +291,22 @@ def test_river_with_only_one_bank_zoned() -> None:
     r = report.to_json()["rivers"][0]
     # Left 1000 m all protected (ratio 1.0); the right bank is one 1000 m gap → not compliant.
     assert r["ratio"] == 1.0 and r["compliant"] is False
-    assert r["banks"]["right"] == {"length_m": 0.0, "zones_m": dict.fromkeys(
-        ("protected", "reserved", "controlled", "developed"), 0.0), "ratio": None,
-        "gaps_m": pytest.approx(1000, rel=1e-4), "overlaps_m": 0.0}
+    assert r["banks"]["right"] == {
+        "length_m": 0.0,
+        "zones_m": dict.fromkeys(("protected", "reserved", "controlled", "developed"), 0.0),
+        "ratio": None,
+        "gaps_m": pytest.approx(1000, rel=1e-4),
+        "overlaps_m": 0.0,
+    }
 
 
 def test_per_town_totals_split_stretches_at_town_borders() -> None:
     zs, rv = straight_case()
-    towns = gpd.GeoDataFrame({"code": ["T1", "T2"], "name": ["西镇", "东镇"]},
-                             geometry=[poly(-100, -100, 300, 100), poly(300, -100, 1100, 100)], crs=4545)
+    towns = gpd.GeoDataFrame(
+        {"code": ["T1", "T2"], "name": ["西镇", "东镇"]},
+        geometry=[poly(-100, -100, 300, 100), poly(300, -100, 1100, 100)],
+        crs=4545,
+    )
     body = shoreline_ratios(zs, rv, towns).to_json()
     west, east = body["towns"]
     # West of x=300: a 0–300 (protected 300), c 0–300 (reserved 300) → 600 m, ratio 1.0, 2 stretches.
@@ -294,37 +341,41 @@ def test_missing_fields_are_a_clear_error() -> None:
 
 def test_geodesic_lengths_vectorised_match_geod() -> None:
     rng = np.random.default_rng(4)
-    lines = [LineString(np.column_stack((106.8 + rng.random(n) * 0.3, 28.8 + rng.random(n) * 0.3)))
-             for n in (2, 5, 40)]
+    lines = [LineString(np.column_stack((106.8 + rng.random(n) * 0.3, 28.8 + rng.random(n) * 0.3))) for n in (2, 5, 40)]
     multi = MultiLineString(lines[:2])
     got = geodesic_lengths(np.array([*lines, multi, None, shapely.from_wkt("LINESTRING EMPTY")], dtype=object))
-    want = [GRS.geometry_length(g) for g in lines] + [GRS.geometry_length(lines[0]) + GRS.geometry_length(lines[1]),
-                                                      0, 0]
+    want = [GRS.geometry_length(g) for g in lines] + [
+        GRS.geometry_length(lines[0]) + GRS.geometry_length(lines[1]),
+        0,
+        0,
+    ]
     assert got == pytest.approx(want, rel=1e-12)
 
 
 def test_chainage_text_in_surveyors_form() -> None:
-    assert [chainage_text(v) for v in (0, 1250.4, 999.6, 12_005, None)] == ["K0+000", "K1+250", "K1+000",
-                                                                             "K12+005", ""]
+    assert [chainage_text(v) for v in (0, 1250.4, 999.6, 12_005, None)] == ["K0+000", "K1+250", "K1+000", "K12+005", ""]
 
 
 def test_nested_and_duplicate_stretches_are_overlaps_counted_once() -> None:
     rv = river((0, 0), (1000, 0))
-    zs = zones([
-        ("a", "left", "protected", ln((0, 20), (500, 20))),
-        ("b", "left", "reserved", ln((200, 20), (300, 20))),     # inside a: 100 m overlap
-        ("c", "left", "developed", ln((500, 20), (1000, 20))),
-        ("d", "right", "controlled", ln((0, -20), (1000, -20))),
-        ("e", "right", "controlled", ln((0, -20), (1000, -20))),  # d drawn twice: all 1000 m overlap
-    ])
+    zs = zones(
+        [
+            ("a", "left", "protected", ln((0, 20), (500, 20))),
+            ("b", "left", "reserved", ln((200, 20), (300, 20))),  # inside a: 100 m overlap
+            ("c", "left", "developed", ln((500, 20), (1000, 20))),
+            ("d", "right", "controlled", ln((0, -20), (1000, -20))),
+            ("e", "right", "controlled", ln((0, -20), (1000, -20))),  # d drawn twice: all 1000 m overlap
+        ]
+    )
     report = shoreline_ratios(zs, rv)
     r = report.to_json()["rivers"][0]
     left, right = r["banks"]["left"], r["banks"]["right"]
     # Left: union 0–1000 = 1000 m; protected 500, reserved 100 (its own union), developed 500;
     # protected+reserved union 0–500 = 500 → 0.5; the 100 m of b inside a is the overlap.
     assert left["length_m"] == pytest.approx(1000, rel=1e-4)
-    assert left["zones_m"] == pytest.approx({"protected": 500, "reserved": 100, "controlled": 0, "developed": 500},
-                                            rel=1e-4, abs=1e-6)
+    assert left["zones_m"] == pytest.approx(
+        {"protected": 500, "reserved": 100, "controlled": 0, "developed": 500}, rel=1e-4, abs=1e-6
+    )
     assert left["ratio"] == pytest.approx(0.5, abs=1e-4) and left["overlaps_m"] == pytest.approx(100, rel=1e-3)
     # Right: the union of two identical stretches is 1000 m, controlled 1000 m; e repeats d entirely.
     assert right["length_m"] == pytest.approx(1000, rel=1e-4)
@@ -334,9 +385,15 @@ def test_nested_and_duplicate_stretches_are_overlaps_counted_once() -> None:
     assert r["ratio"] == pytest.approx(0.25, abs=1e-4)
     found = report.overlaps.set_index("zone")
     assert (found.loc["b", "other_zone"], found.loc["b", "from_chainage"], found.loc["b", "to_chainage"]) == (
-        "a", "K0+200", "K0+300")
+        "a",
+        "K0+200",
+        "K0+300",
+    )
     assert (found.loc["e", "other_zone"], found.loc["e", "from_chainage"], found.loc["e", "to_chainage"]) == (
-        "d", "K0+000", "K1+000")
+        "d",
+        "K0+000",
+        "K1+000",
+    )
     assert found.loc["e", "geometry"].length == pytest.approx(0.0103, rel=0.02)  # 1000 m in degrees at 29°N
     flags = report.stretches.set_index("code")["flags"]
     assert [flags[c] for c in "abcde"] == ["overlap", "overlap", "", "overlap", "overlap"]
@@ -344,8 +401,9 @@ def test_nested_and_duplicate_stretches_are_overlaps_counted_once() -> None:
 
 def test_compliant_river_has_empty_gap_and_overlap_tables() -> None:
     rv = river((0, 0), (1000, 0))
-    zs = zones([("a", "left", "protected", ln((0, 20), (1000, 20))),
-                ("b", "right", "reserved", ln((0, -20), (1000, -20)))])
+    zs = zones(
+        [("a", "left", "protected", ln((0, 20), (1000, 20))), ("b", "right", "reserved", ln((0, -20), (1000, -20)))]
+    )
     report = shoreline_ratios(zs, rv)
     assert report.to_json()["rivers"][0]["compliant"] is True
     assert report.gaps.empty and report.overlaps.empty
@@ -379,8 +437,9 @@ def test_centerline_in_two_parts_is_measured_end_to_end() -> None:
     # over the parts laid end to end, 500 + 500 = 1000 m.
     centre = MultiLineString([ln((0, 0), (500, 0)), ln((600, 0), (1100, 0))])
     rv = gpd.GeoDataFrame({"code": ["R1"], "name": ["断开河"], "important": [True]}, geometry=[centre], crs=4545)
-    zs = zones([("a", "left", "protected", ln((0, 20), (400, 20))),
-                ("b", "left", "reserved", ln((600, 20), (1100, 20)))])
+    zs = zones(
+        [("a", "left", "protected", ln((0, 20), (400, 20))), ("b", "left", "reserved", ln((600, 20), (1100, 20)))]
+    )
     report = shoreline_ratios(zs, rv)
     r = report.to_json()["rivers"][0]
     # a: K0+000–K0+400; b starts on the second part at K0+500: a 100 m gap; the right bank is unzoned.
@@ -422,8 +481,10 @@ def test_polyline_projection_and_interpolation_match_geos() -> None:
     poly = Polylines.of(coords, owner, first, len(geoms))
     # Single-part lines take a shortcut to the same table.
     singles = vertex_table(geoms[:-1])
-    assert all(np.array_equal(got, want[owner < len(geoms) - 1])
-               for got, want in zip(singles, (coords, owner, first), strict=True))
+    assert all(
+        np.array_equal(got, want[owner < len(geoms) - 1])
+        for got, want in zip(singles, (coords, owner, first), strict=True)
+    )
     which = np.repeat(np.arange(len(geoms)), 200)
     px, py = rng.uniform(-600, 600, (2, len(which)))
     measure, distance = poly.project(px, py, which)
@@ -446,9 +507,14 @@ def test_json_rounding_is_pythons_round() -> None:
     from gis_service.analysis.shoreline.ratio_report import rounded
 
     rng = np.random.default_rng(3)
-    values = np.concatenate((rng.uniform(-1e5, 1e5, 50_000), np.round(rng.uniform(0, 1e4, 20_000), 3),
-                             [0.125, 0.375, 2.675, 1.005, -0.005, -0.0, 0.0, 1e-10, 2.5e15, 1e300],
-                             np.arange(0, 100, 0.005)))
+    values = np.concatenate(
+        (
+            rng.uniform(-1e5, 1e5, 50_000),
+            np.round(rng.uniform(0, 1e4, 20_000), 3),
+            [0.125, 0.375, 2.675, 1.005, -0.005, -0.0, 0.0, 1e-10, 2.5e15, 1e300],
+            np.arange(0, 100, 0.005),
+        )
+    )
     for digits in (2, 4):
         assert rounded(values, digits) == [round(float(v), digits) for v in values]
     assert rounded([np.nan, np.inf, 1.0]) == [None, None, 1.0]

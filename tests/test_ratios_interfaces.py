@@ -72,6 +72,7 @@ def test_cli_ratios_chainage_matches_the_delivered_chainage(demo_engine: Engine)
         zones = read_features(conn, "zones").set_index("code")
         report = current_report(conn)
     s = report.stretches.set_index("code")
+
     # The surveyors' 起点桩号 of each zone is what the engine computes from the geometry (to a few metres).
     def metres(k: str) -> float:
         km, m = k[1:].split("+")
@@ -114,8 +115,19 @@ def test_http_ratios_json_and_downloads_agree(demo_client: TestClient, demo_toke
     assert book.sheetnames == ["岸线功能区汇总表", "镇街统计", "合规检查", "空缺与重叠"]
     summary = book["岸线功能区汇总表"]
     header = [c.value for c in summary[1]]
-    for name in ("序号", "河流编码", "河流名称", "岸别", "功能区类型", "岸线长度(km)", "起点桩号", "终点桩号",
-                 "起点经度", "终点纬度", "主要划分依据"):
+    for name in (
+        "序号",
+        "河流编码",
+        "河流名称",
+        "岸别",
+        "功能区类型",
+        "岸线长度(km)",
+        "起点桩号",
+        "终点桩号",
+        "起点经度",
+        "终点纬度",
+        "主要划分依据",
+    ):
         assert name in header
     assert summary.freeze_panes == "A2"
     km = header.index("岸线长度(km)") + 1
@@ -124,8 +136,9 @@ def test_http_ratios_json_and_downloads_agree(demo_client: TestClient, demo_toke
 
     check = book["合规检查"]
     cols = [c.value for c in check[1]]
-    rows = {r[1]: dict(zip(cols, r, strict=True)) for r in check.iter_rows(min_row=2, values_only=True)
-            if r[1] in rivers}
+    rows = {
+        r[1]: dict(zip(cols, r, strict=True)) for r in check.iter_rows(min_row=2, values_only=True) if r[1] in rivers
+    }
     assert check.cell(2, cols.index("保护区+保留区占比") + 1).number_format == "0.0%"
     for code, r in rivers.items():
         row = rows[code]

@@ -12,8 +12,18 @@ from gis_service.api.errors import install_error_handlers
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.catalogue import get_catalogue
 
-ROUTERS = [health.router, layers.router, exports.router, admin.router, ogc.router, maps.router, problems.router,
-           outfalls.router, deliveries.router, ratios.router]
+ROUTERS = [
+    health.router,
+    layers.router,
+    exports.router,
+    admin.router,
+    ogc.router,
+    maps.router,
+    problems.router,
+    outfalls.router,
+    deliveries.router,
+    ratios.router,
+]
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:

@@ -14,14 +14,21 @@ from gis_service.errors import ServiceError
 
 log = logging.getLogger("gis_service")
 
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 422: "invalid_request"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid_request",
+}
 
 
 def error_response(status: int, code: str, message: str, details: object = None) -> JSONResponse:
     """Return the JSON error body with ``status``."""
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message,
-                                                                 "details": details}})
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details}})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -33,9 +40,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
-        ]
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         where = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
         return error_response(400, "invalid_request", f"请求参数不正确：{where}", details)
 

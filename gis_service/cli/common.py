@@ -53,8 +53,7 @@ def ready_engine() -> Engine:
 
 def fail_message(message: str, code: str) -> None:
     """Print a user error: its stable code and the message naming the fix."""
-    err_console.print(f"[bold red]错误[/] {escape(f'[{code}]')} {escape(message)}", highlight=False,
-                      soft_wrap=True)
+    err_console.print(f"[bold red]错误[/] {escape(f'[{code}]')} {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: str) -> None:

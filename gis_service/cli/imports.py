@@ -38,9 +38,11 @@ def print_report(report: dict[str, Any]) -> None:
     """Print a validation report as a readable summary and a findings table (text escaped)."""
     source = report.get("source") or {}
     enc = (source.get("encoding") or {}).get("note")
-    lines = [f"图层：{report['layer_label']}（{report['layer']}），要素 {report['feature_count']} 个",
-             f"文件：{source.get('filename')}（{source.get('format')}），坐标系 {source.get('crs')}"
-             f"（来源：{source.get('crs_source')}）"]
+    lines = [
+        f"图层：{report['layer_label']}（{report['layer']}），要素 {report['feature_count']} 个",
+        f"文件：{source.get('filename')}（{source.get('format')}），坐标系 {source.get('crs')}"
+        f"（来源：{source.get('crs_source')}）",
+    ]
     if enc:
         lines.append(f"编码：{enc}")
     if source.get("axes"):
@@ -56,8 +58,14 @@ def print_report(report: dict[str, Any]) -> None:
         for f in report["findings"]:
             where = f"{f['lon']:.5f},{f['lat']:.5f}" if "lon" in f else ""
             feature = str(f.get("feature", "")) + (f" ({f['feature_id']})" if f.get("feature_id") else "")
-            table.add_row(Text(SEVERITY_LABEL[f["severity"]], style=SEVERITY_STYLE[f["severity"]]),
-                          Text(f["code"]), Text(feature), Text(where), Text(f["message"]), Text(f.get("fix", "")))
+            table.add_row(
+                Text(SEVERITY_LABEL[f["severity"]], style=SEVERITY_STYLE[f["severity"]]),
+                Text(f["code"]),
+                Text(feature),
+                Text(where),
+                Text(f["message"]),
+                Text(f.get("fix", "")),
+            )
         console.print(table)
     for code, n in (report.get("omitted") or {}).items():
         console.print(Text(f"（另有 {n} 条 {code} 未列出）"))
@@ -82,8 +90,9 @@ def write_preview(output: Path, features: gpd.GeoDataFrame | None, report: dict[
         raise BadRequest(f"无法写入预览文件 {output}：{exc.strerror or exc}", code="output_not_writable") from None
 
 
-def import_with_preview(session: Session, path: Path, options: ImportOptions, output: Path,
-                        step: Callable[[str], None]) -> dict[str, Any]:
+def import_with_preview(
+    session: Session, path: Path, options: ImportOptions, output: Path, step: Callable[[str], None]
+) -> dict[str, Any]:
     """Import ``path`` as :func:`run_import` does, and write its preview map to ``output`` whatever the outcome.
 
     One pass: the features come from the import itself; a rejection is raised once its page is written.
@@ -104,7 +113,8 @@ def say_preview(output: Path, as_json: bool) -> None:
     """Tell where the preview map was written (on stderr with ``--json``, so that stdout stays JSON)."""
     size = output.stat().st_size
     (err_console if as_json else console).print(
-        Text(f"已写出成果预览地图 {output}（{size / 1024:.0f} KB），可离线打开。"))
+        Text(f"已写出成果预览地图 {output}（{size / 1024:.0f} KB），可离线打开。")
+    )
 
 
 def import_command(
@@ -119,21 +129,39 @@ def import_command(
     approve: Annotated[bool, typer.Option("--approve", help="入库后立即批准（管理员快捷方式）")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出报告")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="自动修复无效几何并在报告中说明")] = False,
-    preview: Annotated[Path | None, typer.Option(
-        "--preview", help="把成果预览地图（要素与检查问题）写入此 HTML 文件，通过与否都写，可离线打开")] = None,
+    preview: Annotated[
+        Path | None,
+        typer.Option("--preview", help="把成果预览地图（要素与检查问题）写入此 HTML 文件，通过与否都写，可离线打开"),
+    ] = None,
 ) -> None:
     """Import a delivery: read, check, and store it (exit 0 stored, exit 2 rejected and nothing stored)."""
     from gis_service.access import audit
     from gis_service.ingest.pipeline import ImportOptions, run_import
 
-    options = ImportOptions(layer=layer, crs=crs, encoding=encoding, river=river, source_layer=source_layer,
-                            swap_xy=swap_xy, dry_run=dry_run, approve=approve, fix=fix, actor="cli")
+    options = ImportOptions(
+        layer=layer,
+        crs=crs,
+        encoding=encoding,
+        river=river,
+        source_layer=source_layer,
+        swap_xy=swap_xy,
+        dry_run=dry_run,
+        approve=approve,
+        fix=fix,
+        actor="cli",
+    )
     try:
         if preview is not None:
             check_preview_path(preview)
         engine = ready_engine()
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        ) as bar:
             task = bar.add_task("导入", total=len(STAGES))
 
             def step(stage: str) -> None:
@@ -145,10 +173,18 @@ def import_command(
                 else:
                     report = import_with_preview(session, path, options, preview, step)
                 if not dry_run:
-                    audit(session, actor="cli", action="delivery.import", target_type=layer,
-                          target_id=path.name, details={"stored": report.get("stored"),
-                                                        "deliveries": [d["id"] for d in report.get("deliveries", [])],
-                                                        "approved": approve})
+                    audit(
+                        session,
+                        actor="cli",
+                        action="delivery.import",
+                        target_type=layer,
+                        target_id=path.name,
+                        details={
+                            "stored": report.get("stored"),
+                            "deliveries": [d["id"] for d in report.get("deliveries", [])],
+                            "approved": approve,
+                        },
+                    )
     except DeliveryRejected as exc:
         if as_json:
             _dump(exc.to_dict())
@@ -197,8 +233,22 @@ def list_command(
     for column in ("编号", "河流", "图层", "版本", "状态", "要素", "提交人", "提交时间", "原因"):
         table.add_column(column)
     for d in rows:
-        table.add_row(*(Text(str(d[k] or "")) for k in ("id", "river_code", "layer", "version", "status",
-                                                        "feature_count", "submitted_by", "submitted_at", "reason")))
+        table.add_row(
+            *(
+                Text(str(d[k] or ""))
+                for k in (
+                    "id",
+                    "river_code",
+                    "layer",
+                    "version",
+                    "status",
+                    "feature_count",
+                    "submitted_by",
+                    "submitted_at",
+                    "reason",
+                )
+            )
+        )
     console.print(table)
 
 
@@ -234,8 +284,14 @@ def reject_command(delivery_id: int, reason: Annotated[str, typer.Option(help="�
 
     with transaction(ready_engine()) as session:
         d = reject_delivery(session, delivery_id, actor="cli", reason=reason)
-        audit(session, actor="cli", action="delivery.reject", target_type="delivery", target_id=d.id,
-              details={"reason": reason})
+        audit(
+            session,
+            actor="cli",
+            action="delivery.reject",
+            target_type="delivery",
+            target_id=d.id,
+            details={"reason": reason},
+        )
         console.print(Text(f"已驳回交付 {d.id}：{reason}"))
 
 
@@ -250,10 +306,13 @@ def diff_command(from_id: int, to_id: int, as_json: Annotated[bool, typer.Option
     if as_json:
         _dump(diff)
         return
-    console.print(Text(
-        f"河流 {diff['river_code']}：第 {diff['from']['version']} 版 → 第 {diff['to']['version']} 版\n"
-        f"  新增面积 {diff['area_added_m2']:.1f} m²，减少面积 {diff['area_removed_m2']:.1f} m²，"
-        f"最大偏移 {diff['max_shift_m']} m"))
+    console.print(
+        Text(
+            f"河流 {diff['river_code']}：第 {diff['from']['version']} 版 → 第 {diff['to']['version']} 版\n"
+            f"  新增面积 {diff['area_added_m2']:.1f} m²，减少面积 {diff['area_removed_m2']:.1f} m²，"
+            f"最大偏移 {diff['max_shift_m']} m"
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -25,8 +25,9 @@ from gis_service.ledger import outfalls, service
 from gis_service.ledger.photos import PhotoUpload
 
 problems_app = typer.Typer(help="问题台账：超期、统计、流转、历史", no_args_is_help=True)
-outfalls_app = typer.Typer(help="入河排污口名录（一口一档）：列表、统计、导出；导入用 rivergis import outfalls",
-                           no_args_is_help=True)
+outfalls_app = typer.Typer(
+    help="入河排污口名录（一口一档）：列表、统计、导出；导入用 rivergis import outfalls", no_args_is_help=True
+)
 
 
 def _clock(as_of: str | None) -> service.Clock:
@@ -61,13 +62,21 @@ Offset = Annotated[int, typer.Option(min=0, help="跳过前若干条（分页）
 
 @problems_app.command("overdue", help="列出超期问题（过了整改时限仍未整改完成），可排序分页，按镇街、河流、单位计数。")
 @handles_errors
-def overdue_cmd(town: Town = None, river: River = None, unit: Unit = None, as_of: AsOf = None,
-                sort: OverdueSort = "deadline", limit: Limit = 1000, offset: Offset = 0,
-                as_json: AsJson = False) -> None:
+def overdue_cmd(
+    town: Town = None,
+    river: River = None,
+    unit: Unit = None,
+    as_of: AsOf = None,
+    sort: OverdueSort = "deadline",
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    as_json: AsJson = False,
+) -> None:
     """List overdue items (past the deadline, not rectified or closed), with counts per town/river/unit."""
     with transaction(ready_engine()) as session:
-        data = service.overdue(session, flt=_filter(town, river, unit), clock=_clock(as_of), sort=sort,
-                               limit=limit, offset=offset)
+        data = service.overdue(
+            session, flt=_filter(town, river, unit), clock=_clock(as_of), sort=sort, limit=limit, offset=offset
+        )
     if as_json:
         _print_json(data)
         return
@@ -76,17 +85,34 @@ def overdue_cmd(town: Town = None, river: River = None, unit: Unit = None, as_of
     for header in ("编号", "类别", "河流", "镇街", "状态", "整改时限", "超期天数", "责任单位"):
         table.add_column(header)
     for item in data["items"]:
-        table.add_row(*(escape(str(item.get(k) or "")) for k in (
-            "code", "category", "river_code", "town", "status_label", "deadline", "days_overdue",
-            "responsible_unit")))
+        table.add_row(
+            *(
+                escape(str(item.get(k) or ""))
+                for k in (
+                    "code",
+                    "category",
+                    "river_code",
+                    "town",
+                    "status_label",
+                    "deadline",
+                    "days_overdue",
+                    "responsible_unit",
+                )
+            )
+        )
     console.print(table)
 
 
 @problems_app.command("stats", help="台账统计：按状态、类别计数，销号率、按期整改率（总体或按镇街、河流、单位）。")
 @handles_errors
-def stats_cmd(by: Annotated[str | None, typer.Option(help="分组：town | river | unit")] = None,
-              town: Town = None, river: River = None, unit: Unit = None, as_of: AsOf = None,
-              as_json: AsJson = False) -> None:
+def stats_cmd(
+    by: Annotated[str | None, typer.Option(help="分组：town | river | unit")] = None,
+    town: Town = None,
+    river: River = None,
+    unit: Unit = None,
+    as_of: AsOf = None,
+    as_json: AsJson = False,
+) -> None:
     """Show counts by status and category, closure rate and on-time rate (overall and per group)."""
     with transaction(ready_engine()) as session:
         data = service.statistics(session, by=by, flt=_filter(town, river, unit), clock=_clock(as_of))
@@ -100,9 +126,14 @@ def stats_cmd(by: Annotated[str | None, typer.Option(help="分组：town | river
     for row in rows:
         rate = row["closure_rate"]
         on_time = row["on_time_rate"]
-        table.add_row(escape(str(row["key"] or "未判定")), str(row["total"]), str(row["overdue"]),
-                      str(row["by_status"]["closed"]), "—" if rate is None else f"{rate:.1%}",
-                      "—" if on_time is None else f"{on_time:.1%}")
+        table.add_row(
+            escape(str(row["key"] or "未判定")),
+            str(row["total"]),
+            str(row["overdue"]),
+            str(row["by_status"]["closed"]),
+            "—" if rate is None else f"{rate:.1%}",
+            "—" if on_time is None else f"{on_time:.1%}",
+        )
     console.print(table)
 
 
@@ -123,8 +154,10 @@ def transition_cmd(
     problem_id: Annotated[int, typer.Argument(help="问题 id")],
     action: Annotated[str, typer.Argument(help="confirm|dismiss|assign|start|rectify|reject|close|reopen")],
     note: Annotated[str | None, typer.Option(help="说明/原因")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="字段 键=值：deadline、responsible_unit、"
-                                                   "measures、verifier、evidence")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="字段 键=值：deadline、responsible_unit、measures、verifier、evidence"),
+    ] = None,
     photo: Annotated[list[Path] | None, typer.Option(help="证据照片（JPEG/PNG），可多次")] = None,
     version: Annotated[int | None, typer.Option(help="预期的 lock_version（乐观锁；默认取当前版本）")] = None,
     actor: Annotated[str, typer.Option(help="操作人")] = "cli",
@@ -136,11 +169,29 @@ def transition_cmd(
             raise BadRequest(f"照片文件 {path} 不存在", code="photo_not_found")
         uploads.append(PhotoUpload(filename=path.name, content=path.read_bytes()))
     with transaction(ready_engine()) as session:
-        event = service.transition(session, problem_id, action, actor=actor, expected_version=version,
-                                   note=note, data=_data(set_ or []), attachments=uploads)
-        audit(session, actor=actor, action=f"problem.{action}", target_type="problem", target_id=problem_id,
-              details={"event_id": event.id, "from_status": event.from_status, "to_status": event.to_status,
-                       "via": "cli"})
+        event = service.transition(
+            session,
+            problem_id,
+            action,
+            actor=actor,
+            expected_version=version,
+            note=note,
+            data=_data(set_ or []),
+            attachments=uploads,
+        )
+        audit(
+            session,
+            actor=actor,
+            action=f"problem.{action}",
+            target_type="problem",
+            target_id=problem_id,
+            details={
+                "event_id": event.id,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "via": "cli",
+            },
+        )
         console.print(f"问题 {problem_id}：{event.from_status} → {event.to_status}（记录 {event.id}）")
 
 
@@ -157,8 +208,14 @@ def history_cmd(problem_id: Annotated[int, typer.Argument(help="问题 id")], as
     for header in ("时间", "操作", "状态", "操作人", "说明", "附件"):
         table.add_column(header)
     for e in events:
-        table.add_row(str(e["at"])[:19], escape(e["action_label"]), f"{e['from_status'] or ''} → {e['to_status']}",
-                      escape(e["actor"]), escape(e["note"] or ""), str(len(e["attachments"])))
+        table.add_row(
+            str(e["at"])[:19],
+            escape(e["action_label"]),
+            f"{e['from_status'] or ''} → {e['to_status']}",
+            escape(e["actor"]),
+            escape(e["note"] or ""),
+            str(len(e["attachments"])),
+        )
     console.print(table)
 
 
@@ -172,8 +229,17 @@ def rederive_cmd(river: River = None) -> None:
     console.print(f"重新判定属地：{changed} 个问题有变化")
 
 
-OUTFALL_HEADERS = {"code": "编码", "name": "名称", "river_code": "受纳河流", "outfall_type": "类型", "stage": "阶段",
-                   "outcome": "整治方式", "status": "状态", "zone_type": "岸线分区", "flags": "问题标记"}
+OUTFALL_HEADERS = {
+    "code": "编码",
+    "name": "名称",
+    "river_code": "受纳河流",
+    "outfall_type": "类型",
+    "stage": "阶段",
+    "outcome": "整治方式",
+    "status": "状态",
+    "zone_type": "岸线分区",
+    "flags": "问题标记",
+}
 
 
 def _outfall_filters(river: str | None, kind: str | None, stage: str | None, status: str | None) -> dict[str, Any]:
@@ -194,8 +260,14 @@ def _flag_text(flags: Any) -> str:
 
 @outfalls_app.command("list", help="列出入河排污口名录，含所在岸线分区和问题标记，可按河流、类型、阶段、状态筛选。")
 @handles_errors
-def outfalls_list_cmd(river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None,
-                      flagged: Flagged = None, as_json: AsJson = False) -> None:
+def outfalls_list_cmd(
+    river: River = None,
+    kind: Kind = None,
+    stage: Stage = None,
+    status: OutfallStatus = None,
+    flagged: Flagged = None,
+    as_json: AsJson = False,
+) -> None:
     """List the register with each outfall's shoreline zone and flagged checks."""
     with transaction(ready_engine()) as session:
         frame = outfalls.list_outfalls(session, flagged=flagged, **_outfall_filters(river, kind, stage, status))
@@ -204,21 +276,24 @@ def outfalls_list_cmd(river: River = None, kind: Kind = None, stage: Stage = Non
         _print_json(rows.astype(object).where(rows.notna(), None).to_dict("records"))
         return
     fields = {f.name: f for f in get_catalogue()["outfalls"].fields} | {
-        "zone_type": get_catalogue()["zones"].field("zone_type")}
+        "zone_type": get_catalogue()["zones"].field("zone_type")
+    }
     table = Table(title=f"入河排污口名录（{len(rows)} 个）")
     for header in OUTFALL_HEADERS.values():
         table.add_column(header)
     for rec in rows.to_dict("records"):
-        cells = [_flag_text(rec["flags"]) if k == "flags" else fields[k].value_label(rec.get(k))
-                 for k in OUTFALL_HEADERS]
+        cells = [
+            _flag_text(rec["flags"]) if k == "flags" else fields[k].value_label(rec.get(k)) for k in OUTFALL_HEADERS
+        ]
         table.add_row(*(escape("" if c is None or c != c else str(c)) for c in cells))
     console.print(table)
 
 
 @outfalls_app.command("stats", help="排污口统计：按类型、阶段、整治方式、状态计数，及各项问题标记数。")
 @handles_errors
-def outfalls_stats_cmd(river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None,
-                       as_json: AsJson = False) -> None:
+def outfalls_stats_cmd(
+    river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None, as_json: AsJson = False
+) -> None:
     """Show the register's counts by type, stage, outcome and status, and how many outfalls each check flags."""
     with transaction(ready_engine()) as session:
         data = outfalls.outfall_statistics(session, **_outfall_filters(river, kind, stage, status))
@@ -244,7 +319,11 @@ def outfalls_export_cmd(
     crs: Annotated[str | None, typer.Option(help="输出坐标系，如 4490、4524、4545、4326")] = None,
     encoding: Annotated[str | None, typer.Option(help="Shapefile/CSV 编码：UTF-8 或 GBK")] = None,
     labels: Annotated[str, typer.Option(help="字段名：en（英文字段名）或 zh（中文标签）")] = "en",
-    river: River = None, kind: Kind = None, stage: Stage = None, status: OutfallStatus = None, flagged: Flagged = None,
+    river: River = None,
+    kind: Kind = None,
+    stage: Stage = None,
+    status: OutfallStatus = None,
+    flagged: Flagged = None,
 ) -> None:
     """Export the register (filtered) with zones and flags: the Excel 名录, or GIS and table formats."""
     from gis_service.export.files import format_of, parse_crs, write_layer

@@ -15,8 +15,9 @@ from gis_service.db.engine import get_engine, transaction
 from gis_service.db.schema import head_revision, upgrade
 from gis_service.settings import get_settings
 
-app = typer.Typer(help="河长制一张图 GIS 服务 (River Chief GIS service)", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="河长制一张图 GIS 服务 (River Chief GIS service)", no_args_is_help=True, pretty_exceptions_enable=False
+)
 token_app = typer.Typer(help="API 令牌管理", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -77,8 +78,7 @@ def token_create(
     engine = ready_engine()
     with transaction(engine) as session:
         secret = create_token(session, name=name, role=role)
-        audit(session, actor="cli", action="token.create", target_type="token", target_id=name,
-              details={"role": role})
+        audit(session, actor="cli", action="token.create", target_type="token", target_id=name, details={"role": role})
     console.print(secret, highlight=False, soft_wrap=True)
 
 

@@ -30,8 +30,17 @@ def problems(
     from gis_service.webmap.data import ProblemFilter
     from gis_service.webmap.static import export_problems_map
 
-    flt = ProblemFilter.parse({"status": status, "category": category, "town": town, "river": river,
-                               "from": date_from, "to": date_to, "overdue": "1" if overdue else ""})
+    flt = ProblemFilter.parse(
+        {
+            "status": status,
+            "category": category,
+            "town": town,
+            "river": river,
+            "from": date_from,
+            "to": date_to,
+            "overdue": "1" if overdue else "",
+        }
+    )
     size = export_problems_map(ready_engine(), output, flt, basemap=basemap or "none", record_base=record_base)
     console.print(f"已写出问题点地图 {output}（{size / 1024:.0f} KB），可离线打开。")
 

@@ -124,9 +124,7 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "postgresql":
-                has_postgis = conn.execute(
-                    text("SELECT count(*) FROM pg_extension WHERE extname='postgis'")
-                ).scalar()
+                has_postgis = conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname='postgis'")).scalar()
                 if not has_postgis:
                     try:
                         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -140,8 +138,7 @@ def check_connection(engine: Engine) -> None:
     except OperationalError as exc:
         where = engine.url.render_as_string(hide_password=True)
         raise ConfigurationError(
-            f"无法连接数据库 {where}：请确认数据库服务已启动、地址和口令正确，"
-            "或检查 RIVERGIS_DATABASE_URL。",
+            f"无法连接数据库 {where}：请确认数据库服务已启动、地址和口令正确，或检查 RIVERGIS_DATABASE_URL。",
             code="database_unreachable",
             details=str(exc.orig).strip() if exc.orig else None,
         ) from exc

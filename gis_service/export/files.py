@@ -21,8 +21,14 @@ from gis_service.ingest.crs import parse_crs
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
 XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = dict(WORKBOOKS)
 
-FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp.zip": "ESRI Shapefile",
-           ".csv": "CSV", ".xlsx": "XLSX"}
+FORMATS = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".shp.zip": "ESRI Shapefile",
+    ".csv": "CSV",
+    ".xlsx": "XLSX",
+}
 
 
 def format_of(path: Path) -> str:

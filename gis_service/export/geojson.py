@@ -82,8 +82,15 @@ def feature_json_query(
     """
     table = table_of(layer)
     equal = {name: value for name, value in (where or {}).items() if value is not None and name in table.c}
-    shape = (bbox is not None, tuple(equal), current_only, delivery_id is not None, fid is not None,
-             limit is not None, bool(offset))
+    shape = (
+        bbox is not None,
+        tuple(equal),
+        current_only,
+        delivery_id is not None,
+        fid is not None,
+        limit is not None,
+        bool(offset),
+    )
     key = (layer.table, tuple(layer.field_names), layer.versioned, *shape)
     statement = _JSON_STATEMENTS.get(key)
     if statement is None:
@@ -98,7 +105,13 @@ def feature_json_query(
 
 
 def _json_statement(
-    layer: LayerSpec, bbox: bool, where: tuple[str, ...], current_only: bool, delivery: bool, fid: bool, limit: bool,
+    layer: LayerSpec,
+    bbox: bool,
+    where: tuple[str, ...],
+    current_only: bool,
+    delivery: bool,
+    fid: bool,
+    limit: bool,
     offset: bool,
 ) -> Select[Any]:
     """Build the statement of :func:`feature_json_query` for one query shape, with bound parameters.
@@ -112,7 +125,9 @@ def _json_statement(
     attrs = [table.c.attrs] if len(stored) < len(names) else []
     inner = select(*stored, *attrs, table.c.geom).order_by(table.c.id)
     filtered = with_filters(
-        inner, layer, "postgresql",
+        inner,
+        layer,
+        "postgresql",
         bbox=[bindparam(name, type_=Float) for name in BBOX_PARAMS] if bbox else None,
         where={name: bindparam(f"where_{name}", type_=table.c[name].type) for name in where},
         current_only=current_only,
@@ -122,13 +137,18 @@ def _json_statement(
     # A bound LIMIT or OFFSET only where given: a plain statement keeps PostgreSQL's cached generic plan.
     cut = filtered.limit(bindparam("limit", type_=Integer) if limit else None)
     page = cut.offset(bindparam("offset", type_=Integer) if offset else None).subquery("page")
-    props = select(*(
-        page.c[name] if name in page.c else page.c.attrs[name].label(name) for name in names
-    )).correlate(page).lateral("properties")
+    props = (
+        select(*(page.c[name] if name in page.c else page.c.attrs[name].label(name) for name in names))
+        .correlate(page)
+        .lateral("properties")
+    )
     feature = func.concat(
-        literal_column("""'{"type":"Feature","geometry":'"""), geom_geojson(page.c.geom),
-        literal_column("""',"id":'"""), page.c.id,
-        literal_column("""',"properties":'"""), func.row_to_json(props.table_valued()),
+        literal_column("""'{"type":"Feature","geometry":'"""),
+        geom_geojson(page.c.geom),
+        literal_column("""',"id":'"""),
+        page.c.id,
+        literal_column("""',"properties":'"""),
+        func.row_to_json(props.table_valued()),
         literal_column("'}'"),
     )
     return select(feature.label("feature")).select_from(page.join(props, true())).order_by(page.c.id)

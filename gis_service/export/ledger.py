@@ -26,15 +26,35 @@ LATE_FONT = Font(color="C00000", bold=True)
 THIN = Side(style="thin", color="999999")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 LEDGER_COLUMNS = [
-    ("code", "编号"), ("category", "类别"), ("description", "问题描述"), ("river", "河流"), ("town", "镇街"),
-    ("inside_range", "是否在管理范围内"), ("found_date", "发现日期"), ("source", "来源"), ("status", "状态"),
-    ("deadline", "整改时限"), ("responsible_unit", "责任单位"), ("measures", "整改措施"),
-    ("closed_date", "销号日期"), ("overdue", "是否超期"), ("lon", "经度"), ("lat", "纬度"),
+    ("code", "编号"),
+    ("category", "类别"),
+    ("description", "问题描述"),
+    ("river", "河流"),
+    ("town", "镇街"),
+    ("inside_range", "是否在管理范围内"),
+    ("found_date", "发现日期"),
+    ("source", "来源"),
+    ("status", "状态"),
+    ("deadline", "整改时限"),
+    ("responsible_unit", "责任单位"),
+    ("measures", "整改措施"),
+    ("closed_date", "销号日期"),
+    ("overdue", "是否超期"),
+    ("lon", "经度"),
+    ("lat", "纬度"),
 ]
 OUTFALL_COLUMNS = [
-    ("code", "排污口编码"), ("name", "排污口名称"), ("river", "受纳河流"), ("outfall_type", "排口类型"),
-    ("status", "状态"), ("stage", "排查整治阶段"), ("outcome", "整治方式"), ("responsible", "责任主体"),
-    ("flags", "问题标记"), ("lon", "经度"), ("lat", "纬度"),
+    ("code", "排污口编码"),
+    ("name", "排污口名称"),
+    ("river", "受纳河流"),
+    ("outfall_type", "排口类型"),
+    ("status", "状态"),
+    ("stage", "排查整治阶段"),
+    ("outcome", "整治方式"),
+    ("responsible", "责任主体"),
+    ("flags", "问题标记"),
+    ("lon", "经度"),
+    ("lat", "纬度"),
 ]
 
 
@@ -111,8 +131,14 @@ def _points(gdf: gpd.GeoDataFrame) -> tuple[list[float], list[float]]:
     return [round(float(v), 7) for v in pts.x], [round(float(v), 7) for v in pts.y]
 
 
-def write_problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
-                         *, today: dt.date | None = None, names: dict[str, str] | None = None) -> None:
+def write_problem_ledger(
+    gdf: gpd.GeoDataFrame,
+    layer: LayerSpec,
+    path: Path,
+    *,
+    today: dt.date | None = None,
+    names: dict[str, str] | None = None,
+) -> None:
     """Write the problem ledger (问题台账) workbook: one row a site, and a summary per town."""
     today = today or dt.date.today()
     names = river_names() if names is None else names
@@ -124,16 +150,32 @@ def write_problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
         overdue = deadline is not None and deadline < today and rec.get("status") not in NOT_OVERDUE
         inside = rec.get("inside_range")
         values = {
-            "code": rec.get("code"), "category": _label(layer, "category", rec.get("category")),
-            "description": rec.get("description"), "river": _river(rec.get("river_code"), names),
-            "town": rec.get("town"), "inside_range": None if inside is None or pd.isna(inside) else
-            ("是" if inside else "否"), "found_date": _date(rec.get("found_date")),
-            "source": _label(layer, "source", rec.get("source")), "status": _label(layer, "status", rec.get("status")),
-            "deadline": deadline, "responsible_unit": rec.get("responsible_unit"), "measures": rec.get("measures"),
-            "closed_date": _date(rec.get("closed_date")), "overdue": "是" if overdue else "否", "lon": x, "lat": y,
+            "code": rec.get("code"),
+            "category": _label(layer, "category", rec.get("category")),
+            "description": rec.get("description"),
+            "river": _river(rec.get("river_code"), names),
+            "town": rec.get("town"),
+            "inside_range": None if inside is None or pd.isna(inside) else ("是" if inside else "否"),
+            "found_date": _date(rec.get("found_date")),
+            "source": _label(layer, "source", rec.get("source")),
+            "status": _label(layer, "status", rec.get("status")),
+            "deadline": deadline,
+            "responsible_unit": rec.get("responsible_unit"),
+            "measures": rec.get("measures"),
+            "closed_date": _date(rec.get("closed_date")),
+            "overdue": "是" if overdue else "否",
+            "lon": x,
+            "lat": y,
         }
-        rows.append([n, *(None if v is None or (isinstance(v, float) and pd.isna(v)) else v
-                          for v in (values[k] for k, _ in LEDGER_COLUMNS))])
+        rows.append(
+            [
+                n,
+                *(
+                    None if v is None or (isinstance(v, float) and pd.isna(v)) else v
+                    for v in (values[k] for k, _ in LEDGER_COLUMNS)
+                ),
+            ]
+        )
         late.append(overdue)
     book = Workbook()
     sheet = book.active
@@ -142,22 +184,26 @@ def write_problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
     _sheet(sheet, ["序号", *(h for _, h in LEDGER_COLUMNS)], rows, late)
     summary = book.create_sheet("按镇街汇总")
     statuses = list(layer.field("status").values)
-    frame = pd.DataFrame({"town": [r[5] or "未判定" for r in rows], "status": gdf["status"].tolist() if rows else [],
-                          "late": late})
+    frame = pd.DataFrame(
+        {"town": [r[5] or "未判定" for r in rows], "status": gdf["status"].tolist() if rows else [], "late": late}
+    )
     sum_rows = []
     for town, group in frame.groupby("town", sort=True):
         counts = [int((group["status"] == s).sum()) for s in statuses]
         counted = len(group) - counts[statuses.index("dismissed")]
         closed = counts[statuses.index("closed")]
-        sum_rows.append([town, len(group), *counts, int(group["late"].sum()),
-                         f"{closed / counted:.1%}" if counted else "—"])
-    _sheet(summary, ["镇街", "合计", *(layer.field("status").value_label(s) for s in statuses), "超期", "销号率"],
-           sum_rows)
+        sum_rows.append(
+            [town, len(group), *counts, int(group["late"].sum()), f"{closed / counted:.1%}" if counted else "—"]
+        )
+    _sheet(
+        summary, ["镇街", "合计", *(layer.field("status").value_label(s) for s in statuses), "超期", "销号率"], sum_rows
+    )
     book.save(path)
 
 
-def write_outfall_register(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
-                           *, names: dict[str, str] | None = None) -> None:
+def write_outfall_register(
+    gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, *, names: dict[str, str] | None = None
+) -> None:
     """Write the outfall register (入河排污口名录) workbook, one row an outfall, flags spelled out."""
     from gis_service.ledger.outfall_reports import FLAG_LABELS
 
@@ -168,11 +214,17 @@ def write_outfall_register(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path,
     for n, (rec, x, y) in enumerate(zip(gdf.to_dict("records"), xs, ys, strict=True), start=1):
         flags = rec.get("flags") if isinstance(rec.get("flags"), list) else []
         values = {
-            "code": rec.get("code"), "name": rec.get("name"), "river": _river(rec.get("river_code"), names),
+            "code": rec.get("code"),
+            "name": rec.get("name"),
+            "river": _river(rec.get("river_code"), names),
             "outfall_type": _label(layer, "outfall_type", rec.get("outfall_type")),
-            "status": _label(layer, "status", rec.get("status")), "stage": _label(layer, "stage", rec.get("stage")),
-            "outcome": _label(layer, "outcome", rec.get("outcome")), "responsible": rec.get("responsible"),
-            "flags": "；".join(FLAG_LABELS[f] for f in flags) or None, "lon": x, "lat": y,
+            "status": _label(layer, "status", rec.get("status")),
+            "stage": _label(layer, "stage", rec.get("stage")),
+            "outcome": _label(layer, "outcome", rec.get("outcome")),
+            "responsible": rec.get("responsible"),
+            "flags": "；".join(FLAG_LABELS[f] for f in flags) or None,
+            "lon": x,
+            "lat": y,
         }
         rows.append([n, *(values[k] for k, _ in OUTFALL_COLUMNS)])
         flagged.append(bool(flags))

@@ -75,17 +75,25 @@ def compliance_table(report: RatioReport, important_only: bool = False) -> pd.Da
     overlaps = {code: list(each_row(o)) for code, o in report.overlaps.groupby("river_code")}
     rows = []
     for i, r in enumerate(each_row(rivers, index=False), start=1):
-        rows.append({
-            "序号": i, "河流编码": r.code, "河流名称": r.name, "重要河道": "是" if r.important else "否",
-            "左岸长度(km)": left[r.code] / 1000, "右岸长度(km)": right[r.code] / 1000,
-            "岸线总长(km)": r.length_m / 1000,
-            **{f"{zone_label(t)}(km)": per_type[t][r.code] / 1000 for t in ZONE_TYPES},
-            "保护区+保留区占比": None if pd.isna(r.ratio) else float(r.ratio),
-            "结论": verdict(bool(r.compliant)),
-            "空缺(处)": int(gap_n.get(r.code, 0)), "空缺长度(m)": float(r.gaps_m),
-            "重叠(处)": int(over_n.get(r.code, 0)), "重叠长度(m)": float(r.overlaps_m),
-            "说明": _reasons(report, r, gaps.get(r.code, []), overlaps.get(r.code, [])),
-        })
+        rows.append(
+            {
+                "序号": i,
+                "河流编码": r.code,
+                "河流名称": r.name,
+                "重要河道": "是" if r.important else "否",
+                "左岸长度(km)": left[r.code] / 1000,
+                "右岸长度(km)": right[r.code] / 1000,
+                "岸线总长(km)": r.length_m / 1000,
+                **{f"{zone_label(t)}(km)": per_type[t][r.code] / 1000 for t in ZONE_TYPES},
+                "保护区+保留区占比": None if pd.isna(r.ratio) else float(r.ratio),
+                "结论": verdict(bool(r.compliant)),
+                "空缺(处)": int(gap_n.get(r.code, 0)),
+                "空缺长度(m)": float(r.gaps_m),
+                "重叠(处)": int(over_n.get(r.code, 0)),
+                "重叠长度(m)": float(r.overlaps_m),
+                "说明": _reasons(report, r, gaps.get(r.code, []), overlaps.get(r.code, [])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -95,10 +103,21 @@ def bank_rows(report: RatioReport, important_only: bool = False) -> pd.DataFrame
     for r in each_row(report.selected(important_only), index=False):
         entry = report.river_json(r)
         for bank, b in entry["banks"].items():
-            rows.append({"river_code": r.code, "river_name": r.name, "important": bool(r.important), "bank": bank,
-                         "length_m": b["length_m"], **{f"{t}_m": b["zones_m"][t] for t in ZONE_TYPES},
-                         "ratio": b["ratio"], "gaps_m": b["gaps_m"], "overlaps_m": b["overlaps_m"],
-                         "river_ratio": entry["ratio"], "river_compliant": entry["compliant"]})
+            rows.append(
+                {
+                    "river_code": r.code,
+                    "river_name": r.name,
+                    "important": bool(r.important),
+                    "bank": bank,
+                    "length_m": b["length_m"],
+                    **{f"{t}_m": b["zones_m"][t] for t in ZONE_TYPES},
+                    "ratio": b["ratio"],
+                    "gaps_m": b["gaps_m"],
+                    "overlaps_m": b["overlaps_m"],
+                    "river_ratio": entry["ratio"],
+                    "river_compliant": entry["compliant"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -107,30 +126,38 @@ def summary_table(report: RatioReport, important_only: bool = False, district: s
     s = report.stretches
     if important_only:
         s = s[s["river_code"].isin(report.selected(True)["code"])]
-    return pd.DataFrame({
-        "序号": range(1, len(s) + 1),
-        "县级": district,
-        "河流编码": s["river_code"].to_numpy(),
-        "河流名称": s["river_name"].to_numpy(),
-        "功能区编号": s["code"].to_numpy(),
-        "岸别": s["bank"].map(BANK_LABELS).to_numpy(),
-        "功能区类型": s["zone_type"].map(zone_label).to_numpy(),
-        "岸线长度(km)": (s["length_m"] / 1000).to_numpy(),
-        "起点桩号": s["start_chainage"].to_numpy(),
-        "终点桩号": s["end_chainage"].to_numpy(),
-        "起点经度": s["start_lon"].to_numpy(), "起点纬度": s["start_lat"].to_numpy(),
-        "终点经度": s["end_lon"].to_numpy(), "终点纬度": s["end_lat"].to_numpy(),
-        "主要划分依据": s["basis"].to_numpy(),
-        "检查提示": [",".join(FLAG_LABELS[f] for f in str(v).split(",") if f in FLAG_LABELS) for v in s["flags"]],
-    })
+    return pd.DataFrame(
+        {
+            "序号": range(1, len(s) + 1),
+            "县级": district,
+            "河流编码": s["river_code"].to_numpy(),
+            "河流名称": s["river_name"].to_numpy(),
+            "功能区编号": s["code"].to_numpy(),
+            "岸别": s["bank"].map(BANK_LABELS).to_numpy(),
+            "功能区类型": s["zone_type"].map(zone_label).to_numpy(),
+            "岸线长度(km)": (s["length_m"] / 1000).to_numpy(),
+            "起点桩号": s["start_chainage"].to_numpy(),
+            "终点桩号": s["end_chainage"].to_numpy(),
+            "起点经度": s["start_lon"].to_numpy(),
+            "起点纬度": s["start_lat"].to_numpy(),
+            "终点经度": s["end_lon"].to_numpy(),
+            "终点纬度": s["end_lat"].to_numpy(),
+            "主要划分依据": s["basis"].to_numpy(),
+            "检查提示": [",".join(FLAG_LABELS[f] for f in str(v).split(",") if f in FLAG_LABELS) for v in s["flags"]],
+        }
+    )
 
 
 def town_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFrame:
     """Return the per-town table (镇街统计): count, length and share of each zone type."""
     t = report.town_table(important_only)
-    out: dict[str, Any] = {"序号": range(1, len(t) + 1), "镇街编码": t["town_code"].to_numpy(),
-                           "镇街": t["town"].to_numpy(), "功能区个数": t["count"].to_numpy(),
-                           "岸线总长(km)": (t["length_m"] / 1000).to_numpy()}
+    out: dict[str, Any] = {
+        "序号": range(1, len(t) + 1),
+        "镇街编码": t["town_code"].to_numpy(),
+        "镇街": t["town"].to_numpy(),
+        "功能区个数": t["count"].to_numpy(),
+        "岸线总长(km)": (t["length_m"] / 1000).to_numpy(),
+    }
     for z in ZONE_TYPES:
         label = zone_label(z)
         out[f"{label}个数"] = t[f"{z}_count"].to_numpy()
@@ -146,15 +173,32 @@ def issues_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFr
     rows = []
     for g in each_row(report.gaps):
         if g.river_code in keep:
-            rows.append({"河流编码": g.river_code, "岸别": BANK_LABELS[g.bank], "问题": "空缺",
-                         "位置": GAP_KIND_LABELS[g.kind], "起点桩号": g.from_chainage, "终点桩号": g.to_chainage,
-                         "长度(m)": g.length_m, "相关功能区": "、".join(z for z in (g.zone_before, g.zone_after) if z)})
+            rows.append(
+                {
+                    "河流编码": g.river_code,
+                    "岸别": BANK_LABELS[g.bank],
+                    "问题": "空缺",
+                    "位置": GAP_KIND_LABELS[g.kind],
+                    "起点桩号": g.from_chainage,
+                    "终点桩号": g.to_chainage,
+                    "长度(m)": g.length_m,
+                    "相关功能区": "、".join(z for z in (g.zone_before, g.zone_after) if z),
+                }
+            )
     for o in each_row(report.overlaps):
         if o.river_code in keep:
-            rows.append({"河流编码": o.river_code, "岸别": BANK_LABELS[o.bank], "问题": "重叠",
-                         "位置": f"{zone_label(o.zone_type)}与{zone_label(o.other_zone_type)}",
-                         "起点桩号": o.from_chainage, "终点桩号": o.to_chainage, "长度(m)": o.length_m,
-                         "相关功能区": f"{o.zone}、{o.other_zone}"})
+            rows.append(
+                {
+                    "河流编码": o.river_code,
+                    "岸别": BANK_LABELS[o.bank],
+                    "问题": "重叠",
+                    "位置": f"{zone_label(o.zone_type)}与{zone_label(o.other_zone_type)}",
+                    "起点桩号": o.from_chainage,
+                    "终点桩号": o.to_chainage,
+                    "长度(m)": o.length_m,
+                    "相关功能区": f"{o.zone}、{o.other_zone}",
+                }
+            )
     columns = ["河流编码", "岸别", "问题", "位置", "起点桩号", "终点桩号", "长度(m)", "相关功能区"]
     frame = pd.DataFrame(rows, columns=columns)
     frame.insert(0, "序号", range(1, len(frame) + 1))
@@ -178,8 +222,12 @@ def _sheet(book: Any, title: str, table: pd.DataFrame, totals: list[dict[str, An
         cell.fill = header_fill
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     for row in [*each_row(table, index=False), *([tuple(t.get(c) for c in table.columns) for t in totals or []])]:
-        sheet.append([None if v is None or (isinstance(v, float) and pd.isna(v)) else
-                      (v.item() if hasattr(v, "item") else v) for v in row])
+        sheet.append(
+            [
+                None if v is None or (isinstance(v, float) and pd.isna(v)) else (v.item() if hasattr(v, "item") else v)
+                for v in row
+            ]
+        )
     for row in range(len(table) + 2, len(table) + 2 + len(totals or [])):
         for cell in sheet[row]:
             cell.font = Font(bold=True)
@@ -212,9 +260,15 @@ def write_xlsx(report: RatioReport, path: Path, important_only: bool = False, di
     totals = []
     for label, only in (("合计", important_only), ("重要河道合计", True)):
         t = report.total(only)
-        totals.append({"序号": label, "岸线总长(km)": (t["length_m"] or 0) / 1000,
-                       "保护区+保留区占比": t["ratio"], "结论": verdict(t["compliant"]),
-                       "河流名称": f"{t['rivers']} 条河流"})
+        totals.append(
+            {
+                "序号": label,
+                "岸线总长(km)": (t["length_m"] or 0) / 1000,
+                "保护区+保留区占比": t["ratio"],
+                "结论": verdict(t["compliant"]),
+                "河流名称": f"{t['rivers']} 条河流",
+            }
+        )
         if only:
             break
     _sheet(book, "合规检查", compliance, totals)
@@ -255,9 +309,18 @@ def render(report: RatioReport, fmt: str, important_only: bool = False, district
 def rich_table(report: RatioReport, important_only: bool = False) -> Table:
     """Return the check as a terminal table (one row a river, with the verdict)."""
     table = Table(title=f"岸线保护比例核算（保护区+保留区 ≥ {report.threshold:.0%}）", show_lines=False)
-    for name, justify in (("河流编码", "left"), ("河流名称", "left"), ("重要", "center"), ("岸线长度(km)", "right"),
-                          ("左岸占比", "right"), ("右岸占比", "right"), ("全河占比", "right"),
-                          ("空缺(m)", "right"), ("重叠(m)", "right"), ("结论", "center")):
+    for name, justify in (
+        ("河流编码", "left"),
+        ("河流名称", "left"),
+        ("重要", "center"),
+        ("岸线长度(km)", "right"),
+        ("左岸占比", "right"),
+        ("右岸占比", "right"),
+        ("全河占比", "right"),
+        ("空缺(m)", "right"),
+        ("重叠(m)", "right"),
+        ("结论", "center"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
 
     def pct(v: float | None) -> str:
@@ -266,11 +329,30 @@ def rich_table(report: RatioReport, important_only: bool = False) -> Table:
     for r in each_row(report.selected(important_only), index=False):
         entry = report.river_json(r)
         mark = "[green]达标[/]" if r.compliant else "[red]不达标[/]"
-        table.add_row(escape(str(r.code)), escape(str(r.name)), "是" if r.important else "", f"{r.length_m / 1000:.3f}",
-                      pct(entry["banks"]["left"]["ratio"]), pct(entry["banks"]["right"]["ratio"]),
-                      pct(entry["ratio"]), f"{r.gaps_m:.0f}", f"{r.overlaps_m:.0f}", mark)
+        table.add_row(
+            escape(str(r.code)),
+            escape(str(r.name)),
+            "是" if r.important else "",
+            f"{r.length_m / 1000:.3f}",
+            pct(entry["banks"]["left"]["ratio"]),
+            pct(entry["banks"]["right"]["ratio"]),
+            pct(entry["ratio"]),
+            f"{r.gaps_m:.0f}",
+            f"{r.overlaps_m:.0f}",
+            mark,
+        )
     total = report.total(important_only)
     table.add_section()
-    table.add_row("合计", f"{total['rivers']} 条", "", f"{(total['length_m'] or 0) / 1000:.3f}", "", "",
-                  pct(total["ratio"]), "", "", "[green]达标[/]" if total["compliant"] else "[red]不达标[/]")
+    table.add_row(
+        "合计",
+        f"{total['rivers']} 条",
+        "",
+        f"{(total['length_m'] or 0) / 1000:.3f}",
+        "",
+        "",
+        pct(total["ratio"]),
+        "",
+        "",
+        "[green]达标[/]" if total["compliant"] else "[red]不达标[/]",
+    )
     return table

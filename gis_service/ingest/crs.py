@@ -25,9 +25,13 @@ from gis_service.settings import get_settings
 CANONICAL_EPSG = 4490
 # CGCS2000 geographic; zone 36 with and without prefix (CM 108°E); zone 35 with and without (CM 105°E).
 CANDIDATES = (4490, 4524, 4545, 4523, 4544)
-ZONE_NAMES = {4524: "3°带第 36 带（带号前缀 36）", 4545: "中央经线 108°E（不带带号）",
-              4523: "3°带第 35 带（带号前缀 35）", 4544: "中央经线 105°E（不带带号）",
-              4490: "CGCS2000 经纬度"}
+ZONE_NAMES = {
+    4524: "3°带第 36 带（带号前缀 36）",
+    4545: "中央经线 108°E（不带带号）",
+    4523: "3°带第 35 带（带号前缀 35）",
+    4544: "中央经线 105°E（不带带号）",
+    4490: "CGCS2000 经纬度",
+}
 MAX_LISTED = 50
 
 
@@ -159,8 +163,15 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
         seen = f"按 {describe(frame.crs)} 读取坐标无效（x={bounds[first, 0]:.3f}, y={bounds[first, 1]:.3f}）"
     details: dict[str, Any] = {
         "declared_crs": describe(frame.crs),
-        "readings_inside": [{"crs": f"EPSG:{r.epsg}", "swapped_xy": r.swapped, "options": r.options(),
-                             "diagnosis": diagnosis(declared, r)} for r in readings],
+        "readings_inside": [
+            {
+                "crs": f"EPSG:{r.epsg}",
+                "swapped_xy": r.swapped,
+                "options": r.options(),
+                "diagnosis": diagnosis(declared, r),
+            }
+            for r in readings
+        ],
     }
     if len(readings) == 1:
         r = readings[0]
@@ -175,12 +186,21 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     n_out = int(outside.sum())
     scope = "全部要素" if n_out == int(present.sum()) else f"{n_out} 个要素"
     message = f"{scope}不在{where}范围内（{seen}）。{hint}"
-    findings = [Finding(code="outside_district", message=message, fix=fix,
-                        feature=first + 1 if n_out == 1 else None, value=details)]
+    findings = [
+        Finding(
+            code="outside_district", message=message, fix=fix, feature=first + 1 if n_out == 1 else None, value=details
+        )
+    ]
     if scope != "全部要素":
         for i in np.flatnonzero(outside)[:MAX_LISTED]:
-            findings.append(Finding(code="feature_outside_district", feature=int(i) + 1,
-                                    message=f"第 {int(i) + 1} 个要素不在辖区范围内", fix=fix))
+            findings.append(
+                Finding(
+                    code="feature_outside_district",
+                    feature=int(i) + 1,
+                    message=f"第 {int(i) + 1} 个要素不在辖区范围内",
+                    fix=fix,
+                )
+            )
     return findings
 
 

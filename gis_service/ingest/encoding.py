@@ -18,8 +18,15 @@ CHINESE_LDIDS = {0x4D, 0x7A}
 # 0x57 means "the writer's ANSI code page", which on Chinese Windows is GBK: treat like 0.
 UNKNOWN_LDIDS = {0x00, 0x57}
 SAMPLE_BYTES = 4 * 1024 * 1024
-CPG_ALIASES = {"936": "CP936", "65001": "UTF-8", "utf8": "UTF-8", "gb2312": "GB18030", "gbk": "GB18030",
-               "cp936": "GB18030", "gb18030": "GB18030"}
+CPG_ALIASES = {
+    "936": "CP936",
+    "65001": "UTF-8",
+    "utf8": "UTF-8",
+    "gb2312": "GB18030",
+    "gbk": "GB18030",
+    "cp936": "GB18030",
+    "gb18030": "GB18030",
+}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,4 @@ def check_kml(path: Path) -> None:
             code="xml_entities",
         ) from None
     except SafeET.ParseError as exc:
-        raise BadRequest(
-            f"KML 文件 {path.name} 不是完整的 XML（{exc}）。请重新导出。", code="corrupt_kml"
-        ) from None
+        raise BadRequest(f"KML 文件 {path.name} 不是完整的 XML（{exc}）。请重新导出。", code="corrupt_kml") from None

@@ -19,8 +19,10 @@ CANONICAL_CRS = "EPSG:4490"
 TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "重要", "√"}
 FALSE_WORDS = {"否", "n", "no", "false", "f", "0", "一般", ""}
 # Every character ``str.isspace`` accepts (what ``str.strip`` removes), as an RE2 class for Arrow.
-WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
 EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
 
@@ -174,8 +176,11 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
             out[spec.name] = [spec.default] * len(gdf)
         elif spec.name in out and spec.default is not None:
             values = out[spec.name]
-            out[spec.name] = (values.fillna(spec.default) if isinstance(values, pd.Series)
-                              else [spec.default if v is None else v for v in values])
+            out[spec.name] = (
+                values.fillna(spec.default)
+                if isinstance(values, pd.Series)
+                else [spec.default if v is None else v for v in values]
+            )
     geoms = gdf.geometry.values
     dropped_z = int(shapely.has_z(geoms).sum())
     if dropped_z:

@@ -63,8 +63,11 @@ class ImportOptions:
 def target_layer(name: str) -> LayerSpec:
     """Return the catalogue layer an import may write, or refuse naming the allowed ones."""
     if name not in IMPORTABLE:
-        raise BadRequest(f"不能导入图层 {name!r}；可导入：{'、'.join(IMPORTABLE)}", code="unknown_layer",
-                         details={"allowed": list(IMPORTABLE)})
+        raise BadRequest(
+            f"不能导入图层 {name!r}；可导入：{'、'.join(IMPORTABLE)}",
+            code="unknown_layer",
+            details={"allowed": list(IMPORTABLE)},
+        )
     return get_catalogue()[name]
 
 
@@ -78,10 +81,17 @@ def apply_river(layer: LayerSpec, frame: gpd.GeoDataFrame, river: str | None) ->
     codes = frame["river_code"]
     frame["river_code"] = codes.where(codes.notna(), river)
     other = frame["river_code"].astype(str) != river
-    return [Finding(code="river_mismatch", feature=int(i) + 1, field="river_code", value=str(codes.iloc[i]),
-                    message=f"第 {i + 1} 个要素的河流编码为 {codes.iloc[i]}，与 --river {river} 不符",
-                    fix="去掉 --river，或改正该要素的河流编码")
-            for i in np.flatnonzero(other.to_numpy())]
+    return [
+        Finding(
+            code="river_mismatch",
+            feature=int(i) + 1,
+            field="river_code",
+            value=str(codes.iloc[i]),
+            message=f"第 {i + 1} 个要素的河流编码为 {codes.iloc[i]}，与 --river {river} 不符",
+            fix="去掉 --river，或改正该要素的河流编码",
+        )
+        for i in np.flatnonzero(other.to_numpy())
+    ]
 
 
 @dataclass
@@ -96,16 +106,28 @@ class Prepared:
     reported: set[tuple[int, str]]
 
 
-def prepare(layer: LayerSpec, path: Path, options: ImportOptions, step: Progress,
-            seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> Prepared:
+def prepare(
+    layer: LayerSpec,
+    path: Path,
+    options: ImportOptions,
+    step: Progress,
+    seen: Callable[[gpd.GeoDataFrame], None] | None = None,
+) -> Prepared:
     """Read and normalise ``path``; reject at once what lies outside the district.
 
     ``seen`` is handed the features the report's feature numbers count (for a preview map).
     """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
-        source = read_delivery(path, Path(tmp), layer=options.source_layer, encoding=options.encoding,
-                               crs=parse_crs(options.crs), swap=options.swap_xy, filename=options.filename)
+        source = read_delivery(
+            path,
+            Path(tmp),
+            layer=options.source_layer,
+            encoding=options.encoding,
+            crs=parse_crs(options.crs),
+            swap=options.swap_xy,
+            filename=options.filename,
+        )
     findings = list(source.findings)
     step("crs")
     findings += check_district(source.frame)
@@ -117,9 +139,14 @@ def prepare(layer: LayerSpec, path: Path, options: ImportOptions, step: Progress
     norm = normalise(layer, source.frame)
     findings += norm.findings
     if norm.dropped_z:
-        findings.append(Finding(severity="warning", code="z_dropped",
-                                message=f"{norm.dropped_z} 个要素带有 Z 值（高程），已去除，只保存平面坐标",
-                                fix="无需处理；如需高程请另行交付"))
+        findings.append(
+            Finding(
+                severity="warning",
+                code="z_dropped",
+                message=f"{norm.dropped_z} 个要素带有 Z 值（高程），已去除，只保存平面坐标",
+                fix="无需处理；如需高程请另行交付",
+            )
+        )
     frame = norm.frame.reset_index(drop=True)
     findings += apply_river(layer, frame, options.river)
     if seen:
@@ -138,11 +165,18 @@ def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options:
     be bound to an engine: validation reads its context on another of its connections meanwhile.
     """
     bind = session.get_bind()
-    if not (layer.versioned and not options.dry_run and not options.fix and "river_code" in prepared.frame
-            and isinstance(bind, Engine) and bind.dialect.name == "postgresql"):
+    if not (
+        layer.versioned
+        and not options.dry_run
+        and not options.fix
+        and "river_code" in prepared.frame
+        and isinstance(bind, Engine)
+        and bind.dialect.name == "postgresql"
+    ):
         return False
-    return (not any(f.severity == "error" for f in prepared.findings)
-            and bool(prepared.frame["river_code"].notna().all()))
+    return not any(f.severity == "error" for f in prepared.findings) and bool(
+        prepared.frame["river_code"].notna().all()
+    )
 
 
 @contextmanager
@@ -158,8 +192,9 @@ def reading_session(session: Session, busy: bool) -> Iterator[Session]:
         yield reader
 
 
-def finish_report(layer: LayerSpec, source: Source, findings: list[Finding], frame: gpd.GeoDataFrame,
-                  options: ImportOptions) -> dict[str, Any]:
+def finish_report(
+    layer: LayerSpec, source: Source, findings: list[Finding], frame: gpd.GeoDataFrame, options: ImportOptions
+) -> dict[str, Any]:
     """Place the findings on their features and build the report."""
     place(findings, frame, layer.key or ("code" if "code" in frame else None))
     report = build_report(layer, source, findings, len(frame), options)
@@ -167,23 +202,29 @@ def finish_report(layer: LayerSpec, source: Source, findings: list[Finding], fra
     return report
 
 
-def store_unversioned(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame,
-                      options: ImportOptions) -> dict[str, Any]:
+def store_unversioned(
+    session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, options: ImportOptions
+) -> dict[str, Any]:
     """Write an accepted delivery of a keyed layer (rivers, outfalls) or of problem sites."""
     if layer.name == "problems":
         return {"stored": store_problems(session, frame, options.actor)}
     return {"stored": len(frame), **store_keyed(session, layer, frame)}
 
 
-def split_report(session: Session, report: dict[str, Any], frame: gpd.GeoDataFrame,
-                 findings: list[Finding]) -> tuple[dict[str, Any], dict[str, str] | None]:
+def split_report(
+    session: Session, report: dict[str, Any], frame: gpd.GeoDataFrame, findings: list[Finding]
+) -> tuple[dict[str, Any], dict[str, str] | None]:
     """Return each river's part of the report, and on PostGIS those as the JSON texts :func:`write_reports` sends."""
     by_river = reports_per_river(report, frame, findings)
     return by_river, report_texts(by_river) if session.get_bind().dialect.name == "postgresql" else None
 
 
-def attach_reports(session: Session, split: tuple[dict[str, Any], dict[str, str] | None],
-                   deliveries: list[Submitted], options: ImportOptions) -> list[dict[str, Any]]:
+def attach_reports(
+    session: Session,
+    split: tuple[dict[str, Any], dict[str, str] | None],
+    deliveries: list[Submitted],
+    options: ImportOptions,
+) -> list[dict[str, Any]]:
     """Store each delivery's part of the report, approve them when asked; return them for the report."""
     write_reports(session, {d.river_code: d.id for d in deliveries}, *split)
     if options.approve:
@@ -192,8 +233,14 @@ def attach_reports(session: Session, split: tuple[dict[str, Any], dict[str, str]
     return [d.to_dict() for d in deliveries]
 
 
-def run_import(session: Session, path: Path, options: ImportOptions, *, progress: Progress | None = None,
-               seen: Callable[[gpd.GeoDataFrame], None] | None = None) -> dict[str, Any]:
+def run_import(
+    session: Session,
+    path: Path,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+    seen: Callable[[gpd.GeoDataFrame], None] | None = None,
+) -> dict[str, Any]:
     """Import ``path`` into ``options.layer``; return the report or raise DeliveryRejected (nothing kept).
 
     ``seen`` is handed the features the report's feature numbers count, once read (for a preview map).
@@ -202,8 +249,9 @@ def run_import(session: Session, path: Path, options: ImportOptions, *, progress
         return import_delivery(session, path, options, progress or (lambda _stage: None), seen)
 
 
-def check_delivery(session: Session, path: Path, options: ImportOptions, *,
-                   progress: Progress | None = None) -> tuple[gpd.GeoDataFrame | None, dict[str, Any], bool]:
+def check_delivery(
+    session: Session, path: Path, options: ImportOptions, *, progress: Progress | None = None
+) -> tuple[gpd.GeoDataFrame | None, dict[str, Any], bool]:
     """Check ``path`` as a dry run, storing nothing, whatever the outcome (for a preview map).
 
     Return the features the report counts (None when the file could not be read into any), the
@@ -211,16 +259,22 @@ def check_delivery(session: Session, path: Path, options: ImportOptions, *,
     """
     features: list[gpd.GeoDataFrame] = []
     try:
-        report = run_import(session, path, replace(options, dry_run=True, approve=False), progress=progress,
-                            seen=features.append)
+        report = run_import(
+            session, path, replace(options, dry_run=True, approve=False), progress=progress, seen=features.append
+        )
         accepted = True
     except DeliveryRejected as exc:
         report, accepted = exc.details, False
     return (features[-1] if features else None), report, accepted
 
 
-def import_delivery(session: Session, path: Path, options: ImportOptions, step: Progress,
-                    seen: Callable[[gpd.GeoDataFrame], None] | None) -> dict[str, Any]:
+def import_delivery(
+    session: Session,
+    path: Path,
+    options: ImportOptions,
+    step: Progress,
+    seen: Callable[[gpd.GeoDataFrame], None] | None,
+) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
     prepared = prepare(layer, path, options, step, seen)
@@ -244,11 +298,11 @@ def import_delivery(session: Session, path: Path, options: ImportOptions, step: 
             if not layer.versioned:
                 stored = store_unversioned(session, layer, checked.frame, options)
             elif writer is None:
-                writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor,
-                                        savepoint=False)
+                writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor, savepoint=False)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
-        figures, more = (zone_ratios(checked.frame, checked.rivers, checked.centerlines) if checked.ratio_due
-                         else (None, []))
+        figures, more = (
+            zone_ratios(checked.frame, checked.rivers, checked.centerlines) if checked.ratio_due else (None, [])
+        )
         findings += more
         report = finish_report(layer, source, findings, checked.frame, options)
         if figures is not None:

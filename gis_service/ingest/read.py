@@ -27,12 +27,17 @@ from gis_service.ingest.normalise import Finding
 from gis_service.ingest.tables import read_table
 
 ARCHIVES = {".zip", ".kmz"}
-VECTOR = {".shp": "Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON",
-          ".kml": "KML"}
+VECTOR = {".shp": "Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON", ".kml": "KML"}
 TABLES = {".csv": "CSV", ".xlsx": "XLSX"}
 ACCEPTED = "zip（Shapefile）、.gpkg、.geojson、.kml/.kmz、.csv、.xlsx"
-READ_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.GeometryError,
-               pyogrio.errors.FieldError, pyogrio.errors.CRSError, UnicodeDecodeError)
+READ_ERRORS = (
+    pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError,
+    pyogrio.errors.GeometryError,
+    pyogrio.errors.FieldError,
+    pyogrio.errors.CRSError,
+    UnicodeDecodeError,
+)
 
 
 @dataclass
@@ -89,8 +94,11 @@ def choose(candidates: list[str], wanted: str | None, what: str) -> str:
         for name in candidates:
             if wanted in {name, Path(name).stem, Path(name).name}:
                 return name
-        raise BadRequest(f"{what}中没有名为 {wanted!r} 的图层；可选：{'、'.join(candidates)}",
-                         code="unknown_source_layer", details={"layers": candidates})
+        raise BadRequest(
+            f"{what}中没有名为 {wanted!r} 的图层；可选：{'、'.join(candidates)}",
+            code="unknown_source_layer",
+            details={"layers": candidates},
+        )
     if len(candidates) == 1:
         return candidates[0]
     raise BadRequest(
@@ -123,9 +131,15 @@ def read_dataset(path: Path, *, layer: str | None, encoding: str | None, crs: CR
     suffix = path.suffix.lower()
     if suffix in TABLES:
         table = read_table(path, encoding=encoding, crs=crs)
-        return Source(frame=table.frame, filename=path.name, format=TABLES[suffix], encoding=table.encoding,
-                      crs_source="option" if crs is not None else "table", axes=table.axes,
-                      findings=table.findings)
+        return Source(
+            frame=table.frame,
+            filename=path.name,
+            format=TABLES[suffix],
+            encoding=table.encoding,
+            crs_source="option" if crs is not None else "table",
+            axes=table.axes,
+            findings=table.findings,
+        )
     if suffix == ".kml":
         check_kml(path)
     if suffix == ".shp":
@@ -162,8 +176,9 @@ def read_delivery(
         found = datasets_in(files)
         if not found:
             listed = "、".join(sorted({p.suffix for p in files})) or "无"
-            raise BadRequest(f"压缩包 {name} 中没有可读取的图层文件（只有 {listed}）；应为 {ACCEPTED}。",
-                             code="empty_archive")
+            raise BadRequest(
+                f"压缩包 {name} 中没有可读取的图层文件（只有 {listed}）；应为 {ACCEPTED}。", code="empty_archive"
+            )
         root = workdir / "unpacked"
         rel = [str(p.relative_to(root)) for p in found]
         picked = choose(rel, layer, f"压缩包 {name} ")
@@ -173,8 +188,7 @@ def read_delivery(
         source = read_dataset(path, layer=layer, encoding=encoding, crs=crs)
         source.filename = name
     else:
-        raise BadRequest(f"不支持的文件类型 {suffix or '（无扩展名）'}；请上传 {ACCEPTED}。",
-                         code="unsupported_format")
+        raise BadRequest(f"不支持的文件类型 {suffix or '（无扩展名）'}；请上传 {ACCEPTED}。", code="unsupported_format")
     if source.frame.empty:
         raise BadRequest(f"{source.filename} 中没有要素。", code="empty_delivery")
     if crs is not None and source.crs_source != "option":

@@ -46,8 +46,9 @@ def load_table(path: Path, encoding: str | None) -> tuple[pd.DataFrame, Encoding
         try:
             sheet = pd.read_excel(path, dtype=str, engine="openpyxl")
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
-            raise BadRequest(f"无法读取 Excel 文件 {path.name}：{exc}。请用 Excel 另存为 .xlsx 后重试。",
-                             code="unreadable_file") from exc
+            raise BadRequest(
+                f"无法读取 Excel 文件 {path.name}：{exc}。请用 Excel 另存为 .xlsx 后重试。", code="unreadable_file"
+            ) from exc
         return sheet, None
     text, choice = decode_text(path.read_bytes(), encoding)
     try:
@@ -101,8 +102,12 @@ def read_table(path: Path, *, encoding: str | None = None, crs: CRS | None = Non
     first, second = coordinate_columns(table)
     a, b = _numbers(table[first]), _numbers(table[second])
     findings = [
-        Finding(code="bad_coordinate", feature=int(i) + 1, fix="填写数值坐标（米或度）",
-                message=f"第 {i + 1} 行坐标不是数值（{table[first].iloc[i]!r}, {table[second].iloc[i]!r}）")
+        Finding(
+            code="bad_coordinate",
+            feature=int(i) + 1,
+            fix="填写数值坐标（米或度）",
+            message=f"第 {i + 1} 行坐标不是数值（{table[first].iloc[i]!r}, {table[second].iloc[i]!r}）",
+        )
         for i in np.flatnonzero((a.isna() | b.isna()).to_numpy())
     ]
     kind_a = classify(float(a.median())) if a.notna().any() else None

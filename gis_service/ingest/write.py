@@ -31,8 +31,16 @@ class DeliveryWriter:
     are pure functions). SpatiaLite connections stay on their thread: everything is written at once.
     """
 
-    def __init__(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, source: dict[str, Any],
-                 actor: str, *, savepoint: bool) -> None:
+    def __init__(
+        self,
+        session: Session,
+        layer: LayerSpec,
+        frame: gpd.GeoDataFrame,
+        source: dict[str, Any],
+        actor: str,
+        *,
+        savepoint: bool,
+    ) -> None:
         self.savepoint: SessionTransaction | None = session.begin_nested() if savepoint else None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
@@ -51,18 +59,21 @@ class DeliveryWriter:
         # psycopg 3.2's cancel_safe() cannot hang on an unreachable server; 3.1 has only cancel().
         self.cancel = getattr(raw, "cancel_safe", None) or raw.cancel
         # The deliveries (river locks, versions, rows) are made on the worker too: validation needs none of it.
-        self.thread = threading.Thread(target=self._copy, args=(session, layer, frame, actor, meta),
-                                       name="rivergis-copy", daemon=True)
+        self.thread = threading.Thread(
+            target=self._copy, args=(session, layer, frame, actor, meta), name="rivergis-copy", daemon=True
+        )
         self.thread.start()
 
-    def _write(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str,
-               meta: dict[str, Any]) -> None:
+    def _write(
+        self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str, meta: dict[str, Any]
+    ) -> None:
         """Add the deliveries, then write their features."""
         self.deliveries, extra = create_deliveries(session, layer, frame, actor=actor, meta=meta)
         insert_features(session.connection(), layer, frame, extra)
 
-    def _copy(self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str,
-              meta: dict[str, Any]) -> None:
+    def _copy(
+        self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str, meta: dict[str, Any]
+    ) -> None:
         """Write the deliveries and features (worker thread); keep any error for :meth:`finish`."""
         try:
             self._write(session, layer, frame, actor, meta)

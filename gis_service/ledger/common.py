@@ -40,8 +40,9 @@ def parse_date(value: Any, label: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value).strip().replace("/", "-"))
     except ValueError:
-        raise BadRequest(f"{label} {value!r} 不是有效日期；请写成 YYYY-MM-DD，例如 2025-06-30",
-                         code="bad_date") from None
+        raise BadRequest(
+            f"{label} {value!r} 不是有效日期；请写成 YYYY-MM-DD，例如 2025-06-30", code="bad_date"
+        ) from None
 
 
 def as_date(value: Any) -> dt.date | None:
@@ -80,8 +81,9 @@ def frame_of(result: Result[Any], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(list(map(tuple, result.all())), columns=list(columns))
 
 
-def catalogue_record(layer: LayerSpec, geometry: shapely.Geometry, fields: Mapping[str, Any],
-                     *, skip_derived: bool = True) -> gpd.GeoDataFrame:
+def catalogue_record(
+    layer: LayerSpec, geometry: shapely.Geometry, fields: Mapping[str, Any], *, skip_derived: bool = True
+) -> gpd.GeoDataFrame:
     """Return a one-feature frame of ``layer``'s fields, values checked (codes, labels or aliases), defaults filled."""
     from gis_service.ingest.normalise import coerce
 
@@ -96,17 +98,21 @@ def catalogue_record(layer: LayerSpec, geometry: shapely.Geometry, fields: Mappi
             record[name] = coerce(spec, value)
         except (ValueError, TypeError):
             allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
-            raise BadRequest(f"字段“{spec.label}”({name}) 的值 {value!r} 无法识别"
-                             + (f"；可选：{allowed}" if allowed else f"；应为 {spec.type}"),
-                             code="bad_field_value", details={"field": name}) from None
+            raise BadRequest(
+                f"字段“{spec.label}”({name}) 的值 {value!r} 无法识别"
+                + (f"；可选：{allowed}" if allowed else f"；应为 {spec.type}"),
+                code="bad_field_value",
+                details={"field": name},
+            ) from None
     for spec in layer.fields:
         if record.get(spec.name) is None and spec.default is not None:
             record[spec.name] = spec.default
     return gpd.GeoDataFrame([record], geometry=[geometry], crs="EPSG:4490")
 
 
-def locked_update(session: Session, table: Table, row_id: int, expected_version: int,
-                  values: Mapping[str, Any]) -> bool:
+def locked_update(
+    session: Session, table: Table, row_id: int, expected_version: int, values: Mapping[str, Any]
+) -> bool:
     """UPDATE a row only if its ``lock_version`` is still ``expected_version`` (and bump it); tell whether it was."""
     result = session.execute(
         update(table)

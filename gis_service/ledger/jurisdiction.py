@@ -29,8 +29,12 @@ TABLE: Table = Problem.__table__  # type: ignore[assignment]
 EVENTS: Table = ProblemEvent.__table__  # type: ignore[assignment]
 DERIVED = ("river_code", "town", "inside_range", "zone_type")
 # What each context layer contributes (beyond its geometry).
-CONTEXT_COLUMNS = {"rivers": ("code",), "boundaries": ("river_code",), "zones": ("river_code", "zone_type"),
-                   "towns": ("name",)}
+CONTEXT_COLUMNS = {
+    "rivers": ("code",),
+    "boundaries": ("river_code",),
+    "zones": ("river_code", "zone_type"),
+    "towns": ("name",),
+}
 
 
 def layer_frame(session: Session, layer: str, columns: Sequence[str], bbox: BBox | None = None) -> gpd.GeoDataFrame:
@@ -47,8 +51,9 @@ def layer_frame(session: Session, layer: str, columns: Sequence[str], bbox: BBox
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4490"), crs="EPSG:4490")
 
 
-def context(session: Session, bbox: BBox | None = None,
-            layers: Sequence[str] = ("rivers", "boundaries", "zones", "towns")) -> dict[str, gpd.GeoDataFrame]:
+def context(
+    session: Session, bbox: BBox | None = None, layers: Sequence[str] = ("rivers", "boundaries", "zones", "towns")
+) -> dict[str, gpd.GeoDataFrame]:
     """Read what jurisdiction needs: centerlines, approved range polygons, approved zones, towns."""
     out = {layer: layer_frame(session, layer, CONTEXT_COLUMNS[layer], bbox) for layer in layers}
     if "boundaries" in out:
@@ -71,7 +76,11 @@ def jurisdiction_of(session: Session, sites: gpd.GeoDataFrame) -> pd.DataFrame:
     """Return river_code, town, inside_range and zone_type of each site (index aligned)."""
     ctx = context(session, buffered_bounds(sites.geometry))
     return derive_jurisdiction(
-        sites, ctx["rivers"], ctx["ranges"], ctx["towns"], get_settings().jurisdiction_distance_m,
+        sites,
+        ctx["rivers"],
+        ctx["ranges"],
+        ctx["towns"],
+        get_settings().jurisdiction_distance_m,
         zones=ctx["zones"],
     )
 
@@ -79,11 +88,16 @@ def jurisdiction_of(session: Session, sites: gpd.GeoDataFrame) -> pd.DataFrame:
 def _sites_near(session: Session, river_code: str | None) -> gpd.GeoDataFrame:
     """Return the open sites (id, status, derived columns, geometry) filed under or near ``river_code``."""
     query = select(TABLE.c.id, TABLE.c.status, *(TABLE.c[c] for c in DERIVED), geom_wkb(TABLE)).where(
-        TABLE.c.status.not_in([s.value for s in FINAL]))
+        TABLE.c.status.not_in([s.value for s in FINAL])
+    )
     if river_code is not None:
         ctx = context(session, layers=("rivers", "boundaries"))
-        near = pd.concat([ctx["ranges"].loc[ctx["ranges"]["river_code"] == river_code].geometry,
-                          ctx["rivers"].loc[ctx["rivers"]["code"] == river_code].geometry])
+        near = pd.concat(
+            [
+                ctx["ranges"].loc[ctx["ranges"]["river_code"] == river_code].geometry,
+                ctx["rivers"].loc[ctx["rivers"]["code"] == river_code].geometry,
+            ]
+        )
         box = buffered_bounds(gpd.GeoSeries(near, crs="EPSG:4490"))
         clause = TABLE.c.river_code == river_code
         if box is not None:
@@ -94,8 +108,9 @@ def _sites_near(session: Session, river_code: str | None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4490"), crs="EPSG:4490")
 
 
-def rederive_jurisdiction(session: Session, river_code: str | None = None, *, actor: str = "system",
-                          clock: Clock = system_clock) -> int:
+def rederive_jurisdiction(
+    session: Session, river_code: str | None = None, *, actor: str = "system", clock: Clock = system_clock
+) -> int:
     """Re-derive the jurisdiction of open sites (all, or those near ``river_code``); return how many changed.
 
     Called when a new range or zone version is approved. Closed and dismissed items keep the
@@ -122,7 +137,17 @@ def rederive_jurisdiction(session: Session, river_code: str | None = None, *, ac
         pid = int(sites["id"].iloc[i])
         session.execute(update(TABLE).where(TABLE.c.id == pid).values(**values, updated_at=now))
         status = str(sites["status"].iloc[i])
-        events.append({"problem_id": pid, "action": "rederive", "from_status": status, "to_status": status,
-                       "actor": actor, "at": now, "note": note, "data": {"changes": diff}})
+        events.append(
+            {
+                "problem_id": pid,
+                "action": "rederive",
+                "from_status": status,
+                "to_status": status,
+                "actor": actor,
+                "at": now,
+                "note": note,
+                "data": {"changes": diff},
+            }
+        )
     session.execute(insert(EVENTS), events)
     return len(events)

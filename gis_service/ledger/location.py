@@ -44,12 +44,18 @@ def _check_in_district(geom: shapely.Geometry) -> None:
         raise BadRequest(
             f"位置 ({x:.6f}, {y:.6f}) 不在{get_settings().district_name}范围 {minx}–{maxx}°E、{miny}–{maxy}°N 内"
             f"{hint}；请检查坐标和坐标系（crs）",
-            code="outside_district", details={"lon": x, "lat": y},
+            code="outside_district",
+            details={"lon": x, "lat": y},
         )
 
 
-def site_geometry(lon: float | None, lat: float | None, geometry: dict[str, Any] | None, crs: str | None,
-                  allowed: Collection[str] = GEOMETRY_TYPES) -> shapely.Geometry:
+def site_geometry(
+    lon: float | None,
+    lat: float | None,
+    geometry: dict[str, Any] | None,
+    crs: str | None,
+    allowed: Collection[str] = GEOMETRY_TYPES,
+) -> shapely.Geometry:
     """Return the geometry in EPSG:4490 from lon/lat or GeoJSON in ``crs``; refuse it outside the district."""
     source = parse_crs(crs) or "EPSG:4490"
     if geometry is not None:
@@ -83,7 +89,8 @@ class Location(BaseModel):
             return None
         return self.location(allowed)
 
-    def edit(self, editable: Collection[str],
-             allowed: Collection[str] = GEOMETRY_TYPES) -> tuple[dict[str, Any], shapely.Geometry | None]:
+    def edit(
+        self, editable: Collection[str], allowed: Collection[str] = GEOMETRY_TYPES
+    ) -> tuple[dict[str, Any], shapely.Geometry | None]:
         """Return the fields an edit sets (of ``editable``) and its new location, if any."""
         return self.model_dump(include=set(editable), exclude_none=True), self.moved_to(allowed)

@@ -47,8 +47,10 @@ def flag_outfalls(session: Session, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame
     on_protected = active & (out["zone_type"] == "protected").to_numpy()
     banned = active & (out["outcome"] == "ban").to_numpy()
     # The few outfalls of a register: one small list per row is what the API and exports show.
-    out["flags"] = [[name for name, hit in zip(FLAG_LABELS, hits, strict=True) if hit]
-                    for hits in zip(on_protected, banned, strict=True)]
+    out["flags"] = [
+        [name for name, hit in zip(FLAG_LABELS, hits, strict=True) if hit]
+        for hits in zip(on_protected, banned, strict=True)
+    ]
     return out
 
 
@@ -58,13 +60,22 @@ def check_filters(where: dict[str, Any]) -> None:
     for name in ("outfall_type", "stage", "status"):
         value = where.get(name)
         if value is not None and value not in layer.field(name).values:
-            raise BadRequest(f"{layer.field(name).label}（{name}）的值 {value!r} 无效；"
-                             f"可选：{', '.join(layer.field(name).values)}", code=f"bad_{name}")
+            raise BadRequest(
+                f"{layer.field(name).label}（{name}）的值 {value!r} 无效；可选：{', '.join(layer.field(name).values)}",
+                code=f"bad_{name}",
+            )
 
 
-def list_outfalls(session: Session, *, river_code: str | None = None, outfall_type: str | None = None,
-                  stage: str | None = None, status: str | None = None, flagged: bool | None = None,
-                  fid: int | None = None) -> gpd.GeoDataFrame:
+def list_outfalls(
+    session: Session,
+    *,
+    river_code: str | None = None,
+    outfall_type: str | None = None,
+    stage: str | None = None,
+    status: str | None = None,
+    flagged: bool | None = None,
+    fid: int | None = None,
+) -> gpd.GeoDataFrame:
     """Return the register (filtered) with zone and flags."""
     where = {"river_code": river_code, "outfall_type": outfall_type, "stage": stage, "status": status}
     check_filters(where)
@@ -105,4 +116,3 @@ def outfall_statistics(session: Session, **where: Any) -> dict[str, Any]:
     out["flags"] = {name: int(sum(name in f for f in flags)) for name in FLAG_LABELS}
     out["flag_labels"] = dict(FLAG_LABELS)
     return out
-

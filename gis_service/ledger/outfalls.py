@@ -65,12 +65,16 @@ def _check_register(session: Session, frame: gpd.GeoDataFrame) -> None:
     dupes = sorted(set(codes[codes.duplicated()]))
     taken = list(session.scalars(select(TABLE.c.code).where(TABLE.c.code.in_(codes.tolist()))))
     if dupes or taken:
-        raise Conflict(f"排污口编码重复或已登记：{', '.join(sorted(set(dupes + taken))[:20])}；一口一档，请使用新编码",
-                       code="duplicate_outfall_code", details={"codes": sorted(set(dupes + taken))})
+        raise Conflict(
+            f"排污口编码重复或已登记：{', '.join(sorted(set(dupes + taken))[:20])}；一口一档，请使用新编码",
+            code="duplicate_outfall_code",
+            details={"codes": sorted(set(dupes + taken))},
+        )
 
 
-def register_outfalls(session: Session, frame: gpd.GeoDataFrame, *, actor: str,
-                      clock: Clock = system_clock) -> list[int]:
+def register_outfalls(
+    session: Session, frame: gpd.GeoDataFrame, *, actor: str, clock: Clock = system_clock
+) -> list[int]:
     """Register normalised outfalls (EPSG:4490); a missing receiving river is the nearest one. Return ids."""
     if frame.empty:
         return []
@@ -86,9 +90,20 @@ def register_outfalls(session: Session, frame: gpd.GeoDataFrame, *, actor: str,
     rows = feature_rows(_layer(), frame, {"lock_version": 1})
     result = session.execute(insert(TABLE).returning(TABLE.c.id, TABLE.c.code), rows)
     ids = {r.code: r.id for r in result}
-    session.execute(insert(OutfallEvent), [
-        {"outfall_id": ids[row["code"]], "action": "register", "actor": actor, "at": now, "note": None,
-         "changes": {k: json_value(row.get(k)) for k in EDITABLE}} for row in rows])
+    session.execute(
+        insert(OutfallEvent),
+        [
+            {
+                "outfall_id": ids[row["code"]],
+                "action": "register",
+                "actor": actor,
+                "at": now,
+                "note": None,
+                "changes": {k: json_value(row.get(k)) for k in EDITABLE},
+            }
+            for row in rows
+        ],
+    )
     return [ids[row["code"]] for row in rows]
 
 
@@ -105,13 +120,18 @@ def _stage_checked(outfall: Outfall, values: dict[str, Any]) -> None:
     stage = values.get("stage") or outfall.stage or "survey"
     old_stage = outfall.stage or "survey"
     if STAGES.index(stage) < STAGES.index(old_stage):
-        later = STAGES[STAGES.index(old_stage):]
+        later = STAGES[STAGES.index(old_stage) :]
         raise InvalidTransition(
             f"排查整治阶段只能向前推进：当前为 {old_stage}，可设为 {', '.join(later)}",
-            code="stage_backwards", details={"stage": old_stage, "allowed": list(later)})
+            code="stage_backwards",
+            details={"stage": old_stage, "allowed": list(later)},
+        )
     if values.get("outcome") and stage != "fix":
-        raise InvalidTransition("整治方式（outcome）须在整治阶段（stage=fix）填写；请同时把 stage 设为 fix",
-                                code="outcome_before_fix", details={"stage": stage})
+        raise InvalidTransition(
+            "整治方式（outcome）须在整治阶段（stage=fix）填写；请同时把 stage 设为 fix",
+            code="outcome_before_fix",
+            details={"stage": stage},
+        )
     if values.get("outcome") == "closed":
         values["status"] = "closed"
 
@@ -126,16 +146,27 @@ def _action(values: Mapping[str, Any], moved: bool) -> str:
     return "move" if moved else "edit"
 
 
-def update_outfall(session: Session, outfall_id: int, *, actor: str, expected_version: int | None,
-                   fields: Mapping[str, Any], geometry: shapely.Geometry | None = None, note: str | None = None,
-                   clock: Clock = system_clock) -> OutfallEvent:
+def update_outfall(
+    session: Session,
+    outfall_id: int,
+    *,
+    actor: str,
+    expected_version: int | None,
+    fields: Mapping[str, Any],
+    geometry: shapely.Geometry | None = None,
+    note: str | None = None,
+    clock: Clock = system_clock,
+) -> OutfallEvent:
     """Change an outfall's file: fields, campaign stage (forward only), outcome; 销号 closes it."""
     outfall = _outfall(session, outfall_id)
     if outfall.status == "closed":
         raise Conflict(f"排污口 {outfall.code} 已销号，档案不可修改", code="outfall_closed")
     if expected_version is not None and expected_version != outfall.lock_version:
-        raise Conflict(f"排污口 {outfall.code} 已被他人修改（当前版本 {outfall.lock_version}）；请刷新后再操作",
-                       code="version_conflict", details={"current_version": outfall.lock_version})
+        raise Conflict(
+            f"排污口 {outfall.code} 已被他人修改（当前版本 {outfall.lock_version}）；请刷新后再操作",
+            code="version_conflict",
+            details={"current_version": outfall.lock_version},
+        )
     unknown = sorted(set(fields) - set(EDITABLE))
     if unknown:
         raise BadRequest(f"字段 {unknown} 不能修改；可修改：{', '.join(EDITABLE)}", code="field_not_editable")
@@ -150,8 +181,14 @@ def update_outfall(session: Session, outfall_id: int, *, actor: str, expected_ve
         raise BadRequest("没有要修改的内容", code="nothing_to_change")
     if not locked_update(session, TABLE, outfall_id, outfall.lock_version, values):
         raise Conflict(f"排污口 {outfall.code} 已被他人修改；请刷新后再操作", code="version_conflict")
-    event = OutfallEvent(outfall_id=outfall_id, action=_action(values, geometry is not None), actor=actor,
-                         at=clock(), note=note, changes=changes)
+    event = OutfallEvent(
+        outfall_id=outfall_id,
+        action=_action(values, geometry is not None),
+        actor=actor,
+        at=clock(),
+        note=note,
+        changes=changes,
+    )
     session.add(event)
     session.flush()
     session.expire(outfall)
@@ -173,8 +210,12 @@ def delete_outfall(session: Session, outfall_id: int) -> dict[str, Any]:
 def _photo_data(outfall_id: int, event_id: int, index: int, photo: Mapping[str, Any]) -> dict[str, Any]:
     """Return an event photo as API data: what it is and where to fetch it (never its storage path)."""
     keep = ("filename", "content_type", "size", "sha256", "lon", "lat", "taken_at")
-    return {"index": index, "event_id": event_id, **{k: photo.get(k) for k in keep},
-            "href": f"/api/v1/outfalls/{outfall_id}/events/{event_id}/photos/{index}"}
+    return {
+        "index": index,
+        "event_id": event_id,
+        **{k: photo.get(k) for k in keep},
+        "href": f"/api/v1/outfalls/{outfall_id}/events/{event_id}/photos/{index}",
+    }
 
 
 def _event(session: Session, outfall_id: int, event_id: int) -> OutfallEvent:
@@ -185,8 +226,9 @@ def _event(session: Session, outfall_id: int, event_id: int) -> OutfallEvent:
     return event
 
 
-def attach_photos(session: Session, outfall_id: int, event_id: int, uploads: Sequence[PhotoUpload],
-                  *, clock: Clock = system_clock) -> list[dict[str, Any]]:
+def attach_photos(
+    session: Session, outfall_id: int, event_id: int, uploads: Sequence[PhotoUpload], *, clock: Clock = system_clock
+) -> list[dict[str, Any]]:
     """Add evidence photos (JPEG/PNG, EXIF position and time read) to an event of the outfall's file."""
     event = _event(session, outfall_id, event_id)
     if not uploads:
@@ -195,9 +237,22 @@ def attach_photos(session: Session, outfall_id: int, event_id: int, uploads: Seq
         check_photo(upload)  # refuse a bad photo before anything is written
     stored = [store_photo(u, now=clock()) for u in uploads]
     # The event keeps its evidence with it (the attachments table belongs to the problem ledger).
-    photos = [*event.changes.get(PHOTOS, []), *(
-        {"filename": s.filename, "path": s.path, "content_type": s.content_type, "size": s.size, "sha256": s.sha256,
-         "lon": s.lon, "lat": s.lat, "taken_at": json_value(as_utc(s.taken_at))} for s in stored)]
+    photos = [
+        *event.changes.get(PHOTOS, []),
+        *(
+            {
+                "filename": s.filename,
+                "path": s.path,
+                "content_type": s.content_type,
+                "size": s.size,
+                "sha256": s.sha256,
+                "lon": s.lon,
+                "lat": s.lat,
+                "taken_at": json_value(as_utc(s.taken_at)),
+            }
+            for s in stored
+        ),
+    ]
     event.changes = {**event.changes, PHOTOS: photos}
     session.flush()
     first = len(photos) - len(stored)
@@ -215,10 +270,18 @@ def event_photo(session: Session, outfall_id: int, event_id: int, index: int) ->
 def outfall_history(session: Session, outfall_id: int) -> list[dict[str, Any]]:
     """Return the outfall's file: every change, oldest first, each with its evidence photos."""
     _outfall(session, outfall_id)
-    events = session.scalars(select(OutfallEvent).where(OutfallEvent.outfall_id == outfall_id)
-                             .order_by(OutfallEvent.at, OutfallEvent.id))
-    return [{"id": e.id, "action": e.action, "actor": e.actor, "at": as_utc(e.at), "note": e.note,
-             "changes": {k: v for k, v in e.changes.items() if k != PHOTOS},
-             "attachments": [_photo_data(outfall_id, e.id, i, p) for i, p in enumerate(e.changes.get(PHOTOS, []))]}
-            for e in events]
-
+    events = session.scalars(
+        select(OutfallEvent).where(OutfallEvent.outfall_id == outfall_id).order_by(OutfallEvent.at, OutfallEvent.id)
+    )
+    return [
+        {
+            "id": e.id,
+            "action": e.action,
+            "actor": e.actor,
+            "at": as_utc(e.at),
+            "note": e.note,
+            "changes": {k: v for k, v in e.changes.items() if k != PHOTOS},
+            "attachments": [_photo_data(outfall_id, e.id, i, p) for i, p in enumerate(e.changes.get(PHOTOS, []))],
+        }
+        for e in events
+    ]

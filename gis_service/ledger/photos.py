@@ -141,8 +141,14 @@ def store_photo(upload: PhotoUpload, *, now: dt.datetime | None = None) -> Store
     target.write_bytes(upload.content)
     label = Path(upload.filename.replace("\\", "/")).name[:200] or f"photo{ext}"
     return StoredPhoto(
-        filename=label, path=relative.as_posix(), content_type=content_type, size=len(upload.content),
-        sha256=digest, lon=lon, lat=lat, taken_at=taken,
+        filename=label,
+        path=relative.as_posix(),
+        content_type=content_type,
+        size=len(upload.content),
+        sha256=digest,
+        lon=lon,
+        lat=lat,
+        taken_at=taken,
     )
 
 

@@ -43,8 +43,7 @@ def is_overdue(status: str, deadline: dt.date | None, today: dt.date) -> bool:
 
 def overdue_clause(today: dt.date) -> ColumnElement[bool]:
     """Return the SQL condition of :func:`is_overdue`."""
-    return and_(TABLE.c.deadline.is_not(None), TABLE.c.deadline < today,
-                TABLE.c.status.not_in(OPEN_NOT_OVERDUE))
+    return and_(TABLE.c.deadline.is_not(None), TABLE.c.deadline < today, TABLE.c.status.not_in(OPEN_NOT_OVERDUE))
 
 
 @dataclass
@@ -70,8 +69,9 @@ def filtered(query: Select[Any], flt: ProblemFilter, dialect: str, today: dt.dat
             spec = layer.field(name)
             bad = [v for v in values if v not in spec.values]
             if bad:
-                raise BadRequest(f"{spec.label}（{name}）的值 {bad} 无效；可选：{', '.join(spec.values)}",
-                                 code=f"bad_{name}")
+                raise BadRequest(
+                    f"{spec.label}（{name}）的值 {bad} 无效；可选：{', '.join(spec.values)}", code=f"bad_{name}"
+                )
             query = query.where(TABLE.c[name].in_(list(values)))
     for name in ("town", "river_code", "responsible_unit"):
         value = getattr(flt, name)
@@ -140,8 +140,15 @@ def problem_select() -> Select[Any]:
     return select(*[c for c in TABLE.c if c.key != "geom"], geom_wkb(TABLE))
 
 
-def list_problems(session: Session, flt: ProblemFilter, *, sort: str = "-id", limit: int = 100,
-                  offset: int = 0, clock: Clock = system_clock) -> tuple[list[dict[str, Any]], bool]:
+def list_problems(
+    session: Session,
+    flt: ProblemFilter,
+    *,
+    sort: str = "-id",
+    limit: int = 100,
+    offset: int = 0,
+    clock: Clock = system_clock,
+) -> tuple[list[dict[str, Any]], bool]:
     """Return a page of problems matching ``flt`` and whether more follow."""
     today = local_date(clock())
     dialect = session.get_bind().dialect.name
@@ -160,23 +167,45 @@ def get_problem(session: Session, problem_id: int, *, clock: Clock = system_cloc
 
 def attachment_data(a: Attachment) -> dict[str, Any]:
     """Return an attachment as API data (without its storage path)."""
-    return {"id": a.id, "event_id": a.event_id, "filename": a.filename, "content_type": a.content_type,
-            "size": a.size, "sha256": a.sha256, "lon": a.lon, "lat": a.lat, "taken_at": as_utc(a.taken_at)}
+    return {
+        "id": a.id,
+        "event_id": a.event_id,
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "lon": a.lon,
+        "lat": a.lat,
+        "taken_at": as_utc(a.taken_at),
+    }
 
 
 def history(session: Session, problem_id: int) -> list[dict[str, Any]]:
     """Return a problem's ledger events, oldest first, each with its attachments."""
     problem_or_404(session, problem_id)
-    events = list(session.scalars(select(ProblemEvent).where(ProblemEvent.problem_id == problem_id)
-                                  .order_by(ProblemEvent.at, ProblemEvent.id)))
+    events = list(
+        session.scalars(
+            select(ProblemEvent).where(ProblemEvent.problem_id == problem_id).order_by(ProblemEvent.at, ProblemEvent.id)
+        )
+    )
     files: dict[int, list[dict[str, Any]]] = {}
     if events:
-        for a in session.scalars(select(Attachment).where(Attachment.event_id.in_([e.id for e in events]))
-                                 .order_by(Attachment.id)):
+        for a in session.scalars(
+            select(Attachment).where(Attachment.event_id.in_([e.id for e in events])).order_by(Attachment.id)
+        ):
             files.setdefault(a.event_id, []).append(attachment_data(a))
     return [
-        {"id": e.id, "action": e.action, "action_label": ACTIONS[e.action].label if e.action in ACTIONS else e.action,
-         "from_status": e.from_status, "to_status": e.to_status, "actor": e.actor, "at": as_utc(e.at), "note": e.note,
-         "data": e.data, "attachments": files.get(e.id, [])}
+        {
+            "id": e.id,
+            "action": e.action,
+            "action_label": ACTIONS[e.action].label if e.action in ACTIONS else e.action,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "actor": e.actor,
+            "at": as_utc(e.at),
+            "note": e.note,
+            "data": e.data,
+            "attachments": files.get(e.id, []),
+        }
         for e in events
     ]

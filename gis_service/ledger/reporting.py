@@ -49,7 +49,7 @@ def _with_codes(session: Session, columns: Sequence[Any], codes: list[str]) -> I
         yield from session.execute(select(*columns).where(TABLE.c.code == any_(wanted)))
         return
     for start in range(0, len(codes), CHUNK):
-        yield from session.execute(select(*columns).where(TABLE.c.code.in_(codes[start:start + CHUNK])))
+        yield from session.execute(select(*columns).where(TABLE.c.code.in_(codes[start : start + CHUNK])))
 
 
 def codes_taken(session: Session, codes: list[str]) -> list[str]:
@@ -76,13 +76,17 @@ def check_new_sites(session: Session, frame: gpd.GeoDataFrame) -> None:
     codes = frame["code"].dropna().astype(str)
     dupes = sorted(set(codes[codes.duplicated()]))
     if dupes:
-        raise Conflict(f"文件中问题编号重复：{', '.join(dupes[:20])}；请保证每个编号唯一",
-                       code="duplicate_problem_code", details={"codes": dupes})
+        raise Conflict(
+            f"文件中问题编号重复：{', '.join(dupes[:20])}；请保证每个编号唯一",
+            code="duplicate_problem_code",
+            details={"codes": dupes},
+        )
     taken = codes_taken(session, codes.tolist())
     if taken:
         raise Conflict(
             f"问题编号已存在：{', '.join(taken[:20])}；台账中的问题不会被覆盖，请使用新编号",
-            code="duplicate_problem_code", details={"codes": taken},
+            code="duplicate_problem_code",
+            details={"codes": taken},
         )
 
 
@@ -93,10 +97,15 @@ def _filled(frame: gpd.GeoDataFrame, derived: pd.DataFrame, today: Any) -> gpd.G
     code = frame["code"] if "code" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     blank_code = code.isna() | (code.astype(str) == "")
     # A temporary unique code, replaced by one made from the new id once the site is stored.
-    temporary = pd.Series([f"{TEMP_PREFIX}{uuid.uuid4().hex}" for _ in range(int(blank_code.sum()))],
-                          index=frame.index[blank_code], dtype=object)
+    temporary = pd.Series(
+        [f"{TEMP_PREFIX}{uuid.uuid4().hex}" for _ in range(int(blank_code.sum()))],
+        index=frame.index[blank_code],
+        dtype=object,
+    )
     return frame.assign(
-        river_code=derived["river_code"], town=derived["town"], inside_range=derived["inside_range"].astype(bool),
+        river_code=derived["river_code"],
+        town=derived["town"],
+        inside_range=derived["inside_range"].astype(bool),
         status=status.where(status.notna() & (status.astype(str) != ""), ProblemStatus.REPORTED.value),
         found_date=found.where(found.notna(), today),
         code=code.astype(object).where(~blank_code, temporary),
@@ -109,19 +118,23 @@ def _ids_of(session: Session, codes: list[str]) -> list[int]:
     return [found[c] for c in codes]
 
 
-def _first_events(frame: gpd.GeoDataFrame, ids: list[int], actor: str, now: Any,
-                  note: str | None) -> dict[str, np.ndarray]:
+def _first_events(
+    frame: gpd.GeoDataFrame, ids: list[int], actor: str, now: Any, note: str | None
+) -> dict[str, np.ndarray]:
     """Return the first ledger event of each new site, column by column: ``report``, or ``import`` for history."""
     data = frame[["river_code", "town", "inside_range"]].assign(
-        source=frame["source"] if "source" in frame.columns else None)
+        source=frame["source"] if "source" in frame.columns else None
+    )
     data = data.astype(object).where(data.notna(), None)
     status = frame["status"].to_numpy(dtype=object)
     n = len(frame)
     return {
         "problem_id": np.asarray(ids, dtype=object),
         "action": np.where(status == ProblemStatus.REPORTED.value, "report", "import").astype(object),
-        "from_status": np.full(n, None, dtype=object), "to_status": status,
-        "actor": np.full(n, actor, dtype=object), "at": np.full(n, now, dtype=object),
+        "from_status": np.full(n, None, dtype=object),
+        "to_status": status,
+        "actor": np.full(n, actor, dtype=object),
+        "at": np.full(n, now, dtype=object),
         "note": np.full(n, note, dtype=object),
         "data": np.asarray(data[["source", "river_code", "town", "inside_range"]].to_dict("records"), dtype=object),
     }
@@ -137,8 +150,9 @@ def _write_events(session: Session, columns: dict[str, np.ndarray]) -> None:
     session.execute(insert(EVENTS), [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)])
 
 
-def report_new(session: Session, frame: gpd.GeoDataFrame, *, actor: str,
-               clock: Clock = system_clock, note: str | None = None) -> list[int]:
+def report_new(
+    session: Session, frame: gpd.GeoDataFrame, *, actor: str, clock: Clock = system_clock, note: str | None = None
+) -> list[int]:
     """Add normalised problem sites (EPSG:4490, catalogue fields) to the ledger; return their ids."""
     if frame.empty:
         return []
@@ -147,14 +161,19 @@ def report_new(session: Session, frame: gpd.GeoDataFrame, *, actor: str,
     now = clock()
     derived = jurisdiction_of(session, frame)
     frame = _filled(frame, derived, local_date(now))
-    insert_features(session, get_catalogue()["problems"], frame,
-                    {"zone_type": derived["zone_type"], "lock_version": 1, "created_at": now, "updated_at": now})
+    insert_features(
+        session,
+        get_catalogue()["problems"],
+        frame,
+        {"zone_type": derived["zone_type"], "lock_version": 1, "created_at": now, "updated_at": now},
+    )
     codes = frame["code"].astype(str).tolist()
     ids = _ids_of(session, codes)
     generated = np.flatnonzero(frame["code"].astype(str).str.startswith(TEMP_PREFIX).to_numpy())
     if len(generated):
-        session.execute(update(Problem), [{"id": ids[i], "code": f"WT{local_date(now):%Y%m%d}-{ids[i]:06d}"}
-                                          for i in generated])
+        session.execute(
+            update(Problem), [{"id": ids[i], "code": f"WT{local_date(now):%Y%m%d}-{ids[i]:06d}"} for i in generated]
+        )
     _write_events(session, _first_events(frame, ids, actor, now, note))
     return ids
 

@@ -38,11 +38,21 @@ def _count(condition: ColumnElement[bool]) -> Any:
 def _counts(session: Session, flt: ProblemFilter | None, today: dt.date, column: str | None) -> pd.DataFrame:
     """Return counts per (group, status, category): all, overdue, done (judgeable), on time."""
     finished = func.coalesce(TABLE.c.rectified_date, TABLE.c.closed_date)
-    done = and_(TABLE.c.status.in_([ProblemStatus.RECTIFIED.value, ProblemStatus.CLOSED.value]),
-                TABLE.c.deadline.is_not(None), finished.is_not(None))
+    done = and_(
+        TABLE.c.status.in_([ProblemStatus.RECTIFIED.value, ProblemStatus.CLOSED.value]),
+        TABLE.c.deadline.is_not(None),
+        finished.is_not(None),
+    )
     keys = [TABLE.c[column]] if column else []
-    query = select(*keys, TABLE.c.status, TABLE.c.category, func.count(),
-                   _count(overdue_clause(today)), _count(done), _count(and_(done, finished <= TABLE.c.deadline)))
+    query = select(
+        *keys,
+        TABLE.c.status,
+        TABLE.c.category,
+        func.count(),
+        _count(overdue_clause(today)),
+        _count(done),
+        _count(and_(done, finished <= TABLE.c.deadline)),
+    )
     if flt is not None:
         query = filtered(query, flt, session.get_bind().dialect.name, today)
     query = query.group_by(*keys, TABLE.c.status, TABLE.c.category)
@@ -77,8 +87,9 @@ def _summary(counts: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def statistics(session: Session, *, by: str | None = None, flt: ProblemFilter | None = None,
-               clock: Clock = system_clock) -> dict[str, Any]:
+def statistics(
+    session: Session, *, by: str | None = None, flt: ProblemFilter | None = None, clock: Clock = system_clock
+) -> dict[str, Any]:
     """Return ledger statistics overall and, with ``by`` = town | river | unit, per group."""
     if by is not None and by not in GROUPS:
         raise BadRequest(f"分组 {by!r} 无效；可选：{', '.join(GROUPS)}", code="bad_group")
@@ -87,8 +98,9 @@ def statistics(session: Session, *, by: str | None = None, flt: ProblemFilter | 
     out: dict[str, Any] = {"as_of": today.isoformat(), **_summary(counts)}
     if by is not None:
         out["by"] = by
-        out["groups"] = [{"key": None if key == "" else key, **_summary(group)}
-                         for key, group in counts.groupby("key", sort=True)]
+        out["groups"] = [
+            {"key": None if key == "" else key, **_summary(group)} for key, group in counts.groupby("key", sort=True)
+        ]
     return out
 
 
@@ -113,8 +125,15 @@ def _overdue_counts(session: Session, flt: ProblemFilter, today: dt.date) -> tup
     return int(sum(per["town"].values())), per
 
 
-def overdue(session: Session, *, flt: ProblemFilter | None = None, clock: Clock = system_clock,
-            sort: str = "deadline", limit: int = 1000, offset: int = 0) -> dict[str, Any]:
+def overdue(
+    session: Session,
+    *,
+    flt: ProblemFilter | None = None,
+    clock: Clock = system_clock,
+    sort: str = "deadline",
+    limit: int = 1000,
+    offset: int = 0,
+) -> dict[str, Any]:
     """Return a page of the overdue items (most overdue first by default) and counts per town, river and unit."""
     today = local_date(clock())
     chosen = ProblemFilter(**{**(flt or ProblemFilter()).__dict__, "overdue": True})
@@ -122,5 +141,13 @@ def overdue(session: Session, *, flt: ProblemFilter | None = None, clock: Clock 
     for item in items:
         item["days_overdue"] = (today - as_date(item["deadline"])).days  # type: ignore[operator]
     count, per = _overdue_counts(session, chosen, today)
-    return {"as_of": today.isoformat(), "count": count, "items": items, "offset": offset, "truncated": more,
-            "by_town": per["town"], "by_river": per["river"], "by_unit": per["unit"]}
+    return {
+        "as_of": today.isoformat(),
+        "count": count,
+        "items": items,
+        "offset": offset,
+        "truncated": more,
+        "by_town": per["town"],
+        "by_river": per["river"],
+        "by_unit": per["unit"],
+    }

@@ -40,8 +40,10 @@ EDITABLE = ("category", "description", "found_date", "source", "measures")
 def check_role(role: Role | None, needed: Role, action: str) -> None:
     """Refuse an action the caller's role may not take (None = local operator, allowed all)."""
     if role is not None and not role.allows(needed):
-        raise Forbidden(f"操作 {action}（{ACTIONS[action].label}）需要 {needed.value} 角色，"
-                        f"当前令牌角色为 {role.value}", code="insufficient_role")
+        raise Forbidden(
+            f"操作 {action}（{ACTIONS[action].label}）需要 {needed.value} 角色，当前令牌角色为 {role.value}",
+            code="insufficient_role",
+        )
 
 
 def version_conflict(problem_id: int, expected: int, current: int | None, status: str | None) -> None:
@@ -57,10 +59,10 @@ def version_conflict(problem_id: int, expected: int, current: int | None, status
 def update_locked(session: Session, problem_id: int, expected_version: int, values: dict[str, Any]) -> None:
     """UPDATE the problem only if its lock_version is still ``expected_version``; else raise Conflict."""
     if not locked_update(session, TABLE, problem_id, expected_version, values):
-        current = session.execute(select(TABLE.c.lock_version, TABLE.c.status)
-                                  .where(TABLE.c.id == problem_id)).first()
-        version_conflict(problem_id, expected_version, current.lock_version if current else None,
-                         current.status if current else None)
+        current = session.execute(select(TABLE.c.lock_version, TABLE.c.status).where(TABLE.c.id == problem_id)).first()
+        version_conflict(
+            problem_id, expected_version, current.lock_version if current else None, current.status if current else None
+        )
 
 
 def _evidence_given(data: Mapping[str, Any], attachments: Sequence[PhotoUpload]) -> bool:
@@ -68,8 +70,9 @@ def _evidence_given(data: Mapping[str, Any], attachments: Sequence[PhotoUpload])
     return bool(attachments) or bool(str(data.get("evidence") or "").strip())
 
 
-def _check_needs(spec: Action, action: str, note: str | None, data: Mapping[str, Any],
-                 attachments: Sequence[PhotoUpload]) -> None:
+def _check_needs(
+    spec: Action, action: str, note: str | None, data: Mapping[str, Any], attachments: Sequence[PhotoUpload]
+) -> None:
     """Refuse a step missing what it needs (a reason, evidence, a deadline and unit, a verifier), naming it all."""
     missing = [FIELD_LABELS[n] + f"（{n}）" for n in spec.needs if not str(data.get(n) or "").strip()]
     if spec.needs_note and not note:
@@ -77,8 +80,11 @@ def _check_needs(spec: Action, action: str, note: str | None, data: Mapping[str,
     if spec.needs_evidence and not _evidence_given(data, attachments):
         missing.append("证据（照片 photos 或证据说明 evidence）")
     if missing:
-        raise BadRequest(f"{spec.label}（{action}）需要填写：{'、'.join(missing)}", code="missing_fields",
-                         details={"action": action, "missing": missing})
+        raise BadRequest(
+            f"{spec.label}（{action}）需要填写：{'、'.join(missing)}",
+            code="missing_fields",
+            details={"action": action, "missing": missing},
+        )
 
 
 def _step_values(action: str, data: dict[str, Any], today: Any) -> dict[str, Any]:
@@ -138,9 +144,16 @@ def transition(
     version = problem.lock_version if expected_version is None else expected_version
     update_locked(session, problem_id, version, values)
     session.expire(problem)
-    event = ProblemEvent(problem_id=problem_id, action=action, from_status=from_status,
-                         to_status=spec.target.value, actor=actor, at=now, note=note,
-                         data={**data, **({"role": role.value} if role else {})})
+    event = ProblemEvent(
+        problem_id=problem_id,
+        action=action,
+        from_status=from_status,
+        to_status=spec.target.value,
+        actor=actor,
+        at=now,
+        note=note,
+        data={**data, **({"role": role.value} if role else {})},
+    )
     session.add(event)
     session.flush()
     for upload in attachments:
@@ -151,16 +164,25 @@ def transition(
 def add_photo(session: Session, event: ProblemEvent, upload: PhotoUpload, *, clock: Clock = system_clock) -> Attachment:
     """Store an evidence photo and attach it to a ledger event."""
     stored = store_photo(upload, now=clock())
-    attachment = Attachment(event_id=event.id, filename=stored.filename, path=stored.path,
-                            content_type=stored.content_type, size=stored.size, sha256=stored.sha256,
-                            lon=stored.lon, lat=stored.lat, taken_at=as_utc(stored.taken_at))
+    attachment = Attachment(
+        event_id=event.id,
+        filename=stored.filename,
+        path=stored.path,
+        content_type=stored.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        lon=stored.lon,
+        lat=stored.lat,
+        taken_at=as_utc(stored.taken_at),
+    )
     session.add(attachment)
     session.flush()
     return attachment
 
 
-def attach_to_event(session: Session, problem_id: int, event_id: int, uploads: Sequence[PhotoUpload],
-                    *, clock: Clock = system_clock) -> list[Attachment]:
+def attach_to_event(
+    session: Session, problem_id: int, event_id: int, uploads: Sequence[PhotoUpload], *, clock: Clock = system_clock
+) -> list[Attachment]:
     """Add evidence photos to an existing event of ``problem_id``."""
     event = session.get(ProblemEvent, event_id)
     if event is None or event.problem_id != problem_id:
@@ -177,31 +199,49 @@ def _moved(session: Session, problem: Problem, geometry: shapely.Geometry) -> tu
     if geometry.is_empty or not geometry.is_valid:
         raise BadRequest("新位置的几何无效或为空", code="bad_geometry")
     derived = jurisdiction_of(session, site_frame(geometry, {})).iloc[0]
-    values = {"river_code": plain(derived["river_code"]), "town": plain(derived["town"]),
-              "inside_range": bool(derived["inside_range"]), "zone_type": plain(derived["zone_type"])}
+    values = {
+        "river_code": plain(derived["river_code"]),
+        "town": plain(derived["town"]),
+        "inside_range": bool(derived["inside_range"]),
+        "zone_type": plain(derived["zone_type"]),
+    }
     changes = {k: {"from": json_value(getattr(problem, k)), "to": json_value(v)} for k, v in values.items()}
     changes["geometry"] = {"to": shapely.geometry.mapping(geometry)}
     values["geom"] = func.ST_GeomFromWKB(shapely.to_wkb(geometry), 4490)
     return values, changes
 
 
-def edit_problem(session: Session, problem_id: int, *, actor: str, expected_version: int | None,
-                 fields: Mapping[str, Any] | None = None, geometry: shapely.Geometry | None = None,
-                 note: str | None = None, clock: Clock = system_clock) -> ProblemEvent:
+def edit_problem(
+    session: Session,
+    problem_id: int,
+    *,
+    actor: str,
+    expected_version: int | None,
+    fields: Mapping[str, Any] | None = None,
+    geometry: shapely.Geometry | None = None,
+    note: str | None = None,
+    clock: Clock = system_clock,
+) -> ProblemEvent:
     """Correct a site's descriptive fields or move it (re-deriving its jurisdiction); refused once final."""
     problem = problem_or_404(session, problem_id)
     if problem.status in FINAL:
-        raise Conflict(f"问题 {problem.code} 已{status_label(problem.status)}，台账记录不可修改；"
-                       "如需重新处理请执行 reopen（回头看）", code="problem_final")
+        raise Conflict(
+            f"问题 {problem.code} 已{status_label(problem.status)}，台账记录不可修改；"
+            "如需重新处理请执行 reopen（回头看）",
+            code="problem_final",
+        )
     fields = dict(fields or {})
     unknown = sorted(set(fields) - set(EDITABLE))
     if unknown:
-        raise BadRequest(f"字段 {unknown} 不能直接修改；可修改：{', '.join(EDITABLE)}"
-                         "（状态、时限、责任单位请通过流转操作修改）", code="field_not_editable")
+        raise BadRequest(
+            f"字段 {unknown} 不能直接修改；可修改：{', '.join(EDITABLE)}（状态、时限、责任单位请通过流转操作修改）",
+            code="field_not_editable",
+        )
     frame = site_frame(shapely.Point(0, 0), fields)
     values: dict[str, Any] = {k: plain(frame[k].iloc[0]) for k in fields if k in frame.columns}
-    changes: dict[str, Any] = {k: {"from": json_value(getattr(problem, k)), "to": json_value(v)}
-                               for k, v in values.items()}
+    changes: dict[str, Any] = {
+        k: {"from": json_value(getattr(problem, k)), "to": json_value(v)} for k, v in values.items()
+    }
     if geometry is not None:
         moved_values, moved_changes = _moved(session, problem, geometry)
         values.update(moved_values)
@@ -211,9 +251,16 @@ def edit_problem(session: Session, problem_id: int, *, actor: str, expected_vers
     now = clock()
     values["updated_at"] = now
     update_locked(session, problem_id, problem.lock_version if expected_version is None else expected_version, values)
-    event = ProblemEvent(problem_id=problem_id, action="move" if geometry is not None else "edit",
-                         from_status=problem.status, to_status=problem.status, actor=actor, at=now,
-                         note=note, data={"changes": changes})
+    event = ProblemEvent(
+        problem_id=problem_id,
+        action="move" if geometry is not None else "edit",
+        from_status=problem.status,
+        to_status=problem.status,
+        actor=actor,
+        at=now,
+        note=note,
+        data={"changes": changes},
+    )
     session.add(event)
     session.flush()
     return event

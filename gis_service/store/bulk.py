@@ -57,8 +57,9 @@ def column_default(column: Column[Any]) -> tuple[bool, Any]:
     return True, default.arg(None) if callable(default.arg) else default.arg
 
 
-def table_values(table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame,
-                 extra: Mapping[str, Any]) -> tuple[dict[str, ColumnValues], list[str]]:
+def table_values(
+    table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
+) -> tuple[dict[str, ColumnValues], list[str]]:
     """Return the typed column values to write and the fields kept in ``attrs``.
 
     Text columns stay Arrow strings (as GDAL's Arrow stream read them); others are object arrays
@@ -109,8 +110,9 @@ def _nullable(series: pd.Series) -> np.ndarray:
     return out
 
 
-def copy_features(conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame,
-                  extra: Mapping[str, Any]) -> int:
+def copy_features(
+    conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
+) -> int:
     """Write ``gdf`` (EPSG:4490, catalogue fields) and ``extra`` columns into ``table`` with one COPY."""
     gdf = gdf.reset_index(drop=True)
     values, rest = table_values(table, layer, gdf, extra)
@@ -119,18 +121,33 @@ def copy_features(conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.Geo
     return pgcopy.copy_features(conn, table, values, attrs, geoms)
 
 
-def insert_deliveries(session: Session, layer: str, rows: list[dict[str, Any]], *, actor: str,
-                      meta: Mapping[str, Any]) -> np.ndarray:
+def insert_deliveries(
+    session: Session, layer: str, rows: list[dict[str, Any]], *, actor: str, meta: Mapping[str, Any]
+) -> np.ndarray:
     """Insert submitted delivery rows (river_code, version, feature_count); return their ids in order."""
-    common = {"layer": layer, "status": "submitted", "submitted_by": actor, "submitted_at": utcnow(),
-              "filename": meta.get("filename"), "source_encoding": meta.get("encoding"),
-              "source_crs": meta.get("crs")}
+    common = {
+        "layer": layer,
+        "status": "submitted",
+        "submitted_by": actor,
+        "submitted_at": utcnow(),
+        "filename": meta.get("filename"),
+        "source_encoding": meta.get("encoding"),
+        "source_crs": meta.get("crs"),
+    }
     if session.get_bind().dialect.name != "postgresql":
         statement = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
         return np.array(session.scalars(statement, [{**common, **r} for r in rows]).all(), dtype=np.int64)
     # PostGIS: ids drawn from the sequence in one go (its name looked up once), then one COPY (10 000 rivers).
-    ids = np.array(session.scalars(text("SELECT nextval((SELECT pg_get_serial_sequence('deliveries', 'id'))::regclass)"
-                                        " FROM generate_series(1, :n)"), {"n": len(rows)}).all(), dtype=np.int64)
+    ids = np.array(
+        session.scalars(
+            text(
+                "SELECT nextval((SELECT pg_get_serial_sequence('deliveries', 'id'))::regclass)"
+                " FROM generate_series(1, :n)"
+            ),
+            {"n": len(rows)},
+        ).all(),
+        dtype=np.int64,
+    )
     values = {"id": ids.astype(object), **{k: np.full(len(rows), v, dtype=object) for k, v in common.items()}}
     for key in ("river_code", "version", "feature_count"):
         values[key] = np.empty(len(rows), dtype=object)
@@ -159,8 +176,12 @@ def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def write_reports(session: Session, ids: Mapping[str, int], reports: Mapping[str, dict[str, Any]],
-                  texts: Mapping[str, str] | None = None) -> None:
+def write_reports(
+    session: Session,
+    ids: Mapping[str, int],
+    reports: Mapping[str, dict[str, Any]],
+    texts: Mapping[str, str] | None = None,
+) -> None:
     """Store each delivery's validation report: ``ids`` maps river code to delivery id, ``reports`` to its report.
 
     ``texts`` is ``reports`` already made :func:`report_texts` (done while the features were still copying).
@@ -170,12 +191,16 @@ def write_reports(session: Session, ids: Mapping[str, int], reports: Mapping[str
     table = DeliveryReport.__table__
     if session.get_bind().dialect.name == "postgresql":
         texts = texts if texts is not None else report_texts(reports)
-        columns = {"delivery_id": pa.array([str(int(i)) for i in ids.values()], type=pgcopy.STRING),
-                   "report": pgcopy.escaped(pa.array([texts.get(code, "{}") for code in ids], type=pgcopy.STRING))}
+        columns = {
+            "delivery_id": pa.array([str(int(i)) for i in ids.values()], type=pgcopy.STRING),
+            "report": pgcopy.escaped(pa.array([texts.get(code, "{}") for code in ids], type=pgcopy.STRING)),
+        }
         pgcopy.copy_rows(session.connection(), table, columns, len(ids))  # type: ignore[arg-type]
         return
-    session.connection().execute(insert(table),  # type: ignore[arg-type]
-                                 [{"delivery_id": i, "report": reports.get(code, {})} for code, i in ids.items()])
+    session.connection().execute(
+        insert(table),  # type: ignore[arg-type]
+        [{"delivery_id": i, "report": reports.get(code, {})} for code, i in ids.items()],
+    )
 
 
 def member_of(session: Session, column: Any, values: list[Any]) -> list[Any]:
@@ -186,4 +211,4 @@ def member_of(session: Session, column: Any, values: list[Any]) -> list[Any]:
     """
     if session.get_bind().dialect.name == "postgresql":
         return [column == any_(bindparam(None, values, type_=ARRAY(column.type)))]
-    return [column.in_(values[start:start + CHUNK]) for start in range(0, len(values), CHUNK)]
+    return [column.in_(values[start : start + CHUNK]) for start in range(0, len(values), CHUNK)]

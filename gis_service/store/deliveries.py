@@ -145,8 +145,11 @@ def next_versions(session: Session, layer: str, river_codes: list[str]) -> dict[
     """Return the next version number of each river's ``layer`` deliveries (one grouped query)."""
     current: dict[str, int] = {}
     for clause in member_of(session, Delivery.river_code, river_codes):
-        rows = session.execute(select(Delivery.river_code, func.max(Delivery.version))
-                               .where(Delivery.layer == layer, clause).group_by(Delivery.river_code))
+        rows = session.execute(
+            select(Delivery.river_code, func.max(Delivery.version))
+            .where(Delivery.layer == layer, clause)
+            .group_by(Delivery.river_code)
+        )
         current.update({code: int(v or 0) for code, v in rows})
     return {code: current.get(code, 0) + 1 for code in river_codes}
 
@@ -164,8 +167,13 @@ class Submitted:
     def to_dict(self) -> dict[str, Any]:
         """Return the delivery as JSON-ready data for the import report."""
         # Plain fields only: a dict of them is what ``asdict`` makes, without its deep copy (10 000 per import).
-        return {"id": self.id, "river_code": self.river_code, "version": self.version, "status": self.status,
-                "feature_count": self.feature_count}
+        return {
+            "id": self.id,
+            "river_code": self.river_code,
+            "version": self.version,
+            "status": self.status,
+            "feature_count": self.feature_count,
+        }
 
 
 def create_deliveries(
@@ -189,33 +197,41 @@ def create_deliveries(
     counts = np.bincount(position, minlength=len(codes))
     lock_rivers(session, layer.name, codes)
     versions = next_versions(session, layer.name, codes)
-    rows = [{"river_code": code, "version": versions[code], "feature_count": int(n)}
-            for code, n in zip(codes, counts, strict=True)]
+    rows = [
+        {"river_code": code, "version": versions[code], "feature_count": int(n)}
+        for code, n in zip(codes, counts, strict=True)
+    ]
     ids = insert_deliveries(session, layer.name, rows, actor=actor, meta=meta)
-    submitted = [Submitted(int(i), code, versions[code], "submitted", int(n))
-                 for i, code, n in zip(ids, codes, counts, strict=True)]
+    submitted = [
+        Submitted(int(i), code, versions[code], "submitted", int(n))
+        for i, code, n in zip(ids, codes, counts, strict=True)
+    ]
     return submitted, {"delivery_id": ids[position], "river_code": river}
 
 
 def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str) -> None:
     """Approve many submitted deliveries of distinct rivers at once (see :func:`approve_delivery`)."""
     for start in range(0, len(delivery_ids), 5000):
-        chunk = delivery_ids[start:start + 5000]
-        pending = session.execute(select(Delivery.river_code, Delivery.layer)
-                                  .where(Delivery.id.in_(chunk), Delivery.status == "submitted")).all()
+        chunk = delivery_ids[start : start + 5000]
+        pending = session.execute(
+            select(Delivery.river_code, Delivery.layer).where(Delivery.id.in_(chunk), Delivery.status == "submitted")
+        ).all()
         if len(pending) != len(chunk):
             raise Conflict("部分交付不是待审核状态，无法批准", code="delivery_not_submitted")
         for layer in {p.layer for p in pending}:
             rivers = [p.river_code for p in pending if p.layer == layer]
-            session.execute(update(Delivery)
-                            .where(Delivery.layer == layer, Delivery.river_code.in_(rivers),
-                                   Delivery.status == "approved")
-                            .values(status="superseded"))
-        session.execute(update(Delivery).where(Delivery.id.in_(chunk))
-                        .values(status="approved", decided_by=actor, decided_at=utcnow()))
+            session.execute(
+                update(Delivery)
+                .where(Delivery.layer == layer, Delivery.river_code.in_(rivers), Delivery.status == "approved")
+                .values(status="superseded")
+            )
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(chunk))
+            .values(status="approved", decided_by=actor, decided_at=utcnow())
+        )
         for layer in {p.layer for p in pending}:
-            rederive_after_approval(session, layer, [p.river_code for p in pending if p.layer == layer],
-                                    actor=actor)
+            rederive_after_approval(session, layer, [p.river_code for p in pending if p.layer == layer], actor=actor)
     session.flush()
 
 
@@ -259,10 +275,16 @@ def list_deliveries(
 def delivery_dict(delivery: Delivery, *, report: bool = False) -> dict[str, Any]:
     """Return a delivery as JSON-ready data (``report`` includes the stored validation report)."""
     body: dict[str, Any] = {
-        "id": delivery.id, "river_code": delivery.river_code, "layer": delivery.layer,
-        "version": delivery.version, "status": delivery.status, "feature_count": delivery.feature_count,
-        "filename": delivery.filename, "source_encoding": delivery.source_encoding,
-        "source_crs": delivery.source_crs, "submitted_by": delivery.submitted_by,
+        "id": delivery.id,
+        "river_code": delivery.river_code,
+        "layer": delivery.layer,
+        "version": delivery.version,
+        "status": delivery.status,
+        "feature_count": delivery.feature_count,
+        "filename": delivery.filename,
+        "source_encoding": delivery.source_encoding,
+        "source_crs": delivery.source_crs,
+        "submitted_by": delivery.submitted_by,
         "submitted_at": delivery.submitted_at.isoformat() if delivery.submitted_at else None,
         "decided_by": delivery.decided_by,
         "decided_at": delivery.decided_at.isoformat() if delivery.decided_at else None,
@@ -287,8 +309,9 @@ def _geodesic_area(geom: shapely.Geometry) -> float:
     """Return the geodesic area (m²) of a lon/lat geometry on the CGCS2000 ellipsoid."""
     if geom.is_empty:
         return 0.0
-    return float(sum(abs(GEOD.geometry_area_perimeter(p)[0]) for p in shapely.get_parts(geom)
-                     if p.geom_type == "Polygon"))
+    return float(
+        sum(abs(GEOD.geometry_area_perimeter(p)[0]) for p in shapely.get_parts(geom) if p.geom_type == "Polygon")
+    )
 
 
 def range_diff(session: Session, from_id: int, to_id: int) -> dict[str, Any]:
@@ -297,12 +320,16 @@ def range_diff(session: Session, from_id: int, to_id: int) -> dict[str, Any]:
     if old.layer != "boundaries" or new.layer != "boundaries":
         raise BadRequest("只能比较管理范围（boundaries）交付的两个版本", code="diff_needs_ranges")
     if old.river_code != new.river_code:
-        raise BadRequest(f"两个交付属于不同河流（{old.river_code}、{new.river_code}），无法比较",
-                         code="diff_needs_same_river")
+        raise BadRequest(
+            f"两个交付属于不同河流（{old.river_code}、{new.river_code}），无法比较", code="diff_needs_same_river"
+        )
     old_area, old_lines = _range_shape(session, old)
     new_area, new_lines = _range_shape(session, new)
-    lon0 = (pd.Series([*old_lines.bounds[::2], *new_lines.bounds[::2]]).mean()
-            if not (old_lines.is_empty or new_lines.is_empty) else 108.0)
+    lon0 = (
+        pd.Series([*old_lines.bounds[::2], *new_lines.bounds[::2]]).mean()
+        if not (old_lines.is_empty or new_lines.is_empty)
+        else 108.0
+    )
     # Hausdorff in a transverse Mercator centred on the range: scale error < 1e-6 within a few km.
     metric = CRS.from_proj4(f"+proj=tmerc +lon_0={lon0} +k=1 +x_0=500000 +ellps=GRS80 +units=m")
     shift = None

@@ -148,8 +148,9 @@ def feature_query(
     needs_attrs = any(name not in table.c for name in layer.field_names)
     cols = [c for c in table.c if c.key != "geom" and (c.key != "attrs" or needs_attrs)]
     query = select(*cols, geom_wkb(table)).order_by(table.c.id)
-    return with_filters(query, layer, dialect, bbox=bbox, where=where, current_only=current_only,
-                        delivery_id=delivery_id, fid=fid)
+    return with_filters(
+        query, layer, dialect, bbox=bbox, where=where, current_only=current_only, delivery_id=delivery_id, fid=fid
+    )
 
 
 def property_names(layer: LayerSpec) -> list[str]:
@@ -211,6 +212,15 @@ def read_features(
 ) -> gpd.GeoDataFrame:
     """Read a layer's features as a GeoDataFrame in EPSG:4490 with catalogue field names."""
     spec = get_catalogue()[layer] if isinstance(layer, str) else layer
-    rows = read_rows(conn, spec, limit=limit, offset=offset, bbox=bbox, where=where, current_only=current_only,
-                     delivery_id=delivery_id, fid=fid)
+    rows = read_rows(
+        conn,
+        spec,
+        limit=limit,
+        offset=offset,
+        bbox=bbox,
+        where=where,
+        current_only=current_only,
+        delivery_id=delivery_id,
+        fid=fid,
+    )
     return rows_to_frame(spec, rows)

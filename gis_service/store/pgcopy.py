@@ -113,8 +113,7 @@ def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa
         return escaped(values)
     if encode is _text and pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
         return escaped(pa.array(values, type=STRING, from_pandas=True))
-    values = np.asarray(values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values,
-                        dtype=object)
+    values = np.asarray(values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values, dtype=object)
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:  # unhashable values (lists, dicts): encode each one
@@ -144,7 +143,7 @@ def rows_payload(columns: list[pa.Array]) -> memoryview:
     rows = pc.binary_join_element_wise(*columns, TAB)
     rows = pc.binary_join_element_wise(rows, EMPTY, NEWLINE)  # "row" + "\n" + ""
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64, count=len(rows) + 1, offset=rows.offset * 8)
-    return memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]
+    return memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 def copy_rows(conn: Connection, table: Table, columns: Mapping[str, Texts], n: int) -> int:
@@ -167,9 +166,11 @@ def copy_values(conn: Connection, table: Table, values: Mapping[str, np.ndarray 
 
 def _attr_fragment(key: str) -> Callable[[Any], str]:
     """Return the encoder of one ``attrs`` member: ``, "key": value`` (dates as ISO text)."""
+
     def encode(value: Any) -> str:
         value = value.isoformat() if isinstance(value, dt.date) else value
         return f", {key}: " + json_text(value)
+
     return encode
 
 
@@ -178,17 +179,26 @@ def attrs_text(rest: Mapping[str, np.ndarray], n: int) -> pa.Array:
     if not rest:
         return pa.repeat(pa.scalar("{}", STRING), n)
     # Each field contributes ', "name": value' (or nothing when null); the leading ", " is cut once.
-    parts = [pc.if_else(pc.equal(fragment, NULL), EMPTY, fragment)
-             for fragment in (copy_text(values, _attr_fragment(json_text(name)))
-                              for name, values in rest.items())]
+    parts = [
+        pc.if_else(pc.equal(fragment, NULL), EMPTY, fragment)
+        for fragment in (copy_text(values, _attr_fragment(json_text(name))) for name, values in rest.items())
+    ]
     joined = pc.binary_join_element_wise(*parts, EMPTY) if len(parts) > 1 else parts[0]
-    return pc.binary_join_element_wise(pa.repeat(pa.scalar("{", STRING), n), pc.utf8_slice_codeunits(joined, 2),
-                                       pa.repeat(pa.scalar("}", STRING), n), EMPTY)
+    return pc.binary_join_element_wise(
+        pa.repeat(pa.scalar("{", STRING), n),
+        pc.utf8_slice_codeunits(joined, 2),
+        pa.repeat(pa.scalar("}", STRING), n),
+        EMPTY,
+    )
 
 
-def copy_features(conn: Connection, table: Table, values: Mapping[str, np.ndarray | pa.Array],
-                  rest: Mapping[str, np.ndarray],
-                  geoms: np.ndarray) -> int:
+def copy_features(
+    conn: Connection,
+    table: Table,
+    values: Mapping[str, np.ndarray | pa.Array],
+    rest: Mapping[str, np.ndarray],
+    geoms: np.ndarray,
+) -> int:
     """Write typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with one COPY.
 
     Every column is encoded chunk by chunk: the server starts on the first rows at once, and the
@@ -203,4 +213,3 @@ def copy_features(conn: Connection, table: Table, values: Mapping[str, np.ndarra
 def _chunks(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> Callable[[slice], pa.Array]:
     """Return the function encoding a chunk of ``values`` as COPY text."""
     return lambda rows: copy_text(values[rows], encode)
-

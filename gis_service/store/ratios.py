@@ -93,12 +93,21 @@ def current_report(conn: Session | Connection, *, river: str | None = None) -> R
         where = {"river_code": river} if river else None
         rivers = fetch(conn, "rivers", {"code": river} if river else None)
         if river and rivers.empty:
-            raise NotFound(f"没有河流编码为 {river} 的河流；请用 `rivergis export rivers` 查看河流编码",
-                           code="river_not_found", details={"river": river})
+            raise NotFound(
+                f"没有河流编码为 {river} 的河流；请用 `rivergis export rivers` 查看河流编码",
+                code="river_not_found",
+                details={"river": river},
+            )
         zones = fetch(conn, "zones", where)
         towns = fetch(conn, "towns")
         ranges = fetch(conn, "boundaries", where)
         lines = ranges[ranges.geometry.geom_type.isin(["LineString", "MultiLineString"]) & ranges["bank"].notna()]
         settings = get_settings()
-        return shoreline_ratios(zones, rivers, towns, threshold=settings.ratio_threshold,
-                                gap_tolerance_m=settings.gap_tolerance_m, bank_lines=lines)
+        return shoreline_ratios(
+            zones,
+            rivers,
+            towns,
+            threshold=settings.ratio_threshold,
+            gap_tolerance_m=settings.gap_tolerance_m,
+            bank_lines=lines,
+        )

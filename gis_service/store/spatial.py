@@ -52,15 +52,20 @@ def bbox_filter(table: Table, bbox: BBox | Sequence[Any], dialect: str) -> Colum
 def _boxes(conn: Any, boxes: Sequence[ColumnElement[Any]]) -> list[BBox | None]:
     """Return the corners of several box expressions, in one query (None for a NULL box)."""
     postgis = conn.dialect.name == "postgresql"
-    corners = ((func.ST_XMin, func.ST_YMin, func.ST_XMax, func.ST_YMax) if postgis
-               else (func.MbrMinX, func.MbrMinY, func.MbrMaxX, func.MbrMaxY))
+    corners = (
+        (func.ST_XMin, func.ST_YMin, func.ST_XMax, func.ST_YMax)
+        if postgis
+        else (func.MbrMinX, func.MbrMinY, func.MbrMaxX, func.MbrMaxY)
+    )
     parts = []
     for i, box in enumerate(boxes):
         one = select(box.label("box")).subquery(f"box_{i}")
         parts.append(select(literal(i).label("i"), *(f(one.c.box).label(f"c{n}") for n, f in enumerate(corners))))
     rows = {row[0]: row[1:] for row in conn.execute(union_all(*parts))} if parts else {}
-    return [None if rows[i][0] is None else (float(rows[i][0]), float(rows[i][1]), float(rows[i][2]),
-                                             float(rows[i][3])) for i in range(len(boxes))]
+    return [
+        None if rows[i][0] is None else (float(rows[i][0]), float(rows[i][1]), float(rows[i][2]), float(rows[i][3]))
+        for i in range(len(boxes))
+    ]
 
 
 def layer_extents(conn: Any, tables: Sequence[Table]) -> list[BBox | None]:

@@ -44,8 +44,9 @@ def load_basemaps() -> dict[str, Basemap]:
     with (data_path("maps") / "basemaps.toml").open("rb") as fh:
         raw = tomllib.load(fh)
     return {
-        name: Basemap(name, body["label"], body["crs"], tuple(body.get("layers", ())),
-                      bool(body.get("needs_key", False)))
+        name: Basemap(
+            name, body["label"], body["crs"], tuple(body.get("layers", ())), bool(body.get("needs_key", False))
+        )
         for name, body in raw.items()
     }
 
@@ -61,7 +62,8 @@ def choose_basemaps(name: str | None = None) -> list[Basemap]:
     if name not in basemaps:
         raise BadRequest(
             f"未知底图 {name!r}：可选 {', '.join(basemaps)}（设置 RIVERGIS_BASEMAP 或页面参数 basemap）",
-            code="unknown_basemap", details={"allowed": list(basemaps)},
+            code="unknown_basemap",
+            details={"allowed": list(basemaps)},
         )
     chosen = basemaps[name]
     if chosen.needs_key and not settings.tianditu_key:
@@ -71,9 +73,11 @@ def choose_basemaps(name: str | None = None) -> list[Basemap]:
         )
     if chosen.name == "none":
         return [chosen]
-    others = [b for b in basemaps.values()
-              if b.name not in {"none", chosen.name} and b.crs == chosen.crs
-              and (settings.tianditu_key or not b.needs_key)]
+    others = [
+        b
+        for b in basemaps.values()
+        if b.name not in {"none", chosen.name} and b.crs == chosen.crs and (settings.tianditu_key or not b.needs_key)
+    ]
     return [chosen, *others]
 
 
@@ -88,14 +92,28 @@ def gcj02_from_wgs84(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.n
     lat = np.asarray(lat, dtype=float)
     a, ee = 6378245.0, 0.00669342162296594323
     x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    dlat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * np.sqrt(np.abs(x))
+        + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * np.sqrt(np.abs(x))
+        + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    )
     rad = lat / 180.0 * np.pi
     magic = 1 - ee * np.sin(rad) ** 2
     sqrt_magic = np.sqrt(magic)
@@ -109,6 +127,7 @@ def to_display(gdf: gpd.GeoDataFrame, datum: str = "wgs84") -> gpd.GeoDataFrame:
     """Return ``gdf`` in lon/lat for the web map, shifted to GCJ-02 when ``datum`` is ``gcj02``."""
     out = gdf.to_crs(DISPLAY_CRS) if gdf.crs is not None else gdf.set_crs(DISPLAY_CRS)
     if datum == "gcj02" and len(out):
+
         def shift(coords: np.ndarray) -> np.ndarray:
             x, y = gcj02_from_wgs84(coords[:, 0], coords[:, 1])
             return np.column_stack([x, y])
@@ -120,9 +139,7 @@ def to_display(gdf: gpd.GeoDataFrame, datum: str = "wgs84") -> gpd.GeoDataFrame:
 class Script(branca.element.MacroElement):
     """A piece of JavaScript run after the map and its layers exist (``{map}`` is the map's variable)."""
 
-    _template = branca.element.Template(
-        "{% macro script(this, kwargs) %}\n{{ this.code }}\n{% endmacro %}"
-    )
+    _template = branca.element.Template("{% macro script(this, kwargs) %}\n{{ this.code }}\n{% endmacro %}")
 
     def __init__(self, code: str) -> None:
         super().__init__()
@@ -134,8 +151,13 @@ def js_literal(value: Any) -> str:
     """Return ``value`` as a JavaScript literal safe inside ``<script>`` (no ``</script>`` breakout)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     # Any user text ("</script><script>…") must not close the element: escape the characters HTML sees.
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
@@ -143,8 +165,9 @@ def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
     bases = choose_basemaps(basemap)
     figure = branca.element.Figure(title=title)
     # markercluster needs the map to know its max zoom, which an offline map (no tiles) does not set.
-    fmap = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, location=[29.0, 106.9], maxZoom=19,
-                      zoom_start=11)
+    fmap = folium.Map(
+        tiles=None, prefer_canvas=True, control_scale=True, location=[29.0, 106.9], maxZoom=19, zoom_start=11
+    )
     js, css = served_urls()
     # Replace Folium's CDN links (Leaflet, jQuery, Bootstrap, Font Awesome) by the service's own files.
     fmap.default_js = js
@@ -159,8 +182,13 @@ def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
             kwargs: dict[str, Any] = {"max_zoom": spec.get("max_zoom", 18)}
             if spec.get("subdomains"):
                 kwargs["subdomains"] = spec["subdomains"]
-            folium.TileLayer(tiles=spec["url"].replace("{key}", key), attr=spec.get("attribution") or " ",
-                             overlay=False, control=False, **kwargs).add_to(group)
+            folium.TileLayer(
+                tiles=spec["url"].replace("{key}", key),
+                attr=spec.get("attribution") or " ",
+                overlay=False,
+                control=False,
+                **kwargs,
+            ).add_to(group)
         group.add_to(fmap)
     return fmap, bases[0].crs
 

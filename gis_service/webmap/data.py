@@ -63,8 +63,11 @@ def _coded(values: str | list[str] | None, field_name: str) -> list[str]:
         code = spec.canonical_value(value)
         if code is None:
             allowed = "、".join(f"{v.code}（{v.label}）" for v in spec.values.values())
-            raise BadRequest(f"参数 {field_name}={value!r} 不是可用的取值；可用：{allowed}",
-                             code=f"bad_{field_name}", details={"allowed": list(spec.values)})
+            raise BadRequest(
+                f"参数 {field_name}={value!r} 不是可用的取值；可用：{allowed}",
+                code=f"bad_{field_name}",
+                details={"allowed": list(spec.values)},
+            )
         codes.append(code)
     return codes
 
@@ -183,12 +186,27 @@ def _points(wkbs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return shapely.get_x(points), shapely.get_y(points)
 
 
-FULL_COLUMNS = ("code", "river_code", "town", "found_date", "deadline", "responsible_unit", "description",
-                "source", "closed_date")
+FULL_COLUMNS = (
+    "code",
+    "river_code",
+    "town",
+    "found_date",
+    "deadline",
+    "responsible_unit",
+    "description",
+    "source",
+    "closed_date",
+)
 
 
-def problem_sites(conn: Session | Connection, flt: ProblemFilter, *, datum: str = "wgs84",
-                  bbox: BBox | None = None, full: bool = False) -> dict[str, Any]:
+def problem_sites(
+    conn: Session | Connection,
+    flt: ProblemFilter,
+    *,
+    datum: str = "wgs84",
+    bbox: BBox | None = None,
+    full: bool = False,
+) -> dict[str, Any]:
     """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page)."""
     table = Problem.__table__
     cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]  # type: ignore[arg-type]
@@ -200,8 +218,14 @@ def problem_sites(conn: Session | Connection, flt: ProblemFilter, *, datum: str 
     rows = conn.execute(query).all()
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
-    out: dict[str, Any] = {"v": 2, "n": len(rows), "scale": SCALE, "status": statuses, "category": categories,
-                           "alphabet": BASE64}
+    out: dict[str, Any] = {
+        "v": 2,
+        "n": len(rows),
+        "scale": SCALE,
+        "status": statuses,
+        "category": categories,
+        "alphabet": BASE64,
+    }
     if not rows:
         return out | {"x0": 0, "y0": 0, "ids": [], "x": "", "y": "", "sc": "", "wx": 1, "wy": 1, "wsc": 1}
     columns = list(zip(*rows, strict=True))
@@ -217,8 +241,7 @@ def problem_sites(conn: Session | Connection, flt: ProblemFilter, *, datum: str 
     ys, wy = fixed_width(y - y0)
     # status and category share one digit: status * number of categories + category
     scs, wsc = fixed_width(s_idx * len(categories) + c_idx)
-    out |= {"x0": x0, "y0": y0, "ids": id_runs(ids), "x": xs, "y": ys, "sc": scs, "wx": wx, "wy": wy,
-            "wsc": wsc}
+    out |= {"x0": x0, "y0": y0, "ids": id_runs(ids), "x": xs, "y": ys, "sc": scs, "wx": wx, "wy": wy, "wsc": wsc}
     if full:
         out["cols"] = {name: [_plain(v) for v in columns[4 + i]] for i, name in enumerate(FULL_COLUMNS)}
     return out
@@ -240,19 +263,23 @@ def problem_record(conn: Session | Connection, problem_id: int, today: dt.date |
     row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()  # type: ignore[attr-defined]
     if row is None:
         raise NotFound(f"没有编号为 {problem_id} 的问题点", code="problem_not_found")
-    record = {"id": row["id"], **{name: _plain(row[name]) for name in FULL_COLUMNS},
-              "status": row["status"], "category": row["category"]}
+    record = {
+        "id": row["id"],
+        **{name: _plain(row[name]) for name in FULL_COLUMNS},
+        "status": row["status"],
+        "category": row["category"],
+    }
     if record["river_code"]:
         names = conn.execute(select(River.name).where(River.code == record["river_code"])).first()
         record["river_name"] = names[0] if names else None
     today = today or dt.date.today()
-    record["overdue"] = bool(row["deadline"] and row["deadline"] < today
-                             and row["status"] not in finished_statuses())
+    record["overdue"] = bool(row["deadline"] and row["deadline"] < today and row["status"] not in finished_statuses())
     record["url"] = RECORD_URL.format(id=row["id"])
     return record
 
 
 # ---- overlays -----------------------------------------------------------------------------------
+
 
 def feature_style(spec: LayerSpec, props: Mapping[str, Any], geom_type: str) -> dict[str, Any]:
     """Return a feature's Leaflet path style from the catalogue style (colour by a coded field)."""
@@ -269,8 +296,13 @@ def feature_style(spec: LayerSpec, props: Mapping[str, Any], geom_type: str) -> 
     if style.get("dash_array"):
         out["dashArray"] = style["dash_array"]
     if "Point" in geom_type:
-        out |= {"radius": style.get("radius", 5), "fillColor": col, "fillOpacity": 0.85, "color": "#333333",
-                "weight": 1}
+        out |= {
+            "radius": style.get("radius", 5),
+            "fillColor": col,
+            "fillOpacity": 0.85,
+            "color": "#333333",
+            "weight": 1,
+        }
         if spec.name == "outfalls" and props.get("status") == "closed":
             # A closed (销号) outfall stays on the map, faded, so the register's history is visible.
             out |= {"fillOpacity": 0.3, "dashArray": "2 2", "color": "#777777"}
@@ -284,8 +316,9 @@ def feature_popup(spec: LayerSpec, props: Mapping[str, Any]) -> str:
     return popup_html(f"{spec.label}：{title}" if title != spec.label else title, rows)
 
 
-def overlay_collection(spec: LayerSpec, gdf: gpd.GeoDataFrame, datum: str = "wgs84",
-                       truncated: bool = False) -> dict[str, Any]:
+def overlay_collection(
+    spec: LayerSpec, gdf: gpd.GeoDataFrame, datum: str = "wgs84", truncated: bool = False
+) -> dict[str, Any]:
     """Return display GeoJSON of a layer: geometry at 1e-6°, a style and an escaped popup per feature."""
     shown = to_display(gdf, datum)
     geoms = shapely.set_precision(shown.geometry.values, 1e-6)
@@ -296,9 +329,13 @@ def overlay_collection(spec: LayerSpec, gdf: gpd.GeoDataFrame, datum: str = "wgs
     for text, record, geom in zip(texts, records, geoms, strict=True):
         if text is None or shapely.is_empty(geom):
             continue
-        features.append({"type": "Feature", "geometry": _json(text),
-                         "properties": {"_s": feature_style(spec, record, geom.geom_type),
-                                        "_p": feature_popup(spec, record)}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": _json(text),
+                "properties": {"_s": feature_style(spec, record, geom.geom_type), "_p": feature_popup(spec, record)},
+            }
+        )
     return {"type": "FeatureCollection", "layer": spec.name, "features": features, "truncated": truncated}
 
 
@@ -309,9 +346,15 @@ def _json(text: str) -> Any:
     return json.loads(text)
 
 
-def read_overlay(conn: Session | Connection, layer: str, *, bbox: BBox | None = None,
-                 where: Mapping[str, Any] | None = None, datum: str = "wgs84",
-                 limit: int = OVERLAY_LIMIT) -> dict[str, Any]:
+def read_overlay(
+    conn: Session | Connection,
+    layer: str,
+    *,
+    bbox: BBox | None = None,
+    where: Mapping[str, Any] | None = None,
+    datum: str = "wgs84",
+    limit: int = OVERLAY_LIMIT,
+) -> dict[str, Any]:
     """Read a layer's current features (approved versions) for the map, at most ``limit``."""
     spec = get_catalogue()[layer]
     gdf = read_features(conn, spec, bbox=bbox, where=where, limit=limit + 1)

@@ -50,20 +50,28 @@ class LegendSection:
     items: list[LegendItem] = field(default_factory=list)
 
 
-def coded_section(key: str, title: str, spec: FieldSpec, kind: str = "dot",
-                  counts: Mapping[str, int] | None = None, glyphs: Mapping[str, str] | None = None,
-                  colour_of: Mapping[str, str] | None = None) -> LegendSection:
+def coded_section(
+    key: str,
+    title: str,
+    spec: FieldSpec,
+    kind: str = "dot",
+    counts: Mapping[str, int] | None = None,
+    glyphs: Mapping[str, str] | None = None,
+    colour_of: Mapping[str, str] | None = None,
+) -> LegendSection:
     """Return a legend section listing a coded field's values, with counts when given."""
     items = []
     for value in spec.values.values():
-        items.append(LegendItem(
-            code=value.code,
-            label=value.label,
-            color=colour((colour_of or {}).get(value.code) or value.color),
-            kind=kind,
-            glyph=(glyphs or {}).get(value.code, ""),
-            count=None if counts is None else int(counts.get(value.code, 0)),
-        ))
+        items.append(
+            LegendItem(
+                code=value.code,
+                label=value.label,
+                color=colour((colour_of or {}).get(value.code) or value.color),
+                kind=kind,
+                glyph=(glyphs or {}).get(value.code, ""),
+                count=None if counts is None else int(counts.get(value.code, 0)),
+            )
+        )
     return LegendSection(key, title, items)
 
 

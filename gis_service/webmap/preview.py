@@ -40,10 +40,18 @@ def _feature_collection(features: gpd.GeoDataFrame, numbers: np.ndarray, datum: 
         if geom is None or geom.is_empty:
             continue
         point = geom.geom_type in {"Point", "MultiPoint"}
-        style = ({"radius": 4, "color": col, "fillColor": col, "fillOpacity": 0.8, "weight": 1} if point
-                 else {"color": col, "weight": 3, "opacity": 0.9, "fillColor": col, "fillOpacity": 0.15})
-        out.append({"type": "Feature", "geometry": geom.__geo_interface__,
-                    "properties": {"_s": style, "_p": popup_html(f"要素 {i + 1}", record.items())}})
+        style = (
+            {"radius": 4, "color": col, "fillColor": col, "fillOpacity": 0.8, "weight": 1}
+            if point
+            else {"color": col, "weight": 3, "opacity": 0.9, "fillColor": col, "fillOpacity": 0.15}
+        )
+        out.append(
+            {
+                "type": "Feature",
+                "geometry": geom.__geo_interface__,
+                "properties": {"_s": style, "_p": popup_html(f"要素 {i + 1}", record.items())},
+            }
+        )
     return {"type": "FeatureCollection", "features": out}
 
 
@@ -54,20 +62,33 @@ def _finding_collection(findings: Sequence[dict[str, Any]], datum: str) -> tuple
     counts = Counter(str(f.get("severity") or "error") for f in findings)
     if not located:
         return {"type": "FeatureCollection", "features": []}, counts
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy([float(f["lon"]) for f in located],
-                                                         [float(f["lat"]) for f in located]), crs="EPSG:4490")
+    points = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy([float(f["lon"]) for f in located], [float(f["lat"]) for f in located]),
+        crs="EPSG:4490",
+    )
     shown = to_display(points, datum)
     out = []
     for finding, geom in zip(located, shown.geometry.values, strict=True):
         severity = str(finding.get("severity") or "error")
         col = colour(styles["severity_colors"].get(severity))
         label = styles["severity_labels"].get(severity, severity)
-        rows = [("级别", label), ("代码", finding.get("code")), ("问题", finding.get("message")),
-                ("要素", finding.get("feature")), ("坐标", f"{float(finding['lon']):.6f}, {float(finding['lat']):.6f}")]
-        out.append({"type": "Feature", "geometry": geom.__geo_interface__,
-                    "properties": {"_s": {"radius": 9, "color": col, "weight": 3, "fillColor": col,
-                                          "fillOpacity": 0.35},
-                                   "_p": popup_html(f"{label}：{finding.get('code') or ''}", rows)}})
+        rows = [
+            ("级别", label),
+            ("代码", finding.get("code")),
+            ("问题", finding.get("message")),
+            ("要素", finding.get("feature")),
+            ("坐标", f"{float(finding['lon']):.6f}, {float(finding['lat']):.6f}"),
+        ]
+        out.append(
+            {
+                "type": "Feature",
+                "geometry": geom.__geo_interface__,
+                "properties": {
+                    "_s": {"radius": 9, "color": col, "weight": 3, "fillColor": col, "fillOpacity": 0.35},
+                    "_p": popup_html(f"{label}：{finding.get('code') or ''}", rows),
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": out}, counts
 
 
@@ -88,12 +109,15 @@ def _unplaced_panel(findings: Sequence[dict[str, Any]]) -> str | None:
     if len(unplaced) > MAX_UNPLACED:
         rows.append(("…", f"另有 {len(unplaced) - MAX_UNPLACED} 条，见检查报告"))
     body = popup_html(f"地图上无法标注位置的问题（{len(unplaced)}）", rows)
-    return (f'<div id="rg-unplaced" class="rg-panel" style="left: 50px; top: 10px; max-width: 460px; '
-            f'max-height: 40vh;">{body}</div>')
+    return (
+        f'<div id="rg-unplaced" class="rg-panel" style="left: 50px; top: 10px; max-width: 460px; '
+        f'max-height: 40vh;">{body}</div>'
+    )
 
 
-def shown_features(features: gpd.GeoDataFrame,
-                   findings: Sequence[dict[str, Any]]) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+def shown_features(
+    features: gpd.GeoDataFrame, findings: Sequence[dict[str, Any]]
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Return the features to draw and each one's number in the delivery (1-based).
 
     All of them up to MAX_PREVIEW_FEATURES; past that (a province-wide file would make a page of
@@ -102,8 +126,10 @@ def shown_features(features: gpd.GeoDataFrame,
     numbers = np.arange(1, len(features) + 1)
     drawn = ~(features.geometry.isna() | features.geometry.is_empty).to_numpy()
     if int(drawn.sum()) > MAX_PREVIEW_FEATURES:
-        named = np.array([int(n) for f in findings if (n := _number(f.get("feature"))) is not None
-                          and 1 <= n <= len(features)], dtype=np.int64)
+        named = np.array(
+            [int(n) for f in findings if (n := _number(f.get("feature"))) is not None and 1 <= n <= len(features)],
+            dtype=np.int64,
+        )
         keep = np.zeros(len(features), dtype=bool)
         keep[named - 1] = True
         rest = np.flatnonzero(drawn & ~keep)
@@ -122,8 +148,9 @@ def _number(value: Any) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def delivery_preview_html(features: gpd.GeoDataFrame, findings: list[dict[str, Any]],
-                          *, title: str = "成果预览", basemap: str | None = None) -> str:
+def delivery_preview_html(
+    features: gpd.GeoDataFrame, findings: list[dict[str, Any]], *, title: str = "成果预览", basemap: str | None = None
+) -> str:
     """Return the preview page of a delivery: its features, and its findings (lon, lat, code, message, severity)."""
     # Folium writes the page <title> as is, and a title may carry file-supplied text (a river code, a file name).
     fmap, datum = make_map(html.escape(title, quote=False), basemap)
@@ -136,18 +163,31 @@ def delivery_preview_html(features: gpd.GeoDataFrame, findings: list[dict[str, A
     marked = folium.FeatureGroup(name=f"检查发现的问题（{sum(counts.values())}）").add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     styles = map_styles()["preview"]
-    items = [LegendItem(s, styles["severity_labels"].get(s, s), colour(styles["severity_colors"].get(s)),
-                        count=counts.get(s, 0)) for s in styles["severity_colors"]]
-    items.append(LegendItem("feature", f"交付要素{'（抽样显示）' if sampled else ''}", colour(styles["feature_color"]),
-                            "line", count=total))
+    items = [
+        LegendItem(
+            s, styles["severity_labels"].get(s, s), colour(styles["severity_colors"].get(s)), count=counts.get(s, 0)
+        )
+        for s in styles["severity_colors"]
+    ]
+    items.append(
+        LegendItem(
+            "feature",
+            f"交付要素{'（抽样显示）' if sampled else ''}",
+            colour(styles["feature_color"]),
+            "line",
+            count=total,
+        )
+    )
     add_html(fmap, legend_html(title, [LegendSection("severity", "图例", items)]))
     panel = _unplaced_panel(findings)
     if panel:
         add_html(fmap, panel)
     shown = to_display(features, datum)
     fit_to(fmap, [shown] + ([gpd.GeoDataFrame.from_features(found["features"])] if found["features"] else []))
-    entries = [OverlayGroup(delivered, data=_feature_collection(features, numbers, datum)),
-               OverlayGroup(marked, data=found)]
+    entries = [
+        OverlayGroup(delivered, data=_feature_collection(features, numbers, datum)),
+        OverlayGroup(marked, data=found),
+    ]
     Script(overlays_script(fmap.get_name(), entries)).add_to(fmap)
     return render(fmap)
 
@@ -164,8 +204,14 @@ def checked_delivery_title(report: dict[str, Any], accepted: bool) -> str:
     return f"{filename + ' ' if filename else ''}{report.get('layer_label') or ''}成果预览（{verdict}）"
 
 
-def checked_delivery_html(features: gpd.GeoDataFrame | None, report: dict[str, Any], accepted: bool, *,
-                          standalone: bool = False, basemap: str | None = None) -> str:
+def checked_delivery_html(
+    features: gpd.GeoDataFrame | None,
+    report: dict[str, Any],
+    accepted: bool,
+    *,
+    standalone: bool = False,
+    basemap: str | None = None,
+) -> str:
     """Return the preview page of a delivery checked but not stored, accepted or rejected.
 
     ``features`` and ``report`` are what the dry-run check gives (the report's feature numbers count
@@ -173,6 +219,7 @@ def checked_delivery_html(features: gpd.GeoDataFrame | None, report: dict[str, A
     scripts and styles, for a file opened with no service behind it.
     """
     frame = features if features is not None else gpd.GeoDataFrame(geometry=[], crs="EPSG:4490")
-    page = delivery_preview_html(frame, list(report.get("findings") or []),
-                                 title=checked_delivery_title(report, accepted), basemap=basemap)
+    page = delivery_preview_html(
+        frame, list(report.get("findings") or []), title=checked_delivery_title(report, accepted), basemap=basemap
+    )
     return inline_assets(page) if standalone else page

@@ -34,8 +34,12 @@ from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, 
 
 TITLE = "清四乱问题点地图"
 # Overlay layers of the issue map, bottom to top, with their layer-control names.
-OVERLAYS = (("boundaries", "河道管理范围（已批准）"), ("zones", "岸线功能分区"), ("rivers", "河流"),
-            ("outfalls", "入河排污口"))
+OVERLAYS = (
+    ("boundaries", "河道管理范围（已批准）"),
+    ("zones", "岸线功能分区"),
+    ("rivers", "河流"),
+    ("outfalls", "入河排污口"),
+)
 DATA_URL = "/maps/data/problems"
 DETAIL_URL = "/maps/data/problems/{id}"
 LAYER_URL = "/maps/data/layers/{layer}"
@@ -67,10 +71,13 @@ def vocabulary() -> dict[str, Any]:
     spec = get_catalogue()["problems"]
     glyphs = map_styles()["problems"]["glyphs"]
     return {
-        "statuses": [{"code": v.code, "label": v.label, "color": colour(v.color)}
-                     for v in spec.field("status").values.values()],
-        "categories": [{"code": v.code, "label": v.label, "glyph": glyphs.get(v.code, v.label[:1])}
-                       for v in spec.field("category").values.values()],
+        "statuses": [
+            {"code": v.code, "label": v.label, "color": colour(v.color)} for v in spec.field("status").values.values()
+        ],
+        "categories": [
+            {"code": v.code, "label": v.label, "glyph": glyphs.get(v.code, v.label[:1])}
+            for v in spec.field("category").values.values()
+        ],
         "sources": [{"code": v.code, "label": v.label} for v in spec.field("source").values.values()],
         "labels": spec.labels(),
     }
@@ -84,14 +91,17 @@ def problems_legend() -> str:
     zero: dict[str, int] = {}
     sections = [
         coded_section("status", "问题点状态（颜色）", spec.field("status"), counts=zero),
-        coded_section("category", "问题类别（符号）", spec.field("category"), kind="glyph", counts=zero,
-                      glyphs=glyphs),
+        coded_section("category", "问题类别（符号）", spec.field("category"), kind="glyph", counts=zero, glyphs=glyphs),
         coded_section("zone_type", "岸线功能分区", catalogue["zones"].field("zone_type"), kind="line"),
         coded_section("outfall_type", "入河排污口（虚线框：已销号）", catalogue["outfalls"].field("outfall_type")),
-        LegendSection("other", "其他", [
-            LegendItem("river", "河流中心线", colour(catalogue["rivers"].style.get("color")), "line"),
-            LegendItem("range", "河道管理范围", colour(catalogue["boundaries"].style.get("color")), "area"),
-        ]),
+        LegendSection(
+            "other",
+            "其他",
+            [
+                LegendItem("river", "河流中心线", colour(catalogue["rivers"].style.get("color")), "line"),
+                LegendItem("range", "河道管理范围", colour(catalogue["boundaries"].style.get("color")), "area"),
+            ],
+        ),
     ]
     return legend_html("图例", sections)
 
@@ -102,13 +112,25 @@ def filter_form(conn: Session | Connection, flt: ProblemFilter) -> str:
     towns = {name for (name,) in conn.execute(select(Town.name))}
     towns |= {name for (name,) in conn.execute(select(Problem.town).distinct()) if name}
     rivers = sorted(river_names(conn).items())
-    return render_template("filter.html", statuses=vocab["statuses"], categories=vocab["categories"],
-                           towns=sorted(towns), rivers=rivers, flt=flt,
-                           collapsed=not flt.query())
+    return render_template(
+        "filter.html",
+        statuses=vocab["statuses"],
+        categories=vocab["categories"],
+        towns=sorted(towns),
+        rivers=rivers,
+        flt=flt,
+        collapsed=not flt.query(),
+    )
 
 
-def problems_map(conn: Session | Connection, flt: ProblemFilter, *, basemap: str | None = None,
-                 standalone: bool = False, record_base: str | None = None) -> str:
+def problems_map(
+    conn: Session | Connection,
+    flt: ProblemFilter,
+    *,
+    basemap: str | None = None,
+    standalone: bool = False,
+    record_base: str | None = None,
+) -> str:
     """Render the issue map page; ``standalone`` embeds the data and inlines the assets (one file)."""
     fmap, datum = make_map(TITLE, basemap)
     minx, miny, maxx, maxy = get_settings().district_bbox
@@ -130,8 +152,11 @@ def problems_map(conn: Session | Connection, flt: ProblemFilter, *, basemap: str
         "fit": True,
     }
     if standalone:
-        cfg |= {"data": problem_sites(conn, flt, datum=datum, full=True), "riverNames": river_names(conn),
-                "recordUrl": f"{record_base.rstrip('/')}{RECORD_URL}" if record_base else None}
+        cfg |= {
+            "data": problem_sites(conn, flt, datum=datum, full=True),
+            "riverNames": river_names(conn),
+            "recordUrl": f"{record_base.rstrip('/')}{RECORD_URL}" if record_base else None,
+        }
     else:
         cfg |= {"dataUrl": f"{DATA_URL}?datum={datum}", "detailUrl": DETAIL_URL, "recordUrl": RECORD_URL}
     add_html(fmap, filter_form(conn, flt))
@@ -146,6 +171,12 @@ def problems_map(conn: Session | Connection, flt: ProblemFilter, *, basemap: str
 
 def _js_filter(flt: ProblemFilter) -> dict[str, Any]:
     """Return the filter in the shape the page's script keeps (the URL parameter names)."""
-    return {"status": list(flt.status), "category": list(flt.category), "town": flt.town or "",
-            "river": flt.river or "", "from": flt.date_from.isoformat() if flt.date_from else "",
-            "to": flt.date_to.isoformat() if flt.date_to else "", "overdue": flt.overdue}
+    return {
+        "status": list(flt.status),
+        "category": list(flt.category),
+        "town": flt.town or "",
+        "river": flt.river or "",
+        "from": flt.date_from.isoformat() if flt.date_from else "",
+        "to": flt.date_to.isoformat() if flt.date_to else "",
+        "overdue": flt.overdue,
+    }

@@ -31,8 +31,9 @@ def ratio_check(zones: gpd.GeoDataFrame, river: gpd.GeoDataFrame) -> Any | None:
     except ImportError:  # the river map still shows the layers without the ratio engine
         return None
     settings = get_settings()
-    return shoreline_ratios(zones, river, None, threshold=settings.ratio_threshold,
-                            gap_tolerance_m=settings.gap_tolerance_m)
+    return shoreline_ratios(
+        zones, river, None, threshold=settings.ratio_threshold, gap_tolerance_m=settings.gap_tolerance_m
+    )
 
 
 def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
@@ -50,11 +51,20 @@ def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
             style = {"color": colour(styles["gap_color"]), "weight": 7, "opacity": 0.9, "dashArray": "8 6"}
         else:
             title = f"重叠：{bank}"
-            rows = [("桩号", f"{row.from_chainage} – {row.to_chainage}"), ("长度(m)", f"{row.length_m:.1f}"),
-                    ("功能区", row.zone), ("与之重叠", row.other_zone)]
+            rows = [
+                ("桩号", f"{row.from_chainage} – {row.to_chainage}"),
+                ("长度(m)", f"{row.length_m:.1f}"),
+                ("功能区", row.zone),
+                ("与之重叠", row.other_zone),
+            ]
             style = {"color": colour(styles["overlap_color"]), "weight": 8, "opacity": 0.8}
-        features.append({"type": "Feature", "geometry": row.geometry.__geo_interface__,
-                         "properties": {"_s": style, "_p": popup_html(title, rows)}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": row.geometry.__geo_interface__,
+                "properties": {"_s": style, "_p": popup_html(title, rows)},
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -69,8 +79,11 @@ def river_map(conn: Session | Connection, code: str, *, basemap: str | None = No
     zones = read_features(conn, "zones", where={"river_code": code})
     fmap, datum = make_map(f"{name} 岸线功能分区图", basemap)
     entries = []
-    for layer, label, frame, fit in (("boundaries", "河道管理范围", ranges, False),
-                                     ("zones", "岸线功能分区", zones, False), ("rivers", "河流中心线", river, True)):
+    for layer, label, frame, fit in (
+        ("boundaries", "河道管理范围", ranges, False),
+        ("zones", "岸线功能分区", zones, False),
+        ("rivers", "河流中心线", river, True),
+    ):
         group = folium.FeatureGroup(name=label).add_to(fmap)
         entries.append(OverlayGroup(group, data=overlay_collection(catalogue[layer], frame, datum), fit=fit))
 
@@ -79,16 +92,34 @@ def river_map(conn: Session | Connection, code: str, *, basemap: str | None = No
     summary = _summary(report, code, name, zones.empty)
     counts = zones["zone_type"].value_counts().to_dict() if len(zones) else {}
     styles = map_styles()["river_map"]
-    marks = LegendSection("marks", "核算标注", [
-        LegendItem("gap", "空缺（无功能区）", colour(styles["gap_color"]), "dash",
-                   count=len(report.gaps) if report is not None else None),
-        LegendItem("overlap", "重叠", colour(styles["overlap_color"]), "line",
-                   count=len(report.overlaps) if report is not None else None),
-        LegendItem("river", "河流中心线", colour(catalogue["rivers"].style.get("color")), "line"),
-        LegendItem("range", "河道管理范围", colour(catalogue["boundaries"].style.get("color")), "area"),
-    ])
-    sections = [coded_section("zone_type", "岸线功能分区（段数）", catalogue["zones"].field("zone_type"),
-                              kind="line", counts=counts), marks]
+    marks = LegendSection(
+        "marks",
+        "核算标注",
+        [
+            LegendItem(
+                "gap",
+                "空缺（无功能区）",
+                colour(styles["gap_color"]),
+                "dash",
+                count=len(report.gaps) if report is not None else None,
+            ),
+            LegendItem(
+                "overlap",
+                "重叠",
+                colour(styles["overlap_color"]),
+                "line",
+                count=len(report.overlaps) if report is not None else None,
+            ),
+            LegendItem("river", "河流中心线", colour(catalogue["rivers"].style.get("color")), "line"),
+            LegendItem("range", "河道管理范围", colour(catalogue["boundaries"].style.get("color")), "area"),
+        ],
+    )
+    sections = [
+        coded_section(
+            "zone_type", "岸线功能分区（段数）", catalogue["zones"].field("zone_type"), kind="line", counts=counts
+        ),
+        marks,
+    ]
     if report is not None:
         rows = report.gaps[report.gaps["river_code"] == code]
         overlaps = report.overlaps[report.overlaps["river_code"] == code]
@@ -98,21 +129,33 @@ def river_map(conn: Session | Connection, code: str, *, basemap: str | None = No
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_html(fmap, legend_html("图例", sections))
     if summary is not None:
-        add_html(fmap, render_template("ratio_panel.html", river=summary, threshold=get_settings().ratio_threshold,
-                                       note=note))
+        add_html(
+            fmap,
+            render_template("ratio_panel.html", river=summary, threshold=get_settings().ratio_threshold, note=note),
+        )
     Script(overlays_script(fmap.get_name(), entries)).add_to(fmap)
     return render(fmap)
 
 
 def _summary(report: Any | None, code: str, name: str, unzoned: bool) -> dict[str, Any] | None:
     """Return the river's entry of the ratio check (SPEC.md JSON shape) for the panel."""
-    empty_bank = {"length_m": 0, "zones_m": dict.fromkeys(("protected", "reserved", "controlled", "developed"), 0),
-                  "ratio": None, "gaps_m": 0, "overlaps_m": 0}
+    empty_bank = {
+        "length_m": 0,
+        "zones_m": dict.fromkeys(("protected", "reserved", "controlled", "developed"), 0),
+        "ratio": None,
+        "gaps_m": 0,
+        "overlaps_m": 0,
+    }
     if report is None:
         if not unzoned:
             return None
-        return {"code": code, "name": name, "ratio": None, "compliant": False,
-                "banks": {"left": empty_bank, "right": empty_bank}}
+        return {
+            "code": code,
+            "name": name,
+            "ratio": None,
+            "compliant": False,
+            "banks": {"left": empty_bank, "right": empty_bank},
+        }
     for entry in report.to_json()["rivers"]:
         if entry["code"] == code:
             return entry  # type: ignore[no-any-return]

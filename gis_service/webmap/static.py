@@ -15,8 +15,9 @@ from gis_service.webmap.data import ProblemFilter
 from gis_service.webmap.problems import problems_map
 
 
-def export_problems_map(engine: Engine, output: Path, flt: ProblemFilter, *, basemap: str | None = None,
-                        record_base: str | None = None) -> int:
+def export_problems_map(
+    engine: Engine, output: Path, flt: ProblemFilter, *, basemap: str | None = None, record_base: str | None = None
+) -> int:
     """Write the standalone issue map to ``output``; return its size in bytes."""
     if output.suffix.lower() not in {".html", ".htm"}:
         raise BadRequest(f"输出文件 {output} 应以 .html 结尾", code="bad_output_suffix")

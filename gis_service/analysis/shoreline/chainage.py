@@ -74,7 +74,7 @@ def step_lengths(lon: FloatArray, lat: FloatArray) -> FloatArray:
     # In blocks, so that the temporaries stay small (and in the CPU cache).
     for lo in range(0, len(out), STEP_BLOCK):
         hi = min(lo + STEP_BLOCK, len(out))
-        out[lo:hi] = _short_steps(lon[lo:hi + 1], lat[lo:hi + 1])
+        out[lo:hi] = _short_steps(lon[lo : hi + 1], lat[lo : hi + 1])
     far = np.flatnonzero(out > SHORT_CHORD_M)
     if len(far):
         out[far] = GEOD.inv(lon[far], lat[far], lon[far + 1], lat[far + 1])[2]
@@ -94,8 +94,9 @@ def _short_steps(lon: FloatArray, lat: FloatArray) -> FloatArray:
     north = cp[:-1] * dz - sp[:-1] * (cl[:-1] * dx + sl[:-1] * dy)
     plane2 = east * east + north * north
     meridian = n[:-1] * (1.0 - _E2) / w2[:-1]
-    curvature = np.divide(north * north / meridian + east * east / n[:-1], plane2, out=np.zeros_like(plane2),
-                          where=plane2 > 0)
+    curvature = np.divide(
+        north * north / meridian + east * east / n[:-1], plane2, out=np.zeros_like(plane2), where=plane2 > 0
+    )
     k2 = chord2 * curvature * curvature
     return np.asarray(np.sqrt(chord2) * (1.0 + k2 / 24.0 + 3.0 * k2 * k2 / 640.0))
 

@@ -114,7 +114,7 @@ class Polylines:
             rows = np.flatnonzero(width == w)
             step = max(1, PAIRS_PER_CHUNK // int(w))
             for lo in range(0, len(rows), step):
-                chunk = rows[lo:lo + step]
+                chunk = rows[lo : lo + step]
                 measure[chunk], distance[chunk] = _nearest(px[chunk], py[chunk], block_row[which[chunk]], block)
         return measure, distance
 
@@ -140,9 +140,17 @@ class Polylines:
             s = seg[first[lines][:, None] + np.where(real, k, 0)]
             dx, dy = self.x[s + 1] - self.x[s], self.y[s + 1] - self.y[s]
             len2 = dx * dx + dy * dy
-            block = np.stack((np.where(real, self.x[s], FAR), np.where(real, self.y[s], FAR),
-                              np.where(real, dx, 0.0), np.where(real, dy, 0.0),
-                              np.where(real & (len2 > 0), len2, 1.0), self.measure[s], self.step[s]))
+            block = np.stack(
+                (
+                    np.where(real, self.x[s], FAR),
+                    np.where(real, self.y[s], FAR),
+                    np.where(real, dx, 0.0),
+                    np.where(real, dy, 0.0),
+                    np.where(real & (len2 > 0), len2, 1.0),
+                    self.measure[s],
+                    self.step[s],
+                )
+            )
             cache[width] = (row, block)
         result: tuple[IntArray, FloatArray] = cache[width]
         return result
@@ -161,8 +169,9 @@ class Polylines:
             return out
         row = np.repeat(np.arange(len(which)), ends - starts)
         piece = np.cumsum(self.first[vertex] | part_starts(row)) - 1
-        lines = np.asarray(shapely.linestrings(np.column_stack((self.x[vertex], self.y[vertex])), indices=piece),
-                           dtype=object)
+        lines = np.asarray(
+            shapely.linestrings(np.column_stack((self.x[vertex], self.y[vertex])), indices=piece), dtype=object
+        )
         piece_row = row[part_starts(piece)]
         pieces = np.bincount(piece_row, minlength=len(which))
         single = np.flatnonzero(pieces == 1)

@@ -20,8 +20,7 @@ from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
 
 GAP_COLUMNS = ["river", "bank", "from_m", "to_m", "kind", "zone_before", "zone_after"]
-OVERLAP_COLUMNS = ["river", "bank", "from_m", "to_m", "length_m", "zone", "zone_type", "other_zone",
-                   "other_zone_type"]
+OVERLAP_COLUMNS = ["river", "bank", "from_m", "to_m", "length_m", "zone", "zone_type", "other_zone", "other_zone_type"]
 
 
 @dataclass
@@ -56,8 +55,14 @@ def zone_labels(zones: gpd.GeoDataFrame, which: IntArray) -> np.ndarray:
     return out
 
 
-def gap_rows(parts: PartTable, reach: FloatArray, holder: IntArray, index: CenterlineIndex,
-             zones: gpd.GeoDataFrame, tolerance: float) -> pd.DataFrame:
+def gap_rows(
+    parts: PartTable,
+    reach: FloatArray,
+    holder: IntArray,
+    index: CenterlineIndex,
+    zones: gpd.GeoDataFrame,
+    tolerance: float,
+) -> pd.DataFrame:
     """Return the gaps: chainage no stretch of the bank covers (head, between, tail, unzoned)."""
     start = np.where(np.isnan(reach), 0.0, reach)
     inner = np.flatnonzero((parts.a - start) > tolerance)
@@ -80,37 +85,64 @@ def gap_rows(parts: PartTable, reach: FloatArray, holder: IntArray, index: Cente
     zoned[parts.river, parts.bank] = True
     unzoned_river, unzoned_bank = np.nonzero(~zoned & (index.geodesic_length > 0)[:, None])
     river = np.concatenate((parts.river[inner], parts.river[last], unzoned_river)).astype(np.int64)
-    before = np.concatenate((np.where(head, -1, parts.zone[np.maximum(h, 0)]), parts.zone[last],
-                             np.full(len(unzoned_river), -1)))
+    before = np.concatenate(
+        (np.where(head, -1, parts.zone[np.maximum(h, 0)]), parts.zone[last], np.full(len(unzoned_river), -1))
+    )
     after = np.concatenate((parts.zone[inner], np.full(len(last) + len(unzoned_river), -1)))
-    frame = pd.DataFrame({
-        "river": river,
-        "bank": np.asarray(BANKS, dtype=object)[np.concatenate((parts.bank[inner], parts.bank[last], unzoned_bank))],
-        "from_m": np.concatenate((start[inner], parts.b[last], np.zeros(len(unzoned_river)))),
-        "to_m": np.concatenate((parts.a[inner], index.geodesic_length[parts.river[last]],
-                                index.geodesic_length[unzoned_river])),
-        "kind": np.concatenate((np.where(head, "head", "between").astype(object), np.full(len(last), "tail"),
-                                np.full(len(unzoned_river), "unzoned"))).astype(object),
-        "zone_before": _labels_or_none(zones, before),
-        "zone_after": _labels_or_none(zones, after),
-        "before_index": before, "after_index": after,
-    })
+    frame = pd.DataFrame(
+        {
+            "river": river,
+            "bank": np.asarray(BANKS, dtype=object)[
+                np.concatenate((parts.bank[inner], parts.bank[last], unzoned_bank))
+            ],
+            "from_m": np.concatenate((start[inner], parts.b[last], np.zeros(len(unzoned_river)))),
+            "to_m": np.concatenate(
+                (parts.a[inner], index.geodesic_length[parts.river[last]], index.geodesic_length[unzoned_river])
+            ),
+            "kind": np.concatenate(
+                (
+                    np.where(head, "head", "between").astype(object),
+                    np.full(len(last), "tail"),
+                    np.full(len(unzoned_river), "unzoned"),
+                )
+            ).astype(object),
+            "zone_before": _labels_or_none(zones, before),
+            "zone_after": _labels_or_none(zones, after),
+            "before_index": before,
+            "after_index": after,
+        }
+    )
     return frame
 
 
-def overlap_rows(parts: PartTable, reach: FloatArray, holder: IntArray, overlap: FloatArray,
-                 zones: gpd.GeoDataFrame, tolerance: float) -> pd.DataFrame:
+def overlap_rows(
+    parts: PartTable,
+    reach: FloatArray,
+    holder: IntArray,
+    overlap: FloatArray,
+    zones: gpd.GeoDataFrame,
+    tolerance: float,
+) -> pd.DataFrame:
     """Return the overlaps: a stretch's length whose chainage an earlier stretch of the bank already claims."""
     hit = np.flatnonzero(overlap > tolerance)
     other = holder[hit]
     types = np.asarray(ZONE_TYPES, dtype=object)
-    return pd.DataFrame({
-        "river": parts.river[hit], "bank": np.asarray(BANKS, dtype=object)[parts.bank[hit]],
-        "from_m": parts.a[hit], "to_m": np.minimum(parts.b[hit], reach[hit]), "length_m": overlap[hit],
-        "zone": zone_labels(zones, parts.zone[hit]), "zone_type": types[parts.zone_type[hit]],
-        "other_zone": zone_labels(zones, parts.zone[other]), "other_zone_type": types[parts.zone_type[other]],
-        "part": hit, "zone_index": parts.zone[hit], "other_index": parts.zone[other],
-    })
+    return pd.DataFrame(
+        {
+            "river": parts.river[hit],
+            "bank": np.asarray(BANKS, dtype=object)[parts.bank[hit]],
+            "from_m": parts.a[hit],
+            "to_m": np.minimum(parts.b[hit], reach[hit]),
+            "length_m": overlap[hit],
+            "zone": zone_labels(zones, parts.zone[hit]),
+            "zone_type": types[parts.zone_type[hit]],
+            "other_zone": zone_labels(zones, parts.zone[other]),
+            "other_zone_type": types[parts.zone_type[other]],
+            "part": hit,
+            "zone_index": parts.zone[hit],
+            "other_index": parts.zone[other],
+        }
+    )
 
 
 def _labels_or_none(zones: gpd.GeoDataFrame, which: IntArray) -> np.ndarray:
@@ -144,8 +176,11 @@ def gap_frame(detail: CheckDetail) -> gpd.GeoDataFrame:
     pieces = np.full(len(rows), None, dtype=object)
     pieces[unzoned] = index.metric[river[unzoned]]
     cut = ~unzoned
-    pieces[cut] = index.lines.substrings(river[cut], index.to_metric(rows["from_m"].to_numpy()[cut], river[cut]),
-                                         index.to_metric(rows["to_m"].to_numpy()[cut], river[cut]))
+    pieces[cut] = index.lines.substrings(
+        river[cut],
+        index.to_metric(rows["from_m"].to_numpy()[cut], river[cut]),
+        index.to_metric(rows["to_m"].to_numpy()[cut], river[cut]),
+    )
     offsets = bank_offsets(detail, np.unique(river * 2 + bank))
     d = np.array([offsets.get(int(k), 0.0) for k in river * 2 + bank])
     shift = (d > 0) & (shapely.get_type_id(pieces) == 1) & (shapely.length(pieces) > 0)

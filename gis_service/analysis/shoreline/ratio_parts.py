@@ -57,8 +57,13 @@ class PartTable:
         return self.metric.point_at(self.metric.length / 2, np.arange(len(self), dtype=np.int64))
 
 
-def zone_parts(zones: gpd.GeoDataFrame, river: IntArray, index: CenterlineIndex,
-               bank_lines: gpd.GeoDataFrame | None, known: dict[str, int]) -> tuple[GeomArray, IntArray, BoolArray]:
+def zone_parts(
+    zones: gpd.GeoDataFrame,
+    river: IntArray,
+    index: CenterlineIndex,
+    bank_lines: gpd.GeoDataFrame | None,
+    known: dict[str, int],
+) -> tuple[GeomArray, IntArray, BoolArray]:
     """Return the lon/lat line parts of each zone, the zone of each (in zone order) and whether it is the whole zone."""
     geoms = np.asarray(zones.geometry.values, dtype=object)
     kind = shapely.get_type_id(geoms)
@@ -68,8 +73,7 @@ def zone_parts(zones: gpd.GeoDataFrame, river: IntArray, index: CenterlineIndex,
     polygon = np.isin(kind[other], (3, 6))
     if polygon.any():
         metric = index.frames.to_local(lines[polygon], river[other][polygon])
-        banks = polygon_bank_lines(zones.iloc[other[polygon]], metric, river[other][polygon], index, bank_lines,
-                                   known)
+        banks = polygon_bank_lines(zones.iloc[other[polygon]], metric, river[other][polygon], index, bank_lines, known)
         lines[polygon] = index.frames.to_lonlat(banks, river[other][polygon])
     parts, owner = shapely.get_parts(lines, return_index=True)
     keep = shapely.get_type_id(parts) == 1
@@ -80,8 +84,13 @@ def zone_parts(zones: gpd.GeoDataFrame, river: IntArray, index: CenterlineIndex,
     return geoms[order], zone[order], whole[order]
 
 
-def part_table(zones: gpd.GeoDataFrame, zone_river: IntArray, index: CenterlineIndex,
-               bank_lines: gpd.GeoDataFrame | None, known: dict[str, int]) -> PartTable:
+def part_table(
+    zones: gpd.GeoDataFrame,
+    zone_river: IntArray,
+    index: CenterlineIndex,
+    bank_lines: gpd.GeoDataFrame | None,
+    known: dict[str, int],
+) -> PartTable:
     """Cut ``zones`` into parts and measure each: geodesic length, chainage of both ends, direction."""
     geoms, zone, whole = zone_parts(zones, zone_river, index, bank_lines, known)
     coords, vertex_part = shapely.get_coordinates(geoms, return_index=True)
@@ -108,10 +117,19 @@ def part_table(zones: gpd.GeoDataFrame, zone_river: IntArray, index: CenterlineI
     high = np.where(reverse[:, None], metric_xy[starts], metric_xy[ends])
     bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(np.int64)[zone]
     return PartTable(
-        zone=zone, river=river, bank=bank, zone_type=_type_codes(zones)[zone],
-        a=np.minimum(c0, c1), b=np.maximum(c0, c1), reversed=reverse, length=length,
+        zone=zone,
+        river=river,
+        bank=bank,
+        zone_type=_type_codes(zones)[zone],
+        a=np.minimum(c0, c1),
+        b=np.maximum(c0, c1),
+        reversed=reverse,
+        length=length,
         scale=np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0),
-        low_end=low, high_end=high, lonlat=lonlat, metric=metric,
+        low_end=low,
+        high_end=high,
+        lonlat=lonlat,
+        metric=metric,
         whole=_where(whole, geoms),
     )
 
@@ -132,8 +150,11 @@ def in_4490(gdf: gpd.GeoDataFrame, what: str, columns: Sequence[str]) -> gpd.Geo
     """Return ``gdf`` in EPSG:4490 after checking it has ``columns`` (a missing CRS is taken as 4490)."""
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
-        raise BadRequest(f"{what}缺少字段 {', '.join(missing)}；请按图层目录提供这些字段",
-                         code="ratio_input_missing_fields", details={"layer": what, "missing": missing})
+        raise BadRequest(
+            f"{what}缺少字段 {', '.join(missing)}；请按图层目录提供这些字段",
+            code="ratio_input_missing_fields",
+            details={"layer": what, "missing": missing},
+        )
     if gdf.crs is None:
         gdf = gdf.set_crs(CRS)
     elif gdf.crs.to_epsg() != 4490:
@@ -150,7 +171,7 @@ def polygon_bank_lines(
     known: dict[str, int],
 ) -> GeomArray:
     """Return the bank line (local metres) inside each zone polygon (see :mod:`ratios` for the choice)."""
-    left = (zones["bank"].to_numpy() == "left")
+    left = zones["bank"].to_numpy() == "left"
     # A river's bank line, when the range delivery has one: (river index, bank) → local line.
     lines = np.full(len(zones), None, dtype=object)
     if bank_lines is not None and not bank_lines.empty:
@@ -160,10 +181,12 @@ def polygon_bank_lines(
         if not bl.empty:
             r = bl["river_code"].map(known).to_numpy(dtype=np.int64)
             merged = bl.assign(_r=r, geometry=index.frames.to_local(bl.geometry.values, r))
-            by_key = {(int(k[0]), str(k[1])): shapely.union_all(g.geometry.values)
-                      for k, g in merged.groupby(["_r", "bank"])}
-            lines = np.array([by_key.get((int(r_), b)) for r_, b in zip(river, zones["bank"], strict=True)],
-                             dtype=object)
+            by_key = {
+                (int(k[0]), str(k[1])): shapely.union_all(g.geometry.values) for k, g in merged.groupby(["_r", "bank"])
+            }
+            lines = np.array(
+                [by_key.get((int(r_), b)) for r_, b in zip(river, zones["bank"], strict=True)], dtype=object
+            )
     has_line = ~shapely.is_missing(lines)
     out = np.full(len(zones), None, dtype=object)
     if has_line.any():

@@ -28,8 +28,12 @@ from gis_service.runtime import collector_paused
 __all__ = ["BANKS", "CRS", "FLAG_LABELS", "ZONE_TYPES", "RatioReport", "build_report", "each_row"]
 
 FLAG_LABELS = {
-    "gap_before": "上游侧有空缺", "gap_after": "下游侧有空缺", "overlap": "与其他功能区重叠",
-    "wrong_side": "位于另一岸", "reversed": "逆水流方向绘制", "from_polygon": "由面要素量算",
+    "gap_before": "上游侧有空缺",
+    "gap_after": "下游侧有空缺",
+    "overlap": "与其他功能区重叠",
+    "wrong_side": "位于另一岸",
+    "reversed": "逆水流方向绘制",
+    "from_polygon": "由面要素量算",
 }
 _NO_PIECES = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
 
@@ -71,8 +75,17 @@ def rounded(values: Any, digits: int = 2) -> list[float | None]:
 class RatioReport:
     """岸线保护比例核算结果: the check per river and bank, towns, and the stretches, gaps and overlaps."""
 
-    def __init__(self, *, rivers: pd.DataFrame, banks: pd.DataFrame, towns: pd.DataFrame, threshold: float,
-                 gap_tolerance_m: float, warnings: list[str], detail: CheckDetail) -> None:
+    def __init__(
+        self,
+        *,
+        rivers: pd.DataFrame,
+        banks: pd.DataFrame,
+        towns: pd.DataFrame,
+        threshold: float,
+        gap_tolerance_m: float,
+        warnings: list[str],
+        detail: CheckDetail,
+    ) -> None:
         self.rivers = rivers
         self.banks = banks
         self.towns = towns
@@ -129,9 +142,15 @@ class RatioReport:
                 "gaps_m": _r(b["gaps_m"]),
                 "overlaps_m": _r(b["overlaps_m"]),
             }
-        return {"code": row.code, "name": row.name, "important": bool(row.important),
-                "length_m": _r(row.length_m), "ratio": _r(row.ratio, 4), "compliant": bool(row.compliant),
-                "banks": banks}
+        return {
+            "code": row.code,
+            "name": row.name,
+            "important": bool(row.important),
+            "length_m": _r(row.length_m),
+            "ratio": _r(row.ratio, 4),
+            "compliant": bool(row.compliant),
+            "banks": banks,
+        }
 
     def rivers_json(self, important_only: bool = False) -> list[dict[str, Any]]:
         """Return :meth:`river_json` of every selected river, rounded in one vectorised pass."""
@@ -141,20 +160,45 @@ class RatioReport:
         for bank in BANKS:
             b = banks.reindex(pd.MultiIndex.from_arrays([rows["code"].to_numpy(), [bank] * len(rows)]))
             length = b["length_m"].to_numpy(dtype=float)
-            ratio = np.divide(b["pr_m"].to_numpy(dtype=float), length, out=np.full(len(b), np.nan),
-                              where=length > 0)
-            per_bank[bank] = (rounded(length), [rounded(b[t]) for t in ZONE_TYPES], rounded(ratio, 4),
-                              rounded(b["gaps_m"]), rounded(b["overlaps_m"]))
+            ratio = np.divide(b["pr_m"].to_numpy(dtype=float), length, out=np.full(len(b), np.nan), where=length > 0)
+            per_bank[bank] = (
+                rounded(length),
+                [rounded(b[t]) for t in ZONE_TYPES],
+                rounded(ratio, 4),
+                rounded(b["gaps_m"]),
+                rounded(b["overlaps_m"]),
+            )
         out = []
-        river_cols = zip(rows["code"].tolist(), rows["name"].tolist(), rows["important"].tolist(),
-                         rounded(rows["length_m"]), rounded(rows["ratio"], 4), rows["compliant"].tolist(), strict=True)
+        river_cols = zip(
+            rows["code"].tolist(),
+            rows["name"].tolist(),
+            rows["important"].tolist(),
+            rounded(rows["length_m"]),
+            rounded(rows["ratio"], 4),
+            rows["compliant"].tolist(),
+            strict=True,
+        )
         for i, (code, name, important, length_m, ratio_, compliant) in enumerate(river_cols):
             entry = {}
             for bank, (blen, types, bratio, gaps, overlaps) in per_bank.items():
-                entry[bank] = {"length_m": blen[i], "zones_m": {t: types[k][i] for k, t in enumerate(ZONE_TYPES)},
-                               "ratio": bratio[i], "gaps_m": gaps[i], "overlaps_m": overlaps[i]}
-            out.append({"code": code, "name": name, "important": bool(important), "length_m": length_m,
-                        "ratio": ratio_, "compliant": bool(compliant), "banks": entry})
+                entry[bank] = {
+                    "length_m": blen[i],
+                    "zones_m": {t: types[k][i] for k, t in enumerate(ZONE_TYPES)},
+                    "ratio": bratio[i],
+                    "gaps_m": gaps[i],
+                    "overlaps_m": overlaps[i],
+                }
+            out.append(
+                {
+                    "code": code,
+                    "name": name,
+                    "important": bool(important),
+                    "length_m": length_m,
+                    "ratio": ratio_,
+                    "compliant": bool(compliant),
+                    "banks": entry,
+                }
+            )
         return out
 
     def total(self, important_only: bool = False) -> dict[str, Any]:
@@ -163,8 +207,12 @@ class RatioReport:
         length, pr = float(rows["length_m"].sum()), float(rows["pr_m"].sum())
         ratio = _ratio(pr, length)
         clean = bool((rows["gaps_m"] == 0).all() and (rows["overlaps_m"] == 0).all())
-        return {"rivers": int(len(rows)), "length_m": _r(length), "ratio": _r(ratio, 4),
-                "compliant": bool(ratio is not None and ratio >= self.threshold and clean and len(rows) > 0)}
+        return {
+            "rivers": int(len(rows)),
+            "length_m": _r(length),
+            "ratio": _r(ratio, 4),
+            "compliant": bool(ratio is not None and ratio >= self.threshold and clean and len(rows) > 0),
+        }
 
     def town_table(self, important_only: bool = False) -> pd.DataFrame:
         """Return per town (镇街统计): stretch count, length per type, shares and ratio."""
@@ -184,8 +232,14 @@ class RatioReport:
     def _json(self, important_only: bool) -> dict[str, Any]:
         """Build :meth:`to_json`'s body."""
         towns = [
-            {"code": t.town_code, "name": t.town, "count": int(t.count), "length_m": _r(t.length_m),
-             "zones_m": {z: _r(getattr(t, z)) for z in ZONE_TYPES}, "ratio": _r(t.ratio, 4)}
+            {
+                "code": t.town_code,
+                "name": t.town,
+                "count": int(t.count),
+                "length_m": _r(t.length_m),
+                "zones_m": {z: _r(getattr(t, z)) for z in ZONE_TYPES},
+                "ratio": _r(t.ratio, 4),
+            }
             for t in each_row(self.town_table(important_only), index=False)
         ]
         body: dict[str, Any] = {
@@ -221,19 +275,37 @@ def build_report(
     banks = bank_table(parts, covered, gaps, overlaps, codes)
     table = river_table(rivers, codes, index.geodesic_length, banks, threshold)
     detail = CheckDetail(
-        zones=zones, parts=parts, index=index, codes=codes, names=table["name"].to_numpy(),
+        zones=zones,
+        parts=parts,
+        index=index,
+        codes=codes,
+        names=table["name"].to_numpy(),
         important=np.broadcast_to(table["important"].to_numpy(dtype=bool), len(table)),
-        reach=reach, holder=holder, overlap=overlap, gap_rows=gaps, overlap_rows=overlaps, towns=towns,
+        reach=reach,
+        holder=holder,
+        overlap=overlap,
+        gap_rows=gaps,
+        overlap_rows=overlaps,
+        towns=towns,
     )
-    return RatioReport(rivers=table, banks=banks, towns=_town_frame(towns), threshold=threshold,
-                       gap_tolerance_m=gap_tolerance_m, warnings=warnings, detail=detail)
+    return RatioReport(
+        rivers=table,
+        banks=banks,
+        towns=_town_frame(towns),
+        threshold=threshold,
+        gap_tolerance_m=gap_tolerance_m,
+        warnings=warnings,
+        detail=detail,
+    )
 
 
 def _town_frame(towns: gpd.GeoDataFrame | None) -> pd.DataFrame:
     """Return the towns' codes and names (no towns: an empty table)."""
     if towns is None or towns.empty:
         return pd.DataFrame(columns=["town_code", "town"])
-    return pd.DataFrame({
-        "town_code": towns["code"].to_numpy() if "code" in towns else towns["name"].to_numpy(),
-        "town": towns["name"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "town_code": towns["code"].to_numpy() if "code" in towns else towns["name"].to_numpy(),
+            "town": towns["name"].to_numpy(),
+        }
+    )

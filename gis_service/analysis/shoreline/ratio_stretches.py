@@ -19,9 +19,27 @@ from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, Geom
 from gis_service.analysis.shoreline.ratio_issues import CheckDetail, zone_labels
 from gis_service.analysis.shoreline.ratio_parts import CRS
 
-STRETCH_COLUMNS = ["id", "code", "river_code", "river_name", "bank", "zone_type", "start_m", "end_m",
-                   "start_chainage", "end_chainage", "length_m", "start_lon", "start_lat", "end_lon", "end_lat",
-                   "basis", "parts", "overlap_m", "flags"]
+STRETCH_COLUMNS = [
+    "id",
+    "code",
+    "river_code",
+    "river_name",
+    "bank",
+    "zone_type",
+    "start_m",
+    "end_m",
+    "start_chainage",
+    "end_chainage",
+    "length_m",
+    "start_lon",
+    "start_lat",
+    "end_lon",
+    "end_lat",
+    "basis",
+    "parts",
+    "overlap_m",
+    "flags",
+]
 # Flags that come from the parts themselves, in their order in the flags text.
 _OWN_FLAGS = ("wrong_side", "reversed", "from_polygon")
 # A town piece shorter than this (metres) is a touch at the border, not a stretch in the town.
@@ -91,8 +109,9 @@ class ZoneTable:
             if (self.part_count[rest] == 1).all():
                 out[rest] = built
             else:
-                out[rest] = shapely.multilinestrings(built, indices=np.searchsorted(self.used[rest],
-                                                                                    parts.zone[part_rows]))
+                out[rest] = shapely.multilinestrings(
+                    built, indices=np.searchsorted(self.used[rest], parts.zone[part_rows])
+                )
                 single = rest[self.part_count[rest] == 1]
                 out[single] = built[np.searchsorted(part_rows, self._runs[single])]
         return out
@@ -107,18 +126,26 @@ def stretch_frame(detail: CheckDetail, table: ZoneTable) -> gpd.GeoDataFrame:
     start_xy = _end_lonlat(detail, table.at_start, low=True)
     end_xy = _end_lonlat(detail, table.at_end, low=False)
     river = parts.river[table.at_start]
-    out = pd.DataFrame({
-        "id": zones["id"].to_numpy()[used] if "id" in zones else used + 1,
-        "code": zones["code"].to_numpy()[used] if "code" in zones else None,
-        "river_code": detail.codes[river], "river_name": detail.names[river],
-        "bank": zones["bank"].to_numpy()[used], "zone_type": zones["zone_type"].to_numpy()[used],
-        "start_m": parts.a[table.at_start], "end_m": parts.b[table.at_end],
-        "length_m": table.length,
-        "start_lon": start_xy[:, 0], "start_lat": start_xy[:, 1], "end_lon": end_xy[:, 0], "end_lat": end_xy[:, 1],
-        "basis": zones["basis"].to_numpy()[used] if "basis" in zones else None,
-        "parts": table.part_count,
-        "overlap_m": table.total(detail.overlap),
-    })
+    out = pd.DataFrame(
+        {
+            "id": zones["id"].to_numpy()[used] if "id" in zones else used + 1,
+            "code": zones["code"].to_numpy()[used] if "code" in zones else None,
+            "river_code": detail.codes[river],
+            "river_name": detail.names[river],
+            "bank": zones["bank"].to_numpy()[used],
+            "zone_type": zones["zone_type"].to_numpy()[used],
+            "start_m": parts.a[table.at_start],
+            "end_m": parts.b[table.at_end],
+            "length_m": table.length,
+            "start_lon": start_xy[:, 0],
+            "start_lat": start_xy[:, 1],
+            "end_lon": end_xy[:, 0],
+            "end_lat": end_xy[:, 1],
+            "basis": zones["basis"].to_numpy()[used] if "basis" in zones else None,
+            "parts": table.part_count,
+            "overlap_m": table.total(detail.overlap),
+        }
+    )
     out["start_chainage"] = chainage_texts(out["start_m"].to_numpy())
     out["end_chainage"] = chainage_texts(out["end_m"].to_numpy())
     out["flags"] = _flags(detail, table)
@@ -161,8 +188,10 @@ def _flags(detail: CheckDetail, table: ZoneTable) -> list[str]:
     np.logical_or.at(own[:, 1], position[parts.zone], parts.reversed)
     own[:, 2] = np.isin(shapely.get_type_id(np.asarray(detail.zones.geometry.values, dtype=object)[used]), (3, 6))
     # Every combination of the zone's own flags as one text, picked by a bit mask.
-    combos = np.array([",".join(f for bit, f in enumerate(_OWN_FLAGS) if mask >> bit & 1)
-                       for mask in range(2 ** len(_OWN_FLAGS))], dtype=object)
+    combos = np.array(
+        [",".join(f for bit, f in enumerate(_OWN_FLAGS) if mask >> bit & 1) for mask in range(2 ** len(_OWN_FLAGS))],
+        dtype=object,
+    )
     flags = combos[own @ (1 << np.arange(len(_OWN_FLAGS)))]
     for z, found in _issue_flags(detail, used).items():
         i = position[z]

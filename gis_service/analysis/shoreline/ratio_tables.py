@@ -35,8 +35,9 @@ def distinct_per(group: IntArray, item: IntArray, size: int) -> IntArray:
     return np.bincount(distinct // span, minlength=size)
 
 
-def bank_table(parts: PartTable, covered: Covered, gaps: pd.DataFrame, overlaps: pd.DataFrame,
-               codes: np.ndarray) -> pd.DataFrame:
+def bank_table(
+    parts: PartTable, covered: Covered, gaps: pd.DataFrame, overlaps: pd.DataFrame, codes: np.ndarray
+) -> pd.DataFrame:
     """Return per (river code, bank): union length, per-type union lengths, protected+reserved, gaps, overlaps."""
     code_id, unique = pd.factorize(codes)
     size = len(unique) * len(BANKS)
@@ -59,26 +60,28 @@ def bank_table(parts: PartTable, covered: Covered, gaps: pd.DataFrame, overlaps:
     return pd.DataFrame({name: values[row] for name, values in columns.items()}, index=full)
 
 
-def river_table(rivers: gpd.GeoDataFrame, codes: np.ndarray, centerline_m: FloatArray, banks: pd.DataFrame,
-                threshold: float) -> pd.DataFrame:
+def river_table(
+    rivers: gpd.GeoDataFrame, codes: np.ndarray, centerline_m: FloatArray, banks: pd.DataFrame, threshold: float
+) -> pd.DataFrame:
     """Return per river: code, name, importance, centerline length, bank sums, ratio and compliance."""
-    table = pd.DataFrame({
-        "code": codes,
-        "name": rivers["name"].to_numpy() if "name" in rivers else codes,
-        "important": rivers["important"].fillna(False).astype(bool).to_numpy()
-        if "important" in rivers else False,
-        "centerline_m": centerline_m,
-    })
+    table = pd.DataFrame(
+        {
+            "code": codes,
+            "name": rivers["name"].to_numpy() if "name" in rivers else codes,
+            "important": rivers["important"].fillna(False).astype(bool).to_numpy() if "important" in rivers else False,
+            "centerline_m": centerline_m,
+        }
+    )
     sums = banks.groupby(level=0)[["length_m", "pr_m", "gaps_m", "overlaps_m"]].sum()
     table = table.join(sums, on="code")
     table["ratio"] = table["pr_m"] / table["length_m"].where(table["length_m"] > 0)
-    table["compliant"] = ((table["ratio"] >= threshold - 1e-12) & (table["gaps_m"] == 0)
-                          & (table["overlaps_m"] == 0))
+    table["compliant"] = (table["ratio"] >= threshold - 1e-12) & (table["gaps_m"] == 0) & (table["overlaps_m"] == 0)
     return table
 
 
-def town_totals(towns: pd.DataFrame, town: IntArray, zone: IntArray, zone_type: IntArray,
-                length: FloatArray) -> pd.DataFrame:
+def town_totals(
+    towns: pd.DataFrame, town: IntArray, zone: IntArray, zone_type: IntArray, length: FloatArray
+) -> pd.DataFrame:
     """Return per town (镇街统计) from its pieces (town row, zone, type, length): counts, lengths, shares, ratio."""
     out = towns[["town_code", "town"]].copy()
     # Towns are grouped by name, as the office reads them.
@@ -97,6 +100,7 @@ def town_totals(towns: pd.DataFrame, town: IntArray, zone: IntArray, zone_type: 
     out["length_m"] = out[list(ZONE_TYPES)].sum(axis=1)
     for t in ZONE_TYPES:
         out[f"{t}_share"] = np.where(out["length_m"] > 0, out[t] / out["length_m"].where(out["length_m"] > 0), np.nan)
-    out["ratio"] = np.where(out["length_m"] > 0, (out["protected"] + out["reserved"])
-                            / out["length_m"].where(out["length_m"] > 0), np.nan)
+    out["ratio"] = np.where(
+        out["length_m"] > 0, (out["protected"] + out["reserved"]) / out["length_m"].where(out["length_m"] > 0), np.nan
+    )
     return out.reset_index(drop=True)

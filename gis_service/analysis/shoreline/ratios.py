@@ -72,9 +72,15 @@ def shoreline_ratios(
         zones, river, warnings = _usable(zones, known)
         parts = part_table(zones, river, index, bank_lines, known)
         return build_report(
-            rivers=rivers, zones=zones, parts=parts, covered=_covered(parts, index), index=index,
+            rivers=rivers,
+            zones=zones,
+            parts=parts,
+            covered=_covered(parts, index),
+            index=index,
             towns=None if towns is None else in_4490(towns, "镇街", ("name",)),
-            threshold=threshold, gap_tolerance_m=gap_tolerance_m, overlap_tolerance_m=overlap_tolerance_m,
+            threshold=threshold,
+            gap_tolerance_m=gap_tolerance_m,
+            overlap_tolerance_m=overlap_tolerance_m,
             warnings=warnings,
         )
 
@@ -145,8 +151,11 @@ def _covered(parts: PartTable, index: CenterlineIndex) -> dict[str, tuple[FloatA
     type_order = bank_order[np.argsort(by_type[bank_order], kind="stable")]
     protecting = np.isin(parts.zone_type, [ZONE_TYPES.index(t) for t in PROTECTING])
     out = {}
-    for name, order, group in (("bank", bank_order, key), ("type", type_order, by_type),
-                                ("pr", bank_order[protecting[bank_order]], key)):
+    for name, order, group in (
+        ("bank", bank_order, key),
+        ("type", type_order, by_type),
+        ("pr", bank_order[protecting[bank_order]], key),
+    ):
         reach, holder = sweep(order, group, parts.b, rank)
         out[name] = (reach, holder, _covered_length(parts, reach, index))
     return out

@@ -36,8 +36,16 @@ def audit_log(session: SessionDep, _caller: Admin, limit: int = 100) -> dict[str
     rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 1000)))
     return {
         "entries": [
-            {"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "role": r.role, "action": r.action,
-             "target_type": r.target_type, "target_id": r.target_id, "details": r.details}
+            {
+                "id": r.id,
+                "at": r.at.isoformat(),
+                "actor": r.actor,
+                "role": r.role,
+                "action": r.action,
+                "target_type": r.target_type,
+                "target_id": r.target_id,
+                "details": r.details,
+            }
             for r in rows
         ]
     }

@@ -80,8 +80,9 @@ async def save_upload(upload: UploadFile, folder: FsPath, limit: int) -> FsPath:
 
 
 @asynccontextmanager
-async def received_delivery(request: Request, layer: str, caller: Caller, *,
-                            storing: bool) -> AsyncIterator[tuple[ImportOptions, FsPath]]:
+async def received_delivery(
+    request: Request, layer: str, caller: Caller, *, storing: bool
+) -> AsyncIterator[tuple[ImportOptions, FsPath]]:
     """Receive a delivery's multipart form (size-limited); yield its options and the file, kept until the end.
 
     Form fields: ``file``, ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``fix``;
@@ -105,11 +106,19 @@ async def received_delivery(request: Request, layer: str, caller: Caller, *,
 
         if storing and flag("approve") and not (caller.role and caller.role.allows(Role.ADMIN)):
             raise Forbidden("只有管理员可以在上传时直接批准（approve）", code="insufficient_role")
-        options = ImportOptions(layer=layer, crs=text("crs"), encoding=text("encoding"), river=text("river"),
-                                source_layer=text("layer"), swap_xy=flag("swap_xy"),
-                                dry_run=storing and flag("dry_run"), fix=flag("fix"),
-                                approve=storing and flag("approve"), actor=caller.name,
-                                filename=FsPath(upload.filename or "upload").name)
+        options = ImportOptions(
+            layer=layer,
+            crs=text("crs"),
+            encoding=text("encoding"),
+            river=text("river"),
+            source_layer=text("layer"),
+            swap_xy=flag("swap_xy"),
+            dry_run=storing and flag("dry_run"),
+            fix=flag("fix"),
+            approve=storing and flag("approve"),
+            actor=caller.name,
+            filename=FsPath(upload.filename or "upload").name,
+        )
         with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
             yield options, await save_upload(upload, FsPath(tmp), limit)
 
@@ -129,9 +138,15 @@ async def upload_delivery(request: Request, session: SessionDep, caller: Surveyo
     async with received_delivery(request, layer, caller, storing=True) as (options, path):
         report = await run_in_threadpool(run_import, session, path, options)
     if not options.dry_run:
-        caller.audit(session, "delivery.import", layer, options.filename,
-                     stored=report.get("stored"), deliveries=[d["id"] for d in report.get("deliveries", [])],
-                     approved=options.approve)
+        caller.audit(
+            session,
+            "delivery.import",
+            layer,
+            options.filename,
+            stored=report.get("stored"),
+            deliveries=[d["id"] for d in report.get("deliveries", [])],
+            approved=options.approve,
+        )
     return JSONResponse(report, status_code=200 if options.dry_run else 201)
 
 
@@ -176,8 +191,7 @@ def diff(
 
 
 @router.get("/rivers/{river_code}")
-def river_history(session: SessionDep, _caller: Viewer, river_code: str,
-                  layer: str | None = None) -> dict[str, Any]:
+def river_history(session: SessionDep, _caller: Viewer, river_code: str, layer: str | None = None) -> dict[str, Any]:
     """Return a river's version history (all layers unless ``layer``), oldest first."""
     rows = list_deliveries(session, river_code=river_code, layer=layer, limit=1000)
     rows.sort(key=lambda d: (d.layer, d.version))
@@ -215,8 +229,9 @@ class Rejection(BaseModel):
 def approve(session: SessionDep, caller: Admin, delivery_id: int) -> dict[str, Any]:
     """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
     d = approve_delivery(session, delivery_id, actor=caller.name)
-    caller.audit(session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer,
-                 version=d.version)
+    caller.audit(
+        session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
+    )
     return delivery_dict(d)
 
 

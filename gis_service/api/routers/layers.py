@@ -45,8 +45,13 @@ def list_layers(_caller: Viewer) -> dict[str, Any]:
                 "geometry_types": list(layer.geometry_types),
                 "versioned": layer.versioned,
                 "fields": [
-                    {"name": f.name, "type": f.type, "label": f.label, "required": f.required,
-                     "values": {v.code: v.label for v in f.values.values()} or None}
+                    {
+                        "name": f.name,
+                        "type": f.type,
+                        "label": f.label,
+                        "required": f.required,
+                        "values": {v.code: v.label for v in f.values.values()} or None,
+                    }
                     for f in layer.fields
                 ],
             }
@@ -70,8 +75,9 @@ def layer_features(
     spec = get_catalogue()[layer]
     where = {"river_code": river_code} if river_code else None
     # One row past the page tells whether a next page exists, without a COUNT(*).
-    texts = geojson.read_feature_texts(session, spec, bbox=parse_bbox(bbox), where=where, limit=limit + 1,
-                                       offset=offset)
+    texts = geojson.read_feature_texts(
+        session, spec, bbox=parse_bbox(bbox), where=where, limit=limit + 1, offset=offset
+    )
     page = texts[:limit]
     links = []
     if len(texts) > limit:

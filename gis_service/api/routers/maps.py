@@ -62,9 +62,12 @@ def _page(request: Request, html: str) -> HTMLResponse:
 
 
 @router.get("/maps/problems", response_class=HTMLResponse)
-def problems_page(request: Request, session: SessionDep, _caller: Viewer,
-                  basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None
-                  ) -> HTMLResponse:
+def problems_page(
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None,
+) -> HTMLResponse:
     """The issue map: problem sites over rivers, ranges, zones and outfalls, with filters and legend."""
     from gis_service.webmap.problems import problems_map
 
@@ -73,8 +76,13 @@ def problems_page(request: Request, session: SessionDep, _caller: Viewer,
 
 
 @router.get("/maps/rivers/{code}", response_class=HTMLResponse)
-def river_page(request: Request, session: SessionDep, _caller: Viewer,
-               code: Annotated[str, Path(description="河流编码")], basemap: str | None = None) -> HTMLResponse:
+def river_page(
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    code: Annotated[str, Path(description="河流编码")],
+    basemap: str | None = None,
+) -> HTMLResponse:
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
     from gis_service.webmap.rivers import river_map
 
@@ -82,9 +90,13 @@ def river_page(request: Request, session: SessionDep, _caller: Viewer,
 
 
 @router.get("/maps/data/problems")
-def problems_data(request: Request, session: SessionDep, _caller: Viewer,
-                  bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
-                  datum: str = "wgs84") -> Response:
+def problems_data(
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+    datum: str = "wgs84",
+) -> Response:
     """Problem sites for the current filter as compact columns (ids, integer coordinates, codes)."""
     return _json(problem_sites(session, _filter(request), datum=_datum(datum), bbox=parse_bbox(bbox)))
 
@@ -96,9 +108,14 @@ def problem_popup(session: SessionDep, _caller: Viewer, problem_id: int) -> Resp
 
 
 @router.get("/maps/data/layers/{layer}")
-def layer_data(session: SessionDep, _caller: Viewer, layer: str,
-               bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
-               river: str | None = None, datum: str = "wgs84") -> Response:
+def layer_data(
+    session: SessionDep,
+    _caller: Viewer,
+    layer: str,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+    river: str | None = None,
+    datum: str = "wgs84",
+) -> Response:
     """A layer's current features for the map: display GeoJSON with style and escaped popup."""
     if layer not in MAP_LAYERS:
         raise BadRequest(f"图层 {layer!r} 不能在地图上加载；可用：{', '.join(MAP_LAYERS)}", code="bad_map_layer")

@@ -45,18 +45,24 @@ def _json(body: Any, media_type: str = "application/json") -> Response:
 def landing(request: Request, _caller: Viewer) -> Response:
     """Landing page with links to the API definition, conformance and collections."""
     base = _base(request)
-    return _json({
-        "title": "河长制一张图 (River Chief one-map)",
-        "description": "OGC API - Features：河流、管理范围、岸线功能区、界桩、排污口、问题点",
-        "links": [
-            {"href": f"{base}/ogc/", "rel": "self", "type": "application/json", "title": "本页"},
-            {"href": f"{base}/openapi.json", "rel": "service-desc",
-             "type": "application/vnd.oai.openapi+json;version=3.0", "title": "API 定义"},
-            {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "API 文档"},
-            {"href": f"{base}/ogc/conformance", "rel": "conformance", "type": "application/json"},
-            {"href": f"{base}/ogc/collections", "rel": "data", "type": "application/json"},
-        ],
-    })
+    return _json(
+        {
+            "title": "河长制一张图 (River Chief one-map)",
+            "description": "OGC API - Features：河流、管理范围、岸线功能区、界桩、排污口、问题点",
+            "links": [
+                {"href": f"{base}/ogc/", "rel": "self", "type": "application/json", "title": "本页"},
+                {
+                    "href": f"{base}/openapi.json",
+                    "rel": "service-desc",
+                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                    "title": "API 定义",
+                },
+                {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "API 文档"},
+                {"href": f"{base}/ogc/conformance", "rel": "conformance", "type": "application/json"},
+                {"href": f"{base}/ogc/collections", "rel": "data", "type": "application/json"},
+            ],
+        }
+    )
 
 
 @router.get("/conformance")
@@ -89,10 +95,12 @@ def collections(request: Request, session: SessionDep, _caller: Viewer) -> Respo
     base = _base(request)
     layers = list(get_catalogue())
     boxes = layer_extents(session.connection(), [table_of(layer) for layer in layers])
-    return _json({
-        "links": [{"href": f"{base}/ogc/collections", "rel": "self", "type": "application/json"}],
-        "collections": [_collection(request, layer, box) for layer, box in zip(layers, boxes, strict=True)],
-    })
+    return _json(
+        {
+            "links": [{"href": f"{base}/ogc/collections", "rel": "self", "type": "application/json"}],
+            "collections": [_collection(request, layer, box) for layer, box in zip(layers, boxes, strict=True)],
+        }
+    )
 
 
 def _layer(collection_id: str) -> LayerSpec:
@@ -125,9 +133,10 @@ def items(
     # One row past the page tells whether a next page exists, without a COUNT(*).
     texts = geojson.read_feature_texts(session, layer, bbox=parse_bbox(bbox), limit=limit + 1, offset=offset)
     page = texts[:limit]
-    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON},
-             {"href": f"{_base(request)}/ogc/collections/{layer.name}", "rel": "collection",
-              "type": "application/json"}]
+    links = [
+        {"href": str(request.url), "rel": "self", "type": GEOJSON},
+        {"href": f"{_base(request)}/ogc/collections/{layer.name}", "rel": "collection", "type": "application/json"},
+    ]
     if len(texts) > limit:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
         links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})

@@ -58,25 +58,33 @@ River = Annotated[str | None, Query(description="河流编码")]
 
 @router.get("")
 def list_register(
-    session: SessionDep, _caller: Viewer, river: River = None,
-    outfall_type: str | None = None, stage: str | None = None, status: str | None = None,
+    session: SessionDep,
+    _caller: Viewer,
+    river: River = None,
+    outfall_type: str | None = None,
+    stage: str | None = None,
+    status: str | None = None,
     flagged: Annotated[bool | None, Query(description="true: 只看有问题标记的")] = None,
 ) -> dict[str, Any]:
     """List the register as a GeoJSON FeatureCollection, each outfall with its zone and flags."""
-    frame = outfalls.list_outfalls(session, river_code=river, outfall_type=outfall_type, stage=stage,
-                                   status=status, flagged=flagged)
+    frame = outfalls.list_outfalls(
+        session, river_code=river, outfall_type=outfall_type, stage=stage, status=status, flagged=flagged
+    )
     items = _items(frame)
     return {"type": "FeatureCollection", "features": items, "numberReturned": len(items)}
 
 
 @router.get("/stats")
 def register_stats(
-    session: SessionDep, _caller: Viewer, river: River = None,
-    outfall_type: str | None = None, stage: str | None = None, status: str | None = None,
+    session: SessionDep,
+    _caller: Viewer,
+    river: River = None,
+    outfall_type: str | None = None,
+    stage: str | None = None,
+    status: str | None = None,
 ) -> dict[str, Any]:
     """Return the register's counts by type, stage, outcome and status, and the flagged checks, for dashboards."""
-    return outfalls.outfall_statistics(session, river_code=river, outfall_type=outfall_type, stage=stage,
-                                       status=status)
+    return outfalls.outfall_statistics(session, river_code=river, outfall_type=outfall_type, stage=stage, status=status)
 
 
 @router.get("/{outfall_id}")
@@ -93,34 +101,50 @@ def read_outfall(outfall_id: int, session: SessionDep, _caller: Viewer) -> dict[
 @router.post("", status_code=201)
 def register(body: NewOutfall, session: SessionDep, caller: Surveyor, clock: ClockDep) -> dict[str, Any]:
     """Register an outfall (一口一档)."""
-    fields = body.model_dump(include={"code", "name", "outfall_type", "river_code", "stage", "responsible"},
-                             exclude_none=True)
-    oid = outfalls.register_outfalls(session, outfalls.outfall_frame(body.location(POINT_ONLY), fields),
-                                     actor=caller.name, clock=clock)[0]
+    fields = body.model_dump(
+        include={"code", "name", "outfall_type", "river_code", "stage", "responsible"}, exclude_none=True
+    )
+    oid = outfalls.register_outfalls(
+        session, outfalls.outfall_frame(body.location(POINT_ONLY), fields), actor=caller.name, clock=clock
+    )[0]
     caller.audit(session, "outfall.register", "outfall", oid, code=body.code)
     return read_outfall(oid, session, caller)
 
 
 @router.patch("/{outfall_id}")
-def change(outfall_id: int, body: OutfallChange, session: SessionDep, caller: Surveyor,
-           clock: ClockDep) -> dict[str, Any]:
+def change(
+    outfall_id: int, body: OutfallChange, session: SessionDep, caller: Surveyor, clock: ClockDep
+) -> dict[str, Any]:
     """Change an outfall's file: fields, campaign stage (forward only), outcome (销号 closes it)."""
     fields, geom = body.edit(outfalls.EDITABLE, POINT_ONLY)
-    event = outfalls.update_outfall(session, outfall_id, actor=caller.name, expected_version=body.expected_version,
-                                    fields=fields, geometry=geom, note=body.note, clock=clock)
+    event = outfalls.update_outfall(
+        session,
+        outfall_id,
+        actor=caller.name,
+        expected_version=body.expected_version,
+        fields=fields,
+        geometry=geom,
+        note=body.note,
+        clock=clock,
+    )
     caller.audit(session, f"outfall.{event.action}", "outfall", outfall_id, changes=event.changes)
     return read_outfall(outfall_id, session, caller)
 
 
 @router.post("/{outfall_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
 def upload_photos(
-    outfall_id: int, event_id: int, session: SessionDep, caller: Surveyor, clock: ClockDep,
+    outfall_id: int,
+    event_id: int,
+    session: SessionDep,
+    caller: Surveyor,
+    clock: ClockDep,
     uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
 ) -> dict[str, Any]:
     """Attach evidence photos (JPEG/PNG) to an event of the outfall's file; their EXIF position and time are read."""
     stored = outfalls.attach_photos(session, outfall_id, event_id, uploads, clock=clock)
-    caller.audit(session, "outfall.photo", "outfall", outfall_id, event_id=event_id,
-                 photos=[p["index"] for p in stored])
+    caller.audit(
+        session, "outfall.photo", "outfall", outfall_id, event_id=event_id, photos=[p["index"] for p in stored]
+    )
     return {"attachments": stored}
 
 
@@ -135,6 +159,7 @@ def download_photo(outfall_id: int, event_id: int, index: int, session: SessionD
 def remove(outfall_id: int, session: SessionDep, caller: Admin) -> dict[str, Any]:
     """Remove an outfall registered in error (admin); closed files are kept. The audit log keeps its state."""
     snapshot = outfalls.delete_outfall(session, outfall_id)
-    caller.audit(session, "outfall.delete", "outfall", outfall_id, snapshot=snapshot,
-                 at=dt.datetime.now(dt.UTC).isoformat())
+    caller.audit(
+        session, "outfall.delete", "outfall", outfall_id, snapshot=snapshot, at=dt.datetime.now(dt.UTC).isoformat()
+    )
     return {"deleted": outfall_id, "snapshot": snapshot}

@@ -67,8 +67,9 @@ class TransitionInput(BaseModel):
     action: str = Field(description="confirm | dismiss | assign | start | rectify | reject | close | reopen")
     expected_version: int = Field(description="问题当前的 lock_version（乐观锁）")
     note: str | None = Field(default=None, max_length=4000)
-    data: dict[str, Any] = Field(default_factory=dict,
-                                 description="deadline, responsible_unit, measures, verifier, evidence ...")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="deadline, responsible_unit, measures, verifier, evidence ..."
+    )
 
 
 def json_response(data: Any) -> Response:
@@ -105,9 +106,17 @@ def _filter(
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
 ) -> service.ProblemFilter:
     """Read the list filters from the query string."""
-    return service.ProblemFilter(status=status or (), category=category or (), town=town, river_code=river,
-                                 responsible_unit=unit, found_from=found_from, found_to=found_to,
-                                 overdue=overdue, bbox=parse_bbox(bbox))
+    return service.ProblemFilter(
+        status=status or (),
+        category=category or (),
+        town=town,
+        river_code=river,
+        responsible_unit=unit,
+        found_from=found_from,
+        found_to=found_to,
+        overdue=overdue,
+        bbox=parse_bbox(bbox),
+    )
 
 
 FilterDep = Annotated[service.ProblemFilter, Depends(_filter)]
@@ -115,20 +124,34 @@ FilterDep = Annotated[service.ProblemFilter, Depends(_filter)]
 
 @router.get("")
 def list_problems(
-    request: Request, session: SessionDep, _caller: Viewer, clock: ClockDep, flt: FilterDep,
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    clock: ClockDep,
+    flt: FilterDep,
     sort: Annotated[str, Query(description="排序字段，逗号分隔，前加 - 为倒序，如 -found_date,code")] = "-id",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """List problems with filters, sorting and paging (a ``next`` link when more follow)."""
     items, more = service.list_problems(session, flt, sort=sort, limit=limit, offset=offset, clock=clock)
-    return json_response({"items": items, "numberReturned": len(items), "offset": offset,
-                          "links": page_links(request, offset, limit, more)})
+    return json_response(
+        {
+            "items": items,
+            "numberReturned": len(items),
+            "offset": offset,
+            "links": page_links(request, offset, limit, more),
+        }
+    )
 
 
 @router.get("/overdue")
 def overdue_problems(
-    request: Request, session: SessionDep, _caller: Viewer, clock: ClockDep, flt: FilterDep,
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    clock: ClockDep,
+    flt: FilterDep,
     sort: Annotated[str, Query(description="排序字段，默认 deadline（超期最久的在前），如 town,deadline")] = "deadline",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -141,7 +164,10 @@ def overdue_problems(
 
 @router.get("/stats")
 def problem_stats(
-    session: SessionDep, _caller: Viewer, clock: ClockDep, flt: FilterDep,
+    session: SessionDep,
+    _caller: Viewer,
+    clock: ClockDep,
+    flt: FilterDep,
     by: Annotated[str | None, Query(description="town | river | unit")] = None,
 ) -> dict[str, Any]:
     """Return counts by status and category, closure rate and on-time rate, overall and per group."""
@@ -155,12 +181,21 @@ def read_problem(problem_id: int, session: SessionDep, _caller: Viewer, clock: C
 
 
 @router.patch("/{problem_id}")
-def edit_problem(problem_id: int, body: ProblemEdit, session: SessionDep, caller: Surveyor,
-                 clock: ClockDep) -> dict[str, Any]:
+def edit_problem(
+    problem_id: int, body: ProblemEdit, session: SessionDep, caller: Surveyor, clock: ClockDep
+) -> dict[str, Any]:
     """Correct a site's fields or move it (jurisdiction re-derived); refused once closed or dismissed."""
     fields, geom = body.edit(service.EDITABLE)
-    event = service.edit_problem(session, problem_id, actor=caller.name, expected_version=body.expected_version,
-                                 fields=fields, geometry=geom, note=body.note, clock=clock)
+    event = service.edit_problem(
+        session,
+        problem_id,
+        actor=caller.name,
+        expected_version=body.expected_version,
+        fields=fields,
+        geometry=geom,
+        note=body.note,
+        clock=clock,
+    )
     caller.audit(session, f"problem.{event.action}", "problem", problem_id, changes=event.data.get("changes"))
     return service.get_problem(session, problem_id, clock=clock)
 
@@ -186,8 +221,12 @@ async def transition_input(request: Request) -> tuple[TransitionInput, list[Phot
         if kind.startswith("multipart/form-data"):
             form = await request.form(max_files=MAX_PHOTOS + 1)
             raw_data = form.get("data") or "{}"
-            fields = {"action": form.get("action"), "expected_version": form.get("expected_version"),
-                      "note": form.get("note"), "data": json.loads(str(raw_data))}
+            fields = {
+                "action": form.get("action"),
+                "expected_version": form.get("expected_version"),
+                "note": form.get("note"),
+                "data": json.loads(str(raw_data)),
+            }
             return TransitionInput.model_validate(fields), await _uploads(form)
         return TransitionInput.model_validate(await request.json()), []
     except (ValueError, ValidationError) as exc:
@@ -199,30 +238,63 @@ async def transition_input(request: Request) -> tuple[TransitionInput, list[Phot
 
 
 TRANSITION_BODY = {
-    "requestBody": {"content": {
-        "application/json": {"schema": TransitionInput.model_json_schema()},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "action": {"type": "string"}, "expected_version": {"type": "integer"}, "note": {"type": "string"},
-            "data": {"type": "string", "description": "JSON 对象"},
-            "photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
-    }, "required": True},
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": TransitionInput.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "action": {"type": "string"},
+                        "expected_version": {"type": "integer"},
+                        "note": {"type": "string"},
+                        "data": {"type": "string", "description": "JSON 对象"},
+                        "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                }
+            },
+        },
+        "required": True,
+    },
 }
 
 
 @router.post("/{problem_id}/transitions", status_code=201, openapi_extra=TRANSITION_BODY)
 def transition_problem(
-    problem_id: int, session: SessionDep, caller: Surveyor, clock: ClockDep,
+    problem_id: int,
+    session: SessionDep,
+    caller: Surveyor,
+    clock: ClockDep,
     parsed: Annotated[tuple[TransitionInput, list[PhotoUpload]], Depends(transition_input)],
 ) -> dict[str, Any]:
     """Take one ledger step (409 when the state does not allow it or the version is stale)."""
     body, photos = parsed
-    event = service.transition(session, problem_id, body.action, actor=caller.name, role=caller.role,
-                               expected_version=body.expected_version, note=body.note, data=body.data,
-                               attachments=photos, clock=clock)
-    caller.audit(session, f"problem.{body.action}", "problem", problem_id, event_id=event.id,
-                 from_status=event.from_status, to_status=event.to_status, photos=len(photos))
-    return {"event": service.history(session, problem_id)[-1], "problem": service.get_problem(
-        session, problem_id, clock=clock)}
+    event = service.transition(
+        session,
+        problem_id,
+        body.action,
+        actor=caller.name,
+        role=caller.role,
+        expected_version=body.expected_version,
+        note=body.note,
+        data=body.data,
+        attachments=photos,
+        clock=clock,
+    )
+    caller.audit(
+        session,
+        f"problem.{body.action}",
+        "problem",
+        problem_id,
+        event_id=event.id,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        photos=len(photos),
+    )
+    return {
+        "event": service.history(session, problem_id)[-1],
+        "problem": service.get_problem(session, problem_id, clock=clock),
+    }
 
 
 @router.get("/{problem_id}/history")
@@ -238,19 +310,33 @@ async def photo_uploads(request: Request) -> list[PhotoUpload]:
     return await _uploads(await request.form(max_files=MAX_PHOTOS + 1))
 
 
-PHOTOS_BODY = {"requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
-    "photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}, "required": True}}
+PHOTOS_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"photos": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                }
+            }
+        },
+        "required": True,
+    }
+}
 
 
 @router.post("/{problem_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
 def upload_photos(
-    problem_id: int, event_id: int, session: SessionDep, caller: Surveyor, clock: ClockDep,
+    problem_id: int,
+    event_id: int,
+    session: SessionDep,
+    caller: Surveyor,
+    clock: ClockDep,
     uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
 ) -> dict[str, Any]:
     """Attach evidence photos (JPEG/PNG) to a ledger event; their EXIF position and time are read."""
     stored = service.attach_to_event(session, problem_id, event_id, uploads, clock=clock)
-    caller.audit(session, "problem.photo", "problem", problem_id, event_id=event_id,
-                 attachments=[a.id for a in stored])
+    caller.audit(session, "problem.photo", "problem", problem_id, event_id=event_id, attachments=[a.id for a in stored])
     return {"attachments": [service.attachment_data(a) for a in stored]}
 
 
@@ -258,7 +344,8 @@ def upload_photos(
 def download_photo(problem_id: int, attachment_id: int, session: SessionDep, _caller: Viewer) -> FileResponse:
     """Return an evidence photo."""
     row = session.execute(
-        select(Attachment).join(ProblemEvent, ProblemEvent.id == Attachment.event_id)
+        select(Attachment)
+        .join(ProblemEvent, ProblemEvent.id == Attachment.event_id)
         .where(Attachment.id == attachment_id, ProblemEvent.problem_id == problem_id)
     ).scalar_one_or_none()
     if row is None:

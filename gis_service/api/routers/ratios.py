@@ -18,8 +18,9 @@ ImportantQuery = Annotated[bool, Query(description="只统计重要河道")]
 
 
 @router.get("")
-def ratios(session: SessionDep, _caller: Viewer, river: RiverQuery = None,
-           important_only: ImportantQuery = False) -> dict[str, Any]:
+def ratios(
+    session: SessionDep, _caller: Viewer, river: RiverQuery = None, important_only: ImportantQuery = False
+) -> dict[str, Any]:
     """Return the ratio check per river and bank, the total and per-town totals (JSON of `rivergis ratios`)."""
     return current_report(session, river=river).to_json(important_only)
 

@@ -19,8 +19,12 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     """Leave out the spatial extensions' own tables, and the delivery references PostGIS checks by trigger (0003)."""
     if type_ == "table" and name in SPATIALITE_SYSTEM:
         return False
-    if (type_ == "foreign_key_constraint" and connection.dialect.name == "postgresql"
-            and obj.table.name in STATEMENT_CHECKED and obj.referred_table.name == "deliveries"):
+    if (
+        type_ == "foreign_key_constraint"
+        and connection.dialect.name == "postgresql"
+        and obj.table.name in STATEMENT_CHECKED
+        and obj.referred_table.name == "deliveries"
+    ):
         return False
     return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
 

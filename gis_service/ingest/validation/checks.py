@@ -23,22 +23,34 @@ MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
 LOCATION = re.compile(r"\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)")
 
 
-def check_geometries(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, fix: bool) -> tuple[
-        gpd.GeoDataFrame, list[Finding]]:
+def check_geometries(
+    layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, fix: bool
+) -> tuple[gpd.GeoDataFrame, list[Finding]]:
     """Find empty, wrongly typed and invalid geometries; repair invalid ones only when ``fix``."""
     findings: list[Finding] = []
     geoms = frame.geometry.values.copy()
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(empty):
-        findings.append(loc.finding(int(i), code="empty_geometry", message=f"第 {i + 1} 个要素没有几何图形（空几何）",
-                                    fix="补绘该要素的图形，或删除该记录"))
+        findings.append(
+            loc.finding(
+                int(i),
+                code="empty_geometry",
+                message=f"第 {i + 1} 个要素没有几何图形（空几何）",
+                fix="补绘该要素的图形，或删除该记录",
+            )
+        )
     kinds = np.asarray(frame.geom_type.to_numpy(), dtype=object)
     wrong = ~empty & ~np.isin(kinds, layer.geometry_types)
     allowed = "、".join(layer.geometry_types)
     for i in np.flatnonzero(wrong):
-        findings.append(loc.finding(int(i), code="wrong_geometry_type",
-                                    message=f"第 {i + 1} 个要素的几何类型为 {kinds[i]}，{layer.label}应为 {allowed}",
-                                    fix=f"导出为 {allowed} 类型的图层"))
+        findings.append(
+            loc.finding(
+                int(i),
+                code="wrong_geometry_type",
+                message=f"第 {i + 1} 个要素的几何类型为 {kinds[i]}，{layer.label}应为 {allowed}",
+                fix=f"导出为 {allowed} 类型的图层",
+            )
+        )
     check = ~empty & ~wrong
     invalid = np.zeros(len(geoms), dtype=bool)
     invalid[check] = ~shapely.is_valid(geoms[check])
@@ -50,17 +62,32 @@ def check_geometries(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, fi
         if fix:
             repaired = _make_valid(geoms[i])
             before, after = _area_m2(geoms[i]), _area_m2(repaired)
-            findings.append(loc.finding(
-                int(i), severity="warning", code="geometry_repaired", value=reason, **place,
-                message=(f"第 {i + 1} 个要素几何无效（{reason}），已按 --fix 修复：{geoms[i].geom_type} → "
-                         f"{repaired.geom_type}，面积 {before:.1f} → {after:.1f} m²"),
-                fix="核对修复后的图形；最好在测绘软件中改正后重新交付"))
+            findings.append(
+                loc.finding(
+                    int(i),
+                    severity="warning",
+                    code="geometry_repaired",
+                    value=reason,
+                    **place,
+                    message=(
+                        f"第 {i + 1} 个要素几何无效（{reason}），已按 --fix 修复：{geoms[i].geom_type} → "
+                        f"{repaired.geom_type}，面积 {before:.1f} → {after:.1f} m²"
+                    ),
+                    fix="核对修复后的图形；最好在测绘软件中改正后重新交付",
+                )
+            )
             geoms[i] = repaired
         else:
-            findings.append(loc.finding(
-                int(i), code="invalid_geometry", value=reason, **place,
-                message=f"第 {i + 1} 个要素几何无效：{reason}",
-                fix="在 GIS 软件中修复（如自相交处拆分节点），或加 --fix 自动修复并核对结果"))
+            findings.append(
+                loc.finding(
+                    int(i),
+                    code="invalid_geometry",
+                    value=reason,
+                    **place,
+                    message=f"第 {i + 1} 个要素几何无效：{reason}",
+                    fix="在 GIS 软件中修复（如自相交处拆分节点），或加 --fix 自动修复并核对结果",
+                )
+            )
     if fix and invalid.any():
         frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
     return frame, findings
@@ -95,16 +122,26 @@ def markup_rows(values: pd.Series) -> np.ndarray:
     Markup needs ``<``, ``&#`` or ``javascript``: Arrow finds the few rows holding one (in C++,
     without making a Python string per row) and only those are matched against :data:`MARKUP`.
     """
-    texts = pa.array(values if isinstance(values.dtype, pd.StringDtype) else values.map(str, na_action="ignore"),
-                     type=pa.large_string(), from_pandas=True)
-    maybe = pc.or_(pc.or_(pc.match_substring(texts, "<"), pc.match_substring(texts, "&#")),
-                   pc.match_substring(texts, "javascript", ignore_case=True))
+    texts = pa.array(
+        values if isinstance(values.dtype, pd.StringDtype) else values.map(str, na_action="ignore"),
+        type=pa.large_string(),
+        from_pandas=True,
+    )
+    maybe = pc.or_(
+        pc.or_(pc.match_substring(texts, "<"), pc.match_substring(texts, "&#")),
+        pc.match_substring(texts, "javascript", ignore_case=True),
+    )
     rows = np.flatnonzero(pc.fill_null(maybe, False).to_numpy(zero_copy_only=False))
     return np.array([i for i in rows if MARKUP.search(texts[int(i)].as_py())], dtype=np.int64)
 
 
-def check_fields(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, mapped: set[str],
-                 reported: set[tuple[int, str]] | None = None) -> list[Finding]:
+def check_fields(
+    layer: LayerSpec,
+    frame: gpd.GeoDataFrame,
+    loc: Locator,
+    mapped: set[str],
+    reported: set[tuple[int, str]] | None = None,
+) -> list[Finding]:
     """Find missing required fields and values (not those already ``reported`` unreadable), and markup."""
     reported = reported or set()
     findings: list[Finding] = []
@@ -113,25 +150,43 @@ def check_fields(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, mapped
             continue
         if spec.name not in mapped and spec.name not in frame:
             names = "、".join(dict.fromkeys((spec.label, *spec.aliases)))
-            findings.append(Finding(code="missing_field", field=spec.name,
-                                    message=f"缺少必填字段“{spec.label}”（{spec.name}）",
-                                    fix=f"添加该字段，可用的字段名：{names}"))
+            findings.append(
+                Finding(
+                    code="missing_field",
+                    field=spec.name,
+                    message=f"缺少必填字段“{spec.label}”（{spec.name}）",
+                    fix=f"添加该字段，可用的字段名：{names}",
+                )
+            )
             continue
         blank = frame[spec.name].isna().to_numpy() if spec.name in frame else np.ones(len(frame), dtype=bool)
         for i in np.flatnonzero(blank):
             if (int(i) + 1, spec.name) in reported:
                 continue
-            findings.append(loc.finding(int(i), code="missing_value", field=spec.name,
-                                        message=f"第 {i + 1} 个要素的必填字段“{spec.label}”为空",
-                                        fix=f"填写“{spec.label}”"))
+            findings.append(
+                loc.finding(
+                    int(i),
+                    code="missing_value",
+                    field=spec.name,
+                    message=f"第 {i + 1} 个要素的必填字段“{spec.label}”为空",
+                    fix=f"填写“{spec.label}”",
+                )
+            )
     for spec in layer.fields:
         if spec.type != "str" or spec.values or spec.name not in frame:
             continue
         column = frame[spec.name]
         for i in markup_rows(column):
-            findings.append(loc.finding(int(i), code="markup_in_text", field=spec.name, value=str(column.iloc[i]),
-                                        message=f"第 {i + 1} 个要素的“{spec.label}”含有 HTML 标记或脚本，已拒绝",
-                                        fix="删除尖括号标记（如 <script>）后重新交付"))
+            findings.append(
+                loc.finding(
+                    int(i),
+                    code="markup_in_text",
+                    field=spec.name,
+                    value=str(column.iloc[i]),
+                    message=f"第 {i + 1} 个要素的“{spec.label}”含有 HTML 标记或脚本，已拒绝",
+                    fix="删除尖括号标记（如 <script>）后重新交付",
+                )
+            )
     return findings
 
 
@@ -157,8 +212,7 @@ def duplicate_geometries(geoms: np.ndarray, scope: np.ndarray | None) -> np.ndar
     return out
 
 
-def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator,
-                     existing_keys: set[str]) -> list[Finding]:
+def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, existing_keys: set[str]) -> list[Finding]:
     """Find duplicate keys (per river for versioned layers), keys already stored, and identical geometries."""
     findings: list[Finding] = []
     scope = ["river_code"] if layer.versioned and "river_code" in frame else []
@@ -168,20 +222,38 @@ def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator,
         dup = np.zeros(len(frame), dtype=bool)
         dup[present] = keys[present].duplicated(keep="first").to_numpy()
         for i in np.flatnonzero(dup):
-            findings.append(loc.finding(int(i), code="duplicate_key", field=layer.key,
-                                        message=f"第 {i + 1} 个要素的编号 {frame[layer.key].iloc[i]} 与前面的要素重复",
-                                        fix="为每个要素填写唯一编号"))
+            findings.append(
+                loc.finding(
+                    int(i),
+                    code="duplicate_key",
+                    field=layer.key,
+                    message=f"第 {i + 1} 个要素的编号 {frame[layer.key].iloc[i]} 与前面的要素重复",
+                    fix="为每个要素填写唯一编号",
+                )
+            )
         if existing_keys:
             clash = is_in(frame[layer.key], existing_keys).to_numpy()
             for i in np.flatnonzero(clash):
-                findings.append(loc.finding(int(i), code="duplicate_key", field=layer.key,
-                                            message=f"编号 {frame[layer.key].iloc[i]} 已在台账中，不会覆盖已有记录",
-                                            fix="新问题请用新编号；已有问题请在台账中办理"))
+                findings.append(
+                    loc.finding(
+                        int(i),
+                        code="duplicate_key",
+                        field=layer.key,
+                        message=f"编号 {frame[layer.key].iloc[i]} 已在台账中，不会覆盖已有记录",
+                        fix="新问题请用新编号；已有问题请在台账中办理",
+                    )
+                )
     same = duplicate_geometries(frame.geometry.values, frame["river_code"].to_numpy() if scope else None)
     for i in np.flatnonzero(same):
-        findings.append(loc.finding(int(i), severity="warning", code="duplicate_geometry",
-                                    message=f"第 {i + 1} 个要素的图形与前面的要素完全相同（重复要素）",
-                                    fix="删除重复的要素"))
+        findings.append(
+            loc.finding(
+                int(i),
+                severity="warning",
+                code="duplicate_geometry",
+                message=f"第 {i + 1} 个要素的图形与前面的要素完全相同（重复要素）",
+                fix="删除重复的要素",
+            )
+        )
     return findings
 
 
@@ -201,7 +273,14 @@ def check_rivers(layer: LayerSpec, frame: gpd.GeoDataFrame, known_rivers: set[st
     findings = []
     for code, rows in frame.index[unknown.to_numpy()].groupby(codes[unknown.to_numpy()].astype(str)).items():
         positions = frame.index.get_indexer(rows)
-        findings.append(Finding(code="unknown_river", field="river_code", value=code, feature=int(positions[0]) + 1,
-                                message=f"河流编码 {code} 不在河流图层中（要素 {numbers(positions)}）",
-                                fix="核对河流编码，或先导入该河流（rivergis import rivers）"))
+        findings.append(
+            Finding(
+                code="unknown_river",
+                field="river_code",
+                value=code,
+                feature=int(positions[0]) + 1,
+                message=f"河流编码 {code} 不在河流图层中（要素 {numbers(positions)}）",
+                fix="核对河流编码，或先导入该河流（rivergis import rivers）",
+            )
+        )
     return findings

@@ -14,8 +14,9 @@ log = logging.getLogger("gis_service")
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
 
 
-def zone_ratios(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame,
-                centerlines: Any = None) -> tuple[dict[str, Any] | None, list[Finding]]:
+def zone_ratios(
+    frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, centerlines: Any = None
+) -> tuple[dict[str, Any] | None, list[Finding]]:
     """Compute the shoreline ratio check of a clean zone set, and its gaps and overlaps as findings.
 
     ``centerlines``: the index of ``rivers``' centerlines if validation built it (the bank-side check does).
@@ -31,14 +32,26 @@ def zone_ratios(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame,
         if column not in rivers:
             rivers = rivers.assign(**{column: default})
     try:
-        report = shoreline_ratios(frame, rivers, threshold=settings.ratio_threshold,
-                                  gap_tolerance_m=settings.gap_tolerance_m, centerlines=centerlines)
-        return report.to_json(), issue_findings(report.gaps, "zone_gap") + issue_findings(report.overlaps,
-                                                                                           "zone_overlap")
+        report = shoreline_ratios(
+            frame,
+            rivers,
+            threshold=settings.ratio_threshold,
+            gap_tolerance_m=settings.gap_tolerance_m,
+            centerlines=centerlines,
+        )
+        return report.to_json(), issue_findings(report.gaps, "zone_gap") + issue_findings(
+            report.overlaps, "zone_overlap"
+        )
     except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery
         log.exception("shoreline ratio check failed during import")
-        return None, [Finding(severity="info", code="ratios_failed", message="岸线比例核算出错，未计算比例；已记录日志",
-                              fix="请联系管理员；交付本身不受影响")]
+        return None, [
+            Finding(
+                severity="info",
+                code="ratios_failed",
+                message="岸线比例核算出错，未计算比例；已记录日志",
+                fix="请联系管理员；交付本身不受影响",
+            )
+        ]
 
 
 def issue_findings(table: Any, kind: str) -> list[Finding]:
@@ -48,9 +61,17 @@ def issue_findings(table: Any, kind: str) -> list[Finding]:
     for row in table.itertuples():
         point = row.geometry.interpolate(0.5, normalized=True) if row.geometry is not None else None
         place = {} if point is None or point.is_empty else {"lon": round(point.x, 7), "lat": round(point.y, 7)}
-        findings.append(Finding(
-            severity="warning", code=kind, value=row.river_code, **place,
-            message=(f"河流 {row.river_code} {BANK_LABEL.get(row.bank, row.bank)} {row.from_chainage}–"
-                     f"{row.to_chainage} 有 {row.length_m:.0f} m {what}"),
-            fix="补划缺口处的功能区" if kind == "zone_gap" else "调整相邻功能区的起止点，消除重叠"))
+        findings.append(
+            Finding(
+                severity="warning",
+                code=kind,
+                value=row.river_code,
+                **place,
+                message=(
+                    f"河流 {row.river_code} {BANK_LABEL.get(row.bank, row.bank)} {row.from_chainage}–"
+                    f"{row.to_chainage} 有 {row.length_m:.0f} m {what}"
+                ),
+                fix="补划缺口处的功能区" if kind == "zone_gap" else "调整相邻功能区的起止点，消除重叠",
+            )
+        )
     return findings

@@ -21,8 +21,9 @@ SEVERITIES = ("error", "warning", "info")
 MAX_PER_CODE = 200  # findings listed per code; the counts stay exact
 
 
-def build_report(layer: LayerSpec, source: Source | None, findings: list[Finding], count: int,
-                 options: ImportOptions) -> dict[str, Any]:
+def build_report(
+    layer: LayerSpec, source: Source | None, findings: list[Finding], count: int, options: ImportOptions
+) -> dict[str, Any]:
     """Return the report: how the file was read, counts by severity, findings (capped per code)."""
     tally = summarise(findings)
     return {
@@ -46,8 +47,12 @@ def summarise(findings: list[Finding]) -> dict[str, Any]:
         if per_code[f.code] <= MAX_PER_CODE:
             listed.append(f.to_dict())
     omitted = {code: n - MAX_PER_CODE for code, n in per_code.items() if n > MAX_PER_CODE}
-    return {"counts": {s: counts[s] for s in SEVERITIES}, "codes": dict(per_code), "findings": listed,
-            **({"omitted": omitted} if omitted else {})}
+    return {
+        "counts": {s: counts[s] for s in SEVERITIES},
+        "codes": dict(per_code),
+        "findings": listed,
+        **({"omitted": omitted} if omitted else {}),
+    }
 
 
 def rejection(report: dict[str, Any]) -> DeliveryRejected:
@@ -67,8 +72,9 @@ def rejection(report: dict[str, Any]) -> DeliveryRejected:
 IMPORT_WIDE = ("layer", "layer_label", "source", "dry_run")
 
 
-def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
-                      findings: list[Finding]) -> dict[str, dict[str, Any]]:
+def reports_per_river(
+    report: dict[str, Any], frame: gpd.GeoDataFrame, findings: list[Finding]
+) -> dict[str, dict[str, Any]]:
     """Return each river's delivery report: the import's (how the file was read) with that river's own
     feature count, findings (a finding about feature n goes to its river; one naming a river to that
     river; others to every river) and counts, and its ratio figures.
@@ -105,4 +111,3 @@ def reports_per_river(report: dict[str, Any], frame: gpd.GeoDataFrame,
             body["ratios"] = {"rivers": [ratio_of[code]]}
         by_river[str(code)] = body
     return by_river
-

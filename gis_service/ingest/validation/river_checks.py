@@ -38,8 +38,9 @@ class RiverGeometry:
     decide in lon/lat never pays for them.
     """
 
-    def __init__(self, frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, ranges: gpd.GeoDataFrame,
-                 metric: Any) -> None:
+    def __init__(
+        self, frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, ranges: gpd.GeoDataFrame, metric: Any
+    ) -> None:
         self.metric = metric
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
         self.codes = np.full(len(frame), None, dtype=object)  # each feature's river code (str, or None)
@@ -57,8 +58,12 @@ class RiverGeometry:
     def to_metric(self, geoms: Any) -> np.ndarray:
         """Return lon/lat ``geoms`` in the local metric CRS."""
         transform = self.transformer.transform
-        return np.asarray(shapely.transform(np.asarray(geoms, dtype=object),
-                                            lambda xy: np.column_stack(transform(xy[:, 0], xy[:, 1]))), dtype=object)
+        return np.asarray(
+            shapely.transform(
+                np.asarray(geoms, dtype=object), lambda xy: np.column_stack(transform(xy[:, 0], xy[:, 1]))
+            ),
+            dtype=object,
+        )
 
     @cached_property
     def geoms(self) -> np.ndarray:
@@ -146,11 +151,18 @@ def check_sides(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator) -> lis
     found = sides(rg)
     bank = frame["bank"].to_numpy(dtype=object)
     wrong = ~pd.isna(bank) & ~pd.isna(found) & (bank != found)
-    return [loc.finding(int(i), code="bank_wrong_side", field="bank", value=bank[i],
-                        message=f"第 {i + 1} 个要素标为{BANK_LABEL[bank[i]]}，但位于河道中心线的"
-                                f"{BANK_LABEL[found[i]]}一侧（左右岸按面向下游判断）",
-                        fix="核对岸别，或核对河流中心线是否按水流方向绘制")
-            for i in np.flatnonzero(wrong)]
+    return [
+        loc.finding(
+            int(i),
+            code="bank_wrong_side",
+            field="bank",
+            value=bank[i],
+            message=f"第 {i + 1} 个要素标为{BANK_LABEL[bank[i]]}，但位于河道中心线的"
+            f"{BANK_LABEL[found[i]]}一侧（左右岸按面向下游判断）",
+            fix="核对岸别，或核对河流中心线是否按水流方向绘制",
+        )
+        for i in np.flatnonzero(wrong)
+    ]
 
 
 def check_range_contains_river(rg: RiverGeometry, tolerance: float) -> list[Finding]:
@@ -160,8 +172,9 @@ def check_range_contains_river(rg: RiverGeometry, tolerance: float) -> list[Find
         return []
     keys, areas = union_by(rg.codes[polygons].astype(str), rg.geoms[polygons])
     first = pd.Series(np.flatnonzero(polygons)).groupby(rg.codes[polygons].astype(str)).first()
-    lines = per_feature(keys.to_numpy(), pd.Index(rg.rivers["code"].astype(str), dtype=object),
-                        rg.to_metric(rg.rivers.geometry.values))
+    lines = per_feature(
+        keys.to_numpy(), pd.Index(rg.rivers["code"].astype(str), dtype=object), rg.to_metric(rg.rivers.geometry.values)
+    )
     known = ~shapely.is_missing(lines)
     keys, areas, lines = keys[known], shapely.buffer(areas[known], tolerance), lines[known]
     outside = shapely.difference(lines, areas)
@@ -171,16 +184,30 @@ def check_range_contains_river(rg: RiverGeometry, tolerance: float) -> list[Find
     for k in np.flatnonzero(~meets | (length > tolerance)):
         code, row = str(keys[k]), int(first[keys[k]])
         if not meets[k]:
-            findings.append(Finding(code="centerline_outside_range", feature=row + 1, value=code,
-                                    message=f"河流 {code} 的管理范围面与河道中心线不相交（中心线不在范围内）",
-                                    fix="核对范围面所属河流编码、坐标系，或范围面位置"))
+            findings.append(
+                Finding(
+                    code="centerline_outside_range",
+                    feature=row + 1,
+                    value=code,
+                    message=f"河流 {code} 的管理范围面与河道中心线不相交（中心线不在范围内）",
+                    fix="核对范围面所属河流编码、坐标系，或范围面位置",
+                )
+            )
             continue
         point = shapely.Point(shapely.get_coordinates(outside[k])[0])
         lon, lat = gpd.GeoSeries([point], crs=rg.metric).to_crs(4490).iloc[0].coords[0]
-        findings.append(Finding(severity="warning", code="centerline_partly_outside_range", value=code,
-                                feature=row + 1, lon=round(lon, 7), lat=round(lat, 7),
-                                message=f"河流 {code} 的中心线有 {length[k]:.0f} m 位于管理范围面以外",
-                                fix="如本次只划定部分河段可忽略；否则补全范围面"))
+        findings.append(
+            Finding(
+                severity="warning",
+                code="centerline_partly_outside_range",
+                value=code,
+                feature=row + 1,
+                lon=round(lon, 7),
+                lat=round(lat, 7),
+                message=f"河流 {code} 的中心线有 {length[k]:.0f} m 位于管理范围面以外",
+                fix="如本次只划定部分河段可忽略；否则补全范围面",
+            )
+        )
     return findings
 
 
@@ -211,10 +238,16 @@ def _no_range(rg: RiverGeometry, missing: np.ndarray, what: str) -> list[Finding
     if not missing.any():
         return []
     codes = sorted({str(c) for c in rg.codes[missing]})
-    return [Finding(severity="info", code="no_approved_range", value=codes[:MAX_LISTED],
-                    message=f"河流 {'、'.join(codes[:MAX_LISTED])}{' 等' if len(codes) > MAX_LISTED else ''}"
-                            f"尚无已批准的管理范围，未检查{what}",
-                    fix="先交付并批准该河流的管理范围")]
+    return [
+        Finding(
+            severity="info",
+            code="no_approved_range",
+            value=codes[:MAX_LISTED],
+            message=f"河流 {'、'.join(codes[:MAX_LISTED])}{' 等' if len(codes) > MAX_LISTED else ''}"
+            f"尚无已批准的管理范围，未检查{what}",
+            fix="先交付并批准该河流的管理范围",
+        )
+    ]
 
 
 def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float) -> list[Finding]:
@@ -242,15 +275,18 @@ def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float) -> l
     for i, grown in zip(rest[~inside], area[~inside], strict=True):
         outside = rg.geoms[i].difference(grown)
         far = shapely.distance(rg.geoms[i], ranges[i].boundary) if outside.is_empty else outside.length
-        findings.append(loc.finding(int(i), code="zone_outside_range",
-                                    message=f"第 {i + 1} 个功能区超出河道管理范围"
-                                            f"（超出部分 {far:.1f} m，容差 {tolerance:g} m）",
-                                    fix="核对功能区边界与管理范围线，或核对河流编码"))
+        findings.append(
+            loc.finding(
+                int(i),
+                code="zone_outside_range",
+                message=f"第 {i + 1} 个功能区超出河道管理范围（超出部分 {far:.1f} m，容差 {tolerance:g} m）",
+                fix="核对功能区边界与管理范围线，或核对河流编码",
+            )
+        )
     return findings
 
 
-def check_stakes_on_line(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator,
-                         tolerance: float) -> list[Finding]:
+def check_stakes_on_line(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator, tolerance: float) -> list[Finding]:
     """Boundary stakes must stand on their river's approved range line (within the tolerance)."""
     lines = range_per_feature(rg, lines=True, metric=True)
     missing = shapely.is_missing(lines)
@@ -262,8 +298,13 @@ def check_stakes_on_line(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locato
     if has.any():
         distance[has] = shapely.distance(rg.geoms[has], lines[has])
     for i in np.flatnonzero(distance > tolerance):
-        findings.append(loc.finding(int(i), code="stake_off_range_line", value=round(float(distance[i]), 2),
-                                    message=f"第 {i + 1} 个界桩距管理范围线 {distance[i]:.1f} m，"
-                                            f"超过容差 {tolerance:g} m",
-                                    fix="核对界桩坐标（X/Y 是否互换、带号是否正确）或管理范围线"))
+        findings.append(
+            loc.finding(
+                int(i),
+                code="stake_off_range_line",
+                value=round(float(distance[i]), 2),
+                message=f"第 {i + 1} 个界桩距管理范围线 {distance[i]:.1f} m，超过容差 {tolerance:g} m",
+                fix="核对界桩坐标（X/Y 是否互换、带号是否正确）或管理范围线",
+            )
+        )
     return findings

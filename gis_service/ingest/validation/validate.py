@@ -59,8 +59,14 @@ def river_geometry(frame: gpd.GeoDataFrame, ctx: Context) -> RiverGeometry:
     return RiverGeometry(frame, ctx.rivers, ctx.ranges, local_metric_crs(frame))
 
 
-def validate(layer: LayerSpec, frame: gpd.GeoDataFrame, ctx: Context, *, mapped: set[str],
-             reported: set[tuple[int, str]] | None = None) -> Checked:
+def validate(
+    layer: LayerSpec,
+    frame: gpd.GeoDataFrame,
+    ctx: Context,
+    *,
+    mapped: set[str],
+    reported: set[tuple[int, str]] | None = None,
+) -> Checked:
     """Run every check of ``layer`` on a normalised frame (EPSG:4490); repair geometries when ``ctx.fix``.
 
     ``reported`` holds (feature number, field) cells normalisation already found unreadable.
