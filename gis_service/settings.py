@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     basemap: str = "none"
     tianditu_key: str = ""
 
+    # The office's time zone: deadlines, "today" and overdue are counted in it (gis_service.clock).
+    timezone: str = "Asia/Shanghai"
+
     host: str = "127.0.0.1"
     port: int = 8000
 
