@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, Viewer
+from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.errors import BadRequest
 from gis_service.export import geojson
 from gis_service.ledger.filters import ProblemFilter
+from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
 from gis_service.webmap.data import problem_record, problem_sites, read_overlay
 
@@ -82,13 +83,14 @@ def river_page(
     request: Request,
     session: SessionDep,
     _caller: Viewer,
+    settings: SettingsDep,
     code: Annotated[str, Path(description="河流编码")],
     basemap: str | None = None,
 ) -> HTMLResponse:
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
     from gis_service.webmap.rivers import river_map
 
-    return _page(request, river_map(session, code, basemap=basemap))
+    return _page(request, river_map(session, code, ratio_rules(settings), basemap=basemap))
 
 
 @router.get("/maps/data/problems")
