@@ -339,9 +339,3 @@ def outfalls_export_cmd(
         frame = frame.assign(flags=frame["flags"].map(_flag_text))
     write_layer(frame, get_catalogue()["outfalls"], output, crs=crs, encoding=encoding, labels=labels)
     console.print(f"已导出 {len(frame)} 个排污口到 {output}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``problems`` and ``outfalls`` command groups."""
-    app.add_typer(problems_app, name="problems")
-    app.add_typer(outfalls_app, name="outfalls")

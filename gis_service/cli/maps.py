@@ -45,8 +45,3 @@ def problems(
         ready_engine(), output, flt, clock=business_clock(), basemap=basemap or "none", record_base=record_base
     )
     console.print(f"已写出问题点地图 {output}（{size / 1024:.0f} KB），可离线打开。")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``map`` command group."""
-    app.add_typer(map_app, name="map")

@@ -13,13 +13,6 @@ from rich.markup import escape
 from gis_service.cli.common import console, handles_errors, ready_engine
 from gis_service.errors import BadRequest
 
-RATIOS_HELP = "岸线保护比例核算（保护区+保留区 ≥ 50%）：按岸别、河流、镇街，可导出 Excel、CSV、JSON、GeoJSON。"
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``ratios`` command to ``app``."""
-    app.command("ratios", help=RATIOS_HELP)(ratios)
-
 
 @handles_errors
 def ratios(
