@@ -144,7 +144,8 @@ def test_help_lists_every_command_without_loading_the_heavy_modules() -> None:
         "    app(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = sorted(m for m in ('geopandas', 'sqlalchemy', 'pandas', 'fastapi', 'folium', 'pyogrio') if m in sys.modules)\n"
+        "names = ('geopandas', 'sqlalchemy', 'pandas', 'fastapi', 'folium', 'pyogrio')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
         "print('HEAVY', ','.join(heavy))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
