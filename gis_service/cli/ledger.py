@@ -328,7 +328,8 @@ def outfalls_export_cmd(
     flagged: Flagged = None,
 ) -> None:
     """Export the register (filtered) with zones and flags: the Excel 名录, or GIS and table formats."""
-    from gis_service.export.files import format_of, parse_crs, write_layer
+    from gis_service.export.files import format_of, write_layer
+    from gis_service.ingest.crs import parse_crs
 
     kind_of_file = format_of(output)
     parse_crs(crs)

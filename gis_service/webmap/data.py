@@ -20,9 +20,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
-from gis_service.db.models import Problem, River
+from gis_service.db.models import River
 from gis_service.errors import NotFound
-from gis_service.ledger.filters import FINISHED, ProblemFilter, is_overdue
+from gis_service.ledger.filters import FINISHED, TABLE, ProblemFilter, is_overdue
 from gis_service.store.features import read_features
 from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
 from gis_service.webmap.base import gcj02_from_wgs84, to_display
@@ -113,13 +113,13 @@ def problem_sites(
     full: bool = False,
 ) -> dict[str, Any]:
     """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page)."""
-    table = Problem.__table__
-    cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]  # type: ignore[arg-type]
+    table = TABLE
+    cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]
     if full:
-        cols += [table.c[name] for name in FULL_COLUMNS]  # type: ignore[index]
-    query = select(*cols).where(*flt.clauses(today, _dialect(conn))).order_by(table.c.id)  # type: ignore[attr-defined]
+        cols += [table.c[name] for name in FULL_COLUMNS]
+    query = select(*cols).where(*flt.clauses(today, _dialect(conn))).order_by(table.c.id)
     if bbox is not None:
-        query = query.where(bbox_filter(table, bbox, _dialect(conn)))  # type: ignore[arg-type]
+        query = query.where(bbox_filter(table, bbox, _dialect(conn)))
     rows = conn.execute(query).all()
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
@@ -164,8 +164,8 @@ def river_names(conn: Session | Connection) -> dict[str, str]:
 
 def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) -> dict[str, Any]:
     """Return one site's popup record (raw values; the page escapes them as it shows them)."""
-    table = Problem.__table__
-    row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()  # type: ignore[attr-defined]
+    table = TABLE
+    row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()
     if row is None:
         raise NotFound(f"没有编号为 {problem_id} 的问题点", code="problem_not_found")
     record = {

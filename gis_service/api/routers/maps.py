@@ -15,6 +15,8 @@ from gis_service.ledger.filters import ProblemFilter
 from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
 from gis_service.webmap.data import problem_record, problem_sites, read_overlay
+from gis_service.webmap.problems import problems_map
+from gis_service.webmap.rivers import river_map
 
 router = APIRouter(tags=["maps"])
 FILTER_PARAMS = ("status", "category", "town", "river", "from", "to", "overdue")
@@ -72,8 +74,6 @@ def problems_page(
     basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None,
 ) -> HTMLResponse:
     """The issue map: problem sites over rivers, ranges, zones and outfalls, with filters and legend."""
-    from gis_service.webmap.problems import problems_map
-
     html = problems_map(session, _filter(request), today=clock.today(), basemap=basemap)
     return _page(request, html)
 
@@ -88,8 +88,6 @@ def river_page(
     basemap: str | None = None,
 ) -> HTMLResponse:
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
-    from gis_service.webmap.rivers import river_map
-
     return _page(request, river_map(session, code, ratio_rules(settings), basemap=basemap))
 
 
