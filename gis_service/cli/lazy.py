@@ -32,9 +32,10 @@ class LazyCommand:
         """Import the command's module and return it as a Click command named :attr:`name`."""
         module_name, _, attribute = self.target.partition(":")
         obj: Any = getattr(importlib.import_module(module_name), attribute)
+        command: click.Command
         if isinstance(obj, typer.Typer):
             obj.info.help = obj.info.help or self.help
-            command = typer.main.get_command(obj)
+            command = typer.main.get_group(obj)  # a group even with one subcommand (rivergis map problems)
         else:
             single = typer.Typer(add_completion=False)
             single.command(self.name, help=self.help)(obj)
