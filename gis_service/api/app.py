@@ -11,6 +11,8 @@ from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import backend_for
+from gis_service.db.engine import get_engine
 
 ROUTERS = [
     health.router,
@@ -38,6 +40,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Fail at start-up, not on the first request, when the layer catalogue is broken.
     get_catalogue()
     app.state.engine = engine
+    # One backend a process: its transaction, locking and error rules for every request.
+    app.state.backend = backend_for(engine or get_engine())
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     install_error_handlers(app)

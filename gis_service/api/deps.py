@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from gis_service.access import Role, audit, lookup_token
+from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import get_engine
-from gis_service.errors import Forbidden, Unauthorized
+from gis_service.errors import Conflict, DatabaseError, Forbidden, Unauthorized
 from gis_service.settings import Settings, get_settings
 
 
@@ -23,15 +25,56 @@ async def current_settings() -> Settings:
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session inside one transaction: committed when the request succeeds, else rolled back."""
-    engine = getattr(request.app.state, "engine", None) or get_engine()
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with factory() as session, session.begin():
-        yield session
+def app_backend(request: Request) -> SpatialBackend:
+    """Return the backend built at start-up (``app.state.backend``), or the configured database's."""
+    backend = getattr(request.app.state, "backend", None)
+    return backend if isinstance(backend, SpatialBackend) else backend_for(get_engine())
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+BackendDep = Annotated[SpatialBackend, Depends(app_backend)]
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def committed(session: Session) -> None:
+    """Commit, answering a failed commit as 409 (a conflict) or 503 (nothing stored), never as success."""
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        raise Conflict(
+            "与已有记录冲突（同时提交的另一项写入已改变了数据），本次未保存任何内容；请刷新后再操作。",
+            code="commit_conflict",
+        ) from exc
+    except SQLAlchemyError as exc:
+        error = backend_for(session.get_bind()).translate(exc)
+        raise error or DatabaseError(
+            "数据库未能保存本次写入，本次未保存任何内容；请稍后重试。", code="commit_failed", retry_after=5
+        ) from exc
+
+
+def _session(request: Request, backend: SpatialBackend, timeouts: Timeouts | None) -> Iterator[Session]:
+    """Yield the request's session; commit before the answer is sent, roll back on any error."""
+    with backend.session(write=request.method in WRITE_METHODS, timeouts=timeouts) as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        committed(session)
+
+
+def get_session(request: Request, backend: BackendDep) -> Iterator[Session]:
+    """Yield a session inside one transaction with the request's timeouts (writes: the write lock first)."""
+    yield from _session(request, backend, None)
+
+
+def get_import_session(request: Request, backend: BackendDep) -> Iterator[Session]:
+    """Yield a session for an upload's import: it waits and runs as long as a CLI import may."""
+    yield from _session(request, backend, backend.import_timeouts)
+
+
+# scope="function": the commit runs before the response is sent, so a failed commit is the answer.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ImportSessionDep = Annotated[Session, Depends(get_import_session, scope="function")]
 
 
 @dataclass(frozen=True)
@@ -67,11 +110,24 @@ def browser_token(request: Request) -> str | None:
     """
     if request.method not in READ_METHODS:
         return None
-    return request.query_params.get("access_token") or request.cookies.get(TOKEN_COOKIE)
+    # The edge (``api/limits.py``) moved ``?access_token=`` out of the query string into the scope.
+    return query_token(request) or request.cookies.get(TOKEN_COOKIE)
 
 
-def get_caller(request: Request, session: SessionDep) -> Caller:
-    """Identify the caller from ``Authorization: Bearer TOKEN`` (or a browser token on reads)."""
+def query_token(request: Request) -> str | None:
+    """Return the ``?access_token=`` the request came with (kept aside by the edge, never echoed)."""
+    return request.scope.get(QUERY_TOKEN_KEY) or request.query_params.get("access_token")
+
+
+QUERY_TOKEN_KEY = "rivergis.access_token"
+
+
+def get_caller(request: Request, backend: BackendDep) -> Caller:
+    """Identify the caller from ``Authorization: Bearer TOKEN`` (or a browser token on reads).
+
+    The token is read in a short transaction of its own, so a write request's transaction (and on
+    SQLite its write lock) begins only with the route's own work.
+    """
     header = request.headers.get("authorization", "")
     if not header:
         secret = browser_token(request)
@@ -81,10 +137,21 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Authorization 头格式应为 `Bearer <令牌>`", code="bad_authorization")
-    token = lookup_token(session, secret.strip())
+    with backend.transaction(write=False) as session:
+        token = lookup_token(session, secret.strip())
     if token is None:
         raise Unauthorized("令牌无效或已吊销；请向管理员申请（rivergis token create）", code="invalid_token")
+    request.scope[VALIDATED_KEY] = secret.strip()
     return Caller(name=token.name, role=Role(token.role))
+
+
+VALIDATED_KEY = "rivergis.validated_token"
+
+
+def validated_token(request: Request) -> str | None:
+    """Return the token this request's caller was identified with, once it was checked."""
+    value = request.scope.get(VALIDATED_KEY)
+    return value if isinstance(value, str) else None
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
