@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
+from gis_service.api.limits import EdgeMiddleware, install_log_filter
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.catalogue import get_catalogue
 from gis_service.db.backend import backend_for
@@ -44,6 +45,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.backend = backend_for(engine or get_engine())
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
+    # Outermost: the caller and the body's size are checked before anything reads the body.
+    app.add_middleware(EdgeMiddleware)
+    install_log_filter()
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
