@@ -11,6 +11,7 @@ from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.limits import EdgeMiddleware, install_log_filter
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
+from gis_service.api.tempfiles import remove_stale
 from gis_service.catalogue import get_catalogue
 from gis_service.db.backend import backend_for
 from gis_service.db.engine import get_engine
@@ -48,6 +49,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Outermost: the caller and the body's size are checked before anything reads the body.
     app.add_middleware(EdgeMiddleware)
     install_log_filter()
+    # A server killed during an upload left its folder: remove those at start.
+    remove_stale()
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -14,6 +14,7 @@ from gis_service.access import Role, audit, lookup_token
 from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import get_engine
 from gis_service.errors import Conflict, DatabaseError, Forbidden, Unauthorized
+from gis_service.roles import role_for
 from gis_service.settings import Settings, get_settings
 
 
@@ -157,24 +158,46 @@ def validated_token(request: Request) -> str | None:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+def check_role(caller: Caller, role: Role, settings: Settings, action: str | None = None) -> Caller:
+    """Let ``caller`` through when their role allows ``role`` (reads are open with public read)."""
+    what = f"操作 {action}" if action else "此操作"
+    if role is Role.VIEWER and settings.public_read:
+        return caller
+    if caller.role is None:
+        raise Unauthorized(
+            f"{what}需要 {role.value} 及以上角色的令牌：请在请求头加 `Authorization: Bearer <令牌>`",
+            code="token_required",
+        )
+    if not caller.role.allows(role):
+        raise Forbidden(
+            f"令牌角色 {caller.role.value} 无权执行{what}，需要 {role.value} 及以上角色",
+            code="insufficient_role",
+            details={"action": action, "needed": role.value} if action else None,
+        )
+    return caller
+
+
+def check_action(caller: Caller, action: str, settings: Settings | None = None) -> Caller:
+    """Let ``caller`` take ``action`` of the role table, or refuse (401/403) naming the role it needs."""
+    return check_role(caller, role_for(action), settings or get_settings(), action)
+
+
 def require(role: Role) -> Any:
     """Return a dependency that lets through callers whose role allows ``role``."""
 
     # Async: a pure check, not worth a hop to the thread pool on every read.
     async def guard(caller: CallerDep, settings: SettingsDep) -> Caller:
-        if role is Role.VIEWER and settings.public_read:
-            return caller
-        if caller.role is None:
-            raise Unauthorized(
-                f"此操作需要 {role.value} 及以上角色的令牌：请在请求头加 `Authorization: Bearer <令牌>`",
-                code="token_required",
-            )
-        if not caller.role.allows(role):
-            raise Forbidden(
-                f"令牌角色 {caller.role.value} 无权执行此操作，需要 {role.value} 及以上角色",
-                code="insufficient_role",
-            )
-        return caller
+        return check_role(caller, role, settings)
+
+    return Depends(guard)
+
+
+def allowed(action: str) -> Any:
+    """Return a dependency that lets through callers the role table allows ``action``."""
+    role = role_for(action)
+
+    async def guard(caller: CallerDep, settings: SettingsDep) -> Caller:
+        return check_role(caller, role, settings, action)
 
     return Depends(guard)
 

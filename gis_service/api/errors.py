@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis_service.api.tempfiles import scrub
 from gis_service.db.backend import SpatialBackend, translate_error
 from gis_service.errors import DatabaseError, ServiceError
 
@@ -29,7 +30,9 @@ HTTP_CODES = {
 
 def error_response(status: int, code: str, message: str, details: object = None) -> JSONResponse:
     """Return the JSON error body with ``status``."""
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details}})
+    # No server temp path in an answer (a file name from inside an upload folder keeps only its name).
+    content = {"error": {"code": code, "message": scrub(message), "details": scrub(details)}}
+    return JSONResponse(status_code=status, content=content)
 
 
 def install_error_handlers(app: FastAPI) -> None:
