@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # Database waits, in seconds: connecting, waiting for a lock (SQLite: the write lock), one
     # request's statements; imports (CLI and HTTP uploads) may wait and run longer.
     db_connect_timeout_s: float = 5.0
-    db_lock_timeout_s: float = 10.0
+    db_lock_timeout_s: float = 15.0
     db_statement_timeout_s: float = 15.0
     db_import_lock_timeout_s: float = 60.0
     db_import_timeout_s: float = 600.0

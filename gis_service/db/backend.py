@@ -292,8 +292,8 @@ def _sqlite_error(message: str, path: Path | None) -> DatabaseError:
     return unavailable(message)
 
 
-def _postgres_error(orig: BaseException) -> DatabaseError:
-    """Translate one psycopg error by its SQLSTATE."""
+def _postgres_error(orig: BaseException) -> DatabaseError | None:
+    """Translate one psycopg error by its SQLSTATE (None: not a state of the database, e.g. a refused commit)."""
     state = getattr(orig, "sqlstate", None) or ""
     # 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout),
     # 40001/40P01 serialization failure and deadlock: the same request later will go through.
@@ -301,7 +301,11 @@ def _postgres_error(orig: BaseException) -> DatabaseError:
         return busy(sqlstate=state)
     if state == "53100":
         return DatabaseError("数据库服务器磁盘已满，本次未保存任何内容；请管理员清理空间。", code="database_full")
-    return unavailable(str(orig).strip().splitlines()[0] if str(orig).strip() else None)
+    # No state: the connection failed or broke; 08 connection exceptions, 57P0x shutdown, 53 resources.
+    if not state or state.startswith(("08", "57P", "53")):
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else None
+        return unavailable(first)
+    return None
 
 
 def translate_error(exc: BaseException, sqlite_path: Path | None = None) -> DatabaseError | None:

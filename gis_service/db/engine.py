@@ -98,7 +98,7 @@ def make_engine(url: str) -> Engine:
     settings = get_settings()
     if backend == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:":
+        if database and database != ":memory:" and not database.startswith("file:"):
             _data_folder(Path(database).expanduser().parent)
         engine = create_engine(
             parsed.set(drivername="sqlite+pysqlite"),
