@@ -90,3 +90,15 @@ class ConfigurationError(ServiceError):
     code = "configuration_error"
     http_status = 503
     exit_code = 3
+
+
+class DatabaseError(ServiceError):
+    """The database cannot take the request now (down, busy, read-only or full); nothing was stored."""
+
+    code = "database_unavailable"
+    http_status = 503
+    exit_code = 3
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None, retry_after: int | None = None):
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     max_uncompressed_mb: float = 2000.0
     max_compression_ratio: float = 200.0
     max_photo_mb: float = 15.0
+    # Whole request bodies, enforced while they stream (``api/limits.py``): photo forms and JSON/forms.
+    max_photos_body_mb: float = 64.0
+    max_json_kb: float = 1024.0
+
+    # Database waits, in seconds: connecting, waiting for a lock (SQLite: the write lock), one
+    # request's statements; imports (CLI and HTTP uploads) may wait and run longer.
+    db_connect_timeout_s: float = 5.0
+    db_lock_timeout_s: float = 15.0
+    db_statement_timeout_s: float = 15.0
+    db_import_lock_timeout_s: float = 60.0
+    db_import_timeout_s: float = 600.0
+
+    # Served over HTTPS (behind a proxy): the token cookie is then marked Secure.
+    https: bool = False
 
     # Basemap: none | osm | tianditu_vec | tianditu_img | gaode
     basemap: str = "none"

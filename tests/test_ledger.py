@@ -400,8 +400,11 @@ def test_interleaved_writers_on_one_site_one_wins(world_engine) -> None:  # noqa
         pid = report(session)
     slow = Session(world_engine)
     slow.begin()
-    seen = slow.get(Problem, pid)  # the slow writer has read version 1 ...
+    seen = slow.get(Problem, pid)  # the slow writer has read version 1 (a form, in a request of its own) ...
     assert seen is not None and seen.lock_version == 1
+    # ... and sends its step in another: on SQLite a read transaction kept open could never become a
+    # write after another writer committed (the service's writes take the write lock first).
+    slow.commit()
     step(world_engine, pid, "confirm", 1, note="fast")  # ... the fast one commits version 2 meanwhile
     with pytest.raises(Conflict) as err:
         service.transition(slow, pid, "confirm", actor="slow", expected_version=1, note="slow")

@@ -139,7 +139,11 @@ def test_missing_assets_name_the_setup_command(demo_client, monkeypatch: pytest.
 
 def test_static_route_serves_only_the_map_packages(demo_client) -> None:
     assert demo_client.get("/static/vendor/leaflet/dist/leaflet.css").status_code == 200
-    assert demo_client.get("/static/vendor/leaflet/package.json").status_code == 200
+    # Only what a browser needs: scripts, styles, images; never a package's or the service's configuration.
+    assert demo_client.get("/static/vendor/leaflet/package.json").status_code == 404
+    assert demo_client.get("/static/maps/basemaps.toml").status_code == 404
+    assert demo_client.get("/static/maps/styles.toml").status_code == 404
+    assert demo_client.get("/static/maps/js/rivergis.js").status_code == 200
     assert demo_client.get("/static/vendor/.package-lock.json").status_code == 404
     assert demo_client.get("/static/maps/%2e%2e/pyproject.toml").status_code == 404
     assert demo_client.get("/static/etc/passwd").status_code == 404

@@ -78,7 +78,11 @@ def test_campaign_stages_outcome_ban_flag_and_closure(api) -> None:
     assert r.status_code == 200
     # Banned but still marked active: flagged in the register.
     assert r.json()["properties"]["flags"] == ["banned_still_active"]
+    # Closing the file (销号) is the office's decision: a surveyor is refused and nothing changes.
     r = c.patch(url, json={"expected_version": 3, "outcome": "closed"}, headers=h["surveyor"])
+    assert r.status_code == 403 and r.json()["error"]["details"]["action"] == "outfall.close"
+    assert c.get(url).json()["properties"]["status"] != "closed"
+    r = c.patch(url, json={"expected_version": 3, "outcome": "closed"}, headers=h["admin"])
     props = r.json()["properties"]
     assert (props["status"], props["outcome"], props["flags"]) == ("closed", "closed", [])
     assert [e["action"] for e in r.json()["history"]] == ["register", "stage", "outcome", "close"]

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from gis_service.access import Role, audit, lookup_token
 from gis_service.clock import BusinessClock
+from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import get_engine
-from gis_service.errors import Forbidden, Unauthorized
+from gis_service.errors import Conflict, DatabaseError, Forbidden, Unauthorized
+from gis_service.roles import role_for
 from gis_service.settings import Settings, get_settings
 
 
@@ -24,15 +27,56 @@ async def current_settings() -> Settings:
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session inside one transaction: committed when the request succeeds, else rolled back."""
-    engine = getattr(request.app.state, "engine", None) or get_engine()
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with factory() as session, session.begin():
-        yield session
+def app_backend(request: Request) -> SpatialBackend:
+    """Return the backend built at start-up (``app.state.backend``), or the configured database's."""
+    backend = getattr(request.app.state, "backend", None)
+    return backend if isinstance(backend, SpatialBackend) else backend_for(get_engine())
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+BackendDep = Annotated[SpatialBackend, Depends(app_backend)]
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def committed(session: Session) -> None:
+    """Commit, answering a failed commit as 409 (a conflict) or 503 (nothing stored), never as success."""
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        raise Conflict(
+            "与已有记录冲突（同时提交的另一项写入已改变了数据），本次未保存任何内容；请刷新后再操作。",
+            code="commit_conflict",
+        ) from exc
+    except SQLAlchemyError as exc:
+        error = backend_for(session.get_bind()).translate(exc)
+        raise error or DatabaseError(
+            "数据库未能保存本次写入，本次未保存任何内容；请稍后重试。", code="commit_failed", retry_after=5
+        ) from exc
+
+
+def _session(request: Request, backend: SpatialBackend, timeouts: Timeouts | None) -> Iterator[Session]:
+    """Yield the request's session; commit before the answer is sent, roll back on any error."""
+    with backend.session(write=request.method in WRITE_METHODS, timeouts=timeouts) as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        committed(session)
+
+
+def get_session(request: Request, backend: BackendDep) -> Iterator[Session]:
+    """Yield a session inside one transaction with the request's timeouts (writes: the write lock first)."""
+    yield from _session(request, backend, None)
+
+
+def get_import_session(request: Request, backend: BackendDep) -> Iterator[Session]:
+    """Yield a session for an upload's import: it waits and runs as long as a CLI import may."""
+    yield from _session(request, backend, backend.import_timeouts)
+
+
+# scope="function": the commit runs before the response is sent, so a failed commit is the answer.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ImportSessionDep = Annotated[Session, Depends(get_import_session, scope="function")]
 
 
 @dataclass(frozen=True)
@@ -68,11 +112,24 @@ def browser_token(request: Request) -> str | None:
     """
     if request.method not in READ_METHODS:
         return None
-    return request.query_params.get("access_token") or request.cookies.get(TOKEN_COOKIE)
+    # The edge (``api/limits.py``) moved ``?access_token=`` out of the query string into the scope.
+    return query_token(request) or request.cookies.get(TOKEN_COOKIE)
 
 
-def get_caller(request: Request, session: SessionDep) -> Caller:
-    """Identify the caller from ``Authorization: Bearer TOKEN`` (or a browser token on reads)."""
+def query_token(request: Request) -> str | None:
+    """Return the ``?access_token=`` the request came with (kept aside by the edge, never echoed)."""
+    return request.scope.get(QUERY_TOKEN_KEY) or request.query_params.get("access_token")
+
+
+QUERY_TOKEN_KEY = "rivergis.access_token"
+
+
+def get_caller(request: Request, backend: BackendDep) -> Caller:
+    """Identify the caller from ``Authorization: Bearer TOKEN`` (or a browser token on reads).
+
+    The token is read in a short transaction of its own, so a write request's transaction (and on
+    SQLite its write lock) begins only with the route's own work.
+    """
     header = request.headers.get("authorization", "")
     if not header:
         secret = browser_token(request)
@@ -82,13 +139,48 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Authorization 头格式应为 `Bearer <令牌>`", code="bad_authorization")
-    token = lookup_token(session, secret.strip())
+    with backend.transaction(write=False) as session:
+        token = lookup_token(session, secret.strip())
     if token is None:
         raise Unauthorized("令牌无效或已吊销；请向管理员申请（rivergis token create）", code="invalid_token")
+    request.scope[VALIDATED_KEY] = secret.strip()
     return Caller(name=token.name, role=Role(token.role))
 
 
+VALIDATED_KEY = "rivergis.validated_token"
+
+
+def validated_token(request: Request) -> str | None:
+    """Return the token this request's caller was identified with, once it was checked."""
+    value = request.scope.get(VALIDATED_KEY)
+    return value if isinstance(value, str) else None
+
+
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def check_role(caller: Caller, role: Role, settings: Settings, action: str | None = None) -> Caller:
+    """Let ``caller`` through when their role allows ``role`` (reads are open with public read)."""
+    what = f"操作 {action}" if action else "此操作"
+    if role is Role.VIEWER and settings.public_read:
+        return caller
+    if caller.role is None:
+        raise Unauthorized(
+            f"{what}需要 {role.value} 及以上角色的令牌：请在请求头加 `Authorization: Bearer <令牌>`",
+            code="token_required",
+        )
+    if not caller.role.allows(role):
+        raise Forbidden(
+            f"令牌角色 {caller.role.value} 无权执行{what}，需要 {role.value} 及以上角色",
+            code="insufficient_role",
+            details={"action": action, "needed": role.value} if action else None,
+        )
+    return caller
+
+
+def check_action(caller: Caller, action: str, settings: Settings | None = None) -> Caller:
+    """Let ``caller`` take ``action`` of the role table, or refuse (401/403) naming the role it needs."""
+    return check_role(caller, role_for(action), settings or get_settings(), action)
 
 
 def require(role: Role) -> Any:
@@ -96,19 +188,17 @@ def require(role: Role) -> Any:
 
     # Async: a pure check, not worth a hop to the thread pool on every read.
     async def guard(caller: CallerDep, settings: SettingsDep) -> Caller:
-        if role is Role.VIEWER and settings.public_read:
-            return caller
-        if caller.role is None:
-            raise Unauthorized(
-                f"此操作需要 {role.value} 及以上角色的令牌：请在请求头加 `Authorization: Bearer <令牌>`",
-                code="token_required",
-            )
-        if not caller.role.allows(role):
-            raise Forbidden(
-                f"令牌角色 {caller.role.value} 无权执行此操作，需要 {role.value} 及以上角色",
-                code="insufficient_role",
-            )
-        return caller
+        return check_role(caller, role, settings)
+
+    return Depends(guard)
+
+
+def allowed(action: str) -> Any:
+    """Return a dependency that lets through callers the role table allows ``action``."""
+    role = role_for(action)
+
+    async def guard(caller: CallerDep, settings: SettingsDep) -> Caller:
+        return check_role(caller, role, settings, action)
 
     return Depends(guard)
 

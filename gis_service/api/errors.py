@@ -7,10 +7,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gis_service.errors import ServiceError
+from gis_service.api.tempfiles import scrub
+from gis_service.db.backend import SpatialBackend, translate_error
+from gis_service.errors import DatabaseError, ServiceError
 
 log = logging.getLogger("gis_service")
 
@@ -28,7 +30,9 @@ HTTP_CODES = {
 
 def error_response(status: int, code: str, message: str, details: object = None) -> JSONResponse:
     """Return the JSON error body with ``status``."""
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details}})
+    # No server temp path in an answer (a file name from inside an upload folder keeps only its name).
+    content = {"error": {"code": code, "message": scrub(message), "details": scrub(details)}}
+    return JSONResponse(status_code=status, content=content)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -36,7 +40,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.http_status, exc.code, exc.message, exc.details)
+        response = error_response(exc.http_status, exc.code, exc.message, exc.details)
+        if isinstance(exc, DatabaseError) and exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,16 +63,19 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "与已有记录冲突（编号重复或同时提交），本次未保存任何内容；请检查编号后重试。"
         return error_response(409, "conflict", message)
 
-    @app.exception_handler(OperationalError)
-    async def database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
-        if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
-            # SQLite allows one writer at a time; the other waited 30 s and gave up. Nothing was stored.
-            message = "数据库正忙（另一项写入尚未完成），本次未保存；请稍后重试。"
-            response = error_response(503, "database_busy", message)
-            response.headers["Retry-After"] = "5"
-            return response
-        log.exception("database error", exc_info=exc)
-        return error_response(503, "database_unavailable", "数据库暂不可用，本次未保存；请稍后重试或联系管理员。")
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The backend knows its database's words for down, busy (lock or statement timeout), read-only, full.
+        backend = getattr(request.app.state, "backend", None)
+        error = backend.translate(exc) if isinstance(backend, SpatialBackend) else translate_error(exc)
+        if error is None:
+            log.exception("database error", exc_info=exc)
+            error = DatabaseError(
+                "数据库未能完成本次请求，本次未保存任何内容；请稍后重试或联系管理员。", code="database_error"
+            )
+        else:
+            log.warning("database: %s (%s)", error.code, exc.__class__.__name__)
+        return await service_error(request, error)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

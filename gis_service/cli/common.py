@@ -11,8 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from gis_service.clock import BusinessClock
+from gis_service.db.backend import translate_any
 from gis_service.db.engine import check_connection, get_engine
 from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
@@ -35,6 +37,13 @@ def handles_errors(fn: F) -> F:
             if exc.details and not isinstance(exc.details, dict | list):
                 err_console.print(f"  {exc.details}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except SQLAlchemyError as exc:
+            # Lost, busy, read-only or full: one sentence and exit 3; anything else is a bug and shows its trace.
+            error = translate_any(exc)
+            if error is None:
+                raise
+            fail_message(error.message, error.code)
+            raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("已中断，未提交的更改已回滚。")
             raise typer.Exit(130) from None

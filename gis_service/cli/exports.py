@@ -21,12 +21,12 @@ def export(
 ) -> None:
     """Export a layer's current features to a file in the CRS you ask for."""
     from gis_service.export.files import format_of, write_layer
-    from gis_service.ingest.crs import parse_crs
+    from gis_service.ingest.crs import output_crs
     from gis_service.store.features import read_features
 
     spec = get_catalogue()[layer]
     format_of(output)
-    parse_crs(crs)
+    output_crs(crs)
     engine = ready_engine()
     with engine.connect() as conn:
         gdf = read_features(conn, spec)

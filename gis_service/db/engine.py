@@ -15,13 +15,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from gis_service.db.backend import Timeouts, backend_for, install, permissions
 from gis_service.errors import ConfigurationError
+from gis_service.settings import get_settings
 
 SPATIALITE_HINT = (
     "无法加载 SpatiaLite 扩展 mod_spatialite。请安装：Debian/Ubuntu 执行 "
@@ -66,9 +68,11 @@ def _load_spatialite(dbapi_conn: Any, _record: Any) -> None:
         raise ConfigurationError(SPATIALITE_HINT, code="spatialite_missing", details=str(exc)) from exc
     finally:
         dbapi_conn.enable_load_extension(False)
+    # The backend's ``begin`` event starts every transaction itself (BEGIN IMMEDIATE for writes).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(get_settings().db_lock_timeout_s * 1000)}")
     # Write-ahead logging: staff keep reading maps and lists while an import writes (one writer at a time).
     if cur.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
         cur.execute("PRAGMA journal_mode=WAL")
@@ -91,22 +95,31 @@ def make_engine(url: str) -> Engine:
             code="bad_database_url",
         ) from exc
     backend = parsed.get_backend_name()
+    settings = get_settings()
     if backend == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _data_folder(Path(database).expanduser().parent)
         engine = create_engine(
             parsed.set(drivername="sqlite+pysqlite"),
             module=sqlite_module(),
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": settings.db_lock_timeout_s, "check_same_thread": False},
         )
         event.listen(engine, "connect", _load_spatialite)
+        install(engine)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(
+                parsed,
+                pool_pre_ping=True,
+                pool_timeout=settings.db_lock_timeout_s,
+                connect_args={"connect_timeout": max(1, round(settings.db_connect_timeout_s))},
+            )
+            install(engine)
+            return engine
         except NoSuchModuleError as exc:
             raise ConfigurationError(
                 f"不支持的 PostgreSQL 驱动 {parsed.drivername}；请使用 postgresql+psycopg://",
@@ -119,29 +132,27 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _data_folder(folder: Path) -> None:
+    """Create the SQLite file's folder, naming it and its permissions when that is not allowed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parent = next((p for p in folder.parents if p.exists()), folder)
+        raise ConfigurationError(
+            f"无法创建数据目录 {folder}：上级目录 {parent} 的权限为 {permissions(parent)}，运行服务的用户无权写入；"
+            "请修改权限，或用 RIVERGIS_DATA_DIR 指向可写的目录。",
+            code="data_dir_not_writable",
+        ) from exc
+
+
 def check_connection(engine: Engine) -> None:
     """Connect once, turning driver errors into a sentence that names the fix."""
+    backend = backend_for(engine)
     try:
         with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                has_postgis = conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname='postgis'")).scalar()
-                if not has_postgis:
-                    try:
-                        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-                        conn.commit()
-                    except Exception as exc:
-                        raise ConfigurationError(
-                            "数据库未启用 PostGIS 扩展，且当前用户无权创建。请由管理员执行 "
-                            "`CREATE EXTENSION postgis;`（Debian 包 postgresql-15-postgis-3）。",
-                            code="postgis_missing",
-                        ) from exc
+            backend.prepare(conn)
     except OperationalError as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        raise ConfigurationError(
-            f"无法连接数据库 {where}：请确认数据库服务已启动、地址和口令正确，或检查 RIVERGIS_DATABASE_URL。",
-            code="database_unreachable",
-            details=str(exc.orig).strip() if exc.orig else None,
-        ) from exc
+        raise backend.unreachable(exc) from exc
 
 
 @lru_cache
@@ -167,14 +178,15 @@ def side_engine(engine: Engine) -> Engine:
 
 def get_engine() -> Engine:
     """Return the engine of the configured database."""
-    from gis_service.settings import get_settings
-
     return engine_for(get_settings().resolved_database_url())
 
 
 @contextmanager
-def transaction(engine: Engine | None = None) -> Iterator[Session]:
-    """Open one session and one transaction: commit on success, roll back on any error."""
-    factory = sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
-    with factory() as session, session.begin():
+def transaction(engine: Engine | None = None, *, timeouts: Timeouts | None = None) -> Iterator[Session]:
+    """Open one write session and transaction (commit on success, roll back on any error).
+
+    Commands and jobs wait as long as an import may (``timeouts`` overrides).
+    """
+    backend = backend_for(engine or get_engine())
+    with backend.transaction(write=True, timeouts=timeouts or backend.import_timeouts) as session:
         yield session

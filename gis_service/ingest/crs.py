@@ -215,3 +215,22 @@ def local_metric_crs(frame: gpd.GeoDataFrame) -> CRS:
     minx, _miny, maxx, _maxy = frame.total_bounds
     lon0 = 108.0 if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
     return CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")
+
+
+# Semi-major axes of the Earth's ellipsoids lie within these (metres); the Moon's is 1 737 400.
+EARTH_AXIS_M = (6_300_000.0, 6_400_000.0)
+
+
+def output_crs(value: str | int | None) -> CRS | None:
+    """Parse a CRS to write features in, refusing one that is not on the Earth (``IAU_2015:30100``)."""
+    crs = parse_crs(value)
+    if crs is None:
+        return None
+    axis = crs.ellipsoid.semi_major_metre if crs.ellipsoid is not None else None
+    if axis is None or not EARTH_AXIS_M[0] <= axis <= EARTH_AXIS_M[1] or crs.is_geocentric:
+        raise BadRequest(
+            f"坐标系 {value!r}（{crs.name}）不是地球上的地理或投影坐标系，无法输出；"
+            "请写 EPSG 代码，如 4490、4524、4545",
+            code="unsupported_crs",
+        )
+    return crs

@@ -13,6 +13,7 @@ from enum import StrEnum
 from gis_service.access import Role
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import InvalidTransition
+from gis_service.roles import role_for
 
 
 class ProblemStatus(StrEnum):
@@ -52,13 +53,13 @@ class Action:
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
-        Action("confirm", "确认", frozenset({S.REPORTED}), S.CONFIRMED, Role.SURVEYOR),
+        Action("confirm", "确认", frozenset({S.REPORTED}), S.CONFIRMED, role_for("problem.confirm")),
         Action(
             "dismiss",
             "排除（不属实）",
             frozenset({S.REPORTED}),
             S.DISMISSED,
-            Role.ADMIN,
+            role_for("problem.dismiss"),
             needs_note=True,
             needs_evidence=True,
         ),
@@ -67,14 +68,23 @@ ACTIONS: dict[str, Action] = {
             "交办",
             frozenset({S.CONFIRMED, S.REOPENED}),
             S.ASSIGNED,
-            Role.ADMIN,
+            role_for("problem.assign"),
             needs=("deadline", "responsible_unit"),
         ),
-        Action("start", "开始整改", frozenset({S.ASSIGNED, S.REOPENED}), S.RECTIFYING, Role.SURVEYOR),
-        Action("rectify", "整改完成", frozenset({S.RECTIFYING}), S.RECTIFIED, Role.SURVEYOR, needs_evidence=True),
-        Action("reject", "验收不通过", frozenset({S.RECTIFIED}), S.RECTIFYING, Role.ADMIN, needs_note=True),
-        Action("close", "验收销号", frozenset({S.RECTIFIED}), S.CLOSED, Role.ADMIN, needs=("verifier",)),
-        Action("reopen", "回头看反弹", frozenset({S.CLOSED}), S.REOPENED, Role.ADMIN, needs_note=True),
+        Action("start", "开始整改", frozenset({S.ASSIGNED, S.REOPENED}), S.RECTIFYING, role_for("problem.start")),
+        Action(
+            "rectify",
+            "整改完成",
+            frozenset({S.RECTIFYING}),
+            S.RECTIFIED,
+            role_for("problem.rectify"),
+            needs_evidence=True,
+        ),
+        Action(
+            "reject", "验收不通过", frozenset({S.RECTIFIED}), S.RECTIFYING, role_for("problem.reject"), needs_note=True
+        ),
+        Action("close", "验收销号", frozenset({S.RECTIFIED}), S.CLOSED, role_for("problem.close"), needs=("verifier",)),
+        Action("reopen", "回头看反弹", frozenset({S.CLOSED}), S.REOPENED, role_for("problem.reopen"), needs_note=True),
     )
 }
 

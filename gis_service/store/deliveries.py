@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import session_backend
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.store.bulk import insert_deliveries, member_of
@@ -66,16 +67,28 @@ def submit_delivery(
 
 
 def _submitted(session: Session, delivery_id: int, verb: str) -> Delivery:
-    """Return a delivery locked for a decision, refusing one that is missing or already decided."""
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    """Return a delivery locked for a decision, refusing one that is missing or already decided.
+
+    Decisions on one river and layer are serialised (the backend's lock, held to the commit) and the
+    status is read again under that lock: of two decisions sent at once exactly one finds it submitted.
+    """
+    delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFound(f"交付 {delivery_id} 不存在", code="delivery_not_found")
+    lock_rivers(session, delivery.layer, [delivery.river_code])
+    session.refresh(delivery, with_for_update=True)
     if delivery.status != "submitted":
+        label = STATUS_LABELS.get(delivery.status, delivery.status)
         raise Conflict(
-            f"交付 {delivery_id} 的状态为 {delivery.status}，只有待审核（submitted）的交付可以{verb}",
+            f"交付 {delivery_id} 的状态已是 {delivery.status}（{label}），"
+            f"只有待审核（submitted）的交付可以{verb}；请刷新查看最新状态。",
             code="delivery_not_submitted",
+            details={"status": delivery.status, "decided_by": delivery.decided_by},
         )
     return delivery
+
+
+STATUS_LABELS = {"submitted": "待审核", "approved": "已批准", "rejected": "已驳回", "superseded": "已被新版本取代"}
 
 
 def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
@@ -118,27 +131,9 @@ def rederive_after_approval(session: Session, layer: str, river_codes: list[str]
         rederive_jurisdiction(session, code, actor=actor)
 
 
-# Past this many rivers one delivery locks the whole layer rather than each river (10 000 locks cost ~0.1 s).
-LOCK_LAYER_RIVERS = 500
-
-
 def lock_rivers(session: Session, layer: str, river_codes: list[str]) -> None:
-    """Serialise concurrent deliveries of the same rivers (PostGIS advisory locks, released at commit).
-
-    A delivery of a few rivers holds the layer's lock shared and each river's lock, in sorted order; a
-    province-scale one holds the layer's lock exclusively instead, which excludes every other delivery
-    of the layer for its duration.
-    """
-    if session.get_bind().dialect.name != "postgresql" or not river_codes:
-        return
-    if len(river_codes) > LOCK_LAYER_RIVERS:
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:layer))"), {"layer": layer})
-        return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:layer))"), {"layer": layer})
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:layer || '/' || c)) FROM unnest(CAST(:codes AS text[])) c"),
-        {"layer": layer, "codes": sorted(river_codes)},
-    )
+    """Serialise deliveries and decisions on these rivers' ``layer`` until the commit (the backend's rule)."""
+    session_backend(session).serialise(session, layer, river_codes)
 
 
 def next_versions(session: Session, layer: str, river_codes: list[str]) -> dict[str, int]:

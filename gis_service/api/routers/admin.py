@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gis_service.access import Role, create_token
-from gis_service.api.deps import Admin, SessionDep
+from gis_service.api.deps import Caller, SessionDep, allowed
 from gis_service.db.models import AuditEntry
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -23,7 +23,9 @@ class TokenRequest(BaseModel):
 
 
 @router.post("/tokens", status_code=201)
-def new_token(body: TokenRequest, session: SessionDep, caller: Admin) -> dict[str, Any]:
+def new_token(
+    body: TokenRequest, session: SessionDep, caller: Annotated[Caller, allowed("token.create")]
+) -> dict[str, Any]:
     """Create a token; its secret is returned once and stored only as a hash."""
     secret = create_token(session, name=body.name, role=body.role.value)
     caller.audit(session, "token.create", "token", body.name, role=body.role.value)
@@ -31,9 +33,13 @@ def new_token(body: TokenRequest, session: SessionDep, caller: Admin) -> dict[st
 
 
 @router.get("/audit")
-def audit_log(session: SessionDep, _caller: Admin, limit: int = 100) -> dict[str, Any]:
+def audit_log(
+    session: SessionDep,
+    _caller: Annotated[Caller, allowed("audit.read")],
+    limit: Annotated[int, Query(ge=1, le=1000, description="最多返回的条数（1–1000）")] = 100,
+) -> dict[str, Any]:
     """Return the newest audit log entries."""
-    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 1000)))
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
     return {
         "entries": [
             {

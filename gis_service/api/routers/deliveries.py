@@ -15,9 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from gis_service.access import Role
-from gis_service.api.deps import Admin, Caller, SessionDep, Surveyor, Viewer
-from gis_service.errors import BadRequest, Forbidden, PayloadTooLarge
+from gis_service.api.deps import Caller, ImportSessionDep, SessionDep, Viewer, allowed, check_action
+from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import (
     approve_delivery,
@@ -104,8 +103,8 @@ async def received_delivery(
         def flag(name: str) -> bool:
             return (text(name) or "").lower() in TRUE
 
-        if storing and flag("approve") and not (caller.role and caller.role.allows(Role.ADMIN)):
-            raise Forbidden("只有管理员可以在上传时直接批准（approve）", code="insufficient_role")
+        if storing and flag("approve"):
+            check_action(caller, "delivery.approve_on_upload")
         options = ImportOptions(
             layer=layer,
             crs=text("crs"),
@@ -127,7 +126,12 @@ LayerPath = Annotated[str, Path(description="rivers, boundaries, stakes, zones, 
 
 
 @router.post("/{layer}", status_code=201)
-async def upload_delivery(request: Request, session: SessionDep, caller: Surveyor, layer: LayerPath) -> JSONResponse:
+async def upload_delivery(
+    request: Request,
+    session: ImportSessionDep,
+    caller: Annotated[Caller, allowed("delivery.upload")],
+    layer: LayerPath,
+) -> JSONResponse:
     """Upload a delivery (multipart ``file`` + form options); answer with the validation report.
 
     Form fields: ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``dry_run``,
@@ -151,7 +155,12 @@ async def upload_delivery(request: Request, session: SessionDep, caller: Surveyo
 
 
 @router.post("/{layer}/preview", response_class=HTMLResponse)
-async def preview_upload(request: Request, session: SessionDep, caller: Surveyor, layer: LayerPath) -> HTMLResponse:
+async def preview_upload(
+    request: Request,
+    session: ImportSessionDep,
+    caller: Annotated[Caller, allowed("delivery.preview")],
+    layer: LayerPath,
+) -> HTMLResponse:
     """Check an uploaded delivery and answer with its preview map, accepted or rejected; nothing is stored.
 
     The same form as the upload (``file``, ``crs``, ``encoding``, ``river``, ``layer``, ``swap_xy``, ``fix``).
@@ -226,7 +235,9 @@ class Rejection(BaseModel):
 
 
 @router.post("/{delivery_id}/approve")
-def approve(session: SessionDep, caller: Admin, delivery_id: int) -> dict[str, Any]:
+def approve(
+    session: SessionDep, caller: Annotated[Caller, allowed("delivery.approve")], delivery_id: int
+) -> dict[str, Any]:
     """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
     d = approve_delivery(session, delivery_id, actor=caller.name)
     caller.audit(
@@ -236,7 +247,9 @@ def approve(session: SessionDep, caller: Admin, delivery_id: int) -> dict[str, A
 
 
 @router.post("/{delivery_id}/reject")
-def reject(session: SessionDep, caller: Admin, delivery_id: int, body: Rejection) -> dict[str, Any]:
+def reject(
+    session: SessionDep, caller: Annotated[Caller, allowed("delivery.reject")], delivery_id: int, body: Rejection
+) -> dict[str, Any]:
     """Reject a submitted delivery with a reason (it is kept)."""
     d = reject_delivery(session, delivery_id, actor=caller.name, reason=body.reason)
     caller.audit(session, "delivery.reject", "delivery", d.id, reason=body.reason)

@@ -15,7 +15,7 @@ from gis_service.api.deps import SessionDep, Viewer
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest
 from gis_service.export.files import write_layer
-from gis_service.ingest.crs import parse_crs
+from gis_service.ingest.crs import output_crs
 from gis_service.store.features import read_features
 
 router = APIRouter(prefix="/api/v1/layers", tags=["exports"])
@@ -43,7 +43,7 @@ def export_layer(
 ) -> FileResponse:
     """Download a layer's current features as a file in the CRS, encoding and labels asked for."""
     spec = get_catalogue()[layer]
-    parse_crs(crs)
+    output_crs(crs)
     chosen = None
     if encoding:
         chosen = ENCODINGS.get(encoding.strip().lower())
@@ -52,8 +52,12 @@ def export_layer(
     where = {"river_code": river_code} if river_code else None
     gdf = read_features(session, spec, where=where)
     folder = Path(tempfile.mkdtemp(prefix="rivergis-download-"))
+    try:
+        path = write_layer(gdf, spec, folder / f"{spec.name}.{format}", crs=crs, encoding=chosen, labels=labels)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     background.add_task(shutil.rmtree, folder, ignore_errors=True)
-    path = write_layer(gdf, spec, folder / f"{spec.name}.{format}", crs=crs, encoding=chosen, labels=labels)
     filename = f"{spec.label}.{format}"
     return FileResponse(
         path,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer
+from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer, query_token, validated_token
 from gis_service.api.routers.layers import parse_bbox
-from gis_service.errors import BadRequest
+from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
 from gis_service.ledger.filters import ProblemFilter
+from gis_service.settings import get_settings
 from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
 from gis_service.webmap.data import problem_record, problem_sites, read_overlay
@@ -59,9 +61,11 @@ def _page(request: Request, html: str) -> HTMLResponse:
     which is how a browser reads a service whose ``RIVERGIS_PUBLIC_READ`` is off.
     """
     response = HTMLResponse(html, headers=HTML_HEADERS)
-    token = request.query_params.get("access_token")
-    if token:
-        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+    token = query_token(request)
+    # Only a token this request was identified with, never an unchecked one beside a header (fixation).
+    if token and token == validated_token(request):
+        secure = get_settings().https
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600, secure=secure)
     return response
 
 
@@ -128,7 +132,15 @@ def layer_data(
     return Response(geojson.dumps(body), media_type="application/geo+json")
 
 
+# What a browser needs from ``/static/``: scripts, styles, images and fonts; never configuration.
+BROWSER_ASSETS = frozenset(
+    {".js", ".mjs", ".css", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".woff", ".woff2", ".ttf"}
+)
+
+
 @router.get("/static/{kind}/{path:path}", include_in_schema=False)
 def static(kind: str, path: str) -> FileResponse:
     """Leaflet and plugins (installed at set-up) and the service's own map scripts, cached by browsers."""
+    if PurePosixPath(path).suffix.lower() not in BROWSER_ASSETS:
+        raise NotFound(f"静态资源 {path!r} 不存在", code="static_not_found")
     return FileResponse(assets.static_file(kind, path), headers={"Cache-Control": "public, max-age=86400"})

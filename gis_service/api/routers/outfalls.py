@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import Field
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.routers.problems import PHOTOS_BODY, photo_response, photo_uploads
 from gis_service.errors import NotFound
 from gis_service.export import geojson
@@ -99,7 +99,9 @@ def read_outfall(outfall_id: int, session: SessionDep, _caller: Viewer) -> dict[
 
 
 @router.post("", status_code=201)
-def register(body: NewOutfall, session: SessionDep, caller: Surveyor, clock: ClockDep) -> dict[str, Any]:
+def register(
+    body: NewOutfall, session: SessionDep, caller: Annotated[Caller, allowed("outfall.register")], clock: ClockDep
+) -> dict[str, Any]:
     """Register an outfall (一口一档)."""
     fields = body.model_dump(
         include={"code", "name", "outfall_type", "river_code", "stage", "responsible"}, exclude_none=True
@@ -113,10 +115,16 @@ def register(body: NewOutfall, session: SessionDep, caller: Surveyor, clock: Clo
 
 @router.patch("/{outfall_id}")
 def change(
-    outfall_id: int, body: OutfallChange, session: SessionDep, caller: Surveyor, clock: ClockDep
+    outfall_id: int,
+    body: OutfallChange,
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("outfall.edit")],
+    clock: ClockDep,
 ) -> dict[str, Any]:
-    """Change an outfall's file: fields, campaign stage (forward only), outcome (销号 closes it)."""
+    """Change an outfall's file: fields, campaign stage (forward only), outcome (销号 closes it: admin)."""
     fields, geom = body.edit(outfalls.EDITABLE, POINT_ONLY)
+    if fields.get("outcome") == "closed":
+        check_action(caller, "outfall.close")
     event = outfalls.update_outfall(
         session,
         outfall_id,
@@ -136,7 +144,7 @@ def upload_photos(
     outfall_id: int,
     event_id: int,
     session: SessionDep,
-    caller: Surveyor,
+    caller: Annotated[Caller, allowed("outfall.photo")],
     clock: ClockDep,
     uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
 ) -> dict[str, Any]:
@@ -156,7 +164,9 @@ def download_photo(outfall_id: int, event_id: int, index: int, session: SessionD
 
 
 @router.delete("/{outfall_id}")
-def remove(outfall_id: int, session: SessionDep, caller: Admin) -> dict[str, Any]:
+def remove(
+    outfall_id: int, session: SessionDep, caller: Annotated[Caller, allowed("outfall.delete")]
+) -> dict[str, Any]:
     """Remove an outfall registered in error (admin); closed files are kept. The audit log keeps its state."""
     snapshot = outfalls.delete_outfall(session, outfall_id)
     caller.audit(

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.db.models import Attachment, ProblemEvent
 from gis_service.errors import BadRequest, NotFound, PayloadTooLarge
@@ -23,6 +23,7 @@ from gis_service.export import geojson
 from gis_service.ledger import service
 from gis_service.ledger.location import Location
 from gis_service.ledger.photos import PhotoUpload, photo_file
+from gis_service.roles import ROLES
 from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
@@ -77,7 +78,9 @@ def page_links(request: Request, offset: int, limit: int, more: bool) -> list[di
 
 
 @router.post("", status_code=201)
-def report_problem(body: NewProblem, session: SessionDep, caller: Surveyor, clock: ClockDep) -> dict[str, Any]:
+def report_problem(
+    body: NewProblem, session: SessionDep, caller: Annotated[Caller, allowed("problem.report")], clock: ClockDep
+) -> dict[str, Any]:
     """Report a problem site; its river, town, range and zone are derived at once."""
     fields = body.model_dump(include={"category", "description", "code", "found_date", "source"}, exclude_none=True)
     frame = service.site_frame(body.location(), fields)
@@ -174,7 +177,11 @@ def read_problem(problem_id: int, session: SessionDep, _caller: Viewer, clock: C
 
 @router.patch("/{problem_id}")
 def edit_problem(
-    problem_id: int, body: ProblemEdit, session: SessionDep, caller: Surveyor, clock: ClockDep
+    problem_id: int,
+    body: ProblemEdit,
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("problem.edit")],
+    clock: ClockDep,
 ) -> dict[str, Any]:
     """Correct a site's fields or move it (jurisdiction re-derived); refused once closed or dismissed."""
     fields, geom = body.edit(service.EDITABLE)
@@ -255,12 +262,14 @@ TRANSITION_BODY = {
 def transition_problem(
     problem_id: int,
     session: SessionDep,
-    caller: Surveyor,
+    caller: Annotated[Caller, allowed("problem.report")],
     clock: ClockDep,
     parsed: Annotated[tuple[TransitionInput, list[PhotoUpload]], Depends(transition_input)],
 ) -> dict[str, Any]:
-    """Take one ledger step (409 when the state does not allow it or the version is stale)."""
+    """Take one ledger step (403 when the role table refuses it; 409 when the state or version does not allow it)."""
     body, photos = parsed
+    if f"problem.{body.action}" in ROLES:
+        check_action(caller, f"problem.{body.action}")
     event = service.transition(
         session,
         problem_id,
@@ -322,7 +331,7 @@ def upload_photos(
     problem_id: int,
     event_id: int,
     session: SessionDep,
-    caller: Surveyor,
+    caller: Annotated[Caller, allowed("problem.photo")],
     clock: ClockDep,
     uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
 ) -> dict[str, Any]:

@@ -1,0 +1,378 @@
+"""The spatial backend seam: the one place that knows how PostGIS and SpatiaLite differ.
+
+Built once from an engine (:func:`backend_for`), held on ``app.state.backend`` and built the same
+way by the CLI. It owns how a transaction begins and how long it may wait (SQLite: ``BEGIN
+IMMEDIATE`` for writes with a bounded busy wait, so every check a write makes runs under the write
+lock; PostGIS: ``SET LOCAL`` lock and statement timeouts), how decisions on one river and layer are
+serialised (PostGIS advisory locks; on SQLite the write lock already does it), and how driver
+errors become one sentence (:class:`~gis_service.errors.DatabaseError`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sqlite3
+import stat
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+
+from gis_service.errors import ConfigurationError, DatabaseError
+from gis_service.settings import Settings, get_settings
+
+# Execution options a session's engine carries to the ``begin`` event.
+WRITE_OPTION = "rivergis_write"
+TIMEOUTS_OPTION = "rivergis_timeouts"
+# Past this many rivers one delivery locks the whole layer rather than each river (10 000 locks cost ~0.1 s).
+LOCK_LAYER_RIVERS = 500
+RETRY_AFTER_S = 5
+BUSY_MESSAGE = "数据库正忙（另一项写入或锁尚未释放），本次未保存任何内容；请 {after} 秒后重试。"
+UNAVAILABLE_MESSAGE = "数据库暂不可用（连接失败或中断），本次未保存任何内容；请稍后重试，或请管理员检查数据库服务。"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a transaction may wait for a lock and run its statements, in seconds."""
+
+    lock_s: float
+    statement_s: float
+
+    @property
+    def lock_ms(self) -> int:
+        """Return the lock wait in milliseconds."""
+        return max(1, int(self.lock_s * 1000))
+
+    @property
+    def statement_ms(self) -> int:
+        """Return the statement limit in milliseconds."""
+        return max(1, int(self.statement_s * 1000))
+
+
+def request_timeouts(settings: Settings) -> Timeouts:
+    """Return the waits of one HTTP request."""
+    return Timeouts(settings.db_lock_timeout_s, settings.db_statement_timeout_s)
+
+
+def import_timeouts(settings: Settings) -> Timeouts:
+    """Return the waits of an import (CLI commands and HTTP uploads): long enough for a province."""
+    return Timeouts(settings.db_import_lock_timeout_s, settings.db_import_timeout_s)
+
+
+def busy(message: str = BUSY_MESSAGE, **details: Any) -> DatabaseError:
+    """Return the error of a lock or time limit reached: retry later, nothing stored."""
+    return DatabaseError(
+        message.format(after=RETRY_AFTER_S),
+        code="database_busy",
+        details=details or None,
+        retry_after=RETRY_AFTER_S,
+    )
+
+
+def unavailable(detail: str | None = None) -> DatabaseError:
+    """Return the error of a database that does not answer."""
+    return DatabaseError(UNAVAILABLE_MESSAGE, code="database_unavailable", details=detail, retry_after=RETRY_AFTER_S)
+
+
+def permissions(path: Path) -> str:
+    """Return ``path``'s mode and owner as ``ls -l`` shows them (``drwxr-xr-x root``)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return "不存在"
+    try:
+        owner = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        owner = str(info.st_uid)
+    return f"{stat.filemode(info.st_mode)} {owner}"
+
+
+class SpatialBackend:
+    """What every backend offers; subclasses fill in their database's rules."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.engine = engine
+        self.settings = settings
+        self.request_timeouts = request_timeouts(settings)
+        self.import_timeouts = import_timeouts(settings)
+        self._binds: dict[tuple[bool, Timeouts], Engine] = {}
+
+    # -- sessions and transactions -------------------------------------------------------------
+
+    def bind(self, *, write: bool, timeouts: Timeouts | None = None) -> Engine:
+        """Return the engine a session binds to: writes take the write lock at their start (SQLite)."""
+        key = (write, timeouts or self.request_timeouts)
+        if key not in self._binds:
+            bound = self.engine.execution_options(**{WRITE_OPTION: key[0], TIMEOUTS_OPTION: key[1]})
+            _BUILT[bound] = self
+            self._binds[key] = bound
+        return self._binds[key]
+
+    def session(self, *, write: bool, timeouts: Timeouts | None = None) -> Session:
+        """Return a new session whose transaction begins as a read or a write, with ``timeouts``."""
+        return sessionmaker(bind=self.bind(write=write, timeouts=timeouts), expire_on_commit=False)()
+
+    @contextmanager
+    def transaction(self, *, write: bool = True, timeouts: Timeouts | None = None) -> Iterator[Session]:
+        """Open one session and one transaction: commit on success, roll back on any error."""
+        with self.session(write=write, timeouts=timeouts) as session, session.begin():
+            yield session
+
+    @classmethod
+    def on_begin(cls, conn: Connection) -> None:
+        """Start a transaction the way this database needs (the ``begin`` event of the engine)."""
+
+    # -- locking ---------------------------------------------------------------------------------
+
+    def serialise(self, session: Session, layer: str, river_codes: list[str]) -> None:
+        """Serialise deliveries and decisions on these rivers' ``layer`` until the transaction ends."""
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def translate(self, exc: BaseException) -> DatabaseError | None:
+        """Return the user's error for a database failure, or None when it is not one of this database's."""
+        return translate_error(exc)
+
+    def describe(self) -> str:
+        """Return the database's location without its password."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    def prepare(self, conn: Connection) -> None:
+        """Make sure the database has what the service needs (PostGIS: the extension)."""
+
+    def unreachable(self, exc: DBAPIError) -> ConfigurationError:
+        """Return the sentence for a database that cannot be opened at start."""
+        return ConfigurationError(
+            f"无法连接数据库 {self.describe()}：请确认数据库服务已启动、地址和口令正确，或检查 RIVERGIS_DATABASE_URL。",
+            code="database_unreachable",
+            details=str(exc.orig).strip() if exc.orig else None,
+        )
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def ping(self, timeout_s: float) -> None:
+        """Run ``SELECT 1`` on a connection of its own, giving up after about ``timeout_s``."""
+        with self.transaction(write=False, timeouts=Timeouts(timeout_s, timeout_s)) as session:
+            session.execute(text("SELECT 1"))
+
+
+class PostGISBackend(SpatialBackend):
+    """PostgreSQL with PostGIS: row and advisory locks, ``SET LOCAL`` timeouts."""
+
+    name = "postgresql"
+
+    @classmethod
+    def on_begin(cls, conn: Connection) -> None:
+        """Bound the transaction's lock waits and statements (``SET LOCAL`` ends with it)."""
+        limits = conn.get_execution_options().get(TIMEOUTS_OPTION)
+        if isinstance(limits, Timeouts):
+            conn.exec_driver_sql(
+                f"SET LOCAL lock_timeout = {limits.lock_ms}; SET LOCAL statement_timeout = {limits.statement_ms}"
+            )
+
+    def serialise(self, session: Session, layer: str, river_codes: list[str]) -> None:
+        """Take transaction-scoped advisory locks: the layer's shared and each river's, in sorted order.
+
+        A province-scale delivery holds the layer's lock exclusively instead, which excludes every
+        other delivery and decision of the layer for its duration.
+        """
+        if not river_codes:
+            return
+        if len(river_codes) > LOCK_LAYER_RIVERS:
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:layer))"), {"layer": layer})
+            return
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:layer))"), {"layer": layer})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:layer || '/' || c)) FROM unnest(CAST(:codes AS text[])) c"),
+            {"layer": layer, "codes": sorted(set(river_codes))},
+        )
+
+    def prepare(self, conn: Connection) -> None:
+        """Create the PostGIS extension when missing, or say who must."""
+        if conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname='postgis'")).scalar():
+            return
+        try:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            conn.commit()
+        except SQLAlchemyError as exc:
+            raise ConfigurationError(
+                "数据库未启用 PostGIS 扩展，且当前用户无权创建。请由管理员执行 "
+                "`CREATE EXTENSION postgis;`（Debian 包 postgresql-15-postgis-3）。",
+                code="postgis_missing",
+            ) from exc
+
+
+class SpatiaLiteBackend(SpatialBackend):
+    """SQLite with SpatiaLite: one writer at a time, taken at the start of every write transaction."""
+
+    name = "sqlite"
+
+    @classmethod
+    def on_begin(cls, conn: Connection) -> None:
+        """Begin ``IMMEDIATE`` for writes (the write lock first, then the checks) after a bounded busy wait."""
+        options = conn.get_execution_options()
+        limits = options.get(TIMEOUTS_OPTION)
+        if isinstance(limits, Timeouts):
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {limits.lock_ms}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
+
+    def database_path(self) -> Path | None:
+        """Return the SQLite file, or None in memory."""
+        database = self.engine.url.database or ""
+        return Path(database).expanduser() if database and database != ":memory:" else None
+
+    def unreachable(self, exc: DBAPIError) -> ConfigurationError:
+        """Name the data folder and its permissions when the file cannot be opened."""
+        path = self.database_path()
+        if path is None:
+            return super().unreachable(exc)
+        return ConfigurationError(
+            f"无法打开数据库文件 {path}：请检查数据目录 {path.parent} 的权限（{permissions(path.parent)}），"
+            "运行服务的用户须可读写该目录（或用 RIVERGIS_DATA_DIR 指向可写的目录）。",
+            code="database_unreachable",
+            details=str(exc.orig).strip() if exc.orig else None,
+        )
+
+    def translate(self, exc: BaseException) -> DatabaseError | None:
+        """Name the file and its folder's permissions when SQLite cannot write or open it."""
+        return translate_error(exc, self.database_path())
+
+
+def _sqlite_errors() -> tuple[type[BaseException], ...]:
+    """Return the sqlite3 error classes of every loaded sqlite module (stdlib and pysqlite3)."""
+    kinds: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        import pysqlite3.dbapi2 as pysqlite  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        kinds.append(pysqlite.Error)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
+def _sqlite_error(message: str, path: Path | None) -> DatabaseError:
+    """Translate one SQLite error message."""
+    lowered = message.lower()
+    where = str(path) if path else "数据库"
+    folder = path.parent if path else None
+    if "locked" in lowered or "busy" in lowered:
+        return busy()
+    if "readonly" in lowered or "read-only" in lowered:
+        perms = f"（文件 {permissions(path)}，目录 {folder} {permissions(folder)}）" if path and folder else ""
+        return DatabaseError(
+            f"数据库文件 {where} 只读{perms}，本次未保存任何内容；请让运行服务的用户可写该文件及其目录。",
+            code="database_read_only",
+        )
+    if "full" in lowered:
+        return DatabaseError(
+            f"数据库文件 {where} 所在磁盘已满，本次未保存任何内容；请清理磁盘空间后重试。",
+            code="database_full",
+        )
+    if "unable to open" in lowered and folder is not None:
+        return DatabaseError(
+            f"无法打开数据库文件 {where}：请检查数据目录 {folder} 的权限（{permissions(folder)}），"
+            "运行服务的用户须可读写该目录。",
+            code="database_unreachable",
+            details=message,
+        )
+    return unavailable(message)
+
+
+def _postgres_error(orig: BaseException) -> DatabaseError | None:
+    """Translate one psycopg error by its SQLSTATE (None: not a state of the database, e.g. a refused commit)."""
+    state = getattr(orig, "sqlstate", None) or ""
+    # 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout),
+    # 40001/40P01 serialization failure and deadlock: the same request later will go through.
+    if state in {"55P03", "57014", "40001", "40P01"}:
+        return busy(sqlstate=state)
+    if state == "53100":
+        return DatabaseError("数据库服务器磁盘已满，本次未保存任何内容；请管理员清理空间。", code="database_full")
+    # No state: the connection failed or broke; 08 connection exceptions, 57P0x shutdown, 53 resources.
+    if not state or state.startswith(("08", "57P", "53")):
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else None
+        return unavailable(first)
+    return None
+
+
+def translate_error(exc: BaseException, sqlite_path: Path | None = None) -> DatabaseError | None:
+    """Return the user's error for a failure of either database, or None for other errors (and conflicts)."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    if isinstance(exc, PoolTimeout):
+        return busy()
+    if isinstance(exc, PendingRollbackError):
+        return unavailable()
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    if isinstance(orig, _sqlite_errors()):
+        if isinstance(orig, sqlite3.IntegrityError) or type(orig).__name__ == "IntegrityError":
+            return None
+        return _sqlite_error(str(orig), sqlite_path)
+    if orig is not None and type(orig).__module__.startswith("psycopg"):
+        if type(orig).__name__ in {"IntegrityError", "UniqueViolation", "ForeignKeyViolation", "CheckViolation"}:
+            return None
+        return _postgres_error(orig)
+    if exc.connection_invalidated:
+        return unavailable()
+    if isinstance(exc, OperationalError):
+        lowered = str(orig).lower()
+        return busy() if "locked" in lowered or "busy" in lowered else unavailable()
+    return None
+
+
+BACKENDS: dict[str, type[SpatialBackend]] = {"postgresql": PostGISBackend, "sqlite": SpatiaLiteBackend}
+_BUILT: weakref.WeakKeyDictionary[Engine, SpatialBackend] = weakref.WeakKeyDictionary()
+
+
+def backend_class(engine: Engine) -> type[SpatialBackend]:
+    """Return the backend class for ``engine``'s dialect."""
+    try:
+        return BACKENDS[engine.dialect.name]
+    except KeyError:
+        raise ConfigurationError(f"不支持的数据库 {engine.dialect.name!r}", code="bad_database_url") from None
+
+
+def install(engine: Engine) -> None:
+    """Hook the backend's ``begin`` rule into a new engine (called once by ``make_engine``)."""
+    event.listen(engine, "begin", backend_class(engine).on_begin)
+
+
+def backend_for(engine: Engine | Connection) -> SpatialBackend:
+    """Return the backend of ``engine`` (built once per engine; an engine with options shares its base's)."""
+    if isinstance(engine, Connection):
+        engine = engine.engine
+    built = _BUILT.get(engine)
+    if built is None:
+        built = backend_class(engine)(engine)
+        _BUILT[engine] = built
+    return built
+
+
+def session_backend(session: Session) -> SpatialBackend:
+    """Return the backend of the engine ``session`` is bound to."""
+    bind = session.get_bind()
+    return backend_for(bind)
+
+
+def translate_any(exc: SQLAlchemyError) -> DatabaseError | None:
+    """Translate ``exc`` without knowing its engine (the CLI's last resort), naming the configured file."""
+    path = None
+    url = get_settings().resolved_database_url()
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///")).expanduser()
+    return translate_error(exc, path if path and os.path.basename(path) else None)
