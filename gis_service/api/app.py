@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
+from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
 
 ROUTERS = [
@@ -40,6 +41,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
+    app.add_middleware(TokenUseMiddleware)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from gis_service.access import Role, audit, lookup_token
+from gis_service.access import Role, audit, lookup_token, use_is_stale
 from gis_service.db.engine import get_engine
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.settings import Settings, get_settings
@@ -81,9 +82,12 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Authorization 头格式应为 `Bearer <令牌>`", code="bad_authorization")
-    token = lookup_token(session, secret.strip())
+    now = dt.datetime.now(dt.UTC)
+    token = lookup_token(session, secret.strip(), now)
     if token is None:
-        raise Unauthorized("令牌无效或已吊销；请向管理员申请（rivergis token create）", code="invalid_token")
+        raise Unauthorized("令牌无效、已吊销或已过期；请向管理员申请（rivergis token create）", code="invalid_token")
+    if use_is_stale(token, now):
+        request.state.token_use = (token.id, now)  # recorded after the request: api/token_use.py
     return Caller(name=token.name, role=Role(token.role))
 
 

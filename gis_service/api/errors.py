@@ -36,7 +36,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.http_status, exc.code, exc.message, exc.details)
+        response = error_response(exc.http_status, exc.code, exc.message, exc.details)
+        if exc.http_status == 401:
+            # RFC 6750: a 401 names the scheme it wants; a token that was sent but refused says so.
+            refused = ', error="invalid_token"' if exc.code == "invalid_token" else ""
+            response.headers["WWW-Authenticate"] = f'Bearer realm="rivergis"{refused}'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

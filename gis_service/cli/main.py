@@ -71,15 +71,43 @@ def serve(
 def token_create(
     role: Annotated[str, typer.Option(help="viewer | surveyor | admin")],
     name: Annotated[str, typer.Option(help="令牌持有人或用途")],
+    expires_days: Annotated[int | None, typer.Option("--expires-days", help="有效天数；不填则长期有效")] = None,
 ) -> None:
     """Create an API token; it is printed once and stored only as a hash."""
     from gis_service.access import audit, create_token
 
     engine = ready_engine()
     with transaction(engine) as session:
-        secret = create_token(session, name=name, role=role)
-        audit(session, actor="cli", action="token.create", target_type="token", target_id=name, details={"role": role})
+        secret = create_token(session, name=name, role=role, expires_days=expires_days)
+        details = {"role": role, "expires_days": expires_days}
+        audit(session, actor="cli", action="token.create", target_type="token", target_id=name, details=details)
     console.print(secret, highlight=False, soft_wrap=True)
+
+
+@token_app.command("list", help="列出令牌：名称、角色、状态、创建、最近使用、到期时间（不显示令牌本身）。")
+@handles_errors
+def token_list(as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False) -> None:
+    """List the tokens without their secrets."""
+    from gis_service.cli.tokens import print_tokens
+    from gis_service.token_admin import list_tokens
+
+    with transaction(ready_engine()) as session:
+        rows = list_tokens(session)
+    print_tokens(rows, as_json)
+
+
+@token_app.command("revoke", help="吊销名为 NAME 的全部有效令牌：此后的请求一律拒绝。")
+@handles_errors
+def token_revoke(name: Annotated[str, typer.Argument(help="令牌名称（见 rivergis token list）")]) -> None:
+    """Revoke every live token named NAME."""
+    from gis_service.access import audit
+    from gis_service.token_admin import revoke_tokens
+
+    with transaction(ready_engine()) as session:
+        count = revoke_tokens(session, name)
+        details = {"count": count}
+        audit(session, actor="cli", action="token.revoke", target_type="token", target_id=name, details=details)
+    console.print(f"已吊销 {count} 个名为“{name}”的令牌", highlight=False, markup=False)
 
 
 @app.command(help="导出图层现行数据到文件（gpkg、geojson、shp.zip、csv、xlsx），可指定坐标系、编码、中文字段名。")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gis_service.access import Role, create_token
 from gis_service.api.deps import Admin, SessionDep
 from gis_service.db.models import AuditEntry
+from gis_service.token_admin import list_tokens, revoke_tokens
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -20,14 +21,31 @@ class TokenRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     role: Role
+    expires_days: int | None = Field(default=None, ge=1, le=3650, description="有效天数；不填则长期有效")
 
 
 @router.post("/tokens", status_code=201)
 def new_token(body: TokenRequest, session: SessionDep, caller: Admin) -> dict[str, Any]:
     """Create a token; its secret is returned once and stored only as a hash."""
-    secret = create_token(session, name=body.name, role=body.role.value)
-    caller.audit(session, "token.create", "token", body.name, role=body.role.value)
+    secret = create_token(session, name=body.name, role=body.role.value, expires_days=body.expires_days)
+    caller.audit(session, "token.create", "token", body.name, role=body.role.value, expires_days=body.expires_days)
     return {"name": body.name, "role": body.role.value, "token": secret}
+
+
+@router.get("/tokens")
+def tokens(session: SessionDep, _caller: Admin) -> dict[str, Any]:
+    """List the tokens: name, role, state, created, last used, expiry (never a secret)."""
+    return {"tokens": list_tokens(session)}
+
+
+@router.delete("/tokens/{name}")
+def revoke(
+    session: SessionDep, caller: Admin, name: Annotated[str, Path(min_length=1, max_length=128)]
+) -> dict[str, Any]:
+    """Revoke every live token named ``name``: it is refused from the next request on."""
+    count = revoke_tokens(session, name)
+    caller.audit(session, "token.revoke", "token", name, count=count)
+    return {"name": name, "revoked": count}
 
 
 @router.get("/audit")
