@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,12 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from gis_service.errors import BadRequest
 
+CHINA = ZoneInfo("Asia/Shanghai")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MEDIA_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
 CELL_LIMIT = 32_767
 OVERFLOW_SHEET = "超长文本"
 PERCENT = "0.0%"
@@ -104,7 +110,10 @@ def plain(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        # Excel has no time zones: a moment is written as the office's wall-clock time (China time).
+        return value.astimezone(CHINA).replace(tzinfo=None)
     if isinstance(value, list | tuple | dict):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, bool | int | float | str | dt.date | dt.datetime | dt.time):

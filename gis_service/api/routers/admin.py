@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gis_service.access import Role, create_token
 from gis_service.api.deps import Admin, SessionDep
 from gis_service.db.models import AuditEntry
+from gis_service.export.audit import audit_export
+from gis_service.export.sheets import MEDIA_TYPES
 from gis_service.token_admin import list_tokens, revoke_tokens
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -67,3 +69,15 @@ def audit_log(session: SessionDep, _caller: Admin, limit: int = 100) -> dict[str
             for r in rows
         ]
     }
+
+
+@router.get("/audit/export.{fmt}", response_class=Response)
+def audit_file(
+    session: SessionDep,
+    _caller: Admin,
+    fmt: Annotated[Literal["xlsx", "csv"], Path(description="xlsx | csv")],
+    limit: Annotated[int, Query(ge=1, le=1_000_000, description="最近的条数")] = 100_000,
+) -> Response:
+    """The audit log as an Excel workbook or CSV (newest first), every text written as text."""
+    headers = {"Content-Disposition": f'attachment; filename="audit.{fmt}"'}
+    return Response(audit_export(session, fmt, limit), media_type=MEDIA_TYPES[fmt], headers=headers)
