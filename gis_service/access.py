@@ -20,6 +20,7 @@ log = logging.getLogger("gis_service")
 
 # A token's last use is kept to this precision: a read does not become a write on every request.
 LAST_USE_STEP = dt.timedelta(minutes=5)
+AUDIT_TARGET_CHARS = 64  # audit_log.target_id is VARCHAR(64)
 
 
 class Role(StrEnum):
@@ -98,13 +99,13 @@ def audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Record one write in the audit log (in the caller's transaction)."""
+    target = None if target_id is None else str(target_id)
+    details = dict(details or {})
+    if target is not None and len(target) > AUDIT_TARGET_CHARS:
+        # A long file or token name must not fail the write it records: the column keeps its start,
+        # the details keep it whole.
+        details["target"] = target
+        target = target[: AUDIT_TARGET_CHARS - 1] + "…"
     session.add(
-        AuditEntry(
-            actor=actor,
-            role=role,
-            action=action,
-            target_type=target_type,
-            target_id=None if target_id is None else str(target_id),
-            details=details or {},
-        )
+        AuditEntry(actor=actor, role=role, action=action, target_type=target_type, target_id=target, details=details)
     )

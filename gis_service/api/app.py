@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
+from gis_service.api.responses import declare_errors
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
@@ -45,4 +46,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    declare_errors(app, ROUTERS)
     return app

@@ -67,8 +67,10 @@ def compliance_table(report: RatioReport, important_only: bool = False) -> pd.Da
     """Return the per-river compliance table (合规检查) with Chinese headers, lengths in km."""
     rivers = report.selected(important_only)
     by_river = report.banks.groupby(level=0)[list(ZONE_TYPES)].sum()
-    left = report.banks.xs("left", level=1)["length_m"]
-    right = report.banks.xs("right", level=1)["length_m"]
+    # unstack, not xs: a database with no river yet has no "left" level to select (a KeyError, a 500).
+    lengths = report.banks["length_m"].unstack(level=1) if len(report.banks) else pd.DataFrame()
+    left = lengths.get("left", pd.Series(dtype=float))
+    right = lengths.get("right", pd.Series(dtype=float))
     gap_n = report.gaps.groupby("river_code").size()
     over_n = report.overlaps.groupby("river_code").size()
     per_type = {t: by_river[t].astype(float).to_dict() for t in ZONE_TYPES}
@@ -82,8 +84,8 @@ def compliance_table(report: RatioReport, important_only: bool = False) -> pd.Da
                 "河流编码": r.code,
                 "河流名称": r.name,
                 "重要河道": "是" if r.important else "否",
-                "左岸长度(km)": left[r.code] / 1000,
-                "右岸长度(km)": right[r.code] / 1000,
+                "左岸长度(km)": float(left.get(r.code, 0.0)) / 1000,
+                "右岸长度(km)": float(right.get(r.code, 0.0)) / 1000,
                 "岸线总长(km)": r.length_m / 1000,
                 **{f"{zone_label(t)}(km)": per_type[t][r.code] / 1000 for t in ZONE_TYPES},
                 "保护区+保留区占比": None if pd.isna(r.ratio) else float(r.ratio),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gis_service.access import Role, create_token
 from gis_service.api.deps import Admin, SessionDep
+from gis_service.api.responses import file_responses
 from gis_service.db.models import AuditEntry
 from gis_service.export.audit import audit_export
 from gis_service.export.sheets import MEDIA_TYPES
@@ -51,9 +52,9 @@ def revoke(
 
 
 @router.get("/audit")
-def audit_log(session: SessionDep, _caller: Admin, limit: int = 100) -> dict[str, Any]:
+def audit_log(session: SessionDep, _caller: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """Return the newest audit log entries."""
-    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 1000)))
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
     return {
         "entries": [
             {
@@ -71,7 +72,7 @@ def audit_log(session: SessionDep, _caller: Admin, limit: int = 100) -> dict[str
     }
 
 
-@router.get("/audit/export.{fmt}", response_class=Response)
+@router.get("/audit/export.{fmt}", response_class=Response, responses=file_responses(*MEDIA_TYPES.values()))
 def audit_file(
     session: SessionDep,
     _caller: Admin,

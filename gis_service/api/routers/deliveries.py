@@ -17,6 +17,7 @@ from starlette.types import Message
 
 from gis_service.access import Role
 from gis_service.api.deps import Admin, Caller, SessionDep, Surveyor, Viewer
+from gis_service.api.params import MAX_ID, IdPath
 from gis_service.errors import BadRequest, Forbidden, PayloadTooLarge
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import (
@@ -126,7 +127,11 @@ async def received_delivery(
 LayerPath = Annotated[str, Path(description="rivers, boundaries, stakes, zones, outfalls, problems")]
 
 
-@router.post("/{layer}", status_code=201)
+@router.post(
+    "/{layer}",
+    status_code=201,
+    responses={200: {"description": "dry_run：只检查，未入库；检查报告"}, 422: {"description": "交付未通过检查"}},
+)
 async def upload_delivery(request: Request, session: SessionDep, caller: Surveyor, layer: LayerPath) -> JSONResponse:
     """Upload a delivery (multipart ``file`` + form options); answer with the validation report.
 
@@ -183,8 +188,8 @@ def deliveries(
 def diff(
     session: SessionDep,
     _caller: Viewer,
-    from_id: Annotated[int, Query(alias="from", description="旧版本的交付编号")],
-    to_id: Annotated[int, Query(alias="to", description="新版本的交付编号")],
+    from_id: Annotated[int, Query(alias="from", ge=1, le=MAX_ID, description="旧版本的交付编号")],
+    to_id: Annotated[int, Query(alias="to", ge=1, le=MAX_ID, description="新版本的交付编号")],
 ) -> dict[str, Any]:
     """Compare two versions of a river's range: area added, area removed (m²), largest shift (m)."""
     return range_diff(session, from_id, to_id)
@@ -200,13 +205,13 @@ def river_history(session: SessionDep, _caller: Viewer, river_code: str, layer: 
 
 
 @router.get("/{delivery_id}")
-def delivery(session: SessionDep, _caller: Viewer, delivery_id: int) -> dict[str, Any]:
+def delivery(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> dict[str, Any]:
     """Return one delivery with its validation report."""
     return delivery_dict(get_delivery(session, delivery_id), report=True)
 
 
 @router.get("/{delivery_id}/preview", response_class=HTMLResponse)
-def preview(session: SessionDep, _caller: Viewer, delivery_id: int) -> HTMLResponse:
+def preview(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> HTMLResponse:
     """Return the preview map of a stored delivery with its findings marked."""
     from gis_service.catalogue import get_catalogue
     from gis_service.store.features import read_features
@@ -226,7 +231,7 @@ class Rejection(BaseModel):
 
 
 @router.post("/{delivery_id}/approve")
-def approve(session: SessionDep, caller: Admin, delivery_id: int) -> dict[str, Any]:
+def approve(session: SessionDep, caller: Admin, delivery_id: IdPath) -> dict[str, Any]:
     """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
     d = approve_delivery(session, delivery_id, actor=caller.name)
     caller.audit(
@@ -236,7 +241,7 @@ def approve(session: SessionDep, caller: Admin, delivery_id: int) -> dict[str, A
 
 
 @router.post("/{delivery_id}/reject")
-def reject(session: SessionDep, caller: Admin, delivery_id: int, body: Rejection) -> dict[str, Any]:
+def reject(session: SessionDep, caller: Admin, delivery_id: IdPath, body: Rejection) -> dict[str, Any]:
     """Reject a submitted delivery with a reason (it is kept)."""
     d = reject_delivery(session, delivery_id, actor=caller.name, reason=body.reason)
     caller.audit(session, "delivery.reject", "delivery", d.id, reason=body.reason)

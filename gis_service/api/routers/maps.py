@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from gis_service.api.deps import TOKEN_COOKIE, SessionDep, Viewer
+from gis_service.api.params import IdPath
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.errors import BadRequest
 from gis_service.export import geojson
@@ -102,7 +103,7 @@ def problems_data(
 
 
 @router.get("/maps/data/problems/{problem_id}")
-def problem_popup(session: SessionDep, _caller: Viewer, problem_id: int) -> Response:
+def problem_popup(session: SessionDep, _caller: Viewer, problem_id: IdPath) -> Response:
     """One site's popup record."""
     return _json(problem_record(session, problem_id))
 
