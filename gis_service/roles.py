@@ -40,6 +40,8 @@ ROLES: dict[str, Role] = {
     "outfall.delete": A,
     # Administration.
     "token.create": A,
+    "token.list": A,
+    "token.revoke": A,
     "audit.read": A,
 }
 

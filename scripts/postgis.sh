@@ -1,38 +1,71 @@
 #!/usr/bin/env bash
-# Start a local PostGIS (Debian's postgresql-15-postgis-3) and make a role and database for rivergis.
-# Prints the RIVERGIS_DATABASE_URL to use. PostgreSQL refuses to run as root, so the cluster is
-# started as the postgres user through pg_ctlcluster.
+# Start rivergis's own PostGIS cluster (Debian's postgresql-NN-postgis-3) and print its URL.
+#
+# The cluster is the script's own: its own data folder, its own port, listening on 127.0.0.1
+# only, with `trust` for local connections in its own pg_hba.conf. No password is set anywhere
+# and no other cluster is started, stopped or changed. Run again, it reuses (and if needed
+# restarts) the same cluster. PostgreSQL refuses to run as root, so as root the server runs as
+# the `postgres` user (CI); as another user it runs as that user.
+#
+#   RIVERGIS_PG_PORT  port of the cluster (default 55432)
+#   RIVERGIS_PG_DIR   its data folder (default /var/tmp/rivergis-postgis-PORT as root,
+#                     ~/.cache/rivergis/postgis-PORT otherwise)
+#   PGVER             PostgreSQL major version (default: the newest installed with PostGIS)
+#
+# stdout carries only the URL (callers capture it); everything else goes to stderr.
 set -euo pipefail
-# Only the URL goes to stdout (callers capture it); whatever pg_ctlcluster and friends print
-# ("Removed stale pid file.", warnings) goes to stderr.
 exec 3>&1 1>&2
-PGVER=${PGVER:-15}
-PGPORT=${PGPORT:-5432}
-DB_USER=${RIVERGIS_PG_USER:-rivergis}
-DB_PASS=${RIVERGIS_PG_PASSWORD:-rivergis}
-DB_NAME=${RIVERGIS_PG_DB:-rivergis}
 
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+PORT=${RIVERGIS_PG_PORT:-55432}
+DB=rivergis
+if [ -z "${PGVER:-}" ]; then
+  for control in /usr/share/postgresql/*/extension/postgis.control; do
+    [ -e "$control" ] && PGVER=$(basename "$(dirname "$(dirname "$control")")")
+  done
+fi
+BIN=/usr/lib/postgresql/${PGVER:-15}/bin
+if [ ! -x "$BIN/initdb" ]; then
+  echo "未找到 PostgreSQL ${PGVER:-15}（$BIN/initdb）：请安装 postgresql-15-postgis-3" >&2
+  exit 1
+fi
 
-if ! pg_lsclusters -h 2>/dev/null | grep -q "^$PGVER "; then
-  pg_createcluster "$PGVER" main --port "$PGPORT" >/dev/null 3>&-
+if [ "$(id -u)" = 0 ]; then
+  DIR=${RIVERGIS_PG_DIR:-/var/tmp/rivergis-postgis-$PORT}
+  as_server() { runuser -u postgres -- "$@"; }
+else
+  DIR=${RIVERGIS_PG_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rivergis/postgis-$PORT}
+  as_server() { "$@"; }
 fi
-if ! pg_lsclusters -h | awk -v v="$PGVER" '$1==v && $2=="main"' | grep -q online; then
-  pg_ctlcluster "$PGVER" main start 3>&-  # the server must not hold the URL pipe open
+
+if [ ! -s "$DIR/PG_VERSION" ]; then
+  mkdir -p "$DIR"
+  [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
+  chmod 700 "$DIR"
+  # The bootstrap superuser is named rivergis and has no password: only this cluster's
+  # 127.0.0.1 and its own socket folder reach it, both with `trust`.
+  as_server "$BIN/initdb" -D "$DIR" -U "$DB" -E UTF8 --locale=C.UTF-8 \
+    --auth-local=trust --auth-host=trust >/dev/null
+  cat >>"$DIR/postgresql.conf" <<CONF
+# rivergis's own cluster (scripts/postgis.sh)
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$DIR'
+fsync = off
+CONF
 fi
-for _ in $(seq 1 30); do
-  pg_isready -q -h 127.0.0.1 -p "$PGPORT" && break
-  sleep 1
-done
-as_postgres psql -q -p "$PGPORT" -v ON_ERROR_STOP=1 <<SQL >/dev/null
-DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
-    CREATE ROLE $DB_USER LOGIN SUPERUSER PASSWORD '$DB_PASS';
-  END IF;
-END \$\$;
-SQL
-if ! as_postgres psql -p "$PGPORT" -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
-  as_postgres createdb -p "$PGPORT" -O "$DB_USER" "$DB_NAME"
+
+if ! as_server "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
+  if (exec 9<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "端口 $PORT 已被其他程序占用：请用 RIVERGIS_PG_PORT 指定另一个端口" >&2
+    exit 1
+  fi
+  # 3>&-: the server must not hold the caller's URL pipe open.
+  as_server "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 start >/dev/null 3>&-
 fi
-as_postgres psql -q -p "$PGPORT" -d "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
-echo "postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PGPORT/$DB_NAME" >&3
+
+psql_() { "$BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U "$DB" -v ON_ERROR_STOP=1 "$@"; }
+if [ "$(psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'")" != 1 ]; then
+  psql_ -d postgres -c "CREATE DATABASE $DB" >/dev/null
+fi
+psql_ -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+echo "postgresql+psycopg://$DB@127.0.0.1:$PORT/$DB" >&3

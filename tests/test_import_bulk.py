@@ -137,18 +137,18 @@ def test_bulk_insert_stores_every_kind_of_value_as_given(engine: Engine, monkeyp
         assert shapely.equals(got, want)
 
 
-def zone_file(engine: Engine, tmp_path: Path, name: str, *, markup: bool = False, river: str | None = None) -> Path:
-    """River WS002's zone set as a delivery file; with ``markup`` one stretch's basis carries a script,
+def zone_file(engine: Engine, tmp_path: Path, name: str, *, blank: bool = False, river: str | None = None) -> Path:
+    """River WS002's zone set as a delivery file; with ``blank`` one stretch has no zone type,
     with ``river`` the last stretch names that river instead."""
     zones = zones_of(engine, "WS002")
-    if markup:
-        zones.loc[3, "basis"] = "<script>alert(1)</script>"
+    if blank:
+        zones.loc[3, "zone_type"] = None
     if river:
         zones.loc[len(zones) - 1, "river_code"] = river
     return write_file(zones, tmp_path / name)
 
 
-@pytest.mark.parametrize("problem", ["markup_in_text", "unknown_river"])
+@pytest.mark.parametrize("problem", ["missing_value", "unknown_river"])
 def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
 ) -> None:
@@ -160,7 +160,7 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
         demo_engine,
         tmp_path,
         "bad.gpkg",
-        markup=problem == "markup_in_text",
+        blank=problem == "missing_value",
         river="XX999" if problem == "unknown_river" else None,
     )
     good = zone_file(demo_engine, tmp_path, "ok.gpkg")

@@ -80,7 +80,8 @@ def test_ledger_workbook_has_the_offices_headers_labels_dates_and_overdue(tmp_pa
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
     summary = book["按镇街汇总"]
     rows = {r[0]: r for r in summary.iter_rows(min_row=2, values_only=True)}
-    assert rows["万盛街道"][1] == 1 and rows["未判定"][-1] == "100.0%"  # 1 closed of 1 counted
+    assert rows["万盛街道"][1] == 1 and rows["未判定"][-1] == 1.0  # 1 closed of 1 counted: 100%, a number
+    assert summary.cell(2, summary.max_column).number_format == "0.0%"
 
 
 def test_export_command_writes_the_ledger_and_register_workbooks(world_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: E501, F811

@@ -10,12 +10,13 @@ from sqlalchemy import Engine
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.limits import EdgeMiddleware, install_log_filter
+from gis_service.api.responses import declare_errors
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.api.tempfiles import remove_stale
+from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import backend_for
-from gis_service.db.engine import get_engine
 from gis_service.settings import get_settings
 
 ROUTERS = [
@@ -46,9 +47,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.clock = BusinessClock.named(get_settings().timezone)
     # One backend a process: its transaction, locking and error rules for every request.
-    app.state.backend = backend_for(engine or get_engine())
+    # (Without an engine, each request takes the configured database's: tests change it per test.)
+    app.state.backend = backend_for(engine) if engine is not None else None
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
+    # A token's last use is recorded after the answer, in its own short transaction.
+    app.add_middleware(TokenUseMiddleware)
     # Outermost: the caller and the body's size are checked before anything reads the body.
     app.add_middleware(EdgeMiddleware)
     install_log_filter()
@@ -57,4 +61,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    declare_errors(app, ROUTERS)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gis_service.access import Role, audit, lookup_token
+from gis_service.access import Role, audit, lookup_token, use_is_stale
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import get_engine
@@ -139,10 +140,13 @@ def get_caller(request: Request, backend: BackendDep) -> Caller:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Authorization 头格式应为 `Bearer <令牌>`", code="bad_authorization")
+    now = dt.datetime.now(dt.UTC)
     with backend.transaction(write=False) as session:
-        token = lookup_token(session, secret.strip())
+        token = lookup_token(session, secret.strip(), now)
     if token is None:
-        raise Unauthorized("令牌无效或已吊销；请向管理员申请（rivergis token create）", code="invalid_token")
+        raise Unauthorized("令牌无效、已吊销或已过期；请向管理员申请（rivergis token create）", code="invalid_token")
+    if use_is_stale(token, now):
+        request.state.token_use = (token.id, now)  # recorded after the request: api/token_use.py
     request.scope[VALIDATED_KEY] = secret.strip()
     return Caller(name=token.name, role=Role(token.role))
 

@@ -35,6 +35,12 @@ def error_response(status: int, code: str, message: str, details: object = None)
     return JSONResponse(status_code=status, content=content)
 
 
+def www_authenticate(code: str) -> str:
+    """Return the ``WWW-Authenticate`` of a 401 (RFC 6750): the scheme wanted; a refused token says so."""
+    refused = ', error="invalid_token"' if code == "invalid_token" else ""
+    return f'Bearer realm="rivergis"{refused}'
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into the JSON error model."""
 
@@ -43,6 +49,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(exc.http_status, exc.code, exc.message, exc.details)
         if isinstance(exc, DatabaseError) and exc.retry_after:
             response.headers["Retry-After"] = str(exc.retry_after)
+        if exc.http_status == 401:
+            response.headers["WWW-Authenticate"] = www_authenticate(exc.code)
         return response
 
     @app.exception_handler(RequestValidationError)

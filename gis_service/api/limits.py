@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.access import lookup_token
 from gis_service.api.deps import QUERY_TOKEN_KEY, WRITE_METHODS
-from gis_service.db.backend import SpatialBackend
+from gis_service.api.errors import www_authenticate
+from gis_service.db.backend import SpatialBackend, backend_for
+from gis_service.db.engine import get_engine
 from gis_service.errors import DatabaseError
 from gis_service.settings import Settings, get_settings
 
@@ -76,6 +78,8 @@ def _header(scope: Scope, name: bytes) -> str:
 async def _answer(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
     """Send a JSON error answer straight from the edge."""
     body = json.dumps({"error": {"code": code, "message": message, "details": None}}, ensure_ascii=False).encode()
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": www_authenticate(code)}
     extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send(
         {
@@ -158,7 +162,7 @@ class EdgeMiddleware:
         app = scope.get("app")
         backend = getattr(getattr(app, "state", None), "backend", None)
         if not isinstance(backend, SpatialBackend):
-            return None
+            backend = backend_for(get_engine())
 
         def known() -> bool:
             with backend.transaction(write=False) as session:

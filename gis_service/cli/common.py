@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import translate_any
@@ -51,8 +52,33 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def require_database_file() -> None:
+    """Refuse, creating nothing, when the configured SpatiaLite file does not exist (only ``init`` makes one).
+
+    Opening a missing SQLite file would create it (and its folder): a mistyped data folder would
+    silently become an empty 6 MB database instead of an error.
+    """
+    url = get_settings().resolved_database_url()
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the engine reports a malformed URL in its own words
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database).expanduser()
+    if path.exists():
+        return
+    folder = "" if path.parent.is_dir() else f"（数据目录 {path.parent} 也不存在）"
+    raise ConfigurationError(
+        f"{path} 处没有数据库{folder}：请先运行 `rivergis init` 创建，"
+        "或用 RIVERGIS_DATA_DIR / RIVERGIS_DATABASE_URL 指向已有的数据库。",
+        code="no_database",
+    )
+
+
 def ready_engine() -> Engine:
-    """Return the configured engine after checking it answers and its schema is current."""
+    """Return the configured engine after checking it exists, answers and its schema is current."""
+    require_database_file()
     engine = get_engine()
     check_connection(engine)
     if current_revision(engine) != head_revision():

@@ -51,8 +51,8 @@ def serve(
     from gis_service.api.app import create_app
 
     settings = get_settings()
-    ready_engine()
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port)
+    # One engine and backend for the process, built and checked before the first request.
+    uvicorn.run(create_app(ready_engine()), host=host or settings.host, port=port or settings.port)
 
 
 def _where(engine: object) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import unicodedata
 import zipfile
@@ -16,6 +15,7 @@ import pyogrio
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import BadRequest
 from gis_service.export.ledger import WORKBOOKS
+from gis_service.export.sheets import frame_sheet, write_csv, write_workbook
 from gis_service.ingest.crs import parse_crs
 
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
@@ -67,32 +67,6 @@ def _tabular(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return table
 
 
-def _write_xlsx(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Write a formatted sheet: bold frozen header, sensible widths, dates as dates."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]
-    sheet.append([str(c) for c in table.columns])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in table.itertuples(index=False):
-        sheet.append([None if (v is None or (not isinstance(v, str) and pd.isna(v))) else v for v in row])
-    sheet.freeze_panes = "A2"
-    for i, column in enumerate(table.columns, start=1):
-        values = [str(column), *(str(v) for v in table[column].head(200).tolist())]
-        width = min(60, max(8, *(sum(2 if ord(ch) > 127 else 1 for ch in v) for v in values)) + 2)
-        sheet.column_dimensions[get_column_letter(i)].width = width
-        for cell in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
-            if isinstance(cell[0].value, dt.date):
-                cell[0].number_format = "yyyy-mm-dd"
-    book.save(path)
-
-
 def write_layer(
     gdf: gpd.GeoDataFrame,
     layer: LayerSpec,
@@ -117,9 +91,9 @@ def write_layer(
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == ".csv":
         # UTF-8 with BOM so that Excel opens Chinese text correctly.
-        _tabular(gdf).to_csv(path, index=False, encoding=encoding or "utf-8-sig")
+        write_csv(_tabular(gdf), path, encoding or "utf-8-sig")
     elif kind == ".xlsx":
-        _write_xlsx(_tabular(gdf), path, layer.label)
+        write_workbook(path, [frame_sheet(layer.label, _tabular(gdf))])
     elif kind == ".shp.zip":
         _write_shapefile_zip(gdf, layer, path, encoding or "UTF-8")
     else:

@@ -13,18 +13,12 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
 from gis_service.catalogue import LayerSpec
+from gis_service.export.sheets import PERCENT, Column, Sheet, write_workbook
 from gis_service.ledger.states import NOT_OVERDUE
 
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-LATE_FONT = Font(color="C00000", bold=True)
-THIN = Side(style="thin", color="999999")
-BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+COORDINATE = "0.0000000"
 LEDGER_COLUMNS = [
     ("code", "编号"),
     ("category", "类别"),
@@ -97,32 +91,9 @@ def _label(layer: LayerSpec, field: str, value: Any) -> Any:
     return layer.field(field).value_label(value)
 
 
-def _sheet(sheet: Worksheet, headers: list[str], rows: list[list[Any]], late: list[bool] | None = None) -> None:
-    """Fill a sheet: bold filled header, borders, dates formatted, widths fitted, filters, frozen header."""
-    sheet.append(headers)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        cell.border = BORDER
-    for i, row in enumerate(rows):
-        sheet.append(row)
-        for cell in sheet[sheet.max_row]:
-            cell.border = BORDER
-            if cell.data_type == "f":
-                # Text from users or files that starts with "=" stays text, never a formula.
-                cell.data_type = "s"
-            if isinstance(cell.value, dt.date):
-                cell.number_format = "yyyy-mm-dd"
-            if late and late[i]:
-                cell.font = LATE_FONT
-    for i, header in enumerate(headers, start=1):
-        texts = [header, *(str(r[i - 1]) for r in rows[:300] if r[i - 1] is not None)]
-        width = max(sum(2 if ord(ch) > 127 else 1 for ch in t) for t in texts) + 2
-        sheet.column_dimensions[get_column_letter(i)].width = min(50, max(8, width))
-    sheet.freeze_panes = "A2"
-    if rows:
-        sheet.auto_filter.ref = sheet.dimensions
+def _columns(columns: list[tuple[str, str]]) -> list[Column]:
+    """Return the sheet columns: 序号 then the Chinese headers (coordinates with 7 decimals)."""
+    return [Column("序号"), *(Column(h, COORDINATE if k in ("lon", "lat") else None) for k, h in columns)]
 
 
 def _points(gdf: gpd.GeoDataFrame) -> tuple[list[float], list[float]]:
@@ -177,12 +148,6 @@ def write_problem_ledger(
             ]
         )
         late.append(overdue)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "问题台账"
-    _sheet(sheet, ["序号", *(h for _, h in LEDGER_COLUMNS)], rows, late)
-    summary = book.create_sheet("按镇街汇总")
     statuses = list(layer.field("status").values)
     frame = pd.DataFrame(
         {"town": [r[5] or "未判定" for r in rows], "status": gdf["status"].tolist() if rows else [], "late": late}
@@ -192,13 +157,15 @@ def write_problem_ledger(
         counts = [int((group["status"] == s).sum()) for s in statuses]
         counted = len(group) - counts[statuses.index("dismissed")]
         closed = counts[statuses.index("closed")]
-        sum_rows.append(
-            [town, len(group), *counts, int(group["late"].sum()), f"{closed / counted:.1%}" if counted else "—"]
-        )
-    _sheet(
-        summary, ["镇街", "合计", *(layer.field("status").value_label(s) for s in statuses), "超期", "销号率"], sum_rows
+        sum_rows.append([town, len(group), *counts, int(group["late"].sum()), closed / counted if counted else "—"])
+    headers = ["镇街", "合计", *(layer.field("status").value_label(s) for s in statuses), "超期"]
+    write_workbook(
+        path,
+        [
+            Sheet("问题台账", _columns(LEDGER_COLUMNS), rows, marked=late, borders=True),
+            Sheet("按镇街汇总", [*(Column(h) for h in headers), Column("销号率", PERCENT)], sum_rows, borders=True),
+        ],
     )
-    book.save(path)
 
 
 def write_outfall_register(
@@ -228,12 +195,7 @@ def write_outfall_register(
         }
         rows.append([n, *(values[k] for k, _ in OUTFALL_COLUMNS)])
         flagged.append(bool(flags))
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "入河排污口名录"
-    _sheet(sheet, ["序号", *(h for _, h in OUTFALL_COLUMNS)], rows, flagged)
-    book.save(path)
+    write_workbook(path, [Sheet("入河排污口名录", _columns(OUTFALL_COLUMNS), rows, marked=flagged, borders=True)])
 
 
 def _outfalls_with_flags(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path) -> None:

@@ -19,6 +19,7 @@ from gis_service.analysis.shoreline.ratio_report import FLAG_LABELS, ZONE_TYPES,
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest
 from gis_service.export import geojson
+from gis_service.export.sheets import PERCENT, Sheet, csv_bytes, frame_sheet, workbook_bytes, write_workbook
 
 FORMATS = ("table", "json", "csv", "xlsx", "geojson")
 MEDIA_TYPES = {
@@ -66,8 +67,10 @@ def compliance_table(report: RatioReport, important_only: bool = False) -> pd.Da
     """Return the per-river compliance table (合规检查) with Chinese headers, lengths in km."""
     rivers = report.selected(important_only)
     by_river = report.banks.groupby(level=0)[list(ZONE_TYPES)].sum()
-    left = report.banks.xs("left", level=1)["length_m"]
-    right = report.banks.xs("right", level=1)["length_m"]
+    # unstack, not xs: a database with no river yet has no "left" level to select (a KeyError, a 500).
+    lengths = report.banks["length_m"].unstack(level=1) if len(report.banks) else pd.DataFrame()
+    left = lengths.get("left", pd.Series(dtype=float))
+    right = lengths.get("right", pd.Series(dtype=float))
     gap_n = report.gaps.groupby("river_code").size()
     over_n = report.overlaps.groupby("river_code").size()
     per_type = {t: by_river[t].astype(float).to_dict() for t in ZONE_TYPES}
@@ -81,8 +84,8 @@ def compliance_table(report: RatioReport, important_only: bool = False) -> pd.Da
                 "河流编码": r.code,
                 "河流名称": r.name,
                 "重要河道": "是" if r.important else "否",
-                "左岸长度(km)": left[r.code] / 1000,
-                "右岸长度(km)": right[r.code] / 1000,
+                "左岸长度(km)": float(left.get(r.code, 0.0)) / 1000,
+                "右岸长度(km)": float(right.get(r.code, 0.0)) / 1000,
                 "岸线总长(km)": r.length_m / 1000,
                 **{f"{zone_label(t)}(km)": per_type[t][r.code] / 1000 for t in ZONE_TYPES},
                 "保护区+保留区占比": None if pd.isna(r.ratio) else float(r.ratio),
@@ -206,56 +209,22 @@ def issues_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFr
 
 
 # Number formats by header suffix; the first match wins.
-NUMBER_FORMATS = (("(km)", "0.000"), ("(m)", "0.0"), ("占比", "0.0%"), ("经度", "0.000000"), ("纬度", "0.000000"))
+NUMBER_FORMATS = (("(km)", "0.000"), ("(m)", "0.0"), ("占比", PERCENT), ("经度", "0.000000"), ("纬度", "0.000000"))
 
 
-def _sheet(book: Any, title: str, table: pd.DataFrame, totals: list[dict[str, Any]] | None = None) -> None:
-    """Add a formatted sheet: bold frozen header, number formats, widths fitted to the text."""
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    sheet = book.create_sheet(title)
-    sheet.append(list(table.columns))
-    header_fill = PatternFill("solid", fgColor="DDEBF7")
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.fill = header_fill
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    for row in [*each_row(table, index=False), *([tuple(t.get(c) for c in table.columns) for t in totals or []])]:
-        sheet.append(
-            [
-                None if v is None or (isinstance(v, float) and pd.isna(v)) else (v.item() if hasattr(v, "item") else v)
-                for v in row
-            ]
-        )
-    for row in range(len(table) + 2, len(table) + 2 + len(totals or [])):
-        for cell in sheet[row]:
-            cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
-    for i, column in enumerate(table.columns, start=1):
-        fmt = next((f for suffix, f in NUMBER_FORMATS if suffix in column), None)
-        letter = get_column_letter(i)
-        if fmt:
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
-                cell.number_format = fmt
-        texts = [str(column), *(str(v) for v in table[column].head(300) if isinstance(v, str))]
-        width = max(sum(2 if ord(ch) > 127 else 1 for ch in t) for t in texts) + 2
-        sheet.column_dimensions[letter].width = min(60, max(8 if not fmt else 11, width))
-    sheet.row_dimensions[1].height = 30
+def _sheet(title: str, table: pd.DataFrame, totals: list[dict[str, Any]] | None = None) -> Sheet:
+    """Return a sheet of ``table`` (number formats by header), with bold total rows."""
+    found = {str(c): next((f for suffix, f in NUMBER_FORMATS if suffix in str(c)), None) for c in table.columns}
+    formats = {c: f for c, f in found.items() if f}
+    sheet = frame_sheet(title, table, formats, header_height=30)
+    sheet.totals = [tuple(t.get(c) for c in table.columns) for t in totals or []]
+    return sheet
 
 
-def write_xlsx(report: RatioReport, path: Path, important_only: bool = False, district: str = "") -> Path:
-    """Write the ratio-check workbook (汇总表, 镇街统计, 合规检查, 空缺与重叠) to ``path``."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    default = book.active
-    if default is not None:
-        book.remove(default)
+def workbook_sheets(report: RatioReport, important_only: bool = False, district: str = "") -> list[Sheet]:
+    """Return the ratio-check workbook's sheets (汇总表, 镇街统计, 合规检查, 空缺与重叠)."""
     summary = summary_table(report, important_only, district)
     km = summary["岸线长度(km)"].sum()
-    _sheet(book, "岸线功能区汇总表", summary, [{"序号": "合计", "岸线长度(km)": km}])
-    _sheet(book, "镇街统计", town_sheet(report, important_only))
     compliance = compliance_table(report, important_only)
     totals = []
     for label, only in (("合计", important_only), ("重要河道合计", True)):
@@ -271,11 +240,17 @@ def write_xlsx(report: RatioReport, path: Path, important_only: bool = False, di
         )
         if only:
             break
-    _sheet(book, "合规检查", compliance, totals)
-    _sheet(book, "空缺与重叠", issues_sheet(report, important_only))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
-    return path
+    return [
+        _sheet("岸线功能区汇总表", summary, [{"序号": "合计", "岸线长度(km)": km}]),
+        _sheet("镇街统计", town_sheet(report, important_only)),
+        _sheet("合规检查", compliance, totals),
+        _sheet("空缺与重叠", issues_sheet(report, important_only)),
+    ]
+
+
+def write_xlsx(report: RatioReport, path: Path, important_only: bool = False, district: str = "") -> Path:
+    """Write the ratio-check workbook (汇总表, 镇街统计, 合规检查, 空缺与重叠) to ``path``."""
+    return write_workbook(path, workbook_sheets(report, important_only, district))
 
 
 def stretches_geojson(report: RatioReport, important_only: bool = False) -> dict[str, Any]:
@@ -293,16 +268,11 @@ def render(report: RatioReport, fmt: str, important_only: bool = False, district
     if fmt == "json":
         return json.dumps(report.to_json(important_only), ensure_ascii=False, indent=2).encode()
     if fmt == "csv":
-        # UTF-8 with BOM so that Excel opens the Chinese names correctly.
-        return bank_rows(report, important_only).to_csv(index=False).encode("utf-8-sig")
+        return csv_bytes(bank_rows(report, important_only))
     if fmt == "geojson":
         return geojson.dumps(stretches_geojson(report, important_only)).encode()
     if fmt == "xlsx":
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="rivergis-ratios-") as tmp:
-            target = write_xlsx(report, Path(tmp) / "ratios.xlsx", important_only, district)
-            return target.read_bytes()
+        return workbook_bytes(workbook_sheets(report, important_only, district))
     raise BadRequest("表格格式只能输出到终端；请选择 json、csv、xlsx 或 geojson", code="unknown_ratio_format")
 
 

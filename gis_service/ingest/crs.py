@@ -41,8 +41,9 @@ def parse_crs(value: str | int | None) -> CRS | None:
         return None
     text = str(value).strip()
     try:
-        return CRS.from_user_input(int(text) if text.isdigit() else text)
-    except CRSError:
+        # ASCII digits only: "³".isdigit() is true, yet int("³") fails.
+        return CRS.from_user_input(int(text) if text.isascii() and text.isdigit() else text)
+    except (CRSError, ValueError, OverflowError):
         raise BadRequest(
             f"无法识别坐标系 {value!r}；请写 EPSG 代码，如 --crs 4490、4524、4545",
             code="unknown_crs",

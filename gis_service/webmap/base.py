@@ -7,6 +7,7 @@ on a Gaode basemap the overlay coordinates are shifted for display only, never i
 
 from __future__ import annotations
 
+import html
 import json
 import tomllib
 from dataclasses import dataclass
@@ -162,9 +163,10 @@ def js_literal(value: Any) -> str:
 
 
 def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
-    """Return a full-page Folium map using the service's own assets, and the datum to display data in."""
+    """Return a full-page Folium map (``title`` as plain text) on the service's own assets, and its display datum."""
     bases = choose_basemaps(basemap)
-    figure = branca.element.Figure(title=title)
+    # branca writes the title into <title> unescaped; a river or file name may hold "</title><script>".
+    figure = branca.element.Figure(title=html.escape(title, quote=False))
     # markercluster needs the map to know its max zoom, which an offline map (no tiles) does not set.
     fmap = folium.Map(
         tiles=None, prefer_canvas=True, control_scale=True, location=[29.0, 106.9], maxZoom=19, zoom_start=11

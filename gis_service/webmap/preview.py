@@ -7,7 +7,6 @@ sees the problem on the map, not only as a line of text: for a stored delivery, 
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -153,7 +152,7 @@ def delivery_preview_html(
 ) -> str:
     """Return the preview page of a delivery: its features, and its findings (lon, lat, code, message, severity)."""
     # Folium writes the page <title> as is, and a title may carry file-supplied text (a river code, a file name).
-    fmap, datum = make_map(html.escape(title, quote=False), basemap)
+    fmap, datum = make_map(title, basemap)
     features = features if features.crs is not None else features.set_crs("EPSG:4490")
     total = int((~(features.geometry.isna() | features.geometry.is_empty)).sum())
     features, numbers = shown_features(features, findings)

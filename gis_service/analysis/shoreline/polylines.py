@@ -100,6 +100,8 @@ class Polylines:
 
     def point_at(self, measure: FloatArray, which: IntArray) -> tuple[FloatArray, FloatArray]:
         """Return the point at ``measure`` along line ``which[i]`` (clamped to the line)."""
+        if len(measure) == 0:  # nothing asked (e.g. no overlap): np.interp refuses empty samples
+            return np.zeros(0), np.zeros(0)
         base, gpos = self._global
         at = np.clip(measure, 0.0, self.length[which]) + base[which]
         return np.interp(at, gpos, self.x), np.interp(at, gpos, self.y)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gis_service.access import Role, create_token
 from gis_service.api.deps import Caller, SessionDep, allowed
+from gis_service.api.responses import file_responses
 from gis_service.db.models import AuditEntry
+from gis_service.export.audit import audit_export
+from gis_service.export.sheets import MEDIA_TYPES
+from gis_service.token_admin import list_tokens, revoke_tokens
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -20,6 +24,7 @@ class TokenRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     role: Role
+    expires_days: int | None = Field(default=None, ge=1, le=3650, description="有效天数；不填则长期有效")
 
 
 @router.post("/tokens", status_code=201)
@@ -27,9 +32,27 @@ def new_token(
     body: TokenRequest, session: SessionDep, caller: Annotated[Caller, allowed("token.create")]
 ) -> dict[str, Any]:
     """Create a token; its secret is returned once and stored only as a hash."""
-    secret = create_token(session, name=body.name, role=body.role.value)
-    caller.audit(session, "token.create", "token", body.name, role=body.role.value)
+    secret = create_token(session, name=body.name, role=body.role.value, expires_days=body.expires_days)
+    caller.audit(session, "token.create", "token", body.name, role=body.role.value, expires_days=body.expires_days)
     return {"name": body.name, "role": body.role.value, "token": secret}
+
+
+@router.get("/tokens")
+def tokens(session: SessionDep, _caller: Annotated[Caller, allowed("token.list")]) -> dict[str, Any]:
+    """List the tokens: name, role, state, created, last used, expiry (never a secret)."""
+    return {"tokens": list_tokens(session)}
+
+
+@router.delete("/tokens/{name}")
+def revoke(
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("token.revoke")],
+    name: Annotated[str, Path(min_length=1, max_length=128)],
+) -> dict[str, Any]:
+    """Revoke every live token named ``name``: it is refused from the next request on."""
+    count = revoke_tokens(session, name)
+    caller.audit(session, "token.revoke", "token", name, count=count)
+    return {"name": name, "revoked": count}
 
 
 @router.get("/audit")
@@ -55,3 +78,15 @@ def audit_log(
             for r in rows
         ]
     }
+
+
+@router.get("/audit/export.{fmt}", response_class=Response, responses=file_responses(*MEDIA_TYPES.values()))
+def audit_file(
+    session: SessionDep,
+    _caller: Annotated[Caller, allowed("audit.read")],
+    fmt: Annotated[Literal["xlsx", "csv"], Path(description="xlsx | csv")],
+    limit: Annotated[int, Query(ge=1, le=1_000_000, description="最近的条数")] = 100_000,
+) -> Response:
+    """The audit log as an Excel workbook or CSV (newest first), every text written as text."""
+    headers = {"Content-Disposition": f'attachment; filename="audit.{fmt}"'}
+    return Response(audit_export(session, fmt, limit), media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from gis_service.api.deps import Caller, ImportSessionDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.params import MAX_ID, IdPath
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import (
@@ -125,7 +126,11 @@ async def received_delivery(
 LayerPath = Annotated[str, Path(description="rivers, boundaries, stakes, zones, outfalls, problems")]
 
 
-@router.post("/{layer}", status_code=201)
+@router.post(
+    "/{layer}",
+    status_code=201,
+    responses={200: {"description": "dry_run：只检查，未入库；检查报告"}, 422: {"description": "交付未通过检查"}},
+)
 async def upload_delivery(
     request: Request,
     session: ImportSessionDep,
@@ -192,8 +197,8 @@ def deliveries(
 def diff(
     session: SessionDep,
     _caller: Viewer,
-    from_id: Annotated[int, Query(alias="from", description="旧版本的交付编号")],
-    to_id: Annotated[int, Query(alias="to", description="新版本的交付编号")],
+    from_id: Annotated[int, Query(alias="from", ge=1, le=MAX_ID, description="旧版本的交付编号")],
+    to_id: Annotated[int, Query(alias="to", ge=1, le=MAX_ID, description="新版本的交付编号")],
 ) -> dict[str, Any]:
     """Compare two versions of a river's range: area added, area removed (m²), largest shift (m)."""
     return range_diff(session, from_id, to_id)
@@ -209,13 +214,13 @@ def river_history(session: SessionDep, _caller: Viewer, river_code: str, layer: 
 
 
 @router.get("/{delivery_id}")
-def delivery(session: SessionDep, _caller: Viewer, delivery_id: int) -> dict[str, Any]:
+def delivery(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> dict[str, Any]:
     """Return one delivery with its validation report."""
     return delivery_dict(get_delivery(session, delivery_id), report=True)
 
 
 @router.get("/{delivery_id}/preview", response_class=HTMLResponse)
-def preview(session: SessionDep, _caller: Viewer, delivery_id: int) -> HTMLResponse:
+def preview(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> HTMLResponse:
     """Return the preview map of a stored delivery with its findings marked."""
     from gis_service.catalogue import get_catalogue
     from gis_service.store.features import read_features
@@ -236,7 +241,7 @@ class Rejection(BaseModel):
 
 @router.post("/{delivery_id}/approve")
 def approve(
-    session: SessionDep, caller: Annotated[Caller, allowed("delivery.approve")], delivery_id: int
+    session: SessionDep, caller: Annotated[Caller, allowed("delivery.approve")], delivery_id: IdPath
 ) -> dict[str, Any]:
     """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
     d = approve_delivery(session, delivery_id, actor=caller.name)
@@ -248,7 +253,7 @@ def approve(
 
 @router.post("/{delivery_id}/reject")
 def reject(
-    session: SessionDep, caller: Annotated[Caller, allowed("delivery.reject")], delivery_id: int, body: Rejection
+    session: SessionDep, caller: Annotated[Caller, allowed("delivery.reject")], delivery_id: IdPath, body: Rejection
 ) -> dict[str, Any]:
     """Reject a submitted delivery with a reason (it is kept)."""
     d = reject_delivery(session, delivery_id, actor=caller.name, reason=body.reason)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import FileResponse
 
 from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.responses import file_responses
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest
 from gis_service.export.files import write_layer
@@ -29,7 +30,7 @@ MEDIA = {
 ENCODINGS = {"utf-8": "UTF-8", "utf8": "UTF-8", "gbk": "GBK", "cp936": "GBK", "gb18030": "GB18030"}
 
 
-@router.get("/{layer}/export")
+@router.get("/{layer}/export", response_class=FileResponse, responses=file_responses(*MEDIA.values()))
 def export_layer(
     layer: str,
     session: SessionDep,

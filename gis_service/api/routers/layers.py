@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.params import IdPath, Offset
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
@@ -68,7 +69,7 @@ def layer_features(
     layer: Annotated[str, Path(description="图层名，如 rivers、zones、problems")],
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     river_code: str | None = None,
 ) -> Response:
     """Return a page of a layer's current features as a GeoJSON FeatureCollection."""
@@ -87,7 +88,7 @@ def layer_features(
 
 
 @router.get("/{layer}/features/{fid}")
-def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: int) -> Response:
+def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: IdPath) -> Response:
     """Return one feature by id as a GeoJSON Feature."""
     spec = get_catalogue()[layer]
     texts = geojson.read_feature_texts(session, spec, fid=fid, current_only=False)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer, query_token, validated_token
+from gis_service.api.params import IdPath
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
@@ -110,7 +111,7 @@ def problems_data(
 
 
 @router.get("/maps/data/problems/{problem_id}")
-def problem_popup(session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: int) -> Response:
+def problem_popup(session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: IdPath) -> Response:
     """One site's popup record."""
     return _json(problem_record(session, problem_id, clock.today()))
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.params import IdPath, Offset
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
@@ -126,7 +127,7 @@ def items(
     _caller: Viewer,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in CRS84")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """A page of a collection's features, with a ``next`` link while more remain."""
     layer = _layer(collection_id)
@@ -150,7 +151,7 @@ def items(
 
 
 @router.get("/collections/{collection_id}/items/{fid}")
-def item(collection_id: str, fid: int, request: Request, session: SessionDep, _caller: Viewer) -> Response:
+def item(collection_id: str, fid: IdPath, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """One feature of a collection."""
     layer = _layer(collection_id)
     texts = geojson.read_feature_texts(session, layer, fid=fid, current_only=False)

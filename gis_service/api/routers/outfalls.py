@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import Field
 
 from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.routers.problems import PHOTOS_BODY, photo_response, photo_uploads
 from gis_service.errors import NotFound
 from gis_service.export import geojson
@@ -34,7 +35,7 @@ class NewOutfall(Location):
 class OutfallChange(Location):
     """A change to an outfall's file, against the version the editor saw."""
 
-    expected_version: int
+    expected_version: int = Field(ge=0, le=MAX_ID)
     name: str | None = Field(default=None, max_length=256)
     river_code: str | None = None
     outfall_type: str | None = None
@@ -88,7 +89,7 @@ def register_stats(
 
 
 @router.get("/{outfall_id}")
-def read_outfall(outfall_id: int, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
+def read_outfall(outfall_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return one outfall with its zone, flags and file (every change, with its photos)."""
     frame = outfalls.list_outfalls(session, fid=outfall_id)
     if frame.empty:
@@ -115,7 +116,7 @@ def register(
 
 @router.patch("/{outfall_id}")
 def change(
-    outfall_id: int,
+    outfall_id: IdPath,
     body: OutfallChange,
     session: SessionDep,
     caller: Annotated[Caller, allowed("outfall.edit")],
@@ -141,8 +142,8 @@ def change(
 
 @router.post("/{outfall_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
 def upload_photos(
-    outfall_id: int,
-    event_id: int,
+    outfall_id: IdPath,
+    event_id: IdPath,
     session: SessionDep,
     caller: Annotated[Caller, allowed("outfall.photo")],
     clock: ClockDep,
@@ -157,7 +158,13 @@ def upload_photos(
 
 
 @router.get("/{outfall_id}/events/{event_id}/photos/{index}")
-def download_photo(outfall_id: int, event_id: int, index: int, session: SessionDep, _caller: Viewer) -> FileResponse:
+def download_photo(
+    outfall_id: IdPath,
+    event_id: IdPath,
+    index: Annotated[int, Path(ge=0, le=1000)],
+    session: SessionDep,
+    _caller: Viewer,
+) -> FileResponse:
     """Return an evidence photo of an event of the outfall's file."""
     photo = outfalls.event_photo(session, outfall_id, event_id, index)
     return photo_response(photo["path"], photo["content_type"], photo["filename"])
@@ -165,7 +172,7 @@ def download_photo(outfall_id: int, event_id: int, index: int, session: SessionD
 
 @router.delete("/{outfall_id}")
 def remove(
-    outfall_id: int, session: SessionDep, caller: Annotated[Caller, allowed("outfall.delete")]
+    outfall_id: IdPath, session: SessionDep, caller: Annotated[Caller, allowed("outfall.delete")]
 ) -> dict[str, Any]:
     """Remove an outfall registered in error (admin); closed files are kept. The audit log keeps its state."""
     snapshot = outfalls.delete_outfall(session, outfall_id)

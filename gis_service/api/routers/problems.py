@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
 from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.params import MAX_ID, IdPath, Offset
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.db.models import Attachment, ProblemEvent
 from gis_service.errors import BadRequest, NotFound, PayloadTooLarge
@@ -45,7 +46,7 @@ class NewProblem(Location):
 class ProblemEdit(Location):
     """A correction of a site's fields or position, against the version the editor saw."""
 
-    expected_version: int
+    expected_version: int = Field(ge=0, le=MAX_ID)
     description: str | None = Field(default=None, max_length=4000)
     category: str | None = None
     found_date: dt.date | None = None
@@ -58,7 +59,7 @@ class TransitionInput(BaseModel):
     """One ledger step: the action, the version the actor saw, a note and the step's fields."""
 
     action: str = Field(description="confirm | dismiss | assign | start | rectify | reject | close | reopen")
-    expected_version: int = Field(description="问题当前的 lock_version（乐观锁）")
+    expected_version: int = Field(ge=0, le=MAX_ID, description="问题当前的 lock_version（乐观锁）")
     note: str | None = Field(default=None, max_length=4000)
     data: dict[str, Any] = Field(
         default_factory=dict, description="deadline, responsible_unit, measures, verifier, evidence ..."
@@ -126,7 +127,7 @@ def list_problems(
     flt: FilterDep,
     sort: Annotated[str, Query(description="排序字段，逗号分隔，前加 - 为倒序，如 -found_date,code")] = "-id",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """List problems with filters, sorting and paging (a ``next`` link when more follow)."""
     items, more = service.list_problems(session, flt, sort=sort, limit=limit, offset=offset, clock=clock)
@@ -149,7 +150,7 @@ def overdue_problems(
     flt: FilterDep,
     sort: Annotated[str, Query(description="排序字段，默认 deadline（超期最久的在前），如 town,deadline")] = "deadline",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """List the overdue items (sorted, paged), with counts per town, river and responsible unit."""
     data = service.overdue(session, flt=flt, clock=clock, sort=sort, limit=limit, offset=offset)
@@ -170,14 +171,14 @@ def problem_stats(
 
 
 @router.get("/{problem_id}")
-def read_problem(problem_id: int, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def read_problem(problem_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return one problem with its derived jurisdiction, overdue flag and allowed actions."""
     return service.get_problem(session, problem_id, clock=clock)
 
 
 @router.patch("/{problem_id}")
 def edit_problem(
-    problem_id: int,
+    problem_id: IdPath,
     body: ProblemEdit,
     session: SessionDep,
     caller: Annotated[Caller, allowed("problem.edit")],
@@ -260,7 +261,7 @@ TRANSITION_BODY = {
 
 @router.post("/{problem_id}/transitions", status_code=201, openapi_extra=TRANSITION_BODY)
 def transition_problem(
-    problem_id: int,
+    problem_id: IdPath,
     session: SessionDep,
     caller: Annotated[Caller, allowed("problem.report")],
     clock: ClockDep,
@@ -299,7 +300,7 @@ def transition_problem(
 
 
 @router.get("/{problem_id}/history")
-def problem_history(problem_id: int, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
+def problem_history(problem_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return every step of the problem's ledger: who, when, what, and the evidence."""
     return {"problem_id": problem_id, "events": service.history(session, problem_id)}
 
@@ -328,8 +329,8 @@ PHOTOS_BODY = {
 
 @router.post("/{problem_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
 def upload_photos(
-    problem_id: int,
-    event_id: int,
+    problem_id: IdPath,
+    event_id: IdPath,
     session: SessionDep,
     caller: Annotated[Caller, allowed("problem.photo")],
     clock: ClockDep,
@@ -342,7 +343,7 @@ def upload_photos(
 
 
 @router.get("/{problem_id}/attachments/{attachment_id}")
-def download_photo(problem_id: int, attachment_id: int, session: SessionDep, _caller: Viewer) -> FileResponse:
+def download_photo(problem_id: IdPath, attachment_id: IdPath, session: SessionDep, _caller: Viewer) -> FileResponse:
     """Return an evidence photo."""
     row = session.execute(
         select(Attachment)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
+from gis_service.api.responses import file_responses
 from gis_service.export.ratios import MEDIA_TYPES, render
 from gis_service.store.ratios import current_report, ratio_rules
 
@@ -29,7 +30,7 @@ def ratios(
     return current_report(session, ratio_rules(settings), river=river).to_json(important_only)
 
 
-@router.get("/export.{fmt}")
+@router.get("/export.{fmt}", response_class=Response, responses=file_responses(*MEDIA_TYPES.values()))
 def ratios_export(
     session: SessionDep,
     _caller: Viewer,

@@ -142,7 +142,10 @@ def check_fields(
     mapped: set[str],
     reported: set[tuple[int, str]] | None = None,
 ) -> list[Finding]:
-    """Find missing required fields and values (not those already ``reported`` unreadable), and markup."""
+    """Find missing required fields and values (not those already ``reported`` unreadable); warn of markup.
+
+    Text is data: markup is stored verbatim and escaped wherever it is shown, so it only warns.
+    """
     reported = reported or set()
     findings: list[Finding] = []
     for spec in layer.fields:
@@ -181,10 +184,11 @@ def check_fields(
                 loc.finding(
                     int(i),
                     code="markup_in_text",
+                    severity="warning",
                     field=spec.name,
                     value=str(column.iloc[i]),
-                    message=f"第 {i + 1} 个要素的“{spec.label}”含有 HTML 标记或脚本，已拒绝",
-                    fix="删除尖括号标记（如 <script>）后重新交付",
+                    message=f"第 {i + 1} 个要素的“{spec.label}”含有 HTML 标记或脚本，已原样保存，显示时按文字转义",
+                    fix="如非有意填写，请核对该字段；它不影响本次交付",
                 )
             )
     return findings
