@@ -9,7 +9,19 @@ from sqlalchemy import Engine
 
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
-from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
+from gis_service.api.routers import (
+    admin,
+    deliveries,
+    exports,
+    health,
+    layers,
+    maps,
+    ogc,
+    ogc_tiles,
+    outfalls,
+    problems,
+    ratios,
+)
 from gis_service.catalogue import get_catalogue
 
 ROUTERS = [
@@ -18,6 +30,7 @@ ROUTERS = [
     exports.router,
     admin.router,
     ogc.router,
+    ogc_tiles.router,
     maps.router,
     problems.router,
     outfalls.router,

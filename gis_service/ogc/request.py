@@ -1,0 +1,56 @@
+"""One request's feature read: every OGC query parameter checked and turned into a ``CurrentFeatures``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import Request
+
+from gis_service.catalogue import LayerSpec
+from gis_service.errors import BadRequest
+from gis_service.ogc.crs import ServedCrs, box_in_storage, parse_crs
+from gis_service.ogc.filters import compile_filter, queryable_names
+from gis_service.ogc.params import name_list, parse_box, parse_datetime, parse_sortby, refuse_unknown
+from gis_service.store.current import CurrentFeatures, LayerVersions, dated_column
+
+
+def feature_read(
+    request: Request, layer: LayerSpec, known: Iterable[str], fid: int | None = None
+) -> tuple[CurrentFeatures, ServedCrs]:
+    """Build the read a request asks for (every parameter checked, 400 naming a bad one) and its output CRS."""
+    names = queryable_names(layer)
+    refuse_unknown(request, (*known, *names) if fid is None else known)
+    q = request.query_params
+    out = parse_crs(q.get("crs"), "crs")
+    box = parse_box(q.get("bbox"))
+    envelope, area = box_in_storage(box, parse_crs(q.get("bbox-crs"), "bbox-crs")) if box else (None, None)
+    period = parse_datetime(q.get("datetime"))
+    if period is not None and dated_column(layer) is None:
+        raise BadRequest(f"集合 {layer.name} 的要素没有日期，不能用 datetime 参数", code="bad_datetime")
+    text = q.get("filter")
+    clause = (
+        compile_filter(text, q.get("filter-lang"), layer, parse_crs(q.get("filter-crs"), "filter-crs"))
+        if text
+        else None
+    )
+    properties = name_list(q.get("properties"), layer.field_names, "properties") if "properties" in q else None
+    common: dict[str, Any] = {
+        "where": {name: q[name] for name in names if name in q},
+        "bbox": envelope,
+        "area": area,
+        "clause": clause,
+        "period": period,
+        "sort": parse_sortby(q.get("sortby"), names),
+        "properties": tuple(properties) if properties is not None else None,
+        "fid": fid,
+    }
+    delivery = q.get("delivery")
+    if delivery is None:
+        return CurrentFeatures(layer, **common), out
+    if not layer.versioned or not delivery.isdigit():
+        raise BadRequest(
+            f"delivery 参数 {delivery!r} 不可用：只有分版本的集合（管理范围、岸线功能区、界桩）接受交付编号（整数）",
+            code="bad_delivery",
+        )
+    return LayerVersions(layer, delivery_id=int(delivery), **common), out
