@@ -129,6 +129,15 @@ class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
         box = self.crs.to_storage(shapely.box(node.minx, node.miny, node.maxx, node.maxy))
         return self._spatial("INTERSECTS", lhs, _Geometry(box))
 
+    @handle(ast.Function)
+    def function(self, node: ast.Function, *arguments: Any) -> _Geometry:
+        """CQL2's ``BBOX(minx, miny, maxx, maxy)`` literal (pygeofilter reads it as a function); no other."""
+        numbers = [a for a in arguments if isinstance(a, int | float)]
+        if node.name.lower() == "bbox" and len(numbers) == len(arguments) and len(arguments) in (4, 6):
+            minx, miny, maxx, maxy = numbers[:2] + numbers[-3:-1] if len(numbers) == 6 else numbers
+            return _Geometry(self.crs.to_storage(shapely.box(minx, miny, maxx, maxy)))
+        raise BadRequest(f"过滤条件中的函数 {node.name}() 不支持；几何范围请写 BBOX(x1, y1, x2, y2)", code="bad_filter")
+
     @handle(ast.SpatialDistancePredicate, ast.Relate, subclasses=True)
     def unsupported(self, node: Any, *args: Any) -> ColumnElement[bool]:
         """Distance and pattern predicates are outside the conformance classes served."""

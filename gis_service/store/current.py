@@ -167,13 +167,15 @@ class CurrentFeatures:
     def _period_clause(self, start: Any, end: Any) -> ColumnElement[bool]:
         """Return the clause keeping features dated between ``start`` and ``end`` (values or parameters)."""
         column = dated_column(self.layer)
+        col: Any = Delivery.decided_at if column == APPROVED_AT else self.table.c[column or "id"]
+        parts = [col.is_not(None)]
+        if start is not None:
+            parts.append(col >= start)
+        if end is not None:
+            parts.append(col <= end)
         if column == APPROVED_AT:
-            decided = Delivery.decided_at
-            parts = [c for c in (start is not None and decided >= start, end is not None and decided <= end) if c]
             return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == "approved", *parts))
-        col = self.table.c[column or "id"]
-        parts = [c for c in (start is not None and col >= start, end is not None and col <= end) if c]
-        return and_(col.is_not(None), *parts)
+        return and_(*parts)
 
     def filtered(self, query: Select[Any], dialect: str) -> Select[Any]:
         """Add every filter of this read (not the order or page) to ``query``."""
