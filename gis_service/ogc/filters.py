@@ -31,6 +31,8 @@ from gis_service.store.features import table_of
 
 GEOMETRY = "geometry"
 LANGUAGES = ("cql2-text", "cql2-json")
+# Names of earlier drafts that clients still send (GDAL 3.6: cql-text), read as CQL2.
+ALIASES = {"cql-text": "cql2-text", "cql-json": "cql2-json"}
 JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "date": "string"}
 SPATIAL_OPS = {"INTERSECTS", "DISJOINT", "CONTAINS", "WITHIN", "TOUCHES", "CROSSES", "OVERLAPS", "EQUALS"}
 
@@ -149,7 +151,7 @@ Clause = Callable[[Table, str], ColumnElement[bool]]
 
 def compile_filter(text: str, language: str | None, layer: LayerSpec, crs: ServedCrs) -> Clause:
     """Parse a CQL2 ``filter`` now (a 400 with the parser's message if bad); return the clause builder."""
-    language = language or "cql2-text"
+    language = ALIASES.get(language or "cql2-text", language or "cql2-text")
     if language not in LANGUAGES:
         raise BadRequest(f"filter-lang 参数 {language!r} 不支持；可用：{'、'.join(LANGUAGES)}", code="bad_filter_lang")
     try:

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from gis_service import __version__
 from gis_service.api.deps import SessionDep, Viewer
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
 from gis_service.export import geojson
-from gis_service.ogc import html
+from gis_service.ogc import html, openapi
 from gis_service.ogc.crs import CRS84, STORAGE_CRS, SUPPORTED
 from gis_service.ogc.filters import queryables
 from gis_service.ogc.links import Links
@@ -37,12 +38,11 @@ router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 HTML = "text/html"
-# FastAPI serves OpenAPI 3.1; the landing page says so (there is no OGC class for 3.1 to claim).
-OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
@@ -102,7 +102,7 @@ def landing(request: Request, _caller: Viewer) -> Response:
         "description": "OGC API - Features / Tiles：河流、管理范围、岸线功能区、界桩、排污口、问题点",
         "links": [
             *_alternates(links),
-            links.link("service-desc", links.url("/openapi.json"), OPENAPI, "API 定义 (OpenAPI 3.1)"),
+            links.link("service-desc", links.url("/ogc/api"), openapi.MEDIA_TYPE, "API 定义 (OpenAPI 3.0)"),
             links.link("service-doc", links.url("/docs"), HTML, "API 文档"),
             links.link("conformance", links.url("/ogc/conformance"), JSON, "符合的标准"),
             links.link("data", links.url("/ogc/collections"), JSON, "图层集合"),
@@ -111,6 +111,14 @@ def landing(request: Request, _caller: Viewer) -> Response:
     if wants_html(request):
         return html.page(links.base, body["title"], body["links"], description=body["description"])
     return _json(body)
+
+
+@router.get("/api")
+def api_document(request: Request, _caller: Viewer) -> Response:
+    """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
+    refuse_unknown(request, ())
+    links = Links(request)
+    return _json(openapi.document(links.url("/ogc"), get_catalogue(), __version__), media_type=openapi.MEDIA_TYPE)
 
 
 @router.get("/conformance")
