@@ -241,7 +241,7 @@ class CurrentFeatures:
         otherwise shapely writes them from the rows.
         """
         dialect = _dialect_of(conn)
-        if dialect == "postgresql" and project is None and self.clause is None:
+        if dialect == "postgresql" and project is None:
             statement, params = self._json_statement()
             return list(_connection(conn).execute(statement, params).scalars())
         rows = self.rows(conn)
@@ -288,6 +288,8 @@ class CurrentFeatures:
         if self.period is not None:
             params.update(zip(("period_start", "period_end"), self._period_values(), strict=True))
         params.update(fid=self.fid, limit=self.limit, offset=self.offset or None, **self._params())
+        if self.clause is not None:  # a filter's literals are bound inside its clause: built a request
+            return self._build_json(tuple(equal)), {k: v for k, v in params.items() if v is not None}
         statement = _STATEMENTS.get(shape)
         if statement is None:
             if len(_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
