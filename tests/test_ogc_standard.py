@@ -142,6 +142,10 @@ def test_item_by_id_serves_only_current_features_unless_a_version_is_asked(clien
     made = _zone_versions(engine)
     listing = client.get("/ogc/collections/zones/items").json()
     assert codes(listing) == ["V1"]
+    # A full page asks for the count: one current feature (v1), not the three stored.
+    assert client.get("/ogc/collections/zones/items", params={"limit": 1}).json()["numberMatched"] == 1
+    beyond = client.get("/ogc/collections/zones/items", params={"offset": 5, "delivery": made["submitted"]}).json()
+    assert beyond["numberMatched"] == 1 and beyond["numberReturned"] == 0
     every = client.get("/ogc/collections/zones/items", params={"delivery": made["rejected"]}).json()
     assert codes(every) == ["V2"]
     rejected_id = every["features"][0]["id"]

@@ -19,7 +19,7 @@ import morecantile
 import numpy as np
 import shapely
 from pyproj import Transformer
-from sqlalchemy import Connection, func, literal_column, select
+from sqlalchemy import Connection, Text, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from gis_service.db.models import SRID
@@ -107,11 +107,12 @@ def _dialect_of(conn: Session | Connection) -> str:
 def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -> bytes:
     """Return the MVT of ``read``'s features in ``tile`` (one layer named after the collection)."""
     layer = read.layer
-    names = queryable_names(layer)
+    table = read.table
+    # Long texts (descriptions, measures) stay out of tiles: a map labels and styles by codes.
+    names = [name for name in queryable_names(layer) if not isinstance(table.c[name].type, Text)]
     read = read.replace(bbox=tile.lonlat(BUFFER), area=None, properties=tuple(names), limit=None, offset=0)
     tolerance = tile.unit()
     if _dialect_of(conn) == "postgresql":
-        table = read.table
         envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
         simplified = func.ST_Simplify(func.ST_Transform(table.c.geom, 3857), tolerance, True)
         geom = func.ST_AsMVTGeom(simplified, envelope, EXTENT, BUFFER, True).label("geom")
