@@ -16,6 +16,7 @@ from gis_service.ogc.filters import JSON_TYPES, LANGUAGES, queryable_names
 from gis_service.ogc.settings import get_ogc_settings
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+TMS = "WebMercatorQuad"
 
 
 def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -100,6 +101,29 @@ def document(base: str, catalogue: Catalogue, version: str) -> dict[str, Any]:
             "一个要素", ["f", "crs", "delivery"], "application/geo+json", [collection_id, feature_id]
         ),
     }
+    tms_id = {"name": "tileMatrixSetId", "in": "path", "required": True, "schema": {"type": "string", "enum": [TMS]}}
+    cells = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+        for name in ("tileMatrix", "tileRow", "tileCol")
+    ]
+    tiles = "/collections/{collectionId}/tiles"
+    paths.update(
+        {
+            "/tileMatrixSets": _operation("瓦片矩阵集", [], "application/json"),
+            "/tileMatrixSets/{tileMatrixSetId}": _operation("瓦片矩阵集定义", [], "application/json", [tms_id]),
+            tiles: _operation("矢量瓦片集", [], "application/json", [collection_id]),
+            tiles + "/{tileMatrixSetId}": _operation("矢量瓦片集描述", [], "application/json", [collection_id, tms_id]),
+            tiles + "/{tileMatrixSetId}/tilejson.json": _operation(
+                "TileJSON", [], "application/json", [collection_id, tms_id]
+            ),
+            tiles + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _operation(
+                "矢量瓦片 (MVT)",
+                ["datetime", "filter", "filter-lang", "filter-crs", "delivery"],
+                "application/vnd.mapbox-vector-tile",
+                [collection_id, tms_id, *cells],
+            ),
+        }
+    )
     for layer in catalogue:
         # One path a collection, so that clients see its queryables as parameters (name=value).
         equal = [
