@@ -190,6 +190,8 @@ def test_conformance_and_openapi_agree(client):
     names = {p.get("name") or p["$ref"].rsplit("/", 1)[-1] for p in items}
     assert {"bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "filter", "filter-lang", "sortby"} <= names
     assert {"town", "category", "found_date"} <= names
+    tile_path = "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
+    assert tile_path in openapi["paths"]
     # The whole service's own document stays OpenAPI 3.1, at its own address.
     assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
 
