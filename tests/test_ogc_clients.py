@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from owslib.ogcapi.features import Features
@@ -89,7 +90,7 @@ def test_gdal_copies_a_whole_layer_into_epsg_4545_matching_the_servers_crs_answe
     assert len(exported["features"]) == 12
     # GDAL writes GeoJSON of a projected CRS easting first; the server answers EPSG:4545 northing first.
     gdal = {f["properties"]["code"]: f["geometry"]["coordinates"] for f in exported["features"]}
-    served = json.loads(run("curl", "-s", f"{live}/ogc/collections/problems/items?crs=EPSG:4545&limit=100"))
+    served = httpx.get(f"{live}/ogc/collections/problems/items", params={"crs": "EPSG:4545", "limit": 100}).json()
     assert served["numberMatched"] == 12
     for feature in served["features"]:
         northing, easting = feature["geometry"]["coordinates"]
@@ -102,7 +103,9 @@ def test_gdal_mvt_driver_reads_a_tile(engine, live, tmp_path):
     # Zoom 10, column 815, row 426 holds every site (see test_ogc_standard).
     tile = tmp_path / "10" / "815" / "426.pbf"
     tile.parent.mkdir(parents=True)
-    run("curl", "-sf", "-o", str(tile), f"{live}/ogc/collections/problems/tiles/WebMercatorQuad/10/426/815")
+    response = httpx.get(f"{live}/ogc/collections/problems/tiles/WebMercatorQuad/10/426/815")
+    assert response.status_code == 200
+    tile.write_bytes(response.content)
     read = json.loads(run("ogr2ogr", "-f", "GeoJSON", "/vsistdout/", str(tile), "problems", "-t_srs", "EPSG:4490"))
     by_code = {f["properties"]["code"]: f["geometry"]["coordinates"] for f in read["features"]}
     assert sorted(by_code) == [f"S{i:04d}" for i in range(12)]

@@ -9,6 +9,7 @@ JSON is the default; a browser (``Accept: text/html``) or ``f=html`` gets HTML.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -79,7 +80,7 @@ ITEMS_PARAMS = (
 TRS = "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian"
 
 
-def _json(body: Any, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
     """Return ``body`` as compact JSON."""
     return Response(geojson.dumps(body), media_type=media_type, headers=headers)
 
@@ -111,7 +112,7 @@ def landing(request: Request, _caller: Viewer) -> Response:
     }
     if wants_html(request):
         return html.page(links.base, body["title"], body["links"], description=body["description"])
-    return _json(body)
+    return json_response(body)
 
 
 @router.get("/api")
@@ -119,14 +120,16 @@ def api_document(request: Request, _caller: Viewer) -> Response:
     """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
     refuse_unknown(request, ())
     links = Links(request)
-    return _json(openapi.document(links.url("/ogc"), get_catalogue(), __version__), media_type=openapi.MEDIA_TYPE)
+    return json_response(
+        openapi.document(links.url("/ogc"), get_catalogue(), __version__), media_type=openapi.MEDIA_TYPE
+    )
 
 
 @router.get("/conformance")
 def conformance(request: Request, _caller: Viewer) -> Response:
     """The conformance classes this API implements."""
     refuse_unknown(request, ())
-    return _json({"conformsTo": CONFORMANCE})
+    return json_response({"conformsTo": CONFORMANCE})
 
 
 def _describe(links: Links, layer: LayerSpec, box: BBox | None, dates: tuple[Any, Any] | None) -> dict[str, Any]:
@@ -186,10 +189,10 @@ def collections(request: Request, session: SessionDep, _caller: Viewer) -> Respo
     ]
     if wants_html(request):
         return _collections_page(links, described)
-    return _json({"links": _alternates(links), "collections": described})
+    return json_response({"links": _alternates(links), "collections": described})
 
 
-def _layer(collection_id: str) -> LayerSpec:
+def layer_of(collection_id: str) -> LayerSpec:
     """Return the layer of a collection id, or a 404 naming the known ones."""
     layers = get_catalogue().layers
     if collection_id not in layers:
@@ -201,21 +204,21 @@ def _layer(collection_id: str) -> LayerSpec:
 def collection(collection_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """One collection's description and extent."""
     refuse_unknown(request, ())
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     links = Links(request)
     body = _describe(links, layer, layer_extent(session.connection(), table_of(layer)), date_range(session, layer))
     if wants_html(request):
         return html.page(links.base, layer.label, body["links"], description=f"集合 {layer.name}")
-    return _json(body)
+    return json_response(body)
 
 
 @router.get("/collections/{collection_id}/queryables")
 def collection_queryables(collection_id: str, request: Request, _caller: Viewer) -> Response:
     """The properties a ``filter`` or ``sortby`` may name, as a JSON Schema."""
     refuse_unknown(request, ())
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     url = Links(request).url(f"/ogc/collections/{layer.name}/queryables")
-    return _json(queryables(layer, url), media_type="application/schema+json")
+    return json_response(queryables(layer, url), media_type="application/schema+json")
 
 
 @router.get("/collections/{collection_id}/items")
@@ -241,7 +244,7 @@ def items(
 
     Any queryable property may also be given as ``name=value`` (equality).
     """
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ITEMS_PARAMS)
     as_html = wants_html(request)
     size = page_limit(request.query_params.get("limit"))
@@ -267,7 +270,7 @@ def items(
 
 def _items_page(links: Links, layer: LayerSpec, texts: list[str], matched: int, nav: list[dict[str, Any]]) -> Response:
     """Render a page of features as HTML: a map and a table linking each feature."""
-    document = geojson.json.loads(geojson.collection_text(texts))
+    document = json.loads(geojson.collection_text(texts))
     names = [name for name in layer.field_names[:6]]
     rows = [
         {
@@ -299,7 +302,7 @@ def item(
     delivery: Annotated[int | None, Query(description="分版本集合：某次交付（任何状态）的要素")] = None,
 ) -> Response:
     """One current feature of a collection (of a version with ``delivery``); superseded ones are not found."""
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)
     texts = read.texts(session, None if as_html or out.is_storage_lonlat else out.project)
@@ -311,7 +314,7 @@ def item(
         links.link("collection", links.url(f"/ogc/collections/{layer.name}"), JSON, layer.label),
     ]
     if as_html:
-        feature = geojson.json.loads(texts[0])
+        feature = json.loads(texts[0])
         rows = [{"href": None, "values": [layer.labels().get(k, k), v]} for k, v in feature["properties"].items()]
         title = f"{layer.label} {fid}"
         return html.page(links.base, title, nav, features=feature, rows=rows, columns=["属性", "值"])

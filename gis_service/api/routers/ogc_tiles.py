@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, Viewer
-from gis_service.api.routers.ogc import JSON, _json, _layer
+from gis_service.api.routers.ogc import JSON, json_response, layer_of
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import NotFound
 from gis_service.ogc.filters import queryable_names
@@ -73,7 +73,9 @@ def tile_matrix_sets(request: Request, _caller: Viewer) -> object:
     refuse_unknown(request, ())
     links = Links(request)
     href = links.url(f"/ogc/tileMatrixSets/{TMS_ID}")
-    return _json({"tileMatrixSets": [{"id": TMS_ID, "uri": TMS_URI, "links": [links.link("self", href, JSON)]}]})
+    return json_response(
+        {"tileMatrixSets": [{"id": TMS_ID, "uri": TMS_URI, "links": [links.link("self", href, JSON)]}]}
+    )
 
 
 @router.get("/tileMatrixSets/{tms_id}")
@@ -88,9 +90,9 @@ def tile_matrix_set(tms_id: str, request: Request, _caller: Viewer) -> Response:
 def tilesets(collection_id: str, request: Request, _caller: Viewer) -> Response:
     """The vector tile sets of a collection."""
     refuse_unknown(request, ())
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     links = Links(request)
-    return _json({"links": [links.link("self", links.here(), JSON)], "tilesets": [_tileset(links, layer)]})
+    return json_response({"links": [links.link("self", links.here(), JSON)], "tilesets": [_tileset(links, layer)]})
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}")
@@ -98,7 +100,7 @@ def tileset(collection_id: str, tms_id: str, request: Request, _caller: Viewer) 
     """One vector tile set of a collection."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
-    return _json(_tileset(Links(request), _layer(collection_id)))
+    return json_response(_tileset(Links(request), layer_of(collection_id)))
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json")
@@ -106,7 +108,7 @@ def tilejson(collection_id: str, tms_id: str, request: Request, session: Session
     """The TileJSON 3.0 of a collection's tiles (MapLibre, Leaflet plugins, QGIS)."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     links = Links(request)
     template = (
         _template(links, layer).replace("{tileMatrix}", "{z}").replace("{tileRow}", "{y}").replace("{tileCol}", "{x}")
@@ -123,7 +125,7 @@ def tilejson(collection_id: str, tms_id: str, request: Request, session: Session
     }
     if box:
         body["bounds"] = list(box)
-    return _json(body)
+    return json_response(body)
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}")
@@ -132,7 +134,7 @@ def tile(
 ) -> Response:
     """One vector tile (MVT) of a collection's current features, filtered like its items; ETag and cache headers."""
     _tileset_id(tms_id)
-    layer = _layer(collection_id)
+    layer = layer_of(collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
     body = encode_tile(session, read, Tile.checked(z, x, y))
     tag = etag(body)
