@@ -10,7 +10,8 @@ It answers rows, a GeoDataFrame, GeoJSON Feature texts and an exact count.
 Consumers: OGC API (``api/routers/ogc.py``) and the layer API use it now. Exports, maps, the
 ratio check and the ledger move to it by replacing ``read_features(conn, layer, where=…,
 bbox=…)`` with ``CurrentFeatures(layer, where=…, bbox=…).frame(conn)`` (and
-``current_filter(table)`` with ``CurrentFeatures(layer).scope()``): the answers are the same.
+``current_filter(table)`` with ``CurrentFeatures(layer).scope()``): the answers are the same,
+except that ``bbox`` is exact (a feature's geometry, not its box, meets it).
 Every PostGIS/SpatiaLite difference of this module is in :func:`dialect_sql`, ready to move to
 the backend seam.
 """
@@ -22,6 +23,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -78,8 +80,10 @@ class DialectSQL:
     intersects: Callable[[Table, Any, Any], ColumnElement[bool]]
     predicate: Callable[[str, ColumnElement[Any], ColumnElement[Any]], ColumnElement[bool]]
     geometry: Callable[[Any], ColumnElement[Any]]
+    writes_geojson: bool  # whether SQL writes the GeoJSON Feature texts of a page (PostGIS)
 
 
+@lru_cache
 def dialect_sql(dialect: str) -> DialectSQL:
     """Return the dialect's spellings of a geometry parameter, a spatial predicate and an exact area test.
 
@@ -100,7 +104,7 @@ def dialect_sql(dialect: str) -> DialectSQL:
         exact = predicate("intersects", table.c.geom, geometry(wkb))
         return exact if postgis else and_(bbox_filter(table, box, dialect), exact)
 
-    return DialectSQL(dialect, intersects, predicate, geometry)
+    return DialectSQL(dialect, intersects, predicate, geometry, writes_geojson=postgis)
 
 
 def _dialect_of(conn: Session | Connection) -> str:
@@ -262,7 +266,7 @@ class CurrentFeatures:
         otherwise shapely writes them from the rows.
         """
         dialect = _dialect_of(conn)
-        if dialect == "postgresql" and project is None:
+        if dialect_sql(dialect).writes_geojson and project is None:
             statement, params = self._json_statement()
             return list(_connection(conn).execute(statement, params).scalars())
         rows = self.rows(conn)
