@@ -271,11 +271,11 @@ def items(
 def _items_page(links: Links, layer: LayerSpec, texts: list[str], matched: int, nav: list[dict[str, Any]]) -> Response:
     """Render a page of features as HTML: a map and a table linking each feature."""
     document = json.loads(geojson.collection_text(texts))
-    names = [name for name in layer.field_names[:6]]
+    names = layer.field_names[:6]
     rows = [
         {
             "href": links.url(f"/ogc/collections/{layer.name}/items/{f['id']}", {"f": "html"}),
-            "values": [f["id"], *(f["properties"].get(name) for name in names)],
+            "values": [f["id"], *(layer.field(n).value_label(f["properties"].get(n)) for n in names)],
         }
         for f in document["features"]
     ]
