@@ -8,8 +8,10 @@ import json
 import geopandas as gpd
 import mapbox_vector_tile
 import pytest
+from fastapi.testclient import TestClient
 from shapely.geometry import LineString, MultiLineString, Point
 
+from gis_service.api.app import create_app
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
@@ -310,3 +312,13 @@ def test_vector_tiles_hold_the_current_features_and_answer_etags(client, engine)
     item = next(link for link in tileset["links"] if link["rel"] == "item")
     assert item["templated"] and item["href"].endswith("/{tileMatrix}/{tileRow}/{tileCol}")
     assert client.get("/ogc/tileMatrixSets/WebMercatorQuad").json()["id"] == "WebMercatorQuad"
+
+
+def test_links_honour_the_apps_root_path(engine):
+    store_sites(engine, 3)
+    # Served under /gis by an ASGI server started with --root-path /gis.
+    with TestClient(create_app(engine), root_path="/gis") as client:
+        body = client.get("/ogc/collections/problems/items", params={"limit": 1}).json()
+    hrefs = {link["rel"]: link["href"] for link in body["links"]}
+    assert hrefs["collection"] == "http://testserver/gis/ogc/collections/problems"
+    assert hrefs["next"].startswith("http://testserver/gis/ogc/collections/problems/items?")
