@@ -100,8 +100,13 @@ def test_unknown_and_bad_parameters_are_refused_by_name(client, engine):
     assert client.get("/ogc/collections/problems/items", params={"crs": "EPSG:3857"}).json()["error"]["code"] == (
         "unsupported_crs"
     )
-    # A queryable given as name=value is a filter, not an unknown parameter.
+    # A queryable given as name=value is a filter, not an unknown parameter, read as its field's type.
     assert codes(client.get("/ogc/collections/problems/items", params={"town": "南桐镇"}).json()) == ["S0001"]
+    by_day = client.get("/ogc/collections/problems/items", params={"found_date": "2022-01-02"}).json()
+    assert codes(by_day) == ["S0001"]
+    assert codes(client.get("/ogc/collections/problems/items", params={"inside_range": "true"}).json()) == []
+    bad = client.get("/ogc/collections/problems/items", params={"found_date": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_property_value"
 
 
 def test_datetime_filters_dated_layers_and_is_refused_on_undated_ones(client, engine):

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
 
-from gis_service.catalogue import LayerSpec
+from gis_service.catalogue import FieldSpec, LayerSpec
 from gis_service.errors import BadRequest
 from gis_service.ogc.crs import ServedCrs, box_in_storage, parse_crs
 from gis_service.ogc.filters import compile_filter, queryable_names
 from gis_service.ogc.params import name_list, parse_box, parse_datetime, parse_sortby, refuse_unknown
 from gis_service.store.current import CurrentFeatures, LayerVersions, dated_column
+
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def typed_value(spec: FieldSpec, text: str) -> Any:
+    """Return a ``name=value`` query parameter as its field's type, or a 400 naming the field and an example."""
+    try:
+        if spec.type == "int":
+            return int(text)
+        if spec.type == "float":
+            return float(text)
+        if spec.type == "bool":
+            return BOOLEANS[text.lower()]
+        if spec.type == "date":
+            return dt.date.fromisoformat(text)
+        if spec.type == "datetime":
+            return dt.datetime.fromisoformat(text)
+    except (ValueError, KeyError) as exc:
+        examples = {
+            "int": "3",
+            "float": "2.5",
+            "bool": "true 或 false",
+            "date": "2022-03-01",
+            "datetime": "2022-03-01T08:00:00",
+        }
+        raise BadRequest(
+            f"参数 {spec.name}={text!r} 不是{spec.label}的有效值；例如 {examples.get(spec.type, '')}",
+            code="bad_property_value",
+        ) from exc
+    return text
 
 
 def feature_read(
@@ -36,7 +67,7 @@ def feature_read(
     )
     properties = name_list(q.get("properties"), layer.field_names, "properties") if "properties" in q else None
     common: dict[str, Any] = {
-        "where": {name: q[name] for name in names if name in q},
+        "where": {name: typed_value(layer.field(name), q[name]) for name in names if name in q},
         "bbox": envelope,
         "area": area,
         "clause": clause,
