@@ -327,3 +327,32 @@ def test_links_honour_the_apps_root_path(engine):
     hrefs = {link["rel"]: link["href"] for link in body["links"]}
     assert hrefs["collection"] == "http://testserver/gis/ogc/collections/problems"
     assert hrefs["next"].startswith("http://testserver/gis/ogc/collections/problems/items?")
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/ogc/collections/problems/items", {"sortby": "-"}),
+        ("/ogc/collections/problems/items", {"sortby": ","}),
+        ("/ogc/collections/problems/items", {"offset": str(10**20)}),
+        ("/ogc/collections/problems/items", {"limit": str(10**20)}),
+        ("/ogc/collections/problems/items/" + str(10**20), {}),
+        ("/ogc/collections/problems/items", {"datetime": "2022-13-01"}),
+        ("/ogc/collections/problems/items", {"bbox": "nan,nan,nan,nan"}),
+        ("/ogc/collections/problems/items", {"bbox": "0,0,1,1", "bbox-crs": "EPSG:4545"}),
+        ("/ogc/collections/problems/items", {"filter": "S_INTERSECTS(geometry, POINT(1e300 1e300))"}),
+        ("/ogc/collections/problems/items", {"filter": "town = 3"}),
+        ("/ogc/collections/problems/items", {"filter": "{", "filter-lang": "cql2-json"}),
+        ("/ogc/collections/problems/items", {"filter": "found_date > 'soon'"}),
+        ("/ogc/collections/problems/items", {"properties": "code,,"}),
+        ("/ogc/collections/problems/items", {"f": "xml"}),
+        ("/ogc/collections/problems/tiles/WebMercatorQuad/30/0/0", {}),
+        ("/ogc/collections/problems/tiles/WebMercatorQuad/2/-1/0", {}),
+    ],
+)
+def test_odd_input_is_a_clear_4xx_never_a_500(client, engine, path, params):
+    store_sites(engine, 2)
+    response = client.get(path, params=params)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert response.json()["error"]["code"] and response.json()["error"]["message"]

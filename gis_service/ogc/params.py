@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 
 from fastapi import Request
@@ -14,6 +15,7 @@ from gis_service.store.spatial import BBox
 # Parameters every OGC route understands: the format, and the browser token of closed deployments.
 COMMON = frozenset({"f", "access_token"})
 FORMATS = ("json", "html")
+MAX_OFFSET = 2**31 - 1
 
 
 def refuse_unknown(request: Request, known: Iterable[str]) -> None:
@@ -54,7 +56,8 @@ def page_offset(value: str | None) -> int:
         return 0
     if not value.isdigit():
         raise BadRequest(f"offset 参数 {value!r} 不正确：应为 ≥0 的整数", code="bad_offset")
-    return int(value)
+    # Past every layer's end either way; bound as a 32-bit integer.
+    return min(int(value), MAX_OFFSET)
 
 
 def parse_box(value: str | None) -> BBox | None:
@@ -63,6 +66,8 @@ def parse_box(value: str | None) -> BBox | None:
         return None
     try:
         parts = tuple(float(v) for v in value.split(","))
+        if not all(math.isfinite(v) for v in parts):
+            parts = ()
     except ValueError:
         parts = ()
     if len(parts) == 6:  # a 3D box: the heights are not stored, the plane box is what filters
@@ -132,5 +137,10 @@ def parse_sortby(value: str | None, allowed: Iterable[str]) -> tuple[tuple[str, 
         part = part.strip()
         descending = part.startswith("-")
         pairs.append((part.lstrip("+- "), descending))
+    if any(not name for name, _ in pairs):
+        raise BadRequest(
+            f"sortby 参数 {value!r} 不正确：应为逗号分隔的属性名，前加 - 表示降序，如 -found_date,code",
+            code="bad_sortby",
+        )
     name_list(",".join(name for name, _ in pairs), allowed, "sortby")
     return tuple(pairs)

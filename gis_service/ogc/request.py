@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gis_service.catalogue import FieldSpec, LayerSpec
-from gis_service.errors import BadRequest
+from gis_service.errors import BadRequest, NotFound
 from gis_service.ogc.crs import ServedCrs, box_in_storage, parse_crs
 from gis_service.ogc.filters import compile_filter, queryable_names
 from gis_service.ogc.params import name_list, parse_box, parse_datetime, parse_sortby, refuse_unknown
 from gis_service.store.current import CurrentFeatures, LayerVersions, dated_column
 
+# Feature ids are 32-bit integers: a larger one names no feature.
+MAX_ID = 2**31 - 1
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -50,6 +54,8 @@ def feature_read(
     request: Request, layer: LayerSpec, known: Iterable[str], fid: int | None = None
 ) -> tuple[CurrentFeatures, ServedCrs]:
     """Build the read a request asks for (every parameter checked, 400 naming a bad one) and its output CRS."""
+    if fid is not None and not 0 <= fid <= MAX_ID:
+        raise NotFound(f"集合 {layer.name} 的当前要素中没有 {fid}", code="feature_not_found")
     names = queryable_names(layer)
     refuse_unknown(request, (*known, *names) if fid is None else known)
     q = request.query_params
@@ -85,3 +91,19 @@ def feature_read(
             code="bad_delivery",
         )
     return LayerVersions(layer, delivery_id=int(delivery), **common), out
+
+
+@contextmanager
+def filter_errors(read: CurrentFeatures) -> Iterator[None]:
+    """Turn a database's refusal of a CQL2 filter (a text compared with a number, a bad date) into a 400."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if read.clause is None or isinstance(exc, OperationalError):
+            raise
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise BadRequest(
+            "filter 参数无法执行：比较的值与属性类型不符（文本须加单引号，如 town = '青年镇'；"
+            f"日期写 DATE('2022-03-01')）。数据库说：{first}",
+            code="bad_filter",
+        ) from exc

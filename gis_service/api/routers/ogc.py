@@ -30,7 +30,7 @@ from gis_service.ogc.params import (
     refuse_unknown,
     wants_html,
 )
-from gis_service.ogc.request import feature_read
+from gis_service.ogc.request import feature_read, filter_errors
 from gis_service.store.current import date_range
 from gis_service.store.features import table_of
 from gis_service.store.spatial import BBox, layer_extent, layer_extents
@@ -251,9 +251,11 @@ def items(
     start = page_offset(request.query_params.get("offset"))
     read = read.replace(limit=size, offset=start)
     project = None if as_html or out.is_storage_lonlat else out.project
-    page = read.texts(session, project)
+    with filter_errors(read):
+        page = read.texts(session, project)
     # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
-    matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(session)
+    with filter_errors(read):
+        matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(session)
     links = Links(request)
     nav = [*_alternates(links, GEOJSON)]
     nav.append(links.link("collection", links.url(f"/ogc/collections/{layer.name}"), JSON, layer.label))
