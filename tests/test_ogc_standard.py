@@ -347,6 +347,7 @@ def test_links_honour_the_apps_root_path(engine):
         ("/ogc/collections/problems/items", {"properties": "code,,"}),
         ("/ogc/collections/problems/items", {"f": "xml"}),
         ("/ogc/collections/problems/tiles/WebMercatorQuad/30/0/0", {}),
+        ("/ogc/collections/problems/tiles/WebMercatorQuad/2/1/3", {"filter": "town = 3"}),
         ("/ogc/collections/problems/tiles/WebMercatorQuad/2/-1/0", {}),
     ],
 )

@@ -17,7 +17,7 @@ from gis_service.errors import NotFound
 from gis_service.ogc.filters import queryable_names
 from gis_service.ogc.links import Links
 from gis_service.ogc.params import refuse_unknown
-from gis_service.ogc.request import feature_read
+from gis_service.ogc.request import feature_read, filter_errors
 from gis_service.ogc.tiles import MAX_ZOOM, MVT, TMS_ID, Tile, encode_tile, etag, matrix_set
 from gis_service.store.features import table_of
 from gis_service.store.spatial import layer_extent
@@ -136,7 +136,8 @@ def tile(
     _tileset_id(tms_id)
     layer = layer_of(collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
-    body = encode_tile(session, read, Tile.checked(z, x, y))
+    with filter_errors(read):
+        body = encode_tile(session, read, Tile.checked(z, x, y))
     tag = etag(body)
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
     if tag in request.headers.get("if-none-match", ""):
