@@ -16,9 +16,10 @@ stored through our store in one transaction. Then tipg (``uvicorn tipg.main:app`
 (``uvicorn gis_service.api.app:create_app``) run side by side on loopback, one worker each, access
 logs off, against the same database; a local httpx client sends the same OGC API - Features
 requests to both, alternating, after a warm-up: item pages of 100, 1 000 and 10 000, bbox
-queries of a few sizes, deep offsets and single items. Bodies are read raw (still compressed) so
-that the time is the server's. Printed: per-query medians, both sides' feature counts (bbox on
-lines: tipg intersects exactly, we and GDAL's OAPIF driver take box overlap) and the ratio;
+queries of a few sizes, deep offsets, single items, CQL2 filters, a queryable as a parameter,
+sorting, and vector tiles (MVT) at a few zooms. Bodies are read raw (still compressed) so
+that the time is the server's. Printed: per-query medians, both sides' feature counts (bbox: both
+intersect geometries exactly; tiles: features in the tile) and the ratio;
 overall (``report()``): the sum of the medians, peak memory being each server's peak RSS.
 """
 
@@ -37,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import mapbox_vector_tile
+import morecantile
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
@@ -45,8 +48,18 @@ from gis_service.db.engine import make_engine
 from gis_service.db.models import Problem
 from gis_service.db.schema import upgrade
 
-# (label, collection, query parameters or a feature id)
-QUERIES: list[tuple[str, str, dict[str, str] | int]] = [
+# A tile: WebMercatorQuad zoom, column, row (both servers get the same tile, each in its own URL form).
+Tile = tuple[int, int, int]
+
+
+def tile_at(lon: float, lat: float, zoom: int) -> Tile:
+    """Return the WebMercatorQuad tile holding (lon, lat) at ``zoom``."""
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, zoom)
+    return (tile.z, tile.x, tile.y)
+
+
+# (label, collection, query parameters, a feature id or a tile)
+QUERIES: list[tuple[str, str, dict[str, str] | int | Tile]] = [
     ("problems limit=100", "problems", {"limit": "100"}),
     ("problems limit=1000", "problems", {"limit": "1000"}),
     ("problems limit=10000", "problems", {"limit": "10000"}),
@@ -64,6 +77,20 @@ QUERIES: list[tuple[str, str, dict[str, str] | int]] = [
     ("zones offset=150000 limit=100", "zones", {"offset": "150000", "limit": "100"}),
     ("zones offset=199000 limit=1000", "zones", {"offset": "199000", "limit": "1000"}),
     ("zones item", "zones", 123456),
+    ("problems filter category limit=1000", "problems", {"filter": "category = 'dumping'", "limit": "1000"}),
+    (
+        "problems filter and+date limit=1000",
+        "problems",
+        {"filter": "category = 'dumping' AND found_date >= DATE('2022-06-01')", "limit": "1000"},
+    ),
+    ("problems category=dumping limit=1000", "problems", {"category": "dumping", "limit": "1000"}),
+    ("problems sortby=-found_date limit=100", "problems", {"sortby": "-found_date", "limit": "100"}),
+    ("zones filter zone_type limit=1000", "zones", {"filter": "zone_type = 'protected'", "limit": "1000"}),
+    ("problems tile z6", "problems", tile_at(106.52, 29.52, 6)),
+    ("problems tile z10", "problems", tile_at(106.52, 29.52, 10)),
+    ("problems tile z14", "problems", tile_at(106.52, 29.52, 14)),
+    ("zones tile z8", "zones", tile_at(106.52, 29.52, 8)),
+    ("zones tile z12", "zones", tile_at(106.52, 29.52, 12)),
 ]
 
 
@@ -132,8 +159,13 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def url_of(base: str, prefix: str, collection: str, query: dict[str, str] | int) -> tuple[str, dict[str, str]]:
-    """Return the URL and parameters of one query against one server."""
+def url_of(
+    base: str, prefix: str, collection: str, query: dict[str, str] | int | Tile, tile_path: str
+) -> tuple[str, dict[str, str]]:
+    """Return the URL and parameters of one query against one server (``tile_path``: its z/x/y order)."""
+    if isinstance(query, tuple):
+        z, x, y = query
+        return f"{base}{prefix}/collections/{collection}/tiles/WebMercatorQuad/" + tile_path.format(z=z, x=x, y=y), {}
     items = f"{base}{prefix}/collections/{collection}/items"
     if isinstance(query, int):
         return f"{items}/{query}", {}
@@ -151,8 +183,10 @@ def fetch(client: httpx.Client, url: str, params: dict[str, str]) -> tuple[float
     return seconds, decoded
 
 
-def returned(body: bytes) -> int:
-    """Return how many features a response holds (1 for a single feature)."""
+def returned(body: bytes, is_tile: bool) -> int:
+    """Return how many features a response holds (1 for a single feature; a tile's in all its layers)."""
+    if is_tile:
+        return sum(len(layer["features"]) for layer in mapbox_vector_tile.decode(body).values()) if body else 0
     doc = json.loads(body)
     return len(doc["features"]) if "features" in doc else 1
 
@@ -189,10 +223,12 @@ def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
         rows = []
         print(f"{'query':34} {'ours ms':>9} {'tipg ms':>9} {'ratio':>6} {'n ours':>7} {'n tipg':>7} {'rounds':>6}")
         for label, collection, query in QUERIES:
-            ours_url = url_of(ours_base, "/ogc", collection, query)
-            tipg_url = url_of(tipg_base, "", f"public.{collection}", query)
-            n_ours = returned(fetch(client, *ours_url)[1])  # warm-up, and the counts to compare
-            n_tipg = returned(fetch(client, *tipg_url)[1])
+            # OGC API - Tiles' path is {tileMatrix}/{tileRow}/{tileCol}; tipg's is z/x/y.
+            ours_url = url_of(ours_base, "/ogc", collection, query, "{z}/{y}/{x}")
+            tipg_url = url_of(tipg_base, "", f"public.{collection}", query, "{z}/{x}/{y}")
+            is_tile = isinstance(query, tuple)
+            n_ours = returned(fetch(client, *ours_url)[1], is_tile)  # warm-up, and the counts to compare
+            n_tipg = returned(fetch(client, *tipg_url)[1], is_tile)
             ours_times: list[float] = []
             tipg_times: list[float] = []
             # Cheap queries get more rounds (up to 20x) within a 2 s budget: their medians are the noisiest.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import engine_for
+from gis_service.ogc.settings import get_ogc_settings
 from gis_service.settings import get_settings
 
 
@@ -12,6 +13,7 @@ def clear_caches() -> None:
     get_settings.cache_clear()
     get_catalogue.cache_clear()
     engine_for.cache_clear()
+    get_ogc_settings.cache_clear()
 
 
 def bearer(token: str) -> dict[str, str]:

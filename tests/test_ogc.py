@@ -196,15 +196,15 @@ def test_items_carry_chinese_text_dates_and_nulls_as_stored(client, engine):
     assert "万盛街道" in response.text  # UTF-8 as is, not \u escapes
     body = response.json()
     assert body["type"] == "FeatureCollection" and body["numberReturned"] == 2
-    assert list(body) == ["type", "features", "numberReturned", "timeStamp", "links"]
+    assert list(body) == ["type", "features", "numberMatched", "numberReturned", "timeStamp", "links"]
     first, second = body["features"]
     assert first["properties"]["town"] == "万盛街道" and first["properties"]["found_date"] == "2022-03-01"
     assert second["properties"]["town"] is None and second["properties"]["inside_range"] is False
     assert first["geometry"]["coordinates"] == [106.80012345678901, 28.900000000000002]
-    assert [link["rel"] for link in body["links"]] == ["self", "collection", "next"]
+    assert [link["rel"] for link in body["links"]] == ["self", "alternate", "collection", "next"]
     one = client.get(f"/ogc/collections/problems/items/{second['id']}").json()
     assert {k: v for k, v in one.items() if k != "links"} == second
-    assert [link["rel"] for link in one["links"]] == ["self", "collection"]
+    assert [link["rel"] for link in one["links"]] == ["self", "alternate", "collection"]
     # Past the end: an empty page, no next link.
     empty = client.get("/ogc/collections/problems/items", params={"offset": 3}).json()
     assert empty["features"] == [] and empty["numberReturned"] == 0

@@ -11,7 +11,19 @@ from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.limits import EdgeMiddleware, install_log_filter
 from gis_service.api.responses import declare_errors
-from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
+from gis_service.api.routers import (
+    admin,
+    deliveries,
+    exports,
+    health,
+    layers,
+    maps,
+    ogc,
+    ogc_tiles,
+    outfalls,
+    problems,
+    ratios,
+)
 from gis_service.api.tempfiles import remove_stale
 from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
@@ -25,6 +37,7 @@ ROUTERS = [
     exports.router,
     admin.router,
     ogc.router,
+    ogc_tiles.router,
     maps.router,
     problems.router,
     outfalls.router,

@@ -12,6 +12,7 @@ from gis_service.api.params import IdPath, Offset
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.spatial import BBox
 
 router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
@@ -76,9 +77,8 @@ def layer_features(
     spec = get_catalogue()[layer]
     where = {"river_code": river_code} if river_code else None
     # One row past the page tells whether a next page exists, without a COUNT(*).
-    texts = geojson.read_feature_texts(
-        session, spec, bbox=parse_bbox(bbox), where=where, limit=limit + 1, offset=offset
-    )
+    read = CurrentFeatures(spec, bbox=parse_bbox(bbox), where=where or {}, limit=limit + 1, offset=offset)
+    texts = read.texts(session)
     page = texts[:limit]
     links = []
     if len(texts) > limit:
@@ -89,9 +89,9 @@ def layer_features(
 
 @router.get("/{layer}/features/{fid}")
 def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: IdPath) -> Response:
-    """Return one feature by id as a GeoJSON Feature."""
+    """Return one current feature by id as a GeoJSON Feature (superseded versions are not found)."""
     spec = get_catalogue()[layer]
-    texts = geojson.read_feature_texts(session, spec, fid=fid, current_only=False)
+    texts = CurrentFeatures(spec, fid=fid).texts(session)
     if not texts:
-        raise NotFound(f"图层 {layer} 中没有编号为 {fid} 的要素", code="feature_not_found")
+        raise NotFound(f"图层 {layer} 的当前要素中没有编号为 {fid} 的要素", code="feature_not_found")
     return Response(texts[0], media_type=GEOJSON)

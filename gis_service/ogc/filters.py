@@ -1,0 +1,180 @@
+"""OGC API - Features Part 3: queryables from the layer catalogue, CQL2 text/JSON filters into bound SQL.
+
+``pygeofilter`` parses the filter; its SQLAlchemy evaluator builds the clause, with every literal
+a bound parameter. Geometry literals are moved from ``filter-crs`` to storage and bound as WKB;
+the spatial predicate's spelling per backend comes from ``store.current.dialect_sql``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from pygeofilter import ast, values
+from pygeofilter.backends.evaluator import handle
+from pygeofilter.backends.sqlalchemy.evaluate import SQLAlchemyFilterEvaluator
+from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Table
+from sqlalchemy.sql.elements import ColumnElement
+
+from gis_service.catalogue import LayerSpec
+from gis_service.errors import BadRequest
+from gis_service.ogc.crs import ServedCrs
+from gis_service.store.current import dialect_sql
+from gis_service.store.features import table_of
+
+GEOMETRY = "geometry"
+LANGUAGES = ("cql2-text", "cql2-json")
+# Names of earlier drafts that clients still send (GDAL 3.6: cql-text), read as CQL2.
+ALIASES = {"cql-text": "cql2-text", "cql-json": "cql2-json"}
+JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "date": "string"}
+SPATIAL_OPS = {"INTERSECTS", "DISJOINT", "CONTAINS", "WITHIN", "TOUCHES", "CROSSES", "OVERLAPS", "EQUALS"}
+
+
+def queryable_names(layer: LayerSpec) -> list[str]:
+    """Return the properties a filter or ``sortby`` may name: the catalogue fields with a column of their own."""
+    table = table_of(layer)
+    return [name for name in layer.field_names if name in table.c]
+
+
+def queryables(layer: LayerSpec, self_url: str) -> dict[str, Any]:
+    """Return the layer's queryables as a JSON Schema (Part 3), labels and allowed values from the catalogue."""
+    properties: dict[str, Any] = {
+        GEOMETRY: {"title": "几何", "format": "geometry-any", "x-ogc-role": "primary-geometry"},
+    }
+    for name in queryable_names(layer):
+        spec = layer.field(name)
+        schema: dict[str, Any] = {"title": spec.label, "type": JSON_TYPES.get(spec.type, "string")}
+        if spec.type == "date":
+            schema["format"] = "date"
+        elif spec.type == "datetime":
+            schema["format"] = "date-time"
+        if spec.values:
+            schema["enum"] = list(spec.values)
+        properties[name] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": self_url,
+        "type": "object",
+        "title": layer.label,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """A geometry literal of a filter, already in storage lon/lat."""
+
+    geometry: BaseGeometry
+
+
+class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
+    """pygeofilter's SQLAlchemy evaluator with our columns, storage CRS and backend's spatial spellings."""
+
+    def __init__(self, table: Table, names: list[str], dialect: str, crs: ServedCrs) -> None:
+        mapping = {name: table.c[name] for name in names}
+        mapping[GEOMETRY] = table.c.geom
+        super().__init__(mapping, False)
+        self.names = names
+        self.sql = dialect_sql(dialect)
+        self.crs = crs
+
+    @handle(ast.Attribute)
+    def attribute(self, node: ast.Attribute) -> Any:
+        """Return the column of a queryable, or refuse the name listing the queryables."""
+        if node.name not in self.field_mapping:
+            raise BadRequest(
+                f"过滤条件中的属性 {node.name!r} 不可查询；可用：{'、'.join([GEOMETRY, *self.names])}",
+                code="bad_filter",
+            )
+        return self.field_mapping[node.name]
+
+    @handle(values.Geometry)
+    def geometry(self, node: values.Geometry) -> _Geometry:
+        """Return a geometry literal moved from ``filter-crs`` to storage."""
+        return _Geometry(self.crs.to_storage(shape(node.__geo_interface__)))
+
+    @handle(values.Envelope)
+    def envelope(self, node: values.Envelope) -> _Geometry:
+        """Return an envelope literal as a storage polygon."""
+        return _Geometry(self.crs.to_storage(shapely.box(node.x1, node.y1, node.x2, node.y2)))
+
+    def _spatial(self, op: str, lhs: Any, rhs: Any) -> ColumnElement[bool]:
+        """Return ``op`` between a geometry column and a geometry literal as a bound predicate."""
+        if op not in SPATIAL_OPS:
+            raise BadRequest(f"不支持空间运算 {op}；可用：{'、'.join(sorted(SPATIAL_OPS))}", code="bad_filter")
+        if isinstance(lhs, _Geometry) and not isinstance(rhs, _Geometry):
+            lhs, rhs = rhs, lhs
+            op = {"CONTAINS": "WITHIN", "WITHIN": "CONTAINS"}.get(op, op)
+        if not isinstance(rhs, _Geometry) or isinstance(lhs, _Geometry):
+            raise BadRequest(
+                "空间条件须比较 geometry 属性与一个几何常量，如 S_INTERSECTS(geometry, POINT(106.8 28.9))",
+                code="bad_filter",
+            )
+        return self.sql.predicate(op.lower(), lhs, self.sql.geometry(shapely.to_wkb(rhs.geometry)))
+
+    @handle(ast.SpatialComparisonPredicate, subclasses=True)
+    def spatial_operation(self, node: Any, lhs: Any, rhs: Any) -> ColumnElement[bool]:
+        """Spatial comparison (S_INTERSECTS and the others)."""
+        return self._spatial(node.op.name, lhs, rhs)
+
+    @handle(ast.BBox)
+    def bbox(self, node: ast.BBox, lhs: Any) -> ColumnElement[bool]:
+        """BBOX(geometry, …): intersection with the box."""
+        box = self.crs.to_storage(shapely.box(node.minx, node.miny, node.maxx, node.maxy))
+        return self._spatial("INTERSECTS", lhs, _Geometry(box))
+
+    @handle(ast.Function)
+    def function(self, node: ast.Function, *arguments: Any) -> _Geometry:
+        """CQL2's ``BBOX(minx, miny, maxx, maxy)`` literal (pygeofilter reads it as a function); no other."""
+        numbers = [a for a in arguments if isinstance(a, int | float)]
+        if node.name.lower() == "bbox" and len(numbers) == len(arguments) and len(arguments) in (4, 6):
+            minx, miny, maxx, maxy = numbers[:2] + numbers[-3:-1] if len(numbers) == 6 else numbers
+            return _Geometry(self.crs.to_storage(shapely.box(minx, miny, maxx, maxy)))
+        raise BadRequest(f"过滤条件中的函数 {node.name}() 不支持；几何范围请写 BBOX(x1, y1, x2, y2)", code="bad_filter")
+
+    @handle(ast.SpatialDistancePredicate, ast.Relate, subclasses=True)
+    def unsupported(self, node: Any, *args: Any) -> ColumnElement[bool]:
+        """Distance and pattern predicates are outside the conformance classes served."""
+        raise BadRequest(f"不支持的过滤运算 {type(node).__name__}；请用基本比较与空间谓词", code="bad_filter")
+
+
+Clause = Callable[[Table, str], ColumnElement[bool]]
+
+
+def compile_filter(text: str, language: str | None, layer: LayerSpec, crs: ServedCrs) -> Clause:
+    """Parse a CQL2 ``filter`` now (a 400 with the parser's message if bad); return the clause builder."""
+    language = ALIASES.get(language or "cql2-text", language or "cql2-text")
+    if language not in LANGUAGES:
+        raise BadRequest(f"filter-lang 参数 {language!r} 不支持；可用：{'、'.join(LANGUAGES)}", code="bad_filter_lang")
+    try:
+        tree = parse_cql2_json(json.loads(text)) if language == "cql2-json" else parse_cql2_text(text)
+    except Exception as exc:  # noqa: BLE001 - lark, json and pygeofilter raise many kinds; each is the user's input
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadRequest(
+            f"filter 参数不是有效的 {language}：{message}",
+            code="bad_filter",
+            details={"parser": str(exc)[:2000]},
+        ) from exc
+    names = queryable_names(layer)
+
+    def clause(table: Table, dialect: str) -> ColumnElement[bool]:
+        try:
+            result = _Evaluator(table, names, dialect, crs).evaluate(tree)
+        except BadRequest:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an AST the evaluator cannot turn into SQL is a bad filter
+            raise BadRequest(f"filter 参数无法执行：{type(exc).__name__} {exc}", code="bad_filter") from exc
+        if not isinstance(result, ColumnElement):
+            raise BadRequest("filter 参数须是条件（如 town = '青年镇'），不是一个值", code="bad_filter")
+        return result
+
+    clause(table_of(layer), "postgresql")  # refuse a bad filter before touching the database
+    return clause

@@ -1,0 +1,158 @@
+"""OGC API - Tiles: Mapbox Vector Tiles of a layer's current features in WebMercatorQuad.
+
+Tile maths come from ``morecantile``; PostGIS builds the tile with ``ST_AsMVT``, SpatiaLite's
+features are clipped and encoded with ``mapbox-vector-tile``. Lines and polygons are simplified
+to one unit of the tile's grid (4096 a side), so that a low zoom does not carry every vertex of
+the district. The one backend difference is in :func:`encode_tile`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import shapely
+from pyproj import Transformer
+from sqlalchemy import Connection, Text, func, literal_column, select
+from sqlalchemy.orm import Session
+
+from gis_service.db.models import SRID
+from gis_service.errors import NotFound
+from gis_service.ogc.filters import queryable_names
+from gis_service.store.current import CurrentFeatures
+
+TMS_ID = "WebMercatorQuad"
+MVT = "application/vnd.mapbox-vector-tile"
+EXTENT = 4096  # tile grid units a side
+BUFFER = 64  # grid units kept around the tile so that lines and symbols do not break at its edge
+MAX_ZOOM = 22
+
+
+@lru_cache
+def matrix_set() -> morecantile.TileMatrixSet:
+    """Return the WebMercatorQuad tile matrix set."""
+    return morecantile.tms.get(TMS_ID)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of WebMercatorQuad: zoom, column, row, and its bounds."""
+
+    z: int
+    x: int
+    y: int
+
+    @classmethod
+    def checked(cls, z: int, x: int, y: int) -> Tile:
+        """Return the tile, or a 404 when it is outside the tile matrix set."""
+        tms = matrix_set()
+        if not 0 <= z <= MAX_ZOOM:
+            raise NotFound(f"瓦片层级 {z} 不存在：可用 0–{MAX_ZOOM}", code="tile_not_found")
+        matrix = tms.matrix(z)
+        if not (0 <= x < matrix.matrixWidth and 0 <= y < matrix.matrixHeight):
+            raise NotFound(f"瓦片 {z}/{y}/{x} 超出层级 {z} 的范围", code="tile_not_found")
+        return cls(z, x, y)
+
+    def web_mercator(self) -> tuple[float, float, float, float]:
+        """Return the tile's bounds in EPSG:3857."""
+        b = matrix_set().xy_bounds(morecantile.Tile(self.x, self.y, self.z))
+        return (b.left, b.bottom, b.right, b.top)
+
+    def unit(self) -> float:
+        """Return the length of one tile grid unit in metres (EPSG:3857)."""
+        left, _, right, _ = self.web_mercator()
+        return (right - left) / EXTENT
+
+    def lonlat(self, margin: float = 0.0) -> tuple[float, float, float, float]:
+        """Return the tile's bounds in lon/lat, widened by ``margin`` grid units on every side."""
+        left, bottom, right, top = self.web_mercator()
+        pad = margin * self.unit()
+        west, south = _to_lonlat().transform(left - pad, bottom - pad)
+        east, north = _to_lonlat().transform(right + pad, top + pad)
+        return (max(west, -180.0), max(south, -85.06), min(east, 180.0), min(north, 85.06))
+
+
+@lru_cache
+def _to_lonlat() -> Transformer:
+    """Return the EPSG:3857 → storage lon/lat transformer."""
+    return Transformer.from_crs(3857, SRID, always_xy=True)
+
+
+@lru_cache
+def _to_mercator() -> Transformer:
+    """Return the storage lon/lat → EPSG:3857 transformer."""
+    return Transformer.from_crs(SRID, 3857, always_xy=True)
+
+
+def _mvt_value(value: Any) -> Any:
+    """Return a property value as MVT can hold it (text for dates; None is left out)."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _dialect_of(conn: Session | Connection) -> str:
+    """Return the dialect name of a session or connection."""
+    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+
+
+def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -> bytes:
+    """Return the MVT of ``read``'s features in ``tile`` (one layer named after the collection)."""
+    layer = read.layer
+    table = read.table
+    # Long texts (descriptions, measures) stay out of tiles: a map labels and styles by codes.
+    names = [name for name in queryable_names(layer) if not isinstance(table.c[name].type, Text)]
+    read = read.replace(bbox=tile.lonlat(BUFFER), area=None, properties=tuple(names), limit=None, offset=0)
+    tolerance = tile.unit()
+    if _dialect_of(conn) == "postgresql":
+        envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
+        simplified = func.ST_Simplify(func.ST_Transform(table.c.geom, 3857), tolerance, True)
+        geom = func.ST_AsMVTGeom(simplified, envelope, EXTENT, BUFFER, True).label("geom")
+        inner = read.filtered(select(table.c.id, *(table.c[n] for n in names), geom), "postgresql").subquery("mvt")
+        mvt = func.ST_AsMVT(literal_column("mvt"), layer.name, EXTENT, "geom", "id")
+        statement = select(mvt).select_from(inner).where(inner.c.geom.is_not(None))
+        connection = conn.connection() if isinstance(conn, Session) else conn
+        return bytes(connection.execute(statement).scalar_one() or b"")
+    frame = read.frame(conn)
+    if frame.empty:
+        return b""
+    mercator = shapely.transform(frame.geometry.values, _transform_mercator)
+    bounds = tile.web_mercator()
+    pad = BUFFER * tolerance
+    kept = shapely.clip_by_rect(
+        shapely.simplify(mercator, tolerance, preserve_topology=True),
+        bounds[0] - pad,
+        bounds[1] - pad,
+        bounds[2] + pad,
+        bounds[3] + pad,
+    )
+    features = []
+    records = frame.drop(columns=frame.geometry.name).to_dict("records")
+    for geometry, record in zip(kept, records, strict=True):
+        if geometry is None or geometry.is_empty:
+            continue
+        properties = {k: _mvt_value(v) for k, v in record.items() if k in names and v is not None}
+        features.append({"geometry": geometry, "properties": properties, "id": int(record["id"])})
+    if not features:
+        return b""
+    options = {"quantize_bounds": bounds, "extents": EXTENT}
+    return bytes(mapbox_vector_tile.encode([{"name": layer.name, "features": features}], default_options=options))
+
+
+def _transform_mercator(xy: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Move (N, 2) lon/lat coordinates to EPSG:3857."""
+    x, y = _to_mercator().transform(xy[:, 0], xy[:, 1])
+    return np.column_stack((x, y))
+
+
+def etag(body: bytes) -> str:
+    """Return a strong ETag of a tile's bytes."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

@@ -1,0 +1,418 @@
+"""The one read path of a layer's features: "the current features of layer L" and its versions.
+
+:class:`CurrentFeatures` is a query object (approved versions only for versioned layers) holding
+every way a reader narrows a layer: equality filters, a geometry-true area (``bbox`` prefilters
+with the spatial index, ``area`` is then intersected exactly), a compiled filter clause (CQL2,
+see ``gis_service/ogc/filters.py``), a period on the layer's date, sort order, property subset
+and paging. :class:`LayerVersions` is the same object over one delivery (or every version).
+It answers rows, a GeoDataFrame, GeoJSON Feature texts and an exact count.
+
+Consumers: OGC API (``api/routers/ogc.py``) and the layer API use it now. Exports, maps, the
+ratio check and the ledger move to it by replacing ``read_features(conn, layer, where=…,
+bbox=…)`` with ``CurrentFeatures(layer, where=…, bbox=…).frame(conn)`` (and
+``current_filter(table)`` with ``CurrentFeatures(layer).scope()``): the answers are the same,
+except that ``bbox`` is exact (a feature's geometry, not its box, meets it).
+Every PostGIS/SpatiaLite difference of this module is in :func:`dialect_sql`, ready to move to
+the backend seam.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import (
+    Connection,
+    Integer,
+    LargeBinary,
+    Select,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from gis_service.catalogue import LayerSpec
+from gis_service.db.models import SRID, Delivery
+from gis_service.store.features import SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
+from gis_service.store.spatial import BBox, bbox_filter, geom_geojson, geom_wkb
+
+# The date a layer's features are dated by (OGC ``datetime``): its own column, or for versioned
+# layers the moment their delivery was approved.
+DATED_COLUMNS = {"problems": "found_date"}
+APPROVED_AT = "approved_at"
+
+
+def _json_default(value: Any) -> Any:
+    """Serialise dates and numpy scalars (as ``export.geojson.dumps`` does)."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+# Built PostGIS JSON statements by query shape: building one costs more than running it.
+_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+@dataclass(frozen=True)
+class DialectSQL:
+    """The SQL spellings that differ between PostGIS and SpatiaLite, for one dialect."""
+
+    name: str
+    intersects: Callable[[Table, Any, Any], ColumnElement[bool]]
+    predicate: Callable[[str, ColumnElement[Any], ColumnElement[Any]], ColumnElement[bool]]
+    geometry: Callable[[Any], ColumnElement[Any]]
+    writes_geojson: bool  # whether SQL writes the GeoJSON Feature texts of a page (PostGIS)
+
+
+@lru_cache
+def dialect_sql(dialect: str) -> DialectSQL:
+    """Return the dialect's spellings of a geometry parameter, a spatial predicate and an exact area test.
+
+    PostGIS predicates use the spatial index themselves; SpatiaLite's R*Tree is only reached
+    through its ``SpatialIndex`` table (``bbox_filter``), and its predicates answer 1/0/-1.
+    """
+    postgis = dialect == "postgresql"
+
+    def geometry(wkb: Any) -> ColumnElement[Any]:
+        value = wkb if isinstance(wkb, ColumnElement) else bindparam(None, wkb, type_=LargeBinary)
+        return func.ST_GeomFromWKB(value, SRID) if postgis else func.GeomFromWKB(value, SRID)
+
+    def predicate(op: str, column: ColumnElement[Any], other: ColumnElement[Any]) -> ColumnElement[bool]:
+        call = getattr(func, f"ST_{op.capitalize()}")(column, other)
+        return call if postgis else call == 1  # type: ignore[no-any-return]
+
+    def intersects(table: Table, wkb: Any, box: Any) -> ColumnElement[bool]:
+        exact = predicate("intersects", table.c.geom, geometry(wkb))
+        return exact if postgis else and_(bbox_filter(table, box, dialect), exact)
+
+    return DialectSQL(dialect, intersects, predicate, geometry, writes_geojson=postgis)
+
+
+def _dialect_of(conn: Session | Connection) -> str:
+    """Return the dialect name of a session or connection."""
+    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+
+
+def _connection(conn: Session | Connection) -> Connection:
+    """Return the Core connection of a session (a plain SELECT needs nothing of the ORM)."""
+    return conn.connection() if isinstance(conn, Session) else conn
+
+
+def dated_column(layer: LayerSpec) -> str | None:
+    """Return the name of the date ``layer``'s features are dated by, or None when undated."""
+    if layer.versioned:
+        return APPROVED_AT
+    return DATED_COLUMNS.get(layer.name)
+
+
+@dataclass(frozen=True)
+class CurrentFeatures:
+    """A read of the current features of one layer (see the module docstring)."""
+
+    layer: LayerSpec
+    where: Mapping[str, Any] = field(default_factory=dict)
+    bbox: BBox | None = None  # lon/lat (EPSG:4490) box: the index prefilter, and the area when ``area`` is None
+    area: BaseGeometry | None = None  # EPSG:4490 geometry features must intersect (inside ``bbox``)
+    clause: Callable[[Table, str], ColumnElement[bool]] | None = None  # a compiled filter (CQL2)
+    period: tuple[dt.datetime | None, dt.datetime | None] | None = None  # on :func:`dated_column`
+    sort: tuple[tuple[str, bool], ...] = ()  # (column, descending), then id
+    properties: tuple[str, ...] | None = None  # None: every catalogue field
+    fid: int | None = None
+    limit: int | None = None
+    offset: int = 0
+
+    def replace(self, **changes: Any) -> CurrentFeatures:
+        """Return a copy with ``changes`` (e.g. another page)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def table(self) -> Table:
+        """The layer's table."""
+        return table_of(self.layer)
+
+    def scope(self) -> ColumnElement[bool] | None:
+        """Return the clause keeping the features this read is about: the approved versions."""
+        if not self.layer.versioned:
+            return None
+        return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == "approved"))
+
+    def names(self) -> list[str]:
+        """Return the property names served, in order: system columns, then the catalogue's (or those asked)."""
+        fields = self.layer.field_names if self.properties is None else list(self.properties)
+        return [*(c for c in SYSTEM_COLUMNS if c in self.table.c), *fields]
+
+    def _period_values(self) -> tuple[Any, Any]:
+        """Return the ends of :attr:`period` as the dated column compares them (days for a date column)."""
+        start, end = self.period or (None, None)
+        if dated_column(self.layer) == APPROVED_AT:
+            return start, end
+        # Dates compare as dates: the day of a moment (the district keeps one calendar).
+        return (start.date() if start else None), (end.date() if end else None)
+
+    def _period_clause(self, start: Any, end: Any) -> ColumnElement[bool]:
+        """Return the clause keeping features dated between ``start`` and ``end`` (values or parameters)."""
+        column = dated_column(self.layer)
+        col: Any = Delivery.decided_at if column == APPROVED_AT else self.table.c[column or "id"]
+        parts = [col.is_not(None)]
+        if start is not None:
+            parts.append(col >= start)
+        if end is not None:
+            parts.append(col <= end)
+        if column == APPROVED_AT:
+            return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == "approved", *parts))
+        return and_(*parts)
+
+    def filtered(self, query: Select[Any], dialect: str) -> Select[Any]:
+        """Add every filter of this read (not the order or page) to ``query``."""
+        table = self.table
+        sql = dialect_sql(dialect)
+        if self.bbox is not None:
+            area = self.area if self.area is not None else shapely.box(*self.bbox)
+            query = query.where(sql.intersects(table, shapely.to_wkb(area), self.bbox))
+        for name, value in self.where.items():
+            if value is not None and name in table.c:
+                query = query.where(table.c[name] == value)
+        scope = self.scope()
+        if scope is not None:
+            query = query.where(scope)
+        if self.period is not None and dated_column(self.layer) is not None:
+            start, end = self._period_values()
+            query = query.where(self._period_clause(*(None if v is None else bindparam(None, v) for v in (start, end))))
+        if self.clause is not None:
+            query = query.where(self.clause(table, dialect))
+        if self.fid is not None:
+            query = query.where(table.c.id == self.fid)
+        return query
+
+    def _ordered(self, query: Select[Any]) -> Select[Any]:
+        """Order ``query`` by :attr:`sort`, then id (a stable order pages can rely on)."""
+        table = self.table
+        keys = [table.c[name].desc() if desc else table.c[name].asc() for name, desc in self.sort]
+        return query.order_by(*keys, table.c.id)
+
+    def statement(self, dialect: str) -> Select[Any]:
+        """Return the SELECT of this read's rows: columns, ``attrs`` when needed, ``wkb``."""
+        table = self.table
+        names = self.names()
+        needs_attrs = any(name not in table.c for name in names)
+        cols = [c for c in table.c if c.key in names or (c.key == "attrs" and needs_attrs)]
+        query = self._ordered(self.filtered(select(*cols, geom_wkb(table)), dialect))
+        return query.limit(self.limit).offset(self.offset or None)
+
+    def rows(self, conn: Session | Connection) -> Sequence[Mapping[Any, Any]]:
+        """Return this read's rows."""
+        return _connection(conn).execute(self.statement(_dialect_of(conn))).mappings().all()
+
+    def frame(self, conn: Session | Connection) -> gpd.GeoDataFrame:
+        """Return this read as a GeoDataFrame in EPSG:4490 with catalogue field names."""
+        layer = self.layer
+        if self.properties is not None:
+            layer = dataclasses.replace(layer, fields=tuple(layer.field(n) for n in self.properties))
+        return rows_to_frame(layer, self.rows(conn))
+
+    def count(self, conn: Session | Connection) -> int:
+        """Return how many features match, ignoring the page (exact).
+
+        The versions of a versioned layer are immutable and each delivery row records how many
+        features it stored (in the same transaction): unfiltered, their sum is the count, read from
+        a table of a few rows instead of an index of a million. Otherwise ``COUNT(*)`` of the
+        filter, which PostgreSQL answers from an index where one applies.
+        """
+        versions = self._versions_clause()
+        if versions is not None and self._unfiltered():
+            total = select(func.coalesce(func.sum(Delivery.feature_count), 0)).where(versions)
+            return int(_connection(conn).execute(total).scalar_one())
+        query = self.replace(limit=None, offset=0).filtered(
+            select(func.count()).select_from(self.table), _dialect_of(conn)
+        )
+        return int(_connection(conn).execute(query).scalar_one())
+
+    def _unfiltered(self) -> bool:
+        """Whether nothing but the version scope narrows this read."""
+        equal = [value for value in self.where.values() if value is not None]
+        return not equal and self.bbox is None and self.clause is None and self.period is None and self.fid is None
+
+    def _versions_clause(self) -> ColumnElement[bool] | None:
+        """Return the deliveries this read's scope keeps (approved ones of the layer), or None if unversioned."""
+        if not self.layer.versioned:
+            return None
+        return and_(Delivery.layer == self.layer.name, Delivery.status == "approved")
+
+    def texts(
+        self, conn: Session | Connection, project: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None = None
+    ) -> list[str]:
+        """Return this read as GeoJSON Feature texts; ``project`` maps EPSG:4490 geometries to another CRS.
+
+        PostGIS writes the texts of lon/lat features in SQL (one statement a query shape, reused);
+        otherwise shapely writes them from the rows.
+        """
+        dialect = _dialect_of(conn)
+        if dialect_sql(dialect).writes_geojson and project is None:
+            statement, params = self._json_statement()
+            return list(_connection(conn).execute(statement, params).scalars())
+        rows = self.rows(conn)
+        layer = self.layer
+        if self.properties is not None:
+            layer = dataclasses.replace(layer, fields=tuple(layer.field(n) for n in self.properties))
+        data, wkbs = feature_columns(layer, rows)
+        if not wkbs:
+            return []
+        geometries = shapely.from_wkb(np.asarray(wkbs, dtype=object))
+        if project is not None:
+            geometries = project(geometries)
+        texts = shapely.to_geojson(geometries)
+        names = list(data)
+        ids = data.get("id") or [None] * len(wkbs)
+        return [
+            f'{{"type":"Feature","geometry":{geometry or "null"},"id":{"null" if fid is None else int(fid)},'
+            f'"properties":{_ENCODER.encode(dict(zip(names, values, strict=True)))}}}'
+            for geometry, fid, values in zip(texts, ids, zip(*data.values(), strict=True), strict=True)
+        ]
+
+    def _json_statement(self) -> tuple[Select[Any], dict[str, Any]]:
+        """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters."""
+        equal = {name: value for name, value in self.where.items() if value is not None and name in self.table.c}
+        shape = (
+            type(self).__name__,
+            self.layer.table,
+            tuple(self.layer.field_names),
+            self.layer.versioned,
+            self.bbox is not None,
+            tuple(equal),
+            self.period is not None and tuple(v is not None for v in self.period),
+            self.sort,
+            self.properties,
+            self.fid is not None,
+            self.limit is not None,
+            bool(self.offset),
+            *self._shape(),
+        )
+        params: dict[str, Any] = {f"eq_{name}": value for name, value in equal.items()}
+        if self.bbox is not None:
+            area = self.area if self.area is not None else shapely.box(*self.bbox)
+            params["area"] = shapely.to_wkb(area)
+        if self.period is not None:
+            params.update(zip(("period_start", "period_end"), self._period_values(), strict=True))
+        params.update(fid=self.fid, limit=self.limit, offset=self.offset or None, **self._params())
+        if self.clause is not None:  # a filter's literals are bound inside its clause: built a request
+            return self._build_json(tuple(equal)), {k: v for k, v in params.items() if v is not None}
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            if len(_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
+                _STATEMENTS.clear()
+            statement = _STATEMENTS[shape] = self._build_json(tuple(equal))
+        return statement, {k: v for k, v in params.items() if v is not None}
+
+    def _shape(self) -> tuple[Any, ...]:
+        """Return what else distinguishes this read's statement (versions add their scope)."""
+        return ()
+
+    def _params(self) -> dict[str, Any]:
+        """Return the bound parameters of :meth:`_shape`."""
+        return {}
+
+    def _build_json(self, equal: tuple[str, ...]) -> Select[Any]:
+        """Build the PostGIS Feature-text statement with bound parameters (page cut first, then serialised)."""
+        table = self.table
+        template = self.replace(
+            where={name: bindparam(f"eq_{name}", type_=table.c[name].type) for name in equal},
+            bbox=None,
+            fid=bindparam("fid", type_=Integer) if self.fid is not None else None,
+            period=None,
+        )
+        names = self.names()
+        stored = [table.c[name] for name in names if name in table.c]
+        attrs = [table.c.attrs] if len(stored) < len(names) else []
+        inner = template.filtered(select(*stored, *attrs, table.c.geom), "postgresql")
+        if self.bbox is not None:
+            area = func.ST_GeomFromWKB(bindparam("area", type_=LargeBinary), SRID)
+            inner = inner.where(func.ST_Intersects(table.c.geom, area))
+        if self.period is not None:
+            start: Any = bindparam("period_start") if self.period[0] is not None and dated_column(self.layer) else None
+            end: Any = bindparam("period_end") if self.period[1] is not None and dated_column(self.layer) else None
+            inner = inner.where(self._period_clause(start, end))
+        inner = self._ordered(inner)
+        cut = inner.limit(bindparam("limit", type_=Integer) if self.limit is not None else None)
+        page = cut.offset(bindparam("offset", type_=Integer) if self.offset else None).subquery("page")
+        props = (
+            select(*(page.c[name] if name in page.c else page.c.attrs[name].label(name) for name in names))
+            .correlate(page)
+            .lateral("properties")
+        )
+        feature = func.concat(
+            literal_column("""'{"type":"Feature","geometry":'"""),
+            geom_geojson(page.c.geom),
+            literal_column("""',"id":'"""),
+            page.c.id,
+            literal_column("""',"properties":'"""),
+            func.row_to_json(props.table_valued()),
+            literal_column("'}'"),
+            type_=Text,
+        )
+        order = [page.c[name].desc() if desc else page.c[name].asc() for name, desc in self.sort]
+        return select(feature.label("feature")).select_from(page.join(props, true())).order_by(*order, page.c.id)
+
+
+@dataclass(frozen=True)
+class LayerVersions(CurrentFeatures):
+    """A read of a versioned layer's features by delivery: one version, or every version (history)."""
+
+    delivery_id: int | None = None
+
+    def scope(self) -> ColumnElement[bool] | None:
+        """Return the clause keeping one delivery's features (or None: every version)."""
+        if self.delivery_id is None:
+            return None
+        if isinstance(self.delivery_id, ColumnElement):
+            return self.table.c.delivery_id == self.delivery_id
+        return self.table.c.delivery_id == bindparam("delivery_id", self.delivery_id, type_=Integer)
+
+    def _versions_clause(self) -> ColumnElement[bool] | None:
+        """Return the delivery asked for (None: every version, counted by rows)."""
+        if self.delivery_id is None or isinstance(self.delivery_id, ColumnElement):
+            return None
+        return Delivery.id == self.delivery_id
+
+    def _shape(self) -> tuple[Any, ...]:
+        """Versions differ by whether one delivery is asked for."""
+        return (self.delivery_id is not None,)
+
+    def _params(self) -> dict[str, Any]:
+        """The delivery asked for."""
+        return {"delivery_id": self.delivery_id}
+
+
+def date_range(conn: Session | Connection, layer: LayerSpec) -> tuple[Any, Any] | None:
+    """Return the first and last date of ``layer``'s current features (None when undated or empty)."""
+    column = dated_column(layer)
+    if column is None:
+        return None
+    read = CurrentFeatures(layer)
+    if column == APPROVED_AT:
+        query = select(func.min(Delivery.decided_at), func.max(Delivery.decided_at)).where(
+            Delivery.status == "approved", Delivery.layer == layer.name
+        )
+    else:
+        col = read.table.c[column]
+        query = read.filtered(select(func.min(col), func.max(col)), _dialect_of(conn))
+    first, last = _connection(conn).execute(query).one()
+    return None if first is None else (first, last)
