@@ -35,6 +35,11 @@ ZONE_NAMES = {
 MAX_LISTED = 50
 
 
+def unprefixed_candidates() -> list[int]:
+    """Return the district's Gauss-Krüger CRSs whose eastings carry no zone prefix (EPSG 4534–4554), first preferred."""
+    return [code for code in CANDIDATES if 4534 <= code <= 4554]
+
+
 def parse_crs(value: str | int | None) -> CRS | None:
     """Parse a user-given CRS (``4545``, ``EPSG:4545``, WKT) or refuse naming accepted spellings."""
     if value in (None, ""):

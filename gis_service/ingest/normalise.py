@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from gis_service.catalogue import FieldSpec, LayerSpec, fold
+from gis_service.catalogue import EXTRA_FIELD, FieldSpec, LayerSpec, fold
 
 CANONICAL_CRS = "EPSG:4490"
 TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "重要", "√"}
@@ -55,6 +57,7 @@ class Normalised:
     field_map: dict[str, str]
     findings: list[Finding] = field(default_factory=list)
     dropped_z: int = 0
+    extra_fields: list[str] = field(default_factory=list)
 
 
 def _is_blank(value: Any) -> bool:
@@ -103,7 +106,58 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
         return pd.Timestamp(str(value).strip().replace("/", "-").replace(".", "-")).date()
     if spec.type == "datetime":
         return pd.Timestamp(value).to_pydatetime()
+    if spec.type == "json":
+        return _json_object(value) or None
     return value
+
+
+def _json_object(value: Any) -> dict[str, Any] | None:
+    """Return a JSON object given as a mapping or as its text (an ``extra`` column exported earlier)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                # A GeoDataFrame written as it is by GDAL spells its dicts the Python way.
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                raise ValueError("bad_json") from None
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("bad_json")
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Return a cell as a JSON value (None for blanks; dates as ISO text; numpy scalars as Python)."""
+    if _is_blank(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dt.date | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bytes):
+        return None
+    return value if isinstance(value, bool | int | float) else str(value)
+
+
+def extra_values(gdf: gpd.GeoDataFrame, columns: list[str], given: list[Any] | pd.Series | None) -> list[Any]:
+    """Return each row's fields the catalogue does not know, as one object (None when it has none)."""
+    lists = [gdf[c].tolist() for c in columns]
+    names = [str(c) for c in columns]
+    base = list(given) if given is not None else [None] * len(gdf)
+    out: list[Any] = []
+    for i, row in enumerate(zip(*lists, strict=True) if lists else ([()] * len(gdf))):
+        found = dict(base[i] or {})
+        for name, value in zip(names, row, strict=True):
+            value = jsonable(value)
+            if value is not None and value != "":
+                found.setdefault(name, value)
+        out.append(found or None)
+    return out
 
 
 def _plain_text(column: pd.Series) -> pd.Series | None:
@@ -171,6 +225,9 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
         values, failed, raw = coerce_column(spec, gdf[source])
         findings += [_unreadable(spec, int(i), value) for i, value in zip(failed, raw, strict=True)]
         out[target] = values
+    unknown = [c for c in gdf.columns if c != gdf.geometry.name and c not in field_map]
+    if unknown and EXTRA_FIELD in layer.field_names:
+        out[EXTRA_FIELD] = extra_values(gdf, unknown, out.get(EXTRA_FIELD))
     for spec in layer.fields:
         if spec.name not in out and spec.default is not None:
             out[spec.name] = [spec.default] * len(gdf)
@@ -188,4 +245,6 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     frame = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=gdf.crs), crs=gdf.crs)
     if frame.crs is not None:
         frame = frame.to_crs(CANONICAL_CRS)
-    return Normalised(frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z)
+    return Normalised(
+        frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z, extra_fields=[str(c) for c in unknown]
+    )

@@ -138,6 +138,7 @@ def prepare(
     step("normalise")
     norm = normalise(layer, source.frame)
     findings += norm.findings
+    source.describe_columns(norm.field_map, norm.extra_fields)
     if norm.dropped_z:
         findings.append(
             Finding(
