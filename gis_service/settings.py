@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_compression_ratio: float = 200.0
     max_photo_mb: float = 15.0
 
+    # GeoPackage version of exports: 1.2 is read without warnings by GDAL ≥ 2.2 and ArcGIS 10.6+.
+    gpkg_version: str = "1.2"
+
     # Basemap: none | osm | tianditu_vec | tianditu_img | gaode
     basemap: str = "none"
     tianditu_key: str = ""
