@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     gap_tolerance_m: float = 20.0
     ratio_threshold: float = 0.5
     jurisdiction_distance_m: float = 500.0
+    range_width_warning_m: float = 1000.0  # a management range wider on average is flagged as implausible
 
     # Upload limits.
     max_upload_mb: float = 200.0

@@ -157,9 +157,15 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     lon0, lat0 = to_lonlat(bounds[:, 0], bounds[:, 1], frame.crs)
     lon1, lat1 = to_lonlat(bounds[:, 2], bounds[:, 3], frame.crs)
     ok = inside(lon0, lat0, bbox) & inside(lon1, lat1, bbox)
-    outside = present & ~ok
+    # A feature reaching over the district's edge (a river flowing out, a range drawn far too big) is where
+    # the district is: not a CRS mistake, and not "outside". Validation weighs its size.
+    with np.errstate(invalid="ignore"):
+        overlaps = (lon0 <= bbox[2]) & (lon1 >= bbox[0]) & (lat0 <= bbox[3]) & (lat1 >= bbox[1])
+    beyond = present & ~ok & overlaps
+    outside = present & ~ok & ~overlaps
+    findings = [beyond_district(int(i), lon0, lat0, lon1, lat1, settings.district_name) for i in np.flatnonzero(beyond)]
     if not outside.any():
-        return []
+        return findings[:MAX_LISTED]
     readings = readings_inside(bounds[outside], bbox)
     where = f"{settings.district_name}（经度 {bbox[0]}–{bbox[2]}，纬度 {bbox[1]}–{bbox[3]}）"
     first = int(np.flatnonzero(outside)[0])
@@ -192,9 +198,10 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     scope = "全部要素" if n_out == int(present.sum()) else f"{n_out} 个要素"
     message = f"{scope}不在{where}范围内（{seen}）。{hint}"
     findings = [
+        *findings[:MAX_LISTED],
         Finding(
             code="outside_district", message=message, fix=fix, feature=first + 1 if n_out == 1 else None, value=details
-        )
+        ),
     ]
     if scope != "全部要素":
         for i in np.flatnonzero(outside)[:MAX_LISTED]:
@@ -207,6 +214,20 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
                 )
             )
     return findings
+
+
+def beyond_district(
+    i: int, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray, lat1: np.ndarray, district: str
+) -> Finding:
+    """Return the warning for feature ``i`` reaching beyond the district's extent, with its extent."""
+    return Finding(
+        severity="warning",
+        code="beyond_district",
+        feature=i + 1,
+        message=f"第 {i + 1} 个要素有部分超出{district}范围（要素范围：经度 {lon0[i]:.4f}–{lon1[i]:.4f}，"
+        f"纬度 {lat0[i]:.4f}–{lat1[i]:.4f}）",
+        fix="河流流出辖区时可忽略；否则核对要素的范围是否画得过大",
+    )
 
 
 def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -40,6 +40,16 @@ READ_ERRORS = (
 )
 
 
+class MissingCRS(BadRequest):
+    """A delivery with no CRS; it carries the features read, for a closer look at their numbers."""
+
+    code = "missing_crs"
+
+    def __init__(self, message: str, *, frame: gpd.GeoDataFrame) -> None:
+        super().__init__(message)
+        self.frame = frame
+
+
 @dataclass
 class Source:
     """A delivery read from its file: raw features in their own CRS, and how they were read."""
@@ -215,10 +225,10 @@ def read_delivery(
         source.frame = source.frame.set_crs(crs, allow_override=True)
         source.crs_source = "option"
     if source.frame.crs is None:
-        raise BadRequest(
+        raise MissingCRS(
             f"{source.filename} 没有坐标系信息（缺少 .prj 或坐标系元数据）。请用 --crs 指定，"
             "如 --crs 4524（东坐标带带号 36）、--crs 4545（不带带号）或 --crs 4490（经纬度）。",
-            code="missing_crs",
+            frame=source.frame,
         )
     if swap:
         source.frame = swap_xy(source.frame)
