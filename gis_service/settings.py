@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # The district the checks expect deliveries to fall in (lon/lat, EPSG:4490). Default: Wansheng.
     district_name: str = "万盛经开区"
     district_bbox: tuple[float, float, float, float] = (106.70, 28.72, 107.12, 29.15)
+    district_file: Path | None = None  # another district: a TOML file (see gis_service/district.py)
 
     # Validation tolerances, in metres.
     zone_range_tolerance_m: float = 5.0

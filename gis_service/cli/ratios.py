@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.district import get_district
 from gis_service.errors import BadRequest
 
 RATIOS_HELP = "岸线保护比例核算（保护区+保留区 ≥ 50%）：按岸别、河流、镇街，可导出 Excel、CSV、JSON、GeoJSON。"
@@ -30,7 +31,6 @@ def ratios(
 ) -> None:
     """Check the shoreline ratio (保护区+保留区 ≥ 50%) of the current zone sets, per bank, river and town."""
     from gis_service.export.ratios import check_format, render, rich_table
-    from gis_service.settings import get_settings
     from gis_service.store.ratios import current_report
 
     check_format(fmt)
@@ -46,7 +46,7 @@ def ratios(
         for warning in report.warnings:
             console.print(f"[yellow]提示[/] {escape(warning)}", highlight=False)
         return
-    data = render(report, fmt, important_only, district=get_settings().district_name)
+    data = render(report, fmt, important_only, district=get_district().name)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
+from gis_service.district import get_district, prefixed_epsg
 from gis_service.errors import BadRequest
 from gis_service.ingest.encoding import EncodingChoice
 from gis_service.ingest.normalise import Finding
@@ -82,7 +83,8 @@ def projected_crs(kinds: set[str | None], east: pd.Series) -> tuple[CRS, str]:
 
     if "easting_prefixed" in kinds:
         zone = int(float(east.median()) // 1_000_000)
-        found = CRS.from_epsg(4488 + zone) if 25 <= zone <= 45 else CRS.from_epsg(4524)
+        usual = CRS.from_epsg(prefixed_epsg(get_district().gk_zones[0]))
+        found = CRS.from_epsg(prefixed_epsg(zone)) if 25 <= zone <= 45 else usual
         return found, f"（8 位，含带号 {zone}）"
     return CRS.from_epsg(unprefixed_candidates()[0]), "（6 位，不带带号）"
 

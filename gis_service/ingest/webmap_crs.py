@@ -17,7 +17,7 @@ import prcoords
 import shapely
 from pyproj import CRS, Transformer
 
-from gis_service.settings import get_settings
+from gis_service.district import get_district
 
 SAMPLE = 200
 # An offset below this is survey noise or drawing; a web map's is ~300–700 m in China.
@@ -30,7 +30,7 @@ READINGS = {
 
 def lonlat_in_district(xy: np.ndarray) -> bool:
     """Tell whether plain coordinates read as lon/lat fall in (or just around) the district."""
-    minx, miny, maxx, maxy = get_settings().district_bbox
+    minx, miny, maxx, maxy = get_district().bbox
     margin = 0.05  # a web-map offset is under 0.01°
     x, y = xy[:, 0], xy[:, 1]
     return bool(((x >= minx - margin) & (x <= maxx + margin) & (y >= miny - margin) & (y <= maxy + margin)).all())

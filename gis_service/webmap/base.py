@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gis_service.district import get_district
 from gis_service.errors import BadRequest
 from gis_service.resources import data_path
 from gis_service.settings import get_settings
@@ -165,8 +166,14 @@ def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
     bases = choose_basemaps(basemap)
     figure = branca.element.Figure(title=title)
     # markercluster needs the map to know its max zoom, which an offline map (no tiles) does not set.
+    district = get_district()
     fmap = folium.Map(
-        tiles=None, prefer_canvas=True, control_scale=True, location=[29.0, 106.9], maxZoom=19, zoom_start=11
+        tiles=None,
+        prefer_canvas=True,
+        control_scale=True,
+        location=list(district.map_center),
+        maxZoom=19,
+        zoom_start=district.zoom,
     )
     js, css = served_urls()
     # Replace Folium's CDN links (Leaflet, jQuery, Bootstrap, Font Awesome) by the service's own files.

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
+from gis_service.district import get_district
 from gis_service.export.ratios import MEDIA_TYPES, render
 from gis_service.store.ratios import current_report
 
@@ -36,7 +37,7 @@ def ratios_export(
 ) -> Response:
     """Download the check as an XLSX workbook, a CSV table (UTF-8 BOM) or GeoJSON of the zone stretches."""
     report = current_report(session, river=river)
-    data = render(report, fmt, important_only, district=settings.district_name)
+    data = render(report, fmt, important_only, district=get_district().name)
     name = f"岸线功能区核算{'_' + river if river else ''}.{fmt}"
     disposition = f"attachment; filename=\"ratios.{fmt}\"; filename*=UTF-8''{quote(name)}"
     return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
