@@ -16,8 +16,18 @@ from gis_service.db.engine import check_connection, get_engine
 from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
 
-console = Console()
-err_console = Console(stderr=True)
+# Off a terminal (a pipe, a file, a test runner) rich would assume 80 columns and cut tables: never cut there.
+PIPE_WIDTH = 4096
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """Return a console: the terminal's width on a terminal, lines never cut elsewhere."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -47,6 +47,8 @@ def print_report(report: dict[str, Any]) -> None:
         lines.append(f"编码：{enc}")
     if source.get("axes"):
         lines.append(f"坐标列：{source['axes']}")
+    if source.get("extra_fields"):
+        lines.append(f"目录外字段（原样保存在“其他字段” extra 中）：{'、'.join(source['extra_fields'])}")
     counts = report["counts"]
     lines.append(f"错误 {counts['error']}，警告 {counts['warning']}，提示 {counts['info']}")
     for line in lines:

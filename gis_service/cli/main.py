@@ -9,14 +9,18 @@ from typing import Annotated
 import typer
 
 from gis_service.catalogue import get_catalogue
-from gis_service.cli import imports, ledger, maps, ratios
+from gis_service.cli import imports, ledger, maps, ratios, rivers
 from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.usage import ChineseUsageGroup
 from gis_service.db.engine import get_engine, transaction
 from gis_service.db.schema import head_revision, upgrade
 from gis_service.settings import get_settings
 
 app = typer.Typer(
-    help="河长制一张图 GIS 服务 (River Chief GIS service)", no_args_is_help=True, pretty_exceptions_enable=False
+    help="河长制一张图 GIS 服务 (River Chief GIS service)",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    cls=ChineseUsageGroup,
 )
 token_app = typer.Typer(help="API 令牌管理", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -113,7 +117,7 @@ def _where(engine: object) -> str:
 
 
 # Commands of the later stages register themselves here, one module each.
-_STAGES: tuple[ModuleType, ...] = (maps, imports, ratios, ledger)
+_STAGES: tuple[ModuleType, ...] = (maps, imports, ratios, ledger, rivers)
 for _module in _STAGES:
     _module.register(app)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from gis_service.cli.common import console, handles_errors, ready_engine
@@ -40,9 +39,7 @@ def ratios(
     with console.status("正在核算岸线功能区比例…"), engine.connect() as conn:
         report = current_report(conn, river=river)
     if fmt == "table":
-        # Wide enough for the ten columns even when the output is piped (rich assumes 80 then).
-        out = console if console.is_terminal else Console(width=140)
-        out.print(rich_table(report, important_only))
+        console.print(rich_table(report, important_only))
         for warning in report.warnings:
             console.print(f"[yellow]提示[/] {escape(warning)}", highlight=False)
         return
