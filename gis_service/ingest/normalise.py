@@ -228,6 +228,9 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     unknown = [c for c in gdf.columns if c != gdf.geometry.name and c not in field_map]
     if unknown and EXTRA_FIELD in layer.field_names:
         out[EXTRA_FIELD] = extra_values(gdf, unknown, out.get(EXTRA_FIELD))
+        # Report the columns that carried something: an empty column (CASS's unused H) kept nothing.
+        carried = {name for row in out[EXTRA_FIELD] if row for name in row}
+        unknown = [c for c in unknown if str(c) in carried]
     for spec in layer.fields:
         if spec.name not in out and spec.default is not None:
             out[spec.name] = [spec.default] * len(gdf)
