@@ -144,20 +144,28 @@ def jsonable(value: Any) -> Any:
     return value if isinstance(value, bool | int | float) else str(value)
 
 
+def _json_column(column: pd.Series) -> list[Any]:
+    """Return a column's cells as JSON values, each distinct value converted once (a column repeats a lot)."""
+    try:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists from a GeoJSON): one by one
+        return [jsonable(v) for v in column.tolist()]
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = [jsonable(v) for v in uniques]
+    table[-1] = None  # -1: missing
+    return table[codes].tolist()
+
+
 def extra_values(gdf: gpd.GeoDataFrame, columns: list[str], given: list[Any] | pd.Series | None) -> list[Any]:
     """Return each row's fields the catalogue does not know, as one object (None when it has none)."""
-    lists = [gdf[c].tolist() for c in columns]
     names = [str(c) for c in columns]
-    base = list(given) if given is not None else [None] * len(gdf)
-    out: list[Any] = []
-    for i, row in enumerate(zip(*lists, strict=True) if lists else ([()] * len(gdf))):
-        found = dict(base[i] or {})
-        for name, value in zip(names, row, strict=True):
-            value = jsonable(value)
-            if value is not None and value != "":
-                found.setdefault(name, value)
-        out.append(found or None)
-    return out
+    lists = [_json_column(gdf[c]) for c in columns]
+    rows = zip(*lists, strict=True)
+    found = [{k: v for k, v in zip(names, row, strict=True) if v is not None and v != ""} or None for row in rows]
+    if given is None:
+        return found
+    # An ``extra`` column of the file (an earlier export) wins over a column of the same name.
+    return [({**(new or {}), **(old or {})} or None) for old, new in zip(given, found, strict=True)]
 
 
 def _plain_text(column: pd.Series) -> pd.Series | None:
