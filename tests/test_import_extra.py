@@ -54,3 +54,18 @@ def test_reimporting_an_export_keeps_extra(client: TestClient, tmp_path: Path) -
     assert body["source"]["extra_fields"] == ["id"]  # the old row id is kept aside, not taken for a field
     features = client.get("/api/v1/layers/rivers/features").json()["features"]
     assert features[0]["properties"]["extra"]["测量单位"] == "万盛测绘院"
+
+
+def test_equal_rows_share_one_extra_object_and_encode_each_their_own() -> None:
+    import numpy as np
+
+    from gis_service.ingest.normalise import extra_values
+    from gis_service.store.pgcopy import copy_text, json_text
+
+    frame = gpd.GeoDataFrame({"备注": ["甲", "甲", "乙", None], "n": [1, 1, 1, None]}, geometry=[None] * 4)
+    values = extra_values(frame, ["备注", "n"], None)
+    assert values == [{"备注": "甲", "n": 1}, {"备注": "甲", "n": 1}, {"备注": "乙", "n": 1}, None]
+    assert values[0] is values[1]  # encoded once when a whole delivery carries the same note
+    cells = np.empty(4, dtype=object)
+    cells[:] = values
+    assert copy_text(cells, json_text).to_pylist() == ['{"备注": "甲", "n": 1}'] * 2 + ['{"备注": "乙", "n": 1}', "\\N"]

@@ -141,6 +141,8 @@ def jsonable(value: Any) -> Any:
         return value.strip()
     if isinstance(value, bytes):
         return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)  # an integer column with gaps reads as floats: 1, not 1.0
     return value if isinstance(value, bool | int | float) else str(value)
 
 
@@ -156,12 +158,24 @@ def _json_column(column: pd.Series) -> list[Any]:
     return table[codes].tolist()
 
 
+def _shared_objects(names: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Return each row's non-blank cells as an object; equal rows share one (encoded once when stored)."""
+
+    def build(row: tuple[Any, ...]) -> dict[str, Any] | None:
+        return {k: v for k, v in zip(names, row, strict=True) if v is not None and v != ""} or None
+
+    try:
+        made: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        return [made[row] if row in made else made.setdefault(row, build(row)) for row in rows]
+    except TypeError:  # a list or object among the cells: not hashable
+        return [build(row) for row in rows]
+
+
 def extra_values(gdf: gpd.GeoDataFrame, columns: list[str], given: list[Any] | pd.Series | None) -> list[Any]:
     """Return each row's fields the catalogue does not know, as one object (None when it has none)."""
     names = [str(c) for c in columns]
     lists = [_json_column(gdf[c]) for c in columns]
-    rows = zip(*lists, strict=True)
-    found = [{k: v for k, v in zip(names, row, strict=True) if v is not None and v != ""} or None for row in rows]
+    found = _shared_objects(names, list(zip(*lists, strict=True)))
     if given is None:
         return found
     # An ``extra`` column of the file (an earlier export) wins over a column of the same name.
