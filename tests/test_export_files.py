@@ -114,3 +114,12 @@ def test_fields_beyond_the_catalogue_leave_in_every_export(demo_engine: Engine, 
     assert run("export", "zones", "-o", str(out)).exit_code == 0
     shown = ogrinfo("-al", "-q", str(out)).stdout
     assert 'extra (String) = {"备注": "演示数据（虚构）"}' in shown
+
+
+def test_mixed_range_layer_over_http_is_a_zip_not_a_500(demo_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    response = demo_client.get("/api/v1/layers/boundaries/export", params={"format": "shp.zip", "encoding": "GBK"})
+    assert response.status_code == 200
+    out = tmp_path / "ranges.shp.zip"
+    out.write_bytes(response.content)
+    assert {"boundaries_polygon.dbf", "boundaries_line.dbf"} <= set(zipfile.ZipFile(out).namelist())
+    assert "Geometry: Line String" in ogrinfo("-so", f"/vsizip/{out}/boundaries_line.shp", "boundaries_line").stdout
