@@ -17,7 +17,10 @@ from gis_service.errors import ConfigurationError, NotFound
 from gis_service.resources import data_path
 from gis_service.settings import get_settings
 
-FIELD_TYPES = {"str", "int", "float", "bool", "date", "datetime"}
+FIELD_TYPES = {"str", "int", "float", "bool", "date", "datetime", "json"}
+# Every layer keeps what a delivery carried beyond the catalogue (备注, 测量单位 …) as one JSON object.
+EXTRA_FIELD = "extra"
+EXTRA_LABEL = "其他字段"
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 
 
@@ -141,6 +144,8 @@ def parse_layer(data: dict[str, Any], where: str) -> LayerSpec:
                     values=_value_specs(raw.get("values", {}), f"{where} field {raw['name']}"),
                 )
             )
+        if not any(f.name == EXTRA_FIELD for f in fields):
+            fields.append(FieldSpec(name=EXTRA_FIELD, type="json", label=EXTRA_LABEL, aliases=("附加字段",)))
         layer = LayerSpec(
             name=data["name"],
             label=data["label"],

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # The district the checks expect deliveries to fall in (lon/lat, EPSG:4490). Default: Wansheng.
     district_name: str = "万盛经开区"
     district_bbox: tuple[float, float, float, float] = (106.70, 28.72, 107.12, 29.15)
+    district_file: Path | None = None  # another district: a TOML file (see gis_service/district.py)
 
     # Validation tolerances, in metres.
     zone_range_tolerance_m: float = 5.0
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     gap_tolerance_m: float = 20.0
     ratio_threshold: float = 0.5
     jurisdiction_distance_m: float = 500.0
+    range_width_warning_m: float = 1000.0  # a management range wider on average is flagged as implausible
 
     # Upload limits.
     max_upload_mb: float = 200.0
@@ -60,6 +62,9 @@ class Settings(BaseSettings):
 
     # Served over HTTPS (behind a proxy): the token cookie is then marked Secure.
     https: bool = False
+
+    # GeoPackage version of exports: 1.2 is read without warnings by GDAL ≥ 2.2 and ArcGIS 10.6+.
+    gpkg_version: str = "1.2"
 
     # Basemap: none | osm | tianditu_vec | tianditu_img | gaode
     basemap: str = "none"

@@ -51,7 +51,7 @@ def test_surveyor_delivery_with_gbk_and_no_cpg(engine: Engine, tmp_path: Path) -
     assert body["source"]["encoding"] == {
         "encoding": "GB18030",
         "source": "detected",
-        "note": "无 .cpg 且代码页标记为 0，按字节内容判断为 GBK/GB18030",
+        "note": "无 .cpg 且代码页标记为 0，按字节内容判断为 GB18030（兼容 GBK）",
     }
     assert stored_river(engine)["name"].iloc[0] == NAME
 

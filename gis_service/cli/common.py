@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from gis_service.cli.output import err_console, fail_message
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import translate_any
 from gis_service.db.engine import check_connection, get_engine
@@ -21,8 +20,6 @@ from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
 from gis_service.settings import get_settings
 
-console = Console()
-err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -86,11 +83,6 @@ def ready_engine() -> Engine:
             "数据库尚未初始化或版本过旧：请先运行 `rivergis init`。", code="schema_not_initialised"
         )
     return engine
-
-
-def fail_message(message: str, code: str) -> None:
-    """Print a user error: its stable code and the message naming the fix."""
-    err_console.print(f"[bold red]错误[/] {escape(f'[{code}]')} {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: str) -> None:

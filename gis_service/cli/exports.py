@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.output import console
 
 
 @handles_errors

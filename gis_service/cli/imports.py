@@ -12,7 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from gis_service.cli.common import console, err_console, handles_errors, ready_engine
+from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.output import console, err_console
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 
@@ -47,6 +48,8 @@ def print_report(report: dict[str, Any]) -> None:
         lines.append(f"编码：{enc}")
     if source.get("axes"):
         lines.append(f"坐标列：{source['axes']}")
+    if source.get("extra_fields"):
+        lines.append(f"目录外字段（原样保存在“其他字段” extra 中）：{'、'.join(source['extra_fields'])}")
     counts = report["counts"]
     lines.append(f"错误 {counts['error']}，警告 {counts['warning']}，提示 {counts['info']}")
     for line in lines:

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from gis_service.access import audit
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import business_clock, console, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, handles_errors, ready_engine
+from gis_service.cli.output import console
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest

@@ -11,12 +11,14 @@ from __future__ import annotations
 import typer
 
 from gis_service.cli.lazy import LazyCommand, LazyGroup
+from gis_service.cli.usage import ChineseUsageGroup
 
 COMMANDS = [
     LazyCommand("init", "gis_service.cli.setup:init", "创建或升级数据库结构（Alembic 迁移）。"),
     LazyCommand("demo", "gis_service.cli.setup:demo", "加载演示数据（万盛经开区，虚构数据）。"),
     LazyCommand("serve", "gis_service.cli.setup:serve", "启动 HTTP 服务：API、地图、OGC API - Features。"),
     LazyCommand("token", "gis_service.cli.tokens:token_app", "API 令牌管理。"),
+    LazyCommand("rivers", "gis_service.cli.rivers:rivers_app", "河流名录：河流编码、名称、河长级别。"),
     LazyCommand(
         "import",
         "gis_service.cli.imports:import_command",
@@ -43,8 +45,8 @@ COMMANDS = [
 ]
 
 
-class RivergisGroup(LazyGroup):
-    """The ``rivergis`` group: the commands of :data:`COMMANDS`."""
+class RivergisGroup(LazyGroup, ChineseUsageGroup):
+    """The ``rivergis`` group: the commands of :data:`COMMANDS`, usage errors in Chinese."""
 
     lazy = {c.name: c for c in COMMANDS}
 

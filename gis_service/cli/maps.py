@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from gis_service.cli.common import business_clock, console, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, handles_errors, ready_engine
+from gis_service.cli.output import console
 
 map_app = typer.Typer(help="地图导出", no_args_is_help=True)
 

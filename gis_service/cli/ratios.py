@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.output import console
+from gis_service.district import get_district
 from gis_service.errors import BadRequest
 
 
@@ -33,13 +34,11 @@ def ratios(
     with console.status("正在核算岸线功能区比例…"), engine.connect() as conn:
         report = current_report(conn, ratio_rules(get_settings()), river=river)
     if fmt == "table":
-        # Wide enough for the ten columns even when the output is piped (rich assumes 80 then).
-        out = console if console.is_terminal else Console(width=140)
-        out.print(rich_table(report, important_only))
+        console.print(rich_table(report, important_only))
         for warning in report.warnings:
             console.print(f"[yellow]提示[/] {escape(warning)}", highlight=False)
         return
-    data = render(report, fmt, important_only, district=get_settings().district_name)
+    data = render(report, fmt, important_only, district=get_district().name)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

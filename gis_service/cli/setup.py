@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.output import console
 from gis_service.db.engine import get_engine, transaction
 from gis_service.db.schema import head_revision, upgrade
 from gis_service.settings import get_settings

@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from gis_service.access import audit, create_token
-from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.output import console
 from gis_service.db.engine import transaction
 from gis_service.token_admin import list_tokens, revoke_tokens
 

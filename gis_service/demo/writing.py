@@ -8,6 +8,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from gis_service.demo.tables import CASS, WORKBOOK, write_stake_tables
+
 README = """# 演示数据 / Demo data (synthetic)
 
 **本目录全部为虚构的演示数据**，仅用于演示和测试河长制 GIS 服务，不代表万盛经开区的真实河流、
@@ -39,6 +41,12 @@ FILE_LABELS = {
     "zones": "岸线功能分区 shoreline zone stretches",
     "outfalls": "入河排污口 outfalls",
     "problems": "清四乱及妨碍行洪问题点 problem sites",
+}
+
+
+TABLE_LABELS = {
+    WORKBOOK: "界桩坐标成果表（标题行、两行表头、表下注释）an office's stake table",
+    CASS: "CASS 坐标数据文件（点名,编码,Y,X,H）a CASS coordinate file",
 }
 
 
@@ -77,5 +85,8 @@ def write_demo(out_dir: Path, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, 
         write_shapefile(frame, out_dir / f"{name}.shp")
         counts[name] = len(frame)
     rows = "\n".join(f"| `{name}.shp` | {FILE_LABELS[name]} | {n} |" for name, n in counts.items())
+    if "stakes" in layers:
+        tables = write_stake_tables(out_dir, layers["stakes"])
+        rows += "\n" + "\n".join(f"| `{name}` | {TABLE_LABELS[name]} | {n} |" for name, n in tables.items())
     (out_dir / "README.md").write_text(README.format(rows=rows), encoding="utf-8")
     return counts

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 import unicodedata
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,12 +10,15 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from gis_service.catalogue import LayerSpec
+from gis_service.catalogue import EXTRA_FIELD, LayerSpec
 from gis_service.errors import BadRequest
 from gis_service.export.ledger import WORKBOOKS
+from gis_service.export.ogr import json_texts, write_geopackage, write_shapefile_zip
 from gis_service.export.sheets import frame_sheet, write_csv, write_workbook
 from gis_service.ingest.crs import parse_crs
 
+# Columns every stored layer has besides its catalogue fields, and their labels.
+SYSTEM_LABELS = {"id": "序号", "delivery_id": "交付编号"}
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
 XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = dict(WORKBOOKS)
 
@@ -52,8 +53,17 @@ def labelled(gdf: gpd.GeoDataFrame, layer: LayerSpec, labels: str) -> gpd.GeoDat
         if spec.name in out.columns and spec.values:
             out[spec.name] = out[spec.name].map(lambda v, s=spec: s.value_label(v))
     rename = {f.name: f.label for f in layer.fields if f.name in out.columns}
-    rename["id"] = "序号"
+    rename.update({name: label for name, label in SYSTEM_LABELS.items() if name in out.columns})
     return out.rename(columns=rename)
+
+
+def field_kinds(layer: LayerSpec, labels: str) -> dict[str, str]:
+    """Return the date and time columns of an export (by the name they are written under) and their type."""
+    return {
+        (spec.label if labels == "zh" else spec.name): spec.type
+        for spec in layer.fields
+        if spec.type in {"date", "datetime"}
+    }
 
 
 def _tabular(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -83,6 +93,9 @@ def write_layer(
     gdf = gdf.drop(columns=[c for c in ("lock_version",) if c in gdf.columns])
     if target is not None:
         gdf = gdf.to_crs(target)
+    if EXTRA_FIELD in gdf.columns:
+        # What a delivery carried beyond the catalogue leaves as one JSON text column.
+        gdf = gdf.assign(**{EXTRA_FIELD: json_texts(gdf[EXTRA_FIELD])})
     if kind == ".xlsx" and layer.name in XLSX_WRITERS:
         path.parent.mkdir(parents=True, exist_ok=True)
         XLSX_WRITERS[layer.name](gdf, layer, path)
@@ -95,7 +108,9 @@ def write_layer(
     elif kind == ".xlsx":
         write_workbook(path, [frame_sheet(layer.label, _tabular(gdf))])
     elif kind == ".shp.zip":
-        _write_shapefile_zip(gdf, layer, path, encoding or "UTF-8")
+        _write_shapefile_zip(gdf, layer, path, encoding or "UTF-8", field_kinds(layer, labels))
+    elif kind == ".gpkg":
+        write_geopackage(gdf, path, layer.name, field_kinds(layer, labels))
     else:
         if path.exists():
             path.unlink()
@@ -147,15 +162,13 @@ def _encodable(gdf: gpd.GeoDataFrame, encoding: str) -> gpd.GeoDataFrame:
     return out
 
 
-def _write_shapefile_zip(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, encoding: str) -> None:
-    """Write a zipped Shapefile with a ``.cpg`` naming its encoding (UTF-8 or GBK)."""
+def _write_shapefile_zip(
+    gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, encoding: str, kinds: dict[str, str]
+) -> None:
+    """Write a zipped Shapefile with a ``.cpg`` naming its encoding (UTF-8 or GBK), one file per geometry type."""
     if encoding.upper() != "UTF-8":
         gdf = _encodable(gdf, encoding)
     attributes = [c for c in gdf.columns if c != gdf.geometry.name]
-    gdf = gdf.rename(columns=dbf_field_names(attributes, encoding))
-    with tempfile.TemporaryDirectory(prefix="rivergis-export-") as tmp:
-        shp = Path(tmp) / f"{layer.name}.shp"
-        pyogrio.write_dataframe(gdf, shp, driver="ESRI Shapefile", encoding=encoding)
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-            for part in sorted(Path(tmp).iterdir()):
-                archive.write(part, part.name)
+    names = dbf_field_names(attributes, encoding)
+    gdf = gdf.rename(columns=names)
+    write_shapefile_zip(gdf, path, layer.name, encoding, {names[c]: k for c, k in kinds.items() if c in names})

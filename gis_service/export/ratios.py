@@ -276,6 +276,30 @@ def render(report: RatioReport, fmt: str, important_only: bool = False, district
     raise BadRequest("表格格式只能输出到终端；请选择 json、csv、xlsx 或 geojson", code="unknown_ratio_format")
 
 
+def shortfall(row: Any, threshold: float) -> str:
+    """Say why a river fails the check: its share under the threshold, gaps, overlaps."""
+    reasons = []
+    if row.ratio is None or pd.isna(row.ratio):
+        reasons.append("无岸线分区")
+    elif row.ratio < threshold - 1e-12:
+        reasons.append(f"保护区+保留区 {row.ratio:.1%} < {threshold:.0%}")
+    if row.gaps_m > 0:
+        reasons.append(f"空缺 {row.gaps_m:.0f} m")
+    if row.overlaps_m > 0:
+        reasons.append(f"重叠 {row.overlaps_m:.0f} m")
+    return "，".join(reasons)
+
+
+def total_shortfall(total: dict[str, Any], threshold: float) -> str:
+    """Say why the district total fails: its share under the threshold, or rivers with gaps or overlaps."""
+    ratio = total["ratio"]
+    if not total["rivers"] or ratio is None:
+        return "无岸线分区"
+    if ratio < threshold - 1e-12:
+        return f"总占比 {ratio:.1%} < {threshold:.0%}"
+    return "有河流存在空缺或重叠"
+
+
 def rich_table(report: RatioReport, important_only: bool = False) -> Table:
     """Return the check as a terminal table (one row a river, with the verdict)."""
     table = Table(title=f"岸线保护比例核算（保护区+保留区 ≥ {report.threshold:.0%}）", show_lines=False)
@@ -298,7 +322,7 @@ def rich_table(report: RatioReport, important_only: bool = False) -> Table:
 
     for r in each_row(report.selected(important_only), index=False):
         entry = report.river_json(r)
-        mark = "[green]达标[/]" if r.compliant else "[red]不达标[/]"
+        mark = "[green]达标[/]" if r.compliant else f"[red]不达标[/]（{shortfall(r, report.threshold)}）"
         table.add_row(
             escape(str(r.code)),
             escape(str(r.name)),
@@ -323,6 +347,6 @@ def rich_table(report: RatioReport, important_only: bool = False) -> Table:
         pct(total["ratio"]),
         "",
         "",
-        "[green]达标[/]" if total["compliant"] else "[red]不达标[/]",
+        "[green]达标[/]" if total["compliant"] else f"[red]不达标[/]（{total_shortfall(total, report.threshold)}）",
     )
     return table

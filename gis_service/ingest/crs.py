@@ -18,21 +18,22 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from gis_service.district import get_district, prefixed_epsg, unprefixed_epsg
 from gis_service.errors import BadRequest
 from gis_service.ingest.normalise import Finding
-from gis_service.settings import get_settings
 
 CANONICAL_EPSG = 4490
-# CGCS2000 geographic; zone 36 with and without prefix (CM 108°E); zone 35 with and without (CM 105°E).
-CANDIDATES = (4490, 4524, 4545, 4523, 4544)
-ZONE_NAMES = {
-    4524: "3°带第 36 带（带号前缀 36）",
-    4545: "中央经线 108°E（不带带号）",
-    4523: "3°带第 35 带（带号前缀 35）",
-    4544: "中央经线 105°E（不带带号）",
-    4490: "CGCS2000 经纬度",
-}
 MAX_LISTED = 50
+
+
+def candidates() -> tuple[int, ...]:
+    """Return the CRSs the district's deliveries may be in (CGCS2000 lon/lat, its GK zones with and without prefix)."""
+    return get_district().crs_candidates
+
+
+def unprefixed_candidates() -> list[int]:
+    """Return the district's Gauss-Krüger CRSs whose eastings carry no zone prefix, the usual zone first."""
+    return [unprefixed_epsg(zone) for zone in get_district().gk_zones]
 
 
 def parse_crs(value: str | int | None) -> CRS | None:
@@ -103,7 +104,7 @@ def inside(lon: np.ndarray, lat: np.ndarray, bbox: tuple[float, float, float, fl
 def readings_inside(bounds: np.ndarray, bbox: tuple[float, float, float, float]) -> list[Reading]:
     """Return every candidate reading that puts all ``bounds`` rows (minx, miny, maxx, maxy) inside."""
     found = []
-    for epsg in CANDIDATES:
+    for epsg in candidates():
         crs = CRS.from_epsg(epsg)
         for swapped in (False, True):
             xs = np.concatenate([bounds[:, 0], bounds[:, 2]])
@@ -126,24 +127,26 @@ def diagnosis(declared: int | None, reading: Reading) -> str:
     if reading.swapped:
         parts.append("X/Y 互换（测量习惯 X 为北坐标，GIS 中 x 为东坐标）")
     if declared != reading.epsg:
+        zones = get_district().gk_zones
+        prefix_missing = {(prefixed_epsg(z), unprefixed_epsg(z)) for z in zones}
         pair = (declared, reading.epsg)
-        if pair in {(4524, 4545), (4523, 4544)}:
+        if pair in prefix_missing:
             parts.append("东坐标缺少带号前缀，而坐标系声明为带带号的投影")
-        elif pair in {(4545, 4524), (4544, 4523)}:
+        elif pair[::-1] in prefix_missing:
             parts.append("东坐标带有带号前缀，而坐标系声明为不带带号的投影")
         elif reading.epsg == CANONICAL_EPSG:
             parts.append("坐标值是经纬度（度），而坐标系声明为投影坐标（米）")
         elif declared == CANONICAL_EPSG:
             parts.append("坐标值是投影坐标（米），而坐标系声明为经纬度")
         else:
-            parts.append(f"投影带不对：数据应为 {ZONE_NAMES.get(reading.epsg, reading.epsg)}")
+            parts.append(f"投影带不对：数据应为 {get_district().zone_name(reading.epsg)}")
     return "；".join(parts) or "坐标读法不同"
 
 
 def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     """Check every feature of ``frame`` (its own CRS) against the district; diagnose what lies outside."""
-    settings = get_settings()
-    bbox = settings.district_bbox
+    district = get_district()
+    bbox = district.bbox
     geoms = frame.geometry.values
     bounds = shapely.bounds(geoms)
     present = ~np.isnan(bounds).any(axis=1)
@@ -153,11 +156,17 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     lon0, lat0 = to_lonlat(bounds[:, 0], bounds[:, 1], frame.crs)
     lon1, lat1 = to_lonlat(bounds[:, 2], bounds[:, 3], frame.crs)
     ok = inside(lon0, lat0, bbox) & inside(lon1, lat1, bbox)
-    outside = present & ~ok
+    # A feature reaching over the district's edge (a river flowing out, a range drawn far too big) is where
+    # the district is: not a CRS mistake, and not "outside". Validation weighs its size.
+    with np.errstate(invalid="ignore"):
+        overlaps = (lon0 <= bbox[2]) & (lon1 >= bbox[0]) & (lat0 <= bbox[3]) & (lat1 >= bbox[1])
+    beyond = present & ~ok & overlaps
+    outside = present & ~ok & ~overlaps
+    findings = [beyond_district(int(i), lon0, lat0, lon1, lat1, district.name) for i in np.flatnonzero(beyond)]
     if not outside.any():
-        return []
+        return findings[:MAX_LISTED]
     readings = readings_inside(bounds[outside], bbox)
-    where = f"{settings.district_name}（经度 {bbox[0]}–{bbox[2]}，纬度 {bbox[1]}–{bbox[3]}）"
+    where = f"{district.name}（经度 {bbox[0]}–{bbox[2]}，纬度 {bbox[1]}–{bbox[3]}）"
     first = int(np.flatnonzero(outside)[0])
     seen = f"按 {describe(frame.crs)} 读取位于经度 {lon0[first]:.4f}、纬度 {lat0[first]:.4f}"
     if not np.isfinite(lon0[first]):
@@ -182,15 +191,17 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
         hint = "有多种读法都位于辖区内：" + "；".join(r.label() for r in readings) + "。"
         fix = "请核对测绘成果的坐标系，并用 --crs（必要时加 --swap-xy）指定"
     else:
-        hint = "试过 EPSG:4490/4524/4545/4523/4544 及 X/Y 互换，均不在辖区内。"
+        tried = "/".join(str(code) for code in candidates())
+        hint = f"试过 EPSG:{tried} 及 X/Y 互换，均不在辖区内。"
         fix = "请核对坐标值与坐标系（.prj），或确认数据确属本辖区"
     n_out = int(outside.sum())
     scope = "全部要素" if n_out == int(present.sum()) else f"{n_out} 个要素"
     message = f"{scope}不在{where}范围内（{seen}）。{hint}"
     findings = [
+        *findings[:MAX_LISTED],
         Finding(
             code="outside_district", message=message, fix=fix, feature=first + 1 if n_out == 1 else None, value=details
-        )
+        ),
     ]
     if scope != "全部要素":
         for i in np.flatnonzero(outside)[:MAX_LISTED]:
@@ -205,6 +216,20 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     return findings
 
 
+def beyond_district(
+    i: int, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray, lat1: np.ndarray, district: str
+) -> Finding:
+    """Return the warning for feature ``i`` reaching beyond the district's extent, with its extent."""
+    return Finding(
+        severity="warning",
+        code="beyond_district",
+        feature=i + 1,
+        message=f"第 {i + 1} 个要素有部分超出{district}范围（要素范围：经度 {lon0[i]:.4f}–{lon1[i]:.4f}，"
+        f"纬度 {lat0[i]:.4f}–{lat1[i]:.4f}）",
+        fix="河流流出辖区时可忽略；否则核对要素的范围是否画得过大",
+    )
+
+
 def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return ``frame`` with x and y exchanged (the user said X is the northing)."""
     swapped = shapely.transform(frame.geometry.values, lambda c: c[:, ::-1])
@@ -214,7 +239,7 @@ def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def local_metric_crs(frame: gpd.GeoDataFrame) -> CRS:
     """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths."""
     minx, _miny, maxx, _maxy = frame.total_bounds
-    lon0 = 108.0 if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
+    lon0 = get_district().map_center[1] if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
     return CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")
 
 

@@ -1,5 +1,8 @@
 """Which text encoding a Shapefile's ``.dbf`` uses: ``.cpg``, the code-page byte, or the bytes themselves.
 
+GBK text is always decoded as GB18030 (its superset: every GBK file reads the same, and the rare
+characters GBK lacks too); the report names it so, with GBK in brackets, wherever it speaks of it.
+
 Chinese software usually writes GBK (CP936) without a ``.cpg`` and with a zero code-page
 byte (LDID); read naively such a file comes out as mojibake. Order of trust: the user's
 ``--encoding``, the ``.cpg``, a Chinese LDID, then detection from the record bytes.
@@ -18,6 +21,8 @@ CHINESE_LDIDS = {0x4D, 0x7A}
 # 0x57 means "the writer's ANSI code page", which on Chinese Windows is GBK: treat like 0.
 UNKNOWN_LDIDS = {0x00, 0x57}
 SAMPLE_BYTES = 4 * 1024 * 1024
+# How the report names the one codec it reads GBK text with.
+GBK_WORDS = "GB18030（兼容 GBK）"
 CPG_ALIASES = {
     "936": "CP936",
     "65001": "UTF-8",
@@ -40,6 +45,11 @@ class EncodingChoice:
     def to_dict(self) -> dict[str, str | None]:
         """Return the choice as report data."""
         return {"encoding": self.encoding, "source": self.source, "note": self.note}
+
+
+def _as(name: str, declared: str) -> str:
+    """Say which codec decodes a declared encoding when the two names differ (GBK → GB18030)."""
+    return f"（以 {GBK_WORDS} 解码）" if name == "GB18030" and declared.upper() != "GB18030" else ""
 
 
 def normalise_name(name: str, *, where: str) -> str:
@@ -89,25 +99,25 @@ def shapefile_encoding(shp: Path, override: str | None = None) -> EncodingChoice
     """Decide the encoding of the Shapefile ``shp`` (its ``.dbf`` and ``.cpg`` siblings)."""
     if override:
         name = normalise_name(override, where="--encoding ")
-        return EncodingChoice(name, "option", f"按用户指定的编码 {name} 读取")
+        return EncodingChoice(name, "option", f"按用户指定的编码 {override} 读取{_as(name, override)}")
     cpg = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".cpg"), None)
     if cpg is not None:
         raw = cpg.read_bytes()[:64].decode("ascii", "replace").strip()
         if raw:
             name = normalise_name(raw, where=f"{cpg.name} ")
-            return EncodingChoice(name, "cpg", f"按 {cpg.name} 声明的编码 {raw} 读取")
+            return EncodingChoice(name, "cpg", f"按 {cpg.name} 声明的编码 {raw} 读取{_as(name, raw)}")
     dbf = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".dbf"), None)
     if dbf is None:
         return EncodingChoice(None, "none", "无 .dbf")
     ldid, sample = dbf_records(dbf)
     if ldid in CHINESE_LDIDS:
-        return EncodingChoice("GB18030", "ldid", f".dbf 代码页标记 0x{ldid:02X} 为简体中文（GBK）")
+        return EncodingChoice("GB18030", "ldid", f".dbf 代码页标记 0x{ldid:02X} 为简体中文，按 {GBK_WORDS} 读取")
     if ldid not in UNKNOWN_LDIDS:
         return EncodingChoice(None, "ldid", f"按 .dbf 代码页标记 0x{ldid:02X} 读取")
     found = detect_bytes(sample)
     if found is None:
         return EncodingChoice("UTF-8", "detected", "属性全为 ASCII 字符，按 UTF-8 读取")
-    label = "GBK/GB18030" if found == "GB18030" else found
+    label = GBK_WORDS if found == "GB18030" else found
     return EncodingChoice(found, "detected", f"无 .cpg 且代码页标记为 0，按字节内容判断为 {label}")
 
 
@@ -116,7 +126,8 @@ def decode_text(data: bytes, override: str | None = None) -> tuple[str, Encoding
     if override:
         name = normalise_name(override, where="--encoding ")
         try:
-            return data.decode(name), EncodingChoice(name, "option", f"按用户指定的编码 {name} 读取")
+            note = f"按用户指定的编码 {override} 读取{_as(name, override)}"
+            return data.decode(name), EncodingChoice(name, "option", note)
         except UnicodeDecodeError as exc:
             raise BadRequest(
                 f"文件不是 {name} 编码（第 {exc.start} 字节无法解码）；请改用 --encoding GBK 或 UTF-8。",
@@ -129,7 +140,7 @@ def decode_text(data: bytes, override: str | None = None) -> tuple[str, Encoding
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("gb18030"), EncodingChoice("GB18030", "detected", "按字节内容判断为 GBK/GB18030")
+        return data.decode("gb18030"), EncodingChoice("GB18030", "detected", f"按字节内容判断为 {GBK_WORDS}")
     except UnicodeDecodeError:
         raise BadRequest(
             "无法判断表格的文字编码（既不是 UTF-8 也不是 GBK）；请另存为 UTF-8 CSV 或用 --encoding 指定。",

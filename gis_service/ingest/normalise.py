@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from gis_service.catalogue import FieldSpec, LayerSpec, fold
+from gis_service.catalogue import EXTRA_FIELD, FieldSpec, LayerSpec, fold
 
 CANONICAL_CRS = "EPSG:4490"
 TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "重要", "√"}
@@ -55,6 +57,7 @@ class Normalised:
     field_map: dict[str, str]
     findings: list[Finding] = field(default_factory=list)
     dropped_z: int = 0
+    extra_fields: list[str] = field(default_factory=list)
 
 
 def _is_blank(value: Any) -> bool:
@@ -103,7 +106,81 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
         return pd.Timestamp(str(value).strip().replace("/", "-").replace(".", "-")).date()
     if spec.type == "datetime":
         return pd.Timestamp(value).to_pydatetime()
+    if spec.type == "json":
+        return _json_object(value) or None
     return value
+
+
+def _json_object(value: Any) -> dict[str, Any] | None:
+    """Return a JSON object given as a mapping or as its text (an ``extra`` column exported earlier)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                # A GeoDataFrame written as it is by GDAL spells its dicts the Python way.
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                raise ValueError("bad_json") from None
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("bad_json")
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Return a cell as a JSON value (None for blanks; dates as ISO text; numpy scalars as Python)."""
+    if _is_blank(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dt.date | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)  # an integer column with gaps reads as floats: 1, not 1.0
+    return value if isinstance(value, bool | int | float) else str(value)
+
+
+def _json_column(column: pd.Series) -> list[Any]:
+    """Return a column's cells as JSON values, each distinct value converted once (a column repeats a lot)."""
+    try:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists from a GeoJSON): one by one
+        return [jsonable(v) for v in column.tolist()]
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = [jsonable(v) for v in uniques]
+    table[-1] = None  # -1: missing
+    values: list[Any] = table[codes].tolist()
+    return values
+
+
+def _shared_objects(names: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Return each row's non-blank cells as an object; equal rows share one (encoded once when stored)."""
+
+    def build(row: tuple[Any, ...]) -> dict[str, Any] | None:
+        return {k: v for k, v in zip(names, row, strict=True) if v is not None and v != ""} or None
+
+    try:
+        made: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        return [made[row] if row in made else made.setdefault(row, build(row)) for row in rows]
+    except TypeError:  # a list or object among the cells: not hashable
+        return [build(row) for row in rows]
+
+
+def extra_values(gdf: gpd.GeoDataFrame, columns: list[str], given: list[Any] | pd.Series | None) -> list[Any]:
+    """Return each row's fields the catalogue does not know, as one object (None when it has none)."""
+    names = [str(c) for c in columns]
+    lists = [_json_column(gdf[c]) for c in columns]
+    found = _shared_objects(names, list(zip(*lists, strict=True)))
+    if given is None:
+        return found
+    # An ``extra`` column of the file (an earlier export) wins over a column of the same name.
+    return [({**(new or {}), **(old or {})} or None) for old, new in zip(given, found, strict=True)]
 
 
 def _plain_text(column: pd.Series) -> pd.Series | None:
@@ -172,6 +249,12 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
         values, failed, raw = coerce_column(spec, gdf[source])
         findings += [_unreadable(spec, int(i), value) for i, value in zip(failed, raw, strict=True)]
         out[target] = values
+    unknown = [c for c in gdf.columns if c != gdf.geometry.name and c not in field_map]
+    if unknown and EXTRA_FIELD in layer.field_names:
+        out[EXTRA_FIELD] = extra_values(gdf, unknown, out.get(EXTRA_FIELD))
+        # Report the columns that carried something: an empty column (CASS's unused H) kept nothing.
+        carried = {name for row in out[EXTRA_FIELD] if row for name in row}
+        unknown = [c for c in unknown if str(c) in carried]
     for spec in layer.fields:
         if spec.name not in out and spec.default is not None:
             out[spec.name] = [spec.default] * len(gdf)
@@ -189,4 +272,6 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     frame = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=gdf.crs), crs=gdf.crs)
     if frame.crs is not None:
         frame = frame.to_crs(CANONICAL_CRS)
-    return Normalised(frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z)
+    return Normalised(
+        frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z, extra_fields=[str(c) for c in unknown]
+    )

@@ -28,17 +28,19 @@ from gis_service.db.engine import side_engine
 from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding, normalise
-from gis_service.ingest.read import Source, read_delivery
+from gis_service.ingest.read import MissingCRS, Source, read_delivery
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.locate import place
 from gis_service.ingest.validation.ratio_check import zone_ratios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
 from gis_service.ingest.validation.validate import validate
+from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
 from gis_service.runtime import collector_paused
 from gis_service.settings import get_settings
 from gis_service.store.bulk import report_texts, write_reports
 from gis_service.store.deliveries import Submitted, approve_deliveries
+from gis_service.store.features import read_features
 from gis_service.store.ratios import ratio_rules
 
 IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems")
@@ -140,6 +142,7 @@ def prepare(
     step("normalise")
     norm = normalise(layer, source.frame)
     findings += norm.findings
+    source.describe_columns(norm.field_map, norm.extra_fields)
     if norm.dropped_z:
         findings.append(
             Finding(
@@ -270,6 +273,19 @@ def check_delivery(
     return (features[-1] if features else None), report, accepted
 
 
+def with_web_map_hint(session: Session, exc: MissingCRS) -> BadRequest:
+    """Return the missing-CRS refusal, saying so when the lon/lat look copied from a web map (GCJ-02/BD-09)."""
+    xy = sample_coordinates(exc.frame)
+    if not len(xy) or not lonlat_in_district(xy):
+        return exc
+    pad = 0.05
+    bbox = (xy[:, 0].min() - pad, xy[:, 1].min() - pad, xy[:, 0].max() + pad, xy[:, 1].max() + pad)
+    found = web_map_reading(exc.frame, read_features(session, "rivers", bbox=bbox))
+    if found is None:
+        return exc
+    return BadRequest(f"{exc.message}{hint_text(found)}", code=exc.code, details={"web_map": found})
+
+
 def import_delivery(
     session: Session,
     path: Path,
@@ -279,7 +295,10 @@ def import_delivery(
 ) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
-    prepared = prepare(layer, path, options, step, seen)
+    try:
+        prepared = prepare(layer, path, options, step, seen)
+    except MissingCRS as exc:
+        raise with_web_map_hint(session, exc) from None
     source = prepared.source
     writer = None
     step("validate")

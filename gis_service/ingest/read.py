@@ -28,8 +28,8 @@ from gis_service.ingest.tables import read_table
 
 ARCHIVES = {".zip", ".kmz"}
 VECTOR = {".shp": "Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON", ".kml": "KML"}
-TABLES = {".csv": "CSV", ".xlsx": "XLSX"}
-ACCEPTED = "zip（Shapefile）、.gpkg、.geojson、.kml/.kmz、.csv、.xlsx"
+TABLES = {".csv": "CSV", ".xlsx": "XLSX", ".dat": "CASS"}
+ACCEPTED = "zip（Shapefile）、.gpkg、.geojson、.kml/.kmz、.csv、.xlsx、.dat（CASS）"
 READ_ERRORS = (
     pyogrio.errors.DataSourceError,
     pyogrio.errors.DataLayerError,
@@ -38,6 +38,16 @@ READ_ERRORS = (
     pyogrio.errors.CRSError,
     UnicodeDecodeError,
 )
+
+
+class MissingCRS(BadRequest):
+    """A delivery with no CRS; it carries the features read, for a closer look at their numbers."""
+
+    code = "missing_crs"
+
+    def __init__(self, message: str, *, frame: gpd.GeoDataFrame) -> None:
+        super().__init__(message)
+        self.frame = frame
 
 
 @dataclass
@@ -52,6 +62,15 @@ class Source:
     crs_source: str = "file"
     axes: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    table: dict[str, Any] | None = None
+    columns: list[dict[str, str]] = field(default_factory=list)
+    extra_fields: list[str] = field(default_factory=list)
+
+    def describe_columns(self, field_map: dict[str, str], extra: list[str]) -> None:
+        """Add how the attribute columns were read: to a catalogue field, or kept in ``extra``."""
+        self.columns += [{"column": str(c), "read_as": f"field:{name}"} for c, name in field_map.items()]
+        self.columns += [{"column": c, "read_as": "extra"} for c in extra]
+        self.extra_fields = list(extra)
 
     def summary(self) -> dict[str, Any]:
         """Return how the file was read, for the report."""
@@ -63,9 +82,16 @@ class Source:
             "crs": describe(self.frame.crs),
             "crs_source": self.crs_source,
             "axes": self.axes,
+            **({"table": self.table} if self.table else {}),
+            "columns": self.columns,
+            "extra_fields": self.extra_fields,
         }
 
 
+# Columns GDAL's KML drivers add to every placemark: styling, not what the surveyor wrote.
+KML_HOUSEKEEPING = {
+    *("tessellate", "extrude", "visibility", "drawOrder", "icon", "altitudeMode", "begin", "end", "timestamp")
+}
 USE_ARROW = importlib.util.find_spec("pyarrow") is not None
 
 
@@ -139,6 +165,8 @@ def read_dataset(path: Path, *, layer: str | None, encoding: str | None, crs: CR
             crs_source="option" if crs is not None else "table",
             axes=table.axes,
             findings=table.findings,
+            table=table.layout,
+            columns=table.columns,
         )
     if suffix == ".kml":
         check_kml(path)
@@ -153,6 +181,8 @@ def read_dataset(path: Path, *, layer: str | None, encoding: str | None, crs: CR
         raise BadRequest(f"文件 {path.name} 中没有图层。", code="empty_delivery")
     name = choose(layers, layer, f"文件 {path.name} ")
     frame = read_vector(path, layer=name)
+    if suffix == ".kml":
+        frame = frame.drop(columns=[c for c in frame.columns if c in KML_HOUSEKEEPING])
     return Source(frame=frame, filename=path.name, format=VECTOR[suffix], layer=name)
 
 
@@ -195,10 +225,10 @@ def read_delivery(
         source.frame = source.frame.set_crs(crs, allow_override=True)
         source.crs_source = "option"
     if source.frame.crs is None:
-        raise BadRequest(
+        raise MissingCRS(
             f"{source.filename} 没有坐标系信息（缺少 .prj 或坐标系元数据）。请用 --crs 指定，"
             "如 --crs 4524（东坐标带带号 36）、--crs 4545（不带带号）或 --crs 4490（经纬度）。",
-            code="missing_crs",
+            frame=source.frame,
         )
     if swap:
         source.frame = swap_xy(source.frame)

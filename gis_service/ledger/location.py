@@ -13,9 +13,9 @@ import geopandas as gpd
 import shapely
 from pydantic import BaseModel, Field
 
+from gis_service.district import get_district
 from gis_service.errors import BadRequest
 from gis_service.ingest.crs import parse_crs
-from gis_service.settings import get_settings
 
 GEOMETRY_TYPES = frozenset({"Point", "Polygon", "MultiPolygon"})
 POINT_ONLY = frozenset({"Point"})
@@ -36,13 +36,13 @@ def _shape(geometry: dict[str, Any], allowed: Collection[str]) -> shapely.Geomet
 
 def _check_in_district(geom: shapely.Geometry) -> None:
     """Refuse a location outside the district, saying when lon and lat look swapped."""
-    minx, miny, maxx, maxy = get_settings().district_bbox
+    minx, miny, maxx, maxy = get_district().bbox
     point = geom.representative_point()
     x, y = point.x, point.y
     if not (minx <= x <= maxx and miny <= y <= maxy):
         hint = "；经纬度是否写反了？" if (minx <= y <= maxx and miny <= x <= maxy) else ""
         raise BadRequest(
-            f"位置 ({x:.6f}, {y:.6f}) 不在{get_settings().district_name}范围 {minx}–{maxx}°E、{miny}–{maxy}°N 内"
+            f"位置 ({x:.6f}, {y:.6f}) 不在{get_district().name}范围 {minx}–{maxx}°E、{miny}–{maxy}°N 内"
             f"{hint}；请检查坐标和坐标系（crs）",
             code="outside_district",
             details={"lon": x, "lat": y},

@@ -19,15 +19,22 @@ from shapely.geometry.base import BaseGeometry
 
 from gis_service.db.models import SRID
 from gis_service.errors import BadRequest
-from gis_service.ingest.crs import CANDIDATES
+from gis_service.ingest.crs import candidates
 from gis_service.store.spatial import BBox
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
 STORAGE_CRS = EPSG_URI.format(code=SRID)
-# CRS84, then storage, WGS 84, and the GK zones the catalogue reads deliveries in.
-EPSG_CODES = tuple(dict.fromkeys((SRID, 4326, *CANDIDATES)))
-SUPPORTED = (CRS84, *(EPSG_URI.format(code=code) for code in EPSG_CODES))
+
+
+def epsg_codes() -> tuple[int, ...]:
+    """Return the EPSG codes served: storage, WGS 84, and the GK zones the district reads deliveries in."""
+    return tuple(dict.fromkeys((SRID, 4326, *candidates())))
+
+
+def supported() -> tuple[str, ...]:
+    """Return the CRS URIs served: CRS84 first, then :func:`epsg_codes`."""
+    return (CRS84, *(EPSG_URI.format(code=code) for code in epsg_codes()))
 
 
 @dataclass(frozen=True)
@@ -91,11 +98,11 @@ def parse_crs(value: str | None, parameter: str = "crs") -> ServedCrs:
     for prefix in ("http://www.opengis.net/def/crs/EPSG/0/", "https://www.opengis.net/def/crs/EPSG/0/", "EPSG:"):
         if text.upper().startswith(prefix.upper()) and text[len(prefix) :].isdigit():
             code = int(text[len(prefix) :])
-    if code not in EPSG_CODES:
+    if code not in epsg_codes():
         raise BadRequest(
-            f"{parameter} 参数 {value!r} 不是本服务提供的坐标系；可用：{'、'.join(SUPPORTED)}",
+            f"{parameter} 参数 {value!r} 不是本服务提供的坐标系；可用：{'、'.join(supported())}",
             code="unsupported_crs",
-            details={"parameter": parameter, "supported": list(SUPPORTED)},
+            details={"parameter": parameter, "supported": list(supported())},
         )
     return ServedCrs(EPSG_URI.format(code=code), code)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gis_service.catalogue import Catalogue
-from gis_service.ogc.crs import SUPPORTED
+from gis_service.ogc.crs import supported
 from gis_service.ogc.filters import JSON_TYPES, LANGUAGES, queryable_names
 from gis_service.ogc.settings import get_ogc_settings
 
@@ -28,7 +28,7 @@ def _parameters() -> dict[str, dict[str, Any]]:
     """Return the shared query parameters of the OGC routes."""
     settings = get_ogc_settings()
     string = {"type": "string"}
-    crs = {"type": "string", "format": "uri", "enum": list(SUPPORTED)}
+    crs = {"type": "string", "format": "uri", "enum": list(supported())}
     numbers = {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}
     return {
         "f": _query("f", "响应格式", {"type": "string", "enum": ["json", "html"]}),

@@ -104,6 +104,18 @@ def escaped(texts: pa.Array) -> pa.Array:
     return pc.fill_null(texts, pa.scalar(NULL, STRING))
 
 
+def _by_identity(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return codes grouping ``values`` by object identity and the index of each group's first value.
+
+    Rows sharing one object (the same ``extra`` for a whole delivery) then encode once.
+    """
+    ids = np.fromiter((id(v) for v in values), dtype=np.int64, count=len(values))
+    codes, uniques = pd.factorize(ids)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return codes, first
+
+
 def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa.Array:
     """Return each value as escaped COPY text, encoding each distinct value once; null becomes ``\\N``.
 
@@ -116,8 +128,9 @@ def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa
     values = np.asarray(values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values, dtype=object)
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    except TypeError:  # unhashable values (lists, dicts): encode each one
-        codes, uniques = np.arange(len(values)), values
+    except TypeError:  # unhashable values (lists, dicts): encode each distinct object once
+        codes, first = _by_identity(values)
+        uniques = values[first]
         codes[pd.isna(values)] = -1
     texts = escaped(pa.array([*map(encode, uniques), None], type=STRING))
     # -1 (null) picks the appended None, which escaping made \N.

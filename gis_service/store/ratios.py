@@ -99,7 +99,7 @@ def current_report(conn: Session | Connection, rules: RatioRules, *, river: str 
         rivers = fetch(conn, "rivers", {"code": river} if river else None)
         if river and rivers.empty:
             raise NotFound(
-                f"没有河流编码为 {river} 的河流；请用 `rivergis export rivers` 查看河流编码",
+                f"没有河流编码为 {river} 的河流；请用 `rivergis rivers list` 查看河流编码",
                 code="river_not_found",
                 details={"river": river},
             )

@@ -21,6 +21,7 @@ import jinja2
 import numpy as np
 import shapely
 
+from gis_service.district import get_district
 from gis_service.errors import BadRequest
 from gis_service.resources import data_path
 from gis_service.settings import get_settings
@@ -168,8 +169,14 @@ def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
     # branca writes the title into <title> unescaped; a river or file name may hold "</title><script>".
     figure = branca.element.Figure(title=html.escape(title, quote=False))
     # markercluster needs the map to know its max zoom, which an offline map (no tiles) does not set.
+    district = get_district()
     fmap = folium.Map(
-        tiles=None, prefer_canvas=True, control_scale=True, location=[29.0, 106.9], maxZoom=19, zoom_start=11
+        tiles=None,
+        prefer_canvas=True,
+        control_scale=True,
+        location=list(district.map_center),
+        maxZoom=19,
+        zoom_start=district.zoom,
     )
     js, css = served_urls()
     # Replace Folium's CDN links (Leaflet, jQuery, Bootstrap, Font Awesome) by the service's own files.

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Problem, Town
+from gis_service.district import get_district
 from gis_service.ledger.filters import ProblemFilter
-from gis_service.settings import get_settings
 from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
 from gis_service.webmap.data import (
@@ -134,7 +134,7 @@ def problems_map(
 ) -> str:
     """Render the issue map page; ``standalone`` embeds the data and inlines the assets (one file)."""
     fmap, datum = make_map(TITLE, basemap)
-    minx, miny, maxx, maxy = get_settings().district_bbox
+    minx, miny, maxx, maxy = get_district().bbox
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     entries = []
     for layer, label in OVERLAYS:

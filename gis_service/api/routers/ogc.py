@@ -22,7 +22,7 @@ from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ogc import html, openapi
-from gis_service.ogc.crs import CRS84, STORAGE_CRS, SUPPORTED
+from gis_service.ogc.crs import CRS84, STORAGE_CRS, supported
 from gis_service.ogc.filters import queryables
 from gis_service.ogc.links import Links
 from gis_service.ogc.params import (
@@ -140,7 +140,7 @@ def _describe(links: Links, layer: LayerSpec, box: BBox | None, dates: tuple[Any
         "id": layer.name,
         "title": layer.label,
         "itemType": "feature",
-        "crs": list(SUPPORTED),
+        "crs": list(supported()),
         "storageCrs": STORAGE_CRS,
         "links": [
             links.link("self", links.url(path), JSON, layer.label),

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
 from gis_service.api.responses import file_responses
+from gis_service.district import get_district
 from gis_service.export.ratios import MEDIA_TYPES, render
 from gis_service.store.ratios import current_report, ratio_rules
 
@@ -41,7 +42,7 @@ def ratios_export(
 ) -> Response:
     """Download the check as an XLSX workbook, a CSV table (UTF-8 BOM) or GeoJSON of the zone stretches."""
     report = current_report(session, ratio_rules(settings), river=river)
-    data = render(report, fmt, important_only, district=settings.district_name)
+    data = render(report, fmt, important_only, district=get_district().name)
     name = f"岸线功能区核算{'_' + river if river else ''}.{fmt}"
     disposition = f"attachment; filename=\"ratios.{fmt}\"; filename*=UTF-8''{quote(name)}"
     return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})

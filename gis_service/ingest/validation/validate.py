@@ -15,10 +15,12 @@ import geopandas as gpd
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.catalogue import LayerSpec
+from gis_service.district import get_district
 from gis_service.ingest.crs import local_metric_crs
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.checks import check_duplicates, check_fields, check_geometries, check_rivers
 from gis_service.ingest.validation.locate import Locator
+from gis_service.ingest.validation.plausibility import check_range_proportions
 from gis_service.ingest.validation.river_checks import (
     RiverGeometry,
     check_range_contains_river,
@@ -86,6 +88,8 @@ def validate(
         findings += check_sides(frame, rg, loc)
     if layer.name == "boundaries":
         findings += check_range_contains_river(rg, settings.zone_range_tolerance_m)
+        district = get_district()
+        findings += check_range_proportions(rg, district.bbox, settings.range_width_warning_m, district.name)
     elif layer.name == "zones":
         findings += check_zones_in_range(rg, loc, settings.zone_range_tolerance_m)
         due = not reported and not any(f.severity == "error" for f in findings)
