@@ -11,6 +11,7 @@ from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.catalogue import get_catalogue
+from gis_service.web.site import install_web
 
 ROUTERS = [
     health.router,
@@ -43,4 +44,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_web(app)  # the web workbench's pages, after the API so that its error pages wrap the JSON ones
     return app
