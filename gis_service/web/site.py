@@ -9,10 +9,10 @@ from fastapi.responses import FileResponse
 
 from gis_service.errors import NotFound
 from gis_service.web.errors import install_page_errors
-from gis_service.web.routers import auth, dashboard
+from gis_service.web.routers import auth, dashboard, deliveries
 
 STATIC = Path(__file__).resolve().parent / "static"
-ROUTERS = [auth.router, dashboard.router]
+ROUTERS = [auth.router, dashboard.router, deliveries.router]
 static_router = APIRouter(include_in_schema=False)
 
 
