@@ -203,3 +203,9 @@ def test_user_command_creates_lists_disables_and_resets(engine, client) -> None:
     reset = runner.invoke(cli, ["user", "reset", "zhang", "--password-stdin"], input="xin-de-mi-ma-2\n")
     assert reset.exit_code == 0
     assert runner.invoke(cli, ["user", "reset", "nobody", "--password-stdin"], input="xin-de-mi-ma-2\n").exit_code == 2
+
+
+def test_a_logged_in_users_404_page_keeps_their_navigation(client, users) -> None:
+    assert login(client, "admin", users["admin"]).status_code == 303
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "退出登录" in page.text and 'href="/admin"' in page.text

@@ -11,11 +11,23 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis_service.db.engine import get_engine
 from gis_service.errors import ServiceError
 from gis_service.settings import get_settings
-from gis_service.web.deps import ROLE_LABELS, CsrfRejected, LoginRequired, RoleRequired, WebUser, login_redirect
+from gis_service.web.deps import (
+    ROLE_LABELS,
+    SESSION_COOKIE,
+    CsrfRejected,
+    LoginRequired,
+    RoleRequired,
+    WebUser,
+    current_user,
+    login_redirect,
+)
 from gis_service.web.templating import render
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
@@ -32,11 +44,23 @@ def wants_page(request: Request) -> bool:
 
 
 def _viewer(request: Request) -> WebUser:
-    """Return the user for an error page (the one the page's dependencies found, else anonymous)."""
+    """Return the user for an error page: the one the page's dependencies found, else the session cookie's."""
     found = getattr(request.state, "web_user", None)
     if isinstance(found, WebUser):
         return found
-    return WebUser("anonymous", "", "", None, "", get_settings().public_read)
+    settings = get_settings()
+    anonymous = WebUser("anonymous", "", "", None, "", settings.public_read)
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return anonymous
+    # An unknown address matched no route, so no dependency looked the user up: do it here, so that a
+    # logged-in user's 404 page keeps their navigation. A database that fails here only costs that.
+    try:
+        engine = getattr(request.app.state, "engine", None) or get_engine()
+        with sessionmaker(bind=engine)() as session, session.begin():
+            return current_user(request, session, settings)
+    except SQLAlchemyError:
+        return anonymous
 
 
 def error_page(request: Request, status: int, title: str, message: str, code: str) -> Response:
