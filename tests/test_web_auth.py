@@ -209,3 +209,6 @@ def test_a_logged_in_users_404_page_keeps_their_navigation(client, users) -> Non
     assert login(client, "admin", users["admin"]).status_code == 303
     page = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert page.status_code == 404 and "退出登录" in page.text and 'href="/admin"' in page.text
+    malformed = client.get("/deliveries/abc")
+    assert malformed.status_code == 404 and "页面不存在" in malformed.text and "退出登录" in malformed.text
+    assert client.get("/api/v1/deliveries/abc").json()["error"]["code"] == "invalid_request"

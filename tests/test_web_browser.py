@@ -86,6 +86,17 @@ def _logout(page: Any) -> None:
     page.wait_for_url(re.compile(r".*/login$"))
 
 
+def _decide(page: Any, button: str, action: str, status: str) -> None:
+    """Press 批准 or 确认退回 and wait for the delivery's page to show its new status."""
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(action)) as answer:
+        page.get_by_role("button", name=button).click()
+    assert answer.value.status == 303
+    page.wait_for_function(
+        "(s) => document.querySelector('#rg-delivery') && document.querySelector('#rg-delivery').dataset.status === s",
+        arg=status,
+    )
+
+
 def _current(engine: Engine) -> list[tuple[int, str]]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -109,7 +120,11 @@ def test_surveyor_uploads_admin_approves_and_the_current_version_changes(
     _login(page, "surveyor")
     assert page.url.endswith("/deliveries/new")
 
-    # Script typed into a field comes back in the refusal as text.
+    # Script typed into a field comes back in the refusal as text; the progress bar follows the upload's bytes.
+    page.evaluate(
+        "window.__rgProgress = [];"
+        "document.body.addEventListener('htmx:xhr:progress', (e) => window.__rgProgress.push(e.detail.loaded))"
+    )
     page.get_by_label("图层").select_option("boundaries")
     page.get_by_label("成果文件").set_input_files(str(range_file(tmp_path, 10, "v2")))
     page.get_by_label("坐标系（可选）").fill(HOSTILE)
@@ -117,6 +132,8 @@ def test_surveyor_uploads_admin_approves_and_the_current_version_changes(
     page.wait_for_selector("#rg-upload-error")
     assert "<script>" in page.inner_text("#rg-upload-error") or "onerror" in page.inner_text("#rg-upload-error")
     assert page.get_by_label("坐标系（可选）").input_value() == HOSTILE
+    sent = page.evaluate("window.__rgProgress")
+    assert sent and sent[-1] > range_file(tmp_path, 10, "v2").stat().st_size  # the file and the form's fields
     assert _current(engine) == [(1, "approved")]
 
     page.get_by_label("坐标系（可选）").fill("")
@@ -136,9 +153,7 @@ def test_surveyor_uploads_admin_approves_and_the_current_version_changes(
     # The 10 m shift of the square (see test_import_versions): about 1 000 m² added and a 10 m largest shift.
     assert page.inner_text('[data-diff="shift"]').startswith(("10.00", "9.99"))
     page.screenshot(path=str(artifacts / "web_delivery_review.png"), full_page=True)
-    with page.expect_navigation():
-        page.get_by_role("button", name="批准").click()
-    assert page.get_attribute("#rg-delivery", "data-status") == "approved"
+    _decide(page, "批准", "/approve", "approved")
     assert _current(engine) == [(1, "superseded"), (2, "approved")]
 
     # A third version is sent back with a hostile reason; the surveyor sees it as text.
@@ -154,9 +169,7 @@ def test_surveyor_uploads_admin_approves_and_the_current_version_changes(
     page.goto(f"{river_server}/deliveries/{third}")
     page.locator("summary", has_text="退回").click()
     page.get_by_label("退回原因").fill(HOSTILE)
-    with page.expect_navigation():
-        page.get_by_role("button", name="确认退回").click()
-    assert page.get_attribute("#rg-delivery", "data-status") == "rejected"
+    _decide(page, "确认退回", "/reject", "rejected")
     _logout(page)
     _login(page, "surveyor")
     page.goto(f"{river_server}/deliveries")

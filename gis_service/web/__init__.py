@@ -13,7 +13,8 @@ How to add a page (for example ``/ratios``):
    ``{% block content %}`` (and ``title``, ``breadcrumb``). Autoescape is on: never mark user text ``|safe``.
 3. Every form that changes something carries ``{{ csrf_field() }}`` and its handler takes
    ``form: CsrfForm`` (a POST without the right token is refused with 403 before anything else);
-   writes are audited with ``user.caller.audit(session, ...)`` like the API routers do.
+   writes are audited with ``user.caller.audit(session, ...)`` like the API routers do, then
+   ``commit_now(session)`` before the redirect (so that the next page already sees the write).
 4. Add the router to ``ROUTERS`` in :mod:`gis_service.web.site` and, if it belongs in the left
    navigation, an entry to ``NAV`` in :mod:`gis_service.web.nav` with the role it needs.
 

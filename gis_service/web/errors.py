@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
@@ -73,6 +74,7 @@ def install_page_errors(app: FastAPI) -> None:
     """Register the page error handlers, each handing non-page requests to the handler installed before it."""
     json_http: Handler | None = app.exception_handlers.get(StarletteHTTPException)  # type: ignore[assignment]
     json_service: Handler | None = app.exception_handlers.get(ServiceError)  # type: ignore[assignment]
+    json_invalid: Handler | None = app.exception_handlers.get(RequestValidationError)  # type: ignore[assignment]
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
@@ -100,6 +102,16 @@ def install_page_errors(app: FastAPI) -> None:
         if json_http is None:
             raise exc
         return await json_http(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if getattr(request.state, "web_page", False):
+            # A page address with a malformed part (/deliveries/abc) is a page that does not exist.
+            message = f"找不到页面 {request.url.path}：地址中的编号或参数不正确。请从列表页进入。"
+            return error_page(request, 404, "页面不存在", message, "not_found")
+        if json_invalid is None:
+            raise exc
+        return await json_invalid(request, exc)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
