@@ -212,3 +212,18 @@ def test_a_logged_in_users_404_page_keeps_their_navigation(client, users) -> Non
     malformed = client.get("/deliveries/abc")
     assert malformed.status_code == 404 and "页面不存在" in malformed.text and "退出登录" in malformed.text
     assert client.get("/api/v1/deliveries/abc").json()["error"]["code"] == "invalid_request"
+
+
+def test_migration_0005_downgrades_and_upgrades_again(engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from gis_service.db.schema import alembic_config
+
+    assert {"users", "web_sessions"} <= set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    assert not {"users", "web_sessions"} & set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert {"users", "web_sessions"} <= set(inspect(engine).get_table_names())

@@ -74,3 +74,8 @@ def test_dashboard_needs_login_when_reading_is_private(demo_client, monkeypatch)
     get_settings.cache_clear()
     response = demo_client.get("/", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login?next=/"
+
+
+def test_dashboard_of_an_empty_database_says_what_to_do(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "还没有河流数据" in page.text
