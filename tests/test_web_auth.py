@@ -77,6 +77,7 @@ def test_five_wrong_passwords_lock_the_username_with_429(client, engine, users) 
         assert f"还可尝试 {left} 次" in response.text
     fifth = login(client, "admin", "wrong-password")
     assert fifth.status_code == 429 and "已暂时锁定" in fifth.text
+    assert 0 < int(fifth.headers["retry-after"]) <= 15 * 60  # the default lockout, 15 minutes
     # Locked: even the right password is refused, and nothing logs in.
     right = login(client, "admin", users["admin"])
     assert right.status_code == 429 and SESSION_COOKIE not in client.cookies

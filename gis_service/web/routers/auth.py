@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from gis_service.access import audit
 from gis_service.accounts import MAX_FAILED_LOGINS, authenticate, change_password, end_session, get_user, start_session
 from gis_service.api.deps import SessionDep, SettingsDep
+from gis_service.db.models import utcnow
 from gis_service.errors import BadRequest
 from gis_service.web.cookies import clear_session_cookie, set_login_csrf_cookie, set_session_cookie
 from gis_service.web.deps import PAGE, SESSION_COOKIE, CsrfForm, CurrentUser, WebUser, commit_now, new_csrf_token
@@ -68,7 +69,10 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, user: Cu
         )
         audit(session, actor="anonymous", action="login.locked", target_type="user", target_id=username[:64])
         commit_now(session)
-        return _login_page(request, user, settings, next_path=next_path, error=message, status=429, username=username)
+        page = _login_page(request, user, settings, next_path=next_path, error=message, status=429, username=username)
+        wait = max(int((outcome.locked_until - utcnow()).total_seconds()), 1)
+        page.headers["Retry-After"] = str(wait)
+        return page
     if outcome.user is None:
         commit_now(session)  # the failure counts, even for the very next attempt
         message = (
