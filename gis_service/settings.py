@@ -72,6 +72,10 @@ class Settings(BaseSettings):
 
     # The office's time zone: deadlines, "today" and overdue are counted in it (gis_service.clock).
     timezone: str = "Asia/Shanghai"
+    # Web workbench: the session cookie is sent only over HTTPS when true (behind a TLS proxy).
+    cookie_secure: bool = False
+    session_hours: float = 12.0
+    login_lockout_minutes: float = 15.0
 
     host: str = "127.0.0.1"
     port: int = 8000

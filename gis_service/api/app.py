@@ -30,6 +30,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import backend_for
 from gis_service.settings import get_settings
+from gis_service.web.site import install_web
 
 ROUTERS = [
     health.router,
@@ -75,4 +76,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     declare_errors(app, ROUTERS)
+    install_web(app)  # the web workbench's pages, after the API so that its error pages wrap the JSON ones
     return app

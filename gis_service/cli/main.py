@@ -17,6 +17,11 @@ COMMANDS = [
     LazyCommand("init", "gis_service.cli.setup:init", "创建或升级数据库结构（Alembic 迁移）。"),
     LazyCommand("demo", "gis_service.cli.setup:demo", "加载演示数据（万盛经开区，虚构数据）。"),
     LazyCommand("serve", "gis_service.cli.setup:serve", "启动 HTTP 服务：API、地图、OGC API - Features。"),
+    LazyCommand(
+        "user",
+        "gis_service.cli.users:user_app",
+        "网页工作台账号管理：创建、列表、停用、重置密码（密码只从标准输入读取）。",
+    ),
     LazyCommand("token", "gis_service.cli.tokens:token_app", "API 令牌管理。"),
     LazyCommand("rivers", "gis_service.cli.rivers:rivers_app", "河流名录：河流编码、名称、河长级别。"),
     LazyCommand(

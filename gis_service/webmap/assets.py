@@ -60,8 +60,8 @@ OWN_ASSETS = (
     Asset("rivergis_css", "css", "css/rivergis.css"),
     Asset("rivergis_js", "js", "js/rivergis.js"),
 )
-# Only these packages may be served from node_modules (not the whole folder).
-VENDOR_PACKAGES = ("leaflet", "leaflet.markercluster")
+# Only these packages may be served from node_modules (not the whole folder); the web workbench's UI kit too.
+VENDOR_PACKAGES = ("leaflet", "leaflet.markercluster", "@tabler/core", "htmx.org", "echarts")
 
 
 def own_url(asset: Asset) -> str:
@@ -162,7 +162,8 @@ def inline_assets(html: str) -> str:
 def static_file(kind: str, path: str) -> Path:
     """Return the file for ``/static/{kind}/{path}`` (vendor package files or ``maps/``), never outside."""
     if kind == "vendor":
-        package = path.split("/", 1)[0]
+        parts = path.split("/")
+        package = "/".join(parts[:2]) if path.startswith("@") else parts[0]
         root = vendor_dir()
         if package not in VENDOR_PACKAGES:
             raise NotFound(f"静态资源 {path!r} 不存在", code="static_not_found")

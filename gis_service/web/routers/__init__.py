@@ -1,0 +1,1 @@
+"""The workbench's page routers, one module a page group."""

@@ -1,0 +1,29 @@
+"""``/``: the dashboard (一张图首页)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gis_service.api.deps import SessionDep
+from gis_service.web.dashboard import ledger_figures, outfall_figures, ratio_figures, river_rows
+from gis_service.web.deps import PAGE, PageViewer
+from gis_service.web.templating import render
+
+router = APIRouter(dependencies=PAGE, include_in_schema=False)
+
+
+@router.get("/")
+def dashboard(request: Request, session: SessionDep, user: PageViewer) -> Response:
+    """The dashboard: rivers and their ranges, ratio compliance, the ledger, overdue items, outfalls."""
+    ratio_charts, ratio_total, ratios = ratio_figures(session)
+    ledger_charts, ledger = ledger_figures(session)
+    outfall_charts, outfalls = outfall_figures(session)
+    context = {
+        "rivers": river_rows(session, ratios),
+        "ratio_total": ratio_total,
+        "ledger": ledger,
+        "outfalls": outfalls,
+        "figures": ratio_charts + ledger_charts + outfall_charts,
+    }
+    return render(request, "dashboard.html", user, context)

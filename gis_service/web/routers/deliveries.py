@@ -1,0 +1,247 @@
+"""Deliveries: upload with its report (``/deliveries/new``), the queue (``/deliveries``), review (``/deliveries/{id}``).
+
+The pages call what the API's deliveries router calls (the import pipeline, ``store.deliveries``) and audit
+each write the same way.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from gis_service.access import Role
+from gis_service.api.deps import SessionDep
+from gis_service.api.routers.deliveries import limited_request, save_upload
+from gis_service.catalogue import get_catalogue
+from gis_service.db.models import Delivery, River
+from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
+from gis_service.settings import get_settings
+from gis_service.store.deliveries import approve_delivery, get_delivery, list_deliveries, range_diff, reject_delivery
+from gis_service.web.deps import (
+    PAGE,
+    CsrfForm,
+    CsrfRejected,
+    PageAdmin,
+    PageSurveyor,
+    PageViewer,
+    WebUser,
+    commit_now,
+    csrf_matches,
+)
+from gis_service.web.templating import PAGE_HEADERS, render
+
+router = APIRouter(dependencies=PAGE, include_in_schema=False)
+# What surveyors deliver per river; rivers, outfalls and problems come in through the CLI or the API.
+DELIVERED_LAYERS = ("boundaries", "zones", "stakes")
+ENCODINGS = ("UTF-8", "GBK")
+STATUS_LABELS = {"submitted": "待审核", "approved": "已批准（现行）", "rejected": "已退回", "superseded": "已被替代"}
+STATUS_COLOURS = {"submitted": "yellow", "approved": "green", "rejected": "red", "superseded": "secondary"}
+
+
+def _rivers(session: Session) -> list[tuple[str, str]]:
+    """Return (code, name) of every river, for the form's 河流 choice."""
+    return [(c, n) for c, n in session.execute(select(River.code, River.name).order_by(River.code))]
+
+
+def _layers() -> list[tuple[str, str]]:
+    """Return (code, Chinese label) of the layers a surveyor may deliver."""
+    catalogue = get_catalogue()
+    return [(name, catalogue[name].label) for name in DELIVERED_LAYERS]
+
+
+def _form_page(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    *,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render the upload form, with what the user chose kept and any report or error below it."""
+    body = {
+        "layers": _layers(),
+        "rivers": _rivers(session),
+        "encodings": ENCODINGS,
+        "values": values or {},
+        "error": None,
+        "report": None,
+        "preview": None,
+        "max_upload_mb": get_settings().max_upload_mb,
+        **context,
+    }
+    return render(request, "deliveries_new.html", user, body, status=status)
+
+
+@router.get("/deliveries/new")
+def new_delivery_form(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
+    """The upload form: 图层, 河流, 成果文件, optional 坐标系 and 编码, the button 提交."""
+    return _form_page(request, session, user)
+
+
+def _text(form: FormData, name: str) -> str:
+    """Return a text field of the form, trimmed (empty when absent)."""
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _import(session: Session, path: Path, options: Any, features: list[Any]) -> dict[str, Any]:
+    """Run the import in a savepoint, so that a refusal leaves nothing behind while the page still answers."""
+    from gis_service.ingest.pipeline import run_import
+
+    with session.begin_nested():
+        return run_import(session, path, options, seen=features.append)
+
+
+@router.post("/deliveries/new")
+async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
+    """Check and store a delivery; answer its report: a stored one opens its page, a refused one shows why."""
+    from gis_service.ingest.pipeline import ImportOptions
+
+    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    async with limited_request(request, limit).form(max_files=1, max_fields=20) as form:
+        if not csrf_matches(user.csrf, form.get("csrf_token")):
+            raise CsrfRejected
+        values = {k: _text(form, k) for k in ("layer", "river", "crs", "encoding")}
+        upload_file = form.get("file")
+        features: list[Any] = []
+        try:
+            if values["layer"] not in DELIVERED_LAYERS:
+                raise BadRequest("请选择图层（管理范围、岸线功能分区或界桩）", code="unknown_layer")
+            if not isinstance(upload_file, UploadFile) or not upload_file.filename:
+                raise BadRequest("请选择要上传的成果文件", code="missing_file")
+            options = ImportOptions(
+                layer=values["layer"],
+                crs=values["crs"] or None,
+                encoding=values["encoding"] or None,
+                river=values["river"] or None,
+                actor=user.username,
+                filename=Path(upload_file.filename).name,
+            )
+            with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
+                path = await save_upload(upload_file, Path(tmp), limit)
+                report = await run_in_threadpool(_import, session, path, options, features)
+        except DeliveryRejected as exc:
+            return await _refused(request, session, user, values, exc, features)
+        except ServiceError as exc:
+            if exc.http_status >= 500:
+                raise
+            error = {"message": exc.message, "code": exc.code}
+            return _form_page(request, session, user, values=values, error=error, status=exc.http_status)
+    ids = [d["id"] for d in report.get("deliveries", [])]
+    user.caller.audit(
+        session, "delivery.import", values["layer"], options.filename, stored=report.get("stored"), deliveries=ids,
+        approved=False,
+    )  # fmt: skip
+    commit_now(session)
+    target = f"/deliveries/{ids[0]}?submitted=1" if len(ids) == 1 else "/deliveries?submitted=1"
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+async def _refused(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    values: dict[str, str],
+    exc: DeliveryRejected,
+    features: list[Any],
+) -> Response:
+    """Answer a refused delivery: its report, and the preview map with the problems marked (nothing stored)."""
+    from gis_service.webmap.preview import checked_delivery_html
+
+    report = exc.details if isinstance(exc.details, dict) else {}
+    frame = features[-1] if features else None
+    preview = await run_in_threadpool(checked_delivery_html, frame, report, False)
+    context = {"report": report, "preview": preview, "error": {"message": exc.message, "code": exc.code}}
+    return _form_page(request, session, user, values=values, status=422, **context)
+
+
+@router.get("/deliveries")
+def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
+    """Admins: the deliveries waiting per river, and recent decisions. Surveyors: their own, with outcome and reason."""
+    admin = user.may(Role.ADMIN)
+    rows = list_deliveries(session, limit=1000)
+    if not admin:
+        rows = [d for d in rows if d.submitted_by == user.username]
+    waiting: dict[str, list[Delivery]] = {}
+    for d in rows:
+        if d.status == "submitted":
+            waiting.setdefault(d.river_code, []).append(d)
+    context = {
+        "admin": admin,
+        "waiting": sorted(waiting.items()),
+        "rows": rows[:200],
+        "labels": {spec.name: spec.label for spec in get_catalogue()},
+        "status_labels": STATUS_LABELS,
+        "status_colours": STATUS_COLOURS,
+    }
+    return render(request, "deliveries_list.html", user, context)
+
+
+def _current(session: Session, delivery: Delivery) -> Delivery | None:
+    """Return the river's approved version of the delivery's layer, if any."""
+    found = list_deliveries(session, river_code=delivery.river_code, layer=delivery.layer, status="approved", limit=1)
+    return found[0] if found else None
+
+
+@router.get("/deliveries/{delivery_id}")
+def delivery_page(request: Request, session: SessionDep, user: PageViewer, delivery_id: int) -> Response:
+    """A delivery: its report, the map of it over the current version, the diff, and 批准 / 退回 for admins."""
+    d = get_delivery(session, delivery_id)
+    current = _current(session, d)
+    diff = None
+    if d.layer == "boundaries" and current is not None and current.id != d.id:
+        diff = range_diff(session, current.id, d.id)
+    context = {
+        "d": d,
+        "report": d.report or {},
+        "current": current,
+        "diff": diff,
+        "layer_label": get_catalogue()[d.layer].label,
+        "status_labels": STATUS_LABELS,
+        "status_colours": STATUS_COLOURS,
+        "can_decide": user.may(Role.ADMIN) and d.status == "submitted",
+    }
+    return render(request, "delivery.html", user, context)
+
+
+@router.get("/deliveries/{delivery_id}/map")
+def delivery_map(session: SessionDep, _user: PageViewer, delivery_id: int) -> Response:
+    """The delivery's map (new version over the current one), shown in a frame of its page."""
+    from gis_service.web.delivery_map import version_map_html
+
+    d = get_delivery(session, delivery_id)
+    return HTMLResponse(version_map_html(session, d, _current(session, d)), headers=PAGE_HEADERS)
+
+
+@router.post("/deliveries/{delivery_id}/approve")
+def approve(session: SessionDep, user: PageAdmin, _form: CsrfForm, delivery_id: int) -> Response:
+    """批准: the delivery becomes the river's current version (the API's approve, audited the same way)."""
+    d = approve_delivery(session, delivery_id, actor=user.username)
+    user.caller.audit(
+        session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
+    )
+    commit_now(session)
+    return RedirectResponse(f"/deliveries/{d.id}", status_code=303)
+
+
+@router.post("/deliveries/{delivery_id}/reject")
+def reject(session: SessionDep, user: PageAdmin, form: CsrfForm, delivery_id: int) -> Response:
+    """退回 with a reason (退回原因), which the surveyor sees on their list."""
+    reason = _text(form, "reason")
+    if not reason or len(reason) > 2000:
+        raise BadRequest("请填写退回原因（不超过 2000 字），测绘单位将看到它", code="missing_reason")
+    d = reject_delivery(session, delivery_id, actor=user.username, reason=reason)
+    user.caller.audit(session, "delivery.reject", "delivery", d.id, reason=reason)
+    commit_now(session)
+    return RedirectResponse(f"/deliveries/{d.id}", status_code=303)

@@ -1,0 +1,33 @@
+"""The workbench wired into the app: its page routers, its own static files, and its error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+
+from gis_service.errors import NotFound
+from gis_service.web.errors import install_page_errors
+from gis_service.web.routers import auth, dashboard, deliveries
+
+STATIC = Path(__file__).resolve().parent / "static"
+ROUTERS = [auth.router, dashboard.router, deliveries.router]
+static_router = APIRouter(include_in_schema=False)
+
+
+@static_router.get("/web/static/{path:path}")
+def web_static(path: str) -> FileResponse:
+    """The pages' own scripts and styles (``web/static/``), never a file outside it."""
+    target = (STATIC / path).resolve()
+    if STATIC not in target.parents or not target.is_file():
+        raise NotFound(f"静态资源 {path!r} 不存在", code="static_not_found")
+    return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def install_web(app: FastAPI) -> None:
+    """Add the workbench's pages to ``app`` (after the API's routers and error handlers)."""
+    app.include_router(static_router)
+    for router in ROUTERS:
+        app.include_router(router)
+    install_page_errors(app)

@@ -1,0 +1,159 @@
+"""The deliveries pages on both backends: upload with its report, the queue, review with diff, approve and 退回."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from gis_service.db.models import AuditEntry, Delivery
+from tests.test_import_fixtures import cli, river_frame, shapefile_zip, write
+from tests.test_import_versions import range_file
+from tests.web_helpers import csrf_of, login, make_users
+
+
+@pytest.fixture
+def river(engine: Engine, tmp_path: Path) -> Engine:
+    """The empty database with river R1 (written by GDAL) and an account of each role."""
+    exit_code, body = cli("import", "rivers", str(write(river_frame(), tmp_path / "river.gpkg")))
+    assert exit_code == 0, body
+    make_users(engine)
+    return engine
+
+
+def _as(client: TestClient, role: str) -> None:
+    """Log the client in as the account of ``role``."""
+    client.cookies.clear()
+    assert login(client, role, {"viewer": "kan-kan-2026", "surveyor": "ce-hui-2026", "admin": "guan-li-2026"}[role])
+    assert client.cookies.get("rivergis_session")
+
+
+def _upload(client: TestClient, path: Path, **fields: str):  # noqa: ANN202
+    """Submit the upload form like a browser (its CSRF token read from the form page)."""
+    token = csrf_of(client.get("/deliveries/new").text)
+    data = {"layer": "boundaries", "river": "", "crs": "", "encoding": "", "csrf_token": token, **fields}
+    with path.open("rb") as fh:
+        return client.post(
+            "/deliveries/new", data=data, files={"file": (path.name, fh, "application/zip")}, follow_redirects=False
+        )
+
+
+def _deliveries(engine: Engine) -> dict[int, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Delivery.version, Delivery.status).where(Delivery.river_code == "R1")).all())
+
+
+def test_surveyor_uploads_admin_approves_then_reviews_a_second_version_with_its_diff(client, river, tmp_path) -> None:
+    _as(client, "surveyor")
+    form = client.get("/deliveries/new")
+    assert form.status_code == 200
+    for label in ("图层", "河流", "成果文件", "坐标系（可选）", "编码（可选）"):
+        assert f">{label}</label>" in form.text
+    assert '<option value="boundaries"' in form.text and ">提交</button>" in form.text
+
+    stored = _upload(client, range_file(tmp_path, 0, "v1"))
+    assert stored.status_code == 303, stored.text
+    first = int(stored.headers["location"].split("/")[2].split("?")[0])
+    assert _deliveries(river) == {1: "submitted"}
+    page = client.get(stored.headers["location"])
+    assert page.status_code == 200 and "待审核" in page.text and "检查报告" in page.text
+    assert "批准" not in page.text  # a surveyor cannot decide
+    mine = client.get("/deliveries")
+    assert f'data-delivery="{first}"' in mine.text
+
+    # A surveyor posting 批准 gets the 403 page naming the role, and nothing changes.
+    refused = client.post(f"/deliveries/{first}/approve", data={"csrf_token": csrf_of(page.text)})
+    assert refused.status_code == 403 and "管理员" in refused.text and "insufficient_role" in refused.text
+    assert _deliveries(river) == {1: "submitted"}
+
+    _as(client, "admin")
+    queue = client.get("/deliveries")
+    assert 'id="rg-queue"' in queue.text and f'href="/deliveries/{first}"' in queue.text
+    review = client.get(f"/deliveries/{first}")
+    assert 'id="rg-approve"' in review.text
+    approved = client.post(f"/deliveries/{first}/approve", data={"csrf_token": csrf_of(review.text)})
+    assert approved.status_code == 200 and 'data-status="approved"' in approved.text
+    assert _deliveries(river) == {1: "approved"}
+
+    _as(client, "surveyor")
+    second = _upload(client, range_file(tmp_path, 10, "v2"))
+    assert second.status_code == 303
+    second_id = int(second.headers["location"].split("/")[2].split("?")[0])
+    _as(client, "admin")
+    review = client.get(f"/deliveries/{second_id}")
+    # The square moved 10 m east (see test_import_versions): 1 000 m² added, 1 000 m² removed, a 10 m shift.
+    assert 'data-diff="added">1,000' in review.text or 'data-diff="added">999.' in review.text
+    assert 'data-diff="removed">1,000' in review.text or 'data-diff="removed">999.' in review.text
+    assert 'data-diff="shift">10.00 m' in review.text or 'data-diff="shift">9.99' in review.text
+    frame = client.get(f"/deliveries/{second_id}/map")
+    assert frame.status_code == 200 and "现行版本（第 1 版）" in frame.text and "本次交付（第 2 版）" in frame.text
+
+    with river.connect() as conn:
+        audited = conn.execute(select(AuditEntry.actor, AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert ("surveyor", "delivery.import") in audited and ("admin", "delivery.approve") in audited
+
+
+def test_reject_asks_a_reason_the_surveyor_sees_escaped(client, river, tmp_path) -> None:
+    _as(client, "surveyor")
+    delivery_id = int(_upload(client, range_file(tmp_path, 0, "v1")).headers["location"].split("/")[2].split("?")[0])
+    _as(client, "admin")
+    token = csrf_of(client.get(f"/deliveries/{delivery_id}").text)
+    empty = client.post(f"/deliveries/{delivery_id}/reject", data={"csrf_token": token, "reason": "  "})
+    assert empty.status_code == 400 and "退回原因" in empty.text
+    assert _deliveries(river) == {1: "submitted"}
+    reason = "<script>window.__xss=1</script>东岸界线偏移"
+    done = client.post(f"/deliveries/{delivery_id}/reject", data={"csrf_token": token, "reason": reason})
+    assert done.status_code == 200 and _deliveries(river) == {1: "rejected"}
+
+    _as(client, "surveyor")
+    mine = client.get("/deliveries")
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;东岸界线偏移" in mine.text
+    assert "<script>window.__xss" not in mine.text
+
+
+def test_a_refused_upload_shows_its_report_and_map_and_stores_nothing(client, river, tmp_path) -> None:
+    _as(client, "surveyor")
+    no_prj = shapefile_zip(river_frame("R1"), tmp_path / "s", "boundaries", drop=(".prj",))
+    refused = _upload(client, no_prj)
+    assert refused.status_code == 400  # unreadable without a CRS: the form again, with the message and its code
+    assert 'id="rg-upload-error"' in refused.text and "<code>missing_crs</code>" in refused.text
+    assert _deliveries(river) == {}
+
+    # A line delivered as a range for a river the file does not name: checked, refused with a report and a map.
+    wrong_river = range_file(tmp_path, 0, "v1")
+    report = _upload(client, wrong_river, river="R9")
+    assert report.status_code == 422, report.text[:500]
+    assert 'id="rg-findings"' in report.text and 'data-code="river_mismatch"' in report.text
+    assert 'class="rg-map-frame"' in report.text and "106.872592, 28.912100" in report.text  # the feature's place
+    assert _deliveries(river) == {}
+
+
+def test_upload_without_the_csrf_token_or_by_a_viewer_is_refused(client, river, tmp_path) -> None:
+    _as(client, "viewer")
+    page = client.get("/deliveries/new")
+    assert page.status_code == 403 and "测绘单位" in page.text
+    _as(client, "surveyor")
+    path = range_file(tmp_path, 0, "v1")
+    with path.open("rb") as fh:
+        response = client.post("/deliveries/new", data={"layer": "boundaries"}, files={"file": (path.name, fh)})
+    assert response.status_code == 403 and "csrf_failed" in response.text
+    assert _deliveries(river) == {}
+    client.cookies.clear()
+    anonymous = client.get("/deliveries/new", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=/deliveries/new"
+
+
+def test_an_oversized_upload_answers_the_413_page_and_stores_nothing(client, river, tmp_path, monkeypatch) -> None:
+    from gis_service.settings import get_settings
+
+    _as(client, "surveyor")
+    path = range_file(tmp_path, 0, "v1")
+    # A limit below the file's size (under 1 kB): 256 bytes.
+    monkeypatch.setenv("RIVERGIS_MAX_UPLOAD_MB", str(1 / 4096))
+    get_settings.cache_clear()
+    assert path.stat().st_size > 256
+    refused = _upload(client, path)
+    assert refused.status_code == 413 and "upload_too_large" in refused.text and 'id="rg-main"' in refused.text
+    assert _deliveries(river) == {}
