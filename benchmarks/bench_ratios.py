@@ -34,6 +34,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from benchmarks.common import Measure, measure, province_data, report, scratch_postgis, store_layers
+from gis_service.analysis.shoreline.ratios import RatioRules
 from gis_service.db.engine import make_engine
 from gis_service.store.ratios import current_report
 
@@ -66,7 +67,7 @@ def load(engine: Engine, folder: Path) -> dict[str, float]:
 def ours(engine: Engine) -> dict:
     """The whole ``rivergis ratios --format json`` computation."""
     with engine.connect() as conn:
-        return current_report(conn).to_json()
+        return current_report(conn, RatioRules()).to_json()
 
 
 def reference(engine: Engine) -> pd.DataFrame:

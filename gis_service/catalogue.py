@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gis_service.errors import ConfigurationError
+from gis_service.errors import ConfigurationError, NotFound
 from gis_service.resources import data_path
+from gis_service.settings import get_settings
 
 FIELD_TYPES = {"str", "int", "float", "bool", "date", "datetime"}
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
@@ -177,8 +178,6 @@ class Catalogue:
         try:
             return self.layers[name]
         except KeyError:
-            from gis_service.errors import NotFound
-
             raise NotFound(
                 f"未知图层 {name!r}；可用图层：{', '.join(sorted(self.layers))}",
                 code="unknown_layer",
@@ -209,7 +208,5 @@ def load_catalogue(folder: Path) -> Catalogue:
 @lru_cache
 def get_catalogue() -> Catalogue:
     """Return the catalogue from ``RIVERGIS_LAYERS_DIR`` or the bundled ``layers/``."""
-    from gis_service.settings import get_settings
-
     folder = get_settings().layers_dir or data_path("layers")
     return load_catalogue(Path(folder))

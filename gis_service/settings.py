@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     session_hours: float = 12.0
     login_lockout_minutes: float = 15.0
+    # The office's time zone: deadlines, "today" and overdue are counted in it (gis_service.clock).
+    timezone: str = "Asia/Shanghai"
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -133,3 +133,28 @@ def test_a_wheel_carries_the_catalogue_maps_and_demo_data(tmp_path):
         text=True,
     ).stdout
     assert where.startswith(str(target))
+
+
+def test_help_lists_every_command_without_loading_the_heavy_modules() -> None:
+    """`rivergis --help` answers from the command table: no database, GIS or web library is imported."""
+    probe = (
+        "import sys\n"
+        "from gis_service.cli.main import COMMANDS, app\n"
+        "try:\n"
+        "    app(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "names = ('geopandas', 'sqlalchemy', 'pandas', 'fastapi', 'folium', 'pyogrio')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert "HEAVY \n" in done.stdout, done.stdout[-300:]
+    from gis_service.cli.main import COMMANDS
+
+    for command in COMMANDS:
+        assert command.name in done.stdout
+    # Each command still loads and answers its own help.
+    for command in COMMANDS:
+        result = CliRunner().invoke(app, [command.name, "--help"])
+        assert result.exit_code == 0, (command.name, result.output)

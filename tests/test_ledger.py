@@ -9,6 +9,7 @@ from shapely import Point
 from sqlalchemy import func, select
 
 from gis_service.access import Role
+from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict, Forbidden, InvalidTransition
@@ -23,10 +24,9 @@ from tests.test_ledger_world import (
 )
 
 
-def clock_at(day: str):  # type: ignore[no-untyped-def]
-    """Return a fixed clock at noon China time of ``day``."""
-    moment = dt.datetime.fromisoformat(f"{day}T04:00:00+00:00")
-    return lambda: moment
+def clock_at(day: str) -> BusinessClock:
+    """Return a clock stopped at noon China time of ``day``."""
+    return BusinessClock.at(dt.datetime.fromisoformat(f"{day}T04:00:00+00:00"))
 
 
 def report(session, where=SITE_IN_R1, **fields):  # type: ignore[no-untyped-def]

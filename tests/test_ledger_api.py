@@ -11,6 +11,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from gis_service.api.app import create_app
+from gis_service.clock import BusinessClock
 from tests.helpers import bearer
 from tests.test_ledger_world import SITE_EAST, SITE_IN_R1, world_engine  # noqa: F401
 
@@ -20,7 +21,7 @@ FIXED = dt.datetime(2025, 3, 10, 4, 0, tzinfo=dt.UTC)  # 12:00 in China
 @pytest.fixture
 def api(world_engine, tokens):  # type: ignore[no-untyped-def]  # noqa: F811
     app = create_app(world_engine)
-    app.state.clock = lambda: FIXED
+    app.state.clock = BusinessClock.at(FIXED)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c, {role: bearer(t) for role, t in tokens.items()}
 
@@ -222,7 +223,7 @@ def test_list_filters_overdue_and_stats_over_http(api) -> None:
     assert c.get("/api/v1/problems", params={"status": "bogus"}).status_code == 400
     assert c.get("/api/v1/problems", params={"bbox": "1,2"}).status_code == 400
     assert c.get("/api/v1/problems/overdue").json()["count"] == 0  # deadline 03-20, today 03-10
-    c.app.state.clock = lambda: dt.datetime(2025, 3, 25, 4, tzinfo=dt.UTC)  # type: ignore[attr-defined]
+    c.app.state.clock = BusinessClock.at(dt.datetime(2025, 3, 25, 4, tzinfo=dt.UTC))  # type: ignore[attr-defined]
     late = c.get("/api/v1/problems/overdue").json()
     assert [i["id"] for i in late["items"]] == [a] and late["items"][0]["days_overdue"] == 5
     assert [i["id"] for i in c.get("/api/v1/problems", params={"overdue": "true"}).json()["items"]] == [a]
@@ -248,7 +249,7 @@ def test_overdue_over_http_is_paged_with_next_links(api) -> None:
             },
             headers=h["admin"],
         )
-    c.app.state.clock = lambda: dt.datetime(2025, 3, 25, 4, tzinfo=dt.UTC)  # type: ignore[attr-defined]
+    c.app.state.clock = BusinessClock.at(dt.datetime(2025, 3, 25, 4, tzinfo=dt.UTC))  # type: ignore[attr-defined]
     page = c.get("/api/v1/problems/overdue", params={"limit": 2}).json()
     assert [i["id"] for i in page["items"]] == [ids[1], ids[0]] and page["numberReturned"] == 2
     assert page["count"] == 3 and page["links"][0]["rel"] == "next"

@@ -65,12 +65,13 @@ def test_cli_ratios_json_on_the_demo(demo_engine: Engine) -> None:
 
 
 def test_cli_ratios_chainage_matches_the_delivered_chainage(demo_engine: Engine) -> None:
+    from gis_service.analysis.shoreline.ratios import RatioRules
     from gis_service.store.features import read_features
     from gis_service.store.ratios import current_report
 
     with demo_engine.connect() as conn:
         zones = read_features(conn, "zones").set_index("code")
-        report = current_report(conn)
+        report = current_report(conn, RatioRules())
     s = report.stretches.set_index("code")
 
     # The surveyors' 起点桩号 of each zone is what the engine computes from the geometry (to a few metres).

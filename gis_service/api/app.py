@@ -11,6 +11,8 @@ from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.catalogue import get_catalogue
+from gis_service.clock import BusinessClock
+from gis_service.settings import get_settings
 from gis_service.web.site import install_web
 
 ROUTERS = [
@@ -39,6 +41,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Fail at start-up, not on the first request, when the layer catalogue is broken.
     get_catalogue()
     app.state.engine = engine
+    app.state.clock = BusinessClock.named(get_settings().timezone)
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     install_error_handlers(app)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis_service.access import Role, audit, lookup_token
+from gis_service.clock import BusinessClock
 from gis_service.db.engine import get_engine
 from gis_service.errors import Forbidden, Unauthorized
 from gis_service.settings import Settings, get_settings
@@ -115,3 +116,12 @@ def require(role: Role) -> Any:
 Viewer = Annotated[Caller, require(Role.VIEWER)]
 Surveyor = Annotated[Caller, require(Role.SURVEYOR)]
 Admin = Annotated[Caller, require(Role.ADMIN)]
+
+
+async def current_clock(request: Request) -> BusinessClock:
+    """Return the app's business clock (``app.state.clock``; tests stop it at a chosen moment)."""
+    clock: BusinessClock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[BusinessClock, Depends(current_clock)]

@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
 
+from gis_service.clock import BusinessClock
 from gis_service.db.engine import check_connection, get_engine
 from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
+from gis_service.settings import get_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -60,3 +62,8 @@ def fail(message: str, code: str) -> None:
     """Print a user error and exit 2."""
     fail_message(message, code)
     sys.exit(2)
+
+
+def business_clock() -> BusinessClock:
+    """Return the business clock of the configured time zone (the app keeps the same on ``app.state``)."""
+    return BusinessClock.named(get_settings().timezone)

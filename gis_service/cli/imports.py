@@ -117,6 +117,7 @@ def say_preview(output: Path, as_json: bool) -> None:
     )
 
 
+@handles_errors
 def import_command(
     layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems")],
     path: Annotated[Path, typer.Argument(help="交付文件：.zip（Shapefile）.gpkg .geojson .kml .kmz .csv .xlsx")],
@@ -313,10 +314,3 @@ def diff_command(from_id: int, to_id: int, as_json: Annotated[bool, typer.Option
             f"最大偏移 {diff['max_shift_m']} m"
         )
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``import`` and ``deliveries`` to the ``rivergis`` command."""
-    import_help = "导入成果：读取、检查、入库。退出码 0 已入库，2 被拒绝且未入库。"
-    app.command("import", help=import_help)(handles_errors(import_command))
-    app.add_typer(deliveries_app, name="deliveries")

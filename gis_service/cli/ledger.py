@@ -17,7 +17,8 @@ from rich.table import Table
 
 from gis_service.access import audit
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, console, handles_errors, ready_engine
+from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
 from gis_service.export.geojson import _json_default
@@ -31,13 +32,13 @@ outfalls_app = typer.Typer(
 
 
 def _clock(as_of: str | None) -> service.Clock:
-    """Return a clock fixed at noon (China) of ``as_of``, or the system clock."""
+    """Return the business clock, or one stopped at noon (office time) of ``as_of``."""
+    clock = business_clock()
     if not as_of:
-        return service.system_clock
+        return clock
     day = service.parse_date(as_of, "--as-of")
     assert day is not None
-    moment = dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    return lambda: moment
+    return BusinessClock(zone=clock.zone, source=lambda: dt.datetime.combine(day, dt.time(12), tzinfo=clock.zone))
 
 
 def _print_json(data: Any) -> None:
@@ -178,6 +179,7 @@ def transition_cmd(
             note=note,
             data=_data(set_ or []),
             attachments=uploads,
+            clock=business_clock(),
         )
         audit(
             session,
@@ -326,7 +328,8 @@ def outfalls_export_cmd(
     flagged: Flagged = None,
 ) -> None:
     """Export the register (filtered) with zones and flags: the Excel 名录, or GIS and table formats."""
-    from gis_service.export.files import format_of, parse_crs, write_layer
+    from gis_service.export.files import format_of, write_layer
+    from gis_service.ingest.crs import parse_crs
 
     kind_of_file = format_of(output)
     parse_crs(crs)
@@ -337,9 +340,3 @@ def outfalls_export_cmd(
         frame = frame.assign(flags=frame["flags"].map(_flag_text))
     write_layer(frame, get_catalogue()["outfalls"], output, crs=crs, encoding=encoding, labels=labels)
     console.print(f"已导出 {len(frame)} 个排污口到 {output}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``problems`` and ``outfalls`` command groups."""
-    app.add_typer(problems_app, name="problems")
-    app.add_typer(outfalls_app, name="outfalls")

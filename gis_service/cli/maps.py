@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, console, handles_errors, ready_engine
 
 map_app = typer.Typer(help="地图导出", no_args_is_help=True)
 
@@ -27,7 +27,7 @@ def problems(
     record_base: Annotated[str | None, typer.Option(help="弹窗中记录链接的服务地址，如 http://10.0.0.5:8000")] = None,
 ) -> None:
     """Write the issue map as a standalone page (assets inlined, data embedded) that works offline."""
-    from gis_service.webmap.data import ProblemFilter
+    from gis_service.ledger.filters import ProblemFilter
     from gis_service.webmap.static import export_problems_map
 
     flt = ProblemFilter.parse(
@@ -41,10 +41,7 @@ def problems(
             "overdue": "1" if overdue else "",
         }
     )
-    size = export_problems_map(ready_engine(), output, flt, basemap=basemap or "none", record_base=record_base)
+    size = export_problems_map(
+        ready_engine(), output, flt, clock=business_clock(), basemap=basemap or "none", record_base=record_base
+    )
     console.print(f"已写出问题点地图 {output}（{size / 1024:.0f} KB），可离线打开。")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``map`` command group."""
-    app.add_typer(map_app, name="map")

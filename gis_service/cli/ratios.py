@@ -13,13 +13,6 @@ from rich.markup import escape
 from gis_service.cli.common import console, handles_errors, ready_engine
 from gis_service.errors import BadRequest
 
-RATIOS_HELP = "岸线保护比例核算（保护区+保留区 ≥ 50%）：按岸别、河流、镇街，可导出 Excel、CSV、JSON、GeoJSON。"
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``ratios`` command to ``app``."""
-    app.command("ratios", help=RATIOS_HELP)(ratios)
-
 
 @handles_errors
 def ratios(
@@ -31,14 +24,14 @@ def ratios(
     """Check the shoreline ratio (保护区+保留区 ≥ 50%) of the current zone sets, per bank, river and town."""
     from gis_service.export.ratios import check_format, render, rich_table
     from gis_service.settings import get_settings
-    from gis_service.store.ratios import current_report
+    from gis_service.store.ratios import current_report, ratio_rules
 
     check_format(fmt)
     if fmt == "xlsx" and output is None:
         raise BadRequest("xlsx 是二进制文件：请用 -o 指定输出路径，例如 -o 岸线核算.xlsx", code="output_required")
     engine = ready_engine()
     with console.status("正在核算岸线功能区比例…"), engine.connect() as conn:
-        report = current_report(conn, river=river)
+        report = current_report(conn, ratio_rules(get_settings()), river=river)
     if fmt == "table":
         # Wide enough for the ten columns even when the output is piped (rich assumes 80 then).
         out = console if console.is_terminal else Console(width=140)

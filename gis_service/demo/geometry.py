@@ -73,7 +73,8 @@ def meander(
 
     def course(amplitude: float) -> FloatArray:
         """Return the course for one meander amplitude."""
-        return source + t[:, None] * chord[None, :] + (amplitude * wave)[:, None] * normal[None, :]
+        out: FloatArray = source + t[:, None] * chord[None, :] + (amplitude * wave)[:, None] * normal[None, :]
+        return out
 
     low, high = 0.0, chord_len
     for _ in range(60):  # bisection on the amplitude: length grows with it

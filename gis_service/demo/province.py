@@ -97,7 +97,8 @@ class _LocalFrame:
         """Return the geometries with their coordinates turned back into lon/lat."""
         scale = np.array([self.kx, self.ky])
         origin = np.array([self.lon0, self.lat0])
-        return shapely.transform(geoms, lambda xy: xy / scale + origin)
+        out: npt.NDArray[np.object_] = shapely.transform(geoms, lambda xy: xy / scale + origin)
+        return out
 
 
 def _k_strings(metres: FloatArray) -> npt.NDArray[np.str_]:
@@ -253,7 +254,8 @@ def _province_ranges(rivers: _ProvinceRivers) -> npt.NDArray[np.object_]:
     bad = ~shapely.is_valid(ranges)
     if bad.any():
         ranges[bad] = shapely.buffer(rivers.lines[bad], rivers.width[bad], cap_style="flat")
-    return ranges
+    out: npt.NDArray[np.object_] = ranges
+    return out
 
 
 def _province_zones(

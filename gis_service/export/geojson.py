@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Float, Integer, Select, bindparam, func, lite
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
-from gis_service.store.features import BBox, feature_columns, property_names, read_rows, table_of, with_filters
-from gis_service.store.spatial import geom_geojson
+from gis_service.store.features import feature_columns, property_names, read_rows, table_of, with_filters
+from gis_service.store.spatial import BBox, geom_geojson
 
 
 def _json_default(value: Any) -> Any:

@@ -123,7 +123,8 @@ def _plain_text(column: pd.Series) -> pd.Series | None:
         trimmed = [value.strip() for value in pc.filter(strings, edges).to_pylist()]
         strings = pc.replace_with_mask(strings, edges, pa.array(trimmed, type=strings.type))
     strings = pc.if_else(pc.equal(strings, ""), pa.scalar(None, strings.type), strings)
-    return strings.to_pandas()
+    series: pd.Series[Any] = strings.to_pandas()
+    return series
 
 
 def coerce_column(spec: FieldSpec, column: pd.Series) -> tuple[list[Any] | pd.Series, np.ndarray, list[Any]]:

@@ -36,8 +36,10 @@ from gis_service.ingest.validation.report import build_report, rejection, report
 from gis_service.ingest.validation.validate import validate
 from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
 from gis_service.runtime import collector_paused
+from gis_service.settings import get_settings
 from gis_service.store.bulk import report_texts, write_reports
 from gis_service.store.deliveries import Submitted, approve_deliveries
+from gis_service.store.ratios import ratio_rules
 
 IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems")
 Progress = Callable[[str], None]
@@ -301,7 +303,9 @@ def import_delivery(
                 writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor, savepoint=False)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
         figures, more = (
-            zone_ratios(checked.frame, checked.rivers, checked.centerlines) if checked.ratio_due else (None, [])
+            zone_ratios(checked.frame, checked.rivers, ctx.ranges, ratio_rules(get_settings()), checked.centerlines)
+            if checked.ratio_due and checked.rivers is not None
+            else (None, [])
         )
         findings += more
         report = finish_report(layer, source, findings, checked.frame, options)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -13,20 +13,12 @@ from sqlalchemy import Result, Table, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
+from gis_service.clock import SYSTEM_CLOCK, BusinessClock
 from gis_service.errors import BadRequest
-from gis_service.ledger.photos import CHINA_TZ
 
-Clock = Callable[[], dt.datetime]
-
-
-def system_clock() -> dt.datetime:
-    """Return the current time (UTC); tests pass a fixed clock instead."""
-    return dt.datetime.now(dt.UTC)
-
-
-def local_date(moment: dt.datetime) -> dt.date:
-    """Return the calendar date in China of ``moment`` (deadlines are local dates)."""
-    return moment.astimezone(CHINA_TZ).date() if moment.tzinfo else moment.date()
+# The ledger's clock is the service's one business clock (gis_service.clock); tests pass a stopped one.
+Clock = BusinessClock
+system_clock = SYSTEM_CLOCK
 
 
 def parse_date(value: Any, label: str) -> dt.date | None:

@@ -14,7 +14,7 @@ import shapely
 from pydantic import BaseModel, Field
 
 from gis_service.errors import BadRequest
-from gis_service.export.files import parse_crs
+from gis_service.ingest.crs import parse_crs
 from gis_service.settings import get_settings
 
 GEOMETRY_TYPES = frozenset({"Point", "Polygon", "MultiPolygon"})

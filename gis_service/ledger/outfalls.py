@@ -29,13 +29,13 @@ from gis_service.ledger.common import (
     system_clock,
 )
 from gis_service.ledger.jurisdiction import jurisdiction_of
-from gis_service.ledger.outfall_reports import (  # noqa: F401 - reading the register, re-exported for callers
-    COUNTED,
-    FLAG_LABELS,
-    flag_outfalls,
-    list_outfalls,
-    outfall_statistics,
+from gis_service.ledger.outfall_reports import (  # reading the register, re-exported for callers
+    COUNTED as COUNTED,
 )
+from gis_service.ledger.outfall_reports import FLAG_LABELS as FLAG_LABELS
+from gis_service.ledger.outfall_reports import flag_outfalls as flag_outfalls
+from gis_service.ledger.outfall_reports import list_outfalls as list_outfalls
+from gis_service.ledger.outfall_reports import outfall_statistics as outfall_statistics
 from gis_service.ledger.photos import PhotoUpload, check_photo, store_photo
 from gis_service.store.features import feature_rows
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from gis_service.clock import CHINA_TZ
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.settings import get_settings
 
@@ -26,7 +27,6 @@ DATETIME_ORIGINAL = 36867
 OFFSET_TIME_ORIGINAL = 36881
 DATETIME = 306
 # Cameras and phones in China write local time without an offset tag.
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def exif_position_and_time(image: Image.Image) -> tuple[float | None, float | No
             taken = None
     if taken is not None:
         offset = str(sub.get(OFFSET_TIME_ORIGINAL) or "").strip("\x00 ")
-        tz = CHINA_TZ
+        tz: dt.tzinfo = CHINA_TZ  # cameras in the field are set to China time
         if len(offset) == 6 and offset[0] in "+-":
             sign = -1 if offset[0] == "-" else 1
             tz = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))

@@ -9,22 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import shapely
-from sqlalchemy import ColumnElement, Select, Table, and_, not_, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Attachment, Problem, ProblemEvent
 from gis_service.errors import BadRequest, NotFound
-from gis_service.ledger.common import Clock, as_date, as_utc, local_date, system_clock
-from gis_service.ledger.states import ACTIONS, NOT_OVERDUE, allowed_actions, status_label
-from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
+from gis_service.ledger.common import Clock, as_date, as_utc, system_clock
+from gis_service.ledger.filters import ProblemFilter, filtered, is_overdue
+from gis_service.ledger.states import ACTIONS, allowed_actions, status_label
+from gis_service.store.spatial import geom_wkb
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
-OPEN_NOT_OVERDUE = [s.value for s in NOT_OVERDUE]
 SORT_KEYS = ("id", "code", "found_date", "deadline", "status", "category", "town", "river_code", "updated_at")
 
 
@@ -34,60 +32,6 @@ def problem_or_404(session: Session, problem_id: int) -> Problem:
     if problem is None:
         raise NotFound(f"问题 {problem_id} 不存在", code="problem_not_found")
     return problem
-
-
-def is_overdue(status: str, deadline: dt.date | None, today: dt.date) -> bool:
-    """Tell whether an item is overdue: past its deadline and not rectified, closed or dismissed."""
-    return deadline is not None and deadline < today and status not in NOT_OVERDUE
-
-
-def overdue_clause(today: dt.date) -> ColumnElement[bool]:
-    """Return the SQL condition of :func:`is_overdue`."""
-    return and_(TABLE.c.deadline.is_not(None), TABLE.c.deadline < today, TABLE.c.status.not_in(OPEN_NOT_OVERDUE))
-
-
-@dataclass
-class ProblemFilter:
-    """List filters: status, category, town, river, found date range, overdue, bbox, unit."""
-
-    status: Sequence[str] = ()
-    category: Sequence[str] = ()
-    town: str | None = None
-    river_code: str | None = None
-    responsible_unit: str | None = None
-    found_from: dt.date | None = None
-    found_to: dt.date | None = None
-    overdue: bool | None = None
-    bbox: BBox | None = None
-
-
-def filtered(query: Select[Any], flt: ProblemFilter, dialect: str, today: dt.date) -> Select[Any]:
-    """Apply ``flt`` to a SELECT over the problems table."""
-    layer = get_catalogue()["problems"]
-    for name, values in (("status", flt.status), ("category", flt.category)):
-        if values:
-            spec = layer.field(name)
-            bad = [v for v in values if v not in spec.values]
-            if bad:
-                raise BadRequest(
-                    f"{spec.label}（{name}）的值 {bad} 无效；可选：{', '.join(spec.values)}", code=f"bad_{name}"
-                )
-            query = query.where(TABLE.c[name].in_(list(values)))
-    for name in ("town", "river_code", "responsible_unit"):
-        value = getattr(flt, name)
-        if value:
-            query = query.where(TABLE.c[name] == value)
-    if flt.found_from:
-        query = query.where(TABLE.c.found_date >= flt.found_from)
-    if flt.found_to:
-        query = query.where(TABLE.c.found_date <= flt.found_to)
-    if flt.overdue is True:
-        query = query.where(overdue_clause(today))
-    elif flt.overdue is False:
-        query = query.where(not_(overdue_clause(today)))
-    if flt.bbox:
-        query = query.where(bbox_filter(TABLE, flt.bbox, dialect))
-    return query
 
 
 def order(sort: str) -> list[Any]:
@@ -150,7 +94,7 @@ def list_problems(
     clock: Clock = system_clock,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Return a page of problems matching ``flt`` and whether more follow."""
-    today = local_date(clock())
+    today = clock.today()
     dialect = session.get_bind().dialect.name
     query = filtered(problem_select(), flt, dialect, today).order_by(*order(sort)).limit(limit + 1).offset(offset)
     rows = records([r._mapping for r in session.execute(query)], today)
@@ -162,7 +106,7 @@ def get_problem(session: Session, problem_id: int, *, clock: Clock = system_cloc
     row = session.execute(problem_select().where(TABLE.c.id == problem_id)).first()
     if row is None:
         raise NotFound(f"问题 {problem_id} 不存在", code="problem_not_found")
-    return record(row._mapping, local_date(clock()))
+    return record(row._mapping, clock.today())
 
 
 def attachment_data(a: Attachment) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict
-from gis_service.ledger.common import Clock, catalogue_record, local_date, system_clock
+from gis_service.ledger.common import Clock, catalogue_record, system_clock
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.states import ProblemStatus
 from gis_service.store.features import insert_features
@@ -160,7 +160,7 @@ def report_new(
     check_new_sites(session, frame)
     now = clock()
     derived = jurisdiction_of(session, frame)
-    frame = _filled(frame, derived, local_date(now))
+    frame = _filled(frame, derived, clock.local_date(now))
     insert_features(
         session,
         get_catalogue()["problems"],
@@ -172,7 +172,8 @@ def report_new(
     generated = np.flatnonzero(frame["code"].astype(str).str.startswith(TEMP_PREFIX).to_numpy())
     if len(generated):
         session.execute(
-            update(Problem), [{"id": ids[i], "code": f"WT{local_date(now):%Y%m%d}-{ids[i]:06d}"} for i in generated]
+            update(Problem),
+            [{"id": ids[i], "code": f"WT{clock.local_date(now):%Y%m%d}-{ids[i]:06d}"} for i in generated],
         )
     _write_events(session, _first_events(frame, ids, actor, now, note))
     return ids

@@ -13,20 +13,10 @@ The work lives in one module a concern; this module gathers their public names f
 
 from __future__ import annotations
 
-from gis_service.ledger.common import Clock, as_utc, local_date, parse_date, system_clock
+from gis_service.ledger.common import Clock, as_utc, parse_date, system_clock
+from gis_service.ledger.filters import ProblemFilter, filtered, is_overdue, overdue_clause
 from gis_service.ledger.jurisdiction import jurisdiction_of, rederive_jurisdiction
-from gis_service.ledger.queries import (
-    SORT_KEYS,
-    ProblemFilter,
-    attachment_data,
-    filtered,
-    get_problem,
-    history,
-    is_overdue,
-    list_problems,
-    overdue_clause,
-    record,
-)
+from gis_service.ledger.queries import SORT_KEYS, attachment_data, get_problem, history, list_problems, record
 from gis_service.ledger.reporting import report_new, report_sites, site_frame
 from gis_service.ledger.stats import GROUPS, overdue, statistics
 from gis_service.ledger.workflow import EDITABLE, add_photo, attach_to_event, edit_problem, transition
@@ -48,7 +38,6 @@ __all__ = [
     "is_overdue",
     "jurisdiction_of",
     "list_problems",
-    "local_date",
     "overdue",
     "overdue_clause",
     "parse_date",

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Problem
 from gis_service.errors import BadRequest
-from gis_service.ledger.common import Clock, as_date, frame_of, local_date, system_clock
-from gis_service.ledger.queries import ProblemFilter, filtered, list_problems, overdue_clause
+from gis_service.ledger.common import Clock, as_date, frame_of, system_clock
+from gis_service.ledger.filters import ProblemFilter, filtered, overdue_clause
+from gis_service.ledger.queries import list_problems
 from gis_service.ledger.states import ProblemStatus
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
@@ -93,7 +94,7 @@ def statistics(
     """Return ledger statistics overall and, with ``by`` = town | river | unit, per group."""
     if by is not None and by not in GROUPS:
         raise BadRequest(f"分组 {by!r} 无效；可选：{', '.join(GROUPS)}", code="bad_group")
-    today = local_date(clock())
+    today = clock.today()
     counts = _counts(session, flt, today, GROUPS[by] if by else None)
     out: dict[str, Any] = {"as_of": today.isoformat(), **_summary(counts)}
     if by is not None:
@@ -135,8 +136,8 @@ def overdue(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Return a page of the overdue items (most overdue first by default) and counts per town, river and unit."""
-    today = local_date(clock())
-    chosen = ProblemFilter(**{**(flt or ProblemFilter()).__dict__, "overdue": True})
+    today = clock.today()
+    chosen = (flt or ProblemFilter()).only_overdue()
     items, more = list_problems(session, chosen, sort=sort, limit=limit, offset=offset, clock=clock)
     for item in items:
         item["days_overdue"] = (today - as_date(item["deadline"])).days  # type: ignore[operator]

@@ -21,7 +21,6 @@ from gis_service.ledger.common import (
     Clock,
     as_utc,
     json_value,
-    local_date,
     locked_update,
     parse_date,
     plain,
@@ -139,7 +138,7 @@ def transition(
     for upload in attachments:
         check_photo(upload)  # refuse a bad photo before anything is written
     now = clock()
-    values = {"status": spec.target.value, "updated_at": now, **_step_values(action, data, local_date(now))}
+    values = {"status": spec.target.value, "updated_at": now, **_step_values(action, data, clock.local_date(now))}
     from_status = problem.status
     version = problem.lock_version if expected_version is None else expected_version
     update_locked(session, problem_id, version, values)

@@ -46,7 +46,8 @@ def geometries_for_column(geoms: Any, column_type: str) -> np.ndarray:
         if single.any():
             geoms = geoms.copy()
             geoms[single] = make_multi(geoms[single], indices=np.arange(int(single.sum())))
-    return geoms
+    out: np.ndarray = geoms
+    return out
 
 
 def column_default(column: Column[Any]) -> tuple[bool, Any]:

@@ -20,11 +20,11 @@ from sqlalchemy import Boolean, Connection, Select, select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratio_report import RatioReport
-from gis_service.analysis.shoreline.ratios import shoreline_ratios
+from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import NotFound
 from gis_service.runtime import collector_paused
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.features import CRS, current_filter, table_of
 from gis_service.store.spatial import geom_wkb
 
@@ -87,7 +87,12 @@ def _batched(cursor: Any, width: int) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.empty((0, width), dtype=object)
 
 
-def current_report(conn: Session | Connection, *, river: str | None = None) -> RatioReport:
+def ratio_rules(settings: Settings) -> RatioRules:
+    """Return the check's rules as the settings give them (``RIVERGIS_RATIO_THRESHOLD``, ``…_GAP_TOLERANCE_M``)."""
+    return RatioRules(threshold=settings.ratio_threshold, gap_tolerance_m=settings.gap_tolerance_m)
+
+
+def current_report(conn: Session | Connection, rules: RatioRules, *, river: str | None = None) -> RatioReport:
     """Return the ratio check of the current (approved) zone sets, of one river when ``river`` is given."""
     with collector_paused():
         where = {"river_code": river} if river else None
@@ -101,13 +106,4 @@ def current_report(conn: Session | Connection, *, river: str | None = None) -> R
         zones = fetch(conn, "zones", where)
         towns = fetch(conn, "towns")
         ranges = fetch(conn, "boundaries", where)
-        lines = ranges[ranges.geometry.geom_type.isin(["LineString", "MultiLineString"]) & ranges["bank"].notna()]
-        settings = get_settings()
-        return shoreline_ratios(
-            zones,
-            rivers,
-            towns,
-            threshold=settings.ratio_threshold,
-            gap_tolerance_m=settings.gap_tolerance_m,
-            bank_lines=lines,
-        )
+        return ratio_check(zones, rivers, rules, ranges=ranges, towns=towns)

@@ -18,7 +18,7 @@ from gis_service.ledger.outfall_reports import outfall_statistics
 from gis_service.ledger.stats import overdue, statistics
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import list_deliveries
-from gis_service.store.ratios import current_report
+from gis_service.store.ratios import current_report, ratio_rules
 
 MAX_BARS = 15
 
@@ -68,7 +68,7 @@ def _label(layer: str, column: str, code: str) -> str:
 
 def ratio_figures(session: Session) -> tuple[list[Figure], dict[str, Any], dict[str, dict[str, Any]]]:
     """Return the ratio charts by river and by town, the district total and each river's ratio row."""
-    report = current_report(session)
+    report = current_report(session, ratio_rules(get_settings()))
     body = report.to_json()
     threshold = get_settings().ratio_threshold * 100
     by_river = Figure("ratio_river", "岸线保护比例（按河流）", "/ratios", "%", threshold=threshold)

@@ -89,14 +89,16 @@ def current_user(request: Request, session: SessionDep, settings: SettingsDep) -
     found = find_session(session, raw) if raw else None
     if found is None:
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-        request.state.web_user = WebUser("anonymous", "", "", None, token, settings.public_read)
-        return request.state.web_user
+        anonymous = WebUser("anonymous", "", "", None, token, settings.public_read)
+        request.state.web_user = anonymous
+        return anonymous
     web_session, user = found
-    request.state.web_user = WebUser(
+    found_user = WebUser(
         user.username, user.display_name, user.unit, Role(user.role), web_session.csrf_secret,
         settings.public_read, user.id,
     )  # fmt: skip
-    return request.state.web_user
+    request.state.web_user = found_user
+    return found_user
 
 
 CurrentUser = Annotated[WebUser, Depends(current_user)]

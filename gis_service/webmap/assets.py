@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gis_service.errors import ConfigurationError
+from gis_service.errors import ConfigurationError, NotFound
 from gis_service.resources import data_path
 
 STATIC_PREFIX = "/static"
@@ -161,8 +161,6 @@ def inline_assets(html: str) -> str:
 
 def static_file(kind: str, path: str) -> Path:
     """Return the file for ``/static/{kind}/{path}`` (vendor package files or ``maps/``), never outside."""
-    from gis_service.errors import NotFound
-
     if kind == "vendor":
         parts = path.split("/")
         package = "/".join(parts[:2]) if path.startswith("@") else parts[0]

@@ -16,6 +16,7 @@ from typing import Any
 import branca.element
 import folium
 import geopandas as gpd
+import jinja2
 import numpy as np
 import shapely
 
@@ -139,7 +140,7 @@ def to_display(gdf: gpd.GeoDataFrame, datum: str = "wgs84") -> gpd.GeoDataFrame:
 class Script(branca.element.MacroElement):
     """A piece of JavaScript run after the map and its layers exist (``{map}`` is the map's variable)."""
 
-    _template = branca.element.Template("{% macro script(this, kwargs) %}\n{{ this.code }}\n{% endmacro %}")
+    _template = jinja2.Template("{% macro script(this, kwargs) %}\n{{ this.code }}\n{% endmacro %}")
 
     def __init__(self, code: str) -> None:
         super().__init__()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -21,9 +20,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
-from gis_service.db.models import Problem, River
-from gis_service.errors import BadRequest, NotFound
-from gis_service.ledger.states import NOT_OVERDUE
+from gis_service.db.models import River
+from gis_service.errors import NotFound
+from gis_service.ledger.filters import FINISHED, TABLE, ProblemFilter, is_overdue
 from gis_service.store.features import read_features
 from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
 from gis_service.webmap.base import gcj02_from_wgs84, to_display
@@ -39,102 +38,7 @@ RECORD_URL = "/api/v1/problems/{id}"
 
 def finished_statuses() -> tuple[str, ...]:
     """Return the statuses in which a site is done and so never overdue (the ledger's one definition)."""
-    return tuple(sorted(s.value for s in NOT_OVERDUE))
-
-
-def _parse_date(value: str | None, name: str) -> dt.date | None:
-    """Parse an ISO date parameter or raise a clear error."""
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"参数 {name}={value!r} 不是日期：请写成 2024-03-01 的形式", code="bad_date") from None
-
-
-def _coded(values: str | list[str] | None, field_name: str) -> list[str]:
-    """Turn a comma-separated list of codes or Chinese labels into canonical codes, or say which are allowed."""
-    raw: list[str] = []
-    for item in values if isinstance(values, list) else [values or ""]:
-        raw += [v.strip() for v in item.split(",") if v.strip()]
-    spec = get_catalogue()["problems"].field(field_name)
-    codes = []
-    for value in raw:
-        code = spec.canonical_value(value)
-        if code is None:
-            allowed = "、".join(f"{v.code}（{v.label}）" for v in spec.values.values())
-            raise BadRequest(
-                f"参数 {field_name}={value!r} 不是可用的取值；可用：{allowed}",
-                code=f"bad_{field_name}",
-                details={"allowed": list(spec.values)},
-            )
-        codes.append(code)
-    return codes
-
-
-@dataclass(frozen=True)
-class ProblemFilter:
-    """The issue map's filter: status, category, town, river, found-date range and overdue only."""
-
-    status: tuple[str, ...] = ()
-    category: tuple[str, ...] = ()
-    town: str | None = None
-    river: str | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    overdue: bool = False
-    today: dt.date = field(default_factory=dt.date.today)
-
-    @classmethod
-    def parse(cls, params: Mapping[str, Any]) -> ProblemFilter:
-        """Build a filter from URL/CLI parameters (``status=reported,confirmed&from=2024-01-01&overdue=1``)."""
-        date_from = _parse_date(params.get("from"), "from")
-        date_to = _parse_date(params.get("to"), "to")
-        if date_from and date_to and date_from > date_to:
-            raise BadRequest(f"日期范围不正确：from={date_from} 晚于 to={date_to}", code="bad_date_range")
-        overdue = str(params.get("overdue") or "").strip().lower() in {"1", "true", "yes", "on", "是"}
-        return cls(
-            status=tuple(_coded(params.get("status"), "status")),
-            category=tuple(_coded(params.get("category"), "category")),
-            town=(params.get("town") or "").strip() or None,
-            river=(params.get("river") or "").strip() or None,
-            date_from=date_from,
-            date_to=date_to,
-            overdue=overdue,
-        )
-
-    def query(self) -> dict[str, str]:
-        """Return the filter as URL parameters (empty ones left out), the form a shared link carries."""
-        out = {
-            "status": ",".join(self.status),
-            "category": ",".join(self.category),
-            "town": self.town or "",
-            "river": self.river or "",
-            "from": self.date_from.isoformat() if self.date_from else "",
-            "to": self.date_to.isoformat() if self.date_to else "",
-            "overdue": "1" if self.overdue else "",
-        }
-        return {k: v for k, v in out.items() if v}
-
-    def clauses(self) -> list[Any]:
-        """Return the SQL conditions on the problems table (bound parameters only)."""
-        t = Problem.__table__.c
-        out: list[Any] = []
-        if self.status:
-            out.append(t.status.in_(self.status))
-        if self.category:
-            out.append(t.category.in_(self.category))
-        if self.town:
-            out.append(t.town == self.town)
-        if self.river:
-            out.append(t.river_code == self.river)
-        if self.date_from:
-            out.append(t.found_date >= self.date_from)
-        if self.date_to:
-            out.append(t.found_date <= self.date_to)
-        if self.overdue:
-            out += [t.deadline.is_not(None), t.deadline < self.today, t.status.not_in(finished_statuses())]
-        return out
+    return FINISHED
 
 
 def _dialect(conn: Session | Connection) -> str:
@@ -203,18 +107,19 @@ def problem_sites(
     conn: Session | Connection,
     flt: ProblemFilter,
     *,
+    today: dt.date,
     datum: str = "wgs84",
     bbox: BBox | None = None,
     full: bool = False,
 ) -> dict[str, Any]:
     """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page)."""
-    table = Problem.__table__
-    cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]  # type: ignore[arg-type]
+    table = TABLE
+    cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]
     if full:
-        cols += [table.c[name] for name in FULL_COLUMNS]  # type: ignore[index]
-    query = select(*cols).where(*flt.clauses()).order_by(table.c.id)  # type: ignore[attr-defined]
+        cols += [table.c[name] for name in FULL_COLUMNS]
+    query = select(*cols).where(*flt.clauses(today, _dialect(conn))).order_by(table.c.id)
     if bbox is not None:
-        query = query.where(bbox_filter(table, bbox, _dialect(conn)))  # type: ignore[arg-type]
+        query = query.where(bbox_filter(table, bbox, _dialect(conn)))
     rows = conn.execute(query).all()
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
@@ -257,10 +162,10 @@ def river_names(conn: Session | Connection) -> dict[str, str]:
     return {code: name for code, name in conn.execute(select(River.code, River.name))}
 
 
-def problem_record(conn: Session | Connection, problem_id: int, today: dt.date | None = None) -> dict[str, Any]:
+def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) -> dict[str, Any]:
     """Return one site's popup record (raw values; the page escapes them as it shows them)."""
-    table = Problem.__table__
-    row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()  # type: ignore[attr-defined]
+    table = TABLE
+    row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()
     if row is None:
         raise NotFound(f"没有编号为 {problem_id} 的问题点", code="problem_not_found")
     record = {
@@ -272,8 +177,7 @@ def problem_record(conn: Session | Connection, problem_id: int, today: dt.date |
     if record["river_code"]:
         names = conn.execute(select(River.name).where(River.code == record["river_code"])).first()
         record["river_name"] = names[0] if names else None
-    today = today or dt.date.today()
-    record["overdue"] = bool(row["deadline"] and row["deadline"] < today and row["status"] not in finished_statuses())
+    record["overdue"] = is_overdue(row["status"], row["deadline"], today)
     record["url"] = RECORD_URL.format(id=row["id"])
     return record
 

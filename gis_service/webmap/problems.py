@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Problem, Town
+from gis_service.ledger.filters import ProblemFilter
 from gis_service.settings import get_settings
 from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
 from gis_service.webmap.data import (
     RECORD_URL,
-    ProblemFilter,
     finished_statuses,
     problem_sites,
     read_overlay,
@@ -127,6 +127,7 @@ def problems_map(
     conn: Session | Connection,
     flt: ProblemFilter,
     *,
+    today: dt.date,
     basemap: str | None = None,
     standalone: bool = False,
     record_base: str | None = None,
@@ -148,12 +149,12 @@ def problems_map(
     cfg: dict[str, Any] = vocabulary() | {
         "filter": _js_filter(flt),
         "finished": list(finished_statuses()),
-        "today": dt.date.today().isoformat(),
+        "today": today.isoformat(),
         "fit": True,
     }
     if standalone:
         cfg |= {
-            "data": problem_sites(conn, flt, datum=datum, full=True),
+            "data": problem_sites(conn, flt, today=today, datum=datum, full=True),
             "riverNames": river_names(conn),
             "recordUrl": f"{record_base.rstrip('/')}{RECORD_URL}" if record_base else None,
         }
@@ -175,8 +176,8 @@ def _js_filter(flt: ProblemFilter) -> dict[str, Any]:
         "status": list(flt.status),
         "category": list(flt.category),
         "town": flt.town or "",
-        "river": flt.river or "",
-        "from": flt.date_from.isoformat() if flt.date_from else "",
-        "to": flt.date_to.isoformat() if flt.date_to else "",
-        "overdue": flt.overdue,
+        "river": flt.river_code or "",
+        "from": flt.found_from.isoformat() if flt.found_from else "",
+        "to": flt.found_to.isoformat() if flt.found_to else "",
+        "overdue": bool(flt.overdue),
     }

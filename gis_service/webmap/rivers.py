@@ -10,9 +10,9 @@ import geopandas as gpd
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import NotFound
-from gis_service.settings import get_settings
 from gis_service.store.features import read_features
 from gis_service.webmap.base import Script, add_html, make_map, render, to_display
 from gis_service.webmap.data import overlay_collection
@@ -22,18 +22,6 @@ from gis_service.webmap.problems import OverlayGroup, overlays_script
 
 GAP_KINDS = {"head": "河源段空缺", "between": "功能区之间空缺", "tail": "河口段空缺", "unzoned": "整岸未划分"}
 BANK_LABELS = {"left": "左岸", "right": "右岸"}
-
-
-def ratio_check(zones: gpd.GeoDataFrame, river: gpd.GeoDataFrame) -> Any | None:
-    """Run the shoreline ratio check for one river, or None when the engine is not installed."""
-    try:
-        from gis_service.analysis.shoreline.ratios import shoreline_ratios
-    except ImportError:  # the river map still shows the layers without the ratio engine
-        return None
-    settings = get_settings()
-    return shoreline_ratios(
-        zones, river, None, threshold=settings.ratio_threshold, gap_tolerance_m=settings.gap_tolerance_m
-    )
 
 
 def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
@@ -68,7 +56,7 @@ def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def river_map(conn: Session | Connection, code: str, *, basemap: str | None = None) -> str:
+def river_map(conn: Session | Connection, code: str, rules: RatioRules, *, basemap: str | None = None) -> str:
     """Render a river's map page; a river that does not exist is a clear 404."""
     catalogue = get_catalogue()
     river = read_features(conn, "rivers", where={"code": code})
@@ -87,8 +75,7 @@ def river_map(conn: Session | Connection, code: str, *, basemap: str | None = No
         group = folium.FeatureGroup(name=label).add_to(fmap)
         entries.append(OverlayGroup(group, data=overlay_collection(catalogue[layer], frame, datum), fit=fit))
 
-    report = ratio_check(zones, river) if len(zones) else None
-    note = "" if report is not None or zones.empty else "岸线比例核算模块不可用，未显示核算结果。"
+    report = ratio_check(zones, river, rules, ranges=ranges) if len(zones) else None
     summary = _summary(report, code, name, zones.empty)
     counts = zones["zone_type"].value_counts().to_dict() if len(zones) else {}
     styles = map_styles()["river_map"]
@@ -131,7 +118,7 @@ def river_map(conn: Session | Connection, code: str, *, basemap: str | None = No
     if summary is not None:
         add_html(
             fmap,
-            render_template("ratio_panel.html", river=summary, threshold=get_settings().ratio_threshold, note=note),
+            render_template("ratio_panel.html", river=summary, threshold=rules.threshold),
         )
     Script(overlays_script(fmap.get_name(), entries)).add_to(fmap)
     return render(fmap)

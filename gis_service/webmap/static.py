@@ -10,13 +10,20 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest
-from gis_service.webmap.data import ProblemFilter
+from gis_service.ledger.filters import ProblemFilter
 from gis_service.webmap.problems import problems_map
 
 
 def export_problems_map(
-    engine: Engine, output: Path, flt: ProblemFilter, *, basemap: str | None = None, record_base: str | None = None
+    engine: Engine,
+    output: Path,
+    flt: ProblemFilter,
+    *,
+    clock: BusinessClock,
+    basemap: str | None = None,
+    record_base: str | None = None,
 ) -> int:
     """Write the standalone issue map to ``output``; return its size in bytes."""
     if output.suffix.lower() not in {".html", ".htm"}:
@@ -24,7 +31,7 @@ def export_problems_map(
     if not output.parent.exists():
         raise BadRequest(f"输出目录 {output.parent} 不存在；请先创建", code="output_dir_missing")
     with engine.connect() as conn:
-        html = problems_map(conn, flt, basemap=basemap, standalone=True, record_base=record_base)
+        html = problems_map(conn, flt, today=clock.today(), basemap=basemap, standalone=True, record_base=record_base)
     data = html.encode("utf-8")
     output.write_bytes(data)
     return len(data)

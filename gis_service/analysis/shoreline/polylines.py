@@ -220,7 +220,8 @@ def _ranges(starts: IntArray, ends: IntArray) -> IntArray:
     if not total:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return np.arange(total, dtype=np.int64) + offsets
+    out: IntArray = np.arange(total, dtype=np.int64) + offsets
+    return out
 
 
 def cumulative(steps: FloatArray, owner: IntArray) -> FloatArray:

@@ -52,7 +52,8 @@ def zone_labels(zones: gpd.GeoDataFrame, which: IntArray) -> np.ndarray:
     empty = np.array([c is None or (isinstance(c, str) and c == "") for c in codes], dtype=bool)
     out = codes.astype(object)
     out[empty] = [f"#{i + 1}" for i in which[empty]]
-    return out
+    labels: np.ndarray = out
+    return labels
 
 
 def gap_rows(

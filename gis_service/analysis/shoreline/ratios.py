@@ -32,6 +32,8 @@ stretch table, drawn gaps and overlaps and town split only when they are read (:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -44,6 +46,51 @@ from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, Ratio
 from gis_service.runtime import collector_paused
 
 PROTECTING = ("protected", "reserved")
+RANGE_LINE_TYPES = ("LineString", "MultiLineString")
+
+
+@dataclass(frozen=True)
+class RatioRules:
+    """The rules of the check: the protected+reserved share a river must reach, the gap tolerance (m)."""
+
+    threshold: float = 0.5
+    gap_tolerance_m: float = 20.0
+
+
+def bank_range_lines(ranges: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Return the management-range lines that name their bank (what polygon zones are measured along)."""
+    if ranges is None or ranges.empty or "bank" not in ranges:
+        return None
+    return ranges[ranges.geometry.geom_type.isin(RANGE_LINE_TYPES) & ranges["bank"].notna()]
+
+
+def ratio_check(
+    zones: gpd.GeoDataFrame,
+    rivers: gpd.GeoDataFrame,
+    rules: RatioRules,
+    *,
+    ranges: gpd.GeoDataFrame | None = None,
+    towns: gpd.GeoDataFrame | None = None,
+    centerlines: CenterlineIndex | None = None,
+) -> RatioReport:
+    """Run the check the one way every door runs it (import report, CLI, API, exports, river map).
+
+    ``ranges``: the rivers' approved management ranges (their bank lines measure polygon zones);
+    ``towns``: for the per-town table. The same zones, rivers and ranges give the same numbers
+    whichever door asks.
+    """
+    rivers = rivers.assign(
+        **{column: default for column, default in (("name", ""), ("important", False)) if column not in rivers}
+    )
+    return shoreline_ratios(
+        zones,
+        rivers,
+        towns,
+        threshold=rules.threshold,
+        gap_tolerance_m=rules.gap_tolerance_m,
+        bank_lines=bank_range_lines(ranges),
+        centerlines=centerlines,
+    )
 
 
 def shoreline_ratios(

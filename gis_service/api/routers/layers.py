@@ -31,7 +31,7 @@ def parse_bbox(value: str | None) -> BBox | None:
             f"bbox 参数 {value!r} 不正确：应为 最小经度,最小纬度,最大经度,最大纬度，例如 106.7,28.7,107.1,29.2",
             code="bad_bbox",
         )
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 @router.get("")

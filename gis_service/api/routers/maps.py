@@ -7,12 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from gis_service.api.deps import TOKEN_COOKIE, SessionDep, Viewer
+from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.errors import BadRequest
 from gis_service.export import geojson
+from gis_service.ledger.filters import ProblemFilter
+from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
-from gis_service.webmap.data import ProblemFilter, problem_record, problem_sites, read_overlay
+from gis_service.webmap.data import problem_record, problem_sites, read_overlay
+from gis_service.webmap.problems import problems_map
+from gis_service.webmap.rivers import river_map
 
 router = APIRouter(tags=["maps"])
 FILTER_PARAMS = ("status", "category", "town", "river", "from", "to", "overdue")
@@ -66,12 +70,11 @@ def problems_page(
     request: Request,
     session: SessionDep,
     _caller: Viewer,
+    clock: ClockDep,
     basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None,
 ) -> HTMLResponse:
     """The issue map: problem sites over rivers, ranges, zones and outfalls, with filters and legend."""
-    from gis_service.webmap.problems import problems_map
-
-    html = problems_map(session, _filter(request), basemap=basemap)
+    html = problems_map(session, _filter(request), today=clock.today(), basemap=basemap)
     return _page(request, html)
 
 
@@ -80,13 +83,12 @@ def river_page(
     request: Request,
     session: SessionDep,
     _caller: Viewer,
+    settings: SettingsDep,
     code: Annotated[str, Path(description="河流编码")],
     basemap: str | None = None,
 ) -> HTMLResponse:
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
-    from gis_service.webmap.rivers import river_map
-
-    return _page(request, river_map(session, code, basemap=basemap))
+    return _page(request, river_map(session, code, ratio_rules(settings), basemap=basemap))
 
 
 @router.get("/maps/data/problems")
@@ -94,17 +96,19 @@ def problems_data(
     request: Request,
     session: SessionDep,
     _caller: Viewer,
+    clock: ClockDep,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
     datum: str = "wgs84",
 ) -> Response:
     """Problem sites for the current filter as compact columns (ids, integer coordinates, codes)."""
-    return _json(problem_sites(session, _filter(request), datum=_datum(datum), bbox=parse_bbox(bbox)))
+    sites = problem_sites(session, _filter(request), today=clock.today(), datum=_datum(datum), bbox=parse_bbox(bbox))
+    return _json(sites)
 
 
 @router.get("/maps/data/problems/{problem_id}")
-def problem_popup(session: SessionDep, _caller: Viewer, problem_id: int) -> Response:
+def problem_popup(session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: int) -> Response:
     """One site's popup record."""
-    return _json(problem_record(session, problem_id))
+    return _json(problem_record(session, problem_id, clock.today()))
 
 
 @router.get("/maps/data/layers/{layer}")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import Field
 
-from gis_service.api.deps import Admin, SessionDep, Surveyor, Viewer
-from gis_service.api.routers.problems import PHOTOS_BODY, ClockDep, photo_response, photo_uploads
+from gis_service.api.deps import Admin, ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.routers.problems import PHOTOS_BODY, photo_response, photo_uploads
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ledger import outfalls

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from gis_service.api.deps import SessionDep, Surveyor, Viewer
+from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.db.models import Attachment, ProblemEvent
 from gis_service.errors import BadRequest, NotFound, PayloadTooLarge
@@ -28,14 +28,6 @@ from gis_service.settings import get_settings
 router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
 MAX_PHOTOS = 10
 MAX_PAGE = 1000
-
-
-def get_clock(request: Request) -> service.Clock:
-    """Return the app's clock (tests may set ``app.state.clock``), else the system clock."""
-    return getattr(request.app.state, "clock", None) or service.system_clock
-
-
-ClockDep = Annotated[service.Clock, Depends(get_clock)]
 
 
 class NewProblem(Location):
@@ -107,8 +99,8 @@ def _filter(
 ) -> service.ProblemFilter:
     """Read the list filters from the query string."""
     return service.ProblemFilter(
-        status=status or (),
-        category=category or (),
+        status=tuple(status or ()),
+        category=tuple(category or ()),
         town=town,
         river_code=river,
         responsible_unit=unit,

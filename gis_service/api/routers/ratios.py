@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
 from gis_service.export.ratios import MEDIA_TYPES, render
-from gis_service.store.ratios import current_report
+from gis_service.store.ratios import current_report, ratio_rules
 
 router = APIRouter(prefix="/api/v1/ratios", tags=["ratios"])
 RiverQuery = Annotated[str | None, Query(description="只核算这条河流（河流编码）")]
@@ -19,10 +19,14 @@ ImportantQuery = Annotated[bool, Query(description="只统计重要河道")]
 
 @router.get("")
 def ratios(
-    session: SessionDep, _caller: Viewer, river: RiverQuery = None, important_only: ImportantQuery = False
+    session: SessionDep,
+    _caller: Viewer,
+    settings: SettingsDep,
+    river: RiverQuery = None,
+    important_only: ImportantQuery = False,
 ) -> dict[str, Any]:
     """Return the ratio check per river and bank, the total and per-town totals (JSON of `rivergis ratios`)."""
-    return current_report(session, river=river).to_json(important_only)
+    return current_report(session, ratio_rules(settings), river=river).to_json(important_only)
 
 
 @router.get("/export.{fmt}")
@@ -35,7 +39,7 @@ def ratios_export(
     important_only: ImportantQuery = False,
 ) -> Response:
     """Download the check as an XLSX workbook, a CSV table (UTF-8 BOM) or GeoJSON of the zone stretches."""
-    report = current_report(session, river=river)
+    report = current_report(session, ratio_rules(settings), river=river)
     data = render(report, fmt, important_only, district=settings.district_name)
     name = f"岸线功能区核算{'_' + river if river else ''}.{fmt}"
     disposition = f"attachment; filename=\"ratios.{fmt}\"; filename*=UTF-8''{quote(name)}"

@@ -7,41 +7,31 @@ from typing import Any
 
 import geopandas as gpd
 
+from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.ingest.normalise import Finding
-from gis_service.settings import get_settings
 
 log = logging.getLogger("gis_service")
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
 
 
 def zone_ratios(
-    frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, centerlines: Any = None
+    frame: gpd.GeoDataFrame,
+    rivers: gpd.GeoDataFrame,
+    ranges: gpd.GeoDataFrame,
+    rules: RatioRules,
+    centerlines: CenterlineIndex | None = None,
 ) -> tuple[dict[str, Any] | None, list[Finding]]:
     """Compute the shoreline ratio check of a clean zone set, and its gaps and overlaps as findings.
 
-    ``centerlines``: the index of ``rivers``' centerlines if validation built it (the bank-side check does).
+    The same check as ``rivergis ratios`` and the river map (:func:`ratio_check`) with the delivered zones in
+    place of the current ones: ``rivers`` and ``ranges`` are the delivery's rivers and their approved
+    ranges; ``centerlines`` the index of ``rivers``' centerlines if validation built it.
     """
-    try:
-        from gis_service.analysis.shoreline.ratios import shoreline_ratios
-    except ImportError:
-        return None, [Finding(severity="info", code="ratios_unavailable", message="岸线比例核算模块不可用，未计算比例")]
     if rivers.empty:
         return None, []
-    settings = get_settings()
-    for column, default in (("name", ""), ("important", False)):
-        if column not in rivers:
-            rivers = rivers.assign(**{column: default})
     try:
-        report = shoreline_ratios(
-            frame,
-            rivers,
-            threshold=settings.ratio_threshold,
-            gap_tolerance_m=settings.gap_tolerance_m,
-            centerlines=centerlines,
-        )
-        return report.to_json(), issue_findings(report.gaps, "zone_gap") + issue_findings(
-            report.overlaps, "zone_overlap"
-        )
+        report = ratio_check(frame, rivers, rules, ranges=ranges, centerlines=centerlines)
     except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery
         log.exception("shoreline ratio check failed during import")
         return None, [
@@ -52,6 +42,7 @@ def zone_ratios(
                 fix="请联系管理员；交付本身不受影响",
             )
         ]
+    return report.to_json(), issue_findings(report.gaps, "zone_gap") + issue_findings(report.overlaps, "zone_overlap")
 
 
 def issue_findings(table: Any, kind: str) -> list[Finding]:

@@ -147,7 +147,12 @@ async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> R
 
 
 async def _refused(
-    request: Request, session: Session, user: WebUser, values: dict[str, str], exc: DeliveryRejected, features: list
+    request: Request,
+    session: Session,
+    user: WebUser,
+    values: dict[str, str],
+    exc: DeliveryRejected,
+    features: list[Any],
 ) -> Response:
     """Answer a refused delivery: its report, and the preview map with the problems marked (nothing stored)."""
     from gis_service.webmap.preview import checked_delivery_html

@@ -1,0 +1,61 @@
+"""``rivergis init``, ``demo`` and ``serve``: the database schema, the demo data and the HTTP service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gis_service.catalogue import get_catalogue
+from gis_service.cli.common import console, handles_errors, ready_engine
+from gis_service.db.engine import get_engine, transaction
+from gis_service.db.schema import head_revision, upgrade
+from gis_service.settings import get_settings
+
+
+@handles_errors
+def init() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    engine = get_engine()
+    upgrade(engine)
+    console.print(f"数据库已就绪（{engine.dialect.name}，schema {head_revision()}）：{_where(engine)}")
+
+
+@handles_errors
+def demo(
+    folder: Annotated[Path | None, typer.Option(help="演示数据目录（默认：随包附带的 shapefiles/）")] = None,
+) -> None:
+    """Load the demo dataset (synthetic Wansheng data) into the database."""
+    from gis_service.demo.load import load_demo
+
+    engine = ready_engine()
+    with console.status("正在加载演示数据…"), transaction(engine) as session:
+        counts = load_demo(session, folder)
+    if not counts:
+        console.print("演示数据已加载过，未重复加载。")
+        return
+    for layer, n in counts.items():
+        console.print(f"  {get_catalogue()[layer].label}（{layer}）：{n}")
+    console.print("演示数据加载完成。")
+
+
+@handles_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="监听地址")] = None,
+    port: Annotated[int | None, typer.Option(help="端口")] = None,
+) -> None:
+    """Run the HTTP service (API, maps, OGC API - Features)."""
+    import uvicorn
+
+    from gis_service.api.app import create_app
+
+    settings = get_settings()
+    ready_engine()
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port)
+
+
+def _where(engine: object) -> str:
+    """Return the database location without its password."""
+    url = getattr(engine, "url", None)
+    return url.render_as_string(hide_password=True) if url is not None else "?"
