@@ -156,6 +156,12 @@ def test_typed_scripts_are_shown_escaped(demo_client, ledger) -> None:
     assert _step(demo_client, pid, "assign", **fields).status_code == 303
     page = demo_client.get(f"/problems/{pid}").text
     assert_escaped(page)
+    dismissed = _site(ledger, "reported").id
+    assert _step(demo_client, dismissed, "dismiss", note=XSS, evidence=XSS).status_code == 303
+    assert_escaped(demo_client.get(f"/problems/{dismissed}").text)
+    closed = _site(ledger, "rectified").id
+    assert _step(demo_client, closed, "close", verifier=XSS).status_code == 303
+    assert_escaped(demo_client.get(f"/problems/{closed}").text)
     board = demo_client.get("/problems", params={"unit": XSS})
     assert board.status_code == 200 and 'value="&lt;script&gt;' in board.text and XSS not in board.text
 

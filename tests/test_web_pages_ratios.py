@@ -86,3 +86,16 @@ def test_downloads_work_for_a_logged_in_user_when_reading_is_not_public(demo_cli
     assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf") and b"WS002" in csv.content
     geo = demo_client.get("/ratios/export.geojson")
     assert geo.status_code == 200 and geo.json()["type"] == "FeatureCollection"
+
+
+@pytest.mark.parametrize("path", ["/ratios", "/problems", "/outfalls"])
+def test_read_pages_need_a_login_only_when_reading_is_not_public(client, engine, monkeypatch, path) -> None:
+    make_users(engine)
+    # Public reading (the default): anyone reads, even an empty database.
+    page = client.get(path)
+    assert page.status_code == 200 and "没有符合条件的" in page.text
+    monkeypatch.setenv("RIVERGIS_PUBLIC_READ", "false")
+    get_settings.cache_clear()
+    assert client.get(path, follow_redirects=False).headers["location"] == f"/login?next={path}"
+    as_role(client, "viewer")
+    assert client.get(path).status_code == 200

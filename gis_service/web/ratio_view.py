@@ -98,13 +98,17 @@ def river_rows(
     report: RatioReport, towns: dict[str, list[str]], *, important_only: bool = False, town: str | None = None
 ) -> list[RiverRow]:
     """Return the rivers of the check (important ones, or those through ``town``, when asked) with reasons."""
-    gaps = {code: list(each_row(g)) for code, g in report.gaps.groupby("river_code")} if len(report.gaps) else {}
-    overlaps = (
-        {code: list(each_row(o)) for code, o in report.overlaps.groupby("river_code")} if len(report.overlaps) else {}
-    )
+    selected = report.selected(important_only)
+    gaps: dict[str, list[Any]] = {}
+    overlaps: dict[str, list[Any]] = {}
+    # The drawn gaps and overlaps are built on first read; a check with none (or no rivers) never builds them.
+    if float(selected["gaps_m"].sum()) > 0:
+        gaps = {code: list(each_row(g)) for code, g in report.gaps.groupby("river_code")}
+    if float(selected["overlaps_m"].sum()) > 0:
+        overlaps = {code: list(each_row(o)) for code, o in report.overlaps.groupby("river_code")}
     records = report.banks.to_dict("index")
     out = []
-    for r in each_row(report.selected(important_only), index=False):
+    for r in each_row(selected, index=False):
         river_towns_ = towns.get(str(r.code), [])
         if town and town not in river_towns_:
             continue

@@ -33,6 +33,6 @@
     .then(function (data) {
       if (data) { L.geoJSON(data, { style: { color: "#1f78b4", weight: 3 }, interactive: false }).addTo(map); }
     })
-    .catch(function () { /* the map still works without the rivers */ });
-  box.setAttribute("data-ready", "1");
+    .catch(function () { /* the map still works without the rivers */ })
+    .then(function () { box.setAttribute("data-ready", "1"); });
 })();
