@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role, create_token
@@ -16,6 +16,7 @@ from gis_service.accounts import create_user, disable_user, list_users, reset_pa
 from gis_service.api.deps import ClockDep, SessionDep
 from gis_service.errors import BadRequest, ServiceError
 from gis_service.ledger.common import parse_date
+from gis_service.web.answers import stored, stored_redirect
 from gis_service.web.audit_log import AuditFilter, known_values, search
 from gis_service.web.deps import PAGE, ROLE_LABELS, CsrfForm, PageAdmin, WebUser
 from gis_service.web.templating import render
@@ -75,7 +76,7 @@ def add_user(request: Request, session: SessionDep, user: PageAdmin, form: CsrfF
         error = {"message": exc.message, "code": exc.code}
         return _users_page(request, session, user, error=error, values=values, status=exc.http_status)
     user.caller.audit(session, "user.create", "user", made.username, role=made.role)
-    return RedirectResponse("/admin?done=created", status_code=303)
+    return stored_redirect(session, "/admin?done=created")
 
 
 @router.post("/admin/users/{username}/disable")
@@ -86,7 +87,7 @@ def disable(request: Request, session: SessionDep, user: PageAdmin, _form: CsrfF
         return _users_page(request, session, user, error=error, status=400)
     disable_user(session, username)
     user.caller.audit(session, "user.disable", "user", username)
-    return RedirectResponse("/admin?done=disabled", status_code=303)
+    return stored_redirect(session, "/admin?done=disabled")
 
 
 @router.post("/admin/users/{username}/reset")
@@ -99,7 +100,7 @@ def reset(request: Request, session: SessionDep, user: PageAdmin, form: CsrfForm
         error = {"message": exc.message, "code": exc.code}
         return _users_page(request, session, user, error=error, status=exc.http_status)
     user.caller.audit(session, "user.reset", "user", username)
-    return RedirectResponse("/admin?done=reset", status_code=303)
+    return stored_redirect(session, "/admin?done=reset")
 
 
 def _tokens_page(
@@ -147,7 +148,7 @@ def add_token(request: Request, session: SessionDep, user: PageAdmin, form: Csrf
         error = {"message": exc.message, "code": exc.code}
         return _tokens_page(request, session, user, error=error, status=exc.http_status)
     user.caller.audit(session, "token.create", "token", name, role=role)
-    return _tokens_page(request, session, user, secret=secret, made={"name": name, "role": role})
+    return stored(session, _tokens_page(request, session, user, secret=secret, made={"name": name, "role": role}))
 
 
 @router.post("/admin/tokens/revoke")
@@ -162,7 +163,7 @@ def revoke(request: Request, session: SessionDep, user: PageAdmin, form: CsrfFor
         error = {"message": exc.message, "code": exc.code}
         return _tokens_page(request, session, user, error=error, status=exc.http_status)
     user.caller.audit(session, "token.revoke", "token", name, count=count)
-    return RedirectResponse("/admin/tokens?revoked=1", status_code=303)
+    return stored_redirect(session, "/admin/tokens?revoked=1")
 
 
 @router.get("/admin/audit")

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -25,6 +25,7 @@ from gis_service.ledger.location import POINT_ONLY, site_geometry
 from gis_service.ledger.states import ACTIONS, status_label
 from gis_service.settings import get_settings
 from gis_service.store.features import read_features
+from gis_service.web.answers import stored_redirect
 from gis_service.web.deps import PAGE, CsrfForm, PageSurveyor, PageViewer, RoleRequired, WebUser
 from gis_service.web.problem_view import (
     EVENT_LABELS,
@@ -158,7 +159,7 @@ def report(request: Request, session: SessionDep, clock: ClockDep, user: PageSur
     except BadRequest as exc:
         return _new_form(request, session, user, values, {"message": exc.message, "code": exc.code}, exc.http_status)
     user.caller.audit(session, "problem.report", "problem", pid, category=values["category"])
-    return RedirectResponse(f"/problems/{pid}?reported=1", status_code=303)
+    return stored_redirect(session, f"/problems/{pid}?reported=1")
 
 
 def _site_page(
@@ -259,7 +260,7 @@ def step(
         session, f"problem.{action}", "problem", problem_id, event_id=event.id, from_status=event.from_status,
         to_status=event.to_status, photos=len(photos),
     )  # fmt: skip
-    return RedirectResponse(f"/problems/{problem_id}?done={action}", status_code=303)
+    return stored_redirect(session, f"/problems/{problem_id}?done={action}")
 
 
 @router.get("/problems/{problem_id}/photos/{attachment_id}")
