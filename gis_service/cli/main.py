@@ -47,6 +47,7 @@ COMMANDS = [
         "gis_service.cli.ledger:outfalls_app",
         "入河排污口名录（一口一档）：列表、统计、导出；导入用 rivergis import outfalls。",
     ),
+    LazyCommand("user", "gis_service.cli.users:user_app", "网页工作台账号管理（密码只从标准输入读取）。"),
 ]
 
 
