@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
+from gis_service.api.routers.chiefs import all_routers as chief_routers
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.settings import get_settings
@@ -25,6 +26,7 @@ ROUTERS = [
     outfalls.router,
     deliveries.router,
     ratios.router,
+    *chief_routers(),
 ]
 
 
