@@ -1,8 +1,9 @@
 """The roster in the store: chiefs, their reach assignments with start and end dates (交接), and coverage checks.
 
 An assignment is in force on day ``d`` when ``start_date <= d`` and (no ``end_date`` or
-``d < end_date``). Importing a roster row for a reach and level another chief holds ends that
-chief's assignment the day the new one starts, so who answered for any reach on any date is kept.
+``d < end_date``). Importing a roster row for a reach and level another chief held before ends
+that chief's assignment the day the new one starts, so who answered for any reach on any date is
+kept.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def apply_roster(session: Session, rows: Sequence[RosterRow], rivers: gpd.GeoDat
     lines = dict(zip(rivers["code"].astype(str), rivers.geometry, strict=True))
     tolerance = get_settings().gap_tolerance_m
     counts = {"rows": len(rows), "added": 0, "unchanged": 0, "ended": 0}
+    # Rows of one roster never hand over to each other: two villages may share a reach (one a bank),
+    # and the coverage check reports such overlaps. Only terms held before this roster can end.
+    before = set(session.execute(select(ChiefAssignment.id).where(ChiefAssignment.end_date.is_(None))).scalars())
     for row in rows:
         chief = _chief(session, row)
         reach = (row.start_m, row.end_m)
@@ -89,6 +93,8 @@ def apply_roster(session: Session, rows: Sequence[RosterRow], rivers: gpd.GeoDat
         same = False
         for held in holding:
             if _overlap(reach, (held.start_m, held.end_m)) <= tolerance:
+                continue
+            if held.id not in before and held.chief_id != chief.id:
                 continue
             if (
                 held.chief_id == chief.id
@@ -154,7 +160,7 @@ def assignments_on(
         query = query.where(ChiefAssignment.river_code == river_code)
     if chief_id is not None:
         query = query.where(ChiefAssignment.chief_id == chief_id)
-    rows = session.execute(query).tuples().all()
+    rows = [(a, c) for a, c in session.execute(query).all()]
     order = {lvl.value: i for i, lvl in enumerate(Level)}
     return sorted(rows, key=lambda r: (r[0].river_code, order.get(r[0].level, 9), r[0].start_m))
 

@@ -46,7 +46,7 @@ def write_sheet(book: Workbook, title: str, columns: Sequence[tuple[str, str]], 
     for i, (key, label) in enumerate(columns, start=1):
         longest = max([len(str(label)) * 2, *(min(len(str(r.get(key) or "")), 60) for r in rows)])
         sheet.column_dimensions[get_column_letter(i)].width = longest + 2
-        if key == "text":
+        if key.endswith("text"):
             for cell in sheet[get_column_letter(i)][1:]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
 
@@ -70,7 +70,8 @@ BOARD_COLUMNS = [
     ("end", "终点桩号"),
     ("chiefs", "公示河长"),
     ("status_label", "状态"),
-    ("text", "公示内容（按现行名录）"),
+    ("expected_text", "公示内容（按现行名录，用于制作新牌）"),
+    ("text", "现牌内容"),
 ]
 
 
@@ -88,7 +89,7 @@ def roster_rows(session: Session, today: dt.date) -> tuple[list[dict[str, Any]],
         select(ChiefAssignment, Chief)
         .join(Chief, Chief.id == ChiefAssignment.chief_id)
         .order_by(ChiefAssignment.river_code, ChiefAssignment.start_m, ChiefAssignment.start_date)
-    ).tuples()
+    ).all()
     history = [assignment_record(a, c, staff=True) for a, c in rows]
     current = [
         r
@@ -114,16 +115,16 @@ def roster_workbook(session: Session, today: dt.date, output: Path) -> int:
     return n
 
 
-def boards_bytes(session: Session, status: str | None = "outdated") -> tuple[bytes, int]:
+def boards_bytes(session: Session, on: dt.date, status: str | None = "outdated") -> tuple[bytes, int]:
     """Return the boards workbook (those to update, or all) and how many boards it lists."""
-    boards = list_boards(session, status)
+    boards = list_boards(session, on, status)
     book = Workbook()
     write_sheet(book, "待更新公示牌" if status == "outdated" else "公示牌", BOARD_COLUMNS, boards)
     return _save(book), len(boards)
 
 
-def boards_workbook(session: Session, output: Path, status: str | None = "outdated") -> int:
+def boards_workbook(session: Session, on: dt.date, output: Path, status: str | None = "outdated") -> int:
     """Write the boards workbook to ``output``; return how many boards it lists."""
-    content, n = boards_bytes(session, status)
+    content, n = boards_bytes(session, on, status)
     output.write_bytes(content)
     return n

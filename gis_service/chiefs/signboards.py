@@ -145,14 +145,25 @@ def board_record(board: Signboard) -> dict[str, Any]:
     }
 
 
-def list_boards(session: Session, status: str | None = None, river_code: str | None = None) -> list[dict[str, Any]]:
-    """Return the boards (all, or those ``outdated``), by code."""
+def list_boards(
+    session: Session, on: dt.date, status: str | None = None, river_code: str | None = None
+) -> list[dict[str, Any]]:
+    """Return the boards (all, or those ``outdated``) by code, each with the text the roster of ``on`` gives it."""
     query = select(Signboard).order_by(Signboard.code)
     if status:
         query = query.where(Signboard.status == status)
     if river_code:
         query = query.where(Signboard.river_code == river_code)
-    return [board_record(b) for b in session.execute(query).scalars()]
+    boards = session.execute(query).scalars().all()
+    if not boards:
+        return []
+    names, held = _expected(session, on)
+    out = []
+    for board in boards:
+        chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
+        expected = board_text(names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs)
+        out.append({**board_record(board), "expected_text": expected})
+    return out
 
 
 def mark_updated(session: Session, board_id: int, clock: BusinessClock) -> dict[str, Any]:

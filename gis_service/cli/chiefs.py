@@ -174,7 +174,7 @@ def list_boards(
     from gis_service.chiefs.signboards import list_boards as boards
 
     with transaction(ready_engine()) as session:
-        records = boards(session, "outdated" if outdated else None)
+        records = boards(session, business_clock().today(), "outdated" if outdated else None)
     if as_json:
         _dump({"signboards": records})
         return
@@ -205,7 +205,7 @@ def export_boards(
     from gis_service.chiefs.sheets import boards_workbook
 
     with transaction(ready_engine()) as session:
-        n = boards_workbook(session, output, None if all_boards else "outdated")
+        n = boards_workbook(session, business_clock().today(), output, None if all_boards else "outdated")
     console.print(f"已导出 {n} 块公示牌到 {output}")
 
 

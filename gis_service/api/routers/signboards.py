@@ -18,11 +18,12 @@ router = APIRouter(prefix="/api/v1/signboards", tags=["signboards"])
 def list_boards(
     session: SessionDep,
     _caller: Viewer,
+    clock: ClockDep,
     status: Annotated[str | None, Query(description="current（现行）| outdated（待更新）")] = None,
     river: Annotated[str | None, Query(description="河流编码")] = None,
 ) -> dict[str, Any]:
     """Return the boards with their texts (or only those to update)."""
-    boards = signboards.list_boards(session, status, river)
+    boards = signboards.list_boards(session, clock.today(), status, river)
     return {"signboards": boards, "numberReturned": len(boards)}
 
 
@@ -38,10 +39,11 @@ def generate(session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, A
 def export_boards(
     session: SessionDep,
     _caller: Viewer,
+    clock: ClockDep,
     all_boards: Annotated[bool, Query(alias="all", description="全部公示牌（默认只导出待更新的）")] = False,
 ) -> Response:
     """Download the boards to update (or all) with the text each should carry, as an Excel workbook."""
-    content, _ = sheets.boards_bytes(session, None if all_boards else "outdated")
+    content, _ = sheets.boards_bytes(session, clock.today(), None if all_boards else "outdated")
     return xlsx_response(content, "待更新公示牌.xlsx" if not all_boards else "公示牌.xlsx")
 
 
