@@ -15,6 +15,7 @@ from typing import Any
 
 import shapely
 from geoalchemy2.elements import WKBElement
+from geoalchemy2.shape import to_shape
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
@@ -174,7 +175,7 @@ def public_status(session: Session, reference: str) -> dict[str, Any]:
 
 def staff_record(report: PublicReport) -> dict[str, Any]:
     """Return a report for the moderation queue (staff only: with the contact)."""
-    point = shapely.from_wkb(bytes(report.geom.data)) if hasattr(report.geom, "data") else None
+    point = to_shape(report.geom) if report.geom is not None else None
     created = as_utc(report.created_at)
     return {
         "reference": report.reference,
@@ -216,7 +217,7 @@ def accept(
 ) -> dict[str, Any]:
     """Accept a report: file it in the ledger (source 群众举报, jurisdiction derived), photos as its evidence."""
     report = _pending(session, reference)
-    point = shapely.from_wkb(bytes(report.geom.data))
+    point = to_shape(report.geom)
     fields = {
         "category": _category(category) if category else report.category,
         "description": report.description,
