@@ -177,3 +177,15 @@ def test_roster_patrols_and_boards_over_http(api, tmp_path) -> None:
     assert items["numberReturned"] == 4
     assert c.get("/ogc/collections/patrols/items").json()["numberReturned"] == 1
     assert c.get("/api/v1/signboards/export.xlsx", params={"all": "true"}).content.startswith(b"PK")
+
+
+def test_the_public_report_page_works_offline_and_escapes_what_it_shows(api) -> None:
+    c, _ = api
+    page = c.get("/report")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "群众举报" in page.text and '<option value="dumping">乱堆</option>' in page.text
+    assert "action" not in page.text.split("<form", 1)[1].split(">", 1)[0]  # posts by script to the API
+    assert "/api/v1/public-reports" in page.text and "/static/vendor/leaflet/dist/leaflet.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN: it works on an intranet
+    # Messages are written with textContent: a reporter's text is never markup.
+    assert "innerHTML" not in page.text

@@ -181,3 +181,18 @@ def test_a_chief_uploads_a_gpx_patrol_and_sees_its_coverage(roster_engine, tmp_p
         on_time = {r["chief"] for r in overdue_reaches(session, dt.date(2025, 3, 17))}
     assert late["王村长"]["days_overdue"] == 1 and late["王村长"]["last_patrol"] == "2025-03-10"
     assert "王村长" not in on_time and "甲村长" in on_time
+
+
+def test_migration_0008_goes_down_to_0004_and_back(engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from gis_service.db.schema import alembic_config, current_revision, head_revision, upgrade
+
+    tables = {"chiefs", "chief_assignments", "signboards", "patrols", "public_reports"}
+    assert tables <= set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    assert not tables & set(inspect(engine).get_table_names())
+    upgrade(engine)
+    assert tables <= set(inspect(engine).get_table_names()) and current_revision(engine) == head_revision()

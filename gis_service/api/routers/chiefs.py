@@ -123,6 +123,6 @@ def patrol_calendar(chief_id: int, session: SessionDep, _caller: Viewer, clock: 
 def all_routers() -> list[APIRouter]:
     """Return the routers of the chiefs' work (imported here so the app registers them in one line)."""
     from gis_service.api.routers import patrols as patrol_routes
-    from gis_service.api.routers import public_reports, signboards
+    from gis_service.api.routers import public_reports, report_page, signboards
 
-    return [router, signboards.router, patrol_routes.router, public_reports.router]
+    return [router, signboards.router, patrol_routes.router, public_reports.router, report_page.router]
