@@ -196,3 +196,24 @@ def test_migration_0008_goes_down_to_0004_and_back(engine) -> None:
     assert not tables & set(inspect(engine).get_table_names())
     upgrade(engine)
     assert tables <= set(inspect(engine).get_table_names()) and current_revision(engine) == head_revision()
+
+
+def test_the_demo_has_a_roster_boards_and_a_season_of_patrols(demo_engine) -> None:
+    from openpyxl import load_workbook
+
+    from gis_service.resources import data_path
+
+    folder = data_path("shapefiles")
+    sheet = load_workbook(folder / "河长名录.xlsx").active
+    assert sheet is not None
+    rows = [r for r in sheet.iter_rows(min_row=3, values_only=True) if r[0]]
+    gpx_files = sorted((folder / "patrols").glob("*.gpx"))
+    code, out = run("chiefs", "coverage", "--json")
+    assert code == 0 and json.loads(out)["complete"], out
+    assert len(json.loads(run("chiefs", "list", "--json")[1])["assignments"]) == len(rows)
+    patrols = json.loads(run("patrols", "list", "--json")[1])["patrols"]
+    assert len(patrols) == len(gpx_files) >= 12
+    assert all(0.5 < p["coverage"] <= 1.0 and p["duration_s"] > 0 for p in patrols)
+    boards = json.loads(run("signboards", "list", "--json")[1])["signboards"]
+    villages = sum(1 for r in rows if r[5] == "村级")
+    assert len(boards) == villages and {b["status"] for b in boards} == {"current"}
