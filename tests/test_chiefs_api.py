@@ -164,6 +164,22 @@ def test_roster_patrols_and_boards_over_http(api, tmp_path) -> None:
     bad_track = {"track": ("t.txt", b"hello", "text/plain")}
     refused = c.post("/api/v1/patrols", data=form, files=bad_track, headers=h["surveyor"])
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_track_format"
+    # A problem found on the patrol goes to the ledger with its jurisdiction, linked to the patrol.
+    found = {"lon": SITE_EAST[0], "lat": SITE_EAST[1], "category": "乱占", "description": "违建棚房"}
+    filed = c.post(f"/api/v1/patrols/{patrol['id']}/problems", json=found, headers=h["surveyor"])
+    assert filed.status_code == 201, filed.text
+    site = filed.json()["problem"]
+    assert (site["source"], site["river_code"], site["town"], site["found_date"]) == (
+        "patrol",
+        "R1",
+        "东林街道",
+        "2025-03-10",
+    )
+    assert c.get(f"/api/v1/patrols/{patrol['id']}").json()["problems"] == [site["id"]]
+    # Every chiefs' layer exports like any other (the catalogue defines it once).
+    for layer in ("reaches", "patrols"):
+        got = c.get(f"/api/v1/layers/{layer}/export", params={"format": "gpkg"})
+        assert got.status_code == 200 and got.content[:15] == b"SQLite format 3"
     # On 2025-03-18 (China) 王村长's last patrol (03-10) is 8 days old: one day past the weekly rule.
     overdue = {r["chief"]: r for r in c.get("/api/v1/patrols/overdue").json()["overdue"]}
     assert overdue["王村长"]["days_overdue"] == 1

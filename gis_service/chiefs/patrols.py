@@ -24,6 +24,7 @@ from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import Chief, Patrol
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ledger.common import as_date, as_utc
+from gis_service.ledger.reporting import report_new, site_frame
 
 CALENDAR_DAYS = 90
 
@@ -122,6 +123,7 @@ def patrol_record(p: Patrol) -> dict[str, Any]:
         "ended_at": ended.isoformat() if ended else None,
         "joint_units": p.joint_units,
         "notes": p.notes,
+        "problems": list((p.attrs or {}).get("problems", [])),
     }
 
 
@@ -219,3 +221,24 @@ def calendar(session: Session, chief_id: int, today: dt.date, days: int = CALEND
         "periods_closed": len(closed),
         "patrols": list_patrols(session, chief_id=chief_id, limit=200),
     }
+
+
+def report_found_problem(
+    session: Session,
+    patrol_id: int,
+    geometry: shapely.Geometry,
+    fields: dict[str, Any],
+    *,
+    actor: str,
+    clock: BusinessClock,
+) -> int:
+    """File a problem found on a patrol (带着问题巡河) in the ledger, linked both ways; return its id."""
+    patrol = session.get(Patrol, patrol_id)
+    if patrol is None:
+        raise NotFound(f"没有编号为 {patrol_id} 的巡河记录", code="patrol_not_found")
+    found = {"source": "patrol", "found_date": as_date(patrol.patrol_date), **fields}
+    note = f"巡河发现：巡河记录 {patrol.id}（{patrol.chief_name or '未指定河长'}，{found['found_date']}）"
+    pid = report_new(session, site_frame(geometry, found), actor=actor, clock=clock, note=note)[0]
+    patrol.attrs = {**(patrol.attrs or {}), "problems": [*(patrol.attrs or {}).get("problems", []), pid]}
+    session.flush()
+    return pid

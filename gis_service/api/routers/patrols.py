@@ -1,4 +1,4 @@
-"""Patrols (巡河) over HTTP: upload a track (GPX, GeoJSON, KML), list, one patrol, overdue reaches."""
+"""Patrols (巡河) over HTTP: upload a track (GPX, GeoJSON, KML), problems found on it, list, overdue reaches."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
 from gis_service.chiefs import patrols
 from gis_service.chiefs.tracks import read_track
 from gis_service.errors import BadRequest, PayloadTooLarge
+from gis_service.ledger.location import Location
+from gis_service.ledger.queries import get_problem
 from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/patrols", tags=["patrols"])
@@ -96,6 +99,24 @@ def overdue(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, 
     for row in rows:
         by_level[row["level_label"]] = by_level.get(row["level_label"], 0) + 1
     return {"date": clock.today().isoformat(), "overdue": rows, "count": len(rows), "by_level": by_level}
+
+
+class FoundProblem(Location):
+    """A problem found on the patrol: where (lon/lat or GeoJSON), its category and description."""
+
+    category: str = Field(description="occupation | mining | dumping | construction | flood_obstruction（或中文）")
+    description: str | None = Field(default=None, max_length=4000)
+
+
+@router.post("/{patrol_id}/problems", status_code=201)
+def report_found_problem(
+    patrol_id: int, body: FoundProblem, session: SessionDep, caller: Surveyor, clock: ClockDep
+) -> dict[str, Any]:
+    """File a problem found on this patrol in the ledger (source 巡河, linked to the patrol)."""
+    fields = body.model_dump(include={"category", "description"}, exclude_none=True)
+    pid = patrols.report_found_problem(session, patrol_id, body.location(), fields, actor=caller.name, clock=clock)
+    caller.audit(session, "patrol.problem", "patrol", patrol_id, problem_id=pid)
+    return {"patrol": patrols.get_patrol(session, patrol_id), "problem": get_problem(session, pid, clock=clock)}
 
 
 @router.get("/{patrol_id}")
