@@ -66,6 +66,15 @@ def test_bad_public_reports_are_refused_with_a_reason(api) -> None:
         files=[("photos", ("p.jpg", b"not a photo", "image/jpeg"))],
     )
     assert fake.status_code == 400 and fake.json()["error"]["code"] == "bad_photo"
+    # A good photo with a place outside the district: refused before any file is written.
+    outside = c.post(
+        "/api/v1/public-reports",
+        data={"lon": "100.0", "lat": "30.0", "category": "乱堆", "description": "x"},
+        files=[("photos", ("p.jpg", jpeg(), "image/jpeg"))],
+    )
+    assert outside.status_code == 400 and outside.json()["error"]["code"] == "outside_district"
+    attachments = get_settings().data_dir / "attachments"
+    assert not attachments.exists() or not any(p.is_file() for p in attachments.rglob("*"))
 
 
 def test_public_photos_are_stored_without_exif_and_their_position_used_when_allowed(api) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
 
 import pytest
 import shapely
@@ -117,3 +119,22 @@ def test_frequency_rules_over_a_frozen_calendar() -> None:
     assert is_overdue(dt.date(2025, 3, 17), dt.date(2025, 3, 3), 7, today + dt.timedelta(days=1))
     # Never patrolled: counted from the start of office.
     assert is_overdue(None, dt.date(2025, 3, 3), 14, dt.date(2025, 3, 18))
+
+
+def test_geojson_and_kml_tracks_read_like_the_gpx(tmp_path) -> None:
+    # The same walk as a GeoJSON line, and as KML converted from it by GDAL's ogr2ogr: 2000 m, no times.
+    coords = [along_r1(500 + 50 * i, 20) for i in range(41)]
+    line = {
+        "type": "Feature",
+        "properties": {"name": "巡河"},
+        "geometry": {"type": "LineString", "coordinates": coords},
+    }
+    geojson = tmp_path / "巡河.geojson"
+    geojson.write_text(json.dumps({"type": "FeatureCollection", "features": [line]}), encoding="utf-8")
+    kml = tmp_path / "巡河.kml"
+    subprocess.run(["ogr2ogr", "-f", "KML", str(kml), str(geojson)], check=True, capture_output=True)
+    for path in (geojson, kml):
+        track = read_track(path)
+        assert track_length(track.geometry) == pytest.approx(2000, rel=0.01), path.name
+        assert track.duration_s is None
+        assert coverage([reach_line(R1, 1000, 3000)], track.geometry, 50) == pytest.approx(1545.8 / 2000, rel=0.01)

@@ -26,9 +26,13 @@ def strip_exif(upload: PhotoUpload) -> PhotoUpload:
     return PhotoUpload(filename=upload.filename, content=out.getvalue())
 
 
-def store_public_photo(upload: PhotoUpload, now: dt.datetime) -> tuple[StoredPhoto, tuple[float | None, float | None]]:
-    """Check a public photo (type, size), store it without EXIF; return it and the EXIF position it carried."""
+def photo_position(upload: PhotoUpload) -> tuple[float | None, float | None]:
+    """Check a public photo (type, size) and return the EXIF position it carries, if any."""
     _, _, (lon, lat, _) = check_photo(upload)
+    return lon, lat
+
+
+def store_public_photo(upload: PhotoUpload, now: dt.datetime) -> StoredPhoto:
+    """Store a checked public photo without its EXIF (no position, device or capture time kept)."""
     stored = store_photo(strip_exif(upload), now=now)
-    # The capture time was in the EXIF too: the stored record keeps no trace of it.
-    return dataclasses.replace(stored, lon=None, lat=None, taken_at=None), (lon, lat)
+    return dataclasses.replace(stored, lon=None, lat=None, taken_at=None)

@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
-from gis_service.chiefs.public_photos import store_public_photo
+from gis_service.chiefs.public_photos import photo_position, store_public_photo
 from gis_service.chiefs.rules import get_chief_settings
 from gis_service.clock import BusinessClock
 from gis_service.db.models import SRID, Attachment, Problem, ProblemEvent
@@ -110,15 +110,13 @@ def submit(
     limit = get_chief_settings().public_report_max_photos
     if len(photos) > limit:
         raise PayloadTooLarge(f"一次最多上传 {limit} 张照片，收到 {len(photos)} 张", code="too_many_photos")
-    stored, positions = [], []
-    for upload in photos:
-        photo, position = store_public_photo(upload, now)
-        stored.append(photo)
-        positions.append(position)
+    # Every photo and the place are checked before any file is written: a refusal leaves nothing behind.
+    positions = [photo_position(upload) for upload in photos]
     if (lon is None or lat is None) and use_photo_location:
         # The reporter allowed the photo's own position to stand for the place.
         lon, lat = next(((x, y) for x, y in positions if x is not None and y is not None), (lon, lat))
     point = site_geometry(lon, lat, None, None, POINT_ONLY)
+    stored = [store_public_photo(upload, now) for upload in photos]
     report = PublicReport(
         reference=_reference(clock.today()),
         category=code,
