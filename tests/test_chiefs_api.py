@@ -192,6 +192,12 @@ def test_roster_patrols_and_boards_over_http(api, tmp_path) -> None:
     # On 2025-03-18 (China) 王村长's last patrol (03-10) is 8 days old: one day past the weekly rule.
     overdue = {r["chief"]: r for r in c.get("/api/v1/patrols/overdue").json()["overdue"]}
     assert overdue["王村长"]["days_overdue"] == 1
+    # By town (tests/test_ledger_world.py: 万盛街道 west of lon 106.90, 东林街道 east): R1's village
+    # reaches K0–K1, K1–K3 and K3–K8 lie mostly in 万盛街道 (K8 is lon 106.902), K8 on in 东林街道.
+    by_town = {r["town"]: r for r in c.get("/api/v1/patrols/stats").json()["by_town"]}
+    assert by_town["万盛街道"]["patrols"] == 1 and by_town["万盛街道"]["mean_coverage"] == patrol["coverage"]
+    assert by_town["东林街道"]["patrols"] == 0 and by_town["东林街道"]["overdue"] >= 1
+    assert sum(r["reaches"] for r in by_town.values()) == 7
     calendar = c.get(f"/api/v1/chiefs/{patrol['chief_id']}/calendar").json()
     assert calendar["period_days"] == 7 and sum(p["patrols"] for p in calendar["periods"]) == 1
     # Boards from the roster, also served as an OGC collection from the catalogue.

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
 from gis_service.chiefs import patrols
+from gis_service.chiefs.stats import patrol_stats
 from gis_service.chiefs.tracks import read_track
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ledger.location import Location
@@ -117,6 +118,12 @@ def report_found_problem(
     pid = patrols.report_found_problem(session, patrol_id, body.location(), fields, actor=caller.name, clock=clock)
     caller.audit(session, "patrol.problem", "patrol", patrol_id, problem_id=pid)
     return {"patrol": patrols.get_patrol(session, patrol_id), "problem": get_problem(session, pid, clock=clock)}
+
+
+@router.get("/stats")
+def stats(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+    """Return per town: reaches in force, overdue reaches, patrols of the last 30 days and their mean coverage."""
+    return patrol_stats(session, clock.today())
 
 
 @router.get("/{patrol_id}")
