@@ -208,6 +208,9 @@ def test_roster_patrols_and_boards_over_http(api, tmp_path) -> None:
     assert items["numberReturned"] == 4
     assert c.get("/ogc/collections/patrols/items").json()["numberReturned"] == 1
     assert c.get("/api/v1/signboards/export.xlsx", params={"all": "true"}).content.startswith(b"PK")
+    layout = c.get(f"/api/v1/signboards/{boards[0]['id']}/board.docx")
+    assert layout.status_code == 200 and layout.content.startswith(b"PK")
+    assert c.get("/api/v1/signboards/9999/board.docx").json()["error"]["code"] == "signboard_not_found"
 
 
 def test_the_public_report_page_works_offline_and_escapes_what_it_shows(api) -> None:

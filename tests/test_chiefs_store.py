@@ -141,7 +141,14 @@ def test_a_chief_change_flags_exactly_the_boards_that_name_the_old_chief(roster_
     code, out = run("signboards", "list", "--outdated", "--json")
     assert [b["code"] for b in json.loads(out)["signboards"]] == ["R1-GS002", "R1-GS003"]
     out_file = tmp_path / "待更新.xlsx"
-    assert run("signboards", "export", "-o", str(out_file))[0] == 0
+    assert run("signboards", "export", "-o", str(out_file), "--docx", str(tmp_path / "版面"))[0] == 0
+    import docx
+
+    layouts = sorted(p.name for p in (tmp_path / "版面").glob("*.docx"))
+    assert layouts == ["R1-GS002.docx", "R1-GS003.docx"]
+    table = docx.Document(str(tmp_path / "版面" / "R1-GS002.docx")).tables[0]
+    rows = {r.cells[0].text: r.cells[1].text for r in table.rows}
+    assert rows["河段"] == "K1+000—K3+000" and rows["镇街级河长"] == "赵镇长（万盛街道党工委书记）"
     from openpyxl import load_workbook
 
     sheet = load_workbook(out_file).active

@@ -146,7 +146,11 @@ def board_record(board: Signboard) -> dict[str, Any]:
 
 
 def list_boards(
-    session: Session, on: dt.date, status: str | None = None, river_code: str | None = None
+    session: Session,
+    on: dt.date,
+    status: str | None = None,
+    river_code: str | None = None,
+    board_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Return the boards (all, or those ``outdated``) by code, each with the text the roster of ``on`` gives it."""
     query = select(Signboard).order_by(Signboard.code)
@@ -154,6 +158,8 @@ def list_boards(
         query = query.where(Signboard.status == status)
     if river_code:
         query = query.where(Signboard.river_code == river_code)
+    if board_id is not None:
+        query = query.where(Signboard.id == board_id)
     boards = session.execute(query).scalars().all()
     if not boards:
         return []
@@ -164,6 +170,14 @@ def list_boards(
         expected = board_text(names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs)
         out.append({**board_record(board), "expected_text": expected})
     return out
+
+
+def get_board(session: Session, board_id: int, on: dt.date) -> dict[str, Any]:
+    """Return one board with the text the roster of ``on`` gives it, or a 404."""
+    found = list_boards(session, on, board_id=board_id)
+    if not found:
+        raise NotFound(f"没有编号为 {board_id} 的公示牌", code="signboard_not_found")
+    return found[0]
 
 
 def mark_updated(session: Session, board_id: int, clock: BusinessClock) -> dict[str, Any]:

@@ -200,12 +200,23 @@ def board_updated(board_id: int) -> None:
 def export_boards(
     output: Annotated[Path, typer.Option("-o", "--output", help=".xlsx")],
     all_boards: Annotated[bool, typer.Option("--all", help="导出全部公示牌，而不只是待更新的")] = False,
+    docx: Annotated[Path | None, typer.Option("--docx", help="另为每块公示牌写出可打印版面（Word）到此目录")] = None,
 ) -> None:
-    """Write the boards to update (or all) with their texts to an Excel workbook."""
+    """Write the boards to update (or all) with their texts to an Excel workbook (and a layout per board)."""
+    from gis_service.chiefs.board_docx import board_document
     from gis_service.chiefs.sheets import boards_workbook
+    from gis_service.chiefs.signboards import list_boards as boards
 
+    today = business_clock().today()
+    status = None if all_boards else "outdated"
     with transaction(ready_engine()) as session:
-        n = boards_workbook(session, business_clock().today(), output, None if all_boards else "outdated")
+        n = boards_workbook(session, today, output, status)
+        records = boards(session, today, status) if docx is not None else []
+    if docx is not None:
+        docx.mkdir(parents=True, exist_ok=True)
+        for board in records:
+            (docx / f"{board['code']}.docx").write_bytes(board_document(board))
+        console.print(f"已写出 {len(records)} 份公示牌版面到 {docx}")
     console.print(f"已导出 {n} 块公示牌到 {output}")
 
 

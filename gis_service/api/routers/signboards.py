@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -10,8 +11,10 @@ from fastapi.responses import Response
 from gis_service.api.deps import Admin, ClockDep, SessionDep, Viewer
 from gis_service.api.routers.chiefs import xlsx_response
 from gis_service.chiefs import sheets, signboards
+from gis_service.chiefs.board_docx import board_document
 
 router = APIRouter(prefix="/api/v1/signboards", tags=["signboards"])
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 @router.get("")
@@ -45,6 +48,17 @@ def export_boards(
     """Download the boards to update (or all) with the text each should carry, as an Excel workbook."""
     content, _ = sheets.boards_bytes(session, clock.today(), None if all_boards else "outdated")
     return xlsx_response(content, "待更新公示牌.xlsx" if not all_boards else "公示牌.xlsx")
+
+
+@router.get("/{board_id}/board.docx")
+def printable_board(board_id: int, session: SessionDep, _caller: Viewer, clock: ClockDep) -> Response:
+    """Download the board's printable layout (Word, A4 landscape) with the text today's roster gives it."""
+    board = signboards.get_board(session, board_id, clock.today())
+    return Response(
+        board_document(board),
+        media_type=DOCX,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(board['code'])}.docx"},
+    )
 
 
 @router.post("/{board_id}/updated")
