@@ -85,6 +85,15 @@ def test_a_bad_row_refuses_the_roster_with_a_report_and_stores_nothing(world_eng
     assert code == 2 and sorted({p["row"] for p in problems}) == [4, 5, 6, 7, 8]  # Excel rows (title, header first)
     with transaction(world_engine) as session:
         assert session.execute(select(func.count()).select_from(ChiefAssignment)).scalar_one() == 0
+    good = write_roster(tmp_path / "名录.xlsx", ROSTER)
+    code, out = run("import", "chiefs", "--dry-run", "--json", str(good))
+    assert code == 0 and json.loads(out) == {"rows": 7, "stored": False}
+    not_excel = tmp_path / "名录2.xlsx"
+    not_excel.write_text("河流编码,河长姓名\nR1,某\n", encoding="utf-8")
+    code, out = run("import", "chiefs", str(not_excel))
+    assert code == 2 and "bad_roster_file" in out and "另存为 .xlsx" in out
+    with transaction(world_engine) as session:
+        assert session.execute(select(func.count()).select_from(ChiefAssignment)).scalar_one() == 0
     missing = write_roster(tmp_path / "无表头.xlsx", [["R1"]], header=["河流编码", "职务"])
     code, out = run("import", "chiefs", str(missing))
     assert code == 2 and "roster_header_missing" in out
