@@ -211,6 +211,23 @@ def test_roster_patrols_and_boards_over_http(api, tmp_path) -> None:
     layout = c.get(f"/api/v1/signboards/{boards[0]['id']}/board.docx")
     assert layout.status_code == 200 and layout.content.startswith(b"PK")
     assert c.get("/api/v1/signboards/9999/board.docx").json()["error"]["code"] == "signboard_not_found"
+    # Edits from the workbench: a corrected post flags the boards that print it; a term ended early.
+    district = staff[0]
+    edit = c.patch(f"/api/v1/chiefs/{district['chief_id']}", json={"post": "区委书记"}, headers=h["admin"])
+    assert edit.status_code == 200 and edit.json()["signboards_outdated"] == 4
+    assert c.patch(f"/api/v1/chiefs/{district['chief_id']}", json={"post": "x"}, headers=h["viewer"]).status_code == 403
+    for board in c.get("/api/v1/signboards").json()["signboards"]:
+        assert c.post(f"/api/v1/signboards/{board['id']}/updated", headers=h["admin"]).status_code == 200
+    ended = c.post(
+        f"/api/v1/chiefs/assignments/{staff[-1]['id']}/end", json={"end_date": "2025-03-18"}, headers=h["admin"]
+    )
+    assert ended.status_code == 200 and ended.json()["end_date"] == "2025-03-18"
+    assert ended.json()["signboards_outdated"] == 1  # only the board naming 丁村长
+    again = c.post(
+        f"/api/v1/chiefs/assignments/{staff[-1]['id']}/end", json={"end_date": "2025-03-19"}, headers=h["admin"]
+    )
+    assert again.status_code == 409
+    assert c.get("/api/v1/chiefs/coverage").json()["complete"] is False  # K8 on has no village chief now
 
 
 def test_the_public_report_page_works_offline_and_escapes_what_it_shows(api) -> None:

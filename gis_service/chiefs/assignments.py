@@ -24,7 +24,7 @@ from gis_service.chiefs.reaches import centerline_length, gaps, overlaps, reach_
 from gis_service.chiefs.roster import RiverFacts, RosterRow
 from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import Chief, ChiefAssignment
-from gis_service.errors import BadRequest, NotFound
+from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.ledger.common import as_date
 from gis_service.ledger.jurisdiction import layer_frame
 from gis_service.settings import get_settings
@@ -215,3 +215,30 @@ def coverage_check(session: Session, on: dt.date) -> dict[str, Any]:
             }
         )
     return {"date": on.isoformat(), "rivers": out, "complete": all(r["complete"] for r in out)}
+
+
+def edit_chief(session: Session, chief_id: int, changes: dict[str, Any]) -> Chief:
+    """Correct a chief's post, unit or phone (the name and level change by a new roster row: a handover)."""
+    chief = session.get(Chief, chief_id)
+    if chief is None:
+        raise NotFound(f"没有编号为 {chief_id} 的河长", code="chief_not_found")
+    for key in ("post", "unit", "phone"):
+        if key in changes:
+            setattr(chief, key, (str(changes[key]).strip() or None) if changes[key] is not None else None)
+    session.flush()
+    return chief
+
+
+def end_assignment(session: Session, assignment_id: int, end_date: dt.date) -> ChiefAssignment:
+    """End a chief's term on a reach (卸任) from ``end_date`` on; refused before it started or when already ended."""
+    held = session.get(ChiefAssignment, assignment_id)
+    if held is None:
+        raise NotFound(f"没有编号为 {assignment_id} 的任职记录", code="assignment_not_found")
+    if held.end_date is not None:
+        raise Conflict(f"任职记录 {assignment_id} 已于 {held.end_date} 结束", code="assignment_already_ended")
+    started = as_date(held.start_date)
+    if started is not None and end_date <= started:
+        raise BadRequest(f"卸任日期须晚于任职日期 {started}", code="bad_end_date")
+    held.end_date = end_date
+    session.flush()
+    return held

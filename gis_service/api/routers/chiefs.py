@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from gis_service.api.deps import Admin, Caller, ClockDep, SessionDep, Viewer
 from gis_service.chiefs import assignments, patrols, sheets
@@ -112,6 +113,48 @@ def export_roster(session: SessionDep, caller: Viewer, clock: ClockDep) -> Respo
     require_staff(caller)
     content, _ = sheets.roster_bytes(session, clock.today())
     return xlsx_response(content, f"河长名录_{clock.today():%Y%m%d}.xlsx")
+
+
+class ChiefEdit(BaseModel):
+    """A correction of a chief's post, unit or phone (a new chief is a new roster row: a handover)."""
+
+    post: str | None = Field(default=None, max_length=128)
+    unit: str | None = Field(default=None, max_length=128)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class AssignmentEnd(BaseModel):
+    """The day a chief leaves a reach (卸任): from this day on the reach is no longer theirs."""
+
+    end_date: dt.date
+
+
+@router.patch("/{chief_id}")
+def edit_chief(chief_id: int, body: ChiefEdit, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
+    """Correct a chief's post, unit or phone; boards naming the chief are flagged when their text changes."""
+    changes = body.model_dump(exclude_unset=True)
+    chief = assignments.edit_chief(session, chief_id, changes)
+    outdated = refresh_flags(session, clock.today())
+    caller.audit(session, "chief.edit", "chief", chief_id, changes=changes)
+    return {
+        "id": chief.id,
+        "name": chief.name,
+        "post": chief.post,
+        "unit": chief.unit,
+        "phone": chief.phone,
+        "signboards_outdated": len(outdated),
+    }
+
+
+@router.post("/assignments/{assignment_id}/end")
+def end_assignment(
+    assignment_id: int, body: AssignmentEnd, session: SessionDep, caller: Admin, clock: ClockDep
+) -> dict[str, Any]:
+    """End a chief's term on a reach; the history keeps it, and boards naming the chief are flagged."""
+    held = assignments.end_assignment(session, assignment_id, body.end_date)
+    outdated = refresh_flags(session, clock.today())
+    caller.audit(session, "chief.end", "assignment", assignment_id, end_date=body.end_date.isoformat())
+    return {**assignments.assignment_record(held), "signboards_outdated": len(outdated)}
 
 
 @router.get("/{chief_id}/calendar")
