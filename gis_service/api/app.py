@@ -24,6 +24,7 @@ from gis_service.api.routers import (
     problems,
     ratios,
 )
+from gis_service.api.routers.chiefs import all_routers as chief_routers
 from gis_service.api.tempfiles import remove_stale
 from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
@@ -44,6 +45,7 @@ ROUTERS = [
     outfalls.router,
     deliveries.router,
     ratios.router,
+    *chief_routers(),
 ]
 
 

@@ -122,7 +122,7 @@ def say_preview(output: Path, as_json: bool) -> None:
 
 @handles_errors
 def import_command(
-    layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems")],
+    layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems | chiefs")],
     path: Annotated[Path, typer.Argument(help="交付文件：.zip（Shapefile）.gpkg .geojson .kml .kmz .csv .xlsx")],
     crs: Annotated[str | None, typer.Option(help="坐标系（文件无 .prj 或 .prj 有误时），如 4524、4545、4490")] = None,
     encoding: Annotated[str | None, typer.Option(help="属性编码（覆盖 .cpg 与自动判断），如 GBK、UTF-8")] = None,
@@ -139,6 +139,10 @@ def import_command(
     ] = None,
 ) -> None:
     """Import a delivery: read, check, and store it (exit 0 stored, exit 2 rejected and nothing stored)."""
+    if layer == "chiefs":  # the river chiefs' roster is not a layer delivery: gis_service.cli.chiefs reads it
+        from gis_service.cli.chiefs import import_roster
+
+        return import_roster(path, dry_run=dry_run, as_json=as_json)
     from gis_service.access import audit
     from gis_service.ingest.pipeline import ImportOptions, run_import
 

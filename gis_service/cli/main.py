@@ -42,6 +42,16 @@ COMMANDS = [
     ),
     LazyCommand("map", "gis_service.cli.maps:map_app", "地图导出。"),
     LazyCommand("problems", "gis_service.cli.ledger:problems_app", "问题台账：超期、统计、流转、历史。"),
+    LazyCommand("chiefs", "gis_service.cli.chiefs:chiefs_app", "河长名录：列表、河段覆盖检查（缺漏与重叠）、导出。"),
+    LazyCommand(
+        "signboards", "gis_service.cli.chiefs:signboards_app", "河长公示牌：生成、列表（待更新）、记录已更换、导出。"
+    ),
+    LazyCommand(
+        "patrols", "gis_service.cli.chiefs:patrols_app", "巡河：上传轨迹（GPX、GeoJSON、KML）、列表、超期未巡河段。"
+    ),
+    LazyCommand(
+        "public-reports", "gis_service.cli.chiefs:reports_app", "群众举报：待审核列表、受理（转入问题台账）、不予受理。"
+    ),
     LazyCommand(
         "outfalls",
         "gis_service.cli.ledger:outfalls_app",

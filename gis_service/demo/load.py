@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from gis_service.access import audit
 from gis_service.catalogue import Catalogue, get_catalogue
 from gis_service.db.models import River
+from gis_service.demo.chiefs import load_chiefs
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
 from gis_service.ledger.outfalls import register_outfalls
@@ -74,5 +75,6 @@ def load_demo(session: Session, folder: Path | None = None) -> dict[str, int]:
         counts["outfalls"] = len(register_outfalls(session, frames["outfalls"], actor=ACTOR))
     if "problems" in frames:
         counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR)
+    counts.update(load_chiefs(session, folder or data_path("shapefiles")))  # roster, patrols, boards
     audit(session, actor=ACTOR, action="demo.load", details=counts)
     return counts

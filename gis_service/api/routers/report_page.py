@@ -1,0 +1,42 @@
+"""The public report page ``/report``: no login, usable on a phone, posting to ``/api/v1/public-reports``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
+
+from gis_service.catalogue import get_catalogue
+from gis_service.chiefs.rules import get_chief_settings
+from gis_service.settings import get_settings
+from gis_service.webmap.assets import VENDOR_ASSETS
+
+router = APIRouter(tags=["public-reports"])
+
+
+@lru_cache
+def _template() -> Template:
+    """Return the page template (autoescaped: nothing a user typed is ever markup)."""
+    env = Environment(loader=PackageLoader("gis_service.api", "templates"), autoescape=select_autoescape())
+    return env.get_template("report.html")
+
+
+@router.get("/report", response_class=HTMLResponse, include_in_schema=False)
+def report_page() -> HTMLResponse:
+    """Return the citizen's report form: place (map or phone position), category, description, photos."""
+    assets = {a.key: a.url for a in VENDOR_ASSETS}
+    category = get_catalogue()["problems"].field("category")
+    rules = get_chief_settings()
+    html = _template().render(
+        district=get_settings().district_name,
+        hotline=rules.hotline,
+        categories=[(v.code, v.label) for v in category.values.values()],
+        max_photos=rules.public_report_max_photos,
+        bbox=get_settings().district_bbox,
+        api="/api/v1/public-reports",
+        leaflet_css=assets["leaflet_css"],
+        leaflet_js=assets["leaflet"],
+    )
+    return HTMLResponse(html)
