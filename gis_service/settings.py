@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # The office's time zone: deadlines, "today" and overdue are counted in it (gis_service.clock).
     timezone: str = "Asia/Shanghai"
 
+    # Section compliance over a period (issue 18): annual_mean (class of the period's mean values)
+    # or monthly (class of each month's mean; compliant when every month meets the target).
+    quality_assessment: str = "annual_mean"
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -26,6 +26,8 @@ STAGES = {"read": "读取文件", "crs": "检查坐标系", "normalise": "字段
 SEVERITY_LABEL = {"error": "错误", "warning": "警告", "info": "提示"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
+# Plain tables of later stages register their reader here (``rivergis import samples FILE``): name → (path, --json).
+TABLE_IMPORTS: dict[str, Callable[[Path, bool], None]] = {}
 deliveries_app = typer.Typer(help="成果交付版本：列表、批准、驳回、版本差异", no_args_is_help=True)
 
 
@@ -118,7 +120,10 @@ def say_preview(output: Path, as_json: bool) -> None:
 
 
 def import_command(
-    layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems")],
+    layer: Annotated[
+        str,
+        typer.Argument(help="rivers|boundaries|stakes|zones|outfalls|problems|sections|source_zones|samples|tasks"),
+    ],
     path: Annotated[Path, typer.Argument(help="交付文件：.zip（Shapefile）.gpkg .geojson .kml .kmz .csv .xlsx")],
     crs: Annotated[str | None, typer.Option(help="坐标系（文件无 .prj 或 .prj 有误时），如 4524、4545、4490")] = None,
     encoding: Annotated[str | None, typer.Option(help="属性编码（覆盖 .cpg 与自动判断），如 GBK、UTF-8")] = None,
@@ -138,6 +143,9 @@ def import_command(
     from gis_service.access import audit
     from gis_service.ingest.pipeline import ImportOptions, run_import
 
+    if layer in TABLE_IMPORTS:
+        TABLE_IMPORTS[layer](path, as_json)
+        return
     options = ImportOptions(
         layer=layer,
         crs=crs,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gis_service.catalogue import get_catalogue
-from gis_service.cli import imports, ledger, maps, ratios
+from gis_service.cli import imports, ledger, maps, quality, ratios
 from gis_service.cli.common import console, handles_errors, ready_engine
 from gis_service.db.engine import get_engine, transaction
 from gis_service.db.schema import head_revision, upgrade
@@ -113,7 +113,7 @@ def _where(engine: object) -> str:
 
 
 # Commands of the later stages register themselves here, one module each.
-_STAGES: tuple[ModuleType, ...] = (maps, imports, ratios, ledger)
+_STAGES: tuple[ModuleType, ...] = (maps, imports, ratios, ledger, quality)
 for _module in _STAGES:
     _module.register(app)
 

@@ -306,3 +306,8 @@ LAYER_MODELS: dict[str, type[Base]] = {
     "outfalls": Outfall,
     "problems": Problem,
 }
+
+# Issue 18's layers (sections, source protection zones) live in their own module on the same Base.
+from gis_service.db.models_quality import QUALITY_LAYER_MODELS  # noqa: E402 - needs Base, defined above
+
+LAYER_MODELS.update(QUALITY_LAYER_MODELS)
