@@ -9,7 +9,21 @@ from sqlalchemy import Engine
 
 from gis_service import __version__
 from gis_service.api.errors import install_error_handlers
-from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
+from gis_service.api.routers import (
+    admin,
+    bulletins,
+    deliveries,
+    exports,
+    health,
+    layers,
+    maps,
+    ogc,
+    outfalls,
+    problems,
+    quality,
+    ratios,
+    tasks,
+)
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.settings import get_settings
@@ -25,6 +39,7 @@ ROUTERS = [
     outfalls.router,
     deliveries.router,
     ratios.router,
+    *(quality.router, tasks.router, bulletins.router),
 ]
 
 

@@ -164,7 +164,8 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the counts of the dashboard: sections classed, 优良, compliant, and the assessed sections' 优良."""
     classed = [r for r in results if r["class"]]
     judged = [r for r in classed if r["compliant"] is not None]
-    assessed = [r for r in classed if r["level"] in ASSESSED_LEVELS]
+    # A national or municipal section without a result in the period cannot be called 优良.
+    assessed = [r for r in results if r["level"] in ASSESSED_LEVELS]
     return {
         "sections": len(results),
         "classed": len(classed),
@@ -174,5 +175,5 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         "compliance_rate": round(sum(bool(r["compliant"]) for r in judged) / len(judged), 4) if judged else None,
         "assessed_sections": len(assessed),
         "assessed_good": sum(bool(r["good"]) for r in assessed),
-        "assessed_all_good": bool(assessed) and all(r["good"] for r in assessed),
+        "assessed_all_good": bool(assessed) and all(r["good"] is True for r in assessed),
     }
