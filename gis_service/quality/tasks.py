@@ -76,7 +76,7 @@ def parse_tasks(path: Path) -> list[dict[str, Any]]:
                 if "target_value" in columns
                 else None,
                 "unit": text("unit"),
-                "progress": max(0.0, min(100.0, progress)) if progress is not None else 0.0,
+                "progress": max(0.0, min(100.0, progress)) if progress is not None else None,
             }
         )
     return rows
@@ -102,11 +102,13 @@ def import_tasks(session: Session, path: Path) -> dict[str, Any]:
     for row in rows:
         task = existing.get((row["river_code"], row["year"], row["task"]))
         if task is None:
-            session.add(RiverTask(**row))
+            session.add(RiverTask(**{**row, "progress": row["progress"] or 0.0}))
             added += 1
         else:
+            # A list re-imported without a progress column keeps the progress reported since.
             for name, value in row.items():
-                setattr(task, name, value)
+                if name != "progress" or value is not None:
+                    setattr(task, name, value)
             updated += 1
     session.flush()
     return {"stored": len(rows), "added": added, "updated": updated, "rivers": codes}
