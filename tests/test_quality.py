@@ -203,3 +203,19 @@ def test_source_zones_compliance_and_outfall_in_a_first_level_zone(sections: Eng
     assert by_type["township"]["sources"] == 1 and by_type["township"]["compliant_sources"] == 0
     urban = next(s for s in out["compliance"]["sources"] if s["name"] == "城区水厂")
     assert sorted(urban["zones"]) == ["Z1", "Z2"] and urban["section_code"] == "W1"
+
+
+def test_migration_0009_downgrades_and_upgrades_again(engine: Engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from gis_service.db.schema import alembic_config, current_revision, head_revision, upgrade
+
+    ours = {"sections", "samples", "source_zones", "river_tasks", "river_task_progress", "river_health"}
+    assert ours <= set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    assert not ours & set(inspect(engine).get_table_names())
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() == "0009"
+    assert ours <= set(inspect(engine).get_table_names())
