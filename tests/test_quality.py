@@ -203,6 +203,13 @@ def test_source_zones_compliance_and_outfall_in_a_first_level_zone(sections: Eng
     assert by_type["township"]["sources"] == 1 and by_type["township"]["compliant_sources"] == 0
     urban = next(s for s in out["compliance"]["sources"] if s["name"] == "城区水厂")
     assert sorted(urban["zones"]) == ["Z1", "Z2"] and urban["section_code"] == "W1"
+    # The outfall register's own checks carry the same finding.
+    from gis_service.ledger.outfall_reports import list_outfalls
+
+    with transaction(sections) as session:
+        register = list_outfalls(session).set_index("code")["flags"]
+    assert register["O1"] == ["in_source_zone_first"] and register["O2"] == ["in_source_zone"]
+    assert register["O3"] == [] and register["O4"] == []
 
 
 def test_migration_0009_downgrades_and_upgrades_again(engine: Engine) -> None:
