@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +27,12 @@ STAGES = {"read": "读取文件", "crs": "检查坐标系", "normalise": "字段
 SEVERITY_LABEL = {"error": "错误", "warning": "警告", "info": "提示"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
-# Plain tables of later stages register their reader here (``rivergis import samples FILE``): name → (path, --json).
-TABLE_IMPORTS: dict[str, Callable[[Path, bool], None]] = {}
+# Plain tables of later stages (``rivergis import samples FILE``): name → ``module:function(path, as_json)``,
+# imported only when used.
+TABLE_IMPORTS = {
+    "samples": "gis_service.cli.quality:import_samples_file",
+    "tasks": "gis_service.cli.quality:import_tasks_file",
+}
 deliveries_app = typer.Typer(help="成果交付版本：列表、批准、驳回、版本差异", no_args_is_help=True)
 
 
@@ -144,7 +149,8 @@ def import_command(
     from gis_service.ingest.pipeline import ImportOptions, run_import
 
     if layer in TABLE_IMPORTS:
-        TABLE_IMPORTS[layer](path, as_json)
+        module, _, function = TABLE_IMPORTS[layer].partition(":")
+        getattr(importlib.import_module(module), function)(path, as_json)
         return
     options = ImportOptions(
         layer=layer,

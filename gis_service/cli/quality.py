@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from gis_service.cli import imports
 from gis_service.cli.common import business_clock, console, handles_errors, ready_engine
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
@@ -296,9 +295,7 @@ def bulletin_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the water-quality, task, health and bulletin commands, and the ``samples``/``tasks`` imports."""
-    imports.TABLE_IMPORTS["samples"] = import_samples_file
-    imports.TABLE_IMPORTS["tasks"] = import_tasks_file
+    """Add the water-quality, task, health and bulletin commands (``import samples|tasks``: see ``cli.imports``)."""
     app.command("quality", help="断面水质：每次监测的类别与定类指标，断面类别与水质目标达标情况。")(quality_command)
     app.command("sources", help="饮用水水源地达标率（城市、乡镇），--checks 列出保护区内的排污口与问题点。")(
         sources_command
