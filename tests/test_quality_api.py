@@ -45,6 +45,10 @@ def test_samples_tasks_health_and_bulletin_over_http(
     # DO 6.5 → II, 氨氮 1.2 → IV: class IV set by 氨氮.
     assert body["samples"] == [{"section_code": "S1", "date": "2024-06-03", "class": "IV", "deciding": ["氨氮"]}]
     assert c.get("/api/v1/quality", params={"period": "June"}).json()["error"]["code"] == "bad_period"
+    points = c.get("/api/v1/quality/sections.geojson", params={"period": "2024-06"}).json()["features"]
+    colours = {f["properties"]["code"]: (f["properties"]["class"], f["properties"]["color"]) for f in points}
+    assert colours["S1"] == ("IV", "#ffff00") and colours["S2"] == (None, "#999999")
+    assert points[0]["geometry"]["type"] == "Point"
 
     tasks = xlsx(tmp_path / "t.xlsx", [HEADER, *TASKS])
     assert upload(c, "/api/v1/tasks/import", tasks, t["surveyor"]).status_code == 403  # type: ignore[attr-defined]
@@ -68,6 +72,7 @@ def test_samples_tasks_health_and_bulletin_over_http(
     assert c.post("/api/v1/quality/health", json=body, headers=bearer(t["surveyor"])).status_code == 403
     r = c.post("/api/v1/quality/health", json=body, headers=bearer(t["admin"]))
     assert r.status_code == 201, r.text
+    r_health = r.json()
     record = r.json()["inputs"]["indicators"]
     # S1 (WS001) is IV for 2024 → 50 points; ecological flow 85% → 80 points (the 70–90 band).
     assert (record["water_quality"]["value"], record["water_quality"]["score"]) == ("IV", 50.0)
@@ -83,5 +88,10 @@ def test_samples_tasks_health_and_bulletin_over_http(
     assert doc.paragraphs[0].text == "万盛经开区河长制工作通报（2024-06）"
     assert c.get("/api/v1/bulletins/2024-06.xlsx").status_code == 200
     assert c.get("/api/v1/bulletins/2024-99.docx").json()["error"]["code"] == "bad_period"
+    board = c.get("/api/v1/quality/dashboard", params={"period": "2024"}).json()
+    # 1 July 2024: 清理河道垃圾 now done, 拆除违建 done; 整治排污口 (0% of a year-end task) behind.
+    assert board["tasks"] == {"year": 2024, "total": 4, "done": 2, "overdue": 0, "behind": 1}
+    assert board["sections"]["assessed_sections"] == 2 and board["sections"]["assessed_all_good"] is False
+    assert board["health"]["WS001"]["score"] == r_health["score"]
     checks = c.get("/api/v1/quality/sources/checks").json()
     assert checks["count"] == 0 and checks["flags"] == []  # no protection zones yet

@@ -20,6 +20,8 @@ CLASSES = ("I", "II", "III", "IV", "V", "劣V")
 # 优良 (good): classes I–III.
 GOOD = frozenset(CLASSES[:3])
 CLASS_LABELS = {"I": "Ⅰ类", "II": "Ⅱ类", "III": "Ⅲ类", "IV": "Ⅳ类", "V": "Ⅴ类", "劣V": "劣Ⅴ类"}
+# The colours Chinese water-quality maps give the classes (Ⅰ light blue … 劣Ⅴ red).
+CLASS_COLORS = {"I": "#ccffff", "II": "#00ccff", "III": "#00ff00", "IV": "#ffff00", "V": "#ff9b00", "劣V": "#ff0000"}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surve
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.errors import BadRequest
 from gis_service.quality.assessment import Period, latest_period, parse_period, quality_report
+from gis_service.quality.dashboard import dashboard, sections_geojson
 from gis_service.quality.health import assess, health_records
 from gis_service.quality.samples import import_samples
 from gis_service.quality.zones import source_compliance, zone_checks
@@ -46,6 +47,22 @@ def _period(session: SessionDep, period: str | None) -> Period | None:
 def quality(session: SessionDep, _caller: Viewer, settings: SettingsDep, period: PeriodQuery = None) -> dict[str, Any]:
     """Return each sample's class and deciding indicators and each section's class against its target."""
     return quality_report(session, _period(session, period), settings.quality_assessment)
+
+
+@router.get("/sections.geojson")
+def sections_map(
+    session: SessionDep, _caller: Viewer, settings: SettingsDep, period: PeriodQuery = None
+) -> dict[str, Any]:
+    """Return the sections as GeoJSON with their class and its map colour (Ⅰ light blue … 劣Ⅴ red)."""
+    return sections_geojson(session, _period(session, period), settings.quality_assessment)
+
+
+@router.get("/dashboard")
+def quality_dashboard(
+    session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep, period: PeriodQuery = None
+) -> dict[str, Any]:
+    """Return the dashboard's figures: sections 优良, sources' compliance, zone checks, tasks, health scores."""
+    return dashboard(session, _period(session, period), settings.quality_assessment, clock)
 
 
 @router.post("/samples", status_code=201)
