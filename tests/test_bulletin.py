@@ -91,3 +91,15 @@ def test_town_bulletin_and_bad_input(demo_engine: Engine, tmp_path: Path) -> Non
     bad = run("bulletin", "--period", "2024-06", "-o", str(tmp_path / "x.pdf"))
     assert bad.exit_code == 2 and "bad_output_suffix" in bad.stderr
     assert not (tmp_path / "x.docx").exists() and not (tmp_path / "x.pdf").exists()
+    # The office's template: its letterhead stays first; a broken template is refused.
+    template = Document()
+    template.add_paragraph("万盛经开区河长制办公室（模板版头）")
+    template.save(str(tmp_path / "模板.docx"))
+    out = tmp_path / "t.docx"
+    good = str(tmp_path / "模板.docx")
+    assert run("bulletin", "--period", "2024-06", "-o", str(out), "--template", good).exit_code == 0
+    assert Document(str(out)).paragraphs[0].text == "万盛经开区河长制办公室（模板版头）"
+    (tmp_path / "坏.docx").write_bytes(b"not a docx")
+    broken = str(tmp_path / "坏.docx")
+    bad = run("bulletin", "--period", "2024-06", "-o", str(tmp_path / "y.docx"), "--template", broken)
+    assert bad.exit_code == 2 and "bad_template" in bad.stderr and not (tmp_path / "y.docx").exists()

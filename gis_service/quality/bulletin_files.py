@@ -28,7 +28,13 @@ def word_bytes(bulletin: Bulletin, template: Path | None = None) -> bytes:
     """Return the bulletin as a .docx file's bytes."""
     if template is not None and not template.is_file():
         raise BadRequest(f"找不到通报模板 {template}；请检查路径或去掉 --template。", code="template_not_found")
-    doc = Document(str(template)) if template else Document()
+    try:
+        doc = Document(str(template)) if template else Document()
+    except Exception as exc:  # noqa: BLE001 - python-docx raises zip, XML and package errors for a bad file
+        raise BadRequest(
+            f"通报模板 {template} 不是可用的 Word 文件（{type(exc).__name__}）；请用 Word 另存为 .docx 后重试。",
+            code="bad_template",
+        ) from None
     doc.add_heading(bulletin.title, level=0)
     doc.add_paragraph(
         f"统计期间：{bulletin.period.start.isoformat()} 至 {bulletin.period.end.isoformat()}；"
