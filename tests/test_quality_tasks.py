@@ -86,3 +86,13 @@ def test_bad_task_files_are_refused(demo_engine: Engine, tmp_path: Path) -> None
     result = run("import", "tasks", str(no_deadline))
     assert result.exit_code == 2 and "missing_columns" in result.stderr and "时限" in result.stderr
     assert json.loads(run("tasks", "list", "--json").stdout) == {"tasks": []}
+
+
+def test_tasks_link_to_layer_features(demo_engine: Engine, tmp_path: Path) -> None:
+    header = [*HEADER, "关联图层", "关联编码"]
+    rows = [header, [*TASKS[1], "入河排污口", "WS001-CZ01"], [*TASKS[0], None, None]]
+    assert run("import", "tasks", str(xlsx(tmp_path / "l.xlsx", rows))).exit_code == 0
+    links = {t["task"]: t["link"] for t in json.loads(run("tasks", "list", "--json").stdout)["tasks"]}
+    assert links == {"整治排污口": {"layer": "outfalls", "code": "WS001-CZ01"}, "清理河道垃圾": None}
+    bad = run("import", "tasks", str(xlsx(tmp_path / "x.xlsx", [header, [*TASKS[1], "水文站", "A1"]])))
+    assert bad.exit_code == 2 and "bad_link_layer" in bad.stderr and "第 2 行" in bad.stderr

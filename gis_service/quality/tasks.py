@@ -39,6 +39,8 @@ COLUMNS = {
     "lead_unit": ("牵头单位",),
     "town": ("镇街", "所在镇街"),
     "progress": ("进度", "完成进度", "进度(%)"),
+    "link_layer": ("关联图层",),
+    "link_code": ("关联编码", "关联要素编码"),
 }
 REQUIRED = {"river_code", "year", "task", "responsible_unit", "deadline"}
 GROUPS = {"river": "river_code", "unit": "responsible_unit", "town": "town"}
@@ -62,6 +64,7 @@ def parse_tasks(path: Path) -> list[dict[str, Any]]:
         if not re.fullmatch(r"\d{4}(?:\.0)?", year_text):
             raise BadRequest(f"第 {line} 行的年度 {text('year')!r} 无效；请写成 2024。", code="bad_year")
         progress = number_cell(record[columns["progress"]], line, "进度") if "progress" in columns else None
+        link_layer = link_layer_of(text("link_layer"), line)
         rows.append(
             {
                 "river_code": text("river_code"),
@@ -77,9 +80,24 @@ def parse_tasks(path: Path) -> list[dict[str, Any]]:
                 else None,
                 "unit": text("unit"),
                 "progress": max(0.0, min(100.0, progress)) if progress is not None else None,
+                "link_layer": link_layer,
+                "link_code": text("link_code") if link_layer else None,
             }
         )
     return rows
+
+
+def link_layer_of(value: str | None, line: int) -> str | None:
+    """Return the catalogue layer a task links to (by name or Chinese label), or refuse naming the allowed ones."""
+    if value is None:
+        return None
+    from gis_service.catalogue import fold, get_catalogue
+
+    for layer in get_catalogue():
+        if fold(value) in {fold(layer.name), fold(layer.label)}:
+            return layer.name
+    allowed = "、".join(f"{layer.label}（{layer.name}）" for layer in get_catalogue())
+    raise BadRequest(f"第 {line} 行的关联图层 {value!r} 无效；可填：{allowed}", code="bad_link_layer")
 
 
 def import_tasks(session: Session, path: Path) -> dict[str, Any]:
@@ -144,6 +162,7 @@ def task_dict(task: RiverTask, today: dt.date) -> dict[str, Any]:
         "deadline": deadline.isoformat() if deadline else None,
         "target_value": task.target_value,
         "unit": task.unit,
+        "link": {"layer": task.link_layer, "code": task.link_code} if task.link_layer else None,
         "progress": round(task.progress, 1),
         "expected_progress": expected,
         "done": done,
