@@ -226,3 +226,14 @@ def test_migration_0009_downgrades_and_upgrades_again(engine: Engine) -> None:
     upgrade(engine)
     assert current_revision(engine) == head_revision() == "0009"
     assert ours <= set(inspect(engine).get_table_names())
+
+
+@pytest.mark.parametrize("module", ["gis_service.db.models_quality", "gis_service.quality.samples"])
+def test_quality_modules_import_first_in_a_fresh_interpreter(module: str) -> None:
+    import subprocess
+    import sys
+
+    code = f"import {module}; from gis_service.db.models import LAYER_MODELS; print(sorted(LAYER_MODELS))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "'sections'" in done.stdout and "'source_zones'" in done.stdout

@@ -307,7 +307,6 @@ LAYER_MODELS: dict[str, type[Base]] = {
     "problems": Problem,
 }
 
-# Issue 18's layers (sections, source protection zones) live in their own module on the same Base.
-from gis_service.db.models_quality import QUALITY_LAYER_MODELS  # noqa: E402 - needs Base, defined above
-
-LAYER_MODELS.update(QUALITY_LAYER_MODELS)
+# Issue 18's tables live in their own module on the same Base; it adds its layers to LAYER_MODELS.
+# Imported last (it needs Base), and as a plain import so either module may be imported first.
+import gis_service.db.models_quality  # noqa: E402, F401

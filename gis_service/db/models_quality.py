@@ -2,7 +2,7 @@
 
 They share :class:`gis_service.db.models.Base`; sections and source protection zones are
 catalogue layers (``layers/sections.toml``, ``layers/source_zones.toml``) and so join
-``LAYER_MODELS``. Sample values are kept as delivered (indicator key → value, in ``values``)
+``LAYER_MODELS`` (``models`` imports this module at its end). Sample values are kept as delivered (indicator key → value, in ``values``)
 next to the class computed from them, so a class can always be traced to its figures.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_service.db.models import Base, UTCDateTime, geometry, utcnow
+from gis_service.db.models import LAYER_MODELS, Base, UTCDateTime, geometry, utcnow
 
 
 class Section(Base):
@@ -116,3 +116,4 @@ class HealthAssessment(Base):
 
 
 QUALITY_LAYER_MODELS: dict[str, type[Base]] = {"sections": Section, "source_zones": SourceZone}
+LAYER_MODELS.update(QUALITY_LAYER_MODELS)
