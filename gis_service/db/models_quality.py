@@ -2,8 +2,9 @@
 
 They share :class:`gis_service.db.models.Base`; sections and source protection zones are
 catalogue layers (``layers/sections.toml``, ``layers/source_zones.toml``) and so join
-``LAYER_MODELS`` (``models`` imports this module at its end). Sample values are kept as delivered (indicator key → value, in ``values``)
-next to the class computed from them, so a class can always be traced to its figures.
+``LAYER_MODELS`` (``models`` imports this module at its end). Sample values are kept as
+delivered (indicator key → value, in ``values``) next to the class computed from them, so a
+class can always be traced to its figures.
 """
 
 from __future__ import annotations
