@@ -64,8 +64,14 @@ def date_cell(value: Any, row: int, label: str) -> dt.date | None:
     if text is None:
         return None
     # 2024年6月5日 and 2024.06.05 are written as often as 2024-06-05.
-    plain = text.replace(".", "-").replace("年", "-").replace("月", "-").replace("日", "").rstrip("-")
-    stamp = pd.to_datetime(plain, errors="coerce")
+    plain = text.replace(".", "-").replace("/", "-").replace("年", "-").replace("月", "-").replace("日", "").rstrip("-")
+    ymd = YMD.match(plain)
+    if ymd:  # the usual forms, and Excel dates read as text: no parser guessing a format per cell
+        try:
+            return dt.date(int(ymd.group(1)), int(ymd.group(2)), int(ymd.group(3)))
+        except ValueError:
+            pass
+    stamp = pd.to_datetime(plain, errors="coerce") if not ymd else pd.NaT
     if pd.isna(stamp):
         raise BadRequest(
             f"第 {row} 行的{label} {text!r} 不是日期；请写成 2024-06-05 的形式。",
@@ -75,6 +81,7 @@ def date_cell(value: Any, row: int, label: str) -> dt.date | None:
     return stamp.date()  # type: ignore[no-any-return]
 
 
+YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 BELOW = re.compile(r"^(?:<|＜)\s*([0-9.]+(?:[eE][-+]?\d+)?)$|^([0-9.]+(?:[eE][-+]?\d+)?)\s*[Ll]$")
 
 
