@@ -77,6 +77,10 @@ def test_samples_tasks_health_and_bulletin_over_http(
     # S1 (WS001) is IV for 2024 → 50 points; ecological flow 85% → 80 points (the 70–90 band).
     assert (record["water_quality"]["value"], record["water_quality"]["score"]) == ("IV", 50.0)
     assert record["ecological_flow"]["score"] == 80.0 and record["patrol_coverage"]["value"] is None
+    # The score is the weighted mean over the indicators with a value (patrol coverage left out).
+    scored = [v for v in record.values() if v["score"] is not None]
+    expected = sum(v["weight"] * v["score"] for v in scored) / sum(v["weight"] for v in scored)
+    assert r_health["score"] == round(expected, 1) and r_health["inputs"]["missing"] == ["patrol_coverage"]
     assert c.get("/api/v1/quality/health", params={"river": "WS001"}).json()["records"][0]["id"] == r.json()["id"]
     bad = {"river_code": "WS001", "year": 2024, "manual": {"shoreline_ratio": 1}}
     r = c.post("/api/v1/quality/health", json=bad, headers=bearer(t["admin"]))
