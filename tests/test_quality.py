@@ -180,6 +180,14 @@ def test_source_zones_compliance_and_outfall_in_a_first_level_zone(sections: Eng
         ],
     )  # fmt: skip
     assert run("import", "outfalls", str(outfalls)).exit_code == 0
+    sites = geojson(
+        tmp_path / "问题.geojson",
+        [
+            ({"编号": "P-Z1", "类别": "乱堆", "问题描述": "一级保护区内堆放"}, point(106.905, 28.905)),
+            ({"编号": "P-OUT", "类别": "乱建"}, point(106.80, 28.80)),
+        ],
+    )
+    assert run("import", "problems", str(sites)).exit_code == 0
     samples = xlsx(
         tmp_path / "水源地.xlsx",
         [
@@ -192,10 +200,11 @@ def test_source_zones_compliance_and_outfall_in_a_first_level_zone(sections: Eng
     )
     assert run("import", "samples", str(samples)).exit_code == 0
     out = json.loads(run("sources", "--period", "2024", "--checks", "--json").stdout)
-    mine = {"O1", "O2", "O3", "O4"}  # the demo's own outfalls and sites lie elsewhere, but only ours are asserted
+    mine = {"O1", "O2", "O3", "O4", "P-Z1", "P-OUT"}  # only ours are asserted (the demo's lie elsewhere)
     flags = [(f["code"], f["zone_code"], f["severity"]) for f in out["checks"]["flags"] if f["code"] in mine]
-    # O1 in the 一级 zone: red; O2 in the 二级 zone: orange; O3 outside and O4 closed: not flagged.
-    assert flags == [("O1", "Z1", "red"), ("O2", "Z2", "orange")]
+    # O1 in the 一级 zone: red; O2 in the 二级 zone: orange; the site P-Z1 in the 一级 zone: orange;
+    # O3 and P-OUT outside, O4 closed: not flagged.
+    assert flags == [("O1", "Z1", "red"), ("O2", "Z2", "orange"), ("P-Z1", "Z1", "orange")]
     by_type = out["compliance"]["by_type"]
     # Urban: W1 2 of 2 samples ≤ III → 100% (target 100%). Township: W2 1 of 2 → 50% (< 93%).
     assert (by_type["urban"]["rate"], by_type["urban"]["meets_target"]) == (1.0, True)
