@@ -41,6 +41,9 @@ def test_samples_tasks_health_and_bulletin_over_http(
     unknown = xlsx(tmp_path / "u.xlsx", [["断面编码", "采样日期", "氨氮"], ["NOPE", "2024-06-03", 0.1]])
     r = upload(c, "/api/v1/quality/samples", unknown, t["surveyor"])
     assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_section"  # type: ignore[attr-defined]
+    (tmp_path / "m.txt").write_text("断面编码,采样日期\n", encoding="utf-8")
+    r = upload(c, "/api/v1/quality/samples", tmp_path / "m.txt", t["surveyor"])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_format"  # type: ignore[attr-defined]
     body = c.get("/api/v1/quality", params={"period": "2024-06"}).json()
     # DO 6.5 → II, 氨氮 1.2 → IV: class IV set by 氨氮.
     assert body["samples"] == [{"section_code": "S1", "date": "2024-06-03", "class": "IV", "deciding": ["氨氮"]}]
