@@ -214,9 +214,9 @@ def report_progress(
         if not task.target_value:
             raise BadRequest("该任务没有目标值，无法由完成值折算进度；请填写完成百分比。", code="no_target_value")
         percent = (value or 0.0) / task.target_value * 100
-    if not 0 <= percent <= 1000:
-        raise BadRequest(f"完成百分比 {percent} 无效；应在 0–100 之间。", code="bad_percent")
-    percent = min(100.0, percent)
+    if percent < 0:
+        raise BadRequest(f"完成进度 {percent} 无效；不能为负数。", code="bad_percent")
+    percent = min(100.0, percent)  # a value beyond the target figure is the task done
     latest = session.scalar(
         select(TaskProgress.reported_on)
         .where(TaskProgress.task_id == task_id)
