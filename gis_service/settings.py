@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     session_hours: float = 12.0
     login_lockout_minutes: float = 15.0
 
+    # Section compliance over a period (issue 18): annual_mean (class of the period's mean values)
+    # or monthly (class of each month's mean; compliant when every month meets the target).
+    quality_assessment: str = "annual_mean"
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -39,7 +39,7 @@ def test_geometries_are_stored_in_cgcs2000_with_a_spatial_index(engine):
                 r[0]
                 for r in conn.execute(text("SELECT f_table_name FROM geometry_columns WHERE spatial_index_enabled = 1"))
             }
-    tables = {"rivers", "towns", "boundaries", "stakes", "zones", "outfalls", "problems"}
+    tables = {"rivers", "towns", "boundaries", "stakes", "zones", "outfalls", "problems", "sections", "source_zones"}
     # Later stages add spatial tables of their own (the chiefs' reaches, boards, patrols, reports): all indexed too.
     assert {r[0] for r in rows} >= tables | {"chief_assignments", "signboards", "patrols", "public_reports"}
     assert {r[1] for r in rows} == {4490}

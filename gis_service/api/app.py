@@ -13,6 +13,7 @@ from gis_service.api.limits import EdgeMiddleware, install_log_filter
 from gis_service.api.responses import declare_errors
 from gis_service.api.routers import (
     admin,
+    bulletins,
     deliveries,
     exports,
     health,
@@ -22,7 +23,9 @@ from gis_service.api.routers import (
     ogc_tiles,
     outfalls,
     problems,
+    quality,
     ratios,
+    tasks,
 )
 from gis_service.api.routers.chiefs import all_routers as chief_routers
 from gis_service.api.tempfiles import remove_stale
@@ -46,6 +49,7 @@ ROUTERS = [
     deliveries.router,
     ratios.router,
     *chief_routers(),
+    *(quality.router, tasks.router, bulletins.router),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,12 @@ STAGES = {"read": "读取文件", "crs": "检查坐标系", "normalise": "字段
 SEVERITY_LABEL = {"error": "错误", "warning": "警告", "info": "提示"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
+# Plain tables of later stages (``rivergis import samples FILE``): name → ``module:function(path, as_json)``,
+# imported only when used.
+TABLE_IMPORTS = {
+    "samples": "gis_service.cli.quality:import_samples_file",
+    "tasks": "gis_service.cli.quality:import_tasks_file",
+}
 deliveries_app = typer.Typer(help="成果交付版本：列表、批准、驳回、版本差异", no_args_is_help=True)
 
 
@@ -122,7 +129,12 @@ def say_preview(output: Path, as_json: bool) -> None:
 
 @handles_errors
 def import_command(
-    layer: Annotated[str, typer.Argument(help="rivers | boundaries | stakes | zones | outfalls | problems | chiefs")],
+    layer: Annotated[
+        str,
+        typer.Argument(
+            help="rivers|boundaries|stakes|zones|outfalls|problems|chiefs|sections|source_zones|samples|tasks"
+        ),
+    ],
     path: Annotated[Path, typer.Argument(help="交付文件：.zip（Shapefile）.gpkg .geojson .kml .kmz .csv .xlsx")],
     crs: Annotated[str | None, typer.Option(help="坐标系（文件无 .prj 或 .prj 有误时），如 4524、4545、4490")] = None,
     encoding: Annotated[str | None, typer.Option(help="属性编码（覆盖 .cpg 与自动判断），如 GBK、UTF-8")] = None,
@@ -146,6 +158,10 @@ def import_command(
     from gis_service.access import audit
     from gis_service.ingest.pipeline import ImportOptions, run_import
 
+    if layer in TABLE_IMPORTS:
+        module, _, function = TABLE_IMPORTS[layer].partition(":")
+        getattr(importlib.import_module(module), function)(path, as_json)
+        return
     options = ImportOptions(
         layer=layer,
         crs=crs,

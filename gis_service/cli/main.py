@@ -53,6 +53,19 @@ COMMANDS = [
         "public-reports", "gis_service.cli.chiefs:reports_app", "群众举报：待审核列表、受理（转入问题台账）、不予受理。"
     ),
     LazyCommand(
+        "quality",
+        "gis_service.cli.quality:quality_command",
+        "断面水质：每次监测的类别与定类指标，断面类别与水质目标达标情况。",
+    ),
+    LazyCommand(
+        "sources",
+        "gis_service.cli.quality:sources_command",
+        "饮用水水源地达标率（城市、乡镇），--checks 列出保护区内的排污口与问题点。",
+    ),
+    LazyCommand("tasks", "gis_service.cli.quality:tasks_app", "一河一策任务：列表、进度填报、汇总。"),
+    LazyCommand("health", "gis_service.cli.quality:health_app", "河流健康评价：计算并存档、查看档案。"),
+    LazyCommand("bulletin", "gis_service.cli.quality:bulletin_command", "生成定期通报：Word 文档与 Excel 附件。"),
+    LazyCommand(
         "outfalls",
         "gis_service.cli.ledger:outfalls_app",
         "入河排污口名录（一口一档）：列表、统计、导出；导入用 rivergis import outfalls。",

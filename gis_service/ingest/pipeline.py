@@ -43,7 +43,7 @@ from gis_service.store.deliveries import Submitted, approve_deliveries
 from gis_service.store.features import read_features
 from gis_service.store.ratios import ratio_rules
 
-IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems")
+IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems", "sections", "source_zones")
 Progress = Callable[[str], None]
 
 

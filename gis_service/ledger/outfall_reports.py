@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +24,13 @@ from gis_service.settings import get_settings
 from gis_service.store.features import read_features
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
-FLAG_LABELS = {"on_protected_zone": "位于岸线保护区岸段", "banned_still_active": "已依法取缔但仍为在用状态"}
+FLAG_LABELS = {
+    "on_protected_zone": "位于岸线保护区岸段",
+    "banned_still_active": "已依法取缔但仍为在用状态",
+    # Issue 18: an outfall in a drinking-water source zone (一级: the red flag).
+    "in_source_zone_first": "位于饮用水水源一级保护区（红色警示）",
+    "in_source_zone": "位于饮用水水源二级保护区或准保护区",
+}
 FILTERS = ("river_code", "outfall_type", "stage", "status")
 COUNTED = {"by_type": "outfall_type", "by_stage": "stage", "by_outcome": "outcome", "by_status": "status"}
 UNSET = "unset"
@@ -46,10 +53,15 @@ def flag_outfalls(session: Session, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame
     active = (out["status"] == "active").to_numpy()
     on_protected = active & (out["zone_type"] == "protected").to_numpy()
     banned = active & (out["outcome"] == "ban").to_numpy()
+    from gis_service.quality.zones import zone_levels
+
+    level = np.asarray(zone_levels(session, out.geometry), dtype=object)
+    in_first = active & (level == "first")
+    in_zone = active & np.isin(level, ["second", "quasi"])
     # The few outfalls of a register: one small list per row is what the API and exports show.
     out["flags"] = [
         [name for name, hit in zip(FLAG_LABELS, hits, strict=True) if hit]
-        for hits in zip(on_protected, banned, strict=True)
+        for hits in zip(on_protected, banned, in_first, in_zone, strict=True)
     ]
     return out
 
