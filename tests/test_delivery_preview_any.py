@@ -194,7 +194,7 @@ def test_http_preview_needs_a_surveyor_and_a_readable_file(
         files={"file": ("big.zip", io.BytesIO(b"x" * 50_000), "application/zip")},
     )
     # The edge refuses the body while it streams, before the route reads it (api/limits.py).
-    assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+    assert big.status_code == 413 and big.json()["error"]["code"] == "upload_too_large"
     assert stored(river) == before
 
 

@@ -35,9 +35,10 @@ TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"'#]*", re.IGNORECASE)
 class BodyTooLarge(HTTPException):
     """A request body past its route's limit (413), raised while it streams."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, code: str = "payload_too_large") -> None:
         super().__init__(413, f"请求体超过上限 {limit / MB:.1f} MB；请缩小文件或分批提交。")
         self.limit = limit
+        self.code = code
 
 
 def body_limit(settings: Settings, path: str, content_type: str) -> int:
@@ -117,14 +118,17 @@ class EdgeMiddleware:
                 await _answer(send, *refusal)
                 return
         settings = get_settings()
-        limit = body_limit(settings, path, _header(scope, b"content-type").lower())
+        content_type = _header(scope, b"content-type").lower()
+        limit = body_limit(settings, path, content_type)
+        # A file upload past its limit keeps the code uploads have always had; any other body is a payload.
+        code = "upload_too_large" if content_type.startswith("multipart/") else "payload_too_large"
         declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > limit:
-            await _answer(send, 413, "payload_too_large", BodyTooLarge(limit).detail)
+            await _answer(send, 413, code, BodyTooLarge(limit, code).detail)
             return
-        await self._bounded(scope, receive, send, limit)
+        await self._bounded(scope, receive, send, limit, code)
 
-    async def _bounded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send, limit: int, code: str) -> None:
         """Run the app with a ``receive`` that counts the body and stops it past ``limit``."""
         received = 0
         started = False
@@ -135,7 +139,7 @@ class EdgeMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, code)
             return message
 
         async def watching(message: Message) -> None:
@@ -149,7 +153,7 @@ class EdgeMiddleware:
             # Raised where nothing turned it into an answer (a body read outside a route): answer here.
             if started:
                 raise
-            await _answer(send, 413, "payload_too_large", exc.detail)
+            await _answer(send, 413, code, exc.detail)
 
     async def _caller_refusal(self, scope: Scope) -> tuple[int, str, str] | tuple[int, str, str, dict[str, str]] | None:
         """Return the 401 (or 503) of an API write whose token is missing or unknown, before its body."""
