@@ -28,6 +28,8 @@ from gis_service.settings import Settings, get_settings
 
 MB = 1024 * 1024
 TOKEN_PARAM = "access_token"
+# The API writes anyone may make without a token (a citizen's report, 群众举报); their routes bound them.
+ANONYMOUS_WRITES = {("POST", "/api/v1/public-reports")}
 # ``access_token=…`` in any text (a logged path, a link): the value up to the next separator.
 TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"'#]*", re.IGNORECASE)
 
@@ -112,7 +114,7 @@ class EdgeMiddleware:
         strip_token(scope)
         method = scope.get("method", "GET")
         path = scope.get("path", "")
-        if method in WRITE_METHODS and path.startswith("/api/"):
+        if method in WRITE_METHODS and path.startswith("/api/") and (method, path.rstrip("/")) not in ANONYMOUS_WRITES:
             refusal = await self._caller_refusal(scope)
             if refusal is not None:
                 await _answer(send, *refusal)
