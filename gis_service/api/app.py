@@ -13,7 +13,7 @@ from gis_service.api.limits import EdgeMiddleware, install_log_filter
 from gis_service.api.routers import admin, deliveries, exports, health, layers, maps, ogc, outfalls, problems, ratios
 from gis_service.api.tempfiles import remove_stale
 from gis_service.catalogue import get_catalogue
-from gis_service.db.backend import backend_for
+from gis_service.db.backend import build_backend
 from gis_service.db.engine import get_engine
 
 ROUTERS = [
@@ -43,7 +43,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     get_catalogue()
     app.state.engine = engine
     # One backend a process: its transaction, locking and error rules for every request.
-    app.state.backend = backend_for(engine or get_engine())
+    app.state.backend = build_backend(engine or get_engine())
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     # Outermost: the caller and the body's size are checked before anything reads the body.

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from gis_service.db.backend import translate_any
 from gis_service.db.engine import check_connection, get_engine
@@ -35,8 +34,9 @@ def handles_errors(fn: F) -> F:
             if exc.details and not isinstance(exc.details, dict | list):
                 err_console.print(f"  {exc.details}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except SQLAlchemyError as exc:
-            # Lost, busy, read-only or full: one sentence and exit 3; anything else is a bug and shows its trace.
+        except Exception as exc:
+            # Lost, busy, read-only or full (also from the driver itself, as COPY raises): one sentence and
+            # exit 3; anything else is a bug and shows its trace.
             error = translate_any(exc)
             if error is None:
                 raise
