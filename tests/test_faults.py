@@ -258,3 +258,18 @@ def test_healthz_answers_within_two_seconds_and_says_the_database_state(
     assert r.status_code == 503
     assert r.json()["status"] == "degraded"
     assert r.json()["database_state"] in {"timeout", "unavailable", "unreachable"}
+
+
+def test_an_unusable_data_folder_is_named_with_its_permissions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: "请确认数据库服务已启动" (server wording) for a folder the service cannot write.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    folder = blocker / "data"
+    monkeypatch.setenv("RIVERGIS_DATA_DIR", str(folder))
+    monkeypatch.delenv("RIVERGIS_DATABASE_URL", raising=False)
+    clear_caches()
+    result = run("init")
+    clear_caches()
+    assert result.exit_code == 3, result.output
+    assert str(folder) in result.output.replace("\n", "") and "权限" in result.output
+    assert "数据库服务已启动" not in result.output and "Traceback" not in result.output
