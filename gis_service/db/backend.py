@@ -184,8 +184,11 @@ class PostGISBackend(SpatialBackend):
         """Bound the transaction's lock waits and statements (``SET LOCAL`` ends with it)."""
         limits = conn.get_execution_options().get(TIMEOUTS_OPTION)
         if isinstance(limits, Timeouts):
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {limits.lock_ms}")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {limits.statement_ms}")
+            # One round trip; ``is_local`` true: the settings end with the transaction, like SET LOCAL.
+            conn.exec_driver_sql(
+                f"SELECT set_config('lock_timeout', '{limits.lock_ms}', true), "
+                f"set_config('statement_timeout', '{limits.statement_ms}', true)"
+            )
 
     def serialise(self, session: Session, layer: str, river_codes: list[str]) -> None:
         """Take transaction-scoped advisory locks: the layer's shared and each river's, in sorted order.
