@@ -65,17 +65,26 @@ def test_a_512_mb_body_leaves_the_servers_memory_flat(
 def test_a_declared_oversized_body_is_refused_before_it_is_sent(served: Any, tokens: dict[str, str]) -> None:
     base, _pid, _log = served
     host, port = base.removeprefix("http://").split(":")
-    for headers, expected in (
-        ("", b" 401 "),  # no token: refused first, whatever the size
-        (f"Authorization: Bearer {tokens['surveyor']}\r\n", b" 413 "),  # a token: 512 MB is over the JSON limit
+    token = f"Authorization: Bearer {tokens['surveyor']}\r\n"
+    form = "multipart/form-data; boundary=x"
+    for path, kind, headers, size, expected in (
+        ("/api/v1/problems", "application/json", "", 512 * MB, b" 401 "),  # no token: refused first
+        ("/api/v1/problems", "application/json", token, 512 * MB, b" 413 "),  # over the JSON limit (1 MB)
+        ("/api/v1/problems/1/events/1/photos", form, token, 100 * MB, b" 413 "),  # over the photo forms' 64 MB
+        ("/api/v1/deliveries/zones", form, token, 300 * MB, b" 413 "),  # over the deliveries' 200 MB
     ):
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(
-                f"POST /api/v1/problems HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {512 * MB}\r\n{headers}\r\n".encode()
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                f"Content-Length: {size}\r\n{headers}\r\n".encode()
             )
             sock.settimeout(30)
-            assert expected in sock.recv(4096).split(b"\r\n", 1)[0]
+            answer = b""
+            while chunk := sock.recv(65536):  # the edge closes the connection after its answer
+                answer += chunk
+            assert expected in answer.split(b"\r\n", 1)[0], (path, answer[:200])
+            if path.startswith("/api/v1/deliveries"):
+                assert b"upload_too_large" in answer
 
 
 def test_tokens_are_never_logged_nor_echoed_in_links(served: Any, tokens: dict[str, str]) -> None:
