@@ -100,6 +100,9 @@ class SpatialBackend:
     """What every backend offers; subclasses fill in their database's rules."""
 
     name: ClassVar[str] = ""
+    # What callers ask instead of testing the dialect's name (the store, ingest and ledger move here next).
+    copy_load: ClassVar[bool] = False  # bulk writes by ``COPY … FROM STDIN``
+    advisory_locks: ClassVar[bool] = False  # rivers locked one by one; else the write lock covers all
 
     def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         settings = settings or get_settings()
@@ -178,6 +181,8 @@ class PostGISBackend(SpatialBackend):
     """PostgreSQL with PostGIS: row and advisory locks, ``SET LOCAL`` timeouts."""
 
     name = "postgresql"
+    copy_load = True
+    advisory_locks = True
 
     @classmethod
     def on_begin(cls, conn: Connection) -> None:
@@ -389,10 +394,9 @@ def build_backend(engine: Engine, settings: Settings | None = None) -> SpatialBa
     return built
 
 
-def session_backend(session: Session) -> SpatialBackend:
-    """Return the backend of the engine ``session`` is bound to."""
-    bind = session.get_bind()
-    return backend_for(bind)
+def session_backend(session: Session | Connection) -> SpatialBackend:
+    """Return the backend of the engine a session or connection works on."""
+    return backend_for(session.get_bind() if isinstance(session, Session) else session)
 
 
 def translate_any(exc: BaseException) -> DatabaseError | None:
