@@ -32,7 +32,7 @@ from gis_service.api.tempfiles import remove_stale
 from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
-from gis_service.db.backend import backend_for
+from gis_service.db.backend import build_backend
 from gis_service.settings import get_settings
 from gis_service.web.site import install_web
 
@@ -68,7 +68,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.clock = BusinessClock.named(get_settings().timezone)
     # One backend a process: its transaction, locking and error rules for every request.
     # (Without an engine, each request takes the configured database's: tests change it per test.)
-    app.state.backend = backend_for(engine) if engine is not None else None
+    app.state.backend = build_backend(engine) if engine is not None else None
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     # A token's last use is recorded after the answer, in its own short transaction.

@@ -54,9 +54,12 @@ def committed(session: Session) -> None:
         ) from exc
 
 
-def _session(request: Request, backend: SpatialBackend, timeouts: Timeouts | None) -> Iterator[Session]:
+def _session(
+    request: Request, backend: SpatialBackend, timeouts: Timeouts | None, *, write: bool | None = None
+) -> Iterator[Session]:
     """Yield the request's session; commit before the answer is sent, roll back on any error."""
-    with backend.session(write=request.method in WRITE_METHODS, timeouts=timeouts) as session:
+    writes = request.method in WRITE_METHODS if write is None else write
+    with backend.session(write=writes, timeouts=timeouts) as session:
         try:
             yield session
         except BaseException:
@@ -75,9 +78,15 @@ def get_import_session(request: Request, backend: BackendDep) -> Iterator[Sessio
     yield from _session(request, backend, backend.import_timeouts)
 
 
+def get_check_session(request: Request, backend: BackendDep) -> Iterator[Session]:
+    """Yield a read session for checking an upload that stores nothing (a preview): no write lock."""
+    yield from _session(request, backend, backend.import_timeouts, write=False)
+
+
 # scope="function": the commit runs before the response is sent, so a failed commit is the answer.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ImportSessionDep = Annotated[Session, Depends(get_import_session, scope="function")]
+CheckSessionDep = Annotated[Session, Depends(get_check_session, scope="function")]
 
 
 @dataclass(frozen=True)

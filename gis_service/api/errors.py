@@ -61,8 +61,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # An HTTP exception may name its own code (the edge's ``upload_too_large``), else the status's.
-        code = getattr(exc, "code", None) or HTTP_CODES.get(exc.status_code, "http_error")
+        limit = getattr(exc, "limit", None)  # a body stopped at the edge names its route's code
+        code = getattr(limit, "code", None) or HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(IntegrityError)
@@ -87,6 +87,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return await service_error(request, error)
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A driver's own error (COPY on the raw connection) is still a database state, not a bug.
+        backend = getattr(request.app.state, "backend", None)
+        error = backend.translate(exc) if isinstance(backend, SpatialBackend) else translate_error(exc)
+        if error is not None:
+            log.warning("database: %s (%s)", error.code, exc.__class__.__name__)
+            return await service_error(request, error)
         log.exception("unexpected error", exc_info=exc)
         return error_response(500, "internal_error", "服务内部错误，已记录日志；请联系管理员。")

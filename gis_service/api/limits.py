@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -34,22 +35,37 @@ ANONYMOUS_WRITES = {("POST", "/api/v1/public-reports")}
 TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"'#]*", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A route's body limit and how to say it was passed."""
+
+    size: int
+    code: str
+    message: str
+
+
 class BodyTooLarge(HTTPException):
     """A request body past its route's limit (413), raised while it streams."""
 
-    def __init__(self, limit: int, code: str = "payload_too_large") -> None:
-        super().__init__(413, f"请求体超过上限 {limit / MB:.1f} MB；请缩小文件或分批提交。")
+    def __init__(self, limit: Limit) -> None:
+        super().__init__(413, limit.message)
         self.limit = limit
-        self.code = code
+
+    async def answer(self, send: Send) -> None:
+        """Send the 413 straight from the edge."""
+        await _answer(send, 413, self.limit.code, self.limit.message)
 
 
-def body_limit(settings: Settings, path: str, content_type: str) -> int:
-    """Return the byte limit of a request's body: deliveries, photo forms, or JSON and plain forms."""
+def body_limit(settings: Settings, path: str, content_type: str) -> Limit:
+    """Return the limit of a request's body: deliveries, photo forms, or JSON and plain forms."""
     if content_type.startswith("multipart/"):
         if path.startswith("/api/v1/deliveries/"):
-            return int(settings.max_upload_mb * MB)
-        return int(settings.max_photos_body_mb * MB)
-    return int(settings.max_json_kb * 1024)
+            size = int(settings.max_upload_mb * MB)
+            return Limit(size, "upload_too_large", f"上传文件超过上限 {size / MB:.0f} MB；请分河流或分图层交付。")
+        size = int(settings.max_photos_body_mb * MB)
+        return Limit(size, "payload_too_large", f"照片表单超过上限 {size / MB:.0f} MB；请减少照片或分次上传。")
+    size = int(settings.max_json_kb * 1024)
+    return Limit(size, "payload_too_large", f"请求体超过上限 {size / 1024:.0f} KB；请缩小提交的内容。")
 
 
 def redact(text: str) -> str:
@@ -122,15 +138,13 @@ class EdgeMiddleware:
         settings = get_settings()
         content_type = _header(scope, b"content-type").lower()
         limit = body_limit(settings, path, content_type)
-        # A file upload past its limit keeps the code uploads have always had; any other body is a payload.
-        code = "upload_too_large" if content_type.startswith("multipart/") else "payload_too_large"
         declared = _header(scope, b"content-length")
-        if declared.isdigit() and int(declared) > limit:
-            await _answer(send, 413, code, BodyTooLarge(limit, code).detail)
+        if declared.isdigit() and int(declared) > limit.size:
+            await BodyTooLarge(limit).answer(send)
             return
-        await self._bounded(scope, receive, send, limit, code)
+        await self._bounded(scope, receive, send, limit)
 
-    async def _bounded(self, scope: Scope, receive: Receive, send: Send, limit: int, code: str) -> None:
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send, limit: Limit) -> None:
         """Run the app with a ``receive`` that counts the body and stops it past ``limit``."""
         received = 0
         started = False
@@ -140,8 +154,8 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit, code)
+                if received > limit.size:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watching(message: Message) -> None:
@@ -155,7 +169,7 @@ class EdgeMiddleware:
             # Raised where nothing turned it into an answer (a body read outside a route): answer here.
             if started:
                 raise
-            await _answer(send, 413, code, exc.detail)
+            await exc.answer(send)
 
     async def _caller_refusal(self, scope: Scope) -> tuple[int, str, str] | tuple[int, str, str, dict[str, str]] | None:
         """Return the 401 (or 503) of an API write whose token is missing or unknown, before its body."""

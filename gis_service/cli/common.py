@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 
 from gis_service.cli.output import err_console, fail_message
 from gis_service.clock import BusinessClock
@@ -35,8 +35,9 @@ def handles_errors(fn: F) -> F:
             if exc.details and not isinstance(exc.details, dict | list):
                 err_console.print(f"  {exc.details}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except SQLAlchemyError as exc:
-            # Lost, busy, read-only or full: one sentence and exit 3; anything else is a bug and shows its trace.
+        except Exception as exc:
+            # Lost, busy, read-only or full (also from the driver itself, as COPY raises): one sentence and
+            # exit 3; anything else is a bug and shows its trace.
             error = translate_any(exc)
             if error is None:
                 raise

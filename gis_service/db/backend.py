@@ -100,6 +100,9 @@ class SpatialBackend:
     """What every backend offers; subclasses fill in their database's rules."""
 
     name: ClassVar[str] = ""
+    # What callers ask instead of testing the dialect's name (the store, ingest and ledger move here next).
+    copy_load: ClassVar[bool] = False  # bulk writes by ``COPY … FROM STDIN``
+    advisory_locks: ClassVar[bool] = False  # rivers locked one by one; else the write lock covers all
 
     def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         settings = settings or get_settings()
@@ -133,6 +136,10 @@ class SpatialBackend:
     @classmethod
     def on_begin(cls, conn: Connection) -> None:
         """Start a transaction the way this database needs (the ``begin`` event of the engine)."""
+
+    @classmethod
+    def on_checkin(cls, dbapi_conn: Any, _record: Any) -> None:
+        """Make sure a connection returns to the pool outside any transaction (the ``checkin`` event)."""
 
     # -- locking ---------------------------------------------------------------------------------
 
@@ -174,14 +181,18 @@ class PostGISBackend(SpatialBackend):
     """PostgreSQL with PostGIS: row and advisory locks, ``SET LOCAL`` timeouts."""
 
     name = "postgresql"
+    copy_load = True
+    advisory_locks = True
 
     @classmethod
     def on_begin(cls, conn: Connection) -> None:
         """Bound the transaction's lock waits and statements (``SET LOCAL`` ends with it)."""
         limits = conn.get_execution_options().get(TIMEOUTS_OPTION)
         if isinstance(limits, Timeouts):
+            # One round trip; ``is_local`` true: the settings end with the transaction, like SET LOCAL.
             conn.exec_driver_sql(
-                f"SET LOCAL lock_timeout = {limits.lock_ms}; SET LOCAL statement_timeout = {limits.statement_ms}"
+                f"SELECT set_config('lock_timeout', '{limits.lock_ms}', true), "
+                f"set_config('statement_timeout', '{limits.statement_ms}', true)"
             )
 
     def serialise(self, session: Session, layer: str, river_codes: list[str]) -> None:
@@ -229,6 +240,12 @@ class SpatiaLiteBackend(SpatialBackend):
         if isinstance(limits, Timeouts):
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {limits.lock_ms}")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
+
+    @classmethod
+    def on_checkin(cls, dbapi_conn: Any, _record: Any) -> None:
+        """Roll back what a failed COMMIT left open: SQLite keeps that transaction (and its write lock)."""
+        if dbapi_conn is not None and getattr(dbapi_conn, "in_transaction", False):
+            dbapi_conn.rollback()
 
     def database_path(self) -> Path | None:
         """Return the SQLite file, or None in memory."""
@@ -316,9 +333,14 @@ def translate_error(exc: BaseException, sqlite_path: Path | None = None) -> Data
         return busy()
     if isinstance(exc, PendingRollbackError):
         return unavailable()
-    if not isinstance(exc, DBAPIError):
+    orig: BaseException | None
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+    elif type(exc).__module__.startswith(("psycopg", "sqlite3", "pysqlite3")):
+        # Raised by the driver itself (COPY and executemany on the raw connection), not wrapped.
+        orig = exc
+    else:
         return None
-    orig = exc.orig
     if isinstance(orig, _sqlite_errors()):
         if isinstance(orig, sqlite3.IntegrityError) or type(orig).__name__ == "IntegrityError":
             return None
@@ -327,7 +349,7 @@ def translate_error(exc: BaseException, sqlite_path: Path | None = None) -> Data
         if type(orig).__name__ in {"IntegrityError", "UniqueViolation", "ForeignKeyViolation", "CheckViolation"}:
             return None
         return _postgres_error(orig)
-    if exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return unavailable()
     if isinstance(exc, OperationalError):
         lowered = str(orig).lower()
@@ -349,7 +371,9 @@ def backend_class(engine: Engine) -> type[SpatialBackend]:
 
 def install(engine: Engine) -> None:
     """Hook the backend's ``begin`` rule into a new engine (called once by ``make_engine``)."""
-    event.listen(engine, "begin", backend_class(engine).on_begin)
+    kind = backend_class(engine)
+    event.listen(engine, "begin", kind.on_begin)
+    event.listen(engine, "checkin", kind.on_checkin)
 
 
 def backend_for(engine: Engine | Connection) -> SpatialBackend:
@@ -363,13 +387,19 @@ def backend_for(engine: Engine | Connection) -> SpatialBackend:
     return built
 
 
-def session_backend(session: Session) -> SpatialBackend:
-    """Return the backend of the engine ``session`` is bound to."""
-    bind = session.get_bind()
-    return backend_for(bind)
+def build_backend(engine: Engine, settings: Settings | None = None) -> SpatialBackend:
+    """Build ``engine``'s backend with the current settings (the app at start-up); later lookups find it."""
+    built = backend_class(engine)(engine, settings)
+    _BUILT[engine] = built
+    return built
 
 
-def translate_any(exc: SQLAlchemyError) -> DatabaseError | None:
+def session_backend(session: Session | Connection) -> SpatialBackend:
+    """Return the backend of the engine a session or connection works on."""
+    return backend_for(session.get_bind() if isinstance(session, Session) else session)
+
+
+def translate_any(exc: BaseException) -> DatabaseError | None:
     """Translate ``exc`` without knowing its engine (the CLI's last resort), naming the configured file."""
     path = None
     url = get_settings().resolved_database_url()

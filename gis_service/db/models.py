@@ -18,11 +18,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -99,7 +101,18 @@ class Delivery(Base):
     """A versioned delivery of one river's range, stakes or zone set (submitted → approved/rejected)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("river_code", "layer", "version", name="uq_delivery_version"),)
+    __table_args__ = (
+        UniqueConstraint("river_code", "layer", "version", name="uq_delivery_version"),
+        # At most one approved (current) version of a river's layer: migration 0006.
+        Index(
+            "uq_delivery_one_approved",
+            "river_code",
+            "layer",
+            unique=True,
+            postgresql_where=text("status = 'approved'"),
+            sqlite_where=text("status = 'approved'"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     river_code: Mapped[str] = mapped_column(String(64), index=True)
     layer: Mapped[str] = mapped_column(String(32))

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from gis_service.api.deps import Caller, ImportSessionDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.deps import Caller, CheckSessionDep, ImportSessionDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.settings import get_settings
@@ -162,7 +162,7 @@ async def upload_delivery(
 @router.post("/{layer}/preview", response_class=HTMLResponse)
 async def preview_upload(
     request: Request,
-    session: ImportSessionDep,
+    session: CheckSessionDep,
     caller: Annotated[Caller, allowed("delivery.preview")],
     layer: LayerPath,
 ) -> HTMLResponse:
