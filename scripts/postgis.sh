@@ -63,7 +63,7 @@ if ! as_server "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
   as_server "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 start >/dev/null 3>&-
 fi
 
-psql_() { "$BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U "$DB" -v ON_ERROR_STOP=1 "$@"; }
+psql_() { PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U "$DB" -v ON_ERROR_STOP=1 "$@"; }
 if [ "$(psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'")" != 1 ]; then
   psql_ -d postgres -c "CREATE DATABASE $DB" >/dev/null
 fi

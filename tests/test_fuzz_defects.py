@@ -44,3 +44,9 @@ def test_a_long_token_name_is_audited_whole(client: TestClient, tokens: dict[str
     entry = client.get("/api/v1/audit", headers=admin).json()["entries"][0]
     assert len(entry["target_id"]) == 64 and entry["target_id"].endswith("…")
     assert entry["details"]["target"] == name
+
+
+def test_an_undeclared_method_is_405_with_allow(client: TestClient) -> None:
+    response = client.request("TRACE", "/healthz")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET"  # RFC 9110: a 405 lists what the resource accepts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, inspect, select, update
 
 from gis_service.db.models import Token
 from tests.helpers import bearer
@@ -94,3 +94,19 @@ def test_admins_list_and_revoke_tokens_over_http(client: TestClient, tokens: dic
     assert [e["action"] for e in audit][:2] == ["token.revoke", "token.create"]
     too_long = client.post("/api/v1/tokens", json={"name": "y", "role": "viewer", "expires_days": 0}, headers=admin)
     assert too_long.status_code == 400
+
+
+def test_tokens_survive_migration_0007_down_and_up(engine: Engine, client: TestClient, tokens: dict[str, str]) -> None:
+    from alembic import command
+
+    from gis_service.db.schema import alembic_config, current_revision, head_revision, upgrade
+
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("tokens")}
+    assert {"last_used_at", "expires_at"}.isdisjoint(columns) and "revoked_at" in columns
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    # Tokens made before the upgrade never expire and still work.
+    assert client.get("/api/v1/tokens", headers=bearer(tokens["admin"])).status_code == 200
