@@ -18,6 +18,11 @@ How to add a page (for example ``/ratios``):
 4. Add the router to ``ROUTERS`` in :mod:`gis_service.web.site` and, if it belongs in the left
    navigation, an entry to ``NAV`` in :mod:`gis_service.web.nav` with the role it needs.
 
+A chart is a ``<div class="rg-chart" data-chart="ID">`` next to ``<script type="application/json" id="ID">``
+with ``{labels, values, links, unit, threshold, good}`` (see :class:`gis_service.web.dashboard.Figure`),
+drawn by ``web/static/charts.js``. Tests log in with ``tests/web_helpers.py``; add the page to ``PAGES`` in
+``tests/test_web_browser.py`` so that it is checked at 375 px and screenshotted (``scripts/screenshots.sh``).
+
 Static files of the pages themselves live in ``web/static/`` (served at ``/web/static/``); the UI kit
 (Tabler, htmx, ECharts) comes from npm like Leaflet (``maps/vendor/package.json``), never from a CDN.
 """
