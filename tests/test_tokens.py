@@ -96,7 +96,7 @@ def test_admins_list_and_revoke_tokens_over_http(client: TestClient, tokens: dic
     assert too_long.status_code == 400
 
 
-def test_tokens_survive_migration_0007_down_and_up(engine: Engine, client: TestClient, tokens: dict[str, str]) -> None:
+def test_tokens_survive_migration_0006_down_and_up(engine: Engine, client: TestClient, tokens: dict[str, str]) -> None:
     from alembic import command
 
     from gis_service.db.schema import alembic_config, current_revision, head_revision, upgrade

@@ -215,7 +215,7 @@ def test_a_logged_in_users_404_page_keeps_their_navigation(client, users) -> Non
     assert client.get("/api/v1/deliveries/abc").json()["error"]["code"] == "invalid_request"
 
 
-def test_migration_0005_downgrades_and_upgrades_again(engine) -> None:
+def test_migration_0007_downgrades_and_upgrades_again(engine) -> None:
     from alembic import command
     from sqlalchemy import inspect
 

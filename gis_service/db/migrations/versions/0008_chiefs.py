@@ -1,7 +1,7 @@
 """river chiefs: chiefs, reach assignments, signboards, patrols, public reports
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-05
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geometry
 
 revision = '0008'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """water quality, source zones, river tasks and health
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-05
 
 Water-quality sections and their samples (GB 3838 class kept with the values), drinking-water

@@ -1,14 +1,14 @@
 """web workbench accounts: users and their browser sessions
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-05
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0005'
-down_revision = '0007'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """tokens: last use and optional expiry
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-05
 
 An office must see which tokens are still in use and let a contractor's token lapse on its own:
@@ -11,8 +11,8 @@ is set at creation (``rivergis token create --expires-days N``); NULL never expi
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0007'
-down_revision = '0006'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

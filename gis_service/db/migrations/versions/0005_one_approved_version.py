@@ -1,6 +1,6 @@
 """at most one approved version per river and layer
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-05
 
@@ -11,7 +11,7 @@ newest approved and the others become superseded, as an approval would have left
 """
 from alembic import op
 
-revision = '0006'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
