@@ -21,6 +21,9 @@ from gis_service.access import Role
 from gis_service.db.models import User, WebSession, utcnow
 from gis_service.errors import BadRequest, NotFound
 
+# The web workbench's session cookie (HttpOnly, SameSite=Lax); the API accepts it on reads only.
+SESSION_COOKIE = "rivergis_session"
+
 MAX_FAILED_LOGINS = 5
 MIN_PASSWORD_LENGTH = 8
 USERNAME_PATTERN = re.compile(r"^[\w.\-]{2,64}$")
@@ -208,6 +211,20 @@ def find_session(session: Session, raw: str) -> tuple[WebSession, User] | None:
     if now - web_session.last_seen > dt.timedelta(minutes=1):
         web_session.last_seen = now
     return web_session, user
+
+
+def session_user(session: Session, raw: str) -> User | None:
+    """Return the enabled user of the live session ``raw``, reading only (the API's reads from a logged-in browser)."""
+    found = session.execute(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.session_hash == _session_hash(raw))
+    ).first()
+    if found is None:
+        return None
+    web_session, user = found[0], found[1]
+    live = web_session.expires_at > utcnow() and web_session.created_at >= user.password_changed_at
+    return user if live and not user.disabled else None
 
 
 def end_session(session: Session, raw: str) -> None:

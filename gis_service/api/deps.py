@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role, audit, lookup_token, use_is_stale
+from gis_service.accounts import SESSION_COOKIE, session_user
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import get_engine
@@ -134,6 +135,20 @@ def query_token(request: Request) -> str | None:
 QUERY_TOKEN_KEY = "rivergis.access_token"
 
 
+def session_caller(request: Request, backend: SpatialBackend) -> Caller | None:
+    """Return the workbench user a browser's session cookie names, on reads only (maps, downloads, lists).
+
+    Writes never accept the cookie: another site could make a browser send it (CSRF); the
+    workbench's own forms carry their CSRF token to the page routes instead.
+    """
+    raw = request.cookies.get(SESSION_COOKIE) if request.method in READ_METHODS else None
+    if not raw:
+        return None
+    with backend.transaction(write=False) as session:
+        user = session_user(session, raw)
+        return None if user is None else Caller(name=user.username, role=Role(user.role))
+
+
 def get_caller(request: Request, backend: BackendDep) -> Caller:
     """Identify the caller from ``Authorization: Bearer TOKEN`` (or a browser token on reads).
 
@@ -144,7 +159,7 @@ def get_caller(request: Request, backend: BackendDep) -> Caller:
     if not header:
         secret = browser_token(request)
         if not secret:
-            return Caller(name="anonymous", role=None)
+            return session_caller(request, backend) or Caller(name="anonymous", role=None)
         header = f"Bearer {secret}"
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from gis_service.access import Role
+from gis_service.accounts import SESSION_COOKIE as SESSION_COOKIE  # re-exported for the pages
 from gis_service.accounts import find_session
 from gis_service.api.deps import Caller, SessionDep, SettingsDep
 
-SESSION_COOKIE = "rivergis_session"
 # Before login there is no session to keep a CSRF secret in: the login form's token is also set as a cookie.
 LOGIN_CSRF_COOKIE = "rivergis_login_csrf"
 ROLE_LABELS = {Role.VIEWER: "查看", Role.SURVEYOR: "测绘单位（提交成果）", Role.ADMIN: "管理员"}
