@@ -86,7 +86,8 @@ def error_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
     if any(p.get("in") == "path" or p.get("name") in REFERENCES for p in operation.get("parameters", [])):
         statuses.add(404)
     if (route.methods or set()) & WRITES:
-        statuses.add(409)
+        # A write reads a body (JSON, a form or a file), which may be wrong or name a missing river or item.
+        statuses.update({400, 404, 409})
     if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
         statuses.update({400, 413})
     if get_session in calls or get_import_session in calls:

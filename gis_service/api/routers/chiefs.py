@@ -16,6 +16,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from gis_service.api.deps import Admin, Caller, ClockDep, SessionDep, Viewer
+from gis_service.api.params import IdPath
+from gis_service.api.responses import file_responses
 from gis_service.chiefs import assignments, patrols, sheets
 from gis_service.chiefs.roster import read_roster
 from gis_service.chiefs.signboards import refresh_flags
@@ -107,7 +109,7 @@ def coverage(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str,
     return assignments.coverage_check(session, clock.today())
 
 
-@router.get("/export.xlsx")
+@router.get("/export.xlsx", response_class=Response, responses=file_responses(XLSX))
 def export_roster(session: SessionDep, caller: Viewer, clock: ClockDep) -> Response:
     """Download the roster in force and its history as an Excel workbook (staff: it carries phones)."""
     require_staff(caller)
@@ -130,7 +132,9 @@ class AssignmentEnd(BaseModel):
 
 
 @router.patch("/{chief_id}")
-def edit_chief(chief_id: int, body: ChiefEdit, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
+def edit_chief(
+    chief_id: IdPath, body: ChiefEdit, session: SessionDep, caller: Admin, clock: ClockDep
+) -> dict[str, Any]:
     """Correct a chief's post, unit or phone; boards naming the chief are flagged when their text changes."""
     changes = body.model_dump(exclude_unset=True)
     chief = assignments.edit_chief(session, chief_id, changes)
@@ -148,7 +152,7 @@ def edit_chief(chief_id: int, body: ChiefEdit, session: SessionDep, caller: Admi
 
 @router.post("/assignments/{assignment_id}/end")
 def end_assignment(
-    assignment_id: int, body: AssignmentEnd, session: SessionDep, caller: Admin, clock: ClockDep
+    assignment_id: IdPath, body: AssignmentEnd, session: SessionDep, caller: Admin, clock: ClockDep
 ) -> dict[str, Any]:
     """End a chief's term on a reach; the history keeps it, and boards naming the chief are flagged."""
     held = assignments.end_assignment(session, assignment_id, body.end_date)
@@ -158,7 +162,7 @@ def end_assignment(
 
 
 @router.get("/{chief_id}/calendar")
-def patrol_calendar(chief_id: int, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def patrol_calendar(chief_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return a chief's patrol calendar: the periods of the level, each met or not, and the patrols."""
     return patrols.calendar(session, chief_id, clock.today())
 

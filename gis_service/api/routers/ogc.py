@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from gis_service import __version__
 from gis_service.api.deps import SessionDep, Viewer
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
+from gis_service.api.responses import file_responses
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
 from gis_service.export import geojson
@@ -116,7 +117,7 @@ def landing(request: Request, _caller: Viewer) -> Response:
     return json_response(body)
 
 
-@router.get("/api")
+@router.get("/api", response_class=Response, responses=file_responses(openapi.MEDIA_TYPE))
 def api_document(request: Request, _caller: Viewer) -> Response:
     """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
     refuse_unknown(request, ())

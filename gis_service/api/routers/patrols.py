@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.params import MAX_ID, IdPath
 from gis_service.chiefs import patrols
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.chiefs.tracks import read_track
@@ -83,7 +84,7 @@ async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, cl
 def list_patrols(
     session: SessionDep,
     _caller: Viewer,
-    chief_id: int | None = None,
+    chief_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     river: Annotated[str | None, Query(description="河流编码")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
@@ -111,7 +112,7 @@ class FoundProblem(Location):
 
 @router.post("/{patrol_id}/problems", status_code=201)
 def report_found_problem(
-    patrol_id: int, body: FoundProblem, session: SessionDep, caller: Surveyor, clock: ClockDep
+    patrol_id: IdPath, body: FoundProblem, session: SessionDep, caller: Surveyor, clock: ClockDep
 ) -> dict[str, Any]:
     """File a problem found on this patrol in the ledger (source 巡河, linked to the patrol)."""
     fields = body.model_dump(include={"category", "description"}, exclude_none=True)
@@ -127,6 +128,6 @@ def stats(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, An
 
 
 @router.get("/{patrol_id}")
-def read_patrol(patrol_id: int, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
+def read_patrol(patrol_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return one patrol."""
     return patrols.get_patrol(session, patrol_id)

@@ -98,7 +98,12 @@ class HealthInput(BaseModel):
 
 
 @router.get("/health")
-def health(session: SessionDep, _caller: Viewer, river: str | None = None, year: int | None = None) -> dict[str, Any]:
+def health(
+    session: SessionDep,
+    _caller: Viewer,
+    river: str | None = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+) -> dict[str, Any]:
     """Return the kept river health records (河流健康档案), newest first."""
     return {"records": health_records(session, river, year)}
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gis_service.api.deps import Admin, ClockDep, SessionDep, Viewer
-from gis_service.api.routers.chiefs import xlsx_response
+from gis_service.api.params import IdPath
+from gis_service.api.responses import file_responses
+from gis_service.api.routers.chiefs import XLSX, xlsx_response
 from gis_service.chiefs import sheets, signboards
 from gis_service.chiefs.board_docx import board_document
 
@@ -38,7 +40,7 @@ def generate(session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, A
     return result
 
 
-@router.get("/export.xlsx")
+@router.get("/export.xlsx", response_class=Response, responses=file_responses(XLSX))
 def export_boards(
     session: SessionDep,
     _caller: Viewer,
@@ -50,8 +52,8 @@ def export_boards(
     return xlsx_response(content, "待更新公示牌.xlsx" if not all_boards else "公示牌.xlsx")
 
 
-@router.get("/{board_id}/board.docx")
-def printable_board(board_id: int, session: SessionDep, _caller: Viewer, clock: ClockDep) -> Response:
+@router.get("/{board_id}/board.docx", response_class=Response, responses=file_responses(DOCX))
+def printable_board(board_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> Response:
     """Download the board's printable layout (Word, A4 landscape) with the text today's roster gives it."""
     board = signboards.get_board(session, board_id, clock.today())
     return Response(
@@ -62,7 +64,7 @@ def printable_board(board_id: int, session: SessionDep, _caller: Viewer, clock: 
 
 
 @router.post("/{board_id}/updated")
-def board_updated(board_id: int, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
+def board_updated(board_id: IdPath, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Record that the board was replaced with the roster's current text (back to 现行)."""
     board = signboards.mark_updated(session, board_id, clock)
     caller.audit(session, "signboard.updated", "signboard", board_id, chiefs=board["chiefs"])

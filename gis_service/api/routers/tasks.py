@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from gis_service.api.deps import Admin, ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.params import IdPath
 from gis_service.api.routers.quality import uploaded_table
 from gis_service.quality.tasks import import_tasks, list_tasks, report_progress, rollup, task_history
 
@@ -22,7 +23,7 @@ def tasks(
     clock: ClockDep,
     overdue: Annotated[bool, Query(description="只列超期任务")] = False,
     river: str | None = None,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200, description="年度")] = None,
     unit: str | None = None,
 ) -> dict[str, Any]:
     """Return the tasks with progress, overdue and behind-schedule flags (``rivergis tasks list --json``)."""
@@ -35,7 +36,7 @@ def tasks_rollup(
     _caller: Viewer,
     clock: ClockDep,
     by: Annotated[str, Query(description="river | unit | town")] = "river",
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=1900, le=2200, description="年度")] = None,
 ) -> dict[str, Any]:
     """Return task counts per river, responsible unit or town."""
     return rollup(session, clock, by, year=year)
@@ -62,7 +63,7 @@ class ProgressInput(BaseModel):
 
 @router.post("/{task_id}/progress", status_code=201)
 def progress(
-    session: SessionDep, caller: Surveyor, clock: ClockDep, task_id: int, body: ProgressInput
+    session: SessionDep, caller: Surveyor, clock: ClockDep, task_id: IdPath, body: ProgressInput
 ) -> dict[str, Any]:
     """Record a task's progress report."""
     result = report_progress(
@@ -80,6 +81,6 @@ def progress(
 
 
 @router.get("/{task_id}/progress")
-def progress_history(session: SessionDep, _caller: Viewer, task_id: int) -> dict[str, Any]:
+def progress_history(session: SessionDep, _caller: Viewer, task_id: IdPath) -> dict[str, Any]:
     """Return a task's progress reports, oldest first."""
     return {"task_id": task_id, "reports": task_history(session, task_id)}
