@@ -104,7 +104,7 @@ def board(request: Request, session: SessionDep, clock: ClockDep, user: PageView
 
 
 def _new_form(
-    request: Request, session: Session, user: WebUser, values: dict[str, str], error: dict[str, str] | None, status: int
+    request: Request, user: WebUser, values: dict[str, str], error: dict[str, str] | None, status: int
 ) -> Response:
     """Render the report form, keeping what the user typed and any error above it."""
     settings = get_settings()
@@ -120,10 +120,10 @@ def _new_form(
 
 
 @router.get("/problems/new")
-def new_form(request: Request, session: SessionDep, clock: ClockDep, user: PageSurveyor) -> Response:
+def new_form(request: Request, clock: ClockDep, user: PageSurveyor) -> Response:
     """Report a site: click on the map or type 经度 / 纬度, choose 类别, describe it."""
     values = {name: "" for name in NEW_FIELDS} | {"found_date": clock.today().isoformat(), "source": "patrol"}
-    return _new_form(request, session, user, values, None, 200)
+    return _new_form(request, user, values, None, 200)
 
 
 def _coordinate(values: dict[str, str], name: str, label: str) -> float:
@@ -157,7 +157,7 @@ def report(request: Request, session: SessionDep, clock: ClockDep, user: PageSur
             frame = service.site_frame(geometry, fields)
             pid = service.report_new(session, frame, actor=user.username, clock=clock, note=values["note"] or None)[0]
     except BadRequest as exc:
-        return _new_form(request, session, user, values, {"message": exc.message, "code": exc.code}, exc.http_status)
+        return _new_form(request, user, values, {"message": exc.message, "code": exc.code}, exc.http_status)
     user.caller.audit(session, "problem.report", "problem", pid, category=values["category"])
     return stored_redirect(session, f"/problems/{pid}?reported=1")
 
