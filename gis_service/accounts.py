@@ -175,6 +175,8 @@ def start_session(session: Session, user: User, *, lifetime: dt.timedelta) -> st
     """Open a session for ``user``; return its id for the cookie (stored only hashed)."""
     raw = secrets.token_urlsafe(32)
     now = utcnow()
+    # Expired sessions are of no use to anyone: sweep them whenever someone logs in.
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
     session.add(
         WebSession(
             session_hash=_session_hash(raw),

@@ -77,6 +77,7 @@ def test_five_wrong_passwords_lock_the_username_with_429(client, engine, users) 
         assert f"还可尝试 {left} 次" in response.text
     fifth = login(client, "admin", "wrong-password")
     assert fifth.status_code == 429 and "已暂时锁定" in fifth.text
+    assert 0 < int(fifth.headers["retry-after"]) <= 15 * 60  # the default lockout, 15 minutes
     # Locked: even the right password is refused, and nothing logs in.
     right = login(client, "admin", users["admin"])
     assert right.status_code == 429 and SESSION_COOKIE not in client.cookies
@@ -203,3 +204,27 @@ def test_user_command_creates_lists_disables_and_resets(engine, client) -> None:
     reset = runner.invoke(cli, ["user", "reset", "zhang", "--password-stdin"], input="xin-de-mi-ma-2\n")
     assert reset.exit_code == 0
     assert runner.invoke(cli, ["user", "reset", "nobody", "--password-stdin"], input="xin-de-mi-ma-2\n").exit_code == 2
+
+
+def test_a_logged_in_users_404_page_keeps_their_navigation(client, users) -> None:
+    assert login(client, "admin", users["admin"]).status_code == 303
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "退出登录" in page.text and 'href="/admin"' in page.text
+    malformed = client.get("/deliveries/abc")
+    assert malformed.status_code == 404 and "页面不存在" in malformed.text and "退出登录" in malformed.text
+    assert client.get("/api/v1/deliveries/abc").json()["error"]["code"] == "invalid_request"
+
+
+def test_migration_0005_downgrades_and_upgrades_again(engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from gis_service.db.schema import alembic_config
+
+    assert {"users", "web_sessions"} <= set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    assert not {"users", "web_sessions"} & set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert {"users", "web_sessions"} <= set(inspect(engine).get_table_names())

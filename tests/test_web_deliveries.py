@@ -143,3 +143,17 @@ def test_upload_without_the_csrf_token_or_by_a_viewer_is_refused(client, river, 
     client.cookies.clear()
     anonymous = client.get("/deliveries/new", follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=/deliveries/new"
+
+
+def test_an_oversized_upload_answers_the_413_page_and_stores_nothing(client, river, tmp_path, monkeypatch) -> None:
+    from gis_service.settings import get_settings
+
+    _as(client, "surveyor")
+    path = range_file(tmp_path, 0, "v1")
+    # A limit below the file's size (under 1 kB): 256 bytes.
+    monkeypatch.setenv("RIVERGIS_MAX_UPLOAD_MB", str(1 / 4096))
+    get_settings.cache_clear()
+    assert path.stat().st_size > 256
+    refused = _upload(client, path)
+    assert refused.status_code == 413 and "upload_too_large" in refused.text and 'id="rg-main"' in refused.text
+    assert _deliveries(river) == {}

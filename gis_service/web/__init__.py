@@ -13,9 +13,15 @@ How to add a page (for example ``/ratios``):
    ``{% block content %}`` (and ``title``, ``breadcrumb``). Autoescape is on: never mark user text ``|safe``.
 3. Every form that changes something carries ``{{ csrf_field() }}`` and its handler takes
    ``form: CsrfForm`` (a POST without the right token is refused with 403 before anything else);
-   writes are audited with ``user.caller.audit(session, ...)`` like the API routers do.
+   writes are audited with ``user.caller.audit(session, ...)`` like the API routers do, then
+   ``commit_now(session)`` before the redirect (so that the next page already sees the write).
 4. Add the router to ``ROUTERS`` in :mod:`gis_service.web.site` and, if it belongs in the left
    navigation, an entry to ``NAV`` in :mod:`gis_service.web.nav` with the role it needs.
+
+A chart is a ``<div class="rg-chart" data-chart="ID">`` next to ``<script type="application/json" id="ID">``
+with ``{labels, values, links, unit, threshold, good}`` (see :class:`gis_service.web.dashboard.Figure`),
+drawn by ``web/static/charts.js``. Tests log in with ``tests/web_helpers.py``; add the page to ``PAGES`` in
+``tests/test_web_browser.py`` so that it is checked at 375 px and screenshotted (``scripts/screenshots.sh``).
 
 Static files of the pages themselves live in ``web/static/`` (served at ``/web/static/``); the UI kit
 (Tabler, htmx, ECharts) comes from npm like Leaflet (``maps/vendor/package.json``), never from a CDN.

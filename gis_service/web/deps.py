@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from gis_service.access import Role
@@ -137,6 +138,15 @@ async def csrf_form(request: Request, user: CurrentUser) -> FormData:
 
 
 CsrfForm = Annotated[FormData, Depends(csrf_form)]
+
+
+def commit_now(session: Session) -> None:
+    """Commit a page's writes before it answers, so that the page the browser opens next sees them.
+
+    The request's transaction (``api.deps.get_session``) otherwise ends after the answer has been sent,
+    and a browser following a redirect at once could read the state from before the write.
+    """
+    session.commit()
 
 
 def new_csrf_token() -> str:

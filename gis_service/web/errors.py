@@ -10,12 +10,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis_service.db.engine import get_engine
 from gis_service.errors import ServiceError
 from gis_service.settings import get_settings
-from gis_service.web.deps import ROLE_LABELS, CsrfRejected, LoginRequired, RoleRequired, WebUser, login_redirect
+from gis_service.web.deps import (
+    ROLE_LABELS,
+    SESSION_COOKIE,
+    CsrfRejected,
+    LoginRequired,
+    RoleRequired,
+    WebUser,
+    current_user,
+    login_redirect,
+)
 from gis_service.web.templating import render
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
@@ -32,11 +45,23 @@ def wants_page(request: Request) -> bool:
 
 
 def _viewer(request: Request) -> WebUser:
-    """Return the user for an error page (the one the page's dependencies found, else anonymous)."""
+    """Return the user for an error page: the one the page's dependencies found, else the session cookie's."""
     found = getattr(request.state, "web_user", None)
     if isinstance(found, WebUser):
         return found
-    return WebUser("anonymous", "", "", None, "", get_settings().public_read)
+    settings = get_settings()
+    anonymous = WebUser("anonymous", "", "", None, "", settings.public_read)
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return anonymous
+    # An unknown address matched no route, so no dependency looked the user up: do it here, so that a
+    # logged-in user's 404 page keeps their navigation. A database that fails here only costs that.
+    try:
+        engine = getattr(request.app.state, "engine", None) or get_engine()
+        with sessionmaker(bind=engine)() as session, session.begin():
+            return current_user(request, session, settings)
+    except SQLAlchemyError:
+        return anonymous
 
 
 def error_page(request: Request, status: int, title: str, message: str, code: str) -> Response:
@@ -49,6 +74,7 @@ def install_page_errors(app: FastAPI) -> None:
     """Register the page error handlers, each handing non-page requests to the handler installed before it."""
     json_http: Handler | None = app.exception_handlers.get(StarletteHTTPException)  # type: ignore[assignment]
     json_service: Handler | None = app.exception_handlers.get(ServiceError)  # type: ignore[assignment]
+    json_invalid: Handler | None = app.exception_handlers.get(RequestValidationError)  # type: ignore[assignment]
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
@@ -76,6 +102,16 @@ def install_page_errors(app: FastAPI) -> None:
         if json_http is None:
             raise exc
         return await json_http(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if getattr(request.state, "web_page", False):
+            # A page address with a malformed part (/deliveries/abc) is a page that does not exist.
+            message = f"找不到页面 {request.url.path}：地址中的编号或参数不正确。请从列表页进入。"
+            return error_page(request, 404, "页面不存在", message, "not_found")
+        if json_invalid is None:
+            raise exc
+        return await json_invalid(request, exc)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:

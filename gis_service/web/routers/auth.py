@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from gis_service.access import audit
 from gis_service.accounts import MAX_FAILED_LOGINS, authenticate, change_password, end_session, get_user, start_session
 from gis_service.api.deps import SessionDep, SettingsDep
+from gis_service.db.models import utcnow
 from gis_service.errors import BadRequest
 from gis_service.web.cookies import clear_session_cookie, set_login_csrf_cookie, set_session_cookie
-from gis_service.web.deps import PAGE, SESSION_COOKIE, CsrfForm, CurrentUser, WebUser, new_csrf_token
+from gis_service.web.deps import PAGE, SESSION_COOKIE, CsrfForm, CurrentUser, WebUser, commit_now, new_csrf_token
 from gis_service.web.templating import china_time, render
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
@@ -67,8 +68,13 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, user: Cu
             f"请于 {china_time(outcome.locked_until, '%H:%M')}（北京时间）后再试，或请管理员重设密码。"
         )
         audit(session, actor="anonymous", action="login.locked", target_type="user", target_id=username[:64])
-        return _login_page(request, user, settings, next_path=next_path, error=message, status=429, username=username)
+        commit_now(session)
+        page = _login_page(request, user, settings, next_path=next_path, error=message, status=429, username=username)
+        wait = max(int((outcome.locked_until - utcnow()).total_seconds()), 1)
+        page.headers["Retry-After"] = str(wait)
+        return page
     if outcome.user is None:
+        commit_now(session)  # the failure counts, even for the very next attempt
         message = (
             f"用户名或密码错误；连续 {MAX_FAILED_LOGINS} 次错误将暂时锁定账号（还可尝试 {outcome.attempts_left} 次）。"
         )
@@ -79,6 +85,7 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, user: Cu
     raw = start_session(session, outcome.user, lifetime=dt.timedelta(hours=settings.session_hours))
     audit(session, actor=outcome.user.username, role=outcome.user.role, action="login", target_type="user",
           target_id=outcome.user.username)  # fmt: skip
+    commit_now(session)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, raw, settings)
     return response
@@ -94,6 +101,7 @@ def logout(
         end_session(session, raw)
     if user.logged_in:
         user.caller.audit(session, "logout", "user", user.username)
+    commit_now(session)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
     return response
@@ -124,6 +132,7 @@ def password_change(
     except BadRequest as exc:
         return render(request, "account_password.html", user, {"error": exc.message}, status=400)
     user.caller.audit(session, "user.password", "user", user.username)
+    commit_now(session)
     response = RedirectResponse("/login?changed=1", status_code=303)
     clear_session_cookie(response, settings)
     return response

@@ -33,6 +33,7 @@ from gis_service.web.deps import (
     PageSurveyor,
     PageViewer,
     WebUser,
+    commit_now,
     csrf_matches,
 )
 from gis_service.web.templating import PAGE_HEADERS, render
@@ -140,6 +141,7 @@ async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> R
         session, "delivery.import", values["layer"], options.filename, stored=report.get("stored"), deliveries=ids,
         approved=False,
     )  # fmt: skip
+    commit_now(session)
     target = f"/deliveries/{ids[0]}?submitted=1" if len(ids) == 1 else "/deliveries?submitted=1"
     if request.headers.get("hx-request"):
         return Response(status_code=200, headers={"HX-Redirect": target})
@@ -229,6 +231,7 @@ def approve(session: SessionDep, user: PageAdmin, _form: CsrfForm, delivery_id: 
     user.caller.audit(
         session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
     )
+    commit_now(session)
     return RedirectResponse(f"/deliveries/{d.id}", status_code=303)
 
 
@@ -240,4 +243,5 @@ def reject(session: SessionDep, user: PageAdmin, form: CsrfForm, delivery_id: in
         raise BadRequest("请填写退回原因（不超过 2000 字），测绘单位将看到它", code="missing_reason")
     d = reject_delivery(session, delivery_id, actor=user.username, reason=reason)
     user.caller.audit(session, "delivery.reject", "delivery", d.id, reason=reason)
+    commit_now(session)
     return RedirectResponse(f"/deliveries/{d.id}", status_code=303)

@@ -1,0 +1,81 @@
+"""The dashboard (一张图首页) on the demo data, both backends: public reading, figures linking to their pages."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy import Engine, func, select
+
+from gis_service.db.models import Outfall, Problem, River
+from gis_service.settings import get_settings
+from tests.web_helpers import login, make_users
+
+
+def _count(engine: Engine, model: type, *where: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def _figures(html: str) -> dict[str, dict]:
+    """Return each figure's chart data (the JSON next to its chart)."""
+    found = re.findall(r'<script type="application/json" id="rg-fig-(\w+)">(.*?)</script>', html, re.S)
+    return {key: json.loads(body) for key, body in found}
+
+
+def test_dashboard_is_public_and_each_figure_links_to_its_page(demo_client, demo_engine) -> None:
+    page = demo_client.get("/")
+    assert page.status_code == 200 and "一张图首页" in page.text and ">登录</a>" in page.text
+    # Counted here straight from the tables, not through the statistics the page uses.
+    problems = _count(demo_engine, Problem)
+    assert f'data-kpi="problems">{problems} 处' in page.text
+    assert f'data-kpi="outfalls">{_count(demo_engine, Outfall)} 个' in page.text
+    with demo_engine.connect() as conn:
+        codes = list(conn.scalars(select(River.code)))
+    for code in codes:
+        assert f'href="/maps/rivers/{code}"' in page.text
+
+    figures = _figures(page.text)
+    assert set(figures) == {
+        "ratio_river", "ratio_town", "ledger_status", "ledger_category", "overdue_town", "overdue_unit",
+        "outfall_stage",
+    }  # fmt: skip
+    status = figures["ledger_status"]
+    assert sum(status["values"]) == problems
+    closed = _count(demo_engine, Problem, Problem.status == "closed")
+    assert status["values"][status["links"].index("/problems?status=closed")] == closed
+    assert status["labels"][status["links"].index("/problems?status=closed")] == "已销号"
+    assert all(link.startswith("/maps/rivers/") for link in figures["ratio_river"]["links"])
+    assert len(figures["ratio_river"]["links"]) == len(codes)
+    assert all(link.startswith("/outfalls?stage=") for link in figures["outfall_stage"]["links"])
+    # Nothing in the anonymous page offers what only roles may do.
+    assert 'href="/deliveries/new"' not in page.text and 'href="/admin"' not in page.text
+
+
+def test_navigation_shows_each_role_only_what_it_may_do(demo_client, demo_engine) -> None:
+    users = make_users(demo_engine)
+    expected = {
+        "viewer": (set(), {"/deliveries/new", "/deliveries", "/admin"}),
+        "surveyor": ({"/deliveries/new", "/deliveries"}, {"/admin"}),
+        "admin": ({"/deliveries/new", "/deliveries", "/admin"}, set()),
+    }
+    for role, (shown, hidden) in expected.items():
+        demo_client.cookies.clear()
+        assert login(demo_client, role, users[role]).status_code == 303
+        nav = demo_client.get("/").text.split('id="rg-nav"')[1].split("</ul>")[0]
+        for href in shown:
+            assert f'href="{href}"' in nav, (role, href)
+        for href in hidden:
+            assert f'href="{href}"' not in nav, (role, href)
+
+
+def test_dashboard_needs_login_when_reading_is_private(demo_client, monkeypatch) -> None:
+    monkeypatch.setenv("RIVERGIS_PUBLIC_READ", "false")
+    get_settings.cache_clear()
+    response = demo_client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/"
+
+
+def test_dashboard_of_an_empty_database_says_what_to_do(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "还没有河流数据" in page.text
