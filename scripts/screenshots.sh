@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-"$PY" -m pytest -q -p no:cacheprovider tests/test_web_browser.py -k "phone and spatialite" "$@"
+"$PY" -m pytest -q -p no:cacheprovider tests/test_web_browser.py tests/test_web_pages_browser.py -k "phone and spatialite" "$@"
 echo "Screenshots: $(pwd)/test-artifacts/screenshots/"

@@ -93,6 +93,7 @@ def test_a_token_is_shown_once_listed_and_refused_once_revoked(client, users) ->
     assert revoked.status_code == 200 and 'data-state="revoked"' in revoked.text
     refused = client.get("/api/v1/layers", headers=bearer(secret))
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_token"
+    assert_escaped(client.get("/admin/audit", params={"action": "token.revoke"}).text)
     again = client.post("/admin/tokens/revoke", data={"csrf_token": token, "name": "无此令牌"})
     assert again.status_code == 404 and "token_not_found" in again.text
 

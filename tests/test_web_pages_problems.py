@@ -222,6 +222,7 @@ def test_the_board_filters_pages_counts_and_links_the_map(demo_client, ledger) -
     # A viewer sees no step forms and no report button.
     site = demo_client.get(f"/problems/{_site(ledger, 'reported').id}").text
     assert '<form method="post" action="/problems/' not in site and "需要「测绘单位" in site
-    assert demo_client.get("/problems/new").status_code == 403
+    refused = demo_client.get("/problems/new")
+    assert refused.status_code == 403 and "「测绘单位" in refused.text and "insufficient_role" in refused.text
     bad = demo_client.get("/problems", params={"status": "无此状态"})
     assert bad.status_code == 400 and "bad_status" in bad.text

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from gis_service.settings import get_settings
 from tests.web_helpers import make_users
-from tests.web_pages_helpers import as_role
+from tests.web_pages_helpers import XSS, as_role, assert_escaped
 
 
 @pytest.fixture
@@ -62,6 +62,9 @@ def test_filters_by_town_and_important_rivers(demo_client, users) -> None:
     important = demo_client.get("/ratios", params={"important": "1"})
     assert set(_cards(important.text)) == {"WS001", "WS002", "WS003", "WS005"}
     assert 'href="/ratios/export.xlsx?important_only=true"' in important.text
+    hostile = demo_client.get("/ratios", params={"town": XSS})
+    assert hostile.status_code == 200 and _cards(hostile.text) == {}
+    assert_escaped(hostile.text)
 
 
 def test_downloads_work_for_a_logged_in_user_when_reading_is_not_public(demo_client, users, monkeypatch) -> None:

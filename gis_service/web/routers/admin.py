@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role, create_token
@@ -16,9 +16,8 @@ from gis_service.accounts import create_user, disable_user, list_users, reset_pa
 from gis_service.api.deps import ClockDep, SessionDep
 from gis_service.errors import BadRequest, ServiceError
 from gis_service.ledger.common import parse_date
-from gis_service.web.answers import stored, stored_redirect
 from gis_service.web.audit_log import AuditFilter, known_values, search
-from gis_service.web.deps import PAGE, ROLE_LABELS, CsrfForm, PageAdmin, WebUser
+from gis_service.web.deps import PAGE, ROLE_LABELS, CsrfForm, PageAdmin, WebUser, commit_now
 from gis_service.web.templating import render
 from gis_service.web.tokens_admin import list_tokens, revoke_token
 from gis_service.web.uploads import text
@@ -76,7 +75,8 @@ def add_user(request: Request, session: SessionDep, user: PageAdmin, form: CsrfF
         error = {"message": exc.message, "code": exc.code}
         return _users_page(request, session, user, error=error, values=values, status=exc.http_status)
     user.caller.audit(session, "user.create", "user", made.username, role=made.role)
-    return stored_redirect(session, "/admin?done=created")
+    commit_now(session)
+    return RedirectResponse("/admin?done=created", status_code=303)
 
 
 @router.post("/admin/users/{username}/disable")
@@ -87,7 +87,8 @@ def disable(request: Request, session: SessionDep, user: PageAdmin, _form: CsrfF
         return _users_page(request, session, user, error=error, status=400)
     disable_user(session, username)
     user.caller.audit(session, "user.disable", "user", username)
-    return stored_redirect(session, "/admin?done=disabled")
+    commit_now(session)
+    return RedirectResponse("/admin?done=disabled", status_code=303)
 
 
 @router.post("/admin/users/{username}/reset")
@@ -100,7 +101,8 @@ def reset(request: Request, session: SessionDep, user: PageAdmin, form: CsrfForm
         error = {"message": exc.message, "code": exc.code}
         return _users_page(request, session, user, error=error, status=exc.http_status)
     user.caller.audit(session, "user.reset", "user", username)
-    return stored_redirect(session, "/admin?done=reset")
+    commit_now(session)
+    return RedirectResponse("/admin?done=reset", status_code=303)
 
 
 def _tokens_page(
@@ -148,7 +150,9 @@ def add_token(request: Request, session: SessionDep, user: PageAdmin, form: Csrf
         error = {"message": exc.message, "code": exc.code}
         return _tokens_page(request, session, user, error=error, status=exc.http_status)
     user.caller.audit(session, "token.create", "token", name, role=role)
-    return stored(session, _tokens_page(request, session, user, secret=secret, made={"name": name, "role": role}))
+    page = _tokens_page(request, session, user, secret=secret, made={"name": name, "role": role})
+    commit_now(session)  # the secret works as soon as it is shown
+    return page
 
 
 @router.post("/admin/tokens/revoke")
@@ -163,7 +167,8 @@ def revoke(request: Request, session: SessionDep, user: PageAdmin, form: CsrfFor
         error = {"message": exc.message, "code": exc.code}
         return _tokens_page(request, session, user, error=error, status=exc.http_status)
     user.caller.audit(session, "token.revoke", "token", name, count=count)
-    return stored_redirect(session, "/admin/tokens?revoked=1")
+    commit_now(session)
+    return RedirectResponse("/admin/tokens?revoked=1", status_code=303)
 
 
 @router.get("/admin/audit")

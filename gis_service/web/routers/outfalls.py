@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
@@ -19,8 +19,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound, ServiceError
 from gis_service.export.ratios import zone_label
 from gis_service.ledger import outfalls
-from gis_service.web.answers import stored_redirect
-from gis_service.web.deps import PAGE, PageAdmin, PageViewer, WebUser
+from gis_service.web.deps import PAGE, PageAdmin, PageViewer, WebUser, commit_now
 from gis_service.web.problem_view import show
 from gis_service.web.templating import render
 from gis_service.web.uploads import PhotoForm, text
@@ -194,7 +193,8 @@ def change_stage(
     user.caller.audit(
         session, f"outfall.{event.action}", "outfall", outfall_id, changes=event.changes, photos=len(photos)
     )
-    return stored_redirect(session, f"/outfalls/{outfall_id}?done=1")
+    commit_now(session)
+    return RedirectResponse(f"/outfalls/{outfall_id}?done=1", status_code=303)
 
 
 @router.get("/outfalls/{outfall_id}/photos/{event_id}/{index}")

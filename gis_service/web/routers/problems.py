@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -25,8 +25,7 @@ from gis_service.ledger.location import POINT_ONLY, site_geometry
 from gis_service.ledger.states import ACTIONS, status_label
 from gis_service.settings import get_settings
 from gis_service.store.features import read_features
-from gis_service.web.answers import stored_redirect
-from gis_service.web.deps import PAGE, CsrfForm, PageSurveyor, PageViewer, RoleRequired, WebUser
+from gis_service.web.deps import PAGE, CsrfForm, PageSurveyor, PageViewer, RoleRequired, WebUser, commit_now
 from gis_service.web.problem_view import (
     EVENT_LABELS,
     action_views,
@@ -104,7 +103,7 @@ def board(request: Request, session: SessionDep, clock: ClockDep, user: PageView
 
 
 def _new_form(
-    request: Request, session: Session, user: WebUser, values: dict[str, str], error: dict[str, str] | None, status: int
+    request: Request, user: WebUser, values: dict[str, str], error: dict[str, str] | None, status: int
 ) -> Response:
     """Render the report form, keeping what the user typed and any error above it."""
     settings = get_settings()
@@ -120,10 +119,10 @@ def _new_form(
 
 
 @router.get("/problems/new")
-def new_form(request: Request, session: SessionDep, clock: ClockDep, user: PageSurveyor) -> Response:
+def new_form(request: Request, clock: ClockDep, user: PageSurveyor) -> Response:
     """Report a site: click on the map or type 经度 / 纬度, choose 类别, describe it."""
     values = {name: "" for name in NEW_FIELDS} | {"found_date": clock.today().isoformat(), "source": "patrol"}
-    return _new_form(request, session, user, values, None, 200)
+    return _new_form(request, user, values, None, 200)
 
 
 def _coordinate(values: dict[str, str], name: str, label: str) -> float:
@@ -157,9 +156,10 @@ def report(request: Request, session: SessionDep, clock: ClockDep, user: PageSur
             frame = service.site_frame(geometry, fields)
             pid = service.report_new(session, frame, actor=user.username, clock=clock, note=values["note"] or None)[0]
     except BadRequest as exc:
-        return _new_form(request, session, user, values, {"message": exc.message, "code": exc.code}, exc.http_status)
+        return _new_form(request, user, values, {"message": exc.message, "code": exc.code}, exc.http_status)
     user.caller.audit(session, "problem.report", "problem", pid, category=values["category"])
-    return stored_redirect(session, f"/problems/{pid}?reported=1")
+    commit_now(session)
+    return RedirectResponse(f"/problems/{pid}?reported=1", status_code=303)
 
 
 def _site_page(
@@ -260,7 +260,8 @@ def step(
         session, f"problem.{action}", "problem", problem_id, event_id=event.id, from_status=event.from_status,
         to_status=event.to_status, photos=len(photos),
     )  # fmt: skip
-    return stored_redirect(session, f"/problems/{problem_id}?done={action}")
+    commit_now(session)
+    return RedirectResponse(f"/problems/{problem_id}?done={action}", status_code=303)
 
 
 @router.get("/problems/{problem_id}/photos/{attachment_id}")
