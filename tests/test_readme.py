@@ -10,7 +10,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
-from tests.test_import_fixtures import run
+from gis_service.cli.main import app
+from tests.test_import_fixtures import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 # Commands that do not end (they serve until stopped): the test would hang on them.
@@ -48,7 +49,9 @@ def test_every_readme_command_runs_on_the_demo(
     for command in readme_commands():
         if command.startswith(LONG_RUNNING):
             continue
-        result = run(*shlex.split(command)[1:])
+        # An account's password is typed on standard input, never on the command line.
+        stdin = "口令-Readme-2026\n" if "--password-stdin" in command else None
+        result = runner.invoke(app, shlex.split(command)[1:], input=stdin)
         assert result.exit_code == 0, f"{command}\n{result.output}"
         ran += 1
     assert ran >= 20

@@ -16,10 +16,11 @@ from gis_service.accounts import create_user, disable_user, list_users, reset_pa
 from gis_service.api.deps import ClockDep, SessionDep
 from gis_service.errors import BadRequest, ServiceError
 from gis_service.ledger.common import parse_date
+from gis_service.token_admin import list_tokens
+from gis_service.token_admin import revoke_tokens as revoke_token
 from gis_service.web.audit_log import AuditFilter, known_values, search
 from gis_service.web.deps import PAGE, ROLE_LABELS, CsrfForm, PageAdmin, WebUser, commit_now
 from gis_service.web.templating import render
-from gis_service.web.tokens_admin import list_tokens, revoke_token
 from gis_service.web.uploads import text
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
