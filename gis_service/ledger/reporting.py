@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Table, select, update
+from sqlalchemy import String, Table, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
@@ -43,7 +43,8 @@ def _categories() -> str:
 
 def _with_codes(session: Session, columns: Sequence[Any], codes: list[str]) -> Iterator[Any]:
     """Yield ``columns`` of the sites whose code is in ``codes``: one array query on PostGIS, chunks on SpatiaLite."""
-    for clause in session_backend(session).member_of(TABLE.c.code, codes):
+    # Compared as plain text: PostgreSQL's cast to the column's VARCHAR(64) would cut a longer code to a stored one.
+    for clause in session_backend(session).member_of(type_coerce(TABLE.c.code, String), codes):
         yield from session.execute(select(*columns).where(clause))
 
 
