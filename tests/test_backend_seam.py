@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import shapely
 from geoalchemy2.elements import WKBElement
-from sqlalchemy import Engine, Table, func, insert, select
+from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from gis_service.db.backend import SpatialBackend, backend_for
@@ -228,6 +228,21 @@ def test_insert_columns_writes_rows_given_column_by_column(engine: Engine) -> No
         ).all()
     assert [tuple(row[:4]) for row in rows] == [("A", 1, 3, None), ("B", 2, 0, "甲.shp")]
     assert all(row[4] == at for row in rows)
+
+
+def test_refresh_statistics_after_a_load(engine: Engine) -> None:
+    """After a load the planner's statistics count the rivers' three rows (sqlite_stat1; pg_class.reltuples)."""
+    backend = _backend(engine)
+    with backend.transaction() as session:
+        _rivers(session)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        backend.refresh_statistics(conn)
+        if engine.dialect.name == "postgresql":
+            rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'rivers'")).scalar()
+        else:
+            stat = conn.execute(text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'rivers' LIMIT 1")).scalar()
+            rows = int(str(stat).split()[0])
+    assert rows == 3
 
 
 def test_serial_ids_are_new_ids_of_the_table(engine: Engine) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.sql.selectable import FromClause
@@ -134,6 +135,12 @@ class SpatialSQL:
         """
         rows = list(map(tuple, conn.execute(query.group_by(*columns))))
         return [rows for _ in columns]
+
+    # -- upkeep ----------------------------------------------------------------------------------
+
+    def refresh_statistics(self, conn: Connection) -> None:
+        """Refresh the query planner's statistics after a bulk load (``conn`` in autocommit)."""
+        conn.execute(text("ANALYZE"))
 
     # -- bulk writes -----------------------------------------------------------------------------
 
