@@ -124,6 +124,7 @@ def report(name: str, ours: Measure, reference: Measure, **extra: Any) -> dict[s
 def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[str, float]:
     """Store province layers in one transaction (versioned ones as one approved delivery); seconds a layer."""
     from gis_service.catalogue import get_catalogue
+    from gis_service.db.backend import backend_for
     from gis_service.db.engine import transaction
     from gis_service.db.models import Delivery
     from gis_service.db.schema import upgrade
@@ -154,5 +155,5 @@ def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[
             insert_features(session, catalogue[layer], frame, extra)
             times[layer] = time.perf_counter() - start
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
+        backend_for(engine).refresh_statistics(conn)
     return times

@@ -7,9 +7,9 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
+from gis_service.db.backends.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
 from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows
 from gis_service.store.bulk import geometries_for_column
-from gis_service.store.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
 
 
 def random_lines(rng: np.random.Generator, n: int) -> np.ndarray:

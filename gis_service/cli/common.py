@@ -5,17 +5,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import Engine
 
 from gis_service.cli.output import err_console, fail_message
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import translate_any
-from gis_service.db.engine import check_connection, get_engine
+from gis_service.db.engine import check_connection, get_engine, sqlite_file
 from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
 from gis_service.settings import get_settings
@@ -56,15 +54,8 @@ def require_database_file() -> None:
     Opening a missing SQLite file would create it (and its folder): a mistyped data folder would
     silently become an empty 6 MB database instead of an error.
     """
-    url = get_settings().resolved_database_url()
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return  # the engine reports a malformed URL in its own words
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    path = Path(parsed.database).expanduser()
-    if path.exists():
+    path = sqlite_file(get_settings().resolved_database_url())
+    if path is None or path.exists():
         return
     folder = "" if path.parent.is_dir() else f"（数据目录 {path.parent} 也不存在）"
     raise ConfigurationError(

@@ -10,6 +10,7 @@ import typer
 from gis_service.catalogue import get_catalogue
 from gis_service.cli.common import handles_errors, ready_engine
 from gis_service.cli.output import console
+from gis_service.db.backend import backend_for
 from gis_service.db.engine import get_engine, transaction
 from gis_service.db.schema import head_revision, upgrade
 from gis_service.settings import get_settings
@@ -20,7 +21,8 @@ def init() -> None:
     """Create or upgrade the database schema (Alembic)."""
     engine = get_engine()
     upgrade(engine)
-    console.print(f"数据库已就绪（{engine.dialect.name}，schema {head_revision()}）：{_where(engine)}")
+    backend = backend_for(engine)
+    console.print(f"数据库已就绪（{backend.name}，schema {head_revision()}）：{backend.describe()}")
 
 
 @handles_errors
@@ -54,9 +56,3 @@ def serve(
     settings = get_settings()
     # One engine and backend for the process, built and checked before the first request.
     uvicorn.run(create_app(ready_engine()), host=host or settings.host, port=port or settings.port)
-
-
-def _where(engine: object) -> str:
-    """Return the database location without its password."""
-    url = getattr(engine, "url", None)
-    return url.render_as_string(hide_password=True) if url is not None else "?"

@@ -5,7 +5,9 @@ way by the CLI. It owns how a transaction begins and how long it may wait (SQLit
 IMMEDIATE`` for writes with a bounded busy wait, so every check a write makes runs under the write
 lock; PostGIS: ``SET LOCAL`` lock and statement timeouts), how decisions on one river and layer are
 serialised (PostGIS advisory locks; on SQLite the write lock already does it), and how driver
-errors become one sentence (:class:`~gis_service.errors.DatabaseError`).
+errors become one sentence (:class:`~gis_service.errors.DatabaseError`). Its spatial SQL (index
+filters, predicates, extents, bulk loads, GeoJSON and tiles in SQL) comes from the halves in
+:mod:`gis_service.db.backends`: no module outside ``gis_service/db/`` tests the dialect.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError, S
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from gis_service.db.backends.base import SpatialSQL
+from gis_service.db.backends.postgis import PostGISSQL
+from gis_service.db.backends.spatialite import SpatiaLiteSQL
 from gis_service.errors import ConfigurationError, DatabaseError
 from gis_service.settings import Settings, get_settings
 
@@ -96,7 +101,7 @@ def permissions(path: Path) -> str:
     return f"{stat.filemode(info.st_mode)} {owner}"
 
 
-class SpatialBackend:
+class SpatialBackend(SpatialSQL):
     """What every backend offers; subclasses fill in their database's rules."""
 
     name: ClassVar[str] = ""
@@ -177,7 +182,7 @@ class SpatialBackend:
             session.execute(text("SELECT 1"))
 
 
-class PostGISBackend(SpatialBackend):
+class PostGISBackend(PostGISSQL, SpatialBackend):
     """PostgreSQL with PostGIS: row and advisory locks, ``SET LOCAL`` timeouts."""
 
     name = "postgresql"
@@ -227,7 +232,7 @@ class PostGISBackend(SpatialBackend):
             ) from exc
 
 
-class SpatiaLiteBackend(SpatialBackend):
+class SpatiaLiteBackend(SpatiaLiteSQL, SpatialBackend):
     """SQLite with SpatiaLite: one writer at a time, taken at the start of every write transaction."""
 
     name = "sqlite"

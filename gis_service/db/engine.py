@@ -132,6 +132,17 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def sqlite_file(url: str) -> Path | None:
+    """Return the file a SpatiaLite database URL names (None: another database, in memory, or malformed)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # the engine reports a malformed URL in its own words
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
 def _data_folder(folder: Path) -> None:
     """Create the SQLite file's folder, naming it and its permissions when that is not allowed."""
     try:

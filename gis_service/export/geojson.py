@@ -1,8 +1,9 @@
 """GeoJSON documents of a layer's features, as the API and the maps serve them.
 
-Feature pages of the API are assembled from ready Feature texts: PostGIS writes them in SQL
-(``ST_AsGeoJSON`` and ``row_to_json``), SpatiaLite's rows go through shapely's vectorised writer,
-so that no feature is parsed back into Python objects just to be written out again.
+Feature pages of the API are assembled from ready Feature texts: a backend that ``writes_geojson``
+(PostGIS: ``ST_AsGeoJSON`` and ``row_to_json``) writes them in SQL, otherwise (SpatiaLite) rows go
+through shapely's vectorised writer, so that no feature is parsed back into Python objects just
+to be written out again.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Float, Integer, Select, bindparam, func, literal_column, select, true
+from sqlalchemy import Connection, Float, Integer, Select, bindparam, select, true
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
+from gis_service.db.backend import SpatialBackend, session_backend
 from gis_service.store.features import feature_columns, property_names, read_rows, table_of, with_filters
-from gis_service.store.spatial import BBox, geom_geojson
+from gis_service.store.spatial import BBox
 
 
 def _json_default(value: Any) -> Any:
@@ -66,6 +68,7 @@ BBOX_PARAMS = ("bbox_minx", "bbox_miny", "bbox_maxx", "bbox_maxy")
 
 def feature_json_query(
     layer: LayerSpec,
+    backend: SpatialBackend,
     *,
     bbox: BBox | None = None,
     where: Mapping[str, Any] | None = None,
@@ -75,10 +78,10 @@ def feature_json_query(
     limit: int | None = None,
     offset: int = 0,
 ) -> tuple[Select[Any], dict[str, Any]]:
-    """Return the PostGIS SELECT of one GeoJSON Feature text a row, in id order, and its parameters.
+    """Return the SELECT of one GeoJSON Feature text a row, in id order, and its parameters.
 
-    Filters are those of ``read_features``. PostgreSQL only; the statement is built once a query
-    shape (layer and which filters are set) with bound parameters, then reused.
+    Filters are those of ``read_features``. Only for a backend that ``writes_geojson``; the statement
+    is built once a query shape (layer and which filters are set) with bound parameters, then reused.
     """
     table = table_of(layer)
     equal = {name: value for name, value in (where or {}).items() if value is not None and name in table.c}
@@ -96,7 +99,7 @@ def feature_json_query(
     if statement is None:
         if len(_JSON_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
             _JSON_STATEMENTS.clear()
-        statement = _JSON_STATEMENTS[key] = _json_statement(layer, *shape)
+        statement = _JSON_STATEMENTS[key] = _json_statement(layer, backend, *shape)
     params: dict[str, Any] = {f"where_{name}": value for name, value in equal.items()}
     params.update({"delivery_id": delivery_id, "fid": fid, "limit": limit, "offset": offset or None})
     if bbox is not None:
@@ -106,6 +109,7 @@ def feature_json_query(
 
 def _json_statement(
     layer: LayerSpec,
+    backend: SpatialBackend,
     bbox: bool,
     where: tuple[str, ...],
     current_only: bool,
@@ -127,7 +131,7 @@ def _json_statement(
     filtered = with_filters(
         inner,
         layer,
-        "postgresql",
+        backend,
         bbox=[bindparam(name, type_=Float) for name in BBOX_PARAMS] if bbox else None,
         where={name: bindparam(f"where_{name}", type_=table.c[name].type) for name in where},
         current_only=current_only,
@@ -142,15 +146,7 @@ def _json_statement(
         .correlate(page)
         .lateral("properties")
     )
-    feature = func.concat(
-        literal_column("""'{"type":"Feature","geometry":'"""),
-        geom_geojson(page.c.geom),
-        literal_column("""',"id":'"""),
-        page.c.id,
-        literal_column("""',"properties":'"""),
-        func.row_to_json(props.table_valued()),
-        literal_column("'}'"),
-    )
+    feature = backend.feature_json(page, props)
     return select(feature.label("feature")).select_from(page.join(props, true())).order_by(page.c.id)
 
 
@@ -182,9 +178,9 @@ def read_feature_texts(
     Each parses to the document :func:`features` gives for the same feature (PostGIS may spell
     a number differently, e.g. ``106`` for ``106.0``, never with another value).
     """
-    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    if dialect == "postgresql":
-        statement, params = feature_json_query(layer, limit=limit, offset=offset, **filters)
+    backend = session_backend(conn)
+    if backend.writes_geojson:
+        statement, params = feature_json_query(layer, backend, limit=limit, offset=offset, **filters)
         # Core execution: the ORM layer of a Session adds nothing to a plain SELECT of text.
         connection = conn.connection() if isinstance(conn, Session) else conn
         return list(connection.execute(statement, params).scalars())

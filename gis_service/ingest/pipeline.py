@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.engine import side_engine
 from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.crs import check_district, describe, parse_crs
@@ -162,7 +163,7 @@ def prepare(
 
 
 def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options: ImportOptions) -> bool:
-    """Tell whether to start writing before validation (PostGIS, a clean-so-far versioned delivery).
+    """Tell whether to start writing before validation (background writes, a clean-so-far versioned delivery).
 
     Not with ``--fix`` (the repaired frame is what gets stored), nor when an error is already known,
     nor unless every feature names a river (the deliveries are made per river). A river code that
@@ -176,7 +177,7 @@ def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options:
         and not options.fix
         and "river_code" in prepared.frame
         and isinstance(bind, Engine)
-        and bind.dialect.name == "postgresql"
+        and backend_for(bind).background_writes
     ):
         return False
     return not any(f.severity == "error" for f in prepared.findings) and bool(
@@ -219,9 +220,9 @@ def store_unversioned(
 def split_report(
     session: Session, report: dict[str, Any], frame: gpd.GeoDataFrame, findings: list[Finding]
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
-    """Return each river's part of the report, and on PostGIS those as the JSON texts :func:`write_reports` sends."""
+    """Return each river's part of the report, and for a COPY load those as the texts :func:`write_reports` sends."""
     by_river = reports_per_river(report, frame, findings)
-    return by_river, report_texts(by_river) if session.get_bind().dialect.name == "postgresql" else None
+    return by_river, report_texts(by_river) if session_backend(session).copy_load else None
 
 
 def attach_reports(

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from gis_service.catalogue import LayerSpec
+from gis_service.db.backend import backend_for
 from gis_service.store.bulk import member_of
 from gis_service.store.deliveries import Submitted, create_deliveries
 from gis_service.store.features import feature_rows, insert_features, table_of
@@ -48,7 +49,7 @@ class DeliveryWriter:
         encoding = (source.get("encoding") or {}).get("encoding")
         meta = {"filename": source.get("filename"), "encoding": encoding, "crs": source.get("crs")}
         conn = session.connection()
-        if conn.dialect.name != "postgresql":
+        if not backend_for(conn).background_writes:
             try:
                 self._write(session, layer, frame, actor, meta)
             except BaseException:

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, and_, not_
 
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import SpatialBackend
 from gis_service.db.models import Problem
 from gis_service.errors import BadRequest
 from gis_service.ledger.states import NOT_OVERDUE
-from gis_service.store.spatial import BBox, bbox_filter
+from gis_service.store.spatial import BBox
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
 FINISHED = tuple(sorted(s.value for s in NOT_OVERDUE))
@@ -139,8 +140,8 @@ class ProblemFilter:
         """Return this filter narrowed to overdue sites."""
         return replace(self, overdue=True)
 
-    def clauses(self, today: dt.date, dialect: str) -> list[ColumnElement[bool]]:
-        """Return the SQL conditions on the problems table (bound parameters only)."""
+    def clauses(self, today: dt.date, backend: SpatialBackend) -> list[ColumnElement[bool]]:
+        """Return the SQL conditions on the problems table (bound parameters only), spelt for ``backend``."""
         layer = get_catalogue()["problems"]
         out: list[ColumnElement[bool]] = []
         for name, values in (("status", self.status), ("category", self.category)):
@@ -165,10 +166,10 @@ class ProblemFilter:
         elif self.overdue is False:
             out.append(not_(overdue_clause(today)))
         if self.bbox:
-            out.append(bbox_filter(TABLE, self.bbox, dialect))
+            out.append(backend.bbox_filter(TABLE, self.bbox))
         return out
 
 
-def filtered(query: Select[Any], flt: ProblemFilter, dialect: str, today: dt.date) -> Select[Any]:
+def filtered(query: Select[Any], flt: ProblemFilter, backend: SpatialBackend, today: dt.date) -> Select[Any]:
     """Apply ``flt`` to a SELECT over the problems table."""
-    return query.where(*flt.clauses(today, dialect))
+    return query.where(*flt.clauses(today, backend))

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from gis_service.analysis.jurisdiction import derive_jurisdiction
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.ledger.common import Clock, frame_of, plain, system_clock
 from gis_service.ledger.states import FINAL
 from gis_service.settings import get_settings
 from gis_service.store.features import current_filter, table_of
-from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
+from gis_service.store.spatial import BBox, geom_wkb
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
 EVENTS: Table = ProblemEvent.__table__  # type: ignore[assignment]
@@ -43,7 +44,7 @@ def layer_frame(session: Session, layer: str, columns: Sequence[str], bbox: BBox
     table = table_of(spec)
     query = select(*(table.c[c] for c in columns), geom_wkb(table))
     if bbox is not None:
-        query = query.where(bbox_filter(table, bbox, session.get_bind().dialect.name))
+        query = query.where(session_backend(session).bbox_filter(table, bbox))
     if spec.versioned:
         query = query.where(current_filter(table))
     frame = frame_of(session.execute(query), [*columns, "wkb"])
@@ -101,7 +102,7 @@ def _sites_near(session: Session, river_code: str | None) -> gpd.GeoDataFrame:
         box = buffered_bounds(gpd.GeoSeries(near, crs="EPSG:4490"))
         clause = TABLE.c.river_code == river_code
         if box is not None:
-            clause = or_(clause, bbox_filter(TABLE, box, session.get_bind().dialect.name))
+            clause = or_(clause, session_backend(session).bbox_filter(TABLE, box))
         query = query.where(clause)
     frame = frame_of(session.execute(query.order_by(TABLE.c.id)), ["id", "status", *DERIVED, "wkb"])
     geoms = shapely.from_wkb(frame.pop("wkb").to_numpy(dtype=object))

@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
+from gis_service.db.backend import session_backend
 from gis_service.db.models import Attachment, Problem, ProblemEvent
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ledger.common import Clock, as_date, as_utc, system_clock
@@ -95,8 +96,8 @@ def list_problems(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Return a page of problems matching ``flt`` and whether more follow."""
     today = clock.today()
-    dialect = session.get_bind().dialect.name
-    query = filtered(problem_select(), flt, dialect, today).order_by(*order(sort)).limit(limit + 1).offset(offset)
+    query = filtered(problem_select(), flt, session_backend(session), today).order_by(*order(sort))
+    query = query.limit(limit + 1).offset(offset)
     rows = records([r._mapping for r in session.execute(query)], today)
     return rows[:limit], len(rows) > limit
 

@@ -14,21 +14,20 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, insert, select, update
+from sqlalchemy import String, Table, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict
 from gis_service.ledger.common import Clock, catalogue_record, system_clock
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.states import ProblemStatus
 from gis_service.store.features import insert_features
-from gis_service.store.pgcopy import copy_values
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
 EVENTS: Table = ProblemEvent.__table__  # type: ignore[assignment]
-CHUNK = 5000  # codes a SpatiaLite lookup: well under SQLite's 32 766 bound parameters
 TEMP_PREFIX = "tmp-"
 
 
@@ -44,12 +43,9 @@ def _categories() -> str:
 
 def _with_codes(session: Session, columns: Sequence[Any], codes: list[str]) -> Iterator[Any]:
     """Yield ``columns`` of the sites whose code is in ``codes``: one array query on PostGIS, chunks on SpatiaLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        wanted = bindparam("codes", codes, type_=ARRAY(String))
-        yield from session.execute(select(*columns).where(TABLE.c.code == any_(wanted)))
-        return
-    for start in range(0, len(codes), CHUNK):
-        yield from session.execute(select(*columns).where(TABLE.c.code.in_(codes[start : start + CHUNK])))
+    # Compared as plain text: PostgreSQL's cast to the column's VARCHAR(64) would cut a longer code to a stored one.
+    for clause in session_backend(session).member_of(type_coerce(TABLE.c.code, String), codes):
+        yield from session.execute(select(*columns).where(clause))
 
 
 def codes_taken(session: Session, codes: list[str]) -> list[str]:
@@ -142,12 +138,7 @@ def _first_events(
 
 def _write_events(session: Session, columns: dict[str, np.ndarray]) -> None:
     """Write events given column by column: one COPY on PostGIS, an executemany on SpatiaLite."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        copy_values(conn, EVENTS, columns)
-        return
-    names = list(columns)
-    session.execute(insert(EVENTS), [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)])
+    session_backend(session).insert_columns(session.connection(), EVENTS, columns)
 
 
 def report_new(

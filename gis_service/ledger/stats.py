@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Table, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem
 from gis_service.errors import BadRequest
 from gis_service.ledger.common import Clock, as_date, frame_of, system_clock
@@ -55,7 +56,7 @@ def _counts(session: Session, flt: ProblemFilter | None, today: dt.date, column:
         _count(and_(done, finished <= TABLE.c.deadline)),
     )
     if flt is not None:
-        query = filtered(query, flt, session.get_bind().dialect.name, today)
+        query = filtered(query, flt, session_backend(session), today)
     query = query.group_by(*keys, TABLE.c.status, TABLE.c.category)
     names = ["status", "category", "n", "overdue", "done", "on_time"]
     frame = frame_of(session.execute(query), ["key", *names] if column else names)
@@ -108,19 +109,13 @@ def statistics(
 def _overdue_counts(session: Session, flt: ProblemFilter, today: dt.date) -> tuple[int, dict[str, dict[str, int]]]:
     """Return how many items are overdue, and how many per town, river and responsible unit."""
     columns = [TABLE.c[c] for c in GROUPS.values()]
-    dialect = session.get_bind().dialect.name
-    query = filtered(select(*columns, func.count()), flt, dialect, today)
-    postgis = dialect == "postgresql"
-    if postgis:
-        # One pass for the three lists; GROUPING() tells which list a row belongs to (a NULL town is a group too).
-        query = query.add_columns(func.grouping(*columns)).group_by(func.grouping_sets(*columns))
-    else:
-        query = query.group_by(*columns)
-    frame = frame_of(session.execute(query), [*GROUPS.values(), "n", *(["set"] if postgis else [])])
+    backend = session_backend(session)
+    query = filtered(select(*columns, func.count()), flt, backend, today)
+    # The three lists in one pass where the database can (PostGIS: GROUPING SETS).
+    each = backend.counts_by_each(session.connection(), query, columns)
     per: dict[str, dict[str, int]] = {}
-    for i, (by, column) in enumerate(GROUPS.items()):
-        # GROUPING(town, river, unit) sets a bit for each column left out of the row's set.
-        rows = frame[frame["set"] == 0b111 ^ (1 << (len(GROUPS) - 1 - i))] if postgis else frame
+    for (by, column), found in zip(GROUPS.items(), each, strict=True):
+        rows = pd.DataFrame(found, columns=[*GROUPS.values(), "n"])
         sums = rows.groupby(rows[column].fillna("").to_numpy(dtype=object), sort=True)["n"].sum()
         per[by] = dict(zip([str(k) or UNKNOWN for k in sums.index.tolist()], sums.tolist(), strict=True))
     return int(sum(per["town"].values())), per

@@ -2,7 +2,7 @@
 
 ``pygeofilter`` parses the filter; its SQLAlchemy evaluator builds the clause, with every literal
 a bound parameter. Geometry literals are moved from ``filter-crs`` to storage and bound as WKB;
-the spatial predicate's spelling per backend comes from ``store.current.dialect_sql``.
+the spatial predicate's spelling comes from the backend (``db/backend.py``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
 
 from gis_service.catalogue import LayerSpec
+from gis_service.db.backend import SpatialBackend
 from gis_service.errors import BadRequest
 from gis_service.ogc.crs import ServedCrs
-from gis_service.store.current import dialect_sql
 from gis_service.store.features import table_of
 
 GEOMETRY = "geometry"
@@ -78,12 +78,12 @@ class _Geometry:
 class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
     """pygeofilter's SQLAlchemy evaluator with our columns, storage CRS and backend's spatial spellings."""
 
-    def __init__(self, table: Table, names: list[str], dialect: str, crs: ServedCrs) -> None:
+    def __init__(self, table: Table, names: list[str], backend: SpatialBackend, crs: ServedCrs) -> None:
         mapping = {name: table.c[name] for name in names}
         mapping[GEOMETRY] = table.c.geom
         super().__init__(mapping, False)
         self.names = names
-        self.sql = dialect_sql(dialect)
+        self.backend = backend
         self.crs = crs
 
     @handle(ast.Attribute)
@@ -118,7 +118,8 @@ class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
                 "空间条件须比较 geometry 属性与一个几何常量，如 S_INTERSECTS(geometry, POINT(106.8 28.9))",
                 code="bad_filter",
             )
-        return self.sql.predicate(op.lower(), lhs, self.sql.geometry(shapely.to_wkb(rhs.geometry)))
+        geometry = self.backend.geometry_from_wkb(shapely.to_wkb(rhs.geometry))
+        return self.backend.spatial_predicate(op.lower(), lhs, geometry)
 
     @handle(ast.SpatialComparisonPredicate, subclasses=True)
     def spatial_operation(self, node: Any, lhs: Any, rhs: Any) -> ColumnElement[bool]:
@@ -146,11 +147,13 @@ class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
         raise BadRequest(f"不支持的过滤运算 {type(node).__name__}；请用基本比较与空间谓词", code="bad_filter")
 
 
-Clause = Callable[[Table, str], ColumnElement[bool]]
+Clause = Callable[[Table, SpatialBackend], ColumnElement[bool]]
 
 
-def compile_filter(text: str, language: str | None, layer: LayerSpec, crs: ServedCrs) -> Clause:
-    """Parse a CQL2 ``filter`` now (a 400 with the parser's message if bad); return the clause builder."""
+def compile_filter(
+    text: str, language: str | None, layer: LayerSpec, crs: ServedCrs, backend: SpatialBackend
+) -> Clause:
+    """Parse a CQL2 ``filter`` now and build it for ``backend`` (a 400 with the message if bad); return the builder."""
     language = ALIASES.get(language or "cql2-text", language or "cql2-text")
     if language not in LANGUAGES:
         raise BadRequest(f"filter-lang 参数 {language!r} 不支持；可用：{'、'.join(LANGUAGES)}", code="bad_filter_lang")
@@ -165,9 +168,9 @@ def compile_filter(text: str, language: str | None, layer: LayerSpec, crs: Serve
         ) from exc
     names = queryable_names(layer)
 
-    def clause(table: Table, dialect: str) -> ColumnElement[bool]:
+    def clause(table: Table, spelling: SpatialBackend) -> ColumnElement[bool]:
         try:
-            result = _Evaluator(table, names, dialect, crs).evaluate(tree)
+            result = _Evaluator(table, names, spelling, crs).evaluate(tree)
         except BadRequest:
             raise
         except Exception as exc:  # noqa: BLE001 - an AST the evaluator cannot turn into SQL is a bad filter
@@ -176,5 +179,5 @@ def compile_filter(text: str, language: str | None, layer: LayerSpec, crs: Serve
             raise BadRequest("filter 参数须是条件（如 town = '青年镇'），不是一个值", code="bad_filter")
         return result
 
-    clause(table_of(layer), "postgresql")  # refuse a bad filter before touching the database
+    clause(table_of(layer), backend)  # refuse a bad filter before touching the database
     return clause

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from gis_service.api.deps import app_backend
 from gis_service.catalogue import FieldSpec, LayerSpec
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ogc.crs import ServedCrs, box_in_storage, parse_crs
@@ -67,7 +68,9 @@ def feature_read(
         raise BadRequest(f"集合 {layer.name} 的要素没有日期，不能用 datetime 参数", code="bad_datetime")
     text = q.get("filter")
     clause = (
-        compile_filter(text, q.get("filter-lang"), layer, parse_crs(q.get("filter-crs"), "filter-crs"))
+        compile_filter(
+            text, q.get("filter-lang"), layer, parse_crs(q.get("filter-crs"), "filter-crs"), app_backend(request)
+        )
         if text
         else None
     )

@@ -3,7 +3,7 @@
 Tile maths come from ``morecantile``; PostGIS builds the tile with ``ST_AsMVT``, SpatiaLite's
 features are clipped and encoded with ``mapbox-vector-tile``. Lines and polygons are simplified
 to one unit of the tile's grid (4096 a side), so that a low zoom does not carry every vertex of
-the district. The one backend difference is in :func:`encode_tile`.
+the district. The database's tile is the backend's ``mvt_tile``; None from it means encode here.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import morecantile
 import numpy as np
 import shapely
 from pyproj import Transformer
-from sqlalchemy import Connection, Text, func, literal_column, select
+from sqlalchemy import Connection, Text
 from sqlalchemy.orm import Session
 
+from gis_service.db.backend import backend_for
 from gis_service.db.models import SRID
 from gis_service.errors import NotFound
 from gis_service.ogc.filters import queryable_names
@@ -99,11 +100,6 @@ def _mvt_value(value: Any) -> Any:
     return value
 
 
-def _dialect_of(conn: Session | Connection) -> str:
-    """Return the dialect name of a session or connection."""
-    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-
-
 def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -> bytes:
     """Return the MVT of ``read``'s features in ``tile`` (one layer named after the collection)."""
     layer = read.layer
@@ -112,15 +108,21 @@ def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -
     names = [name for name in queryable_names(layer) if not isinstance(table.c[name].type, Text)]
     read = read.replace(bbox=tile.lonlat(BUFFER), area=None, properties=tuple(names), limit=None, offset=0)
     tolerance = tile.unit()
-    if _dialect_of(conn) == "postgresql":
-        envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
-        simplified = func.ST_Simplify(func.ST_Transform(table.c.geom, 3857), tolerance, True)
-        geom = func.ST_AsMVTGeom(simplified, envelope, EXTENT, BUFFER, True).label("geom")
-        inner = read.filtered(select(table.c.id, *(table.c[n] for n in names), geom), "postgresql").subquery("mvt")
-        mvt = func.ST_AsMVT(literal_column("mvt"), layer.name, EXTENT, "geom", "id")
-        statement = select(mvt).select_from(inner).where(inner.c.geom.is_not(None))
-        connection = conn.connection() if isinstance(conn, Session) else conn
-        return bytes(connection.execute(statement).scalar_one() or b"")
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    backend = backend_for(connection)
+    built = backend.mvt_tile(
+        connection,
+        lambda query: read.filtered(query, backend),
+        table,
+        names,
+        layer.name,
+        (tile.z, tile.x, tile.y),
+        tolerance,
+        EXTENT,
+        BUFFER,
+    )
+    if built is not None:
+        return built
     frame = read.frame(conn)
     if frame.empty:
         return b""

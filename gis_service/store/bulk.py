@@ -1,9 +1,10 @@
 """Bulk writes: a layer's features and an import's deliveries, in the caller's transaction.
 
-PostGIS gets one ``COPY`` per table (:mod:`gis_service.store.pgcopy` builds its text), SpatiaLite
-an executemany. Here: which values go to which column (catalogue fields, ``attrs``, defaults
-COPY would bypass), geometries shaped for their column, the deliveries of a versioned import and
-their reports, and filters on thousands of keys (:func:`member_of`). Nothing here commits.
+PostGIS gets one ``COPY`` per table (:mod:`gis_service.db.backends.pgcopy` builds its text),
+SpatiaLite an executemany: the backend says which (``copy_load``) and spells the filters. Here:
+which values go to which column (catalogue fields, ``attrs``, defaults COPY would bypass),
+geometries shaped for their column, the deliveries of a versioned import and their reports,
+and filters on thousands of keys (:func:`member_of`). Nothing here commits.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from sqlalchemy import Column, Connection, Table, any_, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Column, Connection, Table, insert
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
+from gis_service.db.backend import session_backend
+from gis_service.db.backends import pgcopy
+from gis_service.db.backends.pgcopy import json_text
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
-from gis_service.store import pgcopy
-from gis_service.store.pgcopy import json_text
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
-CHUNK = 5000  # values an IN list on SpatiaLite (its bound-parameter limit is far above)
 # Column type → (shapely type id of the single part, constructor of the multi geometry).
 MULTI: dict[str, tuple[int, Callable[..., Any]]] = {
     "MULTILINESTRING": (1, shapely.multilinestrings),
@@ -135,25 +135,18 @@ def insert_deliveries(
         "source_encoding": meta.get("encoding"),
         "source_crs": meta.get("crs"),
     }
-    if session.get_bind().dialect.name != "postgresql":
+    backend = session_backend(session)
+    if not backend.copy_load:
         statement = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
         return np.array(session.scalars(statement, [{**common, **r} for r in rows]).all(), dtype=np.int64)
-    # PostGIS: ids drawn from the sequence in one go (its name looked up once), then one COPY (10 000 rivers).
-    ids = np.array(
-        session.scalars(
-            text(
-                "SELECT nextval((SELECT pg_get_serial_sequence('deliveries', 'id'))::regclass)"
-                " FROM generate_series(1, :n)"
-            ),
-            {"n": len(rows)},
-        ).all(),
-        dtype=np.int64,
-    )
+    # COPY: ids drawn from the sequence in one go, then one COPY (10 000 rivers).
+    table: Table = Delivery.__table__  # type: ignore[assignment]
+    ids = backend.serial_ids(session.connection(), table, len(rows))
     values = {"id": ids.astype(object), **{k: np.full(len(rows), v, dtype=object) for k, v in common.items()}}
     for key in ("river_code", "version", "feature_count"):
         values[key] = np.empty(len(rows), dtype=object)
         values[key][:] = [r[key] for r in rows]
-    pgcopy.copy_values(session.connection(), Delivery.__table__, values)  # type: ignore[arg-type]
+    pgcopy.copy_values(session.connection(), table, values)
     return ids
 
 
@@ -190,7 +183,7 @@ def write_reports(
     if not ids:
         return
     table = DeliveryReport.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    if session_backend(session).copy_load:
         texts = texts if texts is not None else report_texts(reports)
         columns = {
             "delivery_id": pa.array([str(int(i)) for i in ids.values()], type=pgcopy.STRING),
@@ -208,8 +201,6 @@ def member_of(session: Session, column: Any, values: list[Any]) -> list[Any]:
     """Return WHERE clauses that together keep rows whose ``column`` is one of ``values``.
 
     PostGIS: one ``= ANY(array)`` clause (10 000 keys as one parameter, not 10 000 placeholders);
-    SpatiaLite: IN lists of :data:`CHUNK` values, each clause to run as its own query.
+    SpatiaLite: IN lists of a few thousand values, each clause to run as its own query.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        return [column == any_(bindparam(None, values, type_=ARRAY(column.type)))]
-    return [column.in_(values[start : start + CHUNK]) for start in range(0, len(values), CHUNK)]
+    return session_backend(session).member_of(column, values)

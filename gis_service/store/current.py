@@ -12,8 +12,8 @@ ratio check and the ledger move to it by replacing ``read_features(conn, layer, 
 bbox=…)`` with ``CurrentFeatures(layer, where=…, bbox=…).frame(conn)`` (and
 ``current_filter(table)`` with ``CurrentFeatures(layer).scope()``): the answers are the same,
 except that ``bbox`` is exact (a feature's geometry, not its box, meets it).
-Every PostGIS/SpatiaLite difference of this module is in :func:`dialect_sql`, ready to move to
-the backend seam.
+Every PostGIS/SpatiaLite difference is the backend's (``gis_service/db/backend.py``): its index
+filter and predicates, and whether SQL writes a page's GeoJSON.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -36,11 +35,9 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     Table,
-    Text,
     and_,
     bindparam,
     func,
-    literal_column,
     select,
     true,
 )
@@ -48,9 +45,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from gis_service.catalogue import LayerSpec
-from gis_service.db.models import SRID, Delivery
+from gis_service.db.backend import SpatialBackend, session_backend
+from gis_service.db.models import Delivery
 from gis_service.store.features import SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
-from gis_service.store.spatial import BBox, bbox_filter, geom_geojson, geom_wkb
+from gis_service.store.spatial import BBox, geom_wkb
 
 # The date a layer's features are dated by (OGC ``datetime``): its own column, or for versioned
 # layers the moment their delivery was approved.
@@ -70,46 +68,6 @@ def _json_default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
 # Built PostGIS JSON statements by query shape: building one costs more than running it.
 _STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
-
-
-@dataclass(frozen=True)
-class DialectSQL:
-    """The SQL spellings that differ between PostGIS and SpatiaLite, for one dialect."""
-
-    name: str
-    intersects: Callable[[Table, Any, Any], ColumnElement[bool]]
-    predicate: Callable[[str, ColumnElement[Any], ColumnElement[Any]], ColumnElement[bool]]
-    geometry: Callable[[Any], ColumnElement[Any]]
-    writes_geojson: bool  # whether SQL writes the GeoJSON Feature texts of a page (PostGIS)
-
-
-@lru_cache
-def dialect_sql(dialect: str) -> DialectSQL:
-    """Return the dialect's spellings of a geometry parameter, a spatial predicate and an exact area test.
-
-    PostGIS predicates use the spatial index themselves; SpatiaLite's R*Tree is only reached
-    through its ``SpatialIndex`` table (``bbox_filter``), and its predicates answer 1/0/-1.
-    """
-    postgis = dialect == "postgresql"
-
-    def geometry(wkb: Any) -> ColumnElement[Any]:
-        value = wkb if isinstance(wkb, ColumnElement) else bindparam(None, wkb, type_=LargeBinary)
-        return func.ST_GeomFromWKB(value, SRID) if postgis else func.GeomFromWKB(value, SRID)
-
-    def predicate(op: str, column: ColumnElement[Any], other: ColumnElement[Any]) -> ColumnElement[bool]:
-        call = getattr(func, f"ST_{op.capitalize()}")(column, other)
-        return call if postgis else call == 1  # type: ignore[no-any-return]
-
-    def intersects(table: Table, wkb: Any, box: Any) -> ColumnElement[bool]:
-        exact = predicate("intersects", table.c.geom, geometry(wkb))
-        return exact if postgis else and_(bbox_filter(table, box, dialect), exact)
-
-    return DialectSQL(dialect, intersects, predicate, geometry, writes_geojson=postgis)
-
-
-def _dialect_of(conn: Session | Connection) -> str:
-    """Return the dialect name of a session or connection."""
-    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
 
 
 def _connection(conn: Session | Connection) -> Connection:
@@ -132,7 +90,7 @@ class CurrentFeatures:
     where: Mapping[str, Any] = field(default_factory=dict)
     bbox: BBox | None = None  # lon/lat (EPSG:4490) box: the index prefilter, and the area when ``area`` is None
     area: BaseGeometry | None = None  # EPSG:4490 geometry features must intersect (inside ``bbox``)
-    clause: Callable[[Table, str], ColumnElement[bool]] | None = None  # a compiled filter (CQL2)
+    clause: Callable[[Table, SpatialBackend], ColumnElement[bool]] | None = None  # a compiled filter (CQL2)
     period: tuple[dt.datetime | None, dt.datetime | None] | None = None  # on :func:`dated_column`
     sort: tuple[tuple[str, bool], ...] = ()  # (column, descending), then id
     properties: tuple[str, ...] | None = None  # None: every catalogue field
@@ -181,13 +139,12 @@ class CurrentFeatures:
             return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == "approved", *parts))
         return and_(*parts)
 
-    def filtered(self, query: Select[Any], dialect: str) -> Select[Any]:
-        """Add every filter of this read (not the order or page) to ``query``."""
+    def filtered(self, query: Select[Any], backend: SpatialBackend) -> Select[Any]:
+        """Add every filter of this read (not the order or page) to ``query``, spelt for ``backend``."""
         table = self.table
-        sql = dialect_sql(dialect)
         if self.bbox is not None:
             area = self.area if self.area is not None else shapely.box(*self.bbox)
-            query = query.where(sql.intersects(table, shapely.to_wkb(area), self.bbox))
+            query = query.where(backend.intersects(table, shapely.to_wkb(area), self.bbox))
         for name, value in self.where.items():
             if value is not None and name in table.c:
                 query = query.where(table.c[name] == value)
@@ -198,7 +155,7 @@ class CurrentFeatures:
             start, end = self._period_values()
             query = query.where(self._period_clause(*(None if v is None else bindparam(None, v) for v in (start, end))))
         if self.clause is not None:
-            query = query.where(self.clause(table, dialect))
+            query = query.where(self.clause(table, backend))
         if self.fid is not None:
             query = query.where(table.c.id == self.fid)
         return query
@@ -209,18 +166,18 @@ class CurrentFeatures:
         keys = [table.c[name].desc() if desc else table.c[name].asc() for name, desc in self.sort]
         return query.order_by(*keys, table.c.id)
 
-    def statement(self, dialect: str) -> Select[Any]:
+    def statement(self, backend: SpatialBackend) -> Select[Any]:
         """Return the SELECT of this read's rows: columns, ``attrs`` when needed, ``wkb``."""
         table = self.table
         names = self.names()
         needs_attrs = any(name not in table.c for name in names)
         cols = [c for c in table.c if c.key in names or (c.key == "attrs" and needs_attrs)]
-        query = self._ordered(self.filtered(select(*cols, geom_wkb(table)), dialect))
+        query = self._ordered(self.filtered(select(*cols, geom_wkb(table)), backend))
         return query.limit(self.limit).offset(self.offset or None)
 
     def rows(self, conn: Session | Connection) -> Sequence[Mapping[Any, Any]]:
         """Return this read's rows."""
-        return _connection(conn).execute(self.statement(_dialect_of(conn))).mappings().all()
+        return _connection(conn).execute(self.statement(session_backend(conn))).mappings().all()
 
     def frame(self, conn: Session | Connection) -> gpd.GeoDataFrame:
         """Return this read as a GeoDataFrame in EPSG:4490 with catalogue field names."""
@@ -242,7 +199,7 @@ class CurrentFeatures:
             total = select(func.coalesce(func.sum(Delivery.feature_count), 0)).where(versions)
             return int(_connection(conn).execute(total).scalar_one())
         query = self.replace(limit=None, offset=0).filtered(
-            select(func.count()).select_from(self.table), _dialect_of(conn)
+            select(func.count()).select_from(self.table), session_backend(conn)
         )
         return int(_connection(conn).execute(query).scalar_one())
 
@@ -265,9 +222,9 @@ class CurrentFeatures:
         PostGIS writes the texts of lon/lat features in SQL (one statement a query shape, reused);
         otherwise shapely writes them from the rows.
         """
-        dialect = _dialect_of(conn)
-        if dialect_sql(dialect).writes_geojson and project is None:
-            statement, params = self._json_statement()
+        backend = session_backend(conn)
+        if backend.writes_geojson and project is None:
+            statement, params = self._json_statement(backend)
             return list(_connection(conn).execute(statement, params).scalars())
         rows = self.rows(conn)
         layer = self.layer
@@ -288,7 +245,7 @@ class CurrentFeatures:
             for geometry, fid, values in zip(texts, ids, zip(*data.values(), strict=True), strict=True)
         ]
 
-    def _json_statement(self) -> tuple[Select[Any], dict[str, Any]]:
+    def _json_statement(self, backend: SpatialBackend) -> tuple[Select[Any], dict[str, Any]]:
         """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters."""
         equal = {name: value for name, value in self.where.items() if value is not None and name in self.table.c}
         shape = (
@@ -314,12 +271,12 @@ class CurrentFeatures:
             params.update(zip(("period_start", "period_end"), self._period_values(), strict=True))
         params.update(fid=self.fid, limit=self.limit, offset=self.offset or None, **self._params())
         if self.clause is not None:  # a filter's literals are bound inside its clause: built a request
-            return self._build_json(tuple(equal)), {k: v for k, v in params.items() if v is not None}
+            return self._build_json(tuple(equal), backend), {k: v for k, v in params.items() if v is not None}
         statement = _STATEMENTS.get(shape)
         if statement is None:
             if len(_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
                 _STATEMENTS.clear()
-            statement = _STATEMENTS[shape] = self._build_json(tuple(equal))
+            statement = _STATEMENTS[shape] = self._build_json(tuple(equal), backend)
         return statement, {k: v for k, v in params.items() if v is not None}
 
     def _shape(self) -> tuple[Any, ...]:
@@ -330,8 +287,8 @@ class CurrentFeatures:
         """Return the bound parameters of :meth:`_shape`."""
         return {}
 
-    def _build_json(self, equal: tuple[str, ...]) -> Select[Any]:
-        """Build the PostGIS Feature-text statement with bound parameters (page cut first, then serialised)."""
+    def _build_json(self, equal: tuple[str, ...], backend: SpatialBackend) -> Select[Any]:
+        """Build the Feature-text statement (``backend.writes_geojson``) with bound parameters (page cut first)."""
         table = self.table
         template = self.replace(
             where={name: bindparam(f"eq_{name}", type_=table.c[name].type) for name in equal},
@@ -342,10 +299,10 @@ class CurrentFeatures:
         names = self.names()
         stored = [table.c[name] for name in names if name in table.c]
         attrs = [table.c.attrs] if len(stored) < len(names) else []
-        inner = template.filtered(select(*stored, *attrs, table.c.geom), "postgresql")
+        inner = template.filtered(select(*stored, *attrs, table.c.geom), backend)
         if self.bbox is not None:
-            area = func.ST_GeomFromWKB(bindparam("area", type_=LargeBinary), SRID)
-            inner = inner.where(func.ST_Intersects(table.c.geom, area))
+            area = backend.geometry_from_wkb(bindparam("area", type_=LargeBinary))
+            inner = inner.where(backend.spatial_predicate("intersects", table.c.geom, area))
         if self.period is not None:
             start: Any = bindparam("period_start") if self.period[0] is not None and dated_column(self.layer) else None
             end: Any = bindparam("period_end") if self.period[1] is not None and dated_column(self.layer) else None
@@ -358,16 +315,7 @@ class CurrentFeatures:
             .correlate(page)
             .lateral("properties")
         )
-        feature = func.concat(
-            literal_column("""'{"type":"Feature","geometry":'"""),
-            geom_geojson(page.c.geom),
-            literal_column("""',"id":'"""),
-            page.c.id,
-            literal_column("""',"properties":'"""),
-            func.row_to_json(props.table_valued()),
-            literal_column("'}'"),
-            type_=Text,
-        )
+        feature = backend.feature_json(page, props)
         order = [page.c[name].desc() if desc else page.c[name].asc() for name, desc in self.sort]
         return select(feature.label("feature")).select_from(page.join(props, true())).order_by(*order, page.c.id)
 
@@ -413,6 +361,6 @@ def date_range(conn: Session | Connection, layer: LayerSpec) -> tuple[Any, Any] 
         )
     else:
         col = read.table.c[column]
-        query = read.filtered(select(func.min(col), func.max(col)), _dialect_of(conn))
+        query = read.filtered(select(func.min(col), func.max(col)), session_backend(conn))
     first, last = _connection(conn).execute(query).one()
     return None if first is None else (first, last)

@@ -19,9 +19,10 @@ from sqlalchemy import Connection, Select, Table, insert, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import SpatialBackend, backend_for, session_backend
 from gis_service.db.models import LAYER_MODELS, SRID, Delivery
 from gis_service.store.bulk import copy_features, geometries_for_column
-from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
+from gis_service.store.spatial import BBox, geom_wkb
 
 CRS = f"EPSG:{SRID}"
 # Columns that belong to storage, not to the catalogue; shown with every feature.
@@ -91,7 +92,7 @@ def insert_features(
     if gdf.empty:
         return 0
     conn = session.connection() if isinstance(session, Session) else session
-    if conn.dialect.name == "postgresql":
+    if backend_for(conn).copy_load:
         return copy_features(conn, table_of(layer), layer, gdf, extra or {})
     rows = feature_rows(layer, gdf, extra)
     conn.execute(insert(table_of(layer)), rows)
@@ -107,7 +108,7 @@ def current_filter(table: Table) -> Any:
 def with_filters(
     query: Select[Any],
     layer: LayerSpec,
-    dialect: str,
+    backend: SpatialBackend,
     *,
     bbox: Sequence[Any] | None = None,
     where: Mapping[str, Any] | None = None,
@@ -118,7 +119,7 @@ def with_filters(
     """Add the bbox, equality, version and id filters of a feature read to ``query`` (values or bound parameters)."""
     table = table_of(layer)
     if bbox is not None:
-        query = query.where(bbox_filter(table, bbox, dialect))
+        query = query.where(backend.bbox_filter(table, bbox))
     for name, value in (where or {}).items():
         if value is not None and name in table.c:
             query = query.where(table.c[name] == value)
@@ -134,7 +135,7 @@ def with_filters(
 
 def feature_query(
     layer: LayerSpec,
-    dialect: str,
+    backend: SpatialBackend,
     *,
     bbox: BBox | None = None,
     where: Mapping[str, Any] | None = None,
@@ -149,7 +150,7 @@ def feature_query(
     cols = [c for c in table.c if c.key != "geom" and (c.key != "attrs" or needs_attrs)]
     query = select(*cols, geom_wkb(table)).order_by(table.c.id)
     return with_filters(
-        query, layer, dialect, bbox=bbox, where=where, current_only=current_only, delivery_id=delivery_id, fid=fid
+        query, layer, backend, bbox=bbox, where=where, current_only=current_only, delivery_id=delivery_id, fid=fid
     )
 
 
@@ -193,8 +194,7 @@ def read_rows(
     **filters: Any,
 ) -> Sequence[Mapping[Any, Any]]:
     """Read a page of a layer's rows (columns, ``attrs`` and ``wkb``) in id order; ``filters`` as in feature_query."""
-    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    query = feature_query(layer, dialect, **filters).limit(limit).offset(offset or None)
+    query = feature_query(layer, session_backend(conn), **filters).limit(limit).offset(offset or None)
     return conn.execute(query).mappings().all()
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from gis_service.analysis.shoreline.ratio_report import RatioReport
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import backend_for
 from gis_service.errors import NotFound
 from gis_service.runtime import collector_paused
 from gis_service.settings import Settings
@@ -61,20 +62,12 @@ def fetch(conn: Session | Connection, layer: str, where: Mapping[str, Any] | Non
 def driver_rows(conn: Session | Connection, query: Select[Any], width: int) -> np.ndarray:
     """Run ``query`` in the caller's transaction; return its rows as an object array straight from the driver.
 
-    psycopg is asked for binary results, so that WKB arrives as bytes rather than hex text to decode.
+    The backend's cursor (psycopg's binary one: WKB arrives as bytes rather than hex text to decode).
     Rows are taken in batches so that only one batch of row tuples is alive at a time.
     """
     connection = conn.connection() if isinstance(conn, Session) else conn
-    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        compiled = query.compile(dialect=connection.dialect)
-        with connection.connection.dbapi_connection.cursor(binary=True) as cursor:  # type: ignore[union-attr]
-            cursor.execute(str(compiled), compiled.params)
-            return _batched(cursor, width)
-    result = connection.execute(query)
-    try:
-        return _batched(result.cursor, width)
-    finally:
-        result.close()
+    with backend_for(connection).driver_cursor(connection, query) as cursor:
+        return _batched(cursor, width)
 
 
 def _batched(cursor: Any, width: int) -> np.ndarray:

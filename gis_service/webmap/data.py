@@ -20,11 +20,12 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import session_backend
 from gis_service.db.models import River
 from gis_service.errors import NotFound
 from gis_service.ledger.filters import FINISHED, TABLE, ProblemFilter, is_overdue
 from gis_service.store.features import read_features
-from gis_service.store.spatial import BBox, bbox_filter, geom_wkb
+from gis_service.store.spatial import BBox, geom_wkb
 from gis_service.webmap.base import gcj02_from_wgs84, to_display
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.legend import colour
@@ -39,11 +40,6 @@ RECORD_URL = "/api/v1/problems/{id}"
 def finished_statuses() -> tuple[str, ...]:
     """Return the statuses in which a site is done and so never overdue (the ledger's one definition)."""
     return FINISHED
-
-
-def _dialect(conn: Session | Connection) -> str:
-    """Return the SQL dialect name of a session or connection."""
-    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
 
 
 def _index_of(values: np.ndarray, vocabulary: list[str]) -> np.ndarray:
@@ -117,9 +113,10 @@ def problem_sites(
     cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]
     if full:
         cols += [table.c[name] for name in FULL_COLUMNS]
-    query = select(*cols).where(*flt.clauses(today, _dialect(conn))).order_by(table.c.id)
+    backend = session_backend(conn)
+    query = select(*cols).where(*flt.clauses(today, backend)).order_by(table.c.id)
     if bbox is not None:
-        query = query.where(bbox_filter(table, bbox, _dialect(conn)))
+        query = query.where(backend.bbox_filter(table, bbox))
     rows = conn.execute(query).all()
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)

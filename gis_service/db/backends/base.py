@@ -1,0 +1,164 @@
+"""What SQL every spatial backend spells: the half of :class:`~gis_service.db.backend.SpatialBackend` about queries.
+
+Geometry maths run in shapely/GEOS; SQL only filters with the spatial index, moves geometries in
+and out as WKB, measures layers' extents, counts, and (PostGIS) writes GeoJSON texts, vector
+tiles and bulk loads by ``COPY``. Each method says what it is for; :mod:`.postgis` and
+:mod:`.spatialite` spell it. Callers get the backend from their session or connection
+(``session_backend``/``backend_for``) and never test the dialect themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    LargeBinary,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.sql.selectable import FromClause
+
+from gis_service.db.models import SRID
+
+BBox = tuple[float, float, float, float]
+CHUNK = 5000  # values an IN list on SpatiaLite (its bound-parameter limit is far above)
+Corners = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+
+
+class SpatialSQL:
+    """The spatial SQL of one database: spellings, capabilities and bulk paths."""
+
+    # Capabilities callers ask instead of testing the dialect's name.
+    copy_load: ClassVar[bool] = False  # bulk writes by ``COPY … FROM STDIN`` (texts prepared while features copy)
+    background_writes: ClassVar[bool] = False  # a delivery's rows may be written on a worker thread meanwhile
+    writes_geojson: ClassVar[bool] = False  # SQL writes the GeoJSON Feature texts of a page
+
+    # -- spellings -------------------------------------------------------------------------------
+
+    def geometry_from_wkb(self, wkb: Any) -> ColumnElement[Any]:
+        """Return a storage geometry from WKB bytes (bound as a parameter) or a WKB expression."""
+        raise NotImplementedError
+
+    def spatial_predicate(self, op: str, column: ColumnElement[Any], other: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Return the spatial predicate ``op`` (intersects, within, …) as a WHERE condition."""
+        raise NotImplementedError
+
+    def bbox_filter(self, table: Table, bbox: BBox | Sequence[Any]) -> ColumnElement[bool]:
+        """Return a WHERE clause keeping rows whose geometry's box meets ``bbox`` (uses the spatial index)."""
+        raise NotImplementedError
+
+    def intersects(self, table: Table, wkb: Any, box: Any) -> ColumnElement[bool]:
+        """Return the clause keeping rows whose geometry meets the geometry ``wkb`` (inside ``box``), with the index."""
+        raise NotImplementedError
+
+    def member_of(self, column: Any, values: list[Any]) -> list[Any]:
+        """Return WHERE clauses that together keep rows whose ``column`` is one of ``values``.
+
+        Each clause runs as its own query: IN lists of :data:`CHUNK` values.
+        """
+        return [column.in_(values[start : start + CHUNK]) for start in range(0, len(values), CHUNK)]
+
+    # -- extents ---------------------------------------------------------------------------------
+
+    box_corners: ClassVar[Corners]  # the functions reading a box's min x, min y, max x, max y
+
+    def boxes(self, conn: Connection, boxes: Sequence[ColumnElement[Any]]) -> list[BBox | None]:
+        """Return the corners of several box expressions, in one query (None for a NULL box)."""
+        parts = []
+        for i, box in enumerate(boxes):
+            one = select(box.label("box")).subquery(f"box_{i}")
+            parts.append(
+                select(literal(i).label("i"), *(f(one.c.box).label(f"c{n}") for n, f in enumerate(self.box_corners)))
+            )
+        rows = {row[0]: row[1:] for row in conn.execute(union_all(*parts))} if parts else {}
+        return [
+            None if rows[i][0] is None else (float(rows[i][0]), float(rows[i][1]), float(rows[i][2]), float(rows[i][3]))
+            for i in range(len(boxes))
+        ]
+
+    def layer_extents(self, conn: Connection, tables: Sequence[Table]) -> list[BBox | None]:
+        """Return the bounding boxes of several tables' geometries (None for an empty table)."""
+        raise NotImplementedError
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def driver_cursor(self, conn: Connection, query: Select[Any]) -> Iterator[Any]:
+        """Run ``query`` in the caller's transaction; yield the driver's cursor to fetch plain tuples from."""
+        result = conn.execute(query)
+        try:
+            yield result.cursor
+        finally:
+            result.close()
+
+    def feature_json(self, page: FromClause, properties: Any) -> ColumnElement[str]:
+        """Return one GeoJSON Feature text a row of ``page`` (``geom``, ``id``) with ``properties`` (a lateral)."""
+        raise NotImplementedError(f"{type(self).__name__} does not write GeoJSON in SQL (see writes_geojson)")
+
+    def mvt_tile(
+        self,
+        conn: Connection,
+        filtered: Callable[[Select[Any]], Select[Any]],
+        table: Table,
+        names: Sequence[str],
+        layer: str,
+        tile: tuple[int, int, int],
+        tolerance: float,
+        extent: int,
+        buffer: int,
+    ) -> bytes | None:
+        """Return the Mapbox Vector Tile ``tile`` (z, x, y) of ``filtered`` rows built by the database.
+
+        None when this database cannot build tiles: the caller encodes them from the features.
+        """
+        return None
+
+    # -- counting --------------------------------------------------------------------------------
+
+    def counts_by_each(self, conn: Connection, query: Select[Any], columns: Sequence[Any]) -> list[list[Any]]:
+        """Run ``query`` (the columns and a count) grouped by each of ``columns`` in turn.
+
+        Return per column the rows ``(*columns, n)`` whose counts, summed by that column's value,
+        give its grouping (other columns' values left in: the caller sums by its own column).
+        """
+        rows = list(map(tuple, conn.execute(query.group_by(*columns))))
+        return [rows for _ in columns]
+
+    # -- upkeep ----------------------------------------------------------------------------------
+
+    def refresh_statistics(self, conn: Connection) -> None:
+        """Refresh the query planner's statistics after a bulk load (``conn`` in autocommit)."""
+        conn.execute(text("ANALYZE"))
+
+    # -- bulk writes -----------------------------------------------------------------------------
+
+    def insert_columns(self, conn: Connection, table: Table, columns: dict[str, np.ndarray | pa.Array]) -> int:
+        """Insert rows given column by column (object arrays, None for null); return how many."""
+        names = list(columns)
+        rows = [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        conn.execute(insert(table), rows)
+        return len(rows)
+
+    def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
+        """Return ``n`` new ids of ``table``'s serial ``id`` column, drawn at once (``copy_load`` backends)."""
+        raise NotImplementedError(f"{type(self).__name__} draws ids as it inserts (RETURNING)")
+
+
+def wkb_param(wkb: Any) -> ColumnElement[Any]:
+    """Return ``wkb`` as a bound parameter, or unchanged when it is already an expression."""
+    return wkb if isinstance(wkb, ColumnElement) else bindparam(None, wkb, type_=LargeBinary)
+
+
+__all__ = ["CHUNK", "SRID", "BBox", "SpatialSQL", "wkb_param"]

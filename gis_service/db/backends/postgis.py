@@ -1,0 +1,155 @@
+"""PostGIS's spatial SQL: operators that use the GiST index, ``COPY`` loads, GeoJSON and vector tiles in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.selectable import FromClause
+
+from gis_service.db.backends import pgcopy
+from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
+
+
+def geojson(geom: ColumnElement[Any]) -> ColumnElement[str]:
+    """Return the geometry as GeoJSON text, the same numbers as shapely writes, no ``crs`` member.
+
+    17 decimals never cut a longitude or latitude: PostGIS prints the shortest text that reads
+    back to the same double, within that many decimals; option 0 leaves out the ``crs`` member.
+    """
+    return func.ST_AsGeoJSON(geom, literal_column("17"), literal_column("0"), type_=Text)
+
+
+class PostGISSQL(SpatialSQL):
+    """PostGIS: predicates use the spatial index themselves; bulk writes by COPY."""
+
+    copy_load = True
+    background_writes = True
+    writes_geojson = True
+    box_corners: ClassVar[Corners] = (func.ST_XMin, func.ST_YMin, func.ST_XMax, func.ST_YMax)
+
+    def geometry_from_wkb(self, wkb: Any) -> ColumnElement[Any]:
+        """``ST_GeomFromWKB`` in the storage SRID."""
+        return func.ST_GeomFromWKB(wkb_param(wkb), SRID)
+
+    def spatial_predicate(self, op: str, column: ColumnElement[Any], other: ColumnElement[Any]) -> ColumnElement[bool]:
+        """``ST_<Op>``, a boolean."""
+        call: ColumnElement[bool] = getattr(func, f"ST_{op.capitalize()}")(column, other)
+        return call
+
+    def bbox_filter(self, table: Table, bbox: BBox | Sequence[Any]) -> ColumnElement[bool]:
+        """``geom && ST_MakeEnvelope(…)``; the corners may be bound parameters, so that a built statement is reused."""
+        minx, miny, maxx, maxy = bbox
+        envelope = func.ST_MakeEnvelope(minx, miny, maxx, maxy, SRID)
+        return table.c.geom.op("&&")(envelope)
+
+    def intersects(self, table: Table, wkb: Any, box: Any) -> ColumnElement[bool]:
+        """``ST_Intersects`` alone: it uses the index itself."""
+        return self.spatial_predicate("intersects", table.c.geom, self.geometry_from_wkb(wkb))
+
+    def member_of(self, column: Any, values: list[Any]) -> list[Any]:
+        """One ``= ANY(array)`` clause (10 000 keys as one parameter, not 10 000 placeholders)."""
+        return [column == any_(bindparam(None, values, type_=ARRAY(column.type)))]
+
+    def layer_extents(self, conn: Connection, tables: Sequence[Table]) -> list[BBox | None]:
+        """Read the spatial index's root box, scanning only the tables whose index gives none.
+
+        The root box (what ST_EstimatedExtent reads first, and tipg serves) costs a page read, not
+        a scan of the table: rounded outward to float4 (well under a metre), never smaller than the
+        data, possibly larger after deletes. An empty index gives NULL: then scan (in a query of its
+        own, so that the scans' cost estimate never buys the first one a JIT).
+        """
+        found = self.boxes(conn, [func.ST_EstimatedExtent(t.name, "geom") for t in tables])
+        empty = [i for i, box in enumerate(found) if box is None]
+        scanned = self.boxes(conn, [select(func.ST_Extent(tables[i].c.geom)).scalar_subquery() for i in empty])
+        for i, box in zip(empty, scanned, strict=True):
+            found[i] = box
+        return found
+
+    @contextmanager
+    def driver_cursor(self, conn: Connection, query: Select[Any]) -> Iterator[Any]:
+        """A binary psycopg cursor, so that WKB arrives as bytes rather than hex text to decode."""
+        if conn.dialect.driver != "psycopg":
+            with super().driver_cursor(conn, query) as cursor:
+                yield cursor
+            return
+        compiled = query.compile(dialect=conn.dialect)
+        with conn.connection.dbapi_connection.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+            cursor.execute(str(compiled), compiled.params)
+            yield cursor
+
+    def feature_json(self, page: FromClause, properties: Any) -> ColumnElement[str]:
+        """``concat`` of the Feature's parts, the properties by ``row_to_json`` (catalogue order, compact)."""
+        return func.concat(
+            literal_column("""'{"type":"Feature","geometry":'"""),
+            geojson(page.c.geom),
+            literal_column("""',"id":'"""),
+            page.c.id,
+            literal_column("""',"properties":'"""),
+            func.row_to_json(properties.table_valued()),
+            literal_column("'}'"),
+            type_=Text,
+        )
+
+    def mvt_tile(
+        self,
+        conn: Connection,
+        filtered: Callable[[Select[Any]], Select[Any]],
+        table: Table,
+        names: Sequence[str],
+        layer: str,
+        tile: tuple[int, int, int],
+        tolerance: float,
+        extent: int,
+        buffer: int,
+    ) -> bytes | None:
+        """``ST_AsMVT`` of the rows simplified to ``tolerance`` metres and clipped by ``ST_AsMVTGeom``."""
+        envelope = func.ST_TileEnvelope(*tile)
+        simplified = func.ST_Simplify(func.ST_Transform(table.c.geom, 3857), tolerance, True)
+        geom = func.ST_AsMVTGeom(simplified, envelope, extent, buffer, True).label("geom")
+        inner = filtered(select(table.c.id, *(table.c[n] for n in names), geom)).subquery("mvt")
+        mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
+        statement = select(mvt).select_from(inner).where(inner.c.geom.is_not(None))
+        return bytes(conn.execute(statement).scalar_one() or b"")
+
+    def counts_by_each(self, conn: Connection, query: Select[Any], columns: Sequence[Any]) -> list[list[Any]]:
+        """One pass with ``GROUPING SETS``; ``GROUPING()`` tells a row's set (a NULL value is a group too)."""
+        query = query.add_columns(func.grouping(*columns)).group_by(func.grouping_sets(*columns))
+        rows = list(map(tuple, conn.execute(query)))
+        n = len(columns)
+        # GROUPING(a, b, c) sets a bit for each column left out of the row's set.
+        masks = [((1 << n) - 1) ^ (1 << (n - 1 - i)) for i in range(n)]
+        return [[row[:-1] for row in rows if row[-1] == mask] for mask in masks]
+
+    def refresh_statistics(self, conn: Connection) -> None:
+        """``VACUUM ANALYZE``: also the visibility map, so that index-only scans skip the heap."""
+        conn.execute(text("VACUUM ANALYZE"))
+
+    def insert_columns(self, conn: Connection, table: Table, columns: dict[str, np.ndarray | pa.Array]) -> int:
+        """One ``COPY``."""
+        return pgcopy.copy_values(conn, table, columns)
+
+    def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
+        """Draw the ids from the sequence in one query (its name looked up once)."""
+        statement = text(  # a model's table name, never input
+            f"SELECT nextval((SELECT pg_get_serial_sequence('{table.name}', 'id'))::regclass)"  # noqa: S608
+            " FROM generate_series(1, :n)"
+        )
+        return np.array(conn.execute(statement, {"n": n}).scalars().all(), dtype=np.int64)

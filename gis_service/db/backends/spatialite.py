@@ -1,0 +1,48 @@
+"""SpatiaLite's spatial SQL: its R*Tree reached through the ``SpatialIndex`` table, predicates answering 1/0/-1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, literal_column, select, text
+
+from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
+
+
+class SpatiaLiteSQL(SpatialSQL):
+    """SpatiaLite: an executemany for bulk writes, tiles and GeoJSON written by the caller in Python."""
+
+    box_corners: ClassVar[Corners] = (func.MbrMinX, func.MbrMinY, func.MbrMaxX, func.MbrMaxY)
+
+    def geometry_from_wkb(self, wkb: Any) -> ColumnElement[Any]:
+        """``GeomFromWKB`` in the storage SRID."""
+        return func.GeomFromWKB(wkb_param(wkb), SRID)
+
+    def spatial_predicate(self, op: str, column: ColumnElement[Any], other: ColumnElement[Any]) -> ColumnElement[bool]:
+        """``ST_<Op>(…) = 1`` (SpatiaLite answers -1 on an invalid geometry)."""
+        call = getattr(func, f"ST_{op.capitalize()}")(column, other)
+        return call == 1  # type: ignore[no-any-return]
+
+    def bbox_filter(self, table: Table, bbox: BBox | Sequence[Any]) -> ColumnElement[bool]:
+        """Rows the ``SpatialIndex`` virtual table finds in the frame, then ``MbrIntersects``.
+
+        Its R*Tree is only used through that table: a plain ``MbrIntersects`` would scan.
+        """
+        minx, miny, maxx, maxy = bbox
+        frame = func.BuildMbr(minx, miny, maxx, maxy, SRID)
+        index_rows = text(
+            "SELECT ROWID FROM SpatialIndex WHERE f_table_name = :sidx_table AND f_geometry_column = 'geom'"
+            " AND search_frame = BuildMbr(:sidx_minx, :sidx_miny, :sidx_maxx, :sidx_maxy)"
+        ).bindparams(sidx_table=table.name, sidx_minx=minx, sidx_miny=miny, sidx_maxx=maxx, sidx_maxy=maxy)
+        index: Select[Any] = select(literal_column("ROWID")).select_from(index_rows.columns().subquery("sidx"))
+        return and_(table.c.id.in_(index), func.MbrIntersects(table.c.geom, frame) == 1)
+
+    def intersects(self, table: Table, wkb: Any, box: Any) -> ColumnElement[bool]:
+        """The index prefilter on ``box``, then the exact ``ST_Intersects``."""
+        exact = self.spatial_predicate("intersects", table.c.geom, self.geometry_from_wkb(wkb))
+        return and_(self.bbox_filter(table, box), exact)
+
+    def layer_extents(self, conn: Connection, tables: Sequence[Table]) -> list[BBox | None]:
+        """``Extent`` of each table, in one query."""
+        return self.boxes(conn, [select(func.Extent(t.c.geom)).scalar_subquery() for t in tables])
