@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from gis_service.api.deps import ClockDep, SessionDep, Viewer
+from gis_service.api.responses import file_responses
 from gis_service.quality.assessment import parse_period
 from gis_service.quality.bulletin import build_bulletin
 from gis_service.quality.bulletin_files import annex_bytes, word_bytes
@@ -20,7 +21,7 @@ MEDIA = {
 }
 
 
-@router.get("/{period}.{fmt}")
+@router.get("/{period}.{fmt}", response_class=Response, responses=file_responses(*MEDIA.values()))
 def bulletin(
     session: SessionDep,
     _caller: Viewer,

@@ -18,6 +18,8 @@ from fastapi.responses import Response
 from gis_service import __version__
 from gis_service.api.deps import SessionDep, Viewer
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
+from gis_service.api.schemas import ogc as shapes
+from gis_service.api.schemas.base import Feature, FeatureCollection
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
 from gis_service.export import geojson
@@ -94,7 +96,7 @@ def _alternates(links: Links, json_type: str = JSON) -> list[dict[str, str]]:
     ]
 
 
-@router.get("/", include_in_schema=True)
+@router.get("/", include_in_schema=True, response_model=shapes.Landing)
 @router.get("", include_in_schema=False)
 def landing(request: Request, _caller: Viewer) -> Response:
     """Landing page with links to the API definition, conformance and collections."""
@@ -116,7 +118,7 @@ def landing(request: Request, _caller: Viewer) -> Response:
     return json_response(body)
 
 
-@router.get("/api")
+@router.get("/api", response_model=shapes.ApiDocument)
 def api_document(request: Request, _caller: Viewer) -> Response:
     """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
     refuse_unknown(request, ())
@@ -126,7 +128,7 @@ def api_document(request: Request, _caller: Viewer) -> Response:
     )
 
 
-@router.get("/conformance")
+@router.get("/conformance", response_model=shapes.Conformance)
 def conformance(request: Request, _caller: Viewer) -> Response:
     """The conformance classes this API implements."""
     refuse_unknown(request, ())
@@ -178,7 +180,7 @@ def _collections_page(links: Links, described: list[dict[str, Any]]) -> Response
     return html.page(links.base, "图层集合", _alternates(links), rows=rows, columns=["集合", "名称"])
 
 
-@router.get("/collections")
+@router.get("/collections", response_model=shapes.Collections)
 def collections(request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """Every layer of the catalogue as a collection."""
     refuse_unknown(request, ())
@@ -201,7 +203,7 @@ def layer_of(collection_id: str) -> LayerSpec:
     return layers[collection_id]
 
 
-@router.get("/collections/{collection_id}")
+@router.get("/collections/{collection_id}", response_model=shapes.Collection)
 def collection(collection_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """One collection's description and extent."""
     refuse_unknown(request, ())
@@ -213,7 +215,7 @@ def collection(collection_id: str, request: Request, session: SessionDep, _calle
     return json_response(body)
 
 
-@router.get("/collections/{collection_id}/queryables")
+@router.get("/collections/{collection_id}/queryables", response_model=shapes.Queryables)
 def collection_queryables(collection_id: str, request: Request, _caller: Viewer) -> Response:
     """The properties a ``filter`` or ``sortby`` may name, as a JSON Schema."""
     refuse_unknown(request, ())
@@ -222,7 +224,7 @@ def collection_queryables(collection_id: str, request: Request, _caller: Viewer)
     return json_response(queryables(layer, url), media_type="application/schema+json")
 
 
-@router.get("/collections/{collection_id}/items")
+@router.get("/collections/{collection_id}/items", response_model=FeatureCollection)
 def items(
     collection_id: str,
     request: Request,
@@ -296,7 +298,7 @@ def _items_page(links: Links, layer: LayerSpec, texts: list[str], matched: int, 
     )
 
 
-@router.get("/collections/{collection_id}/items/{fid}")
+@router.get("/collections/{collection_id}/items/{fid}", response_model=Feature)
 def item(
     collection_id: str,
     fid: IdPath,

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gis_service.api.deps import Admin, ClockDep, SessionDep, Viewer
-from gis_service.api.routers.chiefs import xlsx_response
+from gis_service.api.responses import file_responses
+from gis_service.api.routers.chiefs import XLSX, xlsx_response
+from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import sheets, signboards
 from gis_service.chiefs.board_docx import board_document
 
@@ -17,7 +19,7 @@ router = APIRouter(prefix="/api/v1/signboards", tags=["signboards"])
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-@router.get("")
+@router.get("", response_model=shapes.Signboards, response_model_exclude_unset=True)
 def list_boards(
     session: SessionDep,
     _caller: Viewer,
@@ -30,7 +32,7 @@ def list_boards(
     return {"signboards": boards, "numberReturned": len(boards)}
 
 
-@router.post("/generate")
+@router.post("/generate", response_model=shapes.SignboardsGenerated, response_model_exclude_unset=True)
 def generate(session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Put a board on every reach without one and flag boards whose text no longer matches the roster."""
     result = signboards.generate(session, clock)
@@ -38,7 +40,11 @@ def generate(session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, A
     return result
 
 
-@router.get("/export.xlsx")
+@router.get(
+    "/export.xlsx",
+    response_class=Response,
+    responses=file_responses(XLSX),
+)
 def export_boards(
     session: SessionDep,
     _caller: Viewer,
@@ -50,7 +56,11 @@ def export_boards(
     return xlsx_response(content, "待更新公示牌.xlsx" if not all_boards else "公示牌.xlsx")
 
 
-@router.get("/{board_id}/board.docx")
+@router.get(
+    "/{board_id}/board.docx",
+    response_class=Response,
+    responses=file_responses(DOCX),
+)
 def printable_board(board_id: int, session: SessionDep, _caller: Viewer, clock: ClockDep) -> Response:
     """Download the board's printable layout (Word, A4 landscape) with the text today's roster gives it."""
     board = signboards.get_board(session, board_id, clock.today())
@@ -61,7 +71,7 @@ def printable_board(board_id: int, session: SessionDep, _caller: Viewer, clock: 
     )
 
 
-@router.post("/{board_id}/updated")
+@router.post("/{board_id}/updated", response_model=shapes.Signboard, response_model_exclude_unset=True)
 def board_updated(board_id: int, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Record that the board was replaced with the roster's current text (back to 现行)."""
     board = signboards.mark_updated(session, board_id, clock)
