@@ -13,7 +13,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from gis_service import __version__
 from gis_service.api.deps import SessionDep, Viewer
@@ -118,7 +118,13 @@ def landing(request: Request, _caller: Viewer) -> Response:
     return json_response(body)
 
 
-@router.get("/api", response_model=shapes.ApiDocument)
+class OpenApiResponse(JSONResponse):
+    """The OGC API's own OpenAPI document, declared in its media type."""
+
+    media_type = openapi.MEDIA_TYPE
+
+
+@router.get("/api", response_model=shapes.ApiDocument, response_class=OpenApiResponse)
 def api_document(request: Request, _caller: Viewer) -> Response:
     """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
     refuse_unknown(request, ())
