@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Engine
 
 from gis_service.api.app import ROUTERS, create_app
 from tests.helpers import bearer
+from tests.test_import_versions import range_file, river, upload
+
+__all__ = ["river"]  # the fixture of a river to deliver ranges for
 
 REF = "#/components/schemas/"
 # (URL asked on the demo database, the route's path template): the main GET routes of each resource.
@@ -156,3 +162,25 @@ def test_a_write_answer_is_served_through_its_model(client: TestClient, tokens: 
     problem = Problem.model_validate(payload)
     assert problem.status == "reported" and problem.category == "dumping"
     assert {name for name, field in Problem.model_fields.items() if field.is_required()} <= set(payload)
+
+
+def test_an_upload_answers_its_report_model(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """An upload (201), its dry run (200) and the comparison of two versions validate against their models."""
+    from gis_service.api.schemas.deliveries import ImportReport, RangeDiff
+
+    first = upload(client, tokens["surveyor"], range_file(tmp_path, 0, "v1"))
+    assert first.status_code == 201, first.text
+    report = ImportReport.model_validate(first.json())
+    assert report.accepted and report.stored == 1 and report.layer == "boundaries"
+    assert ImportReport.model_validate(first.json()).model_dump(mode="json", exclude_unset=True) == first.json()
+    trial = upload(client, tokens["surveyor"], range_file(tmp_path, 10, "v2"), dry_run="true")
+    assert trial.status_code == 200 and ImportReport.model_validate(trial.json()).dry_run
+    second = upload(client, tokens["surveyor"], range_file(tmp_path, 10, "v2"))
+    ids = {"from": first.json()["deliveries"][0]["id"], "to": second.json()["deliveries"][0]["id"]}
+    diff = client.get("/api/v1/deliveries/diff", params=ids, headers=bearer(tokens["viewer"]))
+    assert diff.status_code == 200, diff.text
+    # The second range is the first moved 10 m east (``range_file``): the largest shift is 10 m.
+    assert RangeDiff.model_validate(diff.json()).max_shift_m == pytest.approx(10, rel=1e-3)
+    assert RangeDiff.model_validate(diff.json()).model_dump(mode="json", by_alias=True) == diff.json()

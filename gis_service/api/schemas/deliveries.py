@@ -64,5 +64,33 @@ class RangeDiff(Open):
     max_shift_m: float | None
 
 
+class Finding(Open):
+    """One problem found in a delivery: code, message, severity, and where (feature, field, position)."""
+
+    code: str
+    message: str
+    severity: str
+    feature: int | None = None
+    feature_id: str | None = None
+    field: str | None = None
+    value: Any = None
+    fix: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+
+
 class ImportReport(Open):
-    """The validation report of an upload: what was read, found and stored."""
+    """The validation report of an upload: how the file was read, counts, findings, and what was stored."""
+
+    layer: str
+    layer_label: str | None = None
+    source: dict[str, Any] | None = None
+    feature_count: int
+    accepted: bool
+    dry_run: bool
+    counts: dict[str, int]
+    codes: dict[str, int]
+    findings: list[Finding]
+    omitted: dict[str, int] | None = None
+    stored: int | None = None
+    deliveries: list[dict[str, Any]] | None = None
