@@ -156,5 +156,6 @@ def _error(status: int) -> dict[str, Any]:
 def file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
     """Return the ``responses`` of a download route: a 200 in each of ``media_types``."""
     binary = {"schema": {"type": "string", "format": "binary"}}
-    document = {"schema": {"type": "object"}}  # GeoJSON: a JSON document, not opaque bytes
+    # GeoJSON: a JSON document (the FeatureCollection the feature routes declare), not opaque bytes.
+    document = {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}
     return {200: {"description": "文件", "content": {m: document if "json" in m else binary for m in media_types}}}

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from gis_service.access import Role, create_token
 from gis_service.api.deps import Caller, SessionDep, allowed
 from gis_service.api.responses import file_responses
+from gis_service.api.schemas import admin as shapes
 from gis_service.db.models import AuditEntry
 from gis_service.export.audit import audit_export
 from gis_service.export.sheets import MEDIA_TYPES
@@ -27,7 +28,7 @@ class TokenRequest(BaseModel):
     expires_days: int | None = Field(default=None, ge=1, le=3650, description="有效天数；不填则长期有效")
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, response_model=shapes.TokenCreated)
 def new_token(
     body: TokenRequest, session: SessionDep, caller: Annotated[Caller, allowed("token.create")]
 ) -> dict[str, Any]:
@@ -37,13 +38,13 @@ def new_token(
     return {"name": body.name, "role": body.role.value, "token": secret}
 
 
-@router.get("/tokens")
+@router.get("/tokens", response_model=shapes.TokenList)
 def tokens(session: SessionDep, _caller: Annotated[Caller, allowed("token.list")]) -> dict[str, Any]:
     """List the tokens: name, role, state, created, last used, expiry (never a secret)."""
     return {"tokens": list_tokens(session)}
 
 
-@router.delete("/tokens/{name}")
+@router.delete("/tokens/{name}", response_model=shapes.TokenRevoked)
 def revoke(
     session: SessionDep,
     caller: Annotated[Caller, allowed("token.revoke")],
@@ -55,7 +56,7 @@ def revoke(
     return {"name": name, "revoked": count}
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=shapes.AuditLog)
 def audit_log(
     session: SessionDep,
     _caller: Annotated[Caller, allowed("audit.read")],

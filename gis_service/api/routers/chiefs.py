@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from gis_service.api.deps import Admin, Caller, ClockDep, SessionDep, Viewer
 from gis_service.api.params import IdPath
 from gis_service.api.responses import file_responses
+from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import assignments, patrols, sheets
 from gis_service.chiefs.roster import read_roster
 from gis_service.chiefs.signboards import refresh_flags
@@ -64,7 +65,7 @@ def xlsx_response(content: bytes, filename: str) -> Response:
     )
 
 
-@router.get("")
+@router.get("", response_model=shapes.Assignments, response_model_exclude_unset=True)
 def list_assignments(
     session: SessionDep,
     caller: Viewer,
@@ -81,7 +82,9 @@ def list_assignments(
     }
 
 
-@router.post("/import", openapi_extra=ROSTER_BODY)
+@router.post(
+    "/import", openapi_extra=ROSTER_BODY, response_model=shapes.RosterImport, response_model_exclude_unset=True
+)
 async def import_roster(request: Request, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Import the Excel roster (422 with the report of bad rows; nothing stored then)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -103,7 +106,7 @@ async def import_roster(request: Request, session: SessionDep, caller: Admin, cl
     return result
 
 
-@router.get("/coverage")
+@router.get("/coverage", response_model=shapes.Coverage, response_model_exclude_unset=True)
 def coverage(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return each important river's (and each river with chiefs') gaps and overlaps of reaches per level."""
     return assignments.coverage_check(session, clock.today())
@@ -131,7 +134,7 @@ class AssignmentEnd(BaseModel):
     end_date: dt.date
 
 
-@router.patch("/{chief_id}")
+@router.patch("/{chief_id}", response_model=shapes.ChiefEdited, response_model_exclude_unset=True)
 def edit_chief(
     chief_id: IdPath, body: ChiefEdit, session: SessionDep, caller: Admin, clock: ClockDep
 ) -> dict[str, Any]:
@@ -150,7 +153,9 @@ def edit_chief(
     }
 
 
-@router.post("/assignments/{assignment_id}/end")
+@router.post(
+    "/assignments/{assignment_id}/end", response_model=shapes.AssignmentEnded, response_model_exclude_unset=True
+)
 def end_assignment(
     assignment_id: IdPath, body: AssignmentEnd, session: SessionDep, caller: Admin, clock: ClockDep
 ) -> dict[str, Any]:
@@ -161,7 +166,7 @@ def end_assignment(
     return {**assignments.assignment_record(held), "signboards_outdated": len(outdated)}
 
 
-@router.get("/{chief_id}/calendar")
+@router.get("/{chief_id}/calendar", response_model=shapes.PatrolCalendar, response_model_exclude_unset=True)
 def patrol_calendar(chief_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return a chief's patrol calendar: the periods of the level, each met or not, and the patrols."""
     return patrols.calendar(session, chief_id, clock.today())

@@ -17,6 +17,7 @@ from starlette.types import Message
 
 from gis_service.api.deps import Caller, CheckSessionDep, ImportSessionDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.params import MAX_ID, IdPath
+from gis_service.api.schemas import deliveries as shapes
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import (
@@ -129,7 +130,11 @@ LayerPath = Annotated[str, Path(description="rivers, boundaries, stakes, zones, 
 @router.post(
     "/{layer}",
     status_code=201,
-    responses={200: {"description": "dry_run：只检查，未入库；检查报告"}, 422: {"description": "交付未通过检查"}},
+    response_model=shapes.ImportReport,
+    responses={
+        200: {"description": "dry_run：只检查，未入库；检查报告", "model": shapes.ImportReport},
+        422: {"description": "交付未通过检查"},
+    },
 )
 async def upload_delivery(
     request: Request,
@@ -179,7 +184,7 @@ async def preview_upload(
     return HTMLResponse(await run_in_threadpool(checked_delivery_html, features, report, accepted))
 
 
-@router.get("")
+@router.get("", response_model=shapes.DeliveryList, response_model_exclude_unset=True)
 def deliveries(
     session: SessionDep,
     _caller: Viewer,
@@ -193,7 +198,7 @@ def deliveries(
     return {"deliveries": [delivery_dict(d) for d in rows]}
 
 
-@router.get("/diff")
+@router.get("/diff", response_model=shapes.RangeDiff)
 def diff(
     session: SessionDep,
     _caller: Viewer,
@@ -204,7 +209,7 @@ def diff(
     return range_diff(session, from_id, to_id)
 
 
-@router.get("/rivers/{river_code}")
+@router.get("/rivers/{river_code}", response_model=shapes.RiverHistory, response_model_exclude_unset=True)
 def river_history(session: SessionDep, _caller: Viewer, river_code: str, layer: str | None = None) -> dict[str, Any]:
     """Return a river's version history (all layers unless ``layer``), oldest first."""
     rows = list_deliveries(session, river_code=river_code, layer=layer, limit=1000)
@@ -213,7 +218,7 @@ def river_history(session: SessionDep, _caller: Viewer, river_code: str, layer: 
     return {"river_code": river_code, "current": current, "deliveries": [delivery_dict(d) for d in rows]}
 
 
-@router.get("/{delivery_id}")
+@router.get("/{delivery_id}", response_model=shapes.Delivery, response_model_exclude_unset=True)
 def delivery(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> dict[str, Any]:
     """Return one delivery with its validation report."""
     return delivery_dict(get_delivery(session, delivery_id), report=True)
@@ -239,7 +244,7 @@ class Rejection(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/{delivery_id}/approve")
+@router.post("/{delivery_id}/approve", response_model=shapes.Delivery, response_model_exclude_unset=True)
 def approve(
     session: SessionDep, caller: Annotated[Caller, allowed("delivery.approve")], delivery_id: IdPath
 ) -> dict[str, Any]:
@@ -251,7 +256,7 @@ def approve(
     return delivery_dict(d)
 
 
-@router.post("/{delivery_id}/reject")
+@router.post("/{delivery_id}/reject", response_model=shapes.Delivery, response_model_exclude_unset=True)
 def reject(
     session: SessionDep, caller: Annotated[Caller, allowed("delivery.reject")], delivery_id: IdPath, body: Rejection
 ) -> dict[str, Any]:

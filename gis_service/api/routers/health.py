@@ -12,13 +12,16 @@ from starlette.concurrency import run_in_threadpool
 
 from gis_service import __version__
 from gis_service.api.deps import BackendDep
+from gis_service.api.schemas import health as shapes
 
 router = APIRouter(tags=["health"])
 # The whole answer within 2 s: the database gets most of it, the rest is the answer's own way out.
 DATABASE_WAIT_S = 1.5
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz", response_model=shapes.Health, responses={503: {"model": shapes.Health, "description": "数据库不可用"}}
+)
 async def healthz(backend: BackendDep) -> JSONResponse:
     """Tell whether the service and its database answer (200), or what state the database is in (503)."""
     state, detail = "ok", None

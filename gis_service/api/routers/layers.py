@@ -9,6 +9,8 @@ from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, Viewer
 from gis_service.api.params import IdPath, Offset
+from gis_service.api.schemas import layers as shapes
+from gis_service.api.schemas.base import Feature, FeatureCollection
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
@@ -36,7 +38,7 @@ def parse_bbox(value: str | None) -> BBox | None:
     return parts
 
 
-@router.get("")
+@router.get("", response_model=shapes.LayerList)
 def list_layers(_caller: Viewer) -> dict[str, Any]:
     """List the layers with their Chinese labels and fields."""
     return {
@@ -62,7 +64,7 @@ def list_layers(_caller: Viewer) -> dict[str, Any]:
     }
 
 
-@router.get("/{layer}/features")
+@router.get("/{layer}/features", response_model=FeatureCollection)
 def layer_features(
     request: Request,
     session: SessionDep,
@@ -87,7 +89,7 @@ def layer_features(
     return Response(geojson.collection_text(page, numberReturned=len(page), links=links), media_type=GEOJSON)
 
 
-@router.get("/{layer}/features/{fid}")
+@router.get("/{layer}/features/{fid}", response_model=Feature)
 def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: IdPath) -> Response:
     """Return one current feature by id as a GeoJSON Feature (superseded versions are not found)."""
     spec = get_catalogue()[layer]

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer, query_token, validated_token
 from gis_service.api.params import IdPath
 from gis_service.api.routers.layers import parse_bbox
+from gis_service.api.schemas import maps as shapes
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
 from gis_service.ledger.filters import ProblemFilter
@@ -96,7 +97,7 @@ def river_page(
     return _page(request, river_map(session, code, ratio_rules(settings), basemap=basemap))
 
 
-@router.get("/maps/data/problems")
+@router.get("/maps/data/problems", response_model=shapes.ProblemColumns)
 def problems_data(
     request: Request,
     session: SessionDep,
@@ -110,13 +111,13 @@ def problems_data(
     return _json(sites)
 
 
-@router.get("/maps/data/problems/{problem_id}")
+@router.get("/maps/data/problems/{problem_id}", response_model=shapes.ProblemRecord)
 def problem_popup(session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: IdPath) -> Response:
     """One site's popup record."""
     return _json(problem_record(session, problem_id, clock.today()))
 
 
-@router.get("/maps/data/layers/{layer}")
+@router.get("/maps/data/layers/{layer}", response_model=shapes.MapLayer)
 def layer_data(
     session: SessionDep,
     _caller: Viewer,

@@ -13,12 +13,13 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from gis_service import __version__
 from gis_service.api.deps import SessionDep, Viewer
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
-from gis_service.api.responses import file_responses
+from gis_service.api.schemas import ogc as shapes
+from gis_service.api.schemas.base import Feature, FeatureCollection
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.errors import NotFound
 from gis_service.export import geojson
@@ -95,7 +96,7 @@ def _alternates(links: Links, json_type: str = JSON) -> list[dict[str, str]]:
     ]
 
 
-@router.get("/", include_in_schema=True)
+@router.get("/", include_in_schema=True, response_model=shapes.Landing)
 @router.get("", include_in_schema=False)
 def landing(request: Request, _caller: Viewer) -> Response:
     """Landing page with links to the API definition, conformance and collections."""
@@ -117,7 +118,13 @@ def landing(request: Request, _caller: Viewer) -> Response:
     return json_response(body)
 
 
-@router.get("/api", response_class=Response, responses=file_responses(openapi.MEDIA_TYPE))
+class OpenApiResponse(JSONResponse):
+    """The OGC API's own OpenAPI document, declared in its media type."""
+
+    media_type = openapi.MEDIA_TYPE
+
+
+@router.get("/api", response_model=shapes.ApiDocument, response_class=OpenApiResponse)
 def api_document(request: Request, _caller: Viewer) -> Response:
     """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
     refuse_unknown(request, ())
@@ -127,7 +134,7 @@ def api_document(request: Request, _caller: Viewer) -> Response:
     )
 
 
-@router.get("/conformance")
+@router.get("/conformance", response_model=shapes.Conformance)
 def conformance(request: Request, _caller: Viewer) -> Response:
     """The conformance classes this API implements."""
     refuse_unknown(request, ())
@@ -179,7 +186,7 @@ def _collections_page(links: Links, described: list[dict[str, Any]]) -> Response
     return html.page(links.base, "图层集合", _alternates(links), rows=rows, columns=["集合", "名称"])
 
 
-@router.get("/collections")
+@router.get("/collections", response_model=shapes.Collections)
 def collections(request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """Every layer of the catalogue as a collection."""
     refuse_unknown(request, ())
@@ -202,7 +209,7 @@ def layer_of(collection_id: str) -> LayerSpec:
     return layers[collection_id]
 
 
-@router.get("/collections/{collection_id}")
+@router.get("/collections/{collection_id}", response_model=shapes.Collection)
 def collection(collection_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """One collection's description and extent."""
     refuse_unknown(request, ())
@@ -214,7 +221,7 @@ def collection(collection_id: str, request: Request, session: SessionDep, _calle
     return json_response(body)
 
 
-@router.get("/collections/{collection_id}/queryables")
+@router.get("/collections/{collection_id}/queryables", response_model=shapes.Queryables)
 def collection_queryables(collection_id: str, request: Request, _caller: Viewer) -> Response:
     """The properties a ``filter`` or ``sortby`` may name, as a JSON Schema."""
     refuse_unknown(request, ())
@@ -223,7 +230,7 @@ def collection_queryables(collection_id: str, request: Request, _caller: Viewer)
     return json_response(queryables(layer, url), media_type="application/schema+json")
 
 
-@router.get("/collections/{collection_id}/items")
+@router.get("/collections/{collection_id}/items", response_model=FeatureCollection)
 def items(
     collection_id: str,
     request: Request,
@@ -297,7 +304,7 @@ def _items_page(links: Links, layer: LayerSpec, texts: list[str], matched: int, 
     )
 
 
-@router.get("/collections/{collection_id}/items/{fid}")
+@router.get("/collections/{collection_id}/items/{fid}", response_model=Feature)
 def item(
     collection_id: str,
     fid: IdPath,

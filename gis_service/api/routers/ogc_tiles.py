@@ -7,11 +7,14 @@ Tiles take the same filters as items (queryable ``name=value``, ``filter``, ``da
 
 from __future__ import annotations
 
+import morecantile
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.responses import file_responses
 from gis_service.api.routers.ogc import JSON, json_response, layer_of
+from gis_service.api.schemas import ogc as shapes
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import NotFound
 from gis_service.ogc.filters import queryable_names
@@ -67,7 +70,7 @@ def _tileset(links: Links, layer: LayerSpec) -> dict[str, object]:
     }
 
 
-@router.get("/tileMatrixSets")
+@router.get("/tileMatrixSets", response_model=shapes.TileMatrixSets)
 def tile_matrix_sets(request: Request, _caller: Viewer) -> object:
     """The tile matrix sets tiles are served in (WebMercatorQuad)."""
     refuse_unknown(request, ())
@@ -78,7 +81,7 @@ def tile_matrix_sets(request: Request, _caller: Viewer) -> object:
     )
 
 
-@router.get("/tileMatrixSets/{tms_id}")
+@router.get("/tileMatrixSets/{tms_id}", response_model=morecantile.TileMatrixSet)
 def tile_matrix_set(tms_id: str, request: Request, _caller: Viewer) -> Response:
     """The definition of WebMercatorQuad (from morecantile)."""
     refuse_unknown(request, ())
@@ -86,7 +89,7 @@ def tile_matrix_set(tms_id: str, request: Request, _caller: Viewer) -> Response:
     return Response(matrix_set().model_dump_json(exclude_none=True, by_alias=True), media_type=JSON)
 
 
-@router.get("/collections/{collection_id}/tiles")
+@router.get("/collections/{collection_id}/tiles", response_model=shapes.TileSets)
 def tilesets(collection_id: str, request: Request, _caller: Viewer) -> Response:
     """The vector tile sets of a collection."""
     refuse_unknown(request, ())
@@ -95,7 +98,7 @@ def tilesets(collection_id: str, request: Request, _caller: Viewer) -> Response:
     return json_response({"links": [links.link("self", links.here(), JSON)], "tilesets": [_tileset(links, layer)]})
 
 
-@router.get("/collections/{collection_id}/tiles/{tms_id}")
+@router.get("/collections/{collection_id}/tiles/{tms_id}", response_model=shapes.TileSet)
 def tileset(collection_id: str, tms_id: str, request: Request, _caller: Viewer) -> Response:
     """One vector tile set of a collection."""
     refuse_unknown(request, ())
@@ -103,7 +106,7 @@ def tileset(collection_id: str, tms_id: str, request: Request, _caller: Viewer) 
     return json_response(_tileset(Links(request), layer_of(collection_id)))
 
 
-@router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json")
+@router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json", response_model=shapes.TileJson)
 def tilejson(collection_id: str, tms_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
     """The TileJSON 3.0 of a collection's tiles (MapLibre, Leaflet plugins, QGIS)."""
     refuse_unknown(request, ())
@@ -128,7 +131,9 @@ def tilejson(collection_id: str, tms_id: str, request: Request, session: Session
     return json_response(body)
 
 
-@router.get("/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}")
+@router.get(
+    "/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}", response_class=Response, responses=file_responses(MVT)
+)
 def tile(
     collection_id: str, tms_id: str, z: int, y: int, x: int, request: Request, session: SessionDep, _caller: Viewer
 ) -> Response:

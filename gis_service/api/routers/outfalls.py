@@ -11,7 +11,9 @@ from pydantic import Field
 
 from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.params import MAX_ID, IdPath
-from gis_service.api.routers.problems import PHOTOS_BODY, photo_response, photo_uploads
+from gis_service.api.responses import file_responses
+from gis_service.api.routers.problems import PHOTO_TYPES, PHOTOS_BODY, photo_response, photo_uploads
+from gis_service.api.schemas import outfalls as shapes
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ledger import outfalls
@@ -57,7 +59,7 @@ def _items(frame: Any) -> list[dict[str, Any]]:
 River = Annotated[str | None, Query(description="河流编码")]
 
 
-@router.get("")
+@router.get("", response_model=shapes.OutfallCollection, response_model_exclude_unset=True)
 def list_register(
     session: SessionDep,
     _caller: Viewer,
@@ -75,7 +77,7 @@ def list_register(
     return {"type": "FeatureCollection", "features": items, "numberReturned": len(items)}
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=shapes.OutfallStats, response_model_exclude_unset=True)
 def register_stats(
     session: SessionDep,
     _caller: Viewer,
@@ -88,7 +90,7 @@ def register_stats(
     return outfalls.outfall_statistics(session, river_code=river, outfall_type=outfall_type, stage=stage, status=status)
 
 
-@router.get("/{outfall_id}")
+@router.get("/{outfall_id}", response_model=shapes.OutfallFile, response_model_exclude_unset=True)
 def read_outfall(outfall_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return one outfall with its zone, flags and file (every change, with its photos)."""
     frame = outfalls.list_outfalls(session, fid=outfall_id)
@@ -99,7 +101,7 @@ def read_outfall(outfall_id: IdPath, session: SessionDep, _caller: Viewer) -> di
     return feature
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=shapes.OutfallFile, response_model_exclude_unset=True)
 def register(
     body: NewOutfall, session: SessionDep, caller: Annotated[Caller, allowed("outfall.register")], clock: ClockDep
 ) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def register(
     return read_outfall(oid, session, caller)
 
 
-@router.patch("/{outfall_id}")
+@router.patch("/{outfall_id}", response_model=shapes.OutfallFile, response_model_exclude_unset=True)
 def change(
     outfall_id: IdPath,
     body: OutfallChange,
@@ -140,7 +142,12 @@ def change(
     return read_outfall(outfall_id, session, caller)
 
 
-@router.post("/{outfall_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
+@router.post(
+    "/{outfall_id}/events/{event_id}/photos",
+    status_code=201,
+    openapi_extra=PHOTOS_BODY,
+    response_model=shapes.OutfallPhotos,
+)
 def upload_photos(
     outfall_id: IdPath,
     event_id: IdPath,
@@ -157,7 +164,11 @@ def upload_photos(
     return {"attachments": stored}
 
 
-@router.get("/{outfall_id}/events/{event_id}/photos/{index}")
+@router.get(
+    "/{outfall_id}/events/{event_id}/photos/{index}",
+    response_class=FileResponse,
+    responses=file_responses(*PHOTO_TYPES),
+)
 def download_photo(
     outfall_id: IdPath,
     event_id: IdPath,
@@ -170,7 +181,7 @@ def download_photo(
     return photo_response(photo["path"], photo["content_type"], photo["filename"])
 
 
-@router.delete("/{outfall_id}")
+@router.delete("/{outfall_id}", response_model=shapes.OutfallDeleted)
 def remove(
     outfall_id: IdPath, session: SessionDep, caller: Annotated[Caller, allowed("outfall.delete")]
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
 from gis_service.api.params import MAX_ID, IdPath
+from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import patrols
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.chiefs.tracks import read_track
@@ -48,7 +49,9 @@ def _field(form: Any, name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-@router.post("", status_code=201, openapi_extra=TRACK_BODY)
+@router.post(
+    "", status_code=201, openapi_extra=TRACK_BODY, response_model=shapes.Patrol, response_model_exclude_unset=True
+)
 async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, clock: ClockDep) -> dict[str, Any]:
     """Store a patrol track: JSON ``{"id", "chief", "river_code", "length_m", "duration_s", "coverage"}`` and more."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -80,7 +83,7 @@ async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, cl
     return record
 
 
-@router.get("")
+@router.get("", response_model=shapes.Patrols, response_model_exclude_unset=True)
 def list_patrols(
     session: SessionDep,
     _caller: Viewer,
@@ -93,7 +96,7 @@ def list_patrols(
     return {"patrols": items, "numberReturned": len(items)}
 
 
-@router.get("/overdue")
+@router.get("/overdue", response_model=shapes.OverduePatrols, response_model_exclude_unset=True)
 def overdue(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return the reaches whose chief has not patrolled within the period of the level (超期未巡)."""
     rows = patrols.overdue_reaches(session, clock.today())
@@ -110,7 +113,9 @@ class FoundProblem(Location):
     description: str | None = Field(default=None, max_length=4000)
 
 
-@router.post("/{patrol_id}/problems", status_code=201)
+@router.post(
+    "/{patrol_id}/problems", status_code=201, response_model=shapes.PatrolFinding, response_model_exclude_unset=True
+)
 def report_found_problem(
     patrol_id: IdPath, body: FoundProblem, session: SessionDep, caller: Surveyor, clock: ClockDep
 ) -> dict[str, Any]:
@@ -121,13 +126,13 @@ def report_found_problem(
     return {"patrol": patrols.get_patrol(session, patrol_id), "problem": get_problem(session, pid, clock=clock)}
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=shapes.PatrolStats, response_model_exclude_unset=True)
 def stats(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols of the last 30 days and their mean coverage."""
     return patrol_stats(session, clock.today())
 
 
-@router.get("/{patrol_id}")
+@router.get("/{patrol_id}", response_model=shapes.Patrol, response_model_exclude_unset=True)
 def read_patrol(patrol_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return one patrol."""
     return patrols.get_patrol(session, patrol_id)

@@ -17,7 +17,9 @@ from sqlalchemy import select
 
 from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.params import MAX_ID, IdPath, Offset
+from gis_service.api.responses import file_responses
 from gis_service.api.routers.layers import parse_bbox
+from gis_service.api.schemas import problems as shapes
 from gis_service.db.models import Attachment, ProblemEvent
 from gis_service.errors import BadRequest, NotFound, PayloadTooLarge
 from gis_service.export import geojson
@@ -30,6 +32,7 @@ from gis_service.settings import get_settings
 router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
 MAX_PHOTOS = 10
 MAX_PAGE = 1000
+PHOTO_TYPES = ("image/jpeg", "image/png")
 
 
 class NewProblem(Location):
@@ -78,7 +81,7 @@ def page_links(request: Request, offset: int, limit: int, more: bool) -> list[di
     return [{"rel": "next", "href": str(request.url.include_query_params(offset=offset + limit))}]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=shapes.Problem, response_model_exclude_unset=True)
 def report_problem(
     body: NewProblem, session: SessionDep, caller: Annotated[Caller, allowed("problem.report")], clock: ClockDep
 ) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def _filter(
 FilterDep = Annotated[service.ProblemFilter, Depends(_filter)]
 
 
-@router.get("")
+@router.get("", response_model=shapes.ProblemPage)
 def list_problems(
     request: Request,
     session: SessionDep,
@@ -141,7 +144,7 @@ def list_problems(
     )
 
 
-@router.get("/overdue")
+@router.get("/overdue", response_model=shapes.OverdueProblems)
 def overdue_problems(
     request: Request,
     session: SessionDep,
@@ -158,7 +161,7 @@ def overdue_problems(
     return json_response({**data, "numberReturned": len(data["items"]), "links": links})
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=shapes.ProblemStats, response_model_exclude_unset=True)
 def problem_stats(
     session: SessionDep,
     _caller: Viewer,
@@ -170,13 +173,13 @@ def problem_stats(
     return service.statistics(session, by=by, flt=flt, clock=clock)
 
 
-@router.get("/{problem_id}")
+@router.get("/{problem_id}", response_model=shapes.Problem, response_model_exclude_unset=True)
 def read_problem(problem_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return one problem with its derived jurisdiction, overdue flag and allowed actions."""
     return service.get_problem(session, problem_id, clock=clock)
 
 
-@router.patch("/{problem_id}")
+@router.patch("/{problem_id}", response_model=shapes.Problem, response_model_exclude_unset=True)
 def edit_problem(
     problem_id: IdPath,
     body: ProblemEdit,
@@ -259,7 +262,13 @@ TRANSITION_BODY = {
 }
 
 
-@router.post("/{problem_id}/transitions", status_code=201, openapi_extra=TRANSITION_BODY)
+@router.post(
+    "/{problem_id}/transitions",
+    status_code=201,
+    openapi_extra=TRANSITION_BODY,
+    response_model=shapes.TransitionResult,
+    response_model_exclude_unset=True,
+)
 def transition_problem(
     problem_id: IdPath,
     session: SessionDep,
@@ -299,7 +308,7 @@ def transition_problem(
     }
 
 
-@router.get("/{problem_id}/history")
+@router.get("/{problem_id}/history", response_model=shapes.ProblemHistory, response_model_exclude_unset=True)
 def problem_history(problem_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return every step of the problem's ledger: who, when, what, and the evidence."""
     return {"problem_id": problem_id, "events": service.history(session, problem_id)}
@@ -327,7 +336,13 @@ PHOTOS_BODY = {
 }
 
 
-@router.post("/{problem_id}/events/{event_id}/photos", status_code=201, openapi_extra=PHOTOS_BODY)
+@router.post(
+    "/{problem_id}/events/{event_id}/photos",
+    status_code=201,
+    openapi_extra=PHOTOS_BODY,
+    response_model=shapes.Attachments,
+    response_model_exclude_unset=True,
+)
 def upload_photos(
     problem_id: IdPath,
     event_id: IdPath,
@@ -342,7 +357,11 @@ def upload_photos(
     return {"attachments": [service.attachment_data(a) for a in stored]}
 
 
-@router.get("/{problem_id}/attachments/{attachment_id}")
+@router.get(
+    "/{problem_id}/attachments/{attachment_id}",
+    response_class=FileResponse,
+    responses=file_responses(*PHOTO_TYPES),
+)
 def download_photo(problem_id: IdPath, attachment_id: IdPath, session: SessionDep, _caller: Viewer) -> FileResponse:
     """Return an evidence photo."""
     row = session.execute(

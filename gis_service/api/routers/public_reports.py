@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from gis_service.api.deps import Admin, ClockDep, SessionDep
+from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import public_reports
 from gis_service.chiefs.rules import get_chief_settings
 from gis_service.errors import BadRequest, PayloadTooLarge
@@ -88,7 +89,13 @@ async def intake(request: Request) -> tuple[PublicReportIn, list[PhotoUpload]]:
         ) from None
 
 
-@router.post("", status_code=201, openapi_extra=INTAKE_BODY)
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=INTAKE_BODY,
+    response_model=shapes.PublicReport,
+    response_model_exclude_unset=True,
+)
 def submit(
     request: Request,
     session: SessionDep,
@@ -115,7 +122,7 @@ def submit(
     return JSONResponse(result, status_code=201)
 
 
-@router.get("")
+@router.get("", response_model=shapes.PublicReports, response_model_exclude_unset=True)
 def moderation_queue(
     session: SessionDep,
     _caller: Admin,
@@ -126,13 +133,13 @@ def moderation_queue(
     return {"reports": items, "numberReturned": len(items)}
 
 
-@router.get("/{reference}")
+@router.get("/{reference}", response_model=shapes.PublicReport, response_model_exclude_unset=True)
 def public_status(reference: str, session: SessionDep) -> dict[str, Any]:
     """Return a report's public status (never the contact)."""
     return public_reports.public_status(session, reference)
 
 
-@router.post("/{reference}/accept")
+@router.post("/{reference}/accept", response_model=shapes.PublicReport, response_model_exclude_unset=True)
 def accept(
     reference: str, session: SessionDep, caller: Admin, clock: ClockDep, body: Decision | None = None
 ) -> dict[str, Any]:
@@ -144,7 +151,7 @@ def accept(
     return result
 
 
-@router.post("/{reference}/decline")
+@router.post("/{reference}/decline", response_model=shapes.PublicReport, response_model_exclude_unset=True)
 def decline(reference: str, body: Decision, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Decline a report with a reason the reporter sees."""
     result = public_reports.decline(session, reference, reason=body.reason or "", actor=caller.name, clock=clock)

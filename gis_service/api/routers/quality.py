@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer
 from gis_service.api.routers.deliveries import limited_request, save_upload
+from gis_service.api.schemas import quality as shapes
 from gis_service.errors import BadRequest
 from gis_service.quality.assessment import Period, latest_period, parse_period, quality_report
 from gis_service.quality.dashboard import dashboard, sections_geojson
@@ -43,13 +44,13 @@ def _period(session: SessionDep, period: str | None) -> Period | None:
     return parse_period(period) if period else latest_period(session)
 
 
-@router.get("")
+@router.get("", response_model=shapes.QualityReport, response_model_exclude_unset=True)
 def quality(session: SessionDep, _caller: Viewer, settings: SettingsDep, period: PeriodQuery = None) -> dict[str, Any]:
     """Return each sample's class and deciding indicators and each section's class against its target."""
     return quality_report(session, _period(session, period), settings.quality_assessment)
 
 
-@router.get("/sections.geojson")
+@router.get("/sections.geojson", response_model=shapes.SectionsMap, response_model_exclude_unset=True)
 def sections_map(
     session: SessionDep, _caller: Viewer, settings: SettingsDep, period: PeriodQuery = None
 ) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def sections_map(
     return sections_geojson(session, _period(session, period), settings.quality_assessment)
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", response_model=shapes.QualityDashboard, response_model_exclude_unset=True)
 def quality_dashboard(
     session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep, period: PeriodQuery = None
 ) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def quality_dashboard(
     return dashboard(session, _period(session, period), settings.quality_assessment, clock)
 
 
-@router.post("/samples", status_code=201)
+@router.post("/samples", status_code=201, response_model=shapes.SamplesImport, response_model_exclude_unset=True)
 async def upload_samples(request: Request, session: SessionDep, caller: Surveyor) -> dict[str, Any]:
     """Import monitoring results (断面编码, 采样日期, indicator columns) from an .xlsx or .csv upload."""
     async with uploaded_table(request) as path:
@@ -74,7 +75,7 @@ async def upload_samples(request: Request, session: SessionDep, caller: Surveyor
     return result
 
 
-@router.get("/sources")
+@router.get("/sources", response_model=shapes.SourceCompliance, response_model_exclude_unset=True)
 def sources(session: SessionDep, _caller: Viewer, period: PeriodQuery = None) -> dict[str, Any]:
     """Return the drinking-water sources' compliance in the period and the rates per type against the targets."""
     chosen = _period(session, period)
@@ -83,7 +84,7 @@ def sources(session: SessionDep, _caller: Viewer, period: PeriodQuery = None) ->
     return source_compliance(session, chosen)
 
 
-@router.get("/sources/checks")
+@router.get("/sources/checks", response_model=shapes.ZoneChecks, response_model_exclude_unset=True)
 def sources_checks(session: SessionDep, _caller: Viewer) -> dict[str, Any]:
     """Return the active outfalls and open problem sites inside a protection zone (一级 zone outfall: red)."""
     return zone_checks(session)
@@ -97,7 +98,7 @@ class HealthInput(BaseModel):
     manual: dict[str, float] = Field(default_factory=dict, description='如 {"ecological_flow": 85}')
 
 
-@router.get("/health")
+@router.get("/health", response_model=shapes.HealthRecords, response_model_exclude_unset=True)
 def health(
     session: SessionDep,
     _caller: Viewer,
@@ -108,7 +109,7 @@ def health(
     return {"records": health_records(session, river, year)}
 
 
-@router.post("/health", status_code=201)
+@router.post("/health", status_code=201, response_model=shapes.HealthRecord, response_model_exclude_unset=True)
 def health_assess(session: SessionDep, caller: Admin, clock: ClockDep, body: HealthInput) -> dict[str, Any]:
     """Score a river's health for a year from the system's data and the manual indicators; keep the record."""
     record = assess(session, body.river_code, body.year, body.manual, clock, caller.name)

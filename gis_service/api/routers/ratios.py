@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
 from gis_service.api.responses import file_responses
+from gis_service.api.schemas import ratios as shapes
 from gis_service.district import get_district
 from gis_service.export.ratios import MEDIA_TYPES, render
 from gis_service.store.ratios import current_report, ratio_rules
@@ -19,7 +20,7 @@ RiverQuery = Annotated[str | None, Query(description="只核算这条河流（�
 ImportantQuery = Annotated[bool, Query(description="只统计重要河道")]
 
 
-@router.get("")
+@router.get("", response_model=shapes.RatioReport, response_model_exclude_unset=True)
 def ratios(
     session: SessionDep,
     _caller: Viewer,

@@ -12,6 +12,7 @@ from gis_service.api.deps import Admin, ClockDep, SessionDep, Viewer
 from gis_service.api.params import IdPath
 from gis_service.api.responses import file_responses
 from gis_service.api.routers.chiefs import XLSX, xlsx_response
+from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import sheets, signboards
 from gis_service.chiefs.board_docx import board_document
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/signboards", tags=["signboards"])
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-@router.get("")
+@router.get("", response_model=shapes.Signboards, response_model_exclude_unset=True)
 def list_boards(
     session: SessionDep,
     _caller: Viewer,
@@ -32,7 +33,7 @@ def list_boards(
     return {"signboards": boards, "numberReturned": len(boards)}
 
 
-@router.post("/generate")
+@router.post("/generate", response_model=shapes.SignboardsGenerated, response_model_exclude_unset=True)
 def generate(session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Put a board on every reach without one and flag boards whose text no longer matches the roster."""
     result = signboards.generate(session, clock)
@@ -63,7 +64,7 @@ def printable_board(board_id: IdPath, session: SessionDep, _caller: Viewer, cloc
     )
 
 
-@router.post("/{board_id}/updated")
+@router.post("/{board_id}/updated", response_model=shapes.Signboard, response_model_exclude_unset=True)
 def board_updated(board_id: IdPath, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
     """Record that the board was replaced with the roster's current text (back to 现行)."""
     board = signboards.mark_updated(session, board_id, clock)

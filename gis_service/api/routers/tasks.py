@@ -11,12 +11,13 @@ from pydantic import BaseModel, Field
 from gis_service.api.deps import Admin, ClockDep, SessionDep, Surveyor, Viewer
 from gis_service.api.params import IdPath
 from gis_service.api.routers.quality import uploaded_table
+from gis_service.api.schemas import quality as shapes
 from gis_service.quality.tasks import import_tasks, list_tasks, report_progress, rollup, task_history
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
 
-@router.get("")
+@router.get("", response_model=shapes.Tasks, response_model_exclude_unset=True)
 def tasks(
     session: SessionDep,
     _caller: Viewer,
@@ -30,7 +31,7 @@ def tasks(
     return {"tasks": list_tasks(session, clock, overdue=overdue, river=river, year=year, unit=unit)}
 
 
-@router.get("/rollup")
+@router.get("/rollup", response_model=shapes.TaskRollup, response_model_exclude_unset=True)
 def tasks_rollup(
     session: SessionDep,
     _caller: Viewer,
@@ -42,7 +43,7 @@ def tasks_rollup(
     return rollup(session, clock, by, year=year)
 
 
-@router.post("/import", status_code=201)
+@router.post("/import", status_code=201, response_model=shapes.TasksImport, response_model_exclude_unset=True)
 async def upload_tasks(request: Request, session: SessionDep, caller: Admin) -> dict[str, Any]:
     """Import a task list (河流编码, 年度, 任务, 措施, 责任单位, 时限, 目标值, 单位) from .xlsx or .csv."""
     async with uploaded_table(request) as path:
@@ -61,7 +62,9 @@ class ProgressInput(BaseModel):
     evidence: list[str] = Field(default_factory=list, max_length=20, description="佐证材料（文件名或链接）")
 
 
-@router.post("/{task_id}/progress", status_code=201)
+@router.post(
+    "/{task_id}/progress", status_code=201, response_model=shapes.ProgressReport, response_model_exclude_unset=True
+)
 def progress(
     session: SessionDep, caller: Surveyor, clock: ClockDep, task_id: IdPath, body: ProgressInput
 ) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def progress(
     return result
 
 
-@router.get("/{task_id}/progress")
+@router.get("/{task_id}/progress", response_model=shapes.ProgressHistory, response_model_exclude_unset=True)
 def progress_history(session: SessionDep, _caller: Viewer, task_id: IdPath) -> dict[str, Any]:
     """Return a task's progress reports, oldest first."""
     return {"task_id": task_id, "reports": task_history(session, task_id)}
