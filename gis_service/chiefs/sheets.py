@@ -7,48 +7,22 @@ of :mod:`gis_service.export` can take its place once it exists.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis_service.chiefs.assignments import assignment_record
 from gis_service.chiefs.signboards import list_boards
 from gis_service.db.models_chiefs import Chief, ChiefAssignment
-
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-FORMULA_START = ("=", "+", "-", "@")
+from gis_service.export.sheets import Column, Sheet, workbook_bytes
 
 
-def _cell(value: Any) -> Any:
-    """Return a value safe for a cell: text that a spreadsheet would run as a formula is quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def write_sheet(book: Workbook, title: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> None:
-    """Add a sheet of ``rows`` under Chinese headers: bold, frozen, filtered, widths fitted."""
-    sheet = book.create_sheet(title)
-    sheet.append([label for _, label in columns])
-    for cell in sheet[1]:
-        cell.font, cell.fill = Font(bold=True), HEADER_FILL
-    for row in rows:
-        sheet.append([_cell(row.get(key)) for key, _ in columns])
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    for i, (key, label) in enumerate(columns, start=1):
-        longest = max([len(str(label)) * 2, *(min(len(str(r.get(key) or "")), 60) for r in rows)])
-        sheet.column_dimensions[get_column_letter(i)].width = longest + 2
-        if key.endswith("text"):
-            for cell in sheet[get_column_letter(i)][1:]:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+def table_sheet(title: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> Sheet:
+    """Return a sheet of ``rows`` under Chinese headers, for the service's one Excel writer (export/sheets.py)."""
+    return Sheet(title, [Column(label) for _, label in columns], [[r.get(key) for key, _ in columns] for r in rows])
 
 
 ROSTER_COLUMNS = [
@@ -75,14 +49,6 @@ BOARD_COLUMNS = [
 ]
 
 
-def _save(book: Workbook) -> bytes:
-    """Return the workbook's bytes (without openpyxl's empty first sheet)."""
-    del book["Sheet"]
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
 def roster_rows(session: Session, today: dt.date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Return the assignments in force today and all of them (history), as records with phones."""
     rows = session.execute(
@@ -102,10 +68,8 @@ def roster_rows(session: Session, today: dt.date) -> tuple[list[dict[str, Any]],
 def roster_bytes(session: Session, today: dt.date) -> tuple[bytes, int]:
     """Return the roster workbook (在任河长, and the history 任职记录) and how many records the history holds."""
     current, history = roster_rows(session, today)
-    book = Workbook()
-    write_sheet(book, "在任河长", ROSTER_COLUMNS, current)
-    write_sheet(book, "任职记录", ROSTER_COLUMNS, history)
-    return _save(book), len(history)
+    sheets = [table_sheet("在任河长", ROSTER_COLUMNS, current), table_sheet("任职记录", ROSTER_COLUMNS, history)]
+    return workbook_bytes(sheets), len(history)
 
 
 def roster_workbook(session: Session, today: dt.date, output: Path) -> int:
@@ -118,9 +82,8 @@ def roster_workbook(session: Session, today: dt.date, output: Path) -> int:
 def boards_bytes(session: Session, on: dt.date, status: str | None = "outdated") -> tuple[bytes, int]:
     """Return the boards workbook (those to update, or all) and how many boards it lists."""
     boards = list_boards(session, on, status)
-    book = Workbook()
-    write_sheet(book, "待更新公示牌" if status == "outdated" else "公示牌", BOARD_COLUMNS, boards)
-    return _save(book), len(boards)
+    title = "待更新公示牌" if status == "outdated" else "公示牌"
+    return workbook_bytes([table_sheet(title, BOARD_COLUMNS, boards)]), len(boards)
 
 
 def boards_workbook(session: Session, on: dt.date, output: Path, status: str | None = "outdated") -> int:

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 from docx import Document
 from docx.shared import Pt
-from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
 
 from gis_service.errors import BadRequest
+from gis_service.export.sheets import Column, Sheet, workbook_bytes
 from gis_service.quality.bulletin import Bulletin
-
-FORMULA_START = ("=", "+", "-", "@")
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 
 def word_bytes(bulletin: Bulletin, template: Path | None = None) -> bytes:
@@ -63,33 +58,14 @@ def word_bytes(bulletin: Bulletin, template: Path | None = None) -> bytes:
     return out.getvalue()
 
 
-def _safe(value: Any) -> Any:
-    """Return a value for a sheet cell; text that a spreadsheet would read as a formula is quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def annex_bytes(bulletin: Bulletin) -> bytes:
-    """Return the bulletin's tables as an .xlsx workbook, one sheet a table."""
-    book = Workbook()
-    if book.active is not None:
-        book.remove(book.active)
-    for number, table in enumerate(bulletin.tables, start=1):
-        # Sheet titles: at most 31 characters, no []:*?/\ (the titles here have none).
-        sheet = book.create_sheet(f"{number}.{table.title}"[:31])
-        sheet.append(table.headers)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-            cell.fill = HEADER_FILL
-        for row in table.rows:
-            sheet.append([_safe(v) for v in row])
-        sheet.freeze_panes = "A2"
-        for i, header in enumerate(table.headers, start=1):
-            sheet.column_dimensions[sheet.cell(1, i).column_letter].width = max(12, len(header) * 2 + 4)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    """Return the bulletin's tables as an .xlsx workbook, one sheet a table (the service's one Excel writer)."""
+    # Sheet titles: at most 31 characters, no []:*?/\ (the titles here have none).
+    sheets = [
+        Sheet(f"{number}.{table.title}"[:31], [Column(h) for h in table.headers], [list(row) for row in table.rows])
+        for number, table in enumerate(bulletin.tables, start=1)
+    ]
+    return workbook_bytes(sheets)
 
 
 def write_files(bulletin: Bulletin, output: Path, annex: Path | None, template: Path | None) -> list[Path]:
