@@ -351,8 +351,3 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-
-
-# Issue 18's tables live in their own module on the same Base; it adds its layers to LAYER_MODELS.
-# Imported last (it needs Base), and as a plain import so either module may be imported first.
-import gis_service.db.models_quality  # noqa: E402, F401

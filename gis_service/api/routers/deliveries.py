@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -18,7 +18,9 @@ from starlette.types import Message
 from gis_service.api.deps import Caller, CheckSessionDep, ImportSessionDep, SessionDep, Viewer, allowed, check_action
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import deliveries as shapes
+from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, PayloadTooLarge
+from gis_service.ingest.pipeline import ImportOptions, check_delivery, run_import, target_layer
 from gis_service.settings import get_settings
 from gis_service.store.deliveries import (
     approve_delivery,
@@ -28,9 +30,8 @@ from gis_service.store.deliveries import (
     range_diff,
     reject_delivery,
 )
-
-if TYPE_CHECKING:
-    from gis_service.ingest.pipeline import ImportOptions
+from gis_service.store.features import read_features
+from gis_service.webmap.preview import checked_delivery_html, delivery_preview_html
 
 router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
 CHUNK = 1024 * 1024
@@ -89,8 +90,6 @@ async def received_delivery(
     Form fields: ``file``, ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``fix``;
     when ``storing``, also ``dry_run`` and ``approve`` (admin only).
     """
-    from gis_service.ingest.pipeline import ImportOptions, target_layer
-
     target_layer(layer)
     limit = int(get_settings().max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=20) as form:
@@ -147,8 +146,6 @@ async def upload_delivery(
     Form fields: ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``dry_run``,
     ``fix``, ``approve`` (admin only). A rejected delivery answers 422 with the report in ``details``.
     """
-    from gis_service.ingest.pipeline import run_import
-
     async with received_delivery(request, layer, caller, storing=True) as (options, path):
         report = await run_in_threadpool(run_import, session, path, options)
     if not options.dry_run:
@@ -176,9 +173,6 @@ async def preview_upload(
     The same form as the upload (``file``, ``crs``, ``encoding``, ``river``, ``layer``, ``swap_xy``, ``fix``).
     The page's title says whether the delivery would be accepted; an unreadable file answers the usual error.
     """
-    from gis_service.ingest.pipeline import check_delivery
-    from gis_service.webmap.preview import checked_delivery_html
-
     async with received_delivery(request, layer, caller, storing=False) as (options, path):
         features, report, accepted = await run_in_threadpool(check_delivery, session, path, options)
     return HTMLResponse(await run_in_threadpool(checked_delivery_html, features, report, accepted))
@@ -227,10 +221,6 @@ def delivery(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> dict[
 @router.get("/{delivery_id}/preview", response_class=HTMLResponse)
 def preview(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> HTMLResponse:
     """Return the preview map of a stored delivery with its findings marked."""
-    from gis_service.catalogue import get_catalogue
-    from gis_service.store.features import read_features
-    from gis_service.webmap.preview import delivery_preview_html
-
     d = get_delivery(session, delivery_id)
     features = read_features(session, get_catalogue()[d.layer], delivery_id=d.id, current_only=False)
     findings = list((d.report or {}).get("findings", []))
