@@ -39,6 +39,8 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "outfall.close": ("PATCH", "/api/v1/outfalls/1", {"json": {**STALE, "stage": "fix", "outcome": "closed"}}),
     "outfall.delete": ("DELETE", "/api/v1/outfalls/999999", {}),
     "token.create": ("POST", "/api/v1/tokens", {"json": {"name": "x", "role": "viewer"}}),
+    "token.list": ("GET", "/api/v1/tokens", {}),
+    "token.revoke": ("DELETE", "/api/v1/tokens/nobody", {}),
     "audit.read": ("GET", "/api/v1/audit", {}),
 }
 

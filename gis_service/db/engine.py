@@ -140,7 +140,10 @@ def sqlite_file(url: str) -> Path | None:
         return None  # the engine reports a malformed URL in its own words
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database).expanduser()
+    database = parsed.database
+    if database.startswith("file:"):  # an SQLite URI filename (``file:/path?mode=ro``, with ``uri=true``)
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database).expanduser()
 
 
 def _data_folder(folder: Path) -> None:
