@@ -2,6 +2,6 @@
 
 The models describe what the routes answer today. Where a payload carries fields the catalogue
 defines (``layers/*.toml``) or free-form details, the model allows extra fields, so validating an
-answer never drops what a client reads. Routes declare them with ``response_model_exclude_unset``
-so that a field a payload leaves out stays out.
+answer never drops what a client reads. A route whose model has members a payload may leave out
+also sets ``response_model_exclude_unset``, so that what was left out stays out (no added nulls).
 """
