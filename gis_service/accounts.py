@@ -194,8 +194,8 @@ def start_session(session: Session, user: User, *, lifetime: dt.timedelta) -> st
     return raw
 
 
-def find_session(session: Session, raw: str) -> tuple[WebSession, User] | None:
-    """Return the live session whose id is ``raw`` and its (enabled) user, else None."""
+def _live_session(session: Session, raw: str) -> tuple[WebSession, User] | None:
+    """Return the session whose id is ``raw`` and its user while both are live (not expired, disabled or stale)."""
     found = session.execute(
         select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
@@ -204,27 +204,28 @@ def find_session(session: Session, raw: str) -> tuple[WebSession, User] | None:
     if found is None:
         return None
     web_session, user = found[0], found[1]
-    now = utcnow()
-    if web_session.expires_at <= now or user.disabled or web_session.created_at < user.password_changed_at:
+    if web_session.expires_at <= utcnow() or user.disabled or web_session.created_at < user.password_changed_at:
         return None
+    return web_session, user
+
+
+def find_session(session: Session, raw: str) -> tuple[WebSession, User] | None:
+    """Return the live session whose id is ``raw`` and its (enabled) user, else None; note when it was seen."""
+    found = _live_session(session, raw)
+    if found is None:
+        return None
+    web_session, _user = found
+    now = utcnow()
     # Write last_seen at most once a minute: a page view should not always be a write.
     if now - web_session.last_seen > dt.timedelta(minutes=1):
         web_session.last_seen = now
-    return web_session, user
+    return found
 
 
 def session_user(session: Session, raw: str) -> User | None:
     """Return the enabled user of the live session ``raw``, reading only (the API's reads from a logged-in browser)."""
-    found = session.execute(
-        select(WebSession, User)
-        .join(User, User.id == WebSession.user_id)
-        .where(WebSession.session_hash == _session_hash(raw))
-    ).first()
-    if found is None:
-        return None
-    web_session, user = found[0], found[1]
-    live = web_session.expires_at > utcnow() and web_session.created_at >= user.password_changed_at
-    return user if live and not user.disabled else None
+    found = _live_session(session, raw)
+    return None if found is None else found[1]
 
 
 def end_session(session: Session, raw: str) -> None:

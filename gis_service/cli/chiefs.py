@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from gis_service.cli.common import business_clock, handles_errors, ready_engine
-from gis_service.cli.output import console
+from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import ServiceError
 
@@ -21,24 +19,11 @@ patrols_app = typer.Typer(help="巡河：上传轨迹（GPX、GeoJSON、KML）�
 reports_app = typer.Typer(help="群众举报：待审核列表、受理（转入问题台账）、不予受理", no_args_is_help=True)
 
 
-def _dump(data: Any) -> None:
-    """Print JSON to stdout (no rich markup, no wrapping)."""
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _table(columns: list[str], rows: list[list[Any]]) -> None:
-    """Print rows as a table, every cell as plain text."""
-    table = Table()
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(Text("" if v is None else str(v)) for v in row))
-    console.print(table)
-
-
 def print_roster_report(report: dict[str, Any]) -> None:
     """Print a refused roster's problems, row by row."""
-    _table(["行", "列", "值", "问题"], [[p["row"], p["column"], p["value"], p["message"]] for p in report["problems"]])
+    print_rows(
+        ["行", "列", "值", "问题"], [[p["row"], p["column"], p["value"], p["message"]] for p in report["problems"]]
+    )
 
 
 def import_roster(path: Path, *, dry_run: bool = False, as_json: bool = False) -> None:
@@ -70,13 +55,13 @@ def import_roster(path: Path, *, dry_run: bool = False, as_json: bool = False) -
                 )
     except ServiceError as exc:
         if as_json:
-            _dump(exc.to_dict())
+            print_json(exc.to_dict())
             raise typer.Exit(exc.exit_code) from None
         if isinstance(exc.details, dict) and "problems" in exc.details:
             print_roster_report(exc.details)
         raise
     if as_json:
-        _dump(result)
+        print_json(result)
         return
     if dry_run:
         console.print(f"名录检查通过：{result['rows']} 行（--dry-run，未入库）。")
@@ -102,9 +87,9 @@ def list_chiefs(
     with transaction(ready_engine()) as session:
         records = [assignment_record(a, c, staff=True) for a, c in assignments_on(session, day, river_code=river)]
     if as_json:
-        _dump({"date": day.isoformat(), "assignments": records})
+        print_json({"date": day.isoformat(), "assignments": records})
         return
-    _table(
+    print_rows(
         ["河流", "级别", "河长", "职务", "河段", "任职日期", "联系电话"],
         [
             [
@@ -130,7 +115,7 @@ def coverage_command(as_json: Annotated[bool, typer.Option("--json")] = False) -
     with transaction(ready_engine()) as session:
         report = coverage_check(session, business_clock().today())
     if as_json:
-        _dump(report)
+        print_json(report)
     else:
         rows = []
         for river in report["rivers"]:
@@ -138,7 +123,7 @@ def coverage_command(as_json: Annotated[bool, typer.Option("--json")] = False) -
                 gaps = "；".join(f"{g['start']}—{g['end']}" for g in level["gaps"]) or "无"
                 over = "；".join(f"{o['start']}—{o['end']}" for o in level["overlaps"]) or "无"
                 rows.append([river["code"], river["name"], level["level_label"], level["chiefs"], gaps, over])
-        _table(["河流", "名称", "级别", "河长数", "缺漏河段", "重叠河段"], rows)
+        print_rows(["河流", "名称", "级别", "河长数", "缺漏河段", "重叠河段"], rows)
     if not report["complete"]:
         raise typer.Exit(1)
 
@@ -177,9 +162,9 @@ def list_boards(
     with transaction(ready_engine()) as session:
         records = boards(session, business_clock().today(), "outdated" if outdated else None)
     if as_json:
-        _dump({"signboards": records})
+        print_json({"signboards": records})
         return
-    _table(
+    print_rows(
         ["编号", "河流", "河段", "公示河长", "状态"],
         [[b["code"], b["river_code"], f"{b['start']}—{b['end']}", b["chiefs"], b["status_label"]] for b in records],
     )
@@ -257,7 +242,7 @@ def add_patrol(
             details={"file": track.name},
         )
     if as_json:
-        _dump(record)
+        print_json(record)
         return
     minutes = f"{record['duration_s'] / 60:.0f} 分钟" if record["duration_s"] is not None else "无时间信息"
     console.print(
@@ -283,9 +268,9 @@ def list_patrols(
         chief_id = chief_named(session, chief).id if chief else None
         records = patrols(session, chief_id=chief_id, river_code=river)
     if as_json:
-        _dump({"patrols": records})
+        print_json({"patrols": records})
         return
-    _table(
+    print_rows(
         ["编号", "日期", "河长", "河流", "长度(km)", "覆盖率"],
         [
             [
@@ -312,9 +297,9 @@ def overdue(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with transaction(ready_engine()) as session:
         rows = overdue_reaches(session, business_clock().today())
     if as_json:
-        _dump({"date": business_clock().today().isoformat(), "overdue": rows})
+        print_json({"date": business_clock().today().isoformat(), "overdue": rows})
         return
-    _table(
+    print_rows(
         ["河长", "级别", "河流", "河段", "上次巡河", "应巡日期", "超期天数"],
         [
             [
@@ -343,9 +328,9 @@ def list_reports(
     with transaction(ready_engine()) as session:
         rows = queue(session, status)
     if as_json:
-        _dump({"reports": rows})
+        print_json({"reports": rows})
         return
-    _table(
+    print_rows(
         ["编号", "类别", "描述", "位置", "照片"],
         [
             [r["reference"], r["category"], r["description"][:40], f"{r['lon']:.5f},{r['lat']:.5f}", len(r["photos"])]

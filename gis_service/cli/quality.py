@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from gis_service.cli.common import business_clock, handles_errors, ready_engine
-from gis_service.cli.output import console
+from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
 from gis_service.settings import get_settings
 
 tasks_app = typer.Typer(help="一河一策任务：列表、进度填报、汇总", no_args_is_help=True)
 health_app = typer.Typer(help="河流健康评价：计算并存档、查看档案", no_args_is_help=True)
-
-
-def _dump(data: Any) -> None:
-    """Print JSON to stdout (no rich markup, no wrapping)."""
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _table(columns: list[str], rows: list[list[Any]]) -> None:
-    """Print rows as a table, every cell as plain text (no markup)."""
-    table = Table()
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(Text("" if v is None else str(v)) for v in row))
-    console.print(table)
 
 
 def _period(text: str | None) -> Any:
@@ -51,7 +34,7 @@ def import_samples_file(path: Path, as_json: bool) -> None:
         result = import_samples(session, path)
         audit(session, actor="cli", action="samples.import", target_type="samples", target_id=path.name, details=result)
     if as_json:
-        _dump(result)
+        print_json(result)
         return
     console.print(Text(f"已导入 {result['stored']} 条监测结果（{result['sections']} 个断面）。"))
     if result["ignored_columns"]:
@@ -67,7 +50,7 @@ def import_tasks_file(path: Path, as_json: bool) -> None:
         result = import_tasks(session, path)
         audit(session, actor="cli", action="tasks.import", target_type="tasks", target_id=path.name, details=result)
     if as_json:
-        _dump(result)
+        print_json(result)
         return
     console.print(Text(f"已导入 {result['stored']} 项任务（新增 {result['added']}，更新 {result['updated']}）。"))
 
@@ -84,14 +67,14 @@ def quality_command(
     with transaction(ready_engine()) as session:
         report = quality_report(session, chosen, get_settings().quality_assessment)
     if as_json:
-        _dump(report)
+        print_json(report)
         return
     console.print(Text(f"期间：{report['period'] or '（无监测数据）'}，评价方法：{report['method']}"))
     rows = [
         [r["code"], r["name"], r["target"], r["class"], "、".join(r["deciding"]), r["compliant"]]
         for r in report["sections"]
     ]
-    _table(["断面编码", "断面名称", "目标", "类别", "定类指标", "达标"], rows)
+    print_rows(["断面编码", "断面名称", "目标", "类别", "定类指标", "达标"], rows)
     s = report["summary"]
     console.print(
         Text(f"优良断面 {s['good']}/{s['classed']}；国控、市控断面全部优良：{'是' if s['assessed_all_good'] else '否'}")
@@ -114,10 +97,10 @@ def sources_command(
         if checks:
             result["checks"] = zone_checks(session)
     if as_json:
-        _dump(result)
+        print_json(result)
         return
     types = result["compliance"]["by_type"].values()
-    _table(
+    print_rows(
         ["类型", "水源地", "达标水源地", "监测次数", "达标次数", "达标率", "目标"],
         [
             [
@@ -134,7 +117,7 @@ def sources_command(
     )
     if checks:
         flags = result["checks"]["flags"]
-        _table(["级别", "说明"], [[f["severity"], f["message"]] for f in flags])
+        print_rows(["级别", "说明"], [[f["severity"], f["message"]] for f in flags])
 
 
 @tasks_app.command("list", help="列出一河一策任务（--overdue 只列超期）。")
@@ -151,7 +134,7 @@ def tasks_list(
     with transaction(ready_engine()) as session:
         items = list_tasks(session, business_clock(), overdue=overdue, river=river, year=year)
     if as_json:
-        _dump({"tasks": items})
+        print_json({"tasks": items})
         return
     rows = [
         [
@@ -166,7 +149,7 @@ def tasks_list(
         ]
         for t in items
     ]
-    _table(["编号", "河流", "年度", "任务", "责任单位", "时限", "进度(%)", "状态"], rows)
+    print_rows(["编号", "河流", "年度", "任务", "责任单位", "时限", "进度(%)", "状态"], rows)
 
 
 @tasks_app.command("progress", help="填报任务进度：完成百分比或完成值（按目标值折算）。")
@@ -205,10 +188,10 @@ def tasks_rollup(
     with transaction(ready_engine()) as session:
         result = rollup(session, business_clock(), by, year=year)
     if as_json:
-        _dump(result)
+        print_json(result)
         return
     rows = [[g["key"], g["tasks"], g["done"], g["overdue"], g["behind"], g["mean_progress"]] for g in result["groups"]]
-    _table(["分组", "任务数", "已完成", "超期", "滞后", "平均进度(%)"], rows)
+    print_rows(["分组", "任务数", "已完成", "超期", "滞后", "平均进度(%)"], rows)
 
 
 def _manual(values: list[str]) -> dict[str, float]:
@@ -246,11 +229,11 @@ def health_assess(
             session, actor="cli", action="health.assess", target_type="river", target_id=river, details={"year": year}
         )
     if as_json:
-        _dump(record)
+        print_json(record)
         return
     console.print(Text(f"河流 {river} {year} 年健康评分 {record['score']}（{record['grade']}）"))
     rows = [[v["label"], v["value"], v["score"], v["weight"]] for v in record["inputs"]["indicators"].values()]
-    _table(["指标", "值", "得分", "权重"], rows)
+    print_rows(["指标", "值", "得分", "权重"], rows)
 
 
 @health_app.command("list", help="查看河流健康档案。")
@@ -265,9 +248,9 @@ def health_list(
     with transaction(ready_engine()) as session:
         records = health_records(session, river)
     if as_json:
-        _dump({"records": records})
+        print_json({"records": records})
         return
-    _table(
+    print_rows(
         ["河流", "年度", "评分", "等级", "计算时间"],
         [[r["river_code"], r["year"], r["score"], r["grade"], r["computed_at"]] for r in records],
     )
