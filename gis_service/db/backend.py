@@ -106,7 +106,6 @@ class SpatialBackend(SpatialSQL):
 
     name: ClassVar[str] = ""
     # What callers ask instead of testing the dialect's name (the store, ingest and ledger move here next).
-    copy_load: ClassVar[bool] = False  # bulk writes by ``COPY … FROM STDIN``
     advisory_locks: ClassVar[bool] = False  # rivers locked one by one; else the write lock covers all
 
     def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
@@ -186,7 +185,6 @@ class PostGISBackend(PostGISSQL, SpatialBackend):
     """PostgreSQL with PostGIS: row and advisory locks, ``SET LOCAL`` timeouts."""
 
     name = "postgresql"
-    copy_load = True
     advisory_locks = True
 
     @classmethod
