@@ -1,0 +1,127 @@
+"""The river chiefs' roster page (``/chiefs``): who is in office on a date, the coverage check, the admins' import.
+
+Phones are shown only to logged-in staff (as the API does); the import is the same as ``rivergis import chiefs``
+and a refused roster shows its report of bad rows, nothing stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from gis_service.access import Role
+from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.chiefs import assignments
+from gis_service.chiefs.roster import RosterRejected, read_roster
+from gis_service.chiefs.signboards import refresh_flags
+from gis_service.clock import BusinessClock
+from gis_service.errors import BadRequest, ServiceError
+from gis_service.settings import get_settings
+from gis_service.web.deps import (
+    PAGE,
+    CsrfRejected,
+    CurrentUser,
+    PageAdmin,
+    PageViewer,
+    WebUser,
+    commit_now,
+    csrf_matches,
+)
+from gis_service.web.templating import render
+
+router = APIRouter(dependencies=PAGE, include_in_schema=False)
+
+
+async def roster_form(request: Request, user: CurrentUser) -> tuple[FormData, UploadFile | None]:
+    """Read the roster upload form; refuse it (403) without the user's CSRF token, before reading the file."""
+    form = await request.form(max_files=1, max_fields=10)
+    if not csrf_matches(user.csrf, form.get("csrf_token")):
+        raise CsrfRejected
+    upload = form.get("file")
+    return form, upload if isinstance(upload, UploadFile) and upload.filename else None
+
+
+RosterForm = Annotated[tuple[FormData, UploadFile | None], Depends(roster_form)]
+
+
+def _day(raw: str | None, today: dt.date) -> dt.date:
+    """Return the date asked for (``YYYY-MM-DD``), today when none, or a clear 400."""
+    if not raw:
+        return today
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise BadRequest(f"日期 {raw!r} 无法识别；请用 YYYY-MM-DD，如 2025-03-18", code="bad_date") from None
+
+
+def _page(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    clock: BusinessClock,
+    day: dt.date,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    """Render the roster of ``day``, the coverage check and (for admins) the import form."""
+    staff = user.logged_in
+    rows = [assignments.assignment_record(a, c, staff=staff) for a, c in assignments.assignments_on(session, day)]
+    context = {
+        "day": day.isoformat(),
+        "today": clock.today().isoformat(),
+        "rows": rows,
+        "staff": staff,
+        "coverage": assignments.coverage_check(session, day),
+        "can_import": user.may(Role.ADMIN),
+        "result": result,
+        "error": error,
+    }
+    return render(request, "chiefs.html", user, context, status=status)
+
+
+@router.get("/chiefs")
+def roster(request: Request, session: SessionDep, clock: ClockDep, user: PageViewer) -> Response:
+    """The roster in force on a date (today by default) and the coverage of each river's levels."""
+    day = _day(request.query_params.get("on"), clock.today())
+    return _page(request, session, user, clock, day)
+
+
+@router.post("/chiefs/import")
+def import_roster(
+    request: Request, session: SessionDep, clock: ClockDep, user: PageAdmin, upload: RosterForm
+) -> Response:
+    """Admins: import a roster workbook (.xlsx); a refused one shows its report and stores nothing."""
+    _form, file = upload
+    today = clock.today()
+    try:
+        if file is None:
+            raise BadRequest("没有收到名录文件；请选择 .xlsx 格式的河长名录后再导入", code="missing_file")
+        content = file.file.read(int(get_settings().max_upload_mb * 1024 * 1024) + 1)
+        name = Path(file.filename or "roster.xlsx").name
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / (name if name.lower().endswith(".xlsx") else "roster.xlsx")
+            path.write_bytes(content)
+            rivers = assignments.rivers_frame(session)
+            facts = assignments.river_facts(rivers)
+            rows = read_roster(path, facts, today, get_settings().gap_tolerance_m)
+        with session.begin_nested():
+            result: dict[str, Any] = assignments.apply_roster(session, rows, rivers)
+            result["signboards_outdated"] = len(refresh_flags(session, today))
+    except ServiceError as exc:
+        if exc.http_status >= 500:
+            raise
+        problems = exc.details.get("problems", []) if isinstance(exc, RosterRejected) and exc.details else []
+        error = {"message": exc.message, "code": exc.code, "problems": problems}
+        return _page(request, session, user, clock, today, error=error, status=exc.http_status)
+    user.caller.audit(session, "chiefs.import", "roster", name, **result)
+    commit_now(session)
+    return RedirectResponse(f"/chiefs?imported={int(result.get('added', 0))}", status_code=303)

@@ -1,0 +1,83 @@
+"""The river chiefs' pages on both backends: the roster with its coverage and import, the signboards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from gis_service.api.app import create_app
+from gis_service.clock import BusinessClock
+from gis_service.db.models_chiefs import ChiefAssignment
+from tests.chiefs_world import ROSTER, write_roster
+from tests.test_ledger_world import world_engine  # noqa: F401 - fixture
+from tests.web_helpers import csrf_of, make_users
+from tests.web_pages_helpers import XSS, as_role
+
+# 20:00 UTC on 2025-03-17 is 04:00 on 2025-03-18 in China.
+FIXED = dt.datetime(2025, 3, 17, 20, 0, tzinfo=dt.UTC)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture
+def web(world_engine: Engine):  # type: ignore[no-untyped-def]  # noqa: F811
+    """A page client on the hand-made district with a stopped clock and one account of each role."""
+    make_users(world_engine)
+    app = create_app(world_engine)
+    app.state.clock = BusinessClock.at(FIXED)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c, world_engine
+
+
+def _assignments(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(ChiefAssignment)) or 0)
+
+
+def _import(client: TestClient, content: bytes, token: str, name: str = "名录.xlsx"):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/chiefs/import", data={"csrf_token": token}, files={"file": (name, content, XLSX)}, follow_redirects=False
+    )
+
+
+def test_admin_imports_the_roster_and_everyone_sees_it_phones_only_for_staff(web, tmp_path) -> None:
+    client, engine = web
+    roster = write_roster(tmp_path / "名录.xlsx", ROSTER).read_bytes()
+    as_role(client, "surveyor")
+    page = client.get("/chiefs")
+    assert page.status_code == 200 and 'id="rg-roster-import"' not in page.text
+    refused = _import(client, roster, csrf_of(client.get("/account/password").text))
+    assert refused.status_code == 403 and "管理员" in refused.text
+    assert _assignments(engine) == 0
+
+    as_role(client, "admin")
+    page = client.get("/chiefs")
+    assert 'id="rg-roster-import"' in page.text
+    token = csrf_of(page.text)
+    no_token = client.post("/chiefs/import", files={"file": ("名录.xlsx", roster, XLSX)})
+    assert no_token.status_code == 403 and "csrf_failed" in no_token.text
+    # Row 3 of the sheet (title, header, then the data) names a river that does not exist; the chief's name is typed.
+    bad = write_roster(tmp_path / "坏.xlsx", [["R9", None, None, None, XSS, None, "村级", None, None]]).read_bytes()
+    rejected = _import(client, bad, token, "坏.xlsx")
+    assert rejected.status_code == 422 and "roster_rejected" in rejected.text
+    assert 'data-row="3"' in rejected.text
+    assert XSS not in rejected.text
+    assert _assignments(engine) == 0
+
+    done = _import(client, roster, token)
+    assert done.status_code == 303 and done.headers["location"] == "/chiefs?imported=7"
+    assert _assignments(engine) == 7
+    shown = client.get("/chiefs")
+    assert len(re.findall(r"data-assignment=", shown.text)) == 7
+    assert "13800000001" in shown.text and "K8+000" in shown.text
+    assert 'data-complete="yes"' in shown.text
+
+    client.cookies.clear()
+    public = client.get("/chiefs")  # public reading: the roster without phones
+    assert public.status_code == 200 and "邓区长" in public.text and "13800000001" not in public.text
+    before = client.get("/chiefs", params={"on": "2024-12-31"})  # before the roster took office
+    assert before.status_code == 200 and "data-assignment=" not in before.text
+    assert client.get("/chiefs", params={"on": "明天"}).status_code == 400
