@@ -7,15 +7,15 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from gis_service.api.app import create_app
 from gis_service.clock import BusinessClock
-from gis_service.db.models_chiefs import ChiefAssignment
+from gis_service.db.models_chiefs import ChiefAssignment, Signboard
 from tests.chiefs_world import ROSTER, write_roster
 from tests.test_ledger_world import world_engine  # noqa: F401 - fixture
 from tests.web_helpers import csrf_of, make_users
-from tests.web_pages_helpers import XSS, as_role
+from tests.web_pages_helpers import XSS, as_role, assert_escaped
 
 # 20:00 UTC on 2025-03-17 is 04:00 on 2025-03-18 in China.
 FIXED = dt.datetime(2025, 3, 17, 20, 0, tzinfo=dt.UTC)
@@ -81,3 +81,43 @@ def test_admin_imports_the_roster_and_everyone_sees_it_phones_only_for_staff(web
     before = client.get("/chiefs", params={"on": "2024-12-31"})  # before the roster took office
     assert before.status_code == 200 and "data-assignment=" not in before.text
     assert client.get("/chiefs", params={"on": "明天"}).status_code == 400
+
+
+def test_admin_generates_boards_and_records_one_replaced(web, tmp_path) -> None:
+    client, engine = web
+    # 甲村长's name typed as a script: it is printed on the board of K0+000 to K1+000.
+    rows = [[XSS if cell == "甲村长" else cell for cell in row] for row in ROSTER]
+    as_role(client, "admin")
+    token = csrf_of(client.get("/chiefs").text)
+    assert _import(client, write_roster(tmp_path / "名录.xlsx", rows).read_bytes(), token).status_code == 303
+
+    as_role(client, "viewer")
+    page = client.get("/signboards")
+    assert page.status_code == 200 and "data-board=" not in page.text and 'id="rg-boards-generate"' not in page.text
+    refused = client.post("/signboards/generate", data={"csrf_token": csrf_of(client.get("/account/password").text)})
+    assert refused.status_code == 403 and "管理员" in refused.text
+
+    as_role(client, "admin")
+    token = csrf_of(client.get("/signboards").text)
+    assert client.post("/signboards/generate").status_code == 403  # no CSRF token
+    assert "data-board=" not in client.get("/signboards").text
+    done = client.post("/signboards/generate", data={"csrf_token": token}, follow_redirects=False)
+    # The same four boards as over the API (tests/test_chiefs_api.py): K0–K1, K1–K3, K3–K8, K8–end.
+    assert done.status_code == 303 and done.headers["location"] == "/signboards?added=4"
+    page = client.get("/signboards")
+    ids = re.findall(r'data-board="(\d+)" data-status="current"', page.text)
+    assert len(ids) == 4
+    assert_escaped(page.text)
+    docx = client.get(f"/api/v1/signboards/{ids[0]}/board.docx")
+    assert f'href="/api/v1/signboards/{ids[0]}/board.docx"' in page.text and docx.content.startswith(b"PK")
+
+    with engine.begin() as conn:  # a board found out of date (as a roster edit would flag it)
+        conn.execute(update(Signboard).where(Signboard.id == int(ids[1])).values(status="outdated"))
+    flagged = client.get("/signboards", params={"status": "outdated"})
+    assert re.findall(r'data-board="(\d+)"', flagged.text) == [ids[1]] and "待更新" in flagged.text
+    assert client.post(f"/signboards/{ids[1]}/updated").status_code == 403  # no CSRF token
+    marked = client.post(f"/signboards/{ids[1]}/updated", data={"csrf_token": token}, follow_redirects=False)
+    assert marked.status_code == 303
+    with engine.connect() as conn:
+        assert conn.scalar(select(Signboard.status).where(Signboard.id == int(ids[1]))) == "current"
+    assert client.post("/signboards/9999/updated", data={"csrf_token": token}).status_code == 404

@@ -31,6 +31,7 @@ NAV = (
     NavItem("问题地图", "/maps/problems", Role.VIEWER, "map"),
     NavItem("排污口档案", "/outfalls", Role.VIEWER, "drop"),
     NavItem("河长名录", "/chiefs", Role.VIEWER, "users"),
+    NavItem("河长公示牌", "/signboards", Role.VIEWER, "board"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),
 )
 
