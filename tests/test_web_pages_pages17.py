@@ -11,11 +11,12 @@ from sqlalchemy import Engine, func, select, update
 
 from gis_service.api.app import create_app
 from gis_service.clock import BusinessClock
+from gis_service.db.models import Problem
 from gis_service.db.models_chiefs import ChiefAssignment, Signboard
 from tests.chiefs_world import ROSTER, write_roster
-from tests.test_ledger_world import world_engine  # noqa: F401 - fixture
+from tests.test_ledger_world import SITE_EAST, world_engine  # noqa: F401 - fixture
 from tests.web_helpers import csrf_of, make_users
-from tests.web_pages_helpers import XSS, as_role, assert_escaped
+from tests.web_pages_helpers import XSS, as_role, assert_escaped, jpeg
 
 # 20:00 UTC on 2025-03-17 is 04:00 on 2025-03-18 in China.
 FIXED = dt.datetime(2025, 3, 17, 20, 0, tzinfo=dt.UTC)
@@ -121,3 +122,58 @@ def test_admin_generates_boards_and_records_one_replaced(web, tmp_path) -> None:
     with engine.connect() as conn:
         assert conn.scalar(select(Signboard.status).where(Signboard.id == int(ids[1]))) == "current"
     assert client.post("/signboards/9999/updated", data={"csrf_token": token}).status_code == 404
+
+
+def _report(client: TestClient, description: str, photo: bytes | None = None) -> str:
+    """Send a citizen's report through the public intake (no login) and return its reference."""
+    data = {"lon": str(SITE_EAST[0]), "lat": str(SITE_EAST[1]), "category": "乱堆", "description": description}
+    if photo is None:
+        sent = client.post("/api/v1/public-reports", json=data)
+    else:
+        sent = client.post("/api/v1/public-reports", data=data, files=[("photos", ("a.jpg", photo, "image/jpeg"))])
+    assert sent.status_code == 201, sent.text
+    return str(sent.json()["reference"])
+
+
+def test_admin_accepts_a_report_into_the_ledger_and_declines_one_with_a_reason(web) -> None:
+    client, engine = web
+    client.cookies.clear()
+    kept = _report(client, XSS, jpeg("green"))
+    other = _report(client, "河边有建筑垃圾")
+    as_role(client, "surveyor")
+    refused = client.get("/moderation")
+    assert refused.status_code == 403 and "管理员" in refused.text
+
+    as_role(client, "admin")
+    page = client.get("/moderation")
+    assert page.status_code == 200
+    assert set(re.findall(r'data-report="([^"]+)"', page.text)) == {kept, other}
+    assert_escaped(page.text)  # the citizen's description is shown as text
+    photo = client.get(f"/moderation/{kept}/photos/0")
+    assert f'src="/moderation/{kept}/photos/0"' in page.text and photo.status_code == 200
+    assert photo.headers["content-type"] == "image/jpeg"
+    token = csrf_of(page.text)
+
+    assert client.post(f"/moderation/{kept}/accept").status_code == 403  # no CSRF token
+    assert client.post(f"/moderation/{other}/decline", data={"reason": "重复"}).status_code == 403
+    no_reason = client.post(f"/moderation/{other}/decline", data={"csrf_token": token, "reason": " "})
+    assert no_reason.status_code == 400 and "missing_reason" in no_reason.text
+
+    done = client.post(f"/moderation/{kept}/accept", data={"csrf_token": token}, follow_redirects=False)
+    assert done.status_code == 303
+    problem_id = int(done.headers["location"].rsplit("=", 1)[1])
+    with engine.connect() as conn:
+        site = conn.execute(select(Problem.source, Problem.river_code).where(Problem.id == problem_id)).one()
+    # SITE_EAST lies in R1's range (tests/test_ledger_world.py); the source is the citizens' channel.
+    assert (site.source, site.river_code) == ("public_report", "R1")
+    again = client.post(f"/moderation/{kept}/accept", data={"csrf_token": token})
+    assert again.status_code == 409 and "report_already_decided" in again.text
+
+    declined = client.post(f"/moderation/{other}/decline", data={"csrf_token": token, "reason": XSS})
+    assert declined.status_code == 200
+    status = client.get(f"/api/v1/public-reports/{other}").json()
+    assert (status["status"], status["reason"]) == ("declined", XSS)
+    listed = client.get("/moderation", params={"status": "declined"})
+    assert re.findall(r'data-report="([^"]+)"', listed.text) == [other]
+    assert_escaped(listed.text)
+    assert 'data-report="' not in client.get("/moderation").text

@@ -32,6 +32,7 @@ NAV = (
     NavItem("排污口档案", "/outfalls", Role.VIEWER, "drop"),
     NavItem("河长名录", "/chiefs", Role.VIEWER, "users"),
     NavItem("河长公示牌", "/signboards", Role.VIEWER, "board"),
+    NavItem("群众举报审核", "/moderation", Role.ADMIN, "inbox"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),
 )
 
