@@ -13,7 +13,7 @@ from gis_service.api.app import create_app
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Problem
 from gis_service.db.models_chiefs import ChiefAssignment, Signboard
-from tests.chiefs_world import ROSTER, write_roster
+from tests.chiefs_world import ROSTER, write_gpx, write_roster
 from tests.test_ledger_world import SITE_EAST, world_engine  # noqa: F401 - fixture
 from tests.web_helpers import csrf_of, make_users
 from tests.web_pages_helpers import XSS, as_role, assert_escaped, jpeg
@@ -177,3 +177,52 @@ def test_admin_accepts_a_report_into_the_ledger_and_declines_one_with_a_reason(w
     assert re.findall(r'data-report="([^"]+)"', listed.text) == [other]
     assert_escaped(listed.text)
     assert 'data-report="' not in client.get("/moderation").text
+
+
+def test_surveyor_uploads_a_track_from_the_phone_and_sees_its_coverage(web, tmp_path) -> None:
+    client, engine = web
+    as_role(client, "admin")
+    token = csrf_of(client.get("/chiefs").text)
+    assert _import(client, write_roster(tmp_path / "名录.xlsx", ROSTER).read_bytes(), token).status_code == 303
+    # 王村长 walks K0+500 to K2+500 of R1, 20 m off the line, a point every 50 m and 40 s: 40 steps, 1600 s.
+    gpx = write_gpx(
+        tmp_path / "t.gpx",
+        500,
+        2500,
+        north_m=20,
+        step_m=50,
+        step_s=40,
+        start=dt.datetime(2025, 3, 10, 1, 0, tzinfo=dt.UTC),
+    ).read_bytes()
+    fields = {"chief": "王村长", "river": "R1", "joint_units": "万盛街道", "notes": XSS}
+    track = {"track": ("巡河.gpx", gpx, "application/gpx+xml")}
+
+    as_role(client, "viewer")
+    page = client.get("/patrols")
+    assert page.status_code == 200 and 'id="rg-patrol-upload"' not in page.text
+    refused = client.post("/patrols", data={**fields, "csrf_token": csrf_of(client.get("/account/password").text)})
+    assert refused.status_code == 403 and "测绘单位" in refused.text
+
+    as_role(client, "surveyor")
+    page = client.get("/patrols")
+    assert page.status_code == 200, page.text[-3000:]
+    token = csrf_of(page.text)
+    assert client.post("/patrols", data=fields, files=track).status_code == 403  # no CSRF token
+    bad = client.post(
+        "/patrols", data={**fields, "csrf_token": token}, files={"track": ("t.txt", b"hello", "text/plain")}
+    )
+    assert bad.status_code == 400 and "bad_track_format" in bad.text
+    assert_escaped(bad.text)  # the typed notes come back in the form, as text
+    assert "data-patrol=" not in client.get("/patrols").text
+
+    done = client.post("/patrols", data={**fields, "csrf_token": token}, files=track, follow_redirects=False)
+    assert done.status_code == 303
+    page = client.get("/patrols")
+    patrol = re.search(r'data-patrol="(\d+)"[^>]*>(.*?)</tr>', page.text, re.S)
+    assert patrol is not None
+    # Coverage 1545.8 m of the 2000 m reach K1–K3 (tests/test_chiefs_api.py): 77 %; 1600 s is 27 minutes.
+    assert "77%" in patrol.group(2) and "27 分" in patrol.group(2) and "王村长" in patrol.group(2)
+    assert_escaped(page.text)
+    # On 2025-03-18 (China) 王村长's last patrol (03-10) is 8 days old: one day past the weekly rule.
+    late = re.search(r"<td>王村长</td>.*?data-days=\"(\d+)\"", page.text, re.S)
+    assert late is not None and late.group(1) == "1"

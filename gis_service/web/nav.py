@@ -31,6 +31,7 @@ NAV = (
     NavItem("问题地图", "/maps/problems", Role.VIEWER, "map"),
     NavItem("排污口档案", "/outfalls", Role.VIEWER, "drop"),
     NavItem("河长名录", "/chiefs", Role.VIEWER, "users"),
+    NavItem("巡河记录", "/patrols", Role.VIEWER, "route"),
     NavItem("河长公示牌", "/signboards", Role.VIEWER, "board"),
     NavItem("群众举报审核", "/moderation", Role.ADMIN, "inbox"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),

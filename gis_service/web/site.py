@@ -17,6 +17,7 @@ from gis_service.web.routers import (
     deliveries,
     moderation,
     outfalls,
+    patrols,
     problems,
     ratios,
     signboards,
@@ -25,7 +26,7 @@ from gis_service.web.routers import (
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTERS = [auth.router, dashboard.router, deliveries.router]
 ROUTERS += [ratios.router, problems.router, outfalls.router, admin.router]
-ROUTERS += [chiefs.router, signboards.router, moderation.router]
+ROUTERS += [chiefs.router, signboards.router, moderation.router, patrols.router]
 static_router = APIRouter(include_in_schema=False)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
 
 from gis_service.access import Role
 from gis_service.api.deps import ClockDep, SessionDep
@@ -26,29 +25,15 @@ from gis_service.errors import BadRequest, ServiceError
 from gis_service.settings import get_settings
 from gis_service.web.deps import (
     PAGE,
-    CsrfRejected,
-    CurrentUser,
     PageAdmin,
     PageViewer,
     WebUser,
     commit_now,
-    csrf_matches,
 )
+from gis_service.web.file_upload import FileForm, file_bytes
 from gis_service.web.templating import render
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
-
-
-async def roster_form(request: Request, user: CurrentUser) -> tuple[FormData, UploadFile | None]:
-    """Read the roster upload form; refuse it (403) without the user's CSRF token, before reading the file."""
-    form = await request.form(max_files=1, max_fields=10)
-    if not csrf_matches(user.csrf, form.get("csrf_token")):
-        raise CsrfRejected
-    upload = form.get("file")
-    return form, upload if isinstance(upload, UploadFile) and upload.filename else None
-
-
-RosterForm = Annotated[tuple[FormData, UploadFile | None], Depends(roster_form)]
 
 
 def _day(raw: str | None, today: dt.date) -> dt.date:
@@ -96,17 +81,15 @@ def roster(request: Request, session: SessionDep, clock: ClockDep, user: PageVie
 
 
 @router.post("/chiefs/import")
-def import_roster(
-    request: Request, session: SessionDep, clock: ClockDep, user: PageAdmin, upload: RosterForm
+async def import_roster(
+    request: Request, session: SessionDep, clock: ClockDep, user: PageAdmin, upload: FileForm
 ) -> Response:
     """Admins: import a roster workbook (.xlsx); a refused one shows its report and stores nothing."""
     _form, file = upload
     today = clock.today()
     try:
-        if file is None:
-            raise BadRequest("没有收到名录文件；请选择 .xlsx 格式的河长名录后再导入", code="missing_file")
-        content = file.file.read(int(get_settings().max_upload_mb * 1024 * 1024) + 1)
-        name = Path(file.filename or "roster.xlsx").name
+        content = await file_bytes(file, " .xlsx 格式的河长名录")
+        name = Path(file.filename if file and file.filename else "roster.xlsx").name
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / (name if name.lower().endswith(".xlsx") else "roster.xlsx")
             path.write_bytes(content)
