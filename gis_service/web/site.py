@@ -9,24 +9,16 @@ from fastapi.responses import FileResponse
 
 from gis_service.errors import NotFound
 from gis_service.web.errors import install_page_errors
-from gis_service.web.routers import (
-    admin,
-    auth,
-    chiefs,
-    dashboard,
-    deliveries,
-    moderation,
-    outfalls,
-    patrols,
-    problems,
-    ratios,
-    signboards,
-)
+from gis_service.web.routers import admin, auth, dashboard, deliveries, outfalls, problems, ratios
+from gis_service.web.routers import chiefs as chief_pages
+from gis_service.web.routers import moderation as moderation_pages
+from gis_service.web.routers import patrols as patrol_pages
+from gis_service.web.routers import signboards as signboard_pages
 
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTERS = [auth.router, dashboard.router, deliveries.router]
 ROUTERS += [ratios.router, problems.router, outfalls.router, admin.router]
-ROUTERS += [chiefs.router, signboards.router, moderation.router, patrols.router]
+ROUTERS += [chief_pages.router, signboard_pages.router, moderation_pages.router, patrol_pages.router]
 static_router = APIRouter(include_in_schema=False)
 
 
