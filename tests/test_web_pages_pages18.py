@@ -1,0 +1,79 @@
+"""The water quality pages on both backends: roles, the period selector, CSRF, escaping and a real upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from gis_service.db.models_quality import Sample
+from tests.test_quality import SECTIONS, run, xlsx
+from tests.web_helpers import csrf_of, make_users
+from tests.web_pages_helpers import XSS, as_role, assert_escaped
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture
+def quality_db(demo_engine: Engine, tmp_path: Path) -> Engine:
+    """The demo district with the four test sections (imported with the CLI) and one account of each role."""
+    result = run("import", "sections", str(xlsx(tmp_path / "断面.xlsx", SECTIONS)))
+    assert result.exit_code == 0, result.output
+    make_users(demo_engine)
+    return demo_engine
+
+
+def _samples(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(Sample)) or 0)
+
+
+def _post_file(client: TestClient, url: str, token: str, path: Path) -> object:
+    with path.open("rb") as fh:
+        return client.post(url, data={"csrf_token": token}, files={"file": (path.name, fh, XLSX)})
+
+
+def test_quality_page_classes_and_surveyor_upload(demo_client: TestClient, quality_db: Engine, tmp_path: Path) -> None:
+    c = demo_client
+    as_role(c, "viewer")
+    page = c.get("/quality")
+    assert page.status_code == 200 and 'id="rg-sections"' in page.text
+    assert 'id="rg-samples-upload"' not in page.text  # viewers do not upload
+    samples = xlsx(tmp_path / "m.xlsx", [["断面编码", "采样日期", "溶解氧", "氨氮"], ["S1", "2024-06-03", 6.5, 1.2]])
+    refused = _post_file(c, "/quality/samples", csrf_of(page.text), samples)
+    assert refused.status_code == 403 and "测绘单位" in refused.text  # type: ignore[attr-defined]
+    assert _samples(quality_db) == 0
+
+    as_role(c, "surveyor")
+    page = c.get("/quality")
+    assert 'id="rg-samples-upload"' in page.text
+    no_csrf = _post_file(c, "/quality/samples", "wrong", samples)
+    assert no_csrf.status_code == 403 and _samples(quality_db) == 0  # type: ignore[attr-defined]
+    done = _post_file(c, "/quality/samples", csrf_of(page.text), samples)
+    assert done.status_code == 200 and "已导入 1 条监测数据" in done.text  # type: ignore[attr-defined]
+    assert _samples(quality_db) == 1
+    # DO 6.5 → II, 氨氮 1.2 → IV (GB 3838-2002 by hand): the section is Ⅳ类 against its Ⅲ类 target, set by 氨氮.
+    june = c.get("/quality", params={"year": "2024", "month": "6"}).text
+    assert 'data-period="2024-06"' in june
+    row = june.split('data-section="S1"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-class="IV"' in row and "Ⅳ类" in row and "不达标" in row and "氨氮" in row
+    assert "bg-yellow-lt" in row
+    may = c.get("/quality", params={"year": "2024", "month": "5"}).text
+    assert 'data-class="IV"' not in may and "未评价" in may
+
+    bad = xlsx(tmp_path / "u.xlsx", [["断面编码", "采样日期", "氨氮"], [XSS, "2024-06-03", 0.1]])
+    wrong = _post_file(c, "/quality/samples", csrf_of(page.text), bad)
+    assert wrong.status_code == 400 and "unknown_section" in wrong.text  # type: ignore[attr-defined]
+    assert XSS not in wrong.text  # type: ignore[attr-defined]
+    assert _samples(quality_db) == 1
+
+
+def test_quality_page_escapes_the_typed_year_and_refuses_a_bad_period(
+    demo_client: TestClient, quality_db: Engine
+) -> None:
+    as_role(demo_client, "viewer")
+    page = demo_client.get("/quality", params={"year": XSS})
+    assert page.status_code == 400 and "bad_period" in page.text
+    assert_escaped(page.text)  # the message names the typed period, escaped
