@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from gis_service.db.models_quality import Sample
-from tests.test_quality import SECTIONS, run, xlsx
+from tests.test_quality import SECTIONS, geojson, point, run, square, xlsx
 from tests.web_helpers import csrf_of, make_users
 from tests.web_pages_helpers import XSS, as_role, assert_escaped
 
@@ -77,3 +77,37 @@ def test_quality_page_escapes_the_typed_year_and_refuses_a_bad_period(
     page = demo_client.get("/quality", params={"year": XSS})
     assert page.status_code == 400 and "bad_period" in page.text
     assert_escaped(page.text)  # the message names the typed period, escaped
+
+
+def test_sources_page_rates_against_targets_and_zone_flags(
+    demo_client: TestClient, quality_db: Engine, tmp_path: Path
+) -> None:
+    zones = geojson(
+        tmp_path / "保护区.geojson",
+        [
+            ({"编码": "Z1", "名称": "城区水厂一级", "水源地名称": "城区水厂", "级别": "一级", "类型": "城市",
+              "监测断面编码": "W1"}, square(106.91, 28.91, 0.01)),
+            ({"编码": "Z3", "名称": "乡镇水厂一级", "水源地名称": "乡镇水厂", "级别": "一级", "类型": "乡镇",
+              "监测断面编码": "W2"}, square(107.01, 29.01, 0.01)),
+        ],
+    )  # fmt: skip
+    assert run("import", "source_zones", str(zones)).exit_code == 0
+    inside = {"排污口编码": "O1", "排污口名称": "一级区内排口", "排口类型": "工业"}
+    outfall = geojson(tmp_path / "o.geojson", [(inside, point(106.91, 28.91))])
+    assert run("import", "outfalls", str(outfall)).exit_code == 0
+    rows = [["断面编码", "采样日期", "氨氮", "总磷"], ["W1", "2024-06-01", 0.4, 0.05], ["W2", "2024-06-01", 0.4, 0.05]]
+    rows.append(["W2", "2024-07-01", 1.2, 0.05])
+    assert run("import", "samples", str(xlsx(tmp_path / "w.xlsx", rows))).exit_code == 0
+
+    demo_client.cookies.clear()
+    assert demo_client.get("/sources").status_code == 200  # public reading
+    as_role(demo_client, "viewer")
+    page = demo_client.get("/sources", params={"year": "2024"}).text
+    # Urban W1: 1 of 1 sample ≤ Ⅲ → 100% (target 100%); township W2: II then IV → 1 of 2 = 50% (< 93%).
+    urban = page.split('data-type="urban"', 1)[1].split("</div></div></div>", 1)[0]
+    township = page.split('data-type="township"', 1)[1].split("</div></div></div>", 1)[0]
+    assert "100.0%" in urban and "达标" in urban and "目标 100%" in urban
+    assert "50.0%" in township and "未达目标" in township and "目标 93%" in township
+    assert 'data-flag="outfalls:O1" data-severity="red"' in page
+    june = demo_client.get("/sources", params={"year": "2024", "month": "6"}).text
+    assert "50.0%" not in june.split('data-type="township"', 1)[1].split("</div></div></div>", 1)[0]

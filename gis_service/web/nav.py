@@ -31,6 +31,7 @@ NAV = (
     NavItem("问题地图", "/maps/problems", Role.VIEWER, "map"),
     NavItem("排污口档案", "/outfalls", Role.VIEWER, "drop"),
     NavItem("水质断面评价", "/quality", Role.VIEWER, "drop"),
+    NavItem("饮用水水源地", "/sources", Role.VIEWER, "drop"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),
 )
 

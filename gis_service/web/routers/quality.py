@@ -37,7 +37,7 @@ def class_label(code: str | None) -> str:
     return CLASS_LABELS.get(code, str(code)) if code else "—"
 
 
-def _period_text(request: Request) -> str:
+def period_text(request: Request) -> str:
     """Return the period asked by the selector: a year, or a year and month (empty: the newest year)."""
     year = (request.query_params.get("year") or "").strip()
     month = (request.query_params.get("month") or "").strip()
@@ -57,7 +57,7 @@ def _page(
     status: int = 200,
 ) -> Response:
     """Render the sections' classes for the chosen period, the selector and (surveyors) the upload form."""
-    asked = _period_text(request)
+    asked = period_text(request)
     period = parse_period(asked) if asked else latest_period(session)
     report = quality_report(session, period, method)
     rows = [
