@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from gis_service.db.models_quality import Sample
 from tests.test_quality import SECTIONS, geojson, point, run, square, xlsx
+from tests.test_quality_tasks import HEADER, JULY, TASKS
 from tests.web_helpers import csrf_of, make_users
 from tests.web_pages_helpers import XSS, as_role, assert_escaped
 
@@ -111,3 +113,59 @@ def test_sources_page_rates_against_targets_and_zone_flags(
     assert 'data-flag="outfalls:O1" data-severity="red"' in page
     june = demo_client.get("/sources", params={"year": "2024", "month": "6"}).text
     assert "50.0%" not in june.split('data-type="township"', 1)[1].split("</div></div></div>", 1)[0]
+
+
+def _task_id(client: TestClient, name: str) -> str:
+    page = client.get("/tasks").text
+    found = re.search(rf'data-task="(\d+)">(?:(?!</tr>).)*>{name}</a>', page, re.S)
+    assert found, name
+    return found.group(1)
+
+
+def test_tasks_import_filters_and_a_progress_report(
+    demo_client: TestClient, quality_db: Engine, tmp_path: Path
+) -> None:
+    c = demo_client
+    c.app.state.clock = JULY  # type: ignore[attr-defined]
+    tasks = xlsx(tmp_path / "t.xlsx", [HEADER, *TASKS])
+    as_role(c, "surveyor")
+    page = c.get("/tasks")
+    assert page.status_code == 200 and 'id="rg-tasks-import"' not in page.text
+    refused = _post_file(c, "/tasks/import", csrf_of(page.text), tasks)
+    assert refused.status_code == 403 and "管理员" in refused.text  # type: ignore[attr-defined]
+
+    as_role(c, "admin")
+    page = c.get("/tasks")
+    assert _post_file(c, "/tasks/import", "wrong", tasks).status_code == 403  # type: ignore[attr-defined]
+    assert 'data-task="' not in page.text
+    done = _post_file(c, "/tasks/import", csrf_of(page.text), tasks)
+    assert done.status_code == 200 and "已导入 4 项任务" in done.text  # type: ignore[attr-defined]
+    # On 1 July 2024 the March task is overdue; 整治排污口 (0% of an expected 49.9%) is behind schedule.
+    assert 'data-count="overdue">1 项<' in done.text and 'data-count="done">1 项<' in done.text  # type: ignore[attr-defined]
+    late = c.get("/tasks", params={"overdue": "1"}).text
+    assert late.count('data-task="') == 1 and "清理河道垃圾" in late and 'data-tag="overdue"' in late
+    unit = c.get("/tasks", params={"unit": "生态环境局"}).text
+    assert unit.count('data-task="') == 2 and "生态护岸" in unit and "拆除违建" not in unit
+    river = c.get("/tasks", params={"river": "WS002", "year": "2024"}).text
+    assert river.count('data-task="') == 2 and "整治排污口" not in river
+    assert c.get("/tasks", params={"year": "24"}).status_code == 400
+
+    tid = _task_id(c, "整治排污口")
+    as_role(c, "viewer")
+    task = c.get(f"/tasks/{tid}")
+    assert task.status_code == 200 and 'data-tag="behind"' in task.text and 'id="rg-progress"' not in task.text
+    denied = c.post(f"/tasks/{tid}/progress", data={"csrf_token": csrf_of(task.text), "percent": "50"})
+    assert denied.status_code == 403 and "测绘单位" in denied.text
+
+    as_role(c, "surveyor")
+    token = csrf_of(c.get(f"/tasks/{tid}").text)
+    form = {"csrf_token": token, "reported_on": "2024-06-20", "value": "4", "note": XSS}
+    assert c.post(f"/tasks/{tid}/progress", data={**form, "csrf_token": "x"}).status_code == 403
+    bad = c.post(f"/tasks/{tid}/progress", data={**form, "value": "四"})
+    assert bad.status_code == 400 and "bad_number" in bad.text
+    assert_escaped(bad.text)  # the typed note comes back in the form, escaped
+    reported = c.post(f"/tasks/{tid}/progress", data=form)
+    # 4 of the target 5 outfalls → 80%, no longer behind (49.9% expected).
+    assert reported.status_code == 200 and 'data-progress="80.0"' in reported.text
+    assert "2024-06-20" in reported.text and 'data-tag="behind"' not in reported.text
+    assert_escaped(reported.text)

@@ -9,12 +9,23 @@ from fastapi.responses import FileResponse
 
 from gis_service.errors import NotFound
 from gis_service.web.errors import install_page_errors
-from gis_service.web.routers import admin, auth, dashboard, deliveries, outfalls, problems, quality, ratios, sources
+from gis_service.web.routers import (
+    admin,
+    auth,
+    dashboard,
+    deliveries,
+    outfalls,
+    problems,
+    quality,
+    ratios,
+    sources,
+    tasks,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTERS = [auth.router, dashboard.router, deliveries.router]
 ROUTERS += [ratios.router, problems.router, outfalls.router, admin.router]
-ROUTERS += [quality.router, sources.router]
+ROUTERS += [quality.router, sources.router, tasks.router]
 static_router = APIRouter(include_in_schema=False)
 
 
