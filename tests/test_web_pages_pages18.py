@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
+from docx import Document
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 
 from gis_service.db.models_quality import Sample
 from tests.test_quality import SECTIONS, geojson, point, run, square, xlsx
 from tests.test_quality_tasks import HEADER, JULY, TASKS
 from tests.web_helpers import csrf_of, make_users
-from tests.web_pages_helpers import XSS, as_role, assert_escaped
+from tests.web_pages_helpers import XSS, as_role, assert_escaped, attribute
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -169,3 +172,26 @@ def test_tasks_import_filters_and_a_progress_report(
     assert reported.status_code == 200 and 'data-progress="80.0"' in reported.text
     assert "2024-06-20" in reported.text and 'data-tag="behind"' not in reported.text
     assert_escaped(reported.text)
+
+
+def test_bulletins_page_offers_the_word_bulletin_and_the_excel_annex(
+    demo_client: TestClient, quality_db: Engine
+) -> None:
+    c = demo_client
+    c.app.state.clock = JULY  # type: ignore[attr-defined]
+    c.cookies.clear()
+    assert c.get("/bulletins").status_code == 200  # public reading
+    as_role(c, "viewer")
+    page = c.get("/bulletins", params={"year": "2024", "part": "6"}).text
+    word, annex = attribute(page, "href", "rg-bulletin-word"), attribute(page, "href", "rg-bulletin-annex")
+    assert (word, annex) == ("/bulletins/2024-06.docx", "/bulletins/2024-06.xlsx")
+    r = c.get(word)
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert Document(io.BytesIO(r.content)).paragraphs[0].text == "万盛经开区河长制工作通报（2024-06）"
+    book = load_workbook(io.BytesIO(c.get(annex).content))
+    assert book.sheetnames  # a real workbook, read back by openpyxl
+    quarter = c.get("/bulletins", params={"year": "2024", "part": "Q2", "town": XSS})
+    assert quarter.status_code == 200 and 'data-period="2024-Q2"' in quarter.text
+    assert_escaped(quarter.text)
+    assert c.get("/bulletins", params={"year": "2024", "part": "13"}).status_code == 400
+    assert c.get("/bulletins/2024-99.docx").status_code == 400

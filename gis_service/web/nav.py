@@ -33,6 +33,7 @@ NAV = (
     NavItem("水质断面评价", "/quality", Role.VIEWER, "drop"),
     NavItem("饮用水水源地", "/sources", Role.VIEWER, "drop"),
     NavItem("一河一策任务", "/tasks", Role.VIEWER, "list"),
+    NavItem("定期通报", "/bulletins", Role.VIEWER, "list"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),
 )
 

@@ -12,6 +12,7 @@ from gis_service.web.errors import install_page_errors
 from gis_service.web.routers import (
     admin,
     auth,
+    bulletins,
     dashboard,
     deliveries,
     outfalls,
@@ -25,7 +26,7 @@ from gis_service.web.routers import (
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTERS = [auth.router, dashboard.router, deliveries.router]
 ROUTERS += [ratios.router, problems.router, outfalls.router, admin.router]
-ROUTERS += [quality.router, sources.router, tasks.router]
+ROUTERS += [quality.router, sources.router, tasks.router, bulletins.router]
 static_router = APIRouter(include_in_schema=False)
 
 
