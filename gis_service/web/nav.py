@@ -34,6 +34,10 @@ NAV = (
     NavItem("巡河记录", "/patrols", Role.VIEWER, "route"),
     NavItem("河长公示牌", "/signboards", Role.VIEWER, "board"),
     NavItem("群众举报审核", "/moderation", Role.ADMIN, "inbox"),
+    NavItem("水质断面评价", "/quality", Role.VIEWER, "drop"),
+    NavItem("饮用水水源地", "/sources", Role.VIEWER, "drop"),
+    NavItem("一河一策任务", "/tasks", Role.VIEWER, "list"),
+    NavItem("定期通报", "/bulletins", Role.VIEWER, "list"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),
 )
 

@@ -9,7 +9,19 @@ from fastapi.responses import FileResponse
 
 from gis_service.errors import NotFound
 from gis_service.web.errors import install_page_errors
-from gis_service.web.routers import admin, auth, dashboard, deliveries, outfalls, problems, ratios
+from gis_service.web.routers import (
+    admin,
+    auth,
+    bulletins,
+    dashboard,
+    deliveries,
+    outfalls,
+    problems,
+    quality,
+    ratios,
+    sources,
+    tasks,
+)
 from gis_service.web.routers import chiefs as chief_pages
 from gis_service.web.routers import moderation as moderation_pages
 from gis_service.web.routers import patrols as patrol_pages
@@ -19,6 +31,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ROUTERS = [auth.router, dashboard.router, deliveries.router]
 ROUTERS += [ratios.router, problems.router, outfalls.router, admin.router]
 ROUTERS += [chief_pages.router, signboard_pages.router, moderation_pages.router, patrol_pages.router]
+ROUTERS += [quality.router, sources.router, tasks.router, bulletins.router]
 static_router = APIRouter(include_in_schema=False)
 
 
