@@ -6,24 +6,19 @@ Surveyors upload a month's samples Excel from the same page; the assessment is t
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from gis_service.access import Role
 from gis_service.api.deps import SessionDep, SettingsDep
-from gis_service.api.routers.deliveries import limited_request, save_upload
-from gis_service.errors import BadRequest, ServiceError
+from gis_service.errors import ServiceError
 from gis_service.quality.assessment import latest_period, parse_period, quality_report
 from gis_service.quality.samples import import_samples
-from gis_service.settings import get_settings
-from gis_service.web.deps import PAGE, CsrfRejected, PageSurveyor, PageViewer, WebUser, commit_now, csrf_matches
+from gis_service.web.deps import PAGE, PageSurveyor, PageViewer, WebUser, commit_now
+from gis_service.web.file_upload import import_form_file
 from gis_service.web.templating import render
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
@@ -87,23 +82,13 @@ def quality_page(request: Request, session: SessionDep, settings: SettingsDep, u
 @router.post("/quality/samples")
 async def upload_samples(request: Request, session: SessionDep, settings: SettingsDep, user: PageSurveyor) -> Response:
     """Surveyors: import a month's monitoring results (断面编码, 采样日期, indicator columns) from Excel."""
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
-    async with limited_request(request, limit).form(max_files=1, max_fields=5) as form:
-        if not csrf_matches(user.csrf, form.get("csrf_token")):
-            raise CsrfRejected
-        upload = form.get("file")
-        try:
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise BadRequest("请选择要上传的监测数据文件（.xlsx 或 .csv）", code="missing_file")
-            with tempfile.TemporaryDirectory(prefix="rivergis-samples-") as tmp:
-                path = await save_upload(upload, Path(tmp), limit)
-                with session.begin_nested():
-                    result = await run_in_threadpool(import_samples, session, path)
-        except ServiceError as exc:
-            if exc.http_status >= 500:
-                raise
-            error = {"message": exc.message, "code": exc.code}
-            return _page(request, session, user, settings.quality_assessment, error=error, status=exc.http_status)
-    user.caller.audit(session, "samples.import", "samples", path.name, stored=result["stored"])
+    try:
+        result, name = await import_form_file(request, user, session, "监测数据文件", import_samples)
+    except ServiceError as exc:
+        if exc.http_status >= 500:
+            raise
+        error = {"message": exc.message, "code": exc.code}
+        return _page(request, session, user, settings.quality_assessment, error=error, status=exc.http_status)
+    user.caller.audit(session, "samples.import", "samples", name, stored=result["stored"])
     commit_now(session)
     return RedirectResponse(f"/quality?stored={int(result['stored'])}", status_code=303)

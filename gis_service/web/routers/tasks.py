@@ -7,33 +7,26 @@ task list from Excel. The rules (value → share of the target, late reports kep
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from gis_service.access import Role
 from gis_service.api.deps import ClockDep, SessionDep
-from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest, NotFound, ServiceError
 from gis_service.quality.tasks import import_tasks, list_tasks, report_progress, task_history
-from gis_service.settings import get_settings
 from gis_service.web.deps import (
     PAGE,
     CsrfForm,
-    CsrfRejected,
     PageAdmin,
     PageSurveyor,
     PageViewer,
     WebUser,
     commit_now,
-    csrf_matches,
 )
+from gis_service.web.file_upload import import_form_file
 from gis_service.web.templating import render
 from gis_service.web.uploads import text
 
@@ -92,24 +85,14 @@ def tasks_page(request: Request, session: SessionDep, clock: ClockDep, user: Pag
 @router.post("/tasks/import")
 async def import_page(request: Request, session: SessionDep, clock: ClockDep, user: PageAdmin) -> Response:
     """Admins: import a task list (河流编码, 年度, 任务, 措施, 责任单位, 时限, 目标值, 单位) from Excel."""
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
-    async with limited_request(request, limit).form(max_files=1, max_fields=5) as form:
-        if not csrf_matches(user.csrf, form.get("csrf_token")):
-            raise CsrfRejected
-        upload = form.get("file")
-        try:
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise BadRequest("请选择要上传的一河一策任务表（.xlsx 或 .csv）", code="missing_file")
-            with tempfile.TemporaryDirectory(prefix="rivergis-tasks-") as tmp:
-                path = await save_upload(upload, Path(tmp), limit)
-                with session.begin_nested():
-                    result = await run_in_threadpool(import_tasks, session, path)
-        except ServiceError as exc:
-            if exc.http_status >= 500:
-                raise
-            error = {"message": exc.message, "code": exc.code}
-            return _list_page(request, session, clock, user, error=error, status=exc.http_status)
-    user.caller.audit(session, "tasks.import", "tasks", path.name, stored=result["stored"])
+    try:
+        result, name = await import_form_file(request, user, session, "一河一策任务表", import_tasks)
+    except ServiceError as exc:
+        if exc.http_status >= 500:
+            raise
+        error = {"message": exc.message, "code": exc.code}
+        return _list_page(request, session, clock, user, error=error, status=exc.http_status)
+    user.caller.audit(session, "tasks.import", "tasks", name, stored=result["stored"])
     commit_now(session)
     return RedirectResponse(f"/tasks?imported={int(result['stored'])}", status_code=303)
 
