@@ -53,7 +53,8 @@ def setup(url: str, folder: Path) -> None:
     os.environ.update(child_env(url))
     from gis_service.db.engine import make_engine, transaction
     from gis_service.db.schema import upgrade
-    from gis_service.ingest.pipeline import ImportOptions, run_import
+    from gis_service.ingest.pipeline import ImportOptions
+    from gis_service.ledger.intake import run_import
 
     engine = make_engine(url)
     upgrade(engine)
@@ -70,7 +71,8 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     os.environ.update(child_env(url))
     from gis_service.db.engine import make_engine, transaction
     from gis_service.ingest import pipeline
-    from gis_service.ingest.pipeline import ImportOptions, run_import
+    from gis_service.ingest.pipeline import ImportOptions
+    from gis_service.ledger.intake import run_import
 
     if skip_ratios:
         # Measurement only: how long the import takes without the ratio check it always runs.

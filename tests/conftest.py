@@ -22,6 +22,7 @@ from gis_service.access import create_token
 from gis_service.api.app import create_app
 from gis_service.db.engine import engine_for, make_engine, transaction
 from gis_service.db.schema import upgrade
+from gis_service.settings import Settings
 from tests.helpers import clear_caches
 
 BACKENDS = ["spatialite", "postgis"]
@@ -117,7 +118,7 @@ def _load_demo(engine: Engine) -> None:
     from gis_service.demo.load import load_demo
 
     with transaction(engine) as session:
-        load_demo(session)
+        load_demo(session, Settings())
 
 
 def _use(url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:

@@ -277,7 +277,8 @@ def test_rederive_after_a_new_range_version(world_engine) -> None:  # noqa: F811
     from shapely import box
 
     from gis_service.catalogue import get_catalogue
-    from gis_service.store.deliveries import approve_delivery, submit_delivery
+    from gis_service.ledger.intake import approve_delivery
+    from gis_service.store.deliveries import submit_delivery
     from tests.test_ledger_world import CRS
 
     with transaction(world_engine) as session:

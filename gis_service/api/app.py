@@ -14,6 +14,7 @@ from gis_service.api.responses import declare_errors
 from gis_service.api.routers import (
     admin,
     bulletins,
+    chiefs,
     deliveries,
     exports,
     health,
@@ -22,18 +23,21 @@ from gis_service.api.routers import (
     ogc,
     ogc_tiles,
     outfalls,
+    patrols,
     problems,
+    public_reports,
     quality,
     ratios,
+    report_page,
+    signboards,
     tasks,
 )
-from gis_service.api.routers.chiefs import all_routers as chief_routers
 from gis_service.api.tempfiles import remove_stale
 from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import build_backend
-from gis_service.settings import get_settings
+from gis_service.settings import Settings, get_settings
 from gis_service.web.site import install_web
 
 ROUTERS = [
@@ -48,13 +52,13 @@ ROUTERS = [
     outfalls.router,
     deliveries.router,
     ratios.router,
-    *chief_routers(),
+    *(chiefs.router, signboards.router, patrols.router, public_reports.router, report_page.router),
     *(quality.router, tasks.router, bulletins.router),
 ]
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
-    """Build the app; ``engine`` overrides the configured database (tests)."""
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``engine`` overrides the configured database, ``settings`` the environment's (tests)."""
     # Swagger UI and ReDoc served by the service itself: the docs page works on an intranet too.
     app = FastAPIOffline(
         static_url="/docs-static",
@@ -65,10 +69,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Fail at start-up, not on the first request, when the layer catalogue is broken.
     get_catalogue()
     app.state.engine = engine
-    app.state.clock = BusinessClock.named(get_settings().timezone)
+    # Where routes find the settings (``api.deps.SettingsDep``): the ones given, else the environment's,
+    # read once and cached (tests that change the environment clear that cache).
+    app.state.settings = (lambda: settings) if settings is not None else get_settings
+    app.state.clock = BusinessClock.named((settings or get_settings()).timezone)
     # One backend a process: its transaction, locking and error rules for every request.
     # (Without an engine, each request takes the configured database's: tests change it per test.)
-    app.state.backend = build_backend(engine) if engine is not None else None
+    app.state.backend = build_backend(engine, settings) if engine is not None else None
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     # A token's last use is recorded after the answer, in its own short transaction.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,24 +15,37 @@ from gis_service.access import Role, audit, lookup_token, use_is_stale
 from gis_service.accounts import SESSION_COOKIE, session_user
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
-from gis_service.db.engine import get_engine
+from gis_service.db.engine import engine_for
 from gis_service.errors import Conflict, DatabaseError, Forbidden, Unauthorized
 from gis_service.roles import role_for
-from gis_service.settings import Settings, get_settings
+from gis_service.settings import Settings
 
 
-async def current_settings() -> Settings:
-    """Return the (cached) settings; async so that FastAPI does not hand it to a worker thread."""
-    return get_settings()
+def app_settings(app: Any) -> Settings:
+    """Return the settings of an app: ``app.state.settings``, the source its factory chose (``api.app``)."""
+    source: Callable[[], Settings] = app.state.settings
+    return source()
+
+
+async def current_settings(request: Request) -> Settings:
+    """Return the app's settings; async so that FastAPI does not hand it to a worker thread."""
+    return app_settings(request.app)
 
 
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
+def backend_of(app: Any) -> SpatialBackend:
+    """Return the backend built at start-up (``app.state.backend``), or that of the database the settings name."""
+    backend = getattr(app.state, "backend", None)
+    if isinstance(backend, SpatialBackend):
+        return backend
+    return backend_for(engine_for(app_settings(app).resolved_database_url()))
+
+
 def app_backend(request: Request) -> SpatialBackend:
-    """Return the backend built at start-up (``app.state.backend``), or the configured database's."""
-    backend = getattr(request.app.state, "backend", None)
-    return backend if isinstance(backend, SpatialBackend) else backend_for(get_engine())
+    """Return the app's backend (see :func:`backend_of`)."""
+    return backend_of(request.app)
 
 
 BackendDep = Annotated[SpatialBackend, Depends(app_backend)]
@@ -206,9 +219,9 @@ def check_role(caller: Caller, role: Role, settings: Settings, action: str | Non
     return caller
 
 
-def check_action(caller: Caller, action: str, settings: Settings | None = None) -> Caller:
+def check_action(caller: Caller, action: str, settings: Settings) -> Caller:
     """Let ``caller`` take ``action`` of the role table, or refuse (401/403) naming the role it needs."""
-    return check_role(caller, role_for(action), settings or get_settings(), action)
+    return check_role(caller, role_for(action), settings, action)
 
 
 def require(role: Role) -> Any:

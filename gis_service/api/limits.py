@@ -20,12 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.access import lookup_token
-from gis_service.api.deps import QUERY_TOKEN_KEY, WRITE_METHODS
+from gis_service.api.deps import QUERY_TOKEN_KEY, WRITE_METHODS, app_settings, backend_of
 from gis_service.api.errors import www_authenticate
-from gis_service.db.backend import SpatialBackend, backend_for
-from gis_service.db.engine import get_engine
 from gis_service.errors import DatabaseError
-from gis_service.settings import Settings, get_settings
+from gis_service.settings import Settings
 
 MB = 1024 * 1024
 TOKEN_PARAM = "access_token"
@@ -135,7 +133,7 @@ class EdgeMiddleware:
             if refusal is not None:
                 await _answer(send, *refusal)
                 return
-        settings = get_settings()
+        settings = app_settings(scope["app"])
         content_type = _header(scope, b"content-type").lower()
         limit = body_limit(settings, path, content_type)
         declared = _header(scope, b"content-length")
@@ -179,10 +177,7 @@ class EdgeMiddleware:
             return 401, "token_required", "写操作需要令牌：请在请求头加 `Authorization: Bearer <令牌>`"
         if scheme.lower() != "bearer" or not secret.strip():
             return 401, "bad_authorization", "Authorization 头格式应为 `Bearer <令牌>`"
-        app = scope.get("app")
-        backend = getattr(getattr(app, "state", None), "backend", None)
-        if not isinstance(backend, SpatialBackend):
-            backend = backend_for(get_engine())
+        backend = backend_of(scope["app"])
 
         def known() -> bool:
             with backend.transaction(write=False) as session:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gis_service.access import record_use
-from gis_service.db.engine import get_engine
+from gis_service.api.deps import backend_of
 
 STATE_KEY = "token_use"
 
@@ -33,6 +33,4 @@ class TokenUseMiddleware:
             return
         noted: tuple[int, dt.datetime] | None = scope.get("state", {}).get(STATE_KEY)
         if noted is not None:
-            app = scope.get("app")
-            engine = getattr(getattr(app, "state", None), "engine", None) or get_engine()
-            await run_in_threadpool(record_use, engine, *noted)
+            await run_in_threadpool(record_use, backend_of(scope["app"]).engine, *noted)

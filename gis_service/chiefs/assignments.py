@@ -27,7 +27,6 @@ from gis_service.db.models_chiefs import Chief, ChiefAssignment
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.ledger.common import as_date
 from gis_service.ledger.jurisdiction import layer_frame
-from gis_service.settings import get_settings
 
 SAME_REACH_M = 1.0
 
@@ -72,10 +71,11 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
     return min(a[1], b[1]) - max(a[0], b[0])
 
 
-def apply_roster(session: Session, rows: Sequence[RosterRow], rivers: gpd.GeoDataFrame) -> dict[str, int]:
+def apply_roster(
+    session: Session, rows: Sequence[RosterRow], rivers: gpd.GeoDataFrame, tolerance: float
+) -> dict[str, int]:
     """Store checked roster rows: new assignments, handovers (the old one ends), unchanged ones kept."""
     lines = dict(zip(rivers["code"].astype(str), rivers.geometry, strict=True))
-    tolerance = get_settings().gap_tolerance_m
     counts = {"rows": len(rows), "added": 0, "unchanged": 0, "ended": 0}
     # Rows of one roster never hand over to each other: two villages may share a reach (one a bank),
     # and the coverage check reports such overlaps. Only terms held before this roster can end.
@@ -178,10 +178,9 @@ def chief_named(session: Session, name: str) -> Chief:
     return found[0]
 
 
-def coverage_check(session: Session, on: dt.date) -> dict[str, Any]:
+def coverage_check(session: Session, on: dt.date, tolerance: float) -> dict[str, Any]:
     """Return, per river, each required level's gaps and overlaps of reaches on ``on`` (like the zone gaps)."""
     rivers = rivers_frame(session)
-    tolerance = get_settings().gap_tolerance_m
     held: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for a, _chief in assignments_on(session, on):
         held.setdefault((a.river_code, a.level), []).append((a.start_m, a.end_m))

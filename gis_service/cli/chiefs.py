@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from gis_service.cli.common import business_clock, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import ServiceError
@@ -32,18 +32,17 @@ def import_roster(path: Path, *, dry_run: bool = False, as_json: bool = False) -
     from gis_service.chiefs.assignments import apply_roster, river_facts, rivers_frame
     from gis_service.chiefs.roster import read_roster
     from gis_service.chiefs.signboards import refresh_flags
-    from gis_service.settings import get_settings
 
     clock = business_clock()
     try:
         engine = ready_engine()
         with transaction(engine) as session:
             rivers = rivers_frame(session)
-            rows = read_roster(path, river_facts(rivers), clock.today(), get_settings().gap_tolerance_m)
+            rows = read_roster(path, river_facts(rivers), clock.today(), cli_settings().gap_tolerance_m)
             if dry_run:
                 result: dict[str, Any] = {"rows": len(rows), "stored": False}
             else:
-                result = {**apply_roster(session, rows, rivers), "stored": True}
+                result = {**apply_roster(session, rows, rivers, cli_settings().gap_tolerance_m), "stored": True}
                 result["signboards_outdated"] = len(refresh_flags(session, clock.today()))
                 audit(
                     session,
@@ -113,7 +112,7 @@ def coverage_command(as_json: Annotated[bool, typer.Option("--json")] = False) -
     from gis_service.chiefs.assignments import coverage_check
 
     with transaction(ready_engine()) as session:
-        report = coverage_check(session, business_clock().today())
+        report = coverage_check(session, business_clock().today(), cli_settings().gap_tolerance_m)
     if as_json:
         print_json(report)
     else:

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from gis_service.cli.output import err_console, fail_message
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import translate_any
-from gis_service.db.engine import check_connection, get_engine, sqlite_file
+from gis_service.db.engine import check_connection, engine_for, sqlite_file
 from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
-from gis_service.settings import get_settings
+from gis_service.settings import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,7 +54,7 @@ def require_database_file() -> None:
     Opening a missing SQLite file would create it (and its folder): a mistyped data folder would
     silently become an empty 6 MB database instead of an error.
     """
-    path = sqlite_file(get_settings().resolved_database_url())
+    path = sqlite_file(cli_settings().resolved_database_url())
     if path is None or path.exists():
         return
     folder = "" if path.parent.is_dir() else f"（数据目录 {path.parent} 也不存在）"
@@ -68,7 +68,7 @@ def require_database_file() -> None:
 def ready_engine() -> Engine:
     """Return the configured engine after checking it exists, answers and its schema is current."""
     require_database_file()
-    engine = get_engine()
+    engine = engine_for(cli_settings().resolved_database_url())
     check_connection(engine)
     if current_revision(engine) != head_revision():
         raise ConfigurationError(
@@ -83,6 +83,11 @@ def fail(message: str, code: str) -> None:
     sys.exit(2)
 
 
+def cli_settings() -> Settings:
+    """Return the command's settings: read from the environment once a process, where the CLI starts."""
+    return get_settings()
+
+
 def business_clock() -> BusinessClock:
     """Return the business clock of the configured time zone (the app keeps the same on ``app.state``)."""
-    return BusinessClock.named(get_settings().timezone)
+    return BusinessClock.named(cli_settings().timezone)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.common import cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 
 
@@ -21,6 +21,7 @@ def export(
     labels: Annotated[str, typer.Option(help="字段名：en（英文字段名）或 zh（中文标签）")] = "en",
 ) -> None:
     """Export a layer's current features to a file in the CRS you ask for."""
+    from gis_service.db.backend import backend_for
     from gis_service.export.files import format_of, write_layer
     from gis_service.ingest.crs import output_crs
     from gis_service.store.features import read_features
@@ -29,7 +30,16 @@ def export(
     format_of(output)
     output_crs(crs)
     engine = ready_engine()
-    with engine.connect() as conn:
-        gdf = read_features(conn, spec)
-    write_layer(gdf, spec, output, crs=crs, encoding=encoding, labels=labels)
+    with backend_for(engine).transaction(write=False) as session:
+        gdf = read_features(session, spec)
+        write_layer(
+            gdf,
+            spec,
+            output,
+            crs=crs,
+            encoding=encoding,
+            labels=labels,
+            session=session,
+            gpkg_version=cli_settings().gpkg_version,
+        )
     console.print(f"已导出 {len(gdf)} 个要素到 {output}")

@@ -107,7 +107,7 @@ def import_with_preview(
 
     One pass: the features come from the import itself; a rejection is raised once its page is written.
     """
-    from gis_service.ingest.pipeline import run_import
+    from gis_service.ledger.intake import run_import
 
     features: list[gpd.GeoDataFrame] = []
     try:
@@ -156,7 +156,8 @@ def import_command(
 
         return import_roster(path, dry_run=dry_run, as_json=as_json)
     from gis_service.access import audit
-    from gis_service.ingest.pipeline import ImportOptions, run_import
+    from gis_service.ingest.pipeline import ImportOptions
+    from gis_service.ledger.intake import run_import
 
     if layer in TABLE_IMPORTS:
         module, _, function = TABLE_IMPORTS[layer].partition(":")
@@ -291,7 +292,7 @@ def show_command(delivery_id: int) -> None:
 def approve_command(delivery_id: int) -> None:
     """Approve a submitted delivery: it becomes the river's current version."""
     from gis_service.access import audit
-    from gis_service.store.deliveries import approve_delivery
+    from gis_service.ledger.intake import approve_delivery
 
     with transaction(ready_engine()) as session:
         d = approve_delivery(session, delivery_id, actor="cli")

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from gis_service.access import audit
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import business_clock, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
@@ -336,8 +336,18 @@ def outfalls_export_cmd(
     parse_crs(crs)
     with transaction(ready_engine()) as session:
         frame = outfalls.list_outfalls(session, flagged=flagged, **_outfall_filters(river, kind, stage, status))
-    if kind_of_file != ".xlsx":
-        # GIS formats hold text, not lists: the flags are written as their labels.
-        frame = frame.assign(flags=frame["flags"].map(_flag_text))
-    write_layer(frame, get_catalogue()["outfalls"], output, crs=crs, encoding=encoding, labels=labels)
+        if kind_of_file != ".xlsx":
+            # GIS formats hold text, not lists: the flags are written as their labels.
+            frame = frame.assign(flags=frame["flags"].map(_flag_text))
+        layer = get_catalogue()["outfalls"]
+        write_layer(
+            frame,
+            layer,
+            output,
+            crs=crs,
+            encoding=encoding,
+            labels=labels,
+            session=session,
+            gpkg_version=cli_settings().gpkg_version,
+        )
     console.print(f"已导出 {len(frame)} 个排污口到 {output}")

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from gis_service.cli.common import business_clock, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
-from gis_service.settings import get_settings
 
 tasks_app = typer.Typer(help="一河一策任务：列表、进度填报、汇总", no_args_is_help=True)
 health_app = typer.Typer(help="河流健康评价：计算并存档、查看档案", no_args_is_help=True)
@@ -65,7 +64,7 @@ def quality_command(
 
     chosen = _period(period)
     with transaction(ready_engine()) as session:
-        report = quality_report(session, chosen, get_settings().quality_assessment)
+        report = quality_report(session, chosen, cli_settings().quality_assessment)
     if as_json:
         print_json(report)
         return
@@ -224,7 +223,7 @@ def health_assess(
 
     manual = _manual(set_ or [])
     with transaction(ready_engine()) as session:
-        record = assess(session, river, year, manual, business_clock(), actor="cli")
+        record = assess(session, river, year, manual, business_clock(), "cli", cli_settings())
         audit(
             session, actor="cli", action="health.assess", target_type="river", target_id=river, details={"year": year}
         )
@@ -273,6 +272,6 @@ def bulletin_command(
     if output.suffix.lower() != ".docx":
         raise BadRequest(f"通报文件 {output} 应以 .docx 结尾。", code="bad_output_suffix")
     with transaction(ready_engine()) as session:
-        bulletin = build_bulletin(session, chosen, town, business_clock())
+        bulletin = build_bulletin(session, chosen, town, business_clock(), cli_settings())
     paths = write_files(bulletin, output, annex, template)
     console.print(Text(f"已写出通报 {paths[0]} 与附件 {paths[1]}（截至 {bulletin.as_of.isoformat()}）。"))

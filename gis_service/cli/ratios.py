@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.common import cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 from gis_service.district import get_district
 from gis_service.errors import BadRequest
@@ -24,7 +24,6 @@ def ratios(
 ) -> None:
     """Check the shoreline ratio (保护区+保留区 ≥ 50%) of the current zone sets, per bank, river and town."""
     from gis_service.export.ratios import check_format, render, rich_table
-    from gis_service.settings import get_settings
     from gis_service.store.ratios import current_report, ratio_rules
 
     check_format(fmt)
@@ -32,7 +31,7 @@ def ratios(
         raise BadRequest("xlsx 是二进制文件：请用 -o 指定输出路径，例如 -o 岸线核算.xlsx", code="output_required")
     engine = ready_engine()
     with console.status("正在核算岸线功能区比例…"), engine.connect() as conn:
-        report = current_report(conn, ratio_rules(get_settings()), river=river)
+        report = current_report(conn, ratio_rules(cli_settings()), river=river)
     if fmt == "table":
         console.print(rich_table(report, important_only))
         for warning in report.warnings:

@@ -8,18 +8,17 @@ from typing import Annotated
 import typer
 
 from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.common import cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 from gis_service.db.backend import backend_for
-from gis_service.db.engine import get_engine, transaction
+from gis_service.db.engine import engine_for, transaction
 from gis_service.db.schema import head_revision, upgrade
-from gis_service.settings import get_settings
 
 
 @handles_errors
 def init() -> None:
     """Create or upgrade the database schema (Alembic)."""
-    engine = get_engine()
+    engine = engine_for(cli_settings().resolved_database_url())
     upgrade(engine)
     backend = backend_for(engine)
     console.print(f"数据库已就绪（{backend.name}，schema {head_revision()}）：{backend.describe()}")
@@ -34,7 +33,7 @@ def demo(
 
     engine = ready_engine()
     with console.status("正在加载演示数据…"), transaction(engine) as session:
-        counts = load_demo(session, folder)
+        counts = load_demo(session, cli_settings(), folder)
     if not counts:
         console.print("演示数据已加载过，未重复加载。")
         return
@@ -53,6 +52,6 @@ def serve(
 
     from gis_service.api.app import create_app
 
-    settings = get_settings()
+    settings = cli_settings()
     # One engine and backend for the process, built and checked before the first request.
     uvicorn.run(create_app(ready_engine()), host=host or settings.host, port=port or settings.port)

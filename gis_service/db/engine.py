@@ -171,7 +171,7 @@ def check_connection(engine: Engine) -> None:
 
 @lru_cache
 def engine_for(url: str) -> Engine:
-    """Return the (cached) engine for ``url``."""
+    """Return the (cached) engine for ``url``: one pool a database, for the app or the CLI that names it."""
     return make_engine(url)
 
 
@@ -190,17 +190,12 @@ def side_engine(engine: Engine) -> Engine:
     return _unpooled(engine.url.render_as_string(hide_password=False))
 
 
-def get_engine() -> Engine:
-    """Return the engine of the configured database."""
-    return engine_for(get_settings().resolved_database_url())
-
-
 @contextmanager
-def transaction(engine: Engine | None = None, *, timeouts: Timeouts | None = None) -> Iterator[Session]:
+def transaction(engine: Engine, *, timeouts: Timeouts | None = None) -> Iterator[Session]:
     """Open one write session and transaction (commit on success, roll back on any error).
 
     Commands and jobs wait as long as an import may (``timeouts`` overrides).
     """
-    backend = backend_for(engine or get_engine())
+    backend = backend_for(engine)
     with backend.transaction(write=True, timeouts=timeouts or backend.import_timeouts) as session:
         yield session

@@ -29,7 +29,7 @@ from gis_service.chiefs.roster import read_roster
 from gis_service.chiefs.signboards import generate
 from gis_service.chiefs.tracks import read_track
 from gis_service.clock import SYSTEM_CLOCK, BusinessClock
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 ROSTER_FILE = "河长名录.xlsx"
 PATROL_FOLDER = "patrols"
@@ -160,14 +160,16 @@ if __name__ == "__main__":
     main()
 
 
-def load_chiefs(session: Session, folder: Path, clock: BusinessClock = SYSTEM_CLOCK) -> dict[str, int]:
+def load_chiefs(
+    session: Session, folder: Path, settings: Settings, clock: BusinessClock = SYSTEM_CLOCK
+) -> dict[str, int]:
     """Import the demo roster, its patrol tracks and boards (when the folder has them); return counts."""
     roster = folder / ROSTER_FILE
     if not roster.exists():
         return {}
     rivers = rivers_frame(session)
-    rows = read_roster(roster, river_facts(rivers), clock.today(), get_settings().gap_tolerance_m)
-    counts = {"reaches": apply_roster(session, rows, rivers)["added"]}
+    rows = read_roster(roster, river_facts(rivers), clock.today(), settings.gap_tolerance_m)
+    counts = {"reaches": apply_roster(session, rows, rivers, settings.gap_tolerance_m)["added"]}
     tracks = sorted((folder / PATROL_FOLDER).glob("*.gpx"))
     for path in tracks:
         chief = path.stem.split("_", 1)[1]

@@ -15,10 +15,12 @@ from gis_service.db.models import River
 from gis_service.demo.chiefs import load_chiefs
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
+from gis_service.ledger.intake import approve_delivery
 from gis_service.ledger.outfalls import register_outfalls
 from gis_service.ledger.service import report_sites
 from gis_service.resources import data_path
-from gis_service.store.deliveries import approve_delivery, submit_delivery
+from gis_service.settings import Settings
+from gis_service.store.deliveries import submit_delivery
 from gis_service.store.features import insert_features
 
 ACTOR = "demo"
@@ -46,7 +48,7 @@ def read_demo(folder: Path, catalogue: Catalogue) -> dict[str, gpd.GeoDataFrame]
     return {k: gpd.GeoDataFrame(pd.concat(v, ignore_index=True), crs=v[0].crs) for k, v in frames.items()}
 
 
-def load_demo(session: Session, folder: Path | None = None) -> dict[str, int]:
+def load_demo(session: Session, settings: Settings, folder: Path | None = None) -> dict[str, int]:
     """Load the demo data once; return counts per layer (empty when it was already loaded)."""
     if session.scalar(select(func.count()).select_from(River)):
         return {}
@@ -75,6 +77,6 @@ def load_demo(session: Session, folder: Path | None = None) -> dict[str, int]:
         counts["outfalls"] = len(register_outfalls(session, frames["outfalls"], actor=ACTOR))
     if "problems" in frames:
         counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR)
-    counts.update(load_chiefs(session, folder or data_path("shapefiles")))  # roster, patrols, boards
+    counts.update(load_chiefs(session, folder or data_path("shapefiles"), settings))  # roster, patrols, boards
     audit(session, actor=ACTOR, action="demo.load", details=counts)
     return counts

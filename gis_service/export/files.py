@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from sqlalchemy.orm import Session
 
 from gis_service.catalogue import EXTRA_FIELD, LayerSpec
 from gis_service.errors import BadRequest
@@ -16,11 +17,14 @@ from gis_service.export.ledger import WORKBOOKS
 from gis_service.export.ogr import json_texts, write_geopackage, write_shapefile_zip
 from gis_service.export.sheets import frame_sheet, write_csv, write_workbook
 from gis_service.ingest.crs import parse_crs
+from gis_service.settings import Settings
 
 # Columns every stored layer has besides its catalogue fields, and their labels.
+# The GeoPackage version when the caller names none: the setting's default (``RIVERGIS_GPKG_VERSION``).
+GPKG_VERSION: str = Settings.model_fields["gpkg_version"].default
 SYSTEM_LABELS = {"id": "序号", "delivery_id": "交付编号"}
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
-XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = dict(WORKBOOKS)
+XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None], None]] = dict(WORKBOOKS)
 
 FORMATS = {
     ".gpkg": "GPKG",
@@ -85,8 +89,10 @@ def write_layer(
     crs: str | int | None = None,
     encoding: str | None = None,
     labels: str = "en",
+    session: Session | None = None,
+    gpkg_version: str = GPKG_VERSION,
 ) -> Path:
-    """Write ``gdf`` (a layer read from the store) to ``path``; return the path written."""
+    """Write ``gdf`` (a layer read from the store, in ``session``: workbooks name its rivers) to ``path``."""
     kind = format_of(path)
     target = parse_crs(crs)
     # The optimistic-locking counter is the API's business, not a user's column.
@@ -98,7 +104,7 @@ def write_layer(
         gdf = gdf.assign(**{EXTRA_FIELD: json_texts(gdf[EXTRA_FIELD])})
     if kind == ".xlsx" and layer.name in XLSX_WRITERS:
         path.parent.mkdir(parents=True, exist_ok=True)
-        XLSX_WRITERS[layer.name](gdf, layer, path)
+        XLSX_WRITERS[layer.name](gdf, layer, path, session)
         return path
     gdf = labelled(gdf, layer, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +116,7 @@ def write_layer(
     elif kind == ".shp.zip":
         _write_shapefile_zip(gdf, layer, path, encoding or "UTF-8", field_kinds(layer, labels))
     elif kind == ".gpkg":
-        write_geopackage(gdf, path, layer.name, field_kinds(layer, labels))
+        write_geopackage(gdf, path, layer.name, field_kinds(layer, labels), gpkg_version)
     else:
         if path.exists():
             path.unlink()

@@ -13,9 +13,13 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
+from gis_service.db.models import River
 from gis_service.export.sheets import PERCENT, Column, Sheet, write_workbook
+from gis_service.ledger.outfall_reports import FLAG_LABELS, flag_outfalls
 from gis_service.ledger.states import NOT_OVERDUE
 
 COORDINATE = "0.0000000"
@@ -52,18 +56,11 @@ OUTFALL_COLUMNS = [
 ]
 
 
-def river_names() -> dict[str, str]:
-    """Return river code → name from the service database ({} when it cannot be read)."""
-    try:
-        from sqlalchemy import select
-
-        from gis_service.db.engine import get_engine
-        from gis_service.db.models import River
-
-        with get_engine().connect() as conn:
-            return {code: name for code, name in conn.execute(select(River.code, River.name))}
-    except Exception:  # noqa: BLE001 - names are a nicety; the codes are still written
+def river_names(conn: Session | Connection | None) -> dict[str, str]:
+    """Return river code → name from the service database (none without a database: the codes alone)."""
+    if conn is None:
         return {}
+    return {code: name for code, name in conn.execute(select(River.code, River.name))}
 
 
 def _date(value: Any) -> dt.date | None:
@@ -112,7 +109,7 @@ def write_problem_ledger(
 ) -> None:
     """Write the problem ledger (问题台账) workbook: one row a site, and a summary per town."""
     today = today or dt.date.today()
-    names = river_names() if names is None else names
+    names = {} if names is None else names
     xs, ys = _points(gdf) if len(gdf) else ([], [])
     rows: list[list[Any]] = []
     late: list[bool] = []
@@ -172,9 +169,7 @@ def write_outfall_register(
     gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, *, names: dict[str, str] | None = None
 ) -> None:
     """Write the outfall register (入河排污口名录) workbook, one row an outfall, flags spelled out."""
-    from gis_service.ledger.outfall_reports import FLAG_LABELS
-
-    names = river_names() if names is None else names
+    names = {} if names is None else names
     xs, ys = _points(gdf) if len(gdf) else ([], [])
     rows = []
     flagged = []
@@ -198,21 +193,20 @@ def write_outfall_register(
     write_workbook(path, [Sheet("入河排污口名录", _columns(OUTFALL_COLUMNS), rows, marked=flagged, borders=True)])
 
 
-def _outfalls_with_flags(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path) -> None:
-    """Write the outfall register, adding the register's flags from the service database when readable."""
-    if "flags" not in gdf.columns:
-        try:
-            from gis_service.db.engine import transaction
-            from gis_service.ledger.outfall_reports import flag_outfalls
-
-            with transaction() as session:
-                gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490")).to_crs(gdf.crs)
-        except Exception:  # noqa: BLE001 - the register is still written, without flags
-            pass
-    write_outfall_register(gdf, layer, path)
+def _problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None) -> None:
+    """Write the problem ledger, rivers named from the service database when there is one."""
+    write_problem_ledger(gdf, layer, path, names=river_names(session))
 
 
-WORKBOOKS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path], None]] = {
-    "problems": write_problem_ledger,
+def _outfalls_with_flags(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None) -> None:
+    """Write the outfall register, adding the register's flags from the service database when there is one."""
+    if "flags" not in gdf.columns and session is not None:
+        gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490")).to_crs(gdf.crs)
+    write_outfall_register(gdf, layer, path, names=river_names(session))
+
+
+# Each takes the features, the layer, the file and the session the features were read in (None: no database).
+WORKBOOKS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None], None]] = {
+    "problems": _problem_ledger,
     "outfalls": _outfalls_with_flags,
 }

@@ -19,8 +19,6 @@ import pandas as pd
 import pyogrio.raw
 import shapely
 
-from gis_service.settings import get_settings
-
 # dBASE language driver id of code page 936 (GBK): ArcGIS 10.x reads Chinese by it when there is no .cpg.
 GBK_LDID = 0x4D
 FAMILIES = {
@@ -115,11 +113,11 @@ def write_gdal(
     )
 
 
-def write_geopackage(gdf: gpd.GeoDataFrame, path: Path, layer: str, kinds: dict[str, str]) -> None:
+def write_geopackage(gdf: gpd.GeoDataFrame, path: Path, layer: str, kinds: dict[str, str], version: str) -> None:
     """Write a GeoPackage of the version every supported GDAL and ArcGIS reads (a setting; 1.2 by default)."""
     if path.exists():
         path.unlink()
-    options = {"VERSION": get_settings().gpkg_version}
+    options = {"VERSION": version}
     write_gdal(gdf, path, driver="GPKG", layer=layer, kinds=kinds, dataset_options=options)
 
 

@@ -36,7 +36,7 @@ from gis_service.ingest.validation.ratio_check import zone_ratios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
 from gis_service.ingest.validation.validate import validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
-from gis_service.ingest.write import DeliveryWriter, store_keyed, store_problems
+from gis_service.ingest.write import DeliveryWriter, store_keyed
 from gis_service.runtime import collector_paused
 from gis_service.settings import get_settings
 from gis_service.store.bulk import report_texts, write_reports
@@ -46,6 +46,8 @@ from gis_service.store.ratios import ratio_rules
 
 IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems", "sections", "source_zones")
 Progress = Callable[[str], None]
+# Adds problem sites to the ledger; the ledger (above this package) supplies it: gis_service.ledger.intake.
+SiteWriter = Callable[[Session, gpd.GeoDataFrame, str], int]
 
 
 @dataclass
@@ -139,7 +141,7 @@ def prepare(
     if any(f.code == "outside_district" for f in findings):
         if seen:
             seen(source.frame)
-        raise rejection(build_report(layer, source, findings, len(source.frame), options))
+        raise rejection(build_report(layer, source, findings, len(source.frame), dry_run=options.dry_run))
     step("normalise")
     norm = normalise(layer, source.frame)
     findings += norm.findings
@@ -203,17 +205,19 @@ def finish_report(
 ) -> dict[str, Any]:
     """Place the findings on their features and build the report."""
     place(findings, frame, layer.key or ("code" if "code" in frame else None))
-    report = build_report(layer, source, findings, len(frame), options)
+    report = build_report(layer, source, findings, len(frame), dry_run=options.dry_run)
     report["source"]["crs"] = describe(source.frame.crs)
     return report
 
 
 def store_unversioned(
-    session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, options: ImportOptions
+    session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, options: ImportOptions, store_sites: SiteWriter | None
 ) -> dict[str, Any]:
-    """Write an accepted delivery of a keyed layer (rivers, outfalls) or of problem sites."""
+    """Write an accepted delivery of a keyed layer (rivers, outfalls) or of problem sites (``store_sites``)."""
     if layer.name == "problems":
-        return {"stored": store_problems(session, frame, options.actor)}
+        if store_sites is None:
+            raise TypeError("problem sites are stored by the ledger: import through gis_service.ledger.intake")
+        return {"stored": store_sites(session, frame, options.actor)}
     return {"stored": len(frame), **store_keyed(session, layer, frame)}
 
 
@@ -246,13 +250,14 @@ def run_import(
     *,
     progress: Progress | None = None,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
+    store_sites: SiteWriter | None = None,
 ) -> dict[str, Any]:
     """Import ``path`` into ``options.layer``; return the report or raise DeliveryRejected (nothing kept).
 
     ``seen`` is handed the features the report's feature numbers count, once read (for a preview map).
     """
     with collector_paused():
-        return import_delivery(session, path, options, progress or (lambda _stage: None), seen)
+        return import_delivery(session, path, options, progress or (lambda _stage: None), seen, store_sites)
 
 
 def check_delivery(
@@ -293,6 +298,7 @@ def import_delivery(
     options: ImportOptions,
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None,
+    store_sites: SiteWriter | None = None,
 ) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
@@ -318,7 +324,7 @@ def import_delivery(
             step("store")
             stored = {"stored": len(checked.frame)}
             if not layer.versioned:
-                stored = store_unversioned(session, layer, checked.frame, options)
+                stored = store_unversioned(session, layer, checked.frame, options, store_sites)
             elif writer is None:
                 writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor, savepoint=False)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.

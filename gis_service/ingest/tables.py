@@ -20,6 +20,7 @@ from pyproj import CRS
 
 from gis_service.district import get_district, prefixed_epsg
 from gis_service.errors import BadRequest
+from gis_service.ingest.crs import unprefixed_candidates
 from gis_service.ingest.encoding import EncodingChoice
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.table_layout import AXIS_PAIRS, axis_of, find_layout, load_grid, number
@@ -79,8 +80,6 @@ def _numbers(column: pd.Series) -> tuple[pd.Series, int]:
 
 def projected_crs(kinds: set[str | None], east: pd.Series) -> tuple[CRS, str]:
     """Return the CRS the magnitudes say and the words for the easting (zone prefix or not)."""
-    from gis_service.ingest.crs import unprefixed_candidates
-
     if "easting_prefixed" in kinds:
         zone = int(float(east.median()) // 1_000_000)
         usual = CRS.from_epsg(prefixed_epsg(get_district().gk_zones[0]))

@@ -126,10 +126,3 @@ def store_keyed(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame) -> 
             row["_key"] = row.pop(key)
         session.connection().execute(update(table).where(table.c[key] == bindparam("_key")), rows)
     return {"inserted": inserted, "updated": len(rows)}
-
-
-def store_problems(session: Session, frame: gpd.GeoDataFrame, actor: str) -> int:
-    """Add problem sites to the ledger (jurisdiction derived, first event written)."""
-    from gis_service.ledger.service import report_sites
-
-    return report_sites(session, frame, actor=actor)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.clock import SYSTEM_CLOCK, BusinessClock
 from gis_service.errors import BadRequest
+from gis_service.ingest.normalise import coerce
 
 # The ledger's clock is the service's one business clock (gis_service.clock); tests pass a stopped one.
 Clock = BusinessClock
@@ -77,8 +78,6 @@ def catalogue_record(
     layer: LayerSpec, geometry: shapely.Geometry, fields: Mapping[str, Any], *, skip_derived: bool = True
 ) -> gpd.GeoDataFrame:
     """Return a one-feature frame of ``layer``'s fields, values checked (codes, labels or aliases), defaults filled."""
-    from gis_service.ingest.normalise import coerce
-
     record: dict[str, Any] = {}
     for name, value in fields.items():
         if name not in layer.field_names:

@@ -34,6 +34,8 @@ FLAG_LABELS = {
 FILTERS = ("river_code", "outfall_type", "stage", "status")
 COUNTED = {"by_type": "outfall_type", "by_stage": "stage", "by_outcome": "outcome", "by_status": "status"}
 UNSET = "unset"
+# Drinking-water source protection levels (issue 18), the gravest first.
+ZONE_LEVELS = ("first", "second", "quasi")
 
 
 def _layer() -> LayerSpec:
@@ -53,8 +55,6 @@ def flag_outfalls(session: Session, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame
     active = (out["status"] == "active").to_numpy()
     on_protected = active & (out["zone_type"] == "protected").to_numpy()
     banned = active & (out["outcome"] == "ban").to_numpy()
-    from gis_service.quality.zones import zone_levels
-
     level = np.asarray(zone_levels(session, out.geometry), dtype=object)
     in_first = active & (level == "first")
     in_zone = active & np.isin(level, ["second", "quasi"])
@@ -64,6 +64,21 @@ def flag_outfalls(session: Session, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame
         for hits in zip(on_protected, banned, in_first, in_zone, strict=True)
     ]
     return out
+
+
+def zone_levels(session: Session, geoms: gpd.GeoSeries) -> list[str | None]:
+    """Return, for each geometry, the gravest protection-zone level it lies in (``first`` … ``quasi``) or None."""
+    zones = read_features(session, "source_zones")
+    levels: list[str | None] = [None] * len(geoms)
+    if zones.empty or geoms.empty:
+        return levels
+    frame = gpd.GeoDataFrame({"i": range(len(geoms))}, geometry=geoms.reset_index(drop=True), crs=zones.crs)
+    hits = gpd.sjoin(frame, zones[["level", "geometry"]], how="inner", predicate="intersects")
+    for i, level in zip(hits["i"], hits["level"], strict=True):
+        current = levels[int(i)]
+        if current is None or ZONE_LEVELS.index(str(level)) < ZONE_LEVELS.index(current):
+            levels[int(i)] = str(level)
+    return levels
 
 
 def check_filters(where: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from gis_service.ledger.stats import UNKNOWN, overdue, statistics
 from gis_service.quality.assessment import Period, quality_report
 from gis_service.quality.standard import CLASS_LABELS
 from gis_service.quality.tasks import list_tasks, river_towns, rollup
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.ratios import current_report, ratio_rules
 
 
@@ -81,9 +81,9 @@ def ledger_table(session: Session, period: Period, town: str | None, as_of: Busi
     return table
 
 
-def ratio_table(session: Session, rivers: set[str] | None) -> Table:
+def ratio_table(session: Session, rivers: set[str] | None, settings: Settings) -> Table:
     """Return the shoreline protection ratio per river (the one ratio entry point)."""
-    report = current_report(session, ratio_rules(get_settings()))
+    report = current_report(session, ratio_rules(settings))
     table = Table("岸线保护比例核算", ["河流编码", "河流名称", "保护区+保留区占比", "是否达标"])
     for r in report.rivers_json():
         if rivers is not None and r["code"] not in rivers:
@@ -93,9 +93,11 @@ def ratio_table(session: Session, rivers: set[str] | None) -> Table:
     return table
 
 
-def section_table(session: Session, period: Period, rivers: set[str] | None) -> tuple[Table, dict[str, Any]]:
+def section_table(
+    session: Session, period: Period, rivers: set[str] | None, assessment: str
+) -> tuple[Table, dict[str, Any]]:
     """Return each section's class against its target in the period, and the quality summary."""
-    report = quality_report(session, period, get_settings().quality_assessment)
+    report = quality_report(session, period, assessment)
     table = Table("断面水质", ["断面编码", "断面名称", "水质目标", "水质类别", "定类指标", "是否达标"])
     for r in report["sections"]:
         if rivers is not None and r["river_code"] not in rivers:
@@ -152,15 +154,18 @@ def town_rivers(session: Session, town: str | None) -> set[str] | None:
     return {code for code, towns in river_towns(session).items() if town in towns}
 
 
-def build_bulletin(session: Session, period: Period, town: str | None, clock: BusinessClock) -> Bulletin:
+def build_bulletin(
+    session: Session, period: Period, town: str | None, clock: BusinessClock, settings: Settings
+) -> Bulletin:
     """Gather a bulletin's figures for ``period`` (district, or ``town``)."""
     as_of_day = min(clock.today(), period.end)
     as_of = clock_at(as_of_day, clock)
     rivers = town_rivers(session, town)
     by_town = ledger_table(session, period, town, as_of, "town")
     by_unit = ledger_table(session, period, town, as_of, "unit")
-    sections, quality = section_table(session, period, rivers)
-    tables = [by_town, by_unit, ratio_table(session, rivers), sections, task_table(session, period, town, as_of)]
+    sections, quality = section_table(session, period, rivers, settings.quality_assessment)
+    ratios = ratio_table(session, rivers, settings)
+    tables = [by_town, by_unit, ratios, sections, task_table(session, period, town, as_of)]
     total = by_town.rows[-1]
     lines = [
         f"本期新增问题 {total[1]} 个，销号 {total[2]} 个；截至 {as_of_day.isoformat()} 超期未整改 {total[3]} 个。",
@@ -173,5 +178,5 @@ def build_bulletin(session: Session, period: Period, town: str | None, clock: Bu
     n_sections = session.scalar(select(func.count()).select_from(Section)) or 0
     if not n_sections:
         lines.append("尚未导入水质断面。")
-    place = town or get_settings().district_name
+    place = town or settings.district_name
     return Bulletin(f"{place}河长制工作通报（{period.label}）", period, town, as_of_day, lines, tables)

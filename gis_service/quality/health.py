@@ -24,7 +24,7 @@ from gis_service.ledger.filters import ProblemFilter
 from gis_service.ledger.stats import statistics
 from gis_service.quality.assessment import parse_period, quality_report
 from gis_service.quality.standard import worse
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.features import read_features
 from gis_service.store.ratios import current_report, ratio_rules
 
@@ -94,20 +94,20 @@ def _river_length_km(session: Session, code: str) -> float:
     return sum(GEOD.geometry_length(g) for g in rivers.geometry) / 1000
 
 
-def measured(session: Session, code: str, year: int, clock: BusinessClock) -> dict[str, Any]:
+def measured(session: Session, code: str, year: int, clock: BusinessClock, settings: Settings) -> dict[str, Any]:
     """Return the indicators the system already holds for a river and year (None where it has no data)."""
     period = parse_period(str(year))
     sections = set(session.scalars(select(Section.code).where(Section.river_code == code)))
     classes = [
         r["class"]
-        for r in quality_report(session, period, get_settings().quality_assessment)["sections"]
+        for r in quality_report(session, period, settings.quality_assessment)["sections"]
         if r["code"] in sections and r["class"]
     ]
     water = None
     for cls in classes:
         water = worse(water or "I", cls)
     ratio = None
-    report = current_report(session, ratio_rules(get_settings()), river=code)
+    report = current_report(session, ratio_rules(settings), river=code)
     rows = report.rivers_json()
     if rows and rows[0]["ratio"] is not None:
         ratio = rows[0]["ratio"]
@@ -128,7 +128,13 @@ def measured(session: Session, code: str, year: int, clock: BusinessClock) -> di
 
 
 def assess(
-    session: Session, code: str, year: int, manual: dict[str, float], clock: BusinessClock, actor: str
+    session: Session,
+    code: str,
+    year: int,
+    manual: dict[str, float],
+    clock: BusinessClock,
+    actor: str,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Score a river for a year from the system's data plus ``manual`` indicators; keep and return the record."""
     if session.scalar(select(River.id).where(River.code == code)) is None:
@@ -137,7 +143,7 @@ def assess(
     if wrong:
         allowed = "、".join(k for k, v in CONFIG.items() if v.get("manual"))
         raise BadRequest(f"人工指标 {'、'.join(wrong)} 无效；可填：{allowed}", code="bad_indicator")
-    values = {**measured(session, code, year, clock), **manual}
+    values = {**measured(session, code, year, clock, settings), **manual}
     inputs, total, weights, missing = {}, 0.0, 0.0, []
     for key, spec in CONFIG.items():
         value = values.get(key)

@@ -100,22 +100,6 @@ def _inside(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> gpd.GeoDataFra
     return gpd.sjoin(left, right, how="inner", predicate="intersects")
 
 
-def zone_levels(session: Session, geoms: gpd.GeoSeries) -> list[str | None]:
-    """Return, for each geometry, the gravest protection-zone level it lies in (``first`` … ``quasi``) or None."""
-    zones = _zones(session)
-    levels: list[str | None] = [None] * len(geoms)
-    if zones.empty or geoms.empty:
-        return levels
-    frame = gpd.GeoDataFrame({"i": range(len(geoms))}, geometry=geoms.reset_index(drop=True), crs=zones.crs)
-    hits = gpd.sjoin(frame, zones[["level", "geometry"]], how="inner", predicate="intersects")
-    order = list(LEVEL_LABELS)
-    for i, level in zip(hits["i"], hits["level"], strict=True):
-        current = levels[int(i)]
-        if current is None or order.index(str(level)) < order.index(current):
-            levels[int(i)] = str(level)
-    return levels
-
-
 def zone_checks(session: Session) -> dict[str, Any]:
     """Flag active outfalls and open problem sites inside a protection zone, the gravest first."""
     zones = _zones(session)

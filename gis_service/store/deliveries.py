@@ -92,7 +92,7 @@ STATUS_LABELS = {"submitted": "待审核", "approved": "已批准", "rejected": 
 
 
 def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
-    """Make a submitted delivery the river's current version; the previous one becomes superseded."""
+    """Make a submitted delivery the river's current version (the previous one superseded); see ``ledger.intake``."""
     delivery = _submitted(session, delivery_id, "批准")
     session.execute(
         update(Delivery)
@@ -107,28 +107,7 @@ def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Deliv
     delivery.decided_by = actor
     delivery.decided_at = utcnow()
     session.flush()
-    rederive_after_approval(session, delivery.layer, [delivery.river_code], actor=actor)
     return delivery
-
-
-# A new range moves sites in or out of the managed range; new zones change the stretch a site lies on.
-REDERIVING_LAYERS = {"boundaries", "zones"}
-# Past this many rivers one pass over all open sites is cheaper than one pass per river.
-REDERIVE_PER_RIVER_MAX = 50
-
-
-def rederive_after_approval(session: Session, layer: str, river_codes: list[str], *, actor: str) -> None:
-    """Re-derive the jurisdiction of open problem sites once a new range or zone set is current."""
-    if layer not in REDERIVING_LAYERS or not river_codes:
-        return
-    # Imported here: the ledger reads through this store package, so a top-level import would cycle.
-    from gis_service.ledger.jurisdiction import rederive_jurisdiction
-
-    if len(river_codes) > REDERIVE_PER_RIVER_MAX:
-        rederive_jurisdiction(session, None, actor=actor)
-        return
-    for code in sorted(set(river_codes)):
-        rederive_jurisdiction(session, code, actor=actor)
 
 
 def lock_rivers(session: Session, layer: str, river_codes: list[str]) -> None:
@@ -225,8 +204,6 @@ def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str)
             .where(Delivery.id.in_(chunk))
             .values(status="approved", decided_by=actor, decided_at=utcnow())
         )
-        for layer in {p.layer for p in pending}:
-            rederive_after_approval(session, layer, [p.river_code for p in pending if p.layer == layer], actor=actor)
     session.flush()
 
 

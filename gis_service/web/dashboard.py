@@ -16,7 +16,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.db.models import River
 from gis_service.ledger.outfall_reports import outfall_statistics
 from gis_service.ledger.stats import overdue, statistics
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.deliveries import list_deliveries
 from gis_service.store.ratios import current_report, ratio_rules
 
@@ -66,11 +66,13 @@ def _label(layer: str, column: str, code: str) -> str:
     return str(get_catalogue()[layer].field(column).value_label(code))
 
 
-def ratio_figures(session: Session) -> tuple[list[Figure], dict[str, Any], dict[str, dict[str, Any]]]:
+def ratio_figures(
+    session: Session, settings: Settings
+) -> tuple[list[Figure], dict[str, Any], dict[str, dict[str, Any]]]:
     """Return the ratio charts by river and by town, the district total and each river's ratio row."""
-    report = current_report(session, ratio_rules(get_settings()))
+    report = current_report(session, ratio_rules(settings))
     body = report.to_json()
-    threshold = get_settings().ratio_threshold * 100
+    threshold = settings.ratio_threshold * 100
     by_river = Figure("ratio_river", "岸线保护比例（按河流）", "/ratios", "%", threshold=threshold)
     for river in body["rivers"]:
         # Coloured by compliance, not by the bar alone: gaps or overlaps keep a river over 50% non-compliant.

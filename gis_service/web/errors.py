@@ -13,12 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gis_service.db.engine import get_engine
+from gis_service.api.deps import app_settings, backend_of
 from gis_service.errors import ServiceError
-from gis_service.settings import get_settings
 from gis_service.web.deps import (
     ROLE_LABELS,
     SESSION_COOKIE,
@@ -49,7 +47,7 @@ def _viewer(request: Request) -> WebUser:
     found = getattr(request.state, "web_user", None)
     if isinstance(found, WebUser):
         return found
-    settings = get_settings()
+    settings = app_settings(request.app)
     anonymous = WebUser("anonymous", "", "", None, "", settings.public_read)
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
@@ -57,8 +55,7 @@ def _viewer(request: Request) -> WebUser:
     # An unknown address matched no route, so no dependency looked the user up: do it here, so that a
     # logged-in user's 404 page keeps their navigation. A database that fails here only costs that.
     try:
-        engine = getattr(request.app.state, "engine", None) or get_engine()
-        with sessionmaker(bind=engine)() as session, session.begin():
+        with backend_of(request.app).transaction(write=False) as session:
             return current_user(request, session, settings)
     except SQLAlchemyError:
         return anonymous

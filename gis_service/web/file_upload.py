@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from gis_service.api.deps import app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.errors import BadRequest, PayloadTooLarge
-from gis_service.settings import get_settings
 from gis_service.web.deps import CsrfRejected, CurrentUser, WebUser, csrf_matches
 
 
@@ -30,14 +30,14 @@ async def file_form(request: Request, user: CurrentUser) -> tuple[FormData, Uplo
 FileForm = Annotated[tuple[FormData, UploadFile | None], Depends(file_form)]
 
 
-async def file_bytes(upload: UploadFile | None, what: str) -> bytes:
+async def file_bytes(upload: UploadFile | None, what: str, max_mb: float) -> bytes:
     """Return the uploaded file's bytes within the upload limit, or a clear 400/413 naming ``what`` was expected."""
     if upload is None:
         raise BadRequest(f"没有收到文件；请选择{what}后再提交", code="missing_file")
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limit = int(max_mb * 1024 * 1024)
     content = await upload.read(limit + 1)
     if len(content) > limit:
-        raise PayloadTooLarge(f"文件超过 {get_settings().max_upload_mb:g} MB；请拆分后再上传", code="file_too_large")
+        raise PayloadTooLarge(f"文件超过 {max_mb:g} MB；请拆分后再上传", code="file_too_large")
     return content
 
 
@@ -53,7 +53,7 @@ async def import_form_file(
     The CSRF token is checked first; the body is bounded while it streams (the delivery limit), the
     file is saved to a temporary folder and imported in a savepoint, so a refused file stores nothing.
     """
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=5) as form:
         if not csrf_matches(user.csrf, form.get("csrf_token")):
             raise CsrfRejected

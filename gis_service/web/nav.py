@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from gis_service.access import Role
-
-if TYPE_CHECKING:
-    from gis_service.web.deps import WebUser
+from gis_service.web.deps import WebUser
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
+from gis_service.web.deps import WebUser
 from gis_service.web.nav import navigation
-
-if TYPE_CHECKING:
-    from gis_service.web.deps import WebUser
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")

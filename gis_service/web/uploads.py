@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 
+from gis_service.api.deps import app_settings
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ledger.photos import PhotoUpload
-from gis_service.settings import get_settings
 from gis_service.web.deps import CsrfRejected, CurrentUser, csrf_matches
 
 MAX_PHOTOS = 10
@@ -25,7 +25,7 @@ async def photo_form(request: Request, user: CurrentUser) -> tuple[FormData, lis
         raise PayloadTooLarge(
             f"一次最多上传 {MAX_PHOTOS} 张照片，收到 {len(files)} 张；请分次上传", code="too_many_photos"
         )
-    limit = int(get_settings().max_photo_mb * 1024 * 1024)
+    limit = int(app_settings(request.app).max_photo_mb * 1024 * 1024)
     # One byte past the limit is enough for the ledger's check to refuse an oversized photo.
     photos = [PhotoUpload(filename=f.filename or "photo", content=await f.read(limit + 1)) for f in files]
     return form, photos

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from gis_service.api.deps import ClockDep, SessionDep, Viewer
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, Viewer
 from gis_service.api.responses import file_responses
 from gis_service.quality.assessment import parse_period
 from gis_service.quality.bulletin import build_bulletin
@@ -26,13 +26,14 @@ def bulletin(
     session: SessionDep,
     _caller: Viewer,
     clock: ClockDep,
+    settings: SettingsDep,
     period: Annotated[str, Path(description="2024-06（月）或 2024-Q2（季度）")],
     fmt: Annotated[Literal["docx", "xlsx"], Path(description="docx（通报）| xlsx（附件）")],
     town: Annotated[str | None, Query(description="镇街名称（默认全区）")] = None,
 ) -> Response:
     """Download the period's bulletin (docx) or its annex (xlsx), for the district or one town."""
     chosen = parse_period(period)
-    built = build_bulletin(session, chosen, town, clock)
+    built = build_bulletin(session, chosen, town, clock, settings)
     data = word_bytes(built) if fmt == "docx" else annex_bytes(built)
     name = f"河长制工作通报_{chosen.label}{'_' + town if town else ''}{'' if fmt == 'docx' else '_附件'}.{fmt}"
     disposition = f"attachment; filename=\"bulletin.{fmt}\"; filename*=UTF-8''{quote(name)}"

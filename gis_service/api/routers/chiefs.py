@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gis_service.api.deps import Admin, Caller, ClockDep, SessionDep, Viewer
+from gis_service.api.deps import Admin, Caller, ClockDep, SessionDep, SettingsDep, Viewer, app_settings
 from gis_service.api.params import IdPath
 from gis_service.api.responses import file_responses
 from gis_service.api.schemas import chiefs as shapes
@@ -23,7 +23,6 @@ from gis_service.chiefs import assignments, patrols, sheets
 from gis_service.chiefs.roster import read_roster
 from gis_service.chiefs.signboards import refresh_flags
 from gis_service.errors import BadRequest, Unauthorized
-from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/chiefs", tags=["chiefs"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -93,23 +92,24 @@ async def import_roster(request: Request, session: SessionDep, caller: Admin, cl
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise BadRequest("没有收到名录文件（字段 file，.xlsx）", code="missing_file")
-    content = await upload.read(int(get_settings().max_upload_mb * 1024 * 1024) + 1)
+    settings = app_settings(request.app)
+    content = await upload.read(int(settings.max_upload_mb * 1024 * 1024) + 1)
     name = Path(upload.filename or "roster.xlsx").name
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / (name if name.lower().endswith(".xlsx") else "roster.xlsx")
         path.write_bytes(content)
         rivers = assignments.rivers_frame(session)
-        rows = read_roster(path, assignments.river_facts(rivers), clock.today(), get_settings().gap_tolerance_m)
-    result: dict[str, Any] = assignments.apply_roster(session, rows, rivers)
+        rows = read_roster(path, assignments.river_facts(rivers), clock.today(), settings.gap_tolerance_m)
+    result: dict[str, Any] = assignments.apply_roster(session, rows, rivers, settings.gap_tolerance_m)
     result["signboards_outdated"] = len(refresh_flags(session, clock.today()))
     caller.audit(session, "chiefs.import", "roster", name, **result)
     return result
 
 
 @router.get("/coverage", response_model=shapes.Coverage, response_model_exclude_unset=True)
-def coverage(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def coverage(session: SessionDep, _caller: Viewer, clock: ClockDep, settings: SettingsDep) -> dict[str, Any]:
     """Return each important river's (and each river with chiefs') gaps and overlaps of reaches per level."""
-    return assignments.coverage_check(session, clock.today())
+    return assignments.coverage_check(session, clock.today(), settings.gap_tolerance_m)
 
 
 @router.get("/export.xlsx", response_class=Response, responses=file_responses(XLSX))
@@ -170,11 +170,3 @@ def end_assignment(
 def patrol_calendar(chief_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return a chief's patrol calendar: the periods of the level, each met or not, and the patrols."""
     return patrols.calendar(session, chief_id, clock.today())
-
-
-def all_routers() -> list[APIRouter]:
-    """Return the routers of the chiefs' work (imported here so the app registers them in one line)."""
-    from gis_service.api.routers import patrols as patrol_routes
-    from gis_service.api.routers import public_reports, report_page, signboards
-
-    return [router, signboards.router, patrol_routes.router, public_reports.router, report_page.router]

@@ -15,15 +15,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from gis_service.api.deps import Caller, CheckSessionDep, ImportSessionDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.deps import (
+    Caller,
+    CheckSessionDep,
+    ImportSessionDep,
+    SessionDep,
+    Viewer,
+    allowed,
+    app_settings,
+    check_action,
+)
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import deliveries as shapes
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, PayloadTooLarge
-from gis_service.ingest.pipeline import ImportOptions, check_delivery, run_import, target_layer
-from gis_service.settings import get_settings
+from gis_service.ingest.pipeline import ImportOptions, check_delivery, target_layer
+from gis_service.ledger.intake import approve_delivery, run_import
 from gis_service.store.deliveries import (
-    approve_delivery,
     delivery_dict,
     get_delivery,
     list_deliveries,
@@ -91,7 +99,7 @@ async def received_delivery(
     when ``storing``, also ``dry_run`` and ``approve`` (admin only).
     """
     target_layer(layer)
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=20) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -105,7 +113,7 @@ async def received_delivery(
             return (text(name) or "").lower() in TRUE
 
         if storing and flag("approve"):
-            check_action(caller, "delivery.approve_on_upload")
+            check_action(caller, "delivery.approve_on_upload", app_settings(request.app))
         options = ImportOptions(
             layer=layer,
             crs=text("crs"),

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import FileResponse
 
-from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.deps import SessionDep, SettingsDep, Viewer
 from gis_service.api.responses import file_responses
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest
@@ -35,6 +35,7 @@ def export_layer(
     layer: str,
     session: SessionDep,
     _caller: Viewer,
+    settings: SettingsDep,
     background: BackgroundTasks,
     format: Annotated[Literal["gpkg", "geojson", "shp.zip", "csv", "xlsx"], Query()] = "gpkg",
     crs: Annotated[str | None, Query(description="输出坐标系，如 4490、4524、4545、4326")] = None,
@@ -54,7 +55,11 @@ def export_layer(
     gdf = read_features(session, spec, where=where)
     folder = Path(tempfile.mkdtemp(prefix="rivergis-download-"))
     try:
-        path = write_layer(gdf, spec, folder / f"{spec.name}.{format}", crs=crs, encoding=chosen, labels=labels)
+        target = folder / f"{spec.name}.{format}"
+        version = settings.gpkg_version
+        path = write_layer(
+            gdf, spec, target, crs=crs, encoding=chosen, labels=labels, session=session, gpkg_version=version
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

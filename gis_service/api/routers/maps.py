@@ -8,14 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from gis_service.api.deps import TOKEN_COOKIE, ClockDep, SessionDep, SettingsDep, Viewer, query_token, validated_token
+from gis_service.api.deps import (
+    TOKEN_COOKIE,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+    Viewer,
+    app_settings,
+    query_token,
+    validated_token,
+)
 from gis_service.api.params import IdPath
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.api.schemas import maps as shapes
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
 from gis_service.ledger.filters import ProblemFilter
-from gis_service.settings import get_settings
 from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
 from gis_service.webmap.data import problem_record, problem_sites, read_overlay
@@ -66,7 +74,7 @@ def _page(request: Request, html: str) -> HTMLResponse:
     token = query_token(request)
     # Only a token this request was identified with, never an unchecked one beside a header (fixation).
     if token and token == validated_token(request):
-        secure = get_settings().https
+        secure = app_settings(request.app).https
         response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600, secure=secure)
     return response
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import Field
 
-from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.deps import Caller, ClockDep, SessionDep, SettingsDep, Viewer, allowed, check_action
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.responses import file_responses
 from gis_service.api.routers.problems import PHOTO_TYPES, PHOTOS_BODY, photo_response, photo_uploads
@@ -123,11 +123,12 @@ def change(
     session: SessionDep,
     caller: Annotated[Caller, allowed("outfall.edit")],
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Change an outfall's file: fields, campaign stage (forward only), outcome (销号 closes it: admin)."""
     fields, geom = body.edit(outfalls.EDITABLE, POINT_ONLY)
     if fields.get("outcome") == "closed":
-        check_action(caller, "outfall.close")
+        check_action(caller, "outfall.close", settings)
     event = outfalls.update_outfall(
         session,
         outfall_id,

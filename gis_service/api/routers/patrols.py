@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer, app_settings
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import patrols
@@ -18,7 +18,6 @@ from gis_service.chiefs.tracks import read_track
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ledger.location import Location
 from gis_service.ledger.queries import get_problem
-from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/patrols", tags=["patrols"])
 TRACK_BODY = {
@@ -60,10 +59,10 @@ async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, cl
     upload = form.get("track")
     if upload is None or isinstance(upload, str):
         raise BadRequest("没有收到轨迹文件（字段 track：.gpx、.geojson 或 .kml）", code="missing_file")
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
     content = await upload.read(limit + 1)
     if len(content) > limit:
-        raise PayloadTooLarge(f"轨迹文件超过 {get_settings().max_upload_mb:g} MB", code="track_too_large")
+        raise PayloadTooLarge(f"轨迹文件超过 {app_settings(request.app).max_upload_mb:g} MB", code="track_too_large")
     name = Path(upload.filename or "track.gpx").name
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / ("track" + Path(name).suffix.lower())

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from gis_service.api.deps import Caller, ClockDep, SessionDep, Viewer, allowed, check_action
+from gis_service.api.deps import Caller, ClockDep, SessionDep, SettingsDep, Viewer, allowed, app_settings, check_action
 from gis_service.api.params import MAX_ID, IdPath, Offset
 from gis_service.api.responses import file_responses
 from gis_service.api.routers.layers import parse_bbox
@@ -27,7 +27,6 @@ from gis_service.ledger import service
 from gis_service.ledger.location import Location
 from gis_service.ledger.photos import PhotoUpload, photo_file
 from gis_service.roles import ROLES
-from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
 MAX_PHOTOS = 10
@@ -203,12 +202,12 @@ def edit_problem(
     return service.get_problem(session, problem_id, clock=clock)
 
 
-async def _uploads(form: Any) -> list[PhotoUpload]:
+async def _uploads(form: Any, max_mb: float) -> list[PhotoUpload]:
     """Read the ``photos`` files of a multipart form, refusing too many."""
     files = [f for f in form.getlist("photos") if hasattr(f, "read")]
     if len(files) > MAX_PHOTOS:
         raise PayloadTooLarge(f"一次最多上传 {MAX_PHOTOS} 张照片，收到 {len(files)} 张", code="too_many_photos")
-    limit = int(get_settings().max_photo_mb * 1024 * 1024)
+    limit = int(max_mb * 1024 * 1024)
     uploads = []
     for f in files:
         # Read one byte past the limit: enough to refuse an oversized photo without holding it all.
@@ -230,7 +229,7 @@ async def transition_input(request: Request) -> tuple[TransitionInput, list[Phot
                 "note": form.get("note"),
                 "data": json.loads(str(raw_data)),
             }
-            return TransitionInput.model_validate(fields), await _uploads(form)
+            return TransitionInput.model_validate(fields), await _uploads(form, app_settings(request.app).max_photo_mb)
         return TransitionInput.model_validate(await request.json()), []
     except (ValueError, ValidationError) as exc:
         raise BadRequest(
@@ -275,11 +274,12 @@ def transition_problem(
     caller: Annotated[Caller, allowed("problem.report")],
     clock: ClockDep,
     parsed: Annotated[tuple[TransitionInput, list[PhotoUpload]], Depends(transition_input)],
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Take one ledger step (403 when the role table refuses it; 409 when the state or version does not allow it)."""
     body, photos = parsed
     if f"problem.{body.action}" in ROLES:
-        check_action(caller, f"problem.{body.action}")
+        check_action(caller, f"problem.{body.action}", settings)
     event = service.transition(
         session,
         problem_id,
@@ -318,7 +318,8 @@ async def photo_uploads(request: Request) -> list[PhotoUpload]:
     """Parse the ``photos`` files of a multipart upload."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequest("请以 multipart/form-data 上传，照片放在字段 photos 中", code="not_multipart")
-    return await _uploads(await request.form(max_files=MAX_PHOTOS + 1))
+    form = await request.form(max_files=MAX_PHOTOS + 1)
+    return await _uploads(form, app_settings(request.app).max_photo_mb)
 
 
 PHOTOS_BODY = {

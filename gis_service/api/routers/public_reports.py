@@ -15,13 +15,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep
+from gis_service.api.deps import Admin, ClockDep, SessionDep, app_settings
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import public_reports
 from gis_service.chiefs.rules import get_chief_settings
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ledger.photos import PhotoUpload
-from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/public-reports", tags=["public-reports"])
 
@@ -78,7 +77,7 @@ async def intake(request: Request) -> tuple[PublicReportIn, list[PhotoUpload]]:
             files = [f for f in form.getlist("photos") if not isinstance(f, str)]
             if len(files) > limit:
                 raise PayloadTooLarge(f"一次最多上传 {limit} 张照片，收到 {len(files)} 张", code="too_many_photos")
-            size = int(get_settings().max_photo_mb * 1024 * 1024) + 1
+            size = int(app_settings(request.app).max_photo_mb * 1024 * 1024) + 1
             return body, [PhotoUpload(f.filename or "photo", await f.read(size)) for f in files]
         return PublicReportIn.model_validate(await request.json()), []
     except (ValueError, ValidationError) as exc:

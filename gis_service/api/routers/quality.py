@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer
+from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.api.schemas import quality as shapes
 from gis_service.errors import BadRequest
@@ -21,7 +21,6 @@ from gis_service.quality.dashboard import dashboard, sections_geojson
 from gis_service.quality.health import assess, health_records
 from gis_service.quality.samples import import_samples
 from gis_service.quality.zones import source_compliance, zone_checks
-from gis_service.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/quality", tags=["quality"])
 PeriodQuery = Annotated[str | None, Query(description="期间：2024、2024-Q2 或 2024-06；默认最新监测年份")]
@@ -30,7 +29,7 @@ PeriodQuery = Annotated[str | None, Query(description="期间：2024、2024-Q2 �
 @asynccontextmanager
 async def uploaded_table(request: Request) -> AsyncIterator[FsPath]:
     """Receive a multipart form's ``file`` (size-limited) and yield it saved in a temporary folder."""
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=5) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -110,8 +109,10 @@ def health(
 
 
 @router.post("/health", status_code=201, response_model=shapes.HealthRecord, response_model_exclude_unset=True)
-def health_assess(session: SessionDep, caller: Admin, clock: ClockDep, body: HealthInput) -> dict[str, Any]:
+def health_assess(
+    session: SessionDep, caller: Admin, clock: ClockDep, settings: SettingsDep, body: HealthInput
+) -> dict[str, Any]:
     """Score a river's health for a year from the system's data and the manual indicators; keep the record."""
-    record = assess(session, body.river_code, body.year, body.manual, clock, caller.name)
+    record = assess(session, body.river_code, body.year, body.manual, clock, caller.name, settings)
     caller.audit(session, "health.assess", "river", body.river_code, year=body.year, score=record["score"])
     return record

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -14,15 +14,12 @@ from gis_service.errors import DeliveryRejected
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import Source
 
-if TYPE_CHECKING:
-    from gis_service.ingest.pipeline import ImportOptions
-
 SEVERITIES = ("error", "warning", "info")
 MAX_PER_CODE = 200  # findings listed per code; the counts stay exact
 
 
 def build_report(
-    layer: LayerSpec, source: Source | None, findings: list[Finding], count: int, options: ImportOptions
+    layer: LayerSpec, source: Source | None, findings: list[Finding], count: int, *, dry_run: bool
 ) -> dict[str, Any]:
     """Return the report: how the file was read, counts by severity, findings (capped per code)."""
     tally = summarise(findings)
@@ -32,7 +29,7 @@ def build_report(
         "source": source.summary() if source else None,
         "feature_count": count,
         "accepted": tally["counts"]["error"] == 0,
-        "dry_run": options.dry_run,
+        "dry_run": dry_run,
         **tally,
     }
 

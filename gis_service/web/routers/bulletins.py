@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep
 from gis_service.api.routers.bulletins import MEDIA
 from gis_service.errors import BadRequest
 from gis_service.quality.assessment import parse_period
@@ -55,13 +55,19 @@ def bulletins_page(request: Request, session: SessionDep, user: PageViewer) -> R
 
 @router.get("/bulletins/{period}.{fmt}")
 def bulletin_file(
-    session: SessionDep, clock: ClockDep, _user: PageViewer, period: str, fmt: str, town: str | None = None
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    _user: PageViewer,
+    period: str,
+    fmt: str,
+    town: str | None = None,
 ) -> Response:
     """Download the period's bulletin (docx) or its annex (xlsx), for the district or one town."""
     if fmt not in MEDIA:
         raise BadRequest(f"格式 {fmt!r} 无效；请下载 docx（通报）或 xlsx（附件）。", code="bad_format")
     chosen = parse_period(period)
-    built = build_bulletin(session, chosen, town or None, clock)
+    built = build_bulletin(session, chosen, town or None, clock, settings)
     data = word_bytes(built) if fmt == "docx" else annex_bytes(built)
     name = f"河长制工作通报_{chosen.label}{'_' + town if town else ''}{'' if fmt == 'docx' else '_附件'}.{fmt}"
     disposition = f"attachment; filename=\"bulletin.{fmt}\"; filename*=UTF-8''{quote(name)}"

@@ -16,13 +16,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import ClockDep, SessionDep, app_settings
 from gis_service.chiefs import assignments
 from gis_service.chiefs.roster import RosterRejected, read_roster
 from gis_service.chiefs.signboards import refresh_flags
 from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest, ServiceError
-from gis_service.settings import get_settings
 from gis_service.web.deps import (
     PAGE,
     PageAdmin,
@@ -65,7 +64,7 @@ def _page(
         "today": clock.today().isoformat(),
         "rows": rows,
         "staff": staff,
-        "coverage": assignments.coverage_check(session, day),
+        "coverage": assignments.coverage_check(session, day, app_settings(request.app).gap_tolerance_m),
         "can_import": user.may(Role.ADMIN),
         "result": result,
         "error": error,
@@ -88,16 +87,17 @@ async def import_roster(
     _form, file = upload
     today = clock.today()
     try:
-        content = await file_bytes(file, " .xlsx 格式的河长名录")
+        content = await file_bytes(file, " .xlsx 格式的河长名录", app_settings(request.app).max_upload_mb)
         name = Path(file.filename if file and file.filename else "roster.xlsx").name
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / (name if name.lower().endswith(".xlsx") else "roster.xlsx")
             path.write_bytes(content)
             rivers = assignments.rivers_frame(session)
             facts = assignments.river_facts(rivers)
-            rows = read_roster(path, facts, today, get_settings().gap_tolerance_m)
+            tolerance = app_settings(request.app).gap_tolerance_m
+            rows = read_roster(path, facts, today, tolerance)
         with session.begin_nested():
-            result: dict[str, Any] = assignments.apply_roster(session, rows, rivers)
+            result: dict[str, Any] = assignments.apply_roster(session, rows, rivers, tolerance)
             result["signboards_outdated"] = len(refresh_flags(session, today))
     except ServiceError as exc:
         if exc.http_status >= 500:

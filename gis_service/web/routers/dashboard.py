@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import SessionDep
+from gis_service.api.deps import SessionDep, SettingsDep
 from gis_service.web.dashboard import ledger_figures, outfall_figures, ratio_figures, river_rows
 from gis_service.web.deps import PAGE, PageViewer
 from gis_service.web.templating import render
@@ -14,9 +14,9 @@ router = APIRouter(dependencies=PAGE, include_in_schema=False)
 
 
 @router.get("/")
-def dashboard(request: Request, session: SessionDep, user: PageViewer) -> Response:
+def dashboard(request: Request, session: SessionDep, user: PageViewer, settings: SettingsDep) -> Response:
     """The dashboard: rivers and their ranges, ratio compliance, the ledger, overdue items, outfalls."""
-    ratio_charts, ratio_total, ratios = ratio_figures(session)
+    ratio_charts, ratio_total, ratios = ratio_figures(session, settings)
     ledger_charts, ledger = ledger_figures(session)
     outfall_charts, outfalls = outfall_figures(session)
     context = {

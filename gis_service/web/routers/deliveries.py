@@ -18,13 +18,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from gis_service.access import Role
-from gis_service.api.deps import SessionDep
+from gis_service.api.deps import SessionDep, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Delivery, River
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
-from gis_service.settings import get_settings
-from gis_service.store.deliveries import approve_delivery, get_delivery, list_deliveries, range_diff, reject_delivery
+from gis_service.ingest.pipeline import ImportOptions
+from gis_service.ledger.intake import approve_delivery, run_import
+from gis_service.store.deliveries import get_delivery, list_deliveries, range_diff, reject_delivery
+from gis_service.web.delivery_map import version_map_html
 from gis_service.web.deps import (
     PAGE,
     CsrfForm,
@@ -37,6 +39,7 @@ from gis_service.web.deps import (
     csrf_matches,
 )
 from gis_service.web.templating import PAGE_HEADERS, render
+from gis_service.webmap.preview import checked_delivery_html
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
 # What surveyors deliver per river; rivers, outfalls and problems come in through the CLI or the API.
@@ -75,7 +78,7 @@ def _form_page(
         "error": None,
         "report": None,
         "preview": None,
-        "max_upload_mb": get_settings().max_upload_mb,
+        "max_upload_mb": app_settings(request.app).max_upload_mb,
         **context,
     }
     return render(request, "deliveries_new.html", user, body, status=status)
@@ -95,8 +98,6 @@ def _text(form: FormData, name: str) -> str:
 
 def _import(session: Session, path: Path, options: Any, features: list[Any]) -> dict[str, Any]:
     """Run the import in a savepoint, so that a refusal leaves nothing behind while the page still answers."""
-    from gis_service.ingest.pipeline import run_import
-
     with session.begin_nested():
         return run_import(session, path, options, seen=features.append)
 
@@ -104,9 +105,7 @@ def _import(session: Session, path: Path, options: Any, features: list[Any]) -> 
 @router.post("/deliveries/new")
 async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
     """Check and store a delivery; answer its report: a stored one opens its page, a refused one shows why."""
-    from gis_service.ingest.pipeline import ImportOptions
-
-    limit = int(get_settings().max_upload_mb * 1024 * 1024)
+    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=20) as form:
         if not csrf_matches(user.csrf, form.get("csrf_token")):
             raise CsrfRejected
@@ -157,8 +156,6 @@ async def _refused(
     features: list[Any],
 ) -> Response:
     """Answer a refused delivery: its report, and the preview map with the problems marked (nothing stored)."""
-    from gis_service.webmap.preview import checked_delivery_html
-
     report = exc.details if isinstance(exc.details, dict) else {}
     frame = features[-1] if features else None
     preview = await run_in_threadpool(checked_delivery_html, frame, report, False)
@@ -218,8 +215,6 @@ def delivery_page(request: Request, session: SessionDep, user: PageViewer, deliv
 @router.get("/deliveries/{delivery_id}/map")
 def delivery_map(session: SessionDep, _user: PageViewer, delivery_id: int) -> Response:
     """The delivery's map (new version over the current one), shown in a frame of its page."""
-    from gis_service.web.delivery_map import version_map_html
-
     d = get_delivery(session, delivery_id)
     return HTMLResponse(version_map_html(session, d, _current(session, d)), headers=PAGE_HEADERS)
 

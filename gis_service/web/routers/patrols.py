@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import ClockDep, SessionDep, app_settings
 from gis_service.chiefs import patrols
 from gis_service.chiefs.tracks import read_track
 from gis_service.clock import BusinessClock
@@ -72,7 +72,7 @@ async def upload(
     form, file = upload
     typed = {k: text(form, k, limit=200) for k in ("chief", "river", "joint_units", "notes")}
     try:
-        content = await file_bytes(file, "巡河轨迹（.gpx、.geojson 或 .kml）")
+        content = await file_bytes(file, "巡河轨迹（.gpx、.geojson 或 .kml）", app_settings(request.app).max_upload_mb)
         name = Path(file.filename if file and file.filename else "track.gpx").name
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / ("track" + Path(name).suffix.lower())

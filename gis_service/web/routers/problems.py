@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import ClockDep, SessionDep, app_settings
 from gis_service.api.routers.problems import photo_response
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Attachment, ProblemEvent
@@ -23,7 +23,6 @@ from gis_service.errors import BadRequest, Conflict, NotFound, ServiceError
 from gis_service.ledger import service
 from gis_service.ledger.location import POINT_ONLY, site_geometry
 from gis_service.ledger.states import ACTIONS, status_label
-from gis_service.settings import get_settings
 from gis_service.store.features import read_features
 from gis_service.web.deps import PAGE, CsrfForm, PageSurveyor, PageViewer, RoleRequired, WebUser, commit_now
 from gis_service.web.problem_view import (
@@ -106,7 +105,7 @@ def _new_form(
     request: Request, user: WebUser, values: dict[str, str], error: dict[str, str] | None, status: int
 ) -> Response:
     """Render the report form, keeping what the user typed and any error above it."""
-    settings = get_settings()
+    settings = app_settings(request.app)
     context = {
         "values": values,
         "error": error,

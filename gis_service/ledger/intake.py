@@ -1,0 +1,64 @@
+"""The ledger's part of taking deliveries: problem sites into the ledger, jurisdiction re-derived on approval.
+
+The import pipeline (``ingest``) and the delivery store (``store``) sit below the ledger and never
+call it; the API, the pages, the CLI and the demo import and approve through these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+from sqlalchemy.orm import Session
+
+from gis_service.db.models import Delivery
+from gis_service.ingest import pipeline
+from gis_service.ingest.pipeline import ImportOptions, Progress
+from gis_service.ledger.jurisdiction import rederive_jurisdiction
+from gis_service.ledger.reporting import report_sites
+from gis_service.store import deliveries
+
+# A new range moves sites in or out of the managed range; new zones change the stretch a site lies on.
+REDERIVING_LAYERS = {"boundaries", "zones"}
+# Past this many rivers one pass over all open sites is cheaper than one pass per river.
+REDERIVE_PER_RIVER_MAX = 50
+
+
+def rederive_after_approval(session: Session, layer: str, river_codes: list[str], *, actor: str) -> None:
+    """Re-derive the jurisdiction of open problem sites once a new range or zone set is current."""
+    if layer not in REDERIVING_LAYERS or not river_codes:
+        return
+    if len(river_codes) > REDERIVE_PER_RIVER_MAX:
+        rederive_jurisdiction(session, None, actor=actor)
+        return
+    for code in sorted(set(river_codes)):
+        rederive_jurisdiction(session, code, actor=actor)
+
+
+def store_sites(session: Session, frame: gpd.GeoDataFrame, actor: str) -> int:
+    """Add an import's problem sites to the ledger (jurisdiction derived, first event written)."""
+    return report_sites(session, frame, actor=actor)
+
+
+def run_import(
+    session: Session,
+    path: Path,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+    seen: Callable[[gpd.GeoDataFrame], None] | None = None,
+) -> dict[str, Any]:
+    """Import ``path`` (see :func:`gis_service.ingest.pipeline.run_import`), then do the ledger's part."""
+    report = pipeline.run_import(session, path, options, progress=progress, seen=seen, store_sites=store_sites)
+    approved = [d["river_code"] for d in report.get("deliveries", []) if d["status"] == "approved"]
+    rederive_after_approval(session, options.layer, approved, actor=options.actor)
+    return report
+
+
+def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
+    """Approve a submitted delivery (see :func:`gis_service.store.deliveries.approve_delivery`), then re-derive."""
+    delivery = deliveries.approve_delivery(session, delivery_id, actor=actor)
+    rederive_after_approval(session, delivery.layer, [delivery.river_code], actor=actor)
+    return delivery
