@@ -55,13 +55,19 @@ def setup(url: str, folder: Path) -> None:
     from gis_service.db.schema import upgrade
     from gis_service.ingest.pipeline import ImportOptions
     from gis_service.ledger.intake import run_import
+    from gis_service.settings import Settings
 
     engine = make_engine(url)
     upgrade(engine)
     for layer, approve in (("rivers", False), ("boundaries", True)):
         start = time.perf_counter()
         with transaction(engine) as session:
-            run_import(session, folder / f"{layer}.gpkg", ImportOptions(layer=layer, approve=approve, actor="bench"))
+            run_import(
+                session,
+                folder / f"{layer}.gpkg",
+                ImportOptions(layer=layer, approve=approve, actor="bench"),
+                settings=Settings(),
+            )
         print(f"  setup: {layer} imported in {time.perf_counter() - start:.1f}s", flush=True)
     engine.dispose()
 
@@ -73,6 +79,7 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     from gis_service.ingest import pipeline
     from gis_service.ingest.pipeline import ImportOptions
     from gis_service.ledger.intake import run_import
+    from gis_service.settings import Settings
 
     if skip_ratios:
         # Measurement only: how long the import takes without the ratio check it always runs.
@@ -81,7 +88,7 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     engine = make_engine(url)
     start = time.perf_counter()
     with transaction(engine) as session:
-        result = run_import(session, path, ImportOptions(layer="zones", actor="bench"))
+        result = run_import(session, path, ImportOptions(layer="zones", actor="bench"), settings=Settings())
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

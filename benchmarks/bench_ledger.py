@@ -55,6 +55,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import make_engine, transaction
 from gis_service.ingest.normalise import normalise
 from gis_service.ledger import service
+from gis_service.settings import Settings
 
 NOW = dt.datetime(2023, 6, 30, 4, 0, tzinfo=dt.UTC)  # noon in China
 TODAY = dt.date(2023, 6, 30)
@@ -206,7 +207,9 @@ def report_problems(engine: Engine, folder: Path) -> Measure:
 
     def run() -> int:
         with transaction(engine) as session:
-            return service.report_sites(session, frame, actor="bench", clock=lambda: NOW - dt.timedelta(days=400))
+            return service.report_sites(
+                session, frame, actor="bench", settings=Settings(), clock=lambda: NOW - dt.timedelta(days=400)
+            )
 
     start = time.perf_counter()
     added = run()

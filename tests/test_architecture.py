@@ -61,13 +61,9 @@ SETTINGS_BACKLOG = {
     "gis_service.catalogue",
     "gis_service.db.engine",
     "gis_service.db.backend",
-    "gis_service.ledger.jurisdiction",
-    "gis_service.ledger.photos",
-    "gis_service.ledger.outfall_reports",
     "gis_service.ingest.archive",
     "gis_service.ingest.pipeline",
     "gis_service.ingest.validation.validate",
-    "gis_service.chiefs.tracks",
     "gis_service.webmap.base",
 }
 

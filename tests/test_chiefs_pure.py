@@ -16,6 +16,7 @@ from gis_service.chiefs.reaches import centerline_length, gaps, overlaps, reach_
 from gis_service.chiefs.tracks import read_track
 from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest
+from gis_service.settings import Settings
 from tests.chiefs_world import along_r1, r1_length, write_gpx
 
 R1 = shapely.LineString([(106.82, 28.900), (106.98, 28.900)])
@@ -68,7 +69,7 @@ def test_gpx_track_along_a_known_reach_has_hand_computed_length_duration_and_cov
     # 1545.8 / 2000 = 0.7729.
     start = dt.datetime(2025, 3, 10, 1, 0, tzinfo=dt.UTC)
     path = write_gpx(tmp_path / "巡河.gpx", 500, 2500, north_m=20, step_m=50, step_s=40, start=start)
-    track = read_track(path)
+    track = read_track(path, settings=Settings())
     assert track_length(track.geometry) == pytest.approx(2000, rel=0.01)
     assert track.duration_s == 1600 and track.started_at == start
     share = coverage([reach_line(R1, 1000, 3000)], track.geometry, 50)
@@ -81,7 +82,7 @@ def test_track_files_that_cannot_be_used_are_named(tmp_path) -> None:
     bad = tmp_path / "坏.gpx"
     bad.write_text("<gpx><trk>", encoding="utf-8")
     with pytest.raises(BadRequest) as err:
-        read_track(bad)
+        read_track(bad, settings=Settings())
     assert err.value.code == "bad_track"
     far = write_gpx(
         tmp_path / "far.gpx",
@@ -93,10 +94,10 @@ def test_track_files_that_cannot_be_used_are_named(tmp_path) -> None:
         start=dt.datetime(2025, 3, 1, tzinfo=dt.UTC),
     )
     with pytest.raises(BadRequest) as err:
-        read_track(far)
+        read_track(far, settings=Settings())
     assert err.value.code == "outside_district"
     with pytest.raises(BadRequest) as err:
-        read_track(tmp_path / "x.shp")
+        read_track(tmp_path / "x.shp", settings=Settings())
     assert err.value.code == "bad_track_format"
 
 
@@ -134,7 +135,7 @@ def test_geojson_and_kml_tracks_read_like_the_gpx(tmp_path) -> None:
     kml = tmp_path / "巡河.kml"
     subprocess.run(["ogr2ogr", "-f", "KML", str(kml), str(geojson)], check=True, capture_output=True)
     for path in (geojson, kml):
-        track = read_track(path)
+        track = read_track(path, settings=Settings())
         assert track_length(track.geometry) == pytest.approx(2000, rel=0.01), path.name
         assert track.duration_s is None
         assert coverage([reach_line(R1, 1000, 3000)], track.geometry, 50) == pytest.approx(1545.8 / 2000, rel=0.01)

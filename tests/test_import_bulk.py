@@ -24,6 +24,7 @@ from gis_service.errors import DeliveryRejected
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
+from gis_service.settings import Settings
 from gis_service.store.features import insert_features, read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
 from tests.test_import_fixtures import write as write_file
@@ -175,11 +176,11 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     monkeypatch.setattr(pipeline, "DeliveryWriter", Spy)
     with transaction(demo_engine) as session:
         with pytest.raises(DeliveryRejected) as rejected:
-            run_import(session, bad, ImportOptions(layer="zones", actor="t"))
+            run_import(session, bad, ImportOptions(layer="zones", actor="t"), settings=Settings())
         assert rejected.value.code == problem
         assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
         assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
-        report = run_import(session, good, ImportOptions(layer="zones", actor="t"))
+        report = run_import(session, good, ImportOptions(layer="zones", actor="t"), settings=Settings())
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
     # Written early (in a savepoint) on PostGIS only; SpatiaLite stores after validation.
     assert early == ([True, True] if demo_engine.dialect.name == "postgresql" else [False])
@@ -197,7 +198,12 @@ def test_a_failed_store_raises_and_stores_nothing(
     monkeypatch.setattr(write, "insert_features", broken)
     before = stored_counts(demo_engine)
     with pytest.raises(OSError, match="disk full"), transaction(demo_engine) as session:
-        run_import(session, zone_file(demo_engine, tmp_path, "z.gpkg"), ImportOptions(layer="zones", actor="t"))
+        run_import(
+            session,
+            zone_file(demo_engine, tmp_path, "z.gpkg"),
+            ImportOptions(layer="zones", actor="t"),
+            settings=Settings(),
+        )
     assert stored_counts(demo_engine) == before
     assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
 
@@ -214,7 +220,7 @@ def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(
     def deliver() -> None:
         try:
             with transaction(demo_engine) as session:
-                outcomes.append(run_import(session, path, ImportOptions(layer="zones", actor="t")))
+                outcomes.append(run_import(session, path, ImportOptions(layer="zones", actor="t"), settings=Settings()))
         except Exception as exc:  # noqa: BLE001 - kept to show in the assertion
             outcomes.append(exc)
 
@@ -289,6 +295,6 @@ def test_an_import_holds_one_connection_of_the_pool(demo_engine: Engine, tmp_pat
     before = stored_counts(demo_engine)
     path = zone_file(demo_engine, tmp_path, "z.gpkg")
     with transaction(tight) as session:
-        report = run_import(session, path, ImportOptions(layer="zones", actor="t"))
+        report = run_import(session, path, ImportOptions(layer="zones", actor="t"), settings=Settings())
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
     assert stored_counts(demo_engine)["zones"] == before["zones"] + report["stored"]

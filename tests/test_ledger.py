@@ -15,6 +15,7 @@ from gis_service.db.models import Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict, Forbidden, InvalidTransition
 from gis_service.ledger import service
 from gis_service.ledger.states import ACTIONS, ProblemStatus, allowed_actions
+from gis_service.settings import Settings
 from tests.test_ledger_world import (
     SITE_BETWEEN,
     SITE_EAST,
@@ -31,13 +32,20 @@ def clock_at(day: str) -> BusinessClock:
 
 def report(session, where=SITE_IN_R1, **fields):  # type: ignore[no-untyped-def]
     frame = service.site_frame(Point(where), {"category": "dumping", **fields})
-    return service.report_new(session, frame, actor="巡河员", clock=clock_at("2025-03-01"))[0]
+    return service.report_new(session, frame, actor="巡河员", settings=Settings(), clock=clock_at("2025-03-01"))[0]
 
 
 def step(engine, pid, action, version=None, day="2025-03-02", **kw):  # type: ignore[no-untyped-def]
     with transaction(engine) as session:
         return service.transition(
-            session, pid, action, actor="staff", expected_version=version, clock=clock_at(day), **kw
+            session,
+            pid,
+            action,
+            actor="staff",
+            expected_version=version,
+            settings=Settings(),
+            clock=clock_at(day),
+            **kw,
         ).id
 
 
@@ -217,7 +225,9 @@ def test_two_people_acting_at_once_one_wins_the_other_gets_a_conflict(world_engi
     step(world_engine, pid2, "confirm", 1)
     with pytest.raises(Conflict):
         with transaction(world_engine) as session:
-            service.edit_problem(session, pid2, actor="x", expected_version=1, fields={"description": "晚到的修改"})
+            service.edit_problem(
+                session, pid2, actor="x", settings=Settings(), expected_version=1, fields={"description": "晚到的修改"}
+            )
     with transaction(world_engine) as session:
         events = session.scalar(select(func.count()).select_from(ProblemEvent).where(ProblemEvent.problem_id == pid))
     assert status(world_engine, pid) == ("confirmed", 2) and events == 2  # report + 甲's confirm, nothing lost
@@ -228,9 +238,13 @@ def test_roles_per_action(world_engine) -> None:  # noqa: F811
         pid = report(session)
     with pytest.raises(Forbidden):
         with transaction(world_engine) as session:
-            service.transition(session, pid, "confirm", actor="v", expected_version=1, role=Role.VIEWER)
+            service.transition(
+                session, pid, "confirm", actor="v", expected_version=1, role=Role.VIEWER, settings=Settings()
+            )
     with transaction(world_engine) as session:
-        service.transition(session, pid, "confirm", actor="s", expected_version=1, role=Role.SURVEYOR)
+        service.transition(
+            session, pid, "confirm", actor="s", expected_version=1, role=Role.SURVEYOR, settings=Settings()
+        )
     with pytest.raises(Forbidden):
         with transaction(world_engine) as session:
             service.transition(
@@ -240,6 +254,7 @@ def test_roles_per_action(world_engine) -> None:  # noqa: F811
                 actor="s",
                 expected_version=2,
                 role=Role.SURVEYOR,
+                settings=Settings(),
                 data={"deadline": "2099-01-01", "responsible_unit": "u"},
             )
 
@@ -248,7 +263,9 @@ def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(
     with transaction(world_engine) as session:
         pid = report(session)
     with transaction(world_engine) as session:
-        service.edit_problem(session, pid, actor="x", expected_version=1, geometry=Point(SITE_EAST))
+        service.edit_problem(
+            session, pid, actor="x", settings=Settings(), expected_version=1, geometry=Point(SITE_EAST)
+        )
     with transaction(world_engine) as session:
         p = session.get(Problem, pid)
         assert (p.river_code, p.town, p.inside_range, p.zone_type, p.lock_version) == (
@@ -268,7 +285,9 @@ def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(
     step(world_engine, done, "dismiss", 1, note="n", data={"evidence": "e"})
     with pytest.raises(Conflict) as err:
         with transaction(world_engine) as session:
-            service.edit_problem(session, done, actor="x", expected_version=2, fields={"description": "改"})
+            service.edit_problem(
+                session, done, actor="x", settings=Settings(), expected_version=2, fields={"description": "改"}
+            )
     assert err.value.code == "problem_final"
 
 
@@ -290,9 +309,9 @@ def test_rederive_after_a_new_range_version(world_engine) -> None:  # noqa: F811
         wider = gpd.GeoDataFrame({"river_code": ["R1"]}, geometry=[box(106.82, 28.897, 106.98, 28.903)], crs=CRS)
         delivery = submit_delivery(session, get_catalogue()["boundaries"], "R1", wider, actor="t")
         # Approval itself re-derives the open sites of R1; running it again changes nothing.
-        approve_delivery(session, delivery.id, actor="t")
+        approve_delivery(session, delivery.id, actor="t", settings=Settings())
         assert session.get(Problem, between).inside_range is True
-        changed = service.rederive_jurisdiction(session, "R1", actor="t")
+        changed = service.rederive_jurisdiction(session, "R1", settings=Settings(), actor="t")
     assert changed == 0
     with transaction(world_engine) as session:
         assert session.get(Problem, between).inside_range is True
@@ -378,7 +397,7 @@ def test_report_sites_refuses_duplicate_codes_and_bad_categories(world_engine) -
         crs="EPSG:4490",
     )
     with transaction(world_engine) as session:
-        assert service.report_sites(session, frame, actor="import") == 2
+        assert service.report_sites(session, frame, actor="import", settings=Settings()) == 2
     with transaction(world_engine) as session:
         events = [
             e["action"]
@@ -387,11 +406,11 @@ def test_report_sites_refuses_duplicate_codes_and_bad_categories(world_engine) -
         assert events == ["import"]  # an imported historical ledger item keeps its status
     with pytest.raises(Conflict):
         with transaction(world_engine) as session:
-            service.report_sites(session, frame.iloc[:1], actor="import")
+            service.report_sites(session, frame.iloc[:1], actor="import", settings=Settings())
     bad = frame.assign(code=["B1", "B2"], category=["dumping", None])
     with pytest.raises(BadRequest):
         with transaction(world_engine) as session:
-            service.report_sites(session, bad, actor="import")
+            service.report_sites(session, bad, actor="import", settings=Settings())
 
 
 def test_interleaved_writers_on_one_site_one_wins(world_engine) -> None:  # noqa: F811
@@ -408,7 +427,7 @@ def test_interleaved_writers_on_one_site_one_wins(world_engine) -> None:  # noqa
     slow.commit()
     step(world_engine, pid, "confirm", 1, note="fast")  # ... the fast one commits version 2 meanwhile
     with pytest.raises(Conflict) as err:
-        service.transition(slow, pid, "confirm", actor="slow", expected_version=1, note="slow")
+        service.transition(slow, pid, "confirm", actor="slow", expected_version=1, note="slow", settings=Settings())
     slow.rollback()
     slow.close()
     assert err.value.code == "version_conflict"

@@ -14,6 +14,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.cli.main import app
 from gis_service.export.files import write_layer
 from gis_service.export.ledger import write_problem_ledger
+from gis_service.settings import Settings
 from tests.test_ledger_world import world_engine  # noqa: F401
 
 runner = CliRunner()
@@ -89,11 +90,14 @@ def test_export_command_writes_the_ledger_and_register_workbooks(world_engine, t
     from gis_service.ledger import outfalls, service
 
     with transaction(world_engine) as session:
-        service.report_sites(session, service.site_frame(Point(106.85, 28.9002), {"category": "乱建"}), actor="t")
+        service.report_sites(
+            session, service.site_frame(Point(106.85, 28.9002), {"category": "乱建"}), actor="t", settings=Settings()
+        )
         outfalls.register_outfalls(
             session,
             outfalls.outfall_frame(Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}),
             actor="t",
+            settings=Settings(),
         )
     out = tmp_path / "problems.xlsx"
     result = runner.invoke(app, ["export", "problems", "-o", str(out)])
@@ -118,7 +122,7 @@ def test_ledger_cli_transition_overdue_stats_history(world_engine) -> None:  # t
 
     with transaction(world_engine) as session:
         pid = service.report_new(
-            session, service.site_frame(Point(106.85, 28.9002), {"category": "mining"}), actor="t"
+            session, service.site_frame(Point(106.85, 28.9002), {"category": "mining"}), actor="t", settings=Settings()
         )[0]
     assert runner.invoke(app, ["problems", "transition", str(pid), "confirm"]).exit_code == 0
     future = (dt.date.today() + dt.timedelta(days=10)).isoformat()

@@ -10,6 +10,7 @@ from shapely import Point
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest, Conflict
 from gis_service.ledger import service
+from gis_service.settings import Settings
 from tests.test_ledger import clock_at, report, step
 from tests.test_ledger_world import (
     SITE_BETWEEN,
@@ -35,7 +36,7 @@ def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_en
         crs="EPSG:4490",
     )
     with transaction(world_engine) as session:
-        ids = service.report_new(session, frame, actor="导入", clock=clock_at("2025-03-01"))
+        ids = service.report_new(session, frame, actor="导入", settings=Settings(), clock=clock_at("2025-03-01"))
     with transaction(world_engine) as session:
         sites = {p["id"]: p for p in service.list_problems(session, service.ProblemFilter(), sort="id")[0]}
         firsts = [service.history(session, pid)[0] for pid in ids]
@@ -64,7 +65,7 @@ def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_en
     dupes = frame.iloc[:2].assign(code=["D1", "D1"])
     with pytest.raises(Conflict) as err:
         with transaction(world_engine) as session:
-            service.report_new(session, dupes, actor="导入")
+            service.report_new(session, dupes, actor="导入", settings=Settings())
     assert err.value.details == {"codes": ["D1"]}
 
 

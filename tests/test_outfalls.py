@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service.api.app import create_app
+from gis_service.settings import Settings
 from tests.helpers import bearer
 from tests.test_ledger_world import world_engine  # noqa: F401
 
@@ -195,11 +196,13 @@ def test_outfalls_cli_list_stats_and_export(world_engine, tmp_path) -> None:  # 
             session,
             outfalls.outfall_frame(Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}),
             actor="t",
+            settings=Settings(),
         )
         outfalls.register_outfalls(
             session,
             outfalls.outfall_frame(Point(106.95, 28.9006), {"code": "PK2", "name": "二号排口", "outfall_type": "农业"}),
             actor="t",
+            settings=Settings(),
         )
     runner = CliRunner()
     result = runner.invoke(app, ["outfalls", "list", "--flagged", "--json"])

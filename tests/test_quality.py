@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from gis_service.cli.main import app
 from gis_service.db.engine import transaction
 from gis_service.db.models_quality import Sample
+from gis_service.settings import Settings
 from tests.helpers import clear_caches
 
 
@@ -216,7 +217,7 @@ def test_source_zones_compliance_and_outfall_in_a_first_level_zone(sections: Eng
     from gis_service.ledger.outfall_reports import list_outfalls
 
     with transaction(sections) as session:
-        register = list_outfalls(session).set_index("code")["flags"]
+        register = list_outfalls(session, settings=Settings()).set_index("code")["flags"]
     assert register["O1"] == ["in_source_zone_first"] and register["O2"] == ["in_source_zone"]
     assert register["O3"] == [] and register["O4"] == []
 

@@ -25,6 +25,7 @@ from gis_service.db.models_chiefs import Chief, Patrol
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ledger.common import as_date, as_utc
 from gis_service.ledger.reporting import report_new, site_frame
+from gis_service.settings import Settings
 
 CALENDAR_DAYS = 90
 
@@ -230,6 +231,7 @@ def report_found_problem(
     fields: dict[str, Any],
     *,
     actor: str,
+    settings: Settings,
     clock: BusinessClock,
 ) -> int:
     """File a problem found on a patrol (带着问题巡河) in the ledger, linked both ways; return its id."""
@@ -238,7 +240,7 @@ def report_found_problem(
         raise NotFound(f"没有编号为 {patrol_id} 的巡河记录", code="patrol_not_found")
     found = {"source": "patrol", "found_date": as_date(patrol.patrol_date), **fields}
     note = f"巡河发现：巡河记录 {patrol.id}（{patrol.chief_name or '未指定河长'}，{found['found_date']}）"
-    pid = report_new(session, site_frame(geometry, found), actor=actor, clock=clock, note=note)[0]
+    pid = report_new(session, site_frame(geometry, found), actor=actor, settings=settings, clock=clock, note=note)[0]
     patrol.attrs = {**(patrol.attrs or {}), "problems": [*(patrol.attrs or {}).get("problems", []), pid]}
     session.flush()
     return pid

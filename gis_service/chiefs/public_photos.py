@@ -9,6 +9,7 @@ import io
 from PIL import Image, ImageOps
 
 from gis_service.ledger.photos import PhotoUpload, StoredPhoto, check_photo, store_photo
+from gis_service.settings import Settings
 
 
 def strip_exif(upload: PhotoUpload) -> PhotoUpload:
@@ -26,13 +27,13 @@ def strip_exif(upload: PhotoUpload) -> PhotoUpload:
     return PhotoUpload(filename=upload.filename, content=out.getvalue())
 
 
-def photo_position(upload: PhotoUpload) -> tuple[float | None, float | None]:
+def photo_position(upload: PhotoUpload, limit_mb: float) -> tuple[float | None, float | None]:
     """Check a public photo (type, size) and return the EXIF position it carries, if any."""
-    _, _, (lon, lat, _) = check_photo(upload)
+    _, _, (lon, lat, _) = check_photo(upload, limit_mb)
     return lon, lat
 
 
-def store_public_photo(upload: PhotoUpload, now: dt.datetime) -> StoredPhoto:
+def store_public_photo(upload: PhotoUpload, now: dt.datetime, settings: Settings) -> StoredPhoto:
     """Store a checked public photo without its EXIF (no position, device or capture time kept)."""
-    stored = store_photo(strip_exif(upload), now=now)
+    stored = store_photo(strip_exif(upload), settings, now=now)
     return dataclasses.replace(stored, lon=None, lat=None, taken_at=None)

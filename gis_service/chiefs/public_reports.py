@@ -30,6 +30,7 @@ from gis_service.ledger.common import as_utc
 from gis_service.ledger.location import POINT_ONLY, site_geometry
 from gis_service.ledger.photos import PhotoUpload
 from gis_service.ledger.reporting import report_new, site_frame
+from gis_service.settings import Settings
 
 STATUS_LABELS = {"pending": "待审核", "accepted": "已受理", "declined": "不予受理"}
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
@@ -92,6 +93,7 @@ def submit(
     contact: str | None,
     photos: Sequence[PhotoUpload],
     address: str,
+    settings: Settings,
     clock: BusinessClock,
     channel: str = "web",
     use_photo_location: bool = False,
@@ -111,12 +113,12 @@ def submit(
     if len(photos) > limit:
         raise PayloadTooLarge(f"一次最多上传 {limit} 张照片，收到 {len(photos)} 张", code="too_many_photos")
     # Every photo and the place are checked before any file is written: a refusal leaves nothing behind.
-    positions = [photo_position(upload) for upload in photos]
+    positions = [photo_position(upload, settings.max_photo_mb) for upload in photos]
     if (lon is None or lat is None) and use_photo_location:
         # The reporter allowed the photo's own position to stand for the place.
         lon, lat = next(((x, y) for x, y in positions if x is not None and y is not None), (lon, lat))
     point = site_geometry(lon, lat, None, None, POINT_ONLY)
-    stored = [store_public_photo(upload, now) for upload in photos]
+    stored = [store_public_photo(upload, now, settings) for upload in photos]
     report = PublicReport(
         reference=_reference(clock.today()),
         category=code,
@@ -211,7 +213,13 @@ def _pending(session: Session, reference: str) -> PublicReport:
 
 
 def accept(
-    session: Session, reference: str, *, actor: str, clock: BusinessClock, category: str | None = None
+    session: Session,
+    reference: str,
+    *,
+    actor: str,
+    settings: Settings,
+    clock: BusinessClock,
+    category: str | None = None,
 ) -> dict[str, Any]:
     """Accept a report: file it in the ledger (source 群众举报, jurisdiction derived), photos as its evidence."""
     report = _pending(session, reference)
@@ -222,9 +230,8 @@ def accept(
         "source": "群众举报",
         "found_date": clock.local_date(as_utc(report.created_at) or clock.now()),
     }
-    pid = report_new(session, site_frame(point, fields), actor=actor, clock=clock, note=f"群众举报 {report.reference}")[
-        0
-    ]
+    note = f"群众举报 {report.reference}"
+    pid = report_new(session, site_frame(point, fields), actor=actor, settings=settings, clock=clock, note=note)[0]
     event_id = (
         session.execute(select(ProblemEvent.id).where(ProblemEvent.problem_id == pid).order_by(ProblemEvent.id))
         .scalars()

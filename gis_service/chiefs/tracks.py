@@ -19,7 +19,7 @@ import pyogrio.errors
 import shapely
 
 from gis_service.errors import BadRequest
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 FORMATS = {".gpx": "GPX", ".geojson": "GeoJSON", ".json": "GeoJSON", ".kml": "KML"}
 TIME_FIELDS = ("time", "timestamp", "时间")
@@ -106,21 +106,21 @@ def _from_layer(name: str, path: Path) -> Track:
     return Track(shapely.MultiLineString(parts), started, ended)
 
 
-def _check_place(name: str, track: Track) -> None:
+def _check_place(name: str, track: Track, settings: Settings) -> None:
     """Refuse an empty track, or one that does not touch the district."""
     if track.geometry.is_empty:
         raise BadRequest(f"轨迹文件 {name} 中没有轨迹（至少需要两个点）", code="empty_track")
-    minx, miny, maxx, maxy = get_settings().district_bbox
+    minx, miny, maxx, maxy = settings.district_bbox
     if not track.geometry.intersects(shapely.box(minx, miny, maxx, maxy)):
         x, y = track.geometry.representative_point().coords[0]
         raise BadRequest(
-            f"轨迹 {name} 不在{get_settings().district_name}范围内（位于 {x:.5f}, {y:.5f}）；"
+            f"轨迹 {name} 不在{settings.district_name}范围内（位于 {x:.5f}, {y:.5f}）；"
             "请检查是否导出了正确的轨迹，坐标应为经纬度",
             code="outside_district",
         )
 
 
-def read_track(path: Path, name: str | None = None) -> Track:
+def read_track(path: Path, name: str | None = None, *, settings: Settings) -> Track:
     """Read a patrol track file (.gpx, .geojson/.json, .kml) into EPSG:4490, or say what is wrong."""
     name = name or path.name
     kind = FORMATS.get(Path(name).suffix.lower())
@@ -131,5 +131,5 @@ def read_track(path: Path, name: str | None = None) -> Track:
     if not path.is_file():
         raise BadRequest(f"找不到轨迹文件 {path}", code="file_not_found")
     track = _from_gpx(name, path.read_bytes()) if kind == "GPX" else _from_layer(name, path)
-    _check_place(name, track)
+    _check_place(name, track, settings)
     return track

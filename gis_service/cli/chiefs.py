@@ -220,7 +220,7 @@ def add_patrol(
     from gis_service.chiefs.patrols import add_patrol as add
     from gis_service.chiefs.tracks import read_track
 
-    parsed = read_track(track)
+    parsed = read_track(track, settings=cli_settings())
     with transaction(ready_engine()) as session:
         record = add(
             session,
@@ -345,7 +345,9 @@ def accept_report(reference: str, category: Annotated[str | None, typer.Option(h
     from gis_service.chiefs.public_reports import accept
 
     with transaction(ready_engine()) as session:
-        result = accept(session, reference, actor="cli", clock=business_clock(), category=category)
+        result = accept(
+            session, reference, actor="cli", settings=cli_settings(), clock=business_clock(), category=category
+        )
     problem = result["problem"]
     console.print(
         Text(f"举报 {reference} 已受理：问题 {problem['code']}（河流 {problem['river_code']}，{problem['town']}）")

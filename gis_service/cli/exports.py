@@ -40,6 +40,6 @@ def export(
             encoding=encoding,
             labels=labels,
             session=session,
-            gpkg_version=cli_settings().gpkg_version,
+            settings=cli_settings(),
         )
     console.print(f"已导出 {len(gdf)} 个要素到 {output}")

@@ -180,6 +180,7 @@ def transition_cmd(
             note=note,
             data=_data(set_ or []),
             attachments=uploads,
+            settings=cli_settings(),
             clock=business_clock(),
         )
         audit(
@@ -227,7 +228,7 @@ def history_cmd(problem_id: Annotated[int, typer.Argument(help="问题 id")], as
 def rederive_cmd(river: River = None) -> None:
     """Re-derive the jurisdiction of open sites (all, or near one river) after new ranges or zones."""
     with transaction(ready_engine()) as session:
-        changed = service.rederive_jurisdiction(session, river, actor="cli")
+        changed = service.rederive_jurisdiction(session, river, settings=cli_settings(), actor="cli")
         audit(session, actor="cli", action="problem.rederive", details={"river_code": river, "changed": changed})
     console.print(f"重新判定属地：{changed} 个问题有变化")
 
@@ -348,6 +349,6 @@ def outfalls_export_cmd(
             encoding=encoding,
             labels=labels,
             session=session,
-            gpkg_version=cli_settings().gpkg_version,
+            settings=cli_settings(),
         )
     console.print(f"已导出 {len(frame)} 个排污口到 {output}")

@@ -173,7 +173,9 @@ def load_chiefs(
     tracks = sorted((folder / PATROL_FOLDER).glob("*.gpx"))
     for path in tracks:
         chief = path.stem.split("_", 1)[1]
-        add_patrol(session, read_track(path), chief_name=chief, river_code=None, actor="demo", clock=clock)
+        add_patrol(
+            session, read_track(path, settings=settings), chief_name=chief, river_code=None, actor="demo", clock=clock
+        )
     counts["patrols"] = len(tracks)
     counts["signboards"] = generate(session, clock)["added"]
     return counts

@@ -70,13 +70,13 @@ def load_demo(session: Session, settings: Settings, folder: Path | None = None) 
                 actor=ACTOR,
                 meta={"filename": "shapefiles/ (演示数据)", "encoding": "GBK", "crs": "EPSG:4524"},
             )
-            approve_delivery(session, delivery.id, actor=ACTOR)
+            approve_delivery(session, delivery.id, actor=ACTOR, settings=settings)
             counts[layer] = counts.get(layer, 0) + len(group)
     # The ledger and the register derive jurisdiction and write each item's first event.
     if "outfalls" in frames:
-        counts["outfalls"] = len(register_outfalls(session, frames["outfalls"], actor=ACTOR))
+        counts["outfalls"] = len(register_outfalls(session, frames["outfalls"], actor=ACTOR, settings=settings))
     if "problems" in frames:
-        counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR)
+        counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR, settings=settings)
     counts.update(load_chiefs(session, folder or data_path("shapefiles"), settings))  # roster, patrols, boards
     audit(session, actor=ACTOR, action="demo.load", details=counts)
     return counts

@@ -24,7 +24,9 @@ from gis_service.settings import Settings
 GPKG_VERSION: str = Settings.model_fields["gpkg_version"].default
 SYSTEM_LABELS = {"id": "序号", "delivery_id": "交付编号"}
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
-XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None], None]] = dict(WORKBOOKS)
+XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None, Settings | None], None]] = dict(
+    WORKBOOKS
+)
 
 FORMATS = {
     ".gpkg": "GPKG",
@@ -90,9 +92,12 @@ def write_layer(
     encoding: str | None = None,
     labels: str = "en",
     session: Session | None = None,
-    gpkg_version: str = GPKG_VERSION,
+    settings: Settings | None = None,
 ) -> Path:
-    """Write ``gdf`` (a layer read from the store, in ``session``: workbooks name its rivers) to ``path``."""
+    """Write ``gdf`` (a layer read from the store in ``session``, which workbooks read names and flags in) to ``path``.
+
+    ``settings`` give the GeoPackage version and the outfall flags' distance (None: the defaults, no flags).
+    """
     kind = format_of(path)
     target = parse_crs(crs)
     # The optimistic-locking counter is the API's business, not a user's column.
@@ -104,7 +109,7 @@ def write_layer(
         gdf = gdf.assign(**{EXTRA_FIELD: json_texts(gdf[EXTRA_FIELD])})
     if kind == ".xlsx" and layer.name in XLSX_WRITERS:
         path.parent.mkdir(parents=True, exist_ok=True)
-        XLSX_WRITERS[layer.name](gdf, layer, path, session)
+        XLSX_WRITERS[layer.name](gdf, layer, path, session, settings)
         return path
     gdf = labelled(gdf, layer, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +121,8 @@ def write_layer(
     elif kind == ".shp.zip":
         _write_shapefile_zip(gdf, layer, path, encoding or "UTF-8", field_kinds(layer, labels))
     elif kind == ".gpkg":
-        write_geopackage(gdf, path, layer.name, field_kinds(layer, labels), gpkg_version)
+        version = settings.gpkg_version if settings else GPKG_VERSION
+        write_geopackage(gdf, path, layer.name, field_kinds(layer, labels), version)
     else:
         if path.exists():
             path.unlink()

@@ -21,6 +21,7 @@ from gis_service.db.models import River
 from gis_service.export.sheets import PERCENT, Column, Sheet, write_workbook
 from gis_service.ledger.outfall_reports import FLAG_LABELS, flag_outfalls
 from gis_service.ledger.states import NOT_OVERDUE
+from gis_service.settings import Settings
 
 COORDINATE = "0.0000000"
 LEDGER_COLUMNS = [
@@ -193,20 +194,25 @@ def write_outfall_register(
     write_workbook(path, [Sheet("入河排污口名录", _columns(OUTFALL_COLUMNS), rows, marked=flagged, borders=True)])
 
 
-def _problem_ledger(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None) -> None:
+def _problem_ledger(
+    gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None, _settings: Settings | None
+) -> None:
     """Write the problem ledger, rivers named from the service database when there is one."""
     write_problem_ledger(gdf, layer, path, names=river_names(session))
 
 
-def _outfalls_with_flags(gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None) -> None:
+def _outfalls_with_flags(
+    gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None, settings: Settings | None
+) -> None:
     """Write the outfall register, adding the register's flags from the service database when there is one."""
-    if "flags" not in gdf.columns and session is not None:
-        gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490")).to_crs(gdf.crs)
+    if "flags" not in gdf.columns and session is not None and settings is not None:
+        distance = settings.jurisdiction_distance_m
+        gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490"), distance).to_crs(gdf.crs)
     write_outfall_register(gdf, layer, path, names=river_names(session))
 
 
-# Each takes the features, the layer, the file and the session the features were read in (None: no database).
-WORKBOOKS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None], None]] = {
+# Each takes the features, the layer, the file, the session they were read in and the settings (None: no database).
+WORKBOOKS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None, Settings | None], None]] = {
     "problems": _problem_ledger,
     "outfalls": _outfalls_with_flags,
 }

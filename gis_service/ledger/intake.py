@@ -18,6 +18,7 @@ from gis_service.ingest import pipeline
 from gis_service.ingest.pipeline import ImportOptions, Progress
 from gis_service.ledger.jurisdiction import rederive_jurisdiction
 from gis_service.ledger.reporting import report_sites
+from gis_service.settings import Settings
 from gis_service.store import deliveries
 
 # A new range moves sites in or out of the managed range; new zones change the stretch a site lies on.
@@ -26,20 +27,17 @@ REDERIVING_LAYERS = {"boundaries", "zones"}
 REDERIVE_PER_RIVER_MAX = 50
 
 
-def rederive_after_approval(session: Session, layer: str, river_codes: list[str], *, actor: str) -> None:
+def rederive_after_approval(
+    session: Session, layer: str, river_codes: list[str], *, actor: str, settings: Settings
+) -> None:
     """Re-derive the jurisdiction of open problem sites once a new range or zone set is current."""
     if layer not in REDERIVING_LAYERS or not river_codes:
         return
     if len(river_codes) > REDERIVE_PER_RIVER_MAX:
-        rederive_jurisdiction(session, None, actor=actor)
+        rederive_jurisdiction(session, None, settings=settings, actor=actor)
         return
     for code in sorted(set(river_codes)):
-        rederive_jurisdiction(session, code, actor=actor)
-
-
-def store_sites(session: Session, frame: gpd.GeoDataFrame, actor: str) -> int:
-    """Add an import's problem sites to the ledger (jurisdiction derived, first event written)."""
-    return report_sites(session, frame, actor=actor)
+        rederive_jurisdiction(session, code, settings=settings, actor=actor)
 
 
 def run_import(
@@ -47,18 +45,23 @@ def run_import(
     path: Path,
     options: ImportOptions,
     *,
+    settings: Settings,
     progress: Progress | None = None,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
 ) -> dict[str, Any]:
     """Import ``path`` (see :func:`gis_service.ingest.pipeline.run_import`), then do the ledger's part."""
+
+    def store_sites(session: Session, frame: gpd.GeoDataFrame, actor: str) -> int:
+        return report_sites(session, frame, actor=actor, settings=settings)
+
     report = pipeline.run_import(session, path, options, progress=progress, seen=seen, store_sites=store_sites)
     approved = [d["river_code"] for d in report.get("deliveries", []) if d["status"] == "approved"]
-    rederive_after_approval(session, options.layer, approved, actor=options.actor)
+    rederive_after_approval(session, options.layer, approved, actor=options.actor, settings=settings)
     return report
 
 
-def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
+def approve_delivery(session: Session, delivery_id: int, *, actor: str, settings: Settings) -> Delivery:
     """Approve a submitted delivery (see :func:`gis_service.store.deliveries.approve_delivery`), then re-derive."""
     delivery = deliveries.approve_delivery(session, delivery_id, actor=actor)
-    rederive_after_approval(session, delivery.layer, [delivery.river_code], actor=actor)
+    rederive_after_approval(session, delivery.layer, [delivery.river_code], actor=actor, settings=settings)
     return delivery

@@ -22,7 +22,7 @@ from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.ledger.common import Clock, frame_of, plain, system_clock
 from gis_service.ledger.states import FINAL
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.features import current_filter, table_of
 from gis_service.store.spatial import BBox, geom_wkb
 
@@ -63,30 +63,30 @@ def context(
     return out
 
 
-def buffered_bounds(geoms: gpd.GeoSeries) -> BBox | None:
-    """Return the bounds of ``geoms`` grown by the jurisdiction distance (in degrees, generously)."""
+def buffered_bounds(geoms: gpd.GeoSeries, distance_m: float) -> BBox | None:
+    """Return the bounds of ``geoms`` grown by the jurisdiction distance ``distance_m`` (in degrees, generously)."""
     if geoms.empty:
         return None
     minx, miny, maxx, maxy = geoms.total_bounds
     # 1 degree of latitude is ~111 km; at 29°N a degree of longitude is ~97 km; 1.5x covers both.
-    pad = get_settings().jurisdiction_distance_m * 1.5 / 97_000.0
+    pad = distance_m * 1.5 / 97_000.0
     return (minx - pad, miny - pad, maxx + pad, maxy + pad)
 
 
-def jurisdiction_of(session: Session, sites: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Return river_code, town, inside_range and zone_type of each site (index aligned)."""
-    ctx = context(session, buffered_bounds(sites.geometry))
+def jurisdiction_of(session: Session, sites: gpd.GeoDataFrame, distance_m: float) -> pd.DataFrame:
+    """Return river_code, town, inside_range and zone_type of each site (index aligned; ``distance_m``: river reach)."""
+    ctx = context(session, buffered_bounds(sites.geometry, distance_m))
     return derive_jurisdiction(
         sites,
         ctx["rivers"],
         ctx["ranges"],
         ctx["towns"],
-        get_settings().jurisdiction_distance_m,
+        distance_m,
         zones=ctx["zones"],
     )
 
 
-def _sites_near(session: Session, river_code: str | None) -> gpd.GeoDataFrame:
+def _sites_near(session: Session, river_code: str | None, distance_m: float) -> gpd.GeoDataFrame:
     """Return the open sites (id, status, derived columns, geometry) filed under or near ``river_code``."""
     query = select(TABLE.c.id, TABLE.c.status, *(TABLE.c[c] for c in DERIVED), geom_wkb(TABLE)).where(
         TABLE.c.status.not_in([s.value for s in FINAL])
@@ -99,7 +99,7 @@ def _sites_near(session: Session, river_code: str | None) -> gpd.GeoDataFrame:
                 ctx["rivers"].loc[ctx["rivers"]["code"] == river_code].geometry,
             ]
         )
-        box = buffered_bounds(gpd.GeoSeries(near, crs="EPSG:4490"))
+        box = buffered_bounds(gpd.GeoSeries(near, crs="EPSG:4490"), distance_m)
         clause = TABLE.c.river_code == river_code
         if box is not None:
             clause = or_(clause, session_backend(session).bbox_filter(TABLE, box))
@@ -110,7 +110,12 @@ def _sites_near(session: Session, river_code: str | None) -> gpd.GeoDataFrame:
 
 
 def rederive_jurisdiction(
-    session: Session, river_code: str | None = None, *, actor: str = "system", clock: Clock = system_clock
+    session: Session,
+    river_code: str | None = None,
+    *,
+    settings: Settings,
+    actor: str = "system",
+    clock: Clock = system_clock,
 ) -> int:
     """Re-derive the jurisdiction of open sites (all, or those near ``river_code``); return how many changed.
 
@@ -118,10 +123,10 @@ def rederive_jurisdiction(
     jurisdiction they were filed under. The lock version is not bumped: jurisdiction is derived,
     and a range approval should not make every reviewer's pending step conflict.
     """
-    sites = _sites_near(session, river_code)
+    sites = _sites_near(session, river_code, settings.jurisdiction_distance_m)
     if sites.empty:
         return 0
-    derived = jurisdiction_of(session, sites)
+    derived = jurisdiction_of(session, sites, settings.jurisdiction_distance_m)
     derived["inside_range"] = derived["inside_range"].astype(bool)
     old = sites[list(DERIVED)].astype(object).where(sites[list(DERIVED)].notna(), None)
     new = derived[list(DERIVED)].astype(object).where(derived[list(DERIVED)].notna(), None)

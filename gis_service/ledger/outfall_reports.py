@@ -20,7 +20,7 @@ from gis_service.db.models import Outfall
 from gis_service.errors import BadRequest
 from gis_service.ledger.common import frame_of
 from gis_service.ledger.jurisdiction import buffered_bounds, layer_frame
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.features import read_features
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
@@ -43,15 +43,15 @@ def _layer() -> LayerSpec:
     return get_catalogue()["outfalls"]
 
 
-def flag_outfalls(session: Session, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def flag_outfalls(session: Session, frame: gpd.GeoDataFrame, distance_m: float) -> gpd.GeoDataFrame:
     """Add ``zone_type`` and the register's check flags to outfalls read from the store."""
     out = frame.copy()
     if out.empty:
         out["zone_type"] = []
         out["flags"] = []
         return out
-    zones = layer_frame(session, "zones", ("river_code", "zone_type"), buffered_bounds(out.geometry))
-    out["zone_type"] = zone_of_sites(out, out["river_code"], zones, get_settings().jurisdiction_distance_m)
+    zones = layer_frame(session, "zones", ("river_code", "zone_type"), buffered_bounds(out.geometry, distance_m))
+    out["zone_type"] = zone_of_sites(out, out["river_code"], zones, distance_m)
     active = (out["status"] == "active").to_numpy()
     on_protected = active & (out["zone_type"] == "protected").to_numpy()
     banned = active & (out["outcome"] == "ban").to_numpy()
@@ -102,11 +102,14 @@ def list_outfalls(
     status: str | None = None,
     flagged: bool | None = None,
     fid: int | None = None,
+    settings: Settings,
 ) -> gpd.GeoDataFrame:
     """Return the register (filtered) with zone and flags."""
     where = {"river_code": river_code, "outfall_type": outfall_type, "stage": stage, "status": status}
     check_filters(where)
-    frame = flag_outfalls(session, read_features(session, _layer(), where=where, fid=fid))
+    frame = flag_outfalls(
+        session, read_features(session, _layer(), where=where, fid=fid), settings.jurisdiction_distance_m
+    )
     if flagged is not None:
         frame = frame[frame["flags"].map(bool) == flagged]
     return frame
@@ -121,7 +124,7 @@ def _tally(values: pd.Series, codes: list[str]) -> dict[str, int]:
     return out
 
 
-def outfall_statistics(session: Session, **where: Any) -> dict[str, Any]:
+def outfall_statistics(session: Session, *, settings: Settings, **where: Any) -> dict[str, Any]:
     """Return the register's counts by type, stage, outcome and status, and how many outfalls each check flags."""
     where = {k: v for k, v in where.items() if v is not None}
     unknown = sorted(set(where) - set(FILTERS))
@@ -138,7 +141,8 @@ def outfall_statistics(session: Session, **where: Any) -> dict[str, Any]:
     # Only active outfalls can be flagged; reading those (with their zone) is a small query.
     flags = pd.Series([], dtype=object)
     if where.get("status", "active") == "active":
-        flags = flag_outfalls(session, read_features(session, layer, where={**where, "status": "active"}))["flags"]
+        active = read_features(session, layer, where={**where, "status": "active"})
+        flags = flag_outfalls(session, active, settings.jurisdiction_distance_m)["flags"]
     out["flagged"] = int(flags.map(bool).sum())
     out["flags"] = {name: int(sum(name in f for f in flags)) for name in FLAG_LABELS}
     out["flag_labels"] = dict(FLAG_LABELS)

@@ -37,6 +37,7 @@ from gis_service.ledger.outfall_reports import flag_outfalls as flag_outfalls
 from gis_service.ledger.outfall_reports import list_outfalls as list_outfalls
 from gis_service.ledger.outfall_reports import outfall_statistics as outfall_statistics
 from gis_service.ledger.photos import PhotoUpload, check_photo, store_photo
+from gis_service.settings import Settings
 from gis_service.store.features import feature_rows
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
@@ -73,7 +74,7 @@ def _check_register(session: Session, frame: gpd.GeoDataFrame) -> None:
 
 
 def register_outfalls(
-    session: Session, frame: gpd.GeoDataFrame, *, actor: str, clock: Clock = system_clock
+    session: Session, frame: gpd.GeoDataFrame, *, actor: str, settings: Settings, clock: Clock = system_clock
 ) -> list[int]:
     """Register normalised outfalls (EPSG:4490); a missing receiving river is the nearest one. Return ids."""
     if frame.empty:
@@ -84,7 +85,7 @@ def register_outfalls(
         frame["river_code"] = None
     missing = frame["river_code"].isna()
     if missing.any():
-        derived = jurisdiction_of(session, frame.loc[missing])
+        derived = jurisdiction_of(session, frame.loc[missing], settings.jurisdiction_distance_m)
         frame.loc[missing, "river_code"] = derived["river_code"]
     now = clock()
     rows = feature_rows(_layer(), frame, {"lock_version": 1})
@@ -227,15 +228,21 @@ def _event(session: Session, outfall_id: int, event_id: int) -> OutfallEvent:
 
 
 def attach_photos(
-    session: Session, outfall_id: int, event_id: int, uploads: Sequence[PhotoUpload], *, clock: Clock = system_clock
+    session: Session,
+    outfall_id: int,
+    event_id: int,
+    uploads: Sequence[PhotoUpload],
+    *,
+    settings: Settings,
+    clock: Clock = system_clock,
 ) -> list[dict[str, Any]]:
     """Add evidence photos (JPEG/PNG, EXIF position and time read) to an event of the outfall's file."""
     event = _event(session, outfall_id, event_id)
     if not uploads:
         raise BadRequest("没有收到照片；请以 multipart 字段 photos 上传 JPEG/PNG", code="no_photos")
     for upload in uploads:
-        check_photo(upload)  # refuse a bad photo before anything is written
-    stored = [store_photo(u, now=clock()) for u in uploads]
+        check_photo(upload, settings.max_photo_mb)  # refuse a bad photo before anything is written
+    stored = [store_photo(u, settings, now=clock()) for u in uploads]
     # The event keeps its evidence with it (the attachments table belongs to the problem ledger).
     photos = [
         *event.changes.get(PHOTOS, []),

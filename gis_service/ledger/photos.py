@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from gis_service.clock import CHINA_TZ
 from gis_service.errors import BadRequest, PayloadTooLarge
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
 GPS_IFD = 0x8825
@@ -97,9 +97,10 @@ def exif_position_and_time(image: Image.Image) -> tuple[float | None, float | No
     return lon, lat, taken
 
 
-def check_photo(upload: PhotoUpload) -> tuple[str, str, tuple[float | None, float | None, dt.datetime | None]]:
-    """Check size and type from the bytes; return (content type, extension, EXIF facts) or raise."""
-    limit_mb = get_settings().max_photo_mb
+def check_photo(
+    upload: PhotoUpload, limit_mb: float
+) -> tuple[str, str, tuple[float | None, float | None, dt.datetime | None]]:
+    """Check size (at most ``limit_mb``) and type from the bytes; return (content type, extension, EXIF facts)."""
     if len(upload.content) > limit_mb * 1024 * 1024:
         raise PayloadTooLarge(
             f"照片 {upload.filename} 大小 {len(upload.content) / 1048576:.1f} MB 超过上限 {limit_mb:g} MB；"
@@ -129,14 +130,14 @@ def check_photo(upload: PhotoUpload) -> tuple[str, str, tuple[float | None, floa
     return content_type, ext, facts
 
 
-def store_photo(upload: PhotoUpload, *, now: dt.datetime | None = None) -> StoredPhoto:
+def store_photo(upload: PhotoUpload, settings: Settings, *, now: dt.datetime | None = None) -> StoredPhoto:
     """Check a photo and write it under ``data_dir/attachments/YYYY/MM`` with a generated name."""
-    content_type, ext, (lon, lat, taken) = check_photo(upload)
+    content_type, ext, (lon, lat, taken) = check_photo(upload, settings.max_photo_mb)
     digest = hashlib.sha256(upload.content).hexdigest()
     when = now or dt.datetime.now(dt.UTC)
     # The client's file name is never used as a path: only as a label, trimmed.
     relative = Path("attachments") / f"{when:%Y}" / f"{when:%m}" / f"{digest[:16]}-{uuid.uuid4().hex[:8]}{ext}"
-    target = get_settings().data_dir / relative
+    target = settings.data_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(upload.content)
     label = Path(upload.filename.replace("\\", "/")).name[:200] or f"photo{ext}"
@@ -152,10 +153,10 @@ def store_photo(upload: PhotoUpload, *, now: dt.datetime | None = None) -> Store
     )
 
 
-def photo_file(relative: str) -> Path:
+def photo_file(relative: str, data_dir: Path) -> Path:
     """Return the absolute path of a stored photo, refusing anything outside the attachments folder."""
-    root = (get_settings().data_dir / "attachments").resolve()
-    path = (get_settings().data_dir / relative).resolve()
+    root = (data_dir / "attachments").resolve()
+    path = (data_dir / relative).resolve()
     if not path.is_relative_to(root):
         raise BadRequest("附件路径无效", code="bad_attachment_path")
     return path

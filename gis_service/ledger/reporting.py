@@ -24,6 +24,7 @@ from gis_service.errors import BadRequest, Conflict
 from gis_service.ledger.common import Clock, catalogue_record, system_clock
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.states import ProblemStatus
+from gis_service.settings import Settings
 from gis_service.store.features import insert_features
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
@@ -142,7 +143,13 @@ def _write_events(session: Session, columns: dict[str, np.ndarray]) -> None:
 
 
 def report_new(
-    session: Session, frame: gpd.GeoDataFrame, *, actor: str, clock: Clock = system_clock, note: str | None = None
+    session: Session,
+    frame: gpd.GeoDataFrame,
+    *,
+    actor: str,
+    settings: Settings,
+    clock: Clock = system_clock,
+    note: str | None = None,
 ) -> list[int]:
     """Add normalised problem sites (EPSG:4490, catalogue fields) to the ledger; return their ids."""
     if frame.empty:
@@ -150,7 +157,7 @@ def report_new(
     frame = frame.reset_index(drop=True)
     check_new_sites(session, frame)
     now = clock()
-    derived = jurisdiction_of(session, frame)
+    derived = jurisdiction_of(session, frame, settings.jurisdiction_distance_m)
     frame = _filled(frame, derived, clock.local_date(now))
     insert_features(
         session,
@@ -170,6 +177,8 @@ def report_new(
     return ids
 
 
-def report_sites(session: Session, frame: gpd.GeoDataFrame, *, actor: str, clock: Clock = system_clock) -> int:
+def report_sites(
+    session: Session, frame: gpd.GeoDataFrame, *, actor: str, settings: Settings, clock: Clock = system_clock
+) -> int:
     """Add normalised problem sites to the ledger with derived jurisdiction; return how many were added."""
-    return len(report_new(session, frame, actor=actor, clock=clock))
+    return len(report_new(session, frame, actor=actor, settings=settings, clock=clock))

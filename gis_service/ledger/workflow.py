@@ -31,6 +31,7 @@ from gis_service.ledger.photos import PhotoUpload, check_photo, store_photo
 from gis_service.ledger.queries import problem_or_404
 from gis_service.ledger.reporting import site_frame
 from gis_service.ledger.states import ACTIONS, FIELD_LABELS, FINAL, Action, check_transition, status_label
+from gis_service.settings import Settings
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
 EDITABLE = ("category", "description", "found_date", "source", "measures")
@@ -123,6 +124,7 @@ def transition(
     data: Mapping[str, Any] | None = None,
     attachments: Sequence[PhotoUpload] = (),
     role: Role | None = None,
+    settings: Settings,
     clock: Clock = system_clock,
 ) -> ProblemEvent:
     """Take one ledger step on a problem; return the recorded event (with its attachments stored)."""
@@ -136,7 +138,7 @@ def transition(
     check_role(role, spec.role, action)
     _check_needs(spec, action, note, data, attachments)
     for upload in attachments:
-        check_photo(upload)  # refuse a bad photo before anything is written
+        check_photo(upload, settings.max_photo_mb)  # refuse a bad photo before anything is written
     now = clock()
     values = {"status": spec.target.value, "updated_at": now, **_step_values(action, data, clock.local_date(now))}
     from_status = problem.status
@@ -156,13 +158,15 @@ def transition(
     session.add(event)
     session.flush()
     for upload in attachments:
-        add_photo(session, event, upload, clock=clock)
+        add_photo(session, event, upload, settings=settings, clock=clock)
     return event
 
 
-def add_photo(session: Session, event: ProblemEvent, upload: PhotoUpload, *, clock: Clock = system_clock) -> Attachment:
+def add_photo(
+    session: Session, event: ProblemEvent, upload: PhotoUpload, *, settings: Settings, clock: Clock = system_clock
+) -> Attachment:
     """Store an evidence photo and attach it to a ledger event."""
-    stored = store_photo(upload, now=clock())
+    stored = store_photo(upload, settings, now=clock())
     attachment = Attachment(
         event_id=event.id,
         filename=stored.filename,
@@ -180,7 +184,13 @@ def add_photo(session: Session, event: ProblemEvent, upload: PhotoUpload, *, clo
 
 
 def attach_to_event(
-    session: Session, problem_id: int, event_id: int, uploads: Sequence[PhotoUpload], *, clock: Clock = system_clock
+    session: Session,
+    problem_id: int,
+    event_id: int,
+    uploads: Sequence[PhotoUpload],
+    *,
+    settings: Settings,
+    clock: Clock = system_clock,
 ) -> list[Attachment]:
     """Add evidence photos to an existing event of ``problem_id``."""
     event = session.get(ProblemEvent, event_id)
@@ -189,15 +199,17 @@ def attach_to_event(
     if not uploads:
         raise BadRequest("没有收到照片；请以 multipart 字段 photos 上传 JPEG/PNG", code="no_photos")
     for upload in uploads:
-        check_photo(upload)
-    return [add_photo(session, event, u, clock=clock) for u in uploads]
+        check_photo(upload, settings.max_photo_mb)
+    return [add_photo(session, event, u, settings=settings, clock=clock) for u in uploads]
 
 
-def _moved(session: Session, problem: Problem, geometry: shapely.Geometry) -> tuple[dict[str, Any], dict[str, Any]]:
+def _moved(
+    session: Session, problem: Problem, geometry: shapely.Geometry, distance_m: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the columns and the recorded changes of moving a site: new geometry, re-derived jurisdiction."""
     if geometry.is_empty or not geometry.is_valid:
         raise BadRequest("新位置的几何无效或为空", code="bad_geometry")
-    derived = jurisdiction_of(session, site_frame(geometry, {})).iloc[0]
+    derived = jurisdiction_of(session, site_frame(geometry, {}), distance_m).iloc[0]
     values = {
         "river_code": plain(derived["river_code"]),
         "town": plain(derived["town"]),
@@ -219,6 +231,7 @@ def edit_problem(
     fields: Mapping[str, Any] | None = None,
     geometry: shapely.Geometry | None = None,
     note: str | None = None,
+    settings: Settings,
     clock: Clock = system_clock,
 ) -> ProblemEvent:
     """Correct a site's descriptive fields or move it (re-deriving its jurisdiction); refused once final."""
@@ -242,7 +255,7 @@ def edit_problem(
         k: {"from": json_value(getattr(problem, k)), "to": json_value(v)} for k, v in values.items()
     }
     if geometry is not None:
-        moved_values, moved_changes = _moved(session, problem, geometry)
+        moved_values, moved_changes = _moved(session, problem, geometry, settings.jurisdiction_distance_m)
         values.update(moved_values)
         changes.update(moved_changes)
     if not values:

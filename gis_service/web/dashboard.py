@@ -105,9 +105,9 @@ def ledger_figures(session: Session) -> tuple[list[Figure], dict[str, Any]]:
     return [by_status, by_category, by_town, by_unit], stats
 
 
-def outfall_figures(session: Session) -> tuple[list[Figure], dict[str, Any]]:
+def outfall_figures(session: Session, settings: Settings) -> tuple[list[Figure], dict[str, Any]]:
     """Return the outfalls by campaign stage (排查→监测→溯源→整治)."""
-    stats = outfall_statistics(session)
+    stats = outfall_statistics(session, settings=settings)
     by_stage = Figure("outfall_stage", "入河排污口（按整治阶段）", "/outfalls", "个")
     for code, n in stats["by_stage"].items():
         by_stage.add(_label("outfalls", "stage", code), n, _link("/outfalls", stage=code))

@@ -20,6 +20,7 @@ from gis_service.api.deps import (
     CheckSessionDep,
     ImportSessionDep,
     SessionDep,
+    SettingsDep,
     Viewer,
     allowed,
     app_settings,
@@ -155,7 +156,8 @@ async def upload_delivery(
     ``fix``, ``approve`` (admin only). A rejected delivery answers 422 with the report in ``details``.
     """
     async with received_delivery(request, layer, caller, storing=True) as (options, path):
-        report = await run_in_threadpool(run_import, session, path, options)
+        settings = app_settings(request.app)
+        report = await run_in_threadpool(lambda: run_import(session, path, options, settings=settings))
     if not options.dry_run:
         caller.audit(
             session,
@@ -244,10 +246,13 @@ class Rejection(BaseModel):
 
 @router.post("/{delivery_id}/approve", response_model=shapes.Delivery, response_model_exclude_unset=True)
 def approve(
-    session: SessionDep, caller: Annotated[Caller, allowed("delivery.approve")], delivery_id: IdPath
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("delivery.approve")],
+    settings: SettingsDep,
+    delivery_id: IdPath,
 ) -> dict[str, Any]:
     """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
-    d = approve_delivery(session, delivery_id, actor=caller.name)
+    d = approve_delivery(session, delivery_id, actor=caller.name, settings=settings)
     caller.audit(
         session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
     )

@@ -56,9 +56,8 @@ def export_layer(
     folder = Path(tempfile.mkdtemp(prefix="rivergis-download-"))
     try:
         target = folder / f"{spec.name}.{format}"
-        version = settings.gpkg_version
         path = write_layer(
-            gdf, spec, target, crs=crs, encoding=chosen, labels=labels, session=session, gpkg_version=version
+            gdf, spec, target, crs=crs, encoding=chosen, labels=labels, session=session, settings=settings
         )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

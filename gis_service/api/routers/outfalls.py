@@ -63,6 +63,7 @@ River = Annotated[str | None, Query(description="河流编码")]
 def list_register(
     session: SessionDep,
     _caller: Viewer,
+    settings: SettingsDep,
     river: River = None,
     outfall_type: str | None = None,
     stage: str | None = None,
@@ -71,7 +72,13 @@ def list_register(
 ) -> dict[str, Any]:
     """List the register as a GeoJSON FeatureCollection, each outfall with its zone and flags."""
     frame = outfalls.list_outfalls(
-        session, river_code=river, outfall_type=outfall_type, stage=stage, status=status, flagged=flagged
+        session,
+        river_code=river,
+        outfall_type=outfall_type,
+        stage=stage,
+        status=status,
+        flagged=flagged,
+        settings=settings,
     )
     items = _items(frame)
     return {"type": "FeatureCollection", "features": items, "numberReturned": len(items)}
@@ -81,19 +88,21 @@ def list_register(
 def register_stats(
     session: SessionDep,
     _caller: Viewer,
+    settings: SettingsDep,
     river: River = None,
     outfall_type: str | None = None,
     stage: str | None = None,
     status: str | None = None,
 ) -> dict[str, Any]:
     """Return the register's counts by type, stage, outcome and status, and the flagged checks, for dashboards."""
-    return outfalls.outfall_statistics(session, river_code=river, outfall_type=outfall_type, stage=stage, status=status)
+    where = {"river_code": river, "outfall_type": outfall_type, "stage": stage, "status": status}
+    return outfalls.outfall_statistics(session, settings=settings, **where)
 
 
 @router.get("/{outfall_id}", response_model=shapes.OutfallFile, response_model_exclude_unset=True)
-def read_outfall(outfall_id: IdPath, session: SessionDep, _caller: Viewer) -> dict[str, Any]:
+def read_outfall(outfall_id: IdPath, session: SessionDep, _caller: Viewer, settings: SettingsDep) -> dict[str, Any]:
     """Return one outfall with its zone, flags and file (every change, with its photos)."""
-    frame = outfalls.list_outfalls(session, fid=outfall_id)
+    frame = outfalls.list_outfalls(session, fid=outfall_id, settings=settings)
     if frame.empty:
         raise NotFound(f"排污口 {outfall_id} 不存在", code="outfall_not_found")
     feature = _items(frame)[0]
@@ -103,17 +112,25 @@ def read_outfall(outfall_id: IdPath, session: SessionDep, _caller: Viewer) -> di
 
 @router.post("", status_code=201, response_model=shapes.OutfallFile, response_model_exclude_unset=True)
 def register(
-    body: NewOutfall, session: SessionDep, caller: Annotated[Caller, allowed("outfall.register")], clock: ClockDep
+    body: NewOutfall,
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("outfall.register")],
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Register an outfall (一口一档)."""
     fields = body.model_dump(
         include={"code", "name", "outfall_type", "river_code", "stage", "responsible"}, exclude_none=True
     )
     oid = outfalls.register_outfalls(
-        session, outfalls.outfall_frame(body.location(POINT_ONLY), fields), actor=caller.name, clock=clock
+        session,
+        outfalls.outfall_frame(body.location(POINT_ONLY), fields),
+        actor=caller.name,
+        settings=settings,
+        clock=clock,
     )[0]
     caller.audit(session, "outfall.register", "outfall", oid, code=body.code)
-    return read_outfall(oid, session, caller)
+    return read_outfall(oid, session, caller, settings)
 
 
 @router.patch("/{outfall_id}", response_model=shapes.OutfallFile, response_model_exclude_unset=True)
@@ -140,7 +157,7 @@ def change(
         clock=clock,
     )
     caller.audit(session, f"outfall.{event.action}", "outfall", outfall_id, changes=event.changes)
-    return read_outfall(outfall_id, session, caller)
+    return read_outfall(outfall_id, session, caller, settings)
 
 
 @router.post(
@@ -155,10 +172,11 @@ def upload_photos(
     session: SessionDep,
     caller: Annotated[Caller, allowed("outfall.photo")],
     clock: ClockDep,
+    settings: SettingsDep,
     uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
 ) -> dict[str, Any]:
     """Attach evidence photos (JPEG/PNG) to an event of the outfall's file; their EXIF position and time are read."""
-    stored = outfalls.attach_photos(session, outfall_id, event_id, uploads, clock=clock)
+    stored = outfalls.attach_photos(session, outfall_id, event_id, uploads, settings=settings, clock=clock)
     caller.audit(
         session, "outfall.photo", "outfall", outfall_id, event_id=event_id, photos=[p["index"] for p in stored]
     )
@@ -176,10 +194,11 @@ def download_photo(
     index: Annotated[int, Path(ge=0, le=1000)],
     session: SessionDep,
     _caller: Viewer,
+    settings: SettingsDep,
 ) -> FileResponse:
     """Return an evidence photo of an event of the outfall's file."""
     photo = outfalls.event_photo(session, outfall_id, event_id, index)
-    return photo_response(photo["path"], photo["content_type"], photo["filename"])
+    return photo_response(photo["path"], photo["content_type"], photo["filename"], settings.data_dir)
 
 
 @router.delete("/{outfall_id}", response_model=shapes.OutfallDeleted)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from gis_service.api.deps import ClockDep, SessionDep, Surveyor, Viewer, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, Surveyor, Viewer, app_settings
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import patrols
@@ -67,7 +67,7 @@ async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, cl
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / ("track" + Path(name).suffix.lower())
         path.write_bytes(content)
-        track = read_track(path, name)
+        track = read_track(path, name, settings=app_settings(request.app))
     record = patrols.add_patrol(
         session,
         track,
@@ -116,11 +116,14 @@ class FoundProblem(Location):
     "/{patrol_id}/problems", status_code=201, response_model=shapes.PatrolFinding, response_model_exclude_unset=True
 )
 def report_found_problem(
-    patrol_id: IdPath, body: FoundProblem, session: SessionDep, caller: Surveyor, clock: ClockDep
+    patrol_id: IdPath, body: FoundProblem, session: SessionDep, caller: Surveyor, clock: ClockDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """File a problem found on this patrol in the ledger (source 巡河, linked to the patrol)."""
     fields = body.model_dump(include={"category", "description"}, exclude_none=True)
-    pid = patrols.report_found_problem(session, patrol_id, body.location(), fields, actor=caller.name, clock=clock)
+    location = body.location()
+    pid = patrols.report_found_problem(
+        session, patrol_id, location, fields, actor=caller.name, settings=settings, clock=clock
+    )
     caller.audit(session, "patrol.problem", "patrol", patrol_id, problem_id=pid)
     return {"patrol": patrols.get_patrol(session, patrol_id), "problem": get_problem(session, pid, clock=clock)}
 

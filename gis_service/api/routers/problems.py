@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -82,12 +83,16 @@ def page_links(request: Request, offset: int, limit: int, more: bool) -> list[di
 
 @router.post("", status_code=201, response_model=shapes.Problem, response_model_exclude_unset=True)
 def report_problem(
-    body: NewProblem, session: SessionDep, caller: Annotated[Caller, allowed("problem.report")], clock: ClockDep
+    body: NewProblem,
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("problem.report")],
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Report a problem site; its river, town, range and zone are derived at once."""
     fields = body.model_dump(include={"category", "description", "code", "found_date", "source"}, exclude_none=True)
     frame = service.site_frame(body.location(), fields)
-    pid = service.report_new(session, frame, actor=caller.name, clock=clock, note=body.note)[0]
+    pid = service.report_new(session, frame, actor=caller.name, settings=settings, clock=clock, note=body.note)[0]
     caller.audit(session, "problem.report", "problem", pid, category=frame["category"].iloc[0])
     return service.get_problem(session, pid, clock=clock)
 
@@ -185,12 +190,14 @@ def edit_problem(
     session: SessionDep,
     caller: Annotated[Caller, allowed("problem.edit")],
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Correct a site's fields or move it (jurisdiction re-derived); refused once closed or dismissed."""
     fields, geom = body.edit(service.EDITABLE)
     event = service.edit_problem(
         session,
         problem_id,
+        settings=settings,
         actor=caller.name,
         expected_version=body.expected_version,
         fields=fields,
@@ -290,6 +297,7 @@ def transition_problem(
         note=body.note,
         data=body.data,
         attachments=photos,
+        settings=settings,
         clock=clock,
     )
     caller.audit(
@@ -350,10 +358,11 @@ def upload_photos(
     session: SessionDep,
     caller: Annotated[Caller, allowed("problem.photo")],
     clock: ClockDep,
+    settings: SettingsDep,
     uploads: Annotated[list[PhotoUpload], Depends(photo_uploads)],
 ) -> dict[str, Any]:
     """Attach evidence photos (JPEG/PNG) to a ledger event; their EXIF position and time are read."""
-    stored = service.attach_to_event(session, problem_id, event_id, uploads, clock=clock)
+    stored = service.attach_to_event(session, problem_id, event_id, uploads, settings=settings, clock=clock)
     caller.audit(session, "problem.photo", "problem", problem_id, event_id=event_id, attachments=[a.id for a in stored])
     return {"attachments": [service.attachment_data(a) for a in stored]}
 
@@ -363,7 +372,9 @@ def upload_photos(
     response_class=FileResponse,
     responses=file_responses(*PHOTO_TYPES),
 )
-def download_photo(problem_id: IdPath, attachment_id: IdPath, session: SessionDep, _caller: Viewer) -> FileResponse:
+def download_photo(
+    problem_id: IdPath, attachment_id: IdPath, session: SessionDep, _caller: Viewer, settings: SettingsDep
+) -> FileResponse:
     """Return an evidence photo."""
     row = session.execute(
         select(Attachment)
@@ -372,12 +383,12 @@ def download_photo(problem_id: IdPath, attachment_id: IdPath, session: SessionDe
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"问题 {problem_id} 没有编号为 {attachment_id} 的附件", code="attachment_not_found")
-    return photo_response(row.path, row.content_type, row.filename)
+    return photo_response(row.path, row.content_type, row.filename, settings.data_dir)
 
 
-def photo_response(relative: str, content_type: str, filename: str) -> FileResponse:
-    """Return a stored evidence photo as a download, or a clear 404 when its file is gone."""
-    path = photo_file(relative)
+def photo_response(relative: str, content_type: str, filename: str, data_dir: Path) -> FileResponse:
+    """Return a stored evidence photo (under ``data_dir``) as a download, or a clear 404 when its file is gone."""
+    path = photo_file(relative, data_dir)
     if not path.exists():
         raise NotFound("附件文件已不在数据目录中；请联系管理员", code="attachment_missing")
     return FileResponse(path, media_type=content_type, filename=filename)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, app_settings
+from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, app_settings
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import public_reports
 from gis_service.chiefs.rules import get_chief_settings
@@ -99,6 +99,7 @@ def submit(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     parsed: Annotated[tuple[PublicReportIn, list[PhotoUpload]], Depends(intake)],
 ) -> JSONResponse:
     """Take a citizen's report (no token); answer its reference to follow its status."""
@@ -113,6 +114,7 @@ def submit(
         contact=body.contact,
         photos=photos,
         address=address,
+        settings=settings,
         clock=clock,
         channel=body.channel,
         use_photo_location=body.use_photo_location,
@@ -140,11 +142,16 @@ def public_status(reference: str, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/{reference}/accept", response_model=shapes.PublicReport, response_model_exclude_unset=True)
 def accept(
-    reference: str, session: SessionDep, caller: Admin, clock: ClockDep, body: Decision | None = None
+    reference: str,
+    session: SessionDep,
+    caller: Admin,
+    clock: ClockDep,
+    settings: SettingsDep,
+    body: Decision | None = None,
 ) -> dict[str, Any]:
     """Accept a report: it becomes a ledger site (source 群众举报, jurisdiction derived)."""
     result = public_reports.accept(
-        session, reference, actor=caller.name, clock=clock, category=body.category if body else None
+        session, reference, actor=caller.name, settings=settings, clock=clock, category=body.category if body else None
     )
     caller.audit(session, "public_report.accept", "public_report", reference, problem_id=result["problem"]["id"])
     return result

@@ -18,7 +18,7 @@ def dashboard(request: Request, session: SessionDep, user: PageViewer, settings:
     """The dashboard: rivers and their ranges, ratio compliance, the ledger, overdue items, outfalls."""
     ratio_charts, ratio_total, ratios = ratio_figures(session, settings)
     ledger_charts, ledger = ledger_figures(session)
-    outfall_charts, outfalls = outfall_figures(session)
+    outfall_charts, outfalls = outfall_figures(session, settings)
     context = {
         "rivers": river_rows(session, ratios),
         "ratio_total": ratio_total,

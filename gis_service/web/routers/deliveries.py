@@ -18,13 +18,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from gis_service.access import Role
-from gis_service.api.deps import SessionDep, app_settings
+from gis_service.api.deps import SessionDep, SettingsDep, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Delivery, River
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import approve_delivery, run_import
+from gis_service.settings import Settings
 from gis_service.store.deliveries import get_delivery, list_deliveries, range_diff, reject_delivery
 from gis_service.web.delivery_map import version_map_html
 from gis_service.web.deps import (
@@ -96,10 +97,10 @@ def _text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _import(session: Session, path: Path, options: Any, features: list[Any]) -> dict[str, Any]:
+def _import(session: Session, path: Path, options: Any, features: list[Any], settings: Settings) -> dict[str, Any]:
     """Run the import in a savepoint, so that a refusal leaves nothing behind while the page still answers."""
     with session.begin_nested():
-        return run_import(session, path, options, seen=features.append)
+        return run_import(session, path, options, settings=settings, seen=features.append)
 
 
 @router.post("/deliveries/new")
@@ -127,7 +128,7 @@ async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> R
             )
             with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
                 path = await save_upload(upload_file, Path(tmp), limit)
-                report = await run_in_threadpool(_import, session, path, options, features)
+                report = await run_in_threadpool(_import, session, path, options, features, app_settings(request.app))
         except DeliveryRejected as exc:
             return await _refused(request, session, user, values, exc, features)
         except ServiceError as exc:
@@ -220,9 +221,9 @@ def delivery_map(session: SessionDep, _user: PageViewer, delivery_id: int) -> Re
 
 
 @router.post("/deliveries/{delivery_id}/approve")
-def approve(session: SessionDep, user: PageAdmin, _form: CsrfForm, delivery_id: int) -> Response:
+def approve(session: SessionDep, user: PageAdmin, settings: SettingsDep, _form: CsrfForm, delivery_id: int) -> Response:
     """批准: the delivery becomes the river's current version (the API's approve, audited the same way)."""
-    d = approve_delivery(session, delivery_id, actor=user.username)
+    d = approve_delivery(session, delivery_id, actor=user.username, settings=settings)
     user.caller.audit(
         session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
     )

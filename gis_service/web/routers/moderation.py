@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
 from gis_service.api.routers.problems import photo_response
 from gis_service.catalogue import get_catalogue
 from gis_service.chiefs import public_reports
@@ -63,7 +63,9 @@ def accept(
     """Admins: accept a report; it becomes a ledger site and the page links to it."""
     try:
         with session.begin_nested():
-            result = public_reports.accept(session, reference, actor=user.username, clock=clock)
+            result = public_reports.accept(
+                session, reference, actor=user.username, settings=app_settings(request.app), clock=clock
+            )
     except ServiceError as exc:
         if exc.http_status >= 500 or exc.http_status == 404:
             raise
@@ -93,11 +95,11 @@ def decline(
 
 
 @router.get("/moderation/{reference}/photos/{index}")
-def photo(session: SessionDep, _user: PageAdmin, reference: str, index: int) -> FileResponse:
+def photo(session: SessionDep, _user: PageAdmin, settings: SettingsDep, reference: str, index: int) -> FileResponse:
     """A photo sent with a report (EXIF removed when stored), for the moderators."""
     found = [r for r in public_reports.queue(session, None) if r["reference"] == reference]
     photos = (found[0]["photos"] or []) if found else []
     if not 0 <= index < len(photos):
         raise NotFound(f"举报 {reference} 没有第 {index + 1} 张照片", code="photo_not_found")
     item = photos[index]
-    return photo_response(item["path"], item["content_type"], item["filename"])
+    return photo_response(item["path"], item["content_type"], item["filename"], settings.data_dir)

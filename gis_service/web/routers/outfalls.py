@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
 from gis_service.api.routers.problems import photo_response
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound, ServiceError
@@ -85,8 +85,9 @@ def register(request: Request, session: SessionDep, user: PageViewer) -> Respons
         stage=where["stage"],
         status=where["status"],
         flagged=flagged,
+        settings=app_settings(request.app),
     )
-    stats = outfalls.outfall_statistics(session, **where)
+    stats = outfalls.outfall_statistics(session, settings=app_settings(request.app), **where)
     rows = [
         {
             "id": int(r["id"]),
@@ -126,7 +127,7 @@ def _page(
     status: int = 200,
 ) -> Response:
     """Render an outfall's page: record, stage progress, flags, its file with photos, the admin's stage form."""
-    frame = outfalls.list_outfalls(session, fid=outfall_id)
+    frame = outfalls.list_outfalls(session, fid=outfall_id, settings=app_settings(request.app))
     if frame.empty:
         raise NotFound(f"排污口 {outfall_id} 不存在", code="outfall_not_found")
     o = frame.drop(columns="geometry").to_dict("records")[0]
@@ -184,7 +185,8 @@ def change_stage(
                 clock=clock,
             )
             if photos:
-                outfalls.attach_photos(session, outfall_id, event.id, photos, clock=clock)
+                settings = app_settings(request.app)
+                outfalls.attach_photos(session, outfall_id, event.id, photos, settings=settings, clock=clock)
     except ServiceError as exc:
         if exc.http_status >= 500 or exc.http_status == 404:
             raise
@@ -198,7 +200,9 @@ def change_stage(
 
 
 @router.get("/outfalls/{outfall_id}/photos/{event_id}/{index}")
-def photo(session: SessionDep, _user: PageViewer, outfall_id: int, event_id: int, index: int) -> FileResponse:
+def photo(
+    session: SessionDep, _user: PageViewer, settings: SettingsDep, outfall_id: int, event_id: int, index: int
+) -> FileResponse:
     """A photo of an outfall's file, for its page."""
     found = outfalls.event_photo(session, outfall_id, event_id, index)
-    return photo_response(found["path"], found["content_type"], found["filename"])
+    return photo_response(found["path"], found["content_type"], found["filename"], settings.data_dir)

@@ -77,7 +77,7 @@ async def upload(
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / ("track" + Path(name).suffix.lower())
             path.write_bytes(content)
-            track = read_track(path, name)
+            track = read_track(path, name, settings=app_settings(request.app))
         with session.begin_nested():
             record = patrols.add_patrol(
                 session,

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from gis_service.api.deps import ClockDep, SessionDep, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
 from gis_service.api.routers.problems import photo_response
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Attachment, ProblemEvent
@@ -153,7 +153,10 @@ def report(request: Request, session: SessionDep, clock: ClockDep, user: PageSur
         fields = {k: values[k] for k in ("category", "description", "found_date", "source") if values[k]}
         with session.begin_nested():
             frame = service.site_frame(geometry, fields)
-            pid = service.report_new(session, frame, actor=user.username, clock=clock, note=values["note"] or None)[0]
+            settings = app_settings(request.app)
+            pid = service.report_new(
+                session, frame, actor=user.username, settings=settings, clock=clock, note=values["note"] or None
+            )[0]
     except BadRequest as exc:
         return _new_form(request, user, values, {"message": exc.message, "code": exc.code}, exc.http_status)
     user.caller.audit(session, "problem.report", "problem", pid, category=values["category"])
@@ -237,6 +240,7 @@ def step(
                 note=text(form, f"{action}-note", "说明") or None,
                 data=_step_fields(form, action),
                 attachments=photos,
+                settings=app_settings(request.app),
                 clock=clock,
             )
     except Conflict as exc:
@@ -264,10 +268,12 @@ def step(
 
 
 @router.get("/problems/{problem_id}/photos/{attachment_id}")
-def photo(session: SessionDep, _user: PageViewer, problem_id: int, attachment_id: int) -> FileResponse:
+def photo(
+    session: SessionDep, _user: PageViewer, settings: SettingsDep, problem_id: int, attachment_id: int
+) -> FileResponse:
     """An evidence photo of a site, for its page's timeline."""
     found = session.get(Attachment, attachment_id)
     event = session.get(ProblemEvent, found.event_id) if found else None
     if found is None or event is None or event.problem_id != problem_id:
         raise NotFound(f"问题 {problem_id} 没有编号为 {attachment_id} 的照片", code="attachment_not_found")
-    return photo_response(found.path, found.content_type, found.filename)
+    return photo_response(found.path, found.content_type, found.filename, settings.data_dir)
