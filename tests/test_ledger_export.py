@@ -6,8 +6,12 @@ import datetime as dt
 import json
 
 import geopandas as gpd
+import pytest
 from openpyxl import load_workbook
 from shapely import Point
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from gis_service.catalogue import get_catalogue
@@ -156,3 +160,11 @@ def test_ledger_cli_transition_overdue_stats_history(world_engine) -> None:  # t
 def test_write_layer_uses_the_workbook_hook(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = write_layer(ledger_frame(), get_catalogue()["problems"], tmp_path / "x.xlsx")
     assert load_workbook(path).sheetnames == ["问题台账", "按镇街汇总"]
+
+
+def test_a_failing_database_stops_the_workbook_rather_than_leaving_names_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Before: the river names were read on a global engine and any error gave a workbook of bare codes.
+    broken = Session(create_engine("sqlite://"))  # an empty database: reading the rivers fails
+    with pytest.raises(OperationalError):
+        write_layer(ledger_frame(), get_catalogue()["problems"], tmp_path / "x.xlsx", session=broken)
+    assert not (tmp_path / "x.xlsx").exists()

@@ -274,7 +274,9 @@ def outfalls_list_cmd(
 ) -> None:
     """List the register with each outfall's shoreline zone and flagged checks."""
     with transaction(ready_engine()) as session:
-        frame = outfalls.list_outfalls(session, flagged=flagged, **_outfall_filters(river, kind, stage, status))
+        frame = outfalls.list_outfalls(
+            session, flagged=flagged, settings=cli_settings(), **_outfall_filters(river, kind, stage, status)
+        )
     rows = frame.drop(columns=frame.geometry.name).assign(lon=frame.geometry.x, lat=frame.geometry.y)
     if as_json:
         _print_json(rows.astype(object).where(rows.notna(), None).to_dict("records"))
@@ -300,7 +302,9 @@ def outfalls_stats_cmd(
 ) -> None:
     """Show the register's counts by type, stage, outcome and status, and how many outfalls each check flags."""
     with transaction(ready_engine()) as session:
-        data = outfalls.outfall_statistics(session, **_outfall_filters(river, kind, stage, status))
+        data = outfalls.outfall_statistics(
+            session, settings=cli_settings(), **_outfall_filters(river, kind, stage, status)
+        )
     if as_json:
         _print_json(data)
         return
@@ -336,7 +340,9 @@ def outfalls_export_cmd(
     kind_of_file = format_of(output)
     parse_crs(crs)
     with transaction(ready_engine()) as session:
-        frame = outfalls.list_outfalls(session, flagged=flagged, **_outfall_filters(river, kind, stage, status))
+        frame = outfalls.list_outfalls(
+            session, flagged=flagged, settings=cli_settings(), **_outfall_filters(river, kind, stage, status)
+        )
         if kind_of_file != ".xlsx":
             # GIS formats hold text, not lists: the flags are written as their labels.
             frame = frame.assign(flags=frame["flags"].map(_flag_text))
