@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,20 +12,18 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import EXTRA_FIELD, LayerSpec
 from gis_service.errors import BadRequest
-from gis_service.export.ledger import WORKBOOKS
+from gis_service.export.ledger import WORKBOOKS, WorkbookWriter
 from gis_service.export.ogr import json_texts, write_geopackage, write_shapefile_zip
 from gis_service.export.sheets import frame_sheet, write_csv, write_workbook
 from gis_service.ingest.crs import parse_crs
 from gis_service.settings import Settings
 
-# Columns every stored layer has besides its catalogue fields, and their labels.
 # The GeoPackage version when the caller names none: the setting's default (``RIVERGIS_GPKG_VERSION``).
 GPKG_VERSION: str = Settings.model_fields["gpkg_version"].default
+# Columns every stored layer has besides its catalogue fields, and their labels.
 SYSTEM_LABELS = {"id": "序号", "delivery_id": "交付编号"}
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
-XLSX_WRITERS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None, Settings | None], None]] = dict(
-    WORKBOOKS
-)
+XLSX_WRITERS: dict[str, WorkbookWriter] = dict(WORKBOOKS)
 
 FORMATS = {
     ".gpkg": "GPKG",

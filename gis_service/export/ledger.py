@@ -211,8 +211,9 @@ def _outfalls_with_flags(
     write_outfall_register(gdf, layer, path, names=river_names(session))
 
 
-# Each takes the features, the layer, the file, the session they were read in and the settings (None: no database).
-WORKBOOKS: dict[str, Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None, Settings | None], None]] = {
+# A workbook from the features, the layer, the file, the session they were read in and the settings (None: none).
+WorkbookWriter = Callable[[gpd.GeoDataFrame, LayerSpec, Path, Session | None, Settings | None], None]
+WORKBOOKS: dict[str, WorkbookWriter] = {
     "problems": _problem_ledger,
     "outfalls": _outfalls_with_flags,
 }
