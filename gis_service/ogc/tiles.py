@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from gis_service.db.backend import backend_for
 from gis_service.db.models import SRID
 from gis_service.errors import NotFound
+from gis_service.ogc.crs import transformer
 from gis_service.ogc.filters import queryable_names
 from gis_service.store.current import CurrentFeatures
 
@@ -79,16 +80,14 @@ class Tile:
         return (max(west, -180.0), max(south, -85.06), min(east, 180.0), min(north, 85.06))
 
 
-@lru_cache
 def _to_lonlat() -> Transformer:
     """Return the EPSG:3857 → storage lon/lat transformer."""
-    return Transformer.from_crs(3857, SRID, always_xy=True)
+    return transformer(3857, SRID)
 
 
-@lru_cache
 def _to_mercator() -> Transformer:
     """Return the storage lon/lat → EPSG:3857 transformer."""
-    return Transformer.from_crs(SRID, 3857, always_xy=True)
+    return transformer(SRID, 3857)
 
 
 def _mvt_value(value: Any) -> Any:
