@@ -234,7 +234,7 @@ def test_migration_0009_downgrades_and_upgrades_again(engine: Engine) -> None:
         command.downgrade(alembic_config(conn), "0004")
     assert not ours & set(inspect(engine).get_table_names())
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision()
     assert ours <= set(inspect(engine).get_table_names())
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gis_service.db.backends.base import SpatialSQL
 from gis_service.db.backends.postgis import PostGISSQL
 from gis_service.db.backends.spatialite import SpatiaLiteSQL
+from gis_service.db.pool import SESSION_TIMEOUTS
 from gis_service.errors import ConfigurationError, DatabaseError
 from gis_service.settings import Settings, get_settings
 
@@ -191,7 +192,8 @@ class PostGISBackend(PostGISSQL, SpatialBackend):
     def on_begin(cls, conn: Connection) -> None:
         """Bound the transaction's lock waits and statements (``SET LOCAL`` ends with it)."""
         limits = conn.get_execution_options().get(TIMEOUTS_OPTION)
-        if isinstance(limits, Timeouts):
+        # A connection opened with these timeouts (``db/pool.py``) has them already: no round trip.
+        if isinstance(limits, Timeouts) and conn.info.get(SESSION_TIMEOUTS) != limits:
             # One round trip; ``is_local`` true: the settings end with the transaction, like SET LOCAL.
             conn.exec_driver_sql(
                 f"SELECT set_config('lock_timeout', '{limits.lock_ms}', true), "

@@ -21,7 +21,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from gis_service.db.backend import Timeouts, backend_for, install, permissions
+from gis_service.db.backend import Timeouts, backend_for, install, permissions, request_timeouts
+from gis_service.db.pool import ping_when_idle, remember_timeouts, startup_options
 from gis_service.errors import ConfigurationError
 from gis_service.settings import get_settings
 
@@ -112,12 +113,15 @@ def make_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         try:
+            defaults = request_timeouts(settings)
+            options = startup_options(defaults.lock_ms, defaults.statement_ms, parsed.query.get("options"))  # type: ignore[arg-type]
             engine = create_engine(
-                parsed,
-                pool_pre_ping=True,
+                parsed.difference_update_query(["options"]),
                 pool_timeout=settings.db_lock_timeout_s,
-                connect_args={"connect_timeout": max(1, round(settings.db_connect_timeout_s))},
+                connect_args={"connect_timeout": max(1, round(settings.db_connect_timeout_s)), "options": options},
             )
+            ping_when_idle(engine)
+            remember_timeouts(engine, defaults)
             install(engine)
             return engine
         except NoSuchModuleError as exc:

@@ -62,6 +62,19 @@ class ServedCrs:
         return out
 
 
+@lru_cache
+def transformer(source: int, target: int) -> Transformer:
+    """Return the lon/lat-ordered transformation ``source`` → ``target``, cheap to use from any thread.
+
+    pyproj keeps one PROJ object a thread and rebuilds it in each new thread; built from an EPSG
+    pair that means a search of PROJ's database (50-300 ms, in every worker thread of the server).
+    Built from the chosen operation's own PROJ pipeline, the rebuild needs no database (< 1 ms)
+    and the coordinates are the same.
+    """
+    chosen = Transformer.from_crs(source, target, always_xy=True)
+    return Transformer.from_pipeline(chosen.definition)
+
+
 def _north_first(code: int) -> bool:
     """Return whether the CRS's first axis points north (lat/lon, northing/easting)."""
     return CRS.from_epsg(code).axis_info[0].direction.lower() in {"north", "south"}
@@ -73,8 +86,8 @@ def _transformers(code: int | None) -> tuple[Any, Any]:
     if code is None:
         same = lambda xy: xy  # noqa: E731 - CRS84 is storage lon/lat
         return same, same
-    there = Transformer.from_crs(SRID, code, always_xy=True)
-    back = Transformer.from_crs(code, SRID, always_xy=True)
+    there = transformer(SRID, code)
+    back = transformer(code, SRID)
     swap = _north_first(code)
 
     def forward(xy: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -3,7 +3,9 @@
 Tile maths come from ``morecantile``; PostGIS builds the tile with ``ST_AsMVT``, SpatiaLite's
 features are clipped and encoded with ``mapbox-vector-tile``. Lines and polygons are simplified
 to one unit of the tile's grid (4096 a side), so that a low zoom does not carry every vertex of
-the district. The database's tile is the backend's ``mvt_tile``; None from it means encode here.
+the district. Below zoom 10 points are merged per pixel and colour (``overview.py`` says what such
+a tile holds). The database's tile is the backend's ``mvt_tile`` (``mvt_overview``); None from it
+means encode here.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import geopandas as gpd
 import mapbox_vector_tile
 import morecantile
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
 from sqlalchemy import Connection, Text
@@ -25,7 +29,9 @@ from sqlalchemy.orm import Session
 from gis_service.db.backend import backend_for
 from gis_service.db.models import SRID
 from gis_service.errors import NotFound
+from gis_service.ogc.crs import transformer
 from gis_service.ogc.filters import queryable_names
+from gis_service.ogc.overview import DETAIL_ZOOM, PIXELS, colour_field, merge_points
 from gis_service.store.current import CurrentFeatures
 
 TMS_ID = "WebMercatorQuad"
@@ -33,6 +39,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096  # tile grid units a side
 BUFFER = 64  # grid units kept around the tile so that lines and symbols do not break at its edge
 MAX_ZOOM = 22
+POINT_TYPES = {"Point"}  # merged per pixel at low zoom (a MultiPoint is drawn as a shape)
 
 
 @lru_cache
@@ -79,16 +86,14 @@ class Tile:
         return (max(west, -180.0), max(south, -85.06), min(east, 180.0), min(north, 85.06))
 
 
-@lru_cache
 def _to_lonlat() -> Transformer:
     """Return the EPSG:3857 → storage lon/lat transformer."""
-    return Transformer.from_crs(3857, SRID, always_xy=True)
+    return transformer(3857, SRID)
 
 
-@lru_cache
 def _to_mercator() -> Transformer:
     """Return the storage lon/lat → EPSG:3857 transformer."""
-    return Transformer.from_crs(SRID, 3857, always_xy=True)
+    return transformer(SRID, 3857)
 
 
 def _mvt_value(value: Any) -> Any:
@@ -102,12 +107,13 @@ def _mvt_value(value: Any) -> Any:
 
 def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -> bytes:
     """Return the MVT of ``read``'s features in ``tile`` (one layer named after the collection)."""
+    if tile.z < DETAIL_ZOOM:
+        return _overview_tile(conn, read, tile)
     layer = read.layer
     table = read.table
     # Long texts (descriptions, measures) stay out of tiles: a map labels and styles by codes.
     names = [name for name in queryable_names(layer) if not isinstance(table.c[name].type, Text)]
     read = read.replace(bbox=tile.lonlat(BUFFER), area=None, properties=tuple(names), limit=None, offset=0)
-    tolerance = tile.unit()
     connection = conn.connection() if isinstance(conn, Session) else conn
     backend = backend_for(connection)
     built = backend.mvt_tile(
@@ -117,15 +123,49 @@ def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -
         names,
         layer.name,
         (tile.z, tile.x, tile.y),
-        tolerance,
+        tile.unit(),
         EXTENT,
         BUFFER,
+    )
+    if built is not None:
+        return built
+    return _encode(read.frame(conn), layer.name, tile, names)
+
+
+def _overview_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -> bytes:
+    """Return a low-zoom tile: points merged per pixel and colour, shapes under a pixel left out (``overview.py``)."""
+    layer = read.layer
+    colour = colour_field(layer)
+    kept = (colour,) if colour else ()
+    read = read.replace(bbox=tile.lonlat(BUFFER), area=None, properties=kept, limit=None, offset=0)
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    backend = backend_for(connection)
+    built = backend.mvt_overview(
+        connection,
+        lambda query: read.filtered(query, backend),
+        read.table,
+        colour,
+        layer.name,
+        (tile.z, tile.x, tile.y),
+        tile.unit(),
+        EXTENT,
+        BUFFER,
+        PIXELS,
+        (bool(POINT_TYPES & set(layer.geometry_types)), bool(set(layer.geometry_types) - POINT_TYPES)),
     )
     if built is not None:
         return built
     frame = read.frame(conn)
     if frame.empty:
         return b""
+    return _encode(merge_points(frame, tile.z, colour), layer.name, tile, [*kept, "count"])
+
+
+def _encode(frame: gpd.GeoDataFrame, name: str, tile: Tile, names: list[str]) -> bytes:
+    """Encode lon/lat features as the MVT layer ``name`` of ``tile`` with the properties ``names``."""
+    if frame.empty:
+        return b""
+    tolerance = tile.unit()
     mercator = shapely.transform(frame.geometry.values, _transform_mercator)
     bounds = tile.web_mercator()
     pad = BUFFER * tolerance
@@ -141,12 +181,20 @@ def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -
     for geometry, record in zip(kept, records, strict=True):
         if geometry is None or geometry.is_empty:
             continue
-        properties = {k: _mvt_value(v) for k, v in record.items() if k in names and v is not None}
-        features.append({"geometry": geometry, "properties": properties, "id": int(record["id"])})
+        properties = {k: _mvt_value(v) for k, v in record.items() if k in names and not _missing(v)}
+        feature: dict[str, Any] = {"geometry": geometry, "properties": properties}
+        if not _missing(record.get("id")):
+            feature["id"] = int(record["id"])
+        features.append(feature)
     if not features:
         return b""
     options = {"quantize_bounds": bounds, "extents": EXTENT}
-    return bytes(mapbox_vector_tile.encode([{"name": layer.name, "features": features}], default_options=options))
+    return bytes(mapbox_vector_tile.encode([{"name": name, "features": features}], default_options=options))
+
+
+def _missing(value: Any) -> bool:
+    """Whether a value is absent (None, or pandas' NaN/NA for a missing number)."""
+    return value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value)))
 
 
 def _transform_mercator(xy: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -47,6 +47,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import SpatialBackend, session_backend
 from gis_service.db.models import Delivery
+from gis_service.store.counts import total
 from gis_service.store.features import SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
 from gis_service.store.spatial import BBox, geom_wkb
 
@@ -191,13 +192,16 @@ class CurrentFeatures:
 
         The versions of a versioned layer are immutable and each delivery row records how many
         features it stored (in the same transaction): unfiltered, their sum is the count, read from
-        a table of a few rows instead of an index of a million. Otherwise ``COUNT(*)`` of the
-        filter, which PostgreSQL answers from an index where one applies.
+        a table of a few rows instead of an index of a million. A whole unversioned layer is the
+        database's tally (``store/counts.py``). Otherwise ``COUNT(*)`` of the filter, which
+        PostgreSQL answers from an index where one applies.
         """
         versions = self._versions_clause()
         if versions is not None and self._unfiltered():
-            total = select(func.coalesce(func.sum(Delivery.feature_count), 0)).where(versions)
-            return int(_connection(conn).execute(total).scalar_one())
+            summed = select(func.coalesce(func.sum(Delivery.feature_count), 0)).where(versions)
+            return int(_connection(conn).execute(summed).scalar_one())
+        if self.scope() is None and self._unfiltered():
+            return total(_connection(conn), self.table)
         query = self.replace(limit=None, offset=0).filtered(
             select(func.count()).select_from(self.table), session_backend(conn)
         )

@@ -125,6 +125,30 @@ class SpatialSQL:
         """
         return None
 
+    def mvt_overview(
+        self,
+        conn: Connection,
+        filtered: Callable[[Select[Any]], Select[Any]],
+        table: Table,
+        colour: str | None,
+        layer: str,
+        tile: tuple[int, int, int],
+        tolerance: float,
+        extent: int,
+        buffer: int,
+        pixels: int,
+        kinds: tuple[bool, bool] = (True, True),
+    ) -> bytes | None:
+        """Return the low-zoom tile ``tile`` of ``filtered`` rows, merged on a grid of ``pixels`` a side.
+
+        ``kinds``: whether the layer may hold points, and other shapes.
+
+        See ``gis_service/ogc/overview.py`` for what it holds.
+
+        None when this database cannot build tiles: the caller builds it from the features.
+        """
+        return None
+
     # -- counting --------------------------------------------------------------------------------
 
     def counts_by_each(self, conn: Connection, query: Select[Any], columns: Sequence[Any]) -> list[list[Any]]:

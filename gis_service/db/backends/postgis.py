@@ -16,10 +16,14 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     func,
     literal_column,
+    null,
+    or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import FromClause
@@ -127,6 +131,73 @@ class PostGISSQL(SpatialSQL):
         inner = filtered(select(table.c.id, *(table.c[n] for n in names), geom)).subquery("mvt")
         mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
         statement = select(mvt).select_from(inner).where(inner.c.geom.is_not(None))
+        return bytes(conn.execute(statement).scalar_one() or b"")
+
+    def mvt_overview(
+        self,
+        conn: Connection,
+        filtered: Callable[[Select[Any]], Select[Any]],
+        table: Table,
+        colour: str | None,
+        layer: str,
+        tile: tuple[int, int, int],
+        tolerance: float,
+        extent: int,
+        buffer: int,
+        pixels: int,
+        kinds: tuple[bool, bool] = (True, True),
+    ) -> bytes | None:
+        """Points merged per pixel before they are projected (their colour when shared); shapes under a pixel left out.
+
+        ``kinds``: whether the layer may hold points, and other shapes (one scan less when not).
+        """
+        has_points, has_shapes = kinds
+        z = tile[0]
+        pixel_deg = 360.0 / (2**z * pixels)  # a pixel's width in degrees of longitude
+        pixel_rad = 2 * np.pi / (2**z * pixels)  # its height in Mercator y on the unit sphere
+        envelope = func.ST_TileEnvelope(*tile)
+        colour_col = [table.c[colour]] if colour else []
+        # A CTE read by both branches: one scan of the tile's rows.
+        rows = filtered(select(table.c.id, *colour_col, table.c.geom)).cte("rows")
+        is_point = func.ST_GeometryType(rows.c.geom) == "ST_Point"
+        lon, lat = func.ST_X(rows.c.geom), func.ST_Y(rows.c.geom)
+        # Web Mercator's y of a latitude, the rows of one global pixel grid aligned with every tile.
+        mercator_y = func.ln(func.tan(np.pi / 4 + func.radians(lat) / 2))
+        cell = (func.floor(lon / pixel_deg), func.floor(mercator_y / pixel_rad))
+        n = func.count()
+        # A pixel's colour when its points share one; none when they differ.
+        shared = (
+            [case((func.min(rows.c[colour]) == func.max(rows.c[colour]), func.min(rows.c[colour]))).label(colour)]
+            if colour
+            else []
+        )
+        centre = func.ST_SetSRID(func.ST_MakePoint(func.avg(lon), func.avg(lat)), SRID)
+        points = (
+            select(
+                case((n == 1, func.min(rows.c.id))).label("id"),
+                *shared,
+                n.label("count"),
+                func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), envelope, extent, buffer, True).label("geom"),
+            )
+            .where(is_point)
+            .group_by(*cell)
+        )
+        keys = [rows.c[colour]] if colour else []
+        width = func.ST_XMax(rows.c.geom) - func.ST_XMin(rows.c.geom)
+        height = func.ST_YMax(rows.c.geom) - func.ST_YMin(rows.c.geom)
+        # A degree of latitude spans 1/cos(lat) of a degree of longitude in Mercator.
+        seen = or_(width >= pixel_deg, height >= pixel_deg * func.cos(func.radians(func.ST_YMax(rows.c.geom))))
+        simplified = func.ST_Simplify(func.ST_Transform(rows.c.geom, 3857), tolerance, True)
+        shapes = select(
+            rows.c.id,
+            *keys,
+            null().label("count"),
+            func.ST_AsMVTGeom(simplified, envelope, extent, buffer, True).label("geom"),
+        ).where(~is_point, seen)
+        parts = [part for part, wanted in ((points, has_points), (shapes, has_shapes)) if wanted]
+        both = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("mvt")
+        mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
+        statement = select(mvt).select_from(both).where(both.c.geom.is_not(None))
         return bytes(conn.execute(statement).scalar_one() or b"")
 
     def counts_by_each(self, conn: Connection, query: Select[Any], columns: Sequence[Any]) -> list[list[Any]]:

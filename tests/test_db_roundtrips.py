@@ -1,0 +1,82 @@
+"""A read request's database work: its own statement and nothing around it, timeouts still in force."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point
+from sqlalchemy import event, text
+
+from gis_service.catalogue import get_catalogue
+from gis_service.db import pool
+from gis_service.db.backend import backend_for
+from gis_service.db.engine import make_engine, transaction
+from gis_service.store.features import insert_features
+
+
+def _site(engine: Any) -> int:
+    """Store one problem site at (106.80, 28.90); return its id."""
+    gdf = gpd.GeoDataFrame({"code": ["RT1"], "category": ["dumping"]}, geometry=[Point(106.80, 28.90)], crs="EPSG:4490")
+    with transaction(engine) as session:
+        insert_features(session, get_catalogue()["problems"], gdf)
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT id FROM problems WHERE code = 'RT1'")).scalar_one())
+
+
+def test_a_single_feature_costs_one_select(client, engine, backend):
+    """Before: PostGIS sent SELECT 1 (pre-ping) and set_config (timeouts) before the feature's own query."""
+    fid = _site(engine)
+    assert client.get(f"/ogc/collections/problems/items/{fid}").status_code == 200  # warm: connection opened
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        sent.append(sql)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        r = client.get(f"/ogc/collections/problems/items/{fid}")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert r.status_code == 200 and r.json()["id"] == fid
+    selects = [sql for sql in sent if sql.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, sent
+    assert "problems" in selects[0]
+
+
+def test_request_timeouts_hold_without_being_set_each_time(engine, backend):
+    backend_ = backend_for(engine)
+    limits = backend_.request_timeouts
+    with backend_.transaction(write=False) as session:
+        if backend.name == "postgis":
+            # 15 s by default: PostgreSQL shows whole seconds as "15s".
+            got = session.execute(text("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"))
+            assert tuple(got.one()) == (f"{limits.statement_ms // 1000}s", f"{limits.lock_ms // 1000}s")
+        else:
+            assert session.execute(text("PRAGMA busy_timeout")).scalar_one() == limits.lock_ms
+    # Other timeouts (an import's) are set for their transaction only, then the defaults are back.
+    with backend_.transaction(write=False, timeouts=backend_.import_timeouts) as session:
+        if backend.name == "postgis":
+            statement = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
+            assert statement == f"{backend_.import_timeouts.statement_ms // 60000}min"
+    if backend.name == "postgis":
+        with backend_.transaction(write=False) as session:
+            statement = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
+            assert statement == f"{limits.statement_ms // 1000}s"
+
+
+def test_a_connection_lost_while_idle_is_replaced_before_use(engine, backend, monkeypatch: pytest.MonkeyPatch):
+    if backend.name != "postgis":
+        pytest.skip("SQLite has no server connection to lose")
+    monkeypatch.setattr(pool, "IDLE_PING_S", 0.0)
+    own = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        with own.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:  # the server ends the pooled connection while it is idle
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with own.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        own.dispose()
