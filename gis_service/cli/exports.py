@@ -23,13 +23,13 @@ def export(
     """Export a layer's current features to a file in the CRS you ask for."""
     from gis_service.export.files import format_of, write_layer
     from gis_service.ingest.crs import output_crs
-    from gis_service.store.features import read_features
+    from gis_service.store.current import CurrentFeatures
 
     spec = get_catalogue()[layer]
     format_of(output)
     output_crs(crs)
     engine = ready_engine()
     with engine.connect() as conn:
-        gdf = read_features(conn, spec)
+        gdf = CurrentFeatures(spec).frame(conn)
     write_layer(gdf, spec, output, crs=crs, encoding=encoding, labels=labels)
     console.print(f"已导出 {len(gdf)} 个要素到 {output}")

@@ -55,13 +55,12 @@ OUTFALL_COLUMNS = [
 def river_names() -> dict[str, str]:
     """Return river code → name from the service database ({} when it cannot be read)."""
     try:
-        from sqlalchemy import select
-
+        from gis_service.catalogue import get_catalogue
         from gis_service.db.engine import get_engine
-        from gis_service.db.models import River
+        from gis_service.store.current import CurrentFeatures
 
         with get_engine().connect() as conn:
-            return {code: name for code, name in conn.execute(select(River.code, River.name))}
+            return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))
     except Exception:  # noqa: BLE001 - names are a nicety; the codes are still written
         return {}
 

@@ -21,7 +21,7 @@ from gis_service.errors import BadRequest
 from gis_service.ledger.common import frame_of
 from gis_service.ledger.jurisdiction import buffered_bounds, layer_frame
 from gis_service.settings import get_settings
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
 FLAG_LABELS = {
@@ -91,7 +91,7 @@ def list_outfalls(
     """Return the register (filtered) with zone and flags."""
     where = {"river_code": river_code, "outfall_type": outfall_type, "stage": stage, "status": status}
     check_filters(where)
-    frame = flag_outfalls(session, read_features(session, _layer(), where=where, fid=fid))
+    frame = flag_outfalls(session, CurrentFeatures(_layer(), where=where, fid=fid).frame(session))
     if flagged is not None:
         frame = frame[frame["flags"].map(bool) == flagged]
     return frame
@@ -123,7 +123,8 @@ def outfall_statistics(session: Session, **where: Any) -> dict[str, Any]:
     # Only active outfalls can be flagged; reading those (with their zone) is a small query.
     flags = pd.Series([], dtype=object)
     if where.get("status", "active") == "active":
-        flags = flag_outfalls(session, read_features(session, layer, where={**where, "status": "active"}))["flags"]
+        active = CurrentFeatures(layer, where={**where, "status": "active"}).frame(session)
+        flags = flag_outfalls(session, active)["flags"]
     out["flagged"] = int(flags.map(bool).sum())
     out["flags"] = {name: int(sum(name in f for f in flags)) for name in FLAG_LABELS}
     out["flag_labels"] = dict(FLAG_LABELS)

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -21,10 +20,12 @@ from gis_service.access import Role
 from gis_service.api.deps import SessionDep
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.catalogue import get_catalogue
-from gis_service.db.models import Delivery, River
+from gis_service.db.models import Delivery
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 from gis_service.settings import get_settings
-from gis_service.store.deliveries import approve_delivery, get_delivery, list_deliveries, range_diff, reject_delivery
+from gis_service.store.current import CurrentFeatures
+from gis_service.store.deliveries import approve_delivery, get_delivery, range_diff, reject_delivery
+from gis_service.store.history import DeliveryHistory
 from gis_service.web.deps import (
     PAGE,
     CsrfForm,
@@ -48,7 +49,8 @@ STATUS_COLOURS = {"submitted": "yellow", "approved": "green", "rejected": "red",
 
 def _rivers(session: Session) -> list[tuple[str, str]]:
     """Return (code, name) of every river, for the form's 河流 choice."""
-    return [(c, n) for c, n in session.execute(select(River.code, River.name).order_by(River.code))]
+    rivers = CurrentFeatures(get_catalogue()["rivers"], sort=(("code", False),))
+    return [(code, name) for code, name in rivers.values(session, "code", "name")]
 
 
 def _layers() -> list[tuple[str, str]]:
@@ -170,7 +172,7 @@ async def _refused(
 def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
     """Admins: the deliveries waiting per river, and recent decisions. Surveyors: their own, with outcome and reason."""
     admin = user.may(Role.ADMIN)
-    rows = list_deliveries(session, limit=1000)
+    rows = DeliveryHistory().newest(session, limit=1000)
     if not admin:
         rows = [d for d in rows if d.submitted_by == user.username]
     waiting: dict[str, list[Delivery]] = {}
@@ -190,8 +192,7 @@ def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response
 
 def _current(session: Session, delivery: Delivery) -> Delivery | None:
     """Return the river's approved version of the delivery's layer, if any."""
-    found = list_deliveries(session, river_code=delivery.river_code, layer=delivery.layer, status="approved", limit=1)
-    return found[0] if found else None
+    return DeliveryHistory(delivery.river_code, delivery.layer).current_one(session)
 
 
 @router.get("/deliveries/{delivery_id}")
