@@ -7,9 +7,10 @@ no module builds its own query of a layer's features. It may not
    ``with_filters``, ``feature_query``, ``read_rows``, ``list_deliveries``);
 2. import the one-map layer models (``River``, ``Town``, ``Boundary``, ``Stake``, ``Zone``,
    ``LAYER_MODELS``) to select from them;
-3. put a table from ``table_of(...)`` into a ``select(...)`` (``table_of`` for a table's columns
-   is fine: filters compile against it);
-4. compare a ``status`` with ``"approved"`` (the version scope written by hand).
+3. put a table from ``table_of(...)``, or the ``Delivery`` model, into a ``select(...)``
+   (``table_of`` for a table's columns is fine: filters compile against it);
+4. compare a ``status`` with ``"approved"`` (the version scope written by hand);
+5. write SQL text selecting from a layer table or ``deliveries``.
 
 It asks :class:`gis_service.store.current.CurrentFeatures` (current = approved versions; filters,
 bbox, paging, sort, columns) or ``LayerVersions`` for features, and
@@ -44,6 +45,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gis_service"
 OWNERS = ("store", "db")  # the packages that own the read path and the tables
 STORE_READERS = {"read_features", "current_filter", "with_filters", "feature_query", "read_rows", "list_deliveries"}
 LAYER_MODELS = {"River", "Town", "Boundary", "Stake", "Zone", "LAYER_MODELS"}
+TABLES = ("towns", "rivers", "boundaries", "stakes", "zones", "deliveries")
+RAW_SELECT = re.compile(rf"SELECT\b.*\b(FROM|JOIN)\s+({'|'.join(TABLES)})\b", re.DOTALL)
 
 
 def _is_call(node: ast.AST, name: str) -> bool:
@@ -55,7 +58,7 @@ def _is_call(node: ast.AST, name: str) -> bool:
 
 
 def _mentions(node: ast.AST, names: set[str]) -> bool:
-    """Whether ``node`` calls ``table_of`` or names one of ``names`` (tables bound from it)."""
+    """Whether ``node`` calls ``table_of`` or names one of ``names`` (tables bound from it, ``Delivery``)."""
     return any(_is_call(n, "table_of") or (isinstance(n, ast.Name) and n.id in names) for n in ast.walk(node))
 
 
@@ -75,7 +78,7 @@ def read_path_violations(package: Path = PACKAGE) -> list[str]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         # Names a table from ``table_of(...)`` is bound to, anywhere in the module.
-        tables = {
+        tables = {"Delivery"} | {
             t.id
             for n in ast.walk(tree)
             if isinstance(n, ast.Assign) and _is_call(n.value, "table_of")
@@ -97,6 +100,8 @@ def read_path_violations(package: Path = PACKAGE) -> list[str]:
                     found.append(f"{where}: selects from a layer table (use CurrentFeatures)")
             elif isinstance(node, ast.Compare) and _approved_literal(node):
                 found.append(f"{where}: compares a status with 'approved' (use CurrentFeatures / DeliveryHistory)")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and RAW_SELECT.search(node.value):
+                found.append(f"{where}: SQL text selecting from a layer table (use CurrentFeatures)")
     return found
 
 
@@ -114,9 +119,13 @@ def test_the_rule_catches_each_kind_of_breach(tmp_path):
         "    table = table_of(layer)\n"
         "    q = select(table.c.code)\n"
         "    return q.where(Delivery.status == 'approved'), table.c.code\n"
+        "versions = select(Delivery.id)\n"
+        "raw = text('SELECT code FROM zones WHERE river_code = :c')\n"
+        "prose = 'Read from zones the current ones'\n"
     )
     found = read_path_violations(tmp_path)
-    assert [line.split(": ", 1)[0] for line in found] == [f"gis_service/reader.py:{n}" for n in (1, 2, 5, 6)]
+    lines = sorted(int(line.split(": ", 1)[0].rsplit(":", 1)[1]) for line in found)
+    assert lines == [1, 2, 5, 6, 7, 8] and all(line.startswith("gis_service/reader.py:") for line in found)
 
 
 # ---- every door, both backends ----------------------------------------------------------------------
