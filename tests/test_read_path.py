@@ -19,7 +19,7 @@ bbox, paging, sort, columns) or ``LayerVersions`` for features, and
 
 Then, on both backends, a river with a superseded, an approved, a rejected and a submitted version
 of its zones and range: every door (layer API, OGC items, GeoJSON/GPKG/Excel export, map data,
-the river map, the ratio check, ledger jurisdiction, the history) shows the approved one only.
+the river map, the ratio check, ledger jurisdiction, the CLI, the history) shows the approved one only.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ import geopandas as gpd
 import pyogrio
 from openpyxl import load_workbook
 from shapely.geometry import LineString, box
+from typer.testing import CliRunner
 
 from gis_service.catalogue import get_catalogue
+from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
 from gis_service.store.deliveries import approve_delivery, reject_delivery, submit_delivery
 from gis_service.store.features import insert_features
@@ -256,6 +258,15 @@ def test_every_door_serves_the_approved_version_only(client, engine, tokens, tmp
         body = made.json()
         derived[name] = (body["river_code"], body["inside_range"], body["zone_type"])
     assert derived == {"v2": (RIVER, True, "protected"), "v1": (None, False, None), "v3": (None, False, None)}
+
+    # The CLI: an export of the whole layer (only this river is stored), and the river's history.
+    exported = CliRunner().invoke(cli, ["export", "zones", "-o", str(tmp_path / "cli.geojson")])
+    assert exported.exit_code == 0, exported.output
+    assert sorted(pyogrio.read_dataframe(tmp_path / "cli.geojson")["code"]) == CURRENT_CODES
+    listed = CliRunner().invoke(cli, ["deliveries", "list", "--river", RIVER, "--layer", "zones", "--json"])
+    assert listed.exit_code == 0, listed.output
+    cli_statuses = {d["version"]: d["status"] for d in json.loads(listed.output)["deliveries"]}
+    assert cli_statuses == {v: status for v, (status, *_) in VERSIONS.items()}
 
     history = client.get(f"/api/v1/deliveries/rivers/{RIVER}").json()
     assert history["current"] == {"boundaries": 2, "zones": 2}
