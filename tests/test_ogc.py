@@ -21,6 +21,7 @@ from gis_service.catalogue import FieldSpec, LayerSpec, get_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
 from gis_service.export import geojson
+from gis_service.store.current import CurrentFeatures, LayerVersions
 from gis_service.store.features import insert_features, read_features
 
 
@@ -116,6 +117,13 @@ def _ledger_sites(engine) -> LayerSpec:
     return spec
 
 
+def _texts(conn, spec, *, current_only=True, delivery_id=None, **filters) -> list[str]:
+    """The Feature texts of the read path (CurrentFeatures, or LayerVersions for a version or every version)."""
+    if delivery_id is not None or not current_only:
+        return LayerVersions(spec, delivery_id=delivery_id, **filters).texts(conn)
+    return CurrentFeatures(spec, **filters).texts(conn)
+
+
 def _old_documents(conn, spec, **filters) -> list[dict]:
     """The Feature documents as the GeoDataFrame path writes them (the reference for the text path)."""
     return json.loads(geojson.dumps(geojson.features(read_features(conn, spec, **filters))))
@@ -125,7 +133,7 @@ def test_feature_texts_are_the_documents_of_the_geodataframe_path(engine):
     """PostGIS-written (or shapely-written) Feature texts hold exactly what the GeoDataFrame path gives."""
     spec = _ledger_sites(engine)
     with engine.connect() as conn:
-        everything = [json.loads(t) for t in geojson.read_feature_texts(conn, spec)]
+        everything = [json.loads(t) for t in _texts(conn, spec)]
         ids = [f["id"] for f in everything]
         for filters in (
             {},
@@ -137,7 +145,7 @@ def test_feature_texts_are_the_documents_of_the_geodataframe_path(engine):
             {"where": {"town": "青年镇"}},
             {"where": {"town": "青年镇"}, "bbox": (106.0, 28.0, 108.0, 30.0), "limit": 5},
         ):
-            texts = geojson.read_feature_texts(conn, spec, **filters)
+            texts = _texts(conn, spec, **filters)
             assert [json.loads(t) for t in texts] == _old_documents(conn, spec, **filters), filters
     first, second, third = everything
     # Properties in catalogue order after the system columns, attrs fields last, as the catalogue lists them.
@@ -182,10 +190,10 @@ def test_versioned_layers_serve_the_approved_set_or_the_version_asked_for(engine
             {"current_only": False},
             {"where": {"river_code": "WS001"}, "limit": 1, "offset": 1},
         ):
-            texts = geojson.read_feature_texts(conn, zones, **filters)
+            texts = _texts(conn, zones, **filters)
             assert [json.loads(t) for t in texts] == _old_documents(conn, zones, **filters), filters
-        current = [json.loads(t)["properties"]["code"] for t in geojson.read_feature_texts(conn, zones)]
-        asked = geojson.read_feature_texts(conn, zones, delivery_id=made["submitted"])
+        current = [json.loads(t)["properties"]["code"] for t in _texts(conn, zones)]
+        asked = _texts(conn, zones, delivery_id=made["submitted"])
     assert current == ["V1-L01", "V1-R01"]
     assert [json.loads(t)["properties"]["delivery_id"] for t in asked] == [made["submitted"]] * 2
 

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.chainage import chainage_text
+from gis_service.catalogue import get_catalogue
 from gis_service.chiefs.levels import Level, levels_from
 from gis_service.chiefs.reaches import centerline_length, gaps, overlaps, reach_line
 from gis_service.chiefs.roster import RiverFacts, RosterRow
@@ -26,14 +27,14 @@ from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import Chief, ChiefAssignment
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.ledger.common import as_date
-from gis_service.ledger.jurisdiction import layer_frame
+from gis_service.store.current import CurrentFeatures
 
 SAME_REACH_M = 1.0
 
 
 def rivers_frame(session: Session) -> gpd.GeoDataFrame:
     """Return the rivers (code, name, level, important, centerline) with their geodesic length."""
-    frame = layer_frame(session, "rivers", ["code", "name", "level", "important"])
+    frame = CurrentFeatures(get_catalogue()["rivers"]).columns_frame(session, ["code", "name", "level", "important"])
     return frame.assign(length_m=[centerline_length(g) for g in frame.geometry])
 
 

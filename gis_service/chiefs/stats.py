@@ -15,10 +15,11 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import get_catalogue
 from gis_service.chiefs.assignments import assignments_on
 from gis_service.chiefs.patrols import overdue_reaches
 from gis_service.db.models_chiefs import Patrol
-from gis_service.ledger.jurisdiction import layer_frame
+from gis_service.store.current import CurrentFeatures
 
 RECENT_DAYS = 30
 NO_TOWN = "（镇街外）"
@@ -37,7 +38,7 @@ def town_of(lines: list[Any], towns: gpd.GeoDataFrame) -> list[str]:
 
 def patrol_stats(session: Session, today: dt.date) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols in the last 30 days and their mean coverage."""
-    towns = layer_frame(session, "towns", ["name"])
+    towns = CurrentFeatures(get_catalogue()["towns"]).columns_frame(session, ["name"])
     held = assignments_on(session, today)
     reach_town = dict(zip((a.id for a, _ in held), town_of([to_shape(a.geom) for a, _ in held], towns), strict=True))
     since = today - dt.timedelta(days=RECENT_DAYS - 1)

@@ -24,14 +24,14 @@ def export(
     from gis_service.db.backend import backend_for
     from gis_service.export.files import format_of, write_layer
     from gis_service.ingest.crs import output_crs
-    from gis_service.store.features import read_features
+    from gis_service.store.current import CurrentFeatures
 
     spec = get_catalogue()[layer]
     format_of(output)
     output_crs(crs)
     engine = ready_engine()
     with backend_for(engine).transaction(write=False) as session:
-        gdf = read_features(session, spec)
+        gdf = CurrentFeatures(spec).frame(session)
         write_layer(
             gdf,
             spec,

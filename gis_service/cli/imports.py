@@ -247,10 +247,11 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List deliveries (a river's version history with --river), newest first."""
-    from gis_service.store.deliveries import delivery_dict, list_deliveries
+    from gis_service.store.deliveries import delivery_dict
+    from gis_service.store.history import DeliveryHistory
 
     with transaction(ready_engine()) as session:
-        rows = [delivery_dict(d) for d in list_deliveries(session, river_code=river, layer=layer, status=status)]
+        rows = [delivery_dict(d) for d in DeliveryHistory(river, layer, status).newest(session)]
     if as_json:
         _dump({"deliveries": rows})
         return

@@ -25,11 +25,11 @@ def list_rivers(
 ) -> None:
     """List the rivers (code, name, chief level, importance, towns) in code order."""
     from gis_service.catalogue import get_catalogue
-    from gis_service.store.features import read_features
+    from gis_service.store.current import CurrentFeatures
 
     spec = get_catalogue()["rivers"]
     with ready_engine().connect() as conn:
-        frame = read_features(conn, spec)
+        frame = CurrentFeatures(spec).frame(conn)
     if important_only:
         frame = frame[frame["important"].fillna(False).astype(bool)]
     frame = frame.sort_values("code")

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis_service.access import audit
 from gis_service.catalogue import Catalogue, get_catalogue
-from gis_service.db.models import River
 from gis_service.demo.chiefs import load_chiefs
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
@@ -20,6 +18,7 @@ from gis_service.ledger.outfalls import register_outfalls
 from gis_service.ledger.service import report_sites
 from gis_service.resources import data_path
 from gis_service.settings import Settings
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import submit_delivery
 from gis_service.store.features import insert_features
 
@@ -50,9 +49,9 @@ def read_demo(folder: Path, catalogue: Catalogue) -> dict[str, gpd.GeoDataFrame]
 
 def load_demo(session: Session, settings: Settings, folder: Path | None = None) -> dict[str, int]:
     """Load the demo data once; return counts per layer (empty when it was already loaded)."""
-    if session.scalar(select(func.count()).select_from(River)):
-        return {}
     catalogue = get_catalogue()
+    if CurrentFeatures(catalogue["rivers"]).count(session):
+        return {}
     frames = read_demo(folder or data_path("shapefiles"), catalogue)
     counts: dict[str, int] = {}
     for layer in ("towns", "rivers"):

@@ -13,15 +13,15 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec
-from gis_service.db.models import River
+from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.export.sheets import PERCENT, Column, Sheet, write_workbook
 from gis_service.ledger.outfall_reports import FLAG_LABELS, flag_outfalls
 from gis_service.ledger.states import NOT_OVERDUE
 from gis_service.settings import Settings
+from gis_service.store.current import CurrentFeatures
 
 COORDINATE = "0.0000000"
 LEDGER_COLUMNS = [
@@ -61,7 +61,7 @@ def river_names(conn: Session | Connection | None) -> dict[str, str]:
     """Return river code → name from the service database (none without a database: the codes alone)."""
     if conn is None:
         return {}
-    return {code: name for code, name in conn.execute(select(River.code, River.name))}
+    return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))
 
 
 def _date(value: Any) -> dt.date | None:

@@ -40,8 +40,8 @@ from gis_service.ingest.write import DeliveryWriter, store_keyed
 from gis_service.runtime import collector_paused
 from gis_service.settings import get_settings
 from gis_service.store.bulk import report_texts, write_reports
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import Submitted, approve_deliveries
-from gis_service.store.features import read_features
 from gis_service.store.ratios import ratio_rules
 
 IMPORTABLE = ("rivers", "boundaries", "stakes", "zones", "outfalls", "problems", "sections", "source_zones")
@@ -286,7 +286,7 @@ def with_web_map_hint(session: Session, exc: MissingCRS) -> BadRequest:
         return exc
     pad = 0.05
     bbox = (xy[:, 0].min() - pad, xy[:, 1].min() - pad, xy[:, 0].max() + pad, xy[:, 1].max() + pad)
-    found = web_map_reading(exc.frame, read_features(session, "rivers", bbox=bbox))
+    found = web_map_reading(exc.frame, CurrentFeatures(get_catalogue()["rivers"], bbox=bbox).frame(session))
     if found is None:
         return exc
     return BadRequest(f"{exc.message}{hint_text(found)}", code=exc.code, details={"web_map": found})

@@ -14,12 +14,13 @@ import threading
 from typing import Any
 
 import geopandas as gpd
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from gis_service.catalogue import LayerSpec
-from gis_service.db.backend import backend_for
+from gis_service.db.backend import backend_for, session_backend
 from gis_service.store.bulk import member_of
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import Submitted, create_deliveries
 from gis_service.store.features import feature_rows, insert_features, table_of
 
@@ -115,8 +116,9 @@ def store_keyed(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame) -> 
     key = layer.key or "code"
     keys = frame[key].astype(str)
     existing: set[str] = set()
+    stored = CurrentFeatures(layer).select_columns([key], session_backend(session), geometry=False)
     for clause in member_of(session, table.c[key], keys.unique().tolist()):
-        existing |= {str(k) for k in session.scalars(select(table.c[key]).where(clause))}
+        existing |= {str(k) for k in session.scalars(stored.where(clause))}
     known = keys.isin(existing).to_numpy()
     inserted = insert_features(session, layer, frame[~known], {})
     rows = feature_rows(layer, frame[known])

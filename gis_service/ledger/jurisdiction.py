@@ -23,7 +23,7 @@ from gis_service.db.models import Problem, ProblemEvent
 from gis_service.ledger.common import Clock, frame_of, plain, system_clock
 from gis_service.ledger.states import FINAL
 from gis_service.settings import Settings
-from gis_service.store.features import current_filter, table_of
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.spatial import BBox, geom_wkb
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
@@ -40,16 +40,7 @@ CONTEXT_COLUMNS = {
 
 def layer_frame(session: Session, layer: str, columns: Sequence[str], bbox: BBox | None = None) -> gpd.GeoDataFrame:
     """Return ``columns`` and the geometry of a layer's current features (near ``bbox``) in EPSG:4490."""
-    spec = get_catalogue()[layer]
-    table = table_of(spec)
-    query = select(*(table.c[c] for c in columns), geom_wkb(table))
-    if bbox is not None:
-        query = query.where(session_backend(session).bbox_filter(table, bbox))
-    if spec.versioned:
-        query = query.where(current_filter(table))
-    frame = frame_of(session.execute(query), [*columns, "wkb"])
-    geoms = shapely.from_wkb(frame.pop("wkb").to_numpy(dtype=object))
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4490"), crs="EPSG:4490")
+    return CurrentFeatures(get_catalogue()[layer], bbox=bbox).columns_frame(session, columns)
 
 
 def context(

@@ -21,6 +21,7 @@ from gis_service.errors import BadRequest
 from gis_service.ledger.common import frame_of
 from gis_service.ledger.jurisdiction import buffered_bounds, layer_frame
 from gis_service.settings import Settings
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.features import read_features
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
@@ -108,7 +109,7 @@ def list_outfalls(
     where = {"river_code": river_code, "outfall_type": outfall_type, "stage": stage, "status": status}
     check_filters(where)
     frame = flag_outfalls(
-        session, read_features(session, _layer(), where=where, fid=fid), settings.jurisdiction_distance_m
+        session, CurrentFeatures(_layer(), where=where, fid=fid).frame(session), settings.jurisdiction_distance_m
     )
     if flagged is not None:
         frame = frame[frame["flags"].map(bool) == flagged]
@@ -141,7 +142,7 @@ def outfall_statistics(session: Session, *, settings: Settings, **where: Any) ->
     # Only active outfalls can be flagged; reading those (with their zone) is a small query.
     flags = pd.Series([], dtype=object)
     if where.get("status", "active") == "active":
-        active = read_features(session, layer, where={**where, "status": "active"})
+        active = CurrentFeatures(layer, where={**where, "status": "active"}).frame(session)
         flags = flag_outfalls(session, active, settings.jurisdiction_distance_m)["flags"]
     out["flagged"] = int(flags.map(bool).sum())
     out["flags"] = {name: int(sum(name in f for f in flags)) for name in FLAG_LABELS}

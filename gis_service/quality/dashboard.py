@@ -11,13 +11,14 @@ from typing import Any
 import shapely
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.quality.assessment import Period, quality_report
 from gis_service.quality.health import health_records
 from gis_service.quality.standard import CLASS_COLORS, CLASS_LABELS
 from gis_service.quality.tasks import list_tasks
 from gis_service.quality.zones import source_compliance, zone_checks
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 
 NO_DATA_COLOR = "#999999"
 
@@ -25,7 +26,7 @@ NO_DATA_COLOR = "#999999"
 def sections_geojson(session: Session, period: Period | None, method: str) -> dict[str, Any]:
     """Return the sections as GeoJSON points with their class, target, compliance and the class colour."""
     results = {r["code"]: r for r in quality_report(session, period, method)["sections"]}
-    frame = read_features(session, "sections")
+    frame = CurrentFeatures(get_catalogue()["sections"]).frame(session)
     features = []
     for row in frame.itertuples():
         r = results.get(str(row.code), {})

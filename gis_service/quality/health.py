@@ -15,8 +15,9 @@ import pyproj
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
-from gis_service.db.models import Outfall, River
+from gis_service.db.models import Outfall
 from gis_service.db.models_quality import HealthAssessment, Section
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ledger.common import as_utc
@@ -25,7 +26,7 @@ from gis_service.ledger.stats import statistics
 from gis_service.quality.assessment import parse_period, quality_report
 from gis_service.quality.standard import worse
 from gis_service.settings import Settings
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.ratios import current_report, ratio_rules
 
 # Bands: (lower bound, score) from the best down, for "higher is better" indicators; "lower" ones
@@ -90,7 +91,7 @@ def grade(score: float) -> str:
 
 def _river_length_km(session: Session, code: str) -> float:
     """Return a river's centerline length in km on the ellipsoid."""
-    rivers = read_features(session, "rivers", where={"code": code})
+    rivers = CurrentFeatures(get_catalogue()["rivers"], where={"code": code}).frame(session)
     return sum(GEOD.geometry_length(g) for g in rivers.geometry) / 1000
 
 
@@ -137,7 +138,7 @@ def assess(
     settings: Settings,
 ) -> dict[str, Any]:
     """Score a river for a year from the system's data plus ``manual`` indicators; keep and return the record."""
-    if session.scalar(select(River.id).where(River.code == code)) is None:
+    if not CurrentFeatures(get_catalogue()["rivers"], where={"code": code}, limit=1).values(session, "id"):
         raise NotFound(f"没有河流编码为 {code} 的河流。", code="river_not_found")
     wrong = [k for k in manual if k not in CONFIG or not CONFIG[k].get("manual")]
     if wrong:

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import fold, get_catalogue
 from gis_service.clock import BusinessClock
-from gis_service.db.models import River
 from gis_service.db.models_quality import RiverTask, TaskProgress
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ledger.common import as_date
 from gis_service.quality.sheets import cell, date_cell, find_columns, number_cell, read_sheet
+from gis_service.store.current import CurrentFeatures
 
 WHAT = "一河一策任务表"
 BEHIND_MARGIN = 10.0
@@ -104,7 +104,8 @@ def import_tasks(session: Session, path: Path) -> dict[str, Any]:
     """Store a task list: new (river, year, task) rows are added, known ones updated; rivers must exist."""
     rows = parse_tasks(path)
     codes = sorted({r["river_code"] for r in rows})
-    known = set(session.scalars(select(River.code).where(River.code.in_(codes))))
+    rivers = CurrentFeatures(get_catalogue()["rivers"], clause=lambda table, _backend: table.c.code.in_(codes))
+    known = {code for (code,) in rivers.values(session, "code")}
     unknown = [c for c in codes if c not in known]
     if unknown:
         raise BadRequest(
@@ -263,7 +264,7 @@ def river_towns(session: Session) -> dict[str, list[str]]:
     """Return river code → the towns its ``towns`` field names."""
     return {
         code: [t for t in re.split(r"[、,，;；\s]+", towns or "") if t]
-        for code, towns in session.execute(select(River.code, River.towns))
+        for code, towns in CurrentFeatures(get_catalogue()["rivers"]).values(session, "code", "towns")
     }
 
 

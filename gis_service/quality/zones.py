@@ -19,10 +19,11 @@ from typing import Any
 import geopandas as gpd
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import get_catalogue
 from gis_service.ledger.states import NOT_OVERDUE
 from gis_service.quality.assessment import Period, samples_in
 from gis_service.quality.standard import meets
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 
 DRINKING_CLASS = "III"
 SOURCE_TARGETS = {"urban": 1.0, "township": 0.93}
@@ -35,7 +36,7 @@ SEVERITY_ORDER = ("red", "orange", "yellow")
 
 def _zones(session: Session) -> gpd.GeoDataFrame:
     """Return the protection zones."""
-    return read_features(session, "source_zones")
+    return CurrentFeatures(get_catalogue()["source_zones"]).frame(session)
 
 
 def source_compliance(session: Session, period: Period) -> dict[str, Any]:
@@ -103,9 +104,9 @@ def _inside(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> gpd.GeoDataFra
 def zone_checks(session: Session) -> dict[str, Any]:
     """Flag active outfalls and open problem sites inside a protection zone, the gravest first."""
     zones = _zones(session)
-    outfalls = read_features(session, "outfalls")
+    outfalls = CurrentFeatures(get_catalogue()["outfalls"]).frame(session)
     outfalls = outfalls[outfalls["status"] != "closed"] if not outfalls.empty else outfalls
-    problems = read_features(session, "problems")
+    problems = CurrentFeatures(get_catalogue()["problems"]).frame(session)
     finished = {s.value for s in NOT_OVERDUE}
     problems = problems[~problems["status"].isin(finished)] if not problems.empty else problems
     flags = []

@@ -7,11 +7,12 @@ see ``gis_service/ogc/filters.py``), a period on the layer's date, sort order, p
 and paging. :class:`LayerVersions` is the same object over one delivery (or every version).
 It answers rows, a GeoDataFrame, GeoJSON Feature texts and an exact count.
 
-Consumers: OGC API (``api/routers/ogc.py``) and the layer API use it now. Exports, maps, the
-ratio check and the ledger move to it by replacing ``read_features(conn, layer, where=…,
-bbox=…)`` with ``CurrentFeatures(layer, where=…, bbox=…).frame(conn)`` (and
-``current_filter(table)`` with ``CurrentFeatures(layer).scope()``): the answers are the same,
-except that ``bbox`` is exact (a feature's geometry, not its box, meets it).
+It is the one read path: the API, OGC, exports, maps, the ratio check, the ledger, the CLI and
+the pages read a layer through it (``frame`` for every field, ``columns_frame`` for a few typed
+columns of many features, ``values`` for columns without geometry, ``texts`` for GeoJSON), and
+the versions of a river through :class:`gis_service.store.history.DeliveryHistory`. No module
+outside ``store/`` and ``db/`` builds its own query of a layer table (``tests/test_read_path.py``
+checks it). A ``bbox`` is exact everywhere: a feature's geometry, not its box, meets it.
 Every PostGIS/SpatiaLite difference is the backend's (``gis_service/db/backend.py``): its index
 filter and predicates, and whether SQL writes a page's GeoJSON.
 """
@@ -27,9 +28,11 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
+    Boolean,
     Connection,
     Integer,
     LargeBinary,
@@ -48,8 +51,10 @@ from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import SpatialBackend, session_backend
 from gis_service.db.models import Delivery
 from gis_service.store.counts import total
-from gis_service.store.features import SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
+from gis_service.store.history import CURRENT
+from gis_service.store.rows import driver_rows
 from gis_service.store.spatial import BBox, geom_wkb
+from gis_service.store.tables import CRS, SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
 
 # The date a layer's features are dated by (OGC ``datetime``): its own column, or for versioned
 # layers the moment their delivery was approved.
@@ -112,7 +117,7 @@ class CurrentFeatures:
         """Return the clause keeping the features this read is about: the approved versions."""
         if not self.layer.versioned:
             return None
-        return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == "approved"))
+        return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == CURRENT))
 
     def names(self) -> list[str]:
         """Return the property names served, in order: system columns, then the catalogue's (or those asked)."""
@@ -137,7 +142,7 @@ class CurrentFeatures:
         if end is not None:
             parts.append(col <= end)
         if column == APPROVED_AT:
-            return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == "approved", *parts))
+            return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == CURRENT, *parts))
         return and_(*parts)
 
     def filtered(self, query: Select[Any], backend: SpatialBackend) -> Select[Any]:
@@ -187,6 +192,35 @@ class CurrentFeatures:
             layer = dataclasses.replace(layer, fields=tuple(layer.field(n) for n in self.properties))
         return rows_to_frame(layer, self.rows(conn))
 
+    def select_columns(self, names: Sequence[str], backend: SpatialBackend, *, geometry: bool = True) -> Select[Any]:
+        """Return the SELECT of the stored columns ``names`` (then the WKB geometry): filtered, ordered, paged."""
+        table = self.table
+        cols: list[Any] = [table.c[name] for name in names]
+        if geometry:
+            cols.append(geom_wkb(table))
+        return self._ordered(self.filtered(select(*cols), backend)).limit(self.limit).offset(self.offset or None)
+
+    def values(self, conn: Session | Connection, *names: str) -> list[tuple[Any, ...]]:
+        """Return the stored columns ``names`` of this read's features as tuples, without geometry."""
+        query = self.select_columns(names, session_backend(conn), geometry=False)
+        return [tuple(row) for row in _connection(conn).execute(query)]
+
+    def columns_frame(self, conn: Session | Connection, names: Sequence[str]) -> gpd.GeoDataFrame:
+        """Return the stored columns ``names`` and the geometry (EPSG:4490), rows straight from the driver.
+
+        For readers of many features and a few typed columns (the ratio check, jurisdiction): no
+        ``attrs`` JSON to decode, no Row objects, WKB decoded by shapely in one vectorised call.
+        """
+        table = self.table
+        data = driver_rows(conn, self.select_columns(names, session_backend(conn)), len(names) + 1)
+        frame = pd.DataFrame({name: data[:, i] for i, name in enumerate(names)}).infer_objects()
+        for name in names:
+            # The driver's own values: SQLite keeps booleans as 0/1.
+            if isinstance(table.c[name].type, Boolean) and frame[name].dtype != bool:
+                frame[name] = frame[name].astype("boolean")
+        geometry = shapely.from_wkb(data[:, -1]) if len(data) else []
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=CRS), crs=CRS)
+
     def count(self, conn: Session | Connection) -> int:
         """Return how many features match, ignoring the page (exact).
 
@@ -216,7 +250,7 @@ class CurrentFeatures:
         """Return the deliveries this read's scope keeps (approved ones of the layer), or None if unversioned."""
         if not self.layer.versioned:
             return None
-        return and_(Delivery.layer == self.layer.name, Delivery.status == "approved")
+        return and_(Delivery.layer == self.layer.name, Delivery.status == CURRENT)
 
     def texts(
         self, conn: Session | Connection, project: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None = None
@@ -361,7 +395,7 @@ def date_range(conn: Session | Connection, layer: LayerSpec) -> tuple[Any, Any] 
     read = CurrentFeatures(layer)
     if column == APPROVED_AT:
         query = select(func.min(Delivery.decided_at), func.max(Delivery.decided_at)).where(
-            Delivery.status == "approved", Delivery.layer == layer.name
+            Delivery.status == CURRENT, Delivery.layer == layer.name
         )
     else:
         col = read.table.c[column]

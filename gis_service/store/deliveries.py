@@ -23,7 +23,8 @@ from gis_service.db.backend import session_backend
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.store.bulk import insert_deliveries, member_of
-from gis_service.store.features import insert_features, read_features
+from gis_service.store.current import LayerVersions
+from gis_service.store.features import insert_features
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
 
@@ -228,22 +229,6 @@ def reject_delivery(session: Session, delivery_id: int, *, actor: str, reason: s
     return delivery
 
 
-def list_deliveries(
-    session: Session,
-    *,
-    river_code: str | None = None,
-    layer: str | None = None,
-    status: str | None = None,
-    limit: int = 200,
-) -> list[Delivery]:
-    """Return deliveries, newest first, filtered by river, layer and status (a river's history)."""
-    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
-    for column, value in ((Delivery.river_code, river_code), (Delivery.layer, layer), (Delivery.status, status)):
-        if value:
-            query = query.where(column == value)
-    return list(session.scalars(query))
-
-
 def delivery_dict(delivery: Delivery, *, report: bool = False) -> dict[str, Any]:
     """Return a delivery as JSON-ready data (``report`` includes the stored validation report)."""
     body: dict[str, Any] = {
@@ -269,7 +254,7 @@ def delivery_dict(delivery: Delivery, *, report: bool = False) -> dict[str, Any]
 
 def _range_shape(session: Session, delivery: Delivery) -> tuple[shapely.Geometry, shapely.Geometry]:
     """Return a range delivery's polygons (union) and all its lines (polygon rings and bank lines)."""
-    frame = read_features(session, get_catalogue()["boundaries"], delivery_id=delivery.id, current_only=False)
+    frame = LayerVersions(get_catalogue()["boundaries"], delivery_id=delivery.id).frame(session)
     geoms = frame.geometry.values
     polygons = geoms[shapely.get_dimensions(geoms) == 2]
     area = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()

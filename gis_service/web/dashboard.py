@@ -9,15 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
-from gis_service.db.models import River
 from gis_service.ledger.outfall_reports import outfall_statistics
 from gis_service.ledger.stats import overdue, statistics
 from gis_service.settings import Settings
-from gis_service.store.deliveries import list_deliveries
+from gis_service.store.current import CurrentFeatures
+from gis_service.store.history import DeliveryHistory
 from gis_service.store.ratios import current_report, ratio_rules
 
 MAX_BARS = 15
@@ -116,11 +115,10 @@ def outfall_figures(session: Session, settings: Settings) -> tuple[list[Figure],
 
 def river_rows(session: Session, ratios: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Return each river with its current range and zoning versions and its ratio (for the rivers table)."""
-    current: dict[tuple[str, str], int] = {}
-    for d in list_deliveries(session, status="approved", limit=100_000):
-        current[(d.river_code, d.layer)] = d.version
+    current = {key: d.version for key, d in DeliveryHistory().current(session).items()}
     rows = []
-    for code, name, important in session.execute(select(River.code, River.name, River.important).order_by(River.code)):
+    rivers = CurrentFeatures(get_catalogue()["rivers"], sort=(("code", False),))
+    for code, name, important in rivers.values(session, "code", "name", "important"):
         ratio = ratios.get(code) or {}
         rows.append(
             {

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Delivery
-from gis_service.store.features import read_features
+from gis_service.store.current import LayerVersions
 from gis_service.webmap.base import add_html, fit_to, make_map, render, to_display
 from gis_service.webmap.legend import LegendItem, LegendSection, legend_html
 
@@ -23,7 +23,7 @@ NEW_COLOUR = "#206bc4"
 
 def _geometries(session: Session, delivery: Delivery) -> gpd.GeoDataFrame:
     """Return a delivery's geometries alone, in EPSG:4490."""
-    frame = read_features(session, get_catalogue()[delivery.layer], delivery_id=delivery.id, current_only=False)
+    frame = LayerVersions(get_catalogue()[delivery.layer], delivery_id=delivery.id).frame(session)
     return gpd.GeoDataFrame(geometry=frame.geometry.values, crs=frame.crs or "EPSG:4490")
 
 

@@ -16,8 +16,9 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratio_report import BANKS, RatioReport, each_row
+from gis_service.catalogue import get_catalogue
 from gis_service.export.ratios import BANK_LABELS, GAP_KIND_LABELS, zone_label
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 
 TOWN_SEPARATORS = re.compile(r"[,，、;；/\s]+")
 
@@ -63,17 +64,14 @@ def _towns_of(text: Any) -> list[str]:
 
 def river_towns(session: Session) -> dict[str, list[str]]:
     """Return each river's towns as its record (所在镇街) names them."""
-    rivers = read_features(session, "rivers")
-    if rivers.empty:
-        return {}
-    towns = rivers["towns"] if "towns" in rivers else pd.Series([None] * len(rivers))
-    return {str(code): _towns_of(text) for code, text in zip(rivers["code"], towns, strict=True)}
+    rivers = CurrentFeatures(get_catalogue()["rivers"]).values(session, "code", "towns")
+    return {str(code): _towns_of(text) for code, text in rivers}
 
 
 def town_names(session: Session) -> list[str]:
     """Return the district's town names, for the filter."""
-    towns = read_features(session, "towns")
-    return sorted({str(n) for n in towns["name"].dropna()}) if not towns.empty else []
+    towns = CurrentFeatures(get_catalogue()["towns"]).values(session, "name")
+    return sorted({str(name) for (name,) in towns if name is not None})
 
 
 def _gap_reason(g: Any) -> str:

@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import session_backend
-from gis_service.db.models import River
 from gis_service.errors import NotFound
 from gis_service.ledger.filters import FINISHED, TABLE, ProblemFilter, is_overdue
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 from gis_service.store.spatial import BBox, geom_wkb
 from gis_service.webmap.base import gcj02_from_wgs84, to_display
 from gis_service.webmap.escape import popup_html
@@ -156,7 +155,7 @@ def _plain(value: Any) -> Any:
 
 def river_names(conn: Session | Connection) -> dict[str, str]:
     """Return river code → name."""
-    return {code: name for code, name in conn.execute(select(River.code, River.name))}
+    return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))
 
 
 def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) -> dict[str, Any]:
@@ -172,8 +171,9 @@ def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) 
         "category": row["category"],
     }
     if record["river_code"]:
-        names = conn.execute(select(River.name).where(River.code == record["river_code"])).first()
-        record["river_name"] = names[0] if names else None
+        rivers = CurrentFeatures(get_catalogue()["rivers"], where={"code": record["river_code"]}, limit=1)
+        names = rivers.values(conn, "name")
+        record["river_name"] = names[0][0] if names else None
     record["overdue"] = is_overdue(row["status"], row["deadline"], today)
     record["url"] = RECORD_URL.format(id=row["id"])
     return record
@@ -258,6 +258,6 @@ def read_overlay(
 ) -> dict[str, Any]:
     """Read a layer's current features (approved versions) for the map, at most ``limit``."""
     spec = get_catalogue()[layer]
-    gdf = read_features(conn, spec, bbox=bbox, where=where, limit=limit + 1)
+    gdf = CurrentFeatures(spec, bbox=bbox, where=where or {}, limit=limit + 1).frame(conn)
     truncated = len(gdf) > limit
     return overlay_collection(spec, gdf.iloc[:limit], datum, truncated)

@@ -17,9 +17,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
-from gis_service.db.models import Problem, Town
+from gis_service.db.models import Problem
 from gis_service.district import get_district
 from gis_service.ledger.filters import ProblemFilter
+from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
 from gis_service.webmap.data import (
@@ -109,7 +110,7 @@ def problems_legend() -> str:
 def filter_form(conn: Session | Connection, flt: ProblemFilter) -> str:
     """Return the in-page filter form (escaped), pre-set to ``flt``, listing the towns and rivers."""
     vocab = vocabulary()
-    towns = {name for (name,) in conn.execute(select(Town.name))}
+    towns = {name for (name,) in CurrentFeatures(get_catalogue()["towns"]).values(conn, "name")}
     towns |= {name for (name,) in conn.execute(select(Problem.town).distinct()) if name}
     rivers = sorted(river_names(conn).items())
     return render_template(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.catalogue import get_catalogue
 from gis_service.errors import NotFound
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.base import Script, add_html, make_map, render, to_display
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html, render_template
@@ -59,12 +59,12 @@ def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
 def river_map(conn: Session | Connection, code: str, rules: RatioRules, *, basemap: str | None = None) -> str:
     """Render a river's map page; a river that does not exist is a clear 404."""
     catalogue = get_catalogue()
-    river = read_features(conn, "rivers", where={"code": code})
+    river = CurrentFeatures(catalogue["rivers"], where={"code": code}).frame(conn)
     if river.empty:
         raise NotFound(f"没有编码为 {code!r} 的河流；河流列表见 /api/v1/layers/rivers/features", code="river_not_found")
     name = str(river.iloc[0]["name"])
-    ranges = read_features(conn, "boundaries", where={"river_code": code})
-    zones = read_features(conn, "zones", where={"river_code": code})
+    ranges = CurrentFeatures(catalogue["boundaries"], where={"river_code": code}).frame(conn)
+    zones = CurrentFeatures(catalogue["zones"], where={"river_code": code}).frame(conn)
     fmap, datum = make_map(f"{name} 岸线功能分区图", basemap)
     entries = []
     for layer, label, frame, fit in (

@@ -32,14 +32,14 @@ from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ingest.pipeline import ImportOptions, check_delivery, target_layer
 from gis_service.ledger.intake import approve_delivery, run_import
+from gis_service.store.current import LayerVersions
 from gis_service.store.deliveries import (
     delivery_dict,
     get_delivery,
-    list_deliveries,
     range_diff,
     reject_delivery,
 )
-from gis_service.store.features import read_features
+from gis_service.store.history import DeliveryHistory
 from gis_service.webmap.preview import checked_delivery_html, delivery_preview_html
 
 router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
@@ -198,7 +198,7 @@ def deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """List deliveries, newest first, filtered by river, layer and status."""
-    rows = list_deliveries(session, river_code=river_code, layer=layer, status=status, limit=limit)
+    rows = DeliveryHistory(river_code, layer, status).newest(session, limit=limit)
     return {"deliveries": [delivery_dict(d) for d in rows]}
 
 
@@ -216,9 +216,9 @@ def diff(
 @router.get("/rivers/{river_code}", response_model=shapes.RiverHistory, response_model_exclude_unset=True)
 def river_history(session: SessionDep, _caller: Viewer, river_code: str, layer: str | None = None) -> dict[str, Any]:
     """Return a river's version history (all layers unless ``layer``), oldest first."""
-    rows = list_deliveries(session, river_code=river_code, layer=layer, limit=1000)
-    rows.sort(key=lambda d: (d.layer, d.version))
-    current = {d.layer: d.version for d in rows if d.status == "approved"}
+    history = DeliveryHistory(river_code, layer)
+    rows = history.versions(session)
+    current = {key[1]: d.version for key, d in history.current(session).items()}
     return {"river_code": river_code, "current": current, "deliveries": [delivery_dict(d) for d in rows]}
 
 
@@ -232,7 +232,7 @@ def delivery(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> dict[
 def preview(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> HTMLResponse:
     """Return the preview map of a stored delivery with its findings marked."""
     d = get_delivery(session, delivery_id)
-    features = read_features(session, get_catalogue()[d.layer], delivery_id=d.id, current_only=False)
+    features = LayerVersions(get_catalogue()[d.layer], delivery_id=d.id).frame(session)
     findings = list((d.report or {}).get("findings", []))
     title = f"{d.river_code} {get_catalogue()[d.layer].label} 第 {d.version} 版"
     return HTMLResponse(delivery_preview_html(features, findings, title=title))

@@ -17,7 +17,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest
 from gis_service.export.files import write_layer
 from gis_service.ingest.crs import output_crs
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 
 router = APIRouter(prefix="/api/v1/layers", tags=["exports"])
 MEDIA = {
@@ -51,8 +51,7 @@ def export_layer(
         chosen = ENCODINGS.get(encoding.strip().lower())
         if chosen is None:
             raise BadRequest(f"不支持的编码 {encoding!r}；可选：UTF-8、GBK、GB18030", code="unknown_encoding")
-    where = {"river_code": river_code} if river_code else None
-    gdf = read_features(session, spec, where=where)
+    gdf = CurrentFeatures(spec, where={"river_code": river_code}).frame(session)
     folder = Path(tempfile.mkdtemp(prefix="rivergis-download-"))
     try:
         target = folder / f"{spec.name}.{format}"

@@ -7,20 +7,18 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import session_backend
 from gis_service.ingest.validation.validate import Context
 from gis_service.store.bulk import member_of
-from gis_service.store.features import current_filter, table_of
-from gis_service.store.spatial import geom_wkb
+from gis_service.store.current import CurrentFeatures
 
 
 def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fix: bool) -> Context:
     """Read what validation needs: known river codes, the delivery's rivers and their approved ranges."""
-    rivers_table = table_of(get_catalogue()["rivers"])
-    known = {str(c) for c in session.scalars(select(rivers_table.c.code))}
+    known = {str(code) for (code,) in CurrentFeatures(get_catalogue()["rivers"]).values(session, "code")}
     codes = sorted(str(c) for c in frame["river_code"].dropna().unique()) if "river_code" in frame else []
     empty = gpd.GeoDataFrame({"code": [], "river_code": []}, geometry=[], crs=4490)
     rivers, ranges = empty, empty
@@ -30,22 +28,20 @@ def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fi
             ranges = read_current(session, "boundaries", "river_code", codes, ["river_code", "bank"])
     existing: set[str] = set()
     if layer.name == "problems" and layer.key and layer.key in frame:
-        table = table_of(layer)
         keys = [str(k) for k in frame[layer.key].dropna().unique()]
-        for clause in member_of(session, table.c[layer.key], keys):
-            existing |= {str(k) for k in session.scalars(select(table.c[layer.key]).where(clause))}
+        read = CurrentFeatures(layer)
+        query = read.select_columns([layer.key], session_backend(session), geometry=False)
+        for clause in member_of(session, read.table.c[layer.key], keys):
+            existing |= {str(k) for k in session.scalars(query.where(clause))}
     return Context(rivers=rivers, ranges=ranges, known_rivers=known, existing_keys=existing, fix=fix)
 
 
 def read_current(session: Session, layer: str, column: str, codes: list[str], names: list[str]) -> gpd.GeoDataFrame:
     """Read ``names`` and the geometry of the current features of ``layer`` whose ``column`` is one of ``codes``."""
-    spec = get_catalogue()[layer]
-    table = table_of(spec)
-    query = select(*(table.c[n] for n in names), geom_wkb(table)).order_by(table.c.id)
-    if spec.versioned:
-        query = query.where(current_filter(table))
+    read = CurrentFeatures(get_catalogue()[layer])
+    query = read.select_columns(names, session_backend(session))
     rows: list[Any] = []
-    for clause in member_of(session, table.c[column], codes):
+    for clause in member_of(session, read.table.c[column], codes):
         rows.extend(session.execute(query.where(clause)).all())
     columns = list(zip(*rows, strict=True)) if rows else [()] * (len(names) + 1)
     data = {n: np.asarray(columns[i], dtype=object) for i, n in enumerate(names)}

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -21,12 +20,14 @@ from gis_service.access import Role
 from gis_service.api.deps import SessionDep, SettingsDep, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.catalogue import get_catalogue
-from gis_service.db.models import Delivery, River
+from gis_service.db.models import Delivery
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import approve_delivery, run_import
 from gis_service.settings import Settings
-from gis_service.store.deliveries import get_delivery, list_deliveries, range_diff, reject_delivery
+from gis_service.store.current import CurrentFeatures
+from gis_service.store.deliveries import get_delivery, range_diff, reject_delivery
+from gis_service.store.history import DeliveryHistory
 from gis_service.web.delivery_map import version_map_html
 from gis_service.web.deps import (
     PAGE,
@@ -52,7 +53,8 @@ STATUS_COLOURS = {"submitted": "yellow", "approved": "green", "rejected": "red",
 
 def _rivers(session: Session) -> list[tuple[str, str]]:
     """Return (code, name) of every river, for the form's 河流 choice."""
-    return [(c, n) for c, n in session.execute(select(River.code, River.name).order_by(River.code))]
+    rivers = CurrentFeatures(get_catalogue()["rivers"], sort=(("code", False),))
+    return [(code, name) for code, name in rivers.values(session, "code", "name")]
 
 
 def _layers() -> list[tuple[str, str]]:
@@ -168,7 +170,7 @@ async def _refused(
 def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
     """Admins: the deliveries waiting per river, and recent decisions. Surveyors: their own, with outcome and reason."""
     admin = user.may(Role.ADMIN)
-    rows = list_deliveries(session, limit=1000)
+    rows = DeliveryHistory().newest(session, limit=1000)
     if not admin:
         rows = [d for d in rows if d.submitted_by == user.username]
     waiting: dict[str, list[Delivery]] = {}
@@ -188,8 +190,7 @@ def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response
 
 def _current(session: Session, delivery: Delivery) -> Delivery | None:
     """Return the river's approved version of the delivery's layer, if any."""
-    found = list_deliveries(session, river_code=delivery.river_code, layer=delivery.layer, status="approved", limit=1)
-    return found[0] if found else None
+    return DeliveryHistory(delivery.river_code, delivery.layer).current_one(session)
 
 
 @router.get("/deliveries/{delivery_id}")

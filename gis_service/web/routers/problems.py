@@ -17,13 +17,14 @@ from starlette.datastructures import FormData
 
 from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
 from gis_service.api.routers.problems import photo_response
+from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Attachment, ProblemEvent
 from gis_service.errors import BadRequest, Conflict, NotFound, ServiceError
 from gis_service.ledger import service
 from gis_service.ledger.location import POINT_ONLY, site_geometry
 from gis_service.ledger.states import ACTIONS, status_label
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 from gis_service.web.deps import PAGE, CsrfForm, PageSurveyor, PageViewer, RoleRequired, WebUser, commit_now
 from gis_service.web.problem_view import (
     EVENT_LABELS,
@@ -58,8 +59,8 @@ def _filter(request: Request) -> service.ProblemFilter:
 
 def _rivers(session: Session) -> list[tuple[str, str]]:
     """Return (code, name) of every river, for the filter and the report form."""
-    rivers = read_features(session, "rivers")
-    return sorted(zip(rivers["code"].astype(str), rivers["name"].astype(str), strict=True)) if len(rivers) else []
+    rivers = CurrentFeatures(get_catalogue()["rivers"]).values(session, "code", "name")
+    return sorted((str(code), str(name)) for code, name in rivers)
 
 
 def _page_number(request: Request) -> int:

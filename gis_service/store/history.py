@@ -1,0 +1,57 @@
+"""The one read of delivery versions: a river's history, a layer's versions, the current (approved) one.
+
+"Current" has one meaning everywhere: the version whose delivery is approved (:data:`CURRENT`).
+Approving a version supersedes the river's previous approved one of that layer; submitted,
+rejected and superseded versions are kept and listed here, never served as current features
+(:class:`gis_service.store.current.CurrentFeatures` applies the same rule to the features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from gis_service.db.models import Delivery
+
+CURRENT = "approved"  # the status of the one current version of a river's layer
+
+
+@dataclass(frozen=True)
+class DeliveryHistory:
+    """A read of deliveries (versions), narrowed by river, layer and status (None: any)."""
+
+    river_code: str | None = None
+    layer: str | None = None
+    status: str | None = None
+
+    def _filtered(self, query: Select[Any]) -> Select[Any]:
+        """Add this read's river, layer and status to ``query``."""
+        for column, value in (
+            (Delivery.river_code, self.river_code),
+            (Delivery.layer, self.layer),
+            (Delivery.status, self.status),
+        ):
+            if value:
+                query = query.where(column == value)
+        return query
+
+    def newest(self, session: Session, limit: int | None = 200) -> list[Delivery]:
+        """Return the deliveries, newest first, at most ``limit`` (the delivery lists)."""
+        return list(session.scalars(self._filtered(select(Delivery)).order_by(Delivery.id.desc()).limit(limit)))
+
+    def versions(self, session: Session) -> list[Delivery]:
+        """Return every delivery, oldest first by layer and version (a river's history)."""
+        query = self._filtered(select(Delivery)).order_by(Delivery.layer, Delivery.version, Delivery.id)
+        return list(session.scalars(query))
+
+    def current(self, session: Session) -> dict[tuple[str, str], Delivery]:
+        """Return the current (approved) delivery of each (river, layer) this read covers."""
+        query = DeliveryHistory(self.river_code, self.layer, CURRENT)._filtered(select(Delivery))
+        return {(d.river_code, d.layer): d for d in session.scalars(query.order_by(Delivery.id))}
+
+    def current_one(self, session: Session) -> Delivery | None:
+        """Return the current (approved) delivery of this read's river and layer (both given), if any."""
+        return next(iter(self.current(session).values()), None)
