@@ -22,7 +22,6 @@ from gis_service.ledger.common import frame_of
 from gis_service.ledger.jurisdiction import buffered_bounds, layer_frame
 from gis_service.settings import Settings
 from gis_service.store.current import CurrentFeatures
-from gis_service.store.features import read_features
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
 FLAG_LABELS = {
@@ -69,7 +68,7 @@ def flag_outfalls(session: Session, frame: gpd.GeoDataFrame, distance_m: float) 
 
 def zone_levels(session: Session, geoms: gpd.GeoSeries) -> list[str | None]:
     """Return, for each geometry, the gravest protection-zone level it lies in (``first`` … ``quasi``) or None."""
-    zones = read_features(session, "source_zones")
+    zones = CurrentFeatures(get_catalogue()["source_zones"]).frame(session)
     levels: list[str | None] = [None] * len(geoms)
     if zones.empty or geoms.empty:
         return levels
