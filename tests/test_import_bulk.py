@@ -23,7 +23,8 @@ from gis_service.db.models import Delivery, DeliveryReport, Zone
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions, run_import
-from gis_service.store.features import insert_features, read_features
+from gis_service.store.bulk import insert_features
+from gis_service.store.features import read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
 from tests.test_import_fixtures import write as write_file
 
