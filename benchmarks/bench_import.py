@@ -71,7 +71,9 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     from gis_service.db.engine import make_engine, transaction
     from gis_service.ingest import pipeline
     from gis_service.ingest.pipeline import ImportOptions, run_import
+    from gis_service.runtime import return_freed_memory_promptly
 
+    return_freed_memory_promptly()  # as ``rivergis import`` does
     if skip_ratios:
         # Measurement only: how long the import takes without the ratio check it always runs.
         pipeline.zone_ratios = lambda *_args, **_kwargs: (None, [])  # type: ignore[assignment]

@@ -157,6 +157,7 @@ def import_command(
         return import_roster(path, dry_run=dry_run, as_json=as_json)
     from gis_service.access import audit
     from gis_service.ingest.pipeline import ImportOptions, run_import
+    from gis_service.runtime import return_freed_memory_promptly
 
     if layer in TABLE_IMPORTS:
         module, _, function = TABLE_IMPORTS[layer].partition(":")
@@ -178,6 +179,7 @@ def import_command(
         if preview is not None:
             check_preview_path(preview)
         engine = ready_engine()
+        return_freed_memory_promptly()  # this command owns its process: each stage's temporaries go back
         shown = err_console.is_terminal and not quiet and not as_json
         with stage_progress(err_console, enabled=shown) as step:
             with transaction(engine) as session:
