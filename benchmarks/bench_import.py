@@ -79,11 +79,13 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     from gis_service.ingest import pipeline
     from gis_service.ingest.pipeline import ImportOptions
     from gis_service.ledger.intake import run_import
+    from gis_service.runtime import return_freed_memory_promptly
     from gis_service.settings import Settings
 
+    return_freed_memory_promptly()  # as ``rivergis import`` does
     if skip_ratios:
         # Measurement only: how long the import takes without the ratio check it always runs.
-        pipeline.zone_ratios = lambda _frame, _rivers, _centerlines=None: (None, [])  # type: ignore[assignment]
+        pipeline.zone_ratios = lambda *_args, **_kwargs: (None, [])  # type: ignore[assignment]
 
     engine = make_engine(url)
     start = time.perf_counter()

@@ -17,7 +17,7 @@ from gis_service.db.engine import make_engine, transaction
 from gis_service.db.schema import upgrade
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 LAYERS = ["towns", "rivers", "problems"]
 

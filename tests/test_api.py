@@ -7,7 +7,7 @@ from shapely.geometry import Point
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 from tests.helpers import bearer
 
 

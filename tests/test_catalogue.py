@@ -57,7 +57,7 @@ def test_a_field_added_to_the_catalogue_reaches_the_export(engine, tmp_path, mon
 
     from gis_service.cli.main import app
     from gis_service.db.engine import transaction
-    from gis_service.store.features import insert_features
+    from gis_service.store.bulk import insert_features
     from tests.helpers import clear_caches
 
     layers = tmp_path / "layers"

@@ -16,7 +16,8 @@ from gis_service.cli.main import app
 from gis_service.db.engine import make_engine, transaction
 from gis_service.db.schema import current_revision, head_revision, upgrade
 from gis_service.errors import ConfigurationError
-from gis_service.store.features import insert_features, read_features
+from gis_service.store.bulk import insert_features
+from gis_service.store.features import read_features
 
 
 def test_init_creates_the_schema_and_is_safe_to_repeat(engine):

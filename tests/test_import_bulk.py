@@ -25,7 +25,8 @@ from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
 from gis_service.settings import Settings
-from gis_service.store.features import insert_features, read_features
+from gis_service.store.bulk import insert_features
+from gis_service.store.features import read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
 from tests.test_import_fixtures import write as write_file
 

@@ -18,8 +18,8 @@ from shapely import LineString, Point, box
 
 from gis_service.analysis.jurisdiction import derive_jurisdiction
 from gis_service.catalogue import get_catalogue
+from gis_service.store.bulk import insert_features
 from gis_service.store.deliveries import approve_delivery, submit_delivery
-from gis_service.store.features import insert_features
 
 CRS = "EPSG:4490"
 # Test sites: name → (lon, lat) and the jurisdiction worked out by hand.

@@ -19,7 +19,7 @@ from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem
 from gis_service.errors import ConfigurationError
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 from gis_service.webmap import assets
 from gis_service.webmap.base import gcj02_from_wgs84, js_literal
 from gis_service.webmap.data import overlay_collection

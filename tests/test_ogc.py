@@ -21,8 +21,9 @@ from gis_service.catalogue import FieldSpec, LayerSpec, get_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
 from gis_service.export import geojson
+from gis_service.store.bulk import insert_features
 from gis_service.store.current import CurrentFeatures, LayerVersions
-from gis_service.store.features import insert_features, read_features
+from gis_service.store.features import read_features
 
 
 def _sites(engine, n: int) -> None:

@@ -16,7 +16,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
 from gis_service.ogc.settings import get_ogc_settings
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 
 def store_rivers(engine) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from gis_service.cli.common import cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, err_console
+from gis_service.cli.progress import stage_progress
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from gis_service.ingest.pipeline import ImportOptions
 
-STAGES = {"read": "读取文件", "crs": "检查坐标系", "normalise": "字段映射", "validate": "检查", "store": "入库"}
 SEVERITY_LABEL = {"error": "错误", "warning": "警告", "info": "提示"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -145,6 +144,7 @@ def import_command(
     approve: Annotated[bool, typer.Option("--approve", help="入库后立即批准（管理员快捷方式）")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出报告")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="自动修复无效几何并在报告中说明")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度条（非终端与 --json 时本就不显示）")] = False,
     preview: Annotated[
         Path | None,
         typer.Option("--preview", help="把成果预览地图（要素与检查问题）写入此 HTML 文件，通过与否都写，可离线打开"),
@@ -158,6 +158,7 @@ def import_command(
     from gis_service.access import audit
     from gis_service.ingest.pipeline import ImportOptions
     from gis_service.ledger.intake import run_import
+    from gis_service.runtime import return_freed_memory_promptly
 
     if layer in TABLE_IMPORTS:
         module, _, function = TABLE_IMPORTS[layer].partition(":")
@@ -179,19 +180,9 @@ def import_command(
         if preview is not None:
             check_preview_path(preview)
         engine = ready_engine()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,
-        ) as bar:
-            task = bar.add_task("导入", total=len(STAGES))
-
-            def step(stage: str) -> None:
-                bar.update(task, description=STAGES.get(stage, stage), completed=list(STAGES).index(stage))
-
+        return_freed_memory_promptly()  # this command owns its process: each stage's temporaries go back
+        shown = err_console.is_terminal and not quiet and not as_json
+        with stage_progress(err_console, enabled=shown) as step:
             with transaction(engine) as session:
                 if preview is None:
                     report = run_import(session, path, options, settings=cli_settings(), progress=step)

@@ -18,9 +18,9 @@ from gis_service.ledger.outfalls import register_outfalls
 from gis_service.ledger.service import report_sites
 from gis_service.resources import data_path
 from gis_service.settings import Settings
+from gis_service.store.bulk import insert_features
 from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import submit_delivery
-from gis_service.store.features import insert_features
 
 ACTOR = "demo"
 # file stem → layer; boundary_lines are the per-bank range lines of the same range delivery.

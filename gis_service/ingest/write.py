@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
-from gis_service.store.bulk import member_of
+from gis_service.store.bulk import feature_rows, insert_features, member_of
 from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import Submitted, create_deliveries
-from gis_service.store.features import feature_rows, insert_features, table_of
+from gis_service.store.tables import table_of
 
 
 class DeliveryWriter:

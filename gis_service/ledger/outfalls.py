@@ -38,7 +38,7 @@ from gis_service.ledger.outfall_reports import list_outfalls as list_outfalls
 from gis_service.ledger.outfall_reports import outfall_statistics as outfall_statistics
 from gis_service.ledger.photos import PhotoUpload, check_photo, store_photo
 from gis_service.settings import Settings
-from gis_service.store.features import feature_rows
+from gis_service.store.bulk import feature_rows, insert_features
 
 TABLE: Table = Outfall.__table__  # type: ignore[assignment]
 STAGES = ("survey", "monitor", "trace", "fix")
@@ -88,24 +88,23 @@ def register_outfalls(
         derived = jurisdiction_of(session, frame.loc[missing], settings.jurisdiction_distance_m)
         frame.loc[missing, "river_code"] = derived["river_code"]
     now = clock()
-    rows = feature_rows(_layer(), frame, {"lock_version": 1})
-    result = session.execute(insert(TABLE).returning(TABLE.c.id, TABLE.c.code), rows)
-    ids = {r.code: r.id for r in result}
+    rows = feature_rows(_layer(), frame, {"lock_version": 1})  # the values as stored, for the first events
+    ids = [int(i) for i in insert_features(session, _layer(), frame, {"lock_version": 1}, ids=True)]
     session.execute(
         insert(OutfallEvent),
         [
             {
-                "outfall_id": ids[row["code"]],
+                "outfall_id": outfall_id,
                 "action": "register",
                 "actor": actor,
                 "at": now,
                 "note": None,
                 "changes": {k: json_value(row.get(k)) for k in EDITABLE},
             }
-            for row in rows
+            for outfall_id, row in zip(ids, rows, strict=True)
         ],
     )
-    return [ids[row["code"]] for row in rows]
+    return ids
 
 
 def _outfall(session: Session, outfall_id: int) -> Outfall:

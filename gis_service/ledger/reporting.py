@@ -25,7 +25,7 @@ from gis_service.ledger.common import Clock, catalogue_record, system_clock
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.states import ProblemStatus
 from gis_service.settings import Settings
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 TABLE: Table = Problem.__table__  # type: ignore[assignment]
 EVENTS: Table = ProblemEvent.__table__  # type: ignore[assignment]

@@ -1,16 +1,20 @@
-"""Bulk writes: a layer's features and an import's deliveries, in the caller's transaction.
+"""Bulk writes: the one path by which features enter their tables, and an import's deliveries.
 
-PostGIS gets one ``COPY`` per table (:mod:`gis_service.db.backends.pgcopy` builds its text),
-SpatiaLite an executemany: the backend says which (``copy_load``) and spells the filters. Here:
-which values go to which column (catalogue fields, ``attrs``, defaults COPY would bypass),
-geometries shaped for their column, the deliveries of a versioned import and their reports,
-and filters on thousands of keys (:func:`member_of`). Nothing here commits.
+Imports, the demo loader, the ledger and the province loader all write features through
+:func:`insert_features`, in the caller's transaction. PostGIS gets one ``COPY`` per table
+(:mod:`gis_service.db.backends.pgcopy` builds its text), SpatiaLite an executemany: the backend
+says which (``copy_load``) and spells the filters. Here: which values go to which column (catalogue
+fields, ``attrs``, defaults COPY would bypass), geometries shaped for their column, the deliveries
+of a versioned import and their reports, and filters on thousands of keys (:func:`member_of`).
+Nothing here commits.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import geopandas as gpd
 import numpy as np
@@ -18,14 +22,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
+from geoalchemy2.elements import WKBElement
 from sqlalchemy import Column, Connection, Table, insert
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
-from gis_service.db.backend import session_backend
+from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgcopy
 from gis_service.db.backends.pgcopy import json_text
-from gis_service.db.models import Delivery, DeliveryReport, utcnow
+from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
+from gis_service.store.tables import table_of
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
 # Column type → (shapely type id of the single part, constructor of the multi geometry).
@@ -120,6 +126,104 @@ def copy_features(
     attrs = {name: _nullable(gdf[name]) for name in rest}
     geoms = geometries_for_column(gdf.geometry.values, table.c.geom.type.geometry_type)  # type: ignore[attr-defined]
     return pgcopy.copy_features(conn, table, values, attrs, geoms)
+
+
+def _plain(value: Any) -> Any:
+    """Return ``value`` as a JSON- and DB-friendly Python value (None for NaN/NaT)."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def feature_rows(
+    layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Turn a normalised GeoDataFrame (EPSG:4490, catalogue field names) into insertable rows.
+
+    ``extra`` values are scalars (the same for every row) or sequences aligned with ``gdf``'s rows.
+    """
+    table = table_of(layer)
+    columns = set(table.c.keys())
+    column_type = table.c.geom.type.geometry_type  # type: ignore[attr-defined]
+    wkbs = shapely.to_wkb(geometries_for_column(gdf.geometry.values, column_type))
+    names = [f.name for f in layer.fields if f.name in gdf.columns]
+    records = gdf[names].to_dict("records") if names else [{} for _ in range(len(gdf))]
+    scalars = {k: v for k, v in (extra or {}).items() if not isinstance(v, pd.Series | np.ndarray | list)}
+    per_row = {k: [_plain(x) for x in v] for k, v in (extra or {}).items() if k not in scalars}
+    rows = []
+    for i, (record, wkb) in enumerate(zip(records, wkbs, strict=True)):
+        row: dict[str, Any] = {"attrs": {}}
+        for name, value in record.items():
+            value = _plain(value)
+            if name in columns:
+                row[name] = value
+            elif value is not None:
+                row["attrs"][name] = value.isoformat() if isinstance(value, dt.date) else value
+        row.update(scalars)
+        row.update({k: v[i] for k, v in per_row.items()})
+        row["geom"] = WKBElement(wkb, srid=SRID)
+        rows.append(row)
+    return rows
+
+
+@overload
+def insert_features(
+    session: Session | Connection,
+    layer: LayerSpec,
+    gdf: gpd.GeoDataFrame,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    ids: Literal[False] = False,
+) -> int: ...
+
+
+@overload
+def insert_features(
+    session: Session | Connection,
+    layer: LayerSpec,
+    gdf: gpd.GeoDataFrame,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    ids: Literal[True],
+) -> np.ndarray: ...
+
+
+def insert_features(
+    session: Session | Connection,
+    layer: LayerSpec,
+    gdf: gpd.GeoDataFrame,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    ids: bool = False,
+) -> int | np.ndarray:
+    """Insert the features of ``gdf`` into the layer's table; return how many, or with ``ids`` their new ids in order.
+
+    The one entry point of every bulk writer (imports, the demo, the ledger, the province loader):
+    PostGIS gets a single ``COPY`` (ids drawn from the sequence first), SpatiaLite an executemany.
+    ``extra`` values are scalars or per-row sequences.
+    """
+    if gdf.empty:
+        return np.empty(0, dtype=np.int64) if ids else 0
+    conn = session.connection() if isinstance(session, Session) else session
+    table = table_of(layer)
+    backend = backend_for(conn)
+    if backend.copy_load:
+        new_ids = backend.serial_ids(conn, table, len(gdf)) if ids else None
+        more = {**(extra or {}), "id": new_ids} if new_ids is not None else extra or {}
+        count = copy_features(conn, table, layer, gdf, more)
+        return new_ids if new_ids is not None else count
+    rows = feature_rows(layer, gdf, extra)
+    if not ids:
+        conn.execute(insert(table), rows)
+        return len(rows)
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return np.array(conn.execute(statement, rows).scalars().all(), dtype=np.int64)
 
 
 def insert_deliveries(

@@ -22,9 +22,8 @@ from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
-from gis_service.store.bulk import insert_deliveries, member_of
+from gis_service.store.bulk import insert_deliveries, insert_features, member_of
 from gis_service.store.current import LayerVersions
-from gis_service.store.features import insert_features
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
 

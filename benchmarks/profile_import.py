@@ -1,0 +1,182 @@
+"""Profile ``rivergis import zones`` stage by stage: seconds, resident memory after each, and its peak during.
+
+Run: ``python -m benchmarks.profile_import URL FILE`` on a database prepared as ``bench_import`` does
+(``python -m benchmarks.bench_import --setup URL benchmarks/data/province-2022``). The import is
+rolled back, so the same database serves every run. ``--cprofile N`` prints the N costliest functions;
+``--tracemalloc`` adds the peak of Python-visible allocations (numpy included; GEOS and Arrow not)
+per stage, at a large cost in time. Stages overlap the worker thread's ``COPY`` (see
+``ingest.write.DeliveryWriter``): what the COPY still needs at the end shows as "wait for the COPY".
+Not part of ``scripts/bench.sh``: it explains ``bench_import``'s figures, it does not compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import os
+import pstats
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PROVINCE_BBOX = "[104.0, 27.0, 111.0, 33.0]"
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def rss_mb() -> float:
+    """Return this process's resident memory in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_MB
+
+
+class Sampler:
+    """Sample resident memory every few milliseconds; report the peak since the last mark."""
+
+    def __init__(self) -> None:
+        self.peak = rss_mb()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        """Keep the highest resident memory seen."""
+        while not self.done.wait(0.005):
+            self.peak = max(self.peak, rss_mb())
+
+    def mark(self) -> float:
+        """Return the peak since the previous mark and start a new period."""
+        peak, self.peak = max(self.peak, rss_mb()), rss_mb()
+        return peak
+
+
+class Stages:
+    """The timed stages of one import, in the order they ran."""
+
+    def __init__(self, trace: bool) -> None:
+        self.rows: list[tuple[str, float, float, float, float | None]] = []  # in the order stages started
+        self.sampler = Sampler()
+        self.trace = trace
+        self.depth = 0
+        self.peaks: list[float] = []  # the running peak of each open stage, outermost first
+
+    def _mark(self) -> float:
+        """Close a sampling period: every open stage's peak takes it in."""
+        peak = self.sampler.mark()
+        self.peaks = [max(p, peak) for p in self.peaks]
+        return peak
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time ``name`` (stages nested in another are measured inside it and listed indented)."""
+        label = "  " * self.depth + name
+        row = len(self.rows)
+        self.rows.append((label, 0.0, 0.0, 0.0, None))
+        self.depth += 1
+        self._mark()
+        self.peaks.append(0.0)
+        if self.trace and self.depth == 1:
+            tracemalloc.reset_peak()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - start
+            self.depth -= 1
+            traced = tracemalloc.get_traced_memory()[1] / 2**20 if self.trace and self.depth == 0 else None
+            self._mark()
+            self.rows[row] = (label, seconds, rss_mb(), self.peaks.pop(), traced)
+
+    def wrap(self, owner: Any, attribute: str, name: str) -> None:
+        """Replace ``owner.attribute`` (a function the pipeline calls by that name) by a timed one."""
+        original: Callable[..., Any] = getattr(owner, attribute)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.stage(name):
+                return original(*args, **kwargs)
+
+        setattr(owner, attribute, timed)
+
+
+def instrument(stages: Stages) -> None:
+    """Time each stage of the pipeline where it calls it."""
+    from gis_service.ingest import pipeline, write
+    from gis_service.ingest.validation import validate
+
+    for owner, attribute, name in (
+        (pipeline, "read_delivery", "read: GDAL Arrow stream → GeoDataFrame"),
+        (pipeline, "check_district", "read: district extent"),
+        (pipeline, "normalise", "read: normalise (catalogue fields)"),
+        (pipeline, "load_context", "validate: context (rivers, ranges from the database)"),
+        (pipeline, "validate", "validate: checks"),
+        (validate, "check_geometries", "geometry validity"),
+        (validate, "check_fields", "required fields, markup"),
+        (validate, "check_duplicates", "duplicate codes and geometries"),
+        (validate, "check_rivers", "river codes"),
+        (validate, "river_geometry", "local metric CRS"),
+        (validate, "check_sides", "bank sides (centerline index)"),
+        (validate, "check_zones_in_range", "zones within ranges"),
+        (pipeline, "zone_ratios", "store: shoreline ratio check (gaps, overlaps)"),
+        (pipeline, "finish_report", "store: report (findings placed)"),
+        (pipeline, "split_report", "store: report per river (JSON texts)"),
+        (write.DeliveryWriter, "finish", "store: wait for the COPY (worker thread)"),
+        (pipeline, "attach_reports", "store: 10 000 reports (COPY)"),
+    ):
+        stages.wrap(owner, attribute, name)
+
+
+def main() -> None:
+    """Import the file once with every stage timed; print the table (markdown) and the totals."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--layer", default="zones")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N")
+    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's allocator as it starts")
+    args = parser.parse_args()
+    os.environ.update({"RIVERGIS_DATABASE_URL": args.url, "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX})
+    imports = rss_mb()
+    from sqlalchemy.orm import Session
+
+    from gis_service.db.engine import make_engine
+    from gis_service.ingest.pipeline import ImportOptions, run_import
+    from gis_service.runtime import return_freed_memory_promptly
+
+    if not args.glibc_defaults:
+        return_freed_memory_promptly()  # as ``rivergis import`` does
+
+    print(f"resident memory: {imports:.0f} MB at start, {rss_mb():.0f} MB once the service's modules are imported")
+    stages = Stages(args.tracemalloc)
+    instrument(stages)
+    engine = make_engine(args.url)
+    profile = cProfile.Profile() if args.cprofile else None
+    if args.tracemalloc:
+        tracemalloc.start()
+    with Session(engine) as session:
+        start = time.perf_counter()
+        if profile:
+            profile.enable()
+        with stages.stage("whole import (rolled back)"):
+            result = run_import(session, args.path, ImportOptions(layer=args.layer, actor="profile"))
+        if profile:
+            profile.disable()
+        total = time.perf_counter() - start
+        session.rollback()
+    print("| stage | s | RSS after (MB) | peak during (MB) |" + (" traced peak (MB) |" if args.tracemalloc else ""))
+    print("|---|---|---|---|" + ("---|" if args.tracemalloc else ""))
+    for label, seconds, after, peak, traced in stages.rows:
+        extra = f" {traced:.0f} |" if traced is not None else (" |" if args.tracemalloc else "")
+        print(f"| {label} | {seconds:.2f} | {after:.0f} | {peak:.0f} |{extra}")
+    print(f"total {total:.2f}s, {result['stored']} features stored (rolled back)")
+    if profile:
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(args.cprofile)
+
+
+if __name__ == "__main__":
+    main()
