@@ -13,7 +13,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.db import pool
 from gis_service.db.backend import backend_for
 from gis_service.db.engine import make_engine, transaction
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 
 def _site(engine: Any) -> int:

@@ -13,7 +13,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem
 from gis_service.db.schema import alembic_config, upgrade
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 
 def _sites(engine: Any, first: int, n: int) -> None:

@@ -11,7 +11,7 @@ from shapely.geometry import Point, box
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 # At zoom 6 a pixel (1/256 of a tile) is 360 / 2^6 / 256 = 0.02197265625° of longitude:

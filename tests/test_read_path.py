@@ -39,8 +39,8 @@ from typer.testing import CliRunner
 from gis_service.catalogue import get_catalogue
 from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
+from gis_service.store.bulk import insert_features
 from gis_service.store.deliveries import approve_delivery, reject_delivery, submit_delivery
-from gis_service.store.features import insert_features
 from tests.helpers import bearer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gis_service"
