@@ -34,6 +34,7 @@ from gis_service.demo.generator import generate
 from gis_service.demo.load import load_demo, read_demo
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.pipeline import IMPORTABLE, ImportOptions, run_import
+from gis_service.settings import Settings
 from gis_service.store.features import read_features
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +196,7 @@ def test_demo_and_an_import_round_trip_through_the_bulk_path(
 ) -> None:
     catalogue = get_catalogue()
     with transaction(engine) as session:
-        counts = load_demo(session)
+        counts = load_demo(session, Settings())
     # The demo's files, read and normalised on their own: towns, rivers, ranges, stakes, zones, outfalls, sites.
     sources = read_demo(DEMO, catalogue)
     assert {layer: counts[layer] for layer in sources} == {layer: len(frame) for layer, frame in sources.items()}
