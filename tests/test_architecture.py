@@ -55,7 +55,7 @@ SETTINGS_READERS = {
 }
 # Still reading them inside (to be passed in like the rest; the list may only shrink): process-wide
 # caches built from the settings (district, catalogue, engines and their backends), and engine code
-# whose callers are being changed by parallel work (ledger, ingest, chiefs, webmap).
+# whose callers are being rewritten in parallel (ingest: the bulk-write path; webmap: the large maps).
 SETTINGS_BACKLOG = {
     "gis_service.district",
     "gis_service.catalogue",

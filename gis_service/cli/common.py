@@ -36,7 +36,7 @@ def handles_errors(fn: F) -> F:
         except Exception as exc:
             # Lost, busy, read-only or full (also from the driver itself, as COPY raises): one sentence and
             # exit 3; anything else is a bug and shows its trace.
-            error = translate_any(exc)
+            error = translate_any(exc, cli_settings().resolved_database_url())
             if error is None:
                 raise
             fail_message(error.message, error.code)

@@ -404,10 +404,9 @@ def session_backend(session: Session | Connection) -> SpatialBackend:
     return backend_for(session.get_bind() if isinstance(session, Session) else session)
 
 
-def translate_any(exc: BaseException) -> DatabaseError | None:
-    """Translate ``exc`` without knowing its engine (the CLI's last resort), naming the configured file."""
+def translate_any(exc: BaseException, url: str) -> DatabaseError | None:
+    """Translate ``exc`` without knowing its engine (the CLI's last resort), naming the file of ``url``."""
     path = None
-    url = get_settings().resolved_database_url()
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///")).expanduser()
     return translate_error(exc, path if path and os.path.basename(path) else None)
