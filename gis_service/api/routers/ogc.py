@@ -12,15 +12,16 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gis_service import __version__
-from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.deps import SessionDep, Viewer, app_backend
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
 from gis_service.api.schemas import ogc as shapes
 from gis_service.api.schemas.base import Feature, FeatureCollection
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import SpatialBackend
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ogc import html, openapi
@@ -81,6 +82,18 @@ ITEMS_PARAMS = (
     "delivery",
 )
 TRS = "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian"
+
+
+async def read_backend(request: Request) -> SpatialBackend:
+    """Return the app's backend, looked up on the event loop (a pure lookup: no hop to the thread pool).
+
+    The feature routes open their read transaction themselves, in the one worker thread their
+    body runs in, instead of through ``SessionDep`` (whose opening and closing are two more hops).
+    """
+    return app_backend(request)
+
+
+ReadBackend = Annotated[SpatialBackend, Depends(read_backend)]
 
 
 def json_response(body: Any, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
@@ -234,7 +247,7 @@ def collection_queryables(collection_id: str, request: Request, _caller: Viewer)
 def items(
     collection_id: str,
     request: Request,
-    session: SessionDep,
+    backend: ReadBackend,
     _caller: Viewer,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy，坐标系见 bbox-crs（默认 CRS84）")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="bbox 的坐标系 URI")] = None,
@@ -262,10 +275,9 @@ def items(
     start = page_offset(request.query_params.get("offset"))
     read = read.replace(limit=size, offset=start)
     project = None if as_html or out.is_storage_lonlat else out.project
-    with filter_errors(read):
+    with filter_errors(read), backend.transaction(write=False) as session:
         page = read.texts(session, project)
-    # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
-    with filter_errors(read):
+        # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
         matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(session)
     links = Links(request)
     nav = [*_alternates(links, GEOJSON)]
@@ -309,7 +321,7 @@ def item(
     collection_id: str,
     fid: IdPath,
     request: Request,
-    session: SessionDep,
+    backend: ReadBackend,
     _caller: Viewer,
     crs: Annotated[str | None, Query(description="输出坐标系 URI（默认 CRS84）")] = None,
     delivery: Annotated[
@@ -320,7 +332,8 @@ def item(
     layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)
-    texts = read.texts(session, None if as_html or out.is_storage_lonlat else out.project)
+    with backend.transaction(write=False) as session:
+        texts = read.texts(session, None if as_html or out.is_storage_lonlat else out.project)
     if not texts:
         raise NotFound(f"集合 {collection_id} 的当前要素中没有 {fid}", code="feature_not_found")
     links = Links(request)

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, Viewer
 from gis_service.api.responses import file_responses
-from gis_service.api.routers.ogc import JSON, json_response, layer_of
+from gis_service.api.routers.ogc import JSON, ReadBackend, json_response, layer_of
 from gis_service.api.schemas import ogc as shapes
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import NotFound
@@ -135,13 +135,13 @@ def tilejson(collection_id: str, tms_id: str, request: Request, session: Session
     "/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}", response_class=Response, responses=file_responses(MVT)
 )
 def tile(
-    collection_id: str, tms_id: str, z: int, y: int, x: int, request: Request, session: SessionDep, _caller: Viewer
+    collection_id: str, tms_id: str, z: int, y: int, x: int, request: Request, backend: ReadBackend, _caller: Viewer
 ) -> Response:
     """One vector tile (MVT) of a collection's current features, filtered like its items; ETag and cache headers."""
     _tileset_id(tms_id)
     layer = layer_of(collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
-    with filter_errors(read):
+    with filter_errors(read), backend.transaction(write=False) as session:
         body = encode_tile(session, read, Tile.checked(z, x, y))
     tag = etag(body)
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
