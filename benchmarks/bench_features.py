@@ -19,7 +19,8 @@ requests to both, alternating, after a warm-up: item pages of 100, 1 000 and 10 
 queries of a few sizes, deep offsets, single items, CQL2 filters, a queryable as a parameter,
 sorting, and vector tiles (MVT) at a few zooms. Bodies are read raw (still compressed) so
 that the time is the server's. Printed: per-query medians, both sides' feature counts (bbox: both
-intersect geometries exactly; tiles: features in the tile) and the ratio;
+intersect geometries exactly; tiles: the features a tile stands for, a merged low-zoom point
+counting its ``count``) and the ratio;
 overall (``report()``): the sum of the medians, peak memory being each server's peak RSS.
 """
 
@@ -184,9 +185,13 @@ def fetch(client: httpx.Client, url: str, params: dict[str, str]) -> tuple[float
 
 
 def returned(body: bytes, is_tile: bool) -> int:
-    """Return how many features a response holds (1 for a single feature; a tile's in all its layers)."""
+    """Return how many features a response holds (1 for a single feature; a tile's in all its layers).
+
+    A low-zoom tile's merged point stands for ``count`` features (``gis_service/ogc/overview.py``).
+    """
     if is_tile:
-        return sum(len(layer["features"]) for layer in mapbox_vector_tile.decode(body).values()) if body else 0
+        layers = mapbox_vector_tile.decode(body).values() if body else []
+        return sum(int(f["properties"].get("count", 1)) for layer in layers for f in layer["features"])
     doc = json.loads(body)
     return len(doc["features"]) if "features" in doc else 1
 

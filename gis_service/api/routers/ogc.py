@@ -12,15 +12,27 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from gis_service import __version__
-from gis_service.api.deps import SessionDep, Viewer
+from gis_service.access import Role
+from gis_service.accounts import SESSION_COOKIE
+from gis_service.api.deps import (
+    Caller,
+    SessionDep,
+    SettingsDep,
+    app_backend,
+    browser_token,
+    check_role,
+    get_caller,
+)
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
 from gis_service.api.schemas import ogc as shapes
 from gis_service.api.schemas.base import Feature, FeatureCollection
 from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.db.backend import SpatialBackend
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ogc import html, openapi
@@ -83,6 +95,39 @@ ITEMS_PARAMS = (
 TRS = "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian"
 
 
+async def read_backend(request: Request) -> SpatialBackend:
+    """Return the app's backend, looked up on the event loop (a pure lookup: no hop to the thread pool).
+
+    The feature routes open their read transaction themselves, in the one worker thread their
+    body runs in, instead of through ``SessionDep`` (whose opening and closing are two more hops).
+    """
+    return app_backend(request)
+
+
+ReadBackend = Annotated[SpatialBackend, Depends(read_backend)]
+
+
+def carries_credentials(request: Request) -> bool:
+    """Whether a request names a caller at all: a token (header, ``access_token``, cookie) or a session."""
+    return bool(request.headers.get("authorization") or browser_token(request) or request.cookies.get(SESSION_COOKIE))
+
+
+async def ogc_reader(request: Request, settings: SettingsDep) -> Caller:
+    """Return the caller of an OGC read as ``Viewer`` does: one without credentials decided on the event loop.
+
+    ``get_caller`` (a worker thread, a database read) is needed only for a token or a session.
+    """
+    if carries_credentials(request):
+        caller = await run_in_threadpool(get_caller, request, app_backend(request))
+    else:
+        caller = ANONYMOUS
+    return check_role(caller, Role.VIEWER, settings)
+
+
+Reader = Annotated[Caller, Depends(ogc_reader)]
+ANONYMOUS = Caller(name="anonymous", role=None)
+
+
 def json_response(body: Any, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
     """Return ``body`` as compact JSON."""
     return Response(geojson.dumps(body), media_type=media_type, headers=headers)
@@ -98,7 +143,7 @@ def _alternates(links: Links, json_type: str = JSON) -> list[dict[str, str]]:
 
 @router.get("/", include_in_schema=True, response_model=shapes.Landing)
 @router.get("", include_in_schema=False)
-def landing(request: Request, _caller: Viewer) -> Response:
+def landing(request: Request, _caller: Reader) -> Response:
     """Landing page with links to the API definition, conformance and collections."""
     refuse_unknown(request, ())
     links = Links(request)
@@ -125,7 +170,7 @@ class OpenApiResponse(JSONResponse):
 
 
 @router.get("/api", response_model=shapes.ApiDocument, response_class=OpenApiResponse)
-def api_document(request: Request, _caller: Viewer) -> Response:
+def api_document(request: Request, _caller: Reader) -> Response:
     """The OpenAPI 3.0 document of the OGC API (the whole service's 3.1 document is ``/openapi.json``)."""
     refuse_unknown(request, ())
     links = Links(request)
@@ -135,7 +180,7 @@ def api_document(request: Request, _caller: Viewer) -> Response:
 
 
 @router.get("/conformance", response_model=shapes.Conformance)
-def conformance(request: Request, _caller: Viewer) -> Response:
+def conformance(request: Request, _caller: Reader) -> Response:
     """The conformance classes this API implements."""
     refuse_unknown(request, ())
     return json_response({"conformsTo": CONFORMANCE})
@@ -187,7 +232,7 @@ def _collections_page(links: Links, described: list[dict[str, Any]]) -> Response
 
 
 @router.get("/collections", response_model=shapes.Collections)
-def collections(request: Request, session: SessionDep, _caller: Viewer) -> Response:
+def collections(request: Request, session: SessionDep, _caller: Reader) -> Response:
     """Every layer of the catalogue as a collection."""
     refuse_unknown(request, ())
     links = Links(request)
@@ -210,7 +255,7 @@ def layer_of(collection_id: str) -> LayerSpec:
 
 
 @router.get("/collections/{collection_id}", response_model=shapes.Collection)
-def collection(collection_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
+def collection(collection_id: str, request: Request, session: SessionDep, _caller: Reader) -> Response:
     """One collection's description and extent."""
     refuse_unknown(request, ())
     layer = layer_of(collection_id)
@@ -222,7 +267,7 @@ def collection(collection_id: str, request: Request, session: SessionDep, _calle
 
 
 @router.get("/collections/{collection_id}/queryables", response_model=shapes.Queryables)
-def collection_queryables(collection_id: str, request: Request, _caller: Viewer) -> Response:
+def collection_queryables(collection_id: str, request: Request, _caller: Reader) -> Response:
     """The properties a ``filter`` or ``sortby`` may name, as a JSON Schema."""
     refuse_unknown(request, ())
     layer = layer_of(collection_id)
@@ -234,8 +279,8 @@ def collection_queryables(collection_id: str, request: Request, _caller: Viewer)
 def items(
     collection_id: str,
     request: Request,
-    session: SessionDep,
-    _caller: Viewer,
+    backend: ReadBackend,
+    _caller: Reader,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy，坐标系见 bbox-crs（默认 CRS84）")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="bbox 的坐标系 URI")] = None,
     crs: Annotated[str | None, Query(description="输出坐标系 URI（默认 CRS84）")] = None,
@@ -262,10 +307,9 @@ def items(
     start = page_offset(request.query_params.get("offset"))
     read = read.replace(limit=size, offset=start)
     project = None if as_html or out.is_storage_lonlat else out.project
-    with filter_errors(read):
+    with filter_errors(read), backend.transaction(write=False) as session:
         page = read.texts(session, project)
-    # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
-    with filter_errors(read):
+        # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
         matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(session)
     links = Links(request)
     nav = [*_alternates(links, GEOJSON)]
@@ -309,8 +353,8 @@ def item(
     collection_id: str,
     fid: IdPath,
     request: Request,
-    session: SessionDep,
-    _caller: Viewer,
+    backend: ReadBackend,
+    _caller: Reader,
     crs: Annotated[str | None, Query(description="输出坐标系 URI（默认 CRS84）")] = None,
     delivery: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="分版本集合：某次交付（任何状态）的要素")
@@ -320,7 +364,8 @@ def item(
     layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)
-    texts = read.texts(session, None if as_html or out.is_storage_lonlat else out.project)
+    with backend.transaction(write=False) as session:
+        texts = read.texts(session, None if as_html or out.is_storage_lonlat else out.project)
     if not texts:
         raise NotFound(f"集合 {collection_id} 的当前要素中没有 {fid}", code="feature_not_found")
     links = Links(request)

@@ -11,9 +11,9 @@ import morecantile
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.deps import SessionDep
 from gis_service.api.responses import file_responses
-from gis_service.api.routers.ogc import JSON, json_response, layer_of
+from gis_service.api.routers.ogc import JSON, ReadBackend, Reader, json_response, layer_of
 from gis_service.api.schemas import ogc as shapes
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import NotFound
@@ -71,7 +71,7 @@ def _tileset(links: Links, layer: LayerSpec) -> dict[str, object]:
 
 
 @router.get("/tileMatrixSets", response_model=shapes.TileMatrixSets)
-def tile_matrix_sets(request: Request, _caller: Viewer) -> object:
+def tile_matrix_sets(request: Request, _caller: Reader) -> object:
     """The tile matrix sets tiles are served in (WebMercatorQuad)."""
     refuse_unknown(request, ())
     links = Links(request)
@@ -82,7 +82,7 @@ def tile_matrix_sets(request: Request, _caller: Viewer) -> object:
 
 
 @router.get("/tileMatrixSets/{tms_id}", response_model=morecantile.TileMatrixSet)
-def tile_matrix_set(tms_id: str, request: Request, _caller: Viewer) -> Response:
+def tile_matrix_set(tms_id: str, request: Request, _caller: Reader) -> Response:
     """The definition of WebMercatorQuad (from morecantile)."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
@@ -90,7 +90,7 @@ def tile_matrix_set(tms_id: str, request: Request, _caller: Viewer) -> Response:
 
 
 @router.get("/collections/{collection_id}/tiles", response_model=shapes.TileSets)
-def tilesets(collection_id: str, request: Request, _caller: Viewer) -> Response:
+def tilesets(collection_id: str, request: Request, _caller: Reader) -> Response:
     """The vector tile sets of a collection."""
     refuse_unknown(request, ())
     layer = layer_of(collection_id)
@@ -99,7 +99,7 @@ def tilesets(collection_id: str, request: Request, _caller: Viewer) -> Response:
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}", response_model=shapes.TileSet)
-def tileset(collection_id: str, tms_id: str, request: Request, _caller: Viewer) -> Response:
+def tileset(collection_id: str, tms_id: str, request: Request, _caller: Reader) -> Response:
     """One vector tile set of a collection."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
@@ -107,7 +107,7 @@ def tileset(collection_id: str, tms_id: str, request: Request, _caller: Viewer) 
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json", response_model=shapes.TileJson)
-def tilejson(collection_id: str, tms_id: str, request: Request, session: SessionDep, _caller: Viewer) -> Response:
+def tilejson(collection_id: str, tms_id: str, request: Request, session: SessionDep, _caller: Reader) -> Response:
     """The TileJSON 3.0 of a collection's tiles (MapLibre, Leaflet plugins, QGIS)."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
@@ -135,13 +135,13 @@ def tilejson(collection_id: str, tms_id: str, request: Request, session: Session
     "/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}", response_class=Response, responses=file_responses(MVT)
 )
 def tile(
-    collection_id: str, tms_id: str, z: int, y: int, x: int, request: Request, session: SessionDep, _caller: Viewer
+    collection_id: str, tms_id: str, z: int, y: int, x: int, request: Request, backend: ReadBackend, _caller: Reader
 ) -> Response:
     """One vector tile (MVT) of a collection's current features, filtered like its items; ETag and cache headers."""
     _tileset_id(tms_id)
     layer = layer_of(collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
-    with filter_errors(read):
+    with filter_errors(read), backend.transaction(write=False) as session:
         body = encode_tile(session, read, Tile.checked(z, x, y))
     tag = etag(body)
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
