@@ -34,13 +34,20 @@ def _sections(session: Session, method: str) -> dict[str, Any]:
     return points
 
 
-def screen_layers(session: Session, method: str) -> dict[str, Any]:
-    """Return the towns, rivers, reaches coloured by class, and sections, with the class legend's lines."""
+def class_layers(session: Session, method: str) -> dict[str, Any]:
+    """Return the layers that change with the data: reaches coloured by class, sections, the legend's lines."""
     reaches, legend = quality_overlay(session, None, method, "wgs84")
     return {
-        "towns": read_overlay(session, "towns"),
-        "rivers": read_overlay(session, "rivers"),
         "reaches": reaches,
         "sections": _sections(session, method),
         "legend": [{"label": i.label, "color": i.color, "count": i.count} for i in legend.items] if legend else [],
+    }
+
+
+def screen_layers(session: Session, method: str) -> dict[str, Any]:
+    """Return the towns and rivers (drawn once) and the class layers (fetched again with the figures)."""
+    return {
+        "towns": read_overlay(session, "towns"),
+        "rivers": read_overlay(session, "rivers"),
+        **class_layers(session, method),
     }

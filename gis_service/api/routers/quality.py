@@ -24,6 +24,7 @@ from gis_service.quality.screen import screen_figures
 from gis_service.quality.zones import source_compliance, zone_checks
 from gis_service.settings import get_settings
 from gis_service.store.ratios import ratio_rules
+from gis_service.webmap.screen_map import class_layers
 
 router = APIRouter(prefix="/api/v1/quality", tags=["quality"])
 PeriodQuery = Annotated[str | None, Query(description="期间：2024、2024-Q2 或 2024-06；默认最新监测年份")]
@@ -78,6 +79,12 @@ def screen(session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: C
         clock=clock,
         refresh_s=settings.screen_refresh_s,
     )
+
+
+@router.get("/screen/layers", response_model=shapes.ScreenLayers)
+def screen_layers(session: SessionDep, _caller: Viewer, settings: SettingsDep) -> dict[str, Any]:
+    """Return the large screen's class layers: reaches coloured by their section's class, sections, legend."""
+    return class_layers(session, settings.quality_assessment)
 
 
 @router.post("/samples", status_code=201, response_model=shapes.SamplesImport, response_model_exclude_unset=True)

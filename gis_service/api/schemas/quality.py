@@ -158,3 +158,11 @@ class ScreenFigures(BaseModel):
     ratios: ScreenRatios
     tasks: ScreenTasks
     patrols: ScreenPatrols
+
+
+class ScreenLayers(BaseModel):
+    """The large screen's map layers that change with the data (display GeoJSON, popups escaped)."""
+
+    reaches: dict[str, Any]
+    sections: dict[str, Any]
+    legend: list[dict[str, Any]]

@@ -2,6 +2,8 @@
 (function () {
   "use strict";
   var URL = "/api/v1/quality/screen";
+  var LAYERS_URL = "/api/v1/quality/screen/layers";
+  var classLayers = {};
   var MAX_SECTION_ROWS = 8;
   var charts = {};
 
@@ -83,14 +85,15 @@
     chart.setOption({
       animation: false,
       textStyle: { color: "#e6eef8" },
-      legend: { top: 0, textStyle: { color: "#a9c1de", fontSize: 13 } },
-      grid: { left: 8, right: 40, top: 28, bottom: 4, containLabel: true },
+      legend: { show: series.length > 1, top: 0, textStyle: { color: "#a9c1de", fontSize: 13 } },
+      grid: { left: 8, right: 40, top: series.length > 1 ? 28 : 8, bottom: 4, containLabel: true },
       xAxis: Object.assign({ type: "value", max: max, minInterval: 1 }, AXIS),
       yAxis: Object.assign({ type: "category", data: labels, inverse: true }, AXIS),
       tooltip: { trigger: "axis" },
       series: series.map(function (s) {
         return { name: s.name, type: "bar", data: s.data, itemStyle: { color: s.color },
-          label: { show: true, position: "right", color: "#e6eef8", formatter: "{c}" + (s.unit || "") } };
+          label: { show: true, position: "right", color: "#e6eef8",
+            formatter: function (p) { return p.value ? p.value + (s.unit || "") : ""; } } };
       }),
     }, true);
   }
@@ -102,12 +105,12 @@
       { name: "销号", data: towns.map(function (r) { return r.closed; }), color: "#46d17a" },
       { name: "超期", data: towns.map(function (r) { return r.overdue; }), color: "#ff6b6b" },
     ]);
+    // One unit a chart: the coverage in %, the overdue reaches named with the town.
     var p = f.patrols.by_town;
-    bars("sc-chart-patrols", p.map(function (r) { return r.town; }), [
+    bars("sc-chart-patrols", p.map(function (r) { return r.town + (r.overdue ? "（超期" + r.overdue + "段）" : ""); }), [
       { name: "平均覆盖率", unit: "%", color: "#46d17a",
         data: p.map(function (r) { return r.mean_coverage === null ? 0 : Math.round(r.mean_coverage * 1000) / 10; }) },
-      { name: "超期未巡河段", data: p.map(function (r) { return r.overdue; }), color: "#ff6b6b" },
-    ]);
+    ], 100);
     var classes = Object.keys(f.sections.by_class);
     var colours = {};
     f.sections.rows.forEach(function (r) { colours[r.class_label] = r.color; });
@@ -133,34 +136,67 @@
     document.body.setAttribute("data-refreshed", String(Number(document.body.getAttribute("data-refreshed") || 0) + 1));
   }
 
+  function writeLegend(items) {
+    var box = document.getElementById("sc-legend");
+    box.textContent = "";
+    if (!items.length) { box.textContent = "暂无断面监测数据"; return; }
+    items.forEach(function (i) {
+      var line = document.createElement("div");
+      var swatch = document.createElement("span");
+      swatch.className = "sc-swatch";
+      swatch.style.background = i.color;
+      line.appendChild(swatch);
+      line.appendChild(document.createTextNode(i.label + "（" + i.count + "）"));
+      line.setAttribute("data-class", i.label);
+      line.setAttribute("data-count", String(i.count));
+      box.appendChild(line);
+    });
+  }
+
+  function writeClassLayers(layers) {
+    ["reaches", "sections"].forEach(function (key) {
+      if (!classLayers[key]) return;
+      classLayers[key].clearLayers();
+      classLayers[key].addData(layers[key]);
+    });
+    writeLegend(layers.legend);
+  }
+
   function drawMap() {
     var layers = JSON.parse(document.getElementById("sc-layers").textContent);
     if (!window.L) return;
     var map = window.L.map("sc-map", { zoomControl: false, attributionControl: false, zoomSnap: 0.25 });
     var bounds = window.L.latLngBounds([]);
     ["towns", "rivers", "reaches", "sections"].forEach(function (key) {
-      var data = layers[key];
-      if (!data || !data.features.length) return;
-      var layer = window.L.geoJSON(data, {
+      var layer = window.L.geoJSON(layers[key], {
         style: function (f) { return f.properties._s; },
         pointToLayer: function (f, ll) { return window.L.circleMarker(ll, f.properties._s); },
         // "_p" is popup HTML the service built with every value escaped.
         onEachFeature: function (f, l) { if (f.properties._p) l.bindPopup(f.properties._p, { maxWidth: 360 }); },
       }).addTo(map);
-      if (key === "towns" || key === "rivers") bounds.extend(layer.getBounds());
+      if (key === "reaches" || key === "sections") classLayers[key] = layer;
+      else if (layers[key].features.length) bounds.extend(layer.getBounds());
     });
+    writeLegend(layers.legend);
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16] }); else map.setView([29.0, 106.9], 10);
     document.body.setAttribute("data-map-ready", "1");
   }
 
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
+      if (r.status === 401 || r.status === 403) throw new Error("需要重新登录（查看者及以上）");
+      if (!r.ok) throw new Error("服务返回 " + r.status);
+      return r.json();
+    });
+  }
+
   function refresh(every) {
-    fetch(URL, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) {
-        if (r.status === 401 || r.status === 403) throw new Error("需要重新登录（查看者及以上）");
-        if (!r.ok) throw new Error("服务返回 " + r.status);
-        return r.json();
+    Promise.all([getJson(URL), getJson(LAYERS_URL)])
+      .then(function (both) {
+        writeClassLayers(both[1]);
+        show(both[0]);
+        document.getElementById("sc-status").textContent = "";
       })
-      .then(function (f) { show(f); document.getElementById("sc-status").textContent = ""; })
       .catch(function (e) {
         document.getElementById("sc-status").textContent = "刷新失败：" + e.message + "，显示的是上次数据";
       })
