@@ -22,7 +22,7 @@ from gis_service.clock import BusinessClock
 from tests.helpers import clear_caches
 from tests.test_bulletin import tables_of
 from tests.test_maps_browser import Watch, browser  # noqa: F401 - the browser fixture
-from tests.test_quality import SECTIONS, run, xlsx
+from tests.test_quality import SECTIONS, geojson, run, square, xlsx
 from tests.test_quality_tasks import HEADER
 from tests.web_helpers import PASSWORDS, make_users
 
@@ -71,11 +71,24 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
 ) -> None:
     SHOTS.mkdir(exist_ok=True)
     assert run("import", "sections", str(xlsx(tmp_path / "断面.xlsx", SECTIONS))).exit_code == 0
-    # September's results: S1 (国控) DO 7.0 → II, 氨氮 0.4 → II: 优良; S2 (市控) 氨氮 1.2 → IV: not 优良.
+    zones = geojson(
+        tmp_path / "水源保护区.geojson",
+        [
+            ({"编码": "Z1", "名称": "城区水厂一级", "水源地名称": "城区水厂", "级别": "一级", "类型": "城市",
+              "监测断面编码": "W1"}, square(106.91, 28.91, 0.01)),
+            ({"编码": "Z3", "名称": "乡镇水厂一级", "水源地名称": "乡镇水厂", "级别": "一级", "类型": "乡镇",
+              "监测断面编码": "W2"}, square(107.01, 29.01, 0.01)),
+        ],
+    )  # fmt: skip
+    assert run("import", "source_zones", str(zones)).exit_code == 0
+    # September's results: S1 (国控) DO 7.0 → II, 氨氮 0.4 → II: 优良; S2 (市控) 氨氮 1.2 → IV: not 优良;
+    # the sources' W1 and W2: 氨氮 0.4, 总磷 0.05 → II, within the drinking-water class III: 100% and 100%.
     month = [
         ["断面编码", "采样日期", "pH", "溶解氧", "氨氮", "总磷"],
         ["S1", "2026-09-03", 7.2, 7.0, 0.4, 0.05],
         ["S2", "2026-09-04", 7.4, 8.0, 1.2, 0.02],
+        ["W1", "2026-09-05", 7.3, 7.5, 0.4, 0.05],
+        ["W2", "2026-09-05", 7.3, 7.5, 0.4, 0.05],
     ]
     tasks = [
         HEADER,
@@ -91,7 +104,7 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
     page.wait_for_url(f"{office}/")
     page.goto(f"{office}/quality")
     upload(page, "#rg-samples-upload", xlsx(tmp_path / "2026年9月监测.xlsx", month))
-    assert "stored=2" in page.url
+    assert "stored=4" in page.url
     page.goto(f"{office}/tasks")
     upload(page, "#rg-tasks-import", xlsx(tmp_path / "一河一策2026.xlsx", tasks))
     assert page.locator("text=清理河道垃圾").count() >= 1
@@ -130,6 +143,8 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
         assert figures.nth(i).inner_text().strip(), name
     fig = page.locator("[data-fig='sections.assessed']")
     assert fig.inner_text() == "1/2" and page.inner_text("[data-fig='sections.all_good']") == "未实现"
+    assert page.inner_text("[data-fig='sources.urban']") == "100%"
+    assert page.inner_text("[data-fig='sources.township']") == "100%"
     assert page.inner_text("[data-fig='tasks.done']") == "1/2" and page.inner_text("[data-fig='tasks.overdue']") == "1"
     assert page.locator("#sc-sections tr").count() == 4
     for chart in ("ledger", "patrols", "classes"):

@@ -84,7 +84,7 @@ def classed_sections(conn: Session | Connection, river: str | None, method: str)
 
 
 def quality_overlay(
-    conn: Session | Connection, river: str | None, method: str, datum: str
+    conn: Session | Connection, river: str | None, method: str, datum: str, *, weight: int = 6, opacity: float = 0.9
 ) -> tuple[dict[str, Any], LegendSection | None]:
     """Return the stretches as display GeoJSON (styled, escaped popups) and their legend, None without classes."""
     sections = classed_sections(conn, river, method)
@@ -107,7 +107,7 @@ def quality_overlay(
                 "type": "Feature",
                 "geometry": row.geometry.__geo_interface__,
                 "properties": {
-                    "_s": {"color": CLASS_COLORS[cls], "weight": 6, "opacity": 0.9},
+                    "_s": {"color": CLASS_COLORS[cls], "weight": weight, "opacity": opacity},
                     "_p": popup_html(f"断面 {row.name}（{row.code}）", rows),
                     "class": cls,
                 },

@@ -121,9 +121,10 @@ def river_map(
         for label, kind, frame in (("空缺", "gap", rows), ("重叠", "overlap", overlaps)):
             group = folium.FeatureGroup(name=label).add_to(fmap)
             entries.append(OverlayGroup(group, data=_marks(frame, kind, datum)))
-    quality, quality_legend = quality_overlay(conn, code, quality_method, datum)
+    quality, quality_legend = quality_overlay(conn, code, quality_method, datum, weight=26, opacity=0.55)
     if quality_legend is not None:
-        entries.append(OverlayGroup(folium.FeatureGroup(name="河段水质").add_to(fmap), data=quality))
+        # First, so drawn beneath: a wide translucent band under the zones and the centerline.
+        entries.insert(0, OverlayGroup(folium.FeatureGroup(name="河段水质").add_to(fmap), data=quality))
         sections.append(quality_legend)
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_html(fmap, legend_html("图例", sections))

@@ -45,9 +45,10 @@ def class_layers(session: Session, method: str) -> dict[str, Any]:
 
 
 def screen_layers(session: Session, method: str) -> dict[str, Any]:
-    """Return the towns and rivers (drawn once) and the class layers (fetched again with the figures)."""
+    """Return the towns, rivers and source zones (drawn once) and the class layers (fetched again)."""
     return {
         "towns": read_overlay(session, "towns"),
         "rivers": read_overlay(session, "rivers"),
+        "source_zones": read_overlay(session, "source_zones"),
         **class_layers(session, method),
     }

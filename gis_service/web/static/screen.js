@@ -167,7 +167,7 @@
     if (!window.L) return;
     var map = window.L.map("sc-map", { zoomControl: false, attributionControl: false, zoomSnap: 0.25 });
     var bounds = window.L.latLngBounds([]);
-    ["towns", "rivers", "reaches", "sections"].forEach(function (key) {
+    ["towns", "source_zones", "rivers", "reaches", "sections"].forEach(function (key) {
       var layer = window.L.geoJSON(layers[key], {
         style: function (f) { return f.properties._s; },
         pointToLayer: function (f, ll) { return window.L.circleMarker(ll, f.properties._s); },
@@ -175,7 +175,7 @@
         onEachFeature: function (f, l) { if (f.properties._p) l.bindPopup(f.properties._p, { maxWidth: 360 }); },
       }).addTo(map);
       if (key === "reaches" || key === "sections") classLayers[key] = layer;
-      else if (layers[key].features.length) bounds.extend(layer.getBounds());
+      else if (key !== "source_zones" && layers[key].features.length) bounds.extend(layer.getBounds());
     });
     writeLegend(layers.legend);
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16] }); else map.setView([29.0, 106.9], 10);
