@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from gis_service.analysis.shoreline.ratios import RatioRules
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.ledger.stats import overdue, statistics
+from gis_service.store.ratios import current_report
 from tests.helpers import bearer, clear_caches
 from tests.test_quality import SECTIONS, xlsx
 from tests.test_quality_api import upload
@@ -83,6 +85,10 @@ def test_screen_figures_equal_the_engines(
         r["compliant"] for r in ratios["by_river"]
     )
     assert ratios["threshold"] == 0.5
+    layers = c.get("/api/v1/quality/screen/layers").json()
+    assert {i["label"]: i["count"] for i in layers["legend"] if i["count"]} == {"Ⅰ类": 1, "Ⅳ类": 1}
+    assert {f["properties"]["class"] for f in layers["reaches"]["features"]} == {"I", "IV"}
+    assert len(layers["sections"]["features"]) == 4
 
 
 def test_screen_page_is_offline_and_for_viewers(
@@ -110,3 +116,29 @@ def test_screen_page_is_offline_and_for_viewers(
     finally:
         monkeypatch.undo()
         clear_caches()
+
+
+def test_health_takes_patrol_coverage_and_the_ratio_check(
+    demo_client: TestClient, demo_engine: Engine, demo_tokens: dict[str, str]
+) -> None:
+    c, admin = demo_client, bearer(demo_tokens["admin"])
+    with transaction(demo_engine) as session:
+        rows = session.execute(
+            text("SELECT river_code, coverage FROM patrols WHERE patrol_date BETWEEN '2026-01-01' AND '2026-12-31'")
+        ).all()
+        ratios = {r["code"]: r["ratio"] for r in current_report(session, RatioRules()).rivers_json()}
+    assert rows, "the demo has patrols in 2026"
+    river = rows[0][0]
+    shares = [float(cov) for code, cov in rows if code == river]
+    record = c.post("/api/v1/quality/health", json={"river_code": river, "year": 2026}, headers=admin).json()
+    patrol = record["inputs"]["indicators"]["patrol_coverage"]
+    assert patrol["value"] == pytest.approx(round(sum(shares) / len(shares) * 100, 1))
+    assert patrol["source"].startswith("巡河记录") and patrol["score"] is not None
+    assert record["inputs"]["indicators"]["shoreline_ratio"]["value"] == ratios[river]
+    # The office's own figure overrides the system's and says so.
+    body = {"river_code": river, "year": 2026, "manual": {"patrol_coverage": 95}}
+    manual = c.post("/api/v1/quality/health", json=body, headers=admin).json()["inputs"]["indicators"]
+    assert manual["patrol_coverage"] == {**manual["patrol_coverage"], "value": 95, "score": 100.0, "source": "人工填报"}
+    # No patrol on the river in 2024: the indicator is missing, its weight left out.
+    old = c.post("/api/v1/quality/health", json={"river_code": river, "year": 2024}, headers=admin).json()
+    assert "patrol_coverage" in old["inputs"]["missing"]
