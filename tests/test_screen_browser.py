@@ -70,7 +70,9 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
     tmp_path: Path,
 ) -> None:
     SHOTS.mkdir(exist_ok=True)
-    assert run("import", "sections", str(xlsx(tmp_path / "断面.xlsx", SECTIONS))).exit_code == 0
+    # A section name carrying markup is data: the screen's table shows it as text, never runs it.
+    marked = ["X1", "<img src=x onerror=window.__xss=1>", "区控", "WS005", "III", 106.93, 28.93]
+    assert run("import", "sections", str(xlsx(tmp_path / "断面.xlsx", [*SECTIONS, marked]))).exit_code == 0
     zones = geojson(
         tmp_path / "水源保护区.geojson",
         [
@@ -146,7 +148,8 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
     assert page.inner_text("[data-fig='sources.urban']") == "100%"
     assert page.inner_text("[data-fig='sources.township']") == "100%"
     assert page.inner_text("[data-fig='tasks.done']") == "1/2" and page.inner_text("[data-fig='tasks.overdue']") == "1"
-    assert page.locator("#sc-sections tr").count() == 4
+    assert page.locator("#sc-sections tr").count() == 5
+    assert page.locator("#sc-sections td", has_text="<img src=x").count() == 1
     for chart in ("ledger", "patrols", "classes"):
         assert page.locator(f"#sc-chart-{chart} canvas").count() == 1, chart
     assert page.locator("#sc-map path").count() > 0  # towns and rivers drawn as vectors, no tiles
