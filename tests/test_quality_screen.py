@@ -142,3 +142,16 @@ def test_health_takes_patrol_coverage_and_the_ratio_check(
     # No patrol on the river in 2024: the indicator is missing, its weight left out.
     old = c.post("/api/v1/quality/health", json={"river_code": river, "year": 2024}, headers=admin).json()
     assert "patrol_coverage" in old["inputs"]["missing"]
+
+
+def test_the_screen_on_an_empty_database(client: TestClient) -> None:
+    # Nothing imported yet: every figure is there, empty, and the page renders (no 500).
+    body = client.get("/api/v1/quality/screen").json()
+    assert body["sections"]["rows"] == [] and body["sections"]["period"] is None
+    assert body["sources"] == {} and body["zone_checks"]["count"] == 0
+    assert (body["ledger"]["new"], body["ledger"]["overdue"], body["ledger"]["by_town"]) == (0, 0, [])
+    assert body["tasks"]["total"] == 0 and body["tasks"]["mean_progress"] is None
+    assert body["patrols"]["total"] == {"reaches": 0, "overdue": 0, "patrols": 0}
+    assert client.get("/api/v1/quality/screen/layers").json()["legend"] == []
+    page = client.get("/screen")
+    assert page.status_code == 200 and 'data-fig="ledger.new">0<' in page.text

@@ -1,9 +1,10 @@
 """The dispatch room's large screen (大屏): every live figure in one answer, from the existing engines.
 
 Sections and the 3 assessed sections' 优良 (``quality.assessment``), sources against 100% / 93%
-(``quality.zones``), the ledger this month by town (the bulletin's ledger table: new, closed,
-overdue), shoreline ratio compliance (``store.ratios``), 一河一策 progress (``quality.tasks``) and
-patrol coverage with overdue reaches (``chiefs.stats``). The page fetches it again every
+and what lies inside their protection zones (``quality.zones``), the ledger this month by town
+(the bulletin's ledger table: new, closed, overdue), shoreline ratio compliance
+(``store.ratios``), 一河一策 progress (``quality.tasks``) and patrol coverage with overdue
+reaches (``chiefs.stats``). The page fetches it again every
 ``RIVERGIS_SCREEN_REFRESH_S`` seconds.
 """
 
@@ -21,7 +22,7 @@ from gis_service.quality.assessment import latest_period, parse_period, quality_
 from gis_service.quality.bulletin import ledger_table
 from gis_service.quality.standard import CLASS_COLORS, CLASS_LABELS
 from gis_service.quality.tasks import list_tasks
-from gis_service.quality.zones import source_compliance
+from gis_service.quality.zones import source_compliance, zone_checks
 from gis_service.store.ratios import current_report
 
 LEVEL_LABELS = {"national": "国控", "municipal": "市控", "district": "区控"}
@@ -105,11 +106,13 @@ def screen_figures(
     period = latest_period(session)
     sources = source_compliance(session, period)["by_type"] if period else {}
     patrols = patrol_stats(session, clock.today())
+    checks = zone_checks(session)
     return {
         "as_of": clock.now().astimezone(clock.zone).isoformat(timespec="seconds"),  # the office's local time
         "refresh_s": refresh_s,
         "sections": _sections(session, method),
         "sources": sources,
+        "zone_checks": {"count": checks["count"], "by_severity": checks["by_severity"]},
         "ledger": _ledger(session, clock),
         "ratios": _ratios(session, rules),
         "tasks": _tasks(session, clock),

@@ -154,6 +154,7 @@ class ScreenFigures(BaseModel):
     refresh_s: int
     sections: ScreenSections
     sources: dict[str, Any]
+    zone_checks: dict[str, Any]
     ledger: ScreenLedger
     ratios: ScreenRatios
     tasks: ScreenTasks

@@ -24,6 +24,10 @@
     "sections.period": function (f) { return [f.sections.period || "无监测数据", null]; },
     "sources.urban": function (f) { return [source(f, "urban"), sourceGood(f, "urban")]; },
     "sources.township": function (f) { return [source(f, "township"), sourceGood(f, "township")]; },
+    "zones.flags": function (f) {
+      var c = f.zone_checks, red = c.by_severity.red || 0;
+      return [c.count + (red ? "（红" + red + "）" : ""), c.count ? false : true];
+    },
     "ratios.ratio": function (f) { var r = f.ratios; return [pct(r.ratio), r.ratio === null ? null : r.ratio >= r.threshold]; },
     "ratios.compliant": function (f) { return [f.ratios.compliant + "/" + f.ratios.rivers, null]; },
     "ledger.new": function (f) { return [String(f.ledger.new), null]; },
