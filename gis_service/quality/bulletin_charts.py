@@ -1,7 +1,7 @@
 """The bulletin's charts as PNG images (matplotlib, Agg backend), drawn from the bulletin's own tables.
 
-Figures are made without pyplot (no global figure state, safe in a server's threads); saving a
-PNG uses the Agg canvas.
+Figures are made without pyplot and the font is set on each text, never in the global rcParams
+(safe in a server's threads); saving a PNG uses the Agg canvas.
 
 Chinese labels need a CJK font; it is looked up among the fonts matplotlib knows. When none is
 installed the bulletin keeps its tables and says, in one line, that the charts were left out.
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import matplotlib
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -54,7 +53,15 @@ def cjk_font() -> str | None:
 
 
 def _png(fig: Figure) -> bytes:
-    """Return a figure as PNG bytes."""
+    """Return a figure as PNG bytes, every text in the CJK font."""
+    props = font_manager.FontProperties(family=cjk_font())
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        texts = [ax.title, *ax.texts, *ax.get_xticklabels(), *ax.get_yticklabels()]
+        for text in [*texts, *(legend.get_texts() if legend else [])]:
+            size = text.get_fontsize()
+            text.set_fontproperties(props)
+            text.set_fontsize(size)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
     return out.getvalue()
@@ -154,10 +161,9 @@ def bulletin_charts(bulletin: Bulletin) -> list[Chart] | None:
     if font is None:
         return None
     charts = []
-    with matplotlib.rc_context({"font.family": font, "axes.unicode_minus": False}):
-        for table in bulletin.tables:
-            draw = DRAWERS.get(table.title)
-            png = draw(table) if draw else None
-            if png is not None:
-                charts.append(Chart(table.title, f"图：{table.title}", png))
+    for table in bulletin.tables:
+        draw = DRAWERS.get(table.title)
+        png = draw(table) if draw else None
+        if png is not None:
+            charts.append(Chart(table.title, f"图：{table.title}", png))
     return charts
