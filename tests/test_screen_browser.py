@@ -171,6 +171,14 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
     assert page.evaluate("window.__notReloaded") is True
     page.screenshot(path=str(SHOTS / "screen_1920_refreshed.png"))
 
+    # Opened on a phone instead: one column, never scrolling sideways.
+    phone = browser.new_page(viewport={"width": 375, "height": 812}, bypass_csp=True)
+    phone.goto(f"{office}/screen")
+    phone.wait_for_selector("body[data-map-ready]", state="attached")
+    assert phone.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0
+    phone.screenshot(path=str(SHOTS / "screen_phone.png"), full_page=True)
+    phone.close()
+
     # The month's bulletin from the workbench.
     page.goto(f"{office}/bulletins?year=2026&part=9")
     with page.expect_download() as download:
