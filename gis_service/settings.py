@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # Section compliance over a period (issue 18): annual_mean (class of the period's mean values)
     # or monthly (class of each month's mean; compliant when every month meets the target).
     quality_assessment: str = "annual_mean"
+    # The dispatch room's large screen (/screen) fetches its figures again every so many seconds.
+    screen_refresh_s: int = Field(default=60, ge=2, le=3600)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 
-packages=(libsqlite3-mod-spatialite)
+# Noto CJK: the Chinese labels of the bulletin's charts (without it the bulletin keeps only its tables).
+packages=(libsqlite3-mod-spatialite fonts-noto-cjk)
 # npm installs the map assets (Leaflet); Debian's package when the machine has no Node.js of its own.
 command -v npm >/dev/null || packages+=(npm)
 if [ "$mode" = "--test" ]; then
-  packages+=(postgresql-15-postgis-3 postgresql-15 gdal-bin chromium fonts-noto-cjk)
+  packages+=(postgresql-15-postgis-3 postgresql-15 gdal-bin chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from docx import Document
 from docx.table import Table
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
 
+from gis_service.chiefs.stats import patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.ledger.stats import overdue, statistics
+from gis_service.quality import bulletin_charts
 from tests.test_quality import SECTIONS, run, xlsx
 from tests.test_quality_tasks import HEADER, TASKS
 
@@ -103,3 +106,57 @@ def test_town_bulletin_and_bad_input(demo_engine: Engine, tmp_path: Path) -> Non
     broken = str(tmp_path / "坏.docx")
     bad = run("bulletin", "--period", "2024-06", "-o", str(tmp_path / "y.docx"), "--template", broken)
     assert bad.exit_code == 2 and "bad_template" in bad.stderr and not (tmp_path / "y.docx").exists()
+
+
+def test_bulletin_patrol_table_and_charts(demo_engine: Engine, tmp_path: Path) -> None:
+    # The demo's patrols run from 1 September 2026; the September bulletin counts them to 30 September.
+    assert run("import", "sections", str(xlsx(tmp_path / "s.xlsx", SECTIONS))).exit_code == 0
+    samples = [["断面编码", "采样日期", "溶解氧", "氨氮"], ["S1", "2026-09-03", 6.5, 1.2], ["S2", "2026-09-04", 8, 0.1]]
+    assert run("import", "samples", str(xlsx(tmp_path / "m.xlsx", samples))).exit_code == 0
+    tasks = [HEADER, ["WS001", 2026, "清理河道垃圾", "人工清理", "南桐镇人民政府", "2026-12-31", 10, "km", None, 40]]
+    assert run("import", "tasks", str(xlsx(tmp_path / "t.xlsx", tasks))).exit_code == 0
+    out = tmp_path / "九月.docx"
+    result = run("bulletin", "--period", "2026-09", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    patrol = tables_of(out)["6. 巡河覆盖（按镇街）"]
+    assert patrol[0] == ["镇街", "责任河段", "超期未巡河段", "近30日巡河次数", "平均覆盖率(%)"]
+    with transaction(demo_engine) as session:
+        stats = patrol_stats(session, dt.date(2026, 9, 30))
+    expected = [
+        [
+            r["town"],
+            str(r["reaches"]),
+            str(r["overdue"]),
+            str(r["patrols"]),
+            "—" if r["mean_coverage"] is None else str(round(r["mean_coverage"] * 100, 1)),
+        ]
+        for r in stats["by_town"]
+    ]
+    total = stats["total"]
+    assert patrol[1:] == [*expected, ["合计", str(total["reaches"]), str(total["overdue"]), str(total["patrols"]), "—"]]
+    assert total["patrols"] > 0  # the demo's September tracks: the comparison is not vacuous
+    annex = load_workbook(tmp_path / "九月_附件.xlsx")
+    assert [[str(c) for c in r] for r in annex.worksheets[5].iter_rows(values_only=True)] == patrol
+    # Charts: ledger by town, section classes, task progress and patrol coverage, each a PNG after its table.
+    doc = Document(str(out))
+    assert len(doc.inline_shapes) == 4
+    images = [p for p in doc.part.package.parts if p.content_type == "image/png"]
+    assert len(images) == 4 and all(p.blob.startswith(b"\x89PNG") for p in images)
+    captions = [p.text for p in doc.paragraphs if p.text.startswith("图：")]
+    assert captions == ["图：问题台账进展（按镇街）", "图：断面水质", "图：一河一策任务进展", "图：巡河覆盖（按镇街）"]
+
+
+def test_bulletin_without_a_cjk_font_keeps_the_tables(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulletin_charts, "CJK_FAMILIES", ("没有这种字体",))
+    bulletin_charts.cjk_font.cache_clear()
+    try:
+        out = tmp_path / "无字体.docx"
+        assert run("bulletin", "--period", "2026-09", "-o", str(out)).exit_code == 0
+    finally:
+        bulletin_charts.cjk_font.cache_clear()
+    doc = Document(str(out))
+    assert len(doc.inline_shapes) == 0
+    assert bulletin_charts.NO_FONT in [p.text for p in doc.paragraphs]
+    assert "6. 巡河覆盖（按镇街）" in tables_of(out)

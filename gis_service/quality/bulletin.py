@@ -4,7 +4,8 @@ Ledger progress comes from :mod:`gis_service.ledger`: items found in the period 
 statistics filtered by found date), items closed in the period (by closing date), and overdue
 items as of the period's last day (or today, while the period runs) by the ledger's own overdue
 rule. Ratio compliance is the one ratio entry point's; section classes and task progress are
-this package's. Every table is a list of rows so the Word file and the Excel annex show the same.
+this package's; patrol coverage is the chiefs' (``chiefs.stats.patrol_stats``, the 30 days to the
+as-of day). Every table is a list of rows so the Word file and the Excel annex show the same.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gis_service.chiefs.stats import RECENT_DAYS, patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Problem
 from gis_service.db.models_quality import Section
@@ -147,6 +149,22 @@ def task_table(session: Session, period: Period, town: str | None, as_of: Busine
     return table
 
 
+def patrol_table(session: Session, town: str | None, as_of: dt.date) -> Table:
+    """Return the patrol figures by town as of ``as_of`` (the chiefs' own statistics), with a total row."""
+    stats = patrol_stats(session, as_of)
+    table = Table(
+        "巡河覆盖（按镇街）",
+        ["镇街", "责任河段", "超期未巡河段", f"近{RECENT_DAYS}日巡河次数", "平均覆盖率(%)"],
+    )
+    rows = [r for r in stats["by_town"] if town is None or r["town"] == town]
+    for r in rows:
+        coverage = "—" if r["mean_coverage"] is None else round(r["mean_coverage"] * 100, 1)
+        table.rows.append([r["town"], r["reaches"], r["overdue"], r["patrols"], coverage])
+    if rows:
+        table.rows.append(["合计", *(sum(r[k] for r in rows) for k in ("reaches", "overdue", "patrols")), "—"])
+    return table
+
+
 def town_rivers(session: Session, town: str | None) -> set[str] | None:
     """Return the rivers of a town (by the rivers' town lists, and the town's sections), None for the district."""
     if not town:
@@ -166,6 +184,7 @@ def build_bulletin(
     sections, quality = section_table(session, period, rivers, settings.quality_assessment)
     ratios = ratio_table(session, rivers, settings)
     tables = [by_town, by_unit, ratios, sections, task_table(session, period, town, as_of)]
+    tables.append(patrol_table(session, town, as_of_day))
     total = by_town.rows[-1]
     lines = [
         f"本期新增问题 {total[1]} 个，销号 {total[2]} 个；截至 {as_of_day.isoformat()} 超期未整改 {total[3]} 个。",

@@ -1,8 +1,9 @@
 """A bulletin as a Word document (python-docx) and its Excel annex (openpyxl), with the same tables.
 
 The office's own template (a .docx with its letterhead and styles) may be given: the bulletin is
-written after whatever the template holds. Charts are left out: matplotlib is not installed, so
-every figure is a table. Text cells starting with ``= + - @`` are written with a leading
+written after whatever the template holds. Each chart (:mod:`gis_service.quality.bulletin_charts`)
+follows the table it draws; without a CJK font the document says so in a line and keeps the
+tables. Text cells starting with ``= + - @`` are written with a leading
 apostrophe in the annex, so a spreadsheet never runs them as formulas.
 """
 
@@ -12,11 +13,12 @@ import io
 from pathlib import Path
 
 from docx import Document
-from docx.shared import Pt
+from docx.shared import Cm, Pt
 
 from gis_service.errors import BadRequest
 from gis_service.export.sheets import Column, Sheet, workbook_bytes
 from gis_service.quality.bulletin import Bulletin
+from gis_service.quality.bulletin_charts import NO_FONT, bulletin_charts
 
 
 def word_bytes(bulletin: Bulletin, template: Path | None = None) -> bytes:
@@ -37,6 +39,10 @@ def word_bytes(bulletin: Bulletin, template: Path | None = None) -> bytes:
     )
     for line in bulletin.summary:
         doc.add_paragraph(line)
+    charts = bulletin_charts(bulletin)
+    if charts is None:
+        doc.add_paragraph(NO_FONT)
+    by_table = {c.table: c for c in charts or []}
     for number, table in enumerate(bulletin.tables, start=1):
         doc.add_heading(f"{number}. {table.title}", level=1)
         if not table.rows:
@@ -53,6 +59,10 @@ def word_bytes(bulletin: Bulletin, template: Path | None = None) -> bytes:
             cells = grid.add_row().cells
             for cell, value in zip(cells, row, strict=True):
                 cell.text = "" if value is None else str(value)
+        chart = by_table.get(table.title)
+        if chart is not None:
+            doc.add_picture(io.BytesIO(chart.png), width=Cm(15))
+            doc.add_paragraph(chart.caption)
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()

@@ -12,12 +12,13 @@ import datetime as dt
 from typing import Any
 
 import pyproj
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Outfall
+from gis_service.db.models_chiefs import Patrol
 from gis_service.db.models_quality import HealthAssessment, Section
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ledger.common import as_utc
@@ -66,8 +67,8 @@ CONFIG: dict[str, dict[str, Any]] = {
     "patrol_coverage": {
         "label": "巡河覆盖率（%）",
         "weight": 0.10,
-        "source": "人工填报",
-        "manual": True,
+        "source": "巡河记录（年内巡河轨迹对责任河段的平均覆盖率）",
+        "manual": True,  # the office may enter it where patrols were kept outside the system
         "higher": [[90, 100], [70, 80], [50, 60], [30, 40], [0, 20]],
     },
 }
@@ -96,7 +97,10 @@ def _river_length_km(session: Session, code: str) -> float:
 
 
 def measured(session: Session, code: str, year: int, clock: BusinessClock, settings: Settings) -> dict[str, Any]:
-    """Return the indicators the system already holds for a river and year (None where it has no data)."""
+    """Return the indicators the system already holds for a river and year (None where it has no data).
+
+    The shoreline ratio is the ratio check's, patrol coverage the mean of the year's patrols on the river.
+    """
     period = parse_period(str(year))
     sections = set(session.scalars(select(Section.code).where(Section.river_code == code)))
     classes = [
@@ -120,7 +124,14 @@ def measured(session: Session, code: str, year: int, clock: BusinessClock, setti
     closure = stats["closure_rate"]
     if stats["total"] == 0:
         closure = 1.0  # no problem site on the river: nothing left to close
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    mean_coverage = session.scalar(
+        select(func.avg(Patrol.coverage)).where(
+            Patrol.river_code == code, Patrol.patrol_date >= start, Patrol.patrol_date <= end
+        )
+    )
     return {
+        "patrol_coverage": None if mean_coverage is None else round(float(mean_coverage) * 100, 1),
         "water_quality": water,
         "shoreline_ratio": ratio,
         "outfalls_per_km": round(active / length, 4) if length > 0 else None,
@@ -158,7 +169,7 @@ def assess(
             "value": value,
             "score": score,
             "weight": spec["weight"],
-            "source": spec["source"],
+            "source": "人工填报" if key in manual else spec["source"],
         }
         total += spec["weight"] * score
         weights += spec["weight"]

@@ -35,6 +35,7 @@ NAV = (
     NavItem("饮用水水源地", "/sources", Role.VIEWER, "drop"),
     NavItem("一河一策任务", "/tasks", Role.VIEWER, "list"),
     NavItem("定期通报", "/bulletins", Role.VIEWER, "list"),
+    NavItem("调度大屏", "/screen", Role.VIEWER, "monitor"),
     NavItem("系统管理", "/admin", Role.ADMIN, "settings"),
 )
 

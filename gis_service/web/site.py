@@ -25,6 +25,7 @@ from gis_service.web.routers import (
 from gis_service.web.routers import chiefs as chief_pages
 from gis_service.web.routers import moderation as moderation_pages
 from gis_service.web.routers import patrols as patrol_pages
+from gis_service.web.routers import screen as screen_page
 from gis_service.web.routers import signboards as signboard_pages
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -32,6 +33,7 @@ ROUTERS = [auth.router, dashboard.router, deliveries.router]
 ROUTERS += [ratios.router, problems.router, outfalls.router, admin.router]
 ROUTERS += [chief_pages.router, signboard_pages.router, moderation_pages.router, patrol_pages.router]
 ROUTERS += [quality.router, sources.router, tasks.router, bulletins.router]
+ROUTERS += [screen_page.router]
 static_router = APIRouter(include_in_schema=False)
 
 

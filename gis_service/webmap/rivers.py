@@ -19,6 +19,7 @@ from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html, render_template
 from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
 from gis_service.webmap.problems import OverlayGroup, overlays_script
+from gis_service.webmap.quality_layer import quality_overlay
 
 GAP_KINDS = {"head": "河源段空缺", "between": "功能区之间空缺", "tail": "河口段空缺", "unzoned": "整岸未划分"}
 BANK_LABELS = {"left": "左岸", "right": "右岸"}
@@ -56,7 +57,14 @@ def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def river_map(conn: Session | Connection, code: str, rules: RatioRules, *, basemap: str | None = None) -> str:
+def river_map(
+    conn: Session | Connection,
+    code: str,
+    rules: RatioRules,
+    *,
+    basemap: str | None = None,
+    quality_method: str = "annual_mean",
+) -> str:
     """Render a river's map page; a river that does not exist is a clear 404."""
     catalogue = get_catalogue()
     river = CurrentFeatures(catalogue["rivers"], where={"code": code}).frame(conn)
@@ -113,6 +121,11 @@ def river_map(conn: Session | Connection, code: str, rules: RatioRules, *, basem
         for label, kind, frame in (("空缺", "gap", rows), ("重叠", "overlap", overlaps)):
             group = folium.FeatureGroup(name=label).add_to(fmap)
             entries.append(OverlayGroup(group, data=_marks(frame, kind, datum)))
+    quality, quality_legend = quality_overlay(conn, code, quality_method, datum, weight=26, opacity=0.55)
+    if quality_legend is not None:
+        # First, so drawn beneath: a wide translucent band under the zones and the centerline.
+        entries.insert(0, OverlayGroup(folium.FeatureGroup(name="河段水质").add_to(fmap), data=quality))
+        sections.append(quality_legend)
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_html(fmap, legend_html("图例", sections))
     if summary is not None:

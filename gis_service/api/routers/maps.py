@@ -102,7 +102,10 @@ def river_page(
     basemap: str | None = None,
 ) -> HTMLResponse:
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
-    return _page(request, river_map(session, code, ratio_rules(settings), basemap=basemap))
+    return _page(
+        request,
+        river_map(session, code, ratio_rules(settings), basemap=basemap, quality_method=settings.quality_assessment),
+    )
 
 
 @router.get("/maps/data/problems", response_model=shapes.ProblemColumns)

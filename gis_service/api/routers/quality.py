@@ -20,7 +20,10 @@ from gis_service.quality.assessment import Period, latest_period, parse_period, 
 from gis_service.quality.dashboard import dashboard, sections_geojson
 from gis_service.quality.health import assess, health_records
 from gis_service.quality.samples import import_samples
+from gis_service.quality.screen import screen_figures
 from gis_service.quality.zones import source_compliance, zone_checks
+from gis_service.store.ratios import ratio_rules
+from gis_service.webmap.screen_map import class_layers
 
 router = APIRouter(prefix="/api/v1/quality", tags=["quality"])
 PeriodQuery = Annotated[str | None, Query(description="期间：2024、2024-Q2 或 2024-06；默认最新监测年份")]
@@ -63,6 +66,24 @@ def quality_dashboard(
 ) -> dict[str, Any]:
     """Return the dashboard's figures: sections 优良, sources' compliance, zone checks, tasks, health scores."""
     return dashboard(session, _period(session, period), settings.quality_assessment, clock)
+
+
+@router.get("/screen", response_model=shapes.ScreenFigures)
+def screen(session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep) -> dict[str, Any]:
+    """Return every figure of the large screen (大屏): sections, sources, ledger, ratios, tasks, patrols."""
+    return screen_figures(
+        session,
+        method=settings.quality_assessment,
+        rules=ratio_rules(settings),
+        clock=clock,
+        refresh_s=settings.screen_refresh_s,
+    )
+
+
+@router.get("/screen/layers", response_model=shapes.ScreenLayers)
+def screen_layers(session: SessionDep, _caller: Viewer, settings: SettingsDep) -> dict[str, Any]:
+    """Return the large screen's class layers: reaches coloured by their section's class, sections, legend."""
+    return class_layers(session, settings.quality_assessment)
 
 
 @router.post("/samples", status_code=201, response_model=shapes.SamplesImport, response_model_exclude_unset=True)

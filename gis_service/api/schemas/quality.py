@@ -94,3 +94,76 @@ class ProgressHistory(BaseModel):
 
     task_id: int
     reports: list[dict[str, Any]]
+
+
+class ScreenSections(Open):
+    """The newest period's sections: each with its class and colour, the summary and counts per class."""
+
+    period: str | None
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+    by_class: dict[str, int]
+
+
+class ScreenLedger(Open):
+    """This month's new and closed problem sites and today's overdue ones, in total and by town."""
+
+    month: str
+    new: int
+    closed: int
+    overdue: int
+    open: int
+    total: int
+    closure_rate: float | None
+    by_town: list[dict[str, Any]]
+
+
+class ScreenRatios(Open):
+    """The district's protected+reserved share and the rivers that comply."""
+
+    ratio: float | None
+    threshold: float
+    rivers: int
+    compliant: int
+    by_river: list[dict[str, Any]]
+
+
+class ScreenTasks(Open):
+    """This year's 一河一策 tasks: total, done, overdue, behind and mean progress."""
+
+    year: int
+    total: int
+    done: int
+    overdue: int
+    behind: int
+    mean_progress: float | None
+
+
+class ScreenPatrols(Open):
+    """Patrols of the last 30 days by town: reaches, overdue reaches, patrols and mean coverage."""
+
+    since: str
+    by_town: list[dict[str, Any]]
+    total: dict[str, int]
+
+
+class ScreenFigures(BaseModel):
+    """Every figure of the dispatch room's large screen (大屏), fetched again every ``refresh_s`` seconds."""
+
+    as_of: str
+    refresh_s: int
+    sections: ScreenSections
+    sources: dict[str, Any]
+    zone_checks: dict[str, Any]
+    ledger: ScreenLedger
+    ratios: ScreenRatios
+    tasks: ScreenTasks
+    patrols: ScreenPatrols
+
+
+class ScreenLayers(BaseModel):
+    """The large screen's map layers that change with the data (display GeoJSON, popups escaped)."""
+
+    reaches: dict[str, Any]
+    sections: dict[str, Any]
+    legend: list[dict[str, Any]]
