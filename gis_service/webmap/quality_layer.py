@@ -17,9 +17,10 @@ from shapely.ops import substring
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import get_catalogue
 from gis_service.quality.assessment import quality_report
 from gis_service.quality.standard import CLASS_COLORS, CLASS_LABELS
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.base import to_display
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.legend import LegendItem, LegendSection
@@ -76,7 +77,7 @@ def classed_sections(conn: Session | Connection, river: str | None, method: str)
     if not isinstance(conn, Session):
         conn = Session(bind=conn)
     results = {r["code"]: r for r in quality_report(conn, None, method)["sections"] if r["class"]}
-    frame = read_features(conn, "sections", where={"river_code": river} if river else None)
+    frame = CurrentFeatures(get_catalogue()["sections"], where={"river_code": river} if river else {}).frame(conn)
     frame = frame[frame["code"].isin(list(results))].copy()
     for key in ("class", "target", "compliant", "deciding"):
         frame[f"q_{key}"] = [results[c].get(key) for c in frame["code"]]
@@ -90,7 +91,7 @@ def quality_overlay(
     sections = classed_sections(conn, river, method)
     if sections.empty:
         return {"type": "FeatureCollection", "features": []}, None
-    rivers = read_features(conn, "rivers", where={"code": river} if river else None)
+    rivers = CurrentFeatures(get_catalogue()["rivers"], where={"code": river} if river else {}).frame(conn)
     stretches = class_stretches(rivers[["code", "geometry"]], sections)
     features = []
     for row in to_display(stretches, datum).itertuples(index=False):
