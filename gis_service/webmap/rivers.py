@@ -3,6 +3,7 @@ gaps and overlaps of the shoreline ratio check marked, and the ratio summary in 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import folium
@@ -12,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.catalogue import get_catalogue
+from gis_service.clock import SYSTEM_CLOCK
 from gis_service.errors import NotFound
 from gis_service.store.features import read_features
 from gis_service.webmap.base import Script, add_html, make_map, render, to_display
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html, render_template
 from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
+from gis_service.webmap.patrol_layer import patrol_layers
 from gis_service.webmap.problems import OverlayGroup, overlays_script
 
 GAP_KINDS = {"head": "河源段空缺", "between": "功能区之间空缺", "tail": "河口段空缺", "unzoned": "整岸未划分"}
@@ -56,8 +59,16 @@ def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def river_map(conn: Session | Connection, code: str, rules: RatioRules, *, basemap: str | None = None) -> str:
-    """Render a river's map page; a river that does not exist is a clear 404."""
+def river_map(
+    conn: Session | Connection,
+    code: str,
+    rules: RatioRules,
+    *,
+    basemap: str | None = None,
+    today: dt.date | None = None,
+    show_patrols: bool = False,
+) -> str:
+    """Render a river's map page (patrol states as of ``today``); a river that does not exist is a clear 404."""
     catalogue = get_catalogue()
     river = read_features(conn, "rivers", where={"code": code})
     if river.empty:
@@ -113,6 +124,11 @@ def river_map(conn: Session | Connection, code: str, rules: RatioRules, *, basem
         for label, kind, frame in (("空缺", "gap", rows), ("重叠", "overlap", overlaps)):
             group = folium.FeatureGroup(name=label).add_to(fmap)
             entries.append(OverlayGroup(group, data=_marks(frame, kind, datum)))
+    patrol_entries, patrol_legend = patrol_layers(
+        fmap, conn, code, today or SYSTEM_CLOCK.today(), datum, show=show_patrols
+    )
+    entries += patrol_entries
+    sections.append(patrol_legend)
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_html(fmap, legend_html("图例", sections))
     if summary is not None:
