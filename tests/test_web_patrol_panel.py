@@ -85,14 +85,37 @@ def test_the_patrols_page_of_one_town_keeps_its_reaches_and_walks(web, tmp_path)
     # R1's K8 lies at lon 106.902 (tests/test_chiefs_api.py): the K8-on reaches are 东林街道's, the others 万盛街道's.
     east = client.get("/patrols", params={"town": "东林街道"})
     assert east.status_code == 200 and 'id="rg-town-filter"' in east.text
-    chiefs = set(re.findall(r'<tr data-overdue="\d+">\s*<td>(\S+?)</td>', east.text))
+    chiefs = set(re.findall(r'<tr data-overdue="\d+">\s*<td><a [^>]*>(\S+?)</a>', east.text))
     assert {"吴镇长", "丁村长"} <= chiefs and not chiefs & {"王村长", "孙镇长", "甲村长", "丙村长"}
     assert "data-patrol=" not in east.text
     west = client.get("/patrols", params={"town": "万盛街道"})
-    chiefs = set(re.findall(r'<tr data-overdue="\d+">\s*<td>(\S+?)</td>', west.text))
+    chiefs = set(re.findall(r'<tr data-overdue="\d+">\s*<td><a [^>]*>(\S+?)</a>', west.text))
     assert {"王村长", "孙镇长", "甲村长", "丙村长"} <= chiefs and not chiefs & {"吴镇长", "丁村长"}
     assert len(re.findall(r"data-patrol=", west.text)) == 1
 
     unknown = client.get("/patrols", params={"town": XSS})
     assert unknown.status_code == 400 and "unknown_town" in unknown.text and "东林街道" in unknown.text
     assert_escaped(unknown.text)
+
+
+def test_a_chiefs_patrol_calendar_marks_each_week_met_or_missed(web, tmp_path) -> None:  # noqa: F811
+    client, _engine = web
+    _roster_and_one_patrol(client, tmp_path)
+    client.cookies.clear()
+    patrols = client.get("/patrols").text
+    link = re.search(r'href="/chiefs/(\d+)/calendar">王村长</a>', patrols)
+    assert link is not None
+    page = client.get(f"/chiefs/{link.group(1)}/calendar")
+    assert page.status_code == 200 and "王村长（村级）巡河日历" in page.text
+    # Weekly periods from taking office on 2025-01-01 to 2025-03-18: 76 days after the first, so 11 periods,
+    # the last (03-12 to 03-18) still running. The walk of 03-10 falls in the tenth (03-05 to 03-11).
+    states = dict(re.findall(r'data-start="([\d-]+)" data-state="(\w+)"', page.text))
+    assert len(states) == 11 and states["2025-03-12"] == "running" and states["2025-03-05"] == "met"
+    assert list(states.values()).count("missed") == 9
+    assert 'data-met="1"' in page.text and "已结束的 <strong>10</strong> 个周期" in page.text
+    assert len(re.findall(r"<tr data-patrol=", page.text)) == 1
+    # The roster links each chief to the calendar; an unknown chief is a Chinese 404 page.
+    assert f'href="/chiefs/{link.group(1)}/calendar"' in client.get("/chiefs").text
+    missing = client.get("/chiefs/99999/calendar")
+    assert missing.status_code == 404 and "chief_not_found" in missing.text
+    assert "没有编号为 99999 的河长" in missing.text
