@@ -57,6 +57,7 @@ def _page(
     for r in rows:
         r["duration"] = duration_text(r["duration_s"])
     context = {
+        "added": _added(session, request.query_params.get("added")),
         "rows": rows,
         "overdue": overdue,
         "town": town,
@@ -66,6 +67,17 @@ def _page(
         "form": form or {},
     }
     return render(request, "patrols.html", user, context, status=status)
+
+
+def _added(session: Session, raw: str | None) -> dict[str, Any] | None:
+    """Return the patrol just uploaded (``?added=ID`` after the upload) for its figures, or None."""
+    if not raw or not raw.isdigit():
+        return None
+    try:
+        record = patrols.get_patrol(session, int(raw))
+    except ServiceError:
+        return None
+    return {**record, "duration": duration_text(record["duration_s"])}
 
 
 def _in_town(
