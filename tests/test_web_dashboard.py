@@ -36,9 +36,10 @@ def test_dashboard_is_public_and_each_figure_links_to_its_page(demo_client, demo
         assert f'href="/maps/rivers/{code}"' in page.text
 
     figures = _figures(page.text)
-    assert set(figures) == {
+    # The patrol coverage chart needs a walk in the last 30 days: the demo's tracks have fixed dates.
+    assert set(figures) - {"patrol_coverage"} == {
         "ratio_river", "ratio_town", "ledger_status", "ledger_category", "overdue_town", "overdue_unit",
-        "outfall_stage",
+        "outfall_stage", "patrol_overdue",
     }  # fmt: skip
     status = figures["ledger_status"]
     assert sum(status["values"]) == problems

@@ -224,5 +224,5 @@ def test_surveyor_uploads_a_track_from_the_phone_and_sees_its_coverage(web, tmp_
     assert "77%" in patrol.group(2) and "27 分" in patrol.group(2) and "王村长" in patrol.group(2)
     assert_escaped(page.text)
     # On 2025-03-18 (China) 王村长's last patrol (03-10) is 8 days old: one day past the weekly rule.
-    late = re.search(r"<td>王村长</td>.*?data-days=\"(\d+)\"", page.text, re.S)
+    late = re.search(r"王村长</a></td>.*?data-days=\"(\d+)\"", page.text, re.S)
     assert late is not None and late.group(1) == "1"

@@ -23,6 +23,7 @@ from gis_service.store.current import CurrentFeatures
 
 RECENT_DAYS = 30
 NO_TOWN = "（镇街外）"
+COVERAGE_GOOD = 0.8  # a patrol walking four fifths of the reach counts as a full one (green on maps and charts)
 
 
 def town_of(lines: list[Any], towns: gpd.GeoDataFrame) -> list[str]:
@@ -36,11 +37,31 @@ def town_of(lines: list[Any], towns: gpd.GeoDataFrame) -> list[str]:
     return out
 
 
+def town_frame(session: Session) -> gpd.GeoDataFrame:
+    """Return the towns' names and polygons (the current features of the towns layer)."""
+    return CurrentFeatures(get_catalogue()["towns"]).columns_frame(session, ["name"])
+
+
+def reach_towns(session: Session, today: dt.date, towns: gpd.GeoDataFrame | None = None) -> dict[int, str]:
+    """Return the town of each reach in force on ``today`` (by assignment id)."""
+    towns = town_frame(session) if towns is None else towns
+    held = assignments_on(session, today)
+    return dict(zip((a.id for a, _ in held), town_of([to_shape(a.geom) for a, _ in held], towns), strict=True))
+
+
+def patrol_towns(session: Session, patrol_ids: list[int]) -> dict[int, str]:
+    """Return the town of each of the patrols ``patrol_ids`` (the town its track runs through longest)."""
+    if not patrol_ids:
+        return {}
+    towns = town_frame(session)
+    rows = session.execute(select(Patrol.id, Patrol.geom).where(Patrol.id.in_(patrol_ids))).all()
+    return dict(zip((int(i) for i, _ in rows), town_of([to_shape(g) for _, g in rows], towns), strict=True))
+
+
 def patrol_stats(session: Session, today: dt.date) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols in the last 30 days and their mean coverage."""
-    towns = CurrentFeatures(get_catalogue()["towns"]).columns_frame(session, ["name"])
-    held = assignments_on(session, today)
-    reach_town = dict(zip((a.id for a, _ in held), town_of([to_shape(a.geom) for a, _ in held], towns), strict=True))
+    towns = town_frame(session)
+    reach_town = reach_towns(session, today, towns)
     since = today - dt.timedelta(days=RECENT_DAYS - 1)
     recent = session.execute(select(Patrol).where(Patrol.patrol_date >= since, Patrol.patrol_date <= today)).scalars()
     patrols = list(recent)

@@ -3,6 +3,7 @@ gaps and overlaps of the shoreline ratio check marked, and the ratio summary in 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import folium
@@ -12,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.catalogue import get_catalogue
+from gis_service.clock import SYSTEM_CLOCK
 from gis_service.errors import NotFound
 from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.base import Script, add_html, make_map, render, to_display
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html, render_template
 from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
+from gis_service.webmap.patrol_layer import patrol_layers
 from gis_service.webmap.problems import OverlayGroup, overlays_script
 from gis_service.webmap.quality_layer import quality_overlay
 
@@ -64,8 +67,10 @@ def river_map(
     *,
     basemap: str | None = None,
     quality_method: str = "annual_mean",
+    today: dt.date | None = None,
+    show_patrols: bool = False,
 ) -> str:
-    """Render a river's map page; a river that does not exist is a clear 404."""
+    """Render a river's map page (patrol states as of ``today``); a river that does not exist is a clear 404."""
     catalogue = get_catalogue()
     river = CurrentFeatures(catalogue["rivers"], where={"code": code}).frame(conn)
     if river.empty:
@@ -126,6 +131,11 @@ def river_map(
         # First, so drawn beneath: a wide translucent band under the zones and the centerline.
         entries.insert(0, OverlayGroup(folium.FeatureGroup(name="河段水质").add_to(fmap), data=quality))
         sections.append(quality_legend)
+    patrol_entries, patrol_legend = patrol_layers(
+        fmap, conn, code, today or SYSTEM_CLOCK.today(), datum, show=show_patrols
+    )
+    entries += patrol_entries
+    sections.append(patrol_legend)
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_html(fmap, legend_html("图例", sections))
     if summary is not None:

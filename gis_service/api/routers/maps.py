@@ -98,14 +98,22 @@ def river_page(
     session: SessionDep,
     _caller: Viewer,
     settings: SettingsDep,
+    clock: ClockDep,
     code: Annotated[str, Path(description="河流编码")],
     basemap: str | None = None,
+    patrols: Annotated[bool, Query(description="打开河长河段巡河状态和巡河轨迹图层")] = False,
 ) -> HTMLResponse:
-    """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary."""
-    return _page(
-        request,
-        river_map(session, code, ratio_rules(settings), basemap=basemap, quality_method=settings.quality_assessment),
+    """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary, patrol states."""
+    html = river_map(
+        session,
+        code,
+        ratio_rules(settings),
+        basemap=basemap,
+        quality_method=settings.quality_assessment,
+        today=clock.today(),
+        show_patrols=patrols,
     )
+    return _page(request, html)
 
 
 @router.get("/maps/data/problems", response_model=shapes.ProblemColumns)

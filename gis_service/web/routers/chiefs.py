@@ -1,4 +1,5 @@
-"""The river chiefs' roster page (``/chiefs``): who is in office on a date, the coverage check, the admins' import.
+"""The river chiefs' roster page (``/chiefs``): who is in office on a date, the coverage check, the admins' import;
+and a chief's patrol calendar (``/chiefs/{id}/calendar``).
 
 Phones are shown only to logged-in staff (as the API does); the import is the same as ``rivergis import chiefs``
 and a refused roster shows its report of bad rows, nothing stored.
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from gis_service.access import Role
 from gis_service.api.deps import ClockDep, SessionDep, app_settings
-from gis_service.chiefs import assignments
+from gis_service.api.params import IdPath
+from gis_service.chiefs import assignments, patrols
 from gis_service.chiefs.roster import RosterRejected, read_roster
 from gis_service.chiefs.signboards import refresh_flags
 from gis_service.clock import BusinessClock
@@ -108,3 +110,13 @@ async def import_roster(
     user.caller.audit(session, "chiefs.import", "roster", name, **result)
     commit_now(session)
     return RedirectResponse(f"/chiefs?imported={int(result.get('added', 0))}", status_code=303)
+
+
+@router.get("/chiefs/{chief_id}/calendar")
+def patrol_calendar(
+    request: Request, session: SessionDep, clock: ClockDep, user: PageViewer, chief_id: IdPath
+) -> Response:
+    """A chief's patrol calendar (巡河日历): each period of the level met or missed, and the chief's patrols."""
+    body = patrols.calendar(session, chief_id, clock.today())
+    context = {"cal": body, "today": clock.today().isoformat(), "periods": list(reversed(body["periods"]))}
+    return render(request, "chief_calendar.html", user, context)

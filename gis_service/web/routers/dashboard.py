@@ -5,17 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import SessionDep, SettingsDep
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep
 from gis_service.web.dashboard import ledger_figures, outfall_figures, ratio_figures, river_rows
 from gis_service.web.deps import PAGE, PageViewer
+from gis_service.web.patrol_dashboard import patrol_panel
 from gis_service.web.templating import render
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
 
 
 @router.get("/")
-def dashboard(request: Request, session: SessionDep, user: PageViewer, settings: SettingsDep) -> Response:
-    """The dashboard: rivers and their ranges, ratio compliance, the ledger, overdue items, outfalls."""
+def dashboard(
+    request: Request, session: SessionDep, clock: ClockDep, user: PageViewer, settings: SettingsDep
+) -> Response:
+    """The dashboard: rivers and their ranges, ratio compliance, the ledger, overdue items, outfalls, patrols."""
     ratio_charts, ratio_total, ratios = ratio_figures(session, settings)
     ledger_charts, ledger = ledger_figures(session)
     outfall_charts, outfalls = outfall_figures(session, settings)
@@ -25,5 +28,6 @@ def dashboard(request: Request, session: SessionDep, user: PageViewer, settings:
         "ledger": ledger,
         "outfalls": outfalls,
         "figures": ratio_charts + ledger_charts + outfall_charts,
+        "patrols": patrol_panel(session, clock.today()),
     }
     return render(request, "dashboard.html", user, context)

@@ -6,6 +6,7 @@ a reason, which the reporter sees on the public status page.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,11 +19,12 @@ from gis_service.catalogue import get_catalogue
 from gis_service.chiefs import public_reports
 from gis_service.errors import NotFound, ServiceError
 from gis_service.web.deps import PAGE, CsrfForm, PageAdmin, WebUser, commit_now
-from gis_service.web.templating import render
+from gis_service.web.templating import china_time, render
 from gis_service.web.uploads import text
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
 SHOWN = {"pending", "accepted", "declined"}
+CHANNELS = {"web": "网页", "wechat": "微信公众号", "hotline": "热线电话"}
 
 
 def _page(
@@ -41,6 +43,8 @@ def _page(
     for r in rows:
         r["category_label"] = category.value_label(r["category"])
         r["status_label"] = public_reports.STATUS_LABELS.get(r["status"], r["status"])
+        r["channel_label"] = CHANNELS.get(r["channel"] or "", r["channel"])
+        r["created_text"] = china_time(dt.datetime.fromisoformat(r["created_at"])) if r["created_at"] else None
     context: dict[str, Any] = {
         "rows": rows,
         "shown": shown,

@@ -4,8 +4,10 @@ and (for surveyors) the upload of a track from the phone: GPX, GeoJSON or KML wi
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,9 +16,11 @@ from sqlalchemy.orm import Session
 from gis_service.access import Role
 from gis_service.api.deps import ClockDep, SessionDep, app_settings
 from gis_service.chiefs import patrols
+from gis_service.chiefs.stats import patrol_towns, reach_towns
 from gis_service.chiefs.tracks import read_track
 from gis_service.clock import BusinessClock
-from gis_service.errors import ServiceError
+from gis_service.errors import BadRequest, ServiceError
+from gis_service.ledger.jurisdiction import layer_frame
 from gis_service.web.deps import PAGE, PageSurveyor, PageViewer, WebUser, commit_now
 from gis_service.web.file_upload import FileForm, file_bytes
 from gis_service.web.templating import render
@@ -43,19 +47,52 @@ def _page(
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    """Render the patrols (newest first), the overdue reaches and the upload form."""
+    """Render the patrols (newest first), the overdue reaches and the upload form (of one town when asked)."""
+    today = clock.today()
     rows = patrols.list_patrols(session, limit=200)
+    overdue = patrols.overdue_reaches(session, today)
+    town = (request.query_params.get("town") or "").strip()
+    if town:
+        rows, overdue = _in_town(session, town, today, rows, overdue)
     for r in rows:
         r["duration"] = duration_text(r["duration_s"])
     context = {
+        "added": _added(session, request.query_params.get("added")),
         "rows": rows,
-        "overdue": patrols.overdue_reaches(session, clock.today()),
-        "today": clock.today().isoformat(),
+        "overdue": overdue,
+        "town": town,
+        "today": today.isoformat(),
         "can_upload": user.may(Role.SURVEYOR),
         "error": error,
         "form": form or {},
     }
     return render(request, "patrols.html", user, context, status=status)
+
+
+def _added(session: Session, raw: str | None) -> dict[str, Any] | None:
+    """Return the patrol just uploaded (``?added=ID`` after the upload) for its figures, or None."""
+    if not raw or not raw.isdigit():
+        return None
+    try:
+        record = patrols.get_patrol(session, int(raw))
+    except ServiceError:
+        return None
+    return {**record, "duration": duration_text(record["duration_s"])}
+
+
+def _in_town(
+    session: Session, town: str, today: dt.date, rows: list[dict[str, Any]], overdue: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Keep the patrols and overdue reaches of ``town`` (as the dashboard counts them), or name the towns."""
+    reach_town = reach_towns(session, today)
+    known = set(reach_town.values()) | set(layer_frame(session, "towns", ["name"])["name"].astype(str))
+    if town not in known:
+        names = "、".join(sorted(known)) or "（镇街图层为空）"
+        raise BadRequest(f"镇街 {town!r} 不在镇街图层中；可选：{names}", code="unknown_town")
+    patrol_town = patrol_towns(session, [int(r["id"]) for r in rows])
+    mine = [r for r in rows if patrol_town.get(int(r["id"])) == town]
+    late = [o for o in overdue if reach_town.get(int(o["assignment_id"])) == town]
+    return mine, late
 
 
 @router.get("/patrols")
