@@ -22,7 +22,7 @@ from gis_service.chiefs.patrols import overdue_reaches
 from gis_service.chiefs.stats import COVERAGE_GOOD
 from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import ChiefAssignment, Patrol
-from gis_service.store.features import read_features
+from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.base import to_display
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html
@@ -107,7 +107,7 @@ def _reach_collection(frame: gpd.GeoDataFrame, datum: str) -> dict[str, Any]:
 
 def recent_tracks(conn: Session | Connection, code: str, today: dt.date) -> gpd.GeoDataFrame:
     """Return the river's patrol tracks of the last ``track_days`` days (newest first)."""
-    tracks = read_features(conn, "patrols", where={"river_code": code})
+    tracks = CurrentFeatures(get_catalogue()["patrols"], where={"river_code": code}).frame(conn)
     if tracks.empty:
         return tracks
     since = pd.Timestamp(today - dt.timedelta(days=int(map_styles()["patrol_map"]["track_days"]) - 1))
