@@ -22,6 +22,7 @@ from gis_service.district import get_district
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
+from gis_service.webmap.clusters import count_capped
 from gis_service.webmap.data import (
     RECORD_URL,
     finished_statuses,
@@ -42,6 +43,7 @@ OVERLAYS = (
 )
 DATA_URL = "/maps/data/problems"
 DETAIL_URL = "/maps/data/problems/{id}"
+CLUSTERS_URL = "/maps/data/problems/clusters"
 LAYER_URL = "/maps/data/layers/{layer}"
 
 
@@ -131,8 +133,12 @@ def problems_map(
     basemap: str | None = None,
     standalone: bool = False,
     record_base: str | None = None,
+    cluster_threshold: int | None = None,
 ) -> str:
-    """Render the issue map page; ``standalone`` embeds the data and inlines the assets (one file)."""
+    """Render the issue map page; ``standalone`` embeds the data and inlines the assets (one file).
+
+    Served, a filter keeping more than ``cluster_threshold`` sites opens on server-side clusters.
+    """
     fmap, datum = make_map(TITLE, basemap)
     minx, miny, maxx, maxy = get_district().bbox
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
@@ -159,7 +165,17 @@ def problems_map(
             "recordUrl": f"{record_base.rstrip('/')}{RECORD_URL}" if record_base else None,
         }
     else:
-        cfg |= {"dataUrl": f"{DATA_URL}?datum={datum}", "detailUrl": DETAIL_URL, "recordUrl": RECORD_URL}
+        over = (
+            cluster_threshold is not None
+            and count_capped(conn, flt, today=today, cap=cluster_threshold) > cluster_threshold
+        )
+        cfg |= {
+            "dataUrl": f"{DATA_URL}?datum={datum}",
+            "clustersUrl": f"{CLUSTERS_URL}?datum={datum}",
+            "detailUrl": DETAIL_URL,
+            "recordUrl": RECORD_URL,
+            "mode": "clusters" if over else "sites",
+        }
     add_html(fmap, filter_form(conn, flt))
     add_html(fmap, problems_legend())
     add_html(fmap, '<div id="rg-status" class="rg-panel rg-status">加载中…</div>')

@@ -22,12 +22,15 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    case,
+    func,
     insert,
     literal,
     select,
     text,
     union_all,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.models import SRID
@@ -135,6 +138,43 @@ class SpatialSQL:
         """
         rows = list(map(tuple, conn.execute(query.group_by(*columns))))
         return [rows for _ in columns]
+
+    def grid_index(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """Return ``floor(value)`` as an integer: the grid cell a coordinate divided by the cell size falls in."""
+        return func.floor(value)
+
+    def grid_clusters(
+        self, conn: Connection | Session, table: Table, where: Sequence[Any], cell: float
+    ) -> list[tuple[Any, ...]]:
+        """Count the rows kept by ``where`` per square grid cell of ``cell`` degrees (anchored at 0°, 0°).
+
+        One row a non-empty cell: column, row, count, sum of x, sum of y and the smallest id (a
+        one-site cell's own). A site's position is its point, or a point inside a polygon site (as
+        the data route draws it). One scan, grouped in the database: no site leaves it.
+        """
+        geom = table.c.geom
+        point = case((func.ST_Dimension(geom) == 0, geom), else_=func.ST_PointOnSurface(geom))
+        # OFFSET 0 keeps the point a column of its own, computed once a row rather than for x and for y.
+        points = select(point.label("p"), table.c.id).where(*where).offset(0).subquery("points")
+        x, y = func.ST_X(points.c.p), func.ST_Y(points.c.p)
+        # The cell in a subquery, grouped outside: PostgreSQL sees each bound parameter as its own
+        # expression, so a GROUP BY repeating ``floor(x / :cell)`` would not match the selected one.
+        sites = select(
+            x.label("x"),
+            y.label("y"),
+            self.grid_index(x / cell).label("gx"),
+            self.grid_index(y / cell).label("gy"),
+            points.c.id,
+        ).subquery("sites")
+        query = select(
+            sites.c.gx,
+            sites.c.gy,
+            func.count(),
+            func.sum(sites.c.x),
+            func.sum(sites.c.y),
+            func.min(sites.c.id),
+        ).group_by(sites.c.gx, sites.c.gy)
+        return [tuple(row) for row in conn.execute(query)]
 
     # -- upkeep ----------------------------------------------------------------------------------
 
