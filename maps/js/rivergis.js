@@ -284,6 +284,7 @@
         layer.addLayer(m);
       }
       document.body.setAttribute("data-rg-cells", String(d.x.length));
+      document.body.setAttribute("data-rg-zoom", String(d.zoom));
       document.body.setAttribute("data-rg-view-sites", String(d.n));
       if (counted) {
         document.querySelectorAll("[data-count]").forEach(function (node) {
