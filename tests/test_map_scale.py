@@ -100,6 +100,12 @@ def test_clusters_apply_the_filters_and_the_view(seven_sites, client) -> None:
     assert counts("town=万盛街道") == [1]  # D1
     assert counts("bbox=106.7,28.8,107.0,29.1") == [1, 3]  # A1–A3, B1
     assert counts("bbox=106.7,28.8,107.0,29.1&status=assigned") == [1]  # A2
+    # with the legend counts: cells of the view, counts of the whole filter (the view left out)
+    both = client.get("/maps/data/problems/clusters?zoom=10&bbox=106.7,28.8,107.0,29.1&counts=1").json()
+    assert sorted(both["count"]) == [1, 3] and both["n"] == 4 and both["total"] == 7
+    assert both["counts"]["status:closed"] == 2  # C1, C2, outside the view
+    closed = client.get("/maps/data/problems/clusters?zoom=10&bbox=106.7,28.8,107.0,29.1&counts=1&status=closed")
+    assert closed.json()["count"] == [] and closed.json()["total"] == 2
     bad = client.get("/maps/data/problems/clusters?zoom=25")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_zoom"
     assert "0 到 19" in bad.json()["error"]["message"]

@@ -50,18 +50,13 @@ def parse_zoom(value: str | None) -> int:
     return zoom
 
 
-def filter_counts(conn: Session | Connection, flt: ProblemFilter, *, today: dt.date) -> dict[str, Any]:
-    """Return the filter's total and its counts by status and by category (the legend), the bbox left out."""
-    backend = session_backend(conn)
-    table = TABLE
-    query = select(table.c.status, table.c.category, func.count()).where(*flt.clauses(today, backend))
+def legend_counts(tallies: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Return the filter's total and its counts by status and by category from ``(status, category, n)`` rows."""
     counts: dict[str, int] = {}
-    total = 0
-    for status, category, n in conn.execute(query.group_by(table.c.status, table.c.category)):
+    for status, category, n in tallies:
         counts[f"status:{status}"] = counts.get(f"status:{status}", 0) + n
         counts[f"category:{category}"] = counts.get(f"category:{category}", 0) + n
-        total += n
-    return {"total": total, "counts": counts}
+    return {"total": sum(n for *_, n in tallies), "counts": counts}
 
 
 def problem_clusters(
@@ -81,16 +76,14 @@ def problem_clusters(
     ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan).
     """
     backend = session_backend(conn)
-    table = TABLE
-    where = list(flt.clauses(today, backend))
-    if bbox is not None:
-        where.append(backend.bbox_filter(table, bbox))
-    rows = backend.grid_clusters(conn, table, where, cell_size(zoom))
+    tally = ("status", "category") if with_counts else ()
+    where = flt.clauses(today, backend)
+    rows, tallies = backend.grid_clusters(conn, TABLE, where, cell_size(zoom), bbox=bbox, tally=tally)
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
     out: dict[str, Any] = {"v": 1, "zoom": zoom, "cell": cell_size(zoom), "status": statuses, "category": categories}
     if with_counts:
-        out |= filter_counts(conn, flt, today=today)
+        out |= legend_counts(tallies)
     if not rows:
         return out | {"n": 0, "cells": 0, "x": [], "y": [], "count": [], "id": [], "sc": []}
     counts = np.array([r[2] for r in rows], dtype=np.int64)
