@@ -254,7 +254,8 @@
   /* The issue map past its threshold: clusters the service counted for the view and zoom shown, fetched
    * again after each pan or zoom (the newest answer wins); a one-site cell is drawn as the site itself. */
   RG.serverClusters = function (map, group, cfg, page) {
-    var layer = L.layerGroup(), filter = null, seq = 0, timer = null, bound = false;
+    var layer = L.layerGroup(), filter = null, seq = 0, timer = null, bound = false, seen = {}, seenKeys = [],
+      needCounts = false;
 
     function sizeClass(n) { return n < 100 ? "small" : n < 1000 ? "medium" : "large"; }
 
@@ -294,23 +295,41 @@
         if (total) total.textContent = String(d.total);
         filter.total = d.total;
       }
+      if (needCounts) return;  // drawn, but the filter's total is still on its way
       page.ready(filter.total);
-      page.setStatus("共 " + filter.total + " 个问题点（服务端聚合，视野内 " + d.n + " 个）");
+      page.setStatus("共 " + filter.total + " 个问题点（服务端聚合）");
     }
 
-    function fetchView(counted) {
-      var mine = ++seq, b = map.getBounds().pad(0.25);
-      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); });
+    /* The view's box, grown to whole blocks of 8 x 8 cells (the service's cells are 90 / 2^zoom degrees,
+     * anchored at 0°): panning inside what was fetched, or back to a zoom seen, asks nothing again. */
+    function blockBox(zoom) {
+      var b = map.getBounds(), size = 8 * 90 / Math.pow(2, zoom);
+      return [Math.floor(b.getWest() / size) * size, Math.floor(b.getSouth() / size) * size,
+              Math.ceil(b.getEast() / size) * size, Math.ceil(b.getNorth() / size) * size]
+        .map(function (v) { return +v.toFixed(9); });
+    }
+
+    function fetchView() {
+      // The legend counts are asked until an answer carrying them is drawn (a pan may overtake the first).
+      var mine = ++seq, zoom = map.getZoom(), counted = needCounts;
       var qs = RG.queryString(filter);
-      var url = cfg.clustersUrl + (cfg.clustersUrl.indexOf("?") < 0 ? "?" : "&") + "zoom=" + map.getZoom() +
-        "&bbox=" + bbox.join(",") + (qs ? "&" + qs : "") + (counted ? "&counts=1" : "");
+      var url = cfg.clustersUrl + (cfg.clustersUrl.indexOf("?") < 0 ? "?" : "&") + "zoom=" + zoom +
+        "&bbox=" + blockBox(zoom).join(",") + (qs ? "&" + qs : "");
       document.body.removeAttribute("data-rg-ready");
-      fetch(url, { headers: { Accept: "application/json" } })
+      if (!counted && seen[url]) { draw(seen[url], false); return; }
+      fetch(url + (counted ? "&counts=1" : ""), { headers: { Accept: "application/json" } })
         .then(function (r) {
           if (!r.ok) return r.json().then(function (b) { throw new Error(b.error ? b.error.message : "HTTP " + r.status); });
           return r.json();
         })
-        .then(function (d) { if (mine === seq) draw(d, counted); })
+        .then(function (d) {
+          if (seenKeys.length >= 64) delete seen[seenKeys.shift()];
+          if (!seen[url]) seenKeys.push(url);
+          seen[url] = d;
+          if (mine !== seq) return;
+          if (counted) needCounts = false;
+          draw(d, counted);
+        })
         .catch(function (e) { if (mine === seq) page.setStatus("加载失败：" + e.message); });
     }
 
@@ -320,15 +339,18 @@
         document.body.setAttribute("data-rg-mode", "clusters");
         filter = { status: f.status, category: f.category, town: f.town, river: f.river, from: f.from, to: f.to,
                    overdue: f.overdue, total: 0 };
+        seen = {};  // a new filter, or the same one asked again: answers as the ledger is now
+        seenKeys = [];
+        needCounts = true;
         if (!bound) {
           bound = true;
           group.addLayer(layer);
           map.on("moveend", function () {
             window.clearTimeout(timer);
-            timer = window.setTimeout(function () { fetchView(false); }, 150);
+            timer = window.setTimeout(fetchView, 150);
           });
         }
-        fetchView(true);
+        fetchView();
       }
     };
   };
