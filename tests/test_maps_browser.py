@@ -136,9 +136,12 @@ def _count(engine: Engine, *where: Any) -> int:
 def test_issue_map_clusters_sites_opens_escaped_popups_and_filters(browser, server, demo_engine, artifacts) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     watch = Watch(page, (server,))
+    data_requests: list[str] = []
+    page.on("request", lambda r: data_requests.append(r.url) if "/maps/data/problems?" in r.url else None)
     page.goto(f"{server}/maps/problems")
     total = _count(demo_engine)
     assert _ready(page) == total > 0
+    assert len(data_requests) == 1  # the preloaded request is the one the script reads, not a second
     assert page.locator(".marker-cluster").count() > 0
     assert int(page.inner_text("#rg-total")) == total
     page.screenshot(path=str(artifacts / "maps_problems.png"))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from html import escape as escape_attr
 from typing import Any
+from urllib.parse import urlencode
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -169,6 +171,13 @@ def problems_map(
             cluster_threshold is not None
             and count_capped(conn, flt, today=today, cap=cluster_threshold) > cluster_threshold
         )
+        if not over:
+            # Fetched while the scripts load, not after: the page's script takes this very request.
+            cfg["firstUrl"] = first = f"{DATA_URL}?{urlencode({'datum': datum, **_query(flt)})}"
+            link = f'<link rel="preload" href="{escape_attr(first)}" as="fetch" crossorigin="anonymous">'
+            root = fmap.get_root()
+            assert isinstance(root, Figure)  # make_map puts the map in a Figure
+            root.header.add_child(Element(link), name="rg_preload_data")
         cfg |= {
             "dataUrl": f"{DATA_URL}?datum={datum}",
             "clustersUrl": f"{CLUSTERS_URL}?datum={datum}",
@@ -184,6 +193,15 @@ def problems_map(
     Script(f"RiverGIS.problems({name}, {sites.get_name()}, {js_literal(cfg)});").add_to(fmap)
     html = render(fmap)
     return inline_assets(html) if standalone else html
+
+
+def _query(flt: ProblemFilter) -> dict[str, str]:
+    """Return the filter as the data route's query parameters (only those set)."""
+    shown = _js_filter(flt)
+    params = {k: ",".join(v) if isinstance(v, list) else v for k, v in shown.items() if k != "overdue"}
+    if shown["overdue"]:
+        params["overdue"] = "1"
+    return {k: v for k, v in params.items() if v}
 
 
 def _js_filter(flt: ProblemFilter) -> dict[str, Any]:

@@ -214,6 +214,8 @@
         return;
       }
       var url = cfg.dataUrl + (cfg.dataUrl.indexOf("?") < 0 ? "?" : "&") + RG.queryString(filter);
+      // The page's first data request began with the page itself (<link rel="preload">): take that one.
+      if (cfg.firstUrl && filter === cfg.filter) url = cfg.firstUrl;
       fetch(url, { headers: { Accept: "application/json" } })
         .then(function (r) {
           if (!r.ok) return r.json().then(function (b) { throw new Error(b.error ? b.error.message : "HTTP " + r.status); });
