@@ -24,14 +24,14 @@ DATA = ROOT / "data"
 RESULTS = ROOT / "results"
 
 
-def province_data(seed: int = 2022) -> Path:
-    """Return the folder with the province-scale set, generating it once."""
+def province_data(seed: int = 2022, sites: int | None = None) -> Path:
+    """Return the folder with the province-scale set (``sites``: problem sites, default 100 000), generating it once."""
     from gis_service.demo.generator import generate
 
-    folder = DATA / f"province-{seed}"
+    folder = DATA / (f"province-{seed}" if sites is None else f"province-{seed}-sites{sites}")
     if not (folder / "zones.gpkg").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        generate(folder, scale="province", seed=seed)
+        generate(folder, scale="province", seed=seed, sites=sites)
     return folder
 
 

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # GeoPackage version of exports: 1.2 is read without warnings by GDAL ≥ 2.2 and ArcGIS 10.6+.
     gpkg_version: str = "1.2"
 
+    # The issue map: up to this many sites the browser loads them all and clusters them itself;
+    # past it the page draws server-side clusters. A standalone map file holds at most the second.
+    map_cluster_threshold: int = Field(default=100_000, ge=1)
+    map_standalone_limit: int = Field(default=100_000, ge=1)
+
     # Basemap: none | osm | tianditu_vec | tianditu_img | gaode
     basemap: str = "none"
     tianditu_key: str = ""

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from gis_service.api.app import create_app
 from gis_service.cli.main import app as cli
 from gis_service.db.models import Problem
+from gis_service.settings import get_settings
 
 pytestmark = pytest.mark.browser
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -135,9 +136,12 @@ def _count(engine: Engine, *where: Any) -> int:
 def test_issue_map_clusters_sites_opens_escaped_popups_and_filters(browser, server, demo_engine, artifacts) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     watch = Watch(page, (server,))
+    data_requests: list[str] = []
+    page.on("request", lambda r: data_requests.append(r.url) if "/maps/data/problems?" in r.url else None)
     page.goto(f"{server}/maps/problems")
     total = _count(demo_engine)
     assert _ready(page) == total > 0
+    assert len(data_requests) == 1  # the preloaded request is the one the script reads, not a second
     assert page.locator(".marker-cluster").count() > 0
     assert int(page.inner_text("#rg-total")) == total
     page.screenshot(path=str(artifacts / "maps_problems.png"))
@@ -212,4 +216,54 @@ def test_river_map_draws_zones_and_ratio_panel(browser, server, artifacts) -> No
     page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane canvas').length > 0")
     assert "WS002" in page.inner_text("#rg-ratio")
     page.screenshot(path=str(artifacts / "maps_river_WS002.png"))
+    watch.assert_clean(page)
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 740)], ids=["desktop", "phone"])
+def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
+    browser, server, demo_engine, artifacts, monkeypatch: pytest.MonkeyPatch, width: int, height: int
+) -> None:
+    total = _count(demo_engine)
+    monkeypatch.setenv("RIVERGIS_MAP_CLUSTER_THRESHOLD", str(total - 1))  # the demo's sites are one too many
+    get_settings.cache_clear()
+    page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
+    watch = Watch(page, (server,))
+    page.goto(f"{server}/maps/problems")
+    assert _ready(page) == total
+    assert page.get_attribute("body", "data-rg-mode") == "clusters"
+    assert page.locator(".rg-server-cluster").count() > 0  # counted by the service, not by markercluster
+    assert page.locator(".leaflet-marker-pane .marker-cluster").count() == page.locator(".rg-server-cluster").count()
+    assert int(page.inner_text("#rg-total")) == total
+    page.screenshot(path=str(artifacts / f"maps_problems_server_clusters_{width}.png"))
+
+    # The drawn clusters hold every site in the view; clicking one zooms in and asks again.
+    def drawn() -> tuple[int, int]:
+        in_view = int(page.get_attribute("body", "data-rg-view-sites"))
+        shown = page.evaluate(
+            "Array.from(document.querySelectorAll('.rg-server-cluster span')).map(s => +s.textContent)"
+            ".reduce((a, b) => a + b, 0) + document.querySelectorAll('.leaflet-marker-pane .rg-site-icon').length"
+        )
+        return shown, in_view
+
+    shown, in_view = drawn()
+    assert shown == in_view > 0
+    zoom = int(page.get_attribute("body", "data-rg-zoom"))
+    page.evaluate("document.querySelector('.rg-server-cluster').click()")  # the first, wherever the panels lie
+    page.wait_for_function(f"document.body.hasAttribute('data-rg-ready') && +document.body.dataset.rgZoom > {zoom}")
+    shown, in_view = drawn()
+    assert shown == in_view > 0
+
+    # A filter answers from the service: closed sites only, legend and total follow.
+    closed = _count(demo_engine, Problem.status == "closed")
+    page.click("#rg-filter-toggle")
+    page.check('#rg-filter input[name="status"][value="closed"]')
+    page.click('#rg-filter button[type="submit"]')
+    page.wait_for_function(
+        f"document.body.getAttribute('data-rg-sites') === '{closed}' && document.body.hasAttribute('data-rg-ready')"
+    )
+    assert 0 < closed < total and int(page.inner_text("#rg-total")) == closed
+    assert page.inner_text('[data-count="status:closed"]') == str(closed)
+    assert page.inner_text('[data-count="status:reported"]') == "0"
+    assert "status=closed" in page.url
+    page.screenshot(path=str(artifacts / f"maps_problems_server_clusters_closed_{width}.png"))
     watch.assert_clean(page)

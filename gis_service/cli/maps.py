@@ -29,6 +29,7 @@ def problems(
 ) -> None:
     """Write the issue map as a standalone page (assets inlined, data embedded) that works offline."""
     from gis_service.ledger.filters import ProblemFilter
+    from gis_service.settings import get_settings
     from gis_service.webmap.static import export_problems_map
 
     flt = ProblemFilter.parse(
@@ -43,6 +44,12 @@ def problems(
         }
     )
     size = export_problems_map(
-        ready_engine(), output, flt, clock=business_clock(), basemap=basemap or "none", record_base=record_base
+        ready_engine(),
+        output,
+        flt,
+        clock=business_clock(),
+        basemap=basemap or "none",
+        record_base=record_base,
+        limit=get_settings().map_standalone_limit,
     )
     console.print(f"已写出问题点地图 {output}（{size / 1024:.0f} KB），可离线打开。")

@@ -33,7 +33,7 @@ from shapely.geometry import LineString
 
 from gis_service.demo.district import RIVERS, RangeLayers, demo_rivers, demo_towns, river_frame
 from gis_service.demo.geometry import district_polygon
-from gis_service.demo.province import generate_province
+from gis_service.demo.province import N_PROBLEMS, generate_province
 from gis_service.demo.sites import demo_outfalls, demo_problems
 from gis_service.demo.vocabulary import DEMO_CRS
 from gis_service.demo.writing import write_demo
@@ -69,15 +69,20 @@ def _generate_demo(out_dir: Path, rng: np.random.Generator) -> dict[str, int]:
     return write_demo(out_dir, layers)
 
 
-def generate(out_dir: Path, scale: str = "demo", seed: int = 2022) -> dict[str, int]:
-    """Write the synthetic dataset of ``scale`` (demo or province) into ``out_dir``; return counts per layer."""
+def generate(out_dir: Path, scale: str = "demo", seed: int = 2022, sites: int | None = None) -> dict[str, int]:
+    """Write the synthetic dataset of ``scale`` (demo or province) into ``out_dir``; return counts per layer.
+
+    ``sites`` sets the province set's problem sites (100 000 by default; 1 000 000 for the map benchmark).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     if scale == "demo":
+        if sites is not None:
+            raise ValueError("sites applies to scale='province' only")
         return _generate_demo(out_dir, rng)
     if scale == "province":
-        return generate_province(out_dir, rng)
+        return generate_province(out_dir, rng, sites or N_PROBLEMS)
     raise ValueError(f"unknown scale {scale!r}: use 'demo' or 'province'")
 
 
@@ -89,10 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scale", choices=("demo", "province"), default="demo", help="demo (万盛) or province")
     parser.add_argument("--seed", type=int, default=2022, help="random seed (default 2022)")
+    parser.add_argument(
+        "--sites", type=int, default=None, help="province problem sites (default 100000; 1000000 for the map benchmark)"
+    )
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    counts = generate(args.out, scale=args.scale, seed=args.seed)
+    if args.sites is not None and (args.scale != "province" or args.sites < 1):
+        parser.error("--sites 只用于 --scale province，且应为正整数")
+    counts = generate(args.out, scale=args.scale, seed=args.seed, sites=args.sites)
     for name, count in counts.items():
         print(f"{name}\t{count}")
     print(f"written to {args.out} in {time.perf_counter() - started:.1f} s")

@@ -300,9 +300,10 @@ def _province_problems(
     rivers: _ProvinceRivers,
     towns: npt.NDArray[np.object_],
     town_names: npt.NDArray[np.str_],
+    sites: int = N_PROBLEMS,
 ) -> tuple[dict[str, Any], npt.NDArray[np.object_]]:
-    """Return problem columns and points: along random river segments, 85 % inside the range."""
-    p, n = N_PROBLEMS, len(rivers.lines)
+    """Return ``sites`` problem columns and points: along random river segments, 85 % inside the range."""
+    p, n = sites, len(rivers.lines)
     river = rng.integers(0, n, p)
     seg = rng.integers(0, N_VERTICES - 1, p)
     u = rng.random(p)
@@ -356,8 +357,12 @@ def _province_problems(
     return columns, points
 
 
-def generate_province(out_dir: Path, rng: np.random.Generator) -> dict[str, int]:
-    """Build and write the province-scale benchmark GeoPackages; return the feature counts."""
+def generate_province(out_dir: Path, rng: np.random.Generator, sites: int = N_PROBLEMS) -> dict[str, int]:
+    """Build and write the province-scale benchmark GeoPackages (``sites`` problem sites); return the counts.
+
+    The other layers do not depend on ``sites`` (their draws come first): a 1 000 000-site set has the
+    same rivers, towns and zones as the 100 000-site one.
+    """
     west, south, east, north = PROVINCE_EXTENT
     frame = _LocalFrame(west, south, east, north)
     corners = frame.to_metres(np.array([west, east]), np.array([south, north]))
@@ -374,7 +379,7 @@ def generate_province(out_dir: Path, rng: np.random.Generator) -> dict[str, int]
         BOUNDARY_FIELDS["note"]: BENCH_NOTE,
     }
     zone_columns, zone_lines = _province_zones(rng, rivers)
-    problem_columns, points = _province_problems(rng, rivers, towns, town_names)
+    problem_columns, points = _province_problems(rng, rivers, towns, town_names, sites)
     town_columns = {TOWN_FIELDS["code"]: town_codes, TOWN_FIELDS["name"]: town_names, TOWN_FIELDS["note"]: BENCH_NOTE}
 
     layers = {

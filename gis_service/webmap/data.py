@@ -106,8 +106,13 @@ def problem_sites(
     datum: str = "wgs84",
     bbox: BBox | None = None,
     full: bool = False,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page)."""
+    """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page).
+
+    Past ``limit`` sites no site is sent: the answer says ``"mode": "clusters"`` and the page asks
+    for server-side clusters instead (see :mod:`gis_service.webmap.clusters`).
+    """
     table = TABLE
     cols = [table.c.id, table.c.status, table.c.category, geom_wkb(table)]
     if full:
@@ -116,11 +121,16 @@ def problem_sites(
     query = select(*cols).where(*flt.clauses(today, backend)).order_by(table.c.id)
     if bbox is not None:
         query = query.where(backend.bbox_filter(table, bbox))
+    if limit is not None:
+        query = query.limit(limit + 1)
     rows = conn.execute(query).all()
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
+    if limit is not None and len(rows) > limit:
+        return {"v": 2, "n": None, "mode": "clusters", "limit": limit, "status": statuses, "category": categories}
     out: dict[str, Any] = {
         "v": 2,
+        "mode": "sites",
         "n": len(rows),
         "scale": SCALE,
         "status": statuses,

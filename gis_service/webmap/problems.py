@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from html import escape as escape_attr
 from typing import Any
+from urllib.parse import urlencode
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from gis_service.ledger.filters import ProblemFilter
 from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
+from gis_service.webmap.clusters import count_capped
 from gis_service.webmap.data import (
     RECORD_URL,
     finished_statuses,
@@ -43,6 +46,7 @@ OVERLAYS = (
 )
 DATA_URL = "/maps/data/problems"
 DETAIL_URL = "/maps/data/problems/{id}"
+CLUSTERS_URL = "/maps/data/problems/clusters"
 LAYER_URL = "/maps/data/layers/{layer}"
 
 
@@ -132,8 +136,12 @@ def problems_map(
     basemap: str | None = None,
     standalone: bool = False,
     record_base: str | None = None,
+    cluster_threshold: int | None = None,
 ) -> str:
-    """Render the issue map page; ``standalone`` embeds the data and inlines the assets (one file)."""
+    """Render the issue map page; ``standalone`` embeds the data and inlines the assets (one file).
+
+    Served, a filter keeping more than ``cluster_threshold`` sites opens on server-side clusters.
+    """
     fmap, datum = make_map(TITLE, basemap)
     minx, miny, maxx, maxy = get_district().bbox
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
@@ -160,7 +168,24 @@ def problems_map(
             "recordUrl": f"{record_base.rstrip('/')}{RECORD_URL}" if record_base else None,
         }
     else:
-        cfg |= {"dataUrl": f"{DATA_URL}?datum={datum}", "detailUrl": DETAIL_URL, "recordUrl": RECORD_URL}
+        over = (
+            cluster_threshold is not None
+            and count_capped(conn, flt, today=today, cap=cluster_threshold) > cluster_threshold
+        )
+        if not over:
+            # Fetched while the scripts load, not after: the page's script takes this very request.
+            cfg["firstUrl"] = first = f"{DATA_URL}?{urlencode({'datum': datum, **_query(flt)})}"
+            link = f'<link rel="preload" href="{escape_attr(first)}" as="fetch" crossorigin="anonymous">'
+            root = fmap.get_root()
+            assert isinstance(root, Figure)  # make_map puts the map in a Figure
+            root.header.add_child(Element(link), name="rg_preload_data")
+        cfg |= {
+            "dataUrl": f"{DATA_URL}?datum={datum}",
+            "clustersUrl": f"{CLUSTERS_URL}?datum={datum}",
+            "detailUrl": DETAIL_URL,
+            "recordUrl": RECORD_URL,
+            "mode": "clusters" if over else "sites",
+        }
     add_html(fmap, filter_form(conn, flt))
     add_html(fmap, problems_legend())
     add_html(fmap, '<div id="rg-status" class="rg-panel rg-status">加载中…</div>')
@@ -169,6 +194,15 @@ def problems_map(
     Script(f"RiverGIS.problems({name}, {sites.get_name()}, {js_literal(cfg)});").add_to(fmap)
     html = render(fmap)
     return inline_assets(html) if standalone else html
+
+
+def _query(flt: ProblemFilter) -> dict[str, str]:
+    """Return the filter as the data route's query parameters (only those set)."""
+    shown = _js_filter(flt)
+    params = {k: ",".join(v) if isinstance(v, list) else v for k, v in shown.items() if k != "overdue"}
+    if shown["overdue"]:
+        params["overdue"] = "1"
+    return {k: v for k, v in params.items() if v}
 
 
 def _js_filter(flt: ProblemFilter) -> dict[str, Any]:

@@ -78,11 +78,12 @@
       document.body.setAttribute("data-rg-ready", "1");
     }
 
-    function icon(si, ci) {
+    function icon(si, ci, vocab) {
       var key = si + ":" + ci;
+      vocab = vocab || current;
       if (!icons[key]) {
-        var st = statusInfo[current.status[si]] || { color: "#777777" };
-        var cat = categoryInfo[current.category[ci]] || { glyph: "?" };
+        var st = statusInfo[vocab.status[si]] || { color: "#777777" };
+        var cat = categoryInfo[vocab.category[ci]] || { glyph: "?" };
         icons[key] = L.divIcon({
           className: "rg-site-icon",
           html: '<span class="rg-site" style="background:' + escapeHtml(st.color) + '">' +
@@ -140,12 +141,13 @@
     function open(marker) {
       var i = marker.options.rgIndex, data = current;
       popup.setLatLng(marker.getLatLng());
-      if (data.cols) {
+      if (data && data.cols) {
         popup.setContent(popupNode(recordAt(i))).openOn(map);
         return;
       }
+      var id = marker.options.rgId !== undefined ? marker.options.rgId : data.ids[i];
       popup.setContent(el("div", "rg-popup", "加载中…")).openOn(map);
-      fetch(cfg.detailUrl.replace("{id}", String(data.ids[i])), { headers: { Accept: "application/json" } })
+      fetch(cfg.detailUrl.replace("{id}", String(id)), { headers: { Accept: "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (rec) { popup.setContent(popupNode(rec)); })
         .catch(function (e) { popup.setContent(el("div", "rg-popup", "无法加载记录：" + e.message)); });
@@ -202,27 +204,157 @@
     function load(filter) {
       var mine = ++seq;
       setStatus("加载中…");
+      if (mode === "clusters") {
+        clusters.show(filter);
+        return;
+      }
       if (cfg.data) {
         current = current || decode(cfg.data);
         draw(filter);
         return;
       }
       var url = cfg.dataUrl + (cfg.dataUrl.indexOf("?") < 0 ? "?" : "&") + RG.queryString(filter);
+      // The page's first data request began with the page itself (<link rel="preload">): take that one.
+      if (cfg.firstUrl && filter === cfg.filter) url = cfg.firstUrl;
       fetch(url, { headers: { Accept: "application/json" } })
         .then(function (r) {
           if (!r.ok) return r.json().then(function (b) { throw new Error(b.error ? b.error.message : "HTTP " + r.status); });
           return r.json();
         })
-        .then(function (d) { if (mine === seq) { current = decode(d); draw(filter); } })
+        .then(function (d) {
+          if (mine !== seq) return;
+          // Past the service's threshold it sends no site: the map switches to server-side clusters.
+          if (d.mode === "clusters") { mode = "clusters"; clusters.show(filter); return; }
+          current = decode(d);
+          draw(filter);
+        })
         .catch(function (e) { setStatus("加载失败：" + e.message); });
     }
 
+    /* Server-side clusters: one marker a grid cell of the view, counted by the service. */
+    var mode = cfg.mode || "sites";
+    var clusters = RG.serverClusters(map, group, cfg, {
+      icon: icon, open: open, setStatus: setStatus,
+      before: function () {
+        current = null;
+        cluster.clearLayers();
+        map.closePopup();
+        document.body.removeAttribute("data-rg-ready");
+      },
+      ready: function (total) { shown = total; ready(); }
+    });
+
     RG.bindFilter(map, cfg.filter, load);
     load(cfg.filter);
+    RG.mode = function () { return mode; };
     // Handles for scripts and tests that drive the page (the cluster and the decoded data).
     RG.cluster = cluster;
     RG.current = function () { return current; };
     return cluster;
+  };
+
+  /* The issue map past its threshold: clusters the service counted for the view and zoom shown, fetched
+   * again after each pan or zoom (the newest answer wins); a one-site cell is drawn as the site itself. */
+  RG.serverClusters = function (map, group, cfg, page) {
+    var layer = L.layerGroup(), filter = null, seq = 0, timer = null, bound = false, seen = {}, seenKeys = [],
+      needCounts = false;
+
+    function sizeClass(n) { return n < 100 ? "small" : n < 1000 ? "medium" : "large"; }
+
+    function clusterIcon(n) {
+      var text = n >= 10000 ? Math.round(n / 1000) + "k" : String(n);
+      return L.divIcon({
+        className: "marker-cluster marker-cluster-" + sizeClass(n) + " rg-server-cluster",
+        html: "<div><span>" + text + "</span></div>", iconSize: [40, 40]
+      });
+    }
+
+    function draw(d, counted) {
+      layer.clearLayers();
+      var ncat = d.category.length;
+      for (var k = 0; k < d.x.length; k++) {
+        var ll = [d.y[k], d.x[k]], m;
+        if (d.count[k] === 1 && d.id[k] !== null && d.sc[k] !== null) {
+          m = L.marker(ll, { icon: page.icon(Math.floor(d.sc[k] / ncat), d.sc[k] % ncat, d), rgId: d.id[k],
+                             keyboard: false });
+          m.on("click", function (e) { page.open(e.target); });
+        } else {
+          m = L.marker(ll, { icon: clusterIcon(d.count[k]), rgCount: d.count[k], keyboard: false });
+          m.on("click", function (e) {
+            map.setView(e.target.getLatLng(), Math.min(map.getZoom() + 2, map.getMaxZoom()));
+          });
+        }
+        layer.addLayer(m);
+      }
+      document.body.setAttribute("data-rg-cells", String(d.x.length));
+      document.body.setAttribute("data-rg-zoom", String(d.zoom));
+      document.body.setAttribute("data-rg-view-sites", String(d.n));
+      if (counted) {
+        document.querySelectorAll("[data-count]").forEach(function (node) {
+          node.textContent = String(d.counts[node.getAttribute("data-count")] || 0);
+        });
+        var total = document.getElementById("rg-total");
+        if (total) total.textContent = String(d.total);
+        filter.total = d.total;
+      }
+      if (needCounts) return;  // drawn, but the filter's total is still on its way
+      page.ready(filter.total);
+      page.setStatus("共 " + filter.total + " 个问题点（服务端聚合）");
+    }
+
+    /* The view's box, grown to whole blocks of 8 x 8 cells (the service's cells are 90 / 2^zoom degrees,
+     * anchored at 0°): panning inside what was fetched, or back to a zoom seen, asks nothing again. */
+    function blockBox(zoom) {
+      var b = map.getBounds(), size = 8 * 90 / Math.pow(2, zoom);
+      return [Math.floor(b.getWest() / size) * size, Math.floor(b.getSouth() / size) * size,
+              Math.ceil(b.getEast() / size) * size, Math.ceil(b.getNorth() / size) * size]
+        .map(function (v) { return +v.toFixed(9); });
+    }
+
+    function fetchView() {
+      // The legend counts are asked until an answer carrying them is drawn (a pan may overtake the first).
+      var mine = ++seq, zoom = map.getZoom(), counted = needCounts;
+      var qs = RG.queryString(filter);
+      var url = cfg.clustersUrl + (cfg.clustersUrl.indexOf("?") < 0 ? "?" : "&") + "zoom=" + zoom +
+        "&bbox=" + blockBox(zoom).join(",") + (qs ? "&" + qs : "");
+      document.body.removeAttribute("data-rg-ready");
+      if (!counted && seen[url]) { draw(seen[url], false); return; }
+      fetch(url + (counted ? "&counts=1" : ""), { headers: { Accept: "application/json" } })
+        .then(function (r) {
+          if (!r.ok) return r.json().then(function (b) { throw new Error(b.error ? b.error.message : "HTTP " + r.status); });
+          return r.json();
+        })
+        .then(function (d) {
+          if (seenKeys.length >= 64) delete seen[seenKeys.shift()];
+          if (!seen[url]) seenKeys.push(url);
+          seen[url] = d;
+          if (mine !== seq) return;
+          if (counted) needCounts = false;
+          draw(d, counted);
+        })
+        .catch(function (e) { if (mine === seq) page.setStatus("加载失败：" + e.message); });
+    }
+
+    return {
+      show: function (f) {
+        page.before();
+        document.body.setAttribute("data-rg-mode", "clusters");
+        filter = { status: f.status, category: f.category, town: f.town, river: f.river, from: f.from, to: f.to,
+                   overdue: f.overdue, total: 0 };
+        seen = {};  // a new filter, or the same one asked again: answers as the ledger is now
+        seenKeys = [];
+        needCounts = true;
+        if (!bound) {
+          bound = true;
+          group.addLayer(layer);
+          map.on("moveend", function () {
+            window.clearTimeout(timer);
+            timer = window.setTimeout(fetchView, 150);
+          });
+        }
+        fetchView();
+      }
+    };
   };
 
   /* Filter <-> URL parameters (the same names the service accepts). */

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from gis_service.api.compressed import conditional
 from gis_service.api.deps import (
     TOKEN_COOKIE,
     ClockDep,
@@ -26,6 +27,7 @@ from gis_service.export import geojson
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
+from gis_service.webmap.clusters import parse_zoom, problem_clusters
 from gis_service.webmap.data import problem_record, problem_sites, read_overlay
 from gis_service.webmap.problems import problems_map
 from gis_service.webmap.rivers import river_map
@@ -85,10 +87,21 @@ def problems_page(
     session: SessionDep,
     _caller: Viewer,
     clock: ClockDep,
+    settings: SettingsDep,
     basemap: Annotated[str | None, Query(description="none | osm | tianditu_vec | ...")] = None,
 ) -> HTMLResponse:
-    """The issue map: problem sites over rivers, ranges, zones and outfalls, with filters and legend."""
-    html = problems_map(session, _filter(request), today=clock.today(), basemap=basemap)
+    """The issue map: problem sites over rivers, ranges, zones and outfalls, with filters and legend.
+
+    Past ``RIVERGIS_MAP_CLUSTER_THRESHOLD`` sites the page draws server-side clusters
+    (``/maps/data/problems/clusters``) instead of loading every site.
+    """
+    html = problems_map(
+        session,
+        _filter(request),
+        today=clock.today(),
+        basemap=basemap,
+        cluster_threshold=settings.map_cluster_threshold,
+    )
     return _page(request, html)
 
 
@@ -122,18 +135,57 @@ def problems_data(
     session: SessionDep,
     _caller: Viewer,
     clock: ClockDep,
+    settings: SettingsDep,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
     datum: str = "wgs84",
 ) -> Response:
-    """Problem sites for the current filter as compact columns (ids, integer coordinates, codes)."""
-    sites = problem_sites(session, _filter(request), today=clock.today(), datum=_datum(datum), bbox=parse_bbox(bbox))
-    return _json(sites)
+    """Problem sites for the current filter as compact columns (ids, integer coordinates, codes).
+
+    With an ``ETag`` (304 when the browser's copy is current) and compressed as the browser accepts
+    (brotli or gzip). Past ``RIVERGIS_MAP_CLUSTER_THRESHOLD`` sites: ``"mode": "clusters"`` and no site.
+    """
+    sites = problem_sites(
+        session,
+        _filter(request),
+        today=clock.today(),
+        datum=_datum(datum),
+        bbox=parse_bbox(bbox),
+        limit=settings.map_cluster_threshold,
+    )
+    return conditional(request, geojson.dumps(sites).encode("utf-8"), "application/json")
+
+
+@router.get("/maps/data/problems/clusters", response_model=shapes.ProblemClusters)
+def problems_clusters(
+    request: Request,
+    session: SessionDep,
+    _caller: Viewer,
+    clock: ClockDep,
+    zoom: Annotated[str, Query(description="地图缩放级别 0–19")],
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
+    datum: str = "wgs84",
+    counts: Annotated[bool, Query(description="同时返回筛选结果总数及按状态、类别的计数（图例）")] = False,
+) -> Response:
+    """Server-side clusters of the filtered sites in ``bbox`` at ``zoom``: a count and position per grid cell."""
+    body = problem_clusters(
+        session,
+        _filter(request),
+        today=clock.today(),
+        zoom=parse_zoom(zoom),
+        bbox=parse_bbox(bbox),
+        datum=_datum(datum),
+        with_counts=counts,
+    )
+    return conditional(request, geojson.dumps(body).encode("utf-8"), "application/json")
 
 
 @router.get("/maps/data/problems/{problem_id}", response_model=shapes.ProblemRecord)
-def problem_popup(session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: IdPath) -> Response:
-    """One site's popup record."""
-    return _json(problem_record(session, problem_id, clock.today()))
+def problem_popup(
+    request: Request, session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: IdPath
+) -> Response:
+    """One site's popup record, fetched when the site is clicked (with an ``ETag``)."""
+    record = problem_record(session, problem_id, clock.today())
+    return conditional(request, geojson.dumps(record).encode("utf-8"), "application/json")
 
 
 @router.get("/maps/data/layers/{layer}", response_model=shapes.MapLayer)

@@ -21,13 +21,17 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     Table,
+    and_,
     bindparam,
+    case,
+    func,
     insert,
     literal,
     select,
     text,
     union_all,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.models import SRID
@@ -159,6 +163,92 @@ class SpatialSQL:
         """
         rows = list(map(tuple, conn.execute(query.group_by(*columns))))
         return [rows for _ in columns]
+
+    def grid_index(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """Return ``floor(value)`` as an integer: the grid cell a coordinate divided by the cell size falls in."""
+        return func.floor(value)
+
+    def grid_sites(
+        self, table: Table, where: Sequence[Any], cell: float, tally: Sequence[str], inside: BBox | None = None
+    ) -> FromClause:
+        """Return the subquery of kept sites: x, y, their grid cell (gx, gy), id and the ``tally`` columns.
+
+        A site's position is its point, or a point inside a polygon site (as the data route draws it).
+        With ``inside``, a site whose position lies outside that box has no cell (gx, gy NULL).
+        """
+        geom = table.c.geom
+        extra = [table.c[n] for n in tally]
+        point = case((func.ST_Dimension(geom) == 0, geom), else_=func.ST_PointOnSurface(geom))
+        # Each OFFSET 0 keeps its level a subquery of its own, so that the point, then x and y, are
+        # computed once a row rather than once for each expression that uses them.
+        points = select(point.label("p"), table.c.id, *extra).where(*where).offset(0).subquery("points")
+        xy = select(
+            func.ST_X(points.c.p).label("x"),
+            func.ST_Y(points.c.p).label("y"),
+            points.c.id,
+            *(points.c[n] for n in tally),
+        )
+        coords = xy.offset(0).subquery("coords")
+        x, y = coords.c.x, coords.c.y
+        # The cell in a subquery, grouped outside: PostgreSQL sees each bound parameter as its own
+        # expression, so a GROUP BY repeating ``floor(x / :cell)`` would not match the selected one.
+        gx, gy = self.grid_index(x / cell), self.grid_index(y / cell)
+        if inside is not None:
+            minx, miny, maxx, maxy = inside
+            within = and_(x >= minx, x <= maxx, y >= miny, y <= maxy)
+            gx, gy = case((within, gx)), case((within, gy))
+        return select(x, y, gx.label("gx"), gy.label("gy"), coords.c.id, *(coords.c[n] for n in tally)).subquery(
+            "sites"
+        )
+
+    def grid_clusters(
+        self,
+        conn: Connection | Session,
+        table: Table,
+        where: Sequence[Any],
+        cell: float,
+        bbox: BBox | None = None,
+        tally: Sequence[str] = (),
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Count the rows kept by ``where`` in ``bbox`` per square grid cell of ``cell`` degrees (anchored at 0°, 0°).
+
+        Return the cells, one row a non-empty cell: column, row, count, sum of x, sum of y and the
+        smallest id (a one-site cell's own); and, when ``tally`` names columns, every row kept by
+        ``where`` (``bbox`` left out) counted by them: ``(*values, n)``. One grouped scan: with a
+        tally, the sites outside ``bbox`` are read too (they count) but fall in no cell.
+        """
+        if not tally:
+            kept = [*where, self.bbox_filter(table, bbox)] if bbox is not None else list(where)
+            sites = self.grid_sites(table, kept, cell, ())
+            query = select(
+                sites.c.gx,
+                sites.c.gy,
+                func.count(),
+                func.sum(sites.c.x),
+                func.sum(sites.c.y),
+                func.min(sites.c.id),
+            ).group_by(sites.c.gx, sites.c.gy)
+            return [tuple(row) for row in conn.execute(query)], []
+        sites = self.grid_sites(table, where, cell, tally, inside=bbox)
+        keys = [sites.c.gx, sites.c.gy, *(sites.c[n] for n in tally)]
+        query = select(*keys, func.count(), func.sum(sites.c.x), func.sum(sites.c.y), func.min(sites.c.id)).group_by(
+            *keys
+        )
+        # A cell's rows (one a tally value) summed into the cell; the tally's over every cell.
+        cells: dict[tuple[Any, Any], list[Any]] = {}
+        tallies: dict[tuple[Any, ...], int] = {}
+        n = len(tally)
+        for gx, gy, *rest in conn.execute(query):
+            values, (count, sx, sy, first) = tuple(rest[:n]), rest[n:]
+            tallies[values] = tallies.get(values, 0) + count
+            if gx is None:
+                continue
+            if (gx, gy) in cells:
+                got = cells[(gx, gy)]
+                got[0], got[1], got[2], got[3] = got[0] + count, got[1] + sx, got[2] + sy, min(got[3], first)
+            else:
+                cells[(gx, gy)] = [count, sx, sy, first]
+        return [(gx, gy, *v) for (gx, gy), v in cells.items()], [(*k, v) for k, v in tallies.items()]
 
     # -- upkeep ----------------------------------------------------------------------------------
 

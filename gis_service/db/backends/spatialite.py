@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Connection, Integer, Select, Table, and_, cast, func, literal_column, select, text
 
 from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
 
@@ -42,6 +42,11 @@ class SpatiaLiteSQL(SpatialSQL):
         """The index prefilter on ``box``, then the exact ``ST_Intersects``."""
         exact = self.spatial_predicate("intersects", table.c.geom, self.geometry_from_wkb(wkb))
         return and_(self.bbox_filter(table, box), exact)
+
+    def grid_index(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``floor`` from a cast (SQLite has ``floor`` only when built with its maths functions)."""
+        whole = cast(value, Integer)
+        return whole - cast(value < whole, Integer)
 
     def layer_extents(self, conn: Connection, tables: Sequence[Table]) -> list[BBox | None]:
         """``Extent`` of each table, in one query."""

@@ -1,0 +1,127 @@
+"""Server-side clusters of the issue map: past the cluster threshold the browser gets one grid cell per group
+of nearby sites (their count and mean position) for the view and zoom it shows, never the sites themselves.
+
+Cells are squares of about :data:`CELL_PX` screen pixels at the requested zoom, anchored at 0°, 0°, so
+that a cluster stays put as the map pans. The counts are the database's (``SpatialSQL.grid_clusters``):
+a million sites cost one grouped scan, and the answer is a few hundred cells whatever the ledger's size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import session_backend
+from gis_service.errors import BadRequest
+from gis_service.ledger.filters import TABLE, ProblemFilter
+from gis_service.store.spatial import BBox
+from gis_service.webmap.base import gcj02_from_wgs84
+
+CELL_PX = 64  # a cluster gathers the sites within about this many screen pixels
+MAX_ZOOM = 19
+# At the map's last zooms a cell shrinks to a few pixels: sites closer than that are one spot.
+FINE_ZOOM, FINE_CELL_PX = 18, 4
+DECIMALS = 6  # display positions at 1e-6 degree (≈ 0.1 m)
+
+
+def cell_size(zoom: int) -> float:
+    """Return the grid cell's side in degrees at Web Mercator ``zoom`` (256-pixel tiles)."""
+    pixels = FINE_CELL_PX if zoom >= FINE_ZOOM else CELL_PX
+    return float(pixels * 360.0 / (256 * 2**zoom))
+
+
+def parse_zoom(value: str | None) -> int:
+    """Validate the ``zoom`` parameter (an integer from 0 to :data:`MAX_ZOOM`)."""
+    try:
+        zoom = int(value) if value is not None else -1
+    except ValueError:
+        zoom = -1
+    if not 0 <= zoom <= MAX_ZOOM:
+        raise BadRequest(
+            f"zoom={value!r} 不正确：应为 0 到 {MAX_ZOOM} 的整数（地图当前的缩放级别）",
+            code="bad_zoom",
+            details={"min": 0, "max": MAX_ZOOM},
+        )
+    return zoom
+
+
+def legend_counts(tallies: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Return the filter's total and its counts by status and by category from ``(status, category, n)`` rows."""
+    counts: dict[str, int] = {}
+    for status, category, n in tallies:
+        counts[f"status:{status}"] = counts.get(f"status:{status}", 0) + n
+        counts[f"category:{category}"] = counts.get(f"category:{category}", 0) + n
+    return {"total": sum(n for *_, n in tallies), "counts": counts}
+
+
+def problem_clusters(
+    conn: Session | Connection,
+    flt: ProblemFilter,
+    *,
+    today: dt.date,
+    zoom: int,
+    bbox: BBox | None = None,
+    datum: str = "wgs84",
+    with_counts: bool = False,
+) -> dict[str, Any]:
+    """Return the filtered sites in ``bbox`` as grid clusters for ``zoom``; one-site cells carry the site.
+
+    Columns: ``x``/``y`` (mean position, display lon/lat), ``n`` (sites in the cell), ``id`` (the
+    site of a one-site cell, else null) and ``sc`` (its status and category indexes, else null).
+    ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan).
+    """
+    backend = session_backend(conn)
+    tally = ("status", "category") if with_counts else ()
+    where = flt.clauses(today, backend)
+    rows, tallies = backend.grid_clusters(conn, TABLE, where, cell_size(zoom), bbox=bbox, tally=tally)
+    spec = get_catalogue()["problems"]
+    statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
+    out: dict[str, Any] = {"v": 1, "zoom": zoom, "cell": cell_size(zoom), "status": statuses, "category": categories}
+    if with_counts:
+        out |= legend_counts(tallies)
+    if not rows:
+        return out | {"n": 0, "cells": 0, "x": [], "y": [], "count": [], "id": [], "sc": []}
+    counts = np.array([r[2] for r in rows], dtype=np.int64)
+    lon = np.array([r[3] for r in rows], dtype=float) / counts
+    lat = np.array([r[4] for r in rows], dtype=float) / counts
+    if datum == "gcj02":
+        lon, lat = gcj02_from_wgs84(lon, lat)
+    ids: list[int | None] = [int(r[5]) if r[2] == 1 else None for r in rows]
+    out |= {
+        "n": int(counts.sum()),
+        "cells": len(rows),
+        "x": np.round(lon, DECIMALS).tolist(),
+        "y": np.round(lat, DECIMALS).tolist(),
+        "count": counts.tolist(),
+        "id": ids,
+        "sc": _single_codes(conn, [i for i in ids if i is not None], ids, statuses, categories),
+    }
+    return out
+
+
+def _single_codes(
+    conn: Session | Connection, singles: list[int], ids: list[int | None], statuses: list[str], categories: list[str]
+) -> list[int | None]:
+    """Return ``status * len(categories) + category`` for each one-site cell (its icon), None for clusters."""
+    codes: dict[int, int] = {}
+    backend = session_backend(conn)
+    for clause in backend.member_of(TABLE.c.id, singles) if singles else []:
+        for site_id, status, category in conn.execute(
+            select(TABLE.c.id, TABLE.c.status, TABLE.c.category).where(clause)
+        ):
+            s = statuses.index(status) if status in statuses else len(statuses)
+            c = categories.index(category) if category in categories else 0
+            codes[site_id] = s * len(categories) + c
+    return [codes.get(i) if i is not None else None for i in ids]
+
+
+def count_capped(conn: Session | Connection, flt: ProblemFilter, *, today: dt.date, cap: int) -> int:
+    """Return how many sites the filter keeps, counting no further than ``cap + 1`` (is it over ``cap``?)."""
+    backend = session_backend(conn)
+    kept = select(TABLE.c.id).where(*flt.clauses(today, backend)).limit(cap + 1).subquery("kept")
+    return int(conn.execute(select(func.count()).select_from(kept)).scalar_one())
