@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gis_service.cli.common import business_clock, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 
 map_app = typer.Typer(help="地图导出", no_args_is_help=True)
@@ -29,7 +29,6 @@ def problems(
 ) -> None:
     """Write the issue map as a standalone page (assets inlined, data embedded) that works offline."""
     from gis_service.ledger.filters import ProblemFilter
-    from gis_service.settings import get_settings
     from gis_service.webmap.static import export_problems_map
 
     flt = ProblemFilter.parse(
@@ -50,6 +49,6 @@ def problems(
         clock=business_clock(),
         basemap=basemap or "none",
         record_base=record_base,
-        limit=get_settings().map_standalone_limit,
+        limit=cli_settings().map_standalone_limit,
     )
     console.print(f"已写出问题点地图 {output}（{size / 1024:.0f} KB），可离线打开。")
