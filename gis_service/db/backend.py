@@ -138,6 +138,12 @@ class SpatialBackend(SpatialSQL):
         with self.session(write=write, timeouts=timeouts) as session, session.begin():
             yield session
 
+    @contextmanager
+    def one_read(self) -> Iterator[Connection]:
+        """Yield a connection for a read of one statement (a single feature, a tile): a read transaction here."""
+        with self.transaction(write=False) as session:
+            yield session.connection()
+
     @classmethod
     def on_begin(cls, conn: Connection) -> None:
         """Start a transaction the way this database needs (the ``begin`` event of the engine)."""
@@ -187,6 +193,15 @@ class PostGISBackend(PostGISSQL, SpatialBackend):
 
     name = "postgresql"
     advisory_locks = True
+
+    @contextmanager
+    def one_read(self) -> Iterator[Connection]:
+        """Autocommit: one statement is its own snapshot, without BEGIN and COMMIT (two round trips).
+
+        The request timeouts hold: they are the connection's defaults (``db/pool.py``).
+        """
+        with self.bind(write=False).connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def on_begin(cls, conn: Connection) -> None:

@@ -364,8 +364,8 @@ def item(
     layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)
-    with backend.transaction(write=False) as session:
-        texts = read.texts(session, None if as_html or out.is_storage_lonlat else out.project)
+    with backend.one_read() as conn:
+        texts = read.texts(conn, None if as_html or out.is_storage_lonlat else out.project)
     if not texts:
         raise NotFound(f"集合 {collection_id} 的当前要素中没有 {fid}", code="feature_not_found")
     links = Links(request)

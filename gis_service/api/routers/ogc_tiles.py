@@ -141,8 +141,8 @@ def tile(
     _tileset_id(tms_id)
     layer = layer_of(collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
-    with filter_errors(read), backend.transaction(write=False) as session:
-        body = encode_tile(session, read, Tile.checked(z, x, y))
+    with filter_errors(read), backend.one_read() as conn:
+        body = encode_tile(conn, read, Tile.checked(z, x, y))
     tag = etag(body)
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
     if tag in request.headers.get("if-none-match", ""):
