@@ -1,6 +1,6 @@
 """Exact feature counts of whole layers: the database's own tally where it keeps one, else ``COUNT(*)``.
 
-Migration 0013 keeps ``feature_counts`` equal to ``COUNT(*)`` for the layers that grow large
+Migration 0010 keeps ``feature_counts`` equal to ``COUNT(*)`` for the layers that grow large
 (triggers in the writing transaction, so a reader sees the count of the rows it sees). A layer
 without a tally row is counted: it is small, or older than the tally (a database not upgraded).
 """

@@ -13,7 +13,7 @@ so a COPY of 100 000 rows is one update), SQLite once a row. Other layers are sm
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None
