@@ -1,6 +1,6 @@
 """feature counts kept by the database for the large unversioned layers
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-05
 
