@@ -20,7 +20,7 @@ from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
 from gis_service.demo.generator import main as generator_main
 from gis_service.settings import get_settings
-from gis_service.store.features import insert_features
+from gis_service.store.bulk import insert_features
 
 # Zoom 10: a cell is 64 px of a 256-px tile of 360 / 2**10 degrees = 64 * 360 / 262144 = 0.087890625°.
 # Zoom 5: 2.8125°. Cell indexes below are floor(coordinate / cell), worked out by hand.
