@@ -80,3 +80,15 @@ def test_dashboard_needs_login_when_reading_is_private(demo_client, monkeypatch)
 def test_dashboard_of_an_empty_database_says_what_to_do(client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "还没有河流数据" in page.text
+
+
+def test_dashboard_shows_the_assessed_sections_good_figure(demo_client, demo_tokens, tmp_path) -> None:
+    from tests.test_quality_screen import fill
+
+    before = demo_client.get("/")
+    assert 'data-kpi="assessed-good">—' in before.text and "尚无国控、市控断面监测结果" in before.text
+    fill(demo_client, demo_tokens, tmp_path)
+    page = demo_client.get("/")
+    # S1 (国控): DO 6.5 → II but 氨氮 1.2 → IV, not 优良; S2 (市控): DO 8 and 氨氮 0.1 → I, 优良. One of two.
+    assert 'data-kpi="assessed-good">1/2</div>' in page.text
+    assert "2026 年 · 未全部优良" in page.text and 'href="/quality"' in page.text
