@@ -147,6 +147,7 @@ def main() -> None:
     from gis_service.db.engine import make_engine
     from gis_service.ingest.pipeline import ImportOptions, run_import
     from gis_service.runtime import return_freed_memory_promptly
+    from gis_service.settings import Settings
 
     if not args.glibc_defaults:
         return_freed_memory_promptly()  # as ``rivergis import`` does
@@ -163,7 +164,8 @@ def main() -> None:
         if profile:
             profile.enable()
         with stages.stage("whole import (rolled back)"):
-            result = run_import(session, args.path, ImportOptions(layer=args.layer, actor="profile"))
+            options = ImportOptions(layer=args.layer, actor="profile")
+            result = run_import(session, args.path, options, settings=Settings())
         if profile:
             profile.disable()
         total = time.perf_counter() - start
