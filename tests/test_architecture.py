@@ -62,7 +62,6 @@ SETTINGS_BACKLOG = {
     "gis_service.db.engine",
     "gis_service.db.backend",
     "gis_service.ingest.archive",
-    "gis_service.ingest.validation.validate",
     "gis_service.webmap.base",
 }
 

@@ -323,7 +323,7 @@ def import_delivery(
     try:
         # Read while the writer starts: the context is committed data (rivers, approved ranges).
         with reading_session(session, busy=writer is not None) as reader:
-            ctx = load_context(reader, layer, prepared.frame, options.fix)
+            ctx = load_context(reader, layer, prepared.frame, options.fix, settings)
         checked = validate(layer, prepared.frame, ctx, mapped=prepared.mapped, reported=prepared.reported)
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):
