@@ -61,7 +61,6 @@ SETTINGS_BACKLOG = {
     "gis_service.catalogue",
     "gis_service.db.engine",
     "gis_service.db.backend",
-    "gis_service.ingest.archive",
     "gis_service.webmap.base",
 }
 

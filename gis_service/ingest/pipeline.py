@@ -27,6 +27,7 @@ from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.engine import side_engine
 from gis_service.errors import BadRequest, DeliveryRejected
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding, normalise
 from gis_service.ingest.read import MissingCRS, Source, read_delivery
@@ -117,10 +118,11 @@ def prepare(
     layer: LayerSpec,
     path: Path,
     options: ImportOptions,
+    limits: ArchiveLimits,
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
 ) -> Prepared:
-    """Read and normalise ``path``; reject at once what lies outside the district.
+    """Read and normalise ``path`` (archives unpacked within ``limits``); reject at once what lies outside the district.
 
     ``seen`` is handed the features the report's feature numbers count (for a preview map).
     """
@@ -129,6 +131,7 @@ def prepare(
         source = read_delivery(
             path,
             Path(tmp),
+            limits,
             layer=options.source_layer,
             encoding=options.encoding,
             crs=parse_crs(options.crs),
@@ -312,7 +315,7 @@ def import_delivery(
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
     try:
-        prepared = prepare(layer, path, options, step, seen)
+        prepared = prepare(layer, path, options, ArchiveLimits.of(settings), step, seen)
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc) from None
     source = prepared.source
