@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from gis_service.api.app import create_app
+from gis_service.db.backend import Timeouts
 from gis_service.settings import Settings
 from tests.helpers import bearer, clear_caches
 from tests.test_import_fixtures import cli, river_frame, shapefile_zip, stored_counts
@@ -105,3 +106,11 @@ def test_the_cli_takes_the_archive_limits_from_the_environment(
     # With the environment's default limits the same file imports.
     exit_code, body = cli("import", "rivers", str(archive))
     assert exit_code == 0 and body["stored"] == 1, body
+
+
+def test_the_database_waits_are_the_apps_own(engine: Engine) -> None:
+    # The app's backend (its transactions' lock and statement limits) follows the app's settings.
+    own = Settings(db_lock_timeout_s=2.5, db_statement_timeout_s=7, db_import_lock_timeout_s=9, db_import_timeout_s=11)
+    app = create_app(engine, settings=own)
+    assert app.state.backend.request_timeouts == Timeouts(lock_s=2.5, statement_s=7)
+    assert app.state.backend.import_timeouts == Timeouts(lock_s=9, statement_s=11)
