@@ -102,8 +102,10 @@ def link_layer_of(value: str | None, line: int) -> str | None:
 
 
 def import_tasks(session: Session, path: Path, limits: ArchiveLimits) -> dict[str, Any]:
-    """Store a task list (an .xlsx unpacked within ``limits``): new (river, year, task) rows are added, known ones
-    updated; rivers must exist."""
+    """Store a task list: new (river, year, task) rows are added, known ones updated; rivers must exist.
+
+    An .xlsx is unpacked within ``limits`` (the caller's settings).
+    """
     rows = parse_tasks(path, limits)
     codes = sorted({r["river_code"] for r in rows})
     rivers = CurrentFeatures(get_catalogue()["rivers"], clause=lambda table, _backend: table.c.code.in_(codes))
