@@ -45,9 +45,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from benchmarks.common import DATA, Measure, province_data, report, scratch_postgis, store_layers
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine
 from gis_service.db.models import Problem
 from gis_service.db.schema import upgrade
+from gis_service.settings import Settings
 
 # A tile: WebMercatorQuad zoom, column, row (both servers get the same tile, each in its own URL form).
 Tile = tuple[int, int, int]
@@ -285,7 +287,7 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     tipg = tipg_python(args.tipg_python)
     with scratch_postgis() if not args.url else _given(args.url) as url:
-        engine = make_engine(url)
+        engine = make_engine(url, DatabaseWaits.of(Settings()))
         load(engine, province_data())
         engine.dispose()
         run(url, tipg, args.repeat, args.accept_encoding)

@@ -51,13 +51,14 @@ def child_env(url: str) -> dict[str, str]:
 def setup(url: str, folder: Path) -> None:
     """Create the schema and load rivers and approved ranges through the import pipeline (untimed)."""
     os.environ.update(child_env(url))
+    from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine, transaction
     from gis_service.db.schema import upgrade
     from gis_service.ingest.pipeline import ImportOptions
     from gis_service.ledger.intake import run_import
     from gis_service.settings import Settings
 
-    engine = make_engine(url)
+    engine = make_engine(url, DatabaseWaits.of(Settings()))
     upgrade(engine)
     for layer, approve in (("rivers", False), ("boundaries", True)):
         start = time.perf_counter()
@@ -75,6 +76,7 @@ def setup(url: str, folder: Path) -> None:
 def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     """Import ``path`` as zones (the measured work) and print seconds and peak RSS as JSON."""
     os.environ.update(child_env(url))
+    from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine, transaction
     from gis_service.ingest import pipeline
     from gis_service.ingest.pipeline import ImportOptions
@@ -87,7 +89,7 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
         # Measurement only: how long the import takes without the ratio check it always runs.
         pipeline.zone_ratios = lambda *_args, **_kwargs: (None, [])  # type: ignore[assignment]
 
-    engine = make_engine(url)
+    engine = make_engine(url, DatabaseWaits.of(Settings()))
     start = time.perf_counter()
     with transaction(engine) as session:
         result = run_import(session, path, ImportOptions(layer="zones", actor="bench"), settings=Settings())

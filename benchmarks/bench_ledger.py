@@ -52,6 +52,7 @@ from benchmarks.common import (
 from gis_service.access import create_token
 from gis_service.api.app import create_app
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
 from gis_service.ingest.normalise import normalise
 from gis_service.ledger import service
@@ -262,7 +263,7 @@ def served(engine: Engine) -> Iterator[tuple[TestClient, dict[str, str]]]:
 def spatialite_figures(folder: Path, repeat: int) -> dict[str, float]:
     """Return the API's median milliseconds for each case on a SpatiaLite copy (the embedded default)."""
     with tempfile.TemporaryDirectory(prefix="rg-bench-ledger-") as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/ledger.sqlite")
+        engine = make_engine(f"sqlite:///{tmp}/ledger.sqlite", DatabaseWaits.of(Settings()))
         load(engine, folder)
         reported = report_problems(engine, folder)
         print(f"SpatiaLite: report_sites {reported.seconds:.1f}s")
@@ -346,7 +347,7 @@ def main() -> None:
     folder = province_data()
     lite = spatialite_figures(folder, args.repeat) if args.spatialite else {}
     with scratch_postgis() as url:
-        engine = make_engine(url)
+        engine = make_engine(url, DatabaseWaits.of(Settings()))
         loaded = load(engine, folder)
         print(f"loaded into PostGIS: {', '.join(f'{k} {v:.1f}s' for k, v in loaded.items())}")
         reported = report_problems(engine, folder)

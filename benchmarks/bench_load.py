@@ -13,10 +13,12 @@ import geopandas as gpd
 
 from benchmarks.common import Measure, measure, measure_command, ogr_pg_dsn, province_data, report, scratch_postgis
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
 from gis_service.db.schema import upgrade
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
+from gis_service.settings import Settings
 from gis_service.store.bulk import insert_features
 
 LAYERS = ["towns", "rivers", "problems"]
@@ -24,7 +26,7 @@ LAYERS = ["towns", "rivers", "problems"]
 
 def load_with_service(url: str, folder: object) -> int:
     """Read, normalise and store the layers in one transaction; return the feature count."""
-    engine = make_engine(url)
+    engine = make_engine(url, DatabaseWaits.of(Settings()))
     upgrade(engine)
     catalogue = get_catalogue()
     total = 0

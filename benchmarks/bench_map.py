@@ -57,14 +57,15 @@ LONG_TASKS = """window.__longest = 0; new PerformanceObserver((list) => {
 def load_sites(db_url: str, folder: Path, limit: int | None = None) -> int:
     """Load the province problem sites of ``folder`` into a fresh database."""
     from gis_service.catalogue import get_catalogue
-    from gis_service.db.backend import backend_for
+    from gis_service.db.backend import DatabaseWaits, backend_for
     from gis_service.db.engine import make_engine, transaction
     from gis_service.db.schema import upgrade
     from gis_service.ingest.normalise import normalise
     from gis_service.ingest.read import read_vector
+    from gis_service.settings import Settings
     from gis_service.store.bulk import insert_features
 
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, DatabaseWaits.of(Settings()))
     upgrade(engine)
     spec = get_catalogue()["problems"]
     frame = normalise(spec, read_vector(folder / "problems.gpkg")).frame
@@ -83,10 +84,14 @@ def serve(db_url: str) -> tuple[str, Any]:
     import uvicorn
 
     from gis_service.api.app import create_app
+    from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine
+    from gis_service.settings import Settings
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(make_engine(db_url)), host="127.0.0.1", port=0, log_level="warning")
+        uvicorn.Config(
+            create_app(make_engine(db_url, DatabaseWaits.of(Settings()))), host="127.0.0.1", port=0, log_level="warning"
+        )
     )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -169,10 +174,12 @@ def until_ready(page: Any, action: str, timeout_s: float = 30) -> float:
 
 def naive_page(db_url: str, vendor: Path) -> str:
     """Build the naive Folium map: a Marker with a Popup (all fields) per site; Leaflet from local files."""
+    from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine
+    from gis_service.settings import Settings
     from gis_service.store.features import read_features
 
-    with make_engine(db_url).connect() as conn:
+    with make_engine(db_url, DatabaseWaits.of(Settings())).connect() as conn:
         sites = read_features(conn, "problems")
     fmap = folium.Map(location=[30.2, 107.7], zoom_start=8, tiles=None)
     for row in sites.itertuples(index=False):

@@ -35,7 +35,9 @@ from sqlalchemy import Engine, text
 
 from benchmarks.common import Measure, measure, province_data, report, scratch_postgis, store_layers
 from gis_service.analysis.shoreline.ratios import RatioRules
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine
+from gis_service.settings import Settings
 from gis_service.store.ratios import current_report
 
 REFERENCE_SQL = """
@@ -114,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = province_data()
     with scratch_postgis() as url:
-        engine = make_engine(url)
+        engine = make_engine(url, DatabaseWaits.of(Settings()))
         loaded = load(engine, folder)
         print(f"loaded into PostGIS: {', '.join(f'{k} {v:.1f}s' for k, v in loaded.items())}")
         times = side_by_side({"ours": lambda: ours(engine), "reference": lambda: reference(engine)}, args.repeat)
@@ -130,7 +132,7 @@ def main() -> None:
         }
         if not args.no_spatialite:
             with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
-                lite = make_engine(f"sqlite:///{tmp}/bench.sqlite")
+                lite = make_engine(f"sqlite:///{tmp}/bench.sqlite", DatabaseWaits.of(Settings()))
                 load(lite, folder)
                 light_times = side_by_side({"spatialite": lambda: ours(lite)}, args.repeat)["spatialite"]
                 light = timed("rivergis ratios on SpatiaLite", lambda: ours(lite), light_times)

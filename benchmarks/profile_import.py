@@ -144,9 +144,11 @@ def main() -> None:
     imports = rss_mb()
     from sqlalchemy.orm import Session
 
+    from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine
     from gis_service.ingest.pipeline import ImportOptions, run_import
     from gis_service.runtime import return_freed_memory_promptly
+    from gis_service.settings import Settings
 
     if not args.glibc_defaults:
         return_freed_memory_promptly()  # as ``rivergis import`` does
@@ -154,7 +156,7 @@ def main() -> None:
     print(f"resident memory: {imports:.0f} MB at start, {rss_mb():.0f} MB once the service's modules are imported")
     stages = Stages(args.tracemalloc)
     instrument(stages)
-    engine = make_engine(args.url)
+    engine = make_engine(args.url, DatabaseWaits.of(Settings()))
     profile = cProfile.Profile() if args.cprofile else None
     if args.tracemalloc:
         tracemalloc.start()
@@ -163,7 +165,8 @@ def main() -> None:
         if profile:
             profile.enable()
         with stages.stage("whole import (rolled back)"):
-            result = run_import(session, args.path, ImportOptions(layer=args.layer, actor="profile"))
+            options = ImportOptions(layer=args.layer, actor="profile")
+            result = run_import(session, args.path, options, settings=Settings())
         if profile:
             profile.disable()
         total = time.perf_counter() - start

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from gis_service.access import create_token
 from gis_service.api.app import create_app
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import engine_for, make_engine, transaction
 from gis_service.db.schema import upgrade
 from gis_service.settings import Settings
@@ -79,7 +80,7 @@ class Backend:
         """Return the URL of the ``kind`` template, building it once."""
         if kind not in self.templates:
             url = self._copy(None, f"rg_tpl_{kind}_{uuid.uuid4().hex[:8]}")
-            engine = make_engine(url)
+            engine = make_engine(url, DatabaseWaits.of(Settings()))
             if self.name == "postgis":
                 with engine.begin() as conn:
                     conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -126,7 +127,7 @@ def _use(url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:
     monkeypatch.setenv("RIVERGIS_DATABASE_URL", url)
     monkeypatch.setenv("RIVERGIS_DATA_DIR", str(tmp_path / "data"))
     clear_caches()
-    return engine_for(url)
+    return engine_for(url, DatabaseWaits.of(Settings()))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -54,16 +54,10 @@ SETTINGS_READERS = {
     "gis_service.cli.common",  # the CLI's entry (``cli_settings``, the engine of a command)
 }
 # Still reading them inside (to be passed in like the rest; the list may only shrink): process-wide
-# caches built from the settings (district, catalogue, engines and their backends), and engine code
-# whose callers are being rewritten in parallel (ingest: the bulk-write path; webmap: the large maps).
+# caches built from the settings (district, catalogue), and map code being rewritten in parallel (webmap).
 SETTINGS_BACKLOG = {
     "gis_service.district",
     "gis_service.catalogue",
-    "gis_service.db.engine",
-    "gis_service.db.backend",
-    "gis_service.ingest.archive",
-    "gis_service.ingest.pipeline",
-    "gis_service.ingest.validation.validate",
     "gis_service.webmap.base",
 }
 

@@ -208,7 +208,7 @@ def test_demo_and_an_import_round_trip_through_the_bulk_path(
     path = tmp_path / "ws001.gpkg"
     pyogrio.write_dataframe(mine, path)
     with transaction(engine) as session:
-        report = run_import(session, path, ImportOptions(layer="zones", actor="test"))
+        report = run_import(session, path, ImportOptions(layer="zones", actor="test"), settings=Settings())
     (delivery,) = report["deliveries"]
     normalised = normalise(catalogue["zones"], mine.to_crs(4490)).frame
     assert_round_trip(engine, "zones", normalised, delivery_id=delivery["id"])

@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 
 from gis_service.catalogue import get_catalogue
 from gis_service.cli.main import app
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
 from gis_service.db.schema import current_revision, head_revision, upgrade
 from gis_service.errors import ConfigurationError
+from gis_service.settings import Settings
 from gis_service.store.bulk import insert_features
 from gis_service.store.features import read_features
 
@@ -98,12 +100,12 @@ def test_a_bad_database_url_is_one_clear_sentence(url, code, monkeypatch, tmp_pa
     assert result.exit_code == 3
     assert code in result.output and "Traceback" not in result.output
     with pytest.raises(ConfigurationError):
-        upgrade(make_engine(url))
+        upgrade(make_engine(url, DatabaseWaits.of(Settings())))
 
 
 def test_a_missing_spatialite_names_the_package_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("SPATIALITE_LIBRARY_PATH", str(tmp_path / "no_such_mod_spatialite"))
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", DatabaseWaits.of(Settings()))
     with pytest.raises(ConfigurationError) as info:
         with engine.connect():
             pass
@@ -139,7 +141,7 @@ def test_sqlite_too_old_or_unable_to_load_extensions_is_one_clear_sentence(monke
 
 def test_spatialite_file_uses_write_ahead_logging(tmp_path):
     """Readers (maps, lists) are not blocked by an import writing to the SpatiaLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'wal.sqlite'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.sqlite'}", DatabaseWaits.of(Settings()))
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()

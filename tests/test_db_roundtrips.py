@@ -11,8 +11,9 @@ from sqlalchemy import event, text
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db import pool
-from gis_service.db.backend import backend_for
+from gis_service.db.backend import DatabaseWaits, backend_for
 from gis_service.db.engine import make_engine, transaction
+from gis_service.settings import Settings
 from gis_service.store.bulk import insert_features
 
 
@@ -70,7 +71,7 @@ def test_a_connection_lost_while_idle_is_replaced_before_use(engine, backend, mo
     if backend.name != "postgis":
         pytest.skip("SQLite has no server connection to lose")
     monkeypatch.setattr(pool, "IDLE_PING_S", 0.0)
-    own = make_engine(engine.url.render_as_string(hide_password=False))
+    own = make_engine(engine.url.render_as_string(hide_password=False), DatabaseWaits.of(Settings()))
     try:
         with own.connect() as conn:
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()

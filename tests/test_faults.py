@@ -22,8 +22,10 @@ from sqlalchemy.engine import make_url
 
 from gis_service.access import create_token
 from gis_service.api.app import create_app
+from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, sqlite_module, transaction
 from gis_service.db.models import Problem, Token
+from gis_service.settings import Settings
 from tests.helpers import bearer, clear_caches
 from tests.live import free_port, threaded
 from tests.test_import_fixtures import run
@@ -90,7 +92,7 @@ def test_a_full_spatialite_file_answers_503_and_stores_nothing(
     monkeypatch.setenv("RIVERGIS_DATABASE_URL", url)
     monkeypatch.setenv("RIVERGIS_DATA_DIR", str(tmp_path / "data"))
     clear_caches()
-    engine = make_engine(url)
+    engine = make_engine(url, DatabaseWaits.of(Settings()))
     with transaction(engine) as session:
         token = create_token(session, name="s", role="surveyor")
         pages = session.execute(text("PRAGMA page_count")).scalar()
@@ -205,7 +207,7 @@ def test_a_database_lost_mid_write_answers_503_and_the_cli_exits_3(
     # Before: 500 internal_error over HTTP, and a 70-140-line traceback from the CLI (exit 1).
     before = problems(demo_engine)
     with lost_mid_write(demo_engine, backend, b'COPY "problems"') as url:
-        engine = make_engine(url)
+        engine = make_engine(url, DatabaseWaits.of(Settings()))
         with TestClient(create_app(engine), raise_server_exceptions=False) as client:
             r = client.post("/api/v1/problems", json=REPORT, headers=bearer(demo_tokens["surveyor"]))
         engine.dispose()
@@ -241,11 +243,11 @@ def test_healthz_answers_within_two_seconds_and_says_the_database_state(
         # A server that accepts and never answers: the connect timeout (5 s) alone would be too late.
         listener, port = blackhole()
         url = make_url(demo_engine.url.render_as_string(hide_password=False)).set(host="127.0.0.1", port=port)
-        broken = make_engine(url.render_as_string(hide_password=False))
+        broken = make_engine(url.render_as_string(hide_password=False), DatabaseWaits.of(Settings()))
     else:
         folder = tmp_path / "gone"
         folder.mkdir()
-        broken = make_engine(f"sqlite:///{folder / 'rivergis.sqlite'}")
+        broken = make_engine(f"sqlite:///{folder / 'rivergis.sqlite'}", DatabaseWaits.of(Settings()))
         folder.rmdir()
         listener = None
     try:

@@ -36,7 +36,7 @@ from gis_service.api.tempfiles import remove_stale
 from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import get_catalogue
 from gis_service.clock import BusinessClock
-from gis_service.db.backend import build_backend
+from gis_service.db.backend import DatabaseWaits, build_backend
 from gis_service.settings import Settings, get_settings
 from gis_service.web.site import install_web
 
@@ -75,7 +75,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.clock = BusinessClock.named((settings or get_settings()).timezone)
     # One backend a process: its transaction, locking and error rules for every request.
     # (Without an engine, each request takes the configured database's: tests change it per test.)
-    app.state.backend = build_backend(engine, settings) if engine is not None else None
+    waits = DatabaseWaits.of(settings or get_settings())
+    app.state.backend = build_backend(engine, waits) if engine is not None else None
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     # A token's last use is recorded after the answer, in its own short transaction.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gis_service.access import Role, audit, lookup_token, use_is_stale
 from gis_service.accounts import SESSION_COOKIE, session_user
 from gis_service.clock import BusinessClock
-from gis_service.db.backend import SpatialBackend, Timeouts, backend_for
+from gis_service.db.backend import DatabaseWaits, SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import engine_for
 from gis_service.errors import Conflict, DatabaseError, Forbidden, Unauthorized
 from gis_service.roles import role_for
@@ -40,7 +40,8 @@ def backend_of(app: Any) -> SpatialBackend:
     backend = getattr(app.state, "backend", None)
     if isinstance(backend, SpatialBackend):
         return backend
-    return backend_for(engine_for(app_settings(app).resolved_database_url()))
+    settings = app_settings(app)
+    return backend_for(engine_for(settings.resolved_database_url(), DatabaseWaits.of(settings)))
 
 
 def app_backend(request: Request) -> SpatialBackend:

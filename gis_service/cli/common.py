@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from gis_service.cli.output import err_console, fail_message
 from gis_service.clock import BusinessClock
-from gis_service.db.backend import translate_any
+from gis_service.db.backend import DatabaseWaits, translate_any
 from gis_service.db.engine import check_connection, engine_for, sqlite_file
 from gis_service.db.schema import current_revision, head_revision
 from gis_service.errors import ConfigurationError, ServiceError
@@ -68,7 +68,8 @@ def require_database_file() -> None:
 def ready_engine() -> Engine:
     """Return the configured engine after checking it exists, answers and its schema is current."""
     require_database_file()
-    engine = engine_for(cli_settings().resolved_database_url())
+    settings = cli_settings()
+    engine = engine_for(settings.resolved_database_url(), DatabaseWaits.of(settings))
     check_connection(engine)
     if current_revision(engine) != head_revision():
         raise ConfigurationError(

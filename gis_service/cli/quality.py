@@ -12,6 +12,7 @@ from gis_service.cli.common import business_clock, cli_settings, handles_errors,
 from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
+from gis_service.ingest.archive import ArchiveLimits
 
 tasks_app = typer.Typer(help="一河一策任务：列表、进度填报、汇总", no_args_is_help=True)
 health_app = typer.Typer(help="河流健康评价：计算并存档、查看档案", no_args_is_help=True)
@@ -30,7 +31,7 @@ def import_samples_file(path: Path, as_json: bool) -> None:
     from gis_service.quality.samples import import_samples
 
     with transaction(ready_engine()) as session:
-        result = import_samples(session, path)
+        result = import_samples(session, path, ArchiveLimits.of(cli_settings()))
         audit(session, actor="cli", action="samples.import", target_type="samples", target_id=path.name, details=result)
     if as_json:
         print_json(result)
@@ -46,7 +47,7 @@ def import_tasks_file(path: Path, as_json: bool) -> None:
     from gis_service.quality.tasks import import_tasks
 
     with transaction(ready_engine()) as session:
-        result = import_tasks(session, path)
+        result = import_tasks(session, path, ArchiveLimits.of(cli_settings()))
         audit(session, actor="cli", action="tasks.import", target_type="tasks", target_id=path.name, details=result)
     if as_json:
         print_json(result)

@@ -10,7 +10,7 @@ import typer
 from gis_service.catalogue import get_catalogue
 from gis_service.cli.common import cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
-from gis_service.db.backend import backend_for
+from gis_service.db.backend import DatabaseWaits, backend_for
 from gis_service.db.engine import engine_for, transaction
 from gis_service.db.schema import head_revision, upgrade
 
@@ -18,7 +18,8 @@ from gis_service.db.schema import head_revision, upgrade
 @handles_errors
 def init() -> None:
     """Create or upgrade the database schema (Alembic)."""
-    engine = engine_for(cli_settings().resolved_database_url())
+    settings = cli_settings()
+    engine = engine_for(settings.resolved_database_url(), DatabaseWaits.of(settings))
     upgrade(engine)
     backend = backend_for(engine)
     console.print(f"数据库已就绪（{backend.name}，schema {head_revision()}）：{backend.describe()}")

@@ -34,7 +34,7 @@ from gis_service.db.backends.postgis import PostGISSQL
 from gis_service.db.backends.spatialite import SpatiaLiteSQL
 from gis_service.db.pool import SESSION_TIMEOUTS
 from gis_service.errors import ConfigurationError, DatabaseError
-from gis_service.settings import Settings, get_settings
+from gis_service.settings import Settings
 
 # Execution options a session's engine carries to the ``begin`` event.
 WRITE_OPTION = "rivergis_write"
@@ -74,6 +74,24 @@ def import_timeouts(settings: Settings) -> Timeouts:
     return Timeouts(settings.db_import_lock_timeout_s, settings.db_import_timeout_s)
 
 
+@dataclass(frozen=True)
+class DatabaseWaits:
+    """How long an engine may take to connect, and its transactions wait: in a request and in an import."""
+
+    connect_s: float
+    request: Timeouts
+    imports: Timeouts
+
+    @classmethod
+    def of(cls, settings: Settings) -> DatabaseWaits:
+        """Return the waits the settings give (``RIVERGIS_DB_*_TIMEOUT_S``)."""
+        return cls(settings.db_connect_timeout_s, request_timeouts(settings), import_timeouts(settings))
+
+
+# For an engine made elsewhere than ``make_engine`` (a test's own): the settings' defaults, not the environment.
+DEFAULT_WAITS = DatabaseWaits.of(Settings.model_construct())
+
+
 def busy(message: str = BUSY_MESSAGE, **details: Any) -> DatabaseError:
     """Return the error of a lock or time limit reached: retry later, nothing stored."""
     return DatabaseError(
@@ -109,12 +127,11 @@ class SpatialBackend(SpatialSQL):
     # What callers ask instead of testing the dialect's name (the store, ingest and ledger move here next).
     advisory_locks: ClassVar[bool] = False  # rivers locked one by one; else the write lock covers all
 
-    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
-        settings = settings or get_settings()
+    def __init__(self, engine: Engine, waits: DatabaseWaits) -> None:
         self.engine = engine
-        self.settings = settings
-        self.request_timeouts = request_timeouts(settings)
-        self.import_timeouts = import_timeouts(settings)
+        self.waits = waits
+        self.request_timeouts = waits.request
+        self.import_timeouts = waits.imports
         self._binds: dict[tuple[bool, Timeouts], Engine] = {}
 
     # -- sessions and transactions -------------------------------------------------------------
@@ -401,15 +418,15 @@ def backend_for(engine: Engine | Connection) -> SpatialBackend:
     if isinstance(engine, Connection):
         engine = engine.engine
     built = _BUILT.get(engine)
-    if built is None:
-        built = backend_class(engine)(engine)
+    if built is None:  # ``make_engine`` builds its engines' backends: this one was made elsewhere
+        built = backend_class(engine)(engine, DEFAULT_WAITS)
         _BUILT[engine] = built
     return built
 
 
-def build_backend(engine: Engine, settings: Settings | None = None) -> SpatialBackend:
-    """Build ``engine``'s backend with the current settings (the app at start-up); later lookups find it."""
-    built = backend_class(engine)(engine, settings)
+def build_backend(engine: Engine, waits: DatabaseWaits) -> SpatialBackend:
+    """Build ``engine``'s backend with ``waits`` (its maker's: the app at start-up); later lookups find it."""
+    built = backend_class(engine)(engine, waits)
     _BUILT[engine] = built
     return built
 

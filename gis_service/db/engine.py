@@ -5,6 +5,7 @@ Connection problems become one clear :class:`ConfigurationError` sentence naming
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sqlite3
@@ -21,10 +22,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from gis_service.db.backend import Timeouts, backend_for, install, permissions, request_timeouts
+from gis_service.db.backend import DatabaseWaits, Timeouts, backend_for, build_backend, install, permissions
 from gis_service.db.pool import ping_when_idle, remember_timeouts, startup_options
 from gis_service.errors import ConfigurationError
-from gis_service.settings import get_settings
 
 SPATIALITE_HINT = (
     "无法加载 SpatiaLite 扩展 mod_spatialite。请安装：Debian/Ubuntu 执行 "
@@ -60,8 +60,11 @@ def sqlite_module() -> ModuleType:
         ) from None
 
 
-def _load_spatialite(dbapi_conn: Any, _record: Any) -> None:
-    """Load mod_spatialite on every new SQLite connection and create its metadata once."""
+def _load_spatialite(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
+    """Load mod_spatialite on every new SQLite connection and create its metadata once.
+
+    A locked database is waited on for ``busy_ms`` (the request lock wait).
+    """
     dbapi_conn.enable_load_extension(True)
     try:
         dbapi_conn.load_extension(os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite"))
@@ -73,7 +76,7 @@ def _load_spatialite(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={int(get_settings().db_lock_timeout_s * 1000)}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     # Write-ahead logging: staff keep reading maps and lists while an import writes (one writer at a time).
     if cur.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
         cur.execute("PRAGMA journal_mode=WAL")
@@ -85,8 +88,11 @@ def _load_spatialite(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+def make_engine(url: str, waits: DatabaseWaits) -> Engine:
+    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``) and its backend.
+
+    ``waits`` (see :meth:`DatabaseWaits.of`) are its maker's: the app's settings or the CLI's.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -96,7 +102,7 @@ def make_engine(url: str) -> Engine:
             code="bad_database_url",
         ) from exc
     backend = parsed.get_backend_name()
-    settings = get_settings()
+    lock_s = waits.request.lock_s
     if backend == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -104,25 +110,27 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             parsed.set(drivername="sqlite+pysqlite"),
             module=sqlite_module(),
-            connect_args={"timeout": settings.db_lock_timeout_s, "check_same_thread": False},
+            connect_args={"timeout": lock_s, "check_same_thread": False},
         )
-        event.listen(engine, "connect", _load_spatialite)
+        event.listen(engine, "connect", functools.partial(_load_spatialite, busy_ms=int(lock_s * 1000)))
         install(engine)
+        build_backend(engine, waits)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            defaults = request_timeouts(settings)
+            defaults = waits.request
             options = startup_options(defaults.lock_ms, defaults.statement_ms, parsed.query.get("options"))  # type: ignore[arg-type]
             engine = create_engine(
                 parsed.difference_update_query(["options"]),
-                pool_timeout=settings.db_lock_timeout_s,
-                connect_args={"connect_timeout": max(1, round(settings.db_connect_timeout_s)), "options": options},
+                pool_timeout=lock_s,
+                connect_args={"connect_timeout": max(1, round(waits.connect_s)), "options": options},
             )
             ping_when_idle(engine)
             remember_timeouts(engine, defaults)
             install(engine)
+            build_backend(engine, waits)
             return engine
         except NoSuchModuleError as exc:
             raise ConfigurationError(
@@ -174,15 +182,17 @@ def check_connection(engine: Engine) -> None:
 
 
 @lru_cache
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, waits: DatabaseWaits) -> Engine:
     """Return the (cached) engine for ``url``: one pool a database, for the app or the CLI that names it."""
-    return make_engine(url)
+    return make_engine(url, waits)
 
 
 @lru_cache
-def _unpooled(url: str) -> Engine:
+def _unpooled(url: str, waits: DatabaseWaits) -> Engine:
     """Return the (cached) engine for ``url`` whose connections are opened and closed on each use."""
-    return create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool)
+    build_backend(engine, waits)
+    return engine
 
 
 def side_engine(engine: Engine) -> Engine:
@@ -191,7 +201,7 @@ def side_engine(engine: Engine) -> Engine:
     For reads beside one of ``engine``'s connections that is busy (an import's writer): waiting on
     the pool there could wait on requests that each hold a connection and want another.
     """
-    return _unpooled(engine.url.render_as_string(hide_password=False))
+    return _unpooled(engine.url.render_as_string(hide_password=False), backend_for(engine).waits)
 
 
 @contextmanager

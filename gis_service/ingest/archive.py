@@ -10,16 +10,35 @@ from __future__ import annotations
 
 import stat
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from gis_service.errors import BadRequest, PayloadTooLarge
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 MB = 1024 * 1024
 # Small members compress extremely well without being dangerous (a .cpg, a blank .dbf).
 RATIO_FLOOR_BYTES = 1 * MB
 CHUNK = 64 * 1024
 IGNORED_PARTS = {"__MACOSX"}
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """How much an archive may hold: entries, unpacked megabytes and compression ratio (zip-bomb guards)."""
+
+    max_entries: int
+    max_uncompressed_mb: float
+    max_compression_ratio: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> ArchiveLimits:
+        """Return the limits the settings give (``RIVERGIS_MAX_ARCHIVE_ENTRIES``, ``…_MAX_UNCOMPRESSED_MB``, …)."""
+        return cls(
+            max_entries=settings.max_archive_entries,
+            max_uncompressed_mb=settings.max_uncompressed_mb,
+            max_compression_ratio=settings.max_compression_ratio,
+        )
 
 
 def member_name(info: zipfile.ZipInfo) -> str:
@@ -47,9 +66,8 @@ def safe_relative(name: str) -> PurePosixPath:
     return path
 
 
-def check_archive(path: Path, *, what: str = "压缩包") -> list[zipfile.ZipInfo]:
+def check_archive(path: Path, limits: ArchiveLimits, *, what: str = "压缩包") -> list[zipfile.ZipInfo]:
     """Check an archive's directory against the limits; return its file members (no folders)."""
-    settings = get_settings()
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -59,11 +77,11 @@ def check_archive(path: Path, *, what: str = "压缩包") -> list[zipfile.ZipInf
         ) from exc
     with archive:
         infos = archive.infolist()
-    if len(infos) > settings.max_archive_entries:
+    if len(infos) > limits.max_entries:
         raise PayloadTooLarge(
-            f"{what}包含 {len(infos)} 个文件，超过上限 {settings.max_archive_entries}。请只打包本次交付的图层文件。",
+            f"{what}包含 {len(infos)} 个文件，超过上限 {limits.max_entries}。请只打包本次交付的图层文件。",
             code="too_many_entries",
-            details={"entries": len(infos), "limit": settings.max_archive_entries},
+            details={"entries": len(infos), "limit": limits.max_entries},
         )
     members = []
     for info in infos:
@@ -80,23 +98,23 @@ def check_archive(path: Path, *, what: str = "压缩包") -> list[zipfile.ZipInf
         members.append(info)
     total = sum(i.file_size for i in members)
     packed = sum(i.compress_size for i in members)
-    limit = settings.max_uncompressed_mb * MB
+    limit = limits.max_uncompressed_mb * MB
     if total > limit:
         raise PayloadTooLarge(
-            f"{what}解压后共 {total / MB:.0f} MB，超过上限 {settings.max_uncompressed_mb:.0f} MB。请分批交付。",
+            f"{what}解压后共 {total / MB:.0f} MB，超过上限 {limits.max_uncompressed_mb:.0f} MB。请分批交付。",
             code="archive_too_large",
             details={"uncompressed_bytes": total, "limit_bytes": int(limit)},
         )
     for info in members:
         ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > RATIO_FLOOR_BYTES and ratio > settings.max_compression_ratio:
+        if info.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
             raise PayloadTooLarge(
                 f"{what}中的 {member_name(info)} 压缩比 {ratio:.0f}:1 超过上限 "
-                f"{settings.max_compression_ratio:.0f}:1（疑似压缩炸弹），已拒绝。",
+                f"{limits.max_compression_ratio:.0f}:1（疑似压缩炸弹），已拒绝。",
                 code="zip_bomb",
                 details={"member": member_name(info), "ratio": round(ratio, 1)},
             )
-    if total > RATIO_FLOOR_BYTES and total / max(packed, 1) > settings.max_compression_ratio:
+    if total > RATIO_FLOOR_BYTES and total / max(packed, 1) > limits.max_compression_ratio:
         raise PayloadTooLarge(
             f"{what}整体压缩比 {total / max(packed, 1):.0f}:1 超过上限（疑似压缩炸弹），已拒绝。",
             code="zip_bomb",
@@ -104,13 +122,12 @@ def check_archive(path: Path, *, what: str = "压缩包") -> list[zipfile.ZipInf
     return members
 
 
-def extract_archive(path: Path, dest: Path, *, what: str = "压缩包") -> list[Path]:
+def extract_archive(path: Path, dest: Path, limits: ArchiveLimits, *, what: str = "压缩包") -> list[Path]:
     """Check and extract an archive into ``dest`` (a private temporary folder); return the files."""
-    members = check_archive(path, what=what)
+    members = check_archive(path, limits, what=what)
     if not members:
         raise BadRequest(f"{what} {path.name} 是空的，没有可读取的文件。", code="empty_archive")
-    settings = get_settings()
-    budget = int(settings.max_uncompressed_mb * MB)
+    budget = int(limits.max_uncompressed_mb * MB)
     root = dest.resolve()
     written: list[Path] = []
     try:

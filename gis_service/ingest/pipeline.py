@@ -27,6 +27,7 @@ from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.engine import side_engine
 from gis_service.errors import BadRequest, DeliveryRejected
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding, normalise
 from gis_service.ingest.read import MissingCRS, Source, read_delivery
@@ -38,7 +39,7 @@ from gis_service.ingest.validation.validate import validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed
 from gis_service.runtime import collector_paused
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.store.bulk import report_texts, write_reports
 from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import Submitted, approve_deliveries
@@ -117,10 +118,11 @@ def prepare(
     layer: LayerSpec,
     path: Path,
     options: ImportOptions,
+    limits: ArchiveLimits,
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
 ) -> Prepared:
-    """Read and normalise ``path``; reject at once what lies outside the district.
+    """Read and normalise ``path`` (archives unpacked within ``limits``); reject at once what lies outside the district.
 
     ``seen`` is handed the features the report's feature numbers count (for a preview map).
     """
@@ -129,6 +131,7 @@ def prepare(
         source = read_delivery(
             path,
             Path(tmp),
+            limits,
             layer=options.source_layer,
             encoding=options.encoding,
             crs=parse_crs(options.crs),
@@ -248,20 +251,23 @@ def run_import(
     path: Path,
     options: ImportOptions,
     *,
+    settings: Settings,
     progress: Progress | None = None,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     store_sites: SiteWriter | None = None,
 ) -> dict[str, Any]:
     """Import ``path`` into ``options.layer``; return the report or raise DeliveryRejected (nothing kept).
 
-    ``seen`` is handed the features the report's feature numbers count, once read (for a preview map).
+    ``settings`` give the limits and tolerances; ``seen`` is handed the features the report's feature
+    numbers count, once read (for a preview map).
     """
     with collector_paused():
-        return import_delivery(session, path, options, progress or (lambda _stage: None), seen, store_sites)
+        step = progress or (lambda _stage: None)
+        return import_delivery(session, path, options, settings, step, seen, store_sites)
 
 
 def check_delivery(
-    session: Session, path: Path, options: ImportOptions, *, progress: Progress | None = None
+    session: Session, path: Path, options: ImportOptions, *, settings: Settings, progress: Progress | None = None
 ) -> tuple[gpd.GeoDataFrame | None, dict[str, Any], bool]:
     """Check ``path`` as a dry run, storing nothing, whatever the outcome (for a preview map).
 
@@ -271,7 +277,12 @@ def check_delivery(
     features: list[gpd.GeoDataFrame] = []
     try:
         report = run_import(
-            session, path, replace(options, dry_run=True, approve=False), progress=progress, seen=features.append
+            session,
+            path,
+            replace(options, dry_run=True, approve=False),
+            settings=settings,
+            progress=progress,
+            seen=features.append,
         )
         accepted = True
     except DeliveryRejected as exc:
@@ -296,6 +307,7 @@ def import_delivery(
     session: Session,
     path: Path,
     options: ImportOptions,
+    settings: Settings,
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None,
     store_sites: SiteWriter | None = None,
@@ -303,7 +315,7 @@ def import_delivery(
     """Run the import stages (see :func:`run_import`)."""
     layer = target_layer(options.layer)
     try:
-        prepared = prepare(layer, path, options, step, seen)
+        prepared = prepare(layer, path, options, ArchiveLimits.of(settings), step, seen)
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc) from None
     source = prepared.source
@@ -314,7 +326,7 @@ def import_delivery(
     try:
         # Read while the writer starts: the context is committed data (rivers, approved ranges).
         with reading_session(session, busy=writer is not None) as reader:
-            ctx = load_context(reader, layer, prepared.frame, options.fix)
+            ctx = load_context(reader, layer, prepared.frame, options.fix, settings)
         checked = validate(layer, prepared.frame, ctx, mapped=prepared.mapped, reported=prepared.reported)
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):
@@ -329,7 +341,7 @@ def import_delivery(
                 writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor, savepoint=False)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
         figures, more = (
-            zone_ratios(checked.frame, checked.rivers, ctx.ranges, ratio_rules(get_settings()), checked.centerlines)
+            zone_ratios(checked.frame, checked.rivers, ctx.ranges, ratio_rules(settings), checked.centerlines)
             if checked.ratio_due and checked.rivers is not None
             else (None, [])
         )

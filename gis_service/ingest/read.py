@@ -19,7 +19,7 @@ import pyogrio
 from pyproj import CRS
 
 from gis_service.errors import BadRequest
-from gis_service.ingest.archive import extract_archive
+from gis_service.ingest.archive import ArchiveLimits, extract_archive
 from gis_service.ingest.crs import describe, swap_xy
 from gis_service.ingest.encoding import EncodingChoice, shapefile_encoding
 from gis_service.ingest.kml import check_kml
@@ -152,11 +152,13 @@ def read_shapefile(shp: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, E
     return read_vector(shp, encoding=choice.encoding), choice
 
 
-def read_dataset(path: Path, *, layer: str | None, encoding: str | None, crs: CRS | None) -> Source:
-    """Read one dataset file (not an archive)."""
+def read_dataset(
+    path: Path, limits: ArchiveLimits, *, layer: str | None, encoding: str | None, crs: CRS | None
+) -> Source:
+    """Read one dataset file (not an archive; an .xlsx table is unpacked within ``limits``)."""
     suffix = path.suffix.lower()
     if suffix in TABLES:
-        table = read_table(path, encoding=encoding, crs=crs)
+        table = read_table(path, limits, encoding=encoding, crs=crs)
         return Source(
             frame=table.frame,
             filename=path.name,
@@ -189,6 +191,7 @@ def read_dataset(path: Path, *, layer: str | None, encoding: str | None, crs: CR
 def read_delivery(
     path: Path,
     workdir: Path,
+    limits: ArchiveLimits,
     *,
     layer: str | None = None,
     encoding: str | None = None,
@@ -196,13 +199,16 @@ def read_delivery(
     swap: bool = False,
     filename: str | None = None,
 ) -> Source:
-    """Read a delivered file (archive or dataset) into raw features with their CRS; ``workdir`` is private."""
+    """Read a delivered file (archive or dataset) into raw features with their CRS; ``workdir`` is private.
+
+    Archives (zip, kmz, xlsx) are unpacked within ``limits``, the caller's (see :class:`ArchiveLimits`).
+    """
     name = filename or path.name
     suffix = Path(name).suffix.lower()
     if not path.exists() or path.stat().st_size == 0:
         raise BadRequest(f"文件 {name} 是空的或不存在。", code="empty_file")
     if suffix in ARCHIVES:
-        files = extract_archive(path, workdir / "unpacked", what="KMZ 文件" if suffix == ".kmz" else "压缩包")
+        files = extract_archive(path, workdir / "unpacked", limits, what="KMZ 文件" if suffix == ".kmz" else "压缩包")
         found = datasets_in(files)
         if not found:
             listed = "、".join(sorted({p.suffix for p in files})) or "无"
@@ -212,10 +218,10 @@ def read_delivery(
         root = workdir / "unpacked"
         rel = [str(p.relative_to(root)) for p in found]
         picked = choose(rel, layer, f"压缩包 {name} ")
-        source = read_dataset(root / picked, layer=None, encoding=encoding, crs=crs)
+        source = read_dataset(root / picked, limits, layer=None, encoding=encoding, crs=crs)
         source.filename = f"{name}/{picked}"
     elif suffix in VECTOR or suffix in TABLES:
-        source = read_dataset(path, layer=layer, encoding=encoding, crs=crs)
+        source = read_dataset(path, limits, layer=layer, encoding=encoding, crs=crs)
         source.filename = name
     else:
         raise BadRequest(f"不支持的文件类型 {suffix or '（无扩展名）'}；请上传 {ACCEPTED}。", code="unsupported_format")

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from gis_service.errors import BadRequest
-from gis_service.ingest.archive import check_archive
+from gis_service.ingest.archive import ArchiveLimits, check_archive
 from gis_service.ingest.encoding import EncodingChoice, decode_text
 
 Grid = list[list[Any]]
@@ -89,11 +89,11 @@ def _text(value: Any) -> str:
     return "" if _blank(value) else str(value).strip()
 
 
-def xlsx_grid(path: Path) -> Grid:
+def xlsx_grid(path: Path, limits: ArchiveLimits) -> Grid:
     """Return the first sheet's cells, merged ranges filled with their top-left value."""
     from openpyxl import load_workbook
 
-    check_archive(path, what="Excel 文件")  # an .xlsx is a zip: same bomb limits
+    check_archive(path, limits, what="Excel 文件")  # an .xlsx is a zip: same bomb limits
     try:
         book = load_workbook(path, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
@@ -123,10 +123,10 @@ def text_grid(text: str, name: str) -> Grid:
     return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
 
 
-def load_grid(path: Path, encoding: str | None) -> tuple[Grid, EncodingChoice | None]:
-    """Read the cells of an XLSX's first sheet, a CSV or a CASS ``.dat``."""
+def load_grid(path: Path, encoding: str | None, limits: ArchiveLimits) -> tuple[Grid, EncodingChoice | None]:
+    """Read the cells of an XLSX's first sheet (unpacked within ``limits``), a CSV or a CASS ``.dat``."""
     if path.suffix.lower() == ".xlsx":
-        return xlsx_grid(path), None
+        return xlsx_grid(path, limits), None
     text, choice = decode_text(path.read_bytes(), encoding)
     return text_grid(text, path.name), choice
 

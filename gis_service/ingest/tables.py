@@ -20,6 +20,7 @@ from pyproj import CRS
 
 from gis_service.district import get_district, prefixed_epsg
 from gis_service.errors import BadRequest
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.crs import unprefixed_candidates
 from gis_service.ingest.encoding import EncodingChoice
 from gis_service.ingest.normalise import Finding
@@ -88,9 +89,9 @@ def projected_crs(kinds: set[str | None], east: pd.Series) -> tuple[CRS, str]:
     return CRS.from_epsg(unprefixed_candidates()[0]), "（6 位，不带带号）"
 
 
-def read_table(path: Path, *, encoding: str | None = None, crs: CRS | None = None) -> TableRead:
+def read_table(path: Path, limits: ArchiveLimits, *, encoding: str | None = None, crs: CRS | None = None) -> TableRead:
     """Read a stake coordinate table into points in the CRS its magnitudes (or ``crs``) say."""
-    grid, choice = load_grid(path, encoding)
+    grid, choice = load_grid(path, encoding, limits)
     layout = find_layout(grid, path.name, cass=path.suffix.lower() == ".dat")
     table = layout.table
     if table.empty:

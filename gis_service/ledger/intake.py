@@ -54,7 +54,9 @@ def run_import(
     def store_sites(session: Session, frame: gpd.GeoDataFrame, actor: str) -> int:
         return report_sites(session, frame, actor=actor, settings=settings)
 
-    report = pipeline.run_import(session, path, options, progress=progress, seen=seen, store_sites=store_sites)
+    report = pipeline.run_import(
+        session, path, options, settings=settings, progress=progress, seen=seen, store_sites=store_sites
+    )
     approved = [d["river_code"] for d in report.get("deliveries", []) if d["status"] == "approved"]
     rederive_after_approval(session, options.layer, approved, actor=options.actor, settings=settings)
     return report

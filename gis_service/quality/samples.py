@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.db.models_quality import Sample, Section
 from gis_service.errors import BadRequest
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.quality.sheets import cell, date_cell, find_columns, number_cell, read_sheet
 from gis_service.quality.standard import BY_KEY, indicator_key, sample_class
 
@@ -30,9 +31,9 @@ def lake_sections(session: Session, codes: list[str]) -> dict[str, bool]:
     return {code: waterbody == "lake" for code, waterbody in rows}
 
 
-def parse_samples(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def parse_samples(path: Path, limits: ArchiveLimits) -> tuple[list[dict[str, Any]], list[str]]:
     """Read the file into rows of section code, date and indicator values; return them and the ignored columns."""
-    table = read_sheet(path, WHAT)
+    table = read_sheet(path, WHAT, limits)
     columns = find_columns(table, COLUMNS, {"section_code", "date"}, WHAT)
     indicators = {c: indicator_key(c) for c in table.columns if c not in columns.values()}
     measured = {c: k for c, k in indicators.items() if k}
@@ -58,9 +59,9 @@ def parse_samples(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, ignored
 
 
-def import_samples(session: Session, path: Path) -> dict[str, Any]:
-    """Import a results file into ``samples`` with each sample's class; return what was stored."""
-    rows, ignored = parse_samples(path)
+def import_samples(session: Session, path: Path, limits: ArchiveLimits) -> dict[str, Any]:
+    """Import a results file (an .xlsx unpacked within ``limits``) into ``samples`` with each sample's class."""
+    rows, ignored = parse_samples(path, limits)
     codes = sorted({r["section_code"] for r in rows})
     lake = lake_sections(session, codes)
     unknown = [c for c in codes if c not in lake]

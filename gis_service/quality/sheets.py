@@ -12,6 +12,7 @@ import pandas as pd
 
 from gis_service.catalogue import fold
 from gis_service.errors import BadRequest
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.table_layout import load_grid
 
 SUFFIXES = {".xlsx", ".csv"}
@@ -25,9 +26,9 @@ def _cell(value: object) -> str | None:
     return text or None
 
 
-def _text_table(path: Path) -> pd.DataFrame:
+def _text_table(path: Path, limits: ArchiveLimits) -> pd.DataFrame:
     """Return the first non-blank row as the header and the rows below as text cells (blank rows dropped)."""
-    grid, _ = load_grid(path, None)
+    grid, _ = load_grid(path, None, limits)
     rows = [[_cell(v) for v in row] for row in grid]
     rows = [row for row in rows if any(v is not None for v in row)]
     if not rows:
@@ -38,13 +39,16 @@ def _text_table(path: Path) -> pd.DataFrame:
     return pd.DataFrame(body, columns=header, dtype=object)
 
 
-def read_sheet(path: Path, what: str) -> pd.DataFrame:
-    """Read the first sheet of an .xlsx (or a .csv) as text cells, blank rows dropped; refuse other files."""
+def read_sheet(path: Path, what: str, limits: ArchiveLimits) -> pd.DataFrame:
+    """Read the first sheet of an .xlsx (unpacked within ``limits``) or a .csv as text cells, blank rows dropped.
+
+    Other files are refused.
+    """
     if not path.is_file():
         raise BadRequest(f"找不到文件 {path}；请检查路径。", code="file_not_found")
     if path.suffix.lower() not in SUFFIXES:
         raise BadRequest(f"{what}应为 .xlsx 或 .csv 文件，收到 {path.name}。", code="unsupported_format")
-    table = _text_table(path)
+    table = _text_table(path, limits)
     if table.empty:
         raise BadRequest(f"{what} {path.name} 没有数据行。", code="empty_table")
     return table.reset_index(drop=True)

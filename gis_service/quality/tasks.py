@@ -21,6 +21,7 @@ from gis_service.catalogue import fold, get_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.models_quality import RiverTask, TaskProgress
 from gis_service.errors import BadRequest, NotFound
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ledger.common import as_date
 from gis_service.quality.sheets import cell, date_cell, find_columns, number_cell, read_sheet
 from gis_service.store.current import CurrentFeatures
@@ -47,9 +48,9 @@ REQUIRED = {"river_code", "year", "task", "responsible_unit", "deadline"}
 GROUPS = {"river": "river_code", "unit": "responsible_unit", "town": "town"}
 
 
-def parse_tasks(path: Path) -> list[dict[str, Any]]:
+def parse_tasks(path: Path, limits: ArchiveLimits) -> list[dict[str, Any]]:
     """Read a task list into rows; refuse the file naming the first bad row."""
-    table = read_sheet(path, WHAT)
+    table = read_sheet(path, WHAT, limits)
     columns = find_columns(table, COLUMNS, REQUIRED, WHAT)
     rows = []
     for i, record in enumerate(table.to_dict("records")):
@@ -100,9 +101,12 @@ def link_layer_of(value: str | None, line: int) -> str | None:
     raise BadRequest(f"第 {line} 行的关联图层 {value!r} 无效；可填：{allowed}", code="bad_link_layer")
 
 
-def import_tasks(session: Session, path: Path) -> dict[str, Any]:
-    """Store a task list: new (river, year, task) rows are added, known ones updated; rivers must exist."""
-    rows = parse_tasks(path)
+def import_tasks(session: Session, path: Path, limits: ArchiveLimits) -> dict[str, Any]:
+    """Store a task list: new (river, year, task) rows are added, known ones updated; rivers must exist.
+
+    An .xlsx is unpacked within ``limits`` (the caller's settings).
+    """
+    rows = parse_tasks(path, limits)
     codes = sorted({r["river_code"] for r in rows})
     rivers = CurrentFeatures(get_catalogue()["rivers"], clause=lambda table, _backend: table.c.code.in_(codes))
     known = {code for (code,) in rivers.values(session, "code")}

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 from gis_service.api.deps import app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.errors import BadRequest, PayloadTooLarge
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.web.deps import CsrfRejected, CurrentUser, WebUser, csrf_matches
 
 
@@ -46,14 +47,15 @@ async def import_form_file(
     user: WebUser,
     session: Session,
     what: str,
-    run: Callable[[Session, Path], dict[str, Any]],
+    run: Callable[[Session, Path, ArchiveLimits], dict[str, Any]],
 ) -> tuple[dict[str, Any], str]:
     """Import the one file of a page form with ``run``; return its result and the file's name.
 
     The CSRF token is checked first; the body is bounded while it streams (the delivery limit), the
     file is saved to a temporary folder and imported in a savepoint, so a refused file stores nothing.
     """
-    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
+    settings = app_settings(request.app)
+    limit = int(settings.max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=5) as form:
         if not csrf_matches(user.csrf, form.get("csrf_token")):
             raise CsrfRejected
@@ -63,5 +65,5 @@ async def import_form_file(
         with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
             path = await save_upload(upload, Path(tmp), limit)
             with session.begin_nested():
-                result = await run_in_threadpool(run, session, path)
+                result = await run_in_threadpool(run, session, path, ArchiveLimits.of(settings))
     return result, path.name

@@ -184,7 +184,10 @@ async def preview_upload(
     The page's title says whether the delivery would be accepted; an unreadable file answers the usual error.
     """
     async with received_delivery(request, layer, caller, storing=False) as (options, path):
-        features, report, accepted = await run_in_threadpool(check_delivery, session, path, options)
+        settings = app_settings(request.app)
+        features, report, accepted = await run_in_threadpool(
+            lambda: check_delivery(session, path, options, settings=settings)
+        )
     return HTMLResponse(await run_in_threadpool(checked_delivery_html, features, report, accepted))
 
 

@@ -16,6 +16,7 @@ from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surve
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.api.schemas import quality as shapes
 from gis_service.errors import BadRequest
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.quality.assessment import Period, latest_period, parse_period, quality_report
 from gis_service.quality.dashboard import dashboard, sections_geojson
 from gis_service.quality.health import assess, health_records
@@ -87,10 +88,12 @@ def screen_layers(session: SessionDep, _caller: Viewer, settings: SettingsDep) -
 
 
 @router.post("/samples", status_code=201, response_model=shapes.SamplesImport, response_model_exclude_unset=True)
-async def upload_samples(request: Request, session: SessionDep, caller: Surveyor) -> dict[str, Any]:
+async def upload_samples(
+    request: Request, session: SessionDep, caller: Surveyor, settings: SettingsDep
+) -> dict[str, Any]:
     """Import monitoring results (断面编码, 采样日期, indicator columns) from an .xlsx or .csv upload."""
     async with uploaded_table(request) as path:
-        result = import_samples(session, path)
+        result = import_samples(session, path, ArchiveLimits.of(settings))
     caller.audit(session, "samples.import", "samples", path.name, stored=result["stored"])
     return result
 

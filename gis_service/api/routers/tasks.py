@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, Surveyor, Viewer
+from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer
 from gis_service.api.params import IdPath
 from gis_service.api.routers.quality import uploaded_table
 from gis_service.api.schemas import quality as shapes
+from gis_service.ingest.archive import ArchiveLimits
 from gis_service.quality.tasks import import_tasks, list_tasks, report_progress, rollup, task_history
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
@@ -44,10 +45,10 @@ def tasks_rollup(
 
 
 @router.post("/import", status_code=201, response_model=shapes.TasksImport, response_model_exclude_unset=True)
-async def upload_tasks(request: Request, session: SessionDep, caller: Admin) -> dict[str, Any]:
+async def upload_tasks(request: Request, session: SessionDep, caller: Admin, settings: SettingsDep) -> dict[str, Any]:
     """Import a task list (河流编码, 年度, 任务, 措施, 责任单位, 时限, 目标值, 单位) from .xlsx or .csv."""
     async with uploaded_table(request) as path:
-        result = import_tasks(session, path)
+        result = import_tasks(session, path, ArchiveLimits.of(settings))
     caller.audit(session, "tasks.import", "tasks", path.name, stored=result["stored"])
     return result
 

@@ -11,13 +11,17 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import session_backend
-from gis_service.ingest.validation.validate import Context
+from gis_service.ingest.validation.validate import Context, Tolerances
+from gis_service.settings import Settings
 from gis_service.store.bulk import member_of
 from gis_service.store.current import CurrentFeatures
 
 
-def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fix: bool) -> Context:
-    """Read what validation needs: known river codes, the delivery's rivers and their approved ranges."""
+def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fix: bool, settings: Settings) -> Context:
+    """Read what validation needs: known river codes, the delivery's rivers and their approved ranges.
+
+    The checks' tolerances come from ``settings``, the caller's (an app's or the CLI's).
+    """
     known = {str(code) for (code,) in CurrentFeatures(get_catalogue()["rivers"]).values(session, "code")}
     codes = sorted(str(c) for c in frame["river_code"].dropna().unique()) if "river_code" in frame else []
     empty = gpd.GeoDataFrame({"code": [], "river_code": []}, geometry=[], crs=4490)
@@ -33,7 +37,14 @@ def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fi
         query = read.select_columns([layer.key], session_backend(session), geometry=False)
         for clause in member_of(session, read.table.c[layer.key], keys):
             existing |= {str(k) for k in session.scalars(query.where(clause))}
-    return Context(rivers=rivers, ranges=ranges, known_rivers=known, existing_keys=existing, fix=fix)
+    return Context(
+        rivers=rivers,
+        ranges=ranges,
+        tolerances=Tolerances.of(settings),
+        known_rivers=known,
+        existing_keys=existing,
+        fix=fix,
+    )
 
 
 def read_current(session: Session, layer: str, column: str, codes: list[str], names: list[str]) -> gpd.GeoDataFrame:

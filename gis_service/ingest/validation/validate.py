@@ -28,18 +28,37 @@ from gis_service.ingest.validation.river_checks import (
     check_stakes_on_line,
     check_zones_in_range,
 )
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
 RIVER_LAYERS = {"boundaries", "zones", "stakes"}
 
 
+@dataclass(frozen=True)
+class Tolerances:
+    """The geometric tolerances of the checks, in metres, as the caller's settings give them."""
+
+    zone_range_m: float
+    stake_line_m: float
+    range_width_warning_m: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Tolerances:
+        """Return the tolerances the settings give (``RIVERGIS_ZONE_RANGE_TOLERANCE_M`` and so on)."""
+        return cls(
+            zone_range_m=settings.zone_range_tolerance_m,
+            stake_line_m=settings.stake_line_tolerance_m,
+            range_width_warning_m=settings.range_width_warning_m,
+        )
+
+
 @dataclass
 class Context:
-    """What validation needs from the database: the delivery's rivers, their ranges, existing keys."""
+    """What validation needs: the delivery's rivers, their ranges, existing keys, and the tolerances."""
 
     rivers: gpd.GeoDataFrame  # code, geometry (centerlines, EPSG:4490)
     ranges: gpd.GeoDataFrame  # river_code, bank, geometry: approved ranges of the delivery's rivers
+    tolerances: Tolerances
     known_rivers: set[str] = field(default_factory=set)
     existing_keys: set[str] = field(default_factory=set)
     fix: bool = False
@@ -73,7 +92,7 @@ def validate(
 
     ``reported`` holds (feature number, field) cells normalisation already found unreadable.
     """
-    settings = get_settings()
+    tolerances = ctx.tolerances
     frame = frame.reset_index(drop=True)
     loc = Locator(frame, layer.key or ("code" if "code" in frame else None))
     frame, findings = check_geometries(layer, frame, loc, ctx.fix)
@@ -87,14 +106,14 @@ def validate(
     if layer.name in {"boundaries", "zones"}:
         findings += check_sides(frame, rg, loc)
     if layer.name == "boundaries":
-        findings += check_range_contains_river(rg, settings.zone_range_tolerance_m)
+        findings += check_range_contains_river(rg, tolerances.zone_range_m)
         district = get_district()
-        findings += check_range_proportions(rg, district.bbox, settings.range_width_warning_m, district.name)
+        findings += check_range_proportions(rg, district.bbox, tolerances.range_width_warning_m, district.name)
     elif layer.name == "zones":
-        findings += check_zones_in_range(rg, loc, settings.zone_range_tolerance_m)
+        findings += check_zones_in_range(rg, loc, tolerances.zone_range_m)
         due = not reported and not any(f.severity == "error" for f in findings)
     elif layer.name == "stakes":
-        findings += check_stakes_on_line(frame, rg, loc, settings.stake_line_tolerance_m)
+        findings += check_stakes_on_line(frame, rg, loc, tolerances.stake_line_m)
     # The ratio check measures along the same centerline index the bank-side check built.
     centerlines = rg.centerlines if due and not ctx.rivers.empty else None
     return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers, centerlines=centerlines)
