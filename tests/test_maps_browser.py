@@ -250,7 +250,7 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     # Folium names the map ``map_<hash>``; no animation: a headless page may never end a CSS transition.
     live = "window[Object.keys(window).find((k) => k.startsWith('map_'))]"
     zoom = int(page.evaluate(f"{live}.getZoom()"))
-    page.evaluate(f"{live}.zoomIn(1, {{animate: false}})")
+    page.evaluate(f"void {live}.zoomIn(1, {{animate: false}})")
     page.wait_for_function(
         f"document.body.hasAttribute('data-rg-ready') && +document.body.dataset.rgZoom === {live}.getZoom()"
         f" && {live}.getZoom() > {zoom - 1}",
