@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.backend import session_backend
+from gis_service.district import get_district
 from gis_service.errors import BadRequest
 from gis_service.ledger.filters import TABLE, ProblemFilter
 from gis_service.store.spatial import BBox
@@ -36,9 +37,11 @@ def cell_size(zoom: int) -> float:
 
 
 def parse_zoom(value: str | None) -> int:
-    """Validate the ``zoom`` parameter (an integer from 0 to :data:`MAX_ZOOM`)."""
+    """Validate the ``zoom`` parameter (an integer from 0 to :data:`MAX_ZOOM`); none: the district map's zoom."""
+    if value is None:
+        return get_district().zoom
     try:
-        zoom = int(value) if value is not None else -1
+        zoom = int(value)
     except ValueError:
         zoom = -1
     if not 0 <= zoom <= MAX_ZOOM:

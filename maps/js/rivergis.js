@@ -169,6 +169,7 @@
     }
 
     function draw(filter) {
+      clusters.clear();
       cluster.clearLayers();
       map.closePopup();
       document.body.removeAttribute("data-rg-ready");
@@ -213,6 +214,7 @@
         draw(filter);
         return;
       }
+      if (firstLoad && cfg.clustersUrl) clusters.preview(filter);
       var url = cfg.dataUrl + (cfg.dataUrl.indexOf("?") < 0 ? "?" : "&") + RG.queryString(filter);
       // The page's first data request began with the page itself (<link rel="preload">): take that one.
       if (cfg.firstUrl && filter === cfg.filter) url = cfg.firstUrl;
@@ -269,7 +271,7 @@
       });
     }
 
-    function draw(d, counted) {
+    function cells(d) {
       layer.clearLayers();
       var ncat = d.category.length;
       for (var k = 0; k < d.x.length; k++) {
@@ -286,6 +288,10 @@
         }
         layer.addLayer(m);
       }
+    }
+
+    function draw(d, counted) {
+      cells(d);
       document.body.setAttribute("data-rg-cells", String(d.x.length));
       document.body.setAttribute("data-rg-zoom", String(d.zoom));
       document.body.setAttribute("data-rg-view-sites", String(d.n));
@@ -329,6 +335,8 @@
           if (!seen[url]) seenKeys.push(url);
           seen[url] = d;
           if (mine !== seq) return;
+          // The map moved without a moveend reaching us (a fit while the page settles): ask for this zoom.
+          if (d.zoom !== map.getZoom()) { fetchView(); return; }
           if (counted) needCounts = false;
           draw(d, counted);
         })
@@ -336,6 +344,18 @@
     }
 
     return {
+      /* A first look while every site loads (below the threshold): the service's clusters of the view. */
+      preview: function (f) {
+        var mine = ++seq, qs = RG.queryString(f), zoom = map.getZoom();
+        if (!group.hasLayer(layer)) group.addLayer(layer);
+        var url = cfg.clustersUrl + (cfg.clustersUrl.indexOf("?") < 0 ? "?" : "&") + "zoom=" + zoom +
+          "&bbox=" + blockBox(zoom).join(",") + (qs ? "&" + qs : "");
+        fetch(url, { headers: { Accept: "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (d) { if (d && mine === seq) cells(d); })
+          .catch(function () { /* only a preview: the sites follow */ });
+      },
+      clear: function () { ++seq; layer.clearLayers(); },
       show: function (f) {
         page.before();
         document.body.setAttribute("data-rg-mode", "clusters");

@@ -161,7 +161,7 @@ def problems_clusters(
     session: SessionDep,
     _caller: Viewer,
     clock: ClockDep,
-    zoom: Annotated[str, Query(description="地图缩放级别 0–19")],
+    zoom: Annotated[str | None, Query(description="地图缩放级别 0–19（默认：辖区地图的初始级别）")] = None,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
     datum: str = "wgs84",
     counts: Annotated[bool, Query(description="同时返回筛选结果总数及按状态、类别的计数（图例）")] = False,
