@@ -67,9 +67,9 @@ def test_request_timeouts_hold_without_being_set_each_time(engine, backend):
             assert statement == f"{limits.statement_ms // 1000}s"
 
 
+# PostGIS only: a SQLite file has no server connection to lose.
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
 def test_a_connection_lost_while_idle_is_replaced_before_use(engine, backend, monkeypatch: pytest.MonkeyPatch):
-    if backend.name != "postgis":
-        pytest.skip("SQLite has no server connection to lose")
     monkeypatch.setattr(pool, "IDLE_PING_S", 0.0)
     own = make_engine(engine.url.render_as_string(hide_password=False), DatabaseWaits.of(Settings()))
     try:
