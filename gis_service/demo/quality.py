@@ -130,7 +130,7 @@ def sample_rows(rng: np.random.Generator) -> list[list[Any]]:
 def source_zones(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return each source's 一级 zone (300 m around the intake) and 二级 zone (the ring out to 1 200 m)."""
     local = points.to_crs(points.estimate_utm_crs())
-    records = []
+    records: list[dict[str, Any]] = []
     for (code, _name, _level, _river, _target, _at, source), p in zip(SECTIONS, local.geometry, strict=True):
         if source is None:
             continue
