@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 
 from gis_service.access import create_token
 from gis_service.api.app import create_app
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import engine_for, make_engine, transaction
+from gis_service.db.models_quality import RiverTask, Sample, Section, SourceZone, TaskProgress
 from gis_service.db.schema import upgrade
 from gis_service.settings import Settings
 from tests.helpers import clear_caches
@@ -155,6 +156,15 @@ def demo_engine(backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     yield engine
     engine.dispose()
     clear_caches()
+
+
+@pytest.fixture
+def demo_without_quality(demo_engine: Engine) -> Engine:
+    """The demo database without its water-quality data, for tests that build their own from hand-made files."""
+    with transaction(demo_engine) as session:
+        for model in (TaskProgress, RiverTask, Sample, SourceZone, Section):
+            session.execute(delete(model))
+    return demo_engine
 
 
 def _tokens(engine: Engine) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -9,12 +10,22 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from gis_service.cli.main import app
+from gis_service.clock import BusinessClock
+from gis_service.db.engine import transaction
+from gis_service.db.models_quality import RiverTask, Sample, Section, SourceZone
+from gis_service.quality.assessment import parse_period, quality_report
+from gis_service.quality.tasks import list_tasks
+from gis_service.quality.zones import source_compliance
 from gis_service.resources import data_path
 
 REPO = Path(__file__).resolve().parent.parent
+DEMO_QUALITY_SHEETS = ["水质断面.xlsx", "水质监测结果2026.xlsx", "一河一策任务2026.xlsx"]
+DEMO_QUALITY_MODELS = [Section, Sample, RiverTask, SourceZone]
 LAYERS = ["towns", "rivers", "boundaries", "stakes", "zones", "outfalls", "problems"]
 
 
@@ -124,7 +135,7 @@ def test_a_wheel_carries_the_catalogue_maps_and_demo_data(tmp_path):
     for args in (["init"], ["demo"]):
         run = subprocess.run(cli + args, cwd=elsewhere, env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
-    assert "河流（rivers）：6" in run.stdout
+    assert "河流（rivers）：6" in run.stdout and "水质监测结果（samples）：77" in run.stdout
     where = subprocess.run(
         [sys.executable, "-c", "import gis_service; print(gis_service.__file__)"],
         cwd=elsewhere,
@@ -158,3 +169,33 @@ def test_help_lists_every_command_without_loading_the_heavy_modules() -> None:
     for command in COMMANDS:
         result = CliRunner().invoke(app, [command.name, "--help"])
         assert result.exit_code == 0, (command.name, result.output)
+
+
+def test_demo_water_quality_loads_from_its_files(demo_engine):
+    """The demo's sections, results, zones and tasks are stored as the files hold them, with the engine's classes."""
+    folder = data_path("shapefiles")
+    # Counted with openpyxl and GDAL, not our readers: each sheet's rows below its header, the zone polygons.
+    sheets = {name: load_workbook(folder / name, read_only=True).active for name in DEMO_QUALITY_SHEETS}
+    rows = {name: sum(1 for r in sheet.iter_rows(min_row=2) if r[0].value) for name, sheet in sheets.items()}
+    zones = pyogrio.read_info(folder / "source_zones.shp")["features"]
+    with transaction(demo_engine) as session:
+        stored = {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in DEMO_QUALITY_MODELS}
+        report = quality_report(session, parse_period("2026"), "monthly")
+        sources = source_compliance(session, parse_period("2026"))
+        overdue = list_tasks(session, BusinessClock.at(dt.datetime(2026, 12, 5, 4)), overdue=True)
+    assert stored == {
+        "sections": rows["水质断面.xlsx"],
+        "samples": rows["水质监测结果2026.xlsx"],
+        "river_tasks": rows["一河一策任务2026.xlsx"],
+        "source_zones": zones,
+    }
+    assert (stored["sections"], stored["samples"], zones) == (7, 7 * 11, 6)  # 7 sections × Jan–Nov, 3 sources × 2
+    # 小河 (WSDM07) is class IV in June–September and II–III in the other months.
+    summer = {s["date"][:7] for s in report["samples"] if s["section_code"] == "WSDM07" and s["class"] == "IV"}
+    assert summer == {"2026-06", "2026-07", "2026-08", "2026-09"}
+    assert all(s["class"] in {"I", "II", "III"} for s in report["samples"] if s["section_code"] != "WSDM07")
+    # Every source sample is III or better: 11 urban and 22 township samples, all compliant.
+    by_type = {k: (v["samples"], v["compliant_samples"]) for k, v in sources["by_type"].items()}
+    assert by_type == {"urban": (11, 11), "township": (22, 22)}
+    # On 5 December 2026 the two tasks due 31 October (75%) and 30 November (60%) are overdue.
+    assert sorted(t["deadline"] for t in overdue) == ["2026-10-31", "2026-11-30"]

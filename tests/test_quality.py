@@ -53,11 +53,11 @@ def monthly_series(path: Path) -> Path:
 
 
 @pytest.fixture
-def sections(demo_engine: Engine, tmp_path: Path) -> Engine:
-    """The demo district (its rivers) with the four sections imported with the CLI."""
+def sections(demo_without_quality: Engine, tmp_path: Path) -> Engine:
+    """The demo district (its rivers, not its quality data) with the four sections imported with the CLI."""
     result = run("import", "sections", str(xlsx(tmp_path / "断面.xlsx", SECTIONS)))
     assert result.exit_code == 0, result.output
-    return demo_engine
+    return demo_without_quality
 
 
 def test_annual_compliance_from_a_hand_made_series(sections: Engine, tmp_path: Path, monkeypatch) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 from pathlib import Path
 
+import pytest
 from docx import Document
 from fastapi.testclient import TestClient
 
@@ -24,6 +25,7 @@ def upload(client: TestClient, url: str, path: Path, token: str | None) -> objec
         return client.post(url, files={"file": (path.name, fh, XLSX)}, headers=headers)
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_samples_tasks_health_and_bulletin_over_http(
     demo_client: TestClient, demo_tokens: dict[str, str], tmp_path: Path
 ) -> None:

@@ -46,6 +46,7 @@ def _overlay(html: str, colour: str) -> list[dict[str, object]]:
     return [json.loads(s) for s in found if colour in s]
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_the_river_map_colours_reaches_by_class(
     demo_client: TestClient, demo_tokens: dict[str, str], tmp_path: Path
 ) -> None:

@@ -40,6 +40,7 @@ def fill(c: TestClient, t: dict[str, str], tmp_path: Path) -> None:
     assert upload(c, "/api/v1/tasks/import", xlsx(tmp_path / "t.xlsx", tasks), t["admin"]).status_code == 201  # type: ignore[attr-defined]
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_screen_figures_equal_the_engines(
     demo_client: TestClient, demo_engine: Engine, demo_tokens: dict[str, str], tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from gis_service.clock import BusinessClock
@@ -24,6 +25,7 @@ TASKS = [
 JULY = BusinessClock.at(dt.datetime(2024, 7, 1, 4, 0))
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_rollups_by_river_unit_and_town(demo_engine: Engine, tmp_path: Path) -> None:
     result = run("import", "tasks", str(xlsx(tmp_path / "一河一策.xlsx", [HEADER, *TASKS])))
     assert result.exit_code == 0, result.output
@@ -54,6 +56,7 @@ def test_rollups_by_river_unit_and_town(demo_engine: Engine, tmp_path: Path) -> 
         assert (by_town["南桐镇"]["overdue"], by_town["南桐镇"]["behind"], by_town["南桐镇"]["done"]) == (1, 1, 1)
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_progress_reports_and_overdue_list(demo_engine: Engine, tmp_path: Path) -> None:
     rows = [HEADER, *TASKS, ["WS003", 2099, "远期任务", None, "水利局", "2099-12-31", None, None, None, None]]
     assert run("import", "tasks", str(xlsx(tmp_path / "t.xlsx", rows))).exit_code == 0
@@ -77,6 +80,7 @@ def test_progress_reports_and_overdue_list(demo_engine: Engine, tmp_path: Path) 
     assert len(listed) == 5 and next(t for t in listed if t["id"] == task_id)["progress"] == 80.0
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_bad_task_files_are_refused(demo_engine: Engine, tmp_path: Path) -> None:
     bad_river = xlsx(tmp_path / "a.xlsx", [HEADER, ["XX999", *TASKS[0][1:]]])
     result = run("import", "tasks", str(bad_river))
@@ -88,6 +92,7 @@ def test_bad_task_files_are_refused(demo_engine: Engine, tmp_path: Path) -> None
     assert json.loads(run("tasks", "list", "--json").stdout) == {"tasks": []}
 
 
+@pytest.mark.usefixtures("demo_without_quality")
 def test_tasks_link_to_layer_features(demo_engine: Engine, tmp_path: Path) -> None:
     header = [*HEADER, "关联图层", "关联编码"]
     rows = [header, [*TASKS[1], "入河排污口", "WS001-CZ01"], [*TASKS[0], None, None]]

@@ -34,7 +34,7 @@ SEPT_20 = BusinessClock.at(dt.datetime(2026, 9, 20, 4, 0))
 
 
 @pytest.fixture
-def office(demo_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def office(demo_without_quality: Engine, demo_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Serve the demo (sections imported, accounts made) with the clock at 20 September 2026 and a 2 s refresh."""
     monkeypatch.setenv("RIVERGIS_SCREEN_REFRESH_S", "2")
     clear_caches()

@@ -7,7 +7,9 @@ import re
 
 from sqlalchemy import Engine, func, select
 
+from gis_service.db.engine import transaction
 from gis_service.db.models import Outfall, Problem, River
+from gis_service.quality.assessment import quality_report
 from gis_service.settings import get_settings
 from tests.web_helpers import login, make_users
 
@@ -82,13 +84,29 @@ def test_dashboard_of_an_empty_database_says_what_to_do(client) -> None:
     assert page.status_code == 200 and "还没有河流数据" in page.text
 
 
-def test_dashboard_shows_the_assessed_sections_good_figure(demo_client, demo_tokens, tmp_path) -> None:
+def _assessed(engine: Engine) -> dict:
+    """Return the quality engine's summary of the newest monitoring year."""
+    with transaction(engine) as session:
+        return quality_report(session, None, get_settings().quality_assessment)["summary"]
+
+
+def _kpi(s: dict) -> str:
+    """Return the dashboard's 考核断面优良 figure for a summary."""
+    return f'data-kpi="assessed-good">{s["assessed_good"]}/{s["assessed_sections"]}</div>'
+
+
+def test_dashboard_shows_the_assessed_sections_good_figure(demo_client, demo_engine, demo_tokens, tmp_path) -> None:
     from tests.test_quality_screen import fill
 
-    before = demo_client.get("/")
-    assert 'data-kpi="assessed-good">—' in before.text and "尚无国控、市控断面监测结果" in before.text
-    fill(demo_client, demo_tokens, tmp_path)
+    # The demo's 2026 results: WSDM01 (国控) and WSDM02, WSDM03 (市控), each 优良 in its monthly series.
+    before = _assessed(demo_engine)
+    assert (before["assessed_sections"], before["assessed_all_good"]) == (3, True)
     page = demo_client.get("/")
-    # S1 (国控): DO 6.5 → II but 氨氮 1.2 → IV, not 优良; S2 (市控): DO 8 and 氨氮 0.1 → I, 优良. One of two.
-    assert 'data-kpi="assessed-good">1/2</div>' in page.text
+    assert _kpi(before) in page.text and "2026 年 · 全部优良" in page.text
+    fill(demo_client, demo_tokens, tmp_path)
+    # S1 (国控): DO 6.5 → II but 氨氮 1.2 → IV, not 优良; S2 (市控): DO 8, 氨氮 0.1 → I, 优良; plus the demo's three.
+    after = _assessed(demo_engine)
+    assert (after["assessed_sections"], after["assessed_good"], after["assessed_all_good"]) == (5, 4, False)
+    page = demo_client.get("/")
+    assert _kpi(after) in page.text
     assert "2026 年 · 未全部优良" in page.text and 'href="/quality"' in page.text

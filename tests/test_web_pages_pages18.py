@@ -22,7 +22,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture
-def quality_db(demo_engine: Engine, tmp_path: Path) -> Engine:
+def quality_db(demo_without_quality: Engine, demo_engine: Engine, tmp_path: Path) -> Engine:
     """The demo district with the four test sections (imported with the CLI) and one account of each role."""
     result = run("import", "sections", str(xlsx(tmp_path / "断面.xlsx", SECTIONS)))
     assert result.exit_code == 0, result.output

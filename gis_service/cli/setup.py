@@ -38,8 +38,10 @@ def demo(
     if not counts:
         console.print("演示数据已加载过，未重复加载。")
         return
+    tables = {"samples": "水质监测结果", "tasks": "一河一策任务"}  # plain tables, not catalogue layers
     for layer, n in counts.items():
-        console.print(f"  {get_catalogue()[layer].label}（{layer}）：{n}")
+        label = tables.get(layer) or get_catalogue()[layer].label
+        console.print(f"  {label}（{layer}）：{n}")
     console.print("演示数据加载完成。")
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from gis_service.access import audit
 from gis_service.catalogue import Catalogue, get_catalogue
 from gis_service.demo.chiefs import load_chiefs
+from gis_service.demo.quality import load_quality
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.read import read_vector
 from gis_service.ledger.intake import approve_delivery
@@ -77,5 +78,6 @@ def load_demo(session: Session, settings: Settings, folder: Path | None = None) 
     if "problems" in frames:
         counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR, settings=settings)
     counts.update(load_chiefs(session, folder or data_path("shapefiles"), settings))  # roster, patrols, boards
+    counts.update(load_quality(session, folder or data_path("shapefiles"), settings))  # sections, results, tasks
     audit(session, actor=ACTOR, action="demo.load", details=counts)
     return counts
