@@ -13,15 +13,14 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.export.sheets import PERCENT, Column, Sheet, write_workbook
 from gis_service.ledger.outfall_reports import FLAG_LABELS, flag_outfalls
 from gis_service.ledger.states import NOT_OVERDUE
 from gis_service.settings import Settings
-from gis_service.store.current import CurrentFeatures
+from gis_service.store.current import river_names
 
 COORDINATE = "0.0000000"
 LEDGER_COLUMNS = [
@@ -55,13 +54,6 @@ OUTFALL_COLUMNS = [
     ("lon", "经度"),
     ("lat", "纬度"),
 ]
-
-
-def river_names(conn: Session | Connection | None) -> dict[str, str]:
-    """Return river code → name from the service database (none without a database: the codes alone)."""
-    if conn is None:
-        return {}
-    return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))
 
 
 def _date(value: Any) -> dt.date | None:
@@ -198,7 +190,7 @@ def _problem_ledger(
     gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None, _settings: Settings | None
 ) -> None:
     """Write the problem ledger, rivers named from the service database when there is one."""
-    write_problem_ledger(gdf, layer, path, names=river_names(session))
+    write_problem_ledger(gdf, layer, path, names=river_names(session) if session is not None else {})
 
 
 def _outfalls_with_flags(
@@ -208,7 +200,7 @@ def _outfalls_with_flags(
     if "flags" not in gdf.columns and session is not None and settings is not None:
         distance = settings.jurisdiction_distance_m
         gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490"), distance).to_crs(gdf.crs)
-    write_outfall_register(gdf, layer, path, names=river_names(session))
+    write_outfall_register(gdf, layer, path, names=river_names(session) if session is not None else {})
 
 
 # A workbook from the features, the layer, the file, the session they were read in and the settings (None: none).

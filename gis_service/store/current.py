@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gis_service.catalogue import LayerSpec
+from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import SpatialBackend, session_backend
 from gis_service.db.models import Delivery
 from gis_service.store.counts import total
@@ -402,3 +402,8 @@ def date_range(conn: Session | Connection, layer: LayerSpec) -> tuple[Any, Any] 
         query = read.filtered(select(func.min(col), func.max(col)), session_backend(conn))
     first, last = _connection(conn).execute(query).one()
     return None if first is None else (first, last)
+
+
+def river_names(conn: Session | Connection) -> dict[str, str]:
+    """Return river code → name of the current rivers (maps, popups and exports label codes with them)."""
+    return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))

@@ -163,11 +163,6 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
-def river_names(conn: Session | Connection) -> dict[str, str]:
-    """Return river code → name."""
-    return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))
-
-
 def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) -> dict[str, Any]:
     """Return one site's popup record (raw values; the page escapes them as it shows them)."""
     table = TABLE

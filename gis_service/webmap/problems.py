@@ -22,7 +22,7 @@ from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Problem
 from gis_service.district import get_district
 from gis_service.ledger.filters import ProblemFilter
-from gis_service.store.current import CurrentFeatures
+from gis_service.store.current import CurrentFeatures, river_names
 from gis_service.webmap.assets import inline_assets
 from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
 from gis_service.webmap.clusters import count_capped
@@ -31,7 +31,6 @@ from gis_service.webmap.data import (
     finished_statuses,
     problem_sites,
     read_overlay,
-    river_names,
 )
 from gis_service.webmap.escape import render_template
 from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
