@@ -51,12 +51,15 @@ from benchmarks.common import (
 )
 from gis_service.access import create_token
 from gis_service.api.app import create_app
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
 from gis_service.ingest.normalise import normalise
 from gis_service.ledger import service
 from gis_service.settings import Settings
+
+# The bundled catalogue's problems layer: the ledger's status and category words.
+PROBLEMS = bundled_catalogue()["problems"]
 
 NOW = dt.datetime(2023, 6, 30, 4, 0, tzinfo=dt.UTC)  # noon in China
 TODAY = dt.date(2023, 6, 30)
@@ -122,7 +125,7 @@ def cases() -> list[Case]:
             "/api/v1/problems",
             {"limit": 100},
             [f"SELECT {COLUMNS} FROM problems ORDER BY id DESC LIMIT 101"],
-            lambda s: service.list_problems(s, flt(), limit=100, clock=clock),
+            lambda s: service.list_problems(s, flt(), limit=100, clock=clock, problems=PROBLEMS),
         ),
         Case(
             "ledger_list_bbox_status_sort",
@@ -138,7 +141,12 @@ def cases() -> list[Case]:
                 "AND status IN ('assigned', 'rectifying') ORDER BY found_date DESC, id LIMIT 101"
             ],
             lambda s: service.list_problems(
-                s, flt(status=["assigned", "rectifying"], bbox=BBOX), sort="-found_date", limit=100, clock=clock
+                s,
+                flt(status=["assigned", "rectifying"], bbox=BBOX),
+                sort="-found_date",
+                limit=100,
+                clock=clock,
+                problems=PROBLEMS,
             ),
             box,
         ),
@@ -151,7 +159,13 @@ def cases() -> list[Case]:
                 "ORDER BY deadline, code, id LIMIT 101 OFFSET 2000"
             ],
             lambda s: service.list_problems(
-                s, flt(category=["dumping"], overdue=True), sort="deadline,code", limit=100, offset=2000, clock=clock
+                s,
+                flt(category=["dumping"], overdue=True),
+                sort="deadline,code",
+                limit=100,
+                offset=2000,
+                clock=clock,
+                problems=PROBLEMS,
             ),
             {"today": TODAY},
         ),
@@ -160,7 +174,7 @@ def cases() -> list[Case]:
             "/api/v1/problems/stats",
             {},
             [STATS_SQL.format(key="NULL", grouped="status, category", sets="(status), (category), ()")],
-            lambda s: service.statistics(s, clock=clock),
+            lambda s: service.statistics(s, clock=clock, problems=PROBLEMS),
             {"today": TODAY},
             same_totals,
         ),
@@ -175,7 +189,7 @@ def cases() -> list[Case]:
                     sets="(status), (category), (), (town), (town, status), (town, category)",
                 )
             ],
-            lambda s: service.statistics(s, by="town", clock=clock),
+            lambda s: service.statistics(s, by="town", clock=clock, problems=PROBLEMS),
             {"today": TODAY},
             same_totals,
         ),
@@ -190,7 +204,7 @@ def cases() -> list[Case]:
                 f"count(*) AS n FROM problems WHERE {OVERDUE} "
                 "GROUP BY GROUPING SETS ((town), (river_code), (responsible_unit), ())",
             ],
-            lambda s: service.overdue(s, limit=100, clock=clock),
+            lambda s: service.overdue(s, limit=100, clock=clock, problems=PROBLEMS),
             {"today": TODAY},
             same_overdue,
         ),
@@ -204,7 +218,7 @@ def load(engine: Engine, folder: Path) -> dict[str, float]:
 
 def report_problems(engine: Engine, folder: Path) -> Measure:
     """Report the 100 000 problem sites through the ledger (jurisdiction derived, first events written)."""
-    frame = normalise(get_catalogue()["problems"], pyogrio.read_dataframe(folder / "problems.gpkg")).frame
+    frame = normalise(bundled_catalogue()["problems"], pyogrio.read_dataframe(folder / "problems.gpkg")).frame
 
     def run() -> int:
         with transaction(engine) as session:

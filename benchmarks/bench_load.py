@@ -12,7 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from benchmarks.common import Measure, measure, measure_command, ogr_pg_dsn, province_data, report, scratch_postgis
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
 from gis_service.db.schema import upgrade
@@ -28,7 +28,7 @@ def load_with_service(url: str, folder: object) -> int:
     """Read, normalise and store the layers in one transaction; return the feature count."""
     engine = make_engine(url, DatabaseWaits.of(Settings()))
     upgrade(engine)
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     total = 0
     with transaction(engine) as session:
         for layer in LAYERS:

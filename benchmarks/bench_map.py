@@ -56,7 +56,7 @@ LONG_TASKS = """window.__longest = 0; new PerformanceObserver((list) => {
 
 def load_sites(db_url: str, folder: Path, limit: int | None = None) -> int:
     """Load the province problem sites of ``folder`` into a fresh database."""
-    from gis_service.catalogue import get_catalogue
+    from gis_service.catalogue import bundled_catalogue
     from gis_service.db.backend import DatabaseWaits, backend_for
     from gis_service.db.engine import make_engine, transaction
     from gis_service.db.schema import upgrade
@@ -67,7 +67,7 @@ def load_sites(db_url: str, folder: Path, limit: int | None = None) -> int:
 
     engine = make_engine(db_url, DatabaseWaits.of(Settings()))
     upgrade(engine)
-    spec = get_catalogue()["problems"]
+    spec = bundled_catalogue()["problems"]
     frame = normalise(spec, read_vector(folder / "problems.gpkg")).frame
     if limit is not None:
         frame = frame.iloc[:limit]

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, text
 
 from benchmarks.common import Measure, measure, province_data, report, scratch_postgis, store_layers
 from gis_service.analysis.shoreline.ratios import RatioRules
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine
 from gis_service.settings import Settings
@@ -69,7 +70,7 @@ def load(engine: Engine, folder: Path) -> dict[str, float]:
 def ours(engine: Engine) -> dict:
     """The whole ``rivergis ratios --format json`` computation."""
     with engine.connect() as conn:
-        return current_report(conn, RatioRules()).to_json()
+        return current_report(conn, bundled_catalogue(), RatioRules()).to_json()
 
 
 def reference(engine: Engine) -> pd.DataFrame:

@@ -123,7 +123,7 @@ def report(name: str, ours: Measure, reference: Measure, **extra: Any) -> dict[s
 
 def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[str, float]:
     """Store province layers in one transaction (versioned ones as one approved delivery); seconds a layer."""
-    from gis_service.catalogue import get_catalogue
+    from gis_service.catalogue import bundled_catalogue
     from gis_service.db.backend import backend_for
     from gis_service.db.engine import transaction
     from gis_service.db.models import Delivery
@@ -132,7 +132,7 @@ def store_layers(engine: Engine, folder: Path, layers: tuple[str, ...]) -> dict[
     from gis_service.ingest.read import read_vector
     from gis_service.store.bulk import insert_features
 
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     upgrade(engine)
     times = {}
     with transaction(engine) as session:

@@ -15,7 +15,7 @@ from typing import Any
 
 from gis_service.errors import ConfigurationError, NotFound
 from gis_service.resources import data_path
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 FIELD_TYPES = {"str", "int", "float", "bool", "date", "datetime", "json"}
 # Every layer keeps what a delivery carried beyond the catalogue (备注, 测量单位 …) as one JSON object.
@@ -210,8 +210,17 @@ def load_catalogue(folder: Path) -> Catalogue:
     return Catalogue(layers)
 
 
+def catalogue_for(settings: Settings) -> Catalogue:
+    """Return the catalogue the settings name: ``RIVERGIS_LAYERS_DIR``, or the bundled ``layers/``."""
+    return _catalogue_in(str(settings.layers_dir or data_path("layers")))
+
+
+def bundled_catalogue() -> Catalogue:
+    """Return the layers the service ships (``layers/``), whatever the settings say: for tests and scripts."""
+    return _catalogue_in(str(data_path("layers")))
+
+
 @lru_cache
-def get_catalogue() -> Catalogue:
-    """Return the catalogue from ``RIVERGIS_LAYERS_DIR`` or the bundled ``layers/``."""
-    folder = get_settings().layers_dir or data_path("layers")
+def _catalogue_in(folder: str) -> Catalogue:
+    """Load a folder's catalogue once a process (the files do not change while it runs)."""
     return load_catalogue(Path(folder))

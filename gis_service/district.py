@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gis_service.errors import ConfigurationError
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 
 CGCS2000 = 4490
 WANSHENG_TOWNS = (
@@ -115,9 +115,8 @@ def load_district(path: Path) -> District:
         raise ConfigurationError(f"辖区配置文件 {path.name} 不是有效的 TOML：{exc}") from exc
 
 
-def get_district() -> District:
-    """Return the configured district (``RIVERGIS_DISTRICT_FILE``), or Wansheng with its settings."""
-    settings = get_settings()
+def district_for(settings: Settings) -> District:
+    """Return the district the settings name (``RIVERGIS_DISTRICT_FILE``), or Wansheng with their name and extent."""
     if settings.district_file is not None:
         return load_district(Path(settings.district_file))
     return District(

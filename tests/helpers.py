@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import engine_for
 from gis_service.ogc.settings import get_ogc_settings
 from gis_service.settings import get_settings
 
 
 def clear_caches() -> None:
-    """Forget cached settings, catalogue and engines after the environment changed."""
+    """Forget cached settings and engines after the environment changed."""
     get_settings.cache_clear()
-    get_catalogue.cache_clear()
     engine_for.cache_clear()
     get_ogc_settings.cache_clear()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 from shapely.geometry import Point
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.store.bulk import insert_features
 from tests.helpers import bearer
@@ -23,7 +23,7 @@ def _outfalls(engine, n: int) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["outfalls"], gdf)
+        insert_features(session, bundled_catalogue()["outfalls"], gdf)
 
 
 def test_health_and_openapi(client):
@@ -68,7 +68,7 @@ def test_layer_features_filter_by_river_and_serve_one_feature_as_on_the_page(cli
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["outfalls"], gdf)
+        insert_features(session, bundled_catalogue()["outfalls"], gdf)
     page = client.get("/api/v1/layers/outfalls/features", params={"river_code": "WS002", "limit": 1})
     assert "青年镇排口" in page.text
     body = page.json()

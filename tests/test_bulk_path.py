@@ -26,7 +26,7 @@ import shapely
 from sqlalchemy import Engine, event, select
 
 from benchmarks.common import store_layers
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import LayerSpec, bundled_catalogue
 from gis_service.db.backends import pgcopy
 from gis_service.db.engine import transaction
 from gis_service.db.models import LAYER_MODELS, Delivery
@@ -44,7 +44,7 @@ BULK = ROOT / "gis_service" / "store" / "bulk.py"
 ALLOWED = {BULK, *(ROOT / "gis_service" / "db" / "backends").glob("*.py")}
 FEATURE_MODELS = {model.__name__ for model in LAYER_MODELS.values()}
 # The tables deliveries, the demo and the province loader fill (the chiefs' workflows add their rows one by one).
-FEATURE_TABLES = {get_catalogue()[name].table for name in ("towns", *IMPORTABLE)}
+FEATURE_TABLES = {bundled_catalogue()[name].table for name in ("towns", *IMPORTABLE)}
 BULK_CALLS = {"copy_features", "copy_values", "copy_rows", "to_postgis", "to_sql"}
 PROVINCE_SLICE = {"towns": 100, "rivers": 300, "zones": 600, "problems": 400}
 
@@ -183,7 +183,7 @@ def written(layer: LayerSpec, source: gpd.GeoDataFrame) -> list[str]:
 
 def assert_round_trip(engine: Engine, layer_name: str, source: gpd.GeoDataFrame, **filters: Any) -> None:
     """Assert the stored features of ``layer_name`` equal ``source``'s, field by field and vertex by vertex."""
-    layer = get_catalogue()[layer_name]
+    layer = bundled_catalogue()[layer_name]
     with engine.connect() as conn:
         stored = read_features(conn, layer, current_only=False, **filters)
     fields = written(layer, source)
@@ -194,7 +194,7 @@ def assert_round_trip(engine: Engine, layer_name: str, source: gpd.GeoDataFrame,
 def test_demo_and_an_import_round_trip_through_the_bulk_path(
     engine: Engine, traced: list[tuple[str, bool]], tmp_path: Path
 ) -> None:
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     with transaction(engine) as session:
         counts = load_demo(session, Settings())
     # The demo's files, read and normalised on their own: towns, rivers, ranges, stakes, zones, outfalls, sites.
@@ -232,7 +232,7 @@ def province_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_province_loader_round_trips_through_the_bulk_path(
     engine: Engine, traced: list[tuple[str, bool]], province_slice: Path
 ) -> None:
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     layers = tuple(PROVINCE_SLICE)
     store_layers(engine, province_slice, layers)
     for layer in layers:

@@ -11,6 +11,7 @@ from docx.table import Table
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
 
+from gis_service.catalogue import bundled_catalogue
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
@@ -19,6 +20,9 @@ from gis_service.ledger.stats import overdue, statistics
 from gis_service.quality import bulletin_charts
 from tests.test_quality import SECTIONS, run, xlsx
 from tests.test_quality_tasks import HEADER, TASKS
+
+# The bundled catalogue's problems layer: the ledger's status and category words.
+PROBLEMS = bundled_catalogue()["problems"]
 
 # 30 June 2024, noon in Chongqing: the last day of the period, as the bulletin counts overdue.
 END_OF_JUNE = BusinessClock.at(dt.datetime(2024, 6, 30, 4, 0))
@@ -49,8 +53,11 @@ def test_bulletin_tables_equal_the_ledger(demo_engine: Engine, tmp_path: Path) -
     assert by_town[0] == ["镇街", "本期新增", "本期销号", "超期未整改"]
     with transaction(demo_engine) as session:
         june = ProblemFilter(found_from=dt.date(2024, 6, 1), found_to=dt.date(2024, 6, 30))
-        new = {g["key"]: g["total"] for g in statistics(session, by="town", flt=june, clock=END_OF_JUNE)["groups"]}
-        late = overdue(session, clock=END_OF_JUNE, limit=1)
+        new = {
+            g["key"]: g["total"]
+            for g in statistics(session, by="town", flt=june, clock=END_OF_JUNE, problems=PROBLEMS)["groups"]
+        }
+        late = overdue(session, clock=END_OF_JUNE, limit=1, problems=PROBLEMS)
         closed = dict(
             session.execute(
                 text(
@@ -58,7 +65,7 @@ def test_bulletin_tables_equal_the_ledger(demo_engine: Engine, tmp_path: Path) -
                 ).bindparams(a=dt.date(2024, 6, 1), b=dt.date(2024, 6, 30))
             ).all()
         )
-        total_new = statistics(session, flt=june, clock=END_OF_JUNE)["total"]
+        total_new = statistics(session, flt=june, clock=END_OF_JUNE, problems=PROBLEMS)["total"]
     rows = {r[0]: [int(v) for v in r[1:]] for r in by_town[1:]}
     total = rows.pop("合计")
     for town, (n_new, n_closed, n_late) in rows.items():
@@ -88,7 +95,7 @@ def test_town_bulletin_and_bad_input(demo_engine: Engine, tmp_path: Path) -> Non
     assert {r[0] for r in by_town[1:]} <= {"南桐镇", "合计"}
     with transaction(demo_engine) as session:
         q2 = ProblemFilter(town="南桐镇", found_from=dt.date(2024, 4, 1), found_to=dt.date(2024, 6, 30))
-        assert int(by_town[-1][1]) == statistics(session, flt=q2, clock=END_OF_JUNE)["total"]
+        assert int(by_town[-1][1]) == statistics(session, flt=q2, clock=END_OF_JUNE, problems=PROBLEMS)["total"]
     bad = run("bulletin", "--period", "2024-13", "-o", str(tmp_path / "x.docx"))
     assert bad.exit_code == 2 and "bad_period" in bad.stderr
     bad = run("bulletin", "--period", "2024-06", "-o", str(tmp_path / "x.pdf"))
@@ -121,7 +128,7 @@ def test_bulletin_patrol_table_and_charts(demo_engine: Engine, tmp_path: Path) -
     patrol = tables_of(out)["6. 巡河覆盖（按镇街）"]
     assert patrol[0] == ["镇街", "责任河段", "超期未巡河段", "近30日巡河次数", "平均覆盖率(%)"]
     with transaction(demo_engine) as session:
-        stats = patrol_stats(session, dt.date(2026, 9, 30))
+        stats = patrol_stats(session, bundled_catalogue(), dt.date(2026, 9, 30))
     expected = [
         [
             r["town"],

@@ -10,14 +10,15 @@ import pyogrio
 import pytest
 from shapely.geometry import Point
 
-from gis_service.catalogue import get_catalogue, load_catalogue
+from gis_service.catalogue import bundled_catalogue, catalogue_for, load_catalogue
 from gis_service.errors import ConfigurationError
 from gis_service.ingest.normalise import normalise
 from gis_service.resources import data_path
+from gis_service.settings import get_settings
 
 
 def test_value_and_field_aliases_resolve_to_catalogue_codes():
-    zones = get_catalogue()["zones"]
+    zones = bundled_catalogue()["zones"]
     bank = zones.field("bank")
     assert [bank.canonical_value(v) for v in ("左岸", "左", "L", " right ", "右岸")] == [
         "left",
@@ -30,14 +31,14 @@ def test_value_and_field_aliases_resolve_to_catalogue_codes():
     assert zone_type.canonical_value("岸线保护区") == "protected"
     assert zone_type.canonical_value("保留区") == "reserved"
     assert zone_type.canonical_value("湿地") is None
-    assert get_catalogue()["rivers"].source_field_map(["HLBM", "河流名称", "other"]) == {
+    assert bundled_catalogue()["rivers"].source_field_map(["HLBM", "河流名称", "other"]) == {
         "HLBM": "code",
         "河流名称": "name",
     }
 
 
 def test_every_layer_has_a_chinese_label_and_typed_fields():
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     assert set(catalogue.layers) >= {"rivers", "towns", "boundaries", "stakes", "zones", "outfalls", "problems"}
     for layer in catalogue:
         assert layer.label and all(f.label for f in layer.fields)
@@ -66,7 +67,7 @@ def test_a_field_added_to_the_catalogue_reaches_the_export(engine, tmp_path, mon
         fh.write('\n[[fields]]\nname = "inspector"\ntype = "str"\nlabel = "巡查人员"\naliases = ["XCRY"]\n')
     monkeypatch.setenv("RIVERGIS_LAYERS_DIR", str(layers))
     clear_caches()
-    outfalls = get_catalogue()["outfalls"]
+    outfalls = catalogue_for(get_settings())["outfalls"]
 
     source = tmp_path / "outfalls.geojson"
     gdf = gpd.GeoDataFrame(

@@ -11,7 +11,7 @@ from shapely.geometry import LineString, Point
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
@@ -50,7 +50,7 @@ def test_geometries_are_stored_in_cgcs2000_with_a_spatial_index(engine):
 
 
 def test_features_round_trip_and_bbox_uses_the_index(engine):
-    rivers = get_catalogue()["rivers"]
+    rivers = bundled_catalogue()["rivers"]
     gdf = gpd.GeoDataFrame(
         {"code": ["A", "B"], "name": ["甲河", "乙河"], "important": [True, False]},
         geometry=[LineString([(106.80, 28.80), (106.81, 28.81)]), LineString([(107.00, 29.00), (107.01, 29.0)])],
@@ -70,7 +70,7 @@ def test_features_round_trip_and_bbox_uses_the_index(engine):
 
 
 def test_a_failed_transaction_leaves_nothing_behind(engine):
-    outfalls = get_catalogue()["outfalls"]
+    outfalls = bundled_catalogue()["outfalls"]
     gdf = gpd.GeoDataFrame(
         {"code": ["X"], "name": ["排口"], "outfall_type": ["industrial"]},
         geometry=[Point(106.9, 28.9)],
@@ -167,7 +167,7 @@ def test_features_must_name_an_existing_delivery_and_named_deliveries_stay(engin
     refused = (IntegrityError, psycopg.errors.IntegrityError)
     from gis_service.store.deliveries import submit_delivery
 
-    zones = get_catalogue()["zones"]
+    zones = bundled_catalogue()["zones"]
     with transaction(engine) as session, pytest.raises(refused, match="(?i)foreign|deliver"):
         insert_features(session, zones, _zone(987654), {"delivery_id": 987654})
     with transaction(engine) as session:

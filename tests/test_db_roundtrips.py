@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import Point
 from sqlalchemy import event, text
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db import pool
 from gis_service.db.backend import DatabaseWaits, backend_for
 from gis_service.db.engine import make_engine, transaction
@@ -21,7 +21,7 @@ def _site(engine: Any) -> int:
     """Store one problem site at (106.80, 28.90); return its id."""
     gdf = gpd.GeoDataFrame({"code": ["RT1"], "category": ["dumping"]}, geometry=[Point(106.80, 28.90)], crs="EPSG:4490")
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT id FROM problems WHERE code = 'RT1'")).scalar_one())
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gis_service.api.app import create_app
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import AuditEntry, Delivery
 from gis_service.store.deliveries import lock_rivers, submit_delivery
@@ -68,7 +68,7 @@ def submitted(engine: Engine, n: int) -> list[int]:
     """Store ``n`` submitted versions of the river's zone set (its current stretches again); return their ids."""
     zones = zones_of(engine, RIVER)
     with transaction(engine) as session:
-        return [submit_delivery(session, get_catalogue()["zones"], RIVER, zones, actor="t").id for _ in range(n)]
+        return [submit_delivery(session, bundled_catalogue()["zones"], RIVER, zones, actor="t").id for _ in range(n)]
 
 
 def test_twenty_deliveries_at_once_are_all_stored_and_twenty_approvals_leave_one_current(

@@ -19,6 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from gis_service.db.models import AuditEntry, Boundary, Delivery, Outfall, Problem, River, Stake, Zone
+from gis_service.settings import Settings
+from gis_service.webmap.base import MapSetup
 from tests.helpers import bearer, clear_caches
 from tests.test_import_fixtures import X0, Y0, cli, river_frame, run, shapefile_zip, square, write
 
@@ -285,7 +287,7 @@ def test_a_very_large_delivery_is_previewed_with_its_flagged_features_and_a_samp
     shown, numbers = preview.shown_features(features, findings)
     assert len(shown) == 5 and 11 in numbers.tolist()
     assert shown["code"].tolist() == [f"Z{n:02d}" for n in numbers]
-    page = preview.delivery_preview_html(features, findings, title="大交付", basemap="none")
+    page = preview.delivery_preview_html(features, findings, MapSetup.of(Settings()), title="大交付", basemap="none")
     # The layer switcher names the sample (Folium writes its names \u-escaped); the legend keeps the total.
     assert json.dumps("交付要素（12，显示其中 5 个）")[1:-1] in page
     assert "交付要素（抽样显示）</span>" in page and 'data-count="severity:feature">12<' in page

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
@@ -181,7 +182,7 @@ def test_demo_water_quality_loads_from_its_files(demo_engine):
     with transaction(demo_engine) as session:
         stored = {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in DEMO_QUALITY_MODELS}
         report = quality_report(session, parse_period("2026"), "monthly")
-        sources = source_compliance(session, parse_period("2026"))
+        sources = source_compliance(session, bundled_catalogue(), parse_period("2026"))
         overdue = list_tasks(session, BusinessClock.at(dt.datetime(2026, 12, 5, 4)), overdue=True)
     assert stored == {
         "sections": rows["水质断面.xlsx"],

@@ -12,9 +12,10 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import Engine
 
-from gis_service.district import District, get_district, load_district
+from gis_service.district import District, district_for, load_district
 from gis_service.errors import ConfigurationError
-from gis_service.webmap.base import make_map
+from gis_service.settings import get_settings
+from gis_service.webmap.base import MapSetup, make_map
 from tests.helpers import clear_caches
 from tests.test_import_fixtures import cli, shapefile_zip
 
@@ -37,7 +38,7 @@ def second_district(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path.write_text(SECOND, encoding="utf-8")
     monkeypatch.setenv("RIVERGIS_DISTRICT_FILE", str(path))
     clear_caches()
-    yield get_district()
+    yield district_for(get_settings())
     monkeypatch.delenv("RIVERGIS_DISTRICT_FILE")
     clear_caches()
 
@@ -51,7 +52,7 @@ def river_in(epsg: int) -> gpd.GeoDataFrame:
 
 def test_the_default_is_wansheng() -> None:
     clear_caches()
-    district = get_district()
+    district = district_for(get_settings())
     assert district.name == "万盛经开区"
     assert district.crs_candidates == (4490, 4524, 4545, 4523, 4544)
     assert "南桐镇" in district.towns
@@ -86,7 +87,7 @@ def test_second_district_stake_table_without_prefix_reads_as_its_zone(
 
 
 def test_second_district_map_opens_on_its_centre(second_district: District) -> None:
-    fmap, _ = make_map("测试")
+    fmap, _ = make_map("测试", MapSetup.of(get_settings()))
     assert fmap.location == [40.2, 117.15]
     assert fmap.options["zoom"] == 12
 

@@ -9,7 +9,7 @@ from alembic import command
 from shapely.geometry import Point
 from sqlalchemy import event, func, inspect, select, text
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem
 from gis_service.db.schema import alembic_config, upgrade
@@ -24,7 +24,7 @@ def _sites(engine: Any, first: int, n: int) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
 
 
 def _tally(engine: Any) -> tuple[int, int]:

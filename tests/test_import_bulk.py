@@ -15,7 +15,7 @@ import shapely
 import shapely.affinity
 from sqlalchemy import Engine, func, select
 
-from gis_service.catalogue import FieldSpec, get_catalogue
+from gis_service.catalogue import FieldSpec, bundled_catalogue
 from gis_service.db import backend as backend_module
 from gis_service.db.backends import pgcopy
 from gis_service.db.engine import transaction
@@ -92,7 +92,7 @@ def test_zone_set_is_one_delivery_per_river_each_with_its_own_report(demo_engine
 
 def rivers_with_notes() -> Any:
     """The river layer with two catalogue fields that have no column of their own (kept in ``attrs``)."""
-    rivers = get_catalogue()["rivers"]
+    rivers = bundled_catalogue()["rivers"]
     extra = (
         FieldSpec(name="note", type="str", label="备注"),
         FieldSpec(name="checked_on", type="date", label="核查日期"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.store.deliveries import submit_delivery
@@ -30,7 +30,7 @@ def test_a_new_range_version_moves_open_sites_out_and_keeps_closed_ones(demo_eng
         }
     assert any(inside and status in OPEN for status, inside in before.values())
     with transaction(demo_engine) as session:
-        delivery = submit_delivery(session, get_catalogue()["boundaries"], "WS001", polygon, actor="测绘院")
+        delivery = submit_delivery(session, bundled_catalogue()["boundaries"], "WS001", polygon, actor="测绘院")
     approved = demo_client.post(f"/api/v1/deliveries/{delivery.id}/approve", headers=bearer(demo_tokens["admin"]))
     assert approved.status_code == 200, approved.text
     with demo_engine.connect() as conn:

@@ -9,6 +9,7 @@ from shapely import Point
 from sqlalchemy import func, select
 
 from gis_service.access import Role
+from gis_service.catalogue import bundled_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem, ProblemEvent
@@ -24,6 +25,9 @@ from tests.test_ledger_world import (
     world_engine,  # noqa: F401 - fixture
 )
 
+# The bundled catalogue's problems layer: the ledger's status and category words.
+PROBLEMS = bundled_catalogue()["problems"]
+
 
 def clock_at(day: str) -> BusinessClock:
     """Return a clock stopped at noon China time of ``day``."""
@@ -31,7 +35,7 @@ def clock_at(day: str) -> BusinessClock:
 
 
 def report(session, where=SITE_IN_R1, **fields):  # type: ignore[no-untyped-def]
-    frame = service.site_frame(Point(where), {"category": "dumping", **fields})
+    frame = service.site_frame(bundled_catalogue()["problems"], Point(where), {"category": "dumping", **fields})
     return service.report_new(session, frame, actor="巡河员", settings=Settings(), clock=clock_at("2025-03-01"))[0]
 
 
@@ -59,7 +63,7 @@ def test_reported_site_gets_jurisdiction_code_and_first_event(world_engine) -> N
     with transaction(world_engine) as session:
         pid = report(session, description="河滩堆放建筑垃圾")
     with transaction(world_engine) as session:
-        data = service.get_problem(session, pid, clock=clock_at("2025-03-01"))
+        data = service.get_problem(session, pid, clock=clock_at("2025-03-01"), problems=PROBLEMS)
         events = service.history(session, pid)
     assert (data["river_code"], data["town"], data["inside_range"], data["zone_type"]) == (
         "R1",
@@ -295,7 +299,7 @@ def test_rederive_after_a_new_range_version(world_engine) -> None:  # noqa: F811
     import geopandas as gpd
     from shapely import box
 
-    from gis_service.catalogue import get_catalogue
+    from gis_service.catalogue import bundled_catalogue
     from gis_service.ledger.intake import approve_delivery
     from gis_service.store.deliveries import submit_delivery
     from tests.test_ledger_world import CRS
@@ -307,7 +311,7 @@ def test_rederive_after_a_new_range_version(world_engine) -> None:  # noqa: F811
         assert session.get(Problem, between).inside_range is False
         # R1's new range version is wider (lat 28.897–28.903): the between site now lies inside it.
         wider = gpd.GeoDataFrame({"river_code": ["R1"]}, geometry=[box(106.82, 28.897, 106.98, 28.903)], crs=CRS)
-        delivery = submit_delivery(session, get_catalogue()["boundaries"], "R1", wider, actor="t")
+        delivery = submit_delivery(session, bundled_catalogue()["boundaries"], "R1", wider, actor="t")
         # Approval itself re-derives the open sites of R1; running it again changes nothing.
         approve_delivery(session, delivery.id, actor="t", settings=Settings())
         assert session.get(Problem, between).inside_range is True
@@ -340,9 +344,9 @@ def test_overdue_and_statistics_on_a_fixed_clock(world_engine) -> None:  # noqa:
     step(world_engine, east, "assign", data={"deadline": "2025-06-30", "responsible_unit": "东林街道办事处"})
     step(world_engine, east, "start")
     with transaction(world_engine) as session:
-        late = service.overdue(session, clock=clock_at("2025-05-10"))
-        stats = service.statistics(session, by="town", clock=clock_at("2025-05-10"))
-        on_deadline_day = service.overdue(session, clock=clock_at("2025-04-30"))
+        late = service.overdue(session, clock=clock_at("2025-05-10"), problems=PROBLEMS)
+        stats = service.statistics(session, by="town", clock=clock_at("2025-05-10"), problems=PROBLEMS)
+        on_deadline_day = service.overdue(session, clock=clock_at("2025-04-30"), problems=PROBLEMS)
     assert [i["id"] for i in late["items"]] == [ids[0]]
     assert late["items"][0]["days_overdue"] == 10  # 05-10 − 04-30
     assert late["by_town"] == {"万盛街道": 1} and late["by_unit"] == {"万盛街道办事处": 1}
@@ -368,7 +372,7 @@ def test_list_filters_sorting_and_paging(world_engine) -> None:  # noqa: F811
 
         def ids(**kw):  # type: ignore[no-untyped-def]
             sort = kw.pop("sort", "id")
-            rows, _ = service.list_problems(session, service.ProblemFilter(**kw), sort=sort)
+            rows, _ = service.list_problems(session, service.ProblemFilter(**kw), sort=sort, problems=PROBLEMS)
             return [r["id"] for r in rows]
 
         assert ids() == [a, b, c]
@@ -378,12 +382,18 @@ def test_list_filters_sorting_and_paging(world_engine) -> None:  # noqa: F811
         assert ids(found_from=dt.date(2025, 2, 10), found_to=dt.date(2025, 2, 28)) == [b]
         assert ids(bbox=(106.94, 28.89, 106.96, 28.91)) == [b]
         assert ids(sort="-found_date") == [c, b, a]
-        page, more = service.list_problems(session, service.ProblemFilter(), sort="id", limit=2, offset=0)
+        page, more = service.list_problems(
+            session, service.ProblemFilter(), sort="id", limit=2, offset=0, problems=PROBLEMS
+        )
         assert [r["id"] for r in page] == [a, b] and more
-        page, more = service.list_problems(session, service.ProblemFilter(), sort="id", limit=2, offset=2)
+        page, more = service.list_problems(
+            session, service.ProblemFilter(), sort="id", limit=2, offset=2, problems=PROBLEMS
+        )
         assert [r["id"] for r in page] == [c] and not more
-        with pytest.raises(BadRequest):
-            ids(status=["nonsense"])
+        with pytest.raises(BadRequest, match="nonsense"):
+            service.ProblemFilter(status=("nonsense",)).checked(PROBLEMS)
+        with pytest.raises(BadRequest, match="nonsense"):
+            service.ProblemFilter.parse({"category": "nonsense"}, PROBLEMS)
         with pytest.raises(BadRequest):
             ids(sort="geom")
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
 from gis_service.export.files import write_layer
 from gis_service.export.ledger import write_problem_ledger
@@ -50,7 +50,7 @@ def ledger_frame() -> gpd.GeoDataFrame:
 def test_ledger_workbook_has_the_offices_headers_labels_dates_and_overdue(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "台账.xlsx"
     write_problem_ledger(
-        ledger_frame(), get_catalogue()["problems"], path, today=dt.date(2025, 5, 10), names={"R1": "河一"}
+        ledger_frame(), bundled_catalogue()["problems"], path, today=dt.date(2025, 5, 10), names={"R1": "河一"}
     )
     book = load_workbook(path)
     sheet = book["问题台账"]
@@ -95,11 +95,18 @@ def test_export_command_writes_the_ledger_and_register_workbooks(world_engine, t
 
     with transaction(world_engine) as session:
         service.report_sites(
-            session, service.site_frame(Point(106.85, 28.9002), {"category": "乱建"}), actor="t", settings=Settings()
+            session,
+            service.site_frame(bundled_catalogue()["problems"], Point(106.85, 28.9002), {"category": "乱建"}),
+            actor="t",
+            settings=Settings(),
         )
         outfalls.register_outfalls(
             session,
-            outfalls.outfall_frame(Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}),
+            outfalls.outfall_frame(
+                bundled_catalogue()["outfalls"],
+                Point(106.85, 28.9006),
+                {"code": "PK1", "name": "一号排口", "outfall_type": "工业"},
+            ),
             actor="t",
             settings=Settings(),
         )
@@ -126,7 +133,10 @@ def test_ledger_cli_transition_overdue_stats_history(world_engine) -> None:  # t
 
     with transaction(world_engine) as session:
         pid = service.report_new(
-            session, service.site_frame(Point(106.85, 28.9002), {"category": "mining"}), actor="t", settings=Settings()
+            session,
+            service.site_frame(bundled_catalogue()["problems"], Point(106.85, 28.9002), {"category": "mining"}),
+            actor="t",
+            settings=Settings(),
         )[0]
     assert runner.invoke(app, ["problems", "transition", str(pid), "confirm"]).exit_code == 0
     future = (dt.date.today() + dt.timedelta(days=10)).isoformat()
@@ -158,7 +168,7 @@ def test_ledger_cli_transition_overdue_stats_history(world_engine) -> None:  # t
 
 
 def test_write_layer_uses_the_workbook_hook(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write_layer(ledger_frame(), get_catalogue()["problems"], tmp_path / "x.xlsx")
+    path = write_layer(ledger_frame(), bundled_catalogue()["problems"], tmp_path / "x.xlsx")
     assert load_workbook(path).sheetnames == ["问题台账", "按镇街汇总"]
 
 
@@ -166,5 +176,7 @@ def test_a_failing_database_stops_the_workbook_rather_than_leaving_names_out(tmp
     # Before: the river names were read on a global engine and any error gave a workbook of bare codes.
     broken = Session(create_engine("sqlite://"))  # an empty database: reading the rivers fails
     with pytest.raises(OperationalError):
-        write_layer(ledger_frame(), get_catalogue()["problems"], tmp_path / "x.xlsx", session=broken)
+        write_layer(
+            ledger_frame(), bundled_catalogue()["problems"], tmp_path / "x.xlsx", session=broken, settings=Settings()
+        )
     assert not (tmp_path / "x.xlsx").exists()

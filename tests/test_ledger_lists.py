@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from shapely import Point
 
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest, Conflict
 from gis_service.ledger import service
@@ -19,6 +20,9 @@ from tests.test_ledger_world import (
     SITE_IN_R1,
     world_engine,  # noqa: F401 - fixture
 )
+
+# The bundled catalogue's problems layer: the ledger's status and category words.
+PROBLEMS = bundled_catalogue()["problems"]
 
 
 def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_engine) -> None:  # noqa: F811
@@ -38,7 +42,9 @@ def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_en
     with transaction(world_engine) as session:
         ids = service.report_new(session, frame, actor="导入", settings=Settings(), clock=clock_at("2025-03-01"))
     with transaction(world_engine) as session:
-        sites = {p["id"]: p for p in service.list_problems(session, service.ProblemFilter(), sort="id")[0]}
+        sites = {
+            p["id"]: p for p in service.list_problems(session, service.ProblemFilter(), sort="id", problems=PROBLEMS)[0]
+        }
         firsts = [service.history(session, pid)[0] for pid in ids]
     assert [sites[i]["code"] for i in ids] == [
         f"WT20250301-{ids[0]:06d}",
@@ -77,11 +83,11 @@ def test_overdue_list_is_sorted_and_paged(world_engine) -> None:  # noqa: F811
         step(world_engine, pid, "assign", data={"deadline": deadline, "responsible_unit": unit})
     on = clock_at("2025-05-01")
     with transaction(world_engine) as session:
-        first = service.overdue(session, clock=on, limit=2)
-        second = service.overdue(session, clock=on, limit=2, offset=2)
-        latest = service.overdue(session, clock=on, sort="river_code,-deadline")
+        first = service.overdue(session, clock=on, limit=2, problems=PROBLEMS)
+        second = service.overdue(session, clock=on, limit=2, offset=2, problems=PROBLEMS)
+        latest = service.overdue(session, clock=on, sort="river_code,-deadline", problems=PROBLEMS)
         with pytest.raises(BadRequest):
-            service.overdue(session, clock=on, sort="geom")
+            service.overdue(session, clock=on, sort="geom", problems=PROBLEMS)
     # Most overdue first: 04-01 (30 days), 04-10 (21), 04-20 (11).
     assert [i["id"] for i in first["items"]] == [ids[1], ids[0]] and first["truncated"]
     assert [i["days_overdue"] for i in first["items"]] == [30, 21]
@@ -96,11 +102,17 @@ def test_statistics_group_unjudged_sites_under_no_key(world_engine) -> None:  # 
     with transaction(world_engine) as session:
         report(session, where=SITE_FAR)  # no river within reach
         report(session)
-        stats = service.statistics(session, by="river", clock=clock_at("2025-03-02"))
+        stats = service.statistics(session, by="river", clock=clock_at("2025-03-02"), problems=PROBLEMS)
         filtered_stats = service.statistics(
-            session, by="river", flt=service.ProblemFilter(river_code="R1"), clock=clock_at("2025-03-02")
+            session,
+            by="river",
+            flt=service.ProblemFilter(river_code="R1"),
+            clock=clock_at("2025-03-02"),
+            problems=PROBLEMS,
         )
-        empty = service.statistics(session, flt=service.ProblemFilter(town="不存在"), clock=clock_at("2025-03-02"))
+        empty = service.statistics(
+            session, flt=service.ProblemFilter(town="不存在"), clock=clock_at("2025-03-02"), problems=PROBLEMS
+        )
     assert [(g["key"], g["total"]) for g in stats["groups"]] == [(None, 1), ("R1", 1)]
     assert [(g["key"], g["total"]) for g in filtered_stats["groups"]] == [("R1", 1)]
     assert empty["total"] == 0 and empty["closure_rate"] is None and empty["on_time_rate"] is None

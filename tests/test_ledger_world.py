@@ -17,7 +17,7 @@ import pytest
 from shapely import LineString, Point, box
 
 from gis_service.analysis.jurisdiction import derive_jurisdiction
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.store.bulk import insert_features
 from gis_service.store.deliveries import approve_delivery, submit_delivery
 
@@ -65,7 +65,7 @@ def frames() -> dict[str, gpd.GeoDataFrame]:
 
 def build_world(session) -> None:  # type: ignore[no-untyped-def]
     """Store the district: towns and rivers, and approved range and zone deliveries."""
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     data = frames()
     insert_features(session, catalogue["towns"], data["towns"])
     insert_features(session, catalogue["rivers"], data["rivers"])

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from gis_service.api.compressed import MIN_SIZE
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
 from gis_service.demo.generator import main as generator_main
@@ -48,7 +48,7 @@ def seven_sites(engine: Engine) -> Engine:
     rows.append({"code": "D1", "category": "occupation", "status": "reported", "town": "万盛街道", "geometry": SQUARE})
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4490")
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
     return engine
 
 
@@ -136,7 +136,7 @@ def test_data_route_negotiates_encoding_and_answers_304_when_unchanged(seven_sit
         crs="EPSG:4490",
     )
     with transaction(seven_sites) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
     changed = client.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.json()["n"] == 8 and changed.headers["etag"] != etag
 

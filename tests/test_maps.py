@@ -14,14 +14,15 @@ from pyproj import Geod
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
 from gis_service.db.models import Problem
 from gis_service.errors import ConfigurationError
+from gis_service.settings import Settings
 from gis_service.store.bulk import insert_features
 from gis_service.webmap import assets
-from gis_service.webmap.base import gcj02_from_wgs84, js_literal
+from gis_service.webmap.base import MapSetup, gcj02_from_wgs84, js_literal
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.preview import delivery_preview_html
@@ -81,7 +82,7 @@ def test_overlay_popups_escape_layer_values() -> None:
         geometry=[shapely.LineString([(106.8, 28.9), (106.9, 28.95)])],
         crs="EPSG:4490",
     )
-    fc = overlay_collection(get_catalogue()["rivers"], rivers)
+    fc = overlay_collection(bundled_catalogue()["rivers"], rivers)
     popup = fc["features"][0]["properties"]["_p"]
     assert "<script" not in popup and "<img" not in popup and "&lt;img src=x" in popup
     assert "重要河道" in popup and "是" in popup
@@ -189,7 +190,7 @@ def four_sites(engine: Engine) -> Engine:
     ]
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4490")
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
     return engine
 
 
@@ -274,7 +275,7 @@ def test_delivery_preview_marks_findings_escaped() -> None:
         {"lon": 106.82, "lat": 28.9, "code": "z_values", "message": "带Z值", "severity": "warning"},
         {"code": "no_prj", "message": "缺少 .prj", "severity": "warning"},
     ]
-    html = delivery_preview_html(lines, findings)
+    html = delivery_preview_html(lines, findings, MapSetup.of(Settings()))
     assert "<img src=x" not in html and "window.__xss=1</script" not in html
     assert "\\u0026lt;img src=x" in html  # the escaped popup text (&lt;img), carried as JSON
     assert re.search(r'data-count="severity:error">1<', html)  # one error

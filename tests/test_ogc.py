@@ -17,7 +17,7 @@ import uvicorn
 from shapely.geometry import LineString, Point, Polygon
 
 from gis_service.api.app import create_app
-from gis_service.catalogue import FieldSpec, LayerSpec, get_catalogue
+from gis_service.catalogue import FieldSpec, LayerSpec, bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
 from gis_service.export import geojson
@@ -34,7 +34,7 @@ def _sites(engine, n: int) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
 
 
 def test_landing_conformance_and_collections(client, engine):
@@ -45,7 +45,7 @@ def test_landing_conformance_and_collections(client, engine):
     conf = client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
     cols = {c["id"]: c for c in client.get("/ogc/collections").json()["collections"]}
-    assert set(cols) == set(get_catalogue().layers)
+    assert set(cols) == set(bundled_catalogue().layers)
     assert cols["problems"]["title"] == "问题点"
     # Extent of the three sites: 106.800–106.802 by 28.90.
     box = cols["problems"]["extent"]["spatial"]["bbox"][0]
@@ -92,7 +92,7 @@ RECHECKED = FieldSpec(name="rechecked_on", type="date", label="复查日期")
 
 def _ledger_sites(engine) -> LayerSpec:
     """Store three sites with Chinese text, quotes, markup, dates, nulls, booleans, a polygon, attrs fields."""
-    problems = get_catalogue()["problems"]
+    problems = bundled_catalogue()["problems"]
     spec = dataclasses.replace(problems, fields=(*problems.fields, REMARK, RECHECKED))
     gdf = gpd.GeoDataFrame(
         {
@@ -163,7 +163,7 @@ def test_feature_texts_are_the_documents_of_the_geodataframe_path(engine):
 
 
 def test_versioned_layers_serve_the_approved_set_or_the_version_asked_for(engine):
-    zones = get_catalogue()["zones"]
+    zones = bundled_catalogue()["zones"]
     with transaction(engine) as session:
         made = {}
         for version, status in ((1, "approved"), (2, "submitted")):

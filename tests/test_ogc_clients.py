@@ -19,7 +19,7 @@ from owslib.ogcapi.features import Features
 from pyproj import Transformer
 
 from gis_service.api.app import create_app
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.store.current import CurrentFeatures
 from tests.test_ogc_standard import TEST_BOX, store_rivers, store_sites
 
@@ -77,7 +77,7 @@ def test_gdal_where_goes_to_the_server_as_cql2(engine, live, tmp_path):
     run("ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{live}/ogc", "problems", "-where", "town = '青年镇'")
     got = sorted(f["properties"]["code"] for f in geojson_of(out)["features"])
     with engine.connect() as conn:
-        expected = CurrentFeatures(get_catalogue()["problems"], where={"town": "青年镇"}).frame(conn)
+        expected = CurrentFeatures(bundled_catalogue()["problems"], where={"town": "青年镇"}).frame(conn)
     assert got == sorted(expected["code"]) == [f"S{i:04d}" for i in range(0, 12, 2)]
 
 

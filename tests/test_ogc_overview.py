@@ -9,7 +9,7 @@ import mapbox_vector_tile
 import morecantile
 from shapely.geometry import Point, box
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.store.bulk import insert_features
 
@@ -42,7 +42,7 @@ def _store(engine: Any) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
 
 
 def _tile(client: Any, z: int, lon: float, lat: float, **params: str) -> list[dict[str, Any]]:

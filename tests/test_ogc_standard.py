@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import LineString, MultiLineString, Point
 
 from gis_service.api.app import create_app
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
 from gis_service.ogc.settings import get_ogc_settings
@@ -31,7 +31,7 @@ def store_rivers(engine) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["rivers"], gdf)
+        insert_features(session, bundled_catalogue()["rivers"], gdf)
 
 
 # Box 106.86–106.90 × 28.80–28.84: A there runs at y 28.86–28.90 (misses), B at y 28.82 (crosses).
@@ -53,7 +53,7 @@ def store_sites(engine, n: int = 12) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
 
 
 def codes(body: dict) -> list[str]:
@@ -126,7 +126,7 @@ def test_datetime_filters_dated_layers_and_is_refused_on_undated_ones(client, en
 
 def _zone_versions(engine) -> dict[str, int]:
     """Three versions of WS001's zones: approved (v1, superseded by nothing), rejected (v2), submitted (v3)."""
-    zones = get_catalogue()["zones"]
+    zones = bundled_catalogue()["zones"]
     made = {}
     with transaction(engine) as session:
         for version, status in ((1, "approved"), (2, "rejected"), (3, "submitted")):
@@ -210,7 +210,7 @@ def test_crs_output_axis_order_and_bbox_crs(client, engine):
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
     url = "/ogc/collections/problems/items"
     lat_lon = client.get(url, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/4326"})
     assert lat_lon.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4326>"
@@ -269,7 +269,7 @@ def test_queryables_come_from_the_catalogue(client):
     body = schema.json()
     assert body["properties"]["town"] == {"title": "镇街", "type": "string"}
     assert body["properties"]["found_date"]["format"] == "date"
-    assert set(body["properties"]["category"]["enum"]) == set(get_catalogue()["problems"].field("category").values)
+    assert set(body["properties"]["category"]["enum"]) == set(bundled_catalogue()["problems"].field("category").values)
     assert body["properties"]["geometry"]["x-ogc-role"] == "primary-geometry"
 
 

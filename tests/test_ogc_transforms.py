@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
+from gis_service.district import district_for
 from gis_service.ogc.crs import epsg_codes, transformer
 from gis_service.ogc.tiles import Tile
+from gis_service.settings import Settings
 
 
-@pytest.mark.parametrize("code", [*epsg_codes(), 3857])
+@pytest.mark.parametrize("code", [*epsg_codes(district_for(Settings())), 3857])
 def test_thread_ready_transformers_give_pyprojs_coordinates(code: int) -> None:
     """Built from the operation's pipeline, a transformer moves points exactly as pyproj's own choice does."""
     lon, lat = np.array([105.5, 106.9, 107.2]), np.array([28.5, 29.3, 29.9])

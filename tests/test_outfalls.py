@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service.api.app import create_app
+from gis_service.catalogue import bundled_catalogue
 from gis_service.settings import Settings
 from tests.helpers import bearer
 from tests.test_ledger_world import world_engine  # noqa: F401
@@ -194,13 +195,21 @@ def test_outfalls_cli_list_stats_and_export(world_engine, tmp_path) -> None:  # 
     with transaction(world_engine) as session:
         outfalls.register_outfalls(
             session,
-            outfalls.outfall_frame(Point(106.85, 28.9006), {"code": "PK1", "name": "一号排口", "outfall_type": "工业"}),
+            outfalls.outfall_frame(
+                bundled_catalogue()["outfalls"],
+                Point(106.85, 28.9006),
+                {"code": "PK1", "name": "一号排口", "outfall_type": "工业"},
+            ),
             actor="t",
             settings=Settings(),
         )
         outfalls.register_outfalls(
             session,
-            outfalls.outfall_frame(Point(106.95, 28.9006), {"code": "PK2", "name": "二号排口", "outfall_type": "农业"}),
+            outfalls.outfall_frame(
+                bundled_catalogue()["outfalls"],
+                Point(106.95, 28.9006),
+                {"code": "PK2", "name": "二号排口", "outfall_type": "农业"},
+            ),
             actor="t",
             settings=Settings(),
         )

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gis_service.analysis.shoreline.ratios import RatioRules
+from gis_service.catalogue import bundled_catalogue
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
@@ -21,6 +22,9 @@ from tests.helpers import bearer, clear_caches
 from tests.test_quality import SECTIONS, xlsx
 from tests.test_quality_api import upload
 from tests.test_quality_tasks import HEADER
+
+# The bundled catalogue's problems layer: the ledger's status and category words.
+PROBLEMS = bundled_catalogue()["problems"]
 
 # Noon of 20 September 2026 in Chongqing: the demo's patrols (from 1 September) are within 30 days.
 SEPT_20 = BusinessClock.at(dt.datetime(2026, 9, 20, 4, 0))
@@ -67,10 +71,10 @@ def test_screen_figures_equal_the_engines(
     }
     with transaction(demo_engine) as session:
         month = ProblemFilter(found_from=dt.date(2026, 9, 1), found_to=dt.date(2026, 9, 30))
-        new = statistics(session, flt=month, clock=SEPT_20)["total"]
-        late = overdue(session, clock=SEPT_20, limit=1)["count"]
-        everything = statistics(session, clock=SEPT_20)
-        patrols = patrol_stats(session, dt.date(2026, 9, 20))
+        new = statistics(session, flt=month, clock=SEPT_20, problems=PROBLEMS)["total"]
+        late = overdue(session, clock=SEPT_20, limit=1, problems=PROBLEMS)["count"]
+        everything = statistics(session, clock=SEPT_20, problems=PROBLEMS)
+        patrols = patrol_stats(session, bundled_catalogue(), dt.date(2026, 9, 20))
     ledger = body["ledger"]
     assert (ledger["month"], ledger["new"], ledger["overdue"], ledger["total"]) == (
         "2026-09",
@@ -127,7 +131,9 @@ def test_health_takes_patrol_coverage_and_the_ratio_check(
         rows = session.execute(
             text("SELECT river_code, coverage FROM patrols WHERE patrol_date BETWEEN '2026-01-01' AND '2026-12-31'")
         ).all()
-        ratios = {r["code"]: r["ratio"] for r in current_report(session, RatioRules()).rivers_json()}
+        ratios = {
+            r["code"]: r["ratio"] for r in current_report(session, bundled_catalogue(), RatioRules()).rivers_json()
+        }
     assert rows, "the demo has patrols in 2026"
     river = rows[0][0]
     shares = [float(cov) for code, cov in rows if code == river]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from gis_service.catalogue import bundled_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.quality.tasks import list_tasks, report_progress, rollup, task_history
@@ -36,20 +37,20 @@ def test_rollups_by_river_unit_and_town(demo_engine: Engine, tmp_path: Path) -> 
         assert items["整治排污口"]["expected_progress"] == 49.9 and items["整治排污口"]["behind"]
         assert not items["生态护岸"]["behind"] and not items["生态护岸"]["overdue"]  # 60 + 10 ≥ 49.9
         assert items["拆除违建"]["done"] and not items["拆除违建"]["overdue"]
-        by_river = {g["key"]: g for g in rollup(session, JULY, "river")["groups"]}
+        by_river = {g["key"]: g for g in rollup(session, bundled_catalogue(), JULY, "river")["groups"]}
         assert by_river["WS001"] == {
             "key": "WS001", "tasks": 2, "done": 0, "overdue": 1, "behind": 1, "mean_progress": 0.0
         }  # fmt: skip
         assert by_river["WS002"] == {
             "key": "WS002", "tasks": 2, "done": 1, "overdue": 0, "behind": 0, "mean_progress": 80.0
         }  # fmt: skip
-        by_unit = {g["key"]: g for g in rollup(session, JULY, "unit")["groups"]}
+        by_unit = {g["key"]: g for g in rollup(session, bundled_catalogue(), JULY, "unit")["groups"]}
         assert (by_unit["南桐镇人民政府"]["tasks"], by_unit["南桐镇人民政府"]["done"]) == (2, 1)
         assert by_unit["南桐镇人民政府"]["overdue"] == 1 and by_unit["南桐镇人民政府"]["mean_progress"] == 50.0
         assert (by_unit["生态环境局"]["behind"], by_unit["生态环境局"]["mean_progress"]) == (1, 30.0)
         # Towns: a task's own 镇街, else each town of its river (demo: WS001 青年镇, 万盛街道, 南桐镇;
         # WS002 黑山镇, 万东镇, 南桐镇). 南桐镇: both WS001 tasks and 拆除违建 → 3; 黑山镇: 生态护岸 and 拆除违建.
-        by_town = {g["key"]: g for g in rollup(session, JULY, "town")["groups"]}
+        by_town = {g["key"]: g for g in rollup(session, bundled_catalogue(), JULY, "town")["groups"]}
         assert {k: g["tasks"] for k, g in by_town.items()} == {
             "南桐镇": 3, "黑山镇": 2, "万东镇": 1, "青年镇": 2, "万盛街道": 2
         }  # fmt: skip

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
 
 ZONES = ("protected", "reserved", "controlled", "developed")
@@ -71,7 +72,7 @@ def test_cli_ratios_chainage_matches_the_delivered_chainage(demo_engine: Engine)
 
     with demo_engine.connect() as conn:
         zones = read_features(conn, "zones").set_index("code")
-        report = current_report(conn, RatioRules())
+        report = current_report(conn, bundled_catalogue(), RatioRules())
     s = report.stretches.set_index("code")
 
     # The surveyors' 起点桩号 of each zone is what the engine computes from the geometry (to a few metres).

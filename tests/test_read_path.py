@@ -36,7 +36,7 @@ from openpyxl import load_workbook
 from shapely.geometry import LineString, box
 from typer.testing import CliRunner
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app as cli
 from gis_service.db.engine import transaction
 from gis_service.store.bulk import insert_features
@@ -170,7 +170,7 @@ def _range(version: int) -> gpd.GeoDataFrame:
 
 def _river_with_versions(engine) -> dict[str, dict[int, int]]:
     """Store the river and four versions of its zones and range; return delivery ids by layer and version."""
-    catalogue = get_catalogue()
+    catalogue = bundled_catalogue()
     ids: dict[str, dict[int, int]] = {"zones": {}, "boundaries": {}}
     with transaction(engine) as session:
         river = gpd.GeoDataFrame(
@@ -284,7 +284,7 @@ def test_a_bbox_means_the_same_exact_test_at_every_door(client, engine):
             geometry=[LineString([(106.80, 28.80), (106.81, 28.81)])],
             crs="EPSG:4490",
         )
-        delivery = submit_delivery(session, get_catalogue()["zones"], RIVER, frame, actor="测绘院")
+        delivery = submit_delivery(session, bundled_catalogue()["zones"], RIVER, frame, actor="测绘院")
         approve_delivery(session, delivery.id, actor="河长办")
     asked = "106.808,28.800,106.810,28.802"
     around = "106.804,28.804,106.806,28.806"  # the line passes (106.805, 28.805): inside

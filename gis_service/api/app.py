@@ -34,7 +34,7 @@ from gis_service.api.routers import (
 )
 from gis_service.api.tempfiles import remove_stale
 from gis_service.api.token_use import TokenUseMiddleware
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import catalogue_for
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import DatabaseWaits, build_backend
 from gis_service.settings import Settings, get_settings
@@ -67,7 +67,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         description="河道管理范围与岸线功能分区成果交付、岸线保护比例核算、清四乱问题台账与地图。",
     )
     # Fail at start-up, not on the first request, when the layer catalogue is broken.
-    get_catalogue()
+    catalogue_for(settings or get_settings())
     app.state.engine = engine
     # Where routes find the settings (``api.deps.SettingsDep``): the ones given, else the environment's,
     # read once and cached (tests that change the environment clear that cache).

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from gis_service.access import Role, audit, lookup_token, use_is_stale
 from gis_service.accounts import SESSION_COOKIE, session_user
+from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import DatabaseWaits, SpatialBackend, Timeouts, backend_for
 from gis_service.db.engine import engine_for
+from gis_service.district import District, district_for
 from gis_service.errors import Conflict, DatabaseError, Forbidden, Unauthorized
 from gis_service.roles import role_for
 from gis_service.settings import Settings
@@ -33,6 +35,32 @@ async def current_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(current_settings)]
+
+
+def app_catalogue(app: Any) -> Catalogue:
+    """Return the layer catalogue of an app's settings (loaded once a folder)."""
+    return catalogue_for(app_settings(app))
+
+
+async def current_catalogue(request: Request) -> Catalogue:
+    """Return the app's layer catalogue; async so that FastAPI does not hand it to a worker thread."""
+    return app_catalogue(request.app)
+
+
+CatalogueDep = Annotated[Catalogue, Depends(current_catalogue)]
+
+
+def app_district(app: Any) -> District:
+    """Return the district of an app's settings."""
+    return district_for(app_settings(app))
+
+
+async def current_district(request: Request) -> District:
+    """Return the app's district; async so that FastAPI does not hand it to a worker thread."""
+    return app_district(request.app)
+
+
+DistrictDep = Annotated[District, Depends(current_district)]
 
 
 def backend_of(app: Any) -> SpatialBackend:

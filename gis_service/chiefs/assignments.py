@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.chainage import chainage_text
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue
 from gis_service.chiefs.levels import Level, levels_from
 from gis_service.chiefs.reaches import centerline_length, gaps, overlaps, reach_line
 from gis_service.chiefs.roster import RiverFacts, RosterRow
@@ -32,9 +32,9 @@ from gis_service.store.current import CurrentFeatures
 SAME_REACH_M = 1.0
 
 
-def rivers_frame(session: Session) -> gpd.GeoDataFrame:
+def rivers_frame(session: Session, catalogue: Catalogue) -> gpd.GeoDataFrame:
     """Return the rivers (code, name, level, important, centerline) with their geodesic length."""
-    frame = CurrentFeatures(get_catalogue()["rivers"]).columns_frame(session, ["code", "name", "level", "important"])
+    frame = CurrentFeatures(catalogue["rivers"]).columns_frame(session, ["code", "name", "level", "important"])
     return frame.assign(length_m=[centerline_length(g) for g in frame.geometry])
 
 
@@ -179,9 +179,9 @@ def chief_named(session: Session, name: str) -> Chief:
     return found[0]
 
 
-def coverage_check(session: Session, on: dt.date, tolerance: float) -> dict[str, Any]:
+def coverage_check(session: Session, catalogue: Catalogue, on: dt.date, tolerance: float) -> dict[str, Any]:
     """Return, per river, each required level's gaps and overlaps of reaches on ``on`` (like the zone gaps)."""
-    rivers = rivers_frame(session)
+    rivers = rivers_frame(session, catalogue)
     held: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for a, _chief in assignments_on(session, on):
         held.setdefault((a.river_code, a.level), []).append((a.start_m, a.end_m))

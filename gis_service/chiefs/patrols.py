@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.chainage import chainage_text
+from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.chiefs.assignments import assignments_on, chief_named, rivers_frame
 from gis_service.chiefs.coverage import coverage, track_length
 from gis_service.chiefs.frequency import due_date, is_overdue, periods
@@ -58,6 +59,7 @@ def add_patrol(
     session: Session,
     track: Track,
     *,
+    catalogue: Catalogue,
     chief_name: str | None,
     river_code: str | None,
     actor: str,
@@ -67,7 +69,7 @@ def add_patrol(
 ) -> dict[str, Any]:
     """Store a patrol: the chief's reach on the river, the track's length, duration and coverage of that reach."""
     tolerance = get_chief_settings().patrol_tolerance_m
-    rivers = rivers_frame(session)
+    rivers = rivers_frame(session, catalogue)
     day = clock.local_date(track.started_at) if track.started_at else clock.today()
     chief: Chief | None = chief_named(session, chief_name) if chief_name else None
     held = assignments_on(session, day, chief_id=chief.id) if chief else []
@@ -240,7 +242,14 @@ def report_found_problem(
         raise NotFound(f"没有编号为 {patrol_id} 的巡河记录", code="patrol_not_found")
     found = {"source": "patrol", "found_date": as_date(patrol.patrol_date), **fields}
     note = f"巡河发现：巡河记录 {patrol.id}（{patrol.chief_name or '未指定河长'}，{found['found_date']}）"
-    pid = report_new(session, site_frame(geometry, found), actor=actor, settings=settings, clock=clock, note=note)[0]
+    pid = report_new(
+        session,
+        site_frame(catalogue_for(settings)["problems"], geometry, found),
+        actor=actor,
+        settings=settings,
+        clock=clock,
+        note=note,
+    )[0]
     patrol.attrs = {**(patrol.attrs or {}), "problems": [*(patrol.attrs or {}).get("problems", []), pid]}
     session.flush()
     return pid

@@ -19,12 +19,13 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import FieldSpec, LayerSpec, catalogue_for
 from gis_service.chiefs.public_photos import photo_position, store_public_photo
 from gis_service.chiefs.rules import get_chief_settings
 from gis_service.clock import BusinessClock
 from gis_service.db.models import SRID, Attachment, Problem, ProblemEvent
 from gis_service.db.models_chiefs import PublicReport
+from gis_service.district import district_for
 from gis_service.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceError
 from gis_service.ledger.common import as_utc
 from gis_service.ledger.location import POINT_ONLY, site_geometry
@@ -73,9 +74,8 @@ def check_rate(session: Session, address: str, now: dt.datetime) -> None:
         )
 
 
-def _category(raw: str) -> str:
-    """Return the ledger category a report names (code, label or alias), or say which are allowed."""
-    spec = get_catalogue()["problems"].field("category")
+def _category(spec: FieldSpec, raw: str) -> str:
+    """Return the ledger category (of ``spec``) a report names (code, label or alias), or say which are allowed."""
     code = spec.canonical_value(raw or "")
     if code is None:
         allowed = "、".join(f"{v.label}({v.code})" for v in spec.values.values())
@@ -108,7 +108,8 @@ def submit(
         raise BadRequest(f"问题描述最多 {MAX_DESCRIPTION} 字，收到 {len(text)} 字", code="description_too_long")
     if contact and len(contact) > MAX_CONTACT:
         raise BadRequest(f"联系方式最多 {MAX_CONTACT} 字", code="contact_too_long")
-    code = _category(category)
+    problems = catalogue_for(settings)["problems"]
+    code = _category(problems.field("category"), category)
     limit = get_chief_settings().public_report_max_photos
     if len(photos) > limit:
         raise PayloadTooLarge(f"一次最多上传 {limit} 张照片，收到 {len(photos)} 张", code="too_many_photos")
@@ -117,7 +118,7 @@ def submit(
     if (lon is None or lat is None) and use_photo_location:
         # The reporter allowed the photo's own position to stand for the place.
         lon, lat = next(((x, y) for x, y in positions if x is not None and y is not None), (lon, lat))
-    point = site_geometry(lon, lat, None, None, POINT_ONLY)
+    point = site_geometry(lon, lat, None, None, district_for(settings), POINT_ONLY)
     stored = [store_public_photo(upload, now, settings) for upload in photos]
     report = PublicReport(
         reference=_reference(clock.today()),
@@ -149,10 +150,10 @@ def _by_reference(session: Session, reference: str) -> PublicReport:
     return report
 
 
-def public_status(session: Session, reference: str) -> dict[str, Any]:
+def public_status(session: Session, problems: LayerSpec, reference: str) -> dict[str, Any]:
     """Return what the reporter may see: status, reason when declined, the ledger state when accepted."""
     report = _by_reference(session, reference)
-    category = get_catalogue()["problems"].field("category")
+    category = problems.field("category")
     created, decided = as_utc(report.created_at), as_utc(report.decided_at)
     out: dict[str, Any] = {
         "reference": report.reference,
@@ -168,7 +169,7 @@ def public_status(session: Session, reference: str) -> dict[str, Any]:
     if report.problem_id is not None:
         problem = session.get(Problem, report.problem_id)
         if problem is not None:
-            status = get_catalogue()["problems"].field("status")
+            status = problems.field("status")
             out.update(problem_code=problem.code, problem_status=status.value_label(problem.status))
     return out
 
@@ -223,15 +224,18 @@ def accept(
 ) -> dict[str, Any]:
     """Accept a report: file it in the ledger (source 群众举报, jurisdiction derived), photos as its evidence."""
     report = _pending(session, reference)
+    problems = catalogue_for(settings)["problems"]
     point = to_shape(report.geom)
     fields = {
-        "category": _category(category) if category else report.category,
+        "category": _category(problems.field("category"), category) if category else report.category,
         "description": report.description,
         "source": "群众举报",
         "found_date": clock.local_date(as_utc(report.created_at) or clock.now()),
     }
     note = f"群众举报 {report.reference}"
-    pid = report_new(session, site_frame(point, fields), actor=actor, settings=settings, clock=clock, note=note)[0]
+    pid = report_new(
+        session, site_frame(problems, point, fields), actor=actor, settings=settings, clock=clock, note=note
+    )[0]
     event_id = (
         session.execute(select(ProblemEvent.id).where(ProblemEvent.problem_id == pid).order_by(ProblemEvent.id))
         .scalars()

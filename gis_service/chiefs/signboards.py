@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.chainage import chainage_text
+from gis_service.catalogue import Catalogue
 from gis_service.chiefs.assignments import assignments_on, rivers_frame
 from gis_service.chiefs.levels import ORDER, Level
 from gis_service.chiefs.reaches import reach_line
@@ -26,6 +27,7 @@ from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import Chief, ChiefAssignment, Signboard
 from gis_service.errors import NotFound
 from gis_service.ledger.common import as_utc
+from gis_service.store.current import river_names
 
 STATUS_LABELS = {"current": "现行", "outdated": "待更新"}
 DUTIES = "负责所辖河段的管理保护，组织开展巡河，协调解决河道突出问题，督促落实整改。"
@@ -55,15 +57,16 @@ def _chiefs_of(
     return sorted(out)
 
 
-def _expected(session: Session, on: dt.date) -> tuple[dict[str, str], list[tuple[ChiefAssignment, Chief]]]:
+def _expected(
+    session: Session, catalogue: Catalogue, on: dt.date
+) -> tuple[dict[str, str], list[tuple[ChiefAssignment, Chief]]]:
     """Return the river names and the assignments in force on ``on``."""
-    names = dict(zip(*(rivers_frame(session)[c].astype(str) for c in ("code", "name")), strict=True))
-    return names, assignments_on(session, on)
+    return river_names(session, catalogue), assignments_on(session, on)
 
 
-def refresh_flags(session: Session, on: dt.date) -> list[int]:
+def refresh_flags(session: Session, catalogue: Catalogue, on: dt.date) -> list[int]:
     """Flag boards whose text no longer matches the roster on ``on`` as 待更新; return their ids."""
-    names, held = _expected(session, on)
+    names, held = _expected(session, catalogue, on)
     outdated = []
     for board in session.execute(select(Signboard)).scalars():
         chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
@@ -87,12 +90,12 @@ def _board_reaches(held: Sequence[tuple[ChiefAssignment, Chief]]) -> dict[str, l
     return out
 
 
-def generate(session: Session, clock: BusinessClock) -> dict[str, Any]:
+def generate(session: Session, catalogue: Catalogue, clock: BusinessClock) -> dict[str, Any]:
     """Put a board at the head of every reach that has none (text from today's roster); refresh the flags."""
     today = clock.today()
-    rivers = rivers_frame(session)
+    rivers = rivers_frame(session, catalogue)
     lines = dict(zip(rivers["code"].astype(str), rivers.geometry, strict=True))
-    names, held = _expected(session, today)
+    names, held = _expected(session, catalogue, today)
     boards = session.execute(select(Signboard)).scalars().all()
     have = {(b.river_code, round(b.start_m, 1), round(b.end_m, 1)) for b in boards}
     numbers: dict[str, int] = {}
@@ -122,7 +125,7 @@ def generate(session: Session, clock: BusinessClock) -> dict[str, Any]:
             )
             added += 1
     session.flush()
-    outdated = refresh_flags(session, today)
+    outdated = refresh_flags(session, catalogue, today)
     return {"added": added, "boards": len(boards) + added, "outdated": len(outdated)}
 
 
@@ -147,6 +150,7 @@ def board_record(board: Signboard) -> dict[str, Any]:
 
 def list_boards(
     session: Session,
+    catalogue: Catalogue,
     on: dt.date,
     status: str | None = None,
     river_code: str | None = None,
@@ -163,7 +167,7 @@ def list_boards(
     boards = session.execute(query).scalars().all()
     if not boards:
         return []
-    names, held = _expected(session, on)
+    names, held = _expected(session, catalogue, on)
     out = []
     for board in boards:
         chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
@@ -172,20 +176,20 @@ def list_boards(
     return out
 
 
-def get_board(session: Session, board_id: int, on: dt.date) -> dict[str, Any]:
+def get_board(session: Session, catalogue: Catalogue, board_id: int, on: dt.date) -> dict[str, Any]:
     """Return one board with the text the roster of ``on`` gives it, or a 404."""
-    found = list_boards(session, on, board_id=board_id)
+    found = list_boards(session, catalogue, on, board_id=board_id)
     if not found:
         raise NotFound(f"没有编号为 {board_id} 的公示牌", code="signboard_not_found")
     return found[0]
 
 
-def mark_updated(session: Session, board_id: int, clock: BusinessClock) -> dict[str, Any]:
+def mark_updated(session: Session, catalogue: Catalogue, board_id: int, clock: BusinessClock) -> dict[str, Any]:
     """Record that the board now carries today's text (a new board put up): status back to 现行."""
     board = session.get(Signboard, board_id)
     if board is None:
         raise NotFound(f"没有编号为 {board_id} 的公示牌", code="signboard_not_found")
-    names, held = _expected(session, clock.today())
+    names, held = _expected(session, catalogue, clock.today())
     chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
     board.board_text = board_text(names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs)
     board.chiefs = "、".join(name for _, name, _ in chiefs)

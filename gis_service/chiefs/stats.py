@@ -15,6 +15,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import Catalogue
 from gis_service.chiefs.assignments import assignments_on
 from gis_service.chiefs.patrols import overdue_reaches
 from gis_service.db.models_chiefs import Patrol
@@ -36,25 +37,23 @@ def town_of(lines: list[Any], towns: gpd.GeoDataFrame) -> list[str]:
     return out
 
 
-def reach_towns(session: Session, today: dt.date, towns: gpd.GeoDataFrame | None = None) -> dict[int, str]:
-    """Return the town of each reach in force on ``today`` (by assignment id)."""
-    towns = layer_frame(session, "towns", ["name"]) if towns is None else towns
+def reach_towns(session: Session, today: dt.date, towns: gpd.GeoDataFrame) -> dict[int, str]:
+    """Return the town of each reach in force on ``today`` (by assignment id) among ``towns`` (name, geometry)."""
     held = assignments_on(session, today)
     return dict(zip((a.id for a, _ in held), town_of([to_shape(a.geom) for a, _ in held], towns), strict=True))
 
 
-def patrol_towns(session: Session, patrol_ids: list[int]) -> dict[int, str]:
+def patrol_towns(session: Session, towns: gpd.GeoDataFrame, patrol_ids: list[int]) -> dict[int, str]:
     """Return the town of each of the patrols ``patrol_ids`` (the town its track runs through longest)."""
     if not patrol_ids:
         return {}
-    towns = layer_frame(session, "towns", ["name"])
     rows = session.execute(select(Patrol.id, Patrol.geom).where(Patrol.id.in_(patrol_ids))).all()
     return dict(zip((int(i) for i, _ in rows), town_of([to_shape(g) for _, g in rows], towns), strict=True))
 
 
-def patrol_stats(session: Session, today: dt.date) -> dict[str, Any]:
+def patrol_stats(session: Session, catalogue: Catalogue, today: dt.date) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols in the last 30 days and their mean coverage."""
-    towns = layer_frame(session, "towns", ["name"])
+    towns = layer_frame(session, catalogue["towns"], ["name"])
     reach_town = reach_towns(session, today, towns)
     since = today - dt.timedelta(days=RECENT_DAYS - 1)
     recent = session.execute(select(Patrol).where(Patrol.patrol_date >= since, Patrol.patrol_date <= today)).scalars()

@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio.errors
 import shapely
 
+from gis_service.district import district_for
 from gis_service.errors import BadRequest
 from gis_service.settings import Settings
 
@@ -110,11 +111,12 @@ def _check_place(name: str, track: Track, settings: Settings) -> None:
     """Refuse an empty track, or one that does not touch the district."""
     if track.geometry.is_empty:
         raise BadRequest(f"轨迹文件 {name} 中没有轨迹（至少需要两个点）", code="empty_track")
-    minx, miny, maxx, maxy = settings.district_bbox
+    district = district_for(settings)
+    minx, miny, maxx, maxy = district.bbox
     if not track.geometry.intersects(shapely.box(minx, miny, maxx, maxy)):
         x, y = track.geometry.representative_point().coords[0]
         raise BadRequest(
-            f"轨迹 {name} 不在{settings.district_name}范围内（位于 {x:.5f}, {y:.5f}）；"
+            f"轨迹 {name} 不在{district.name}范围内（位于 {x:.5f}, {y:.5f}）；"
             "请检查是否导出了正确的轨迹，坐标应为经纬度",
             code="outside_district",
         )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import ServiceError
@@ -37,13 +37,13 @@ def import_roster(path: Path, *, dry_run: bool = False, as_json: bool = False) -
     try:
         engine = ready_engine()
         with transaction(engine) as session:
-            rivers = rivers_frame(session)
+            rivers = rivers_frame(session, cli_catalogue())
             rows = read_roster(path, river_facts(rivers), clock.today(), cli_settings().gap_tolerance_m)
             if dry_run:
                 result: dict[str, Any] = {"rows": len(rows), "stored": False}
             else:
                 result = {**apply_roster(session, rows, rivers, cli_settings().gap_tolerance_m), "stored": True}
-                result["signboards_outdated"] = len(refresh_flags(session, clock.today()))
+                result["signboards_outdated"] = len(refresh_flags(session, cli_catalogue(), clock.today()))
                 audit(
                     session,
                     actor="cli",
@@ -112,7 +112,7 @@ def coverage_command(as_json: Annotated[bool, typer.Option("--json")] = False) -
     from gis_service.chiefs.assignments import coverage_check
 
     with transaction(ready_engine()) as session:
-        report = coverage_check(session, business_clock().today(), cli_settings().gap_tolerance_m)
+        report = coverage_check(session, cli_catalogue(), business_clock().today(), cli_settings().gap_tolerance_m)
     if as_json:
         print_json(report)
     else:
@@ -145,7 +145,7 @@ def generate_boards() -> None:
     from gis_service.chiefs.signboards import generate
 
     with transaction(ready_engine()) as session:
-        result = generate(session, business_clock())
+        result = generate(session, cli_catalogue(), business_clock())
     console.print(f"新增公示牌 {result['added']} 块，共 {result['boards']} 块，待更新 {result['outdated']} 块。")
 
 
@@ -159,7 +159,7 @@ def list_boards(
     from gis_service.chiefs.signboards import list_boards as boards
 
     with transaction(ready_engine()) as session:
-        records = boards(session, business_clock().today(), "outdated" if outdated else None)
+        records = boards(session, cli_catalogue(), business_clock().today(), "outdated" if outdated else None)
     if as_json:
         print_json({"signboards": records})
         return
@@ -176,7 +176,7 @@ def board_updated(board_id: int) -> None:
     from gis_service.chiefs.signboards import mark_updated
 
     with transaction(ready_engine()) as session:
-        board = mark_updated(session, board_id, business_clock())
+        board = mark_updated(session, cli_catalogue(), board_id, business_clock())
     console.print(Text(f"公示牌 {board['code']} 已更新：{board['chiefs']}"))
 
 
@@ -195,8 +195,8 @@ def export_boards(
     today = business_clock().today()
     status = None if all_boards else "outdated"
     with transaction(ready_engine()) as session:
-        n = boards_workbook(session, today, output, status)
-        records = boards(session, today, status) if docx is not None else []
+        n = boards_workbook(session, cli_catalogue(), today, output, status)
+        records = boards(session, cli_catalogue(), today, status) if docx is not None else []
     if docx is not None:
         docx.mkdir(parents=True, exist_ok=True)
         for board in records:
@@ -225,6 +225,7 @@ def add_patrol(
         record = add(
             session,
             parsed,
+            catalogue=cli_catalogue(),
             chief_name=chief,
             river_code=river,
             actor="cli",

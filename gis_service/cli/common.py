@@ -10,11 +10,13 @@ from typing import Any, TypeVar
 import typer
 from sqlalchemy import Engine
 
+from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.cli.output import err_console, fail_message
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import DatabaseWaits, translate_any
 from gis_service.db.engine import check_connection, engine_for, sqlite_file
 from gis_service.db.schema import current_revision, head_revision
+from gis_service.district import District, district_for
 from gis_service.errors import ConfigurationError, ServiceError
 from gis_service.settings import Settings, get_settings
 
@@ -87,6 +89,16 @@ def fail(message: str, code: str) -> None:
 def cli_settings() -> Settings:
     """Return the command's settings: read from the environment once a process, where the CLI starts."""
     return get_settings()
+
+
+def cli_catalogue() -> Catalogue:
+    """Return the layer catalogue of the command's settings."""
+    return catalogue_for(cli_settings())
+
+
+def cli_district() -> District:
+    """Return the district of the command's settings."""
+    return district_for(cli_settings())
 
 
 def business_clock() -> BusinessClock:

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 
 
@@ -26,7 +25,7 @@ def export(
     from gis_service.ingest.crs import output_crs
     from gis_service.store.current import CurrentFeatures
 
-    spec = get_catalogue()[layer]
+    spec = cli_catalogue()[layer]
     format_of(output)
     output_crs(crs)
     engine = ready_engine()

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from gis_service.cli.common import cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, err_console
 from gis_service.cli.progress import stage_progress
 from gis_service.db.engine import transaction
@@ -90,9 +90,11 @@ def check_preview_path(output: Path) -> None:
 
 def write_preview(output: Path, features: gpd.GeoDataFrame | None, report: dict[str, Any], accepted: bool) -> None:
     """Write a checked delivery's preview map to ``output`` as one standalone page (offline: no basemap)."""
+    from gis_service.webmap.base import MapSetup
     from gis_service.webmap.preview import checked_delivery_html
 
-    data = checked_delivery_html(features, report, accepted, standalone=True, basemap="none").encode("utf-8")
+    setup = MapSetup.of(cli_settings())
+    data = checked_delivery_html(features, report, accepted, setup, standalone=True, basemap="none").encode("utf-8")
     try:
         output.write_bytes(data)
     except OSError as exc:
@@ -319,7 +321,7 @@ def diff_command(from_id: int, to_id: int, as_json: Annotated[bool, typer.Option
     from gis_service.store.deliveries import range_diff
 
     with transaction(ready_engine()) as session:
-        diff = range_diff(session, from_id, to_id)
+        diff = range_diff(session, cli_catalogue(), from_id, to_id)
     if as_json:
         _dump(diff)
         return

@@ -16,8 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gis_service.access import audit
-from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
@@ -77,7 +76,13 @@ def overdue_cmd(
     """List overdue items (past the deadline, not rectified or closed), with counts per town/river/unit."""
     with transaction(ready_engine()) as session:
         data = service.overdue(
-            session, flt=_filter(town, river, unit), clock=_clock(as_of), sort=sort, limit=limit, offset=offset
+            session,
+            problems=cli_catalogue()["problems"],
+            flt=_filter(town, river, unit),
+            clock=_clock(as_of),
+            sort=sort,
+            limit=limit,
+            offset=offset,
         )
     if as_json:
         _print_json(data)
@@ -117,7 +122,9 @@ def stats_cmd(
 ) -> None:
     """Show counts by status and category, closure rate and on-time rate (overall and per group)."""
     with transaction(ready_engine()) as session:
-        data = service.statistics(session, by=by, flt=_filter(town, river, unit), clock=_clock(as_of))
+        data = service.statistics(
+            session, problems=cli_catalogue()["problems"], by=by, flt=_filter(town, river, unit), clock=_clock(as_of)
+        )
     if as_json:
         _print_json(data)
         return
@@ -281,8 +288,8 @@ def outfalls_list_cmd(
     if as_json:
         _print_json(rows.astype(object).where(rows.notna(), None).to_dict("records"))
         return
-    fields = {f.name: f for f in get_catalogue()["outfalls"].fields} | {
-        "zone_type": get_catalogue()["zones"].field("zone_type")
+    fields = {f.name: f for f in cli_catalogue()["outfalls"].fields} | {
+        "zone_type": cli_catalogue()["zones"].field("zone_type")
     }
     table = Table(title=f"入河排污口名录（{len(rows)} 个）")
     for header in OUTFALL_HEADERS.values():
@@ -308,7 +315,7 @@ def outfalls_stats_cmd(
     if as_json:
         _print_json(data)
         return
-    layer = get_catalogue()["outfalls"]
+    layer = cli_catalogue()["outfalls"]
     table = Table(title=f"入河排污口统计（共 {data['total']} 个）")
     for header in ("分项", "取值", "数量"):
         table.add_column(header)
@@ -346,7 +353,7 @@ def outfalls_export_cmd(
         if kind_of_file != ".xlsx":
             # GIS formats hold text, not lists: the flags are written as their labels.
             frame = frame.assign(flags=frame["flags"].map(_flag_text))
-        layer = get_catalogue()["outfalls"]
+        layer = cli_catalogue()["outfalls"]
         write_layer(
             frame,
             layer,

@@ -29,8 +29,10 @@ def problems(
 ) -> None:
     """Write the issue map as a standalone page (assets inlined, data embedded) that works offline."""
     from gis_service.ledger.filters import ProblemFilter
+    from gis_service.webmap.base import MapSetup
     from gis_service.webmap.static import export_problems_map
 
+    setup = MapSetup.of(cli_settings())
     flt = ProblemFilter.parse(
         {
             "status": status,
@@ -40,10 +42,12 @@ def problems(
             "from": date_from,
             "to": date_to,
             "overdue": "1" if overdue else "",
-        }
+        },
+        setup.catalogue["problems"],
     )
     size = export_problems_map(
         ready_engine(),
+        setup,
         output,
         flt,
         clock=business_clock(),

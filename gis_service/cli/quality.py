@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from gis_service.cli.common import business_clock, cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, print_json, print_rows
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest
@@ -47,7 +47,7 @@ def import_tasks_file(path: Path, as_json: bool) -> None:
     from gis_service.quality.tasks import import_tasks
 
     with transaction(ready_engine()) as session:
-        result = import_tasks(session, path, ArchiveLimits.of(cli_settings()))
+        result = import_tasks(session, cli_catalogue(), path, ArchiveLimits.of(cli_settings()))
         audit(session, actor="cli", action="tasks.import", target_type="tasks", target_id=path.name, details=result)
     if as_json:
         print_json(result)
@@ -93,9 +93,9 @@ def sources_command(
 
     chosen = parse_period(period)
     with transaction(ready_engine()) as session:
-        result: dict[str, Any] = {"compliance": source_compliance(session, chosen)}
+        result: dict[str, Any] = {"compliance": source_compliance(session, cli_catalogue(), chosen)}
         if checks:
-            result["checks"] = zone_checks(session)
+            result["checks"] = zone_checks(session, cli_catalogue())
     if as_json:
         print_json(result)
         return
@@ -186,7 +186,7 @@ def tasks_rollup(
     from gis_service.quality.tasks import rollup
 
     with transaction(ready_engine()) as session:
-        result = rollup(session, business_clock(), by, year=year)
+        result = rollup(session, cli_catalogue(), business_clock(), by, year=year)
     if as_json:
         print_json(result)
         return

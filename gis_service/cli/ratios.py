@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from gis_service.cli.common import cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import cli_catalogue, cli_district, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
-from gis_service.district import get_district
 from gis_service.errors import BadRequest
 
 
@@ -23,7 +22,7 @@ def ratios(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="输出文件（xlsx 必填）")] = None,
 ) -> None:
     """Check the shoreline ratio (保护区+保留区 ≥ 50%) of the current zone sets, per bank, river and town."""
-    from gis_service.export.ratios import check_format, render, rich_table
+    from gis_service.export.ratios import check_format, render, rich_table, zone_labels
     from gis_service.store.ratios import current_report, ratio_rules
 
     check_format(fmt)
@@ -31,13 +30,13 @@ def ratios(
         raise BadRequest("xlsx 是二进制文件：请用 -o 指定输出路径，例如 -o 岸线核算.xlsx", code="output_required")
     engine = ready_engine()
     with console.status("正在核算岸线功能区比例…"), engine.connect() as conn:
-        report = current_report(conn, ratio_rules(cli_settings()), river=river)
+        report = current_report(conn, cli_catalogue(), ratio_rules(cli_settings()), river=river)
     if fmt == "table":
         console.print(rich_table(report, important_only))
         for warning in report.warnings:
             console.print(f"[yellow]提示[/] {escape(warning)}", highlight=False)
         return
-    data = render(report, fmt, important_only, district=get_district().name)
+    data = render(report, zone_labels(cli_catalogue()), fmt, important_only, district=cli_district().name)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from gis_service.cli.common import handles_errors, ready_engine
+from gis_service.cli.common import cli_catalogue, handles_errors, ready_engine
 from gis_service.cli.output import console
 
 rivers_app = typer.Typer(help="河流名录：河流编码、名称、河长级别", no_args_is_help=True)
@@ -24,10 +24,9 @@ def list_rivers(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
 ) -> None:
     """List the rivers (code, name, chief level, importance, towns) in code order."""
-    from gis_service.catalogue import get_catalogue
     from gis_service.store.current import CurrentFeatures
 
-    spec = get_catalogue()["rivers"]
+    spec = cli_catalogue()["rivers"]
     with ready_engine().connect() as conn:
         frame = CurrentFeatures(spec).frame(conn)
     if important_only:

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gis_service.catalogue import get_catalogue
-from gis_service.cli.common import cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 from gis_service.db.backend import DatabaseWaits, backend_for
 from gis_service.db.engine import engine_for, transaction
@@ -40,7 +39,7 @@ def demo(
         return
     tables = {"samples": "水质监测结果", "tasks": "一河一策任务"}  # plain tables, not catalogue layers
     for layer, n in counts.items():
-        label = tables.get(layer) or get_catalogue()[layer].label
+        label = tables.get(layer) or cli_catalogue()[layer].label
         console.print(f"  {label}（{layer}）：{n}")
     console.print("演示数据加载完成。")
 

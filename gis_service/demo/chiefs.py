@@ -22,6 +22,7 @@ import shapely
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import catalogue_for
 from gis_service.chiefs.assignments import apply_roster, river_facts, rivers_frame
 from gis_service.chiefs.patrols import add_patrol
 from gis_service.chiefs.reaches import centerline_length, reach_line
@@ -167,15 +168,22 @@ def load_chiefs(
     roster = folder / ROSTER_FILE
     if not roster.exists():
         return {}
-    rivers = rivers_frame(session)
+    catalogue = catalogue_for(settings)
+    rivers = rivers_frame(session, catalogue)
     rows = read_roster(roster, river_facts(rivers), clock.today(), settings.gap_tolerance_m)
     counts = {"reaches": apply_roster(session, rows, rivers, settings.gap_tolerance_m)["added"]}
     tracks = sorted((folder / PATROL_FOLDER).glob("*.gpx"))
     for path in tracks:
         chief = path.stem.split("_", 1)[1]
         add_patrol(
-            session, read_track(path, settings=settings), chief_name=chief, river_code=None, actor="demo", clock=clock
+            session,
+            read_track(path, settings=settings),
+            catalogue=catalogue,
+            chief_name=chief,
+            river_code=None,
+            actor="demo",
+            clock=clock,
         )
     counts["patrols"] = len(tracks)
-    counts["signboards"] = generate(session, clock)["added"]
+    counts["signboards"] = generate(session, catalogue, clock)["added"]
     return counts

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from gis_service.access import audit
-from gis_service.catalogue import Catalogue, get_catalogue
+from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.demo.chiefs import load_chiefs
 from gis_service.demo.quality import load_quality
 from gis_service.ingest.normalise import normalise
@@ -50,7 +50,7 @@ def read_demo(folder: Path, catalogue: Catalogue) -> dict[str, gpd.GeoDataFrame]
 
 def load_demo(session: Session, settings: Settings, folder: Path | None = None) -> dict[str, int]:
     """Load the demo data once; return counts per layer (empty when it was already loaded)."""
-    catalogue = get_catalogue()
+    catalogue = catalogue_for(settings)
     if CurrentFeatures(catalogue["rivers"]).count(session):
         return {}
     frames = read_demo(folder or data_path("shapefiles"), catalogue)

@@ -20,6 +20,7 @@ import shapely
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import catalogue_for
 from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
@@ -181,5 +182,5 @@ def load_quality(session: Session, folder: Path, settings: Settings) -> dict[str
         counts[layer] = int(run_import(session, folder / name, options, settings=settings).get("stored") or 0)
     limits = ArchiveLimits.of(settings)
     counts["samples"] = import_samples(session, folder / SAMPLES_FILE, limits)["stored"]
-    counts["tasks"] = import_tasks(session, folder / TASKS_FILE, limits)["stored"]
+    counts["tasks"] = import_tasks(session, catalogue_for(settings), folder / TASKS_FILE, limits)["stored"]
     return counts

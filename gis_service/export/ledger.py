@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec
+from gis_service.catalogue import LayerSpec, catalogue_for
 from gis_service.export.sheets import PERCENT, Column, Sheet, write_workbook
 from gis_service.ledger.outfall_reports import FLAG_LABELS, flag_outfalls
 from gis_service.ledger.states import NOT_OVERDUE
@@ -186,11 +186,16 @@ def write_outfall_register(
     write_workbook(path, [Sheet("入河排污口名录", _columns(OUTFALL_COLUMNS), rows, marked=flagged, borders=True)])
 
 
+def _river_names(session: Session | None, settings: Settings | None) -> dict[str, str]:
+    """Return the rivers' names by code from the service database, when the export was read from one."""
+    return river_names(session, catalogue_for(settings)) if session is not None and settings is not None else {}
+
+
 def _problem_ledger(
-    gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None, _settings: Settings | None
+    gdf: gpd.GeoDataFrame, layer: LayerSpec, path: Path, session: Session | None, settings: Settings | None
 ) -> None:
     """Write the problem ledger, rivers named from the service database when there is one."""
-    write_problem_ledger(gdf, layer, path, names=river_names(session) if session is not None else {})
+    write_problem_ledger(gdf, layer, path, names=_river_names(session, settings))
 
 
 def _outfalls_with_flags(
@@ -199,8 +204,8 @@ def _outfalls_with_flags(
     """Write the outfall register, adding the register's flags from the service database when there is one."""
     if "flags" not in gdf.columns and session is not None and settings is not None:
         distance = settings.jurisdiction_distance_m
-        gdf = flag_outfalls(session, gdf.to_crs("EPSG:4490"), distance).to_crs(gdf.crs)
-    write_outfall_register(gdf, layer, path, names=river_names(session) if session is not None else {})
+        gdf = flag_outfalls(session, catalogue_for(settings), gdf.to_crs("EPSG:4490"), distance).to_crs(gdf.crs)
+    write_outfall_register(gdf, layer, path, names=_river_names(session, settings))
 
 
 # A workbook from the features, the layer, the file, the session they were read in and the settings (None: none).

@@ -8,6 +8,7 @@ gaps and overlaps behind the verdicts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gis_service.analysis.shoreline.ratio_report import FLAG_LABELS, ZONE_TYPES, RatioReport, each_row
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue
 from gis_service.errors import BadRequest
 from gis_service.export import geojson
 from gis_service.export.sheets import PERCENT, Sheet, csv_bytes, frame_sheet, workbook_bytes, write_workbook
@@ -32,9 +33,9 @@ BANK_LABELS = {"left": "左岸", "right": "右岸"}
 GAP_KIND_LABELS = {"head": "河段起点", "between": "功能区之间", "tail": "河段终点", "unzoned": "整岸未分区"}
 
 
-def zone_label(code: str) -> str:
-    """Return the Chinese label of a zone type from the catalogue (岸线保护区 …)."""
-    return str(get_catalogue()["zones"].field("zone_type").value_label(code))
+def zone_labels(catalogue: Catalogue) -> dict[str, str]:
+    """Return the Chinese label of each zone type (岸线保护区 …), from the catalogue's zones layer."""
+    return {v.code: v.label for v in catalogue["zones"].field("zone_type").values.values()}
 
 
 def check_format(fmt: str) -> str:
@@ -63,7 +64,7 @@ def _reasons(report: RatioReport, row: Any, gaps: list[Any], overlaps: list[Any]
     return "；".join(out)
 
 
-def compliance_table(report: RatioReport, important_only: bool = False) -> pd.DataFrame:
+def compliance_table(report: RatioReport, labels: Mapping[str, str], important_only: bool = False) -> pd.DataFrame:
     """Return the per-river compliance table (合规检查) with Chinese headers, lengths in km."""
     rivers = report.selected(important_only)
     by_river = report.banks.groupby(level=0)[list(ZONE_TYPES)].sum()
@@ -87,7 +88,7 @@ def compliance_table(report: RatioReport, important_only: bool = False) -> pd.Da
                 "左岸长度(km)": float(left.get(r.code, 0.0)) / 1000,
                 "右岸长度(km)": float(right.get(r.code, 0.0)) / 1000,
                 "岸线总长(km)": r.length_m / 1000,
-                **{f"{zone_label(t)}(km)": per_type[t][r.code] / 1000 for t in ZONE_TYPES},
+                **{f"{labels.get(t, t)}(km)": per_type[t][r.code] / 1000 for t in ZONE_TYPES},
                 "保护区+保留区占比": None if pd.isna(r.ratio) else float(r.ratio),
                 "结论": verdict(bool(r.compliant)),
                 "空缺(处)": int(gap_n.get(r.code, 0)),
@@ -124,7 +125,9 @@ def bank_rows(report: RatioReport, important_only: bool = False) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def summary_table(report: RatioReport, important_only: bool = False, district: str = "") -> pd.DataFrame:
+def summary_table(
+    report: RatioReport, labels: Mapping[str, str], important_only: bool = False, district: str = ""
+) -> pd.DataFrame:
     """Return the zone summary (岸线功能区汇总表): one row a stretch, in river, bank and chainage order."""
     s = report.stretches
     if important_only:
@@ -137,7 +140,7 @@ def summary_table(report: RatioReport, important_only: bool = False, district: s
             "河流名称": s["river_name"].to_numpy(),
             "功能区编号": s["code"].to_numpy(),
             "岸别": s["bank"].map(BANK_LABELS).to_numpy(),
-            "功能区类型": s["zone_type"].map(zone_label).to_numpy(),
+            "功能区类型": s["zone_type"].map(lambda t: labels.get(t, t)).to_numpy(),
             "岸线长度(km)": (s["length_m"] / 1000).to_numpy(),
             "起点桩号": s["start_chainage"].to_numpy(),
             "终点桩号": s["end_chainage"].to_numpy(),
@@ -151,7 +154,7 @@ def summary_table(report: RatioReport, important_only: bool = False, district: s
     )
 
 
-def town_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFrame:
+def town_sheet(report: RatioReport, labels: Mapping[str, str], important_only: bool = False) -> pd.DataFrame:
     """Return the per-town table (镇街统计): count, length and share of each zone type."""
     t = report.town_table(important_only)
     out: dict[str, Any] = {
@@ -162,7 +165,7 @@ def town_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFram
         "岸线总长(km)": (t["length_m"] / 1000).to_numpy(),
     }
     for z in ZONE_TYPES:
-        label = zone_label(z)
+        label = labels.get(z, z)
         out[f"{label}个数"] = t[f"{z}_count"].to_numpy()
         out[f"{label}长度(km)"] = (t[z] / 1000).to_numpy()
         out[f"{label}占比"] = t[f"{z}_share"].to_numpy()
@@ -170,7 +173,7 @@ def town_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFram
     return pd.DataFrame(out)
 
 
-def issues_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFrame:
+def issues_sheet(report: RatioReport, labels: Mapping[str, str], important_only: bool = False) -> pd.DataFrame:
     """Return the gaps and overlaps (空缺与重叠) with chainage and the zones on either side."""
     keep = set(report.selected(important_only)["code"])
     rows = []
@@ -195,7 +198,7 @@ def issues_sheet(report: RatioReport, important_only: bool = False) -> pd.DataFr
                     "河流编码": o.river_code,
                     "岸别": BANK_LABELS[o.bank],
                     "问题": "重叠",
-                    "位置": f"{zone_label(o.zone_type)}与{zone_label(o.other_zone_type)}",
+                    "位置": "与".join(labels.get(t, t) for t in (o.zone_type, o.other_zone_type)),
                     "起点桩号": o.from_chainage,
                     "终点桩号": o.to_chainage,
                     "长度(m)": o.length_m,
@@ -221,11 +224,13 @@ def _sheet(title: str, table: pd.DataFrame, totals: list[dict[str, Any]] | None 
     return sheet
 
 
-def workbook_sheets(report: RatioReport, important_only: bool = False, district: str = "") -> list[Sheet]:
+def workbook_sheets(
+    report: RatioReport, labels: Mapping[str, str], important_only: bool = False, district: str = ""
+) -> list[Sheet]:
     """Return the ratio-check workbook's sheets (汇总表, 镇街统计, 合规检查, 空缺与重叠)."""
-    summary = summary_table(report, important_only, district)
+    summary = summary_table(report, labels, important_only, district)
     km = summary["岸线长度(km)"].sum()
-    compliance = compliance_table(report, important_only)
+    compliance = compliance_table(report, labels, important_only)
     totals = []
     for label, only in (("合计", important_only), ("重要河道合计", True)):
         t = report.total(only)
@@ -242,37 +247,41 @@ def workbook_sheets(report: RatioReport, important_only: bool = False, district:
             break
     return [
         _sheet("岸线功能区汇总表", summary, [{"序号": "合计", "岸线长度(km)": km}]),
-        _sheet("镇街统计", town_sheet(report, important_only)),
+        _sheet("镇街统计", town_sheet(report, labels, important_only)),
         _sheet("合规检查", compliance, totals),
-        _sheet("空缺与重叠", issues_sheet(report, important_only)),
+        _sheet("空缺与重叠", issues_sheet(report, labels, important_only)),
     ]
 
 
-def write_xlsx(report: RatioReport, path: Path, important_only: bool = False, district: str = "") -> Path:
+def write_xlsx(
+    report: RatioReport, labels: Mapping[str, str], path: Path, important_only: bool = False, district: str = ""
+) -> Path:
     """Write the ratio-check workbook (汇总表, 镇街统计, 合规检查, 空缺与重叠) to ``path``."""
-    return write_workbook(path, workbook_sheets(report, important_only, district))
+    return write_workbook(path, workbook_sheets(report, labels, important_only, district))
 
 
-def stretches_geojson(report: RatioReport, important_only: bool = False) -> dict[str, Any]:
+def stretches_geojson(report: RatioReport, labels: Mapping[str, str], important_only: bool = False) -> dict[str, Any]:
     """Return the zone stretches as a GeoJSON FeatureCollection (type, chainage, length, flags)."""
     s = report.stretches
     if important_only:
         s = s[s["river_code"].isin(report.selected(True)["code"])]
-    s = s.assign(zone_label=s["zone_type"].map(zone_label))
+    s = s.assign(zone_label=s["zone_type"].map(lambda t: labels.get(t, t)))
     return {"type": "FeatureCollection", "features": geojson.features(s, precision=7)}
 
 
-def render(report: RatioReport, fmt: str, important_only: bool = False, district: str = "") -> bytes:
-    """Return the report as the bytes of ``fmt`` (json, csv, geojson, xlsx)."""
+def render(
+    report: RatioReport, labels: Mapping[str, str], fmt: str, important_only: bool = False, district: str = ""
+) -> bytes:
+    """Return the report as the bytes of ``fmt`` (json, csv, geojson, xlsx); ``labels``: :func:`zone_labels`."""
     check_format(fmt)
     if fmt == "json":
         return json.dumps(report.to_json(important_only), ensure_ascii=False, indent=2).encode()
     if fmt == "csv":
         return csv_bytes(bank_rows(report, important_only))
     if fmt == "geojson":
-        return geojson.dumps(stretches_geojson(report, important_only)).encode()
+        return geojson.dumps(stretches_geojson(report, labels, important_only)).encode()
     if fmt == "xlsx":
-        return workbook_bytes(workbook_sheets(report, important_only, district))
+        return workbook_bytes(workbook_sheets(report, labels, important_only, district))
     raise BadRequest("表格格式只能输出到终端；请选择 json、csv、xlsx 或 geojson", code="unknown_ratio_format")
 
 

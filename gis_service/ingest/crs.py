@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from gis_service.district import get_district, prefixed_epsg, unprefixed_epsg
+from gis_service.district import District, prefixed_epsg, unprefixed_epsg
 from gis_service.errors import BadRequest
 from gis_service.ingest.normalise import Finding
 
@@ -26,14 +26,9 @@ CANONICAL_EPSG = 4490
 MAX_LISTED = 50
 
 
-def candidates() -> tuple[int, ...]:
-    """Return the CRSs the district's deliveries may be in (CGCS2000 lon/lat, its GK zones with and without prefix)."""
-    return get_district().crs_candidates
-
-
-def unprefixed_candidates() -> list[int]:
+def unprefixed_candidates(district: District) -> list[int]:
     """Return the district's Gauss-Krüger CRSs whose eastings carry no zone prefix, the usual zone first."""
-    return [unprefixed_epsg(zone) for zone in get_district().gk_zones]
+    return [unprefixed_epsg(zone) for zone in district.gk_zones]
 
 
 def parse_crs(value: str | int | None) -> CRS | None:
@@ -101,10 +96,11 @@ def inside(lon: np.ndarray, lat: np.ndarray, bbox: tuple[float, float, float, fl
         return (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
 
 
-def readings_inside(bounds: np.ndarray, bbox: tuple[float, float, float, float]) -> list[Reading]:
+def readings_inside(bounds: np.ndarray, district: District) -> list[Reading]:
     """Return every candidate reading that puts all ``bounds`` rows (minx, miny, maxx, maxy) inside."""
     found = []
-    for epsg in candidates():
+    bbox = district.bbox
+    for epsg in district.crs_candidates:
         crs = CRS.from_epsg(epsg)
         for swapped in (False, True):
             xs = np.concatenate([bounds[:, 0], bounds[:, 2]])
@@ -120,14 +116,14 @@ def readings_inside(bounds: np.ndarray, bbox: tuple[float, float, float, float])
     return found
 
 
-def diagnosis(declared: int | None, reading: Reading) -> str:
+def diagnosis(declared: int | None, reading: Reading, district: District) -> str:
     """Name the usual mistake that ``reading`` corrects, relative to the declared CRS."""
     declared = CANONICAL_EPSG if declared == 4326 else declared
     parts = []
     if reading.swapped:
         parts.append("X/Y 互换（测量习惯 X 为北坐标，GIS 中 x 为东坐标）")
     if declared != reading.epsg:
-        zones = get_district().gk_zones
+        zones = district.gk_zones
         prefix_missing = {(prefixed_epsg(z), unprefixed_epsg(z)) for z in zones}
         pair = (declared, reading.epsg)
         if pair in prefix_missing:
@@ -139,13 +135,12 @@ def diagnosis(declared: int | None, reading: Reading) -> str:
         elif declared == CANONICAL_EPSG:
             parts.append("坐标值是投影坐标（米），而坐标系声明为经纬度")
         else:
-            parts.append(f"投影带不对：数据应为 {get_district().zone_name(reading.epsg)}")
+            parts.append(f"投影带不对：数据应为 {district.zone_name(reading.epsg)}")
     return "；".join(parts) or "坐标读法不同"
 
 
-def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
+def check_district(frame: gpd.GeoDataFrame, district: District) -> list[Finding]:
     """Check every feature of ``frame`` (its own CRS) against the district; diagnose what lies outside."""
-    district = get_district()
     bbox = district.bbox
     geoms = frame.geometry.values
     bounds = shapely.bounds(geoms)
@@ -165,7 +160,7 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
     findings = [beyond_district(int(i), lon0, lat0, lon1, lat1, district.name) for i in np.flatnonzero(beyond)]
     if not outside.any():
         return findings[:MAX_LISTED]
-    readings = readings_inside(bounds[outside], bbox)
+    readings = readings_inside(bounds[outside], district)
     where = f"{district.name}（经度 {bbox[0]}–{bbox[2]}，纬度 {bbox[1]}–{bbox[3]}）"
     first = int(np.flatnonzero(outside)[0])
     seen = f"按 {describe(frame.crs)} 读取位于经度 {lon0[first]:.4f}、纬度 {lat0[first]:.4f}"
@@ -178,20 +173,20 @@ def check_district(frame: gpd.GeoDataFrame) -> list[Finding]:
                 "crs": f"EPSG:{r.epsg}",
                 "swapped_xy": r.swapped,
                 "options": r.options(),
-                "diagnosis": diagnosis(declared, r),
+                "diagnosis": diagnosis(declared, r, district),
             }
             for r in readings
         ],
     }
     if len(readings) == 1:
         r = readings[0]
-        hint = f"{diagnosis(declared, r)}：{r.label()}即位于辖区内。"
+        hint = f"{diagnosis(declared, r, district)}：{r.label()}即位于辖区内。"
         fix = f"确认后用 {r.options()} 重新导入，或在测绘软件中改正坐标系后重新导出"
     elif readings:
         hint = "有多种读法都位于辖区内：" + "；".join(r.label() for r in readings) + "。"
         fix = "请核对测绘成果的坐标系，并用 --crs（必要时加 --swap-xy）指定"
     else:
-        tried = "/".join(str(code) for code in candidates())
+        tried = "/".join(str(code) for code in district.crs_candidates)
         hint = f"试过 EPSG:{tried} 及 X/Y 互换，均不在辖区内。"
         fix = "请核对坐标值与坐标系（.prj），或确认数据确属本辖区"
     n_out = int(outside.sum())
@@ -236,10 +231,10 @@ def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.set_geometry(gpd.GeoSeries(swapped, index=frame.index, crs=frame.crs))
 
 
-def local_metric_crs(frame: gpd.GeoDataFrame) -> CRS:
+def local_metric_crs(frame: gpd.GeoDataFrame, district: District) -> CRS:
     """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths."""
     minx, _miny, maxx, _maxy = frame.total_bounds
-    lon0 = get_district().map_center[1] if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
+    lon0 = district.map_center[1] if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
     return CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")
 
 

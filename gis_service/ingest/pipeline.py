@@ -23,9 +23,10 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.engine import side_engine
+from gis_service.district import District, district_for
 from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.crs import check_district, describe, parse_crs
@@ -68,7 +69,7 @@ class ImportOptions:
     filename: str | None = None
 
 
-def target_layer(name: str) -> LayerSpec:
+def target_layer(catalogue: Catalogue, name: str) -> LayerSpec:
     """Return the catalogue layer an import may write, or refuse naming the allowed ones."""
     if name not in IMPORTABLE:
         raise BadRequest(
@@ -76,7 +77,7 @@ def target_layer(name: str) -> LayerSpec:
             code="unknown_layer",
             details={"allowed": list(IMPORTABLE)},
         )
-    return get_catalogue()[name]
+    return catalogue[name]
 
 
 def apply_river(layer: LayerSpec, frame: gpd.GeoDataFrame, river: str | None) -> list[Finding]:
@@ -119,6 +120,7 @@ def prepare(
     path: Path,
     options: ImportOptions,
     limits: ArchiveLimits,
+    district: District,
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
 ) -> Prepared:
@@ -132,6 +134,7 @@ def prepare(
             path,
             Path(tmp),
             limits,
+            district,
             layer=options.source_layer,
             encoding=options.encoding,
             crs=parse_crs(options.crs),
@@ -140,7 +143,7 @@ def prepare(
         )
     findings = list(source.findings)
     step("crs")
-    findings += check_district(source.frame)
+    findings += check_district(source.frame, district)
     if any(f.code == "outside_district" for f in findings):
         if seen:
             seen(source.frame)
@@ -290,14 +293,15 @@ def check_delivery(
     return (features[-1] if features else None), report, accepted
 
 
-def with_web_map_hint(session: Session, exc: MissingCRS) -> BadRequest:
+def with_web_map_hint(session: Session, exc: MissingCRS, catalogue: Catalogue, district: District) -> BadRequest:
     """Return the missing-CRS refusal, saying so when the lon/lat look copied from a web map (GCJ-02/BD-09)."""
     xy = sample_coordinates(exc.frame)
-    if not len(xy) or not lonlat_in_district(xy):
+    if not len(xy) or not lonlat_in_district(xy, district):
         return exc
     pad = 0.05
     bbox = (xy[:, 0].min() - pad, xy[:, 1].min() - pad, xy[:, 0].max() + pad, xy[:, 1].max() + pad)
-    found = web_map_reading(exc.frame, CurrentFeatures(get_catalogue()["rivers"], bbox=bbox).frame(session))
+    rivers = CurrentFeatures(catalogue["rivers"], bbox=bbox).frame(session)
+    found = web_map_reading(exc.frame, rivers, district)
     if found is None:
         return exc
     return BadRequest(f"{exc.message}{hint_text(found)}", code=exc.code, details={"web_map": found})
@@ -313,11 +317,12 @@ def import_delivery(
     store_sites: SiteWriter | None = None,
 ) -> dict[str, Any]:
     """Run the import stages (see :func:`run_import`)."""
-    layer = target_layer(options.layer)
+    catalogue, district = catalogue_for(settings), district_for(settings)
+    layer = target_layer(catalogue, options.layer)
     try:
-        prepared = prepare(layer, path, options, ArchiveLimits.of(settings), step, seen)
+        prepared = prepare(layer, path, options, ArchiveLimits.of(settings), district, step, seen)
     except MissingCRS as exc:
-        raise with_web_map_hint(session, exc) from None
+        raise with_web_map_hint(session, exc, catalogue, district) from None
     source = prepared.source
     writer = None
     step("validate")

@@ -18,6 +18,7 @@ import geopandas as gpd
 import pyogrio
 from pyproj import CRS
 
+from gis_service.district import District
 from gis_service.errors import BadRequest
 from gis_service.ingest.archive import ArchiveLimits, extract_archive
 from gis_service.ingest.crs import describe, swap_xy
@@ -153,12 +154,12 @@ def read_shapefile(shp: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, E
 
 
 def read_dataset(
-    path: Path, limits: ArchiveLimits, *, layer: str | None, encoding: str | None, crs: CRS | None
+    path: Path, limits: ArchiveLimits, district: District, *, layer: str | None, encoding: str | None, crs: CRS | None
 ) -> Source:
     """Read one dataset file (not an archive; an .xlsx table is unpacked within ``limits``)."""
     suffix = path.suffix.lower()
     if suffix in TABLES:
-        table = read_table(path, limits, encoding=encoding, crs=crs)
+        table = read_table(path, limits, district, encoding=encoding, crs=crs)
         return Source(
             frame=table.frame,
             filename=path.name,
@@ -192,6 +193,7 @@ def read_delivery(
     path: Path,
     workdir: Path,
     limits: ArchiveLimits,
+    district: District,
     *,
     layer: str | None = None,
     encoding: str | None = None,
@@ -218,10 +220,10 @@ def read_delivery(
         root = workdir / "unpacked"
         rel = [str(p.relative_to(root)) for p in found]
         picked = choose(rel, layer, f"压缩包 {name} ")
-        source = read_dataset(root / picked, limits, layer=None, encoding=encoding, crs=crs)
+        source = read_dataset(root / picked, limits, district, layer=None, encoding=encoding, crs=crs)
         source.filename = f"{name}/{picked}"
     elif suffix in VECTOR or suffix in TABLES:
-        source = read_dataset(path, limits, layer=layer, encoding=encoding, crs=crs)
+        source = read_dataset(path, limits, district, layer=layer, encoding=encoding, crs=crs)
         source.filename = name
     else:
         raise BadRequest(f"不支持的文件类型 {suffix or '（无扩展名）'}；请上传 {ACCEPTED}。", code="unsupported_format")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from gis_service.district import get_district, prefixed_epsg
+from gis_service.district import District, prefixed_epsg
 from gis_service.errors import BadRequest
 from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.crs import unprefixed_candidates
@@ -79,18 +79,20 @@ def _numbers(column: pd.Series) -> tuple[pd.Series, int]:
     return values, sum(1 for _, text in read if text)
 
 
-def projected_crs(kinds: set[str | None], east: pd.Series) -> tuple[CRS, str]:
+def projected_crs(kinds: set[str | None], east: pd.Series, district: District) -> tuple[CRS, str]:
     """Return the CRS the magnitudes say and the words for the easting (zone prefix or not)."""
     if "easting_prefixed" in kinds:
         zone = int(float(east.median()) // 1_000_000)
-        usual = CRS.from_epsg(prefixed_epsg(get_district().gk_zones[0]))
+        usual = CRS.from_epsg(prefixed_epsg(district.gk_zones[0]))
         found = CRS.from_epsg(prefixed_epsg(zone)) if 25 <= zone <= 45 else usual
         return found, f"（8 位，含带号 {zone}）"
-    return CRS.from_epsg(unprefixed_candidates()[0]), "（6 位，不带带号）"
+    return CRS.from_epsg(unprefixed_candidates(district)[0]), "（6 位，不带带号）"
 
 
-def read_table(path: Path, limits: ArchiveLimits, *, encoding: str | None = None, crs: CRS | None = None) -> TableRead:
-    """Read a stake coordinate table into points in the CRS its magnitudes (or ``crs``) say."""
+def read_table(
+    path: Path, limits: ArchiveLimits, district: District, *, encoding: str | None = None, crs: CRS | None = None
+) -> TableRead:
+    """Read a stake coordinate table into points in the CRS its magnitudes (or ``crs``) say (district GK zones)."""
     grid, choice = load_grid(path, encoding, limits)
     layout = find_layout(grid, path.name, cass=path.suffix.lower() == ".dat")
     table = layout.table
@@ -126,7 +128,7 @@ def read_table(path: Path, limits: ArchiveLimits, *, encoding: str | None = None
         axes = f"{east_col} 列为经度，{north_col} 列为纬度（EPSG:4490）"
         roles = {north_col: "lat", east_col: "lon"}
     else:
-        found, digits = projected_crs(kinds, east)
+        found, digits = projected_crs(kinds, east, district)
         axes = f"{north_col} 列为北坐标（7 位），{east_col} 列为东坐标{digits}"
         roles = {north_col: "northing", east_col: "easting"}
     if crs is not None:

@@ -17,7 +17,7 @@ import prcoords
 import shapely
 from pyproj import CRS, Transformer
 
-from gis_service.district import get_district
+from gis_service.district import District
 
 SAMPLE = 200
 # An offset below this is survey noise or drawing; a web map's is ~300–700 m in China.
@@ -28,9 +28,9 @@ READINGS = {
 }
 
 
-def lonlat_in_district(xy: np.ndarray) -> bool:
+def lonlat_in_district(xy: np.ndarray, district: District) -> bool:
     """Tell whether plain coordinates read as lon/lat fall in (or just around) the district."""
-    minx, miny, maxx, maxy = get_district().bbox
+    minx, miny, maxx, maxy = district.bbox
     margin = 0.05  # a web-map offset is under 0.01°
     x, y = xy[:, 0], xy[:, 1]
     return bool(((x >= minx - margin) & (x <= maxx + margin) & (y >= miny - margin) & (y <= maxy + margin)).all())
@@ -51,13 +51,13 @@ def median_distance(xy: np.ndarray, rivers: shapely.Geometry, to_metric: Transfo
     return float(np.median(shapely.distance(shapely.points(np.column_stack([x, y])), rivers)))
 
 
-def web_map_reading(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame) -> dict[str, Any] | None:
+def web_map_reading(frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, district: District) -> dict[str, Any] | None:
     """Return how far the features lie from the rivers as CGCS2000 and as each web-map datum, when a datum fits.
 
     ``frame`` has no CRS (its numbers as written); ``rivers`` are centerlines in EPSG:4490.
     """
     xy = sample_coordinates(frame)
-    if not len(xy) or not lonlat_in_district(xy) or rivers.empty:
+    if not len(xy) or not lonlat_in_district(xy, district) or rivers.empty:
         return None
     lon0 = round(float(np.mean(xy[:, 0])), 3)
     metric = CRS.from_proj4(f"+proj=tmerc +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")

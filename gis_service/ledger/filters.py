@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, not_
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import SpatialBackend
 from gis_service.db.models import Problem
 from gis_service.errors import BadRequest
@@ -49,11 +49,11 @@ def _parse_date(value: Any, name: str) -> dt.date | None:
         raise BadRequest(f"参数 {name}={value!r} 不是日期：请写成 2024-03-01 的形式", code="bad_date") from None
 
 
-def _coded(values: str | Sequence[str] | None, field_name: str) -> tuple[str, ...]:
+def _coded(values: str | Sequence[str] | None, problems: LayerSpec, field_name: str) -> tuple[str, ...]:
     """Turn comma-separated codes or Chinese labels into canonical codes, or say which are allowed."""
     items = [values] if isinstance(values, str) or values is None else list(values)
     raw = [v.strip() for item in items for v in (item or "").split(",") if v.strip()]
-    spec = get_catalogue()["problems"].field(field_name)
+    spec = problems.field(field_name)
     codes = []
     for value in raw:
         code = spec.canonical_value(value)
@@ -97,10 +97,11 @@ class ProblemFilter:
     bbox: BBox | None = None
 
     @classmethod
-    def parse(cls, params: Mapping[str, Any], *, bbox: BBox | None = None) -> ProblemFilter:
+    def parse(cls, params: Mapping[str, Any], problems: LayerSpec, *, bbox: BBox | None = None) -> ProblemFilter:
         """Build a filter from URL/CLI parameters (``status=reported,待确认&river=WS001&from=2024-01-01&overdue=1``).
 
-        Status and category take codes or their Chinese labels, comma-separated or repeated.
+        Status and category take codes or their Chinese labels (of the catalogue's ``problems`` layer),
+        comma-separated or repeated.
         """
         found_from = _parse_date(params.get("from"), "from")
         found_to = _parse_date(params.get("to"), "to")
@@ -111,8 +112,8 @@ class ProblemFilter:
             return str(params.get(name) or "").strip() or None
 
         return cls(
-            status=_coded(params.get("status"), "status"),
-            category=_coded(params.get("category"), "category"),
+            status=_coded(params.get("status"), problems, "status"),
+            category=_coded(params.get("category"), problems, "category"),
             town=text("town"),
             river_code=text("river"),
             responsible_unit=text("unit"),
@@ -140,18 +141,25 @@ class ProblemFilter:
         """Return this filter narrowed to overdue sites."""
         return replace(self, overdue=True)
 
+    def checked(self, problems: LayerSpec) -> ProblemFilter:
+        """Return the filter when its status and category codes are the catalogue's, else a 400 naming the allowed."""
+        for name in ("status", "category"):
+            spec = problems.field(name)
+            bad = [v for v in getattr(self, name) if v not in spec.values]
+            if bad:
+                raise BadRequest(
+                    f"{spec.label}（{name}）的值 {bad} 无效；可选：{', '.join(spec.values)}", code=f"bad_{name}"
+                )
+        return self
+
     def clauses(self, today: dt.date, backend: SpatialBackend) -> list[ColumnElement[bool]]:
-        """Return the SQL conditions on the problems table (bound parameters only), spelt for ``backend``."""
-        layer = get_catalogue()["problems"]
+        """Return the SQL conditions on the problems table (bound parameters only), spelt for ``backend``.
+
+        Status and category codes are taken as they are: :meth:`parse` and :meth:`checked` vouch for them.
+        """
         out: list[ColumnElement[bool]] = []
         for name, values in (("status", self.status), ("category", self.category)):
             if values:
-                spec = layer.field(name)
-                bad = [v for v in values if v not in spec.values]
-                if bad:
-                    raise BadRequest(
-                        f"{spec.label}（{name}）的值 {bad} 无效；可选：{', '.join(spec.values)}", code=f"bad_{name}"
-                    )
                 out.append(TABLE.c[name].in_(list(values)))
         for name in ("town", "river_code", "responsible_unit"):
             value = getattr(self, name)

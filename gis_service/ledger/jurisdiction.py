@@ -17,7 +17,7 @@ from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.jurisdiction import derive_jurisdiction
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.ledger.common import Clock, frame_of, plain, system_clock
@@ -38,16 +38,21 @@ CONTEXT_COLUMNS = {
 }
 
 
-def layer_frame(session: Session, layer: str, columns: Sequence[str], bbox: BBox | None = None) -> gpd.GeoDataFrame:
+def layer_frame(
+    session: Session, layer: LayerSpec, columns: Sequence[str], bbox: BBox | None = None
+) -> gpd.GeoDataFrame:
     """Return ``columns`` and the geometry of a layer's current features (near ``bbox``) in EPSG:4490."""
-    return CurrentFeatures(get_catalogue()[layer], bbox=bbox).columns_frame(session, columns)
+    return CurrentFeatures(layer, bbox=bbox).columns_frame(session, columns)
 
 
 def context(
-    session: Session, bbox: BBox | None = None, layers: Sequence[str] = ("rivers", "boundaries", "zones", "towns")
+    session: Session,
+    catalogue: Catalogue,
+    bbox: BBox | None = None,
+    layers: Sequence[str] = ("rivers", "boundaries", "zones", "towns"),
 ) -> dict[str, gpd.GeoDataFrame]:
     """Read what jurisdiction needs: centerlines, approved range polygons, approved zones, towns."""
-    out = {layer: layer_frame(session, layer, CONTEXT_COLUMNS[layer], bbox) for layer in layers}
+    out = {layer: layer_frame(session, catalogue[layer], CONTEXT_COLUMNS[layer], bbox) for layer in layers}
     if "boundaries" in out:
         ranges = out.pop("boundaries")
         out["ranges"] = ranges[ranges.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
@@ -64,9 +69,9 @@ def buffered_bounds(geoms: gpd.GeoSeries, distance_m: float) -> BBox | None:
     return (minx - pad, miny - pad, maxx + pad, maxy + pad)
 
 
-def jurisdiction_of(session: Session, sites: gpd.GeoDataFrame, distance_m: float) -> pd.DataFrame:
+def jurisdiction_of(session: Session, catalogue: Catalogue, sites: gpd.GeoDataFrame, distance_m: float) -> pd.DataFrame:
     """Return river_code, town, inside_range and zone_type of each site (index aligned; ``distance_m``: river reach)."""
-    ctx = context(session, buffered_bounds(sites.geometry, distance_m))
+    ctx = context(session, catalogue, buffered_bounds(sites.geometry, distance_m))
     return derive_jurisdiction(
         sites,
         ctx["rivers"],
@@ -77,13 +82,13 @@ def jurisdiction_of(session: Session, sites: gpd.GeoDataFrame, distance_m: float
     )
 
 
-def _sites_near(session: Session, river_code: str | None, distance_m: float) -> gpd.GeoDataFrame:
+def _sites_near(session: Session, catalogue: Catalogue, river_code: str | None, distance_m: float) -> gpd.GeoDataFrame:
     """Return the open sites (id, status, derived columns, geometry) filed under or near ``river_code``."""
     query = select(TABLE.c.id, TABLE.c.status, *(TABLE.c[c] for c in DERIVED), geom_wkb(TABLE)).where(
         TABLE.c.status.not_in([s.value for s in FINAL])
     )
     if river_code is not None:
-        ctx = context(session, layers=("rivers", "boundaries"))
+        ctx = context(session, catalogue, layers=("rivers", "boundaries"))
         near = pd.concat(
             [
                 ctx["ranges"].loc[ctx["ranges"]["river_code"] == river_code].geometry,
@@ -114,10 +119,11 @@ def rederive_jurisdiction(
     jurisdiction they were filed under. The lock version is not bumped: jurisdiction is derived,
     and a range approval should not make every reviewer's pending step conflict.
     """
-    sites = _sites_near(session, river_code, settings.jurisdiction_distance_m)
+    catalogue = catalogue_for(settings)
+    sites = _sites_near(session, catalogue, river_code, settings.jurisdiction_distance_m)
     if sites.empty:
         return 0
-    derived = jurisdiction_of(session, sites, settings.jurisdiction_distance_m)
+    derived = jurisdiction_of(session, catalogue, sites, settings.jurisdiction_distance_m)
     derived["inside_range"] = derived["inside_range"].astype(bool)
     old = sites[list(DERIVED)].astype(object).where(sites[list(DERIVED)].notna(), None)
     new = derived[list(DERIVED)].astype(object).where(derived[list(DERIVED)].notna(), None)

@@ -13,7 +13,7 @@ import geopandas as gpd
 import shapely
 from pydantic import BaseModel, Field
 
-from gis_service.district import get_district
+from gis_service.district import District
 from gis_service.errors import BadRequest
 from gis_service.ingest.crs import parse_crs
 
@@ -34,15 +34,15 @@ def _shape(geometry: dict[str, Any], allowed: Collection[str]) -> shapely.Geomet
     return geom
 
 
-def _check_in_district(geom: shapely.Geometry) -> None:
+def _check_in_district(geom: shapely.Geometry, district: District) -> None:
     """Refuse a location outside the district, saying when lon and lat look swapped."""
-    minx, miny, maxx, maxy = get_district().bbox
+    minx, miny, maxx, maxy = district.bbox
     point = geom.representative_point()
     x, y = point.x, point.y
     if not (minx <= x <= maxx and miny <= y <= maxy):
         hint = "；经纬度是否写反了？" if (minx <= y <= maxx and miny <= x <= maxy) else ""
         raise BadRequest(
-            f"位置 ({x:.6f}, {y:.6f}) 不在{get_district().name}范围 {minx}–{maxx}°E、{miny}–{maxy}°N 内"
+            f"位置 ({x:.6f}, {y:.6f}) 不在{district.name}范围 {minx}–{maxx}°E、{miny}–{maxy}°N 内"
             f"{hint}；请检查坐标和坐标系（crs）",
             code="outside_district",
             details={"lon": x, "lat": y},
@@ -54,6 +54,7 @@ def site_geometry(
     lat: float | None,
     geometry: dict[str, Any] | None,
     crs: str | None,
+    district: District,
     allowed: Collection[str] = GEOMETRY_TYPES,
 ) -> shapely.Geometry:
     """Return the geometry in EPSG:4490 from lon/lat or GeoJSON in ``crs``; refuse it outside the district."""
@@ -67,7 +68,7 @@ def site_geometry(
     if geom.is_empty or not geom.is_valid:
         raise BadRequest("几何为空或无效（自相交等）；请检查坐标", code="bad_geometry")
     geom = gpd.GeoSeries([shapely.force_2d(geom)], crs=source).to_crs("EPSG:4490").iloc[0]
-    _check_in_district(geom)
+    _check_in_district(geom, district)
     return geom
 
 
@@ -79,18 +80,18 @@ class Location(BaseModel):
     geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON 点或面（crs 坐标系）")
     crs: str | None = Field(default=None, description="坐标系，默认 EPSG:4490；可写 4524、4545、4326 ...")
 
-    def location(self, allowed: Collection[str] = GEOMETRY_TYPES) -> shapely.Geometry:
-        """Return the location in EPSG:4490 (required: refused when missing)."""
-        return site_geometry(self.lon, self.lat, self.geometry, self.crs, allowed)
+    def location(self, district: District, allowed: Collection[str] = GEOMETRY_TYPES) -> shapely.Geometry:
+        """Return the location in EPSG:4490 (required: refused when missing or outside ``district``)."""
+        return site_geometry(self.lon, self.lat, self.geometry, self.crs, district, allowed)
 
-    def moved_to(self, allowed: Collection[str] = GEOMETRY_TYPES) -> shapely.Geometry | None:
+    def moved_to(self, district: District, allowed: Collection[str] = GEOMETRY_TYPES) -> shapely.Geometry | None:
         """Return the new location of an edit in EPSG:4490, or None when the edit gives none."""
         if self.lon is None and self.lat is None and self.geometry is None:
             return None
-        return self.location(allowed)
+        return self.location(district, allowed)
 
     def edit(
-        self, editable: Collection[str], allowed: Collection[str] = GEOMETRY_TYPES
+        self, editable: Collection[str], district: District, allowed: Collection[str] = GEOMETRY_TYPES
     ) -> tuple[dict[str, Any], shapely.Geometry | None]:
-        """Return the fields an edit sets (of ``editable``) and its new location, if any."""
-        return self.model_dump(include=set(editable), exclude_none=True), self.moved_to(allowed)
+        """Return the fields an edit sets (of ``editable``) and its new location (in ``district``), if any."""
+        return self.model_dump(include=set(editable), exclude_none=True), self.moved_to(district, allowed)

@@ -15,7 +15,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.jurisdiction import zone_of_sites
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.db.models import Outfall
 from gis_service.errors import BadRequest
 from gis_service.ledger.common import frame_of
@@ -38,24 +38,23 @@ UNSET = "unset"
 ZONE_LEVELS = ("first", "second", "quasi")
 
 
-def _layer() -> LayerSpec:
-    """Return the outfalls layer spec."""
-    return get_catalogue()["outfalls"]
-
-
-def flag_outfalls(session: Session, frame: gpd.GeoDataFrame, distance_m: float) -> gpd.GeoDataFrame:
+def flag_outfalls(
+    session: Session, catalogue: Catalogue, frame: gpd.GeoDataFrame, distance_m: float
+) -> gpd.GeoDataFrame:
     """Add ``zone_type`` and the register's check flags to outfalls read from the store."""
     out = frame.copy()
     if out.empty:
         out["zone_type"] = []
         out["flags"] = []
         return out
-    zones = layer_frame(session, "zones", ("river_code", "zone_type"), buffered_bounds(out.geometry, distance_m))
+    zones = layer_frame(
+        session, catalogue["zones"], ("river_code", "zone_type"), buffered_bounds(out.geometry, distance_m)
+    )
     out["zone_type"] = zone_of_sites(out, out["river_code"], zones, distance_m)
     active = (out["status"] == "active").to_numpy()
     on_protected = active & (out["zone_type"] == "protected").to_numpy()
     banned = active & (out["outcome"] == "ban").to_numpy()
-    level = np.asarray(zone_levels(session, out.geometry), dtype=object)
+    level = np.asarray(zone_levels(session, catalogue["source_zones"], out.geometry), dtype=object)
     in_first = active & (level == "first")
     in_zone = active & np.isin(level, ["second", "quasi"])
     # The few outfalls of a register: one small list per row is what the API and exports show.
@@ -66,9 +65,9 @@ def flag_outfalls(session: Session, frame: gpd.GeoDataFrame, distance_m: float) 
     return out
 
 
-def zone_levels(session: Session, geoms: gpd.GeoSeries) -> list[str | None]:
+def zone_levels(session: Session, source_zones: LayerSpec, geoms: gpd.GeoSeries) -> list[str | None]:
     """Return, for each geometry, the gravest protection-zone level it lies in (``first`` … ``quasi``) or None."""
-    zones = CurrentFeatures(get_catalogue()["source_zones"]).frame(session)
+    zones = CurrentFeatures(source_zones).frame(session)
     levels: list[str | None] = [None] * len(geoms)
     if zones.empty or geoms.empty:
         return levels
@@ -81,9 +80,8 @@ def zone_levels(session: Session, geoms: gpd.GeoSeries) -> list[str | None]:
     return levels
 
 
-def check_filters(where: dict[str, Any]) -> None:
-    """Refuse a filter value the catalogue does not allow, naming the allowed ones."""
-    layer = _layer()
+def check_filters(layer: LayerSpec, where: dict[str, Any]) -> None:
+    """Refuse a filter value the outfalls ``layer`` does not allow, naming the allowed ones."""
     for name in ("outfall_type", "stage", "status"):
         value = where.get(name)
         if value is not None and value not in layer.field(name).values:
@@ -106,10 +104,10 @@ def list_outfalls(
 ) -> gpd.GeoDataFrame:
     """Return the register (filtered) with zone and flags."""
     where = {"river_code": river_code, "outfall_type": outfall_type, "stage": stage, "status": status}
-    check_filters(where)
-    frame = flag_outfalls(
-        session, CurrentFeatures(_layer(), where=where, fid=fid).frame(session), settings.jurisdiction_distance_m
-    )
+    catalogue = catalogue_for(settings)
+    check_filters(catalogue["outfalls"], where)
+    register = CurrentFeatures(catalogue["outfalls"], where=where, fid=fid).frame(session)
+    frame = flag_outfalls(session, catalogue, register, settings.jurisdiction_distance_m)
     if flagged is not None:
         frame = frame[frame["flags"].map(bool) == flagged]
     return frame
@@ -130,11 +128,12 @@ def outfall_statistics(session: Session, *, settings: Settings, **where: Any) ->
     unknown = sorted(set(where) - set(FILTERS))
     if unknown:
         raise BadRequest(f"不能按 {unknown} 筛选；可用：{', '.join(FILTERS)}", code="bad_filter")
-    check_filters(where)
+    catalogue = catalogue_for(settings)
+    layer = catalogue["outfalls"]
+    check_filters(layer, where)
     columns = [TABLE.c[c] for c in COUNTED.values()]
     query = select(*columns, func.count()).where(*(TABLE.c[k] == v for k, v in where.items())).group_by(*columns)
     counts = frame_of(session.execute(query), [*COUNTED.values(), "n"])
-    layer = _layer()
     out: dict[str, Any] = {"total": int(counts["n"].sum())}
     for key, column in COUNTED.items():
         out[key] = _tally(counts[column].repeat(counts["n"].tolist()), list(layer.field(column).values))
@@ -142,7 +141,7 @@ def outfall_statistics(session: Session, *, settings: Settings, **where: Any) ->
     flags = pd.Series([], dtype=object)
     if where.get("status", "active") == "active":
         active = CurrentFeatures(layer, where={**where, "status": "active"}).frame(session)
-        flags = flag_outfalls(session, active, settings.jurisdiction_distance_m)["flags"]
+        flags = flag_outfalls(session, catalogue, active, settings.jurisdiction_distance_m)["flags"]
     out["flagged"] = int(flags.map(bool).sum())
     out["flags"] = {name: int(sum(name in f for f in flags)) for name in FLAG_LABELS}
     out["flag_labels"] = dict(FLAG_LABELS)

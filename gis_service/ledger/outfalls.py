@@ -16,7 +16,7 @@ import shapely
 from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.db.models import Outfall, OutfallEvent
 from gis_service.errors import BadRequest, Conflict, InvalidTransition, NotFound
 from gis_service.ledger.common import (
@@ -46,21 +46,16 @@ EDITABLE = ("name", "river_code", "outfall_type", "stage", "outcome", "responsib
 PHOTOS = "photos"  # the key of an event's evidence photos in its ``changes``
 
 
-def _layer() -> LayerSpec:
-    """Return the outfalls layer spec."""
-    return get_catalogue()["outfalls"]
-
-
-def outfall_frame(geometry: shapely.Geometry, fields: Mapping[str, Any]) -> gpd.GeoDataFrame:
+def outfall_frame(layer: LayerSpec, geometry: shapely.Geometry, fields: Mapping[str, Any]) -> gpd.GeoDataFrame:
     """Return a one-outfall frame of catalogue fields, values checked (codes, labels or aliases)."""
-    return catalogue_record(_layer(), geometry, fields, skip_derived=False)
+    return catalogue_record(layer, geometry, fields, skip_derived=False)
 
 
-def _check_register(session: Session, frame: gpd.GeoDataFrame) -> None:
+def _check_register(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame) -> None:
     """Refuse outfalls missing a code, name or type, or whose code is already registered."""
     for name in ("code", "name", "outfall_type"):
         if name not in frame.columns or frame[name].isna().any():
-            spec = _layer().field(name)
+            spec = layer.field(name)
             raise BadRequest(f"排污口的“{spec.label}”({name}) 必填", code="missing_field", details={"field": name})
     codes = frame["code"].astype(str)
     dupes = sorted(set(codes[codes.duplicated()]))
@@ -80,16 +75,18 @@ def register_outfalls(
     if frame.empty:
         return []
     frame = frame.reset_index(drop=True)
-    _check_register(session, frame)
+    catalogue = catalogue_for(settings)
+    layer = catalogue["outfalls"]
+    _check_register(session, layer, frame)
     if "river_code" not in frame.columns:
         frame["river_code"] = None
     missing = frame["river_code"].isna()
     if missing.any():
-        derived = jurisdiction_of(session, frame.loc[missing], settings.jurisdiction_distance_m)
+        derived = jurisdiction_of(session, catalogue, frame.loc[missing], settings.jurisdiction_distance_m)
         frame.loc[missing, "river_code"] = derived["river_code"]
     now = clock()
-    rows = feature_rows(_layer(), frame, {"lock_version": 1})  # the values as stored, for the first events
-    ids = [int(i) for i in insert_features(session, _layer(), frame, {"lock_version": 1}, ids=True)]
+    rows = feature_rows(layer, frame, {"lock_version": 1})  # the values as stored, for the first events
+    ids = [int(i) for i in insert_features(session, layer, frame, {"lock_version": 1}, ids=True)]
     session.execute(
         insert(OutfallEvent),
         [
@@ -155,6 +152,7 @@ def update_outfall(
     fields: Mapping[str, Any],
     geometry: shapely.Geometry | None = None,
     note: str | None = None,
+    catalogue: Catalogue,
     clock: Clock = system_clock,
 ) -> OutfallEvent:
     """Change an outfall's file: fields, campaign stage (forward only), outcome; 销号 closes it."""
@@ -170,7 +168,7 @@ def update_outfall(
     unknown = sorted(set(fields) - set(EDITABLE))
     if unknown:
         raise BadRequest(f"字段 {unknown} 不能修改；可修改：{', '.join(EDITABLE)}", code="field_not_editable")
-    frame = outfall_frame(geometry if geometry is not None else shapely.Point(0, 0), fields)
+    frame = outfall_frame(catalogue["outfalls"], geometry if geometry is not None else shapely.Point(0, 0), fields)
     values = {k: plain(frame[k].iloc[0]) for k in fields}
     _stage_checked(outfall, values)
     changes = {k: {"from": json_value(getattr(outfall, k)), "to": json_value(v)} for k, v in values.items()}

@@ -7,7 +7,6 @@ page asked for is read, and its geometries are decoded together.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import shapely
 from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Attachment, Problem, ProblemEvent
 from gis_service.errors import BadRequest, NotFound
@@ -47,14 +47,13 @@ def order(sort: str) -> list[Any]:
     return [*terms, TABLE.c.id.asc()]
 
 
-@functools.cache
-def _status_facts(status: str) -> tuple[str, list[str]]:
-    """Return a status's label and allowed actions (the same for every row in that status)."""
-    return status_label(status), allowed_actions(status)
+def records(rows: Sequence[Mapping[Any, Any]], today: dt.date, problems: LayerSpec) -> list[dict[str, Any]]:
+    """Return problem rows as API data: fields, derived jurisdiction, overdue, allowed actions, geometry.
 
-
-def records(rows: Sequence[Mapping[Any, Any]], today: dt.date) -> list[dict[str, Any]]:
-    """Return problem rows as API data: fields, derived jurisdiction, overdue, allowed actions, geometry."""
+    Status labels are those of ``problems``, the catalogue's layer.
+    """
+    # The same for every row in a status: worked out once per status of the page.
+    facts = {s: (status_label(problems, s), allowed_actions(s)) for s in {row["status"] for row in rows}}
     geoms = shapely.from_wkb([row.get("wkb") for row in rows])
     points = shapely.point_on_surface(geoms)
     xs, ys = shapely.get_x(points), shapely.get_y(points)
@@ -63,7 +62,7 @@ def records(rows: Sequence[Mapping[Any, Any]], today: dt.date) -> list[dict[str,
         attrs = row.get("attrs") or {}
         item = {k: v for k, v in row.items() if k not in {"attrs", "wkb", "geom"}}
         item.update({k: v for k, v in attrs.items() if k not in item})
-        label, actions = _status_facts(row["status"])
+        label, actions = facts[row["status"]]
         item["status_label"] = label
         item["overdue"] = is_overdue(row["status"], as_date(row.get("deadline")), today)
         item["allowed_actions"] = list(actions)
@@ -75,9 +74,9 @@ def records(rows: Sequence[Mapping[Any, Any]], today: dt.date) -> list[dict[str,
     return out
 
 
-def record(row: Mapping[Any, Any], today: dt.date) -> dict[str, Any]:
+def record(row: Mapping[Any, Any], today: dt.date, problems: LayerSpec) -> dict[str, Any]:
     """Return one problem row as API data (see :func:`records`)."""
-    return records([row], today)[0]
+    return records([row], today, problems)[0]
 
 
 def problem_select() -> Select[Any]:
@@ -92,22 +91,25 @@ def list_problems(
     sort: str = "-id",
     limit: int = 100,
     offset: int = 0,
+    problems: LayerSpec,
     clock: Clock = system_clock,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Return a page of problems matching ``flt`` and whether more follow."""
     today = clock.today()
     query = filtered(problem_select(), flt, session_backend(session), today).order_by(*order(sort))
     query = query.limit(limit + 1).offset(offset)
-    rows = records([r._mapping for r in session.execute(query)], today)
+    rows = records([r._mapping for r in session.execute(query)], today, problems)
     return rows[:limit], len(rows) > limit
 
 
-def get_problem(session: Session, problem_id: int, *, clock: Clock = system_clock) -> dict[str, Any]:
+def get_problem(
+    session: Session, problem_id: int, *, problems: LayerSpec, clock: Clock = system_clock
+) -> dict[str, Any]:
     """Return one problem as API data."""
     row = session.execute(problem_select().where(TABLE.c.id == problem_id)).first()
     if row is None:
         raise NotFound(f"问题 {problem_id} 不存在", code="problem_not_found")
-    return record(row._mapping, clock.today())
+    return record(row._mapping, clock.today(), problems)
 
 
 def attachment_data(a: Attachment) -> dict[str, Any]:

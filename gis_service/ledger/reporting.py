@@ -17,7 +17,7 @@ import shapely
 from sqlalchemy import String, Table, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import FieldSpec, LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict
@@ -32,14 +32,14 @@ EVENTS: Table = ProblemEvent.__table__  # type: ignore[assignment]
 TEMP_PREFIX = "tmp-"
 
 
-def site_frame(geometry: shapely.Geometry, fields: Mapping[str, Any]) -> gpd.GeoDataFrame:
-    """Return a one-site frame of catalogue fields (values checked against the catalogue)."""
-    return catalogue_record(get_catalogue()["problems"], geometry, fields)
+def site_frame(problems: LayerSpec, geometry: shapely.Geometry, fields: Mapping[str, Any]) -> gpd.GeoDataFrame:
+    """Return a one-site frame of the ``problems`` layer's fields (values checked against it)."""
+    return catalogue_record(problems, geometry, fields)
 
 
-def _categories() -> str:
+def _categories(category: FieldSpec) -> str:
     """Return the allowed categories as ``label(code)`` text for messages."""
-    return "、".join(f"{v.label}({v.code})" for v in get_catalogue()["problems"].field("category").values.values())
+    return "、".join(f"{v.label}({v.code})" for v in category.values.values())
 
 
 def _with_codes(session: Session, columns: Sequence[Any], codes: list[str]) -> Iterator[Any]:
@@ -54,14 +54,14 @@ def codes_taken(session: Session, codes: list[str]) -> list[str]:
     return sorted(row[0] for row in _with_codes(session, [TABLE.c.code], codes))
 
 
-def check_new_sites(session: Session, frame: gpd.GeoDataFrame) -> None:
+def check_new_sites(session: Session, problems: LayerSpec, frame: gpd.GeoDataFrame) -> None:
     """Refuse sites without a valid category, with empty geometry, or whose code is already taken."""
-    category = get_catalogue()["problems"].field("category")
+    category = problems.field("category")
     if "category" not in frame.columns or frame["category"].isna().any():
-        raise BadRequest("问题类别（category）必填；可选：" + _categories(), code="missing_category")
+        raise BadRequest("问题类别（category）必填；可选：" + _categories(category), code="missing_category")
     bad = sorted({str(c) for c in frame["category"].unique() if c not in category.values})
     if bad:
-        raise BadRequest(f"未知问题类别 {bad}；可选：" + _categories(), code="unknown_category")
+        raise BadRequest(f"未知问题类别 {bad}；可选：" + _categories(category), code="unknown_category")
     if frame.geometry.isna().any() or frame.geometry.is_empty.any():
         raise BadRequest("问题点缺少几何（空几何）；请提供点位或范围面", code="empty_geometry")
     if "status" in frame.columns:
@@ -155,13 +155,14 @@ def report_new(
     if frame.empty:
         return []
     frame = frame.reset_index(drop=True)
-    check_new_sites(session, frame)
+    catalogue = catalogue_for(settings)
+    check_new_sites(session, catalogue["problems"], frame)
     now = clock()
-    derived = jurisdiction_of(session, frame, settings.jurisdiction_distance_m)
+    derived = jurisdiction_of(session, catalogue, frame, settings.jurisdiction_distance_m)
     frame = _filled(frame, derived, clock.local_date(now))
     insert_features(
         session,
-        get_catalogue()["problems"],
+        catalogue["problems"],
         frame,
         {"zone_type": derived["zone_type"], "lock_version": 1, "created_at": now, "updated_at": now},
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gis_service.access import Role
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.errors import InvalidTransition
 from gis_service.roles import role_for
 
@@ -91,9 +91,9 @@ ACTIONS: dict[str, Action] = {
 FIELD_LABELS = {"deadline": "整改时限", "responsible_unit": "责任单位", "verifier": "验收人"}
 
 
-def status_label(status: str) -> str:
-    """Return the Chinese label of a status (from the layer catalogue)."""
-    return str(get_catalogue()["problems"].field("status").value_label(status))
+def status_label(problems: LayerSpec, status: str) -> str:
+    """Return the Chinese label of a status (from the catalogue's ``problems`` layer)."""
+    return str(problems.field("status").value_label(status))
 
 
 def allowed_actions(status: str) -> list[str]:
@@ -106,7 +106,7 @@ def describe(names: list[str]) -> str:
     return "、".join(f"{n}（{ACTIONS[n].label}）" for n in names) or "无（该状态为终态）"
 
 
-def check_transition(status: str, action: str) -> Action:
+def check_transition(status: str, action: str, problems: LayerSpec) -> Action:
     """Return the action if ``status`` allows it; else raise ``InvalidTransition`` naming the allowed ones."""
     allowed = allowed_actions(status)
     spec = ACTIONS.get(action)
@@ -118,7 +118,7 @@ def check_transition(status: str, action: str) -> Action:
         )
     if status not in spec.sources:
         raise InvalidTransition(
-            f"状态为“{status_label(status)}”（{status}）的问题不能执行 {action}（{spec.label}）；"
+            f"状态为“{status_label(problems, status)}”（{status}）的问题不能执行 {action}（{spec.label}）；"
             f"允许的操作：{describe(allowed)}",
             details={"status": status, "action": action, "allowed": allowed},
         )

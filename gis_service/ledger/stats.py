@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Table, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem
 from gis_service.errors import BadRequest
@@ -68,13 +68,13 @@ def _counts(session: Session, flt: ProblemFilter | None, today: dt.date, column:
     return frame
 
 
-def _summary(counts: pd.DataFrame) -> dict[str, Any]:
+def _summary(counts: pd.DataFrame, categories_known: list[str]) -> dict[str, Any]:
     """Return totals by status and category, overdue, closure rate and on-time rate of grouped counts."""
     statuses = counts.groupby("status")["n"].sum()
     categories = counts.groupby("category")["n"].sum()
     total = int(counts["n"].sum())
     by_status = {s.value: int(statuses.get(s.value, 0)) for s in ProblemStatus}
-    by_category = {c: int(categories.get(c, 0)) for c in get_catalogue()["problems"].field("category").values}
+    by_category = {c: int(categories.get(c, 0)) for c in categories_known}
     overdue = int(counts["overdue"].sum())
     # Done and overdue exclude each other (done items are never overdue): due is their sum.
     due = int(counts["done"].sum()) + overdue
@@ -90,18 +90,25 @@ def _summary(counts: pd.DataFrame) -> dict[str, Any]:
 
 
 def statistics(
-    session: Session, *, by: str | None = None, flt: ProblemFilter | None = None, clock: Clock = system_clock
+    session: Session,
+    *,
+    problems: LayerSpec,
+    by: str | None = None,
+    flt: ProblemFilter | None = None,
+    clock: Clock = system_clock,
 ) -> dict[str, Any]:
     """Return ledger statistics overall and, with ``by`` = town | river | unit, per group."""
     if by is not None and by not in GROUPS:
         raise BadRequest(f"分组 {by!r} 无效；可选：{', '.join(GROUPS)}", code="bad_group")
     today = clock.today()
     counts = _counts(session, flt, today, GROUPS[by] if by else None)
-    out: dict[str, Any] = {"as_of": today.isoformat(), **_summary(counts)}
+    categories = list(problems.field("category").values)
+    out: dict[str, Any] = {"as_of": today.isoformat(), **_summary(counts, categories)}
     if by is not None:
         out["by"] = by
         out["groups"] = [
-            {"key": None if key == "" else key, **_summary(group)} for key, group in counts.groupby("key", sort=True)
+            {"key": None if key == "" else key, **_summary(group, categories)}
+            for key, group in counts.groupby("key", sort=True)
         ]
     return out
 
@@ -124,6 +131,7 @@ def _overdue_counts(session: Session, flt: ProblemFilter, today: dt.date) -> tup
 def overdue(
     session: Session,
     *,
+    problems: LayerSpec,
     flt: ProblemFilter | None = None,
     clock: Clock = system_clock,
     sort: str = "deadline",
@@ -133,7 +141,7 @@ def overdue(
     """Return a page of the overdue items (most overdue first by default) and counts per town, river and unit."""
     today = clock.today()
     chosen = (flt or ProblemFilter()).only_overdue()
-    items, more = list_problems(session, chosen, sort=sort, limit=limit, offset=offset, clock=clock)
+    items, more = list_problems(session, chosen, sort=sort, limit=limit, offset=offset, problems=problems, clock=clock)
     for item in items:
         item["days_overdue"] = (today - as_date(item["deadline"])).days  # type: ignore[operator]
     count, per = _overdue_counts(session, chosen, today)

@@ -15,6 +15,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
+from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.db.models import Attachment, Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict, Forbidden, NotFound
 from gis_service.ledger.common import (
@@ -134,7 +135,7 @@ def transition(
     if expected_version is not None and expected_version != problem.lock_version:
         # A stale view first hears that the item changed, not that its old state forbids the step.
         version_conflict(problem_id, expected_version, problem.lock_version, problem.status)
-    spec = check_transition(problem.status, action)
+    spec = check_transition(problem.status, action, catalogue_for(settings)["problems"])
     check_role(role, spec.role, action)
     _check_needs(spec, action, note, data, attachments)
     for upload in attachments:
@@ -204,12 +205,12 @@ def attach_to_event(
 
 
 def _moved(
-    session: Session, problem: Problem, geometry: shapely.Geometry, distance_m: float
+    session: Session, catalogue: Catalogue, problem: Problem, geometry: shapely.Geometry, distance_m: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the columns and the recorded changes of moving a site: new geometry, re-derived jurisdiction."""
     if geometry.is_empty or not geometry.is_valid:
         raise BadRequest("新位置的几何无效或为空", code="bad_geometry")
-    derived = jurisdiction_of(session, site_frame(geometry, {}), distance_m).iloc[0]
+    derived = jurisdiction_of(session, catalogue, site_frame(catalogue["problems"], geometry, {}), distance_m).iloc[0]
     values = {
         "river_code": plain(derived["river_code"]),
         "town": plain(derived["town"]),
@@ -235,11 +236,12 @@ def edit_problem(
     clock: Clock = system_clock,
 ) -> ProblemEvent:
     """Correct a site's descriptive fields or move it (re-deriving its jurisdiction); refused once final."""
+    catalogue = catalogue_for(settings)
     problem = problem_or_404(session, problem_id)
     if problem.status in FINAL:
+        label = status_label(catalogue["problems"], problem.status)
         raise Conflict(
-            f"问题 {problem.code} 已{status_label(problem.status)}，台账记录不可修改；"
-            "如需重新处理请执行 reopen（回头看）",
+            f"问题 {problem.code} 已{label}，台账记录不可修改；如需重新处理请执行 reopen（回头看）",
             code="problem_final",
         )
     fields = dict(fields or {})
@@ -249,13 +251,13 @@ def edit_problem(
             f"字段 {unknown} 不能直接修改；可修改：{', '.join(EDITABLE)}（状态、时限、责任单位请通过流转操作修改）",
             code="field_not_editable",
         )
-    frame = site_frame(shapely.Point(0, 0), fields)
+    frame = site_frame(catalogue["problems"], shapely.Point(0, 0), fields)
     values: dict[str, Any] = {k: plain(frame[k].iloc[0]) for k in fields if k in frame.columns}
     changes: dict[str, Any] = {
         k: {"from": json_value(getattr(problem, k)), "to": json_value(v)} for k, v in values.items()
     }
     if geometry is not None:
-        moved_values, moved_changes = _moved(session, problem, geometry, settings.jurisdiction_distance_m)
+        moved_values, moved_changes = _moved(session, catalogue, problem, geometry, settings.jurisdiction_distance_m)
         values.update(moved_values)
         changes.update(moved_changes)
     if not values:

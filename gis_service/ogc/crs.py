@@ -18,8 +18,8 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from gis_service.db.models import SRID
+from gis_service.district import District
 from gis_service.errors import BadRequest
-from gis_service.ingest.crs import candidates
 from gis_service.store.spatial import BBox
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -27,14 +27,14 @@ EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
 STORAGE_CRS = EPSG_URI.format(code=SRID)
 
 
-def epsg_codes() -> tuple[int, ...]:
+def epsg_codes(district: District) -> tuple[int, ...]:
     """Return the EPSG codes served: storage, WGS 84, and the GK zones the district reads deliveries in."""
-    return tuple(dict.fromkeys((SRID, 4326, *candidates())))
+    return tuple(dict.fromkeys((SRID, 4326, *district.crs_candidates)))
 
 
-def supported() -> tuple[str, ...]:
+def supported(district: District) -> tuple[str, ...]:
     """Return the CRS URIs served: CRS84 first, then :func:`epsg_codes`."""
-    return (CRS84, *(EPSG_URI.format(code=code) for code in epsg_codes()))
+    return (CRS84, *(EPSG_URI.format(code=code) for code in epsg_codes(district)))
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _transformers(code: int | None) -> tuple[Any, Any]:
     return forward, backward
 
 
-def parse_crs(value: str | None, parameter: str = "crs") -> ServedCrs:
+def parse_crs(value: str | None, district: District, parameter: str = "crs") -> ServedCrs:
     """Return the CRS a ``crs``/``bbox-crs``/``filter-crs`` value names (default CRS84), or a 400 listing them."""
     if not value or value.strip() in {CRS84, "CRS84", "OGC:CRS84"}:
         return ServedCrs(CRS84, None)
@@ -111,11 +111,11 @@ def parse_crs(value: str | None, parameter: str = "crs") -> ServedCrs:
     for prefix in ("http://www.opengis.net/def/crs/EPSG/0/", "https://www.opengis.net/def/crs/EPSG/0/", "EPSG:"):
         if text.upper().startswith(prefix.upper()) and text[len(prefix) :].isdigit():
             code = int(text[len(prefix) :])
-    if code not in epsg_codes():
+    if code not in epsg_codes(district):
         raise BadRequest(
-            f"{parameter} 参数 {value!r} 不是本服务提供的坐标系；可用：{'、'.join(supported())}",
+            f"{parameter} 参数 {value!r} 不是本服务提供的坐标系；可用：{'、'.join(supported(district))}",
             code="unsupported_crs",
-            details={"parameter": parameter, "supported": list(supported())},
+            details={"parameter": parameter, "supported": list(supported(district))},
         )
     return ServedCrs(EPSG_URI.format(code=code), code)
 

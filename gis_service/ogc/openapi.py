@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gis_service.catalogue import Catalogue
+from gis_service.district import District
 from gis_service.ogc.crs import supported
 from gis_service.ogc.filters import JSON_TYPES, LANGUAGES, queryable_names
 from gis_service.ogc.settings import get_ogc_settings
@@ -24,11 +25,11 @@ def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) ->
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema, **extra}
 
 
-def _parameters() -> dict[str, dict[str, Any]]:
+def _parameters(district: District) -> dict[str, dict[str, Any]]:
     """Return the shared query parameters of the OGC routes."""
     settings = get_ogc_settings()
     string = {"type": "string"}
-    crs = {"type": "string", "format": "uri", "enum": list(supported())}
+    crs = {"type": "string", "format": "uri", "enum": list(supported(district))}
     numbers = {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}
     return {
         "f": _query("f", "响应格式", {"type": "string", "enum": ["json", "html"]}),
@@ -68,7 +69,7 @@ def _operation(summary: str, params: list[str], media_type: str, extra: list[dic
     return {"get": {"summary": summary, "parameters": refs + (extra or []), "responses": _ok(summary, media_type)}}
 
 
-def document(base: str, catalogue: Catalogue, version: str) -> dict[str, Any]:
+def document(base: str, catalogue: Catalogue, district: District, version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.0 document of the OGC API served at ``base`` (the OGC landing page)."""
     collection_id = {"name": "collectionId", "in": "path", "required": True, "schema": {"type": "string"}}
     feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -137,7 +138,7 @@ def document(base: str, catalogue: Catalogue, version: str) -> dict[str, Any]:
         "servers": [{"url": base}],
         "paths": paths,
         "components": {
-            "parameters": _parameters(),
+            "parameters": _parameters(district),
             "schemas": {
                 "Error": {
                     "type": "object",

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gis_service.api.deps import app_backend
+from gis_service.api.deps import app_backend, app_district
 from gis_service.catalogue import FieldSpec, LayerSpec
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ogc.crs import ServedCrs, box_in_storage, parse_crs
@@ -60,16 +60,21 @@ def feature_read(
     names = queryable_names(layer)
     refuse_unknown(request, (*known, *names) if fid is None else known)
     q = request.query_params
-    out = parse_crs(q.get("crs"), "crs")
+    district = app_district(request.app)
+    out = parse_crs(q.get("crs"), district, "crs")
     box = parse_box(q.get("bbox"))
-    envelope, area = box_in_storage(box, parse_crs(q.get("bbox-crs"), "bbox-crs")) if box else (None, None)
+    envelope, area = box_in_storage(box, parse_crs(q.get("bbox-crs"), district, "bbox-crs")) if box else (None, None)
     period = parse_datetime(q.get("datetime"))
     if period is not None and dated_column(layer) is None:
         raise BadRequest(f"集合 {layer.name} 的要素没有日期，不能用 datetime 参数", code="bad_datetime")
     text = q.get("filter")
     clause = (
         compile_filter(
-            text, q.get("filter-lang"), layer, parse_crs(q.get("filter-crs"), "filter-crs"), app_backend(request)
+            text,
+            q.get("filter-lang"),
+            layer,
+            parse_crs(q.get("filter-crs"), district, "filter-crs"),
+            app_backend(request),
         )
         if text
         else None

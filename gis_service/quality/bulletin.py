@@ -17,16 +17,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.chiefs.stats import RECENT_DAYS, patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Problem
 from gis_service.db.models_quality import Section
+from gis_service.district import district_for
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.ledger.stats import UNKNOWN, overdue, statistics
 from gis_service.quality.assessment import Period, quality_report
 from gis_service.quality.standard import CLASS_LABELS
-from gis_service.quality.tasks import list_tasks, river_towns, rollup
+from gis_service.quality.tasks import list_tasks, rollup
 from gis_service.settings import Settings
+from gis_service.store.current import river_towns
 from gis_service.store.ratios import current_report, ratio_rules
 
 
@@ -65,15 +68,21 @@ def _closed_in(session: Session, period: Period, town: str | None, column: str) 
     return {(k or UNKNOWN): int(n) for k, n in session.execute(query.group_by(key))}
 
 
-def ledger_table(session: Session, period: Period, town: str | None, as_of: BusinessClock, by: str) -> Table:
+def ledger_table(
+    session: Session, problems: LayerSpec, period: Period, town: str | None, as_of: BusinessClock, by: str
+) -> Table:
     """Return new, closed and overdue items per town or unit (``by``), with a total row."""
     column = {"town": "town", "unit": "responsible_unit"}[by]
     found = statistics(
-        session, by=by, flt=ProblemFilter(town=town, found_from=period.start, found_to=period.end), clock=as_of
+        session,
+        problems=problems,
+        by=by,
+        flt=ProblemFilter(town=town, found_from=period.start, found_to=period.end),
+        clock=as_of,
     )
     new = {(g["key"] or UNKNOWN): g["total"] for g in found["groups"]}
     closed = _closed_in(session, period, town, column)
-    late = overdue(session, flt=ProblemFilter(town=town), clock=as_of, limit=1)[f"by_{by}"]
+    late = overdue(session, problems=problems, flt=ProblemFilter(town=town), clock=as_of, limit=1)[f"by_{by}"]
     keys = sorted(set(new) | set(closed) | set(late))
     label = {"town": "镇街", "unit": "责任单位"}[by]
     table = Table(f"问题台账进展（按{label}）", [label, "本期新增", "本期销号", "超期未整改"])
@@ -85,7 +94,7 @@ def ledger_table(session: Session, period: Period, town: str | None, as_of: Busi
 
 def ratio_table(session: Session, rivers: set[str] | None, settings: Settings) -> Table:
     """Return the shoreline protection ratio per river (the one ratio entry point)."""
-    report = current_report(session, ratio_rules(settings))
+    report = current_report(session, catalogue_for(settings), ratio_rules(settings))
     table = Table("岸线保护比例核算", ["河流编码", "河流名称", "保护区+保留区占比", "是否达标"])
     for r in report.rivers_json():
         if rivers is not None and r["code"] not in rivers:
@@ -118,11 +127,11 @@ def section_table(
     return table, report["summary"]
 
 
-def task_table(session: Session, period: Period, town: str | None, as_of: BusinessClock) -> Table:
+def task_table(session: Session, catalogue: Catalogue, period: Period, town: str | None, as_of: BusinessClock) -> Table:
     """Return the 一河一策 task progress of the period's year per river (or the town's rows)."""
     table = Table("一河一策任务进展", ["河流编码", "任务数", "已完成", "超期", "滞后", "平均进度(%)"])
     if town:
-        towns = river_towns(session)
+        towns = river_towns(session, catalogue)
         tasks = [
             t
             for t in list_tasks(session, as_of, year=period.start.year)
@@ -143,15 +152,15 @@ def task_table(session: Session, period: Period, town: str | None, as_of: Busine
             for k, v in sorted(per.items())
         ]
     else:
-        groups = rollup(session, as_of, "river", year=period.start.year)["groups"]
+        groups = rollup(session, catalogue, as_of, "river", year=period.start.year)["groups"]
     for g in groups:
         table.rows.append([g["key"], g["tasks"], g["done"], g["overdue"], g["behind"], g["mean_progress"]])
     return table
 
 
-def patrol_table(session: Session, town: str | None, as_of: dt.date) -> Table:
+def patrol_table(session: Session, catalogue: Catalogue, town: str | None, as_of: dt.date) -> Table:
     """Return the patrol figures by town as of ``as_of`` (the chiefs' own statistics), with a total row."""
-    stats = patrol_stats(session, as_of)
+    stats = patrol_stats(session, catalogue, as_of)
     table = Table(
         "巡河覆盖（按镇街）",
         ["镇街", "责任河段", "超期未巡河段", f"近{RECENT_DAYS}日巡河次数", "平均覆盖率(%)"],
@@ -165,11 +174,11 @@ def patrol_table(session: Session, town: str | None, as_of: dt.date) -> Table:
     return table
 
 
-def town_rivers(session: Session, town: str | None) -> set[str] | None:
+def town_rivers(session: Session, catalogue: Catalogue, town: str | None) -> set[str] | None:
     """Return the rivers of a town (by the rivers' town lists, and the town's sections), None for the district."""
     if not town:
         return None
-    return {code for code, towns in river_towns(session).items() if town in towns}
+    return {code for code, towns in river_towns(session, catalogue).items() if town in towns}
 
 
 def build_bulletin(
@@ -178,13 +187,14 @@ def build_bulletin(
     """Gather a bulletin's figures for ``period`` (district, or ``town``)."""
     as_of_day = min(clock.today(), period.end)
     as_of = clock_at(as_of_day, clock)
-    rivers = town_rivers(session, town)
-    by_town = ledger_table(session, period, town, as_of, "town")
-    by_unit = ledger_table(session, period, town, as_of, "unit")
+    catalogue = catalogue_for(settings)
+    rivers = town_rivers(session, catalogue, town)
+    by_town = ledger_table(session, catalogue["problems"], period, town, as_of, "town")
+    by_unit = ledger_table(session, catalogue["problems"], period, town, as_of, "unit")
     sections, quality = section_table(session, period, rivers, settings.quality_assessment)
     ratios = ratio_table(session, rivers, settings)
-    tables = [by_town, by_unit, ratios, sections, task_table(session, period, town, as_of)]
-    tables.append(patrol_table(session, town, as_of_day))
+    tables = [by_town, by_unit, ratios, sections, task_table(session, catalogue, period, town, as_of)]
+    tables.append(patrol_table(session, catalogue, town, as_of_day))
     total = by_town.rows[-1]
     lines = [
         f"本期新增问题 {total[1]} 个，销号 {total[2]} 个；截至 {as_of_day.isoformat()} 超期未整改 {total[3]} 个。",
@@ -197,5 +207,5 @@ def build_bulletin(
     n_sections = session.scalar(select(func.count()).select_from(Section)) or 0
     if not n_sections:
         lines.append("尚未导入水质断面。")
-    place = town or settings.district_name
+    place = town or district_for(settings).name
     return Bulletin(f"{place}河长制工作通报（{period.label}）", period, town, as_of_day, lines, tables)

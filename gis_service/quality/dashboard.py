@@ -11,7 +11,7 @@ from typing import Any
 import shapely
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue
 from gis_service.clock import BusinessClock
 from gis_service.quality.assessment import Period, quality_report
 from gis_service.quality.health import health_records
@@ -23,10 +23,10 @@ from gis_service.store.current import CurrentFeatures
 NO_DATA_COLOR = "#999999"
 
 
-def sections_geojson(session: Session, period: Period | None, method: str) -> dict[str, Any]:
+def sections_geojson(session: Session, catalogue: Catalogue, period: Period | None, method: str) -> dict[str, Any]:
     """Return the sections as GeoJSON points with their class, target, compliance and the class colour."""
     results = {r["code"]: r for r in quality_report(session, period, method)["sections"]}
-    frame = CurrentFeatures(get_catalogue()["sections"]).frame(session)
+    frame = CurrentFeatures(catalogue["sections"]).frame(session)
     features = []
     for row in frame.itertuples():
         r = results.get(str(row.code), {})
@@ -53,13 +53,15 @@ def sections_geojson(session: Session, period: Period | None, method: str) -> di
     return {"type": "FeatureCollection", "features": features}
 
 
-def dashboard(session: Session, period: Period | None, method: str, clock: BusinessClock) -> dict[str, Any]:
+def dashboard(
+    session: Session, catalogue: Catalogue, period: Period | None, method: str, clock: BusinessClock
+) -> dict[str, Any]:
     """Return the dashboard's figures for ``period`` (default: the newest sample's year)."""
     quality = quality_report(session, period, method)
     year = int(str(quality["period"])[:4]) if quality["period"] else clock.today().year
     tasks = list_tasks(session, clock, year=year)
-    checks = zone_checks(session)
-    sources = source_compliance(session, period) if period else None
+    checks = zone_checks(session, catalogue)
+    sources = source_compliance(session, catalogue, period) if period else None
     latest: dict[str, dict[str, Any]] = {}
     for record in health_records(session, year=year):
         latest.setdefault(record["river_code"], {"score": record["score"], "grade": record["grade"]})

@@ -15,7 +15,7 @@ import pyproj
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec, catalogue_for
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Outfall
 from gis_service.db.models_chiefs import Patrol
@@ -90,10 +90,10 @@ def grade(score: float) -> str:
     return next(label for bound, label in GRADES if score >= bound)
 
 
-def _river_length_km(session: Session, code: str) -> float:
+def _river_length_km(session: Session, rivers: LayerSpec, code: str) -> float:
     """Return a river's centerline length in km on the ellipsoid."""
-    rivers = CurrentFeatures(get_catalogue()["rivers"], where={"code": code}).frame(session)
-    return sum(GEOD.geometry_length(g) for g in rivers.geometry) / 1000
+    frame = CurrentFeatures(rivers, where={"code": code}).frame(session)
+    return sum(GEOD.geometry_length(g) for g in frame.geometry) / 1000
 
 
 def measured(session: Session, code: str, year: int, clock: BusinessClock, settings: Settings) -> dict[str, Any]:
@@ -112,15 +112,16 @@ def measured(session: Session, code: str, year: int, clock: BusinessClock, setti
     for cls in classes:
         water = worse(water or "I", cls)
     ratio = None
-    report = current_report(session, ratio_rules(settings), river=code)
+    report = current_report(session, catalogue_for(settings), ratio_rules(settings), river=code)
     rows = report.rivers_json()
     if rows and rows[0]["ratio"] is not None:
         ratio = rows[0]["ratio"]
-    length = _river_length_km(session, code)
+    catalogue = catalogue_for(settings)
+    length = _river_length_km(session, catalogue["rivers"], code)
     active = len(
         session.scalars(select(Outfall.id).where(Outfall.river_code == code, Outfall.status != "closed")).all()
     )
-    stats = statistics(session, flt=ProblemFilter(river_code=code), clock=clock)
+    stats = statistics(session, problems=catalogue["problems"], flt=ProblemFilter(river_code=code), clock=clock)
     closure = stats["closure_rate"]
     if stats["total"] == 0:
         closure = 1.0  # no problem site on the river: nothing left to close
@@ -149,7 +150,7 @@ def assess(
     settings: Settings,
 ) -> dict[str, Any]:
     """Score a river for a year from the system's data plus ``manual`` indicators; keep and return the record."""
-    if not CurrentFeatures(get_catalogue()["rivers"], where={"code": code}, limit=1).values(session, "id"):
+    if not CurrentFeatures(catalogue_for(settings)["rivers"], where={"code": code}, limit=1).values(session, "id"):
         raise NotFound(f"没有河流编码为 {code} 的河流。", code="river_not_found")
     wrong = [k for k in manual if k not in CONFIG or not CONFIG[k].get("manual")]
     if wrong:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratios import RatioRules
+from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.ledger.stats import statistics
@@ -52,13 +53,13 @@ def _sections(session: Session, method: str) -> dict[str, Any]:
     return {"period": report["period"], "summary": report["summary"], "rows": rows, "by_class": by_class}
 
 
-def _ledger(session: Session, clock: BusinessClock) -> dict[str, Any]:
+def _ledger(session: Session, problems: LayerSpec, clock: BusinessClock) -> dict[str, Any]:
     """Return this month's new and closed items and today's overdue ones, by town and in total."""
     month = parse_period(clock.today().strftime("%Y-%m"))
-    table = ledger_table(session, month, None, clock, "town")
+    table = ledger_table(session, problems, month, None, clock, "town")
     by_town = [{"town": r[0], "new": r[1], "closed": r[2], "overdue": r[3]} for r in table.rows[:-1]]
     total = table.rows[-1]
-    stats = statistics(session, clock=clock)
+    stats = statistics(session, problems=problems, clock=clock)
     return {
         "month": month.label,
         "new": total[1],
@@ -71,9 +72,9 @@ def _ledger(session: Session, clock: BusinessClock) -> dict[str, Any]:
     }
 
 
-def _ratios(session: Session, rules: RatioRules) -> dict[str, Any]:
+def _ratios(session: Session, catalogue: Catalogue, rules: RatioRules) -> dict[str, Any]:
     """Return the district's protected+reserved share and how many rivers comply."""
-    body = current_report(session, rules).to_json()
+    body = current_report(session, catalogue, rules).to_json()
     rivers = body["rivers"]
     return {
         "ratio": body["total"].get("ratio"),
@@ -100,21 +101,27 @@ def _tasks(session: Session, clock: BusinessClock) -> dict[str, Any]:
 
 
 def screen_figures(
-    session: Session, *, method: str, rules: RatioRules, clock: BusinessClock, refresh_s: int
+    session: Session,
+    catalogue: Catalogue,
+    *,
+    method: str,
+    rules: RatioRules,
+    clock: BusinessClock,
+    refresh_s: int,
 ) -> dict[str, Any]:
     """Return every figure of the large screen as of ``clock``'s now."""
     period = latest_period(session)
-    sources = source_compliance(session, period)["by_type"] if period else {}
-    patrols = patrol_stats(session, clock.today())
-    checks = zone_checks(session)
+    sources = source_compliance(session, catalogue, period)["by_type"] if period else {}
+    patrols = patrol_stats(session, catalogue, clock.today())
+    checks = zone_checks(session, catalogue)
     return {
         "as_of": clock.now().astimezone(clock.zone).isoformat(timespec="seconds"),  # the office's local time
         "refresh_s": refresh_s,
         "sections": _sections(session, method),
         "sources": sources,
         "zone_checks": {"count": checks["count"], "by_severity": checks["by_severity"]},
-        "ledger": _ledger(session, clock),
-        "ratios": _ratios(session, rules),
+        "ledger": _ledger(session, catalogue["problems"], clock),
+        "ratios": _ratios(session, catalogue, rules),
         "tasks": _tasks(session, clock),
         "patrols": {
             "since": patrols["since"],

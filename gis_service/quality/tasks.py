@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import fold, get_catalogue
+from gis_service.catalogue import Catalogue, fold
 from gis_service.clock import BusinessClock
 from gis_service.db.models_quality import RiverTask, TaskProgress
 from gis_service.errors import BadRequest, NotFound
 from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ledger.common import as_date
 from gis_service.quality.sheets import cell, date_cell, find_columns, number_cell, read_sheet
-from gis_service.store.current import CurrentFeatures
+from gis_service.store.current import CurrentFeatures, river_towns
 
 WHAT = "一河一策任务表"
 BEHIND_MARGIN = 10.0
@@ -48,7 +48,7 @@ REQUIRED = {"river_code", "year", "task", "responsible_unit", "deadline"}
 GROUPS = {"river": "river_code", "unit": "responsible_unit", "town": "town"}
 
 
-def parse_tasks(path: Path, limits: ArchiveLimits) -> list[dict[str, Any]]:
+def parse_tasks(catalogue: Catalogue, path: Path, limits: ArchiveLimits) -> list[dict[str, Any]]:
     """Read a task list into rows; refuse the file naming the first bad row."""
     table = read_sheet(path, WHAT, limits)
     columns = find_columns(table, COLUMNS, REQUIRED, WHAT)
@@ -66,7 +66,7 @@ def parse_tasks(path: Path, limits: ArchiveLimits) -> list[dict[str, Any]]:
         if not re.fullmatch(r"\d{4}(?:\.0)?", year_text):
             raise BadRequest(f"第 {line} 行的年度 {text('year')!r} 无效；请写成 2024。", code="bad_year")
         progress = number_cell(record[columns["progress"]], line, "进度") if "progress" in columns else None
-        link_layer = link_layer_of(text("link_layer"), line)
+        link_layer = link_layer_of(catalogue, text("link_layer"), line)
         rows.append(
             {
                 "river_code": text("river_code"),
@@ -89,26 +89,26 @@ def parse_tasks(path: Path, limits: ArchiveLimits) -> list[dict[str, Any]]:
     return rows
 
 
-def link_layer_of(value: str | None, line: int) -> str | None:
+def link_layer_of(catalogue: Catalogue, value: str | None, line: int) -> str | None:
     """Return the catalogue layer a task links to (by name or Chinese label), or refuse naming the allowed ones."""
     if value is None:
         return None
-    for layer in get_catalogue():
+    for layer in catalogue:
         if fold(value) in {fold(layer.name), fold(layer.label)}:
             name: str = layer.name
             return name
-    allowed = "、".join(f"{layer.label}（{layer.name}）" for layer in get_catalogue())
+    allowed = "、".join(f"{layer.label}（{layer.name}）" for layer in catalogue)
     raise BadRequest(f"第 {line} 行的关联图层 {value!r} 无效；可填：{allowed}", code="bad_link_layer")
 
 
-def import_tasks(session: Session, path: Path, limits: ArchiveLimits) -> dict[str, Any]:
+def import_tasks(session: Session, catalogue: Catalogue, path: Path, limits: ArchiveLimits) -> dict[str, Any]:
     """Store a task list: new (river, year, task) rows are added, known ones updated; rivers must exist.
 
     An .xlsx is unpacked within ``limits`` (the caller's settings).
     """
-    rows = parse_tasks(path, limits)
+    rows = parse_tasks(catalogue, path, limits)
     codes = sorted({r["river_code"] for r in rows})
-    rivers = CurrentFeatures(get_catalogue()["rivers"], clause=lambda table, _backend: table.c.code.in_(codes))
+    rivers = CurrentFeatures(catalogue["rivers"], clause=lambda table, _backend: table.c.code.in_(codes))
     known = {code for (code,) in rivers.values(session, "code")}
     unknown = [c for c in codes if c not in known]
     if unknown:
@@ -264,20 +264,14 @@ def task_history(session: Session, task_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def river_towns(session: Session) -> dict[str, list[str]]:
-    """Return river code → the towns its ``towns`` field names."""
-    return {
-        code: [t for t in re.split(r"[、,，;；\s]+", towns or "") if t]
-        for code, towns in CurrentFeatures(get_catalogue()["rivers"]).values(session, "code", "towns")
-    }
-
-
-def rollup(session: Session, clock: BusinessClock, by: str, *, year: int | None = None) -> dict[str, Any]:
+def rollup(
+    session: Session, catalogue: Catalogue, clock: BusinessClock, by: str, *, year: int | None = None
+) -> dict[str, Any]:
     """Return task counts per river, responsible unit or town: all, done, overdue, behind, mean progress."""
     if by not in GROUPS:
         raise BadRequest(f"分组 {by!r} 无效；可选：{'、'.join(GROUPS)}", code="bad_group")
     tasks = list_tasks(session, clock, year=year)
-    towns = river_towns(session) if by == "town" else {}
+    towns = river_towns(session, catalogue) if by == "town" else {}
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for t in tasks:
         if by == "town":

@@ -19,7 +19,7 @@ from typing import Any
 import geopandas as gpd
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue
 from gis_service.ledger.states import NOT_OVERDUE
 from gis_service.quality.assessment import Period, samples_in
 from gis_service.quality.standard import meets
@@ -34,14 +34,14 @@ PROBLEM_SEVERITY = {"first": "orange", "second": "yellow", "quasi": "yellow"}
 SEVERITY_ORDER = ("red", "orange", "yellow")
 
 
-def _zones(session: Session) -> gpd.GeoDataFrame:
+def _zones(session: Session, catalogue: Catalogue) -> gpd.GeoDataFrame:
     """Return the protection zones."""
-    return CurrentFeatures(get_catalogue()["source_zones"]).frame(session)
+    return CurrentFeatures(catalogue["source_zones"]).frame(session)
 
 
-def source_compliance(session: Session, period: Period) -> dict[str, Any]:
+def source_compliance(session: Session, catalogue: Catalogue, period: Period) -> dict[str, Any]:
     """Return each source's samples and compliance in ``period``, and the rates per source type."""
-    zones = _zones(session)
+    zones = _zones(session, catalogue)
     sources: dict[str, dict[str, Any]] = {}
     for z in zones.itertuples():
         key = z.source_name or z.name
@@ -101,12 +101,12 @@ def _inside(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> gpd.GeoDataFra
     return gpd.sjoin(left, right, how="inner", predicate="intersects")
 
 
-def zone_checks(session: Session) -> dict[str, Any]:
+def zone_checks(session: Session, catalogue: Catalogue) -> dict[str, Any]:
     """Flag active outfalls and open problem sites inside a protection zone, the gravest first."""
-    zones = _zones(session)
-    outfalls = CurrentFeatures(get_catalogue()["outfalls"]).frame(session)
+    zones = _zones(session, catalogue)
+    outfalls = CurrentFeatures(catalogue["outfalls"]).frame(session)
     outfalls = outfalls[outfalls["status"] != "closed"] if not outfalls.empty else outfalls
-    problems = CurrentFeatures(get_catalogue()["problems"]).frame(session)
+    problems = CurrentFeatures(catalogue["problems"]).frame(session)
     finished = {s.value for s in NOT_OVERDUE}
     problems = problems[~problems["status"].isin(finished)] if not problems.empty else problems
     flags = []

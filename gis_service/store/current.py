@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.backend import SpatialBackend, session_backend
 from gis_service.db.models import Delivery
 from gis_service.store.counts import total
@@ -404,6 +405,22 @@ def date_range(conn: Session | Connection, layer: LayerSpec) -> tuple[Any, Any] 
     return None if first is None else (first, last)
 
 
-def river_names(conn: Session | Connection) -> dict[str, str]:
+def river_names(conn: Session | Connection, catalogue: Catalogue) -> dict[str, str]:
     """Return river code → name of the current rivers (maps, popups and exports label codes with them)."""
-    return dict(CurrentFeatures(get_catalogue()["rivers"]).values(conn, "code", "name"))
+    return dict(CurrentFeatures(catalogue["rivers"]).values(conn, "code", "name"))
+
+
+# A river's 所在镇街 as surveyors write it: comma, 、, semicolon, slash or space separated.
+TOWN_SEPARATORS = re.compile(r"[,，、;；/\s]+")
+
+
+def river_towns(conn: Session | Connection, catalogue: Catalogue) -> dict[str, list[str]]:
+    """Return river code → the towns its record (所在镇街, the ``towns`` field) names."""
+    rivers = CurrentFeatures(catalogue["rivers"]).values(conn, "code", "towns")
+    return {str(code): [t for t in TOWN_SEPARATORS.split(str(text or "")) if t] for code, text in rivers}
+
+
+def town_names(conn: Session | Connection, catalogue: Catalogue) -> list[str]:
+    """Return the district's town names (of the towns layer), sorted, for filters."""
+    towns = CurrentFeatures(catalogue["towns"]).values(conn, "name")
+    return sorted({str(name) for (name,) in towns if name is not None})

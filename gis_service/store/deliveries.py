@@ -18,7 +18,7 @@ from pyproj import CRS, Geod
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
@@ -251,9 +251,9 @@ def delivery_dict(delivery: Delivery, *, report: bool = False) -> dict[str, Any]
     return body
 
 
-def _range_shape(session: Session, delivery: Delivery) -> tuple[shapely.Geometry, shapely.Geometry]:
+def _range_shape(session: Session, delivery: Delivery, ranges: LayerSpec) -> tuple[shapely.Geometry, shapely.Geometry]:
     """Return a range delivery's polygons (union) and all its lines (polygon rings and bank lines)."""
-    frame = LayerVersions(get_catalogue()["boundaries"], delivery_id=delivery.id).frame(session)
+    frame = LayerVersions(ranges, delivery_id=delivery.id).frame(session)
     geoms = frame.geometry.values
     polygons = geoms[shapely.get_dimensions(geoms) == 2]
     area = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()
@@ -270,7 +270,7 @@ def _geodesic_area(geom: shapely.Geometry) -> float:
     )
 
 
-def range_diff(session: Session, from_id: int, to_id: int) -> dict[str, Any]:
+def range_diff(session: Session, catalogue: Catalogue, from_id: int, to_id: int) -> dict[str, Any]:
     """Compare two versions of a river's range: area added, area removed (geodesic m²), largest shift (m)."""
     old, new = get_delivery(session, from_id), get_delivery(session, to_id)
     if old.layer != "boundaries" or new.layer != "boundaries":
@@ -279,8 +279,8 @@ def range_diff(session: Session, from_id: int, to_id: int) -> dict[str, Any]:
         raise BadRequest(
             f"两个交付属于不同河流（{old.river_code}、{new.river_code}），无法比较", code="diff_needs_same_river"
         )
-    old_area, old_lines = _range_shape(session, old)
-    new_area, new_lines = _range_shape(session, new)
+    old_area, old_lines = _range_shape(session, old, catalogue["boundaries"])
+    new_area, new_lines = _range_shape(session, new, catalogue["boundaries"])
     lon0 = (
         pd.Series([*old_lines.bounds[::2], *new_lines.bounds[::2]]).mean()
         if not (old_lines.is_empty or new_lines.is_empty)

@@ -14,7 +14,7 @@ import geopandas as gpd
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import LayerSpec, bundled_catalogue
 from gis_service.store.current import CurrentFeatures, LayerVersions
 from gis_service.store.spatial import BBox
 from gis_service.store.tables import CRS, SYSTEM_COLUMNS, feature_columns, property_names, rows_to_frame, table_of
@@ -46,7 +46,7 @@ def read_features(
 
     The current features, or one delivery's (``delivery_id``), or every version (``current_only=False``).
     """
-    spec = get_catalogue()[layer] if isinstance(layer, str) else layer
+    spec = bundled_catalogue()[layer] if isinstance(layer, str) else layer
     common: dict[str, Any] = {"bbox": bbox, "where": where or {}, "limit": limit, "offset": offset, "fid": fid}
     if spec.versioned and (delivery_id is not None or not current_only):
         return LayerVersions(spec, delivery_id=delivery_id, **common).frame(conn)

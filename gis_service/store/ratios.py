@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratio_report import RatioReport
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue
 from gis_service.errors import NotFound
 from gis_service.runtime import collector_paused
 from gis_service.settings import Settings
@@ -32,9 +32,11 @@ COLUMNS = {
 }
 
 
-def fetch(conn: Session | Connection, layer: str, where: Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
+def fetch(
+    conn: Session | Connection, catalogue: Catalogue, layer: str, where: Mapping[str, Any] | None = None
+) -> gpd.GeoDataFrame:
     """Return the current features of ``layer`` with the columns the check needs, in one query."""
-    return CurrentFeatures(get_catalogue()[layer], where=where or {}).columns_frame(conn, COLUMNS[layer])
+    return CurrentFeatures(catalogue[layer], where=where or {}).columns_frame(conn, COLUMNS[layer])
 
 
 def ratio_rules(settings: Settings) -> RatioRules:
@@ -42,18 +44,20 @@ def ratio_rules(settings: Settings) -> RatioRules:
     return RatioRules(threshold=settings.ratio_threshold, gap_tolerance_m=settings.gap_tolerance_m)
 
 
-def current_report(conn: Session | Connection, rules: RatioRules, *, river: str | None = None) -> RatioReport:
+def current_report(
+    conn: Session | Connection, catalogue: Catalogue, rules: RatioRules, *, river: str | None = None
+) -> RatioReport:
     """Return the ratio check of the current (approved) zone sets, of one river when ``river`` is given."""
     with collector_paused():
         where = {"river_code": river} if river else None
-        rivers = fetch(conn, "rivers", {"code": river} if river else None)
+        rivers = fetch(conn, catalogue, "rivers", {"code": river} if river else None)
         if river and rivers.empty:
             raise NotFound(
                 f"没有河流编码为 {river} 的河流；请用 `rivergis rivers list` 查看河流编码",
                 code="river_not_found",
                 details={"river": river},
             )
-        zones = fetch(conn, "zones", where)
-        towns = fetch(conn, "towns")
-        ranges = fetch(conn, "boundaries", where)
+        zones = fetch(conn, catalogue, "zones", where)
+        towns = fetch(conn, catalogue, "towns")
+        ranges = fetch(conn, catalogue, "boundaries", where)
         return ratio_check(zones, rivers, rules, ranges=ranges, towns=towns)

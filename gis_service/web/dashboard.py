@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.ledger.outfall_reports import outfall_statistics
 from gis_service.ledger.stats import overdue, statistics
 from gis_service.settings import Settings
@@ -60,16 +60,16 @@ def _link(path: str, **params: str) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
-def _label(layer: str, column: str, code: str) -> str:
-    """Return a coded value's Chinese label from the catalogue."""
-    return str(get_catalogue()[layer].field(column).value_label(code))
+def _label(layer: LayerSpec, column: str, code: str) -> str:
+    """Return a coded value's Chinese label from the catalogue's ``layer``."""
+    return str(layer.field(column).value_label(code))
 
 
 def ratio_figures(
     session: Session, settings: Settings
 ) -> tuple[list[Figure], dict[str, Any], dict[str, dict[str, Any]]]:
     """Return the ratio charts by river and by town, the district total and each river's ratio row."""
-    report = current_report(session, ratio_rules(settings))
+    report = current_report(session, catalogue_for(settings), ratio_rules(settings))
     body = report.to_json()
     threshold = settings.ratio_threshold * 100
     by_river = Figure("ratio_river", "岸线保护比例（按河流）", "/ratios", "%", threshold=threshold)
@@ -85,16 +85,17 @@ def ratio_figures(
     return [by_river, by_town], body["total"], {r["code"]: r for r in body["rivers"]}
 
 
-def ledger_figures(session: Session) -> tuple[list[Figure], dict[str, Any]]:
+def ledger_figures(session: Session, catalogue: Catalogue) -> tuple[list[Figure], dict[str, Any]]:
     """Return the ledger by status and category, and overdue items by town and responsible unit."""
-    stats = statistics(session)
+    problems = catalogue["problems"]
+    stats = statistics(session, problems=problems)
     by_status = Figure("ledger_status", "问题台账（按状态）", "/problems", "处")
     for code, n in stats["by_status"].items():
-        by_status.add(_label("problems", "status", code), n, _link("/problems", status=code))
+        by_status.add(_label(problems, "status", code), n, _link("/problems", status=code))
     by_category = Figure("ledger_category", "问题台账（按类别）", "/problems", "处")
     for code, n in stats["by_category"].items():
-        by_category.add(_label("problems", "category", code), n, _link("/problems", category=code))
-    late = overdue(session, limit=1)
+        by_category.add(_label(problems, "category", code), n, _link("/problems", category=code))
+    late = overdue(session, problems=problems, limit=1)
     by_town = Figure("overdue_town", "逾期未办结（按镇街）", _link("/problems", overdue="1"), "处")
     for town, n in sorted(late["by_town"].items(), key=lambda kv: -kv[1]):
         by_town.add(town, n, _link("/problems", overdue="1", town=town))
@@ -109,15 +110,15 @@ def outfall_figures(session: Session, settings: Settings) -> tuple[list[Figure],
     stats = outfall_statistics(session, settings=settings)
     by_stage = Figure("outfall_stage", "入河排污口（按整治阶段）", "/outfalls", "个")
     for code, n in stats["by_stage"].items():
-        by_stage.add(_label("outfalls", "stage", code), n, _link("/outfalls", stage=code))
+        by_stage.add(_label(catalogue_for(settings)["outfalls"], "stage", code), n, _link("/outfalls", stage=code))
     return [by_stage], stats
 
 
-def river_rows(session: Session, ratios: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def river_rows(session: Session, catalogue: Catalogue, ratios: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Return each river with its current range and zoning versions and its ratio (for the rivers table)."""
     current = {key: d.version for key, d in DeliveryHistory().current(session).items()}
     rows = []
-    rivers = CurrentFeatures(get_catalogue()["rivers"], sort=(("code", False),))
+    rivers = CurrentFeatures(catalogue["rivers"], sort=(("code", False),))
     for code, name, important in rivers.values(session, "code", "name", "important"):
         ratio = ratios.get(code) or {}
         rows.append(

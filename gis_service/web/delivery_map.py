@@ -11,19 +11,19 @@ import folium
 import geopandas as gpd
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.db.models import Delivery
 from gis_service.store.current import LayerVersions
-from gis_service.webmap.base import add_html, fit_to, make_map, render, to_display
+from gis_service.webmap.base import MapSetup, add_html, fit_to, make_map, render, to_display
 from gis_service.webmap.legend import LegendItem, LegendSection, legend_html
 
 CURRENT_COLOUR = "#868e96"
 NEW_COLOUR = "#206bc4"
 
 
-def _geometries(session: Session, delivery: Delivery) -> gpd.GeoDataFrame:
-    """Return a delivery's geometries alone, in EPSG:4490."""
-    frame = LayerVersions(get_catalogue()[delivery.layer], delivery_id=delivery.id).frame(session)
+def _geometries(session: Session, layer: LayerSpec, delivery: Delivery) -> gpd.GeoDataFrame:
+    """Return a delivery's geometries (of ``layer``) alone, in EPSG:4490."""
+    frame = LayerVersions(layer, delivery_id=delivery.id).frame(session)
     return gpd.GeoDataFrame(geometry=frame.geometry.values, crs=frame.crs or "EPSG:4490")
 
 
@@ -40,16 +40,17 @@ def _layer(fmap: folium.Map, frame: gpd.GeoDataFrame, name: str, colour: str, da
     ).add_to(fmap)
 
 
-def version_map_html(session: Session, delivery: Delivery, current: Delivery | None) -> str:
+def version_map_html(session: Session, setup: MapSetup, delivery: Delivery, current: Delivery | None) -> str:
     """Return the page showing ``delivery`` over ``current`` (the river's approved version, if another)."""
-    label = get_catalogue()[delivery.layer].label
+    layer = setup.catalogue[delivery.layer]
+    label = layer.label
     title = f"{delivery.river_code} {label}：第 {delivery.version} 版"
-    fmap, datum = make_map(html.escape(title, quote=False))
-    new = to_display(_geometries(session, delivery), datum)
+    fmap, datum = make_map(html.escape(title, quote=False), setup)
+    new = to_display(_geometries(session, layer, delivery), datum)
     frames = [new]
     items = []
     if current is not None and current.id != delivery.id:
-        old = to_display(_geometries(session, current), datum)
+        old = to_display(_geometries(session, layer, current), datum)
         _layer(fmap, old, f"现行 第 {current.version} 版", CURRENT_COLOUR, dashed=True)
         frames.append(old)
         items.append(

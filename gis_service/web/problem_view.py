@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gis_service.access import Role
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.ledger.states import ACTIONS, FIELD_LABELS, Action, allowed_actions
 from gis_service.web.deps import ROLE_LABELS, WebUser
 
@@ -25,23 +25,6 @@ RECORD_FIELDS = (
 EXTRA_LABELS = {"measures": "整改措施", "evidence": "证据说明"}
 # Events that are not steps of the state machine.
 EVENT_LABELS = {"report": "上报", "import": "导入台账", "edit": "修改信息", "move": "移动位置"}
-
-
-def field_label(name: str) -> str:
-    """Return a problem field's Chinese label."""
-    return str(get_catalogue()["problems"].field(name).label)
-
-
-def value_label(name: str, code: Any) -> str:
-    """Return a coded value's Chinese label (the code itself when unknown)."""
-    if code is None or code == "":
-        return ""
-    return str(get_catalogue()["problems"].field(name).value_label(code))
-
-
-def choices(name: str) -> list[tuple[str, str]]:
-    """Return (code, label) of a coded field's values, in catalogue order."""
-    return [(v.code, v.label) for v in get_catalogue()["problems"].field(name).values.values()]
 
 
 def status_colour(status: str, overdue: bool = False) -> str:
@@ -62,17 +45,6 @@ def show(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
-
-
-def record_rows(item: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Return (field, label, text) of a site's record, coded values by their Chinese label."""
-    out = []
-    for name in RECORD_FIELDS:
-        value = item.get(name)
-        coded = get_catalogue()["problems"].field(name).values
-        text = value_label(name, value) if coded and value else show(value)
-        out.append((name, field_label(name), text or "—"))
-    return out
 
 
 @dataclass(frozen=True)
@@ -114,23 +86,54 @@ def action_views(status: str, user: WebUser) -> list[ActionView]:
     return out
 
 
-def step_data(data: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """Return an event's recorded fields as (label, text) in the ledger's words, leaving out the role."""
-    labels = {**FIELD_LABELS, **EXTRA_LABELS}
-    out = []
-    for key, value in (data or {}).items():
-        if key == "role" or value in (None, "", [], {}):
-            continue
-        if key == "changes" and isinstance(value, dict):
-            for name, change in value.items():
-                label = field_label(name) if name in get_catalogue()["problems"].field_names else name
-                out.append((label, f"{show(change.get('from'))} → {show(change.get('to'))}"))
-            continue
-        known = key in get_catalogue()["problems"].field_names
-        label = labels.get(key) or (field_label(key) if known else key)
-        coded = known and bool(get_catalogue()["problems"].field(key).values)
-        out.append((label, value_label(key, value) if coded else show(value)))
-    return out
+@dataclass(frozen=True)
+class ProblemLabels:
+    """The problems layer's words (``layers/problems.toml`` of the app's catalogue) as the pages show them."""
+
+    spec: LayerSpec
+
+    def field_label(self, name: str) -> str:
+        """Return a problem field's Chinese label."""
+        return str(self.spec.field(name).label)
+
+    def value_label(self, name: str, code: Any) -> str:
+        """Return a coded value's Chinese label (the code itself when unknown)."""
+        if code is None or code == "":
+            return ""
+        return str(self.spec.field(name).value_label(code))
+
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        """Return (code, label) of a coded field's values, in catalogue order."""
+        return [(v.code, v.label) for v in self.spec.field(name).values.values()]
+
+    def record_rows(self, item: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """Return (field, label, text) of a site's record, coded values by their Chinese label."""
+        out = []
+        for name in RECORD_FIELDS:
+            value = item.get(name)
+            coded = self.spec.field(name).values
+            text = self.value_label(name, value) if coded and value else show(value)
+            out.append((name, self.field_label(name), text or "—"))
+        return out
+
+    def step_data(self, data: dict[str, Any] | None) -> list[tuple[str, str]]:
+        """Return an event's recorded fields as (label, text) in the ledger's words, leaving out the role."""
+        labels = {**FIELD_LABELS, **EXTRA_LABELS}
+        names = self.spec.field_names
+        out = []
+        for key, value in (data or {}).items():
+            if key == "role" or value in (None, "", [], {}):
+                continue
+            if key == "changes" and isinstance(value, dict):
+                for name, change in value.items():
+                    label = self.field_label(name) if name in names else name
+                    out.append((label, f"{show(change.get('from'))} → {show(change.get('to'))}"))
+                continue
+            known = key in names
+            label = labels.get(key) or (self.field_label(key) if known else key)
+            coded = known and bool(self.spec.field(key).values)
+            out.append((label, self.value_label(key, value) if coded else show(value)))
+        return out
 
 
 def may_act(user: WebUser) -> bool:

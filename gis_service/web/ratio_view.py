@@ -8,19 +8,14 @@ metres of protected+reserved shoreline it lacks: ``threshold × bank length − 
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratio_report import BANKS, RatioReport, each_row
-from gis_service.catalogue import get_catalogue
-from gis_service.export.ratios import BANK_LABELS, GAP_KIND_LABELS, zone_label
-from gis_service.store.current import CurrentFeatures
-
-TOWN_SEPARATORS = re.compile(r"[,，、;；/\s]+")
+from gis_service.export.ratios import BANK_LABELS, GAP_KIND_LABELS
 
 
 @dataclass
@@ -57,23 +52,6 @@ def _number(value: Any) -> float:
     return 0.0 if value is None or pd.isna(value) else float(value)
 
 
-def _towns_of(text: Any) -> list[str]:
-    """Split a river's 所在镇街 text (comma, 、 or space separated) into town names."""
-    return [t for t in TOWN_SEPARATORS.split(str(text or "")) if t]
-
-
-def river_towns(session: Session) -> dict[str, list[str]]:
-    """Return each river's towns as its record (所在镇街) names them."""
-    rivers = CurrentFeatures(get_catalogue()["rivers"]).values(session, "code", "towns")
-    return {str(code): _towns_of(text) for code, text in rivers}
-
-
-def town_names(session: Session) -> list[str]:
-    """Return the district's town names, for the filter."""
-    towns = CurrentFeatures(get_catalogue()["towns"]).values(session, "name")
-    return sorted({str(name) for (name,) in towns if name is not None})
-
-
 def _gap_reason(g: Any) -> str:
     """Describe a gap: bank, chainage, length and the zones around it."""
     where = f"{BANK_LABELS[g.bank]} {g.from_chainage}–{g.to_chainage}"
@@ -84,16 +62,21 @@ def _gap_reason(g: Any) -> str:
     return f"{where} 空缺 {g.length_m:.0f} m，{kind}{between}"
 
 
-def _overlap_reason(o: Any) -> str:
+def _overlap_reason(o: Any, labels: Mapping[str, str]) -> str:
     """Describe an overlap: bank, chainage, the two zones and the overlapping length."""
     return (
-        f"{BANK_LABELS[o.bank]} {o.from_chainage}–{o.to_chainage} {o.zone}（{zone_label(o.zone_type)}）"
-        f"与 {o.other_zone}（{zone_label(o.other_zone_type)}）重叠 {o.length_m:.0f} m"
+        f"{BANK_LABELS[o.bank]} {o.from_chainage}–{o.to_chainage} {o.zone}（{labels.get(o.zone_type, o.zone_type)}）"
+        f"与 {o.other_zone}（{labels.get(o.other_zone_type, o.other_zone_type)}）重叠 {o.length_m:.0f} m"
     )
 
 
 def river_rows(
-    report: RatioReport, towns: dict[str, list[str]], *, important_only: bool = False, town: str | None = None
+    report: RatioReport,
+    towns: dict[str, list[str]],
+    labels: Mapping[str, str],
+    *,
+    important_only: bool = False,
+    town: str | None = None,
 ) -> list[RiverRow]:
     """Return the rivers of the check (important ones, or those through ``town``, when asked) with reasons."""
     selected = report.selected(important_only)
@@ -138,12 +121,14 @@ def river_rows(
                 )
             )
         if not row.compliant:
-            row.reasons = reasons(report.threshold, row, gaps.get(r.code, []), overlaps.get(r.code, []))
+            row.reasons = reasons(report.threshold, row, gaps.get(r.code, []), overlaps.get(r.code, []), labels)
         out.append(row)
     return out
 
 
-def reasons(threshold: float, row: RiverRow, gaps: list[Any], overlaps: list[Any]) -> list[str]:
+def reasons(
+    threshold: float, row: RiverRow, gaps: list[Any], overlaps: list[Any], labels: Mapping[str, str]
+) -> list[str]:
     """Return why a river is 不达标: banks short of the threshold (by how many metres), gaps and overlaps."""
     out = []
     if row.ratio is None:
@@ -157,5 +142,5 @@ def reasons(threshold: float, row: RiverRow, gaps: list[Any], overlaps: list[Any
                 share = f"{b.ratio:.1%}" if b.ratio is not None else "无数据"
                 out.append(f"{b.label}保护区+保留区占比 {share}，尚差 {b.short_m:,.0f} m 达到 {threshold:.0%}")
     out.extend(_gap_reason(g) for g in gaps)
-    out.extend(_overlap_reason(o) for o in overlaps)
+    out.extend(_overlap_reason(o, labels) for o in overlaps)
     return out

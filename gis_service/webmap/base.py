@@ -21,13 +21,29 @@ import jinja2
 import numpy as np
 import shapely
 
-from gis_service.district import get_district
+from gis_service.catalogue import Catalogue, catalogue_for
+from gis_service.district import District, district_for
 from gis_service.errors import BadRequest
 from gis_service.resources import data_path
-from gis_service.settings import get_settings
+from gis_service.settings import Settings
 from gis_service.webmap.assets import served_urls
 
 DISPLAY_CRS = "EPSG:4326"
+
+
+@dataclass(frozen=True)
+class MapSetup:
+    """What every map takes from the service's settings: the district's first view, the layers, the basemaps."""
+
+    district: District
+    catalogue: Catalogue
+    basemap: str = "none"  # RIVERGIS_BASEMAP: the default basemap
+    tianditu_key: str = ""  # RIVERGIS_TIANDITU_KEY
+
+    @classmethod
+    def of(cls, settings: Settings) -> MapSetup:
+        """Return the setup the settings give (the app's, or the CLI's)."""
+        return cls(district_for(settings), catalogue_for(settings), settings.basemap or "none", settings.tianditu_key)
 
 
 @dataclass(frozen=True)
@@ -54,13 +70,12 @@ def load_basemaps() -> dict[str, Basemap]:
     }
 
 
-def choose_basemaps(name: str | None = None) -> list[Basemap]:
+def choose_basemaps(setup: MapSetup, name: str | None = None) -> list[Basemap]:
     """Return the basemaps a page offers: the chosen one first, then those drawn in the same datum.
 
     ``none`` offers nothing else, so that an offline page never names an outside host.
     """
-    settings = get_settings()
-    name = name or settings.basemap or "none"
+    name = name or setup.basemap or "none"
     basemaps = load_basemaps()
     if name not in basemaps:
         raise BadRequest(
@@ -69,7 +84,7 @@ def choose_basemaps(name: str | None = None) -> list[Basemap]:
             details={"allowed": list(basemaps)},
         )
     chosen = basemaps[name]
-    if chosen.needs_key and not settings.tianditu_key:
+    if chosen.needs_key and not setup.tianditu_key:
         raise BadRequest(
             f"底图 {chosen.label} 需要天地图密钥：请设置 RIVERGIS_TIANDITU_KEY，或改用 basemap=none",
             code="basemap_key_missing",
@@ -79,7 +94,7 @@ def choose_basemaps(name: str | None = None) -> list[Basemap]:
     others = [
         b
         for b in basemaps.values()
-        if b.name not in {"none", chosen.name} and b.crs == chosen.crs and (settings.tianditu_key or not b.needs_key)
+        if b.name not in {"none", chosen.name} and b.crs == chosen.crs and (setup.tianditu_key or not b.needs_key)
     ]
     return [chosen, *others]
 
@@ -163,13 +178,13 @@ def js_literal(value: Any) -> str:
     )
 
 
-def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
+def make_map(title: str, setup: MapSetup, basemap: str | None = None) -> tuple[folium.Map, str]:
     """Return a full-page Folium map (``title`` as plain text) on the service's own assets, and its display datum."""
-    bases = choose_basemaps(basemap)
+    bases = choose_basemaps(setup, basemap)
     # branca writes the title into <title> unescaped; a river or file name may hold "</title><script>".
     figure = branca.element.Figure(title=html.escape(title, quote=False))
     # markercluster needs the map to know its max zoom, which an offline map (no tiles) does not set.
-    district = get_district()
+    district = setup.district
     fmap = folium.Map(
         tiles=None,
         prefer_canvas=True,
@@ -183,7 +198,7 @@ def make_map(title: str, basemap: str | None = None) -> tuple[folium.Map, str]:
     fmap.default_js = js
     fmap.default_css = css
     figure.add_child(fmap)
-    key = get_settings().tianditu_key
+    key = setup.tianditu_key
     for i, base in enumerate(bases):
         if not base.layers:
             continue

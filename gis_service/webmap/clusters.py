@@ -15,9 +15,8 @@ import numpy as np
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import session_backend
-from gis_service.district import get_district
 from gis_service.errors import BadRequest
 from gis_service.ledger.filters import TABLE, ProblemFilter
 from gis_service.store.spatial import BBox
@@ -36,10 +35,10 @@ def cell_size(zoom: int) -> float:
     return float(pixels * 360.0 / (256 * 2**zoom))
 
 
-def parse_zoom(value: str | None) -> int:
-    """Validate the ``zoom`` parameter (an integer from 0 to :data:`MAX_ZOOM`); none: the district map's zoom."""
+def parse_zoom(value: str | None, default: int) -> int:
+    """Validate the ``zoom`` parameter (an integer from 0 to :data:`MAX_ZOOM`); none: ``default``."""
     if value is None:
-        return get_district().zoom
+        return default
     try:
         zoom = int(value)
     except ValueError:
@@ -64,6 +63,7 @@ def legend_counts(tallies: list[tuple[Any, ...]]) -> dict[str, Any]:
 
 def problem_clusters(
     conn: Session | Connection,
+    spec: LayerSpec,
     flt: ProblemFilter,
     *,
     today: dt.date,
@@ -76,13 +76,13 @@ def problem_clusters(
 
     Columns: ``x``/``y`` (mean position, display lon/lat), ``n`` (sites in the cell), ``id`` (the
     site of a one-site cell, else null) and ``sc`` (its status and category indexes, else null).
-    ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan).
+    ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan); the
+    indexes are into the status and category codes of ``spec``, the catalogue's problems layer.
     """
     backend = session_backend(conn)
     tally = ("status", "category") if with_counts else ()
     where = flt.clauses(today, backend)
     rows, tallies = backend.grid_clusters(conn, TABLE, where, cell_size(zoom), bbox=bbox, tally=tally)
-    spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
     out: dict[str, Any] = {"v": 1, "zoom": zoom, "cell": cell_size(zoom), "status": statuses, "category": categories}
     if with_counts:

@@ -19,7 +19,7 @@ import shapely
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.errors import NotFound
 from gis_service.ledger.filters import FINISHED, TABLE, ProblemFilter, is_overdue
@@ -100,6 +100,7 @@ FULL_COLUMNS = (
 
 def problem_sites(
     conn: Session | Connection,
+    spec: LayerSpec,
     flt: ProblemFilter,
     *,
     today: dt.date,
@@ -109,6 +110,8 @@ def problem_sites(
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Return the filtered sites as compact columns (``full``: with every popup field, for a standalone page).
+
+    ``spec`` is the catalogue's problems layer: its status and category codes index the columns.
 
     Past ``limit`` sites no site is sent: the answer says ``"mode": "clusters"`` and the page asks
     for server-side clusters instead (see :mod:`gis_service.webmap.clusters`).
@@ -124,7 +127,6 @@ def problem_sites(
     if limit is not None:
         query = query.limit(limit + 1)
     rows = conn.execute(query).all()
-    spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
     if limit is not None and len(rows) > limit:
         return {"v": 2, "n": None, "mode": "clusters", "limit": limit, "status": statuses, "category": categories}
@@ -163,7 +165,7 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
-def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) -> dict[str, Any]:
+def problem_record(conn: Session | Connection, rivers: LayerSpec, problem_id: int, today: dt.date) -> dict[str, Any]:
     """Return one site's popup record (raw values; the page escapes them as it shows them)."""
     table = TABLE
     row = conn.execute(select(table).where(table.c.id == problem_id)).mappings().first()
@@ -176,8 +178,8 @@ def problem_record(conn: Session | Connection, problem_id: int, today: dt.date) 
         "category": row["category"],
     }
     if record["river_code"]:
-        rivers = CurrentFeatures(get_catalogue()["rivers"], where={"code": record["river_code"]}, limit=1)
-        names = rivers.values(conn, "name")
+        river = CurrentFeatures(rivers, where={"code": record["river_code"]}, limit=1)
+        names = river.values(conn, "name")
         record["river_name"] = names[0][0] if names else None
     record["overdue"] = is_overdue(row["status"], row["deadline"], today)
     record["url"] = RECORD_URL.format(id=row["id"])
@@ -254,7 +256,7 @@ def _json(text: str) -> Any:
 
 def read_overlay(
     conn: Session | Connection,
-    layer: str,
+    spec: LayerSpec,
     *,
     bbox: BBox | None = None,
     where: Mapping[str, Any] | None = None,
@@ -262,7 +264,6 @@ def read_overlay(
     limit: int = OVERLAY_LIMIT,
 ) -> dict[str, Any]:
     """Read a layer's current features (approved versions) for the map, at most ``limit``."""
-    spec = get_catalogue()[layer]
     gdf = CurrentFeatures(spec, bbox=bbox, where=where or {}, limit=limit + 1).frame(conn)
     truncated = len(gdf) > limit
     return overlay_collection(spec, gdf.iloc[:limit], datum, truncated)

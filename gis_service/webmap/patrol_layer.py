@@ -17,7 +17,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.chiefs.patrols import overdue_reaches
 from gis_service.chiefs.stats import COVERAGE_GOOD
 from gis_service.db.models import SRID
@@ -105,9 +105,9 @@ def _reach_collection(frame: gpd.GeoDataFrame, datum: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def recent_tracks(conn: Session | Connection, code: str, today: dt.date) -> gpd.GeoDataFrame:
-    """Return the river's patrol tracks of the last ``track_days`` days (newest first)."""
-    tracks = CurrentFeatures(get_catalogue()["patrols"], where={"river_code": code}).frame(conn)
+def recent_tracks(conn: Session | Connection, patrols: LayerSpec, code: str, today: dt.date) -> gpd.GeoDataFrame:
+    """Return the river's patrol tracks (of the ``patrols`` layer) of the last ``track_days`` days (newest first)."""
+    tracks = CurrentFeatures(patrols, where={"river_code": code}).frame(conn)
     if tracks.empty:
         return tracks
     since = pd.Timestamp(today - dt.timedelta(days=int(map_styles()["patrol_map"]["track_days"]) - 1))
@@ -116,7 +116,14 @@ def recent_tracks(conn: Session | Connection, code: str, today: dt.date) -> gpd.
 
 
 def patrol_layers(
-    fmap: folium.Map, conn: Session | Connection, code: str, today: dt.date, datum: str, *, show: bool = False
+    fmap: folium.Map,
+    conn: Session | Connection,
+    patrols: LayerSpec,
+    code: str,
+    today: dt.date,
+    datum: str,
+    *,
+    show: bool = False,
 ) -> tuple[list[OverlayGroup], LegendSection]:
     """Add the patrol groups (reach states, recent tracks) to a river's map, hidden unless ``show``.
 
@@ -125,12 +132,12 @@ def patrol_layers(
     session = conn if isinstance(conn, Session) else Session(bind=conn)
     styles = map_styles()["patrol_map"]
     reaches = reach_frame(session, code, today)
-    tracks = recent_tracks(conn, code, today)
+    tracks = recent_tracks(conn, patrols, code, today)
     reach_group = folium.FeatureGroup(name="河长河段巡河状态", show=show).add_to(fmap)
     track_group = folium.FeatureGroup(name=f"近 {styles['track_days']} 天巡河轨迹", show=show).add_to(fmap)
     entries = [
         OverlayGroup(reach_group, data=_reach_collection(reaches, datum)),
-        OverlayGroup(track_group, data=overlay_collection(get_catalogue()["patrols"], tracks, datum)),
+        OverlayGroup(track_group, data=overlay_collection(patrols, tracks, datum)),
     ]
     counts = reaches["state"].value_counts().to_dict() if len(reaches) else {}
     items = [
@@ -138,7 +145,7 @@ def patrol_layers(
                    count=int(counts.get(state, 0)))
         for state, label in STATES.items()
     ]  # fmt: skip
-    track_colour = colour(get_catalogue()["patrols"].style.get("color"))
+    track_colour = colour(patrols.style.get("color"))
     items.append(LegendItem("track", f"近 {styles['track_days']} 天巡河轨迹", track_colour, "line", count=len(tracks)))
     title = "河长河段巡河状态（段数；线越宽级别越高）"
     return entries, LegendSection("patrols", title, items)

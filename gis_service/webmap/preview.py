@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 
 from gis_service.webmap.assets import inline_assets
-from gis_service.webmap.base import Script, add_html, fit_to, make_map, render, to_display
+from gis_service.webmap.base import MapSetup, Script, add_html, fit_to, make_map, render, to_display
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.legend import LegendItem, LegendSection, colour, legend_html, map_styles
 from gis_service.webmap.problems import OverlayGroup, overlays_script
@@ -148,11 +148,16 @@ def _number(value: Any) -> float | None:
 
 
 def delivery_preview_html(
-    features: gpd.GeoDataFrame, findings: list[dict[str, Any]], *, title: str = "成果预览", basemap: str | None = None
+    features: gpd.GeoDataFrame,
+    findings: list[dict[str, Any]],
+    setup: MapSetup,
+    *,
+    title: str = "成果预览",
+    basemap: str | None = None,
 ) -> str:
     """Return the preview page of a delivery: its features, and its findings (lon, lat, code, message, severity)."""
     # Folium writes the page <title> as is, and a title may carry file-supplied text (a river code, a file name).
-    fmap, datum = make_map(title, basemap)
+    fmap, datum = make_map(title, setup, basemap)
     features = features if features.crs is not None else features.set_crs("EPSG:4490")
     total = int((~(features.geometry.isna() | features.geometry.is_empty)).sum())
     features, numbers = shown_features(features, findings)
@@ -207,6 +212,7 @@ def checked_delivery_html(
     features: gpd.GeoDataFrame | None,
     report: dict[str, Any],
     accepted: bool,
+    setup: MapSetup,
     *,
     standalone: bool = False,
     basemap: str | None = None,
@@ -219,6 +225,10 @@ def checked_delivery_html(
     """
     frame = features if features is not None else gpd.GeoDataFrame(geometry=[], crs="EPSG:4490")
     page = delivery_preview_html(
-        frame, list(report.get("findings") or []), title=checked_delivery_title(report, accepted), basemap=basemap
+        frame,
+        list(report.get("findings") or []),
+        setup,
+        title=checked_delivery_title(report, accepted),
+        basemap=basemap,
     )
     return inline_assets(page) if standalone else page

@@ -18,13 +18,12 @@ from branca.element import Element, Figure
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.models import Problem
-from gis_service.district import get_district
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.store.current import CurrentFeatures, river_names
 from gis_service.webmap.assets import inline_assets
-from gis_service.webmap.base import Script, add_html, js_literal, make_map, render
+from gis_service.webmap.base import MapSetup, Script, add_html, js_literal, make_map, render
 from gis_service.webmap.clusters import count_capped
 from gis_service.webmap.data import (
     RECORD_URL,
@@ -70,9 +69,8 @@ def overlays_script(map_name: str, entries: list[OverlayGroup]) -> str:
     return f"RiverGIS.overlays({map_name}, [{', '.join(items)}]);"
 
 
-def vocabulary() -> dict[str, Any]:
-    """Return the codes, Chinese labels, colours and glyphs the page needs for problem sites."""
-    spec = get_catalogue()["problems"]
+def vocabulary(spec: LayerSpec) -> dict[str, Any]:
+    """Return the codes, Chinese labels, colours and glyphs the page needs for problem sites (``spec``: their layer)."""
     glyphs = map_styles()["problems"]["glyphs"]
     return {
         "statuses": [
@@ -87,9 +85,8 @@ def vocabulary() -> dict[str, Any]:
     }
 
 
-def problems_legend() -> str:
+def problems_legend(catalogue: Catalogue) -> str:
     """Return the issue map's legend: site status and category (counts filled in by the page), overlays."""
-    catalogue = get_catalogue()
     spec = catalogue["problems"]
     glyphs = map_styles()["problems"]["glyphs"]
     zero: dict[str, int] = {}
@@ -110,12 +107,12 @@ def problems_legend() -> str:
     return legend_html("图例", sections)
 
 
-def filter_form(conn: Session | Connection, flt: ProblemFilter) -> str:
+def filter_form(conn: Session | Connection, catalogue: Catalogue, flt: ProblemFilter) -> str:
     """Return the in-page filter form (escaped), pre-set to ``flt``, listing the towns and rivers."""
-    vocab = vocabulary()
-    towns = {name for (name,) in CurrentFeatures(get_catalogue()["towns"]).values(conn, "name")}
+    vocab = vocabulary(catalogue["problems"])
+    towns = {name for (name,) in CurrentFeatures(catalogue["towns"]).values(conn, "name")}
     towns |= {name for (name,) in conn.execute(select(Problem.town).distinct()) if name}
-    rivers = sorted(river_names(conn).items())
+    rivers = sorted(river_names(conn, catalogue).items())
     return render_template(
         "filter.html",
         statuses=vocab["statuses"],
@@ -129,6 +126,7 @@ def filter_form(conn: Session | Connection, flt: ProblemFilter) -> str:
 
 def problems_map(
     conn: Session | Connection,
+    setup: MapSetup,
     flt: ProblemFilter,
     *,
     today: dt.date,
@@ -141,20 +139,21 @@ def problems_map(
 
     Served, a filter keeping more than ``cluster_threshold`` sites opens on server-side clusters.
     """
-    fmap, datum = make_map(TITLE, basemap)
-    minx, miny, maxx, maxy = get_district().bbox
+    catalogue = setup.catalogue
+    fmap, datum = make_map(TITLE, setup, basemap)
+    minx, miny, maxx, maxy = setup.district.bbox
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     entries = []
     for layer, label in OVERLAYS:
         group = folium.FeatureGroup(name=label, show=True).add_to(fmap)
         if standalone:
-            entries.append(OverlayGroup(group, data=read_overlay(conn, layer, datum=datum, limit=10**7)))
+            entries.append(OverlayGroup(group, data=read_overlay(conn, catalogue[layer], datum=datum, limit=10**7)))
         else:
             entries.append(OverlayGroup(group, url=f"{LAYER_URL.format(layer=layer)}?datum={datum}"))
     sites = folium.FeatureGroup(name="问题点", show=True).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
 
-    cfg: dict[str, Any] = vocabulary() | {
+    cfg: dict[str, Any] = vocabulary(catalogue["problems"]) | {
         "filter": _js_filter(flt),
         "finished": list(finished_statuses()),
         "today": today.isoformat(),
@@ -162,8 +161,8 @@ def problems_map(
     }
     if standalone:
         cfg |= {
-            "data": problem_sites(conn, flt, today=today, datum=datum, full=True),
-            "riverNames": river_names(conn),
+            "data": problem_sites(conn, catalogue["problems"], flt, today=today, datum=datum, full=True),
+            "riverNames": river_names(conn, catalogue),
             "recordUrl": f"{record_base.rstrip('/')}{RECORD_URL}" if record_base else None,
         }
     else:
@@ -185,8 +184,8 @@ def problems_map(
             "recordUrl": RECORD_URL,
             "mode": "clusters" if over else "sites",
         }
-    add_html(fmap, filter_form(conn, flt))
-    add_html(fmap, problems_legend())
+    add_html(fmap, filter_form(conn, catalogue, flt))
+    add_html(fmap, problems_legend(catalogue))
     add_html(fmap, '<div id="rg-status" class="rg-panel rg-status">加载中…</div>')
     name = fmap.get_name()
     Script(overlays_script(name, entries)).add_to(fmap)

@@ -17,7 +17,7 @@ from shapely.ops import substring
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import Catalogue
 from gis_service.quality.assessment import quality_report
 from gis_service.quality.standard import CLASS_COLORS, CLASS_LABELS
 from gis_service.store.current import CurrentFeatures
@@ -72,12 +72,14 @@ def class_stretches(rivers: gpd.GeoDataFrame, sections: gpd.GeoDataFrame) -> gpd
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=metric).to_crs(STORED_CRS)
 
 
-def classed_sections(conn: Session | Connection, river: str | None, method: str) -> gpd.GeoDataFrame:
+def classed_sections(
+    conn: Session | Connection, catalogue: Catalogue, river: str | None, method: str
+) -> gpd.GeoDataFrame:
     """Return the sections (of ``river``, or all) classed in the newest period, with ``q_class``, ``q_target`` …"""
     if not isinstance(conn, Session):
         conn = Session(bind=conn)
     results = {r["code"]: r for r in quality_report(conn, None, method)["sections"] if r["class"]}
-    frame = CurrentFeatures(get_catalogue()["sections"], where={"river_code": river} if river else {}).frame(conn)
+    frame = CurrentFeatures(catalogue["sections"], where={"river_code": river} if river else {}).frame(conn)
     frame = frame[frame["code"].isin(list(results))].copy()
     for key in ("class", "target", "compliant", "deciding"):
         frame[f"q_{key}"] = [results[c].get(key) for c in frame["code"]]
@@ -85,13 +87,20 @@ def classed_sections(conn: Session | Connection, river: str | None, method: str)
 
 
 def quality_overlay(
-    conn: Session | Connection, river: str | None, method: str, datum: str, *, weight: int = 6, opacity: float = 0.9
+    conn: Session | Connection,
+    catalogue: Catalogue,
+    river: str | None,
+    method: str,
+    datum: str,
+    *,
+    weight: int = 6,
+    opacity: float = 0.9,
 ) -> tuple[dict[str, Any], LegendSection | None]:
     """Return the stretches as display GeoJSON (styled, escaped popups) and their legend, None without classes."""
-    sections = classed_sections(conn, river, method)
+    sections = classed_sections(conn, catalogue, river, method)
     if sections.empty:
         return {"type": "FeatureCollection", "features": []}, None
-    rivers = CurrentFeatures(get_catalogue()["rivers"], where={"code": river} if river else {}).frame(conn)
+    rivers = CurrentFeatures(catalogue["rivers"], where={"code": river} if river else {}).frame(conn)
     stretches = class_stretches(rivers[["code", "geometry"]], sections)
     features = []
     for row in to_display(stretches, datum).itertuples(index=False):

@@ -12,11 +12,10 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
-from gis_service.catalogue import get_catalogue
 from gis_service.clock import SYSTEM_CLOCK
 from gis_service.errors import NotFound
 from gis_service.store.current import CurrentFeatures
-from gis_service.webmap.base import Script, add_html, make_map, render, to_display
+from gis_service.webmap.base import MapSetup, Script, add_html, make_map, render, to_display
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html, render_template
 from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
@@ -62,6 +61,7 @@ def _marks(frame: gpd.GeoDataFrame, kind: str, datum: str) -> dict[str, Any]:
 
 def river_map(
     conn: Session | Connection,
+    setup: MapSetup,
     code: str,
     rules: RatioRules,
     *,
@@ -71,14 +71,14 @@ def river_map(
     show_patrols: bool = False,
 ) -> str:
     """Render a river's map page (patrol states as of ``today``); a river that does not exist is a clear 404."""
-    catalogue = get_catalogue()
+    catalogue = setup.catalogue
     river = CurrentFeatures(catalogue["rivers"], where={"code": code}).frame(conn)
     if river.empty:
         raise NotFound(f"没有编码为 {code!r} 的河流；河流列表见 /api/v1/layers/rivers/features", code="river_not_found")
     name = str(river.iloc[0]["name"])
     ranges = CurrentFeatures(catalogue["boundaries"], where={"river_code": code}).frame(conn)
     zones = CurrentFeatures(catalogue["zones"], where={"river_code": code}).frame(conn)
-    fmap, datum = make_map(f"{name} 岸线功能分区图", basemap)
+    fmap, datum = make_map(f"{name} 岸线功能分区图", setup, basemap)
     entries = []
     for layer, label, frame, fit in (
         ("boundaries", "河道管理范围", ranges, False),
@@ -126,13 +126,13 @@ def river_map(
         for label, kind, frame in (("空缺", "gap", rows), ("重叠", "overlap", overlaps)):
             group = folium.FeatureGroup(name=label).add_to(fmap)
             entries.append(OverlayGroup(group, data=_marks(frame, kind, datum)))
-    quality, quality_legend = quality_overlay(conn, code, quality_method, datum, weight=26, opacity=0.55)
+    quality, quality_legend = quality_overlay(conn, catalogue, code, quality_method, datum, weight=26, opacity=0.55)
     if quality_legend is not None:
         # First, so drawn beneath: a wide translucent band under the zones and the centerline.
         entries.insert(0, OverlayGroup(folium.FeatureGroup(name="河段水质").add_to(fmap), data=quality))
         sections.append(quality_legend)
     patrol_entries, patrol_legend = patrol_layers(
-        fmap, conn, code, today or SYSTEM_CLOCK.today(), datum, show=show_patrols
+        fmap, conn, catalogue["patrols"], code, today or SYSTEM_CLOCK.today(), datum, show=show_patrols
     )
     entries += patrol_entries
     sections.append(patrol_legend)

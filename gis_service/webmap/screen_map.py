@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gis_service.catalogue import Catalogue
 from gis_service.quality.dashboard import sections_geojson
 from gis_service.webmap.data import read_overlay
 from gis_service.webmap.escape import popup_html
@@ -17,9 +18,9 @@ from gis_service.webmap.quality_layer import quality_overlay
 VERDICTS = {True: "达标", False: "未达标", None: "—"}
 
 
-def _sections(session: Session, method: str) -> dict[str, Any]:
+def _sections(session: Session, catalogue: Catalogue, method: str) -> dict[str, Any]:
     """Return the sections as circle markers in their class colour, with a popup each."""
-    points = sections_geojson(session, None, method)
+    points = sections_geojson(session, catalogue, None, method)
     for feature in points["features"]:
         p = feature["properties"]
         p["_s"] = {"radius": 8, "color": "#ffffff", "weight": 2, "fillColor": p["color"], "fillOpacity": 1}
@@ -34,21 +35,21 @@ def _sections(session: Session, method: str) -> dict[str, Any]:
     return points
 
 
-def class_layers(session: Session, method: str) -> dict[str, Any]:
+def class_layers(session: Session, catalogue: Catalogue, method: str) -> dict[str, Any]:
     """Return the layers that change with the data: reaches coloured by class, sections, the legend's lines."""
-    reaches, legend = quality_overlay(session, None, method, "wgs84")
+    reaches, legend = quality_overlay(session, catalogue, None, method, "wgs84")
     return {
         "reaches": reaches,
-        "sections": _sections(session, method),
+        "sections": _sections(session, catalogue, method),
         "legend": [{"label": i.label, "color": i.color, "count": i.count} for i in legend.items] if legend else [],
     }
 
 
-def screen_layers(session: Session, method: str) -> dict[str, Any]:
+def screen_layers(session: Session, catalogue: Catalogue, method: str) -> dict[str, Any]:
     """Return the towns, rivers and source zones (drawn once) and the class layers (fetched again)."""
     return {
-        "towns": read_overlay(session, "towns"),
-        "rivers": read_overlay(session, "rivers"),
-        "source_zones": read_overlay(session, "source_zones"),
-        **class_layers(session, method),
+        "towns": read_overlay(session, catalogue["towns"]),
+        "rivers": read_overlay(session, catalogue["rivers"]),
+        "source_zones": read_overlay(session, catalogue["source_zones"]),
+        **class_layers(session, catalogue, method),
     }

@@ -15,12 +15,14 @@ from sqlalchemy import Engine
 from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest
 from gis_service.ledger.filters import ProblemFilter
+from gis_service.webmap.base import MapSetup
 from gis_service.webmap.clusters import count_capped
 from gis_service.webmap.problems import problems_map
 
 
 def export_problems_map(
     engine: Engine,
+    setup: MapSetup,
     output: Path,
     flt: ProblemFilter,
     *,
@@ -48,7 +50,9 @@ def export_problems_map(
                 code="standalone_map_too_large",
                 details={"limit": limit},
             )
-        html = problems_map(conn, flt, today=clock.today(), basemap=basemap, standalone=True, record_base=record_base)
+        html = problems_map(
+            conn, setup, flt, today=clock.today(), basemap=basemap, standalone=True, record_base=record_base
+        )
     data = html.encode("utf-8")
     output.write_bytes(data)
     return len(data)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gis_service.api.deps import Admin, Caller, ClockDep, SessionDep, SettingsDep, Viewer, app_settings
+from gis_service.api.deps import Admin, Caller, CatalogueDep, ClockDep, SessionDep, SettingsDep, Viewer, app_settings
 from gis_service.api.params import IdPath
 from gis_service.api.responses import file_responses
 from gis_service.api.schemas import chiefs as shapes
@@ -84,7 +84,9 @@ def list_assignments(
 @router.post(
     "/import", openapi_extra=ROSTER_BODY, response_model=shapes.RosterImport, response_model_exclude_unset=True
 )
-async def import_roster(request: Request, session: SessionDep, caller: Admin, clock: ClockDep) -> dict[str, Any]:
+async def import_roster(
+    request: Request, session: SessionDep, catalogue: CatalogueDep, caller: Admin, clock: ClockDep
+) -> dict[str, Any]:
     """Import the Excel roster (422 with the report of bad rows; nothing stored then)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequest("请以 multipart/form-data 上传，名录文件放在字段 file 中", code="not_multipart")
@@ -98,18 +100,20 @@ async def import_roster(request: Request, session: SessionDep, caller: Admin, cl
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / (name if name.lower().endswith(".xlsx") else "roster.xlsx")
         path.write_bytes(content)
-        rivers = assignments.rivers_frame(session)
+        rivers = assignments.rivers_frame(session, catalogue)
         rows = read_roster(path, assignments.river_facts(rivers), clock.today(), settings.gap_tolerance_m)
     result: dict[str, Any] = assignments.apply_roster(session, rows, rivers, settings.gap_tolerance_m)
-    result["signboards_outdated"] = len(refresh_flags(session, clock.today()))
+    result["signboards_outdated"] = len(refresh_flags(session, catalogue, clock.today()))
     caller.audit(session, "chiefs.import", "roster", name, **result)
     return result
 
 
 @router.get("/coverage", response_model=shapes.Coverage, response_model_exclude_unset=True)
-def coverage(session: SessionDep, _caller: Viewer, clock: ClockDep, settings: SettingsDep) -> dict[str, Any]:
+def coverage(
+    session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, clock: ClockDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Return each important river's (and each river with chiefs') gaps and overlaps of reaches per level."""
-    return assignments.coverage_check(session, clock.today(), settings.gap_tolerance_m)
+    return assignments.coverage_check(session, catalogue, clock.today(), settings.gap_tolerance_m)
 
 
 @router.get("/export.xlsx", response_class=Response, responses=file_responses(XLSX))
@@ -136,12 +140,12 @@ class AssignmentEnd(BaseModel):
 
 @router.patch("/{chief_id}", response_model=shapes.ChiefEdited, response_model_exclude_unset=True)
 def edit_chief(
-    chief_id: IdPath, body: ChiefEdit, session: SessionDep, caller: Admin, clock: ClockDep
+    chief_id: IdPath, body: ChiefEdit, session: SessionDep, catalogue: CatalogueDep, caller: Admin, clock: ClockDep
 ) -> dict[str, Any]:
     """Correct a chief's post, unit or phone; boards naming the chief are flagged when their text changes."""
     changes = body.model_dump(exclude_unset=True)
     chief = assignments.edit_chief(session, chief_id, changes)
-    outdated = refresh_flags(session, clock.today())
+    outdated = refresh_flags(session, catalogue, clock.today())
     caller.audit(session, "chief.edit", "chief", chief_id, changes=changes)
     return {
         "id": chief.id,
@@ -157,11 +161,16 @@ def edit_chief(
     "/assignments/{assignment_id}/end", response_model=shapes.AssignmentEnded, response_model_exclude_unset=True
 )
 def end_assignment(
-    assignment_id: IdPath, body: AssignmentEnd, session: SessionDep, caller: Admin, clock: ClockDep
+    assignment_id: IdPath,
+    body: AssignmentEnd,
+    session: SessionDep,
+    catalogue: CatalogueDep,
+    caller: Admin,
+    clock: ClockDep,
 ) -> dict[str, Any]:
     """End a chief's term on a reach; the history keeps it, and boards naming the chief are flagged."""
     held = assignments.end_assignment(session, assignment_id, body.end_date)
-    outdated = refresh_flags(session, clock.today())
+    outdated = refresh_flags(session, catalogue, clock.today())
     caller.audit(session, "chief.end", "assignment", assignment_id, end_date=body.end_date.isoformat())
     return {**assignments.assignment_record(held), "signboards_outdated": len(outdated)}
 

@@ -17,6 +17,7 @@ from starlette.types import Message
 
 from gis_service.api.deps import (
     Caller,
+    CatalogueDep,
     CheckSessionDep,
     ImportSessionDep,
     SessionDep,
@@ -28,7 +29,7 @@ from gis_service.api.deps import (
 )
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import deliveries as shapes
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import catalogue_for
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ingest.pipeline import ImportOptions, check_delivery, target_layer
 from gis_service.ledger.intake import approve_delivery, run_import
@@ -40,6 +41,7 @@ from gis_service.store.deliveries import (
     reject_delivery,
 )
 from gis_service.store.history import DeliveryHistory
+from gis_service.webmap.base import MapSetup
 from gis_service.webmap.preview import checked_delivery_html, delivery_preview_html
 
 router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
@@ -99,8 +101,9 @@ async def received_delivery(
     Form fields: ``file``, ``crs``, ``encoding``, ``river``, ``layer`` (source layer), ``swap_xy``, ``fix``;
     when ``storing``, also ``dry_run`` and ``approve`` (admin only).
     """
-    target_layer(layer)
-    limit = int(app_settings(request.app).max_upload_mb * 1024 * 1024)
+    settings = app_settings(request.app)
+    target_layer(catalogue_for(settings), layer)
+    limit = int(settings.max_upload_mb * 1024 * 1024)
     async with limited_request(request, limit).form(max_files=1, max_fields=20) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -188,7 +191,8 @@ async def preview_upload(
         features, report, accepted = await run_in_threadpool(
             lambda: check_delivery(session, path, options, settings=settings)
         )
-    return HTMLResponse(await run_in_threadpool(checked_delivery_html, features, report, accepted))
+    setup = MapSetup.of(settings)
+    return HTMLResponse(await run_in_threadpool(checked_delivery_html, features, report, accepted, setup))
 
 
 @router.get("", response_model=shapes.DeliveryList, response_model_exclude_unset=True)
@@ -208,12 +212,13 @@ def deliveries(
 @router.get("/diff", response_model=shapes.RangeDiff)
 def diff(
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     from_id: Annotated[int, Query(alias="from", ge=1, le=MAX_ID, description="旧版本的交付编号")],
     to_id: Annotated[int, Query(alias="to", ge=1, le=MAX_ID, description="新版本的交付编号")],
 ) -> dict[str, Any]:
     """Compare two versions of a river's range: area added, area removed (m²), largest shift (m)."""
-    return range_diff(session, from_id, to_id)
+    return range_diff(session, catalogue, from_id, to_id)
 
 
 @router.get("/rivers/{river_code}", response_model=shapes.RiverHistory, response_model_exclude_unset=True)
@@ -232,13 +237,15 @@ def delivery(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> dict[
 
 
 @router.get("/{delivery_id}/preview", response_class=HTMLResponse)
-def preview(session: SessionDep, _caller: Viewer, delivery_id: IdPath) -> HTMLResponse:
+def preview(session: SessionDep, settings: SettingsDep, _caller: Viewer, delivery_id: IdPath) -> HTMLResponse:
     """Return the preview map of a stored delivery with its findings marked."""
+    setup = MapSetup.of(settings)
+    catalogue = setup.catalogue
     d = get_delivery(session, delivery_id)
-    features = LayerVersions(get_catalogue()[d.layer], delivery_id=d.id).frame(session)
+    features = LayerVersions(catalogue[d.layer], delivery_id=d.id).frame(session)
     findings = list((d.report or {}).get("findings", []))
-    title = f"{d.river_code} {get_catalogue()[d.layer].label} 第 {d.version} 版"
-    return HTMLResponse(delivery_preview_html(features, findings, title=title))
+    title = f"{d.river_code} {catalogue[d.layer].label} 第 {d.version} 版"
+    return HTMLResponse(delivery_preview_html(features, findings, setup, title=title))
 
 
 class Rejection(BaseModel):

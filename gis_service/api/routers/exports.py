@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
 from gis_service.api.responses import file_responses
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import catalogue_for
 from gis_service.errors import BadRequest
 from gis_service.export.files import write_layer
 from gis_service.ingest.crs import output_crs
@@ -44,7 +44,7 @@ def export_layer(
     river_code: str | None = None,
 ) -> FileResponse:
     """Download a layer's current features as a file in the CRS, encoding and labels asked for."""
-    spec = get_catalogue()[layer]
+    spec = catalogue_for(settings)[layer]
     output_crs(crs)
     chosen = None
     if encoding:

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import SessionDep, Viewer
+from gis_service.api.deps import CatalogueDep, SessionDep, Viewer
 from gis_service.api.params import IdPath, Offset
 from gis_service.api.schemas import layers as shapes
 from gis_service.api.schemas.base import Feature, FeatureCollection
-from gis_service.catalogue import get_catalogue
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
 from gis_service.store.current import CurrentFeatures
@@ -39,7 +38,7 @@ def parse_bbox(value: str | None) -> BBox | None:
 
 
 @router.get("", response_model=shapes.LayerList)
-def list_layers(_caller: Viewer) -> dict[str, Any]:
+def list_layers(catalogue: CatalogueDep, _caller: Viewer) -> dict[str, Any]:
     """List the layers with their Chinese labels and fields."""
     return {
         "layers": [
@@ -59,7 +58,7 @@ def list_layers(_caller: Viewer) -> dict[str, Any]:
                     for f in layer.fields
                 ],
             }
-            for layer in get_catalogue()
+            for layer in catalogue
         ]
     }
 
@@ -68,6 +67,7 @@ def list_layers(_caller: Viewer) -> dict[str, Any]:
 def layer_features(
     request: Request,
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     layer: Annotated[str, Path(description="图层名，如 rivers、zones、problems")],
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
@@ -76,7 +76,7 @@ def layer_features(
     river_code: str | None = None,
 ) -> Response:
     """Return a page of a layer's current features as a GeoJSON FeatureCollection."""
-    spec = get_catalogue()[layer]
+    spec = catalogue[layer]
     where = {"river_code": river_code} if river_code else None
     # One row past the page tells whether a next page exists, without a COUNT(*).
     read = CurrentFeatures(spec, bbox=parse_bbox(bbox), where=where or {}, limit=limit + 1, offset=offset)
@@ -90,9 +90,9 @@ def layer_features(
 
 
 @router.get("/{layer}/features/{fid}", response_model=Feature)
-def layer_feature(session: SessionDep, _caller: Viewer, layer: str, fid: IdPath) -> Response:
+def layer_feature(session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, layer: str, fid: IdPath) -> Response:
     """Return one current feature by id as a GeoJSON Feature (superseded versions are not found)."""
-    spec = get_catalogue()[layer]
+    spec = catalogue[layer]
     texts = CurrentFeatures(spec, fid=fid).texts(session)
     if not texts:
         raise NotFound(f"图层 {layer} 的当前要素中没有编号为 {fid} 的要素", code="feature_not_found")

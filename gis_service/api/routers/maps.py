@@ -11,10 +11,12 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from gis_service.api.compressed import conditional
 from gis_service.api.deps import (
     TOKEN_COOKIE,
+    CatalogueDep,
     ClockDep,
     SessionDep,
     SettingsDep,
     Viewer,
+    app_catalogue,
     app_settings,
     query_token,
     validated_token,
@@ -22,11 +24,13 @@ from gis_service.api.deps import (
 from gis_service.api.params import IdPath
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.api.schemas import maps as shapes
+from gis_service.district import district_for
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.store.ratios import ratio_rules
 from gis_service.webmap import assets
+from gis_service.webmap.base import MapSetup
 from gis_service.webmap.clusters import parse_zoom, problem_clusters
 from gis_service.webmap.data import problem_record, problem_sites, read_overlay
 from gis_service.webmap.problems import problems_map
@@ -51,7 +55,7 @@ def _filter(request: Request) -> ProblemFilter:
         values = request.query_params.getlist(name)
         if values:
             params[name] = values if name in {"status", "category"} else values[-1]
-    return ProblemFilter.parse(params)
+    return ProblemFilter.parse(params, app_catalogue(request.app)["problems"])
 
 
 def _datum(value: str) -> str:
@@ -97,6 +101,7 @@ def problems_page(
     """
     html = problems_map(
         session,
+        MapSetup.of(settings),
         _filter(request),
         today=clock.today(),
         basemap=basemap,
@@ -119,6 +124,7 @@ def river_page(
     """A river's map: centerline, range, zones by type, gaps and overlaps, the ratio summary, patrol states."""
     html = river_map(
         session,
+        MapSetup.of(settings),
         code,
         ratio_rules(settings),
         basemap=basemap,
@@ -146,6 +152,7 @@ def problems_data(
     """
     sites = problem_sites(
         session,
+        app_catalogue(request.app)["problems"],
         _filter(request),
         today=clock.today(),
         datum=_datum(datum),
@@ -159,8 +166,10 @@ def problems_data(
 def problems_clusters(
     request: Request,
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     clock: ClockDep,
+    settings: SettingsDep,
     zoom: Annotated[str | None, Query(description="地图缩放级别 0–19（默认：辖区地图的初始级别）")] = None,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
     datum: str = "wgs84",
@@ -169,9 +178,10 @@ def problems_clusters(
     """Server-side clusters of the filtered sites in ``bbox`` at ``zoom``: a count and position per grid cell."""
     body = problem_clusters(
         session,
+        catalogue["problems"],
         _filter(request),
         today=clock.today(),
-        zoom=parse_zoom(zoom),
+        zoom=parse_zoom(zoom, district_for(settings).zoom),
         bbox=parse_bbox(bbox),
         datum=_datum(datum),
         with_counts=counts,
@@ -181,16 +191,22 @@ def problems_clusters(
 
 @router.get("/maps/data/problems/{problem_id}", response_model=shapes.ProblemRecord)
 def problem_popup(
-    request: Request, session: SessionDep, _caller: Viewer, clock: ClockDep, problem_id: IdPath
+    request: Request,
+    session: SessionDep,
+    catalogue: CatalogueDep,
+    _caller: Viewer,
+    clock: ClockDep,
+    problem_id: IdPath,
 ) -> Response:
     """One site's popup record, fetched when the site is clicked (with an ``ETag``)."""
-    record = problem_record(session, problem_id, clock.today())
+    record = problem_record(session, catalogue["rivers"], problem_id, clock.today())
     return conditional(request, geojson.dumps(record).encode("utf-8"), "application/json")
 
 
 @router.get("/maps/data/layers/{layer}", response_model=shapes.MapLayer)
 def layer_data(
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     layer: str,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
@@ -201,7 +217,7 @@ def layer_data(
     if layer not in MAP_LAYERS:
         raise BadRequest(f"图层 {layer!r} 不能在地图上加载；可用：{', '.join(MAP_LAYERS)}", code="bad_map_layer")
     where = {"river_code": river} if river and layer != "rivers" else ({"code": river} if river else None)
-    body = read_overlay(session, layer, bbox=parse_bbox(bbox), where=where, datum=_datum(datum))
+    body = read_overlay(session, catalogue[layer], bbox=parse_bbox(bbox), where=where, datum=_datum(datum))
     return Response(geojson.dumps(body), media_type="application/geo+json")
 
 

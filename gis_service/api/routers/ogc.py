@@ -24,6 +24,8 @@ from gis_service.api.deps import (
     SessionDep,
     SettingsDep,
     app_backend,
+    app_catalogue,
+    app_district,
     browser_token,
     check_role,
     get_caller,
@@ -31,8 +33,9 @@ from gis_service.api.deps import (
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
 from gis_service.api.schemas import ogc as shapes
 from gis_service.api.schemas.base import Feature, FeatureCollection
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import SpatialBackend
+from gis_service.district import District
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ogc import html, openapi
@@ -175,7 +178,8 @@ def api_document(request: Request, _caller: Reader) -> Response:
     refuse_unknown(request, ())
     links = Links(request)
     return json_response(
-        openapi.document(links.url("/ogc"), get_catalogue(), __version__), media_type=openapi.MEDIA_TYPE
+        openapi.document(links.url("/ogc"), app_catalogue(request.app), app_district(request.app), __version__),
+        media_type=openapi.MEDIA_TYPE,
     )
 
 
@@ -186,14 +190,16 @@ def conformance(request: Request, _caller: Reader) -> Response:
     return json_response({"conformsTo": CONFORMANCE})
 
 
-def _describe(links: Links, layer: LayerSpec, box: BBox | None, dates: tuple[Any, Any] | None) -> dict[str, Any]:
+def _describe(
+    links: Links, district: District, layer: LayerSpec, box: BBox | None, dates: tuple[Any, Any] | None
+) -> dict[str, Any]:
     """Describe one layer, whose bounding box is ``box``, as an OGC collection."""
     path = f"/ogc/collections/{layer.name}"
     body: dict[str, Any] = {
         "id": layer.name,
         "title": layer.label,
         "itemType": "feature",
-        "crs": list(supported()),
+        "crs": list(supported(district)),
         "storageCrs": STORAGE_CRS,
         "links": [
             links.link("self", links.url(path), JSON, layer.label),
@@ -236,19 +242,21 @@ def collections(request: Request, session: SessionDep, _caller: Reader) -> Respo
     """Every layer of the catalogue as a collection."""
     refuse_unknown(request, ())
     links = Links(request)
-    layers = list(get_catalogue())
+    layers = list(app_catalogue(request.app))
+    district = app_district(request.app)
     boxes = layer_extents(session.connection(), [table_of(layer) for layer in layers])
     described = [
-        _describe(links, layer, box, date_range(session, layer)) for layer, box in zip(layers, boxes, strict=True)
+        _describe(links, district, layer, box, date_range(session, layer))
+        for layer, box in zip(layers, boxes, strict=True)
     ]
     if wants_html(request):
         return _collections_page(links, described)
     return json_response({"links": _alternates(links), "collections": described})
 
 
-def layer_of(collection_id: str) -> LayerSpec:
-    """Return the layer of a collection id, or a 404 naming the known ones."""
-    layers = get_catalogue().layers
+def layer_of(request: Request, collection_id: str) -> LayerSpec:
+    """Return the layer of a collection id in the app's catalogue, or a 404 naming the known ones."""
+    layers = app_catalogue(request.app).layers
     if collection_id not in layers:
         raise NotFound(f"没有集合 {collection_id!r}；可用：{', '.join(sorted(layers))}", code="unknown_collection")
     return layers[collection_id]
@@ -258,9 +266,15 @@ def layer_of(collection_id: str) -> LayerSpec:
 def collection(collection_id: str, request: Request, session: SessionDep, _caller: Reader) -> Response:
     """One collection's description and extent."""
     refuse_unknown(request, ())
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     links = Links(request)
-    body = _describe(links, layer, layer_extent(session.connection(), table_of(layer)), date_range(session, layer))
+    body = _describe(
+        links,
+        app_district(request.app),
+        layer,
+        layer_extent(session.connection(), table_of(layer)),
+        date_range(session, layer),
+    )
     if wants_html(request):
         return html.page(links.base, layer.label, body["links"], description=f"集合 {layer.name}")
     return json_response(body)
@@ -270,7 +284,7 @@ def collection(collection_id: str, request: Request, session: SessionDep, _calle
 def collection_queryables(collection_id: str, request: Request, _caller: Reader) -> Response:
     """The properties a ``filter`` or ``sortby`` may name, as a JSON Schema."""
     refuse_unknown(request, ())
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     url = Links(request).url(f"/ogc/collections/{layer.name}/queryables")
     return json_response(queryables(layer, url), media_type="application/schema+json")
 
@@ -300,7 +314,7 @@ def items(
 
     Any queryable property may also be given as ``name=value`` (equality).
     """
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     read, out = feature_read(request, layer, ITEMS_PARAMS)
     as_html = wants_html(request)
     size = page_limit(request.query_params.get("limit"))
@@ -361,7 +375,7 @@ def item(
     ] = None,
 ) -> Response:
     """One current feature of a collection (of a version with ``delivery``); superseded ones are not found."""
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)
     with backend.one_read() as conn:

@@ -93,7 +93,7 @@ def tile_matrix_set(tms_id: str, request: Request, _caller: Reader) -> Response:
 def tilesets(collection_id: str, request: Request, _caller: Reader) -> Response:
     """The vector tile sets of a collection."""
     refuse_unknown(request, ())
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     links = Links(request)
     return json_response({"links": [links.link("self", links.here(), JSON)], "tilesets": [_tileset(links, layer)]})
 
@@ -103,7 +103,7 @@ def tileset(collection_id: str, tms_id: str, request: Request, _caller: Reader) 
     """One vector tile set of a collection."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
-    return json_response(_tileset(Links(request), layer_of(collection_id)))
+    return json_response(_tileset(Links(request), layer_of(request, collection_id)))
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json", response_model=shapes.TileJson)
@@ -111,7 +111,7 @@ def tilejson(collection_id: str, tms_id: str, request: Request, session: Session
     """The TileJSON 3.0 of a collection's tiles (MapLibre, Leaflet plugins, QGIS)."""
     refuse_unknown(request, ())
     _tileset_id(tms_id)
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     links = Links(request)
     template = (
         _template(links, layer).replace("{tileMatrix}", "{z}").replace("{tileRow}", "{y}").replace("{tileCol}", "{x}")
@@ -139,7 +139,7 @@ def tile(
 ) -> Response:
     """One vector tile (MVT) of a collection's current features, filtered like its items; ETag and cache headers."""
     _tileset_id(tms_id)
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
     with filter_errors(read), backend.one_read() as conn:
         body = encode_tile(conn, read, Tile.checked(z, x, y))

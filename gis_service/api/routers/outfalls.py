@@ -14,6 +14,8 @@ from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.responses import file_responses
 from gis_service.api.routers.problems import PHOTO_TYPES, PHOTOS_BODY, photo_response, photo_uploads
 from gis_service.api.schemas import outfalls as shapes
+from gis_service.catalogue import catalogue_for
+from gis_service.district import district_for
 from gis_service.errors import NotFound
 from gis_service.export import geojson
 from gis_service.ledger import outfalls
@@ -124,7 +126,9 @@ def register(
     )
     oid = outfalls.register_outfalls(
         session,
-        outfalls.outfall_frame(body.location(POINT_ONLY), fields),
+        outfalls.outfall_frame(
+            catalogue_for(settings)["outfalls"], body.location(district_for(settings), POINT_ONLY), fields
+        ),
         actor=caller.name,
         settings=settings,
         clock=clock,
@@ -143,7 +147,7 @@ def change(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Change an outfall's file: fields, campaign stage (forward only), outcome (销号 closes it: admin)."""
-    fields, geom = body.edit(outfalls.EDITABLE, POINT_ONLY)
+    fields, geom = body.edit(outfalls.EDITABLE, district_for(settings), POINT_ONLY)
     if fields.get("outcome") == "closed":
         check_action(caller, "outfall.close", settings)
     event = outfalls.update_outfall(
@@ -153,6 +157,7 @@ def change(
         expected_version=body.expected_version,
         fields=fields,
         geometry=geom,
+        catalogue=catalogue_for(settings),
         note=body.note,
         clock=clock,
     )

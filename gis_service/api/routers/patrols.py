@@ -9,12 +9,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, Surveyor, Viewer, app_settings
+from gis_service.api.deps import (
+    CatalogueDep,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+    Surveyor,
+    Viewer,
+    app_catalogue,
+    app_settings,
+)
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import chiefs as shapes
+from gis_service.catalogue import catalogue_for
 from gis_service.chiefs import patrols
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.chiefs.tracks import read_track
+from gis_service.district import district_for
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ledger.location import Location
 from gis_service.ledger.queries import get_problem
@@ -71,6 +82,7 @@ async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, cl
     record = patrols.add_patrol(
         session,
         track,
+        catalogue=app_catalogue(request.app),
         chief_name=_field(form, "chief"),
         river_code=_field(form, "river"),
         actor=caller.name,
@@ -120,18 +132,21 @@ def report_found_problem(
 ) -> dict[str, Any]:
     """File a problem found on this patrol in the ledger (source 巡河, linked to the patrol)."""
     fields = body.model_dump(include={"category", "description"}, exclude_none=True)
-    location = body.location()
+    location = body.location(district_for(settings))
     pid = patrols.report_found_problem(
         session, patrol_id, location, fields, actor=caller.name, settings=settings, clock=clock
     )
     caller.audit(session, "patrol.problem", "patrol", patrol_id, problem_id=pid)
-    return {"patrol": patrols.get_patrol(session, patrol_id), "problem": get_problem(session, pid, clock=clock)}
+    return {
+        "patrol": patrols.get_patrol(session, patrol_id),
+        "problem": get_problem(session, pid, problems=catalogue_for(settings)["problems"], clock=clock),
+    }
 
 
 @router.get("/stats", response_model=shapes.PatrolStats, response_model_exclude_unset=True)
-def stats(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def stats(session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols of the last 30 days and their mean coverage."""
-    return patrol_stats(session, clock.today())
+    return patrol_stats(session, catalogue, clock.today())
 
 
 @router.get("/{patrol_id}", response_model=shapes.Patrol, response_model_exclude_unset=True)

@@ -16,12 +16,23 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from gis_service.api.deps import Caller, ClockDep, SessionDep, SettingsDep, Viewer, allowed, app_settings, check_action
+from gis_service.api.deps import (
+    Caller,
+    CatalogueDep,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+    Viewer,
+    allowed,
+    app_settings,
+    check_action,
+)
 from gis_service.api.params import MAX_ID, IdPath, Offset
 from gis_service.api.responses import file_responses
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.api.schemas import problems as shapes
 from gis_service.db.models import Attachment, ProblemEvent
+from gis_service.district import district_for
 from gis_service.errors import BadRequest, NotFound, PayloadTooLarge
 from gis_service.export import geojson
 from gis_service.ledger import service
@@ -85,19 +96,21 @@ def page_links(request: Request, offset: int, limit: int, more: bool) -> list[di
 def report_problem(
     body: NewProblem,
     session: SessionDep,
+    catalogue: CatalogueDep,
     caller: Annotated[Caller, allowed("problem.report")],
     clock: ClockDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Report a problem site; its river, town, range and zone are derived at once."""
     fields = body.model_dump(include={"category", "description", "code", "found_date", "source"}, exclude_none=True)
-    frame = service.site_frame(body.location(), fields)
+    frame = service.site_frame(catalogue["problems"], body.location(district_for(settings)), fields)
     pid = service.report_new(session, frame, actor=caller.name, settings=settings, clock=clock, note=body.note)[0]
     caller.audit(session, "problem.report", "problem", pid, category=frame["category"].iloc[0])
-    return service.get_problem(session, pid, clock=clock)
+    return service.get_problem(session, pid, problems=catalogue["problems"], clock=clock)
 
 
 def _filter(
+    catalogue: CatalogueDep,
     status: Annotated[list[str] | None, Query(description="状态，可多个")] = None,
     category: Annotated[list[str] | None, Query(description="类别，可多个")] = None,
     town: str | None = None,
@@ -108,8 +121,8 @@ def _filter(
     overdue: bool | None = None,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (EPSG:4490)")] = None,
 ) -> service.ProblemFilter:
-    """Read the list filters from the query string."""
-    return service.ProblemFilter(
+    """Read the list filters from the query string (status and category codes checked against the catalogue)."""
+    flt = service.ProblemFilter(
         status=tuple(status or ()),
         category=tuple(category or ()),
         town=town,
@@ -120,6 +133,7 @@ def _filter(
         overdue=overdue,
         bbox=parse_bbox(bbox),
     )
+    return flt.checked(catalogue["problems"])
 
 
 FilterDep = Annotated[service.ProblemFilter, Depends(_filter)]
@@ -129,6 +143,7 @@ FilterDep = Annotated[service.ProblemFilter, Depends(_filter)]
 def list_problems(
     request: Request,
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     clock: ClockDep,
     flt: FilterDep,
@@ -137,7 +152,9 @@ def list_problems(
     offset: Offset = 0,
 ) -> Response:
     """List problems with filters, sorting and paging (a ``next`` link when more follow)."""
-    items, more = service.list_problems(session, flt, sort=sort, limit=limit, offset=offset, clock=clock)
+    items, more = service.list_problems(
+        session, flt, sort=sort, limit=limit, offset=offset, problems=catalogue["problems"], clock=clock
+    )
     return json_response(
         {
             "items": items,
@@ -152,6 +169,7 @@ def list_problems(
 def overdue_problems(
     request: Request,
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     clock: ClockDep,
     flt: FilterDep,
@@ -160,7 +178,9 @@ def overdue_problems(
     offset: Offset = 0,
 ) -> Response:
     """List the overdue items (sorted, paged), with counts per town, river and responsible unit."""
-    data = service.overdue(session, flt=flt, clock=clock, sort=sort, limit=limit, offset=offset)
+    data = service.overdue(
+        session, problems=catalogue["problems"], flt=flt, clock=clock, sort=sort, limit=limit, offset=offset
+    )
     links = page_links(request, offset, limit, data["truncated"])
     return json_response({**data, "numberReturned": len(data["items"]), "links": links})
 
@@ -168,19 +188,22 @@ def overdue_problems(
 @router.get("/stats", response_model=shapes.ProblemStats, response_model_exclude_unset=True)
 def problem_stats(
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     clock: ClockDep,
     flt: FilterDep,
     by: Annotated[str | None, Query(description="town | river | unit")] = None,
 ) -> dict[str, Any]:
     """Return counts by status and category, closure rate and on-time rate, overall and per group."""
-    return service.statistics(session, by=by, flt=flt, clock=clock)
+    return service.statistics(session, problems=catalogue["problems"], by=by, flt=flt, clock=clock)
 
 
 @router.get("/{problem_id}", response_model=shapes.Problem, response_model_exclude_unset=True)
-def read_problem(problem_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def read_problem(
+    problem_id: IdPath, session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, clock: ClockDep
+) -> dict[str, Any]:
     """Return one problem with its derived jurisdiction, overdue flag and allowed actions."""
-    return service.get_problem(session, problem_id, clock=clock)
+    return service.get_problem(session, problem_id, problems=catalogue["problems"], clock=clock)
 
 
 @router.patch("/{problem_id}", response_model=shapes.Problem, response_model_exclude_unset=True)
@@ -188,12 +211,13 @@ def edit_problem(
     problem_id: IdPath,
     body: ProblemEdit,
     session: SessionDep,
+    catalogue: CatalogueDep,
     caller: Annotated[Caller, allowed("problem.edit")],
     clock: ClockDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Correct a site's fields or move it (jurisdiction re-derived); refused once closed or dismissed."""
-    fields, geom = body.edit(service.EDITABLE)
+    fields, geom = body.edit(service.EDITABLE, district_for(settings))
     event = service.edit_problem(
         session,
         problem_id,
@@ -206,7 +230,7 @@ def edit_problem(
         clock=clock,
     )
     caller.audit(session, f"problem.{event.action}", "problem", problem_id, changes=event.data.get("changes"))
-    return service.get_problem(session, problem_id, clock=clock)
+    return service.get_problem(session, problem_id, problems=catalogue["problems"], clock=clock)
 
 
 async def _uploads(form: Any, max_mb: float) -> list[PhotoUpload]:
@@ -278,6 +302,7 @@ TRANSITION_BODY = {
 def transition_problem(
     problem_id: IdPath,
     session: SessionDep,
+    catalogue: CatalogueDep,
     caller: Annotated[Caller, allowed("problem.report")],
     clock: ClockDep,
     parsed: Annotated[tuple[TransitionInput, list[PhotoUpload]], Depends(transition_input)],
@@ -312,7 +337,7 @@ def transition_problem(
     )
     return {
         "event": service.history(session, problem_id)[-1],
-        "problem": service.get_problem(session, problem_id, clock=clock),
+        "problem": service.get_problem(session, problem_id, problems=catalogue["problems"], clock=clock),
     }
 
 

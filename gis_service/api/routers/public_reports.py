@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, app_settings
+from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import public_reports
 from gis_service.chiefs.rules import get_chief_settings
@@ -135,9 +135,9 @@ def moderation_queue(
 
 
 @router.get("/{reference}", response_model=shapes.PublicReport, response_model_exclude_unset=True)
-def public_status(reference: str, session: SessionDep) -> dict[str, Any]:
+def public_status(reference: str, request: Request, session: SessionDep) -> dict[str, Any]:
     """Return a report's public status (never the contact)."""
-    return public_reports.public_status(session, reference)
+    return public_reports.public_status(session, app_catalogue(request.app)["problems"], reference)
 
 
 @router.post("/{reference}/accept", response_model=shapes.PublicReport, response_model_exclude_unset=True)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer, app_settings
+from gis_service.api.deps import Admin, CatalogueDep, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
 from gis_service.api.schemas import quality as shapes
 from gis_service.errors import BadRequest
@@ -55,25 +55,33 @@ def quality(session: SessionDep, _caller: Viewer, settings: SettingsDep, period:
 
 @router.get("/sections.geojson", response_model=shapes.SectionsMap, response_model_exclude_unset=True)
 def sections_map(
-    session: SessionDep, _caller: Viewer, settings: SettingsDep, period: PeriodQuery = None
+    session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, settings: SettingsDep, period: PeriodQuery = None
 ) -> dict[str, Any]:
     """Return the sections as GeoJSON with their class and its map colour (Ⅰ light blue … 劣Ⅴ red)."""
-    return sections_geojson(session, _period(session, period), settings.quality_assessment)
+    return sections_geojson(session, catalogue, _period(session, period), settings.quality_assessment)
 
 
 @router.get("/dashboard", response_model=shapes.QualityDashboard, response_model_exclude_unset=True)
 def quality_dashboard(
-    session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep, period: PeriodQuery = None
+    session: SessionDep,
+    catalogue: CatalogueDep,
+    _caller: Viewer,
+    settings: SettingsDep,
+    clock: ClockDep,
+    period: PeriodQuery = None,
 ) -> dict[str, Any]:
     """Return the dashboard's figures: sections 优良, sources' compliance, zone checks, tasks, health scores."""
-    return dashboard(session, _period(session, period), settings.quality_assessment, clock)
+    return dashboard(session, catalogue, _period(session, period), settings.quality_assessment, clock)
 
 
 @router.get("/screen", response_model=shapes.ScreenFigures)
-def screen(session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep) -> dict[str, Any]:
+def screen(
+    session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep
+) -> dict[str, Any]:
     """Return every figure of the large screen (大屏): sections, sources, ledger, ratios, tasks, patrols."""
     return screen_figures(
         session,
+        catalogue,
         method=settings.quality_assessment,
         rules=ratio_rules(settings),
         clock=clock,
@@ -82,9 +90,11 @@ def screen(session: SessionDep, _caller: Viewer, settings: SettingsDep, clock: C
 
 
 @router.get("/screen/layers", response_model=shapes.ScreenLayers)
-def screen_layers(session: SessionDep, _caller: Viewer, settings: SettingsDep) -> dict[str, Any]:
+def screen_layers(
+    session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, settings: SettingsDep
+) -> dict[str, Any]:
     """Return the large screen's class layers: reaches coloured by their section's class, sections, legend."""
-    return class_layers(session, settings.quality_assessment)
+    return class_layers(session, catalogue, settings.quality_assessment)
 
 
 @router.post("/samples", status_code=201, response_model=shapes.SamplesImport, response_model_exclude_unset=True)
@@ -99,18 +109,20 @@ async def upload_samples(
 
 
 @router.get("/sources", response_model=shapes.SourceCompliance, response_model_exclude_unset=True)
-def sources(session: SessionDep, _caller: Viewer, period: PeriodQuery = None) -> dict[str, Any]:
+def sources(
+    session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, period: PeriodQuery = None
+) -> dict[str, Any]:
     """Return the drinking-water sources' compliance in the period and the rates per type against the targets."""
     chosen = _period(session, period)
     if chosen is None:
         raise BadRequest("尚无监测数据；请指定期间 period=2024。", code="no_samples")
-    return source_compliance(session, chosen)
+    return source_compliance(session, catalogue, chosen)
 
 
 @router.get("/sources/checks", response_model=shapes.ZoneChecks, response_model_exclude_unset=True)
-def sources_checks(session: SessionDep, _caller: Viewer) -> dict[str, Any]:
+def sources_checks(session: SessionDep, catalogue: CatalogueDep, _caller: Viewer) -> dict[str, Any]:
     """Return the active outfalls and open problem sites inside a protection zone (一级 zone outfall: red)."""
-    return zone_checks(session)
+    return zone_checks(session, catalogue)
 
 
 class HealthInput(BaseModel):

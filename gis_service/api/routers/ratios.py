@@ -11,8 +11,9 @@ from fastapi.responses import Response
 from gis_service.api.deps import SessionDep, SettingsDep, Viewer
 from gis_service.api.responses import file_responses
 from gis_service.api.schemas import ratios as shapes
-from gis_service.district import get_district
-from gis_service.export.ratios import MEDIA_TYPES, render
+from gis_service.catalogue import catalogue_for
+from gis_service.district import district_for
+from gis_service.export.ratios import MEDIA_TYPES, render, zone_labels
 from gis_service.store.ratios import current_report, ratio_rules
 
 router = APIRouter(prefix="/api/v1/ratios", tags=["ratios"])
@@ -29,7 +30,7 @@ def ratios(
     important_only: ImportantQuery = False,
 ) -> dict[str, Any]:
     """Return the ratio check per river and bank, the total and per-town totals (JSON of `rivergis ratios`)."""
-    return current_report(session, ratio_rules(settings), river=river).to_json(important_only)
+    return current_report(session, catalogue_for(settings), ratio_rules(settings), river=river).to_json(important_only)
 
 
 @router.get("/export.{fmt}", response_class=Response, responses=file_responses(*MEDIA_TYPES.values()))
@@ -42,8 +43,10 @@ def ratios_export(
     important_only: ImportantQuery = False,
 ) -> Response:
     """Download the check as an XLSX workbook, a CSV table (UTF-8 BOM) or GeoJSON of the zone stretches."""
-    report = current_report(session, ratio_rules(settings), river=river)
-    data = render(report, fmt, important_only, district=get_district().name)
+    report = current_report(session, catalogue_for(settings), ratio_rules(settings), river=river)
+    data = render(
+        report, zone_labels(catalogue_for(settings)), fmt, important_only, district=district_for(settings).name
+    )
     name = f"岸线功能区核算{'_' + river if river else ''}.{fmt}"
     disposition = f"attachment; filename=\"ratios.{fmt}\"; filename*=UTF-8''{quote(name)}"
     return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})

@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from gis_service.api.deps import SettingsDep
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import catalogue_for
 from gis_service.chiefs.rules import get_chief_settings
+from gis_service.district import district_for
 from gis_service.webmap.assets import VENDOR_ASSETS
 
 router = APIRouter(tags=["public-reports"])
@@ -27,14 +28,15 @@ def _template() -> Template:
 def report_page(settings: SettingsDep) -> HTMLResponse:
     """Return the citizen's report form: place (map or phone position), category, description, photos."""
     assets = {a.key: a.url for a in VENDOR_ASSETS}
-    category = get_catalogue()["problems"].field("category")
+    category = catalogue_for(settings)["problems"].field("category")
+    district = district_for(settings)
     rules = get_chief_settings()
     html = _template().render(
-        district=settings.district_name,
+        district=district.name,
         hotline=rules.hotline,
         categories=[(v.code, v.label) for v in category.values.values()],
         max_photos=rules.public_report_max_photos,
-        bbox=settings.district_bbox,
+        bbox=district.bbox,
         api="/api/v1/public-reports",
         leaflet_css=assets["leaflet_css"],
         leaflet_js=assets["leaflet"],

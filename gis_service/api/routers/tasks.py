@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer
+from gis_service.api.deps import Admin, CatalogueDep, ClockDep, SessionDep, SettingsDep, Surveyor, Viewer, app_catalogue
 from gis_service.api.params import IdPath
 from gis_service.api.routers.quality import uploaded_table
 from gis_service.api.schemas import quality as shapes
@@ -35,20 +35,21 @@ def tasks(
 @router.get("/rollup", response_model=shapes.TaskRollup, response_model_exclude_unset=True)
 def tasks_rollup(
     session: SessionDep,
+    catalogue: CatalogueDep,
     _caller: Viewer,
     clock: ClockDep,
     by: Annotated[str, Query(description="river | unit | town")] = "river",
     year: Annotated[int | None, Query(ge=1900, le=2200, description="年度")] = None,
 ) -> dict[str, Any]:
     """Return task counts per river, responsible unit or town."""
-    return rollup(session, clock, by, year=year)
+    return rollup(session, catalogue, clock, by, year=year)
 
 
 @router.post("/import", status_code=201, response_model=shapes.TasksImport, response_model_exclude_unset=True)
 async def upload_tasks(request: Request, session: SessionDep, caller: Admin, settings: SettingsDep) -> dict[str, Any]:
     """Import a task list (河流编码, 年度, 任务, 措施, 责任单位, 时限, 目标值, 单位) from .xlsx or .csv."""
     async with uploaded_table(request) as path:
-        result = import_tasks(session, path, ArchiveLimits.of(settings))
+        result = import_tasks(session, app_catalogue(request.app), path, ArchiveLimits.of(settings))
     caller.audit(session, "tasks.import", "tasks", path.name, stored=result["stored"])
     return result
 

@@ -9,8 +9,9 @@ import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import LayerSpec, get_catalogue
+from gis_service.catalogue import LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
+from gis_service.district import district_for
 from gis_service.ingest.validation.validate import Context, Tolerances
 from gis_service.settings import Settings
 from gis_service.store.bulk import member_of
@@ -20,16 +21,18 @@ from gis_service.store.current import CurrentFeatures
 def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fix: bool, settings: Settings) -> Context:
     """Read what validation needs: known river codes, the delivery's rivers and their approved ranges.
 
-    The checks' tolerances come from ``settings``, the caller's (an app's or the CLI's).
+    The checks' tolerances, the layer catalogue and the district come from ``settings``, the caller's (an
+    app's or the CLI's).
     """
-    known = {str(code) for (code,) in CurrentFeatures(get_catalogue()["rivers"]).values(session, "code")}
+    catalogue = catalogue_for(settings)
+    known = {str(code) for (code,) in CurrentFeatures(catalogue["rivers"]).values(session, "code")}
     codes = sorted(str(c) for c in frame["river_code"].dropna().unique()) if "river_code" in frame else []
     empty = gpd.GeoDataFrame({"code": [], "river_code": []}, geometry=[], crs=4490)
     rivers, ranges = empty, empty
     if codes and layer.name in {"boundaries", "zones", "stakes"}:
-        rivers = read_current(session, "rivers", "code", codes, ["code", "name", "important"])
+        rivers = read_current(session, catalogue["rivers"], "code", codes, ["code", "name", "important"])
         if layer.name in {"zones", "stakes"}:
-            ranges = read_current(session, "boundaries", "river_code", codes, ["river_code", "bank"])
+            ranges = read_current(session, catalogue["boundaries"], "river_code", codes, ["river_code", "bank"])
     existing: set[str] = set()
     if layer.name == "problems" and layer.key and layer.key in frame:
         keys = [str(k) for k in frame[layer.key].dropna().unique()]
@@ -41,15 +44,18 @@ def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fi
         rivers=rivers,
         ranges=ranges,
         tolerances=Tolerances.of(settings),
+        district=district_for(settings),
         known_rivers=known,
         existing_keys=existing,
         fix=fix,
     )
 
 
-def read_current(session: Session, layer: str, column: str, codes: list[str], names: list[str]) -> gpd.GeoDataFrame:
+def read_current(
+    session: Session, layer: LayerSpec, column: str, codes: list[str], names: list[str]
+) -> gpd.GeoDataFrame:
     """Read ``names`` and the geometry of the current features of ``layer`` whose ``column`` is one of ``codes``."""
-    read = CurrentFeatures(get_catalogue()[layer])
+    read = CurrentFeatures(layer)
     query = read.select_columns(names, session_backend(session))
     rows: list[Any] = []
     for clause in member_of(session, read.table.c[column], codes):

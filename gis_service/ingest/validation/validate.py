@@ -15,7 +15,7 @@ import geopandas as gpd
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.catalogue import LayerSpec
-from gis_service.district import get_district
+from gis_service.district import District
 from gis_service.ingest.crs import local_metric_crs
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.checks import check_duplicates, check_fields, check_geometries, check_rivers
@@ -59,6 +59,7 @@ class Context:
     rivers: gpd.GeoDataFrame  # code, geometry (centerlines, EPSG:4490)
     ranges: gpd.GeoDataFrame  # river_code, bank, geometry: approved ranges of the delivery's rivers
     tolerances: Tolerances
+    district: District  # its extent and GK zones: the caller's settings' (see ``load_context``)
     known_rivers: set[str] = field(default_factory=set)
     existing_keys: set[str] = field(default_factory=set)
     fix: bool = False
@@ -77,7 +78,7 @@ class Checked:
 
 def river_geometry(frame: gpd.GeoDataFrame, ctx: Context) -> RiverGeometry:
     """Return the features with their rivers' centerlines and ranges, and a local metric CRS around them."""
-    return RiverGeometry(frame, ctx.rivers, ctx.ranges, local_metric_crs(frame))
+    return RiverGeometry(frame, ctx.rivers, ctx.ranges, local_metric_crs(frame, ctx.district))
 
 
 def validate(
@@ -107,7 +108,7 @@ def validate(
         findings += check_sides(frame, rg, loc)
     if layer.name == "boundaries":
         findings += check_range_contains_river(rg, tolerances.zone_range_m)
-        district = get_district()
+        district = ctx.district
         findings += check_range_proportions(rg, district.bbox, tolerances.range_width_warning_m, district.name)
     elif layer.name == "zones":
         findings += check_zones_in_range(rg, loc, tolerances.zone_range_m)

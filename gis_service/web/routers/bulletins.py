@@ -10,14 +10,14 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import ClockDep, SessionDep, SettingsDep
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_catalogue
 from gis_service.api.routers.bulletins import MEDIA
 from gis_service.errors import BadRequest
 from gis_service.quality.assessment import parse_period
 from gis_service.quality.bulletin import build_bulletin
 from gis_service.quality.bulletin_files import annex_bytes, word_bytes
+from gis_service.store.current import town_names
 from gis_service.web.deps import PAGE, PageViewer
-from gis_service.web.ratio_view import town_names
 from gis_service.web.templating import render
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
@@ -44,7 +44,7 @@ def bulletins_page(request: Request, session: SessionDep, user: PageViewer) -> R
     context = {
         "period": label,
         "town": town,
-        "towns": town_names(session),
+        "towns": town_names(session, app_catalogue(request.app)),
         "year": request.query_params.get("year", ""),
         "part": request.query_params.get("part", ""),
         "word": f"/bulletins/{quote(label)}.docx{query}" if label else "",

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, app_catalogue, app_settings
 from gis_service.api.params import IdPath
 from gis_service.chiefs import assignments, patrols
 from gis_service.chiefs.roster import RosterRejected, read_roster
@@ -66,7 +66,9 @@ def _page(
         "today": clock.today().isoformat(),
         "rows": rows,
         "staff": staff,
-        "coverage": assignments.coverage_check(session, day, app_settings(request.app).gap_tolerance_m),
+        "coverage": assignments.coverage_check(
+            session, app_catalogue(request.app), day, app_settings(request.app).gap_tolerance_m
+        ),
         "can_import": user.may(Role.ADMIN),
         "result": result,
         "error": error,
@@ -94,13 +96,13 @@ async def import_roster(
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / (name if name.lower().endswith(".xlsx") else "roster.xlsx")
             path.write_bytes(content)
-            rivers = assignments.rivers_frame(session)
+            rivers = assignments.rivers_frame(session, app_catalogue(request.app))
             facts = assignments.river_facts(rivers)
             tolerance = app_settings(request.app).gap_tolerance_m
             rows = read_roster(path, facts, today, tolerance)
         with session.begin_nested():
             result: dict[str, Any] = assignments.apply_roster(session, rows, rivers, tolerance)
-            result["signboards_outdated"] = len(refresh_flags(session, today))
+            result["signboards_outdated"] = len(refresh_flags(session, app_catalogue(request.app), today))
     except ServiceError as exc:
         if exc.http_status >= 500:
             raise

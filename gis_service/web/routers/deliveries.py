@@ -17,15 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from gis_service.access import Role
-from gis_service.api.deps import SessionDep, SettingsDep, app_settings
+from gis_service.api.deps import SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
-from gis_service.catalogue import get_catalogue
 from gis_service.db.models import Delivery
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import approve_delivery, run_import
 from gis_service.settings import Settings
-from gis_service.store.current import CurrentFeatures
+from gis_service.store.current import river_names
 from gis_service.store.deliveries import get_delivery, range_diff, reject_delivery
 from gis_service.store.history import DeliveryHistory
 from gis_service.web.delivery_map import version_map_html
@@ -41,6 +40,7 @@ from gis_service.web.deps import (
     csrf_matches,
 )
 from gis_service.web.templating import PAGE_HEADERS, render
+from gis_service.webmap.base import MapSetup
 from gis_service.webmap.preview import checked_delivery_html
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
@@ -49,18 +49,6 @@ DELIVERED_LAYERS = ("boundaries", "zones", "stakes")
 ENCODINGS = ("UTF-8", "GBK")
 STATUS_LABELS = {"submitted": "待审核", "approved": "已批准（现行）", "rejected": "已退回", "superseded": "已被替代"}
 STATUS_COLOURS = {"submitted": "yellow", "approved": "green", "rejected": "red", "superseded": "secondary"}
-
-
-def _rivers(session: Session) -> list[tuple[str, str]]:
-    """Return (code, name) of every river, for the form's 河流 choice."""
-    rivers = CurrentFeatures(get_catalogue()["rivers"], sort=(("code", False),))
-    return [(code, name) for code, name in rivers.values(session, "code", "name")]
-
-
-def _layers() -> list[tuple[str, str]]:
-    """Return (code, Chinese label) of the layers a surveyor may deliver."""
-    catalogue = get_catalogue()
-    return [(name, catalogue[name].label) for name in DELIVERED_LAYERS]
 
 
 def _form_page(
@@ -73,9 +61,10 @@ def _form_page(
     **context: Any,
 ) -> HTMLResponse:
     """Render the upload form, with what the user chose kept and any report or error below it."""
+    catalogue = app_catalogue(request.app)
     body = {
-        "layers": _layers(),
-        "rivers": _rivers(session),
+        "layers": [(name, catalogue[name].label) for name in DELIVERED_LAYERS],
+        "rivers": sorted(river_names(session, catalogue).items()),
         "encodings": ENCODINGS,
         "values": values or {},
         "error": None,
@@ -161,7 +150,8 @@ async def _refused(
     """Answer a refused delivery: its report, and the preview map with the problems marked (nothing stored)."""
     report = exc.details if isinstance(exc.details, dict) else {}
     frame = features[-1] if features else None
-    preview = await run_in_threadpool(checked_delivery_html, frame, report, False)
+    setup = MapSetup.of(app_settings(request.app))
+    preview = await run_in_threadpool(checked_delivery_html, frame, report, False, setup)
     context = {"report": report, "preview": preview, "error": {"message": exc.message, "code": exc.code}}
     return _form_page(request, session, user, values=values, status=422, **context)
 
@@ -181,7 +171,7 @@ def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response
         "admin": admin,
         "waiting": sorted(waiting.items()),
         "rows": rows[:200],
-        "labels": {spec.name: spec.label for spec in get_catalogue()},
+        "labels": {spec.name: spec.label for spec in app_catalogue(request.app)},
         "status_labels": STATUS_LABELS,
         "status_colours": STATUS_COLOURS,
     }
@@ -200,13 +190,13 @@ def delivery_page(request: Request, session: SessionDep, user: PageViewer, deliv
     current = _current(session, d)
     diff = None
     if d.layer == "boundaries" and current is not None and current.id != d.id:
-        diff = range_diff(session, current.id, d.id)
+        diff = range_diff(session, app_catalogue(request.app), current.id, d.id)
     context = {
         "d": d,
         "report": d.report or {},
         "current": current,
         "diff": diff,
-        "layer_label": get_catalogue()[d.layer].label,
+        "layer_label": app_catalogue(request.app)[d.layer].label,
         "status_labels": STATUS_LABELS,
         "status_colours": STATUS_COLOURS,
         "can_decide": user.may(Role.ADMIN) and d.status == "submitted",
@@ -215,10 +205,10 @@ def delivery_page(request: Request, session: SessionDep, user: PageViewer, deliv
 
 
 @router.get("/deliveries/{delivery_id}/map")
-def delivery_map(session: SessionDep, _user: PageViewer, delivery_id: int) -> Response:
+def delivery_map(session: SessionDep, settings: SettingsDep, _user: PageViewer, delivery_id: int) -> Response:
     """The delivery's map (new version over the current one), shown in a frame of its page."""
     d = get_delivery(session, delivery_id)
-    return HTMLResponse(version_map_html(session, d, _current(session, d)), headers=PAGE_HEADERS)
+    return HTMLResponse(version_map_html(session, MapSetup.of(settings), d, _current(session, d)), headers=PAGE_HEADERS)
 
 
 @router.post("/deliveries/{delivery_id}/approve")

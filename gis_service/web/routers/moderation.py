@@ -13,9 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.routers.problems import photo_response
-from gis_service.catalogue import get_catalogue
 from gis_service.chiefs import public_reports
 from gis_service.errors import NotFound, ServiceError
 from gis_service.web.deps import PAGE, CsrfForm, PageAdmin, WebUser, commit_now
@@ -38,7 +37,7 @@ def _page(
     """Render the queue of one status (待审核 by default) with each report's photos and decision forms."""
     shown = request.query_params.get("status") or "pending"
     shown = shown if shown in SHOWN else "pending"
-    category = get_catalogue()["problems"].field("category")
+    category = app_catalogue(request.app)["problems"].field("category")
     rows = public_reports.queue(session, shown)
     for r in rows:
         r["category_label"] = category.value_label(r["category"])

@@ -6,6 +6,7 @@ with photos; the register's rules (``ledger.outfalls``) refuse a stage going bac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,11 +14,11 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.routers.problems import photo_response
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import LayerSpec
 from gis_service.errors import BadRequest, NotFound, ServiceError
-from gis_service.export.ratios import zone_label
+from gis_service.export.ratios import zone_labels
 from gis_service.ledger import outfalls
 from gis_service.web.deps import PAGE, PageAdmin, PageViewer, WebUser, commit_now
 from gis_service.web.problem_view import show
@@ -36,35 +37,41 @@ EVENT_LABELS = {
 }
 
 
-def _field(name: str) -> Any:
-    """Return an outfall field's catalogue spec."""
-    return get_catalogue()["outfalls"].field(name)
+@dataclass(frozen=True)
+class OutfallLabels:
+    """The outfalls layer's words (of the app's catalogue) as the register pages show them."""
+
+    spec: LayerSpec
+
+    def label_of(self, name: str, code: Any) -> str:
+        """Return a coded outfall value's Chinese label (— when unset)."""
+        if code is None or code == "" or (isinstance(code, float) and code != code):
+            return "—"
+        return str(self.spec.field(name).value_label(code))
+
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        """Return (code, label) of a coded outfall field."""
+        return [(v.code, v.label) for v in self.spec.field(name).values.values()]
 
 
-def label_of(name: str, code: Any) -> str:
-    """Return a coded outfall value's Chinese label (— when unset)."""
-    if code is None or code == "" or (isinstance(code, float) and code != code):
-        return "—"
-    return str(_field(name).value_label(code))
+def _labels(request: Request) -> OutfallLabels:
+    """Return the outfalls layer's words, of the app's catalogue."""
+    return OutfallLabels(app_catalogue(request.app)["outfalls"])
 
 
-def _choices(name: str) -> list[tuple[str, str]]:
-    """Return (code, label) of a coded outfall field."""
-    return [(v.code, v.label) for v in _field(name).values.values()]
-
-
-def _change_rows(changes: dict[str, Any]) -> list[tuple[str, str]]:
+def _change_rows(words: OutfallLabels, changes: dict[str, Any]) -> list[tuple[str, str]]:
     """Return an event's changes as (label, text): a registered value, or ``from → to``."""
     out = []
     for name, value in changes.items():
         if name == "geometry":
             out.append(("位置", "已移动"))
             continue
-        label = _field(name).label if name in get_catalogue()["outfalls"].field_names else name
-        coded = name in get_catalogue()["outfalls"].field_names and bool(_field(name).values)
+        known = name in words.spec.field_names
+        label = words.spec.field(name).label if known else name
+        coded = known and bool(words.spec.field(name).values)
 
         def shown(v: Any, coded: bool = coded, name: str = name) -> str:
-            return label_of(name, v) if coded else show(v)
+            return words.label_of(name, v) if coded else show(v)
 
         if isinstance(value, dict) and "to" in value:
             out.append((label, f"{shown(value.get('from'))} → {shown(value.get('to'))}"))
@@ -76,6 +83,7 @@ def _change_rows(changes: dict[str, Any]) -> list[tuple[str, str]]:
 @router.get("/outfalls")
 def register(request: Request, session: SessionDep, user: PageViewer) -> Response:
     """The register: filters (river, type, stage, status, flagged), counts, and every outfall with its flags."""
+    words = _labels(request)
     where = {k: (request.query_params.get(k) or "").strip() or None for k in FILTERS}
     flagged = {"1": True, "0": False}.get(request.query_params.get("flagged", ""))
     frame = outfalls.list_outfalls(
@@ -94,12 +102,12 @@ def register(request: Request, session: SessionDep, user: PageViewer) -> Respons
             "code": r["code"],
             "name": r["name"],
             "river_code": r["river_code"] or "",
-            "type": label_of("outfall_type", r["outfall_type"]),
+            "type": words.label_of("outfall_type", r["outfall_type"]),
             "stage": r["stage"],
-            "stage_label": label_of("stage", r["stage"]),
-            "outcome": label_of("outcome", r["outcome"]),
+            "stage_label": words.label_of("stage", r["stage"]),
+            "outcome": words.label_of("outcome", r["outcome"]),
             "status": r["status"],
-            "status_label": label_of("status", r["status"]),
+            "status_label": words.label_of("status", r["status"]),
             "flags": [outfalls.FLAG_LABELS[f] for f in r["flags"] or []],
         }
         for r in frame.drop(columns="geometry").to_dict("records")
@@ -109,10 +117,10 @@ def register(request: Request, session: SessionDep, user: PageViewer) -> Respons
         "stats": stats,
         "where": where,
         "flagged": request.query_params.get("flagged", ""),
-        "types": _choices("outfall_type"),
-        "stages": _choices("stage"),
-        "statuses": _choices("status"),
-        "label_of": label_of,
+        "types": words.choices("outfall_type"),
+        "stages": words.choices("stage"),
+        "statuses": words.choices("status"),
+        "label_of": words.label_of,
     }
     return render(request, "outfalls_list.html", user, context)
 
@@ -127,6 +135,7 @@ def _page(
     status: int = 200,
 ) -> Response:
     """Render an outfall's page: record, stage progress, flags, its file with photos, the admin's stage form."""
+    words = _labels(request)
     frame = outfalls.list_outfalls(session, fid=outfall_id, settings=app_settings(request.app))
     if frame.empty:
         raise NotFound(f"排污口 {outfall_id} 不存在", code="outfall_not_found")
@@ -135,20 +144,22 @@ def _page(
     events = outfalls.outfall_history(session, outfall_id)
     for e in events:
         e["label"] = EVENT_LABELS.get(e["action"], e["action"])
-        e["rows"] = _change_rows(e["changes"])
+        e["rows"] = _change_rows(words, e["changes"])
     stage = o["stage"] or "survey"
     context = {
         "o": o,
-        "zone": zone_label(o["zone_type"]) if isinstance(o.get("zone_type"), str) else "—",
+        "zone": zone_labels(app_catalogue(request.app)).get(o["zone_type"], o["zone_type"])
+        if isinstance(o.get("zone_type"), str)
+        else "—",
         "lon": point.x,
         "lat": point.y,
-        "label_of": label_of,
-        "stages": _choices("stage"),
+        "label_of": words.label_of,
+        "stages": words.choices("stage"),
         "stage_index": outfalls.STAGES.index(stage),
         "later_stages": [
-            (c, lbl) for c, lbl in _choices("stage") if outfalls.STAGES.index(c) >= outfalls.STAGES.index(stage)
+            (c, lbl) for c, lbl in words.choices("stage") if outfalls.STAGES.index(c) >= outfalls.STAGES.index(stage)
         ],
-        "outcomes": _choices("outcome"),
+        "outcomes": words.choices("outcome"),
         "flags": [outfalls.FLAG_LABELS[f] for f in o["flags"] or []],
         "events": list(reversed(events)),
         "error": error,
@@ -182,6 +193,7 @@ def change_stage(
                 expected_version=int(version),
                 fields=fields,
                 note=text(form, "note", "说明") or None,
+                catalogue=app_catalogue(request.app),
                 clock=clock,
             )
             if photos:

@@ -14,7 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, app_catalogue, app_settings
+from gis_service.catalogue import Catalogue
 from gis_service.chiefs import patrols
 from gis_service.chiefs.stats import patrol_towns, reach_towns
 from gis_service.chiefs.tracks import read_track
@@ -53,7 +54,7 @@ def _page(
     overdue = patrols.overdue_reaches(session, today)
     town = (request.query_params.get("town") or "").strip()
     if town:
-        rows, overdue = _in_town(session, town, today, rows, overdue)
+        rows, overdue = _in_town(session, app_catalogue(request.app), town, today, rows, overdue)
     for r in rows:
         r["duration"] = duration_text(r["duration_s"])
     context = {
@@ -81,15 +82,21 @@ def _added(session: Session, raw: str | None) -> dict[str, Any] | None:
 
 
 def _in_town(
-    session: Session, town: str, today: dt.date, rows: list[dict[str, Any]], overdue: list[dict[str, Any]]
+    session: Session,
+    catalogue: Catalogue,
+    town: str,
+    today: dt.date,
+    rows: list[dict[str, Any]],
+    overdue: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Keep the patrols and overdue reaches of ``town`` (as the dashboard counts them), or name the towns."""
-    reach_town = reach_towns(session, today)
-    known = set(reach_town.values()) | set(layer_frame(session, "towns", ["name"])["name"].astype(str))
+    towns = layer_frame(session, catalogue["towns"], ["name"])
+    reach_town = reach_towns(session, today, towns)
+    known = set(reach_town.values()) | set(towns["name"].astype(str))
     if town not in known:
         names = "、".join(sorted(known)) or "（镇街图层为空）"
         raise BadRequest(f"镇街 {town!r} 不在镇街图层中；可选：{names}", code="unknown_town")
-    patrol_town = patrol_towns(session, [int(r["id"]) for r in rows])
+    patrol_town = patrol_towns(session, towns, [int(r["id"]) for r in rows])
     mine = [r for r in rows if patrol_town.get(int(r["id"])) == town]
     late = [o for o in overdue if reach_town.get(int(o["assignment_id"])) == town]
     return mine, late
@@ -119,6 +126,7 @@ async def upload(
             record = patrols.add_patrol(
                 session,
                 track,
+                catalogue=app_catalogue(request.app),
                 chief_name=typed["chief"] or None,
                 river_code=typed["river"] or None,
                 actor=user.username,

@@ -7,6 +7,7 @@ with optimistic locking and role rules, and reporting; each write is audited lik
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,28 +16,19 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.routers.problems import photo_response
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import catalogue_for
 from gis_service.clock import BusinessClock
 from gis_service.db.models import Attachment, ProblemEvent
+from gis_service.district import district_for
 from gis_service.errors import BadRequest, Conflict, NotFound, ServiceError
 from gis_service.ledger import service
 from gis_service.ledger.location import POINT_ONLY, site_geometry
 from gis_service.ledger.states import ACTIONS, status_label
-from gis_service.store.current import CurrentFeatures
+from gis_service.store.current import river_names, town_names
 from gis_service.web.deps import PAGE, CsrfForm, PageSurveyor, PageViewer, RoleRequired, WebUser, commit_now
-from gis_service.web.problem_view import (
-    EVENT_LABELS,
-    action_views,
-    choices,
-    may_act,
-    record_rows,
-    status_colour,
-    step_data,
-    value_label,
-)
-from gis_service.web.ratio_view import town_names
+from gis_service.web.problem_view import EVENT_LABELS, ProblemLabels, action_views, may_act, status_colour
 from gis_service.web.templating import render
 from gis_service.web.uploads import PhotoForm, text
 
@@ -54,13 +46,12 @@ def _filter(request: Request) -> service.ProblemFilter:
         values = [v for v in request.query_params.getlist(name) if v.strip()]
         if values:
             params[name] = values if name in {"status", "category"} else values[-1]
-    return service.ProblemFilter.parse(params)
+    return service.ProblemFilter.parse(params, app_catalogue(request.app)["problems"])
 
 
-def _rivers(session: Session) -> list[tuple[str, str]]:
-    """Return (code, name) of every river, for the filter and the report form."""
-    rivers = CurrentFeatures(get_catalogue()["rivers"]).values(session, "code", "name")
-    return sorted((str(code), str(name)) for code, name in rivers)
+def _labels(request: Request) -> ProblemLabels:
+    """Return the problems layer's words, of the app's catalogue."""
+    return ProblemLabels(app_catalogue(request.app)["problems"])
 
 
 def _page_number(request: Request) -> int:
@@ -73,12 +64,20 @@ def _page_number(request: Request) -> int:
 def board(request: Request, session: SessionDep, clock: ClockDep, user: PageViewer) -> Response:
     """The ledger board: the issue map's filters, counts, a page of sites, and the map with the same filter."""
     flt = _filter(request)
+    catalogue = app_catalogue(request.app)
+    words = ProblemLabels(catalogue["problems"])
     page = _page_number(request)
-    stats = service.statistics(session, flt=flt, clock=clock)
+    stats = service.statistics(session, problems=words.spec, flt=flt, clock=clock)
     pages = max(math.ceil(stats["total"] / PAGE_SIZE), 1)
     page = min(page, pages)
     items, _more = service.list_problems(
-        session, flt, sort="-found_date", limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, clock=clock
+        session,
+        flt,
+        sort="-found_date",
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        problems=words.spec,
+        clock=clock,
     )
     query = flt.query()
     map_query = urlencode({k: v for k, v in query.items() if k in MAP_PARAMS})
@@ -91,12 +90,12 @@ def board(request: Request, session: SessionDep, clock: ClockDep, user: PageView
         "pages": pages,
         "page_link": lambda n: "/problems?" + urlencode({**query, "page": n}),
         "map_href": "/maps/problems" + (f"?{map_query}" if map_query else ""),
-        "statuses": choices("status"),
-        "categories": choices("category"),
-        "towns": town_names(session),
-        "rivers": _rivers(session),
+        "statuses": words.choices("status"),
+        "categories": words.choices("category"),
+        "towns": town_names(session, catalogue),
+        "rivers": sorted(river_names(session, catalogue).items()),
         "status_colour": status_colour,
-        "value_label": value_label,
+        "value_label": words.value_label,
         "can_report": may_act(user),
     }
     return render(request, "problems_list.html", user, context)
@@ -106,14 +105,15 @@ def _new_form(
     request: Request, user: WebUser, values: dict[str, str], error: dict[str, str] | None, status: int
 ) -> Response:
     """Render the report form, keeping what the user typed and any error above it."""
-    settings = app_settings(request.app)
+    district = district_for(app_settings(request.app))
+    words = _labels(request)
     context = {
         "values": values,
         "error": error,
-        "categories": choices("category"),
-        "sources": choices("source"),
-        "bbox": list(settings.district_bbox),
-        "district": settings.district_name,
+        "categories": words.choices("category"),
+        "sources": words.choices("source"),
+        "bbox": list(district.bbox),
+        "district": district.name,
     }
     return render(request, "problem_new.html", user, context, status=status)
 
@@ -148,13 +148,12 @@ def report(request: Request, session: SessionDep, clock: ClockDep, user: PageSur
             raise BadRequest("请在地图上点选问题位置，或输入经度和纬度", code="missing_location")
         if not values["category"]:
             raise BadRequest("请选择问题类别", code="missing_category")
-        geometry = site_geometry(
-            _coordinate(values, "lon", "经度"), _coordinate(values, "lat", "纬度"), None, None, POINT_ONLY
-        )
+        settings = app_settings(request.app)
+        lon, lat = _coordinate(values, "lon", "经度"), _coordinate(values, "lat", "纬度")
+        geometry = site_geometry(lon, lat, None, None, district_for(settings), POINT_ONLY)
         fields = {k: values[k] for k in ("category", "description", "found_date", "source") if values[k]}
         with session.begin_nested():
-            frame = service.site_frame(geometry, fields)
-            settings = app_settings(request.app)
+            frame = service.site_frame(catalogue_for(settings)["problems"], geometry, fields)
             pid = service.report_new(
                 session, frame, actor=user.username, settings=settings, clock=clock, note=values["note"] or None
             )[0]
@@ -176,22 +175,23 @@ def _site_page(
     status: int = 200,
 ) -> Response:
     """Render a site's page: record, the buttons of its status, the timeline with photos, an error if any."""
-    item = service.get_problem(session, problem_id, clock=clock)
+    words = _labels(request)
+    item = service.get_problem(session, problem_id, problems=words.spec, clock=clock)
     events = service.history(session, problem_id)
     for e in events:
         e["label"] = EVENT_LABELS.get(e["action"], e["action_label"])
-        e["fields"] = step_data(e["data"])
+        e["fields"] = words.step_data(e["data"])
     context = {
         "p": item,
-        "record": record_rows(item),
-        "status_text": status_label(item["status"]),
+        "record": words.record_rows(item),
+        "status_text": status_label(words.spec, item["status"]),
         "colour": status_colour(item["status"], item["overdue"]),
         "actions": action_views(item["status"], user),
         "events": list(reversed(events)),
         "error": error,
         "may_act": may_act(user),
         "today": clock.today().isoformat(),
-        "status_label": status_label,
+        "status_label": partial(status_label, words.spec),
     }
     return render(request, "problem.html", user, context, status=status)
 
@@ -250,7 +250,7 @@ def step(
         message = exc.message
         if exc.code == "version_conflict" and now:
             message = (
-                f"该问题已被他人更新，现在的状态是“{status_label(now)}”；"
+                f"该问题已被他人更新，现在的状态是“{status_label(_labels(request).spec, now)}”；"
                 f"您的“{spec.label}”未保存，请看下方最新记录后再操作。"
             )
         error = {"message": message, "code": exc.code, "action": action}

@@ -13,11 +13,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from gis_service.api.deps import SessionDep, SettingsDep
-from gis_service.export.ratios import MEDIA_TYPES
+from gis_service.catalogue import catalogue_for
+from gis_service.district import district_for
+from gis_service.export.ratios import MEDIA_TYPES, zone_labels
 from gis_service.export.ratios import render as render_export
+from gis_service.store.current import river_towns, town_names
 from gis_service.store.ratios import current_report, ratio_rules
 from gis_service.web.deps import PAGE, PageViewer
-from gis_service.web.ratio_view import river_rows, river_towns, town_names
+from gis_service.web.ratio_view import river_rows
 from gis_service.web.templating import render
 
 router = APIRouter(dependencies=PAGE, include_in_schema=False)
@@ -36,12 +39,14 @@ def ratios_page(
     """The check per river and bank: verdicts, reasons, each river's map, and the downloads."""
     important_only = important.strip().lower() in TRUE_WORDS
     town = town.strip()
-    report = current_report(session, ratio_rules(settings))
-    rows = river_rows(report, river_towns(session), important_only=important_only, town=town or None)
+    catalogue = catalogue_for(settings)
+    report = current_report(session, catalogue, ratio_rules(settings))
+    towns = river_towns(session, catalogue)
+    rows = river_rows(report, towns, zone_labels(catalogue), important_only=important_only, town=town or None)
     download = urlencode({"important_only": "true"}) if important_only else ""
     context = {
         "rows": rows,
-        "towns": town_names(session),
+        "towns": town_names(session, catalogue),
         "town": town,
         "important_only": important_only,
         "threshold": report.threshold,
@@ -63,8 +68,9 @@ def ratios_download(
     important_only: bool = False,
 ) -> Response:
     """下载 Excel / CSV / GeoJSON: the files of ``/api/v1/ratios/export.*``, for the page's logged-in user."""
-    report = current_report(session, ratio_rules(settings), river=river or None)
-    data = render_export(report, fmt, important_only, district=settings.district_name)
+    report = current_report(session, catalogue_for(settings), ratio_rules(settings), river=river or None)
+    labels = zone_labels(catalogue_for(settings))
+    data = render_export(report, labels, fmt, important_only, district=district_for(settings).name)
     name = f"岸线功能区核算{'_' + river if river else ''}.{fmt}"
     disposition = f"attachment; filename=\"ratios.{fmt}\"; filename*=UTF-8''{quote(name)}"
     return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})

@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gis_service.api.deps import ClockDep, SessionDep, SettingsDep
+from gis_service.api.deps import CatalogueDep, ClockDep, SessionDep, SettingsDep
+from gis_service.district import district_for
 from gis_service.quality.screen import screen_figures
 from gis_service.store.ratios import ratio_rules
 from gis_service.web.deps import PAGE, PageViewer
@@ -22,19 +23,25 @@ router = APIRouter(dependencies=PAGE, include_in_schema=False)
 
 @router.get("/screen")
 def screen_page(
-    request: Request, session: SessionDep, user: PageViewer, settings: SettingsDep, clock: ClockDep
+    request: Request,
+    session: SessionDep,
+    catalogue: CatalogueDep,
+    user: PageViewer,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> Response:
     """The large screen: the map and every live figure (the first ones in the page, then fetched again)."""
     figures = screen_figures(
         session,
+        catalogue,
         method=settings.quality_assessment,
         rules=ratio_rules(settings),
         clock=clock,
         refresh_s=settings.screen_refresh_s,
     )
     context = {
-        "district": settings.district_name,
+        "district": district_for(settings).name,
         "figures": figures,
-        "layers": screen_layers(session, settings.quality_assessment),
+        "layers": screen_layers(session, catalogue, settings.quality_assessment),
     }
     return render(request, "screen.html", user, context)

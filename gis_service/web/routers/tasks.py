@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gis_service.access import Role
-from gis_service.api.deps import ClockDep, SessionDep
+from gis_service.api.deps import CatalogueDep, ClockDep, SessionDep
 from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest, NotFound, ServiceError
 from gis_service.quality.tasks import import_tasks, list_tasks, report_progress, task_history
@@ -83,10 +83,14 @@ def tasks_page(request: Request, session: SessionDep, clock: ClockDep, user: Pag
 
 
 @router.post("/tasks/import")
-async def import_page(request: Request, session: SessionDep, clock: ClockDep, user: PageAdmin) -> Response:
+async def import_page(
+    request: Request, session: SessionDep, catalogue: CatalogueDep, clock: ClockDep, user: PageAdmin
+) -> Response:
     """Admins: import a task list (河流编码, 年度, 任务, 措施, 责任单位, 时限, 目标值, 单位) from Excel."""
     try:
-        result, name = await import_form_file(request, user, session, "一河一策任务表", import_tasks)
+        result, name = await import_form_file(
+            request, user, session, "一河一策任务表", lambda s, path, limits: import_tasks(s, catalogue, path, limits)
+        )
     except ServiceError as exc:
         if exc.http_status >= 500:
             raise
