@@ -88,8 +88,35 @@ class Settings(BaseSettings):
     # The dispatch room's large screen (/screen) fetches its figures again every so many seconds.
     screen_refresh_s: int = Field(default=60, ge=2, le=3600)
 
+    # OGC API: the page size when none is asked and the largest (a larger ``limit`` is capped), and the
+    # reverse proxies whose X-Forwarded-* headers are believed (comma-separated client addresses, or *).
+    default_limit: int = 100
+    max_limit: int = 10000
+    trusted_proxies: str = ""
+
+    # River chiefs: a centerline point counts as patrolled within this distance of the track (metres);
+    # at least one patrol every so many days (村级 weekly, 镇街级 fortnightly, 区级 monthly); public
+    # reports from one address: at most so many in the window; the hotline and unit on boards and forms.
+    patrol_tolerance_m: float = 50.0
+    patrol_days_village: int = 7
+    patrol_days_town: int = 14
+    patrol_days_district: int = 30
+    public_report_limit: int = 5
+    public_report_window_minutes: int = 60
+    public_report_max_photos: int = 6
+    hotline: str = "12345"
+    supervising_unit: str = "区河长制办公室"
+
+    # Where the map's npm packages are (a ``node_modules`` folder), when not installed with the service.
+    assets_dir: Path | None = None
+
     host: str = "127.0.0.1"
     port: int = 8000
+
+    def trusts(self, client: str | None) -> bool:
+        """Return whether a request from ``client`` may say, through its headers, where the client sees us."""
+        trusted = {part.strip() for part in self.trusted_proxies.split(",") if part.strip()}
+        return "*" in trusted or (client is not None and client in trusted)
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to a SpatiaLite file in the data folder."""

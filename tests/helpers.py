@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gis_service.db.engine import engine_for
-from gis_service.ogc.settings import get_ogc_settings
 from gis_service.settings import get_settings
 
 
@@ -11,7 +10,6 @@ def clear_caches() -> None:
     """Forget cached settings and engines after the environment changed."""
     get_settings.cache_clear()
     engine_for.cache_clear()
-    get_ogc_settings.cache_clear()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -52,18 +52,12 @@ LAYERS: list[tuple[str, ...]] = [
 SETTINGS_READERS = {
     "gis_service.api.app",  # the app factory
     "gis_service.cli.common",  # the CLI's entry (``cli_settings``, the engine of a command)
+    "gis_service.settings",  # where ``get_settings()`` builds them
 }
 # What reads the environment: the settings' getters, and building a settings class afresh.
 ENV_READERS = {
     *("get_settings", "get_ogc_settings", "get_chief_settings"),
     *("Settings", "OgcSettings", "ChiefSettings", "AssetSettings"),
-}
-# Still reading them inside (to be passed in like the rest; the list may only shrink).
-SETTINGS_BACKLOG = {
-    *("gis_service.settings", "gis_service.ogc.settings", "gis_service.chiefs.rules"),
-    *("gis_service.api.routers.public_reports", "gis_service.api.routers.report_page"),
-    *("gis_service.chiefs.patrols", "gis_service.chiefs.public_reports", "gis_service.chiefs.signboards"),
-    *("gis_service.ogc.links", "gis_service.ogc.openapi", "gis_service.ogc.params", "gis_service.webmap.assets"),
 }
 
 
@@ -191,8 +185,8 @@ def settings_calls(module: str) -> int:
 def test_settings_are_read_where_a_process_starts() -> None:
     """The settings are read only by the app factory and the CLI's entry, and handed down from there."""
     readers = {module for module in MODULES if settings_calls(module)}
-    assert readers - SETTINGS_READERS - SETTINGS_BACKLOG == set(), "pass the settings in (SettingsDep, a parameter)"
-    assert SETTINGS_BACKLOG - readers == set(), "no longer reads them: strike it from SETTINGS_BACKLOG"
+    assert readers - SETTINGS_READERS == set(), "pass the settings in (SettingsDep, a parameter)"
+    assert SETTINGS_READERS - readers == set(), "no longer reads them: strike it from SETTINGS_READERS"
 
 
 def test_catalogue_and_district_come_from_the_settings_given() -> None:

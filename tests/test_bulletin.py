@@ -18,6 +18,7 @@ from gis_service.db.engine import transaction
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.ledger.stats import overdue, statistics
 from gis_service.quality import bulletin_charts
+from gis_service.settings import Settings
 from tests.test_quality import SECTIONS, run, xlsx
 from tests.test_quality_tasks import HEADER, TASKS
 
@@ -128,7 +129,7 @@ def test_bulletin_patrol_table_and_charts(demo_engine: Engine, tmp_path: Path) -
     patrol = tables_of(out)["6. 巡河覆盖（按镇街）"]
     assert patrol[0] == ["镇街", "责任河段", "超期未巡河段", "近30日巡河次数", "平均覆盖率(%)"]
     with transaction(demo_engine) as session:
-        stats = patrol_stats(session, bundled_catalogue(), dt.date(2026, 9, 30))
+        stats = patrol_stats(session, Settings(), dt.date(2026, 9, 30))
     expected = [
         [
             r["town"],

@@ -38,7 +38,8 @@ def report(c, **fields):  # type: ignore[no-untyped-def]
 
 def test_public_reports_need_no_token_and_one_address_is_rate_limited(api, monkeypatch) -> None:
     c, _ = api
-    monkeypatch.setenv("RIVERGIS_PUBLIC_REPORT_LIMIT", "2")
+    limited = get_settings().model_copy(update={"public_report_limit": 2})
+    c.app.state.settings = lambda: limited  # the app's settings, as the factory keeps them
     first = report(c, contact="13900000000")
     assert first.status_code == 201, first.text
     reference = first.json()["reference"]

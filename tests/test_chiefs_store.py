@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from gis_service.chiefs.patrols import overdue_reaches
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.cli.main import app
 from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
@@ -193,8 +194,9 @@ def test_a_chief_uploads_a_gpx_patrol_and_sees_its_coverage(roster_engine, tmp_p
     # Overdue on a frozen calendar: a village chief patrols every 7 days. 王村长 patrolled 03-10
     # (China time); 20:00 UTC on 03-17 is 03-18 in China: one day overdue. 甲村长 never patrolled.
     with transaction(roster_engine) as session:
-        late = {r["chief"]: r for r in overdue_reaches(session, BusinessClock.at(dt.datetime(2025, 3, 17, 20)).today())}
-        on_time = {r["chief"] for r in overdue_reaches(session, dt.date(2025, 3, 17))}
+        evening = BusinessClock.at(dt.datetime(2025, 3, 17, 20)).today()
+        late = {r["chief"]: r for r in overdue_reaches(session, evening, PatrolRules())}
+        on_time = {r["chief"] for r in overdue_reaches(session, dt.date(2025, 3, 17), PatrolRules())}
     assert late["王村长"]["days_overdue"] == 1 and late["王村长"]["last_patrol"] == "2025-03-10"
     assert "王村长" not in on_time and "甲村长" in on_time
 

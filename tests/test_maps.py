@@ -127,11 +127,11 @@ def test_gaode_basemap_shifts_site_data_and_lists_only_gcj_tiles(demo_client) ->
 
 
 def test_missing_assets_name_the_setup_command(demo_client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(assets, "candidate_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(assets, "candidate_dirs", lambda configured: [tmp_path])
     assets.vendor_dir.cache_clear()
     try:
         with pytest.raises(ConfigurationError) as err:
-            assets.vendor_dir()
+            assets.vendor_dir(None)
         assert err.value.code == "map_assets_missing" and "scripts/setup.sh" in err.value.message
         r = demo_client.get("/maps/problems")
         assert r.status_code == 503 and r.json()["error"]["code"] == "map_assets_missing"

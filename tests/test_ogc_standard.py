@@ -15,8 +15,8 @@ from gis_service.api.app import create_app
 from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
-from gis_service.ogc.settings import get_ogc_settings
 from gis_service.store.bulk import insert_features
+from tests.helpers import clear_caches
 
 
 def store_rivers(engine) -> None:
@@ -83,10 +83,10 @@ def test_number_matched_limit_cap_and_next_prev_links(client, engine, monkeypatc
     assert beyond["numberReturned"] == 0 and beyond["numberMatched"] == 12
     # A limit above the maximum is capped, not refused.
     monkeypatch.setenv("RIVERGIS_MAX_LIMIT", "4")
-    get_ogc_settings.cache_clear()
+    clear_caches()
     capped = client.get("/ogc/collections/problems/items", params={"limit": 1000})
     assert capped.status_code == 200 and capped.json()["numberReturned"] == 4
-    get_ogc_settings.cache_clear()
+    clear_caches()
 
 
 def test_unknown_and_bad_parameters_are_refused_by_name(client, engine):
@@ -172,9 +172,9 @@ def test_links_follow_a_trusted_proxy_and_never_carry_the_token(client, engine, 
     untrusted = client.get("/ogc/collections/problems/items", params=params, headers=headers).json()
     assert all(link["href"].startswith("http://testserver/ogc/") for link in untrusted["links"])
     monkeypatch.setenv("RIVERGIS_TRUSTED_PROXIES", "testclient")  # the test client's address
-    get_ogc_settings.cache_clear()
+    clear_caches()
     body = client.get("/ogc/collections/problems/items", params=params, headers=headers).json()
-    get_ogc_settings.cache_clear()
+    clear_caches()
     hrefs = {link["rel"]: link["href"] for link in body["links"]}
     assert hrefs["collection"] == "https://gis.example.org/hzz/ogc/collections/problems"
     assert hrefs["next"].startswith("https://gis.example.org/hzz/ogc/collections/problems/items?")

@@ -17,6 +17,7 @@ from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.ledger.stats import overdue, statistics
+from gis_service.settings import Settings
 from gis_service.store.ratios import current_report
 from tests.helpers import bearer, clear_caches
 from tests.test_quality import SECTIONS, xlsx
@@ -74,7 +75,7 @@ def test_screen_figures_equal_the_engines(
         new = statistics(session, flt=month, clock=SEPT_20, problems=PROBLEMS)["total"]
         late = overdue(session, clock=SEPT_20, limit=1, problems=PROBLEMS)["count"]
         everything = statistics(session, clock=SEPT_20, problems=PROBLEMS)
-        patrols = patrol_stats(session, bundled_catalogue(), dt.date(2026, 9, 20))
+        patrols = patrol_stats(session, Settings(), dt.date(2026, 9, 20))
     ledger = body["ledger"]
     assert (ledger["month"], ledger["new"], ledger["overdue"], ledger["total"]) == (
         "2026-09",

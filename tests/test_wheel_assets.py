@@ -27,7 +27,8 @@ def test_wheel_carries_the_installed_map_assets(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         for asset in VENDOR_ASSETS:
             # The same bytes as the npm packages the lock file pins (installed here by scripts/setup.sh).
-            assert sha256(archive.read(f"{INSIDE}/{asset.path}")) == sha256((vendor_dir() / asset.path).read_bytes())
+            packaged = vendor_dir(None) / asset.path
+            assert sha256(archive.read(f"{INSIDE}/{asset.path}")) == sha256(packaged.read_bytes())
         archive.extractall(tmp_path / "site")
     # Imported from the unpacked wheel, with no assets folder configured and no node/npm on the PATH,
     # the service finds the assets inside its own package.
@@ -35,7 +36,7 @@ def test_wheel_carries_the_installed_map_assets(tmp_path: Path) -> None:
     env.update(PYTHONPATH=str(tmp_path / "site"), PATH="/nonexistent")
     probe = (
         "from gis_service.webmap.assets import candidate_dirs, VENDOR_ASSETS;"
-        "inside = candidate_dirs()[-1];"
+        "inside = candidate_dirs(None)[-1];"
         "print(inside);"
         "print(all((inside / a.path).is_file() for a in VENDOR_ASSETS))"
     )

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.chainage import chainage_text
-from gis_service.catalogue import Catalogue, catalogue_for
+from gis_service.catalogue import catalogue_for
 from gis_service.chiefs.assignments import assignments_on, chief_named, rivers_frame
 from gis_service.chiefs.coverage import coverage, track_length
 from gis_service.chiefs.frequency import due_date, is_overdue, periods
 from gis_service.chiefs.levels import Level
 from gis_service.chiefs.reaches import reach_line
-from gis_service.chiefs.rules import get_chief_settings
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.chiefs.tracks import Track
 from gis_service.clock import BusinessClock
 from gis_service.db.models import SRID
@@ -59,7 +59,7 @@ def add_patrol(
     session: Session,
     track: Track,
     *,
-    catalogue: Catalogue,
+    settings: Settings,
     chief_name: str | None,
     river_code: str | None,
     actor: str,
@@ -68,8 +68,8 @@ def add_patrol(
     joint_units: str | None = None,
 ) -> dict[str, Any]:
     """Store a patrol: the chief's reach on the river, the track's length, duration and coverage of that reach."""
-    tolerance = get_chief_settings().patrol_tolerance_m
-    rivers = rivers_frame(session, catalogue)
+    tolerance = PatrolRules.of(settings).tolerance_m
+    rivers = rivers_frame(session, catalogue_for(settings))
     day = clock.local_date(track.started_at) if track.started_at else clock.today()
     chief: Chief | None = chief_named(session, chief_name) if chief_name else None
     held = assignments_on(session, day, chief_id=chief.id) if chief else []
@@ -160,9 +160,10 @@ def _last_patrols(session: Session) -> dict[tuple[int, str], dt.date]:
     return {(int(c), str(r)): d for c, r, last in rows if c is not None and (d := as_date(last)) is not None}
 
 
-def overdue_reaches(session: Session, today: dt.date, *, only_overdue: bool = True) -> list[dict[str, Any]]:
-    """Return the reaches in force today not patrolled by their chief within the period of the chief's level."""
-    rules = get_chief_settings()
+def overdue_reaches(
+    session: Session, today: dt.date, rules: PatrolRules, *, only_overdue: bool = True
+) -> list[dict[str, Any]]:
+    """Return the reaches in force today not patrolled by their chief within their level's period (``rules``)."""
     last = _last_patrols(session)
     out = []
     for a, chief in assignments_on(session, today):
@@ -195,13 +196,15 @@ def overdue_reaches(session: Session, today: dt.date, *, only_overdue: bool = Tr
     return out
 
 
-def calendar(session: Session, chief_id: int, today: dt.date, days: int = CALENDAR_DAYS) -> dict[str, Any]:
+def calendar(
+    session: Session, chief_id: int, today: dt.date, rules: PatrolRules, days: int = CALENDAR_DAYS
+) -> dict[str, Any]:
     """Return a chief's patrol calendar: the periods of the level over the last ``days``, each met or not."""
     chief = session.get(Chief, chief_id)
     if chief is None:
         raise NotFound(f"没有编号为 {chief_id} 的河长", code="chief_not_found")
     level = Level(chief.level)
-    period = get_chief_settings().period_days(level)
+    period = rules.period_days(level)
     held = assignments_on(session, today, chief_id=chief_id)
     start_of_office = min((as_date(a.start_date) or today for a, _ in held), default=today)
     since = max(start_of_office, today - dt.timedelta(days=days))

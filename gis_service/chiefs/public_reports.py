@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import FieldSpec, LayerSpec, catalogue_for
 from gis_service.chiefs.public_photos import photo_position, store_public_photo
-from gis_service.chiefs.rules import get_chief_settings
 from gis_service.clock import BusinessClock
 from gis_service.db.models import SRID, Attachment, Problem, ProblemEvent
 from gis_service.db.models_chiefs import PublicReport
@@ -57,9 +56,8 @@ def _reference(today: dt.date) -> str:
     return f"JB{today:%Y%m%d}-{tail}"
 
 
-def check_rate(session: Session, address: str, now: dt.datetime) -> None:
-    """Refuse a report when the address has sent the limit within the window."""
-    rules = get_chief_settings()
+def check_rate(session: Session, address: str, now: dt.datetime, rules: Settings) -> None:
+    """Refuse a report when the address has sent the limit (of ``rules``, the settings) within the window."""
     since = now - dt.timedelta(minutes=rules.public_report_window_minutes)
     count = session.execute(
         select(func.count())
@@ -100,7 +98,7 @@ def submit(
 ) -> dict[str, Any]:
     """Take a public report: checked, rate-limited, photos stored without EXIF; return its reference."""
     now = clock.now()
-    check_rate(session, address, now)
+    check_rate(session, address, now, settings)
     text = (description or "").strip()
     if not text:
         raise BadRequest("请描述看到的问题（description 必填）", code="missing_description")
@@ -110,7 +108,7 @@ def submit(
         raise BadRequest(f"联系方式最多 {MAX_CONTACT} 字", code="contact_too_long")
     problems = catalogue_for(settings)["problems"]
     code = _category(problems.field("category"), category)
-    limit = get_chief_settings().public_report_max_photos
+    limit = settings.public_report_max_photos
     if len(photos) > limit:
         raise PayloadTooLarge(f"一次最多上传 {limit} 张照片，收到 {len(photos)} 张", code="too_many_photos")
     # Every photo and the place are checked before any file is written: a refusal leaves nothing behind.

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import Catalogue
 from gis_service.chiefs.assignments import assignment_record
 from gis_service.chiefs.signboards import list_boards
 from gis_service.db.models_chiefs import Chief, ChiefAssignment
 from gis_service.export.sheets import Column, Sheet, workbook_bytes
+from gis_service.settings import Settings
 
 
 def table_sheet(title: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> Sheet:
@@ -81,18 +81,18 @@ def roster_workbook(session: Session, today: dt.date, output: Path) -> int:
 
 
 def boards_bytes(
-    session: Session, catalogue: Catalogue, on: dt.date, status: str | None = "outdated"
+    session: Session, settings: Settings, on: dt.date, status: str | None = "outdated"
 ) -> tuple[bytes, int]:
     """Return the boards workbook (those to update, or all) and how many boards it lists."""
-    boards = list_boards(session, catalogue, on, status)
+    boards = list_boards(session, settings, on, status)
     title = "待更新公示牌" if status == "outdated" else "公示牌"
     return workbook_bytes([table_sheet(title, BOARD_COLUMNS, boards)]), len(boards)
 
 
 def boards_workbook(
-    session: Session, catalogue: Catalogue, on: dt.date, output: Path, status: str | None = "outdated"
+    session: Session, settings: Settings, on: dt.date, output: Path, status: str | None = "outdated"
 ) -> int:
     """Write the boards workbook to ``output``; return how many boards it lists."""
-    content, n = boards_bytes(session, catalogue, on, status)
+    content, n = boards_bytes(session, settings, on, status)
     output.write_bytes(content)
     return n

@@ -17,16 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.chainage import chainage_text
-from gis_service.catalogue import Catalogue
+from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.chiefs.assignments import assignments_on, rivers_frame
 from gis_service.chiefs.levels import ORDER, Level
 from gis_service.chiefs.reaches import reach_line
-from gis_service.chiefs.rules import get_chief_settings
 from gis_service.clock import BusinessClock
 from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import Chief, ChiefAssignment, Signboard
 from gis_service.errors import NotFound
 from gis_service.ledger.common import as_utc
+from gis_service.settings import Settings
 from gis_service.store.current import river_names
 
 STATUS_LABELS = {"current": "现行", "outdated": "待更新"}
@@ -34,9 +34,10 @@ DUTIES = "负责所辖河段的管理保护，组织开展巡河，协调解决�
 MIN_SHARED_M = 1.0
 
 
-def board_text(river_name: str, start_m: float, end_m: float, chiefs: Sequence[tuple[str, str, str | None]]) -> str:
-    """Return a board's text: river, reach, chiefs by level (name and post), duties, hotline, supervising unit."""
-    rules = get_chief_settings()
+def board_text(
+    river_name: str, start_m: float, end_m: float, chiefs: Sequence[tuple[str, str, str | None]], rules: Settings
+) -> str:
+    """Return a board's text: river, reach, chiefs by level (name and post), duties, and ``rules``' hotline and unit."""
     lines = [f"{river_name}河长公示牌", f"河段：{chainage_text(start_m)}—{chainage_text(end_m)}"]
     order = {lvl.value: i for i, lvl in enumerate(ORDER)}
     for level, name, post in sorted(chiefs, key=lambda c: (order.get(c[0], 9), c[1])):
@@ -64,13 +65,15 @@ def _expected(
     return river_names(session, catalogue), assignments_on(session, on)
 
 
-def refresh_flags(session: Session, catalogue: Catalogue, on: dt.date) -> list[int]:
+def refresh_flags(session: Session, settings: Settings, on: dt.date) -> list[int]:
     """Flag boards whose text no longer matches the roster on ``on`` as 待更新; return their ids."""
-    names, held = _expected(session, catalogue, on)
+    names, held = _expected(session, catalogue_for(settings), on)
     outdated = []
     for board in session.execute(select(Signboard)).scalars():
         chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
-        expected = board_text(names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs)
+        expected = board_text(
+            names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs, settings
+        )
         board.status = "current" if expected == board.board_text else "outdated"
         if board.status == "outdated":
             outdated.append(board.id)
@@ -90,9 +93,10 @@ def _board_reaches(held: Sequence[tuple[ChiefAssignment, Chief]]) -> dict[str, l
     return out
 
 
-def generate(session: Session, catalogue: Catalogue, clock: BusinessClock) -> dict[str, Any]:
+def generate(session: Session, settings: Settings, clock: BusinessClock) -> dict[str, Any]:
     """Put a board at the head of every reach that has none (text from today's roster); refresh the flags."""
     today = clock.today()
+    catalogue = catalogue_for(settings)
     rivers = rivers_frame(session, catalogue)
     lines = dict(zip(rivers["code"].astype(str), rivers.geometry, strict=True))
     names, held = _expected(session, catalogue, today)
@@ -115,7 +119,7 @@ def generate(session: Session, catalogue: Catalogue, clock: BusinessClock) -> di
                     river_code=code,
                     start_m=start,
                     end_m=end,
-                    board_text=board_text(names.get(code, code), start, end, chiefs),
+                    board_text=board_text(names.get(code, code), start, end, chiefs, settings),
                     chiefs="、".join(name for _, name, _ in chiefs),
                     status="current",
                     printed_at=clock.now(),
@@ -125,7 +129,7 @@ def generate(session: Session, catalogue: Catalogue, clock: BusinessClock) -> di
             )
             added += 1
     session.flush()
-    outdated = refresh_flags(session, catalogue, today)
+    outdated = refresh_flags(session, settings, today)
     return {"added": added, "boards": len(boards) + added, "outdated": len(outdated)}
 
 
@@ -150,7 +154,7 @@ def board_record(board: Signboard) -> dict[str, Any]:
 
 def list_boards(
     session: Session,
-    catalogue: Catalogue,
+    settings: Settings,
     on: dt.date,
     status: str | None = None,
     river_code: str | None = None,
@@ -167,31 +171,35 @@ def list_boards(
     boards = session.execute(query).scalars().all()
     if not boards:
         return []
-    names, held = _expected(session, catalogue, on)
+    names, held = _expected(session, catalogue_for(settings), on)
     out = []
     for board in boards:
         chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
-        expected = board_text(names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs)
+        expected = board_text(
+            names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs, settings
+        )
         out.append({**board_record(board), "expected_text": expected})
     return out
 
 
-def get_board(session: Session, catalogue: Catalogue, board_id: int, on: dt.date) -> dict[str, Any]:
+def get_board(session: Session, settings: Settings, board_id: int, on: dt.date) -> dict[str, Any]:
     """Return one board with the text the roster of ``on`` gives it, or a 404."""
-    found = list_boards(session, catalogue, on, board_id=board_id)
+    found = list_boards(session, settings, on, board_id=board_id)
     if not found:
         raise NotFound(f"没有编号为 {board_id} 的公示牌", code="signboard_not_found")
     return found[0]
 
 
-def mark_updated(session: Session, catalogue: Catalogue, board_id: int, clock: BusinessClock) -> dict[str, Any]:
+def mark_updated(session: Session, settings: Settings, board_id: int, clock: BusinessClock) -> dict[str, Any]:
     """Record that the board now carries today's text (a new board put up): status back to 现行."""
     board = session.get(Signboard, board_id)
     if board is None:
         raise NotFound(f"没有编号为 {board_id} 的公示牌", code="signboard_not_found")
-    names, held = _expected(session, catalogue, clock.today())
+    names, held = _expected(session, catalogue_for(settings), clock.today())
     chiefs = _chiefs_of(held, board.river_code, board.start_m, board.end_m)
-    board.board_text = board_text(names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs)
+    board.board_text = board_text(
+        names.get(board.river_code, board.river_code), board.start_m, board.end_m, chiefs, settings
+    )
     board.chiefs = "、".join(name for _, name, _ in chiefs)
     board.status = "current"
     board.printed_at = clock.now()

@@ -15,11 +15,13 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import Catalogue
+from gis_service.catalogue import catalogue_for
 from gis_service.chiefs.assignments import assignments_on
 from gis_service.chiefs.patrols import overdue_reaches
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.db.models_chiefs import Patrol
 from gis_service.ledger.jurisdiction import layer_frame
+from gis_service.settings import Settings
 
 RECENT_DAYS = 30
 NO_TOWN = "（镇街外）"
@@ -51,9 +53,9 @@ def patrol_towns(session: Session, towns: gpd.GeoDataFrame, patrol_ids: list[int
     return dict(zip((int(i) for i, _ in rows), town_of([to_shape(g) for _, g in rows], towns), strict=True))
 
 
-def patrol_stats(session: Session, catalogue: Catalogue, today: dt.date) -> dict[str, Any]:
+def patrol_stats(session: Session, settings: Settings, today: dt.date) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols in the last 30 days and their mean coverage."""
-    towns = layer_frame(session, catalogue["towns"], ["name"])
+    towns = layer_frame(session, catalogue_for(settings)["towns"], ["name"])
     reach_town = reach_towns(session, today, towns)
     since = today - dt.timedelta(days=RECENT_DAYS - 1)
     recent = session.execute(select(Patrol).where(Patrol.patrol_date >= since, Patrol.patrol_date <= today)).scalars()
@@ -66,7 +68,7 @@ def patrol_stats(session: Session, catalogue: Catalogue, today: dt.date) -> dict
 
     for town in reach_town.values():
         row(town)["reaches"] += 1
-    for late in overdue_reaches(session, today):
+    for late in overdue_reaches(session, today, PatrolRules.of(settings)):
         row(reach_town.get(late["assignment_id"], NO_TOWN))["overdue"] += 1
     for patrol, town in zip(patrols, patrol_town, strict=True):
         row(town)["patrols"] += 1

@@ -43,7 +43,7 @@ def import_roster(path: Path, *, dry_run: bool = False, as_json: bool = False) -
                 result: dict[str, Any] = {"rows": len(rows), "stored": False}
             else:
                 result = {**apply_roster(session, rows, rivers, cli_settings().gap_tolerance_m), "stored": True}
-                result["signboards_outdated"] = len(refresh_flags(session, cli_catalogue(), clock.today()))
+                result["signboards_outdated"] = len(refresh_flags(session, cli_settings(), clock.today()))
                 audit(
                     session,
                     actor="cli",
@@ -145,7 +145,7 @@ def generate_boards() -> None:
     from gis_service.chiefs.signboards import generate
 
     with transaction(ready_engine()) as session:
-        result = generate(session, cli_catalogue(), business_clock())
+        result = generate(session, cli_settings(), business_clock())
     console.print(f"新增公示牌 {result['added']} 块，共 {result['boards']} 块，待更新 {result['outdated']} 块。")
 
 
@@ -159,7 +159,7 @@ def list_boards(
     from gis_service.chiefs.signboards import list_boards as boards
 
     with transaction(ready_engine()) as session:
-        records = boards(session, cli_catalogue(), business_clock().today(), "outdated" if outdated else None)
+        records = boards(session, cli_settings(), business_clock().today(), "outdated" if outdated else None)
     if as_json:
         print_json({"signboards": records})
         return
@@ -176,7 +176,7 @@ def board_updated(board_id: int) -> None:
     from gis_service.chiefs.signboards import mark_updated
 
     with transaction(ready_engine()) as session:
-        board = mark_updated(session, cli_catalogue(), board_id, business_clock())
+        board = mark_updated(session, cli_settings(), board_id, business_clock())
     console.print(Text(f"公示牌 {board['code']} 已更新：{board['chiefs']}"))
 
 
@@ -195,8 +195,8 @@ def export_boards(
     today = business_clock().today()
     status = None if all_boards else "outdated"
     with transaction(ready_engine()) as session:
-        n = boards_workbook(session, cli_catalogue(), today, output, status)
-        records = boards(session, cli_catalogue(), today, status) if docx is not None else []
+        n = boards_workbook(session, cli_settings(), today, output, status)
+        records = boards(session, cli_settings(), today, status) if docx is not None else []
     if docx is not None:
         docx.mkdir(parents=True, exist_ok=True)
         for board in records:
@@ -225,7 +225,7 @@ def add_patrol(
         record = add(
             session,
             parsed,
-            catalogue=cli_catalogue(),
+            settings=cli_settings(),
             chief_name=chief,
             river_code=river,
             actor="cli",
@@ -293,9 +293,10 @@ def list_patrols(
 def overdue(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the reaches not patrolled within their period."""
     from gis_service.chiefs.patrols import overdue_reaches
+    from gis_service.chiefs.rules import PatrolRules
 
     with transaction(ready_engine()) as session:
-        rows = overdue_reaches(session, business_clock().today())
+        rows = overdue_reaches(session, business_clock().today(), PatrolRules.of(cli_settings()))
     if as_json:
         print_json({"date": business_clock().today().isoformat(), "overdue": rows})
         return

@@ -178,12 +178,12 @@ def load_chiefs(
         add_patrol(
             session,
             read_track(path, settings=settings),
-            catalogue=catalogue,
+            settings=settings,
             chief_name=chief,
             river_code=None,
             actor="demo",
             clock=clock,
         )
     counts["patrols"] = len(tracks)
-    counts["signboards"] = generate(session, catalogue, clock)["added"]
+    counts["signboards"] = generate(session, settings, clock)["added"]
     return counts

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
-from gis_service.ogc.settings import get_ogc_settings
+from gis_service.api.deps import app_settings
 
 NEVER_COPIED = frozenset({"access_token"})
 
@@ -34,7 +34,7 @@ class Links:
         scheme, host = url.scheme, url.netloc
         prefix = str(request.scope.get("root_path") or "")
         client = request.client.host if request.client else None
-        if get_ogc_settings().trusts(client):
+        if app_settings(request.app).trusts(client):
             headers = request.headers
             scheme = _first(headers.get("x-forwarded-proto")) or scheme
             host = _first(headers.get("x-forwarded-host")) or host

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gis_service.catalogue import Catalogue
-from gis_service.district import District
+from gis_service.catalogue import catalogue_for
+from gis_service.district import district_for
 from gis_service.ogc.crs import supported
 from gis_service.ogc.filters import JSON_TYPES, LANGUAGES, queryable_names
-from gis_service.ogc.settings import get_ogc_settings
+from gis_service.settings import Settings
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 TMS = "WebMercatorQuad"
@@ -25,9 +25,9 @@ def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) ->
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema, **extra}
 
 
-def _parameters(district: District) -> dict[str, dict[str, Any]]:
-    """Return the shared query parameters of the OGC routes."""
-    settings = get_ogc_settings()
+def _parameters(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Return the shared query parameters of the OGC routes (CRSs: the district's; page sizes: the settings')."""
+    district = district_for(settings)
     string = {"type": "string"}
     crs = {"type": "string", "format": "uri", "enum": list(supported(district))}
     numbers = {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}
@@ -69,7 +69,7 @@ def _operation(summary: str, params: list[str], media_type: str, extra: list[dic
     return {"get": {"summary": summary, "parameters": refs + (extra or []), "responses": _ok(summary, media_type)}}
 
 
-def document(base: str, catalogue: Catalogue, district: District, version: str) -> dict[str, Any]:
+def document(base: str, settings: Settings, version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.0 document of the OGC API served at ``base`` (the OGC landing page)."""
     collection_id = {"name": "collectionId", "in": "path", "required": True, "schema": {"type": "string"}}
     feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -125,7 +125,7 @@ def document(base: str, catalogue: Catalogue, district: District, version: str) 
             ),
         }
     )
-    for layer in catalogue:
+    for layer in catalogue_for(settings):
         # One path a collection, so that clients see its queryables as parameters (name=value).
         equal = [
             _query(name, layer.field(name).label, {"type": JSON_TYPES.get(layer.field(name).type, "string")})
@@ -138,7 +138,7 @@ def document(base: str, catalogue: Catalogue, district: District, version: str) 
         "servers": [{"url": base}],
         "paths": paths,
         "components": {
-            "parameters": _parameters(district),
+            "parameters": _parameters(settings),
             "schemas": {
                 "Error": {
                     "type": "object",

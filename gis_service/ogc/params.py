@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from fastapi import Request
 
 from gis_service.errors import BadRequest
-from gis_service.ogc.settings import get_ogc_settings
+from gis_service.settings import Settings
 from gis_service.store.spatial import BBox
 
 # Parameters every OGC route understands: the format, and the browser token of closed deployments.
@@ -40,9 +40,8 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def page_limit(value: str | None) -> int:
-    """Return the page size asked for, capped at the maximum (a larger value is no error, Part 1 says)."""
-    settings = get_ogc_settings()
+def page_limit(value: str | None, settings: Settings) -> int:
+    """Return the page size asked for, capped at the settings' maximum (a larger value is no error, Part 1 says)."""
     if value is None:
         return settings.default_limit
     if not value.isdigit() or int(value) < 1:

@@ -158,9 +158,9 @@ def task_table(session: Session, catalogue: Catalogue, period: Period, town: str
     return table
 
 
-def patrol_table(session: Session, catalogue: Catalogue, town: str | None, as_of: dt.date) -> Table:
+def patrol_table(session: Session, settings: Settings, town: str | None, as_of: dt.date) -> Table:
     """Return the patrol figures by town as of ``as_of`` (the chiefs' own statistics), with a total row."""
-    stats = patrol_stats(session, catalogue, as_of)
+    stats = patrol_stats(session, settings, as_of)
     table = Table(
         "巡河覆盖（按镇街）",
         ["镇街", "责任河段", "超期未巡河段", f"近{RECENT_DAYS}日巡河次数", "平均覆盖率(%)"],
@@ -194,7 +194,7 @@ def build_bulletin(
     sections, quality = section_table(session, period, rivers, settings.quality_assessment)
     ratios = ratio_table(session, rivers, settings)
     tables = [by_town, by_unit, ratios, sections, task_table(session, catalogue, period, town, as_of)]
-    tables.append(patrol_table(session, catalogue, town, as_of_day))
+    tables.append(patrol_table(session, settings, town, as_of_day))
     total = by_town.rows[-1]
     lines = [
         f"本期新增问题 {total[1]} 个，销号 {total[2]} 个；截至 {as_of_day.isoformat()} 超期未整改 {total[3]} 个。",

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratios import RatioRules
-from gis_service.catalogue import Catalogue, LayerSpec
+from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.clock import BusinessClock
 from gis_service.ledger.stats import statistics
@@ -24,7 +24,8 @@ from gis_service.quality.bulletin import ledger_table
 from gis_service.quality.standard import CLASS_COLORS, CLASS_LABELS
 from gis_service.quality.tasks import list_tasks
 from gis_service.quality.zones import source_compliance, zone_checks
-from gis_service.store.ratios import current_report
+from gis_service.settings import Settings
+from gis_service.store.ratios import current_report, ratio_rules
 
 LEVEL_LABELS = {"national": "国控", "municipal": "市控", "district": "区控"}
 NO_DATA_COLOR = "#999999"
@@ -100,23 +101,16 @@ def _tasks(session: Session, clock: BusinessClock) -> dict[str, Any]:
     }
 
 
-def screen_figures(
-    session: Session,
-    catalogue: Catalogue,
-    *,
-    method: str,
-    rules: RatioRules,
-    clock: BusinessClock,
-    refresh_s: int,
-) -> dict[str, Any]:
-    """Return every figure of the large screen as of ``clock``'s now."""
+def screen_figures(session: Session, settings: Settings, *, clock: BusinessClock) -> dict[str, Any]:
+    """Return every figure of the large screen as of ``clock``'s now (its layers, checks and method: ``settings``')."""
+    catalogue, method, rules = catalogue_for(settings), settings.quality_assessment, ratio_rules(settings)
     period = latest_period(session)
     sources = source_compliance(session, catalogue, period)["by_type"] if period else {}
-    patrols = patrol_stats(session, catalogue, clock.today())
+    patrols = patrol_stats(session, settings, clock.today())
     checks = zone_checks(session, catalogue)
     return {
         "as_of": clock.now().astimezone(clock.zone).isoformat(timespec="seconds"),  # the office's local time
-        "refresh_s": refresh_s,
+        "refresh_s": settings.screen_refresh_s,
         "sections": _sections(session, method),
         "sources": sources,
         "zone_checks": {"count": checks["count"], "by_severity": checks["by_severity"]},

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import Catalogue
 from gis_service.chiefs.stats import COVERAGE_GOOD, RECENT_DAYS, patrol_stats
+from gis_service.settings import Settings
 from gis_service.web.dashboard import Figure
 
 
@@ -21,9 +21,9 @@ def town_link(town: str, anchor: str = "") -> str:
     return f"/patrols?{urlencode({'town': town})}{anchor}"
 
 
-def patrol_panel(session: Session, catalogue: Catalogue, today: dt.date) -> dict[str, Any]:
+def patrol_panel(session: Session, settings: Settings, today: dt.date) -> dict[str, Any]:
     """Return the patrol figures by town, the per-town table and the district totals."""
-    stats = patrol_stats(session, catalogue, today)
+    stats = patrol_stats(session, settings, today)
     coverage = Figure(
         "patrol_coverage",
         f"巡河平均覆盖率（按镇街，近 {RECENT_DAYS} 天）",

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from gis_service.errors import ConfigurationError, NotFound
 from gis_service.resources import data_path
 
@@ -23,14 +21,6 @@ STATIC_PREFIX = "/static"
 VENDOR_PREFIX = f"{STATIC_PREFIX}/vendor"
 OWN_PREFIX = f"{STATIC_PREFIX}/maps"
 SETUP_COMMAND = "scripts/setup.sh"
-
-
-class AssetSettings(BaseSettings):
-    """Where the npm map packages are installed (``RIVERGIS_ASSETS_DIR``: a ``node_modules`` folder)."""
-
-    model_config = SettingsConfigDict(env_prefix="RIVERGIS_", env_file=".env", extra="ignore")
-
-    assets_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -69,9 +59,8 @@ def own_url(asset: Asset) -> str:
     return f"{OWN_PREFIX}/{asset.path}"
 
 
-def candidate_dirs() -> list[Path]:
-    """Return the folders searched for ``node_modules``, first match wins."""
-    configured = AssetSettings().assets_dir
+def candidate_dirs(configured: Path | None) -> list[Path]:
+    """Return the folders searched for ``node_modules``, first match wins (``configured``: ``RIVERGIS_ASSETS_DIR``)."""
     found = [configured] if configured else []
     found += [
         Path(sys.prefix) / "share" / "rivergis" / "node_modules",
@@ -81,17 +70,17 @@ def candidate_dirs() -> list[Path]:
 
 
 @lru_cache
-def vendor_dir() -> Path:
+def vendor_dir(configured: Path | None) -> Path:
     """Return the ``node_modules`` folder holding Leaflet and its plugins, or say how to install them."""
-    for folder in candidate_dirs():
+    for folder in candidate_dirs(configured):
         if all((folder / a.path).is_file() for a in VENDOR_ASSETS):
             return folder
-    searched = "、".join(str(p) for p in candidate_dirs())
+    searched = "、".join(str(p) for p in candidate_dirs(configured))
     raise ConfigurationError(
         f"地图前端资源（Leaflet 等）未安装：请运行 `{SETUP_COMMAND}`"
         f"（或 `npm ci --prefix <目录>` 后设置 RIVERGIS_ASSETS_DIR=<目录>/node_modules）。已查找：{searched}",
         code="map_assets_missing",
-        details={"searched": [str(p) for p in candidate_dirs()]},
+        details={"searched": [str(p) for p in candidate_dirs(configured)]},
     )
 
 
@@ -100,20 +89,20 @@ def own_dir() -> Path:
     return data_path("maps")
 
 
-def served_urls() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def served_urls(configured: Path | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Return (js, css) lists of (key, URL) for Folium's ``default_js``/``default_css``."""
-    vendor_dir()  # fail early, with the fix, rather than serve a page whose scripts 404
+    vendor_dir(configured)  # fail early, with the fix, rather than serve a page whose scripts 404
     assets = [(a, a.url) for a in VENDOR_ASSETS] + [(a, own_url(a)) for a in OWN_ASSETS]
     js = [(a.key, url) for a, url in assets if a.kind == "js"]
     css = [(a.key, url) for a, url in assets if a.kind == "css"]
     return js, css
 
 
-def _file_for_url(url: str) -> Path | None:
+def _file_for_url(url: str, configured: Path | None) -> Path | None:
     """Return the file behind one of our asset URLs."""
     for asset in VENDOR_ASSETS:
         if url == asset.url:
-            return vendor_dir() / asset.path
+            return vendor_dir(configured) / asset.path
     for asset in OWN_ASSETS:
         if url == own_url(asset):
             return own_dir() / asset.path
@@ -139,17 +128,17 @@ def _safe_script(text: str) -> str:
     return text.replace("</script", "<\\/script")
 
 
-def inline_assets(html: str) -> str:
+def inline_assets(html: str, configured: Path | None) -> str:
     """Replace ``<script src>``/``<link href>`` of our assets with their content (standalone page)."""
 
     def script(match: re.Match[str]) -> str:
-        path = _file_for_url(match.group(1))
+        path = _file_for_url(match.group(1), configured)
         if path is None:
             return match.group(0)
         return f"<script>{_safe_script(path.read_text(encoding='utf-8'))}</script>"
 
     def link(match: re.Match[str]) -> str:
-        path = _file_for_url(match.group(1))
+        path = _file_for_url(match.group(1), configured)
         if path is None:
             return match.group(0)
         css = _inline_css_images(path.read_text(encoding="utf-8"), path.parent).replace("</style", "<\\/style")
@@ -159,12 +148,12 @@ def inline_assets(html: str) -> str:
     return re.sub(r'<link rel="stylesheet" href="([^"]+)"\s*/?>', link, html)
 
 
-def static_file(kind: str, path: str) -> Path:
+def static_file(kind: str, path: str, configured: Path | None) -> Path:
     """Return the file for ``/static/{kind}/{path}`` (vendor package files or ``maps/``), never outside."""
     if kind == "vendor":
         parts = path.split("/")
         package = "/".join(parts[:2]) if path.startswith("@") else parts[0]
-        root = vendor_dir()
+        root = vendor_dir(configured)
         if package not in VENDOR_PACKAGES:
             raise NotFound(f"静态资源 {path!r} 不存在", code="static_not_found")
     elif kind == "maps":

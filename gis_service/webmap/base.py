@@ -12,6 +12,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import branca.element
@@ -39,11 +40,18 @@ class MapSetup:
     catalogue: Catalogue
     basemap: str = "none"  # RIVERGIS_BASEMAP: the default basemap
     tianditu_key: str = ""  # RIVERGIS_TIANDITU_KEY
+    assets_dir: Path | None = None  # RIVERGIS_ASSETS_DIR: where the npm map packages are, if not with the service
 
     @classmethod
     def of(cls, settings: Settings) -> MapSetup:
         """Return the setup the settings give (the app's, or the CLI's)."""
-        return cls(district_for(settings), catalogue_for(settings), settings.basemap or "none", settings.tianditu_key)
+        return cls(
+            district_for(settings),
+            catalogue_for(settings),
+            settings.basemap or "none",
+            settings.tianditu_key,
+            settings.assets_dir,
+        )
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,7 @@ def make_map(title: str, setup: MapSetup, basemap: str | None = None) -> tuple[f
         maxZoom=19,
         zoom_start=district.zoom,
     )
-    js, css = served_urls()
+    js, css = served_urls(setup.assets_dir)
     # Replace Folium's CDN links (Leaflet, jQuery, Bootstrap, Font Awesome) by the service's own files.
     fmap.default_js = js
     fmap.default_css = css

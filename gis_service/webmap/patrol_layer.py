@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
 from gis_service.chiefs.patrols import overdue_reaches
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.chiefs.stats import COVERAGE_GOOD
 from gis_service.db.models import SRID
 from gis_service.db.models_chiefs import ChiefAssignment, Patrol
@@ -62,9 +63,9 @@ def _latest_coverage(session: Session, code: str) -> dict[int, float]:
     return latest
 
 
-def reach_frame(session: Session, code: str, today: dt.date) -> gpd.GeoDataFrame:
+def reach_frame(session: Session, code: str, today: dt.date, rules: PatrolRules) -> gpd.GeoDataFrame:
     """Return the river's reaches in force on ``today`` with chief, level, last patrol, coverage and state."""
-    reaches = [r for r in overdue_reaches(session, today, only_overdue=False) if r["river_code"] == code]
+    reaches = [r for r in overdue_reaches(session, today, rules, only_overdue=False) if r["river_code"] == code]
     latest = _latest_coverage(session, code)
     ids = [r["assignment_id"] for r in reaches]
     query = select(ChiefAssignment.id, ChiefAssignment.geom).where(ChiefAssignment.id.in_(ids))
@@ -122,6 +123,7 @@ def patrol_layers(
     code: str,
     today: dt.date,
     datum: str,
+    rules: PatrolRules,
     *,
     show: bool = False,
 ) -> tuple[list[OverlayGroup], LegendSection]:
@@ -131,7 +133,7 @@ def patrol_layers(
     """
     session = conn if isinstance(conn, Session) else Session(bind=conn)
     styles = map_styles()["patrol_map"]
-    reaches = reach_frame(session, code, today)
+    reaches = reach_frame(session, code, today, rules)
     tracks = recent_tracks(conn, patrols, code, today)
     reach_group = folium.FeatureGroup(name="河长河段巡河状态", show=show).add_to(fmap)
     track_group = folium.FeatureGroup(name=f"近 {styles['track_days']} 天巡河轨迹", show=show).add_to(fmap)

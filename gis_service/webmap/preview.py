@@ -231,4 +231,4 @@ def checked_delivery_html(
         title=checked_delivery_title(report, accepted),
         basemap=basemap,
     )
-    return inline_assets(page) if standalone else page
+    return inline_assets(page, setup.assets_dir) if standalone else page

@@ -191,7 +191,7 @@ def problems_map(
     Script(overlays_script(name, entries)).add_to(fmap)
     Script(f"RiverGIS.problems({name}, {sites.get_name()}, {js_literal(cfg)});").add_to(fmap)
     html = render(fmap)
-    return inline_assets(html) if standalone else html
+    return inline_assets(html, setup.assets_dir) if standalone else html
 
 
 def _query(flt: ProblemFilter) -> dict[str, str]:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
-from gis_service.clock import SYSTEM_CLOCK
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.errors import NotFound
 from gis_service.store.current import CurrentFeatures
 from gis_service.webmap.base import MapSetup, Script, add_html, make_map, render, to_display
@@ -65,9 +65,10 @@ def river_map(
     code: str,
     rules: RatioRules,
     *,
+    today: dt.date,
+    patrol_rules: PatrolRules,
     basemap: str | None = None,
     quality_method: str = "annual_mean",
-    today: dt.date | None = None,
     show_patrols: bool = False,
 ) -> str:
     """Render a river's map page (patrol states as of ``today``); a river that does not exist is a clear 404."""
@@ -132,7 +133,7 @@ def river_map(
         entries.insert(0, OverlayGroup(folium.FeatureGroup(name="河段水质").add_to(fmap), data=quality))
         sections.append(quality_legend)
     patrol_entries, patrol_legend = patrol_layers(
-        fmap, conn, catalogue["patrols"], code, today or SYSTEM_CLOCK.today(), datum, show=show_patrols
+        fmap, conn, catalogue["patrols"], code, today, datum, patrol_rules, show=show_patrols
     )
     entries += patrol_entries
     sections.append(patrol_legend)

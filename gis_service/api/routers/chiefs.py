@@ -21,6 +21,7 @@ from gis_service.api.responses import file_responses
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import assignments, patrols, sheets
 from gis_service.chiefs.roster import read_roster
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.chiefs.signboards import refresh_flags
 from gis_service.errors import BadRequest, Unauthorized
 
@@ -103,7 +104,7 @@ async def import_roster(
         rivers = assignments.rivers_frame(session, catalogue)
         rows = read_roster(path, assignments.river_facts(rivers), clock.today(), settings.gap_tolerance_m)
     result: dict[str, Any] = assignments.apply_roster(session, rows, rivers, settings.gap_tolerance_m)
-    result["signboards_outdated"] = len(refresh_flags(session, catalogue, clock.today()))
+    result["signboards_outdated"] = len(refresh_flags(session, app_settings(request.app), clock.today()))
     caller.audit(session, "chiefs.import", "roster", name, **result)
     return result
 
@@ -140,12 +141,12 @@ class AssignmentEnd(BaseModel):
 
 @router.patch("/{chief_id}", response_model=shapes.ChiefEdited, response_model_exclude_unset=True)
 def edit_chief(
-    chief_id: IdPath, body: ChiefEdit, session: SessionDep, catalogue: CatalogueDep, caller: Admin, clock: ClockDep
+    chief_id: IdPath, body: ChiefEdit, session: SessionDep, settings: SettingsDep, caller: Admin, clock: ClockDep
 ) -> dict[str, Any]:
     """Correct a chief's post, unit or phone; boards naming the chief are flagged when their text changes."""
     changes = body.model_dump(exclude_unset=True)
     chief = assignments.edit_chief(session, chief_id, changes)
-    outdated = refresh_flags(session, catalogue, clock.today())
+    outdated = refresh_flags(session, settings, clock.today())
     caller.audit(session, "chief.edit", "chief", chief_id, changes=changes)
     return {
         "id": chief.id,
@@ -164,18 +165,20 @@ def end_assignment(
     assignment_id: IdPath,
     body: AssignmentEnd,
     session: SessionDep,
-    catalogue: CatalogueDep,
+    settings: SettingsDep,
     caller: Admin,
     clock: ClockDep,
 ) -> dict[str, Any]:
     """End a chief's term on a reach; the history keeps it, and boards naming the chief are flagged."""
     held = assignments.end_assignment(session, assignment_id, body.end_date)
-    outdated = refresh_flags(session, catalogue, clock.today())
+    outdated = refresh_flags(session, settings, clock.today())
     caller.audit(session, "chief.end", "assignment", assignment_id, end_date=body.end_date.isoformat())
     return {**assignments.assignment_record(held), "signboards_outdated": len(outdated)}
 
 
 @router.get("/{chief_id}/calendar", response_model=shapes.PatrolCalendar, response_model_exclude_unset=True)
-def patrol_calendar(chief_id: IdPath, session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def patrol_calendar(
+    chief_id: IdPath, session: SessionDep, settings: SettingsDep, _caller: Viewer, clock: ClockDep
+) -> dict[str, Any]:
     """Return a chief's patrol calendar: the periods of the level, each met or not, and the patrols."""
-    return patrols.calendar(session, chief_id, clock.today())
+    return patrols.calendar(session, chief_id, clock.today(), PatrolRules.of(settings))

@@ -24,6 +24,7 @@ from gis_service.api.deps import (
 from gis_service.api.params import IdPath
 from gis_service.api.routers.layers import parse_bbox
 from gis_service.api.schemas import maps as shapes
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.district import district_for
 from gis_service.errors import BadRequest, NotFound
 from gis_service.export import geojson
@@ -130,6 +131,7 @@ def river_page(
         basemap=basemap,
         quality_method=settings.quality_assessment,
         today=clock.today(),
+        patrol_rules=PatrolRules.of(settings),
         show_patrols=patrols,
     )
     return _page(request, html)
@@ -228,8 +230,10 @@ BROWSER_ASSETS = frozenset(
 
 
 @router.get("/static/{kind}/{path:path}", include_in_schema=False)
-def static(kind: str, path: str) -> FileResponse:
+def static(kind: str, path: str, settings: SettingsDep) -> FileResponse:
     """Leaflet and plugins (installed at set-up) and the service's own map scripts, cached by browsers."""
     if PurePosixPath(path).suffix.lower() not in BROWSER_ASSETS:
         raise NotFound(f"静态资源 {path!r} 不存在", code="static_not_found")
-    return FileResponse(assets.static_file(kind, path), headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        assets.static_file(kind, path, settings.assets_dir), headers={"Cache-Control": "public, max-age=86400"}
+    )

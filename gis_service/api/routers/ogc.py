@@ -26,6 +26,7 @@ from gis_service.api.deps import (
     app_backend,
     app_catalogue,
     app_district,
+    app_settings,
     browser_token,
     check_role,
     get_caller,
@@ -178,7 +179,7 @@ def api_document(request: Request, _caller: Reader) -> Response:
     refuse_unknown(request, ())
     links = Links(request)
     return json_response(
-        openapi.document(links.url("/ogc"), app_catalogue(request.app), app_district(request.app), __version__),
+        openapi.document(links.url("/ogc"), app_settings(request.app), __version__),
         media_type=openapi.MEDIA_TYPE,
     )
 
@@ -317,7 +318,7 @@ def items(
     layer = layer_of(request, collection_id)
     read, out = feature_read(request, layer, ITEMS_PARAMS)
     as_html = wants_html(request)
-    size = page_limit(request.query_params.get("limit"))
+    size = page_limit(request.query_params.get("limit"), app_settings(request.app))
     start = page_offset(request.query_params.get("offset"))
     read = read.replace(limit=size, offset=start)
     project = None if as_html or out.is_storage_lonlat else out.project

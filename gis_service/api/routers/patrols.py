@@ -10,19 +10,18 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from gis_service.api.deps import (
-    CatalogueDep,
     ClockDep,
     SessionDep,
     SettingsDep,
     Surveyor,
     Viewer,
-    app_catalogue,
     app_settings,
 )
 from gis_service.api.params import MAX_ID, IdPath
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.catalogue import catalogue_for
 from gis_service.chiefs import patrols
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.chiefs.stats import patrol_stats
 from gis_service.chiefs.tracks import read_track
 from gis_service.district import district_for
@@ -82,7 +81,7 @@ async def add_patrol(request: Request, session: SessionDep, caller: Surveyor, cl
     record = patrols.add_patrol(
         session,
         track,
-        catalogue=app_catalogue(request.app),
+        settings=app_settings(request.app),
         chief_name=_field(form, "chief"),
         river_code=_field(form, "river"),
         actor=caller.name,
@@ -108,9 +107,9 @@ def list_patrols(
 
 
 @router.get("/overdue", response_model=shapes.OverduePatrols, response_model_exclude_unset=True)
-def overdue(session: SessionDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def overdue(session: SessionDep, settings: SettingsDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return the reaches whose chief has not patrolled within the period of the level (超期未巡)."""
-    rows = patrols.overdue_reaches(session, clock.today())
+    rows = patrols.overdue_reaches(session, clock.today(), PatrolRules.of(settings))
     by_level: dict[str, int] = {}
     for row in rows:
         by_level[row["level_label"]] = by_level.get(row["level_label"], 0) + 1
@@ -144,9 +143,9 @@ def report_found_problem(
 
 
 @router.get("/stats", response_model=shapes.PatrolStats, response_model_exclude_unset=True)
-def stats(session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
+def stats(session: SessionDep, settings: SettingsDep, _caller: Viewer, clock: ClockDep) -> dict[str, Any]:
     """Return per town: reaches in force, overdue reaches, patrols of the last 30 days and their mean coverage."""
-    return patrol_stats(session, catalogue, clock.today())
+    return patrol_stats(session, settings, clock.today())
 
 
 @router.get("/{patrol_id}", response_model=shapes.Patrol, response_model_exclude_unset=True)

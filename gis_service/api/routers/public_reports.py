@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field, ValidationError
 from gis_service.api.deps import Admin, ClockDep, SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.schemas import chiefs as shapes
 from gis_service.chiefs import public_reports
-from gis_service.chiefs.rules import get_chief_settings
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ledger.photos import PhotoUpload
 
@@ -68,7 +67,7 @@ INTAKE_BODY = {
 async def intake(request: Request) -> tuple[PublicReportIn, list[PhotoUpload]]:
     """Parse a report from JSON, or from a multipart form with ``photos``."""
     kind = request.headers.get("content-type", "")
-    limit = get_chief_settings().public_report_max_photos
+    limit = app_settings(request.app).public_report_max_photos
     try:
         if kind.startswith("multipart/form-data"):
             form = await request.form(max_files=limit + 1)

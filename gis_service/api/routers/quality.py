@@ -23,7 +23,6 @@ from gis_service.quality.health import assess, health_records
 from gis_service.quality.samples import import_samples
 from gis_service.quality.screen import screen_figures
 from gis_service.quality.zones import source_compliance, zone_checks
-from gis_service.store.ratios import ratio_rules
 from gis_service.webmap.screen_map import class_layers
 
 router = APIRouter(prefix="/api/v1/quality", tags=["quality"])
@@ -79,14 +78,7 @@ def screen(
     session: SessionDep, catalogue: CatalogueDep, _caller: Viewer, settings: SettingsDep, clock: ClockDep
 ) -> dict[str, Any]:
     """Return every figure of the large screen (大屏): sections, sources, ledger, ratios, tasks, patrols."""
-    return screen_figures(
-        session,
-        catalogue,
-        method=settings.quality_assessment,
-        rules=ratio_rules(settings),
-        clock=clock,
-        refresh_s=settings.screen_refresh_s,
-    )
+    return screen_figures(session, settings, clock=clock)
 
 
 @router.get("/screen/layers", response_model=shapes.ScreenLayers)

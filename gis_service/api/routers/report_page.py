@@ -10,7 +10,6 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from gis_service.api.deps import SettingsDep
 from gis_service.catalogue import catalogue_for
-from gis_service.chiefs.rules import get_chief_settings
 from gis_service.district import district_for
 from gis_service.webmap.assets import VENDOR_ASSETS
 
@@ -30,12 +29,11 @@ def report_page(settings: SettingsDep) -> HTMLResponse:
     assets = {a.key: a.url for a in VENDOR_ASSETS}
     category = catalogue_for(settings)["problems"].field("category")
     district = district_for(settings)
-    rules = get_chief_settings()
     html = _template().render(
         district=district.name,
-        hotline=rules.hotline,
+        hotline=settings.hotline,
         categories=[(v.code, v.label) for v in category.values.values()],
-        max_photos=rules.public_report_max_photos,
+        max_photos=settings.public_report_max_photos,
         bbox=district.bbox,
         api="/api/v1/public-reports",
         leaflet_css=assets["leaflet_css"],

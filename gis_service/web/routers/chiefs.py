@@ -21,6 +21,7 @@ from gis_service.api.deps import ClockDep, SessionDep, app_catalogue, app_settin
 from gis_service.api.params import IdPath
 from gis_service.chiefs import assignments, patrols
 from gis_service.chiefs.roster import RosterRejected, read_roster
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.chiefs.signboards import refresh_flags
 from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest, ServiceError
@@ -102,7 +103,7 @@ async def import_roster(
             rows = read_roster(path, facts, today, tolerance)
         with session.begin_nested():
             result: dict[str, Any] = assignments.apply_roster(session, rows, rivers, tolerance)
-            result["signboards_outdated"] = len(refresh_flags(session, app_catalogue(request.app), today))
+            result["signboards_outdated"] = len(refresh_flags(session, app_settings(request.app), today))
     except ServiceError as exc:
         if exc.http_status >= 500:
             raise
@@ -119,6 +120,6 @@ def patrol_calendar(
     request: Request, session: SessionDep, clock: ClockDep, user: PageViewer, chief_id: IdPath
 ) -> Response:
     """A chief's patrol calendar (巡河日历): each period of the level met or missed, and the chief's patrols."""
-    body = patrols.calendar(session, chief_id, clock.today())
+    body = patrols.calendar(session, chief_id, clock.today(), PatrolRules.of(app_settings(request.app)))
     context = {"cal": body, "today": clock.today().isoformat(), "periods": list(reversed(body["periods"]))}
     return render(request, "chief_calendar.html", user, context)

@@ -35,7 +35,7 @@ def dashboard(
         "ledger": ledger,
         "outfalls": outfalls,
         "figures": ratio_charts + ledger_charts + outfall_charts,
-        "patrols": patrol_panel(session, catalogue, clock.today()),
+        "patrols": patrol_panel(session, settings, clock.today()),
         "quality": {"period": quality["period"], **quality["summary"]},
     }
     return render(request, "dashboard.html", user, context)

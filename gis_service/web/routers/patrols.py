@@ -17,6 +17,7 @@ from gis_service.access import Role
 from gis_service.api.deps import ClockDep, SessionDep, app_catalogue, app_settings
 from gis_service.catalogue import Catalogue
 from gis_service.chiefs import patrols
+from gis_service.chiefs.rules import PatrolRules
 from gis_service.chiefs.stats import patrol_towns, reach_towns
 from gis_service.chiefs.tracks import read_track
 from gis_service.clock import BusinessClock
@@ -51,7 +52,7 @@ def _page(
     """Render the patrols (newest first), the overdue reaches and the upload form (of one town when asked)."""
     today = clock.today()
     rows = patrols.list_patrols(session, limit=200)
-    overdue = patrols.overdue_reaches(session, today)
+    overdue = patrols.overdue_reaches(session, today, PatrolRules.of(app_settings(request.app)))
     town = (request.query_params.get("town") or "").strip()
     if town:
         rows, overdue = _in_town(session, app_catalogue(request.app), town, today, rows, overdue)
@@ -126,7 +127,7 @@ async def upload(
             record = patrols.add_patrol(
                 session,
                 track,
-                catalogue=app_catalogue(request.app),
+                settings=app_settings(request.app),
                 chief_name=typed["chief"] or None,
                 river_code=typed["river"] or None,
                 actor=user.username,

@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from gis_service.api.deps import CatalogueDep, ClockDep, SessionDep, SettingsDep
 from gis_service.district import district_for
 from gis_service.quality.screen import screen_figures
-from gis_service.store.ratios import ratio_rules
 from gis_service.web.deps import PAGE, PageViewer
 from gis_service.web.templating import render
 from gis_service.webmap.screen_map import screen_layers
@@ -31,14 +30,7 @@ def screen_page(
     clock: ClockDep,
 ) -> Response:
     """The large screen: the map and every live figure (the first ones in the page, then fetched again)."""
-    figures = screen_figures(
-        session,
-        catalogue,
-        method=settings.quality_assessment,
-        rules=ratio_rules(settings),
-        clock=clock,
-        refresh_s=settings.screen_refresh_s,
-    )
+    figures = screen_figures(session, settings, clock=clock)
     context = {
         "district": district_for(settings).name,
         "figures": figures,
