@@ -163,8 +163,9 @@ def test_office_imports_sees_the_screen_and_downloads_the_bulletin(
     page.evaluate("window.__notReloaded = true")
     page.wait_for_function("document.querySelector(\"[data-fig='sections.assessed']\").textContent === '2/2'")
     assert page.inner_text("[data-fig='sections.all_good']") == "已实现"
-    # The map's class layer followed: WS002's reach is now class III (green), none is IV.
-    assert page.get_attribute("#sc-legend [data-class='Ⅲ类']", "data-count") == "1"
+    # The map's class layer followed (fetched on its own, so it may land a moment after the figures):
+    # WS002's reach is now class III (green), none is IV.
+    page.wait_for_function("document.querySelector(\"#sc-legend [data-class='Ⅲ类']\")?.dataset.count === '1'")
     assert page.get_attribute("#sc-legend [data-class='Ⅳ类']", "data-count") == "0"
     assert page.locator("#sc-map path[stroke='#00ff00']").count() >= 1
     assert page.locator("#sc-map path[stroke='#ffff00']").count() == 0
