@@ -51,6 +51,7 @@ def child_env(url: str) -> dict[str, str]:
 def setup(url: str, folder: Path) -> None:
     """Create the schema and load rivers and approved ranges through the import pipeline (untimed)."""
     os.environ.update(child_env(url))
+    from gis_service.clock import BusinessClock
     from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine, transaction
     from gis_service.db.schema import upgrade
@@ -68,6 +69,7 @@ def setup(url: str, folder: Path) -> None:
                 folder / f"{layer}.gpkg",
                 ImportOptions(layer=layer, approve=approve, actor="bench"),
                 settings=Settings(),
+                clock=BusinessClock(),
             )
         print(f"  setup: {layer} imported in {time.perf_counter() - start:.1f}s", flush=True)
     engine.dispose()
@@ -76,6 +78,7 @@ def setup(url: str, folder: Path) -> None:
 def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     """Import ``path`` as zones (the measured work) and print seconds and peak RSS as JSON."""
     os.environ.update(child_env(url))
+    from gis_service.clock import BusinessClock
     from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine, transaction
     from gis_service.ingest import pipeline
@@ -92,7 +95,9 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     engine = make_engine(url, DatabaseWaits.of(Settings()))
     start = time.perf_counter()
     with transaction(engine) as session:
-        result = run_import(session, path, ImportOptions(layer="zones", actor="bench"), settings=Settings())
+        result = run_import(
+            session, path, ImportOptions(layer="zones", actor="bench"), settings=Settings(), clock=BusinessClock()
+        )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

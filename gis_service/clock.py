@@ -77,6 +77,3 @@ class BusinessClock:
         """Return the calendar date of ``moment`` in the office's time zone (naive moments are UTC)."""
         aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
         return aware.astimezone(self.zone).date()
-
-
-SYSTEM_CLOCK = BusinessClock()

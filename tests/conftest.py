@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from gis_service.access import create_token
 from gis_service.api.app import create_app
+from gis_service.clock import BusinessClock
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import engine_for, make_engine, transaction
 from gis_service.db.models_quality import RiverTask, Sample, Section, SourceZone, TaskProgress
@@ -120,7 +121,7 @@ def _load_demo(engine: Engine) -> None:
     from gis_service.demo.load import load_demo
 
     with transaction(engine) as session:
-        load_demo(session, Settings())
+        load_demo(session, Settings(), BusinessClock())
 
 
 def _use(url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, event, select
 
 from benchmarks.common import store_layers
 from gis_service.catalogue import LayerSpec, bundled_catalogue
+from gis_service.clock import BusinessClock
 from gis_service.db.backends import pgcopy
 from gis_service.db.engine import transaction
 from gis_service.db.models import LAYER_MODELS, Delivery
@@ -196,7 +197,7 @@ def test_demo_and_an_import_round_trip_through_the_bulk_path(
 ) -> None:
     catalogue = bundled_catalogue()
     with transaction(engine) as session:
-        counts = load_demo(session, Settings())
+        counts = load_demo(session, Settings(), BusinessClock())
     # The demo's files, read and normalised on their own: towns, rivers, ranges, stakes, zones, outfalls, sites.
     sources = read_demo(DEMO, catalogue)
     assert {layer: counts[layer] for layer in sources} == {layer: len(frame) for layer, frame in sources.items()}

@@ -16,6 +16,7 @@ import shapely.affinity
 from sqlalchemy import Engine, func, select
 
 from gis_service.catalogue import FieldSpec, bundled_catalogue
+from gis_service.clock import BusinessClock
 from gis_service.db import backend as backend_module
 from gis_service.db.backends import pgcopy
 from gis_service.db.engine import transaction
@@ -177,11 +178,15 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     monkeypatch.setattr(pipeline, "DeliveryWriter", Spy)
     with transaction(demo_engine) as session:
         with pytest.raises(DeliveryRejected) as rejected:
-            run_import(session, bad, ImportOptions(layer="zones", actor="t"), settings=Settings())
+            run_import(
+                session, bad, ImportOptions(layer="zones", actor="t"), settings=Settings(), clock=BusinessClock()
+            )
         assert rejected.value.code == problem
         assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
         assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
-        report = run_import(session, good, ImportOptions(layer="zones", actor="t"), settings=Settings())
+        report = run_import(
+            session, good, ImportOptions(layer="zones", actor="t"), settings=Settings(), clock=BusinessClock()
+        )
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
     # Written early (in a savepoint) on PostGIS only; SpatiaLite stores after validation.
     assert early == ([True, True] if demo_engine.dialect.name == "postgresql" else [False])
@@ -204,6 +209,7 @@ def test_a_failed_store_raises_and_stores_nothing(
             zone_file(demo_engine, tmp_path, "z.gpkg"),
             ImportOptions(layer="zones", actor="t"),
             settings=Settings(),
+            clock=BusinessClock(),
         )
     assert stored_counts(demo_engine) == before
     assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
@@ -221,7 +227,15 @@ def test_concurrent_deliveries_of_one_river_never_share_or_lose_a_version(
     def deliver() -> None:
         try:
             with transaction(demo_engine) as session:
-                outcomes.append(run_import(session, path, ImportOptions(layer="zones", actor="t"), settings=Settings()))
+                outcomes.append(
+                    run_import(
+                        session,
+                        path,
+                        ImportOptions(layer="zones", actor="t"),
+                        settings=Settings(),
+                        clock=BusinessClock(),
+                    )
+                )
         except Exception as exc:  # noqa: BLE001 - kept to show in the assertion
             outcomes.append(exc)
 
@@ -296,6 +310,8 @@ def test_an_import_holds_one_connection_of_the_pool(demo_engine: Engine, tmp_pat
     before = stored_counts(demo_engine)
     path = zone_file(demo_engine, tmp_path, "z.gpkg")
     with transaction(tight) as session:
-        report = run_import(session, path, ImportOptions(layer="zones", actor="t"), settings=Settings())
+        report = run_import(
+            session, path, ImportOptions(layer="zones", actor="t"), settings=Settings(), clock=BusinessClock()
+        )
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
     assert stored_counts(demo_engine)["zones"] == before["zones"] + report["stored"]

@@ -230,7 +230,13 @@ def test_two_people_acting_at_once_one_wins_the_other_gets_a_conflict(world_engi
     with pytest.raises(Conflict):
         with transaction(world_engine) as session:
             service.edit_problem(
-                session, pid2, actor="x", settings=Settings(), expected_version=1, fields={"description": "晚到的修改"}
+                session,
+                pid2,
+                actor="x",
+                settings=Settings(),
+                expected_version=1,
+                fields={"description": "晚到的修改"},
+                clock=BusinessClock(),
             )
     with transaction(world_engine) as session:
         events = session.scalar(select(func.count()).select_from(ProblemEvent).where(ProblemEvent.problem_id == pid))
@@ -243,11 +249,25 @@ def test_roles_per_action(world_engine) -> None:  # noqa: F811
     with pytest.raises(Forbidden):
         with transaction(world_engine) as session:
             service.transition(
-                session, pid, "confirm", actor="v", expected_version=1, role=Role.VIEWER, settings=Settings()
+                session,
+                pid,
+                "confirm",
+                actor="v",
+                expected_version=1,
+                role=Role.VIEWER,
+                settings=Settings(),
+                clock=BusinessClock(),
             )
     with transaction(world_engine) as session:
         service.transition(
-            session, pid, "confirm", actor="s", expected_version=1, role=Role.SURVEYOR, settings=Settings()
+            session,
+            pid,
+            "confirm",
+            actor="s",
+            expected_version=1,
+            role=Role.SURVEYOR,
+            settings=Settings(),
+            clock=BusinessClock(),
         )
     with pytest.raises(Forbidden):
         with transaction(world_engine) as session:
@@ -260,6 +280,7 @@ def test_roles_per_action(world_engine) -> None:  # noqa: F811
                 role=Role.SURVEYOR,
                 settings=Settings(),
                 data={"deadline": "2099-01-01", "responsible_unit": "u"},
+                clock=BusinessClock(),
             )
 
 
@@ -268,7 +289,13 @@ def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(
         pid = report(session)
     with transaction(world_engine) as session:
         service.edit_problem(
-            session, pid, actor="x", settings=Settings(), expected_version=1, geometry=Point(SITE_EAST)
+            session,
+            pid,
+            actor="x",
+            settings=Settings(),
+            expected_version=1,
+            geometry=Point(SITE_EAST),
+            clock=BusinessClock(),
         )
     with transaction(world_engine) as session:
         p = session.get(Problem, pid)
@@ -290,7 +317,13 @@ def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(
     with pytest.raises(Conflict) as err:
         with transaction(world_engine) as session:
             service.edit_problem(
-                session, done, actor="x", settings=Settings(), expected_version=2, fields={"description": "改"}
+                session,
+                done,
+                actor="x",
+                settings=Settings(),
+                expected_version=2,
+                fields={"description": "改"},
+                clock=BusinessClock(),
             )
     assert err.value.code == "problem_final"
 
@@ -313,9 +346,9 @@ def test_rederive_after_a_new_range_version(world_engine) -> None:  # noqa: F811
         wider = gpd.GeoDataFrame({"river_code": ["R1"]}, geometry=[box(106.82, 28.897, 106.98, 28.903)], crs=CRS)
         delivery = submit_delivery(session, bundled_catalogue()["boundaries"], "R1", wider, actor="t")
         # Approval itself re-derives the open sites of R1; running it again changes nothing.
-        approve_delivery(session, delivery.id, actor="t", settings=Settings())
+        approve_delivery(session, delivery.id, actor="t", settings=Settings(), clock=BusinessClock())
         assert session.get(Problem, between).inside_range is True
-        changed = service.rederive_jurisdiction(session, "R1", settings=Settings(), actor="t")
+        changed = service.rederive_jurisdiction(session, "R1", settings=Settings(), actor="t", clock=BusinessClock())
     assert changed == 0
     with transaction(world_engine) as session:
         assert session.get(Problem, between).inside_range is True
@@ -372,7 +405,9 @@ def test_list_filters_sorting_and_paging(world_engine) -> None:  # noqa: F811
 
         def ids(**kw):  # type: ignore[no-untyped-def]
             sort = kw.pop("sort", "id")
-            rows, _ = service.list_problems(session, service.ProblemFilter(**kw), sort=sort, problems=PROBLEMS)
+            rows, _ = service.list_problems(
+                session, service.ProblemFilter(**kw), sort=sort, problems=PROBLEMS, clock=BusinessClock()
+            )
             return [r["id"] for r in rows]
 
         assert ids() == [a, b, c]
@@ -383,11 +418,11 @@ def test_list_filters_sorting_and_paging(world_engine) -> None:  # noqa: F811
         assert ids(bbox=(106.94, 28.89, 106.96, 28.91)) == [b]
         assert ids(sort="-found_date") == [c, b, a]
         page, more = service.list_problems(
-            session, service.ProblemFilter(), sort="id", limit=2, offset=0, problems=PROBLEMS
+            session, service.ProblemFilter(), sort="id", limit=2, offset=0, problems=PROBLEMS, clock=BusinessClock()
         )
         assert [r["id"] for r in page] == [a, b] and more
         page, more = service.list_problems(
-            session, service.ProblemFilter(), sort="id", limit=2, offset=2, problems=PROBLEMS
+            session, service.ProblemFilter(), sort="id", limit=2, offset=2, problems=PROBLEMS, clock=BusinessClock()
         )
         assert [r["id"] for r in page] == [c] and not more
         with pytest.raises(BadRequest, match="nonsense"):
@@ -407,7 +442,7 @@ def test_report_sites_refuses_duplicate_codes_and_bad_categories(world_engine) -
         crs="EPSG:4490",
     )
     with transaction(world_engine) as session:
-        assert service.report_sites(session, frame, actor="import", settings=Settings()) == 2
+        assert service.report_sites(session, frame, actor="import", settings=Settings(), clock=BusinessClock()) == 2
     with transaction(world_engine) as session:
         events = [
             e["action"]
@@ -416,11 +451,11 @@ def test_report_sites_refuses_duplicate_codes_and_bad_categories(world_engine) -
         assert events == ["import"]  # an imported historical ledger item keeps its status
     with pytest.raises(Conflict):
         with transaction(world_engine) as session:
-            service.report_sites(session, frame.iloc[:1], actor="import", settings=Settings())
+            service.report_sites(session, frame.iloc[:1], actor="import", settings=Settings(), clock=BusinessClock())
     bad = frame.assign(code=["B1", "B2"], category=["dumping", None])
     with pytest.raises(BadRequest):
         with transaction(world_engine) as session:
-            service.report_sites(session, bad, actor="import", settings=Settings())
+            service.report_sites(session, bad, actor="import", settings=Settings(), clock=BusinessClock())
 
 
 def test_interleaved_writers_on_one_site_one_wins(world_engine) -> None:  # noqa: F811
@@ -437,7 +472,16 @@ def test_interleaved_writers_on_one_site_one_wins(world_engine) -> None:  # noqa
     slow.commit()
     step(world_engine, pid, "confirm", 1, note="fast")  # ... the fast one commits version 2 meanwhile
     with pytest.raises(Conflict) as err:
-        service.transition(slow, pid, "confirm", actor="slow", expected_version=1, note="slow", settings=Settings())
+        service.transition(
+            slow,
+            pid,
+            "confirm",
+            actor="slow",
+            expected_version=1,
+            note="slow",
+            settings=Settings(),
+            clock=BusinessClock(),
+        )
     slow.rollback()
     slow.close()
     assert err.value.code == "version_conflict"

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
+from gis_service.clock import BusinessClock
 from gis_service.export.files import write_layer
 from gis_service.export.ledger import write_problem_ledger
 from gis_service.settings import Settings
@@ -99,6 +100,7 @@ def test_export_command_writes_the_ledger_and_register_workbooks(world_engine, t
             service.site_frame(bundled_catalogue()["problems"], Point(106.85, 28.9002), {"category": "乱建"}),
             actor="t",
             settings=Settings(),
+            clock=BusinessClock(),
         )
         outfalls.register_outfalls(
             session,
@@ -109,6 +111,7 @@ def test_export_command_writes_the_ledger_and_register_workbooks(world_engine, t
             ),
             actor="t",
             settings=Settings(),
+            clock=BusinessClock(),
         )
     out = tmp_path / "problems.xlsx"
     result = runner.invoke(app, ["export", "problems", "-o", str(out)])
@@ -137,6 +140,7 @@ def test_ledger_cli_transition_overdue_stats_history(world_engine) -> None:  # t
             service.site_frame(bundled_catalogue()["problems"], Point(106.85, 28.9002), {"category": "mining"}),
             actor="t",
             settings=Settings(),
+            clock=BusinessClock(),
         )[0]
     assert runner.invoke(app, ["problems", "transition", str(pid), "confirm"]).exit_code == 0
     future = (dt.date.today() + dt.timedelta(days=10)).isoformat()

@@ -8,6 +8,7 @@ import pytest
 from shapely import Point
 
 from gis_service.catalogue import bundled_catalogue
+from gis_service.clock import BusinessClock
 from gis_service.db.engine import transaction
 from gis_service.errors import BadRequest, Conflict
 from gis_service.ledger import service
@@ -43,7 +44,10 @@ def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_en
         ids = service.report_new(session, frame, actor="导入", settings=Settings(), clock=clock_at("2025-03-01"))
     with transaction(world_engine) as session:
         sites = {
-            p["id"]: p for p in service.list_problems(session, service.ProblemFilter(), sort="id", problems=PROBLEMS)[0]
+            p["id"]: p
+            for p in service.list_problems(
+                session, service.ProblemFilter(), sort="id", problems=PROBLEMS, clock=BusinessClock()
+            )[0]
         }
         firsts = [service.history(session, pid)[0] for pid in ids]
     assert [sites[i]["code"] for i in ids] == [
@@ -71,7 +75,7 @@ def test_a_file_of_sites_is_filed_in_one_go_with_codes_and_first_events(world_en
     dupes = frame.iloc[:2].assign(code=["D1", "D1"])
     with pytest.raises(Conflict) as err:
         with transaction(world_engine) as session:
-            service.report_new(session, dupes, actor="导入", settings=Settings())
+            service.report_new(session, dupes, actor="导入", settings=Settings(), clock=BusinessClock())
     assert err.value.details == {"codes": ["D1"]}
 
 

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from gis_service.api.app import create_app
 from gis_service.catalogue import bundled_catalogue
+from gis_service.clock import BusinessClock
 from gis_service.settings import Settings
 from tests.helpers import bearer
 from tests.test_ledger_world import world_engine  # noqa: F401
@@ -202,6 +203,7 @@ def test_outfalls_cli_list_stats_and_export(world_engine, tmp_path) -> None:  # 
             ),
             actor="t",
             settings=Settings(),
+            clock=BusinessClock(),
         )
         outfalls.register_outfalls(
             session,
@@ -212,6 +214,7 @@ def test_outfalls_cli_list_stats_and_export(world_engine, tmp_path) -> None:  # 
             ),
             actor="t",
             settings=Settings(),
+            clock=BusinessClock(),
         )
     runner = CliRunner()
     result = runner.invoke(app, ["outfalls", "list", "--flagged", "--json"])

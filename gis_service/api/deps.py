@@ -278,10 +278,15 @@ Surveyor = Annotated[Caller, require(Role.SURVEYOR)]
 Admin = Annotated[Caller, require(Role.ADMIN)]
 
 
-async def current_clock(request: Request) -> BusinessClock:
-    """Return the app's business clock (``app.state.clock``; tests stop it at a chosen moment)."""
-    clock: BusinessClock = request.app.state.clock
+def app_clock(app: Any) -> BusinessClock:
+    """Return an app's business clock (``app.state.clock``; tests stop it at a chosen moment)."""
+    clock: BusinessClock = app.state.clock
     return clock
+
+
+async def current_clock(request: Request) -> BusinessClock:
+    """Return the app's business clock; async so that FastAPI does not hand it to a worker thread."""
+    return app_clock(request.app)
 
 
 ClockDep = Annotated[BusinessClock, Depends(current_clock)]

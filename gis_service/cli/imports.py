@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from gis_service.cli.common import cli_catalogue, cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console, err_console
 from gis_service.cli.progress import stage_progress
 from gis_service.db.engine import transaction
@@ -112,7 +112,9 @@ def import_with_preview(
 
     features: list[gpd.GeoDataFrame] = []
     try:
-        report = run_import(session, path, options, settings=cli_settings(), progress=step, seen=features.append)
+        report = run_import(
+            session, path, options, settings=cli_settings(), clock=business_clock(), progress=step, seen=features.append
+        )
     except DeliveryRejected as exc:
         write_preview(output, features[-1] if features else None, exc.details, False)
         raise
@@ -187,7 +189,9 @@ def import_command(
         with stage_progress(err_console, enabled=shown) as step:
             with transaction(engine) as session:
                 if preview is None:
-                    report = run_import(session, path, options, settings=cli_settings(), progress=step)
+                    report = run_import(
+                        session, path, options, settings=cli_settings(), clock=business_clock(), progress=step
+                    )
                 else:
                     report = import_with_preview(session, path, options, preview, step)
                 if not dry_run:
@@ -289,7 +293,7 @@ def approve_command(delivery_id: int) -> None:
     from gis_service.ledger.intake import approve_delivery
 
     with transaction(ready_engine()) as session:
-        d = approve_delivery(session, delivery_id, actor="cli", settings=cli_settings())
+        d = approve_delivery(session, delivery_id, actor="cli", settings=cli_settings(), clock=business_clock())
         audit(session, actor="cli", action="delivery.approve", target_type="delivery", target_id=d.id)
         console.print(Text(f"已批准交付 {d.id}（河流 {d.river_code} {d.layer} 第 {d.version} 版）"))
 

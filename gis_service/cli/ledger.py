@@ -235,7 +235,9 @@ def history_cmd(problem_id: Annotated[int, typer.Argument(help="问题 id")], as
 def rederive_cmd(river: River = None) -> None:
     """Re-derive the jurisdiction of open sites (all, or near one river) after new ranges or zones."""
     with transaction(ready_engine()) as session:
-        changed = service.rederive_jurisdiction(session, river, settings=cli_settings(), actor="cli")
+        changed = service.rederive_jurisdiction(
+            session, river, settings=cli_settings(), actor="cli", clock=business_clock()
+        )
         audit(session, actor="cli", action="problem.rederive", details={"river_code": river, "changed": changed})
     console.print(f"重新判定属地：{changed} 个问题有变化")
 

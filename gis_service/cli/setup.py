@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gis_service.cli.common import cli_catalogue, cli_settings, handles_errors, ready_engine
+from gis_service.cli.common import business_clock, cli_catalogue, cli_settings, handles_errors, ready_engine
 from gis_service.cli.output import console
 from gis_service.db.backend import DatabaseWaits, backend_for
 from gis_service.db.engine import engine_for, transaction
@@ -33,7 +33,7 @@ def demo(
 
     engine = ready_engine()
     with console.status("正在加载演示数据…"), transaction(engine) as session:
-        counts = load_demo(session, cli_settings(), folder)
+        counts = load_demo(session, cli_settings(), business_clock(), folder)
     if not counts:
         console.print("演示数据已加载过，未重复加载。")
         return

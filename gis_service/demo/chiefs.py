@@ -29,7 +29,7 @@ from gis_service.chiefs.reaches import centerline_length, reach_line
 from gis_service.chiefs.roster import read_roster
 from gis_service.chiefs.signboards import generate
 from gis_service.chiefs.tracks import read_track
-from gis_service.clock import SYSTEM_CLOCK, BusinessClock
+from gis_service.clock import BusinessClock
 from gis_service.settings import Settings
 
 ROSTER_FILE = "河长名录.xlsx"
@@ -161,9 +161,7 @@ if __name__ == "__main__":
     main()
 
 
-def load_chiefs(
-    session: Session, folder: Path, settings: Settings, clock: BusinessClock = SYSTEM_CLOCK
-) -> dict[str, int]:
+def load_chiefs(session: Session, folder: Path, settings: Settings, clock: BusinessClock) -> dict[str, int]:
     """Import the demo roster, its patrol tracks and boards (when the folder has them); return counts."""
     roster = folder / ROSTER_FILE
     if not roster.exists():

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.access import audit
 from gis_service.catalogue import Catalogue, catalogue_for
+from gis_service.clock import BusinessClock
 from gis_service.demo.chiefs import load_chiefs
 from gis_service.demo.quality import load_quality
 from gis_service.ingest.normalise import normalise
@@ -48,8 +49,8 @@ def read_demo(folder: Path, catalogue: Catalogue) -> dict[str, gpd.GeoDataFrame]
     return {k: gpd.GeoDataFrame(pd.concat(v, ignore_index=True), crs=v[0].crs) for k, v in frames.items()}
 
 
-def load_demo(session: Session, settings: Settings, folder: Path | None = None) -> dict[str, int]:
-    """Load the demo data once; return counts per layer (empty when it was already loaded)."""
+def load_demo(session: Session, settings: Settings, clock: BusinessClock, folder: Path | None = None) -> dict[str, int]:
+    """Load the demo data once, as of ``clock``'s today; return counts per layer (empty when already loaded)."""
     catalogue = catalogue_for(settings)
     if CurrentFeatures(catalogue["rivers"]).count(session):
         return {}
@@ -70,14 +71,16 @@ def load_demo(session: Session, settings: Settings, folder: Path | None = None) 
                 actor=ACTOR,
                 meta={"filename": "shapefiles/ (演示数据)", "encoding": "GBK", "crs": "EPSG:4524"},
             )
-            approve_delivery(session, delivery.id, actor=ACTOR, settings=settings)
+            approve_delivery(session, delivery.id, actor=ACTOR, settings=settings, clock=clock)
             counts[layer] = counts.get(layer, 0) + len(group)
     # The ledger and the register derive jurisdiction and write each item's first event.
     if "outfalls" in frames:
-        counts["outfalls"] = len(register_outfalls(session, frames["outfalls"], actor=ACTOR, settings=settings))
+        counts["outfalls"] = len(
+            register_outfalls(session, frames["outfalls"], actor=ACTOR, settings=settings, clock=clock)
+        )
     if "problems" in frames:
-        counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR, settings=settings)
-    counts.update(load_chiefs(session, folder or data_path("shapefiles"), settings))  # roster, patrols, boards
-    counts.update(load_quality(session, folder or data_path("shapefiles"), settings))  # sections, results, tasks
+        counts["problems"] = report_sites(session, frames["problems"], actor=ACTOR, settings=settings, clock=clock)
+    counts.update(load_chiefs(session, folder or data_path("shapefiles"), settings, clock))  # roster, patrols, boards
+    counts.update(load_quality(session, folder or data_path("shapefiles"), settings, clock))  # sections, results, tasks
     audit(session, actor=ACTOR, action="demo.load", details=counts)
     return counts

@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import catalogue_for
+from gis_service.clock import BusinessClock
 from gis_service.ingest.archive import ArchiveLimits
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
@@ -172,14 +173,16 @@ if __name__ == "__main__":
     main()
 
 
-def load_quality(session: Session, folder: Path, settings: Settings) -> dict[str, int]:
+def load_quality(session: Session, folder: Path, settings: Settings, clock: BusinessClock) -> dict[str, int]:
     """Import the demo sections, source zones, results and tasks (when the folder has them); return counts."""
     if not (folder / SECTIONS_FILE).exists():
         return {}
     counts: dict[str, int] = {}
     for layer, name in (("sections", SECTIONS_FILE), ("source_zones", ZONES_FILE)):
         options = ImportOptions(layer=layer, approve=True, actor="demo")
-        counts[layer] = int(run_import(session, folder / name, options, settings=settings).get("stored") or 0)
+        counts[layer] = int(
+            run_import(session, folder / name, options, settings=settings, clock=clock).get("stored") or 0
+        )
     limits = ArchiveLimits.of(settings)
     counts["samples"] = import_samples(session, folder / SAMPLES_FILE, limits)["stored"]
     counts["tasks"] = import_tasks(session, catalogue_for(settings), folder / TASKS_FILE, limits)["stored"]

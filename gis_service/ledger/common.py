@@ -13,13 +13,13 @@ from sqlalchemy import Result, Table, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
-from gis_service.clock import SYSTEM_CLOCK, BusinessClock
+from gis_service.clock import BusinessClock
 from gis_service.errors import BadRequest
 from gis_service.ingest.normalise import coerce
 
-# The ledger's clock is the service's one business clock (gis_service.clock); tests pass a stopped one.
+# The ledger's clock is the service's one business clock (gis_service.clock), always handed in by the caller
+# (the app's ``app.state.clock``, the CLI's ``business_clock()``); tests pass a stopped one.
 Clock = BusinessClock
-system_clock = SYSTEM_CLOCK
 
 
 def parse_date(value: Any, label: str) -> dt.date | None:

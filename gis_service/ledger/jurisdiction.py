@@ -20,7 +20,7 @@ from gis_service.analysis.jurisdiction import derive_jurisdiction
 from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
-from gis_service.ledger.common import Clock, frame_of, plain, system_clock
+from gis_service.ledger.common import Clock, frame_of, plain
 from gis_service.ledger.states import FINAL
 from gis_service.settings import Settings
 from gis_service.store.current import CurrentFeatures
@@ -111,7 +111,7 @@ def rederive_jurisdiction(
     *,
     settings: Settings,
     actor: str = "system",
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> int:
     """Re-derive the jurisdiction of open sites (all, or those near ``river_code``); return how many changed.
 

@@ -26,7 +26,6 @@ from gis_service.ledger.common import (
     json_value,
     locked_update,
     plain,
-    system_clock,
 )
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.outfall_reports import (  # reading the register, re-exported for callers
@@ -69,7 +68,7 @@ def _check_register(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame)
 
 
 def register_outfalls(
-    session: Session, frame: gpd.GeoDataFrame, *, actor: str, settings: Settings, clock: Clock = system_clock
+    session: Session, frame: gpd.GeoDataFrame, *, actor: str, settings: Settings, clock: Clock
 ) -> list[int]:
     """Register normalised outfalls (EPSG:4490); a missing receiving river is the nearest one. Return ids."""
     if frame.empty:
@@ -153,7 +152,7 @@ def update_outfall(
     geometry: shapely.Geometry | None = None,
     note: str | None = None,
     catalogue: Catalogue,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> OutfallEvent:
     """Change an outfall's file: fields, campaign stage (forward only), outcome; 销号 closes it."""
     outfall = _outfall(session, outfall_id)
@@ -231,7 +230,7 @@ def attach_photos(
     uploads: Sequence[PhotoUpload],
     *,
     settings: Settings,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> list[dict[str, Any]]:
     """Add evidence photos (JPEG/PNG, EXIF position and time read) to an event of the outfall's file."""
     event = _event(session, outfall_id, event_id)

@@ -18,7 +18,7 @@ from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Attachment, Problem, ProblemEvent
 from gis_service.errors import BadRequest, NotFound
-from gis_service.ledger.common import Clock, as_date, as_utc, system_clock
+from gis_service.ledger.common import Clock, as_date, as_utc
 from gis_service.ledger.filters import ProblemFilter, filtered, is_overdue
 from gis_service.ledger.states import ACTIONS, allowed_actions, status_label
 from gis_service.store.spatial import geom_wkb
@@ -92,7 +92,7 @@ def list_problems(
     limit: int = 100,
     offset: int = 0,
     problems: LayerSpec,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Return a page of problems matching ``flt`` and whether more follow."""
     today = clock.today()
@@ -102,9 +102,7 @@ def list_problems(
     return rows[:limit], len(rows) > limit
 
 
-def get_problem(
-    session: Session, problem_id: int, *, problems: LayerSpec, clock: Clock = system_clock
-) -> dict[str, Any]:
+def get_problem(session: Session, problem_id: int, *, problems: LayerSpec, clock: Clock) -> dict[str, Any]:
     """Return one problem as API data."""
     row = session.execute(problem_select().where(TABLE.c.id == problem_id)).first()
     if row is None:

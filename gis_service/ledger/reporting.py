@@ -21,7 +21,7 @@ from gis_service.catalogue import FieldSpec, LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem, ProblemEvent
 from gis_service.errors import BadRequest, Conflict
-from gis_service.ledger.common import Clock, catalogue_record, system_clock
+from gis_service.ledger.common import Clock, catalogue_record
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.states import ProblemStatus
 from gis_service.settings import Settings
@@ -148,7 +148,7 @@ def report_new(
     *,
     actor: str,
     settings: Settings,
-    clock: Clock = system_clock,
+    clock: Clock,
     note: str | None = None,
 ) -> list[int]:
     """Add normalised problem sites (EPSG:4490, catalogue fields) to the ledger; return their ids."""
@@ -178,8 +178,6 @@ def report_new(
     return ids
 
 
-def report_sites(
-    session: Session, frame: gpd.GeoDataFrame, *, actor: str, settings: Settings, clock: Clock = system_clock
-) -> int:
+def report_sites(session: Session, frame: gpd.GeoDataFrame, *, actor: str, settings: Settings, clock: Clock) -> int:
     """Add normalised problem sites to the ledger with derived jurisdiction; return how many were added."""
     return len(report_new(session, frame, actor=actor, settings=settings, clock=clock))

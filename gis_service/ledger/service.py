@@ -13,7 +13,7 @@ The work lives in one module a concern; this module gathers their public names f
 
 from __future__ import annotations
 
-from gis_service.ledger.common import Clock, as_utc, parse_date, system_clock
+from gis_service.ledger.common import Clock, as_utc, parse_date
 from gis_service.ledger.filters import ProblemFilter, filtered, is_overdue, overdue_clause
 from gis_service.ledger.jurisdiction import jurisdiction_of, rederive_jurisdiction
 from gis_service.ledger.queries import SORT_KEYS, attachment_data, get_problem, history, list_problems, record
@@ -47,6 +47,5 @@ __all__ = [
     "report_sites",
     "site_frame",
     "statistics",
-    "system_clock",
     "transition",
 ]

@@ -22,7 +22,7 @@ from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Problem
 from gis_service.errors import BadRequest
-from gis_service.ledger.common import Clock, as_date, frame_of, system_clock
+from gis_service.ledger.common import Clock, as_date, frame_of
 from gis_service.ledger.filters import ProblemFilter, filtered, overdue_clause
 from gis_service.ledger.queries import list_problems
 from gis_service.ledger.states import ProblemStatus
@@ -95,7 +95,7 @@ def statistics(
     problems: LayerSpec,
     by: str | None = None,
     flt: ProblemFilter | None = None,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> dict[str, Any]:
     """Return ledger statistics overall and, with ``by`` = town | river | unit, per group."""
     if by is not None and by not in GROUPS:
@@ -133,7 +133,7 @@ def overdue(
     *,
     problems: LayerSpec,
     flt: ProblemFilter | None = None,
-    clock: Clock = system_clock,
+    clock: Clock,
     sort: str = "deadline",
     limit: int = 1000,
     offset: int = 0,

@@ -25,7 +25,6 @@ from gis_service.ledger.common import (
     locked_update,
     parse_date,
     plain,
-    system_clock,
 )
 from gis_service.ledger.jurisdiction import jurisdiction_of
 from gis_service.ledger.photos import PhotoUpload, check_photo, store_photo
@@ -126,7 +125,7 @@ def transition(
     attachments: Sequence[PhotoUpload] = (),
     role: Role | None = None,
     settings: Settings,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> ProblemEvent:
     """Take one ledger step on a problem; return the recorded event (with its attachments stored)."""
     data = dict(data or {})
@@ -164,7 +163,7 @@ def transition(
 
 
 def add_photo(
-    session: Session, event: ProblemEvent, upload: PhotoUpload, *, settings: Settings, clock: Clock = system_clock
+    session: Session, event: ProblemEvent, upload: PhotoUpload, *, settings: Settings, clock: Clock
 ) -> Attachment:
     """Store an evidence photo and attach it to a ledger event."""
     stored = store_photo(upload, settings, now=clock())
@@ -191,7 +190,7 @@ def attach_to_event(
     uploads: Sequence[PhotoUpload],
     *,
     settings: Settings,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> list[Attachment]:
     """Add evidence photos to an existing event of ``problem_id``."""
     event = session.get(ProblemEvent, event_id)
@@ -233,7 +232,7 @@ def edit_problem(
     geometry: shapely.Geometry | None = None,
     note: str | None = None,
     settings: Settings,
-    clock: Clock = system_clock,
+    clock: Clock,
 ) -> ProblemEvent:
     """Correct a site's descriptive fields or move it (re-deriving its jurisdiction); refused once final."""
     catalogue = catalogue_for(settings)

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
+from gis_service.clock import BusinessClock
 from gis_service.ledger.outfall_reports import outfall_statistics
 from gis_service.ledger.stats import overdue, statistics
 from gis_service.settings import Settings
@@ -85,17 +86,17 @@ def ratio_figures(
     return [by_river, by_town], body["total"], {r["code"]: r for r in body["rivers"]}
 
 
-def ledger_figures(session: Session, catalogue: Catalogue) -> tuple[list[Figure], dict[str, Any]]:
-    """Return the ledger by status and category, and overdue items by town and responsible unit."""
+def ledger_figures(session: Session, catalogue: Catalogue, clock: BusinessClock) -> tuple[list[Figure], dict[str, Any]]:
+    """Return the ledger by status and category, and overdue items (as of ``clock``) by town and responsible unit."""
     problems = catalogue["problems"]
-    stats = statistics(session, problems=problems)
+    stats = statistics(session, problems=problems, clock=clock)
     by_status = Figure("ledger_status", "问题台账（按状态）", "/problems", "处")
     for code, n in stats["by_status"].items():
         by_status.add(_label(problems, "status", code), n, _link("/problems", status=code))
     by_category = Figure("ledger_category", "问题台账（按类别）", "/problems", "处")
     for code, n in stats["by_category"].items():
         by_category.add(_label(problems, "category", code), n, _link("/problems", category=code))
-    late = overdue(session, problems=problems, limit=1)
+    late = overdue(session, problems=problems, clock=clock, limit=1)
     by_town = Figure("overdue_town", "逾期未办结（按镇街）", _link("/problems", overdue="1"), "处")
     for town, n in sorted(late["by_town"].items(), key=lambda kv: -kv[1]):
         by_town.add(town, n, _link("/problems", overdue="1", town=town))

@@ -19,11 +19,13 @@ from gis_service.api.deps import (
     Caller,
     CatalogueDep,
     CheckSessionDep,
+    ClockDep,
     ImportSessionDep,
     SessionDep,
     SettingsDep,
     Viewer,
     allowed,
+    app_clock,
     app_settings,
     check_action,
 )
@@ -160,7 +162,8 @@ async def upload_delivery(
     """
     async with received_delivery(request, layer, caller, storing=True) as (options, path):
         settings = app_settings(request.app)
-        report = await run_in_threadpool(lambda: run_import(session, path, options, settings=settings))
+        clock = app_clock(request.app)
+        report = await run_in_threadpool(lambda: run_import(session, path, options, settings=settings, clock=clock))
     if not options.dry_run:
         caller.audit(
             session,
@@ -259,10 +262,11 @@ def approve(
     session: SessionDep,
     caller: Annotated[Caller, allowed("delivery.approve")],
     settings: SettingsDep,
+    clock: ClockDep,
     delivery_id: IdPath,
 ) -> dict[str, Any]:
     """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
-    d = approve_delivery(session, delivery_id, actor=caller.name, settings=settings)
+    d = approve_delivery(session, delivery_id, actor=caller.name, settings=settings, clock=clock)
     caller.audit(
         session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
     )

@@ -27,7 +27,7 @@ def dashboard(
     catalogue = catalogue_for(settings)
     quality = quality_report(session, None, settings.quality_assessment)
     ratio_charts, ratio_total, ratios = ratio_figures(session, settings)
-    ledger_charts, ledger = ledger_figures(session, catalogue)
+    ledger_charts, ledger = ledger_figures(session, catalogue, clock)
     outfall_charts, outfalls = outfall_figures(session, settings)
     context = {
         "rivers": river_rows(session, catalogue, ratios),

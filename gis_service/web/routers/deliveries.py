@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from gis_service.access import Role
-from gis_service.api.deps import SessionDep, SettingsDep, app_catalogue, app_settings
+from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_catalogue, app_clock, app_settings
 from gis_service.api.routers.deliveries import limited_request, save_upload
+from gis_service.clock import BusinessClock
 from gis_service.db.models import Delivery
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 from gis_service.ingest.pipeline import ImportOptions
@@ -88,10 +89,12 @@ def _text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _import(session: Session, path: Path, options: Any, features: list[Any], settings: Settings) -> dict[str, Any]:
+def _import(
+    session: Session, path: Path, options: Any, features: list[Any], settings: Settings, clock: BusinessClock
+) -> dict[str, Any]:
     """Run the import in a savepoint, so that a refusal leaves nothing behind while the page still answers."""
     with session.begin_nested():
-        return run_import(session, path, options, settings=settings, seen=features.append)
+        return run_import(session, path, options, settings=settings, clock=clock, seen=features.append)
 
 
 @router.post("/deliveries/new")
@@ -119,7 +122,9 @@ async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> R
             )
             with tempfile.TemporaryDirectory(prefix="rivergis-upload-") as tmp:
                 path = await save_upload(upload_file, Path(tmp), limit)
-                report = await run_in_threadpool(_import, session, path, options, features, app_settings(request.app))
+                report = await run_in_threadpool(
+                    _import, session, path, options, features, app_settings(request.app), app_clock(request.app)
+                )
         except DeliveryRejected as exc:
             return await _refused(request, session, user, values, exc, features)
         except ServiceError as exc:
@@ -212,9 +217,11 @@ def delivery_map(session: SessionDep, settings: SettingsDep, _user: PageViewer, 
 
 
 @router.post("/deliveries/{delivery_id}/approve")
-def approve(session: SessionDep, user: PageAdmin, settings: SettingsDep, _form: CsrfForm, delivery_id: int) -> Response:
+def approve(
+    session: SessionDep, user: PageAdmin, settings: SettingsDep, clock: ClockDep, _form: CsrfForm, delivery_id: int
+) -> Response:
     """批准: the delivery becomes the river's current version (the API's approve, audited the same way)."""
-    d = approve_delivery(session, delivery_id, actor=user.username, settings=settings)
+    d = approve_delivery(session, delivery_id, actor=user.username, settings=settings, clock=clock)
     user.caller.audit(
         session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
     )
