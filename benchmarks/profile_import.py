@@ -141,7 +141,14 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's allocator as it starts")
     args = parser.parse_args()
-    os.environ.update({"RIVERGIS_DATABASE_URL": args.url, "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX})
+    # An import's statement timeout (``rivergis import`` runs in ``engine.transaction``): 1 000 000 rows take minutes.
+    os.environ.update(
+        {
+            "RIVERGIS_DATABASE_URL": args.url,
+            "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX,
+            "RIVERGIS_DB_STATEMENT_TIMEOUT_S": "600",
+        }
+    )
     imports = rss_mb()
     from sqlalchemy.orm import Session
 
