@@ -39,7 +39,6 @@ VECTOR = {".shp": "Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".j
 TABLES = {".csv": "CSV", ".xlsx": "XLSX", ".dat": "CASS"}
 # Formats whose feature count GDAL knows without reading the layer: those are streamed in batches.
 STREAMED = {"Shapefile", "GeoPackage"}
-BATCH_ROWS = 65_536  # features a batch of a streamed layer (RIVERGIS_IMPORT_BATCH_ROWS)
 ACCEPTED = "zip（Shapefile）、.gpkg、.geojson、.kml/.kmz、.csv、.xlsx、.dat（CASS）"
 READ_ERRORS = (
     pyogrio.errors.DataSourceError,
