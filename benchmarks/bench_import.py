@@ -1,7 +1,10 @@
 """Benchmark: importing a zone set (read, normalise, validate, store) against ``ogr2ogr`` into the same PostGIS.
 
 Run: ``python -m benchmarks.bench_import`` (needs ``RIVERGIS_BENCH_POSTGIS_URL`` or
-``RIVERGIS_TEST_POSTGIS_URL``). Options: ``--sizes 200000 10000``.
+``RIVERGIS_TEST_POSTGIS_URL``). Options: ``--sizes 200000 10000``; ``--million``: 1 000 000
+stretches instead, the province's stretches cut at their vertices and midpoints (whole rivers, written
+once to ``benchmarks/data/province-2022-zones1000000/zones.gpkg``), to see whether memory grows
+with the file.
 
 Setup (not timed): a scratch PostGIS database with the schema, the province's 10 000 rivers and
 their approved ranges (so the zones-within-range check really runs). Then, side by side in one
@@ -36,7 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pyogrio
+import shapely
 
 from benchmarks.common import Measure, ogr_pg_dsn, province_data, report, scratch_postgis
 
@@ -176,10 +181,36 @@ def subset(source: Path, n: int, folder: Path) -> Path:
     return target
 
 
+def split_zones(source: Path, target: Path, limit: int) -> Path:
+    """Write the stretches of ``source`` cut in pieces (at each vertex and each segment's midpoint), whole rivers
+    up to ``limit`` pieces: a larger zone set on the same rivers and ranges, with the same gaps and overlaps."""
+    if target.exists():
+        return target
+    zones = pyogrio.read_dataframe(source, use_arrow=True)
+    coords, owner = shapely.get_coordinates(zones.geometry.values, return_index=True)
+    segment = (owner[1:] == owner[:-1]) & (coords[1:] != coords[:-1]).any(axis=1)
+    a, b, owner = coords[:-1][segment], coords[1:][segment], owner[:-1][segment]
+    middle = (a + b) / 2
+    ends = np.stack([a, middle, middle, b], axis=1).reshape(-1, 2)  # two pieces a segment, two points a piece
+    lines = shapely.linestrings(ends, indices=np.repeat(np.arange(2 * len(a)), 2))
+    piece_of = np.repeat(owner, 2)
+    number = np.arange(len(piece_of)) - np.searchsorted(piece_of, piece_of)  # 0, 1, ... within its stretch
+    pieces = zones.iloc[piece_of].reset_index(drop=True).set_geometry(lines, crs=zones.crs)
+    code = zones.columns[0]  # 功能区编号: made unique per piece
+    pieces[code] = pieces[code].astype(str) + "-" + (number + 1).astype(str)
+    river = pieces[zones.columns[1]].to_numpy()
+    ends_at = np.flatnonzero(np.append(river[1:] != river[:-1], True)) + 1  # rivers are contiguous in the set
+    keep = int(ends_at[ends_at <= limit].max())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pyogrio.write_dataframe(pieces.iloc[:keep], target, layer="zones", driver="GPKG")
+    return target
+
+
 def main() -> None:
     """Run the side-by-side import benchmark at each size."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 10_000])
+    parser.add_argument("--million", action="store_true", help="1 000 000 stretches (pieces of the province's)")
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
     parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
     parser.add_argument("--skip-ratios", action="store_true", help=argparse.SUPPRESS)
@@ -191,9 +222,14 @@ def main() -> None:
         setup(args.setup[0], Path(args.setup[1]))
         return
     folder = province_data()
+    zones = folder / "zones.gpkg"
+    sizes = args.sizes
+    if args.million:
+        zones = split_zones(zones, folder.parent / f"{folder.name}-zones1000000" / "zones.gpkg", 1_000_000)
+        sizes = [pyogrio.read_info(zones)["features"]]
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
-            path = subset(folder / "zones.gpkg", n, Path(tmp))
+        for n in sizes:
+            path = subset(zones, n, Path(tmp))
             with scratch_postgis() as url:
                 prepare_database(url, folder)
                 reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")

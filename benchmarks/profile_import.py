@@ -105,13 +105,14 @@ class Stages:
 
 def instrument(stages: Stages) -> None:
     """Time each stage of the pipeline where it calls it."""
-    from gis_service.ingest import pipeline, write
+    from gis_service.ingest import batches, pipeline, write
     from gis_service.ingest.validation import validate
 
     for owner, attribute, name in (
-        (pipeline, "read_delivery", "read: GDAL Arrow stream → GeoDataFrame"),
-        (pipeline, "check_district", "read: district extent"),
-        (pipeline, "normalise", "read: normalise (catalogue fields)"),
+        (pipeline, "read_delivery", "read: open the layer (a large one is streamed)"),
+        (pipeline, "normalise_batches", "read: batches read, checked and normalised"),
+        (batches, "check_district", "district extent (a batch)"),
+        (batches, "normalise", "normalise (a batch's catalogue fields)"),
         (pipeline, "load_context", "validate: context (rivers, ranges from the database)"),
         (pipeline, "validate", "validate: checks"),
         (validate, "check_geometries", "geometry validity"),
@@ -140,7 +141,14 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's allocator as it starts")
     args = parser.parse_args()
-    os.environ.update({"RIVERGIS_DATABASE_URL": args.url, "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX})
+    # An import's statement timeout (``rivergis import`` runs in ``engine.transaction``): 1 000 000 rows take minutes.
+    os.environ.update(
+        {
+            "RIVERGIS_DATABASE_URL": args.url,
+            "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX,
+            "RIVERGIS_DB_STATEMENT_TIMEOUT_S": "600",
+        }
+    )
     imports = rss_mb()
     from sqlalchemy.orm import Session
 

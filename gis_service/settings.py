@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Whole request bodies, enforced while they stream (``api/limits.py``): photo forms and JSON/forms.
     max_photos_body_mb: float = 64.0
     max_json_kb: float = 1024.0
+    # Features a batch when a large GeoPackage/Shapefile delivery is read and normalised in a stream.
+    import_batch_rows: int = Field(default=65_536, ge=1)
 
     # Database waits, in seconds: connecting, waiting for a lock (SQLite: the write lock), one
     # request's statements; imports (CLI and HTTP uploads) may wait and run longer.

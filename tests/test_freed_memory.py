@@ -47,3 +47,20 @@ def kept_mb(mode: str) -> float:
 def test_freed_arrays_leave_the_process_once_thresholds_are_fixed() -> None:
     assert kept_mb("default") >= 8  # glibc's default: the 10 MB stay (a little may be reused)
     assert kept_mb("fixed") <= 1
+
+
+def test_arrow_allocates_from_the_heap_that_gives_memory_back() -> None:
+    code = (
+        "import pyarrow as pa\n"
+        "from gis_service.runtime import return_freed_memory_promptly\n"
+        "before = pa.default_memory_pool().backend_name\n"
+        "assert return_freed_memory_promptly()\n"
+        "print(before, pa.default_memory_pool().backend_name)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    before, after = done.stdout.split()
+    # Arrow's own pool (mimalloc or jemalloc) keeps freed pages; glibc's, fixed as above, does not.
+    assert before != "system"
+    assert after == "system"

@@ -8,7 +8,7 @@ import shapely
 import shapely.affinity
 
 from gis_service.db.backends.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
-from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows
+from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows, value_codes
 from gis_service.store.bulk import geometries_for_column
 
 
@@ -150,3 +150,15 @@ def test_each_river_report_lists_and_counts_its_own_findings() -> None:
     assert a["ratios"] == {"rivers": [{"code": "A", "ratio": 0.6}]} and a["source"] is b["source"]
     # The texts stored for them are their JSON, the shared members spliced in.
     assert {code: json.loads(text) for code, text in report_texts(by_river).items()} == json.loads(json.dumps(by_river))
+
+
+def test_value_codes_repeat_exactly_where_the_rows_do() -> None:
+    rng = np.random.default_rng(5)
+    rivers = rng.choice(np.array(["WS001", "WS002", None], dtype=object), 300)
+    codes = rng.choice(np.array(["L01", "L02", "R01", None], dtype=object), 300)
+    frame = pd.DataFrame({"river_code": pd.Series(rivers, dtype="str"), "code": pd.Series(codes, dtype="str")})
+    expected = pd.DataFrame({"r": rivers, "c": codes}).duplicated(keep="first").to_numpy()
+    got = pd.Series(value_codes(frame, ["river_code", "code"])).duplicated(keep="first").to_numpy()
+    assert got.tolist() == expected.tolist()
+    # 3 river values (null one of them) x 4 code values: at most 12 distinct rows, each seen first once.
+    assert int((~got).sum()) == len({(r, c) for r, c in zip(rivers, codes, strict=True)}) <= 12

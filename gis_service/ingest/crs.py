@@ -139,8 +139,11 @@ def diagnosis(declared: int | None, reading: Reading, district: District) -> str
     return "；".join(parts) or "坐标读法不同"
 
 
-def check_district(frame: gpd.GeoDataFrame, district: District) -> list[Finding]:
-    """Check every feature of ``frame`` (its own CRS) against the district; diagnose what lies outside."""
+def check_district(frame: gpd.GeoDataFrame, district: District, first: int = 0) -> list[Finding]:
+    """Check every feature of ``frame`` (its own CRS) against the district; diagnose what lies outside.
+
+    ``first``: how many features of the layer come before ``frame`` (a batch), for the feature numbers.
+    """
     bbox = district.bbox
     geoms = frame.geometry.values
     bounds = shapely.bounds(geoms)
@@ -157,15 +160,15 @@ def check_district(frame: gpd.GeoDataFrame, district: District) -> list[Finding]
         overlaps = (lon0 <= bbox[2]) & (lon1 >= bbox[0]) & (lat0 <= bbox[3]) & (lat1 >= bbox[1])
     beyond = present & ~ok & overlaps
     outside = present & ~ok & ~overlaps
-    findings = [beyond_district(int(i), lon0, lat0, lon1, lat1, district.name) for i in np.flatnonzero(beyond)]
+    findings = [beyond_district(int(i), lon0, lat0, lon1, lat1, district.name, first) for i in np.flatnonzero(beyond)]
     if not outside.any():
         return findings[:MAX_LISTED]
     readings = readings_inside(bounds[outside], district)
     where = f"{district.name}（经度 {bbox[0]}–{bbox[2]}，纬度 {bbox[1]}–{bbox[3]}）"
-    first = int(np.flatnonzero(outside)[0])
-    seen = f"按 {describe(frame.crs)} 读取位于经度 {lon0[first]:.4f}、纬度 {lat0[first]:.4f}"
-    if not np.isfinite(lon0[first]):
-        seen = f"按 {describe(frame.crs)} 读取坐标无效（x={bounds[first, 0]:.3f}, y={bounds[first, 1]:.3f}）"
+    at = int(np.flatnonzero(outside)[0])
+    seen = f"按 {describe(frame.crs)} 读取位于经度 {lon0[at]:.4f}、纬度 {lat0[at]:.4f}"
+    if not np.isfinite(lon0[at]):
+        seen = f"按 {describe(frame.crs)} 读取坐标无效（x={bounds[at, 0]:.3f}, y={bounds[at, 1]:.3f}）"
     details: dict[str, Any] = {
         "declared_crs": describe(frame.crs),
         "readings_inside": [
@@ -195,7 +198,11 @@ def check_district(frame: gpd.GeoDataFrame, district: District) -> list[Finding]
     findings = [
         *findings[:MAX_LISTED],
         Finding(
-            code="outside_district", message=message, fix=fix, feature=first + 1 if n_out == 1 else None, value=details
+            code="outside_district",
+            message=message,
+            fix=fix,
+            feature=first + at + 1 if n_out == 1 else None,
+            value=details,
         ),
     ]
     if scope != "全部要素":
@@ -212,14 +219,14 @@ def check_district(frame: gpd.GeoDataFrame, district: District) -> list[Finding]
 
 
 def beyond_district(
-    i: int, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray, lat1: np.ndarray, district: str
+    i: int, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray, lat1: np.ndarray, district: str, first: int = 0
 ) -> Finding:
-    """Return the warning for feature ``i`` reaching beyond the district's extent, with its extent."""
+    """Return the warning for feature ``i`` (numbered after ``first`` others) reaching beyond the district's extent."""
     return Finding(
         severity="warning",
         code="beyond_district",
-        feature=i + 1,
-        message=f"第 {i + 1} 个要素有部分超出{district}范围（要素范围：经度 {lon0[i]:.4f}–{lon1[i]:.4f}，"
+        feature=first + i + 1,
+        message=f"第 {first + i + 1} 个要素有部分超出{district}范围（要素范围：经度 {lon0[i]:.4f}–{lon1[i]:.4f}，"
         f"纬度 {lat0[i]:.4f}–{lat1[i]:.4f}）",
         fix="河流流出辖区时可忽略；否则核对要素的范围是否画得过大",
     )

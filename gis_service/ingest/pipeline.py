@@ -29,8 +29,9 @@ from gis_service.db.engine import side_engine
 from gis_service.district import District, district_for
 from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.archive import ArchiveLimits
+from gis_service.ingest.batches import normalise_batches
 from gis_service.ingest.crs import check_district, describe, parse_crs
-from gis_service.ingest.normalise import Finding, normalise
+from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import MissingCRS, Source, read_delivery
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.locate import place
@@ -123,35 +124,46 @@ def prepare(
     district: District,
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
+    batch_rows: int | None = None,
 ) -> Prepared:
     """Read and normalise ``path`` (archives unpacked within ``limits``); reject at once what lies outside the district.
 
-    ``seen`` is handed the features the report's feature numbers count (for a preview map).
+    ``seen`` is handed the features the report's feature numbers count (for a preview map). A large
+    GeoPackage or Shapefile layer is read and normalised in batches of ``batch_rows`` features
+    (:func:`normalise_batches`): the raw layer is never whole in memory.
     """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
-        source = read_delivery(
-            path,
-            Path(tmp),
-            limits,
-            district,
-            layer=options.source_layer,
-            encoding=options.encoding,
-            crs=parse_crs(options.crs),
-            swap=options.swap_xy,
-            filename=options.filename,
-        )
-    findings = list(source.findings)
-    step("crs")
-    findings += check_district(source.frame, district)
-    if any(f.code == "outside_district" for f in findings):
-        if seen:
-            seen(source.frame)
-        raise rejection(build_report(layer, source, findings, len(source.frame), dry_run=options.dry_run))
-    step("normalise")
-    norm = normalise(layer, source.frame)
+
+        def read(rows: int | None) -> Source:
+            return read_delivery(
+                path,
+                Path(tmp),
+                limits,
+                district,
+                layer=options.source_layer,
+                encoding=options.encoding,
+                crs=parse_crs(options.crs),
+                swap=options.swap_xy,
+                filename=options.filename,
+                batch_rows=rows,
+            )
+
+        source = read(batch_rows)
+        findings = list(source.findings)
+        step("crs")
+        norm = normalise_batches(layer, source, findings, district)
+        if norm is None:
+            # Some features lie outside the district: the rejection names them from the whole layer.
+            source = read(None) if source.batches is not None else source
+            findings = list(source.findings) + check_district(source.frame, district)
+            if seen:
+                seen(source.frame)
+            raise rejection(build_report(layer, source, findings, len(source.frame), dry_run=options.dry_run))
     findings += norm.findings
     source.describe_columns(norm.field_map, norm.extra_fields)
+    # Only the CRS of the raw layer is needed from here on (the report names it).
+    source.frame = source.frame.iloc[:0]
     if norm.dropped_z:
         findings.append(
             Finding(
@@ -320,7 +332,9 @@ def import_delivery(
     catalogue, district = catalogue_for(settings), district_for(settings)
     layer = target_layer(catalogue, options.layer)
     try:
-        prepared = prepare(layer, path, options, ArchiveLimits.of(settings), district, step, seen)
+        prepared = prepare(
+            layer, path, options, ArchiveLimits.of(settings), district, step, seen, settings.import_batch_rows
+        )
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc, catalogue, district) from None
     source = prepared.source

@@ -1,21 +1,29 @@
-"""Read stage: open a delivered file with pyogrio/GDAL and return a GeoDataFrame in its own CRS.
+"""Read stage: open a delivered file with pyogrio/GDAL and return its features in their own CRS.
 
-Accepted: zipped Shapefile (files at the root or in a folder), GeoPackage, GeoJSON (RFC 7946
-or with a ``crs`` member), KML/KMZ, and stake coordinate tables (CSV/XLSX). Archives are
-unpacked safely into the caller's private temporary folder (:mod:`archive`); the encoding
-of a Shapefile is decided by :mod:`encoding`; a missing CRS is refused naming ``--crs``.
+A GeoPackage or Shapefile layer of more features than a batch is streamed: GDAL's Arrow stream
+yields batches of ``batch_rows`` features (:meth:`Source.frames`), so the whole raw layer never sits
+in memory; other files are read whole. Accepted: zipped Shapefile (files at the root or in a
+folder), GeoPackage, GeoJSON (RFC 7946 or with a ``crs`` member), KML/KMZ, and stake coordinate
+tables (CSV/XLSX). Archives are unpacked safely into the caller's private temporary folder (:mod:`archive`);
+the encoding of a Shapefile is decided by :mod:`encoding`; a missing CRS is refused naming ``--crs``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
 import pyogrio
+import shapely
 from pyproj import CRS
 
 from gis_service.district import District
@@ -30,6 +38,8 @@ from gis_service.ingest.tables import read_table
 ARCHIVES = {".zip", ".kmz"}
 VECTOR = {".shp": "Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON", ".kml": "KML"}
 TABLES = {".csv": "CSV", ".xlsx": "XLSX", ".dat": "CASS"}
+# Formats whose feature count GDAL knows without reading the layer: those are streamed in batches.
+STREAMED = {"Shapefile", "GeoPackage"}
 ACCEPTED = "zip（Shapefile）、.gpkg、.geojson、.kml/.kmz、.csv、.xlsx、.dat（CASS）"
 READ_ERRORS = (
     pyogrio.errors.DataSourceError,
@@ -53,7 +63,11 @@ class MissingCRS(BadRequest):
 
 @dataclass
 class Source:
-    """A delivery read from its file: raw features in their own CRS, and how they were read."""
+    """A delivery read from its file: raw features in their own CRS, and how they were read.
+
+    A streamed source's ``frame`` holds no rows, only the columns and the CRS: :meth:`frames`
+    yields its features batch by batch (``count`` of them in all).
+    """
 
     frame: gpd.GeoDataFrame
     filename: str
@@ -66,6 +80,23 @@ class Source:
     table: dict[str, Any] | None = None
     columns: list[dict[str, str]] = field(default_factory=list)
     extra_fields: list[str] = field(default_factory=list)
+    batches: Callable[[], Iterator[gpd.GeoDataFrame]] | None = None
+    count: int = 0
+    swapped: bool = False
+
+    def __post_init__(self) -> None:
+        """Count a whole source's features."""
+        if self.batches is None:
+            self.count = len(self.frame)
+
+    def frames(self) -> Iterator[gpd.GeoDataFrame]:
+        """Yield the features: the whole frame, or a streamed source's batches, in the CRS and axes decided."""
+        if self.batches is None:
+            yield self.frame
+            return
+        for batch in self.batches():
+            batch = batch.set_crs(self.frame.crs, allow_override=True)
+            yield swap_xy(batch) if self.swapped else batch
 
     def describe_columns(self, field_map: dict[str, str], extra: list[str]) -> None:
         """Add how the attribute columns were read: to a catalogue field, or kept in ``extra``."""
@@ -110,6 +141,81 @@ def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = 
         ) from exc
 
 
+def read_batches(path: Path, *, layer: str | None, encoding: str | None, batch_rows: int) -> Iterator[gpd.GeoDataFrame]:
+    """Yield the features of a vector layer in batches of ``batch_rows``, converted as :func:`read_vector` does."""
+    try:
+        with pyogrio.open_arrow(
+            path, layer=layer, encoding=encoding, batch_size=batch_rows, use_pyarrow=True, datetime_as_string=True
+        ) as (meta, reader):
+            for batch in reader:
+                yield arrow_frame(batch, meta)
+    except READ_ERRORS as exc:
+        raise BadRequest(
+            f"无法读取文件 {path.name}：{exc}。请确认文件完整且为 Shapefile/GeoPackage/GeoJSON/KML 之一。",
+            code="unreadable_file",
+        ) from exc
+
+
+def arrow_frame(batch: pa.RecordBatch, meta: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Return one Arrow batch of GDAL's stream as the GeoDataFrame pyogrio's ``read_dataframe`` would make of it."""
+    name = meta["geometry_name"] or "wkb_geometry"
+    table = pa.Table.from_batches([batch])
+    wkb = table.column(name).combine_chunks() if name in table.column_names else None
+    frame = table.drop_columns([name]).to_pandas() if wkb is not None else table.to_pandas()
+    for dtype, column in zip(meta["dtypes"], meta["fields"], strict=True):
+        if dtype is not None and dtype.startswith("datetime") and dtype != "datetime64[D]":
+            frame[column] = _datetimes(frame[column])
+    for subtype, column in zip(meta["ogr_subtypes"], meta["fields"], strict=True):
+        if subtype == "OFSTJSON" and pd.api.types.infer_dtype(frame[column]) == "string":
+            frame[column] = frame[column].map(json.loads, na_action="ignore")
+    if isinstance(wkb, pa.ExtensionArray):
+        wkb = wkb.storage
+    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)) if wkb is not None else [None] * len(frame)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=meta["crs"])
+
+
+def _datetimes(texts: pd.Series) -> pd.Series:
+    """Parse ISO 8601 datetime texts as pyogrio does (mixed offsets as datetime objects; unreadable: left as text)."""
+    try:
+        return pd.to_datetime(texts, format="ISO8601")
+    except ValueError as exc:
+        if "Mixed timezones" not in str(exc):
+            return texts
+        try:
+            return texts.map(datetime.fromisoformat, na_action="ignore")
+        except ValueError:
+            return texts
+
+
+def stream_rows(path: Path, layer: str | None, batch_rows: int | None) -> int | None:
+    """Return the feature count of a layer to stream in batches of ``batch_rows``; None to read it whole."""
+    if not batch_rows:
+        return None
+    try:
+        count = int(pyogrio.read_info(path, layer=layer)["features"])
+    except READ_ERRORS:
+        return None  # the whole read names the problem
+    return count if count > batch_rows else None
+
+
+def vector_source(
+    path: Path, fmt: str, *, layer: str | None, encoding: str | None, batch_rows: int | None
+) -> Source | None:
+    """Return a streamed source of a large GeoPackage/Shapefile layer; None when it is to be read whole."""
+    count = stream_rows(path, layer, batch_rows) if fmt in STREAMED else None
+    if count is None or batch_rows is None:
+        return None
+    info = pyogrio.read_info(path, layer=layer, encoding=encoding)
+    if info["crs"] is None:
+        return None  # read whole: a missing CRS is refused with the features (see MissingCRS)
+    empty = gpd.GeoDataFrame({str(c): [] for c in info["fields"]}, geometry=[], crs=info["crs"])
+
+    def batches() -> Iterator[gpd.GeoDataFrame]:
+        return read_batches(path, layer=layer, encoding=encoding, batch_rows=batch_rows)
+
+    return Source(frame=empty, filename=path.name, format=fmt, layer=layer, batches=batches, count=count)
+
+
 def datasets_in(files: list[Path]) -> list[Path]:
     """Return the readable datasets among unpacked files (one per Shapefile, GeoPackage, table ...)."""
     return sorted(p for p in files if p.suffix.lower() in VECTOR or p.suffix.lower() in TABLES)
@@ -140,8 +246,8 @@ def _sibling(shp: Path, suffix: str) -> Path | None:
     return next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == suffix), None)
 
 
-def read_shapefile(shp: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, EncodingChoice]:
-    """Read a Shapefile after checking its sidecars and deciding its encoding."""
+def check_sidecars(shp: Path) -> Path:
+    """Return ``shp`` once its .dbf and .shx are found; refuse naming the missing one."""
     for suffix, role in ((".dbf", "属性表"), (".shx", "索引")):
         if _sibling(shp, suffix) is None:
             raise BadRequest(
@@ -149,14 +255,23 @@ def read_shapefile(shp: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, E
                 "请把同名的 .shp、.shx、.dbf、.prj（及 .cpg）一起打包。",
                 code=f"missing_{suffix[1:]}",
             )
-    choice = shapefile_encoding(shp, encoding)
-    return read_vector(shp, encoding=choice.encoding), choice
+    return shp
 
 
 def read_dataset(
-    path: Path, limits: ArchiveLimits, district: District, *, layer: str | None, encoding: str | None, crs: CRS | None
+    path: Path,
+    limits: ArchiveLimits,
+    district: District,
+    *,
+    layer: str | None,
+    encoding: str | None,
+    crs: CRS | None,
+    batch_rows: int | None = None,
 ) -> Source:
-    """Read one dataset file (not an archive; an .xlsx table is unpacked within ``limits``)."""
+    """Read one dataset file (not an archive; an .xlsx table is unpacked within ``limits``).
+
+    A GeoPackage or Shapefile layer of more than ``batch_rows`` features is streamed (see :class:`Source`).
+    """
     suffix = path.suffix.lower()
     if suffix in TABLES:
         table = read_table(path, limits, district, encoding=encoding, crs=crs)
@@ -174,7 +289,12 @@ def read_dataset(
     if suffix == ".kml":
         check_kml(path)
     if suffix == ".shp":
-        frame, choice = read_shapefile(path, encoding)
+        choice = shapefile_encoding(check_sidecars(path), encoding)
+        streamed = vector_source(path, "Shapefile", layer=None, encoding=choice.encoding, batch_rows=batch_rows)
+        if streamed is not None:
+            streamed.layer, streamed.encoding = path.stem, choice
+            return streamed
+        frame = read_vector(path, encoding=choice.encoding)
         return Source(frame=frame, filename=path.name, format="Shapefile", layer=path.stem, encoding=choice)
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(path)]
@@ -183,6 +303,9 @@ def read_dataset(
     if not layers:
         raise BadRequest(f"文件 {path.name} 中没有图层。", code="empty_delivery")
     name = choose(layers, layer, f"文件 {path.name} ")
+    streamed = vector_source(path, VECTOR[suffix], layer=name, encoding=None, batch_rows=batch_rows)
+    if streamed is not None:
+        return streamed
     frame = read_vector(path, layer=name)
     if suffix == ".kml":
         frame = frame.drop(columns=[c for c in frame.columns if c in KML_HOUSEKEEPING])
@@ -200,10 +323,12 @@ def read_delivery(
     crs: CRS | None = None,
     swap: bool = False,
     filename: str | None = None,
+    batch_rows: int | None = None,
 ) -> Source:
     """Read a delivered file (archive or dataset) into raw features with their CRS; ``workdir`` is private.
 
     Archives (zip, kmz, xlsx) are unpacked within ``limits``, the caller's (see :class:`ArchiveLimits`).
+    A GeoPackage or Shapefile layer of more than ``batch_rows`` features is streamed (:meth:`Source.frames`).
     """
     name = filename or path.name
     suffix = Path(name).suffix.lower()
@@ -220,14 +345,16 @@ def read_delivery(
         root = workdir / "unpacked"
         rel = [str(p.relative_to(root)) for p in found]
         picked = choose(rel, layer, f"压缩包 {name} ")
-        source = read_dataset(root / picked, limits, district, layer=None, encoding=encoding, crs=crs)
+        source = read_dataset(
+            root / picked, limits, district, layer=None, encoding=encoding, crs=crs, batch_rows=batch_rows
+        )
         source.filename = f"{name}/{picked}"
     elif suffix in VECTOR or suffix in TABLES:
-        source = read_dataset(path, limits, district, layer=layer, encoding=encoding, crs=crs)
+        source = read_dataset(path, limits, district, layer=layer, encoding=encoding, crs=crs, batch_rows=batch_rows)
         source.filename = name
     else:
         raise BadRequest(f"不支持的文件类型 {suffix or '（无扩展名）'}；请上传 {ACCEPTED}。", code="unsupported_format")
-    if source.frame.empty:
+    if not source.count:
         raise BadRequest(f"{source.filename} 中没有要素。", code="empty_delivery")
     if crs is not None and source.crs_source != "option":
         source.frame = source.frame.set_crs(crs, allow_override=True)
@@ -239,6 +366,6 @@ def read_delivery(
             frame=source.frame,
         )
     if swap:
-        source.frame = swap_xy(source.frame)
+        source.frame, source.swapped = swap_xy(source.frame), True
         source.axes = (source.axes + "；" if source.axes else "") + "按用户要求交换 X/Y（X 为北坐标）"
     return source

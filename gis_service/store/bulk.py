@@ -34,6 +34,7 @@ from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
+REPORT_CHUNK = 1000  # delivery reports a COPY chunk (a report's JSON is about a kilobyte)
 # Column type → (shapely type id of the single part, constructor of the multi geometry).
 MULTI: dict[str, tuple[int, Callable[..., Any]]] = {
     "MULTILINESTRING": (1, shapely.multilinestrings),
@@ -124,8 +125,10 @@ def copy_features(
     gdf = gdf.reset_index(drop=True)
     values, rest = table_values(table, layer, gdf, extra)
     attrs = {name: _nullable(gdf[name]) for name in rest}
-    geoms = geometries_for_column(gdf.geometry.values, table.c.geom.type.geometry_type)  # type: ignore[attr-defined]
-    return pgcopy.copy_features(conn, table, values, attrs, geoms)
+    column_type = table.c.geom.type.geometry_type  # type: ignore[attr-defined]
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    shape = lambda part: geometries_for_column(part, column_type)  # noqa: E731 - per COPY chunk
+    return pgcopy.copy_features(conn, table, values, attrs, geoms, shape)
 
 
 def _plain(value: Any) -> Any:
@@ -289,11 +292,18 @@ def write_reports(
     table = DeliveryReport.__table__
     if session_backend(session).copy_load:
         texts = texts if texts is not None else report_texts(reports)
+        codes = list(ids)
+        delivery_ids = [str(int(i)) for i in ids.values()]
+
+        def report_column(rows: slice) -> pa.Array:
+            return pgcopy.escaped(pa.array([texts.get(code, "{}") for code in codes[rows]], type=pgcopy.STRING))
+
         columns = {
-            "delivery_id": pa.array([str(int(i)) for i in ids.values()], type=pgcopy.STRING),
-            "report": pgcopy.escaped(pa.array([texts.get(code, "{}") for code in ids], type=pgcopy.STRING)),
+            "delivery_id": lambda rows: pa.array(delivery_ids[rows], type=pgcopy.STRING),
+            "report": report_column,
         }
-        pgcopy.copy_rows(session.connection(), table, columns, len(ids))  # type: ignore[arg-type]
+        # Reports are long texts: a chunk of them at a time is escaped and sent, not all 10 000 at once.
+        pgcopy.copy_rows(session.connection(), table, columns, len(ids), REPORT_CHUNK)  # type: ignore[arg-type]
         return
     session.connection().execute(
         insert(table),  # type: ignore[arg-type]

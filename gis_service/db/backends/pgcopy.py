@@ -159,14 +159,17 @@ def rows_payload(columns: list[pa.Array]) -> memoryview:
     return memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]
 
 
-def copy_rows(conn: Connection, table: Table, columns: Mapping[str, Texts], n: int) -> int:
-    """Send ``n`` rows of COPY texts into ``table`` in chunks; a callable column is encoded chunk by chunk."""
+def copy_rows(
+    conn: Connection, table: Table, columns: Mapping[str, Texts], n: int, chunk_rows: int = CHUNK_ROWS
+) -> int:
+    """Send ``n`` rows of COPY texts into ``table`` in chunks of ``chunk_rows``; a callable column is encoded
+    chunk by chunk."""
     names = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
     with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
-        for start in range(0, n, CHUNK_ROWS):
-            rows = slice(start, min(start + CHUNK_ROWS, n))
+        for start in range(0, n, chunk_rows):
+            rows = slice(start, min(start + chunk_rows, n))
             copy.write(rows_payload([texts(rows) if callable(texts) else texts[rows] for texts in columns.values()]))
     return n
 
@@ -211,15 +214,17 @@ def copy_features(
     values: Mapping[str, np.ndarray | pa.Array],
     rest: Mapping[str, np.ndarray],
     geoms: np.ndarray,
+    shape: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> int:
     """Write typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with one COPY.
 
     Every column is encoded chunk by chunk: the server starts on the first rows at once, and the
-    hex EWKB (the bulk of the data) never all sits in memory.
+    hex EWKB (the bulk of the data) never all sits in memory; nor do the geometries ``shape`` makes
+    of ``geoms`` for the column (single parts made multi), a chunk at a time.
     """
     columns: dict[str, Texts] = {name: _chunks(v, encoder_for(table.c[name])) for name, v in values.items()}
     columns["attrs"] = lambda rows: attrs_text({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start)
-    columns["geom"] = lambda rows: ewkb_hex(geoms[rows])
+    columns["geom"] = lambda rows: ewkb_hex(shape(geoms[rows]) if shape else geoms[rows])
     return copy_rows(conn, table, columns, len(geoms))
 
 

@@ -25,6 +25,7 @@ from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.locate import MAX_LISTED, Locator
 
 STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
+SIDE_CHUNK = 32_768  # features whose side is decided at once
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
 # A lon/lat-straight edge bends by millimetres in metres over a few hundred metres: a stretch the range
 # covers in lon/lat lies within this slack of it in metres, so within any tolerance above it.
@@ -114,16 +115,17 @@ def sides(rg: RiverGeometry) -> np.ndarray:
     index = rg.centerlines
     ok = (river >= 0) & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
     ok[ok] = index.metric_length[river[ok]] > 0
-    rows = np.flatnonzero(ok)
-    if not len(rows):
-        return out
-    r = river[rows]
-    px, py = representative_points(rg.lonlat[rows], r, index.frames)
-    m = index.locate(px, py, r)
-    # The centerline's direction at m: the chord from STEP_M before to STEP_M after (clamped to the line).
-    (ax, ay), (bx, by) = (index.point_at(d, r) for d in (m - STEP_M, m + STEP_M))
-    cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-    out[rows] = np.where(cross > 0, "left", np.where(cross < 0, "right", None))  # type: ignore[call-overload]
+    # A chunk of features at a time: the vertex tables and projections of 200 000 lines never all at once.
+    found = np.flatnonzero(ok)
+    for start in range(0, len(found), SIDE_CHUNK):
+        rows = found[start : start + SIDE_CHUNK]
+        r = river[rows]
+        px, py = representative_points(rg.lonlat[rows], r, index.frames)
+        m = index.locate(px, py, r)
+        # The centerline's direction at m: the chord from STEP_M before to STEP_M after (clamped to the line).
+        (ax, ay), (bx, by) = (index.point_at(d, r) for d in (m - STEP_M, m + STEP_M))
+        cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+        out[rows] = np.where(cross > 0, "left", np.where(cross < 0, "right", None))  # type: ignore[call-overload]
     return out
 
 
@@ -271,10 +273,12 @@ def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float) -> l
     unique = {id(r): r for r in ranges[rest]}
     buffered = {key: shapely.buffer(r, tolerance) for key, r in unique.items()}
     area = np.array([buffered[id(r)] for r in ranges[rest]], dtype=object)
-    inside = shapely.covered_by(rg.geoms[rest], area)
-    for i, grown in zip(rest[~inside], area[~inside], strict=True):
-        outside = rg.geoms[i].difference(grown)
-        far = shapely.distance(rg.geoms[i], ranges[i].boundary) if outside.is_empty else outside.length
+    # Only these stretches in metres, not the whole delivery.
+    geoms = rg.to_metric(rg.lonlat[rest])
+    inside = shapely.covered_by(geoms, area)
+    for i, geom, grown in zip(rest[~inside], geoms[~inside], area[~inside], strict=True):
+        outside = geom.difference(grown)
+        far = shapely.distance(geom, ranges[i].boundary) if outside.is_empty else outside.length
         findings.append(
             loc.finding(
                 int(i),

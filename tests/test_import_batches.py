@@ -1,0 +1,116 @@
+"""A delivery read in batches gives the same report and the same stored rows as one read whole."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gis_service.clock import BusinessClock
+from gis_service.errors import DeliveryRejected
+from gis_service.ingest import read
+from gis_service.ingest.pipeline import ImportOptions
+from gis_service.ledger.intake import run_import
+from gis_service.settings import Settings
+from gis_service.store.features import read_features
+
+DEMO = Path(__file__).resolve().parent.parent / "shapefiles"
+WHOLE = 1_000_000  # more than any test file: one read
+BATCH = 7  # the demo's 141 stretches: 20 batches of 7 and one of 1
+
+
+def ogr2ogr(target: Path, sql: str, *options: str) -> Path:
+    """Write the demo zone set through ``sql`` (SQLite dialect, over layer ``zones``) with ogr2ogr."""
+    subprocess.run(
+        ["ogr2ogr", *options, "-dialect", "SQLite", "-sql", sql, "-nln", "zones", str(target), str(DEMO / "zones.shp")],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def surveyed(tmp_path: Path, suffix: str) -> Path:
+    """The demo zones with a surveyor's column filled on features 100 on only (known to no catalogue field)."""
+    sql = "SELECT *, CASE WHEN rowid >= 99 THEN '张工' ELSE NULL END AS 测量员 FROM zones"
+    driver = ["-f", "GPKG"] if suffix == ".gpkg" else ["-f", "ESRI Shapefile", "-lco", "ENCODING=GBK"]
+    return ogr2ogr(tmp_path / f"zones{suffix}", sql, *driver)
+
+
+def imported(engine: Engine, path: Path, batch_rows: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Import ``path`` as zones reading ``batch_rows`` features a batch; return the report and the rows stored.
+
+    Rolled back afterwards, so that each import starts from the same database.
+    """
+    with Session(engine) as session:
+        report = run_import(
+            session,
+            path,
+            ImportOptions(layer="zones", actor="test"),
+            settings=Settings(import_batch_rows=batch_rows),
+            clock=BusinessClock(),
+        )
+        ids = [d["id"] for d in report.pop("deliveries")]
+        stored = read_features(session.connection(), "zones", current_only=False).sort_values(["river_code", "code"])
+        stored = stored[stored["delivery_id"].isin(ids)].drop(columns=["id", "delivery_id"])
+        session.rollback()
+    rows = [{k: (v.wkt if k == "geometry" else v) for k, v in row.items()} for row in stored.to_dict("records")]
+    return report, rows
+
+
+def count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the size of each Arrow batch the reader converts."""
+    sizes: list[int] = []
+    convert = read.arrow_frame
+
+    def counted(batch: Any, meta: dict[str, Any]) -> Any:
+        sizes.append(batch.num_rows)
+        return convert(batch, meta)
+
+    monkeypatch.setattr(read, "arrow_frame", counted)
+    return sizes
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp"])
+def test_batches_give_the_report_and_rows_of_one_read(
+    demo_engine: Engine, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = surveyed(tmp_path, suffix)
+    sizes = count_batches(monkeypatch)
+    whole, whole_rows = imported(demo_engine, path, WHOLE)
+    assert sizes == []  # 141 features ≤ WHOLE: read at once
+    batched, batched_rows = imported(demo_engine, path, BATCH)
+    assert sizes == [BATCH] * 20 + [1]
+    assert batched == whole
+    assert batched_rows == whole_rows
+    # What only later batches carry still counts: the surveyor column, filled from feature 100 on.
+    assert whole["stored"] == 141 and len(whole_rows) == 141
+    assert whole["source"]["extra_fields"] == ["备注", "测量员"]
+    assert sum((row["extra"] or {}).get("测量员") == "张工" for row in whole_rows) == 141 - 99
+    assert sorted(whole["codes"]) == ["zone_gap", "zone_overlap"]  # the demo set's own gap and overlap
+
+
+def test_a_rejection_names_the_same_features_whatever_the_batches(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every 17th stretch gets a bank no one knows: features 17, 34, ..., 136 (8 of them) across batches.
+    sql = (
+        "SELECT 功能区编号, 河流编码, CASE WHEN rowid % 17 = 16 THEN '中岸' ELSE 岸别 END AS 岸别, 功能区类型, "
+        "起点桩号, 终点桩号, 划分依据, 备注, GEOMETRY FROM zones"
+    )
+    path = ogr2ogr(tmp_path / "bad.gpkg", sql, "-f", "GPKG")
+    sizes = count_batches(monkeypatch)
+    reports = []
+    for rows in (WHOLE, BATCH):
+        with pytest.raises(DeliveryRejected) as caught, Session(demo_engine) as session:
+            options = ImportOptions(layer="zones", actor="test")
+            run_import(session, path, options, settings=Settings(import_batch_rows=rows), clock=BusinessClock())
+        reports.append(caught.value.details)
+    assert len(sizes) == 21
+    assert reports[0] == reports[1]
+    unknown = [f for f in reports[0]["findings"] if f["code"] == "unknown_value"]
+    assert [f["feature"] for f in unknown] == [17 * k for k in range(1, 9)]
+    assert {f["value"] for f in unknown} == {"中岸"}
