@@ -21,6 +21,8 @@ from gis_service.district import get_district
 from gis_service.errors import BadRequest
 from gis_service.ledger.filters import TABLE, ProblemFilter
 from gis_service.store.spatial import BBox
+from gis_service.store.versions import data_version, database_key
+from gis_service.webmap.answers import MAP_ANSWERS
 from gis_service.webmap.base import gcj02_from_wgs84
 
 CELL_PX = 64  # a cluster gathers the sites within about this many screen pixels
@@ -77,7 +79,30 @@ def problem_clusters(
     Columns: ``x``/``y`` (mean position, display lon/lat), ``n`` (sites in the cell), ``id`` (the
     site of a one-site cell, else null) and ``sc`` (its status and category indexes, else null).
     ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan).
+    Answers are kept per data version: the same question on unchanged data is not counted again.
     """
+    version = data_version(conn, TABLE)
+    # Today matters to the overdue filter only, but a day's answers are few: it is always part of the key.
+    asked = (today, flt, zoom, bbox, datum, with_counts)
+    key = None if version is None else ("clusters", database_key(conn), version, *asked)
+    return dict(
+        MAP_ANSWERS.get(
+            key, lambda: _clusters(conn, flt, today=today, zoom=zoom, bbox=bbox, datum=datum, with_counts=with_counts)
+        )
+    )
+
+
+def _clusters(
+    conn: Session | Connection,
+    flt: ProblemFilter,
+    *,
+    today: dt.date,
+    zoom: int,
+    bbox: BBox | None,
+    datum: str,
+    with_counts: bool,
+) -> dict[str, Any]:
+    """Count the clusters of :func:`problem_clusters` in the database."""
     backend = session_backend(conn)
     tally = ("status", "category") if with_counts else ()
     where = flt.clauses(today, backend)
@@ -127,4 +152,6 @@ def count_capped(conn: Session | Connection, flt: ProblemFilter, *, today: dt.da
     """Return how many sites the filter keeps, counting no further than ``cap + 1`` (is it over ``cap``?)."""
     backend = session_backend(conn)
     kept = select(TABLE.c.id).where(*flt.clauses(today, backend)).limit(cap + 1).subquery("kept")
-    return int(conn.execute(select(func.count()).select_from(kept)).scalar_one())
+    version = data_version(conn, TABLE)
+    key = None if version is None else ("capped", database_key(conn), version, today, flt, cap)
+    return MAP_ANSWERS.get(key, lambda: int(conn.execute(select(func.count()).select_from(kept)).scalar_one()))

@@ -11,6 +11,7 @@ import pyarrow as pa
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Float,
     Select,
     Table,
     Text,
@@ -31,6 +32,9 @@ from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.backends import pgcopy
 from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
+
+# Tables whose rows keep their marker point's x and y in columns of their own (migration 0012).
+MARKER_COLUMNS = {"problems": ("map_x", "map_y")}
 
 
 def geojson(geom: ColumnElement[Any]) -> ColumnElement[str]:
@@ -201,6 +205,26 @@ class PostGISSQL(SpatialSQL):
         statement = select(mvt).select_from(both).where(both.c.geom.is_not(None))
         return bytes(conn.execute(statement).scalar_one() or b"")
 
+    def marker_points(
+        self, table: Table, where: Sequence[Any], tally: Sequence[str], bbox: BBox | None = None
+    ) -> FromClause:
+        """A table that keeps its marker points (:data:`MARKER_COLUMNS`) is read from them, never a geometry.
+
+        With the filter's columns in the same index, the count is an index-only scan, and ``bbox``
+        a range of that index.
+        """
+        names = MARKER_COLUMNS.get(table.name)
+        if names is None:
+            return super().marker_points(table, where, tally, bbox)
+        x, y = (literal_column(f"{table.name}.{name}", Float) for name in names)
+        kept = list(where)
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            kept += [x.between(minx, maxx), y.between(miny, maxy)]
+        return (
+            select(x.label("x"), y.label("y"), table.c.id, *(table.c[n] for n in tally)).where(*kept).subquery("coords")
+        )
+
     def grid_clusters(
         self,
         conn: Connection | Session,
@@ -213,11 +237,11 @@ class PostGISSQL(SpatialSQL):
         """The grid, planned for reading many rows (for the rest of the caller's transaction).
 
         A province's million sites are read whole: JIT compiling costs more than it saves here;
-        workers would hand every row to the leader (the subqueries keep the grouping out of them);
-        an index scan in index order (the overdue filter's ``deadline`` index, for one) reads the
-        table's pages at random, where bitmap and sequential scans read them in order.
+        workers would hand every row to the leader (the subqueries keep the grouping out of them).
+        The map's covering index is read in order and stays in memory: at the default random page
+        cost the planner would rather read the whole table, three times the pages.
         """
-        for setting in ("jit = off", "enable_indexscan = off", "max_parallel_workers_per_gather = 0"):
+        for setting in ("jit = off", "random_page_cost = 1.1", "max_parallel_workers_per_gather = 0"):
             conn.execute(text(f"SET LOCAL {setting}"))
         return super().grid_clusters(conn, table, where, cell, bbox, tally)
 
