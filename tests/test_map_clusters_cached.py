@@ -8,10 +8,12 @@ from typing import Any
 
 import geopandas as gpd
 import shapely
-from sqlalchemy import Engine, event, text
+from alembic import command
+from sqlalchemy import Engine, event, inspect, text
 
 from gis_service.catalogue import get_catalogue
 from gis_service.db.engine import transaction
+from gis_service.db.schema import alembic_config, upgrade
 from gis_service.store.bulk import insert_features
 from tests.helpers import bearer
 
@@ -123,3 +125,15 @@ def test_a_site_reported_over_http_is_on_the_map_at_once(engine, client, tokens)
     r = client.post("/api/v1/problems", json=body, headers=bearer(tokens["surveyor"]))
     assert r.status_code == 201, r.text
     assert _cells(client, "category=mining") == ([1, 2], 3)  # W2 + the new site, E2
+
+
+def test_migration_0012_downgrades_and_upgrades_over_sites_already_there(engine, client) -> None:
+    _store(engine, SITES[:3])
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0010")
+    names = {c["name"] for c in inspect(engine).get_columns("problems")}
+    assert "data_versions" not in inspect(engine).get_table_names() and not {"map_x", "map_y"} & names
+    _store(engine, SITES[3:])  # written with neither version nor marker columns
+    upgrade(engine)
+    assert _cells(client) == ([2, 3], 5)  # the two written after the downgrade are counted too
+    assert _cells(client, "status=assigned") == ([1, 1], 2)  # W1, E2

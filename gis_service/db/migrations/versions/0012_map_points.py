@@ -12,7 +12,9 @@ geometry as before.
 
 ``data_versions`` holds a number that every write to ``problems`` raises in its own transaction
 (PostgreSQL once a statement, SQLite once a row): answers computed for one number stay right until
-it changes. It starts at a random value, so that a database made afresh where another was never
+it changes. On PostgreSQL the number is raised before the statement: a transaction takes its lock
+before any row lock of ``problems``, so two writers wait for each other in one order and never
+deadlock. It starts at a random value, so that a database made afresh where another was never
 meets its predecessor's numbers.
 """
 import secrets
@@ -54,7 +56,7 @@ def upgrade() -> None:
         op.execute(f"INSERT INTO data_versions (layer_table, version) VALUES ('{table}', {start})")
         if postgres:
             op.execute(
-                f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                f"CREATE TRIGGER {table}_version BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION rivergis_bump_version()"
             )
         else:
