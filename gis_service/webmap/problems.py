@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import folium
 from branca.element import Element, Figure
+from folium.map import FitBounds
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -143,7 +144,10 @@ def problems_map(
     """
     fmap, datum = make_map(TITLE, basemap)
     minx, miny, maxx, maxy = get_district().bbox
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    fit = FitBounds([[miny, minx], [maxy, maxx]])
+    # At once: during an animated zoom the map still says its first zoom, and the clusters would be asked for it.
+    fit.options["animate"] = False
+    fit.add_to(fmap)
     entries = []
     for layer, label in OVERLAYS:
         group = folium.FeatureGroup(name=label, show=True).add_to(fmap)
