@@ -12,8 +12,10 @@ from alembic import command
 from sqlalchemy import Engine, event, inspect, text
 
 from gis_service.catalogue import get_catalogue
+from gis_service.db.backend import backend_for
 from gis_service.db.engine import transaction
 from gis_service.db.schema import alembic_config, upgrade
+from gis_service.ledger.filters import TABLE
 from gis_service.store.bulk import insert_features
 from tests.helpers import bearer
 
@@ -137,3 +139,31 @@ def test_migration_0012_downgrades_and_upgrades_over_sites_already_there(engine,
     upgrade(engine)
     assert _cells(client) == ([2, 3], 5)  # the two written after the downgrade are counted too
     assert _cells(client, "status=assigned") == ([1, 1], 2)  # W1, E2
+
+
+def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Return grid rows as sorted (column, row, count, sum x, sum y), whatever the numbers' types."""
+    return sorted((int(gx), int(gy), int(n), round(sx, 9), round(sy, 9)) for gx, gy, n, sx, sy, _ in rows)
+
+
+def test_cell_counts_the_database_keeps_equal_the_sites_counted(engine) -> None:
+    _store(engine, SITES)
+    with transaction(engine) as session:  # the kept counts follow an update and a deletion too
+        session.execute(text("UPDATE problems SET status = 'closed', category = 'mining' WHERE code = 'W1'"))
+        session.execute(text("DELETE FROM problems WHERE code = 'E2'"))
+    backend = backend_for(engine)
+    tally = ("status", "category")
+    with engine.connect() as conn:
+        for level in range(11):
+            for status, category in (((), ()), (("closed",), ()), (("closed", "assigned"), ("mining",))):
+                kept = backend.kept_cells(conn, TABLE, level, {"status": status, "category": category}, tally=tally)
+                if kept is None:  # a database that keeps no counts counts the sites
+                    continue
+                where = [TABLE.c.status.in_(status)] if status else []
+                where += [TABLE.c.category.in_(category)] if category else []
+                cells, tallies = backend.grid_clusters(conn, TABLE, where, 90 / 2**level, tally=tally)
+                assert _plain(kept[0]) == _plain(cells), (level, status, category)
+                assert sorted(kept[1]) == sorted(tallies)
+                # a one-site cell names its site
+                singles = {(int(gx), int(gy)): first for gx, gy, n, *_, first in cells if n == 1}
+                assert {(int(gx), int(gy)): si for gx, gy, n, *_, si in kept[0] if n == 1} == singles

@@ -4,11 +4,15 @@ of nearby sites (their count and mean position) for the view and zoom it shows, 
 Cells are squares of about :data:`CELL_PX` screen pixels at the requested zoom, anchored at 0°, 0°, so
 that a cluster stays put as the map pans. The counts are the database's (``SpatialSQL.grid_clusters``):
 a million sites cost one grouped scan, and the answer is a few hundred cells whatever the ledger's size.
+Where the database keeps counts per cell (PostGIS, ``kept_cells``), a view of all sites or of some
+statuses and categories reads those instead of the sites. A view answers the cells meeting it, whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +40,22 @@ def cell_size(zoom: int) -> float:
     """Return the grid cell's side in degrees at Web Mercator ``zoom`` (256-pixel tiles)."""
     pixels = FINE_CELL_PX if zoom >= FINE_ZOOM else CELL_PX
     return float(pixels * 360.0 / (256 * 2**zoom))
+
+
+def cell_level(zoom: int) -> int:
+    """Return the level ``k`` whose cells, 90 / 2^k degrees, are the cells of ``zoom``."""
+    return zoom + 4 if zoom >= FINE_ZOOM else zoom  # 4 px at the last zooms: 16 times smaller than 64 px
+
+
+def whole_cells(bbox: BBox, cell: float) -> BBox:
+    """Return ``bbox`` grown to the whole grid cells it meets."""
+    minx, miny, maxx, maxy = bbox
+    return (
+        math.floor(minx / cell) * cell,
+        math.floor(miny / cell) * cell,
+        (math.floor(maxx / cell) + 1) * cell,
+        (math.floor(maxy / cell) + 1) * cell,
+    )
 
 
 def parse_zoom(value: str | None) -> int:
@@ -105,8 +125,19 @@ def _clusters(
     """Count the clusters of :func:`problem_clusters` in the database."""
     backend = session_backend(conn)
     tally = ("status", "category") if with_counts else ()
-    where = flt.clauses(today, backend)
-    rows, tallies = backend.grid_clusters(conn, TABLE, where, cell_size(zoom), bbox=bbox, tally=tally)
+    where = flt.clauses(today, backend)  # a wrong value is refused whichever way the cells are counted
+    cell = cell_size(zoom)
+    found = None
+    if replace(flt, status=(), category=()) == ProblemFilter():
+        equal = {"status": flt.status, "category": flt.category}
+        found = backend.kept_cells(conn, TABLE, cell_level(zoom), equal, bbox=bbox, tally=tally)
+    if found is None:
+        found = backend.grid_clusters(conn, TABLE, where, cell, bbox=bbox and whole_cells(bbox, cell), tally=tally)
+    rows, tallies = found
+    if bbox is not None:
+        # The cells meeting the view, whole: a site on the far edge of the last one belongs to the next.
+        lo_x, lo_y, hi_x, hi_y = (math.floor(v / cell) for v in bbox)
+        rows = [r for r in rows if r[0] is not None and lo_x <= r[0] <= hi_x and lo_y <= r[1] <= hi_y]
     spec = get_catalogue()["problems"]
     statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
     out: dict[str, Any] = {"v": 1, "zoom": zoom, "cell": cell_size(zoom), "status": statuses, "category": categories}

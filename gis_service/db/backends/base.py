@@ -9,7 +9,7 @@ tiles and bulk loads by ``COPY``. Each method says what it is for; :mod:`.postgi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -216,6 +216,22 @@ class SpatialSQL:
         return select(x, y, gx.label("gx"), gy.label("gy"), coords.c.id, *(coords.c[n] for n in tally)).subquery(
             "sites"
         )
+
+    def kept_cells(
+        self,
+        conn: Connection | Session,
+        table: Table,
+        level: int,
+        equal: Mapping[str, Sequence[Any]],
+        bbox: BBox | None = None,
+        tally: Sequence[str] = (),
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+        """Return :meth:`grid_clusters`' answer from counts the database keeps per cell, or None if it keeps none.
+
+        Cells of 90 / 2^``level`` degrees; ``equal`` keeps the rows whose columns hold one of the values
+        given (none given: any); ``bbox`` keeps the cells meeting it; a one-site cell's last value is its id.
+        """
+        return None
 
     def grid_clusters(
         self,

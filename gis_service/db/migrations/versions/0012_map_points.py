@@ -10,6 +10,13 @@ in an index that also holds every column the map filters on, so that counting re
 alone and never decodes a geometry. SpatiaLite (up to the map's cluster threshold) reads the
 geometry as before.
 
+The map's first views (the province, a status or category filter, down to zoom
+:data:`CELL_LEVELS`) do not even read the sites: ``problem_cells`` keeps, per zoom level, grid cell
+(90 / 2^level degrees, anchored at 0°, 0°, as ``webmap.clusters``), status and category, the sites'
+count and the sums of their x, y and ids (a one-site cell's sum of ids is its id). Triggers keep it
+in the writing transaction, once a statement: the cells at the finest level first, the coarser
+ones from them (a cell at level z is cells of level z + 1, two by two).
+
 ``data_versions`` holds a number that every write to ``problems`` raises in its own transaction
 (PostgreSQL once a statement, SQLite once a row): answers computed for one number stay right until
 it changes. On PostgreSQL the number is raised before the statement: a transaction takes its lock
@@ -32,6 +39,38 @@ VERSIONED = ('problems',)
 MARKER = "CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_PointOnSurface(geom) END"
 # Every column the map's filters read (ledger.filters), so that its counts are index-only scans.
 MAP_COVERED = 'id, status, category, found_date, deadline, town, river_code'
+CELL_LEVELS = 10  # problem_cells' finest level (a cell of 0.088°); past it a view is small enough to count
+CELL_KEY = 'level, gx, gy, status, category'
+
+
+def _cells_from(source: str, sign: str) -> str:
+    """Return the upsert adding (``sign`` '') or taking away ('-') the sites of ``source`` to ``problem_cells``."""
+    finest = f"CAST(90 AS float8) / {2 ** CELL_LEVELS}"
+    return (
+        f"INSERT INTO problem_cells AS c ({CELL_KEY}, n, sx, sy, si) "
+        f"SELECT z, gx >> ({CELL_LEVELS} - z), gy >> ({CELL_LEVELS} - z), status, category, "
+        f"{sign}sum(n), {sign}sum(sx), {sign}sum(sy), {sign}sum(si) FROM ("
+        f"SELECT floor(map_x / ({finest}))::int AS gx, floor(map_y / ({finest}))::int AS gy, status, category, "
+        f"count(*) AS n, sum(map_x) AS sx, sum(map_y) AS sy, sum(id) AS si FROM {source} "
+        f"WHERE map_x IS NOT NULL GROUP BY 1, 2, 3, 4) AS finest CROSS JOIN generate_series(0, {CELL_LEVELS}) AS z "
+        f"GROUP BY 1, 2, 3, 4, 5 ON CONFLICT ({CELL_KEY}) DO UPDATE SET n = c.n + excluded.n, "
+        "sx = c.sx + excluded.sx, sy = c.sy + excluded.sy, si = c.si + excluded.si"
+    )
+
+
+CELLS_FUNCTION = (
+    "CREATE FUNCTION rivergis_problem_cells() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF TG_OP = 'TRUNCATE' THEN DELETE FROM problem_cells; RETURN NULL; END IF; "
+    f"IF TG_OP IN ('UPDATE', 'DELETE') THEN {_cells_from('removed', '-')}; END IF; "
+    f"IF TG_OP IN ('UPDATE', 'INSERT') THEN {_cells_from('added', '')}; END IF; "
+    "RETURN NULL; END $$"
+)
+CELL_TRIGGERS = {
+    'insert': 'AFTER INSERT ON problems REFERENCING NEW TABLE AS added',
+    'update': 'AFTER UPDATE ON problems REFERENCING OLD TABLE AS removed NEW TABLE AS added',
+    'delete': 'AFTER DELETE ON problems REFERENCING OLD TABLE AS removed',
+    'truncate': 'AFTER TRUNCATE ON problems',
+}
 
 
 def upgrade() -> None:
@@ -47,6 +86,23 @@ def upgrade() -> None:
             f"ADD COLUMN map_y double precision GENERATED ALWAYS AS (ST_Y({MARKER})) STORED"
         )
         op.execute(f"CREATE INDEX ix_problems_map_point ON problems (map_x, map_y) INCLUDE ({MAP_COVERED})")
+        op.create_table('problem_cells',
+        sa.Column('level', sa.SmallInteger(), nullable=False),
+        sa.Column('gx', sa.Integer(), nullable=False),
+        sa.Column('gy', sa.Integer(), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('category', sa.String(length=32), nullable=False),
+        sa.Column('n', sa.BigInteger(), nullable=False),
+        sa.Column('sx', sa.Float(), nullable=False),
+        sa.Column('sy', sa.Float(), nullable=False),
+        sa.Column('si', sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint('level', 'gx', 'gy', 'status', 'category')
+        )
+        op.execute(CELLS_FUNCTION)
+        op.execute(_cells_from('problems', ''))
+        for kind, event in CELL_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER problems_cells_{kind} {event} FOR EACH STATEMENT "
+                       "EXECUTE FUNCTION rivergis_problem_cells()")
         op.execute(
             "CREATE FUNCTION rivergis_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             "UPDATE data_versions SET version = version + 1 WHERE layer_table = TG_TABLE_NAME; RETURN NULL; END $$"
@@ -76,6 +132,10 @@ def downgrade() -> None:
             for kind in ('insert', 'update', 'delete'):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_version_{kind}")
     if postgres:
+        for kind in CELL_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS problems_cells_{kind} ON problems")
+        op.execute("DROP FUNCTION IF EXISTS rivergis_problem_cells()")
+        op.drop_table('problem_cells')
         op.execute("DROP FUNCTION IF EXISTS rivergis_bump_version()")
         op.execute("DROP INDEX IF EXISTS ix_problems_map_point")
         op.execute("ALTER TABLE problems DROP COLUMN IF EXISTS map_x, DROP COLUMN IF EXISTS map_y")
