@@ -378,7 +378,7 @@
           group.addLayer(layer);
           map.on("moveend", function () {
             window.clearTimeout(timer);
-            timer = window.setTimeout(fetchView, 150);
+            timer = window.setTimeout(fetchView, 80);  // a gesture's last move; a stale answer is aborted anyway
           });
         }
         fetchView();
