@@ -38,7 +38,13 @@ VERSIONED = ('problems',)
 # The marker point: a point site's own, else a point inside the geometry (as the map has always drawn it).
 MARKER = "CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_PointOnSurface(geom) END"
 # Every column the map's filters read (ledger.filters), so that its counts are index-only scans.
-MAP_COVERED = 'id, status, category, found_date, deadline, town, river_code'
+MAP_COVERED = ('id', 'status', 'category', 'found_date', 'deadline', 'town', 'river_code')
+
+
+def _covered(*key: str) -> str:
+    """Return the map's columns not in ``key``, for an index's INCLUDE list."""
+    return ', '.join(c for c in ('map_x', 'map_y', *MAP_COVERED) if c not in key)
+FINISHED = "('closed', 'dismissed', 'rectified')"  # never overdue (ledger.states.NOT_OVERDUE)
 CELL_LEVELS = 10  # problem_cells' finest level (a cell of 0.088°); past it a view is small enough to count
 CELL_KEY = 'level, gx, gy, status, category'
 
@@ -85,7 +91,14 @@ def upgrade() -> None:
             f"ALTER TABLE problems ADD COLUMN map_x double precision GENERATED ALWAYS AS (ST_X({MARKER})) STORED, "
             f"ADD COLUMN map_y double precision GENERATED ALWAYS AS (ST_Y({MARKER})) STORED"
         )
-        op.execute(f"CREATE INDEX ix_problems_map_point ON problems (map_x, map_y) INCLUDE ({MAP_COVERED})")
+        op.execute(f"CREATE INDEX ix_problems_map_point ON problems (map_x, map_y) INCLUDE ({_covered('map_x', 'map_y')})")
+        # The filters that keep a range of dates read only that range: found dates, and the open sites'
+        # deadlines (overdue: past its deadline and not finished, ledger.filters.overdue_clause).
+        op.execute(f"CREATE INDEX ix_problems_map_found ON problems (found_date) INCLUDE ({_covered('found_date')})")
+        op.execute(
+            f"CREATE INDEX ix_problems_map_open ON problems (deadline) INCLUDE ({_covered('deadline')}) "
+            f"WHERE status NOT IN {FINISHED}"
+        )
         op.create_table('problem_cells',
         sa.Column('level', sa.SmallInteger(), nullable=False),
         sa.Column('gx', sa.Integer(), nullable=False),
@@ -137,6 +150,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS rivergis_problem_cells()")
         op.drop_table('problem_cells')
         op.execute("DROP FUNCTION IF EXISTS rivergis_bump_version()")
-        op.execute("DROP INDEX IF EXISTS ix_problems_map_point")
+        for index in ('point', 'found', 'open'):
+            op.execute(f"DROP INDEX IF EXISTS ix_problems_map_{index}")
         op.execute("ALTER TABLE problems DROP COLUMN IF EXISTS map_x, DROP COLUMN IF EXISTS map_y")
     op.drop_table('data_versions')
