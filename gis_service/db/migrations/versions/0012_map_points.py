@@ -44,6 +44,8 @@ MAP_COVERED = ('id', 'status', 'category', 'found_date', 'deadline', 'town', 'ri
 def _covered(*key: str) -> str:
     """Return the map's columns not in ``key``, for an index's INCLUDE list."""
     return ', '.join(c for c in ('map_x', 'map_y', *MAP_COVERED) if c not in key)
+
+
 FINISHED = "('closed', 'dismissed', 'rectified')"  # never overdue (ledger.states.NOT_OVERDUE)
 CELL_LEVELS = 10  # problem_cells' finest level (a cell of 0.088°); past it a view is small enough to count
 CELL_KEY = 'level, gx, gy, status, category'
