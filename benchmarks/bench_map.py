@@ -45,6 +45,7 @@ ARGS = [
     "--no-first-run",
 ]
 CLUSTERS_DRAWN = "document.querySelectorAll('.marker-cluster').length > 0"
+CLIENT_CLUSTERS_DRAWN = "document.querySelectorAll('.marker-cluster:not(.rg-server-cluster)').length > 0"
 SERVER_CLUSTERS_DRAWN = "document.querySelectorAll('.rg-server-cluster').length > 0"
 READY = "!!document.body && document.body.hasAttribute('data-rg-ready')"
 # The map object Folium names ``map_<hash>``; the page's moves go through it.
@@ -264,6 +265,23 @@ FILTERS = {
 }
 
 
+def place_filters(db_url: str) -> dict[str, str]:
+    """Return a town and a river filter: the town and the river with the most sites."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        found = {}
+        for name, column in (("town", "town"), ("river", "river_code")):
+            value = conn.execute(
+                text(f"SELECT {column} FROM problems GROUP BY {column} ORDER BY count(*) DESC LIMIT 1")  # noqa: S608
+            ).scalar_one()
+            if value is not None:  # the province set leaves towns and rivers empty
+                found[f"{name}=…"] = str(httpx.QueryParams({name: value}))
+    engine.dispose()
+    return found
+
+
 def million(browser: Browser, sites: int, reference_timeout: float) -> dict[str, Any]:
     """The 1 000 000-site row on PostGIS: server clusters vs the one-payload page."""
     from gis_service.demo.vocabulary import PROVINCE_EXTENT
@@ -311,13 +329,15 @@ def million(browser: Browser, sites: int, reference_timeout: float) -> dict[str,
         out["longest_task_ms"] = max(out["longest_task_ms"], round(page.evaluate("window.__longest || 0")))
         page.context.close()
         with httpx.Client(base_url=base, timeout=120) as client:
-            route = {}
-            for name, query in {"none": "", **FILTERS}.items():
-                start = time.perf_counter()
-                r = client.get(f"/maps/data/problems/clusters?zoom=7&counts=1&{query}")
-                route[name] = round(time.perf_counter() - start, 3)
-                r.raise_for_status()
+            route, again = {}, {}
+            for name, query in {"none": "", **FILTERS, **place_filters(db_url)}.items():
+                for times in (route, again):  # asked twice: the second answer may come from a cache
+                    start = time.perf_counter()
+                    r = client.get(f"/maps/data/problems/clusters?zoom=7&counts=1&{query}")
+                    times[name] = round(time.perf_counter() - start, 3)
+                    r.raise_for_status()
             out["cluster_route_s"] = route
+            out["cluster_route_again_s"] = again
             # reference: the page as it was, every site in one payload
             configure(map_cluster_threshold=str(sites * 2))
             start = time.perf_counter()
@@ -325,7 +345,8 @@ def million(browser: Browser, sites: int, reference_timeout: float) -> dict[str,
             out["reference_payload_bytes"] = len(payload)
             out["reference_payload_s"] = round(time.perf_counter() - start, 2)
         rpage, _ = browser.page()
-        (ref_first,) = timed(rpage, f"{base}/maps/problems", [CLUSTERS_DRAWN], reference_timeout)
+        # the browser's own clusters of every site, not the service's preview drawn while they load
+        (ref_first,) = timed(rpage, f"{base}/maps/problems", [CLIENT_CLUSTERS_DRAWN], reference_timeout)
         rpage.context.close()
         out["reference_first_clusters_s"] = None if ref_first is None else round(ref_first, 2)
         out["reference_timeout_s"] = reference_timeout
@@ -390,6 +411,7 @@ def report_big(big: dict[str, Any], reference_timeout: float) -> None:
     print(f"filters, page reload with the filter: {big['filter_page_reload_s']}")
     print(f"filter form (closed, {big['filter_form_sites']:,} sites): {big['filter_form_closed_s']} s")
     print(f"cluster route alone (zoom 7, with legend counts): {big['cluster_route_s']}")
+    print(f"the same, asked again: {big['cluster_route_again_s']}")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,15 @@ of nearby sites (their count and mean position) for the view and zoom it shows, 
 Cells are squares of about :data:`CELL_PX` screen pixels at the requested zoom, anchored at 0°, 0°, so
 that a cluster stays put as the map pans. The counts are the database's (``SpatialSQL.grid_clusters``):
 a million sites cost one grouped scan, and the answer is a few hundred cells whatever the ledger's size.
+Where the database keeps counts per cell (PostGIS, ``kept_cells``), a view of all sites or of some
+statuses and categories reads those instead of the sites. A view answers the cells meeting it, whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +24,8 @@ from gis_service.db.backend import session_backend
 from gis_service.errors import BadRequest
 from gis_service.ledger.filters import TABLE, ProblemFilter
 from gis_service.store.spatial import BBox
+from gis_service.store.versions import data_version, database_key
+from gis_service.webmap.answers import MAP_ANSWERS
 from gis_service.webmap.base import gcj02_from_wgs84
 
 CELL_PX = 64  # a cluster gathers the sites within about this many screen pixels
@@ -33,6 +39,22 @@ def cell_size(zoom: int) -> float:
     """Return the grid cell's side in degrees at Web Mercator ``zoom`` (256-pixel tiles)."""
     pixels = FINE_CELL_PX if zoom >= FINE_ZOOM else CELL_PX
     return float(pixels * 360.0 / (256 * 2**zoom))
+
+
+def cell_level(zoom: int) -> int:
+    """Return the level ``k`` whose cells, 90 / 2^k degrees, are the cells of ``zoom``."""
+    return zoom + 4 if zoom >= FINE_ZOOM else zoom  # 4 px at the last zooms: 16 times smaller than 64 px
+
+
+def whole_cells(bbox: BBox, cell: float) -> BBox:
+    """Return ``bbox`` grown to the whole grid cells it meets."""
+    minx, miny, maxx, maxy = bbox
+    return (
+        math.floor(minx / cell) * cell,
+        math.floor(miny / cell) * cell,
+        (math.floor(maxx / cell) + 1) * cell,
+        (math.floor(maxy / cell) + 1) * cell,
+    )
 
 
 def parse_zoom(value: str | None, default: int) -> int:
@@ -76,14 +98,53 @@ def problem_clusters(
 
     Columns: ``x``/``y`` (mean position, display lon/lat), ``n`` (sites in the cell), ``id`` (the
     site of a one-site cell, else null) and ``sc`` (its status and category indexes, else null).
-    ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan); the
-    indexes are into the status and category codes of ``spec``, the catalogue's problems layer.
+    ``with_counts`` adds the filter's total and legend counts (asked once per filter, not per pan).
+    Answers are kept per data version: the same question on unchanged data is not counted again. The
+    status and category indexes are into the codes of ``spec``, the catalogue's problems layer.
     """
+    version = data_version(conn, TABLE)
+    vocabulary = (tuple(spec.field("status").values), tuple(spec.field("category").values))
+    # Today matters to the overdue filter only, but a day's answers are few: it is always part of the key.
+    asked = (today, flt, zoom, bbox, datum, with_counts, vocabulary)
+    key = None if version is None else ("clusters", database_key(conn), version, *asked)
+    return dict(
+        MAP_ANSWERS.get(
+            key,
+            lambda: _clusters(
+                conn, vocabulary, flt, today=today, zoom=zoom, bbox=bbox, datum=datum, with_counts=with_counts
+            ),
+        )
+    )
+
+
+def _clusters(
+    conn: Session | Connection,
+    vocabulary: tuple[tuple[str, ...], tuple[str, ...]],
+    flt: ProblemFilter,
+    *,
+    today: dt.date,
+    zoom: int,
+    bbox: BBox | None,
+    datum: str,
+    with_counts: bool,
+) -> dict[str, Any]:
+    """Count the clusters of :func:`problem_clusters` in the database."""
     backend = session_backend(conn)
     tally = ("status", "category") if with_counts else ()
-    where = flt.clauses(today, backend)
-    rows, tallies = backend.grid_clusters(conn, TABLE, where, cell_size(zoom), bbox=bbox, tally=tally)
-    statuses, categories = list(spec.field("status").values), list(spec.field("category").values)
+    where = flt.clauses(today, backend)  # a wrong value is refused whichever way the cells are counted
+    cell = cell_size(zoom)
+    found = None
+    if replace(flt, status=(), category=()) == ProblemFilter():
+        equal = {"status": flt.status, "category": flt.category}
+        found = backend.kept_cells(conn, TABLE, cell_level(zoom), equal, bbox=bbox, tally=tally)
+    if found is None:
+        found = backend.grid_clusters(conn, TABLE, where, cell, bbox=bbox and whole_cells(bbox, cell), tally=tally)
+    rows, tallies = found
+    if bbox is not None:
+        # The cells meeting the view, whole: a site on the far edge of the last one belongs to the next.
+        lo_x, lo_y, hi_x, hi_y = (math.floor(v / cell) for v in bbox)
+        rows = [r for r in rows if r[0] is not None and lo_x <= r[0] <= hi_x and lo_y <= r[1] <= hi_y]
+    statuses, categories = list(vocabulary[0]), list(vocabulary[1])
     out: dict[str, Any] = {"v": 1, "zoom": zoom, "cell": cell_size(zoom), "status": statuses, "category": categories}
     if with_counts:
         out |= legend_counts(tallies)
@@ -127,4 +188,6 @@ def count_capped(conn: Session | Connection, flt: ProblemFilter, *, today: dt.da
     """Return how many sites the filter keeps, counting no further than ``cap + 1`` (is it over ``cap``?)."""
     backend = session_backend(conn)
     kept = select(TABLE.c.id).where(*flt.clauses(today, backend)).limit(cap + 1).subquery("kept")
-    return int(conn.execute(select(func.count()).select_from(kept)).scalar_one())
+    version = data_version(conn, TABLE)
+    key = None if version is None else ("capped", database_key(conn), version, today, flt, cap)
+    return MAP_ANSWERS.get(key, lambda: int(conn.execute(select(func.count()).select_from(kept)).scalar_one()))

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import folium
 from branca.element import Element, Figure
+from folium.map import FitBounds
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -142,7 +143,10 @@ def problems_map(
     catalogue = setup.catalogue
     fmap, datum = make_map(TITLE, setup, basemap)
     minx, miny, maxx, maxy = setup.district.bbox
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    fit = FitBounds([[miny, minx], [maxy, maxx]])
+    # At once: during an animated zoom the map still says its first zoom, and the clusters would be asked for it.
+    fit.options["animate"] = False
+    fit.add_to(fmap)
     entries = []
     for layer, label in OVERLAYS:
         group = folium.FeatureGroup(name=label, show=True).add_to(fmap)

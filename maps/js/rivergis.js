@@ -259,7 +259,7 @@
    * again after each pan or zoom (the newest answer wins); a one-site cell is drawn as the site itself. */
   RG.serverClusters = function (map, group, cfg, page) {
     var layer = L.layerGroup(), filter = null, seq = 0, timer = null, bound = false, seen = {}, seenKeys = [],
-      needCounts = false;
+      needCounts = false, inflight = null;
 
     function sizeClass(n) { return n < 100 ? "small" : n < 1000 ? "medium" : "large"; }
 
@@ -324,13 +324,20 @@
       var url = cfg.clustersUrl + (cfg.clustersUrl.indexOf("?") < 0 ? "?" : "&") + "zoom=" + zoom +
         "&bbox=" + blockBox(zoom).join(",") + (qs ? "&" + qs : "");
       document.body.removeAttribute("data-rg-ready");
+      // A view left before its answer came: that answer is no longer wanted (the clusters shown stay).
+      if (inflight) inflight.abort();
+      inflight = null;
       if (!counted && seen[url]) { draw(seen[url], false); return; }
-      fetch(url + (counted ? "&counts=1" : ""), { headers: { Accept: "application/json" } })
+      var ctl = window.AbortController ? new AbortController() : null;
+      inflight = ctl;
+      fetch(url + (counted ? "&counts=1" : ""),
+            { headers: { Accept: "application/json" }, signal: ctl ? ctl.signal : undefined })
         .then(function (r) {
           if (!r.ok) return r.json().then(function (b) { throw new Error(b.error ? b.error.message : "HTTP " + r.status); });
           return r.json();
         })
         .then(function (d) {
+          if (inflight === ctl) inflight = null;
           if (seenKeys.length >= 64) delete seen[seenKeys.shift()];
           if (!seen[url]) seenKeys.push(url);
           seen[url] = d;
@@ -340,7 +347,9 @@
           if (counted) needCounts = false;
           draw(d, counted);
         })
-        .catch(function (e) { if (mine === seq) page.setStatus("加载失败：" + e.message); });
+        .catch(function (e) {
+          if (e.name !== "AbortError" && mine === seq) page.setStatus("加载失败：" + e.message);
+        });
     }
 
     return {
@@ -369,7 +378,7 @@
           group.addLayer(layer);
           map.on("moveend", function () {
             window.clearTimeout(timer);
-            timer = window.setTimeout(fetchView, 150);
+            timer = window.setTimeout(fetchView, 80);  // a gesture's last move; a stale answer is aborted anyway
           });
         }
         fetchView();

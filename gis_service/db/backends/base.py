@@ -9,7 +9,7 @@ tiles and bulk loads by ``COPY``. Each method says what it is for; :mod:`.postgi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -168,27 +168,43 @@ class SpatialSQL:
         """Return ``floor(value)`` as an integer: the grid cell a coordinate divided by the cell size falls in."""
         return func.floor(value)
 
-    def grid_sites(
-        self, table: Table, where: Sequence[Any], cell: float, tally: Sequence[str], inside: BBox | None = None
+    def marker_points(
+        self, table: Table, where: Sequence[Any], tally: Sequence[str], bbox: BBox | None = None
     ) -> FromClause:
-        """Return the subquery of kept sites: x, y, their grid cell (gx, gy), id and the ``tally`` columns.
+        """Return the subquery of the rows kept by ``where`` (and meeting ``bbox``): x, y, id and ``tally``.
 
-        A site's position is its point, or a point inside a polygon site (as the data route draws it).
-        With ``inside``, a site whose position lies outside that box has no cell (gx, gy NULL).
+        A row's position is its point, or a point inside a polygon (as the data route draws it).
         """
         geom = table.c.geom
         extra = [table.c[n] for n in tally]
+        kept = [*where, self.bbox_filter(table, bbox)] if bbox is not None else list(where)
         point = case((func.ST_Dimension(geom) == 0, geom), else_=func.ST_PointOnSurface(geom))
         # Each OFFSET 0 keeps its level a subquery of its own, so that the point, then x and y, are
         # computed once a row rather than once for each expression that uses them.
-        points = select(point.label("p"), table.c.id, *extra).where(*where).offset(0).subquery("points")
+        points = select(point.label("p"), table.c.id, *extra).where(*kept).offset(0).subquery("points")
         xy = select(
             func.ST_X(points.c.p).label("x"),
             func.ST_Y(points.c.p).label("y"),
             points.c.id,
             *(points.c[n] for n in tally),
         )
-        coords = xy.offset(0).subquery("coords")
+        return xy.offset(0).subquery("coords")
+
+    def grid_sites(
+        self,
+        table: Table,
+        where: Sequence[Any],
+        cell: float,
+        tally: Sequence[str],
+        inside: BBox | None = None,
+        bbox: BBox | None = None,
+    ) -> FromClause:
+        """Return the subquery of kept sites: x, y, their grid cell (gx, gy), id and the ``tally`` columns.
+
+        With ``bbox``, only the sites meeting it are read; with ``inside``, every kept site is read but
+        one whose position lies outside that box has no cell (gx, gy NULL).
+        """
+        coords = self.marker_points(table, where, tally, bbox)
         x, y = coords.c.x, coords.c.y
         # The cell in a subquery, grouped outside: PostgreSQL sees each bound parameter as its own
         # expression, so a GROUP BY repeating ``floor(x / :cell)`` would not match the selected one.
@@ -200,6 +216,22 @@ class SpatialSQL:
         return select(x, y, gx.label("gx"), gy.label("gy"), coords.c.id, *(coords.c[n] for n in tally)).subquery(
             "sites"
         )
+
+    def kept_cells(
+        self,
+        conn: Connection | Session,
+        table: Table,
+        level: int,
+        equal: Mapping[str, Sequence[Any]],
+        bbox: BBox | None = None,
+        tally: Sequence[str] = (),
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+        """Return :meth:`grid_clusters`' answer from counts the database keeps per cell, or None if it keeps none.
+
+        Cells of 90 / 2^``level`` degrees; ``equal`` keeps the rows whose columns hold one of the values
+        given (none given: any); ``bbox`` keeps the cells meeting it; a one-site cell's last value is its id.
+        """
+        return None
 
     def grid_clusters(
         self,
@@ -218,8 +250,7 @@ class SpatialSQL:
         tally, the sites outside ``bbox`` are read too (they count) but fall in no cell.
         """
         if not tally:
-            kept = [*where, self.bbox_filter(table, bbox)] if bbox is not None else list(where)
-            sites = self.grid_sites(table, kept, cell, ())
+            sites = self.grid_sites(table, where, cell, (), bbox=bbox)
             query = select(
                 sites.c.gx,
                 sites.c.gy,

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
     Connection,
+    Float,
+    Integer,
+    MetaData,
     Select,
+    SmallInteger,
+    String,
     Table,
     Text,
     any_,
     bindparam,
     case,
+    cast,
     func,
     literal_column,
     null,
@@ -31,6 +40,24 @@ from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.backends import pgcopy
 from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
+
+# Tables whose rows keep their marker point's x and y in columns of their own (migration 0012).
+MARKER_COLUMNS = {"problems": ("map_x", "map_y")}
+# Counts per grid cell, status and category that triggers keep for a table, and their finest level (0012).
+PROBLEM_CELLS = Table(
+    "problem_cells",
+    MetaData(),
+    Column("level", SmallInteger, primary_key=True),
+    Column("gx", Integer, primary_key=True),
+    Column("gy", Integer, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("sx", Float, nullable=False),
+    Column("sy", Float, nullable=False),
+    Column("si", BigInteger, nullable=False),
+)
+KEPT_CELLS = {"problems": (PROBLEM_CELLS, 10)}
 
 
 def geojson(geom: ColumnElement[Any]) -> ColumnElement[str]:
@@ -201,6 +228,59 @@ class PostGISSQL(SpatialSQL):
         statement = select(mvt).select_from(both).where(both.c.geom.is_not(None))
         return bytes(conn.execute(statement).scalar_one() or b"")
 
+    def marker_points(
+        self, table: Table, where: Sequence[Any], tally: Sequence[str], bbox: BBox | None = None
+    ) -> FromClause:
+        """A table that keeps its marker points (:data:`MARKER_COLUMNS`) is read from them, never a geometry.
+
+        With the filter's columns in the same index, the count is an index-only scan, and ``bbox``
+        a range of that index.
+        """
+        names = MARKER_COLUMNS.get(table.name)
+        if names is None:
+            return super().marker_points(table, where, tally, bbox)
+        x, y = (literal_column(f"{table.name}.{name}", Float) for name in names)
+        kept = list(where)
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            kept += [x.between(minx, maxx), y.between(miny, maxy)]
+        return (
+            select(x.label("x"), y.label("y"), table.c.id, *(table.c[n] for n in tally)).where(*kept).subquery("coords")
+        )
+
+    def kept_cells(
+        self,
+        conn: Connection | Session,
+        table: Table,
+        level: int,
+        equal: Mapping[str, Sequence[Any]],
+        bbox: BBox | None = None,
+        tally: Sequence[str] = (),
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+        """Read the cells the triggers keep (:data:`KEPT_CELLS`): a few thousand rows, whatever the sites."""
+        kept = KEPT_CELLS.get(table.name)
+        if kept is None or level > kept[1]:
+            return None
+        cells = kept[0]
+        if not set(equal) | set(tally) <= {c.name for c in cells.primary_key} - {"level", "gx", "gy"}:
+            return None  # a column the cells are not counted by
+        chosen = [cells.c[name].in_(list(values)) for name, values in equal.items() if values]
+        where = [cells.c.level == level, *chosen]
+        if bbox is not None:
+            size = 90.0 / 2**level
+            minx, miny, maxx, maxy = (math.floor(v / size) for v in bbox)
+            where += [cells.c.gx.between(minx, maxx), cells.c.gy.between(miny, maxy)]
+        n = cast(func.sum(cells.c.n), BigInteger)
+        sums = (n, func.sum(cells.c.sx), func.sum(cells.c.sy), cast(func.sum(cells.c.si), BigInteger))
+        query = select(cells.c.gx, cells.c.gy, *sums).where(*where).group_by(cells.c.gx, cells.c.gy).having(n > 0)
+        rows = [tuple(row) for row in conn.execute(query)]
+        if not tally:
+            return rows, []
+        keys = [cells.c[name] for name in tally]
+        # Level 0 holds every site in a few cells of 90 degrees: the whole filter, whatever the view.
+        counted = select(*keys, n).where(cells.c.level == 0, *chosen).group_by(*keys).having(n > 0)
+        return rows, [tuple(row) for row in conn.execute(counted)]
+
     def grid_clusters(
         self,
         conn: Connection | Session,
@@ -213,11 +293,11 @@ class PostGISSQL(SpatialSQL):
         """The grid, planned for reading many rows (for the rest of the caller's transaction).
 
         A province's million sites are read whole: JIT compiling costs more than it saves here;
-        workers would hand every row to the leader (the subqueries keep the grouping out of them);
-        an index scan in index order (the overdue filter's ``deadline`` index, for one) reads the
-        table's pages at random, where bitmap and sequential scans read them in order.
+        workers would hand every row to the leader (the subqueries keep the grouping out of them).
+        The map's covering index is read in order and stays in memory: at the default random page
+        cost the planner would rather read the whole table, three times the pages.
         """
-        for setting in ("jit = off", "enable_indexscan = off", "max_parallel_workers_per_gather = 0"):
+        for setting in ("jit = off", "random_page_cost = 1.1", "max_parallel_workers_per_gather = 0"):
             conn.execute(text(f"SET LOCAL {setting}"))
         return super().grid_clusters(conn, table, where, cell, bbox, tally)
 
