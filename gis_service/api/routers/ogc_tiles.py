@@ -17,6 +17,7 @@ from gis_service.api.routers.ogc import JSON, ReadBackend, Reader, json_response
 from gis_service.api.schemas import ogc as shapes
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import NotFound
+from gis_service.ogc.encoding import gzipped_tile
 from gis_service.ogc.filters import queryable_names
 from gis_service.ogc.links import Links
 from gis_service.ogc.params import refuse_unknown
@@ -147,4 +148,5 @@ def tile(
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type=MVT, headers=headers)
+    sent, encoding = gzipped_tile(request.headers, body)
+    return Response(sent, media_type=MVT, headers={**headers, **encoding})

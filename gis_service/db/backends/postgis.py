@@ -133,7 +133,7 @@ class PostGISSQL(SpatialSQL):
         """``ST_AsMVT`` of the rows simplified to ``tolerance`` metres and clipped by ``ST_AsMVTGeom``."""
 
         def build() -> Select[Any]:
-            simplified = func.ST_Simplify(func.ST_Transform(table.c.geom, 3857), _TOLERANCE, True)
+            simplified = func.ST_Simplify(_web_mercator(table.c.geom), _TOLERANCE, True)
             geom = func.ST_AsMVTGeom(simplified, _envelope(), extent, buffer, True).label("geom")
             inner = bound.apply(select(table.c.id, *(table.c[n] for n in names), geom)).subquery("mvt")
             mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
@@ -228,6 +228,16 @@ _TILE_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
 _TOLERANCE = bindparam("tolerance", type_=Float)
 
 
+def _web_mercator(geom: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Return a CGCS2000 lon/lat geometry in Web Mercator (EPSG:3857), read as WGS 84 lon/lat.
+
+    PROJ has no datum shift between CGCS2000 and WGS 84 (they agree to centimetres): its 4490 to
+    3857 operation gives the very coordinates of 4326 to 3857 (checked on the province set: no
+    difference), at four times the cost, most of a low-zoom tile's time.
+    """
+    return func.ST_Transform(func.ST_SetSRID(geom, 4326), 3857)
+
+
 def _envelope() -> ColumnElement[Any]:
     """Return the tile's Web Mercator envelope from the bound ``tile_z``, ``tile_x`` and ``tile_y``."""
     return func.ST_TileEnvelope(*(bindparam(f"tile_{k}", type_=Integer) for k in "zxy"))
@@ -288,7 +298,7 @@ def _overview(
             case((n == 1, func.min(rows.c.id))).label("id"),
             *shared,
             n.label("count"),
-            func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), envelope, extent, buffer, True).label("geom"),
+            func.ST_AsMVTGeom(_web_mercator(centre), envelope, extent, buffer, True).label("geom"),
         )
         .where(is_point)
         .group_by(*cell)
@@ -298,7 +308,7 @@ def _overview(
     height = func.ST_YMax(rows.c.geom) - func.ST_YMin(rows.c.geom)
     # A degree of latitude spans 1/cos(lat) of a degree of longitude in Mercator.
     seen = or_(width >= pixel_deg, height >= pixel_deg * func.cos(func.radians(func.ST_YMax(rows.c.geom))))
-    simplified = func.ST_Simplify(func.ST_Transform(rows.c.geom, 3857), _TOLERANCE, True)
+    simplified = func.ST_Simplify(_web_mercator(rows.c.geom), _TOLERANCE, True)
     shapes = select(
         rows.c.id,
         *keys,
