@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     Boolean,
     Connection,
+    Float,
     Integer,
     LargeBinary,
     Select,
@@ -60,6 +61,7 @@ from gis_service.store.tables import CRS, SYSTEM_COLUMNS, feature_columns, rows_
 # layers the moment their delivery was approved.
 DATED_COLUMNS = {"problems": "found_date"}
 APPROVED_AT = "approved_at"
+BOX_PARAMS = ("box_minx", "box_miny", "box_maxx", "box_maxy")  # a bound box's corners (``bound(exact=False)``)
 
 
 def _json_default(value: Any) -> Any:
@@ -292,13 +294,19 @@ class CurrentFeatures:
             for geometry, fid, values in zip(texts, ids, zip(*data.values(), strict=True), strict=True)
         ]
 
-    def bound(self, backend: SpatialBackend) -> BoundFilter:
-        """Return this read's filters as bound parameters: one built statement serves every read of its shape."""
+    def bound(self, backend: SpatialBackend, *, exact: bool = True) -> BoundFilter:
+        """Return this read's filters as bound parameters: one built statement serves every read of its shape.
+
+        ``exact`` false: ``bbox`` keeps the features whose box meets it (the index alone), for a
+        caller that clips to it anyway (a vector tile).
+        """
         equal = {name: value for name, value in self.where.items() if value is not None and name in self.table.c}
         params: dict[str, Any] = {f"eq_{name}": value for name, value in equal.items()}
-        if self.bbox is not None:
+        if self.bbox is not None and exact:
             area = self.area if self.area is not None else shapely.box(*self.bbox)
             params["area"] = shapely.to_wkb(area)
+        elif self.bbox is not None:
+            params.update(zip(BOX_PARAMS, self.bbox, strict=True))
         if self.period is not None:
             params.update(zip(("period_start", "period_end"), self._period_values(), strict=True))
         params.update(fid=self.fid, **self._params())
@@ -306,20 +314,22 @@ class CurrentFeatures:
             type(self).__name__,
             self.layer.table,
             self.layer.versioned,
-            self.bbox is not None,
+            self.bbox is not None and (exact or "box"),
             tuple(equal),
             self.period is not None and tuple(v is not None for v in self.period),
             self.fid is not None,
             *self._shape(),
         )
         return BoundFilter(
-            lambda query: self._bound_filtered(query, tuple(equal), backend),
+            lambda query: self._bound_filtered(query, tuple(equal), backend, exact),
             # A filter's literals are bound inside its clause: its statement is built a request.
             None if self.clause is not None else shape,
             {k: v for k, v in params.items() if v is not None},
         )
 
-    def _bound_filtered(self, query: Select[Any], equal: tuple[str, ...], backend: SpatialBackend) -> Select[Any]:
+    def _bound_filtered(
+        self, query: Select[Any], equal: tuple[str, ...], backend: SpatialBackend, exact: bool = True
+    ) -> Select[Any]:
         """Add every filter of this read to ``query`` with its values as the parameters of :meth:`bound`."""
         table = self.table
         template = self.replace(
@@ -329,7 +339,9 @@ class CurrentFeatures:
             period=None,
         )
         query = template.filtered(query, backend)
-        if self.bbox is not None:
+        if self.bbox is not None and not exact:
+            query = query.where(backend.bbox_filter(table, [bindparam(name, type_=Float) for name in BOX_PARAMS]))
+        elif self.bbox is not None:
             area = backend.geometry_from_wkb(bindparam("area", type_=LargeBinary))
             query = query.where(backend.spatial_predicate("intersects", table.c.geom, area))
         if self.period is not None:
