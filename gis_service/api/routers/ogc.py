@@ -300,6 +300,11 @@ def items(
 
     Any queryable property may also be given as ``name=value`` (equality).
     """
+    return items_page(request, backend, collection_id)
+
+
+def items_page(request: Request, backend: SpatialBackend, collection_id: str) -> Response:
+    """Answer a page of items (the route's body; ``ogc/fast.py`` calls it too): every parameter read here."""
     layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ITEMS_PARAMS)
     as_html = wants_html(request)
@@ -361,6 +366,11 @@ def item(
     ] = None,
 ) -> Response:
     """One current feature of a collection (of a version with ``delivery``); superseded ones are not found."""
+    return one_item(request, backend, collection_id, fid)
+
+
+def one_item(request: Request, backend: SpatialBackend, collection_id: str, fid: int) -> Response:
+    """Answer one item (the route's body; ``ogc/fast.py`` calls it too)."""
     layer = layer_of(collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)
