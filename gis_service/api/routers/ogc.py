@@ -312,10 +312,12 @@ def items_page(request: Request, backend: SpatialBackend, collection_id: str) ->
     start = page_offset(request.query_params.get("offset"))
     read = read.replace(limit=size, offset=start)
     project = None if as_html or out.is_storage_lonlat else out.project
-    with filter_errors(read), backend.transaction(write=False) as session:
-        page = read.texts(session, project)
+    # One statement, or two: on PostGIS each is its own snapshot either way (READ COMMITTED), so no
+    # BEGIN and COMMIT round trips around them (``one_read``).
+    with filter_errors(read), backend.one_read() as conn:
+        page = read.texts(conn, project)
         # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
-        matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(session)
+        matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(conn)
     links = Links(request)
     nav = [*_alternates(links, GEOJSON)]
     nav.append(links.link("collection", links.url(f"/ogc/collections/{layer.name}"), JSON, layer.label))
