@@ -9,7 +9,11 @@ Run: ``python -m benchmarks.bench_features`` (needs ``RIVERGIS_BENCH_POSTGIS_URL
 - ``--tipg-python PATH``: the Python of a venv holding tipg (default: ``/tmp/tipgvenv`` when
   present, else a venv made once under ``benchmarks/data/tipg-venv`` with ``pip install tipg
   uvicorn``, so that tipg's pins never touch ours);
-- ``--accept-encoding``: what the client accepts (default ``gzip``; ``identity`` for none).
+- ``--accept-encoding``: what the client accepts (default ``gzip``; ``identity`` for none);
+- ``--only REGEX``: only the queries whose label matches (e.g. ``item|tile``);
+- ``--same-server``: both on uvicorn's pure-Python server (``--http h11 --loop asyncio``, what tipg's
+  own image runs), so that the ratio is the applications' alone; by default each runs as installed
+  (ours with httptools and uvloop, its dependencies; tipg as its Dockerfile installs it).
 
 The province set's 100 000 problem sites and 200 000 zone stretches (one approved zone set) are
 stored through our store in one transaction. Then tipg (``uvicorn tipg.main:app``) and our service
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -204,8 +209,8 @@ def _given(url: str) -> Iterator[str]:
     yield url
 
 
-def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
-    """Start both servers on ``url`` and compare them query by query."""
+def run(url: str, tipg: Path, repeat: int, accept_encoding: str, only: str | None = None, same: bool = False) -> None:
+    """Start both servers on ``url`` and compare them query by query (``only``: labels matching it)."""
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     tipg_env = {
         "DATABASE_URL": libpq,
@@ -218,8 +223,9 @@ def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
         "RIVERGIS_PUBLIC_READ": "true",
         "RIVERGIS_DATA_DIR": str(DATA / "bench-features-service"),
     }
-    ours_argv = [sys.executable, "-m", "uvicorn", "--factory", "gis_service.api.app:create_app"]
-    tipg_argv = [str(tipg), "-m", "uvicorn", "tipg.main:app"]
+    pure = ["--http", "h11", "--loop", "asyncio"] if same else []
+    ours_argv = [sys.executable, "-m", "uvicorn", "--factory", "gis_service.api.app:create_app", *pure]
+    tipg_argv = [str(tipg), "-m", "uvicorn", "tipg.main:app", *pure]
     headers = {"Accept-Encoding": accept_encoding}
     with (
         server(ours_argv, ours_env, "/healthz") as (ours_base, ours_pid),
@@ -230,6 +236,8 @@ def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
         rows = []
         print(f"{'query':34} {'ours ms':>9} {'tipg ms':>9} {'ratio':>6} {'n ours':>7} {'n tipg':>7} {'rounds':>6}")
         for label, collection, query in QUERIES:
+            if only and not re.search(only, label):
+                continue
             # OGC API - Tiles' path is {tileMatrix}/{tileRow}/{tileCol}; tipg's is z/x/y.
             ours_url = url_of(ours_base, "/ogc", collection, query, "{z}/{y}/{x}")
             tipg_url = url_of(tipg_base, "", f"public.{collection}", query, "{z}/{x}/{y}")
@@ -267,11 +275,12 @@ def run(url: str, tipg: Path, repeat: int, accept_encoding: str) -> None:
         geo_mean = statistics.geometric_mean(r["ratio"] for r in rows)
         print(f"per-query ratio: geometric mean {geo_mean:.2f}, worst {worst['ratio']:.2f} ({worst['query']})")
         report(
-            "features_vs_tipg",
+            "features_vs_tipg" + ("_same_server" if same else ""),
             ours,
             ref,
             min_repeat=repeat,
             accept_encoding=accept_encoding,
+            server="both h11/asyncio" if same else "ours httptools/uvloop, tipg h11/asyncio",
             geometric_mean_ratio=round(geo_mean, 3),
             queries=rows,
         )
@@ -284,13 +293,15 @@ def main() -> None:
     parser.add_argument("--url", help="existing PostGIS database to load once and reuse")
     parser.add_argument("--tipg-python")
     parser.add_argument("--accept-encoding", default="gzip")
+    parser.add_argument("--only", help="regular expression: only the queries whose label matches")
+    parser.add_argument("--same-server", action="store_true", help="both servers on uvicorn's h11 and asyncio")
     args, _ = parser.parse_known_args()
     tipg = tipg_python(args.tipg_python)
     with scratch_postgis() if not args.url else _given(args.url) as url:
         engine = make_engine(url, DatabaseWaits.of(Settings()))
         load(engine, province_data())
         engine.dispose()
-        run(url, tipg, args.repeat, args.accept_encoding)
+        run(url, tipg, args.repeat, args.accept_encoding, args.only, args.same_server)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import catalogue_for
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import DatabaseWaits, build_backend
+from gis_service.ogc.fast import OgcFastPath
 from gis_service.settings import Settings, get_settings
 from gis_service.web.site import install_web
 
@@ -77,6 +78,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     # (Without an engine, each request takes the configured database's: tests change it per test.)
     waits = DatabaseWaits.of(settings or get_settings())
     app.state.backend = build_backend(engine, waits) if engine is not None else None
+    # Innermost: GIS clients' anonymous item and tile reads skip the routing (``ogc/fast.py``).
+    app.add_middleware(OgcFastPath)
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
     # A token's last use is recorded after the answer, in its own short transaction.

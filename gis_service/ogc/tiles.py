@@ -118,7 +118,7 @@ def encode_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile) -
     backend = backend_for(connection)
     built = backend.mvt_tile(
         connection,
-        lambda query: read.filtered(query, backend),
+        read.bound(backend, exact=False),  # ST_AsMVTGeom clips to the tile
         table,
         names,
         layer.name,
@@ -142,7 +142,7 @@ def _overview_tile(conn: Session | Connection, read: CurrentFeatures, tile: Tile
     backend = backend_for(connection)
     built = backend.mvt_overview(
         connection,
-        lambda query: read.filtered(query, backend),
+        read.bound(backend, exact=False),  # ST_AsMVTGeom clips to the tile
         read.table,
         colour,
         layer.name,

@@ -35,6 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     Boolean,
     Connection,
+    Float,
     Integer,
     LargeBinary,
     Select,
@@ -61,6 +62,7 @@ from gis_service.store.tables import CRS, SYSTEM_COLUMNS, feature_columns, rows_
 # layers the moment their delivery was approved.
 DATED_COLUMNS = {"problems": "found_date"}
 APPROVED_AT = "approved_at"
+BOX_PARAMS = ("box_minx", "box_miny", "box_maxx", "box_maxy")  # a bound box's corners (``bound(exact=False)``)
 
 
 def _json_default(value: Any) -> Any:
@@ -87,6 +89,15 @@ def dated_column(layer: LayerSpec) -> str | None:
     if layer.versioned:
         return APPROVED_AT
     return DATED_COLUMNS.get(layer.name)
+
+
+@dataclass(frozen=True)
+class BoundFilter:
+    """A read's filters with their values as bound parameters (:meth:`CurrentFeatures.bound`)."""
+
+    apply: Callable[[Select[Any]], Select[Any]]  # adds the filters to a query
+    shape: tuple[Any, ...] | None  # what a statement built with ``apply`` can be reused for; None: not reusable
+    params: dict[str, Any]  # the values of the bound parameters
 
 
 @dataclass(frozen=True)
@@ -284,39 +295,83 @@ class CurrentFeatures:
             for geometry, fid, values in zip(texts, ids, zip(*data.values(), strict=True), strict=True)
         ]
 
-    def _json_statement(self, backend: SpatialBackend) -> tuple[Select[Any], dict[str, Any]]:
-        """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters."""
+    def bound(self, backend: SpatialBackend, *, exact: bool = True) -> BoundFilter:
+        """Return this read's filters as bound parameters: one built statement serves every read of its shape.
+
+        ``exact`` false: ``bbox`` keeps the features whose box meets it (the index alone), for a
+        caller that clips to it anyway (a vector tile).
+        """
         equal = {name: value for name, value in self.where.items() if value is not None and name in self.table.c}
+        params: dict[str, Any] = {f"eq_{name}": value for name, value in equal.items()}
+        if self.bbox is not None and exact:
+            area = self.area if self.area is not None else shapely.box(*self.bbox)
+            params["area"] = shapely.to_wkb(area)
+        elif self.bbox is not None:
+            params.update(zip(BOX_PARAMS, self.bbox, strict=True))
+        if self.period is not None:
+            params.update(zip(("period_start", "period_end"), self._period_values(), strict=True))
+        params.update(fid=self.fid, **self._params())
         shape = (
             type(self).__name__,
             self.layer.table,
-            tuple(self.layer.field_names),
             self.layer.versioned,
-            self.bbox is not None,
+            self.bbox is not None and (exact or "box"),
             tuple(equal),
             self.period is not None and tuple(v is not None for v in self.period),
-            self.sort,
-            self.properties,
             self.fid is not None,
-            self.limit is not None,
-            bool(self.offset),
             *self._shape(),
         )
-        params: dict[str, Any] = {f"eq_{name}": value for name, value in equal.items()}
-        if self.bbox is not None:
-            area = self.area if self.area is not None else shapely.box(*self.bbox)
-            params["area"] = shapely.to_wkb(area)
+        return BoundFilter(
+            lambda query: self._bound_filtered(query, tuple(equal), backend, exact),
+            # A filter's literals are bound inside its clause: its statement is built a request.
+            None if self.clause is not None else shape,
+            {k: v for k, v in params.items() if v is not None},
+        )
+
+    def _bound_filtered(
+        self, query: Select[Any], equal: tuple[str, ...], backend: SpatialBackend, exact: bool = True
+    ) -> Select[Any]:
+        """Add every filter of this read to ``query`` with its values as the parameters of :meth:`bound`."""
+        table = self.table
+        template = self.replace(
+            where={name: bindparam(f"eq_{name}", type_=table.c[name].type) for name in equal},
+            bbox=None,
+            fid=bindparam("fid", type_=Integer) if self.fid is not None else None,
+            period=None,
+        )
+        query = template.filtered(query, backend)
+        if self.bbox is not None and not exact:
+            query = query.where(backend.bbox_filter(table, [bindparam(name, type_=Float) for name in BOX_PARAMS]))
+        elif self.bbox is not None:
+            area = backend.geometry_from_wkb(bindparam("area", type_=LargeBinary))
+            query = query.where(backend.spatial_predicate("intersects", table.c.geom, area))
         if self.period is not None:
-            params.update(zip(("period_start", "period_end"), self._period_values(), strict=True))
-        params.update(fid=self.fid, limit=self.limit, offset=self.offset or None, **self._params())
-        if self.clause is not None:  # a filter's literals are bound inside its clause: built a request
-            return self._build_json(tuple(equal), backend), {k: v for k, v in params.items() if v is not None}
+            start: Any = bindparam("period_start") if self.period[0] is not None and dated_column(self.layer) else None
+            end: Any = bindparam("period_end") if self.period[1] is not None and dated_column(self.layer) else None
+            query = query.where(self._period_clause(start, end))
+        return query
+
+    def _json_statement(self, backend: SpatialBackend) -> tuple[Select[Any], dict[str, Any]]:
+        """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters."""
+        bound = self.bound(backend)
+        params = dict(bound.params)
+        params.update({k: v for k, v in (("limit", self.limit), ("offset", self.offset or None)) if v is not None})
+        if bound.shape is None:
+            return self._build_json(bound, backend), params
+        shape = (
+            bound.shape,
+            tuple(self.layer.field_names),
+            self.sort,
+            self.properties,
+            self.limit is not None,
+            bool(self.offset),
+        )
         statement = _STATEMENTS.get(shape)
         if statement is None:
             if len(_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
                 _STATEMENTS.clear()
-            statement = _STATEMENTS[shape] = self._build_json(tuple(equal), backend)
-        return statement, {k: v for k, v in params.items() if v is not None}
+            statement = _STATEMENTS[shape] = self._build_json(bound, backend)
+        return statement, params
 
     def _shape(self) -> tuple[Any, ...]:
         """Return what else distinguishes this read's statement (versions add their scope)."""
@@ -326,27 +381,13 @@ class CurrentFeatures:
         """Return the bound parameters of :meth:`_shape`."""
         return {}
 
-    def _build_json(self, equal: tuple[str, ...], backend: SpatialBackend) -> Select[Any]:
+    def _build_json(self, bound: BoundFilter, backend: SpatialBackend) -> Select[Any]:
         """Build the Feature-text statement (``backend.writes_geojson``) with bound parameters (page cut first)."""
         table = self.table
-        template = self.replace(
-            where={name: bindparam(f"eq_{name}", type_=table.c[name].type) for name in equal},
-            bbox=None,
-            fid=bindparam("fid", type_=Integer) if self.fid is not None else None,
-            period=None,
-        )
         names = self.names()
         stored = [table.c[name] for name in names if name in table.c]
         attrs = [table.c.attrs] if len(stored) < len(names) else []
-        inner = template.filtered(select(*stored, *attrs, table.c.geom), backend)
-        if self.bbox is not None:
-            area = backend.geometry_from_wkb(bindparam("area", type_=LargeBinary))
-            inner = inner.where(backend.spatial_predicate("intersects", table.c.geom, area))
-        if self.period is not None:
-            start: Any = bindparam("period_start") if self.period[0] is not None and dated_column(self.layer) else None
-            end: Any = bindparam("period_end") if self.period[1] is not None and dated_column(self.layer) else None
-            inner = inner.where(self._period_clause(start, end))
-        inner = self._ordered(inner)
+        inner = self._ordered(bound.apply(select(*stored, *attrs, table.c.geom)))
         cut = inner.limit(bindparam("limit", type_=Integer) if self.limit is not None else None)
         page = cut.offset(bindparam("offset", type_=Integer) if self.offset else None).subquery("page")
         props = (

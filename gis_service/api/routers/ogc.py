@@ -315,6 +315,11 @@ def items(
 
     Any queryable property may also be given as ``name=value`` (equality).
     """
+    return items_page(request, backend, collection_id)
+
+
+def items_page(request: Request, backend: SpatialBackend, collection_id: str) -> Response:
+    """Answer a page of items (the route's body; ``ogc/fast.py`` calls it too): every parameter read here."""
     layer = layer_of(request, collection_id)
     read, out = feature_read(request, layer, ITEMS_PARAMS)
     as_html = wants_html(request)
@@ -322,10 +327,12 @@ def items(
     start = page_offset(request.query_params.get("offset"))
     read = read.replace(limit=size, offset=start)
     project = None if as_html or out.is_storage_lonlat else out.project
-    with filter_errors(read), backend.transaction(write=False) as session:
-        page = read.texts(session, project)
+    # One statement, or two: on PostGIS each is its own snapshot either way (READ COMMITTED), so no
+    # BEGIN and COMMIT round trips around them (``one_read``).
+    with filter_errors(read), backend.one_read() as conn:
+        page = read.texts(conn, project)
         # A page short of the limit ends the matches: counted only when it cannot be known otherwise.
-        matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(session)
+        matched = start + len(page) if 0 < len(page) < size or (not page and not start) else read.count(conn)
     links = Links(request)
     nav = [*_alternates(links, GEOJSON)]
     nav.append(links.link("collection", links.url(f"/ogc/collections/{layer.name}"), JSON, layer.label))
@@ -376,6 +383,11 @@ def item(
     ] = None,
 ) -> Response:
     """One current feature of a collection (of a version with ``delivery``); superseded ones are not found."""
+    return one_item(request, backend, collection_id, fid)
+
+
+def one_item(request: Request, backend: SpatialBackend, collection_id: str, fid: int) -> Response:
+    """Answer one item (the route's body; ``ogc/fast.py`` calls it too)."""
     layer = layer_of(request, collection_id)
     read, out = feature_read(request, layer, ("crs", "delivery", "properties"), fid=fid)
     as_html = wants_html(request)

@@ -16,7 +16,9 @@ from gis_service.api.responses import file_responses
 from gis_service.api.routers.ogc import JSON, ReadBackend, Reader, json_response, layer_of
 from gis_service.api.schemas import ogc as shapes
 from gis_service.catalogue import LayerSpec
+from gis_service.db.backend import SpatialBackend
 from gis_service.errors import NotFound
+from gis_service.ogc.encoding import gzipped_tile
 from gis_service.ogc.filters import queryable_names
 from gis_service.ogc.links import Links
 from gis_service.ogc.params import refuse_unknown
@@ -138,6 +140,14 @@ def tile(
     collection_id: str, tms_id: str, z: int, y: int, x: int, request: Request, backend: ReadBackend, _caller: Reader
 ) -> Response:
     """One vector tile (MVT) of a collection's current features, filtered like its items; ETag and cache headers."""
+    return one_tile(request, backend, collection_id, tms_id, (z, y, x))
+
+
+def one_tile(
+    request: Request, backend: SpatialBackend, collection_id: str, tms_id: str, zyx: tuple[int, int, int]
+) -> Response:
+    """Answer one tile (the route's body; ``ogc/fast.py`` calls it too); ``zyx``: matrix, row, column."""
+    z, y, x = zyx
     _tileset_id(tms_id)
     layer = layer_of(request, collection_id)
     read, _ = feature_read(request, layer, TILE_FILTERS)
@@ -147,4 +157,5 @@ def tile(
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type=MVT, headers=headers)
+    sent, encoding = gzipped_tile(request.headers, body)
+    return Response(sent, media_type=MVT, headers={**headers, **encoding})

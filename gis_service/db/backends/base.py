@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +35,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.models import SRID
+
+if TYPE_CHECKING:
+    from gis_service.store.current import BoundFilter
 
 BBox = tuple[float, float, float, float]
 CHUNK = 5000  # values an IN list on SpatiaLite (its bound-parameter limit is far above)
@@ -114,7 +117,7 @@ class SpatialSQL:
     def mvt_tile(
         self,
         conn: Connection,
-        filtered: Callable[[Select[Any]], Select[Any]],
+        bound: BoundFilter,
         table: Table,
         names: Sequence[str],
         layer: str,
@@ -123,7 +126,7 @@ class SpatialSQL:
         extent: int,
         buffer: int,
     ) -> bytes | None:
-        """Return the Mapbox Vector Tile ``tile`` (z, x, y) of ``filtered`` rows built by the database.
+        """Return the Mapbox Vector Tile ``tile`` (z, x, y) of the rows ``bound`` keeps, built by the database.
 
         None when this database cannot build tiles: the caller encodes them from the features.
         """
@@ -132,7 +135,7 @@ class SpatialSQL:
     def mvt_overview(
         self,
         conn: Connection,
-        filtered: Callable[[Select[Any]], Select[Any]],
+        bound: BoundFilter,
         table: Table,
         colour: str | None,
         layer: str,
@@ -143,7 +146,7 @@ class SpatialSQL:
         pixels: int,
         kinds: tuple[bool, bool] = (True, True),
     ) -> bytes | None:
-        """Return the low-zoom tile ``tile`` of ``filtered`` rows, merged on a grid of ``pixels`` a side.
+        """Return the low-zoom tile ``tile`` of the rows ``bound`` keeps, merged on a grid of ``pixels`` a side.
 
         ``kinds``: whether the layer may hold points, and other shapes.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +58,9 @@ PROBLEM_CELLS = Table(
     Column("si", BigInteger, nullable=False),
 )
 KEPT_CELLS = {"problems": (PROBLEM_CELLS, 10)}
+
+if TYPE_CHECKING:
+    from gis_service.store.current import BoundFilter
 
 
 def geojson(geom: ColumnElement[Any]) -> ColumnElement[str]:
@@ -143,7 +146,7 @@ class PostGISSQL(SpatialSQL):
     def mvt_tile(
         self,
         conn: Connection,
-        filtered: Callable[[Select[Any]], Select[Any]],
+        bound: BoundFilter,
         table: Table,
         names: Sequence[str],
         layer: str,
@@ -153,18 +156,24 @@ class PostGISSQL(SpatialSQL):
         buffer: int,
     ) -> bytes | None:
         """``ST_AsMVT`` of the rows simplified to ``tolerance`` metres and clipped by ``ST_AsMVTGeom``."""
-        envelope = func.ST_TileEnvelope(*tile)
-        simplified = func.ST_Simplify(func.ST_Transform(table.c.geom, 3857), tolerance, True)
-        geom = func.ST_AsMVTGeom(simplified, envelope, extent, buffer, True).label("geom")
-        inner = filtered(select(table.c.id, *(table.c[n] for n in names), geom)).subquery("mvt")
-        mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
-        statement = select(mvt).select_from(inner).where(inner.c.geom.is_not(None))
-        return bytes(conn.execute(statement).scalar_one() or b"")
+
+        def build() -> Select[Any]:
+            simplified = func.ST_Simplify(_web_mercator(table.c.geom), _TOLERANCE, True)
+            geom = func.ST_AsMVTGeom(simplified, _envelope(), extent, buffer, True).label("geom")
+            inner = bound.apply(select(table.c.id, *(table.c[n] for n in names), geom)).subquery("mvt")
+            mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
+            # No ``WHERE geom IS NOT NULL``: PostgreSQL would compute the geometry twice; ST_AsMVT skips NULLs.
+            return select(mvt).select_from(inner)
+
+        key = ("tile", bound.shape, table.name, tuple(names), layer, extent, buffer)
+        return _tile(
+            conn, key if bound.shape is not None else None, build, {**bound.params, **_tile_params(tile, tolerance)}
+        )
 
     def mvt_overview(
         self,
         conn: Connection,
-        filtered: Callable[[Select[Any]], Select[Any]],
+        bound: BoundFilter,
         table: Table,
         colour: str | None,
         layer: str,
@@ -179,54 +188,19 @@ class PostGISSQL(SpatialSQL):
 
         ``kinds``: whether the layer may hold points, and other shapes (one scan less when not).
         """
-        has_points, has_shapes = kinds
+
+        def build() -> Select[Any]:
+            return _overview(bound, table, colour, layer, extent, buffer, kinds)
+
         z = tile[0]
-        pixel_deg = 360.0 / (2**z * pixels)  # a pixel's width in degrees of longitude
-        pixel_rad = 2 * np.pi / (2**z * pixels)  # its height in Mercator y on the unit sphere
-        envelope = func.ST_TileEnvelope(*tile)
-        colour_col = [table.c[colour]] if colour else []
-        # A CTE read by both branches: one scan of the tile's rows.
-        rows = filtered(select(table.c.id, *colour_col, table.c.geom)).cte("rows")
-        is_point = func.ST_GeometryType(rows.c.geom) == "ST_Point"
-        lon, lat = func.ST_X(rows.c.geom), func.ST_Y(rows.c.geom)
-        # Web Mercator's y of a latitude, the rows of one global pixel grid aligned with every tile.
-        mercator_y = func.ln(func.tan(np.pi / 4 + func.radians(lat) / 2))
-        cell = (func.floor(lon / pixel_deg), func.floor(mercator_y / pixel_rad))
-        n = func.count()
-        # A pixel's colour when its points share one; none when they differ.
-        shared = (
-            [case((func.min(rows.c[colour]) == func.max(rows.c[colour]), func.min(rows.c[colour]))).label(colour)]
-            if colour
-            else []
-        )
-        centre = func.ST_SetSRID(func.ST_MakePoint(func.avg(lon), func.avg(lat)), SRID)
-        points = (
-            select(
-                case((n == 1, func.min(rows.c.id))).label("id"),
-                *shared,
-                n.label("count"),
-                func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), envelope, extent, buffer, True).label("geom"),
-            )
-            .where(is_point)
-            .group_by(*cell)
-        )
-        keys = [rows.c[colour]] if colour else []
-        width = func.ST_XMax(rows.c.geom) - func.ST_XMin(rows.c.geom)
-        height = func.ST_YMax(rows.c.geom) - func.ST_YMin(rows.c.geom)
-        # A degree of latitude spans 1/cos(lat) of a degree of longitude in Mercator.
-        seen = or_(width >= pixel_deg, height >= pixel_deg * func.cos(func.radians(func.ST_YMax(rows.c.geom))))
-        simplified = func.ST_Simplify(func.ST_Transform(rows.c.geom, 3857), tolerance, True)
-        shapes = select(
-            rows.c.id,
-            *keys,
-            null().label("count"),
-            func.ST_AsMVTGeom(simplified, envelope, extent, buffer, True).label("geom"),
-        ).where(~is_point, seen)
-        parts = [part for part, wanted in ((points, has_points), (shapes, has_shapes)) if wanted]
-        both = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("mvt")
-        mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
-        statement = select(mvt).select_from(both).where(both.c.geom.is_not(None))
-        return bytes(conn.execute(statement).scalar_one() or b"")
+        params = {
+            **bound.params,
+            **_tile_params(tile, tolerance),
+            "pixel_deg": 360.0 / (2**z * pixels),  # a pixel's width in degrees of longitude
+            "pixel_rad": 2 * np.pi / (2**z * pixels),  # its height in Mercator y on the unit sphere
+        }
+        key = ("overview", bound.shape, table.name, colour, layer, extent, buffer, kinds)
+        return _tile(conn, key if bound.shape is not None else None, build, params)
 
     def marker_points(
         self, table: Table, where: Sequence[Any], tally: Sequence[str], bbox: BBox | None = None
@@ -325,3 +299,102 @@ class PostGISSQL(SpatialSQL):
             " FROM generate_series(1, :n)"
         )
         return np.array(conn.execute(statement, {"n": n}).scalars().all(), dtype=np.int64)
+
+
+# Built tile statements by query shape (the tile, tolerance and pixel size are parameters): building
+# one costs more than running it for a tile of a few features.
+_TILE_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+_TOLERANCE = bindparam("tolerance", type_=Float)
+
+
+def _web_mercator(geom: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Return a CGCS2000 lon/lat geometry in Web Mercator (EPSG:3857), read as WGS 84 lon/lat.
+
+    PROJ has no datum shift between CGCS2000 and WGS 84 (they agree to centimetres): its 4490 to
+    3857 operation gives the very coordinates of 4326 to 3857 (checked on the province set: no
+    difference), at four times the cost, most of a low-zoom tile's time.
+    """
+    return func.ST_Transform(func.ST_SetSRID(geom, 4326), 3857)
+
+
+def _envelope() -> ColumnElement[Any]:
+    """Return the tile's Web Mercator envelope from the bound ``tile_z``, ``tile_x`` and ``tile_y``."""
+    return func.ST_TileEnvelope(*(bindparam(f"tile_{k}", type_=Integer) for k in "zxy"))
+
+
+def _tile_params(tile: tuple[int, int, int], tolerance: float) -> dict[str, Any]:
+    """Return the bound parameters of a tile statement: the tile and its simplification tolerance."""
+    z, x, y = tile
+    return {"tile_z": z, "tile_x": x, "tile_y": y, "tolerance": tolerance}
+
+
+def _tile(
+    conn: Connection, key: tuple[Any, ...] | None, build: Callable[[], Select[Any]], params: dict[str, Any]
+) -> bytes:
+    """Run the tile statement of ``key`` (built once by ``build``; every time when ``key`` is None)."""
+    statement = _TILE_STATEMENTS.get(key) if key is not None else None
+    if statement is None:
+        statement = build()
+        if key is not None:
+            if len(_TILE_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
+                _TILE_STATEMENTS.clear()
+            _TILE_STATEMENTS[key] = statement
+    return bytes(conn.execute(statement, params).scalar_one() or b"")
+
+
+def _overview(
+    bound: BoundFilter,
+    table: Table,
+    colour: str | None,
+    layer: str,
+    extent: int,
+    buffer: int,
+    kinds: tuple[bool, bool],
+) -> Select[Any]:
+    """Build the low-zoom tile statement of ``PostGISSQL.mvt_overview`` (pixel sizes and tile bound)."""
+    has_points, has_shapes = kinds
+    pixel_deg = bindparam("pixel_deg", type_=Float)
+    pixel_rad = bindparam("pixel_rad", type_=Float)
+    envelope = _envelope()
+    colour_col = [table.c[colour]] if colour else []
+    # A CTE read by both branches: one scan of the tile's rows.
+    rows = bound.apply(select(table.c.id, *colour_col, table.c.geom)).cte("rows")
+    is_point = func.ST_GeometryType(rows.c.geom) == "ST_Point"
+    lon, lat = func.ST_X(rows.c.geom), func.ST_Y(rows.c.geom)
+    # Web Mercator's y of a latitude, the rows of one global pixel grid aligned with every tile.
+    mercator_y = func.ln(func.tan(np.pi / 4 + func.radians(lat) / 2))
+    cell = (func.floor(lon / pixel_deg), func.floor(mercator_y / pixel_rad))
+    n = func.count()
+    # A pixel's colour when its points share one; none when they differ.
+    shared = (
+        [case((func.min(rows.c[colour]) == func.max(rows.c[colour]), func.min(rows.c[colour]))).label(colour)]
+        if colour
+        else []
+    )
+    centre = func.ST_SetSRID(func.ST_MakePoint(func.avg(lon), func.avg(lat)), SRID)
+    points = (
+        select(
+            case((n == 1, func.min(rows.c.id))).label("id"),
+            *shared,
+            n.label("count"),
+            func.ST_AsMVTGeom(_web_mercator(centre), envelope, extent, buffer, True).label("geom"),
+        )
+        .where(is_point)
+        .group_by(*cell)
+    )
+    keys = [rows.c[colour]] if colour else []
+    width = func.ST_XMax(rows.c.geom) - func.ST_XMin(rows.c.geom)
+    height = func.ST_YMax(rows.c.geom) - func.ST_YMin(rows.c.geom)
+    # A degree of latitude spans 1/cos(lat) of a degree of longitude in Mercator.
+    seen = or_(width >= pixel_deg, height >= pixel_deg * func.cos(func.radians(func.ST_YMax(rows.c.geom))))
+    simplified = func.ST_Simplify(_web_mercator(rows.c.geom), _TOLERANCE, True)
+    shapes = select(
+        rows.c.id,
+        *keys,
+        null().label("count"),
+        func.ST_AsMVTGeom(simplified, envelope, extent, buffer, True).label("geom"),
+    ).where(~is_point, seen)
+    parts = [part for part, wanted in ((points, has_points), (shapes, has_shapes)) if wanted]
+    both = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("mvt")
+    mvt = func.ST_AsMVT(literal_column("mvt"), layer, extent, "geom", "id")
+    return select(mvt).select_from(both)  # ST_AsMVT skips the NULL geometries of what the tile clips away
