@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.backends import pgcopy
-from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
+from gis_service.db.backends.base import SRID, BBox, BoundFilter, Corners, SpatialSQL, wkb_param
 
 # Tables whose rows keep their marker point's x and y in columns of their own (migration 0012).
 MARKER_COLUMNS = {"problems": ("map_x", "map_y")}
@@ -58,9 +58,6 @@ PROBLEM_CELLS = Table(
     Column("si", BigInteger, nullable=False),
 )
 KEPT_CELLS = {"problems": (PROBLEM_CELLS, 10)}
-
-if TYPE_CHECKING:
-    from gis_service.store.current import BoundFilter
 
 
 def geojson(geom: ColumnElement[Any]) -> ColumnElement[str]:
