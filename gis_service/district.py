@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +106,25 @@ def _parse(data: dict[str, Any], where: str) -> District:
 
 
 def load_district(path: Path) -> District:
-    """Load a district from a TOML file."""
+    """Load a district from a TOML file (read again only when the file changes)."""
     try:
-        with path.open("rb") as fh:
-            return _parse(tomllib.load(fh), path.name)
+        stamp = path.stat().st_mtime_ns
     except OSError as exc:
         raise ConfigurationError(f"无法读取辖区配置文件 {path}：{exc.strerror}") from exc
+    return _district_in(str(path), stamp)
+
+
+@lru_cache(maxsize=8)
+def _district_in(path: str, _stamp: int) -> District:
+    """Parse the district file ``path`` as it was at ``_stamp`` (its modification time: the cache's key)."""
+    file = Path(path)
+    try:
+        with file.open("rb") as fh:
+            return _parse(tomllib.load(fh), file.name)
+    except OSError as exc:
+        raise ConfigurationError(f"无法读取辖区配置文件 {file}：{exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"辖区配置文件 {path.name} 不是有效的 TOML：{exc}") from exc
+        raise ConfigurationError(f"辖区配置文件 {file.name} 不是有效的 TOML：{exc}") from exc
 
 
 def district_for(settings: Settings) -> District:
