@@ -10,7 +10,7 @@ import mapbox_vector_tile
 import morecantile
 from shapely.geometry import Point
 
-from gis_service.catalogue import get_catalogue
+from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.store.bulk import insert_features
 
@@ -29,7 +29,7 @@ def store_sites(engine, n: int) -> None:
         crs="EPSG:4490",
     )
     with transaction(engine) as session:
-        insert_features(session, get_catalogue()["problems"], gdf)
+        insert_features(session, bundled_catalogue()["problems"], gdf)
 
 
 def test_a_tile_travels_gzipped_at_level_one_and_decodes_to_the_same_tile(client, engine):
