@@ -50,6 +50,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gis_service.catalogue import LayerSpec, get_catalogue
 from gis_service.db.backend import SpatialBackend, session_backend
+from gis_service.db.backends.base import BoundFilter
 from gis_service.db.models import Delivery
 from gis_service.store.counts import total
 from gis_service.store.history import CURRENT
@@ -88,15 +89,6 @@ def dated_column(layer: LayerSpec) -> str | None:
     if layer.versioned:
         return APPROVED_AT
     return DATED_COLUMNS.get(layer.name)
-
-
-@dataclass(frozen=True)
-class BoundFilter:
-    """A read's filters with their values as bound parameters (:meth:`CurrentFeatures.bound`)."""
-
-    apply: Callable[[Select[Any]], Select[Any]]  # adds the filters to a query
-    shape: tuple[Any, ...] | None  # what a statement built with ``apply`` can be reused for; None: not reusable
-    params: dict[str, Any]  # the values of the bound parameters
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -36,12 +37,18 @@ from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.models import SRID
 
-if TYPE_CHECKING:
-    from gis_service.store.current import BoundFilter
-
 BBox = tuple[float, float, float, float]
 CHUNK = 5000  # values an IN list on SpatiaLite (its bound-parameter limit is far above)
 Corners = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class BoundFilter:
+    """A read's filters with their values as bound parameters (``store.current.CurrentFeatures.bound``)."""
+
+    apply: Callable[[Select[Any]], Select[Any]]  # adds the filters to a query
+    shape: tuple[Any, ...] | None  # what a statement built with ``apply`` can be reused for; None: not reusable
+    params: dict[str, Any]  # the values of the bound parameters
 
 
 class SpatialSQL:
@@ -278,4 +285,4 @@ def wkb_param(wkb: Any) -> ColumnElement[Any]:
     return wkb if isinstance(wkb, ColumnElement) else bindparam(None, wkb, type_=LargeBinary)
 
 
-__all__ = ["CHUNK", "SRID", "BBox", "SpatialSQL", "wkb_param"]
+__all__ = ["CHUNK", "SRID", "BBox", "BoundFilter", "SpatialSQL", "wkb_param"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,10 +32,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause
 
 from gis_service.db.backends import pgcopy
-from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
-
-if TYPE_CHECKING:
-    from gis_service.store.current import BoundFilter
+from gis_service.db.backends.base import SRID, BBox, BoundFilter, Corners, SpatialSQL, wkb_param
 
 
 def geojson(geom: ColumnElement[Any]) -> ColumnElement[str]:
