@@ -316,4 +316,4 @@ def wkb_param(wkb: Any) -> ColumnElement[Any]:
     return wkb if isinstance(wkb, ColumnElement) else bindparam(None, wkb, type_=LargeBinary)
 
 
-__all__ = ["CHUNK", "SRID", "BBox", "SpatialSQL", "wkb_param"]
+__all__ = ["CHUNK", "SRID", "BBox", "BoundFilter", "SpatialSQL", "wkb_param"]
