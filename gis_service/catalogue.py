@@ -212,15 +212,15 @@ def load_catalogue(folder: Path) -> Catalogue:
 
 def catalogue_for(settings: Settings) -> Catalogue:
     """Return the catalogue the settings name: ``RIVERGIS_LAYERS_DIR``, or the bundled ``layers/``."""
-    return _catalogue_in(str(settings.layers_dir or data_path("layers")))
+    return _catalogue_in(settings.layers_dir)
 
 
 def bundled_catalogue() -> Catalogue:
     """Return the layers the service ships (``layers/``), whatever the settings say: for tests and scripts."""
-    return _catalogue_in(str(data_path("layers")))
+    return _catalogue_in(None)
 
 
 @lru_cache
-def _catalogue_in(folder: str) -> Catalogue:
-    """Load a folder's catalogue once a process (the files do not change while it runs)."""
-    return load_catalogue(Path(folder))
+def _catalogue_in(folder: Path | None) -> Catalogue:
+    """Load a folder's catalogue (None: the bundled one) once a process: the files do not change while it runs."""
+    return load_catalogue(Path(folder) if folder is not None else data_path("layers"))
