@@ -185,6 +185,7 @@ def test_a_chief_uploads_a_walk_from_the_phone_and_sees_its_coverage(browser, wo
     assert after["lines"] - before["lines"] == 7 + 1  # the seven reaches in force and the walk of 2025-03-10
     # On 2025-03-18 all seven are overdue, 王村长's too (8 days since the walk, against 7): red and dashed.
     assert after["overdue"] - before["overdue"] == 7
+    page.click("#rg-legend > summary")  # folded on a phone: the chief opens it
     assert page.inner_text('[data-count="patrols:overdue"]') == "7"
     page.screenshot(path=str(shots / "river_patrols_phone.png"), full_page=True)
     watch.assert_clean(page)

@@ -268,6 +268,12 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
         f"document.body.getAttribute('data-rg-sites') === '{closed}' && document.body.hasAttribute('data-rg-ready')"
     )
     assert 0 < closed < total and int(page.inner_text("#rg-total")) == closed
+    # On a phone the legend starts folded (open it would cover half the map); a tap on its title opens it.
+    legend = page.locator("#rg-legend")
+    assert legend.evaluate("e => e.open") is (width > 600)
+    if width <= 600:
+        page.click("#rg-legend > summary")
+        assert legend.evaluate("e => e.open") is True
     assert page.inner_text('[data-count="status:closed"]') == str(closed)
     assert page.inner_text('[data-count="status:reported"]') == "0"
     assert "status=closed" in page.url

@@ -464,4 +464,13 @@
       later();
     });
   };
+
+  // On a phone the legend starts folded, its title left as a tap target: open, it covers half the map.
+  function foldLegends() {
+    if (!window.matchMedia || !window.matchMedia("(max-width: 600px)").matches) return;
+    var panels = document.querySelectorAll("details.rg-legend");
+    for (var i = 0; i < panels.length; i++) panels[i].open = false;
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", foldLegends);
+  else foldLegends();
 })();
