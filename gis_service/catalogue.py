@@ -66,6 +66,10 @@ class FieldSpec:
         spec = self.values.get(code) if isinstance(code, str) else None
         return spec.label if spec else code
 
+    def choices(self) -> list[tuple[str, str]]:
+        """Return (code, label) of the allowed values, in catalogue order (a form's options)."""
+        return [(v.code, v.label) for v in self.values.values()]
+
 
 @dataclass(frozen=True)
 class LayerSpec:

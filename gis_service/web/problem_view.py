@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gis_service.access import Role
-from gis_service.catalogue import LayerSpec
 from gis_service.ledger.states import ACTIONS, FIELD_LABELS, Action, allowed_actions
 from gis_service.web.deps import ROLE_LABELS, WebUser
+from gis_service.web.labels import LayerLabels
 
 # Status tags: red overdue, amber in progress, green closed; dismissed is grey.
 DONE = {"closed": "green", "dismissed": "secondary"}
@@ -87,24 +87,8 @@ def action_views(status: str, user: WebUser) -> list[ActionView]:
 
 
 @dataclass(frozen=True)
-class ProblemLabels:
-    """The problems layer's words (``layers/problems.toml`` of the app's catalogue) as the pages show them."""
-
-    spec: LayerSpec
-
-    def field_label(self, name: str) -> str:
-        """Return a problem field's Chinese label."""
-        return str(self.spec.field(name).label)
-
-    def value_label(self, name: str, code: Any) -> str:
-        """Return a coded value's Chinese label (the code itself when unknown)."""
-        if code is None or code == "":
-            return ""
-        return str(self.spec.field(name).value_label(code))
-
-    def choices(self, name: str) -> list[tuple[str, str]]:
-        """Return (code, label) of a coded field's values, in catalogue order."""
-        return [(v.code, v.label) for v in self.spec.field(name).values.values()]
+class ProblemLabels(LayerLabels):
+    """The problems layer's words, and a site's record and timeline in them."""
 
     def record_rows(self, item: dict[str, Any]) -> list[tuple[str, str, str]]:
         """Return (field, label, text) of a site's record, coded values by their Chinese label."""

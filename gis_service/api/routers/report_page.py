@@ -32,7 +32,7 @@ def report_page(settings: SettingsDep) -> HTMLResponse:
     html = _template().render(
         district=district.name,
         hotline=settings.hotline,
-        categories=[(v.code, v.label) for v in category.values.values()],
+        categories=category.choices(),
         max_photos=settings.public_report_max_photos,
         bbox=district.bbox,
         api="/api/v1/public-reports",

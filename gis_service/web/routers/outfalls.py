@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from gis_service.access import Role
 from gis_service.api.deps import ClockDep, SessionDep, SettingsDep, app_catalogue, app_settings
 from gis_service.api.routers.problems import photo_response
-from gis_service.catalogue import LayerSpec
 from gis_service.errors import BadRequest, NotFound, ServiceError
 from gis_service.export.ratios import zone_labels
 from gis_service.ledger import outfalls
 from gis_service.web.deps import PAGE, PageAdmin, PageViewer, WebUser, commit_now
+from gis_service.web.labels import LayerLabels
 from gis_service.web.problem_view import show
 from gis_service.web.templating import render
 from gis_service.web.uploads import PhotoForm, text
@@ -38,20 +38,14 @@ EVENT_LABELS = {
 
 
 @dataclass(frozen=True)
-class OutfallLabels:
-    """The outfalls layer's words (of the app's catalogue) as the register pages show them."""
-
-    spec: LayerSpec
+class OutfallLabels(LayerLabels):
+    """The outfalls layer's words; the register shows an unset value as —."""
 
     def label_of(self, name: str, code: Any) -> str:
-        """Return a coded outfall value's Chinese label (— when unset)."""
-        if code is None or code == "" or (isinstance(code, float) and code != code):
+        """Return a coded outfall value's Chinese label (— when unset, a missing cell included)."""
+        if isinstance(code, float) and code != code:
             return "—"
-        return str(self.spec.field(name).value_label(code))
-
-    def choices(self, name: str) -> list[tuple[str, str]]:
-        """Return (code, label) of a coded outfall field."""
-        return [(v.code, v.label) for v in self.spec.field(name).values.values()]
+        return self.value_label(name, code) or "—"
 
 
 def _labels(request: Request) -> OutfallLabels:

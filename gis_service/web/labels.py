@@ -1,0 +1,29 @@
+"""A layer's words as the workbench pages show them: field labels, value labels, a form's choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gis_service.catalogue import LayerSpec
+
+
+@dataclass(frozen=True)
+class LayerLabels:
+    """The Chinese words of one catalogue layer (the app's catalogue, ``layers/<name>.toml``)."""
+
+    spec: LayerSpec
+
+    def field_label(self, name: str) -> str:
+        """Return a field's Chinese label."""
+        return str(self.spec.field(name).label)
+
+    def value_label(self, name: str, code: Any) -> str:
+        """Return a coded value's Chinese label (the code itself when unknown, empty when unset)."""
+        if code is None or code == "":
+            return ""
+        return str(self.spec.field(name).value_label(code))
+
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        """Return (code, label) of a coded field's values, in catalogue order."""
+        return self.spec.field(name).choices()
