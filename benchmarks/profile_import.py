@@ -106,17 +106,18 @@ class Stages:
 def instrument(stages: Stages) -> None:
     """Time each stage of the pipeline where it calls it."""
     from gis_service.ingest import batches, pipeline, write
-    from gis_service.ingest.validation import validate
+    from gis_service.ingest.validation import feature_checks, validate
 
     for owner, attribute, name in (
         (pipeline, "read_delivery", "read: open the layer (a large one is streamed)"),
         (pipeline, "normalise_batches", "read: batches read, checked and normalised"),
         (batches, "check_district", "district extent (a batch)"),
         (batches, "normalise", "normalise (a batch's catalogue fields)"),
+        (feature_checks, "check_geometries", "geometry validity (a batch)"),
+        (feature_checks, "check_fields", "required fields, markup (a batch)"),
+        (write.DeliveryWriter, "add", "to the writer (waits while two batches are queued)"),
         (pipeline, "load_context", "validate: context (rivers, ranges from the database)"),
-        (pipeline, "validate", "validate: checks"),
-        (validate, "check_geometries", "geometry validity"),
-        (validate, "check_fields", "required fields, markup"),
+        (pipeline, "validate", "validate: whole-layer checks"),
         (validate, "check_duplicates", "duplicate codes and geometries"),
         (validate, "check_rivers", "river codes"),
         (validate, "river_geometry", "local metric CRS"),

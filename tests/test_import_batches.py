@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gis_service.clock import BusinessClock
+from gis_service.db.models import Delivery
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest import read
 from gis_service.ingest.pipeline import ImportOptions
@@ -43,7 +44,9 @@ def surveyed(tmp_path: Path, suffix: str) -> Path:
 def imported(engine: Engine, path: Path, batch_rows: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Import ``path`` as zones reading ``batch_rows`` features a batch; return the report and the rows stored.
 
-    Rolled back afterwards, so that each import starts from the same database.
+    The report's deliveries are checked against the database (each one's feature count is its stored
+    features') and kept without their ids. Rolled back afterwards, so that each import starts from the
+    same database.
     """
     with Session(engine) as session:
         report = run_import(
@@ -53,9 +56,15 @@ def imported(engine: Engine, path: Path, batch_rows: int) -> tuple[dict[str, Any
             settings=Settings(import_batch_rows=batch_rows),
             clock=BusinessClock(),
         )
-        ids = [d["id"] for d in report.pop("deliveries")]
+        deliveries = report.pop("deliveries")
+        ids = [d["id"] for d in deliveries]
         stored = read_features(session.connection(), "zones", current_only=False).sort_values(["river_code", "code"])
-        stored = stored[stored["delivery_id"].isin(ids)].drop(columns=["id", "delivery_id"])
+        stored = stored[stored["delivery_id"].isin(ids)]
+        counted = {int(i): int(n) for i, n in stored["delivery_id"].value_counts().items()}
+        recorded = dict(session.execute(select(Delivery.id, Delivery.feature_count).where(Delivery.id.in_(ids))).all())
+        assert recorded == counted == {d["id"]: d["feature_count"] for d in deliveries}
+        report["deliveries"] = [{k: v for k, v in d.items() if k != "id"} for d in deliveries]
+        stored = stored.drop(columns=["id", "delivery_id"])
         session.rollback()
     rows = [{k: (v.wkt if k == "geometry" else v) for k, v in row.items()} for row in stored.to_dict("records")]
     return report, rows
@@ -96,10 +105,15 @@ def test_batches_give_the_report_and_rows_of_one_read(
 def test_a_rejection_names_the_same_features_whatever_the_batches(
     demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every 17th stretch gets a bank no one knows: features 17, 34, ..., 136 (8 of them) across batches.
+    # Every 17th stretch gets a bank no one knows: features 17, 34, ..., 136 (8 of them) across batches;
+    # every 23rd has no zone type (23, 46, ..., 138), every 31st no bank (6, 37, 99, 130; 68 is the 17th's)
+    # and every 19th markup in its basis (4, 23, ..., 137): the per-feature checks run batch by batch, their
+    # findings must still come in one read's order (a field's missing values, then the next field's).
     sql = (
-        "SELECT 功能区编号, 河流编码, CASE WHEN rowid % 17 = 16 THEN '中岸' ELSE 岸别 END AS 岸别, 功能区类型, "
-        "起点桩号, 终点桩号, 划分依据, 备注, GEOMETRY FROM zones"
+        "SELECT 功能区编号, 河流编码, CASE WHEN rowid % 17 = 16 THEN '中岸' WHEN rowid % 31 = 5 THEN NULL "
+        "ELSE 岸别 END AS 岸别, "
+        "CASE WHEN rowid % 23 = 22 THEN NULL ELSE 功能区类型 END AS 功能区类型, 起点桩号, 终点桩号, "
+        "CASE WHEN rowid % 19 = 3 THEN '<b>依据</b>' ELSE 划分依据 END AS 划分依据, 备注, GEOMETRY FROM zones"
     )
     path = ogr2ogr(tmp_path / "bad.gpkg", sql, "-f", "GPKG")
     sizes = count_batches(monkeypatch)
@@ -114,3 +128,8 @@ def test_a_rejection_names_the_same_features_whatever_the_batches(
     unknown = [f for f in reports[0]["findings"] if f["code"] == "unknown_value"]
     assert [f["feature"] for f in unknown] == [17 * k for k in range(1, 9)]
     assert {f["value"] for f in unknown} == {"中岸"}
+    listed = [(f["code"], f["field"], f["feature"]) for f in reports[0]["findings"] if f["code"] != "unknown_value"]
+    missing = [("missing_value", "bank", n) for n in (6, 37, 99, 130)]
+    missing += [("missing_value", "zone_type", 23 * k) for k in range(1, 7)]
+    markup = [("markup_in_text", "basis", 4 + 19 * k) for k in range(8)]
+    assert [x for x in listed if x[0] in {"missing_value", "markup_in_text"}] == missing + markup

@@ -26,6 +26,7 @@ from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
 from gis_service.settings import Settings
+from gis_service.store import deliveries as deliveries_module
 from gis_service.store.bulk import insert_features
 from gis_service.store.features import read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
@@ -152,13 +153,16 @@ def zone_file(engine: Engine, tmp_path: Path, name: str, *, blank: bool = False,
     return write_file(zones, tmp_path / name)
 
 
+@pytest.mark.parametrize("batch_rows", [None, 2], ids=["whole", "batches_of_2"])
 @pytest.mark.parametrize("problem", ["missing_value", "unknown_river"])
 def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
-    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str, batch_rows: int | None
 ) -> None:
-    # On PostGIS the features are written while being validated, inside a savepoint: a rejection must
-    # roll back exactly that, and the caller's transaction must go on (here: a clean delivery after it).
-    # An unknown river is found by validation too, after its delivery was made.
+    # The features are written while being read and checked, inside a savepoint, from the first clean
+    # batch on: a rejection must roll back exactly that, and the caller's transaction must go on (here: a
+    # clean delivery after it). An unknown river is found by the whole-layer checks, after its delivery
+    # was made; a missing value in the 4th feature is found before anything is written when the layer is
+    # read whole, and after the first batch of two was written when it is read in batches.
     before = stored_counts(demo_engine)
     bad = zone_file(
         demo_engine,
@@ -169,6 +173,7 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     )
     good = zone_file(demo_engine, tmp_path, "ok.gpkg")
     early: list[bool] = []
+    settings = Settings(import_batch_rows=batch_rows or 65_536)
 
     class Spy(write.DeliveryWriter):
         def __init__(self, *args: Any, savepoint: bool, **kw: Any) -> None:
@@ -179,17 +184,17 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     with transaction(demo_engine) as session:
         with pytest.raises(DeliveryRejected) as rejected:
             run_import(
-                session, bad, ImportOptions(layer="zones", actor="t"), settings=Settings(), clock=BusinessClock()
+                session, bad, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
             )
         assert rejected.value.code == problem
         assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
         assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
         report = run_import(
-            session, good, ImportOptions(layer="zones", actor="t"), settings=Settings(), clock=BusinessClock()
+            session, good, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
         )
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
-    # Written early (in a savepoint) on PostGIS only; SpatiaLite stores after validation.
-    assert early == ([True, True] if demo_engine.dialect.name == "postgresql" else [False])
+    # Written early (in a savepoint) on both backends, the bad file too unless its first batch has the error.
+    assert early == ([True] if problem == "missing_value" and batch_rows is None else [True, True])
     after = stored_counts(demo_engine)
     assert after["deliveries"] == before["deliveries"] + 1
     assert after["zones"] == before["zones"] + report["stored"]
@@ -201,7 +206,7 @@ def test_a_failed_store_raises_and_stores_nothing(
     def broken(*_args: Any, **_kw: Any) -> int:
         raise OSError("disk full")
 
-    monkeypatch.setattr(write, "insert_features", broken)
+    monkeypatch.setattr(deliveries_module, "insert_features", broken)
     before = stored_counts(demo_engine)
     with pytest.raises(OSError, match="disk full"), transaction(demo_engine) as session:
         run_import(

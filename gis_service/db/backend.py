@@ -171,8 +171,9 @@ class SpatialBackend(SpatialSQL):
 
     # -- locking ---------------------------------------------------------------------------------
 
-    def serialise(self, session: Session, layer: str, river_codes: list[str]) -> None:
-        """Serialise deliveries and decisions on these rivers' ``layer`` until the transaction ends."""
+    def serialise(self, session: Session, layer: str, river_codes: list[str], *, whole_layer: bool = False) -> None:
+        """Serialise deliveries and decisions on these rivers' ``layer`` (all of it: ``whole_layer``) until the
+        transaction ends."""
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -232,15 +233,15 @@ class PostGISBackend(PostGISSQL, SpatialBackend):
                 f"set_config('statement_timeout', '{limits.statement_ms}', true)"
             )
 
-    def serialise(self, session: Session, layer: str, river_codes: list[str]) -> None:
+    def serialise(self, session: Session, layer: str, river_codes: list[str], *, whole_layer: bool = False) -> None:
         """Take transaction-scoped advisory locks: the layer's shared and each river's, in sorted order.
 
-        A province-scale delivery holds the layer's lock exclusively instead, which excludes every
-        other delivery and decision of the layer for its duration.
+        A province-scale delivery (or one asking for ``whole_layer``) holds the layer's lock exclusively
+        instead, which excludes every other delivery and decision of the layer for its duration.
         """
         if not river_codes:
             return
-        if len(river_codes) > LOCK_LAYER_RIVERS:
+        if whole_layer or len(river_codes) > LOCK_LAYER_RIVERS:
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:layer))"), {"layer": layer})
             return
         session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:layer))"), {"layer": layer})

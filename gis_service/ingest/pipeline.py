@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import MissingCRS, Source, read_delivery
 from gis_service.ingest.validation.context import load_context
+from gis_service.ingest.validation.feature_checks import FeatureChecks
 from gis_service.ingest.validation.locate import place
 from gis_service.ingest.validation.ratio_check import zone_ratios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
@@ -81,39 +81,77 @@ def target_layer(catalogue: Catalogue, name: str) -> LayerSpec:
     return catalogue[name]
 
 
-def apply_river(layer: LayerSpec, frame: gpd.GeoDataFrame, river: str | None) -> list[Finding]:
-    """Fill ``river_code`` from ``--river`` where blank; features naming another river are errors."""
-    if not river or "river_code" not in layer.field_names or layer.field("river_code").derived:
-        return []
-    if "river_code" not in frame:
-        frame["river_code"] = river
-        return []
-    codes = frame["river_code"]
-    frame["river_code"] = codes.where(codes.notna(), river)
-    other = frame["river_code"].astype(str) != river
-    return [
-        Finding(
-            code="river_mismatch",
-            feature=int(i) + 1,
-            field="river_code",
-            value=str(codes.iloc[i]),
-            message=f"第 {i + 1} 个要素的河流编码为 {codes.iloc[i]}，与 --river {river} 不符",
-            fix="去掉 --river，或改正该要素的河流编码",
-        )
-        for i in np.flatnonzero(other.to_numpy())
-    ]
-
-
 @dataclass
 class Prepared:
-    """A delivery read and normalised, ready for validation: its findings so far, and which fields and
-    cells normalisation already dealt with."""
+    """A delivery read, normalised and checked feature by feature, ready for the whole-layer checks: its
+    findings so far (the per-feature checks' apart, in ``checked``), the unreadable cells, and the writer
+    that stored its batches as they came, if one did."""
 
     source: Source
     findings: list[Finding]
+    checked: list[Finding]
     frame: gpd.GeoDataFrame
-    mapped: set[str]
     reported: set[tuple[int, str]]
+    writer: DeliveryWriter | None = None
+
+
+class Batches:
+    """What happens to each normalised batch as it is read: the per-feature checks, then the writer.
+
+    The writer (given by the caller when the delivery may be stored early) takes each batch while
+    every feature so far is clean and names its river; at the first error it is abandoned, what it
+    wrote rolled back, since the delivery will be rejected. A batch in the writer's hands is kept only
+    in the columns the whole-layer checks read (:meth:`slim`), so the text of a large layer is never
+    whole in memory; so is a dry run's (nothing is written after the checks) unless its features are
+    to be ``seen``.
+    """
+
+    def __init__(
+        self,
+        layer: LayerSpec,
+        options: ImportOptions,
+        start: Callable[[], DeliveryWriter] | None,
+        keep_all: bool,
+    ) -> None:
+        self.layer = layer
+        self.checks = FeatureChecks(layer, fix=options.fix, river=options.river)
+        self.start = start
+        self.writer: DeliveryWriter | None = None
+        self.river = options.river
+        self.keep_all = keep_all
+        self.dry_run = options.dry_run
+
+    def __call__(
+        self, frame: gpd.GeoDataFrame, first: int, unreadable: list[Finding], field_map: dict[str, str]
+    ) -> gpd.GeoDataFrame:
+        """Check a batch, hand it to the writer while all is clean; return what to keep of it."""
+        mapped = set(field_map.values()) | ({"river_code"} if self.river else set())
+        reported = {(f.feature, f.field) for f in unreadable if f.feature is not None and f.field}
+        frame, found = self.checks.run(frame, first, mapped, reported)
+        if self.start is not None:
+            clean = not any(f.severity == "error" for f in [*unreadable, *found])
+            if clean and "river_code" in frame and bool(frame["river_code"].notna().all()):
+                self.writer = self.writer or self.start()
+                self.writer.add(frame)
+                return frame if self.keep_all else self.slim(frame)
+            self.stop()
+        return self.slim(frame) if self.dry_run and not self.keep_all else frame
+
+    def stop(self) -> None:
+        """Write no more: drop what was written (the delivery is being rejected)."""
+        self.start = None
+        if self.writer is not None:
+            self.writer.abandon()
+            self.writer = None
+
+    def slim(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Return the columns of ``frame`` the whole-layer checks, the ratio check and the reports read.
+
+        Those are the key (or a zone's ``code``), the river, the coded fields (bank, zone type, kind)
+        and the geometry; the free text (names, notes, basis) is written and done with.
+        """
+        keep = {self.layer.key or "code", "river_code", *(f.name for f in self.layer.fields if f.values)}
+        return frame[[c for c in frame.columns if c in keep or c == frame.geometry.name]]
 
 
 def prepare(
@@ -125,12 +163,15 @@ def prepare(
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     batch_rows: int | None = None,
+    writer: Callable[[Source], DeliveryWriter] | None = None,
 ) -> Prepared:
-    """Read and normalise ``path`` (archives unpacked within ``limits``); reject at once what lies outside the district.
+    """Read, normalise and check feature by feature ``path`` (archives unpacked within ``limits``); reject at
+    once what lies outside the district.
 
     ``seen`` is handed the features the report's feature numbers count (for a preview map). A large
-    GeoPackage or Shapefile layer is read and normalised in batches of ``batch_rows`` features
-    (:func:`normalise_batches`): the raw layer is never whole in memory.
+    GeoPackage or Shapefile layer is read, normalised and checked in batches of ``batch_rows``
+    features (:func:`normalise_batches`): the raw layer is never whole in memory. ``writer`` starts
+    the store of a delivery that may be stored as it is read (see :class:`Batches`).
     """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
@@ -151,9 +192,18 @@ def prepare(
 
         source = read(batch_rows)
         findings = list(source.findings)
+        start = None
+        if writer is not None and not any(f.severity == "error" for f in findings):
+            start = lambda: writer(source)  # noqa: E731 - started with the first clean batch
+        batches = Batches(layer, options, start, keep_all=seen is not None)
         step("crs")
-        norm = normalise_batches(layer, source, findings, district)
+        try:
+            norm = normalise_batches(layer, source, findings, district, batches)
+        except BaseException:
+            batches.stop()
+            raise
         if norm is None:
+            batches.stop()
             # Some features lie outside the district: the rejection names them from the whole layer.
             source = read(None) if source.batches is not None else source
             findings = list(source.findings) + check_district(source.frame, district)
@@ -174,35 +224,27 @@ def prepare(
             )
         )
     frame = norm.frame.reset_index(drop=True)
-    findings += apply_river(layer, frame, options.river)
+    given, checked = batches.checks.findings()
+    findings += given
     if seen:
         seen(frame)
-    mapped = set(norm.field_map.values()) | ({"river_code"} if options.river else set())
     reported = {(f.feature, f.field) for f in norm.findings if f.feature is not None and f.field}
-    return Prepared(source, findings, frame, mapped, reported)
+    return Prepared(source, findings, checked, frame, reported, batches.writer)
 
 
-def store_early(session: Session, layer: LayerSpec, prepared: Prepared, options: ImportOptions) -> bool:
-    """Tell whether to start writing before validation (background writes, a clean-so-far versioned delivery).
+def store_early(session: Session, layer: LayerSpec, options: ImportOptions) -> bool:
+    """Tell whether a delivery may be stored while it is read and checked (then inside a savepoint).
 
-    Not with ``--fix`` (the repaired frame is what gets stored), nor when an error is already known,
-    nor unless every feature names a river (the deliveries are made per river). A river code that
-    turns out unknown is an error of validation, which then drops what was written. The session must
-    be bound to an engine: validation reads its context on another of its connections meanwhile.
+    Versioned layers only, not a dry run, nor with ``--fix`` (a repair is a finding to look at
+    first). Each batch goes to the writer while all is clean (:class:`Batches`); a river code that
+    turns out unknown is an error of the whole-layer checks, which then drop what was written.
+    While a worker thread writes, validation reads its context on another connection of the
+    session's engine, so on PostGIS the session must be bound to an engine.
     """
-    bind = session.get_bind()
-    if not (
-        layer.versioned
-        and not options.dry_run
-        and not options.fix
-        and "river_code" in prepared.frame
-        and isinstance(bind, Engine)
-        and backend_for(bind).background_writes
-    ):
+    if not layer.versioned or options.dry_run or options.fix:
         return False
-    return not any(f.severity == "error" for f in prepared.findings) and bool(
-        prepared.frame["river_code"].notna().all()
-    )
+    bind = session.get_bind()
+    return isinstance(bind, Engine) or not backend_for(bind).background_writes
 
 
 @contextmanager
@@ -331,22 +373,34 @@ def import_delivery(
     """Run the import stages (see :func:`run_import`)."""
     catalogue, district = catalogue_for(settings), district_for(settings)
     layer = target_layer(catalogue, options.layer)
+
+    def early(source: Source) -> DeliveryWriter:
+        # A streamed layer's rivers come batch by batch: it locks the whole layer (see DeliveryBatches).
+        streamed = source.batches is not None
+        return DeliveryWriter(session, layer, source.summary(), options.actor, savepoint=True, whole_layer=streamed)
+
     try:
         prepared = prepare(
-            layer, path, options, ArchiveLimits.of(settings), district, step, seen, settings.import_batch_rows
+            layer,
+            path,
+            options,
+            ArchiveLimits.of(settings),
+            district,
+            step,
+            seen,
+            settings.import_batch_rows,
+            writer=early if store_early(session, layer, options) else None,
         )
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc, catalogue, district) from None
     source = prepared.source
-    writer = None
+    writer = prepared.writer
     step("validate")
-    if store_early(session, layer, prepared, options):
-        writer = DeliveryWriter(session, layer, prepared.frame, source.summary(), options.actor, savepoint=True)
     try:
-        # Read while the writer starts: the context is committed data (rivers, approved ranges).
-        with reading_session(session, busy=writer is not None) as reader:
-            ctx = load_context(reader, layer, prepared.frame, options.fix, settings)
-        checked = validate(layer, prepared.frame, ctx, mapped=prepared.mapped, reported=prepared.reported)
+        # Read while the writer writes: the context is committed data (rivers, approved ranges).
+        with reading_session(session, busy=writer is not None and writer.busy) as reader:
+            ctx = load_context(reader, layer, prepared.frame, settings)
+        checked = validate(layer, prepared.frame, ctx, checked=prepared.checked, reported=prepared.reported)
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):
             raise rejection(finish_report(layer, source, findings, checked.frame, options))
@@ -357,7 +411,8 @@ def import_delivery(
             if not layer.versioned:
                 stored = store_unversioned(session, layer, checked.frame, options, store_sites)
             elif writer is None:
-                writer = DeliveryWriter(session, layer, checked.frame, source.summary(), options.actor, savepoint=False)
+                writer = DeliveryWriter(session, layer, source.summary(), options.actor, savepoint=False)
+                writer.add(checked.frame)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
         figures, more = (
             zone_ratios(checked.frame, checked.rivers, ctx.ranges, ratio_rules(settings), checked.centerlines)

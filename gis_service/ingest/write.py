@@ -1,15 +1,17 @@
 """Store stage: write a delivery in the caller's transaction.
 
 Versioned layers (ranges, stakes, zone sets) become one submitted delivery per river, their
-features written in one bulk insert. On PostGIS the features' ``COPY`` runs on a worker thread
-while the main thread goes on checking, so the server's work (foreign keys, spatial index)
-overlaps ours; a write that starts before the last check that can reject runs inside a savepoint
-and is rolled back when the delivery is rejected. Rivers and outfalls are upserted by key;
+features written batch by batch as the layer is read and checked (one bulk insert a batch). On
+PostGIS the features' ``COPY`` runs on a worker thread while the main thread goes on reading and
+checking, so the server's work (foreign keys, spatial index) overlaps ours; a write that starts
+before the last check that can reject runs inside a savepoint and is rolled back when the
+delivery is rejected. Rivers and outfalls are upserted by key;
 problem sites enter the ledger. Nothing here commits.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Any
 
@@ -21,70 +23,80 @@ from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.store.bulk import feature_rows, insert_features, member_of
 from gis_service.store.current import CurrentFeatures
-from gis_service.store.deliveries import Submitted, create_deliveries
+from gis_service.store.deliveries import DeliveryBatches, Submitted
 from gis_service.store.tables import table_of
+
+WAITING_BATCHES = 2  # batches handed to the worker and not yet written
 
 
 class DeliveryWriter:
-    """A versioned delivery being stored: its deliveries added and its features copied on a worker thread.
+    """A versioned delivery being stored batch by batch: its deliveries added and its features copied.
 
-    The worker uses the session and its connection on its own until :meth:`finish` or :meth:`abandon`
-    joins it; the caller must not touch the session in between (validation and the ratio check
-    are pure functions). SpatiaLite connections stay on their thread: everything is written at once.
+    On PostGIS a worker thread writes the batches handed to :meth:`add` while the caller reads and
+    checks the next ones; the worker uses the session and its connection on its own until
+    :meth:`finish` or :meth:`abandon` joins it, and the caller must not touch the session in between
+    (validation and the ratio check are pure functions). SpatiaLite connections stay on their thread:
+    each batch is written as it comes.
     """
 
     def __init__(
         self,
         session: Session,
         layer: LayerSpec,
-        frame: gpd.GeoDataFrame,
         source: dict[str, Any],
         actor: str,
         *,
         savepoint: bool,
+        whole_layer: bool = False,
     ) -> None:
+        self.session = session
         self.savepoint: SessionTransaction | None = session.begin_nested() if savepoint else None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
-        self.deliveries: list[Submitted] = []
         encoding = (source.get("encoding") or {}).get("encoding")
         meta = {"filename": source.get("filename"), "encoding": encoding, "crs": source.get("crs")}
+        self.batches = DeliveryBatches(layer, actor=actor, meta=meta, whole_layer=whole_layer)
         conn = session.connection()
         if not backend_for(conn).background_writes:
-            try:
-                self._write(session, layer, frame, actor, meta)
-            except BaseException:
-                self.abandon()
-                raise
             return
         raw: Any = conn.connection.driver_connection
         # psycopg 3.2's cancel_safe() cannot hang on an unreachable server; 3.1 has only cancel().
         self.cancel = getattr(raw, "cancel_safe", None) or raw.cancel
-        # The deliveries (river locks, versions, rows) are made on the worker too: validation needs none of it.
-        self.thread = threading.Thread(
-            target=self._copy, args=(session, layer, frame, actor, meta), name="rivergis-copy", daemon=True
-        )
+        # Two batches wait at most: a slow server holds the reader back rather than the batches piling up.
+        self.queue: queue.Queue[gpd.GeoDataFrame | None] = queue.Queue(maxsize=WAITING_BATCHES)
+        self.thread = threading.Thread(target=self._copy, name="rivergis-copy", daemon=True)
         self.thread.start()
 
-    def _write(
-        self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str, meta: dict[str, Any]
-    ) -> None:
-        """Add the deliveries, then write their features."""
-        self.deliveries, extra = create_deliveries(session, layer, frame, actor=actor, meta=meta)
-        insert_features(session.connection(), layer, frame, extra)
+    @property
+    def busy(self) -> bool:
+        """Whether the session's connection belongs to the worker until :meth:`finish` or :meth:`abandon`."""
+        return self.thread is not None
 
-    def _copy(
-        self, session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, actor: str, meta: dict[str, Any]
-    ) -> None:
-        """Write the deliveries and features (worker thread); keep any error for :meth:`finish`."""
-        try:
-            self._write(session, layer, frame, actor, meta)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-            self.error = exc
+    def add(self, frame: gpd.GeoDataFrame) -> None:
+        """Write ``frame``'s features (with their rivers' deliveries): on the worker, or at once on SpatiaLite."""
+        if self.thread is None:
+            try:
+                self.batches.add(self.session, frame)
+            except BaseException:
+                self.abandon()
+                raise
+            return
+        self.queue.put(frame)
+
+    def _copy(self) -> None:
+        """Write the batches as they come (worker thread); keep any error for :meth:`finish`, dropping the rest."""
+        while (frame := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.batches.add(self.session, frame)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+                    self.error = exc
+            del frame
 
     def _join(self) -> None:
-        """Wait for the worker."""
+        """Tell the worker there is no more, and wait for it."""
         if self.thread is not None:
+            self.queue.put(None)
             self.thread.join()
             self.thread = None
 
@@ -94,15 +106,21 @@ class DeliveryWriter:
         if self.error is not None:
             self.abandon()
             raise self.error
+        try:
+            deliveries = self.batches.finish(self.session)
+        except BaseException:
+            self.abandon()
+            raise
         if self.savepoint is not None:
             self.savepoint.commit()
             self.savepoint = None
-        return self.deliveries
+        return deliveries
 
     def abandon(self) -> None:
         """Stop the worker and drop what it wrote when it wrote inside a savepoint."""
         if self.savepoint is not None and self.thread is not None and self.thread.is_alive():
             # What it writes is dropped anyway: have the server stop now rather than finish the COPY.
+            self.error = self.error or InterruptedError("abandoned")
             self.cancel()
         self._join()
         if self.savepoint is not None:

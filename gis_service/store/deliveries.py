@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue, LayerSpec
@@ -110,9 +110,12 @@ def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Deliv
     return delivery
 
 
-def lock_rivers(session: Session, layer: str, river_codes: list[str]) -> None:
-    """Serialise deliveries and decisions on these rivers' ``layer`` until the commit (the backend's rule)."""
-    session_backend(session).serialise(session, layer, river_codes)
+def lock_rivers(session: Session, layer: str, river_codes: list[str], *, whole_layer: bool = False) -> None:
+    """Serialise deliveries and decisions on these rivers' ``layer`` until the commit (the backend's rule).
+
+    ``whole_layer`` excludes every other delivery and decision of the layer instead.
+    """
+    session_backend(session).serialise(session, layer, river_codes, whole_layer=whole_layer)
 
 
 def next_versions(session: Session, layer: str, river_codes: list[str]) -> dict[str, int]:
@@ -150,37 +153,53 @@ class Submitted:
         }
 
 
-def create_deliveries(
-    session: Session,
-    layer: LayerSpec,
-    features: gpd.GeoDataFrame,
-    *,
-    actor: str,
-    meta: Mapping[str, Any],
-) -> tuple[list[Submitted], dict[str, Any]]:
-    """Add one new submitted version per river of ``features``; return them and the features' extra columns.
+class DeliveryBatches:
+    """The deliveries of one import, written batch by batch: one new submitted version per river.
 
-    Rivers are locked (PostGIS) before their versions are read, and the unique (river, layer,
-    version) constraint backs it: concurrent deliveries of one river never share or lose a version.
-    The extra columns (``delivery_id``, ``river_code`` per feature) go to :func:`insert_features`;
-    each delivery's report is attached once the import's report is complete (``bulk.write_reports``).
+    A river's delivery is added with its first features, its feature count set once the last batch
+    is in (:meth:`finish`). Rivers are locked (PostGIS) before their versions are read, and the
+    unique (river, layer, version) constraint backs it: concurrent deliveries of one river never share
+    or lose a version. An import read in several batches (``whole_layer``) locks the layer for the
+    transaction at its first batch, as a province-scale one does: rivers met batch after batch are
+    then never locked in an order another import could cross. Each delivery's report is attached
+    once the import's report is complete (``bulk.write_reports``).
     """
-    river = features["river_code"].astype(str).to_numpy(dtype=object)
-    position, uniques = pd.factorize(river, sort=True)
-    codes = [str(c) for c in uniques]
-    counts = np.bincount(position, minlength=len(codes))
-    lock_rivers(session, layer.name, codes)
-    versions = next_versions(session, layer.name, codes)
-    rows = [
-        {"river_code": code, "version": versions[code], "feature_count": int(n)}
-        for code, n in zip(codes, counts, strict=True)
-    ]
-    ids = insert_deliveries(session, layer.name, rows, actor=actor, meta=meta)
-    submitted = [
-        Submitted(int(i), code, versions[code], "submitted", int(n))
-        for i, code, n in zip(ids, codes, counts, strict=True)
-    ]
-    return submitted, {"delivery_id": ids[position], "river_code": river}
+
+    def __init__(self, layer: LayerSpec, *, actor: str, meta: Mapping[str, Any], whole_layer: bool) -> None:
+        self.layer = layer
+        self.actor = actor
+        self.meta = meta
+        self.whole_layer = whole_layer
+        self.rivers: dict[str, list[int]] = {}  # river code → [delivery id, version, features so far, as added]
+
+    def add(self, session: Session, features: gpd.GeoDataFrame) -> int:
+        """Add the deliveries of rivers new in ``features``, then write the features; return how many."""
+        river = features["river_code"].astype(str).to_numpy(dtype=object)
+        position, uniques = pd.factorize(river, sort=True)
+        codes = [str(c) for c in uniques]
+        counts = np.bincount(position, minlength=len(codes))
+        new = [c for c in codes if c not in self.rivers]
+        if new:
+            lock_rivers(session, self.layer.name, new, whole_layer=self.whole_layer)
+            versions = next_versions(session, self.layer.name, new)
+            first = {c: int(n) for c, n in zip(codes, counts, strict=True) if c in versions}
+            rows = [{"river_code": c, "version": versions[c], "feature_count": first[c]} for c in new]
+            ids = insert_deliveries(session, self.layer.name, rows, actor=self.actor, meta=self.meta)
+            self.rivers.update({c: [int(i), versions[c], 0, first[c]] for c, i in zip(new, ids, strict=True)})
+        for code, n in zip(codes, counts, strict=True):
+            self.rivers[code][2] += int(n)
+        ids = np.array([self.rivers[c][0] for c in codes], dtype=np.int64)
+        return insert_features(session, self.layer, features, {"delivery_id": ids[position], "river_code": river})
+
+    def finish(self, session: Session) -> list[Submitted]:
+        """Set the feature count of deliveries whose river came in several batches; return them by river code."""
+        changed = [{"_id": i, "n": n} for i, _v, n, added in self.rivers.values() if n != added]
+        if changed:
+            session.connection().execute(
+                update(Delivery).where(Delivery.id == bindparam("_id")).values(feature_count=bindparam("n")),
+                changed,
+            )
+        return [Submitted(i, code, v, "submitted", n) for code, (i, v, n, _added) in sorted(self.rivers.items())]
 
 
 def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str) -> None:

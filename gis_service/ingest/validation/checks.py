@@ -1,6 +1,7 @@
 """Checks of each feature on its own: geometry (empty, type, validity), fields (required, markup), duplicates.
 
-All run vectorised (shapely 2, pandas) over the whole frame; Python only runs per finding.
+All run vectorised (shapely 2, pandas); Python only runs per finding. Geometry and field checks see
+one batch of the layer at a time (:mod:`.feature_checks`), duplicates and river codes the whole layer.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def check_geometries(
             loc.finding(
                 int(i),
                 code="empty_geometry",
-                message=f"第 {i + 1} 个要素没有几何图形（空几何）",
+                message=f"第 {loc.number(i)} 个要素没有几何图形（空几何）",
                 fix="补绘该要素的图形，或删除该记录",
             )
         )
@@ -47,7 +48,7 @@ def check_geometries(
             loc.finding(
                 int(i),
                 code="wrong_geometry_type",
-                message=f"第 {i + 1} 个要素的几何类型为 {kinds[i]}，{layer.label}应为 {allowed}",
+                message=f"第 {loc.number(i)} 个要素的几何类型为 {kinds[i]}，{layer.label}应为 {allowed}",
                 fix=f"导出为 {allowed} 类型的图层",
             )
         )
@@ -70,7 +71,7 @@ def check_geometries(
                     value=reason,
                     **place,
                     message=(
-                        f"第 {i + 1} 个要素几何无效（{reason}），已按 --fix 修复：{geoms[i].geom_type} → "
+                        f"第 {loc.number(i)} 个要素几何无效（{reason}），已按 --fix 修复：{geoms[i].geom_type} → "
                         f"{repaired.geom_type}，面积 {before:.1f} → {after:.1f} m²"
                     ),
                     fix="核对修复后的图形；最好在测绘软件中改正后重新交付",
@@ -84,7 +85,7 @@ def check_geometries(
                     code="invalid_geometry",
                     value=reason,
                     **place,
-                    message=f"第 {i + 1} 个要素几何无效：{reason}",
+                    message=f"第 {loc.number(i)} 个要素几何无效：{reason}",
                     fix="在 GIS 软件中修复（如自相交处拆分节点），或加 --fix 自动修复并核对结果",
                 )
             )
@@ -141,10 +142,14 @@ def check_fields(
     loc: Locator,
     mapped: set[str],
     reported: set[tuple[int, str]] | None = None,
+    *,
+    layer_wide: bool = True,
 ) -> list[Finding]:
     """Find missing required fields and values (not those already ``reported`` unreadable); warn of markup.
 
-    Text is data: markup is stored verbatim and escaped wherever it is shown, so it only warns.
+    ``reported`` cells are numbered as ``loc`` numbers features (in the whole layer); ``layer_wide``
+    also reports the fields missing from the layer (once a layer: with its first batch). Text is data:
+    markup is stored verbatim and escaped wherever it is shown, so it only warns.
     """
     reported = reported or set()
     findings: list[Finding] = []
@@ -152,6 +157,8 @@ def check_fields(
         if not spec.required or spec.derived:
             continue
         if spec.name not in mapped and spec.name not in frame:
+            if not layer_wide:
+                continue
             names = "、".join(dict.fromkeys((spec.label, *spec.aliases)))
             findings.append(
                 Finding(
@@ -164,14 +171,14 @@ def check_fields(
             continue
         blank = frame[spec.name].isna().to_numpy() if spec.name in frame else np.ones(len(frame), dtype=bool)
         for i in np.flatnonzero(blank):
-            if (int(i) + 1, spec.name) in reported:
+            if (loc.number(i), spec.name) in reported:
                 continue
             findings.append(
                 loc.finding(
                     int(i),
                     code="missing_value",
                     field=spec.name,
-                    message=f"第 {i + 1} 个要素的必填字段“{spec.label}”为空",
+                    message=f"第 {loc.number(i)} 个要素的必填字段“{spec.label}”为空",
                     fix=f"填写“{spec.label}”",
                 )
             )
@@ -187,7 +194,9 @@ def check_fields(
                     severity="warning",
                     field=spec.name,
                     value=str(column.iloc[i]),
-                    message=f"第 {i + 1} 个要素的“{spec.label}”含有 HTML 标记或脚本，已原样保存，显示时按文字转义",
+                    message=(
+                        f"第 {loc.number(i)} 个要素的“{spec.label}”含有 HTML 标记或脚本，已原样保存，显示时按文字转义"
+                    ),
                     fix="如非有意填写，请核对该字段；它不影响本次交付",
                 )
             )

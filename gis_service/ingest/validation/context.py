@@ -18,7 +18,7 @@ from gis_service.store.bulk import member_of
 from gis_service.store.current import CurrentFeatures
 
 
-def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fix: bool, settings: Settings) -> Context:
+def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, settings: Settings) -> Context:
     """Read what validation needs: known river codes, the delivery's rivers and their approved ranges.
 
     The checks' tolerances, the layer catalogue and the district come from ``settings``, the caller's (an
@@ -47,7 +47,6 @@ def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, fi
         district=district_for(settings),
         known_rivers=known,
         existing_keys=existing,
-        fix=fix,
     )
 
 

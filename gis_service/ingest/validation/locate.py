@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, SupportsInt
 
 import geopandas as gpd
 import numpy as np
@@ -18,11 +18,13 @@ class Locator:
     """Feature numbers, ids and lon/lat of each feature's representative point.
 
     Points and ids are worked out on the first finding, for all features at once (vectorised), so
-    a clean delivery never pays for them.
+    a clean delivery never pays for them. ``first`` is how many features of the layer come before
+    ``frame`` (a batch of it): findings carry the feature's number in the whole layer.
     """
 
-    def __init__(self, frame: gpd.GeoDataFrame, key: str | None) -> None:
+    def __init__(self, frame: gpd.GeoDataFrame, key: str | None, first: int = 0) -> None:
         self.frame = frame
+        self.first = first
         self.key = key if key in frame else None
         self._xy: np.ndarray | None = None
         self._ids: list[Any] | None = None
@@ -49,11 +51,15 @@ class Locator:
             return None, None, None if ident is None else str(ident)
         return round(float(lon), 7), round(float(lat), 7), None if ident is None else str(ident)
 
+    def number(self, i: SupportsInt) -> int:
+        """Return the number (1-based, in the whole layer) of the frame's feature ``i`` (0-based)."""
+        return self.first + int(i) + 1
+
     def finding(self, i: int, **kw: Any) -> Finding:
-        """Return a finding about feature ``i`` (0-based), placed at its representative point."""
+        """Return a finding about the frame's feature ``i`` (0-based), placed at its representative point."""
         lon, lat, ident = self.spot(i)
         place = {} if lon is None else {"lon": lon, "lat": lat}
-        return Finding(feature=i + 1, feature_id=ident, **{**place, **kw})
+        return Finding(feature=self.number(i), feature_id=ident, **{**place, **kw})
 
 
 def numbers(rows: Iterable[int]) -> str:

@@ -1,7 +1,8 @@
 """Validate stage: every problem of a normalised delivery, with feature, place, Chinese message, code and fix.
 
-Checks run vectorised (shapely 2, pandas) over the whole frame: each feature on its own
-(:mod:`checks`), then against its river (:mod:`river_checks`). Errors reject a delivery; warnings
+Checks run vectorised (shapely 2, pandas): each feature on its own, batch by batch as the layer
+is read (:mod:`feature_checks`), then over the whole layer duplicates and river codes
+(:mod:`checks`) and each feature against its river (:mod:`river_checks`). Errors reject a delivery; warnings
 and infos are stored with it. A clean zone set is then due for the shoreline ratio check
 (:mod:`ratio_check`), which only adds figures and warnings, so the pipeline may store the
 delivery while it runs.
@@ -18,7 +19,7 @@ from gis_service.catalogue import LayerSpec
 from gis_service.district import District
 from gis_service.ingest.crs import local_metric_crs
 from gis_service.ingest.normalise import Finding
-from gis_service.ingest.validation.checks import check_duplicates, check_fields, check_geometries, check_rivers
+from gis_service.ingest.validation.checks import check_duplicates, check_rivers
 from gis_service.ingest.validation.locate import Locator
 from gis_service.ingest.validation.plausibility import check_range_proportions
 from gis_service.ingest.validation.river_checks import (
@@ -62,7 +63,6 @@ class Context:
     district: District  # its extent and GK zones: the caller's settings' (see ``load_context``)
     known_rivers: set[str] = field(default_factory=set)
     existing_keys: set[str] = field(default_factory=set)
-    fix: bool = False
 
 
 @dataclass
@@ -86,18 +86,19 @@ def validate(
     frame: gpd.GeoDataFrame,
     ctx: Context,
     *,
-    mapped: set[str],
+    checked: list[Finding],
     reported: set[tuple[int, str]] | None = None,
 ) -> Checked:
-    """Run every check of ``layer`` on a normalised frame (EPSG:4490); repair geometries when ``ctx.fix``.
+    """Run the whole-layer checks of ``layer`` on a normalised, feature-checked frame (EPSG:4490).
 
-    ``reported`` holds (feature number, field) cells normalisation already found unreadable.
+    ``checked``: the findings of the per-feature checks the batches had (:class:`FeatureChecks`),
+    which lead the list; ``reported`` holds (feature number, field) cells normalisation already
+    found unreadable.
     """
     tolerances = ctx.tolerances
     frame = frame.reset_index(drop=True)
     loc = Locator(frame, layer.key or ("code" if "code" in frame else None))
-    frame, findings = check_geometries(layer, frame, loc, ctx.fix)
-    findings += check_fields(layer, frame, loc, mapped, reported)
+    findings = list(checked)
     findings += check_duplicates(layer, frame, loc, ctx.existing_keys)
     findings += check_rivers(layer, frame, ctx.known_rivers)
     if layer.name not in RIVER_LAYERS or any(f.severity == "error" for f in findings if f.code in GEOMETRY_CODES):
