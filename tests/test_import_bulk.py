@@ -183,9 +183,7 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     monkeypatch.setattr(pipeline, "DeliveryWriter", Spy)
     with transaction(demo_engine) as session:
         with pytest.raises(DeliveryRejected) as rejected:
-            run_import(
-                session, bad, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
-            )
+            run_import(session, bad, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock())
         assert rejected.value.code == problem
         assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
         assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
