@@ -161,8 +161,8 @@ def bank_offsets(detail: CheckDetail, keys: IntArray) -> dict[int, float]:
     rows = np.flatnonzero(np.isin(key, keys))
     if not len(rows):
         return {}
-    mx, my = parts.midpoint
-    _, dist = detail.index.lines.project(mx[rows], my[rows], parts.river[rows])
+    mx, my = parts.midpoints(rows)
+    _, dist = detail.index.lines.project(mx, my, parts.river[rows])
     med = pd.Series(dist).groupby(key[rows]).median()
     return dict(zip(med.index.to_numpy(dtype=np.int64).tolist(), med.to_numpy(dtype=float).tolist(), strict=True))
 
@@ -197,11 +197,13 @@ def overlap_frame(detail: CheckDetail) -> gpd.GeoDataFrame:
     parts, index = detail.parts, detail.index
     part = rows["part"].to_numpy(dtype=np.int64)
     river = parts.river[part]
+    # Only the overlapping parts' vertices, numbered in the order of ``part``.
+    lines, own = parts.metric_of(part), np.arange(len(part), dtype=np.int64)
     pos = []
     for chain in (rows["from_m"].to_numpy(), rows["to_m"].to_numpy()):
         x, y = index.point_at(index.to_metric(chain, river), river)
-        pos.append(parts.metric.project(x, y, part)[0])
-    pieces = parts.metric.substrings(part, np.minimum(*pos), np.maximum(*pos))
+        pos.append(lines.project(x, y, own)[0])
+    pieces = lines.substrings(own, np.minimum(*pos), np.maximum(*pos))
     geometry: Any = index.frames.to_lonlat(pieces, river) if len(rows) else []
     return with_chainage(rows[OVERLAP_COLUMNS], detail.codes, geometry)
 

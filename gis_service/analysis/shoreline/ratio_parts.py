@@ -2,8 +2,11 @@
 
 Each part of a stretch (a LineString; a polygon zone first becomes its bank line) gets its
 geodesic length and the chainage interval its two ends project to on the river's centerline.
-Everything runs on one vertex table: the only geometries built are those of polygon and
-multi-part zones; the rest is numpy over coordinates.
+The measuring runs on vertex tables of a chunk of parts at a time (numpy over coordinates; the
+only geometries built are those of polygon and multi-part zones), and the table keeps one row of
+numbers a part: the vertices of the parts that the gaps, overlaps and stretch tables draw are
+taken again from the parts' geometries when asked (:meth:`PartTable.metric_of`), so that a
+million stretches never have their vertices in memory twice.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis_service.analysis.shoreline.chainage import CenterlineIndex, GeomArray, vertex_steps
+from gis_service.analysis.shoreline.chainage import CenterlineIndex, GeomArray, LocalFrames, vertex_steps
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray, Polylines, part_starts, sum_by
 from gis_service.errors import BadRequest
 
@@ -26,6 +29,7 @@ BANKS = ("left", "right")
 ZONE_TYPES = ("protected", "reserved", "controlled", "developed")
 # Range lines are drawn on the polygon's edge; this much slack keeps them "inside" it.
 POLYGON_EDGE_SLACK_M = 0.05
+PARTS_PER_CHUNK = 65_536  # parts measured at once: their vertex tables are freed before the next
 
 
 @dataclass
@@ -43,13 +47,39 @@ class PartTable:
     scale: FloatArray  # geodesic metres per local metre along the part
     low_end: FloatArray  # (n, 2) local-metre coordinates of the upstream end
     high_end: FloatArray
-    lonlat: Polylines  # the parts' vertices in lon/lat
-    metric: Polylines  # the same vertices in their river's local metre frame
+    geoms: GeomArray  # the parts' lines in lon/lat
+    frames: LocalFrames  # each river's local metre frame (the centerline index's)
     whole: GeomArray  # the zone's own geometry where the part is all of it (a LineString), else None
 
     def __len__(self) -> int:
         """Return the number of parts."""
         return len(self.zone)
+
+    def lonlat_of(self, rows: IntArray) -> Polylines:
+        """Return the lon/lat vertices of parts ``rows``, as polylines numbered 0..len(rows)-1."""
+        coords, owner = shapely.get_coordinates(self.geoms[rows], return_index=True)
+        return Polylines.of(coords, owner, part_starts(owner), len(rows))
+
+    def metric_of(self, rows: IntArray) -> Polylines:
+        """Return parts ``rows`` in their river's local metre frame, as polylines numbered 0..len(rows)-1."""
+        coords, owner = shapely.get_coordinates(self.geoms[rows], return_index=True)
+        xy = self.frames.xy_to_local(coords, self.river[rows][owner])
+        return Polylines.of(xy, owner, part_starts(owner), len(rows))
+
+    def midpoints(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return the local-metre midpoint (half its length along) of parts ``rows``."""
+        metric = self.metric_of(rows)
+        return metric.point_at(metric.length / 2, np.arange(len(rows), dtype=np.int64))
+
+    @cached_property
+    def lonlat(self) -> Polylines:
+        """All parts' lon/lat vertices (the stretch tables draw them)."""
+        return self.lonlat_of(np.arange(len(self), dtype=np.int64))
+
+    @cached_property
+    def metric(self) -> Polylines:
+        """All parts in their river's local metre frame."""
+        return self.metric_of(np.arange(len(self), dtype=np.int64))
 
     @cached_property
     def midpoint(self) -> tuple[FloatArray, FloatArray]:
@@ -84,6 +114,56 @@ def zone_parts(
     return geoms[order], zone[order], whole[order]
 
 
+@dataclass
+class Measured:
+    """The numbers of a chunk of parts (see :func:`measure`); ``keep`` marks the parts with an extent."""
+
+    keep: BoolArray
+    a: FloatArray
+    b: FloatArray
+    reversed: BoolArray
+    length: FloatArray
+    scale: FloatArray
+    low_end: FloatArray
+    high_end: FloatArray
+
+
+def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measured:
+    """Measure line parts ``geoms`` of rivers ``river``: geodesic length, chainage of both ends, direction.
+
+    Parts with no extent (a point, an empty line) are marked not to keep, and measured as zero.
+    """
+    count = len(geoms)
+    coords, vertex_part = shapely.get_coordinates(geoms, return_index=True)
+    first = part_starts(vertex_part)
+    metric_xy = index.frames.xy_to_local(coords, river[vertex_part])
+    metric = Polylines.of(metric_xy, vertex_part, first, count)
+    keep = metric.length > 0
+    length = sum_by(vertex_part, vertex_steps(coords, first), count)
+    # Each part's first and last vertex (a part without vertices points at 0; it is not kept).
+    starts = np.minimum(np.searchsorted(vertex_part, np.arange(count), side="left"), max(len(coords) - 1, 0))
+    ends = np.maximum(np.searchsorted(vertex_part, np.arange(count), side="right") - 1, 0)
+    c0, c1 = np.zeros(count), np.zeros(count)
+    low, high = np.zeros((count, 2)), np.zeros((count, 2))
+    if keep.any():
+        k = np.flatnonzero(keep)
+        s, e, r = starts[k], ends[k], river[k]
+        c0[k], c1[k] = (index.geodesic(index.locate(metric.x[i], metric.y[i], r), r) for i in (s, e))
+        back = (c0[k] > c1[k])[:, None]
+        low[k] = np.where(back, metric_xy[e], metric_xy[s])
+        high[k] = np.where(back, metric_xy[s], metric_xy[e])
+    return Measured(
+        keep=keep,
+        a=np.minimum(c0, c1),
+        b=np.maximum(c0, c1),
+        reversed=c0 > c1,
+        length=length,
+        scale=np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0),
+        low_end=low,
+        high_end=high,
+    )
+
+
 def part_table(
     zones: gpd.GeoDataFrame,
     zone_river: IntArray,
@@ -91,45 +171,39 @@ def part_table(
     bank_lines: gpd.GeoDataFrame | None,
     known: dict[str, int],
 ) -> PartTable:
-    """Cut ``zones`` into parts and measure each: geodesic length, chainage of both ends, direction."""
+    """Cut ``zones`` into parts and measure each: geodesic length, chainage of both ends, direction.
+
+    Measured :data:`PARTS_PER_CHUNK` parts at a time; parts with no extent are left out.
+    """
     geoms, zone, whole = zone_parts(zones, zone_river, index, bank_lines, known)
-    coords, vertex_part = shapely.get_coordinates(geoms, return_index=True)
     river = zone_river[zone]
-    metric_xy = index.frames.xy_to_local(coords, river[vertex_part])
-    metric = Polylines.of(metric_xy, vertex_part, part_starts(vertex_part), len(geoms))
-    # Parts with no extent (a point, an empty line) are not measured.
-    keep = metric.length > 0
+    chunks = [
+        measure(geoms[lo : lo + PARTS_PER_CHUNK], river[lo : lo + PARTS_PER_CHUNK], index)
+        for lo in range(0, len(geoms), PARTS_PER_CHUNK)
+    ] or [measure(geoms, river, index)]
+    keep = np.concatenate([c.keep for c in chunks])
+
+    def joined(name: str) -> np.ndarray:
+        values: np.ndarray = np.concatenate([getattr(c, name) for c in chunks])
+        return values if keep.all() else values[keep]
+
     if not keep.all():
         geoms, zone, whole, river = geoms[keep], zone[keep], whole[keep], river[keep]
-        on = keep[vertex_part]
-        coords, metric_xy = coords[on], metric_xy[on]
-        vertex_part = (np.cumsum(keep) - 1)[vertex_part[on]]
-        metric = Polylines.of(metric_xy, vertex_part, part_starts(vertex_part), len(geoms))
-    first = metric.first
-    count = len(geoms)
-    lonlat = Polylines.of(coords, vertex_part, first, count)
-    length = sum_by(vertex_part, vertex_steps(coords, first), count)
-    starts = np.flatnonzero(first)
-    ends = np.append(starts[1:] - 1, len(first) - 1) if count else starts
-    c0, c1 = (index.geodesic(index.locate(metric.x[i], metric.y[i], river), river) for i in (starts, ends))
-    reverse = c0 > c1
-    low = np.where(reverse[:, None], metric_xy[ends], metric_xy[starts])
-    high = np.where(reverse[:, None], metric_xy[starts], metric_xy[ends])
     bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(np.int64)[zone]
     return PartTable(
         zone=zone,
         river=river,
         bank=bank,
         zone_type=_type_codes(zones)[zone],
-        a=np.minimum(c0, c1),
-        b=np.maximum(c0, c1),
-        reversed=reverse,
-        length=length,
-        scale=np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0),
-        low_end=low,
-        high_end=high,
-        lonlat=lonlat,
-        metric=metric,
+        a=joined("a"),
+        b=joined("b"),
+        reversed=joined("reversed"),
+        length=joined("length"),
+        scale=joined("scale"),
+        low_end=joined("low_end"),
+        high_end=joined("high_end"),
+        geoms=geoms,
+        frames=index.frames,
         whole=_where(whole, geoms),
     )
 

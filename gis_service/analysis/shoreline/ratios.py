@@ -217,9 +217,11 @@ def _covered_length(parts: PartTable, reach: FloatArray, index: CenterlineIndex)
         return out
     r = parts.river[hit]
     upto = np.minimum(parts.b[hit], reach[hit])
+    # Only the covered parts' vertices, numbered in the order of ``hit``.
+    lines, own = parts.metric_of(hit), np.arange(len(hit), dtype=np.int64)
     pos = []
     for chain in (parts.a[hit], upto):
         x, y = index.point_at(index.to_metric(chain, r), r)
-        pos.append(parts.metric.project(x, y, hit)[0])
+        pos.append(lines.project(x, y, own)[0])
     out[hit] = np.abs(pos[1] - pos[0]) * parts.scale[hit]
     return out
