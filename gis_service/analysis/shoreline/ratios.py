@@ -43,7 +43,7 @@ from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import PartTable, in_4490, part_table
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
-from gis_service.runtime import collector_paused
+from gis_service.runtime import collector_paused, shared_texts
 
 PROTECTING = ("protected", "reserved")
 RANGE_LINE_TYPES = ("LineString", "MultiLineString")
@@ -140,7 +140,7 @@ def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
 
 def _usable(zones: gpd.GeoDataFrame, known: dict[str, int]) -> tuple[gpd.GeoDataFrame, IntArray, list[str]]:
     """Return the zones the check can count with the river index of each, and why others are left out."""
-    zones = zones.assign(river_code=zones["river_code"].astype(str))
+    zones = zones.assign(river_code=shared_texts(zones["river_code"]))
     at = pd.Index(list(known)).get_indexer(zones["river_code"])
     known_river = at >= 0
     bank_ok = zones["bank"].isin(BANKS).to_numpy()

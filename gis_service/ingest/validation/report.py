@@ -13,6 +13,7 @@ from gis_service.catalogue import LayerSpec
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import Source
+from gis_service.runtime import shared_texts
 
 SEVERITIES = ("error", "warning", "info")
 MAX_PER_CODE = 200  # findings listed per code; the counts stay exact
@@ -79,7 +80,7 @@ def reports_per_river(
     ``findings`` are all of the import's (placed), not only those the report lists: a river's report
     lists its own, capped per code per river.
     """
-    river_of = frame["river_code"].astype(str).to_numpy()
+    river_of = shared_texts(frame["river_code"])
     ratio_of = {r.get("code"): r for r in (report.get("ratios") or {}).get("rivers", [])}
     position, codes = pd.factorize(river_of, sort=True)
     counts = np.bincount(position, minlength=len(codes))

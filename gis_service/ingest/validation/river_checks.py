@@ -23,6 +23,7 @@ from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.locate import MAX_LISTED, Locator
+from gis_service.runtime import shared_texts
 
 STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
 SIDE_CHUNK = 32_768  # features whose side is decided at once
@@ -44,10 +45,8 @@ class RiverGeometry:
     ) -> None:
         self.metric = metric
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
-        self.codes = np.full(len(frame), None, dtype=object)  # each feature's river code (str, or None)
-        if "river_code" in frame:
-            present = frame["river_code"].notna().to_numpy()
-            self.codes[present] = frame["river_code"].to_numpy(dtype=object)[present].astype(str)
+        # Each feature's river code (str, or None), the same str object for a river's features.
+        self.codes = shared_texts(frame["river_code"]) if "river_code" in frame else np.full(len(frame), None)
         self.rivers = rivers  # code, geometry (centerlines, EPSG:4490)
         self.ranges = ranges  # river_code, bank, geometry (approved ranges, EPSG:4490)
 
