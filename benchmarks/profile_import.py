@@ -106,23 +106,22 @@ class Stages:
 def instrument(stages: Stages) -> None:
     """Time each stage of the pipeline where it calls it."""
     from gis_service.ingest import batches, pipeline, write
-    from gis_service.ingest.validation import feature_checks, validate
+    from gis_service.ingest.validation import feature_checks, river_batches, validate
 
     for owner, attribute, name in (
         (pipeline, "read_delivery", "read: open the layer (a large one is streamed)"),
+        (pipeline, "load_context", "read: context (rivers, ranges from the database)"),
         (pipeline, "normalise_batches", "read: batches read, checked and normalised"),
         (batches, "check_district", "district extent (a batch)"),
         (batches, "normalise", "normalise (a batch's catalogue fields)"),
         (feature_checks, "check_geometries", "geometry validity (a batch)"),
         (feature_checks, "check_fields", "required fields, markup (a batch)"),
         (write.DeliveryWriter, "add", "to the writer (waits while two batches are queued)"),
-        (pipeline, "load_context", "validate: context (rivers, ranges from the database)"),
+        (river_batches, "check_sides", "bank sides (a batch)"),
+        (river_batches, "check_zones_in_range", "zones within ranges (a batch)"),
         (pipeline, "validate", "validate: whole-layer checks"),
         (validate, "check_duplicates", "duplicate codes and geometries"),
         (validate, "check_rivers", "river codes"),
-        (validate, "river_geometry", "local metric CRS"),
-        (validate, "check_sides", "bank sides (centerline index)"),
-        (validate, "check_zones_in_range", "zones within ranges"),
         (pipeline, "zone_ratios", "store: shoreline ratio check (gaps, overlaps)"),
         (pipeline, "finish_report", "store: report (findings placed)"),
         (pipeline, "split_report", "store: report per river (JSON texts)"),

@@ -133,3 +133,28 @@ def test_a_rejection_names_the_same_features_whatever_the_batches(
     missing += [("missing_value", "zone_type", 23 * k) for k in range(1, 7)]
     markup = [("markup_in_text", "basis", 4 + 19 * k) for k in range(8)]
     assert [x for x in listed if x[0] in {"missing_value", "markup_in_text"}] == missing + markup
+
+
+def test_river_checks_in_batches_name_the_features_a_whole_read_names(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every 13th stretch labelled with the other bank (features 8, 21, ..., 138): the bank-side check runs
+    # batch by batch against the context read before the first batch, and must flag what one read flags.
+    swapped = [8 + 13 * k for k in range(11)]
+    sql = (
+        "SELECT 功能区编号, 河流编码, CASE WHEN rowid % 13 = 7 THEN "
+        "(CASE WHEN 岸别 = '左岸' THEN '右岸' ELSE '左岸' END) ELSE 岸别 END AS 岸别, 功能区类型, "
+        "起点桩号, 终点桩号, 划分依据, 备注, GEOMETRY FROM zones"
+    )
+    path = ogr2ogr(tmp_path / "sides.gpkg", sql, "-f", "GPKG")
+    sizes = count_batches(monkeypatch)
+    reports = []
+    for rows in (WHOLE, BATCH):
+        with pytest.raises(DeliveryRejected) as caught, Session(demo_engine) as session:
+            options = ImportOptions(layer="zones", actor="test")
+            run_import(session, path, options, settings=Settings(import_batch_rows=rows), clock=BusinessClock())
+        reports.append(caught.value.details)
+    assert len(sizes) == 21
+    assert reports[0] == reports[1]
+    flagged = [f["feature"] for f in reports[0]["findings"] if f["code"] == "bank_wrong_side"]
+    assert flagged == swapped

@@ -20,7 +20,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from gis_service.db.backend import DatabaseWaits, Timeouts, backend_for, build_backend, install, permissions
 from gis_service.db.pool import ping_when_idle, remember_timeouts, startup_options
@@ -185,23 +184,6 @@ def check_connection(engine: Engine) -> None:
 def engine_for(url: str, waits: DatabaseWaits) -> Engine:
     """Return the (cached) engine for ``url``: one pool a database, for the app or the CLI that names it."""
     return make_engine(url, waits)
-
-
-@lru_cache
-def _unpooled(url: str, waits: DatabaseWaits) -> Engine:
-    """Return the (cached) engine for ``url`` whose connections are opened and closed on each use."""
-    engine = create_engine(url, poolclass=NullPool)
-    build_backend(engine, waits)
-    return engine
-
-
-def side_engine(engine: Engine) -> Engine:
-    """Return an engine on ``engine``'s database whose connections are outside its pool.
-
-    For reads beside one of ``engine``'s connections that is busy (an import's writer): waiting on
-    the pool there could wait on requests that each hold a connection and want another.
-    """
-    return _unpooled(engine.url.render_as_string(hide_password=False), backend_for(engine).waits)
 
 
 @contextmanager

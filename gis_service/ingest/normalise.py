@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,3 +276,18 @@ def normalise(layer: LayerSpec, gdf: gpd.GeoDataFrame) -> Normalised:
     return Normalised(
         frame=frame, field_map=field_map, findings=findings, dropped_z=dropped_z, extra_fields=[str(c) for c in unknown]
     )
+
+
+def field_values(layer: LayerSpec, columns: list[str], read: Callable[[str], pd.Series], field: str) -> set[str]:
+    """Return the distinct values of catalogue ``field`` in a file of ``columns``, as :func:`normalise` reads them.
+
+    ``read`` gives one source column's values (the whole layer's, before its batches are read):
+    the validation context is read for the rivers a delivery names before its first batch is checked.
+    """
+    if field not in layer.field_names:
+        return set()
+    names = [source for source, target in layer.source_field_map(columns).items() if target == field]
+    if not names:
+        return set()
+    values, _failed, _raw = coerce_column(layer.field(field), read(names[0]))
+    return {str(v) for v in pd.unique(pd.Series(values, dtype=object).dropna())}

@@ -12,19 +12,16 @@ back. Each delivery's report is attached once complete (see ``store.bulk.write_r
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
-from gis_service.db.backend import backend_for, session_backend
-from gis_service.db.engine import side_engine
+from gis_service.db.backend import session_backend
 from gis_service.district import District, district_for
 from gis_service.errors import BadRequest, DeliveryRejected
 from gis_service.ingest.archive import ArchiveLimits
@@ -37,7 +34,8 @@ from gis_service.ingest.validation.feature_checks import FeatureChecks
 from gis_service.ingest.validation.locate import place
 from gis_service.ingest.validation.ratio_check import zone_ratios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
-from gis_service.ingest.validation.validate import validate
+from gis_service.ingest.validation.river_batches import RiverBatches
+from gis_service.ingest.validation.validate import Context, validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed
 from gis_service.runtime import collector_paused
@@ -84,8 +82,9 @@ def target_layer(catalogue: Catalogue, name: str) -> LayerSpec:
 @dataclass
 class Prepared:
     """A delivery read, normalised and checked feature by feature, ready for the whole-layer checks: its
-    findings so far (the per-feature checks' apart, in ``checked``), the unreadable cells, and the writer
-    that stored its batches as they came, if one did."""
+    findings so far (the per-feature checks' apart, in ``checked``), the unreadable cells, the writer
+    that stored its batches as they came (if one did), the validation context and the river checks
+    the batches had."""
 
     source: Source
     findings: list[Finding]
@@ -93,14 +92,17 @@ class Prepared:
     frame: gpd.GeoDataFrame
     reported: set[tuple[int, str]]
     writer: DeliveryWriter | None = None
+    context: Context | None = None
+    rivers: RiverBatches | None = None
 
 
 class Batches:
-    """What happens to each normalised batch as it is read: the per-feature checks, then the writer.
+    """What happens to each normalised batch as it is read: the per-feature checks, the writer, the river checks.
 
     The writer (given by the caller when the delivery may be stored early) takes each batch while
     every feature so far is clean and names its river; at the first error it is abandoned, what it
-    wrote rolled back, since the delivery will be rejected. A batch in the writer's hands is kept only
+    wrote rolled back, since the delivery will be rejected. While it writes a batch, the batch's
+    stretches or stakes are checked against their rivers (``rivers``). A batch in the writer's hands is kept only
     in the columns the whole-layer checks read (:meth:`slim`), so the text of a large layer is never
     whole in memory; so is a dry run's (nothing is written after the checks) unless its features are
     to be ``seen``.
@@ -112,9 +114,11 @@ class Batches:
         options: ImportOptions,
         start: Callable[[], DeliveryWriter] | None,
         keep_all: bool,
+        rivers: RiverBatches | None = None,
     ) -> None:
         self.layer = layer
         self.checks = FeatureChecks(layer, fix=options.fix, river=options.river)
+        self.rivers = rivers
         self.start = start
         self.writer: DeliveryWriter | None = None
         self.river = options.river
@@ -128,14 +132,18 @@ class Batches:
         mapped = set(field_map.values()) | ({"river_code"} if self.river else set())
         reported = {(f.feature, f.field) for f in unreadable if f.feature is not None and f.field}
         frame, found = self.checks.run(frame, first, mapped, reported)
+        written = False
         if self.start is not None:
             clean = not any(f.severity == "error" for f in [*unreadable, *found])
             if clean and "river_code" in frame and bool(frame["river_code"].notna().all()):
                 self.writer = self.writer or self.start()
                 self.writer.add(frame)
-                return frame if self.keep_all else self.slim(frame)
+                written = True
+            else:
+                self.stop()
+        if self.rivers is not None and any(f.severity == "error" for f in self.rivers.run(frame, first, found)):
             self.stop()
-        return self.slim(frame) if self.dry_run and not self.keep_all else frame
+        return self.slim(frame) if (written or self.dry_run) and not self.keep_all else frame
 
     def stop(self) -> None:
         """Write no more: drop what was written (the delivery is being rejected)."""
@@ -164,6 +172,7 @@ def prepare(
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     batch_rows: int | None = None,
     writer: Callable[[Source], DeliveryWriter] | None = None,
+    context: Callable[[Source], Context] | None = None,
 ) -> Prepared:
     """Read, normalise and check feature by feature ``path`` (archives unpacked within ``limits``); reject at
     once what lies outside the district.
@@ -171,7 +180,8 @@ def prepare(
     ``seen`` is handed the features the report's feature numbers count (for a preview map). A large
     GeoPackage or Shapefile layer is read, normalised and checked in batches of ``batch_rows``
     features (:func:`normalise_batches`): the raw layer is never whole in memory. ``writer`` starts
-    the store of a delivery that may be stored as it is read (see :class:`Batches`).
+    the store of a delivery that may be stored as it is read (see :class:`Batches`); ``context``
+    reads what validation needs before the first batch (the river checks run batch by batch).
     """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
@@ -195,7 +205,9 @@ def prepare(
         start = None
         if writer is not None and not any(f.severity == "error" for f in findings):
             start = lambda: writer(source)  # noqa: E731 - started with the first clean batch
-        batches = Batches(layer, options, start, keep_all=seen is not None)
+        ctx = context(source) if context is not None else None
+        rivers = RiverBatches.of(layer, ctx) if ctx is not None else None
+        batches = Batches(layer, options, start, keep_all=seen is not None, rivers=rivers)
         step("crs")
         try:
             norm = normalise_batches(layer, source, findings, district, batches)
@@ -229,35 +241,17 @@ def prepare(
     if seen:
         seen(frame)
     reported = {(f.feature, f.field) for f in norm.findings if f.feature is not None and f.field}
-    return Prepared(source, findings, checked, frame, reported, batches.writer)
+    return Prepared(source, findings, checked, frame, reported, batches.writer, ctx, rivers)
 
 
-def store_early(session: Session, layer: LayerSpec, options: ImportOptions) -> bool:
+def store_early(layer: LayerSpec, options: ImportOptions) -> bool:
     """Tell whether a delivery may be stored while it is read and checked (then inside a savepoint).
 
     Versioned layers only, not a dry run, nor with ``--fix`` (a repair is a finding to look at
     first). Each batch goes to the writer while all is clean (:class:`Batches`); a river code that
     turns out unknown is an error of the whole-layer checks, which then drop what was written.
-    While a worker thread writes, validation reads its context on another connection of the
-    session's engine, so on PostGIS the session must be bound to an engine.
     """
-    if not layer.versioned or options.dry_run or options.fix:
-        return False
-    bind = session.get_bind()
-    return isinstance(bind, Engine) or not backend_for(bind).background_writes
-
-
-@contextmanager
-def reading_session(session: Session, busy: bool) -> Iterator[Session]:
-    """Yield a session to read the validation context with: ``session``, or while its connection is busy
-    writing (the early writer), a session on a connection of its own (outside the pool)."""
-    if not busy:
-        yield session
-        return
-    bind = session.get_bind()
-    assert isinstance(bind, Engine)  # store_early starts the writer only then
-    with Session(bind=side_engine(bind)) as reader:
-        yield reader
+    return layer.versioned and not options.dry_run and not options.fix
 
 
 def finish_report(
@@ -389,18 +383,21 @@ def import_delivery(
             step,
             seen,
             settings.import_batch_rows,
-            writer=early if store_early(session, layer, options) else None,
+            writer=early if store_early(layer, options) else None,
+            # Read before the first batch, while the session is still free.
+            context=lambda source: load_context(session, layer, source, options.river, settings),
         )
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc, catalogue, district) from None
     source = prepared.source
     writer = prepared.writer
     step("validate")
+    ctx = prepared.context
+    assert ctx is not None  # prepare read it
     try:
-        # Read while the writer writes: the context is committed data (rivers, approved ranges).
-        with reading_session(session, busy=writer is not None and writer.busy) as reader:
-            ctx = load_context(reader, layer, prepared.frame, settings)
-        checked = validate(layer, prepared.frame, ctx, checked=prepared.checked, reported=prepared.reported)
+        checked = validate(
+            layer, prepared.frame, ctx, checked=prepared.checked, reported=prepared.reported, along=prepared.rivers
+        )
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):
             raise rejection(finish_report(layer, source, findings, checked.frame, options))

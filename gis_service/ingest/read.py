@@ -81,6 +81,7 @@ class Source:
     columns: list[dict[str, str]] = field(default_factory=list)
     extra_fields: list[str] = field(default_factory=list)
     batches: Callable[[], Iterator[gpd.GeoDataFrame]] | None = None
+    read_column: Callable[[str], pd.Series] | None = None  # a streamed source's column, read alone
     count: int = 0
     swapped: bool = False
 
@@ -97,6 +98,13 @@ class Source:
         for batch in self.batches():
             batch = batch.set_crs(self.frame.crs, allow_override=True)
             yield swap_xy(batch) if self.swapped else batch
+
+    def column(self, name: str) -> pd.Series:
+        """Return all the values of column ``name``: from the whole frame, or read alone from a streamed file."""
+        if self.read_column is None:
+            values: pd.Series = self.frame[name]
+            return values
+        return self.read_column(name)
 
     def describe_columns(self, field_map: dict[str, str], extra: list[str]) -> None:
         """Add how the attribute columns were read: to a catalogue field, or kept in ``extra``."""
@@ -213,7 +221,17 @@ def vector_source(
     def batches() -> Iterator[gpd.GeoDataFrame]:
         return read_batches(path, layer=layer, encoding=encoding, batch_rows=batch_rows)
 
-    return Source(frame=empty, filename=path.name, format=fmt, layer=layer, batches=batches, count=count)
+    def column(name: str) -> pd.Series:
+        # One attribute column, without the geometries: what the validation context is read for.
+        frame = pyogrio.read_dataframe(
+            path, layer=layer, encoding=encoding, columns=[name], read_geometry=False, use_arrow=USE_ARROW
+        )
+        values: pd.Series = frame[name]
+        return values
+
+    return Source(
+        frame=empty, filename=path.name, format=fmt, layer=layer, batches=batches, read_column=column, count=count
+    )
 
 
 def datasets_in(files: list[Path]) -> list[Path]:

@@ -12,21 +12,27 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.district import district_for
+from gis_service.ingest.normalise import field_values
+from gis_service.ingest.read import Source
 from gis_service.ingest.validation.validate import Context, Tolerances
 from gis_service.settings import Settings
 from gis_service.store.bulk import member_of
 from gis_service.store.current import CurrentFeatures
 
 
-def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, settings: Settings) -> Context:
+def load_context(session: Session, layer: LayerSpec, source: Source, river: str | None, settings: Settings) -> Context:
     """Read what validation needs: known river codes, the delivery's rivers and their approved ranges.
 
-    The checks' tolerances, the layer catalogue and the district come from ``settings``, the caller's (an
-    app's or the CLI's).
+    Read before the delivery's first batch is checked: the rivers it names come from its river column
+    read alone (and ``--river``), the keys it holds (problem sites) from its key column. The checks'
+    tolerances, the layer catalogue and the district come from ``settings``, the caller's (an app's
+    or the CLI's).
     """
     catalogue = catalogue_for(settings)
     known = {str(code) for (code,) in CurrentFeatures(catalogue["rivers"]).values(session, "code")}
-    codes = sorted(str(c) for c in frame["river_code"].dropna().unique()) if "river_code" in frame else []
+    columns = [str(c) for c in source.frame.columns if c != source.frame.geometry.name]
+    named = field_values(layer, columns, source.column, "river_code")
+    codes = sorted(named | ({river} if river and "river_code" in layer.field_names else set()))
     empty = gpd.GeoDataFrame({"code": [], "river_code": []}, geometry=[], crs=4490)
     rivers, ranges = empty, empty
     if codes and layer.name in {"boundaries", "zones", "stakes"}:
@@ -34,8 +40,8 @@ def load_context(session: Session, layer: LayerSpec, frame: gpd.GeoDataFrame, se
         if layer.name in {"zones", "stakes"}:
             ranges = read_current(session, catalogue["boundaries"], "river_code", codes, ["river_code", "bank"])
     existing: set[str] = set()
-    if layer.name == "problems" and layer.key and layer.key in frame:
-        keys = [str(k) for k in frame[layer.key].dropna().unique()]
+    if layer.name == "problems" and layer.key:
+        keys = sorted(field_values(layer, columns, source.column, layer.key))
         read = CurrentFeatures(layer)
         query = read.select_columns([layer.key], session_backend(session), geometry=False)
         for clause in member_of(session, read.table.c[layer.key], keys):

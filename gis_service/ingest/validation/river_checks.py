@@ -41,9 +41,15 @@ class RiverGeometry:
     """
 
     def __init__(
-        self, frame: gpd.GeoDataFrame, rivers: gpd.GeoDataFrame, ranges: gpd.GeoDataFrame, metric: Any
+        self,
+        frame: gpd.GeoDataFrame,
+        rivers: gpd.GeoDataFrame,
+        ranges: gpd.GeoDataFrame,
+        metric: Any,
+        centerlines: CenterlineIndex | None = None,
     ) -> None:
         self.metric = metric
+        self._centerlines = centerlines
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
         # Each feature's river code (str, or None), the same str object for a river's features.
         self.codes = shared_texts(frame["river_code"]) if "river_code" in frame else np.full(len(frame), None)
@@ -70,10 +76,20 @@ class RiverGeometry:
         """The features in metres."""
         return self.to_metric(self.lonlat)
 
-    @cached_property
+    @property
     def centerlines(self) -> CenterlineIndex:
-        """The rivers' merged centerlines, each in its own local metre frame (the ratio engine's index)."""
-        return centerline_index(self.rivers)
+        """The rivers' merged centerlines, each in its own local metre frame (the ratio engine's index).
+
+        Given (one index for every batch of a delivery) or built on first use.
+        """
+        if self._centerlines is None:
+            self._centerlines = centerline_index(self.rivers)
+        return self._centerlines
+
+    @property
+    def built_centerlines(self) -> CenterlineIndex | None:
+        """The centerline index if it was given or built, else None (no check needed it)."""
+        return self._centerlines
 
 
 def per_feature(codes: np.ndarray, keys: pd.Index, values: np.ndarray) -> np.ndarray:
@@ -158,7 +174,7 @@ def check_sides(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator) -> lis
             code="bank_wrong_side",
             field="bank",
             value=bank[i],
-            message=f"第 {i + 1} 个要素标为{BANK_LABEL[bank[i]]}，但位于河道中心线的"
+            message=f"第 {loc.number(i)} 个要素标为{BANK_LABEL[bank[i]]}，但位于河道中心线的"
             f"{BANK_LABEL[found[i]]}一侧（左右岸按面向下游判断）",
             fix="核对岸别，或核对河流中心线是否按水流方向绘制",
         )
@@ -234,29 +250,48 @@ def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.
     return per_feature(rg.codes, keys, merged)
 
 
-def _no_range(rg: RiverGeometry, missing: np.ndarray, what: str) -> list[Finding]:
-    """Return one info finding naming the rivers without an approved range."""
-    if not missing.any():
+def no_range(codes: set[str], what: str) -> list[Finding]:
+    """Return one info finding naming the rivers without an approved range (none when ``codes`` is empty)."""
+    if not codes:
         return []
-    codes = sorted({str(c) for c in rg.codes[missing]})
+    codes_listed = sorted(codes)
     return [
         Finding(
             severity="info",
             code="no_approved_range",
-            value=codes[:MAX_LISTED],
-            message=f"河流 {'、'.join(codes[:MAX_LISTED])}{' 等' if len(codes) > MAX_LISTED else ''}"
+            value=codes_listed[:MAX_LISTED],
+            message=f"河流 {'、'.join(codes_listed[:MAX_LISTED])}{' 等' if len(codes) > MAX_LISTED else ''}"
             f"尚无已批准的管理范围，未检查{what}",
             fix="先交付并批准该河流的管理范围",
         )
     ]
 
 
-def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float) -> list[Finding]:
-    """Zone stretches must lie within their river's approved range (within the tolerance)."""
+ZONES_WITHOUT_RANGE = "功能区是否在范围内"
+STAKES_WITHOUT_RANGE = "界桩是否在范围线上"
+
+
+def without_range(rg: RiverGeometry, missing: np.ndarray) -> set[str]:
+    """Return the river codes of the features ``missing`` a range (the ``no_range`` finding names them)."""
+    return {str(c) for c in rg.codes[missing]}
+
+
+def check_zones_in_range(
+    rg: RiverGeometry, loc: Locator, tolerance: float, unranged: set[str] | None = None
+) -> list[Finding]:
+    """Zone stretches must lie within their river's approved range (within the tolerance).
+
+    The rivers without an approved range are added to ``unranged`` when given (a caller checking a
+    layer batch by batch names them once), else named in a finding leading the list.
+    """
     ranges = range_per_feature(rg, lines=False, metric=False)
     missing = shapely.is_missing(ranges)
     has = ~missing & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
-    findings = _no_range(rg, missing, "功能区是否在范围内")
+    if unranged is None:
+        findings = no_range(without_range(rg, missing), ZONES_WITHOUT_RANGE)
+    else:
+        unranged |= without_range(rg, missing)
+        findings = []
     if not has.any():
         return findings
     ok = ~has
@@ -282,21 +317,30 @@ def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float) -> l
             loc.finding(
                 int(i),
                 code="zone_outside_range",
-                message=f"第 {i + 1} 个功能区超出河道管理范围（超出部分 {far:.1f} m，容差 {tolerance:g} m）",
+                message=f"第 {loc.number(i)} 个功能区超出河道管理范围（超出部分 {far:.1f} m，容差 {tolerance:g} m）",
                 fix="核对功能区边界与管理范围线，或核对河流编码",
             )
         )
     return findings
 
 
-def check_stakes_on_line(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator, tolerance: float) -> list[Finding]:
-    """Boundary stakes must stand on their river's approved range line (within the tolerance)."""
+def check_stakes_on_line(
+    frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator, tolerance: float, unranged: set[str] | None = None
+) -> list[Finding]:
+    """Boundary stakes must stand on their river's approved range line (within the tolerance).
+
+    ``unranged`` as for :func:`check_zones_in_range`.
+    """
     lines = range_per_feature(rg, lines=True, metric=True)
     missing = shapely.is_missing(lines)
     has = ~missing & ~(shapely.is_missing(rg.geoms) | shapely.is_empty(rg.geoms))
     if "kind" in frame:
         has &= (frame["kind"].fillna("stake") == "stake").to_numpy()
-    findings = _no_range(rg, missing, "界桩是否在范围线上")
+    if unranged is None:
+        findings = no_range(without_range(rg, missing), STAKES_WITHOUT_RANGE)
+    else:
+        unranged |= without_range(rg, missing)
+        findings = []
     distance = np.zeros(len(rg.geoms))
     if has.any():
         distance[has] = shapely.distance(rg.geoms[has], lines[has])
@@ -306,7 +350,7 @@ def check_stakes_on_line(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locato
                 int(i),
                 code="stake_off_range_line",
                 value=round(float(distance[i]), 2),
-                message=f"第 {i + 1} 个界桩距管理范围线 {distance[i]:.1f} m，超过容差 {tolerance:g} m",
+                message=f"第 {loc.number(i)} 个界桩距管理范围线 {distance[i]:.1f} m，超过容差 {tolerance:g} m",
                 fix="核对界桩坐标（X/Y 是否互换、带号是否正确）或管理范围线",
             )
         )

@@ -11,6 +11,7 @@ delivery while it runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
@@ -26,10 +27,11 @@ from gis_service.ingest.validation.river_checks import (
     RiverGeometry,
     check_range_contains_river,
     check_sides,
-    check_stakes_on_line,
-    check_zones_in_range,
 )
 from gis_service.settings import Settings
+
+if TYPE_CHECKING:
+    from gis_service.ingest.validation.river_batches import RiverBatches
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
 RIVER_LAYERS = {"boundaries", "zones", "stakes"}
@@ -88,11 +90,13 @@ def validate(
     *,
     checked: list[Finding],
     reported: set[tuple[int, str]] | None = None,
+    along: RiverBatches | None = None,
 ) -> Checked:
     """Run the whole-layer checks of ``layer`` on a normalised, feature-checked frame (EPSG:4490).
 
     ``checked``: the findings of the per-feature checks the batches had (:class:`FeatureChecks`),
-    which lead the list; ``reported`` holds (feature number, field) cells normalisation already
+    which lead the list; ``along``: the river checks the batches had (zones, stakes), in place of
+    running them here; ``reported`` holds (feature number, field) cells normalisation already
     found unreadable.
     """
     tolerances = ctx.tolerances
@@ -103,19 +107,20 @@ def validate(
     findings += check_rivers(layer, frame, ctx.known_rivers)
     if layer.name not in RIVER_LAYERS or any(f.severity == "error" for f in findings if f.code in GEOMETRY_CODES):
         return Checked(frame, findings)
-    rg = river_geometry(frame, ctx)
-    due = False
-    if layer.name in {"boundaries", "zones"}:
+    if along is not None:
+        findings += along.findings()
+        built = along.centerlines
+    elif layer.name == "boundaries":
+        # A river's range is the union of its polygons: ranges are checked whole, after their batches.
+        rg = river_geometry(frame, ctx)
         findings += check_sides(frame, rg, loc)
-    if layer.name == "boundaries":
         findings += check_range_contains_river(rg, tolerances.zone_range_m)
         district = ctx.district
         findings += check_range_proportions(rg, district.bbox, tolerances.range_width_warning_m, district.name)
-    elif layer.name == "zones":
-        findings += check_zones_in_range(rg, loc, tolerances.zone_range_m)
-        due = not reported and not any(f.severity == "error" for f in findings)
-    elif layer.name == "stakes":
-        findings += check_stakes_on_line(frame, rg, loc, tolerances.stake_line_m)
+        built = rg.built_centerlines
+    else:
+        raise TypeError(f"{layer.name}: its river checks run batch by batch (RiverBatches)")
+    due = layer.name == "zones" and not reported and not any(f.severity == "error" for f in findings)
     # The ratio check measures along the same centerline index the bank-side check built.
-    centerlines = rg.centerlines if due and not ctx.rivers.empty else None
+    centerlines = built if due and not ctx.rivers.empty else None
     return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers, centerlines=centerlines)
