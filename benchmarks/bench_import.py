@@ -95,7 +95,8 @@ def child(url: str, path: Path, *, skip_ratios: bool = False) -> None:
     return_freed_memory_promptly()  # as ``rivergis import`` does
     if skip_ratios:
         # Measurement only: how long the import takes without the ratio check it always runs.
-        pipeline.zone_ratios = lambda *_args, **_kwargs: (None, [])  # type: ignore[assignment]
+        pipeline.ZoneRatios.add = lambda *_args, **_kwargs: None  # type: ignore[method-assign]
+        pipeline.ZoneRatios.finish = lambda *_args, **_kwargs: (None, [])  # type: ignore[method-assign]
 
     engine = make_engine(url, DatabaseWaits.of(Settings()))
     start = time.perf_counter()

@@ -106,7 +106,7 @@ class Stages:
 def instrument(stages: Stages) -> None:
     """Time each stage of the pipeline where it calls it."""
     from gis_service.ingest import batches, pipeline, write
-    from gis_service.ingest.validation import feature_checks, river_batches, validate
+    from gis_service.ingest.validation import feature_checks, ratio_check, river_batches, validate
 
     for owner, attribute, name in (
         (pipeline, "read_delivery", "read: open the layer (a large one is streamed)"),
@@ -119,10 +119,11 @@ def instrument(stages: Stages) -> None:
         (write.DeliveryWriter, "add", "to the writer (waits while two batches are queued)"),
         (river_batches, "check_sides", "bank sides (a batch)"),
         (river_batches, "check_zones_in_range", "zones within ranges (a batch)"),
+        (ratio_check.ZoneRatios, "add", "ratio check: stretches measured (a batch)"),
         (pipeline, "validate", "validate: whole-layer checks"),
         (validate, "check_duplicates", "duplicate codes and geometries"),
         (validate, "check_rivers", "river codes"),
-        (pipeline, "zone_ratios", "store: shoreline ratio check (gaps, overlaps)"),
+        (ratio_check.ZoneRatios, "finish", "store: shoreline ratio check (walks, gaps, overlaps)"),
         (pipeline, "finish_report", "store: report (findings placed)"),
         (pipeline, "split_report", "store: report per river (JSON texts)"),
         (write.DeliveryWriter, "finish", "store: wait for the COPY (worker thread)"),

@@ -32,7 +32,7 @@ from gis_service.ingest.read import MissingCRS, Source, read_delivery
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.feature_checks import FeatureChecks
 from gis_service.ingest.validation.locate import place
-from gis_service.ingest.validation.ratio_check import zone_ratios
+from gis_service.ingest.validation.ratio_check import ZoneRatios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
 from gis_service.ingest.validation.river_batches import RiverBatches
 from gis_service.ingest.validation.validate import Context, validate
@@ -92,8 +92,17 @@ class Prepared:
     frame: gpd.GeoDataFrame
     reported: set[tuple[int, str]]
     writer: DeliveryWriter | None = None
-    context: Context | None = None
+    along: Along | None = None
+
+
+@dataclass
+class Along:
+    """What checks a delivery's batches as they are read beside the per-feature checks: the validation
+    context (read before the first batch), the river checks and the ratio check."""
+
+    context: Context
     rivers: RiverBatches | None = None
+    ratios: ZoneRatios | None = None
 
 
 class Batches:
@@ -114,11 +123,12 @@ class Batches:
         options: ImportOptions,
         start: Callable[[], DeliveryWriter] | None,
         keep_all: bool,
-        rivers: RiverBatches | None = None,
+        along: Along | None = None,
     ) -> None:
         self.layer = layer
         self.checks = FeatureChecks(layer, fix=options.fix, river=options.river)
-        self.rivers = rivers
+        self.along = along
+        self.clean = True  # no error in any batch so far
         self.start = start
         self.writer: DeliveryWriter | None = None
         self.river = options.river
@@ -132,17 +142,23 @@ class Batches:
         mapped = set(field_map.values()) | ({"river_code"} if self.river else set())
         reported = {(f.feature, f.field) for f in unreadable if f.feature is not None and f.field}
         frame, found = self.checks.run(frame, first, mapped, reported)
+        self.clean = self.clean and not any(f.severity == "error" for f in [*unreadable, *found])
         written = False
         if self.start is not None:
-            clean = not any(f.severity == "error" for f in [*unreadable, *found])
-            if clean and "river_code" in frame and bool(frame["river_code"].notna().all()):
+            if self.clean and "river_code" in frame and bool(frame["river_code"].notna().all()):
                 self.writer = self.writer or self.start()
                 self.writer.add(frame)
                 written = True
             else:
                 self.stop()
-        if self.rivers is not None and any(f.severity == "error" for f in self.rivers.run(frame, first, found)):
-            self.stop()
+        # While the worker writes the batch: its checks against the rivers, and its stretches measured.
+        along = self.along
+        if along is not None and along.rivers is not None:
+            if any(f.severity == "error" for f in along.rivers.run(frame, first, found)):
+                self.clean = False
+                self.stop()
+        if along is not None and along.ratios is not None:
+            along.ratios.add(frame, self.clean)
         return self.slim(frame) if (written or self.dry_run) and not self.keep_all else frame
 
     def stop(self) -> None:
@@ -172,7 +188,7 @@ def prepare(
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     batch_rows: int | None = None,
     writer: Callable[[Source], DeliveryWriter] | None = None,
-    context: Callable[[Source], Context] | None = None,
+    along: Callable[[Source], Along] | None = None,
 ) -> Prepared:
     """Read, normalise and check feature by feature ``path`` (archives unpacked within ``limits``); reject at
     once what lies outside the district.
@@ -180,8 +196,8 @@ def prepare(
     ``seen`` is handed the features the report's feature numbers count (for a preview map). A large
     GeoPackage or Shapefile layer is read, normalised and checked in batches of ``batch_rows``
     features (:func:`normalise_batches`): the raw layer is never whole in memory. ``writer`` starts
-    the store of a delivery that may be stored as it is read (see :class:`Batches`); ``context``
-    reads what validation needs before the first batch (the river checks run batch by batch).
+    the store of a delivery that may be stored as it is read (see :class:`Batches`); ``along``
+    reads what validation needs before the first batch and sets up the checks that run batch by batch.
     """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
@@ -205,9 +221,8 @@ def prepare(
         start = None
         if writer is not None and not any(f.severity == "error" for f in findings):
             start = lambda: writer(source)  # noqa: E731 - started with the first clean batch
-        ctx = context(source) if context is not None else None
-        rivers = RiverBatches.of(layer, ctx) if ctx is not None else None
-        batches = Batches(layer, options, start, keep_all=seen is not None, rivers=rivers)
+        checks = along(source) if along is not None else None
+        batches = Batches(layer, options, start, keep_all=seen is not None, along=checks)
         step("crs")
         try:
             norm = normalise_batches(layer, source, findings, district, batches)
@@ -241,7 +256,7 @@ def prepare(
     if seen:
         seen(frame)
     reported = {(f.feature, f.field) for f in norm.findings if f.feature is not None and f.field}
-    return Prepared(source, findings, checked, frame, reported, batches.writer, ctx, rivers)
+    return Prepared(source, findings, checked, frame, reported, batches.writer, checks)
 
 
 def store_early(layer: LayerSpec, options: ImportOptions) -> bool:
@@ -355,6 +370,19 @@ def with_web_map_hint(session: Session, exc: MissingCRS, catalogue: Catalogue, d
     return BadRequest(f"{exc.message}{hint_text(found)}", code=exc.code, details={"web_map": found})
 
 
+def checks_along(
+    session: Session, layer: LayerSpec, source: Source, options: ImportOptions, settings: Settings
+) -> Along:
+    """Read the validation context (before the first batch, while the session is free) and set up the checks
+    that run on each batch: against the rivers (zones, stakes) and the ratio check (zones)."""
+    ctx = load_context(session, layer, source, options.river, settings)
+    rivers = RiverBatches.of(layer, ctx)
+    ratios = None
+    if layer.name == "zones":
+        ratios = ZoneRatios(ctx.rivers, ctx.ranges, ratio_rules(settings), rivers.centerlines if rivers else None)
+    return Along(ctx, rivers, ratios)
+
+
 def import_delivery(
     session: Session,
     path: Path,
@@ -384,19 +412,23 @@ def import_delivery(
             seen,
             settings.import_batch_rows,
             writer=early if store_early(layer, options) else None,
-            # Read before the first batch, while the session is still free.
-            context=lambda source: load_context(session, layer, source, options.river, settings),
+            along=lambda source: checks_along(session, layer, source, options, settings),
         )
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc, catalogue, district) from None
     source = prepared.source
     writer = prepared.writer
     step("validate")
-    ctx = prepared.context
-    assert ctx is not None  # prepare read it
+    assert prepared.along is not None  # prepare set it up
+    ctx, ratios = prepared.along.context, prepared.along.ratios
     try:
         checked = validate(
-            layer, prepared.frame, ctx, checked=prepared.checked, reported=prepared.reported, along=prepared.rivers
+            layer,
+            prepared.frame,
+            ctx,
+            checked=prepared.checked,
+            reported=prepared.reported,
+            along=prepared.along.rivers,
         )
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):
@@ -411,11 +443,7 @@ def import_delivery(
                 writer = DeliveryWriter(session, layer, source.summary(), options.actor, savepoint=False)
                 writer.add(checked.frame)
         # Nothing left can reject the delivery: the ratio check only adds figures and warnings.
-        figures, more = (
-            zone_ratios(checked.frame, checked.rivers, ctx.ranges, ratio_rules(settings), checked.centerlines)
-            if checked.ratio_due and checked.rivers is not None
-            else (None, [])
-        )
+        figures, more = ratios.finish(checked.frame) if checked.ratio_due and ratios is not None else (None, [])
         findings += more
         report = finish_report(layer, source, findings, checked.frame, options)
         if figures is not None:

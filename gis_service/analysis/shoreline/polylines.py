@@ -166,7 +166,7 @@ class Polylines:
         out = np.full(len(which), None, dtype=object)
         starts = np.searchsorted(self.line, which, side="left")
         ends = np.searchsorted(self.line, which, side="right")
-        vertex = _ranges(starts, ends)
+        vertex = index_ranges(starts, ends)
         if not len(vertex):
             return out
         row = np.repeat(np.arange(len(which)), ends - starts)
@@ -199,7 +199,7 @@ class Polylines:
         lo = np.searchsorted(gpos, np.clip(start, 0.0, self.length[which]) + base[which], side="right")
         hi = np.searchsorted(gpos, np.clip(end, 0.0, self.length[which]) + base[which], side="left")
         hi = np.maximum(hi, lo)
-        inner = _ranges(lo, hi)
+        inner = index_ranges(lo, hi)
         counts = hi - lo + 2
         row = np.repeat(np.arange(len(which)), counts)
         at = np.cumsum(counts) - counts
@@ -215,7 +215,7 @@ class Polylines:
         return out
 
 
-def _ranges(starts: IntArray, ends: IntArray) -> IntArray:
+def index_ranges(starts: IntArray, ends: IntArray) -> IntArray:
     """Return the concatenation of ``range(starts[i], ends[i])`` for all i, vectorised."""
     counts = ends - starts
     total = int(counts.sum())
@@ -251,7 +251,7 @@ def _cumsum_by_run(values: FloatArray, starts: IntArray, counts: IntArray) -> Fl
     for w in np.unique(width[width > 0]):
         rows = np.flatnonzero(width == w)
         inside = np.arange(w)[None, :] < counts[rows][:, None]
-        index = _ranges(starts[rows], starts[rows] + counts[rows])
+        index = index_ranges(starts[rows], starts[rows] + counts[rows])
         block = np.zeros((len(rows), int(w)))
         block[inside] = values[index]
         out[index] = np.cumsum(block, axis=1)[inside]

@@ -21,7 +21,15 @@ import pandas as pd
 import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex, GeomArray, LocalFrames, vertex_steps
-from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray, Polylines, part_starts, sum_by
+from gis_service.analysis.shoreline.polylines import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Polylines,
+    index_ranges,
+    part_starts,
+    sum_by,
+)
 from gis_service.errors import BadRequest
 
 CRS = "EPSG:4490"
@@ -47,7 +55,8 @@ class PartTable:
     scale: FloatArray  # geodesic metres per local metre along the part
     low_end: FloatArray  # (n, 2) local-metre coordinates of the upstream end
     high_end: FloatArray
-    geoms: GeomArray  # the parts' lines in lon/lat
+    coords: FloatArray  # (m, 2) the parts' vertices in lon/lat, part after part
+    first: IntArray  # index in ``coords`` of each part's first vertex (and the total at the end: n + 1)
     frames: LocalFrames  # each river's local metre frame (the centerline index's)
     whole: GeomArray  # the zone's own geometry where the part is all of it (a LineString), else None
 
@@ -55,21 +64,57 @@ class PartTable:
         """Return the number of parts."""
         return len(self.zone)
 
+    def _vertices(self, rows: IntArray) -> tuple[FloatArray, IntArray]:
+        """Return the lon/lat vertices of parts ``rows`` and the position in ``rows`` of each."""
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = self.first[rows + 1] - self.first[rows]
+        owner = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+        return self.coords[index_ranges(self.first[rows], self.first[rows + 1])], owner
+
     def lonlat_of(self, rows: IntArray) -> Polylines:
         """Return the lon/lat vertices of parts ``rows``, as polylines numbered 0..len(rows)-1."""
-        coords, owner = shapely.get_coordinates(self.geoms[rows], return_index=True)
+        coords, owner = self._vertices(rows)
         return Polylines.of(coords, owner, part_starts(owner), len(rows))
 
     def metric_of(self, rows: IntArray) -> Polylines:
         """Return parts ``rows`` in their river's local metre frame, as polylines numbered 0..len(rows)-1."""
-        coords, owner = shapely.get_coordinates(self.geoms[rows], return_index=True)
-        xy = self.frames.xy_to_local(coords, self.river[rows][owner])
+        coords, owner = self._vertices(rows)
+        xy = self.frames.xy_to_local(coords, np.asarray(self.river, dtype=np.int64)[rows][owner])
         return Polylines.of(xy, owner, part_starts(owner), len(rows))
 
     def midpoints(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
         """Return the local-metre midpoint (half its length along) of parts ``rows``."""
         metric = self.metric_of(rows)
         return metric.point_at(metric.length / 2, np.arange(len(rows), dtype=np.int64))
+
+    @classmethod
+    def joined(cls, tables: list[PartTable]) -> PartTable:
+        """Return one table of ``tables``' parts, in order (their zone numbers already the joined ones)."""
+        if len(tables) == 1:
+            return tables[0]
+        offsets = np.cumsum([0] + [len(t.coords) for t in tables[:-1]])
+        first = np.concatenate(
+            [t.first[:-1] + o for t, o in zip(tables, offsets, strict=True)] + [[sum(len(t.coords) for t in tables)]]
+        )
+        values = {
+            name: np.concatenate([getattr(t, name) for t in tables])
+            for name in (
+                "zone",
+                "river",
+                "bank",
+                "zone_type",
+                "a",
+                "b",
+                "reversed",
+                "length",
+                "scale",
+                "low_end",
+                "high_end",
+                "coords",
+                "whole",
+            )
+        }
+        return cls(**values, first=first.astype(np.int64), frames=tables[0].frames)
 
     @cached_property
     def lonlat(self) -> Polylines:
@@ -119,6 +164,8 @@ class Measured:
     """The numbers of a chunk of parts (see :func:`measure`); ``keep`` marks the parts with an extent."""
 
     keep: BoolArray
+    coords: FloatArray  # the kept parts' lon/lat vertices
+    counts: IntArray  # the kept parts' vertex counts
     a: FloatArray
     b: FloatArray
     reversed: BoolArray
@@ -154,6 +201,8 @@ def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measur
         high[k] = np.where(back, metric_xy[s], metric_xy[e])
     return Measured(
         keep=keep,
+        coords=coords[keep[vertex_part]],
+        counts=np.bincount(vertex_part, minlength=count)[keep].astype(np.int64),
         a=np.minimum(c0, c1),
         b=np.maximum(c0, c1),
         reversed=c0 > c1,
@@ -202,7 +251,8 @@ def part_table(
         scale=joined("scale"),
         low_end=joined("low_end"),
         high_end=joined("high_end"),
-        geoms=geoms,
+        coords=np.concatenate([c.coords for c in chunks]),
+        first=np.concatenate(([0], np.cumsum(np.concatenate([c.counts for c in chunks])))).astype(np.int64),
         frames=index.frames,
         whole=_where(whole, geoms),
     )

@@ -40,7 +40,7 @@ import pandas as pd
 import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
-from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
+from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import PartTable, in_4490, part_table
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
 from gis_service.runtime import collector_paused, shared_texts
@@ -93,6 +93,19 @@ def ratio_check(
     )
 
 
+def ratio_batches(
+    rivers: gpd.GeoDataFrame,
+    *,
+    ranges: gpd.GeoDataFrame | None = None,
+    centerlines: CenterlineIndex | None = None,
+) -> ZoneBatches:
+    """Return :func:`ratio_check` to be given its zones batch by batch (an import measures each as it is read)."""
+    rivers = rivers.assign(
+        **{column: default for column, default in (("name", ""), ("important", False)) if column not in rivers}
+    )
+    return ZoneBatches(rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines)
+
+
 def shoreline_ratios(
     zones: gpd.GeoDataFrame,
     rivers: gpd.GeoDataFrame,
@@ -112,23 +125,78 @@ def shoreline_ratios(
     ``rivers``' centerlines (in their order) when the caller has built it already.
     """
     with collector_paused():
-        rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
+        check = ZoneBatches(rivers, bank_lines=bank_lines, centerlines=centerlines)
+        zones = check.add(zones)
+        return check.finish(
+            zones,
+            towns,
+            threshold=threshold,
+            gap_tolerance_m=gap_tolerance_m,
+            overlap_tolerance_m=overlap_tolerance_m,
+        )
+
+
+class ZoneBatches:
+    """The ratio check of a zone set given batch by batch: each batch's stretches cut into parts and measured.
+
+    What is kept of a batch is its part table (numbers and vertices, no geometries), so that an
+    import can free each batch once it is written; :meth:`finish` then walks all the parts at once.
+    One batch is the whole check (:func:`shoreline_ratios`).
+    """
+
+    def __init__(
+        self,
+        rivers: gpd.GeoDataFrame,
+        *,
+        bank_lines: gpd.GeoDataFrame | None = None,
+        centerlines: CenterlineIndex | None = None,
+    ) -> None:
+        self.rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
+        self.index = centerlines if centerlines is not None else centerline_index(self.rivers)
+        index = self.index
+        self.known = {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}
+        self.bank_lines = bank_lines
+        self.tables: list[PartTable] = []
+        self.drawn: list[BoolArray] = []  # per batch: which zones have a geometry
+        self.usable = 0  # zones counted so far
+
+    def add(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Cut a batch of ``zones`` into parts and measure them; return the batch in EPSG:4490, reindexed."""
         zones = in_4490(zones, "岸线功能分区", ("river_code", "bank", "zone_type")).reset_index(drop=True)
-        index = centerlines if centerlines is not None else centerline_index(rivers)
-        known = {str(code): i for i, code in enumerate(rivers["code"]) if index.geodesic_length[i] > 0}
-        zones, river, warnings = _usable(zones, known)
-        parts = part_table(zones, river, index, bank_lines, known)
+        drawn = ~(zones.geometry.is_empty | zones.geometry.isna()).to_numpy()
+        usable, river = _usable(zones, self.known)
+        usable &= drawn
+        parts = part_table(zones[usable].reset_index(drop=True), river[usable], self.index, self.bank_lines, self.known)
+        parts.zone += self.usable
+        self.usable += int(usable.sum())
+        self.tables.append(parts)
+        self.drawn.append(drawn)
+        return zones
+
+    def finish(
+        self,
+        zones: pd.DataFrame,
+        towns: gpd.GeoDataFrame | None = None,
+        *,
+        threshold: float = 0.5,
+        gap_tolerance_m: float = 20.0,
+        overlap_tolerance_m: float = 1.0,
+    ) -> RatioReport:
+        """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
+        usable, _river = _usable(zones, self.known)
+        usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
+        parts = PartTable.joined(self.tables)
         return build_report(
-            rivers=rivers,
-            zones=zones,
+            rivers=self.rivers,
+            zones=zones[usable].reset_index(drop=True),
             parts=parts,
-            covered=_covered(parts, index),
-            index=index,
+            covered=_covered(parts, self.index),
+            index=self.index,
             towns=None if towns is None else in_4490(towns, "镇街", ("name",)),
             threshold=threshold,
             gap_tolerance_m=gap_tolerance_m,
             overlap_tolerance_m=overlap_tolerance_m,
-            warnings=warnings,
+            warnings=_left_out(zones, self.known),
         )
 
 
@@ -138,27 +206,30 @@ def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
     return CenterlineIndex(np.where(shapely.is_missing(center), shapely.LineString(), center))
 
 
-def _usable(zones: gpd.GeoDataFrame, known: dict[str, int]) -> tuple[gpd.GeoDataFrame, IntArray, list[str]]:
-    """Return the zones the check can count with the river index of each, and why others are left out."""
-    zones = zones.assign(river_code=shared_texts(zones["river_code"]))
-    at = pd.Index(list(known)).get_indexer(zones["river_code"])
-    known_river = at >= 0
-    bank_ok = zones["bank"].isin(BANKS).to_numpy()
-    type_ok = zones["zone_type"].isin(ZONE_TYPES).to_numpy()
-    usable = known_river & bank_ok & type_ok & ~(zones.geometry.is_empty | zones.geometry.isna()).to_numpy()
+def _usable(zones: pd.DataFrame, known: dict[str, int]) -> tuple[BoolArray, IntArray]:
+    """Return which zones the check can count by their fields (river, bank, type), and each one's river index."""
+    at = pd.Index(list(known)).get_indexer(pd.Index(shared_texts(zones["river_code"]), dtype=object))
+    usable = (at >= 0) & zones["bank"].isin(BANKS).to_numpy() & zones["zone_type"].isin(ZONE_TYPES).to_numpy()
+    river = np.fromiter(known.values(), dtype=np.int64, count=len(known))[np.where(at >= 0, at, 0)] if known else at
+    return usable, np.asarray(river, dtype=np.int64)
+
+
+def _left_out(zones: pd.DataFrame, known: dict[str, int]) -> list[str]:
+    """Return why zones are left out of the check, a sentence a reason (counts and the first rivers)."""
+    codes = shared_texts(zones["river_code"])
     warnings = []
     for reason, mask in (
-        ("河流编码不在河流图层中（或该河中心线为空）", ~known_river),
-        ("岸别不是左岸/右岸", ~bank_ok),
-        ("功能区类型不是四类之一", ~type_ok),
+        (
+            "河流编码不在河流图层中（或该河中心线为空）",
+            pd.Index(list(known)).get_indexer(pd.Index(codes, dtype=object)) < 0,
+        ),
+        ("岸别不是左岸/右岸", ~zones["bank"].isin(BANKS).to_numpy()),
+        ("功能区类型不是四类之一", ~zones["zone_type"].isin(ZONE_TYPES).to_numpy()),
     ):
         if mask.any():
-            codes = sorted({str(c) for c in zones.loc[mask, "river_code"]})[:10]
-            warnings.append(f"{int(mask.sum())} 个功能区未参与核算：{reason}（河流 {', '.join(codes)}）")
-    river = np.fromiter(known.values(), dtype=np.int64, count=len(known))[at[usable]]
-    if not usable.all():
-        zones = zones[usable].reset_index(drop=True)
-    return zones, river, warnings
+            named = sorted({str(c) for c in codes[mask]})[:10]
+            warnings.append(f"{int(mask.sum())} 个功能区未参与核算：{reason}（河流 {', '.join(named)}）")
+    return warnings
 
 
 def sweep(order: IntArray, group: IntArray, b: FloatArray, rank: IntArray) -> tuple[FloatArray, IntArray]:

@@ -6,43 +6,74 @@ import logging
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
-from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
+from gis_service.analysis.shoreline.ratios import RatioRules, ratio_batches
 from gis_service.ingest.normalise import Finding
 
 log = logging.getLogger("gis_service")
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
 
 
-def zone_ratios(
-    frame: gpd.GeoDataFrame,
-    rivers: gpd.GeoDataFrame,
-    ranges: gpd.GeoDataFrame,
-    rules: RatioRules,
-    centerlines: CenterlineIndex | None = None,
-) -> tuple[dict[str, Any] | None, list[Finding]]:
-    """Compute the shoreline ratio check of a clean zone set, and its gaps and overlaps as findings.
+class ZoneRatios:
+    """The shoreline ratio check of a zone-set delivery, its stretches measured batch by batch as they are read.
 
-    The same check as ``rivergis ratios`` and the river map (:func:`ratio_check`) with the delivered zones in
-    place of the current ones: ``rivers`` and ``ranges`` are the delivery's rivers and their approved
-    ranges; ``centerlines`` the index of ``rivers``' centerlines if validation built it.
+    The same check as ``rivergis ratios`` and the river map (:func:`ratio_check`) with the delivered
+    zones in place of the current ones, against the delivery's rivers and their approved ranges. It
+    is due only for a clean delivery: the first batch with an error ends it. It only informs the
+    report, so a failure of its own never blocks a clean delivery (``ratios_failed``).
     """
-    if rivers.empty:
-        return None, []
-    try:
-        report = ratio_check(frame, rivers, rules, ranges=ranges, centerlines=centerlines)
-    except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery
-        log.exception("shoreline ratio check failed during import")
-        return None, [
-            Finding(
-                severity="info",
-                code="ratios_failed",
-                message="岸线比例核算出错，未计算比例；已记录日志",
-                fix="请联系管理员；交付本身不受影响",
+
+    def __init__(
+        self,
+        rivers: gpd.GeoDataFrame,
+        ranges: gpd.GeoDataFrame,
+        rules: RatioRules,
+        centerlines: CenterlineIndex | None = None,
+    ) -> None:
+        self.rules = rules
+        self.check = None if rivers.empty else ratio_batches(rivers, ranges=ranges, centerlines=centerlines)
+        self.failed = False
+
+    def add(self, frame: gpd.GeoDataFrame, clean: bool) -> None:
+        """Measure a batch's stretches; after a batch that is not ``clean`` measure no more (it is not due)."""
+        if self.check is None:
+            return
+        if not clean:
+            self.check = None
+            return
+        try:
+            self.check.add(frame)
+        except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery
+            log.exception("shoreline ratio check failed during import")
+            self.check, self.failed = None, True
+
+    def finish(self, frame: pd.DataFrame) -> tuple[dict[str, Any] | None, list[Finding]]:
+        """Return the delivery's figures (``frame``: its zones in order) and its gaps and overlaps as findings."""
+        if self.failed:
+            return None, [failed()]
+        if self.check is None:
+            return None, []
+        try:
+            report = self.check.finish(
+                frame, threshold=self.rules.threshold, gap_tolerance_m=self.rules.gap_tolerance_m
             )
-        ]
-    return report.to_json(), issue_findings(report.gaps, "zone_gap") + issue_findings(report.overlaps, "zone_overlap")
+            findings = issue_findings(report.gaps, "zone_gap") + issue_findings(report.overlaps, "zone_overlap")
+            return report.to_json(), findings
+        except Exception:  # noqa: BLE001 - as in add
+            log.exception("shoreline ratio check failed during import")
+            return None, [failed()]
+
+
+def failed() -> Finding:
+    """Return the finding that the ratio check failed (logged) and the report has no figures."""
+    return Finding(
+        severity="info",
+        code="ratios_failed",
+        message="岸线比例核算出错，未计算比例；已记录日志",
+        fix="请联系管理员；交付本身不受影响",
+    )
 
 
 def issue_findings(table: Any, kind: str) -> list[Finding]:

@@ -17,6 +17,7 @@ import geopandas as gpd
 from pyproj import CRS
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.crs import local_metric_crs
 from gis_service.ingest.normalise import Finding
@@ -56,7 +57,9 @@ class RiverBatches:
         """
         if layer.name not in BATCHED:
             return None
-        return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district))
+        # Built at once for a zone set: the bank sides and the ratio check share it from the first batch.
+        index = centerline_index(ctx.rivers) if layer.name == "zones" and not ctx.rivers.empty else None
+        return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district), index)
 
     def run(self, frame: gpd.GeoDataFrame, first: int, found: list[Finding]) -> list[Finding]:
         """Check a batch (``first`` features before it) whose per-feature findings are ``found``; return its findings.

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
-from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.catalogue import LayerSpec
 from gis_service.district import District
 from gis_service.ingest.crs import local_metric_crs
@@ -69,13 +68,11 @@ class Context:
 
 @dataclass
 class Checked:
-    """A validated frame (repaired when asked), its findings, and whether the ratio check is due."""
+    """A validated frame, its findings, and whether the ratio check (measured batch by batch) is due."""
 
     frame: gpd.GeoDataFrame
     findings: list[Finding]
     ratio_due: bool = False
-    rivers: gpd.GeoDataFrame | None = None  # the centerlines the ratio check measures against
-    centerlines: CenterlineIndex | None = None  # their index, when a check built it
 
 
 def river_geometry(frame: gpd.GeoDataFrame, ctx: Context) -> RiverGeometry:
@@ -109,7 +106,6 @@ def validate(
         return Checked(frame, findings)
     if along is not None:
         findings += along.findings()
-        built = along.centerlines
     elif layer.name == "boundaries":
         # A river's range is the union of its polygons: ranges are checked whole, after their batches.
         rg = river_geometry(frame, ctx)
@@ -117,10 +113,7 @@ def validate(
         findings += check_range_contains_river(rg, tolerances.zone_range_m)
         district = ctx.district
         findings += check_range_proportions(rg, district.bbox, tolerances.range_width_warning_m, district.name)
-        built = rg.built_centerlines
     else:
         raise TypeError(f"{layer.name}: its river checks run batch by batch (RiverBatches)")
     due = layer.name == "zones" and not reported and not any(f.severity == "error" for f in findings)
-    # The ratio check measures along the same centerline index the bank-side check built.
-    centerlines = built if due and not ctx.rivers.empty else None
-    return Checked(frame, findings, ratio_due=due, rivers=ctx.rivers, centerlines=centerlines)
+    return Checked(frame, findings, ratio_due=due)
