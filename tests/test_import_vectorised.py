@@ -8,7 +8,7 @@ import shapely
 import shapely.affinity
 
 from gis_service.db.backends.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
-from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows, value_codes
+from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows, shape_keys, value_codes
 from gis_service.store.bulk import geometries_for_column
 
 
@@ -34,7 +34,8 @@ def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:
         shapely.LineString(),
     ]
     scope = np.array(["A"] * len(base) + ["A", "A", "B", "A", "A", "A"], dtype=object)
-    got = duplicate_geometries(np.array(geoms, dtype=object), scope)
+    array = np.array(geoms, dtype=object)
+    got = duplicate_geometries(shape_keys(array), scope, lambda rows: array[rows])
     seen: set[tuple[bytes, str]] = set()
     expected = []
     for g, s in zip(geoms, scope, strict=True):

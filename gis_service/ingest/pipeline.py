@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue, LayerSpec, catalogue_for
@@ -29,9 +31,10 @@ from gis_service.ingest.batches import normalise_batches
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import MissingCRS, Source, read_delivery
+from gis_service.ingest.validation.checks import SHAPE, shape_keys
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.feature_checks import FeatureChecks
-from gis_service.ingest.validation.locate import place
+from gis_service.ingest.validation.locate import WKB, as_wkb, place
 from gis_service.ingest.validation.ratio_check import ZoneRatios
 from gis_service.ingest.validation.report import build_report, rejection, reports_per_river
 from gis_service.ingest.validation.river_batches import RiverBatches
@@ -132,8 +135,9 @@ class Batches:
         self.start = start
         self.writer: DeliveryWriter | None = None
         self.river = options.river
-        self.keep_all = keep_all
-        self.dry_run = options.dry_run
+        # Nothing reads a batch's text after its checks when it is written as it comes (or the delivery is
+        # rejected) or in a dry run; unless the features are to be ``seen`` whole.
+        self.slimmed = not keep_all and (options.dry_run or start is not None)
 
     def __call__(
         self, frame: gpd.GeoDataFrame, first: int, unreadable: list[Finding], field_map: dict[str, str]
@@ -143,12 +147,10 @@ class Batches:
         reported = {(f.feature, f.field) for f in unreadable if f.feature is not None and f.field}
         frame, found = self.checks.run(frame, first, mapped, reported)
         self.clean = self.clean and not any(f.severity == "error" for f in [*unreadable, *found])
-        written = False
         if self.start is not None:
             if self.clean and "river_code" in frame and bool(frame["river_code"].notna().all()):
                 self.writer = self.writer or self.start()
                 self.writer.add(frame)
-                written = True
             else:
                 self.stop()
         # While the worker writes the batch: its checks against the rivers, and its stretches measured.
@@ -159,7 +161,7 @@ class Batches:
                 self.stop()
         if along is not None and along.ratios is not None:
             along.ratios.add(frame, self.clean)
-        return self.slim(frame) if (written or self.dry_run) and not self.keep_all else frame
+        return self.slim(frame) if self.slimmed else frame
 
     def stop(self) -> None:
         """Write no more: drop what was written (the delivery is being rejected)."""
@@ -171,11 +173,20 @@ class Batches:
     def slim(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Return the columns of ``frame`` the whole-layer checks, the ratio check and the reports read.
 
-        Those are the key (or a zone's ``code``), the river, the coded fields (bank, zone type, kind)
-        and the geometry; the free text (names, notes, basis) is written and done with.
+        Those are the key (or a zone's ``code``), the river and the coded fields (bank, zone type,
+        kind); the free text (names, notes, basis) is written and done with. The geometries stay
+        with them where the whole-layer checks measure them (ranges); where the batches were already
+        checked against their rivers and measured (zones, stakes), only as WKB (Arrow binaries, for
+        the places of findings and the duplicates' comparison) and a shape key a row.
         """
         keep = {self.layer.key or "code", "river_code", *(f.name for f in self.layer.fields if f.values)}
-        return frame[[c for c in frame.columns if c in keep or c == frame.geometry.name]]
+        if self.along is None or self.along.rivers is None:
+            return frame[[c for c in frame.columns if c in keep or c == frame.geometry.name]]
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        out = pd.DataFrame(frame[[c for c in frame.columns if c in keep]])
+        out[WKB] = as_wkb(geoms).array
+        out[SHAPE] = shape_keys(geoms)
+        return out  # a frame without geometries (see locate.geometry_chunks)
 
 
 def prepare(

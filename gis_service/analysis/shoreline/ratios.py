@@ -103,7 +103,7 @@ def ratio_batches(
     rivers = rivers.assign(
         **{column: default for column, default in (("name", ""), ("important", False)) if column not in rivers}
     )
-    return ZoneBatches(rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines)
+    return ZoneBatches(rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines, keep_geometries=False)
 
 
 def shoreline_ratios(
@@ -141,7 +141,8 @@ class ZoneBatches:
 
     What is kept of a batch is its part table (numbers and vertices, no geometries), so that an
     import can free each batch once it is written; :meth:`finish` then walks all the parts at once.
-    One batch is the whole check (:func:`shoreline_ratios`).
+    One batch is the whole check (:func:`shoreline_ratios`). Without ``keep_geometries`` no zone's
+    geometry is referenced once its batch is measured.
     """
 
     def __init__(
@@ -150,7 +151,9 @@ class ZoneBatches:
         *,
         bank_lines: gpd.GeoDataFrame | None = None,
         centerlines: CenterlineIndex | None = None,
+        keep_geometries: bool = True,
     ) -> None:
+        self.keep_geometries = keep_geometries
         self.rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
         self.index = centerlines if centerlines is not None else centerline_index(self.rivers)
         index = self.index
@@ -168,6 +171,9 @@ class ZoneBatches:
         usable &= drawn
         parts = part_table(zones[usable].reset_index(drop=True), river[usable], self.index, self.bank_lines, self.known)
         parts.zone += self.usable
+        if not self.keep_geometries:
+            # The stretch table then draws each zone from its parts' vertices: the batch's geometries can go.
+            parts.whole = np.full(len(parts), None, dtype=object)
         self.usable += int(usable.sum())
         self.tables.append(parts)
         self.drawn.append(drawn)

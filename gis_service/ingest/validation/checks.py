@@ -7,7 +7,7 @@ one batch of the layer at a time (:mod:`.feature_checks`), duplicates and river 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import geopandas as gpd
 import numpy as np
@@ -18,7 +18,9 @@ import shapely
 
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.normalise import Finding
-from gis_service.ingest.validation.locate import Locator, numbers
+from gis_service.ingest.validation.locate import WKB, Locator, numbers
+
+SHAPE = "_shape"  # a layer kept without its geometries: each row's shape key (see ``shape_keys``)
 
 MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
 LOCATION = re.compile(r"\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)")
@@ -203,31 +205,55 @@ def check_fields(
     return findings
 
 
-def duplicate_geometries(geoms: np.ndarray, scope: np.ndarray | None) -> np.ndarray:
-    """Return which geometries repeat an earlier one exactly (after normalising), within ``scope`` when given.
+def shape_keys(geoms: np.ndarray) -> np.ndarray:
+    """Return a cheap key of each geometry: equal for identical geometries, 0 for a missing or empty one.
 
-    Identical geometries share type, coordinate count and bounds, so only rows whose cheap numeric
-    key repeats are normalised and compared as WKB. The key is hashed into one number a row (8 bytes,
-    where a frame of its columns took 200 MB at 1 000 000 features): a hash that repeats by chance
-    only makes a candidate more, which the WKB comparison then tells apart.
+    Identical geometries share type, coordinate count and bounds; the key hashes those into one
+    number a row (8 bytes, where a frame of its columns took 200 MB at 1 000 000 features). A key
+    that repeats by chance only makes a candidate more, which :func:`duplicate_geometries` tells apart.
     """
     usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     bounds = shapely.bounds(geoms)
-    parts = [bounds[:, i] for i in range(4)]
-    parts += [shapely.get_type_id(geoms), shapely.get_num_coordinates(geoms)]
-    if scope is not None:
-        parts.append(np.asarray(scope, dtype=object))
     key = np.zeros(len(geoms), dtype=np.uint64)
-    for part in parts:
+    for part in [bounds[:, i] for i in range(4)] + [shapely.get_type_id(geoms), shapely.get_num_coordinates(geoms)]:
         key = key * np.uint64(1_000_003) ^ pd.util.hash_array(part)
-    candidates = np.flatnonzero(usable & pd.Series(key).duplicated(keep=False).to_numpy())
-    out = np.zeros(len(geoms), dtype=bool)
+    return np.where(usable, key | np.uint64(1), np.uint64(0))
+
+
+def duplicate_geometries(
+    keys: np.ndarray, scope: np.ndarray | None, geometries: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Return which geometries repeat an earlier one exactly (after normalising), within ``scope`` when given.
+
+    ``keys`` are the rows' :func:`shape_keys`; only rows whose key (and scope) repeats are fetched
+    (``geometries`` of those rows), normalised and compared as WKB.
+    """
+    key = keys.copy()
+    if scope is not None:
+        key = key * np.uint64(1_000_003) ^ pd.util.hash_array(np.asarray(scope, dtype=object))
+    candidates = np.flatnonzero((keys != 0) & pd.Series(key).duplicated(keep=False).to_numpy())
+    out = np.zeros(len(keys), dtype=bool)
     if len(candidates):
-        wkb = pd.DataFrame({"wkb": shapely.to_wkb(shapely.normalize(geoms[candidates]))})
+        wkb = pd.DataFrame({"wkb": shapely.to_wkb(shapely.normalize(geometries(candidates)))})
         if scope is not None:
             wkb["scope"] = scope[candidates]
         out[candidates] = wkb.duplicated(keep="first").to_numpy()
     return out
+
+
+def geometries_of(frame: pd.DataFrame) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Return the rows' shape keys and a function giving the geometries of some rows.
+
+    A layer kept without its geometries (read in batches) carries both: the keys made batch by batch
+    (:data:`SHAPE`) and the geometries as WKB, decoded only for the rows asked.
+    """
+    if SHAPE in frame:
+        wkb = frame[WKB].array
+        return frame[SHAPE].to_numpy(dtype=np.uint64), lambda rows: shapely.from_wkb(
+            np.asarray(wkb[rows], dtype=object)
+        )
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    return shape_keys(geoms), lambda rows: geoms[rows]
 
 
 def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, existing_keys: set[str]) -> list[Finding]:
@@ -260,7 +286,8 @@ def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, ex
                         fix="新问题请用新编号；已有问题请在台账中办理",
                     )
                 )
-    same = duplicate_geometries(frame.geometry.values, frame["river_code"].to_numpy() if scope else None)
+    keys, geometries = geometries_of(frame)
+    same = duplicate_geometries(keys, frame["river_code"].to_numpy() if scope else None, geometries)
     for i in np.flatnonzero(same):
         findings.append(
             loc.finding(

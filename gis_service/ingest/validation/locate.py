@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, SupportsInt
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import shapely
 
 from gis_service.ingest.normalise import Finding
@@ -32,11 +34,12 @@ class Locator:
     def _prepare(self) -> tuple[np.ndarray, list[Any] | None]:
         """Compute every feature's representative point and id (once)."""
         if self._xy is None:
-            geoms = self.frame.geometry.values
-            usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
             self._xy = np.full((len(self.frame), 2), np.nan)
-            if usable.any():
-                self._xy[usable] = shapely.get_coordinates(shapely.point_on_surface(geoms[usable]))
+            for start, geoms in geometry_chunks(self.frame):
+                usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+                if usable.any():
+                    rows = start + np.flatnonzero(usable)
+                    self._xy[rows] = shapely.get_coordinates(shapely.point_on_surface(geoms[usable]))
             if self.key:
                 column = self.frame[self.key]
                 self._ids = column.astype(object).where(column.notna(), None).tolist()
@@ -60,6 +63,32 @@ class Locator:
         lon, lat, ident = self.spot(i)
         place = {} if lon is None else {"lon": lon, "lat": lat}
         return Finding(feature=self.number(i), feature_id=ident, **{**place, **kw})
+
+
+# A layer kept without its geometries (the whole-layer stage of a layer read in batches) holds them as WKB.
+WKB = "_wkb"
+CHUNK = 65_536  # geometries decoded from WKB at once
+
+
+def geometry_chunks(frame: pd.DataFrame) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield the frame's geometries: all at once, or when kept as WKB (:data:`WKB`) decoded a chunk at a time."""
+    if WKB not in frame:
+        yield 0, np.asarray(frame.geometry.values, dtype=object)
+        return
+    for start in range(0, len(frame), CHUNK):
+        yield start, from_wkb(frame[WKB], np.arange(start, min(start + CHUNK, len(frame))))
+
+
+def as_wkb(geoms: np.ndarray) -> pd.Series:
+    """Return geometries as a WKB column of Arrow binaries (no Python object a row; null for a missing one)."""
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(shapely.to_wkb(geoms), type=pa.binary())))
+
+
+def from_wkb(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Return the geometries of ``rows`` of a WKB column made by :func:`as_wkb`."""
+    arrow = pa.chunked_array(column.array.__arrow_array__()).take(pa.array(rows, type=pa.int64()))
+    out: np.ndarray = shapely.from_wkb(arrow.to_numpy(zero_copy_only=False))
+    return out
 
 
 def numbers(rows: Iterable[int]) -> str:
