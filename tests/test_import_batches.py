@@ -83,6 +83,23 @@ def count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
+def rejected_whole_and_in_batches(engine: Engine, path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Import ``path`` (a delivery to reject) read whole, then in batches of 7; check both rejections agree.
+
+    Return the two rejections' reports.
+    """
+    sizes = count_batches(monkeypatch)
+    reports = []
+    for rows in (WHOLE, BATCH):
+        with pytest.raises(DeliveryRejected) as caught, Session(engine) as session:
+            options = ImportOptions(layer="zones", actor="test")
+            run_import(session, path, options, settings=Settings(import_batch_rows=rows), clock=BusinessClock())
+        reports.append(caught.value.details)
+    assert len(sizes) == 21
+    assert reports[0] == reports[1]
+    return reports
+
+
 @pytest.mark.parametrize("suffix", [".gpkg", ".shp"])
 def test_batches_give_the_report_and_rows_of_one_read(
     demo_engine: Engine, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
@@ -115,16 +132,7 @@ def test_a_rejection_names_the_same_features_whatever_the_batches(
         "CASE WHEN rowid % 23 = 22 THEN NULL ELSE 功能区类型 END AS 功能区类型, 起点桩号, 终点桩号, "
         "CASE WHEN rowid % 19 = 3 THEN '<b>依据</b>' ELSE 划分依据 END AS 划分依据, 备注, GEOMETRY FROM zones"
     )
-    path = ogr2ogr(tmp_path / "bad.gpkg", sql, "-f", "GPKG")
-    sizes = count_batches(monkeypatch)
-    reports = []
-    for rows in (WHOLE, BATCH):
-        with pytest.raises(DeliveryRejected) as caught, Session(demo_engine) as session:
-            options = ImportOptions(layer="zones", actor="test")
-            run_import(session, path, options, settings=Settings(import_batch_rows=rows), clock=BusinessClock())
-        reports.append(caught.value.details)
-    assert len(sizes) == 21
-    assert reports[0] == reports[1]
+    reports = rejected_whole_and_in_batches(demo_engine, ogr2ogr(tmp_path / "bad.gpkg", sql, "-f", "GPKG"), monkeypatch)
     unknown = [f for f in reports[0]["findings"] if f["code"] == "unknown_value"]
     assert [f["feature"] for f in unknown] == [17 * k for k in range(1, 9)]
     assert {f["value"] for f in unknown} == {"中岸"}
@@ -146,15 +154,8 @@ def test_river_checks_in_batches_name_the_features_a_whole_read_names(
         "(CASE WHEN 岸别 = '左岸' THEN '右岸' ELSE '左岸' END) ELSE 岸别 END AS 岸别, 功能区类型, "
         "起点桩号, 终点桩号, 划分依据, 备注, GEOMETRY FROM zones"
     )
-    path = ogr2ogr(tmp_path / "sides.gpkg", sql, "-f", "GPKG")
-    sizes = count_batches(monkeypatch)
-    reports = []
-    for rows in (WHOLE, BATCH):
-        with pytest.raises(DeliveryRejected) as caught, Session(demo_engine) as session:
-            options = ImportOptions(layer="zones", actor="test")
-            run_import(session, path, options, settings=Settings(import_batch_rows=rows), clock=BusinessClock())
-        reports.append(caught.value.details)
-    assert len(sizes) == 21
-    assert reports[0] == reports[1]
+    reports = rejected_whole_and_in_batches(
+        demo_engine, ogr2ogr(tmp_path / "sides.gpkg", sql, "-f", "GPKG"), monkeypatch
+    )
     flagged = [f["feature"] for f in reports[0]["findings"] if f["code"] == "bank_wrong_side"]
     assert flagged == swapped

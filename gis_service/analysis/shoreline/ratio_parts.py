@@ -40,6 +40,11 @@ POLYGON_EDGE_SLACK_M = 0.05
 PARTS_PER_CHUNK = 65_536  # parts measured at once: their vertex tables are freed before the next
 
 
+# The columns of a part table, one value (or vertex) a row, that joining tables concatenates.
+COLUMNS: tuple[str, ...] = ("zone", "river", "bank", "zone_type", "a", "b", "reversed", "length", "scale")
+COLUMNS += ("low_end", "high_end", "coords", "whole")
+
+
 @dataclass
 class PartTable:
     """One row a line part of a zone stretch, ordered by zone (then part)."""
@@ -89,32 +94,21 @@ class PartTable:
 
     @classmethod
     def joined(cls, tables: list[PartTable]) -> PartTable:
-        """Return one table of ``tables``' parts, in order (their zone numbers already the joined ones)."""
+        """Return one table of ``tables``' parts, in order (their zone numbers already the joined ones).
+
+        The tables are emptied as their columns are joined, so that the parts are never held twice.
+        """
         if len(tables) == 1:
             return tables[0]
-        offsets = np.cumsum([0] + [len(t.coords) for t in tables[:-1]])
-        first = np.concatenate(
-            [t.first[:-1] + o for t, o in zip(tables, offsets, strict=True)] + [[sum(len(t.coords) for t in tables)]]
-        )
-        values = {
-            name: np.concatenate([getattr(t, name) for t in tables])
-            for name in (
-                "zone",
-                "river",
-                "bank",
-                "zone_type",
-                "a",
-                "b",
-                "reversed",
-                "length",
-                "scale",
-                "low_end",
-                "high_end",
-                "coords",
-                "whole",
-            )
-        }
-        return cls(**values, first=first.astype(np.int64), frames=tables[0].frames)
+        sizes = [len(t.coords) for t in tables]
+        offsets = np.cumsum([0, *sizes[:-1]])
+        firsts = [t.first[:-1] + o for t, o in zip(tables, offsets, strict=True)]
+        values: dict[str, np.ndarray] = {"first": np.concatenate([*firsts, [sum(sizes)]]).astype(np.int64)}
+        for name in COLUMNS:
+            values[name] = np.concatenate([getattr(t, name) for t in tables])
+            for t in tables:
+                setattr(t, name, getattr(t, name)[:0])
+        return cls(**values, frames=tables[0].frames)
 
     @cached_property
     def lonlat(self) -> Polylines:

@@ -191,7 +191,9 @@ class ZoneBatches:
         """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
         usable, _river = _usable(zones, self.known)
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
-        parts = PartTable.joined(self.tables)
+        tables, self.tables = self.tables, []
+        parts = PartTable.joined(tables)
+        del tables
         return build_report(
             rivers=self.rivers,
             zones=zones[usable].reset_index(drop=True),
