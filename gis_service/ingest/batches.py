@@ -55,9 +55,11 @@ def normalise_batches(
         found = [replace(f, feature=f.feature + first) if f.feature is not None else f for f in norm.findings]
         unreadable += found
         dropped_z += norm.dropped_z
+        count = len(raw)
+        del raw  # the raw batch is not needed by the checks and the writer: freed before they run
         frames.append(each(norm.frame, first, found, field_map) if each else norm.frame)
-        first += len(raw)
-        del raw, norm
+        first += count
+        del norm
     # One pass lists at most MAX_LISTED district warnings, and unreadable values field by field.
     findings += beyond[:MAX_LISTED]
     order = {name: i for i, name in enumerate(field_map.values())}

@@ -96,8 +96,11 @@ class Source:
             yield self.frame
             return
         for batch in self.batches():
-            batch = batch.set_crs(self.frame.crs, allow_override=True)
-            yield swap_xy(batch) if self.swapped else batch
+            batch.set_crs(self.frame.crs, allow_override=True, inplace=True)
+            ready = [swap_xy(batch) if self.swapped else batch]
+            # Held only by the caller while it works on it: freed as soon as the caller lets it go.
+            del batch
+            yield ready.pop()
 
     def column(self, name: str) -> pd.Series:
         """Return all the values of column ``name``: from the whole frame, or read alone from a streamed file."""
@@ -156,7 +159,10 @@ def read_batches(path: Path, *, layer: str | None, encoding: str | None, batch_r
             path, layer=layer, encoding=encoding, batch_size=batch_rows, use_pyarrow=True, datetime_as_string=True
         ) as (meta, reader):
             for batch in reader:
-                yield arrow_frame(batch, meta)
+                ready = [arrow_frame(batch, meta)]
+                # Neither the Arrow batch nor its frame stays referenced here while the caller works.
+                del batch
+                yield ready.pop()
     except READ_ERRORS as exc:
         raise BadRequest(
             f"无法读取文件 {path.name}：{exc}。请确认文件完整且为 Shapefile/GeoPackage/GeoJSON/KML 之一。",
