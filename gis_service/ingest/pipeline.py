@@ -439,7 +439,7 @@ def import_delivery(
             ctx,
             checked=prepared.checked,
             reported=prepared.reported,
-            along=prepared.along.rivers,
+            along=prepared.along.rivers.findings() if prepared.along.rivers else None,
         )
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):

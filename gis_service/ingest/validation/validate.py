@@ -11,7 +11,6 @@ delivery while it runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
@@ -28,9 +27,6 @@ from gis_service.ingest.validation.river_checks import (
     check_sides,
 )
 from gis_service.settings import Settings
-
-if TYPE_CHECKING:
-    from gis_service.ingest.validation.river_batches import RiverBatches
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
 RIVER_LAYERS = {"boundaries", "zones", "stakes"}
@@ -87,14 +83,14 @@ def validate(
     *,
     checked: list[Finding],
     reported: set[tuple[int, str]] | None = None,
-    along: RiverBatches | None = None,
+    along: list[Finding] | None = None,
 ) -> Checked:
     """Run the whole-layer checks of ``layer`` on a normalised, feature-checked frame (EPSG:4490).
 
     ``checked``: the findings of the per-feature checks the batches had (:class:`FeatureChecks`),
-    which lead the list; ``along``: the river checks the batches had (zones, stakes), in place of
-    running them here; ``reported`` holds (feature number, field) cells normalisation already
-    found unreadable.
+    which lead the list; ``along``: the findings of the river checks the batches had (zones, stakes:
+    :class:`~.river_batches.RiverBatches`), in place of running them here; ``reported`` holds
+    (feature number, field) cells normalisation already found unreadable.
     """
     tolerances = ctx.tolerances
     frame = frame.reset_index(drop=True)
@@ -105,7 +101,7 @@ def validate(
     if layer.name not in RIVER_LAYERS or any(f.severity == "error" for f in findings if f.code in GEOMETRY_CODES):
         return Checked(frame, findings)
     if along is not None:
-        findings += along.findings()
+        findings += along
     elif layer.name == "boundaries":
         # A river's range is the union of its polygons: ranges are checked whole, after their batches.
         rg = river_geometry(frame, ctx)
