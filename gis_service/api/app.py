@@ -37,10 +37,12 @@ from gis_service.api.token_use import TokenUseMiddleware
 from gis_service.catalogue import catalogue_for
 from gis_service.clock import BusinessClock
 from gis_service.db.backend import DatabaseWaits, build_backend
-from gis_service.ogc.fast import OgcFastPath
+from gis_service.ogc.fast import Compression, OgcFastPath
 from gis_service.settings import Settings, get_settings
 from gis_service.web.site import install_web
 
+# The answers' compression (``GZipMiddleware``'s options), the OGC fast path's too.
+GZIP = Compression(minimum_size=2048, compresslevel=6)
 ROUTERS = [
     health.router,
     layers.router,
@@ -78,14 +80,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     # (Without an engine, each request takes the configured database's: tests change it per test.)
     waits = DatabaseWaits.of(settings or get_settings())
     app.state.backend = build_backend(engine, waits) if engine is not None else None
-    # Innermost: GIS clients' anonymous item and tile reads skip the routing (``ogc/fast.py``).
-    app.add_middleware(OgcFastPath)
     # Map data and GeoJSON pages compress 5-10x; staff on slow intranet links feel it.
-    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=6)
+    app.add_middleware(GZipMiddleware, **GZIP)
     # A token's last use is recorded after the answer, in its own short transaction.
     app.add_middleware(TokenUseMiddleware)
-    # Outermost: the caller and the body's size are checked before anything reads the body.
+    # The caller and the body's size are checked before anything reads the body.
     app.add_middleware(EdgeMiddleware)
+    # Outermost: GIS clients' anonymous item and tile reads skip the rest, the edge having nothing
+    # to check in them and no token to record; compressed alike (``ogc/fast.py``).
+    app.add_middleware(OgcFastPath, gzip=GZIP)
     install_log_filter()
     # A server killed during an upload left its folder: remove those at start.
     remove_stale()

@@ -29,6 +29,8 @@ MB = 1024 * 1024
 TOKEN_PARAM = "access_token"
 # The API writes anyone may make without a token (a citizen's report, 群众举报); their routes bound them.
 ANONYMOUS_WRITES = {("POST", "/api/v1/public-reports")}
+# The headers announcing a request body, which the edge counts and bounds.
+BODY_HEADERS = (b"content-length", b"transfer-encoding")
 # ``access_token=…`` in any text (a logged path, a link): the value up to the next separator.
 TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"'#]*", re.IGNORECASE)
 
@@ -90,6 +92,16 @@ def _header(scope: Scope, name: bytes) -> str:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return ""
+
+
+def nothing_to_check(scope: Scope) -> bool:
+    """Whether :class:`EdgeMiddleware` would pass a request on as it is: a GET without a body or a token in its URL.
+
+    (The OGC fast path, ``ogc/fast.py``, answers such requests in front of it.)
+    """
+    if scope.get("method") != "GET" or b"access_token" in scope.get("query_string", b"").lower():
+        return False
+    return not any(key.lower() in BODY_HEADERS for key, _ in scope.get("headers", []))
 
 
 async def _answer(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
