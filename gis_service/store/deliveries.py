@@ -22,6 +22,7 @@ from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.backend import session_backend
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
+from gis_service.runtime import shared_texts
 from gis_service.store.bulk import insert_deliveries, insert_features, member_of
 from gis_service.store.current import LayerVersions
 
@@ -153,6 +154,16 @@ class Submitted:
         }
 
 
+@dataclass
+class RiverDelivery:
+    """One river's delivery in an import written batch by batch: its row, and its features so far."""
+
+    id: int
+    version: int
+    recorded: int  # the feature count its row was inserted with (its first batch's)
+    count: int = 0  # its features written so far
+
+
 class DeliveryBatches:
     """The deliveries of one import, written batch by batch: one new submitted version per river.
 
@@ -170,11 +181,11 @@ class DeliveryBatches:
         self.actor = actor
         self.meta = meta
         self.whole_layer = whole_layer
-        self.rivers: dict[str, list[int]] = {}  # river code → [delivery id, version, features so far, as added]
+        self.rivers: dict[str, RiverDelivery] = {}
 
     def add(self, session: Session, features: gpd.GeoDataFrame) -> int:
         """Add the deliveries of rivers new in ``features``, then write the features; return how many."""
-        river = features["river_code"].astype(str).to_numpy(dtype=object)
+        river = shared_texts(features["river_code"])
         position, uniques = pd.factorize(river, sort=True)
         codes = [str(c) for c in uniques]
         counts = np.bincount(position, minlength=len(codes))
@@ -185,21 +196,24 @@ class DeliveryBatches:
             first = {c: int(n) for c, n in zip(codes, counts, strict=True) if c in versions}
             rows = [{"river_code": c, "version": versions[c], "feature_count": first[c]} for c in new]
             ids = insert_deliveries(session, self.layer.name, rows, actor=self.actor, meta=self.meta)
-            self.rivers.update({c: [int(i), versions[c], 0, first[c]] for c, i in zip(new, ids, strict=True)})
+            self.rivers.update({c: RiverDelivery(int(i), versions[c], first[c]) for c, i in zip(new, ids, strict=True)})
         for code, n in zip(codes, counts, strict=True):
-            self.rivers[code][2] += int(n)
-        ids = np.array([self.rivers[c][0] for c in codes], dtype=np.int64)
+            self.rivers[code].count += int(n)
+        ids = np.array([self.rivers[c].id for c in codes], dtype=np.int64)
         return insert_features(session, self.layer, features, {"delivery_id": ids[position], "river_code": river})
 
     def finish(self, session: Session) -> list[Submitted]:
         """Set the feature count of deliveries whose river came in several batches; return them by river code."""
-        changed = [{"_id": i, "n": n} for i, _v, n, added in self.rivers.values() if n != added]
+        changed = [{"_id": r.id, "n": r.count} for r in self.rivers.values() if r.count != r.recorded]
         if changed:
             session.connection().execute(
                 update(Delivery).where(Delivery.id == bindparam("_id")).values(feature_count=bindparam("n")),
                 changed,
             )
-        return [Submitted(i, code, v, "submitted", n) for code, (i, v, n, _added) in sorted(self.rivers.items())]
+        return [
+            Submitted(self.rivers[code].id, code, self.rivers[code].version, "submitted", self.rivers[code].count)
+            for code in sorted(self.rivers)
+        ]
 
 
 def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str) -> None:
