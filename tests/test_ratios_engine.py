@@ -18,7 +18,7 @@ from pyproj import Geod, Transformer
 from shapely.geometry import LineString, MultiLineString, Polygon, box
 
 from gis_service.analysis.shoreline.chainage import chainage_text, geodesic_lengths
-from gis_service.analysis.shoreline.ratios import shoreline_ratios
+from gis_service.analysis.shoreline.ratios import ratio_batches, shoreline_ratios
 from gis_service.errors import BadRequest
 
 X0, Y0 = 500_000.0, 3_200_000.0  # 108°E, ≈ 28.9°N
@@ -526,3 +526,32 @@ def test_chainage_texts_vectorised() -> None:
     values = [0.0, 1250.4, 999.5, 1000.5, 12_005, -3.0, np.nan, 1_234_567.49]
     assert chainage_texts(np.array(values)) == [chainage_text(v) for v in values]
     assert chainage_texts(np.zeros(0)) == []
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_zones_given_in_batches_give_the_report_of_one_batch(size: int) -> None:
+    # Lines and polygons, nested, repeated, drawn upstream, and one of an unknown river, over both banks.
+    rv = river((0, 0), (1000, 0))
+    zs = zones(
+        [
+            ("a", "left", "protected", ln((0, 20), (400, 20))),
+            ("b", "left", "reserved", ln((200, 20), (300, 20))),
+            ("c", "left", "developed", poly(450, 10, 1000, 30)),
+            ("d", "right", "controlled", ln((1000, -20), (500, -20))),
+            ("e", "right", "reserved", ln((0, -20), (600, -20))),
+            ("f", "right", "controlled", ln((1000, -20), (500, -20))),
+        ]
+    )
+    zs.loc[5, "river_code"] = "R9"
+    whole = shoreline_ratios(zs, rv)
+    batches = ratio_batches(rv, keep_geometries=False)
+    given = pd_concat(*(batches.add(zs.iloc[i : i + size]) for i in range(0, len(zs), size)))
+    report = batches.finish(given)
+    assert report.to_json() == whole.to_json()
+    # The drawn gaps and overlaps, and the stretch table, from the parts' vertices as from the zones'.
+    for name in ("gaps", "overlaps", "stretches"):
+        got, want = getattr(report, name), getattr(whole, name)
+        assert list(got.drop(columns="geometry").itertuples()) == list(want.drop(columns="geometry").itertuples())
+        assert all(shapely.equals_exact(g, w, 1e-9) for g, w in zip(got.geometry, want.geometry, strict=True))
+    assert whole.to_json()["rivers"][0]["banks"]["left"]["overlaps_m"] > 0  # the case has what it tests
+    assert len(whole.gaps) and len(whole.overlaps)

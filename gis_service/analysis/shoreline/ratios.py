@@ -79,18 +79,10 @@ def ratio_check(
     ``towns``: for the per-town table. The same zones, rivers and ranges give the same numbers
     whichever door asks.
     """
-    rivers = rivers.assign(
-        **{column: default for column, default in (("name", ""), ("important", False)) if column not in rivers}
-    )
-    return shoreline_ratios(
-        zones,
-        rivers,
-        towns,
-        threshold=rules.threshold,
-        gap_tolerance_m=rules.gap_tolerance_m,
-        bank_lines=bank_range_lines(ranges),
-        centerlines=centerlines,
-    )
+    with collector_paused():
+        check = ratio_batches(rivers, ranges=ranges, centerlines=centerlines)
+        zones = check.add(zones)
+        return check.finish(zones, towns, threshold=rules.threshold, gap_tolerance_m=rules.gap_tolerance_m)
 
 
 def ratio_batches(
@@ -98,12 +90,18 @@ def ratio_batches(
     *,
     ranges: gpd.GeoDataFrame | None = None,
     centerlines: CenterlineIndex | None = None,
+    keep_geometries: bool = True,
 ) -> ZoneBatches:
-    """Return :func:`ratio_check` to be given its zones batch by batch (an import measures each as it is read)."""
+    """Return :func:`ratio_check` to be given its zones batch by batch (an import measures each as it is read).
+
+    A river without a name or an importance flag gets "" and False.
+    """
     rivers = rivers.assign(
         **{column: default for column, default in (("name", ""), ("important", False)) if column not in rivers}
     )
-    return ZoneBatches(rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines, keep_geometries=False)
+    return ZoneBatches(
+        rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines, keep_geometries=keep_geometries
+    )
 
 
 def shoreline_ratios(

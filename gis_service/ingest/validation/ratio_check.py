@@ -33,7 +33,11 @@ class ZoneRatios:
         centerlines: CenterlineIndex | None = None,
     ) -> None:
         self.rules = rules
-        self.check = None if rivers.empty else ratio_batches(rivers, ranges=ranges, centerlines=centerlines)
+        self.check = (
+            None
+            if rivers.empty
+            else ratio_batches(rivers, ranges=ranges, centerlines=centerlines, keep_geometries=False)
+        )
         self.failed = False
 
     def add(self, frame: gpd.GeoDataFrame, clean: bool) -> None:
