@@ -1,12 +1,14 @@
 """The import pipeline: read → normalise → validate → store, in the caller's one transaction.
 
 It returns the validation report, or raises :class:`DeliveryRejected` carrying it when any
-error was found; nothing of a rejected delivery is kept. On PostGIS a clean-so-far versioned
-delivery is written by a worker thread (inside a savepoint) while it is being validated and its
-ratio check computed, so that the server's work (indexes, reference checks) overlaps ours; the
-validation context is meanwhile read on a second connection, and a rejection rolls the savepoint
-back. Each delivery's report is attached once complete (see ``store.bulk.write_reports``).
-:func:`check_delivery` runs the same stages as a dry run for a preview, whatever the outcome.
+error was found; nothing of a rejected delivery is kept. The validation context (the delivery's
+rivers and their approved ranges) is read first; then each batch of the layer is checked on its
+own, written while all is clean (a versioned delivery, inside a savepoint; on PostGIS by a worker
+thread, so that the server's work overlaps ours), checked against its rivers and measured for the
+ratio check while it is written (:class:`Batches`). The whole-layer checks, the ratio check's
+walks and the report follow; a rejection rolls the savepoint back. Each delivery's report is
+attached once complete (see ``store.bulk.write_reports``). :func:`check_delivery` runs the same
+stages as a dry run for a preview, whatever the outcome.
 """
 
 from __future__ import annotations
