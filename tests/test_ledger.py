@@ -53,6 +53,14 @@ def step(engine, pid, action, version=None, day="2025-03-02", **kw):  # type: ig
         ).id
 
 
+def edit(engine, pid, version, **changes):  # type: ignore[no-untyped-def]
+    """Edit site ``pid`` (``fields=`` or ``geometry=``) as of ``version``, in a transaction of its own."""
+    with transaction(engine) as session:
+        return service.edit_problem(
+            session, pid, actor="x", settings=Settings(), expected_version=version, clock=BusinessClock(), **changes
+        )
+
+
 def status(engine, pid):  # type: ignore[no-untyped-def]
     with transaction(engine) as session:
         p = session.get(Problem, pid)
@@ -228,16 +236,7 @@ def test_two_people_acting_at_once_one_wins_the_other_gets_a_conflict(world_engi
         pid2 = report(session)
     step(world_engine, pid2, "confirm", 1)
     with pytest.raises(Conflict):
-        with transaction(world_engine) as session:
-            service.edit_problem(
-                session,
-                pid2,
-                actor="x",
-                settings=Settings(),
-                expected_version=1,
-                fields={"description": "晚到的修改"},
-                clock=BusinessClock(),
-            )
+        edit(world_engine, pid2, 1, fields={"description": "晚到的修改"})
     with transaction(world_engine) as session:
         events = session.scalar(select(func.count()).select_from(ProblemEvent).where(ProblemEvent.problem_id == pid))
     assert status(world_engine, pid) == ("confirmed", 2) and events == 2  # report + 甲's confirm, nothing lost
@@ -287,16 +286,7 @@ def test_roles_per_action(world_engine) -> None:  # noqa: F811
 def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(world_engine) -> None:  # noqa: F811
     with transaction(world_engine) as session:
         pid = report(session)
-    with transaction(world_engine) as session:
-        service.edit_problem(
-            session,
-            pid,
-            actor="x",
-            settings=Settings(),
-            expected_version=1,
-            geometry=Point(SITE_EAST),
-            clock=BusinessClock(),
-        )
+    edit(world_engine, pid, 1, geometry=Point(SITE_EAST))
     with transaction(world_engine) as session:
         p = session.get(Problem, pid)
         assert (p.river_code, p.town, p.inside_range, p.zone_type, p.lock_version) == (
@@ -315,16 +305,7 @@ def test_moving_a_site_rederives_jurisdiction_and_closed_items_cannot_be_edited(
         done = report(session)
     step(world_engine, done, "dismiss", 1, note="n", data={"evidence": "e"})
     with pytest.raises(Conflict) as err:
-        with transaction(world_engine) as session:
-            service.edit_problem(
-                session,
-                done,
-                actor="x",
-                settings=Settings(),
-                expected_version=2,
-                fields={"description": "改"},
-                clock=BusinessClock(),
-            )
+        edit(world_engine, done, 2, fields={"description": "改"})
     assert err.value.code == "problem_final"
 
 

@@ -96,8 +96,8 @@ class Prepared:
     checked: list[Finding]
     frame: gpd.GeoDataFrame
     reported: set[tuple[int, str]]
+    along: Along
     writer: DeliveryWriter | None = None
-    along: Along | None = None
 
 
 @dataclass
@@ -127,8 +127,9 @@ class Batches:
         layer: LayerSpec,
         options: ImportOptions,
         start: Callable[[], DeliveryWriter] | None,
+        along: Along,
+        *,
         keep_all: bool,
-        along: Along | None = None,
     ) -> None:
         self.layer = layer
         self.checks = FeatureChecks(layer, fix=options.fix, river=options.river)
@@ -157,11 +158,10 @@ class Batches:
                 self.stop()
         # While the worker writes the batch: its checks against the rivers, and its stretches measured.
         along = self.along
-        if along is not None and along.rivers is not None:
-            if any(f.severity == "error" for f in along.rivers.run(frame, first, found)):
-                self.clean = False
-                self.stop()
-        if along is not None and along.ratios is not None:
+        if along.rivers is not None and any(f.severity == "error" for f in along.rivers.run(frame, first, found)):
+            self.clean = False
+            self.stop()
+        if along.ratios is not None:
             along.ratios.add(frame, self.clean)
         return self.slim(frame) if self.slimmed else frame
 
@@ -182,7 +182,7 @@ class Batches:
         the places of findings and the duplicates' comparison) and a shape key a row.
         """
         keep = {self.layer.key or "code", "river_code", *(f.name for f in self.layer.fields if f.values)}
-        if self.along is None or self.along.rivers is None:
+        if self.along.rivers is None:
             return frame[[c for c in frame.columns if c in keep or c == frame.geometry.name]]
         geoms = np.asarray(frame.geometry.values, dtype=object)
         out = pd.DataFrame(frame[[c for c in frame.columns if c in keep]])
@@ -201,7 +201,8 @@ def prepare(
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     batch_rows: int | None = None,
     writer: Callable[[Source], DeliveryWriter] | None = None,
-    along: Callable[[Source], Along] | None = None,
+    *,
+    along: Callable[[Source], Along],
 ) -> Prepared:
     """Read, normalise and check feature by feature ``path`` (archives unpacked within ``limits``); reject at
     once what lies outside the district.
@@ -234,8 +235,8 @@ def prepare(
         start = None
         if writer is not None and not any(f.severity == "error" for f in findings):
             start = lambda: writer(source)  # noqa: E731 - started with the first clean batch
-        checks = along(source) if along is not None else None
-        batches = Batches(layer, options, start, keep_all=seen is not None, along=checks)
+        checks = along(source)
+        batches = Batches(layer, options, start, checks, keep_all=seen is not None)
         step("crs")
         try:
             norm = normalise_batches(layer, source, findings, district, batches)
@@ -269,7 +270,7 @@ def prepare(
     if seen:
         seen(frame)
     reported = {(f.feature, f.field) for f in norm.findings if f.feature is not None and f.field}
-    return Prepared(source, findings, checked, frame, reported, batches.writer, checks)
+    return Prepared(source, findings, checked, frame, reported, checks, batches.writer)
 
 
 def store_early(layer: LayerSpec, options: ImportOptions) -> bool:
@@ -432,7 +433,6 @@ def import_delivery(
     source = prepared.source
     writer = prepared.writer
     step("validate")
-    assert prepared.along is not None  # prepare set it up
     ctx, ratios = prepared.along.context, prepared.along.ratios
     try:
         checked = validate(

@@ -67,11 +67,6 @@ class DeliveryWriter:
         self.thread = threading.Thread(target=self._copy, name="rivergis-copy", daemon=True)
         self.thread.start()
 
-    @property
-    def busy(self) -> bool:
-        """Whether the session's connection belongs to the worker until :meth:`finish` or :meth:`abandon`."""
-        return self.thread is not None
-
     def add(self, frame: gpd.GeoDataFrame) -> None:
         """Write ``frame``'s features (with their rivers' deliveries): on the worker, or at once on SpatiaLite."""
         if self.thread is None:

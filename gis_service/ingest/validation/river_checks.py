@@ -276,22 +276,17 @@ def without_range(rg: RiverGeometry, missing: np.ndarray) -> set[str]:
     return {str(c) for c in rg.codes[missing]}
 
 
-def check_zones_in_range(
-    rg: RiverGeometry, loc: Locator, tolerance: float, unranged: set[str] | None = None
-) -> list[Finding]:
+def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float, unranged: set[str]) -> list[Finding]:
     """Zone stretches must lie within their river's approved range (within the tolerance).
 
-    The rivers without an approved range are added to ``unranged`` when given (a caller checking a
-    layer batch by batch names them once), else named in a finding leading the list.
+    The rivers without an approved range are added to ``unranged``: a layer checked batch by batch
+    names them once (:func:`no_range`).
     """
     ranges = range_per_feature(rg, lines=False, metric=False)
     missing = shapely.is_missing(ranges)
     has = ~missing & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
-    if unranged is None:
-        findings = no_range(without_range(rg, missing), ZONES_WITHOUT_RANGE)
-    else:
-        unranged |= without_range(rg, missing)
-        findings = []
+    unranged |= without_range(rg, missing)
+    findings: list[Finding] = []
     if not has.any():
         return findings
     ok = ~has
@@ -325,7 +320,7 @@ def check_zones_in_range(
 
 
 def check_stakes_on_line(
-    frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator, tolerance: float, unranged: set[str] | None = None
+    frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator, tolerance: float, unranged: set[str]
 ) -> list[Finding]:
     """Boundary stakes must stand on their river's approved range line (within the tolerance).
 
@@ -336,11 +331,8 @@ def check_stakes_on_line(
     has = ~missing & ~(shapely.is_missing(rg.geoms) | shapely.is_empty(rg.geoms))
     if "kind" in frame:
         has &= (frame["kind"].fillna("stake") == "stake").to_numpy()
-    if unranged is None:
-        findings = no_range(without_range(rg, missing), STAKES_WITHOUT_RANGE)
-    else:
-        unranged |= without_range(rg, missing)
-        findings = []
+    unranged |= without_range(rg, missing)
+    findings: list[Finding] = []
     distance = np.zeros(len(rg.geoms))
     if has.any():
         distance[has] = shapely.distance(rg.geoms[has], lines[has])
