@@ -402,7 +402,11 @@ def one_item(request: Request, backend: SpatialBackend, collection_id: str, fid:
     ]
     if as_html:
         feature = json.loads(texts[0])
-        rows = [{"href": None, "values": [layer.labels().get(k, k), v]} for k, v in feature["properties"].items()]
+        # Catalogue fields in words, as the items page shows them; the others (id, version) as stored.
+        shown = {
+            k: layer.field(k).value_label(v) if k in layer.field_names else v for k, v in feature["properties"].items()
+        }
+        rows = [{"href": None, "values": [layer.labels().get(k, k), v]} for k, v in shown.items()]
         title = f"{layer.label} {fid}"
         return html.page(links.base, title, nav, features=feature, rows=rows, columns=["属性", "值"])
     return Response(
