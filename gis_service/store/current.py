@@ -35,6 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     Boolean,
     Connection,
+    Dialect,
     Float,
     Integer,
     LargeBinary,
@@ -55,7 +56,7 @@ from gis_service.db.backends.base import BoundFilter
 from gis_service.db.models import Delivery
 from gis_service.store.counts import total
 from gis_service.store.history import CURRENT
-from gis_service.store.rows import driver_rows
+from gis_service.store.rows import DriverStatement, driver_rows, driver_scalars
 from gis_service.store.spatial import BBox, geom_wkb
 from gis_service.store.tables import CRS, SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
 
@@ -76,8 +77,9 @@ def _json_default(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
-# Built PostGIS JSON statements by query shape: building one costs more than running it.
-_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+# Built PostGIS JSON statements by query shape: building one costs more than running it. With
+# each, its text compiled for the driver (None: run through SQLAlchemy), keyed by dialect too.
+_STATEMENTS: dict[tuple[Any, ...], tuple[Select[Any], DriverStatement | None]] = {}
 
 
 def _connection(conn: Session | Connection) -> Connection:
@@ -266,8 +268,11 @@ class CurrentFeatures:
         """
         backend = session_backend(conn)
         if backend.writes_geojson and project is None:
-            statement, params = self._json_statement(backend)
-            return list(_connection(conn).execute(statement, params).scalars())
+            connection = _connection(conn)
+            statement, compiled, params = self._json_statement(backend, connection.dialect)
+            if compiled is not None:
+                return driver_scalars(connection, compiled, params)
+            return list(connection.execute(statement, params).scalars())
         rows = self.rows(conn)
         layer = self.layer
         if self.properties is not None:
@@ -343,14 +348,22 @@ class CurrentFeatures:
             query = query.where(self._period_clause(start, end))
         return query
 
-    def _json_statement(self, backend: SpatialBackend) -> tuple[Select[Any], dict[str, Any]]:
-        """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters."""
+    def _json_statement(
+        self, backend: SpatialBackend, dialect: Dialect
+    ) -> tuple[Select[Any], DriverStatement | None, dict[str, Any]]:
+        """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters.
+
+        A cached statement comes compiled for the driver too; one built for a single request (a
+        filter binds its literals in its clause) is run by SQLAlchemy.
+        """
         bound = self.bound(backend)
         params = dict(bound.params)
         params.update({k: v for k, v in (("limit", self.limit), ("offset", self.offset or None)) if v is not None})
         if bound.shape is None:
-            return self._build_json(bound, backend), params
+            return self._build_json(bound, backend), None, params
         shape = (
+            dialect.name,
+            dialect.driver,
             bound.shape,
             tuple(self.layer.field_names),
             self.sort,
@@ -358,12 +371,13 @@ class CurrentFeatures:
             self.limit is not None,
             bool(self.offset),
         )
-        statement = _STATEMENTS.get(shape)
-        if statement is None:
+        built = _STATEMENTS.get(shape)
+        if built is None:
             if len(_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
                 _STATEMENTS.clear()
-            statement = _STATEMENTS[shape] = self._build_json(bound, backend)
-        return statement, params
+            statement = self._build_json(bound, backend)
+            built = _STATEMENTS[shape] = (statement, DriverStatement.of(statement, dialect))
+        return built[0], built[1], params
 
     def _shape(self) -> tuple[Any, ...]:
         """Return what else distinguishes this read's statement (versions add their scope)."""
