@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what rivergis needs on a fresh Debian/Ubuntu machine: system packages (SpatiaLite, and with
-# --test PostGIS, GDAL's command-line tools and Chromium) and a virtualenv in .venv with the pinned
+# --test PostGIS, GDAL's command-line tools, Chromium and QGIS) and a virtualenv in .venv with the pinned
 # Python packages. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,8 @@ packages=(libsqlite3-mod-spatialite fonts-noto-cjk)
 # npm installs the map assets (Leaflet); Debian's package when the machine has no Node.js of its own.
 command -v npm >/dev/null || packages+=(npm)
 if [ "$mode" = "--test" ]; then
-  packages+=(postgresql-15-postgis-3 postgresql-15 gdal-bin chromium)
+  # python3-qgis: QGIS's own OGC API client, run from the system Python by tests/test_ogc_clients.py.
+  packages+=(postgresql-15-postgis-3 postgresql-15 gdal-bin chromium python3-qgis)
 fi
 missing=()
 for p in "${packages[@]}"; do
