@@ -255,6 +255,11 @@ def test_cql2_filters_sortby_and_properties(client, engine):
     assert codes(by_town) == ["S0011", "S0009"]  # 南桐镇 sorts before 青年镇 by code point
     slim = client.get(url, params={"properties": "code,town", "limit": 1}).json()["features"][0]["properties"]
     assert set(slim) - {"id", "lock_version"} == {"code", "town"}
+    # Sorted by a property left out of the answer: site i was found on 2022-01-(i+1).
+    latest = client.get(url, params={"properties": "code", "sortby": "-found_date", "limit": 2}).json()
+    assert codes(latest) == ["S0011", "S0010"] and "found_date" not in latest["features"][0]["properties"]
+    latest_mining = {"properties": "code", "sortby": "-found_date", "filter": "category = 'mining'"}
+    assert codes(client.get(url, params=latest_mining).json()) == ["S0009", "S0006", "S0003", "S0000"]
     bad = client.get(url, params={"filter": "town = "})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
     assert "Unexpected" in bad.json()["error"]["message"]  # the parser's own words

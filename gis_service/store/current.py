@@ -393,7 +393,9 @@ class CurrentFeatures:
         names = self.names()
         stored = [table.c[name] for name in names if name in table.c]
         attrs = [table.c.attrs] if len(stored) < len(names) else []
-        inner = self._ordered(bound.apply(select(*stored, *attrs, table.c.geom)))
+        # The page is ordered again outside: its sort keys come along even when not among the properties.
+        keys = [table.c[name] for name, _ in self.sort if name not in names]
+        inner = self._ordered(bound.apply(select(*stored, *keys, *attrs, table.c.geom)))
         cut = inner.limit(bindparam("limit", type_=Integer) if self.limit is not None else None)
         page = cut.offset(bindparam("offset", type_=Integer) if self.offset else None).subquery("page")
         props = (
