@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import geopandas as gpd
+import psycopg
 import pytest
 from shapely.geometry import Point
 from sqlalchemy import event, text
@@ -26,24 +27,43 @@ def _site(engine: Any) -> int:
         return int(conn.execute(text("SELECT id FROM problems WHERE code = 'RT1'")).scalar_one())
 
 
-def test_a_single_feature_costs_one_select(client, engine, backend):
-    """Before: PostGIS sent SELECT 1 (pre-ping) and set_config (timeouts) before the feature's own query."""
+def test_a_single_feature_costs_one_select(client, engine, backend, monkeypatch: pytest.MonkeyPatch):
+    """Before: PostGIS sent SELECT 1 (pre-ping) and set_config (timeouts) before the feature's own query.
+
+    Seen at the driver: on PostGIS the item's statement runs on psycopg's cursor without SQLAlchemy
+    (``store/rows.py``), so every statement of either kind passes through ``psycopg.Cursor.execute``;
+    BEGIN and COMMIT, which psycopg sends itself, are ruled out by the connection being in autocommit.
+    """
     fid = _site(engine)
     assert client.get(f"/ogc/collections/problems/items/{fid}").status_code == 200  # warm: connection opened
-    sent: list[str] = []
+    sent: list[tuple[str, bool]] = []
+    if backend.name == "postgis":
+        execute = psycopg.Cursor.execute
 
-    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        sent.append(sql)
+        def recorded(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append((str(query), cursor.connection.autocommit))
+            return execute(cursor, query, *args, **kwargs)
 
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+        monkeypatch.setattr(psycopg.Cursor, "execute", recorded)
         r = client.get(f"/ogc/collections/problems/items/{fid}")
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+        monkeypatch.undo()
+    else:
+
+        def record(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+            # An embedded file has no round trips: its PRAGMA and BEGIN cost nothing; one SELECT.
+            if sql.lstrip().upper().startswith("SELECT"):
+                sent.append((sql, True))
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            r = client.get(f"/ogc/collections/problems/items/{fid}")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
     assert r.status_code == 200 and r.json()["id"] == fid
-    selects = [sql for sql in sent if sql.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 1, sent
-    assert "problems" in selects[0]
+    assert len(sent) == 1, sent
+    sql, autocommit = sent[0]
+    assert sql.lstrip().upper().startswith("SELECT") and "problems" in sql
+    assert autocommit  # PostGIS: no BEGIN before it, no COMMIT or ROLLBACK after
 
 
 def test_request_timeouts_hold_without_being_set_each_time(engine, backend):

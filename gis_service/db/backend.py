@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, Select, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gis_service.db.backends.base import SpatialSQL
 from gis_service.db.backends.postgis import PostGISSQL
 from gis_service.db.backends.spatialite import SpatiaLiteSQL
+from gis_service.db.driver import DriverStatement
 from gis_service.db.pool import SESSION_TIMEOUTS
 from gis_service.errors import ConfigurationError, DatabaseError
 from gis_service.settings import Settings
@@ -132,18 +133,28 @@ class SpatialBackend(SpatialSQL):
         self.waits = waits
         self.request_timeouts = waits.request
         self.import_timeouts = waits.imports
-        self._binds: dict[tuple[bool, Timeouts], Engine] = {}
+        self._binds: dict[tuple[bool, Timeouts, bool], Engine] = {}
 
     # -- sessions and transactions -------------------------------------------------------------
 
-    def bind(self, *, write: bool, timeouts: Timeouts | None = None) -> Engine:
-        """Return the engine a session binds to: writes take the write lock at their start (SQLite)."""
-        key = (write, timeouts or self.request_timeouts)
+    def bind(self, *, write: bool, timeouts: Timeouts | None = None, autocommit: bool = False) -> Engine:
+        """Return the engine a session binds to: writes take the write lock at their start (SQLite).
+
+        ``autocommit``: each statement its own transaction (``one_read``); built once, like the others.
+        """
+        key = (write, timeouts or self.request_timeouts, autocommit)
         if key not in self._binds:
-            bound = self.engine.execution_options(**{WRITE_OPTION: key[0], TIMEOUTS_OPTION: key[1]})
+            options: dict[str, Any] = {WRITE_OPTION: key[0], TIMEOUTS_OPTION: key[1]}
+            if autocommit:
+                options["isolation_level"] = "AUTOCOMMIT"
+            bound = self.engine.execution_options(**options)
             _BUILT[bound] = self
             self._binds[key] = bound
         return self._binds[key]
+
+    def driver_statement(self, statement: Select[Any]) -> DriverStatement | None:
+        """Compile ``statement`` once for the driver (``db/driver.py``); None when SQLAlchemy must run it."""
+        return DriverStatement.of(statement, self.engine.dialect)
 
     def session(self, *, write: bool, timeouts: Timeouts | None = None) -> Session:
         """Return a new session whose transaction begins as a read or a write, with ``timeouts``."""
@@ -218,8 +229,8 @@ class PostGISBackend(PostGISSQL, SpatialBackend):
 
         The request timeouts hold: they are the connection's defaults (``db/pool.py``).
         """
-        with self.bind(write=False).connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        with self.bind(write=False, autocommit=True).connect() as conn:
+            yield conn
 
     @classmethod
     def on_begin(cls, conn: Connection) -> None:

@@ -35,7 +35,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     Boolean,
     Connection,
-    Dialect,
     Float,
     Integer,
     LargeBinary,
@@ -53,10 +52,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.backend import SpatialBackend, session_backend
 from gis_service.db.backends.base import BoundFilter
+from gis_service.db.driver import DriverStatement, driver_scalars
 from gis_service.db.models import Delivery
 from gis_service.store.counts import total
 from gis_service.store.history import CURRENT
-from gis_service.store.rows import DriverStatement, driver_rows, driver_scalars
+from gis_service.store.rows import driver_rows
 from gis_service.store.spatial import BBox, geom_wkb
 from gis_service.store.tables import CRS, SYSTEM_COLUMNS, feature_columns, rows_to_frame, table_of
 
@@ -78,7 +78,7 @@ def _json_default(value: Any) -> Any:
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
 # Built PostGIS JSON statements by query shape: building one costs more than running it. With
-# each, its text compiled for the driver (None: run through SQLAlchemy), keyed by dialect too.
+# each, its text compiled for the driver (None: run through SQLAlchemy), keyed by backend too.
 _STATEMENTS: dict[tuple[Any, ...], tuple[Select[Any], DriverStatement | None]] = {}
 
 
@@ -269,7 +269,7 @@ class CurrentFeatures:
         backend = session_backend(conn)
         if backend.writes_geojson and project is None:
             connection = _connection(conn)
-            statement, compiled, params = self._json_statement(backend, connection.dialect)
+            statement, compiled, params = self._json_statement(backend)
             if compiled is not None:
                 return driver_scalars(connection, compiled, params)
             return list(connection.execute(statement, params).scalars())
@@ -348,9 +348,7 @@ class CurrentFeatures:
             query = query.where(self._period_clause(start, end))
         return query
 
-    def _json_statement(
-        self, backend: SpatialBackend, dialect: Dialect
-    ) -> tuple[Select[Any], DriverStatement | None, dict[str, Any]]:
+    def _json_statement(self, backend: SpatialBackend) -> tuple[Select[Any], DriverStatement | None, dict[str, Any]]:
         """Return the PostGIS statement of one Feature text a row, cached by query shape, and its parameters.
 
         A cached statement comes compiled for the driver too; one built for a single request (a
@@ -362,8 +360,7 @@ class CurrentFeatures:
         if bound.shape is None:
             return self._build_json(bound, backend), None, params
         shape = (
-            dialect.name,
-            dialect.driver,
+            backend.name,
             bound.shape,
             tuple(self.layer.field_names),
             self.sort,
@@ -376,7 +373,7 @@ class CurrentFeatures:
             if len(_STATEMENTS) > 512:  # only a bound on pathological callers; real shapes are few
                 _STATEMENTS.clear()
             statement = self._build_json(bound, backend)
-            built = _STATEMENTS[shape] = (statement, DriverStatement.of(statement, dialect))
+            built = _STATEMENTS[shape] = (statement, backend.driver_statement(statement))
         return built[0], built[1], params
 
     def _shape(self) -> tuple[Any, ...]:
