@@ -132,6 +132,22 @@ def instrument(stages: Stages) -> None:
         stages.wrap(owner, attribute, name)
 
 
+def count_worker_cpu(seconds: list[float]) -> None:
+    """Add the COPY worker thread's CPU seconds to ``seconds`` when it ends (the main thread's are counted apart)."""
+    from gis_service.ingest import write
+
+    original = write.DeliveryWriter._copy
+
+    @functools.wraps(original)
+    def counted(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            seconds.append(time.thread_time())
+
+    write.DeliveryWriter._copy = counted  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Import the file once with every stage timed; print the table (markdown) and the totals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,6 +155,8 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--layer", default="zones")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N")
+    parser.add_argument("--sort", default="cumulative", help="the order of --cprofile's functions (pstats' keys)")
+    parser.add_argument("--dump", type=Path, help="with --cprofile: also write the profile to this file (pstats)")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's allocator as it starts")
     args = parser.parse_args()
@@ -165,12 +183,14 @@ def main() -> None:
     print(f"resident memory: {imports:.0f} MB at start, {rss_mb():.0f} MB once the service's modules are imported")
     stages = Stages(args.tracemalloc)
     instrument(stages)
+    worker_cpu: list[float] = []
+    count_worker_cpu(worker_cpu)
     engine = make_engine(args.url, DatabaseWaits.of(Settings()))
     profile = cProfile.Profile() if args.cprofile else None
     if args.tracemalloc:
         tracemalloc.start()
     with Session(engine) as session:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         if profile:
             profile.enable()
         with stages.stage("whole import (rolled back)"):
@@ -178,7 +198,7 @@ def main() -> None:
             result = run_import(session, args.path, options, settings=Settings())
         if profile:
             profile.disable()
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.thread_time() - cpu
         session.rollback()
     print("| stage | s | RSS after (MB) | peak during (MB) |" + (" traced peak (MB) |" if args.tracemalloc else ""))
     print("|---|---|---|---|" + ("---|" if args.tracemalloc else ""))
@@ -186,8 +206,12 @@ def main() -> None:
         extra = f" {traced:.0f} |" if traced is not None else (" |" if args.tracemalloc else "")
         print(f"| {label} | {seconds:.2f} | {after:.0f} | {peak:.0f} |{extra}")
     print(f"total {total:.2f}s, {result['stored']} features stored (rolled back)")
+    # CPU seconds are steadier than wall time on a shared machine; the worker's is its COPY text and calls.
+    print(f"CPU: main thread {cpu:.2f}s, COPY worker {sum(worker_cpu):.2f}s")
     if profile:
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(args.cprofile)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.cprofile)
+        if args.dump:
+            profile.dump_stats(args.dump)
 
 
 if __name__ == "__main__":
