@@ -1,4 +1,4 @@
-"""Profile ``rivergis import zones`` stage by stage: seconds, resident memory after each, and its peak during.
+"""Profile ``rivergis import zones`` stage by stage: seconds, CPU seconds, resident memory after each and its peak.
 
 Run: ``python -m benchmarks.profile_import URL FILE`` on a database prepared as ``bench_import`` does
 (``python -m benchmarks.bench_import --setup URL benchmarks/data/province-2022``). The import is
@@ -58,7 +58,8 @@ class Stages:
     """The timed stages of one import, in the order they ran."""
 
     def __init__(self, trace: bool) -> None:
-        self.rows: list[tuple[str, float, float, float, float | None]] = []  # in the order stages started
+        # label, seconds, main thread's CPU seconds, RSS after, peak, traced peak; in the order stages started
+        self.rows: list[tuple[str, float, float, float, float, float | None]] = []
         self.sampler = Sampler()
         self.trace = trace
         self.depth = 0
@@ -75,21 +76,21 @@ class Stages:
         """Time ``name`` (stages nested in another are measured inside it and listed indented)."""
         label = "  " * self.depth + name
         row = len(self.rows)
-        self.rows.append((label, 0.0, 0.0, 0.0, None))
+        self.rows.append((label, 0.0, 0.0, 0.0, 0.0, None))
         self.depth += 1
         self._mark()
         self.peaks.append(0.0)
         if self.trace and self.depth == 1:
             tracemalloc.reset_peak()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu
             self.depth -= 1
             traced = tracemalloc.get_traced_memory()[1] / 2**20 if self.trace and self.depth == 0 else None
             self._mark()
-            self.rows[row] = (label, seconds, rss_mb(), self.peaks.pop(), traced)
+            self.rows[row] = (label, seconds, cpu, rss_mb(), self.peaks.pop(), traced)
 
     def wrap(self, owner: Any, attribute: str, name: str) -> None:
         """Replace ``owner.attribute`` (a function the pipeline calls by that name) by a timed one."""
@@ -200,11 +201,12 @@ def main() -> None:
             profile.disable()
         total, cpu = time.perf_counter() - start, time.thread_time() - cpu
         session.rollback()
-    print("| stage | s | RSS after (MB) | peak during (MB) |" + (" traced peak (MB) |" if args.tracemalloc else ""))
-    print("|---|---|---|---|" + ("---|" if args.tracemalloc else ""))
-    for label, seconds, after, peak, traced in stages.rows:
+    header = "| stage | s | CPU s (main thread) | RSS after (MB) | peak during (MB) |"
+    print(header + (" traced peak (MB) |" if args.tracemalloc else ""))
+    print("|---|---|---|---|---|" + ("---|" if args.tracemalloc else ""))
+    for label, seconds, used, after, peak, traced in stages.rows:
         extra = f" {traced:.0f} |" if traced is not None else (" |" if args.tracemalloc else "")
-        print(f"| {label} | {seconds:.2f} | {after:.0f} | {peak:.0f} |{extra}")
+        print(f"| {label} | {seconds:.2f} | {used:.2f} | {after:.0f} | {peak:.0f} |{extra}")
     print(f"total {total:.2f}s, {result['stored']} features stored (rolled back)")
     # CPU seconds are steadier than wall time on a shared machine; the worker's is its COPY text and calls.
     print(f"CPU: main thread {cpu:.2f}s, COPY worker {sum(worker_cpu):.2f}s")

@@ -1,4 +1,4 @@
-"""Zone stretches written by binary COPY read back as given, and as the text COPY stores them."""
+"""Zone stretches and reports written by binary COPY read back as given, and as the text COPY stores them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from gis_service.catalogue import FieldSpec, bundled_catalogue
 from gis_service.db.backends import pgcopy
 from gis_service.db.engine import transaction
-from gis_service.db.models import Delivery
-from gis_service.store import pgbinary
+from gis_service.db.models import Delivery, DeliveryReport
+from gis_service.store import bulk, pgbinary
 from gis_service.store.bulk import insert_features
 from gis_service.store.features import read_features
 
@@ -108,3 +108,33 @@ def test_a_value_outside_int4_is_left_to_the_text_copy() -> None:
     # 7, null, -2: lengths 4, -1, 4 and the values big-endian; a null has no value bytes.
     (fields,) = pgbinary.int4_fields(np.array([7, None, -2], dtype=object)) or []
     assert fields.to_pylist() == [b"\0\0\0\x04\0\0\0\x07", b"\xff\xff\xff\xff", b"\0\0\0\x04\xff\xff\xff\xfe"]
+
+
+def test_reports_written_by_binary_copy_read_back_as_given(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three deliveries' reports in chunks of two; texts JSON keeps escaped, and one report missing ({}).
+    copies: list[bool] = []
+    binary = pgbinary.copy_reports
+
+    def spied(*args: Any) -> bool:
+        copies.append(binary(*args))
+        return copies[-1]
+
+    monkeypatch.setattr(pgbinary, "copy_reports", spied)
+    monkeypatch.setattr(bulk, "REPORT_CHUNK", 2)
+    reports = {
+        "WS001": {"findings": [{"message": TRICKY, "feature": 3}], "source": {"encoding": "GBK"}},
+        "WS002": {"findings": [], "ratios": {"ratio": 0.5087}},
+    }
+    with transaction(engine) as session:
+        ids = {}
+        for code in ("WS001", "WS002", "WS003"):
+            delivery = Delivery(river_code=code, layer="zones", version=1, status="submitted", feature_count=0)
+            session.add(delivery)
+            session.flush()
+            ids[code] = delivery.id
+        bulk.write_reports(session, ids, reports)
+        back = dict(session.execute(select(DeliveryReport.delivery_id, DeliveryReport.report)).all())
+        session.rollback()
+    if engine.dialect.name == "postgresql":
+        assert copies == [True]
+    assert back == {ids["WS001"]: reports["WS001"], ids["WS002"]: reports["WS002"], ids["WS003"]: {}}

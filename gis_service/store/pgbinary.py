@@ -194,14 +194,47 @@ def copy_features(
     prefix = b"\x01" if kinds["attrs"] == "jsonb" else b""
     encoders.append(lambda rows: attrs_fields({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start, prefix))
     encoders.append(lambda rows: ewkb_fields(shape(geoms[rows])))
-    names = ", ".join(f'"{c}"' for c in [*values, "attrs", "geom"])
+    return copy_columns(conn, table, [*values, "attrs", "geom"], encoders, len(geoms))
+
+
+def copy_columns(
+    conn: Connection,
+    table: Table,
+    names: list[str],
+    encoders: list[Callable[[slice], Fields]],
+    n: int,
+    chunk_rows: int | None = None,
+) -> int:
+    """Send ``n`` rows into columns ``names`` of ``table`` by binary COPY, each column's chunk made by its encoder."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    columns = ", ".join(f'"{c}"' for c in names)
     raw = conn.connection.driver_connection
-    n = len(geoms)
-    statement = f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT binary)'
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT binary)'
     with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
         copy.write(SIGNATURE)
-        for start in range(0, n, CHUNK_ROWS):
-            rows = slice(start, min(start + CHUNK_ROWS, n))
+        for start in range(0, n, chunk_rows):
+            rows = slice(start, min(start + chunk_rows, n))
             copy.write(rows_payload([encode(rows) for encode in encoders], rows.stop - rows.start))
         copy.write(TRAILER)
     return n
+
+
+def copy_reports(conn: Connection, table: Table, ids: list[int], texts: list[str], chunk_rows: int) -> bool:
+    """Write delivery ``ids`` and their reports' JSON ``texts`` by binary COPY; False (nothing sent) when the
+    table's types are not an int4 and a JSON column."""
+    kinds = server_types(conn, table)
+    if kinds.get("delivery_id") != "int4" or kinds.get("report") not in {"json", "jsonb"}:
+        return False
+    delivery_ids = int4_fields(np.array(ids, dtype=object))
+    if delivery_ids is None:
+        return False
+    prefix = b"\x01" if kinds["report"] == "jsonb" else b""
+
+    def reports(rows: slice) -> Fields:
+        if not prefix:
+            return framed(pa.array(texts[rows], type=pa.large_string()).cast(BINARY))
+        return framed(pa.array([prefix + t.encode() for t in texts[rows]], type=BINARY))
+
+    encoders: list[Callable[[slice], Fields]] = [functools.partial(_sliced, delivery_ids), reports]
+    copy_columns(conn, table, ["delivery_id", "report"], encoders, len(ids), chunk_rows)
+    return True
