@@ -8,6 +8,8 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute
 import pytest
 import shapely
 from sqlalchemy import Engine, select
@@ -138,3 +140,27 @@ def test_reports_written_by_binary_copy_read_back_as_given(engine: Engine, monke
     if engine.dialect.name == "postgresql":
         assert copies == [True]
     assert back == {ids["WS001"]: reports["WS001"], ids["WS002"]: reports["WS002"], ids["WS003"]: {}}
+
+
+def test_lines_and_points_ewkb_from_their_coordinates_is_what_geos_writes() -> None:
+    rng = np.random.default_rng(16)
+    vertex_line = np.repeat(np.arange(300), rng.integers(2, 7, 300))
+    lines = shapely.linestrings(106 + rng.random((len(vertex_line), 2)), indices=vertex_line)
+    lines = np.concatenate([lines, [shapely.LineString()]])
+    points = shapely.points(106 + rng.random((50, 2)))
+    for geoms in (lines, points):
+        fields = pgbinary.simple_ewkb(geoms)
+        assert fields is not None
+        lengths, *value = fields
+        got = pa.compute.binary_join_element_wise(*value, pa.scalar(b"", pa.large_binary())).to_pylist()
+        want = shapely.to_wkb(shapely.set_srid(geoms, 4490), byte_order=1, include_srid=True).tolist()
+        assert got == want
+        assert [int.from_bytes(b, "big", signed=True) for b in lengths.to_pylist()] == [len(w) for w in want]
+    # Anything else goes through GEOS: polygons, mixed types, 3D, an empty point.
+    others = [
+        [shapely.box(0, 0, 1, 1)],
+        [shapely.LineString([(0, 0), (1, 1)]), shapely.Point(0, 0)],
+        [shapely.LineString([(0, 0, 1), (1, 1, 1)])],
+        [shapely.Point()],
+    ]
+    assert all(pgbinary.simple_ewkb(np.array(g, dtype=object)) is None for g in others)

@@ -37,6 +37,10 @@ TEXT_TYPES = {"varchar", "text", "bpchar"}
 # The server's types this module writes; a table with any other column is copied as text.
 TYPES = TEXT_TYPES | {"int4", "json", "jsonb", "geometry"}
 INT4 = (-(2**31), 2**31 - 1)
+POINT, LINESTRING = 0, 1  # shapely's type ids (a WKB type is the id + 1)
+SRID_FLAG = 0x20000000  # EWKB: an SRID follows the type
+_HEAD = [("order", "u1"), ("type", "<u4"), ("srid", "<u4")]
+EWKB_HEADER = {POINT: np.dtype(_HEAD), LINESTRING: np.dtype([*_HEAD, ("count", "<u4")])}  # packed: 9 and 13 bytes
 
 Fields = list[pa.Array]  # a column's fields: its lengths and its bytes (or both in one array)
 
@@ -143,8 +147,42 @@ def attrs_fields(rest: Mapping[str, np.ndarray], n: int, prefix: bytes) -> Field
 def ewkb_fields(geoms: np.ndarray) -> Fields:
     """Return each geometry as EWKB (SRID 4490), null where missing."""
     geoms = np.asarray(geoms, dtype=object)
+    simple = simple_ewkb(geoms)
+    if simple is not None:
+        return simple
     wkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), byte_order=1, include_srid=True)
     return framed(pa.array(wkb, type=BINARY, from_pandas=True))
+
+
+def simple_ewkb(geoms: np.ndarray) -> Fields | None:
+    """Return the EWKB fields of 2D LineStrings, or of 2D Points, from their coordinates (None for anything else).
+
+    The bytes GEOS writes (little-endian, the SRID flag in the type, then the SRID, the vertex
+    count of a line and the coordinates), made without a bytes object a geometry: a fixed header
+    a row and the coordinate array itself, which the row join puts side by side.
+    """
+    if not len(geoms):
+        return None
+    kinds = shapely.get_type_id(geoms)
+    kind = int(kinds[0])
+    if kind not in EWKB_HEADER or (kinds != kind).any() or shapely.has_z(geoms).any():
+        return None
+    if kind == POINT and shapely.is_empty(geoms).any():
+        return None  # an empty point has no coordinates to write
+    _, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    starts = np.asarray(offsets[0], dtype=np.int64) if kind == LINESTRING else np.arange(len(geoms) + 1)
+    counts = np.diff(starts)
+    header = np.empty(len(geoms), dtype=EWKB_HEADER[kind])
+    header["order"], header["type"], header["srid"] = 1, kind + 1 + SRID_FLAG, SRID
+    if kind == LINESTRING:
+        header["count"] = counts
+    width = EWKB_HEADER[kind].itemsize
+    coords = np.ascontiguousarray(coords, dtype="<f8")
+    vertices = pa.LargeBinaryArray.from_buffers(
+        BINARY, len(geoms), [None, pa.py_buffer(16 * starts), pa.py_buffer(coords)]
+    )
+    lengths = _fixed((width + 16 * counts).astype(">i4"), 4)
+    return [lengths, _fixed(header, width), vertices]
 
 
 def rows_payload(columns: list[Fields], n: int) -> memoryview:
