@@ -1,12 +1,13 @@
 """PostGIS bulk writes by ``COPY … FROM STDIN (FORMAT binary)``: rows built column by column in Arrow.
 
-A feature table whose columns are all integers, texts, JSON and geometry (zone sets, stakes) is
-copied in PostgreSQL's binary format: each value is its length and its bytes, texts as they are
-(no escaping), geometries as EWKB (half the bytes of hex, and nothing for the server to decode
-from text). Each column becomes two Arrow arrays (the big-endian lengths, the bytes) and one
-Arrow join makes the rows, so no Python runs per row and the kernels leave the GIL to the main
-thread while a worker thread copies. The server's own column types decide the encoding; a table
-with any other type (dates, booleans, floats) is copied as text (:mod:`gis_service.db.backends.pgcopy`).
+A feature table whose columns are all integers, texts, JSON and geometry (zone sets, stakes), and
+the delivery reports, are copied in PostgreSQL's binary format: each value is its length and its
+bytes, texts as they are (no escaping), geometries as EWKB (half the bytes of hex, and nothing for
+the server to decode from text). Each column becomes Arrow arrays (the big-endian lengths, the
+bytes) and one Arrow join makes the rows, so no Python runs per row and the kernels leave the GIL
+to the main thread while a worker thread copies. The server's own column types decide the
+encoding; a table with any other type (dates, booleans, floats) is copied as text
+(:mod:`gis_service.db.backends.pgcopy`).
 Nothing here commits.
 """
 
@@ -99,10 +100,11 @@ def text_fields(values: np.ndarray | pa.Array, encode: Callable[[Any], str], pre
 
     ``prefix`` goes before each value (jsonb's format version).
     """
-    if not prefix and isinstance(values, pa.Array) and pa.types.is_large_string(values.type):
-        return framed(values.cast(BINARY))
-    if not prefix and encode is pgcopy._text and pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
-        return framed(pa.array(values, type=pa.large_string(), from_pandas=True).cast(BINARY))
+    if encode is pgcopy._text and not prefix:  # texts bound for a text column go as they are
+        if isinstance(values, pa.Array) and pa.types.is_large_string(values.type):
+            return framed(values.cast(BINARY))
+        if pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
+            return framed(pa.array(values, type=pa.large_string(), from_pandas=True).cast(BINARY))
     return _each_distinct(_objects(values), lambda v: prefix + encode(v).encode())
 
 
