@@ -1,4 +1,4 @@
-"""Profile ``rivergis import zones`` stage by stage: seconds, resident memory after each, and its peak during.
+"""Profile ``rivergis import zones`` stage by stage: seconds, CPU seconds, resident memory after each and its peak.
 
 Run: ``python -m benchmarks.profile_import URL FILE`` on a database prepared as ``bench_import`` does
 (``python -m benchmarks.bench_import --setup URL benchmarks/data/province-2022``). The import is
@@ -58,7 +58,8 @@ class Stages:
     """The timed stages of one import, in the order they ran."""
 
     def __init__(self, trace: bool) -> None:
-        self.rows: list[tuple[str, float, float, float, float | None]] = []  # in the order stages started
+        # label, seconds, main thread's CPU seconds, RSS after, peak, traced peak; in the order stages started
+        self.rows: list[tuple[str, float, float, float, float, float | None]] = []
         self.sampler = Sampler()
         self.trace = trace
         self.depth = 0
@@ -75,21 +76,21 @@ class Stages:
         """Time ``name`` (stages nested in another are measured inside it and listed indented)."""
         label = "  " * self.depth + name
         row = len(self.rows)
-        self.rows.append((label, 0.0, 0.0, 0.0, None))
+        self.rows.append((label, 0.0, 0.0, 0.0, 0.0, None))
         self.depth += 1
         self._mark()
         self.peaks.append(0.0)
         if self.trace and self.depth == 1:
             tracemalloc.reset_peak()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu
             self.depth -= 1
             traced = tracemalloc.get_traced_memory()[1] / 2**20 if self.trace and self.depth == 0 else None
             self._mark()
-            self.rows[row] = (label, seconds, rss_mb(), self.peaks.pop(), traced)
+            self.rows[row] = (label, seconds, cpu, rss_mb(), self.peaks.pop(), traced)
 
     def wrap(self, owner: Any, attribute: str, name: str) -> None:
         """Replace ``owner.attribute`` (a function the pipeline calls by that name) by a timed one."""
@@ -132,6 +133,22 @@ def instrument(stages: Stages) -> None:
         stages.wrap(owner, attribute, name)
 
 
+def count_worker_cpu(seconds: list[float]) -> None:
+    """Add the COPY worker thread's CPU seconds to ``seconds`` when it ends (the main thread's are counted apart)."""
+    from gis_service.ingest import write
+
+    original = write.DeliveryWriter._copy
+
+    @functools.wraps(original)
+    def counted(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            seconds.append(time.thread_time())
+
+    write.DeliveryWriter._copy = counted  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Import the file once with every stage timed; print the table (markdown) and the totals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,6 +156,8 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--layer", default="zones")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N")
+    parser.add_argument("--sort", default="cumulative", help="the order of --cprofile's functions (pstats' keys)")
+    parser.add_argument("--dump", type=Path, help="with --cprofile: also write the profile to this file (pstats)")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's allocator as it starts")
     args = parser.parse_args()
@@ -165,12 +184,14 @@ def main() -> None:
     print(f"resident memory: {imports:.0f} MB at start, {rss_mb():.0f} MB once the service's modules are imported")
     stages = Stages(args.tracemalloc)
     instrument(stages)
+    worker_cpu: list[float] = []
+    count_worker_cpu(worker_cpu)
     engine = make_engine(args.url, DatabaseWaits.of(Settings()))
     profile = cProfile.Profile() if args.cprofile else None
     if args.tracemalloc:
         tracemalloc.start()
     with Session(engine) as session:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         if profile:
             profile.enable()
         with stages.stage("whole import (rolled back)"):
@@ -178,16 +199,21 @@ def main() -> None:
             result = run_import(session, args.path, options, settings=Settings())
         if profile:
             profile.disable()
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.thread_time() - cpu
         session.rollback()
-    print("| stage | s | RSS after (MB) | peak during (MB) |" + (" traced peak (MB) |" if args.tracemalloc else ""))
-    print("|---|---|---|---|" + ("---|" if args.tracemalloc else ""))
-    for label, seconds, after, peak, traced in stages.rows:
+    header = "| stage | s | CPU s (main thread) | RSS after (MB) | peak during (MB) |"
+    print(header + (" traced peak (MB) |" if args.tracemalloc else ""))
+    print("|---|---|---|---|---|" + ("---|" if args.tracemalloc else ""))
+    for label, seconds, used, after, peak, traced in stages.rows:
         extra = f" {traced:.0f} |" if traced is not None else (" |" if args.tracemalloc else "")
-        print(f"| {label} | {seconds:.2f} | {after:.0f} | {peak:.0f} |{extra}")
+        print(f"| {label} | {seconds:.2f} | {used:.2f} | {after:.0f} | {peak:.0f} |{extra}")
     print(f"total {total:.2f}s, {result['stored']} features stored (rolled back)")
+    # CPU seconds are steadier than wall time on a shared machine; the worker's is its COPY text and calls.
+    print(f"CPU: main thread {cpu:.2f}s, COPY worker {sum(worker_cpu):.2f}s")
     if profile:
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(args.cprofile)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.cprofile)
+        if args.dump:
+            profile.dump_stats(args.dump)
 
 
 if __name__ == "__main__":

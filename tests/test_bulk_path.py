@@ -36,6 +36,7 @@ from gis_service.demo.load import load_demo, read_demo
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.pipeline import IMPORTABLE, ImportOptions, run_import
 from gis_service.settings import Settings
+from gis_service.store import pgbinary
 from gis_service.store.features import read_features
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,14 +135,17 @@ def traced(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tup
         if len(words) > 2 and words[0].upper() == "INSERT" and words[2].strip('"') in FEATURE_TABLES:
             seen.append((words[2].strip('"'), _from_bulk_path()))
 
-    copy_rows = pgcopy.copy_rows
+    def traced_copy(copy: Any) -> Any:
+        def traced(conn: Any, table: Any, *args: Any) -> int:
+            if table.name in FEATURE_TABLES:
+                seen.append((table.name, _from_bulk_path()))
+            return copy(conn, table, *args)
 
-    def traced_copy(conn: Any, table: Any, *args: Any) -> int:
-        if table.name in FEATURE_TABLES:
-            seen.append((table.name, _from_bulk_path()))
-        return copy_rows(conn, table, *args)
+        return traced
 
-    monkeypatch.setattr(pgcopy, "copy_rows", traced_copy)
+    # COPY text, and binary COPY where a table's types allow it.
+    monkeypatch.setattr(pgcopy, "copy_rows", traced_copy(pgcopy.copy_rows))
+    monkeypatch.setattr(pgbinary, "copy_columns", traced_copy(pgbinary.copy_columns))
     event.listen(engine, "before_cursor_execute", on_execute)
     yield seen
     event.remove(engine, "before_cursor_execute", on_execute)

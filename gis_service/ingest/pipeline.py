@@ -162,7 +162,7 @@ class Batches:
             self.clean = False
             self.stop()
         if along.ratios is not None:
-            along.ratios.add(frame, self.clean)
+            along.ratios.add(frame, self.clean, along.rivers.ends if along.rivers is not None else None)
         return self.slim(frame) if self.slimmed else frame
 
     def stop(self) -> None:

@@ -2,7 +2,8 @@
 
 Imports, the demo loader, the ledger and the province loader all write features through
 :func:`insert_features`, in the caller's transaction. PostGIS gets one ``COPY`` per table
-(:mod:`gis_service.db.backends.pgcopy` builds its text), SpatiaLite an executemany: the backend
+(binary by :mod:`.pgbinary` where the table's types allow, else text by
+:mod:`gis_service.db.backends.pgcopy`), SpatiaLite an executemany: the backend
 says which (``copy_load``) and spells the filters. Here: which values go to which column (catalogue
 fields, ``attrs``, defaults COPY would bypass), geometries shaped for their column, the deliveries
 of a versioned import and their reports, and filters on thousands of keys (:func:`member_of`).
@@ -31,6 +32,7 @@ from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgcopy
 from gis_service.db.backends.pgcopy import json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
+from gis_service.store import pgbinary
 from gis_service.store.tables import table_of
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
@@ -128,7 +130,9 @@ def copy_features(
     column_type = table.c.geom.type.geometry_type  # type: ignore[attr-defined]
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     shape = lambda part: geometries_for_column(part, column_type)  # noqa: E731 - per COPY chunk
-    return pgcopy.copy_features(conn, table, values, attrs, geoms, shape)
+    # Binary where the table's columns allow (zone sets, stakes): no text to escape, EWKB not hex.
+    copied = pgbinary.copy_features(conn, table, values, attrs, geoms, shape)
+    return copied if copied is not None else pgcopy.copy_features(conn, table, values, attrs, geoms, shape)
 
 
 def _plain(value: Any) -> Any:
@@ -293,6 +297,10 @@ def write_reports(
     if session_backend(session).copy_load:
         texts = texts if texts is not None else report_texts(reports)
         codes = list(ids)
+        # Binary where the table's types allow: the reports' JSON goes as it is, not escaped.
+        every = [texts.get(code, "{}") for code in codes]
+        if pgbinary.copy_reports(session.connection(), table, [int(i) for i in ids.values()], every, REPORT_CHUNK):  # type: ignore[arg-type]
+            return
         delivery_ids = [str(int(i)) for i in ids.values()]
 
         def report_column(rows: slice) -> pa.Array:

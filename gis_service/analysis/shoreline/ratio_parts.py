@@ -169,10 +169,14 @@ class Measured:
     high_end: FloatArray
 
 
-def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measured:
+def measure(
+    geoms: GeomArray, river: IntArray, index: CenterlineIndex, known: tuple[FloatArray, FloatArray] | None = None
+) -> Measured:
     """Measure line parts ``geoms`` of rivers ``river``: geodesic length, chainage of both ends, direction.
 
     Parts with no extent (a point, an empty line) are marked not to keep, and measured as zero.
+    ``known``: the centerline position of each part's first and last vertex where already projected
+    (NaN elsewhere).
     """
     count = len(geoms)
     coords, vertex_part = shapely.get_coordinates(geoms, return_index=True)
@@ -189,7 +193,11 @@ def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measur
     if keep.any():
         k = np.flatnonzero(keep)
         s, e, r = starts[k], ends[k], river[k]
-        c0[k], c1[k] = (index.geodesic(index.locate(metric.x[i], metric.y[i], r), r) for i in (s, e))
+        for side, (c, i) in enumerate(((c0, s), (c1, e))):
+            m = np.full(len(k), np.nan) if known is None else known[side][k]
+            todo = np.flatnonzero(np.isnan(m))
+            m[todo] = index.locate(metric.x[i[todo]], metric.y[i[todo]], r[todo])
+            c[k] = index.geodesic(m, r)
         back = (c0[k] > c1[k])[:, None]
         low[k] = np.where(back, metric_xy[e], metric_xy[s])
         high[k] = np.where(back, metric_xy[s], metric_xy[e])
@@ -213,17 +221,23 @@ def part_table(
     index: CenterlineIndex,
     bank_lines: gpd.GeoDataFrame | None,
     known: dict[str, int],
+    ends: tuple[FloatArray, FloatArray] | None = None,
 ) -> PartTable:
     """Cut ``zones`` into parts and measure each: geodesic length, chainage of both ends, direction.
 
-    Measured :data:`PARTS_PER_CHUNK` parts at a time; parts with no extent are left out.
+    Measured :data:`PARTS_PER_CHUNK` parts at a time; parts with no extent are left out. ``ends``:
+    each zone's first and last vertex's centerline position where already projected (NaN elsewhere),
+    which a zone that is its own part (a LineString) takes.
     """
     geoms, zone, whole = zone_parts(zones, zone_river, index, bank_lines, known)
     river = zone_river[zone]
-    chunks = [
-        measure(geoms[lo : lo + PARTS_PER_CHUNK], river[lo : lo + PARTS_PER_CHUNK], index)
-        for lo in range(0, len(geoms), PARTS_PER_CHUNK)
-    ] or [measure(geoms, river, index)]
+    at = None if ends is None else tuple(np.where(whole, m[zone], np.nan) for m in ends)
+
+    def chunk(lo: int, hi: int) -> Measured:
+        part_ends = None if at is None else (at[0][lo:hi], at[1][lo:hi])
+        return measure(geoms[lo:hi], river[lo:hi], index, part_ends)
+
+    chunks = [chunk(lo, lo + PARTS_PER_CHUNK) for lo in range(0, len(geoms), PARTS_PER_CHUNK)] or [chunk(0, len(geoms))]
     keep = np.concatenate([c.keep for c in chunks])
 
     def joined(name: str) -> np.ndarray:

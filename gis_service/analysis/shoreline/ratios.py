@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import PartTable, in_4490, part_table
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
@@ -161,13 +162,24 @@ class ZoneBatches:
         self.drawn: list[BoolArray] = []  # per batch: which zones have a geometry
         self.usable = 0  # zones counted so far
 
-    def add(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        """Cut a batch of ``zones`` into parts and measure them; return the batch in EPSG:4490, reindexed."""
+    def add(self, zones: gpd.GeoDataFrame, ends: LineEnds | None = None) -> gpd.GeoDataFrame:
+        """Cut a batch of ``zones`` into parts and measure them; return the batch in EPSG:4490, reindexed.
+
+        ``ends``: where the batch's stretches' ends project on their centerlines, when the side check
+        projected them already (on this index, in EPSG:4490).
+        """
+        given = zones
         zones = in_4490(zones, "岸线功能分区", ("river_code", "bank", "zone_type")).reset_index(drop=True)
         drawn = ~(zones.geometry.is_empty | zones.geometry.isna()).to_numpy()
         usable, river = _usable(zones, self.known)
         usable &= drawn
-        parts = part_table(zones[usable].reset_index(drop=True), river[usable], self.index, self.bank_lines, self.known)
+        known = None
+        if ends is not None and ends.index is self.index and ends.count == len(zones) and given.crs == zones.crs:
+            start, end = ends.positions(river)
+            known = (start[usable], end[usable])
+        parts = part_table(
+            zones[usable].reset_index(drop=True), river[usable], self.index, self.bank_lines, self.known, known
+        )
         parts.zone += self.usable
         if not self.keep_geometries:
             # The stretch table then draws each zone from its parts' vertices: the batch's geometries can go.

@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.ratios import RatioRules, ratio_batches
 from gis_service.ingest.normalise import Finding
 
@@ -40,15 +41,18 @@ class ZoneRatios:
         )
         self.failed = False
 
-    def add(self, frame: gpd.GeoDataFrame, clean: bool) -> None:
-        """Measure a batch's stretches; after a batch that is not ``clean`` measure no more (it is not due)."""
+    def add(self, frame: gpd.GeoDataFrame, clean: bool, ends: LineEnds | None = None) -> None:
+        """Measure a batch's stretches; after a batch that is not ``clean`` measure no more (it is not due).
+
+        ``ends``: the batch's stretch ends as the side check projected them (not projected again).
+        """
         if self.check is None:
             return
         if not clean:
             self.check = None
             return
         try:
-            self.check.add(frame)
+            self.check.add(frame, ends=ends)
         except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery
             log.exception("shoreline ratio check failed during import")
             self.check, self.failed = None, True

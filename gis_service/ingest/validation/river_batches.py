@@ -17,6 +17,7 @@ import geopandas as gpd
 from pyproj import CRS
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
+from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.crs import local_metric_crs
@@ -48,6 +49,7 @@ class RiverBatches:
     placed: list[Finding] = field(default_factory=list)
     unranged: set[str] = field(default_factory=set)
     stopped: bool = False
+    ends: LineEnds | None = None  # the last batch's stretch ends on their centerlines, for the ratio check
 
     @classmethod
     def of(cls, layer: LayerSpec, ctx: Context) -> RiverBatches | None:
@@ -67,6 +69,7 @@ class RiverBatches:
         After a geometry error the river checks stop: the delivery is rejected for it, and the
         whole-layer stage reports no river findings then (as a whole read would not run them).
         """
+        self.ends = None
         if self.stopped or any(f.severity == "error" and f.code in GEOMETRY_CODES for f in found):
             self.stopped = True
             return []
@@ -83,6 +86,7 @@ class RiverBatches:
         self.placed += placed
         # The index the first batch built (when it needed one) serves the next and the ratio check.
         self.centerlines = rg.built_centerlines
+        self.ends = rg.ends
         return sides + placed
 
     def findings(self) -> list[Finding]:

@@ -18,6 +18,7 @@ import shapely
 from pyproj import Transformer
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex, LocalFrames
+from gis_service.analysis.shoreline.line_ends import LineEnds, crossing
 from gis_service.analysis.shoreline.polylines import Polylines, vertex_table
 from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.ingest.normalise import Finding
@@ -25,7 +26,6 @@ from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.locate import MAX_LISTED, Locator
 from gis_service.runtime import shared_texts
 
-STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
 SIDE_CHUNK = 32_768  # features whose side is decided at once
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
 # A lon/lat-straight edge bends by millimetres in metres over a few hundred metres: a stretch the range
@@ -50,6 +50,7 @@ class RiverGeometry:
     ) -> None:
         self.metric = metric
         self._centerlines = centerlines
+        self.ends: LineEnds | None = None  # the stretches' ends projected by the side check, for the ratio check
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
         # Each feature's river code (str, or None), the same str object for a river's features.
         self.codes = shared_texts(frame["river_code"]) if "river_code" in frame else np.full(len(frame), None)
@@ -119,8 +120,10 @@ def union_by(keys: np.ndarray, geoms: np.ndarray) -> tuple[pd.Index, np.ndarray]
 def sides(rg: RiverGeometry) -> np.ndarray:
     """Return ``left``/``right`` for each feature relative to its centerline looking downstream (None if unknown).
 
-    The side is the sign of the cross product of the centerline's direction near the feature's
-    point and the way to that point, in the river's local metre frame.
+    A stretch drawn as one line is on the side of its two ends (the cross product of the
+    centerline's direction where each end projects and the way to that end, in the river's local
+    metre frame), projections the ratio check then reuses (``rg.ends``). Where its ends disagree,
+    and for other shapes, the side is that of the feature's point: a line's midpoint, else a point inside.
     """
     out = np.full(len(rg.codes), None, dtype=object)
     if rg.rivers.empty:
@@ -130,16 +133,19 @@ def sides(rg: RiverGeometry) -> np.ndarray:
     index = rg.centerlines
     ok = (river >= 0) & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
     ok[ok] = index.metric_length[river[ok]] > 0
-    # A chunk of features at a time: the vertex tables and projections of 200 000 lines never all at once.
     found = np.flatnonzero(ok)
-    for start in range(0, len(found), SIDE_CHUNK):
-        rows = found[start : start + SIDE_CHUNK]
+    rg.ends = ends = LineEnds.of(rg.lonlat, found, river[found], index, len(rg.codes))
+    out[ends.rows] = np.where(ends.side > 0, "left", np.where(ends.side < 0, "right", None))  # type: ignore[call-overload]
+    undecided = np.zeros(len(out), dtype=bool)
+    undecided[found] = True
+    undecided[ends.rows[ends.side != 0]] = False
+    # A chunk of features at a time: the vertex tables and projections of many lines never all at once.
+    rest = np.flatnonzero(undecided)
+    for start in range(0, len(rest), SIDE_CHUNK):
+        rows = rest[start : start + SIDE_CHUNK]
         r = river[rows]
         px, py = representative_points(rg.lonlat[rows], r, index.frames)
-        m = index.locate(px, py, r)
-        # The centerline's direction at m: the chord from STEP_M before to STEP_M after (clamped to the line).
-        (ax, ay), (bx, by) = (index.point_at(d, r) for d in (m - STEP_M, m + STEP_M))
-        cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+        cross = crossing(index, index.locate(px, py, r), px, py, r)
         out[rows] = np.where(cross > 0, "left", np.where(cross < 0, "right", None))  # type: ignore[call-overload]
     return out
 

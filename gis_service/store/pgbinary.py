@@ -1,0 +1,280 @@
+"""PostGIS bulk writes by ``COPY … FROM STDIN (FORMAT binary)``: rows built column by column in Arrow.
+
+A feature table whose columns are all integers, texts, JSON and geometry (zone sets, stakes), and
+the delivery reports, are copied in PostgreSQL's binary format: each value is its length and its
+bytes, texts as they are (no escaping), geometries as EWKB (half the bytes of hex, and nothing for
+the server to decode from text). Each column becomes Arrow arrays (the big-endian lengths, the
+bytes) and one Arrow join makes the rows, so no Python runs per row and the kernels leave the GIL
+to the main thread while a worker thread copies. The server's own column types decide the
+encoding; a table with any other type (dates, booleans, floats) is copied as text
+(:mod:`gis_service.db.backends.pgcopy`).
+Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import Connection, Table
+
+from gis_service.db.backends import pgcopy
+from gis_service.db.backends.pgcopy import CHUNK_ROWS, json_text
+from gis_service.db.models import SRID
+
+BINARY = pa.large_binary()
+EMPTY = pa.scalar(b"", BINARY)
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # the format's signature, no flags, no header extension
+TRAILER = b"\xff\xff"
+TEXT_TYPES = {"varchar", "text", "bpchar"}
+# The server's types this module writes; a table with any other column is copied as text.
+TYPES = TEXT_TYPES | {"int4", "json", "jsonb", "geometry"}
+INT4 = (-(2**31), 2**31 - 1)
+POINT, LINESTRING = 0, 1  # shapely's type ids (a WKB type is the id + 1)
+SRID_FLAG = 0x20000000  # EWKB: an SRID follows the type
+_HEAD = [("order", "u1"), ("type", "<u4"), ("srid", "<u4")]
+EWKB_HEADER = {POINT: np.dtype(_HEAD), LINESTRING: np.dtype([*_HEAD, ("count", "<u4")])}  # packed: 9 and 13 bytes
+
+Fields = list[pa.Array]  # a column's fields: its lengths and its bytes (or both in one array)
+
+
+def server_types(conn: Connection, table: Table) -> dict[str, str]:
+    """Return the server's type name (``pg_type.typname``) of each column of ``table``."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            (f'"{table.name}"',),
+        )
+        return {str(name): str(kind) for name, kind in cursor.fetchall()}
+
+
+def _fixed(raw: np.ndarray, width: int) -> pa.Array:
+    """Return the rows of ``raw`` (``width`` bytes each) as Arrow binaries, without copying."""
+    n = len(raw)
+    offsets = np.arange(0, width * n + 1, width, dtype=np.int64)
+    return pa.LargeBinaryArray.from_buffers(BINARY, n, [None, pa.py_buffer(offsets), pa.py_buffer(raw)])
+
+
+def framed(values: pa.Array) -> Fields:
+    """Return binaries ``values`` as a binary COPY field each: the length (-1 for null), then the bytes."""
+    lengths = pc.fill_null(pc.binary_length(values), -1).to_numpy(zero_copy_only=False)
+    data = pc.fill_null(values, EMPTY) if values.null_count else values
+    return [_fixed(lengths.astype(">i4"), 4), data]
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return codes of ``values`` (-1 for null) and their distinct values; unhashable ones (dicts) by identity."""
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:
+        codes, first = pgcopy._by_identity(values)
+        uniques = values[first]
+        codes[pd.isna(values)] = -1
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _each_distinct(values: np.ndarray, encode: Callable[[Any], bytes]) -> Fields:
+    """Return fields of ``values`` encoding each distinct value once (None is null)."""
+    codes, uniques = _distinct(values)
+    encoded = pa.array([*map(encode, uniques), None], type=BINARY)
+    return framed(encoded.take(pa.array(np.where(codes < 0, len(uniques), codes))))
+
+
+def _objects(values: np.ndarray | pa.Array) -> np.ndarray:
+    """Return ``values`` as an object array."""
+    return np.asarray(values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values, dtype=object)
+
+
+def text_fields(values: np.ndarray | pa.Array, encode: Callable[[Any], str], prefix: bytes = b"") -> Fields:
+    """Return a text column's fields: Arrow strings as they are, other values encoded as COPY text does.
+
+    ``prefix`` goes before each value (jsonb's format version).
+    """
+    if encode is pgcopy._text and not prefix:  # texts bound for a text column go as they are
+        if isinstance(values, pa.Array) and pa.types.is_large_string(values.type):
+            return framed(values.cast(BINARY))
+        if pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
+            return framed(pa.array(values, type=pa.large_string(), from_pandas=True).cast(BINARY))
+    return _each_distinct(_objects(values), lambda v: prefix + encode(v).encode())
+
+
+def int4_fields(values: np.ndarray | pa.Array) -> Fields | None:
+    """Return an integer column's fields (4 big-endian bytes a value), or None if a value is not an int4."""
+    values = _objects(values)
+    missing = pd.isna(values)
+    try:
+        ints = np.where(missing, 0, values).astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if len(ints) and (ints.min() < INT4[0] or ints.max() > INT4[1]):
+        return None  # the text COPY lets the server name the value out of range
+    raw = np.empty((len(ints), 2), dtype=">i4")
+    raw[:, 0] = np.where(missing, -1, 4)
+    raw[:, 1] = ints
+    if not missing.any():
+        return [_fixed(raw, 8)]
+    # A null is its length alone: 4 bytes, not 8.
+    return [pc.if_else(pa.array(missing), _fixed(np.ascontiguousarray(raw[:, :1]), 4), _fixed(raw, 8))]
+
+
+def attrs_fields(rest: Mapping[str, np.ndarray], n: int, prefix: bytes) -> Fields:
+    """Return each row's ``attrs`` JSON (fields without a column, nulls left out), as the text COPY writes it."""
+    if not rest:
+        return framed(pa.repeat(pa.scalar(prefix + b"{}", BINARY), n))
+    parts = []
+    for name, values in rest.items():
+        key = json_text(name)
+        codes, uniques = _distinct(values)
+        fragments = [f", {key}: {json_text(v.isoformat() if isinstance(v, dt.date) else v)}" for v in uniques]
+        texts = pa.array([*fragments, ""], type=pa.large_string())
+        parts.append(texts.take(pa.array(np.where(codes < 0, len(uniques), codes))))
+    text = functools.partial(pa.scalar, type=pa.large_string())
+    joined = pc.binary_join_element_wise(*parts, text("")) if len(parts) > 1 else parts[0]
+    texts = pc.binary_join_element_wise(
+        text(prefix.decode() + "{"), pc.utf8_slice_codeunits(joined, 2), text("}"), text("")
+    )
+    return framed(texts.cast(BINARY))
+
+
+def ewkb_fields(geoms: np.ndarray) -> Fields:
+    """Return each geometry as EWKB (SRID 4490), null where missing."""
+    geoms = np.asarray(geoms, dtype=object)
+    simple = simple_ewkb(geoms)
+    if simple is not None:
+        return simple
+    wkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), byte_order=1, include_srid=True)
+    return framed(pa.array(wkb, type=BINARY, from_pandas=True))
+
+
+def simple_ewkb(geoms: np.ndarray) -> Fields | None:
+    """Return the EWKB fields of 2D LineStrings, or of 2D Points, from their coordinates (None for anything else).
+
+    The bytes GEOS writes (little-endian, the SRID flag in the type, then the SRID, the vertex
+    count of a line and the coordinates), made without a bytes object a geometry: a fixed header
+    a row and the coordinate array itself, which the row join puts side by side.
+    """
+    if not len(geoms):
+        return None
+    kinds = shapely.get_type_id(geoms)
+    kind = int(kinds[0])
+    if kind not in EWKB_HEADER or (kinds != kind).any() or shapely.has_z(geoms).any():
+        return None
+    if kind == POINT and shapely.is_empty(geoms).any():
+        return None  # an empty point has no coordinates to write
+    _, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    starts = np.asarray(offsets[0], dtype=np.int64) if kind == LINESTRING else np.arange(len(geoms) + 1)
+    counts = np.diff(starts)
+    header = np.empty(len(geoms), dtype=EWKB_HEADER[kind])
+    header["order"], header["type"], header["srid"] = 1, kind + 1 + SRID_FLAG, SRID
+    if kind == LINESTRING:
+        header["count"] = counts
+    width = EWKB_HEADER[kind].itemsize
+    coords = np.ascontiguousarray(coords, dtype="<f8")
+    vertices = pa.LargeBinaryArray.from_buffers(
+        BINARY, len(geoms), [None, pa.py_buffer(16 * starts), pa.py_buffer(coords)]
+    )
+    lengths = _fixed((width + 16 * counts).astype(">i4"), 4)
+    return [lengths, _fixed(header, width), vertices]
+
+
+def rows_payload(columns: list[Fields], n: int) -> memoryview:
+    """Return ``n`` binary COPY tuples of ``columns`` (each one's lengths and bytes) as one buffer."""
+    count = _fixed(np.full(n, len(columns), dtype=">i2"), 2)
+    rows = pc.binary_join_element_wise(count, *(a for fields in columns for a in fields), EMPTY)
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64, count=n + 1, offset=rows.offset * 8)
+    return memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]
+
+
+def _sliced(fields: Fields, rows: slice) -> Fields:
+    """Return the rows ``rows`` of fields encoded whole."""
+    return [a[rows] for a in fields]
+
+
+def _text_chunk(values: np.ndarray | pa.Array, encode: Callable[[Any], str], prefix: bytes, rows: slice) -> Fields:
+    """Return the fields of rows ``rows`` of a text or JSON column."""
+    return text_fields(values[rows], encode, prefix)
+
+
+def copy_features(
+    conn: Connection,
+    table: Table,
+    values: Mapping[str, np.ndarray | pa.Array],
+    rest: Mapping[str, np.ndarray],
+    geoms: np.ndarray,
+    shape: Callable[[np.ndarray], np.ndarray],
+) -> int | None:
+    """Write typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with one binary COPY.
+
+    Returns how many rows, or None (nothing sent) when a column's server type or an integer is not
+    one this module writes: the caller copies text then. Encoded chunk by chunk, as the text COPY.
+    """
+    kinds = server_types(conn, table)
+    if any(kinds.get(name) not in TYPES for name in [*values, "attrs", "geom"]) or kinds["geom"] != "geometry":
+        return None
+    encoders: list[Callable[[slice], Fields]] = []
+    for name, column in values.items():
+        if kinds[name] == "int4":
+            whole = int4_fields(column)
+            if whole is None:
+                return None
+            encoders.append(functools.partial(_sliced, whole))
+        else:
+            prefix = b"\x01" if kinds[name] == "jsonb" else b""
+            encoders.append(functools.partial(_text_chunk, column, pgcopy.encoder_for(table.c[name]), prefix))
+    prefix = b"\x01" if kinds["attrs"] == "jsonb" else b""
+    encoders.append(lambda rows: attrs_fields({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start, prefix))
+    encoders.append(lambda rows: ewkb_fields(shape(geoms[rows])))
+    return copy_columns(conn, table, [*values, "attrs", "geom"], encoders, len(geoms))
+
+
+def copy_columns(
+    conn: Connection,
+    table: Table,
+    names: list[str],
+    encoders: list[Callable[[slice], Fields]],
+    n: int,
+    chunk_rows: int | None = None,
+) -> int:
+    """Send ``n`` rows into columns ``names`` of ``table`` by binary COPY, each column's chunk made by its encoder."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    columns = ", ".join(f'"{c}"' for c in names)
+    raw = conn.connection.driver_connection
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT binary)'
+    with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
+        copy.write(SIGNATURE)
+        for start in range(0, n, chunk_rows):
+            rows = slice(start, min(start + chunk_rows, n))
+            copy.write(rows_payload([encode(rows) for encode in encoders], rows.stop - rows.start))
+        copy.write(TRAILER)
+    return n
+
+
+def copy_reports(conn: Connection, table: Table, ids: list[int], texts: list[str], chunk_rows: int) -> bool:
+    """Write delivery ``ids`` and their reports' JSON ``texts`` by binary COPY; False (nothing sent) when the
+    table's types are not an int4 and a JSON column."""
+    kinds = server_types(conn, table)
+    if kinds.get("delivery_id") != "int4" or kinds.get("report") not in {"json", "jsonb"}:
+        return False
+    delivery_ids = int4_fields(np.array(ids, dtype=object))
+    if delivery_ids is None:
+        return False
+    prefix = b"\x01" if kinds["report"] == "jsonb" else b""
+
+    def reports(rows: slice) -> Fields:
+        if not prefix:
+            return framed(pa.array(texts[rows], type=pa.large_string()).cast(BINARY))
+        return framed(pa.array([prefix + t.encode() for t in texts[rows]], type=BINARY))
+
+    encoders: list[Callable[[slice], Fields]] = [functools.partial(_sliced, delivery_ids), reports]
+    copy_columns(conn, table, ["delivery_id", "report"], encoders, len(ids), chunk_rows)
+    return True
