@@ -28,7 +28,7 @@ from sqlalchemy import Engine, event, select
 from benchmarks.common import store_layers
 from gis_service.catalogue import LayerSpec, bundled_catalogue
 from gis_service.clock import BusinessClock
-from gis_service.db.backends import pgcopy
+from gis_service.db.backends import pgbinary, pgcopy
 from gis_service.db.engine import transaction
 from gis_service.db.models import LAYER_MODELS, Delivery
 from gis_service.demo.generator import generate
@@ -36,7 +36,6 @@ from gis_service.demo.load import load_demo, read_demo
 from gis_service.ingest.normalise import normalise
 from gis_service.ingest.pipeline import IMPORTABLE, ImportOptions, run_import
 from gis_service.settings import Settings
-from gis_service.store import pgbinary
 from gis_service.store.features import read_features
 
 ROOT = Path(__file__).resolve().parent.parent

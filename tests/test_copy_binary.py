@@ -15,10 +15,10 @@ import shapely
 from sqlalchemy import Engine, select
 
 from gis_service.catalogue import FieldSpec, bundled_catalogue
-from gis_service.db.backends import pgcopy
+from gis_service.db.backends import pgbinary, pgcopy
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery, DeliveryReport
-from gis_service.store import bulk, pgbinary
+from gis_service.store import bulk
 from gis_service.store.bulk import insert_features
 from gis_service.store.features import read_features
 

@@ -2,7 +2,7 @@
 
 Imports, the demo loader, the ledger and the province loader all write features through
 :func:`insert_features`, in the caller's transaction. PostGIS gets one ``COPY`` per table
-(binary by :mod:`.pgbinary` where the table's types allow, else text by
+(binary by :mod:`gis_service.db.backends.pgbinary` where the table's types allow, else text by
 :mod:`gis_service.db.backends.pgcopy`), SpatiaLite an executemany: the backend
 says which (``copy_load``) and spells the filters. Here: which values go to which column (catalogue
 fields, ``attrs``, defaults COPY would bypass), geometries shaped for their column, the deliveries
@@ -29,10 +29,9 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
-from gis_service.db.backends import pgcopy
+from gis_service.db.backends import pgbinary, pgcopy
 from gis_service.db.backends.pgcopy import json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
-from gis_service.store import pgbinary
 from gis_service.store.tables import table_of
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
