@@ -73,7 +73,7 @@ def gap_rows(
     h = holder[inner]
     touch = np.zeros(len(inner), dtype=bool)
     has = h >= 0
-    gap_xy = parts.high_end[h[has]] - parts.low_end[inner[has]]
+    gap_xy = parts.ends(h[has])[1] - parts.ends(inner[has])[0]
     touch[has] = np.hypot(gap_xy[:, 0], gap_xy[:, 1]) <= tolerance
     inner, h = inner[~touch], h[~touch]
     head = h < 0

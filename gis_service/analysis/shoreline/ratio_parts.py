@@ -6,7 +6,10 @@ The measuring runs on vertex tables of a chunk of parts at a time (numpy over co
 only geometries built are those of polygon and multi-part zones), and the table keeps one row of
 numbers a part: the vertices of the parts that the gaps, overlaps and stretch tables draw are
 taken again from the parts' geometries when asked (:meth:`PartTable.metric_of`), so that a
-million stretches never have their vertices in memory twice.
+million stretches never have their vertices in memory twice. Each column has the narrowest type
+that holds it (32-bit zone and river numbers, 8-bit bank and type codes), and what follows from
+the vertices alone (the ends in metres, the metres per local metre) is worked out again for the
+few parts that need it: a part costs ~50 bytes and its vertices.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -41,33 +45,51 @@ PARTS_PER_CHUNK = 65_536  # parts measured at once: their vertex tables are free
 
 
 # The columns of a part table, one value (or vertex) a row, that joining tables concatenates.
-COLUMNS: tuple[str, ...] = ("zone", "river", "bank", "zone_type", "a", "b", "reversed", "length", "scale")
-COLUMNS += ("low_end", "high_end", "coords", "whole")
+COLUMNS: tuple[str, ...] = ("zone", "river", "bank", "zone_type", "a", "b", "reversed", "length", "coords")
+# Numbers of zones and rivers (32 bits: 2 147 483 647 of each), bank and type codes (8 bits); typed loosely
+# so that the columns pass where 64-bit integers are asked (numpy widens them where they meet).
+NUMBER: npt.DTypeLike = np.int32
+CODE: npt.DTypeLike = np.int8
 
 
 @dataclass
 class PartTable:
     """One row a line part of a zone stretch, ordered by zone (then part)."""
 
-    zone: IntArray
-    river: IntArray
-    bank: IntArray  # 0 left, 1 right
-    zone_type: IntArray  # index into ZONE_TYPES
+    zone: IntArray  # NUMBER
+    river: IntArray  # NUMBER
+    bank: IntArray  # CODE: 0 left, 1 right
+    zone_type: IntArray  # CODE: index into ZONE_TYPES
     a: FloatArray  # low (upstream) chainage, geodesic metres
     b: FloatArray  # high (downstream) chainage
     reversed: BoolArray  # drawn against the flow
     length: FloatArray  # geodesic metres
-    scale: FloatArray  # geodesic metres per local metre along the part
-    low_end: FloatArray  # (n, 2) local-metre coordinates of the upstream end
-    high_end: FloatArray
     coords: FloatArray  # (m, 2) the parts' vertices in lon/lat, part after part
     first: IntArray  # index in ``coords`` of each part's first vertex (and the total at the end: n + 1)
     frames: LocalFrames  # each river's local metre frame (the centerline index's)
-    whole: GeomArray  # the zone's own geometry where the part is all of it (a LineString), else None
+    whole: GeomArray | None  # the zone's own geometry where the part is all of it (a LineString), else None
 
     def __len__(self) -> int:
         """Return the number of parts."""
         return len(self.zone)
+
+    def ends(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return the local-metre coordinates of the upstream and the downstream end of parts ``rows``, (n, 2) each.
+
+        The same numbers :func:`measure` chose the ends by: each vertex is taken to its river's frame on its own.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        start, end = self.first[rows], self.first[rows + 1] - 1
+        river = self.river[rows]
+        back = self.reversed[rows][:, None]
+        first_xy = self.frames.xy_to_local(self.coords[start], river)
+        last_xy = self.frames.xy_to_local(self.coords[end], river)
+        return np.where(back, last_xy, first_xy), np.where(back, first_xy, last_xy)
+
+    def scale_of(self, rows: IntArray, metric: Polylines) -> FloatArray:
+        """Return the geodesic metres per local metre along parts ``rows`` (``metric``: their :meth:`metric_of`)."""
+        length = self.length[np.asarray(rows, dtype=np.int64)]
+        return np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0)
 
     def _vertices(self, rows: IntArray) -> tuple[FloatArray, IntArray]:
         """Return the lon/lat vertices of parts ``rows`` and the position in ``rows`` of each."""
@@ -108,7 +130,9 @@ class PartTable:
             values[name] = np.concatenate([getattr(t, name) for t in tables])
             for t in tables:
                 setattr(t, name, getattr(t, name)[:0])
-        return cls(**values, frames=tables[0].frames)
+        wholes = [t.whole for t in tables if t.whole is not None]
+        whole: GeomArray | None = np.concatenate(wholes) if len(wholes) == len(tables) else None
+        return cls(**values, frames=tables[0].frames, whole=whole)
 
     @cached_property
     def lonlat(self) -> Polylines:
@@ -164,9 +188,6 @@ class Measured:
     b: FloatArray
     reversed: BoolArray
     length: FloatArray
-    scale: FloatArray
-    low_end: FloatArray
-    high_end: FloatArray
 
 
 def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measured:
@@ -185,14 +206,10 @@ def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measur
     starts = np.minimum(np.searchsorted(vertex_part, np.arange(count), side="left"), max(len(coords) - 1, 0))
     ends = np.maximum(np.searchsorted(vertex_part, np.arange(count), side="right") - 1, 0)
     c0, c1 = np.zeros(count), np.zeros(count)
-    low, high = np.zeros((count, 2)), np.zeros((count, 2))
     if keep.any():
         k = np.flatnonzero(keep)
         s, e, r = starts[k], ends[k], river[k]
         c0[k], c1[k] = (index.geodesic(index.locate(metric.x[i], metric.y[i], r), r) for i in (s, e))
-        back = (c0[k] > c1[k])[:, None]
-        low[k] = np.where(back, metric_xy[e], metric_xy[s])
-        high[k] = np.where(back, metric_xy[s], metric_xy[e])
     return Measured(
         keep=keep,
         coords=coords[keep[vertex_part]],
@@ -201,9 +218,6 @@ def measure(geoms: GeomArray, river: IntArray, index: CenterlineIndex) -> Measur
         b=np.maximum(c0, c1),
         reversed=c0 > c1,
         length=length,
-        scale=np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0),
-        low_end=low,
-        high_end=high,
     )
 
 
@@ -232,19 +246,16 @@ def part_table(
 
     if not keep.all():
         geoms, zone, whole, river = geoms[keep], zone[keep], whole[keep], river[keep]
-    bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(np.int64)[zone]
+    bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(CODE)[zone]
     return PartTable(
-        zone=zone,
-        river=river,
+        zone=zone.astype(NUMBER),
+        river=river.astype(NUMBER),
         bank=bank,
         zone_type=_type_codes(zones)[zone],
         a=joined("a"),
         b=joined("b"),
         reversed=joined("reversed"),
         length=joined("length"),
-        scale=joined("scale"),
-        low_end=joined("low_end"),
-        high_end=joined("high_end"),
         coords=np.concatenate([c.coords for c in chunks]),
         first=np.concatenate(([0], np.cumsum(np.concatenate([c.counts for c in chunks])))).astype(np.int64),
         frames=index.frames,
@@ -261,7 +272,7 @@ def _where(mask: BoolArray, geoms: GeomArray) -> GeomArray:
 
 def _type_codes(zones: gpd.GeoDataFrame) -> IntArray:
     """Return each zone's type as an index into ZONE_TYPES."""
-    return pd.Index(ZONE_TYPES).get_indexer(zones["zone_type"]).astype(np.int64)
+    return pd.Index(ZONE_TYPES).get_indexer(zones["zone_type"]).astype(CODE)
 
 
 def in_4490(gdf: gpd.GeoDataFrame, what: str, columns: Sequence[str]) -> gpd.GeoDataFrame:

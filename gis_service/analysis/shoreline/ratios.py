@@ -171,7 +171,7 @@ class ZoneBatches:
         parts.zone += self.usable
         if not self.keep_geometries:
             # The stretch table then draws each zone from its parts' vertices: the batch's geometries can go.
-            parts.whole = np.full(len(parts), None, dtype=object)
+            parts.whole = None
         self.usable += int(usable.sum())
         self.tables.append(parts)
         self.drawn.append(drawn)
@@ -300,5 +300,5 @@ def _covered_length(parts: PartTable, reach: FloatArray, index: CenterlineIndex)
     for chain in (parts.a[hit], upto):
         x, y = index.point_at(index.to_metric(chain, r), r)
         pos.append(lines.project(x, y, own)[0])
-    out[hit] = np.abs(pos[1] - pos[0]) * parts.scale[hit]
+    out[hit] = np.abs(pos[1] - pos[0]) * parts.scale_of(hit, lines)
     return out
