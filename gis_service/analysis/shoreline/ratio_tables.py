@@ -13,7 +13,8 @@ import pandas as pd
 from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import BANKS, ZONE_TYPES, PartTable
 
-Covered = dict[str, tuple[FloatArray, IntArray, FloatArray]]
+# Per walk (bank, type, protected+reserved): the bank metres of each part an earlier part of its walk covers.
+Covered = dict[str, FloatArray]
 
 
 def sum_by(values: FloatArray, key: IntArray, size: int) -> FloatArray:
@@ -44,11 +45,11 @@ def bank_table(
     n_types = len(ZONE_TYPES)
     key = code_id[parts.river] * len(BANKS) + parts.bank
     protecting = np.isin(parts.zone_type, [ZONE_TYPES.index("protected"), ZONE_TYPES.index("reserved")])
-    per_type = sum_by(parts.length - covered["type"][2], key * n_types + parts.zone_type, size * n_types)
+    per_type = sum_by(parts.length - covered["type"], key * n_types + parts.zone_type, size * n_types)
     columns = {
-        "length_m": sum_by(parts.length - covered["bank"][2], key, size),
+        "length_m": sum_by(parts.length - covered["bank"], key, size),
         **{t: per_type[i::n_types] for i, t in enumerate(ZONE_TYPES)},
-        "pr_m": sum_by(np.where(protecting, parts.length - covered["pr"][2], 0.0), key, size),
+        "pr_m": sum_by(np.where(protecting, parts.length - covered["pr"], 0.0), key, size),
     }
     for name, issues in (("gaps_m", gaps), ("overlaps_m", overlaps)):
         river = issues["river"].to_numpy(dtype=np.int64)
