@@ -114,26 +114,6 @@ class PartTable:
         metric = self.metric_of(rows)
         return metric.point_at(metric.length / 2, np.arange(len(rows), dtype=np.int64))
 
-    @classmethod
-    def joined(cls, tables: list[PartTable]) -> PartTable:
-        """Return one table of ``tables``' parts, in order (their zone numbers already the joined ones).
-
-        The tables are emptied as their columns are joined, so that the parts are never held twice.
-        """
-        if len(tables) == 1:
-            return tables[0]
-        sizes = [len(t.coords) for t in tables]
-        offsets = np.cumsum([0, *sizes[:-1]])
-        firsts = [t.first[:-1] + o for t, o in zip(tables, offsets, strict=True)]
-        values: dict[str, np.ndarray] = {"first": np.concatenate([*firsts, [sum(sizes)]]).astype(np.int64)}
-        for name in COLUMNS:
-            values[name] = np.concatenate([getattr(t, name) for t in tables])
-            for t in tables:
-                setattr(t, name, getattr(t, name)[:0])
-        wholes = [t.whole for t in tables if t.whole is not None]
-        whole: GeomArray | None = np.concatenate(wholes) if len(wholes) == len(tables) else None
-        return cls(**values, frames=tables[0].frames, whole=whole)
-
     @cached_property
     def lonlat(self) -> Polylines:
         """All parts' lon/lat vertices (the stretch tables draw them)."""
@@ -148,6 +128,51 @@ class PartTable:
     def midpoint(self) -> tuple[FloatArray, FloatArray]:
         """Return the local-metre midpoint (half its length along) of each part."""
         return self.metric.point_at(self.metric.length / 2, np.arange(len(self), dtype=np.int64))
+
+
+class JoinedParts:
+    """The part tables of batches joined as they come (their zone numbers already the joined ones).
+
+    Each column grows in place (``ndarray.resize``: a ``realloc``, which moves no page of a large
+    block), so that the parts of a million stretches are never held twice, as a join at the end
+    would hold them, nor left in the heap's holes batch by batch.
+    """
+
+    def __init__(self) -> None:
+        self.columns: dict[str, np.ndarray] = {}
+        self.wholes: list[GeomArray | None] = []
+        self.frames: LocalFrames | None = None
+
+    def append(self, table: PartTable) -> None:
+        """Add ``table``'s parts after those so far."""
+        vertices = len(self.columns["coords"]) if self.columns else 0
+        for name in (*COLUMNS, "first"):
+            values = table.first[:-1] + vertices if name == "first" else getattr(table, name)
+            _extend(self.columns, name, values)
+        self.wholes.append(table.whole)
+        self.frames = table.frames
+
+    def table(self) -> PartTable:
+        """Return the parts so far as one table, handing the columns over (this is then empty)."""
+        if self.frames is None:
+            raise ValueError("no part table was added")
+        columns, self.columns = self.columns, {}
+        _extend(columns, "first", np.array([len(columns["coords"])], dtype=np.int64))
+        wholes = [w for w in self.wholes if w is not None]
+        whole = np.concatenate(wholes) if len(wholes) == len(self.wholes) else None
+        self.wholes = []
+        return PartTable(**columns, frames=self.frames, whole=whole)
+
+
+def _extend(columns: dict[str, np.ndarray], name: str, values: np.ndarray) -> None:
+    """Append ``values`` to column ``name`` (made on its first values), growing it in place."""
+    have = columns.get(name)
+    if have is None:
+        columns[name] = np.array(values, order="C")
+        return
+    n = len(have)
+    have.resize((n + len(values), *have.shape[1:]), refcheck=False)
+    have[n:] = values
 
 
 def zone_parts(

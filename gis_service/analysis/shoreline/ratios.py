@@ -41,7 +41,7 @@ import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
-from gis_service.analysis.shoreline.ratio_parts import PartTable, in_4490, part_table
+from gis_service.analysis.shoreline.ratio_parts import JoinedParts, PartTable, in_4490, part_table
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
 from gis_service.runtime import collector_paused, shared_texts
 
@@ -158,7 +158,7 @@ class ZoneBatches:
         index = self.index
         self.known = {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}
         self.bank_lines = bank_lines
-        self.tables: list[PartTable] = []
+        self.parts = JoinedParts()
         self.drawn: list[BoolArray] = []  # per batch: which zones have a geometry
         self.usable = 0  # zones counted so far
 
@@ -174,7 +174,7 @@ class ZoneBatches:
             # The stretch table then draws each zone from its parts' vertices: the batch's geometries can go.
             parts.whole = None
         self.usable += int(usable.sum())
-        self.tables.append(parts)
+        self.parts.append(parts)
         self.drawn.append(drawn)
         return zones
 
@@ -190,9 +190,7 @@ class ZoneBatches:
         """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
         usable, _river = _usable(zones, self.known)
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
-        tables, self.tables = self.tables, []
-        parts = PartTable.joined(tables)
-        del tables
+        parts = self.parts.table()
         reach, holder, covered = walks(parts, self.index)
         return build_report(
             rivers=self.rivers,
