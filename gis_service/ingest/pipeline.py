@@ -43,7 +43,7 @@ from gis_service.ingest.validation.river_batches import RiverBatches
 from gis_service.ingest.validation.validate import Context, validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed
-from gis_service.runtime import collector_paused
+from gis_service.runtime import collector_paused, release_free_pages
 from gis_service.settings import Settings
 from gis_service.store.bulk import report_texts, write_reports
 from gis_service.store.current import CurrentFeatures
@@ -147,6 +147,7 @@ class Batches:
         self, frame: gpd.GeoDataFrame, first: int, unreadable: list[Finding], field_map: dict[str, str]
     ) -> gpd.GeoDataFrame:
         """Check a batch, hand it to the writer while all is clean; return what to keep of it."""
+        release_free_pages()  # the pages the batch before used and left free
         mapped = set(field_map.values()) | ({"river_code"} if self.river else set())
         reported = {(f.feature, f.field) for f in unreadable if f.feature is not None and f.field}
         frame, found = self.checks.run(frame, first, mapped, reported)
@@ -457,6 +458,7 @@ def import_delivery(
         raise with_web_map_hint(session, exc, catalogue, district) from None
     source = prepared.source
     writer = prepared.writer
+    release_free_pages()  # the last batch's
     step("validate")
     ctx, ratios = prepared.along.context, prepared.along.ratios
     try:
