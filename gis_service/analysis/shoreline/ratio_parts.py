@@ -288,6 +288,22 @@ def part_table(
     )
 
 
+def river_groups(river: IntArray, size: int) -> list[IntArray]:
+    """Return the parts of whole rivers, a group of rivers at a time with about ``size`` parts (a larger river alone).
+
+    Each group's parts are in part order within each river (the walks' tie order).
+    """
+    if not len(river):
+        return []
+    order = np.argsort(river, kind="stable")
+    counts = np.bincount(river)
+    ends = np.cumsum(counts)
+    # Cut after the river whose parts end the first beyond each multiple of ``size``.
+    cuts = np.unique(np.searchsorted(ends, np.arange(size, int(ends[-1]), size), side="left"))
+    bounds = [0, *ends[cuts].tolist(), len(river)]
+    return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+
+
 def _where(mask: BoolArray, geoms: GeomArray) -> GeomArray:
     """Return ``geoms`` where ``mask`` holds, None elsewhere."""
     out = np.full(len(geoms), None, dtype=object)

@@ -41,12 +41,14 @@ import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
-from gis_service.analysis.shoreline.ratio_parts import JoinedParts, PartTable, in_4490, part_table
+from gis_service.analysis.shoreline.ratio_parts import JoinedParts, PartTable, in_4490, part_table, river_groups
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
 from gis_service.runtime import collector_paused, shared_texts
 
 PROTECTING = ("protected", "reserved")
+REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
 PARTS_PER_WALK = 65_536  # parts swept at once (whole rivers): the sorts' temporaries are bounded by it
+__all__ = ["RatioRules", "ratio_batches", "ratio_check", "river_groups", "shoreline_ratios", "sweep", "walks"]
 RANGE_LINE_TYPES = ("LineString", "MultiLineString")
 
 
@@ -194,7 +196,7 @@ class ZoneBatches:
         reach, holder, covered = walks(parts, self.index)
         return build_report(
             rivers=self.rivers,
-            zones=zones[usable].reset_index(drop=True),
+            zones=reported_zones(zones, usable),
             parts=parts,
             reach=reach,
             holder=holder,
@@ -206,6 +208,13 @@ class ZoneBatches:
             overlap_tolerance_m=overlap_tolerance_m,
             warnings=_left_out(zones, self.known),
         )
+
+
+def reported_zones(zones: pd.DataFrame, usable: BoolArray) -> pd.DataFrame:
+    """Return the ``usable`` zones in the columns the report reads (an import's others, WKB and keys, not copied)."""
+    geometry = zones.geometry.name if isinstance(zones, gpd.GeoDataFrame) else None
+    zones = zones[[c for c in zones.columns if c in REPORTED_COLUMNS or c == geometry]]
+    return (zones if usable.all() else zones[usable]).reset_index(drop=True)
 
 
 def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
@@ -262,22 +271,6 @@ def sweep(order: IntArray, group: IntArray, b: FloatArray, rank: IntArray) -> tu
     reach[order[same + 1]] = b[holds[same]]
     holder[order[same + 1]] = holds[same]
     return reach, holder
-
-
-def river_groups(river: IntArray, size: int) -> list[IntArray]:
-    """Return the parts of whole rivers, a group of rivers at a time with about ``size`` parts (a larger river alone).
-
-    Each group's parts are in part order within each river (the walks' tie order).
-    """
-    if not len(river):
-        return []
-    order = np.argsort(river, kind="stable")
-    counts = np.bincount(river)
-    ends = np.cumsum(counts)
-    # Cut after the river whose parts end the first beyond each multiple of ``size``.
-    cuts = np.unique(np.searchsorted(ends, np.arange(size, int(ends[-1]), size), side="left"))
-    bounds = [0, *ends[cuts].tolist(), len(river)]
-    return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
 
 
 def walks(parts: PartTable, index: CenterlineIndex) -> tuple[FloatArray, IntArray, dict[str, FloatArray]]:
