@@ -570,7 +570,7 @@ def test_river_groups_keep_each_river_whole() -> None:
 
 @pytest.mark.parametrize("size", [1, 3])
 def test_walks_by_groups_of_rivers_give_the_report_of_one_walk(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gis_service.analysis.shoreline import ratio_tables, ratios
+    from gis_service.analysis.shoreline import ratio_issues, ratio_tables, ratios
 
     # Three rivers 5 km apart, each the straight case (left: 50 m gap at 400–450; right: 100 m overlap at 500–600),
     # their zones given interleaved (R1's first zone, R2's first, R3's first, R1's second, ...).
@@ -585,6 +585,7 @@ def test_walks_by_groups_of_rivers_give_the_report_of_one_walk(size: int, monkey
     whole = shoreline_ratios(zs, rv)
     monkeypatch.setattr(ratios, "PARTS_PER_WALK", size)
     monkeypatch.setattr(ratio_tables, "PARTS_PER_SUM", size)
+    monkeypatch.setattr(ratio_issues, "PARTS_PER_SORT", size)
     walked = shoreline_ratios(zs, rv)
     assert walked.to_json() == whole.to_json()
     for name in ("gaps", "overlaps", "stretches"):
