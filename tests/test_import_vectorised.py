@@ -56,6 +56,18 @@ def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:
     assert got[len(base) :].tolist() == [True, True, False, False, False, False]
 
 
+def test_colliding_keys_are_still_compared_exactly() -> None:
+    rng = np.random.default_rng(5)
+    base = list(random_lines(rng, 20))  # 22 lines: rows 0-21, in rivers 0 (even rows) and 1 (odd rows)
+    n = len(base)
+    # Every row shares one key (as if the hash collided for all) and the rivers are numbers (value codes).
+    # Added to river 0: row 2 again, row 3 again (its first is in river 1), row 4 reversed (equal once normalised).
+    geoms = np.array([*base, base[2], base[3], shapely.reverse(base[4])], dtype=object)
+    scope = np.array([i % 2 for i in range(n)] + [0, 0, 0], dtype=np.int64)
+    got = duplicate_geometries(np.full(len(geoms), 7, dtype=np.uint64), scope, lambda rows: geoms[rows])
+    assert np.flatnonzero(got).tolist() == [n, n + 2]
+
+
 def test_repeated_keys_found_by_sorting() -> None:
     # 5 and 1 occur twice, 2 and 7 once; the largest uint64 twice (no sign trouble in the sort).
     top = np.iinfo(np.uint64).max
