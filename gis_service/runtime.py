@@ -74,6 +74,32 @@ def return_freed_memory_promptly() -> bool:
     return True
 
 
+def release_free_pages() -> None:
+    """Hand the whole free pages inside glibc's heaps back to the system (``malloc_trim``); elsewhere nothing.
+
+    A batch of an import leaves what it keeps (a few small columns) among the pages its transients
+    used; the next batch reuses only the holes it fits, so the heap grows with every batch. Called
+    between batches it keeps ~50 MB off the peak of a million stretches, at a few milliseconds.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _malloc_trim() -> Any:
+    """Return glibc's ``malloc_trim``, or None (another C library)."""
+    global _trim
+    if _trim is False:
+        try:
+            _trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = None
+    return _trim
+
+
+_trim: Any = False  # glibc's malloc_trim once looked up (None: not there)
+
+
 def shared_texts(values: Any) -> np.ndarray:
     """Return ``values`` as an object array of texts (None where missing), one str object per distinct value.
 

@@ -159,3 +159,24 @@ def test_river_checks_in_batches_name_the_features_a_whole_read_names(
     )
     flagged = [f["feature"] for f in reports[0]["findings"] if f["code"] == "bank_wrong_side"]
     assert flagged == swapped
+
+
+def test_coded_columns_kept_as_categories_join_as_they_were() -> None:
+    import pandas as pd
+
+    from gis_service.ingest.pipeline import coded
+
+    # Two batches of expected banks share their categories: joined, still one byte a row.
+    first = coded(pd.Series(["left", None, "right"], dtype="str"), ["left", "right"])
+    second = coded(pd.Series(["right", "right"], dtype="str"), ["left", "right"])
+    joined = pd.concat([first, second], ignore_index=True)
+    assert isinstance(joined.dtype, pd.CategoricalDtype)
+    assert joined.tolist()[:1] + joined.tolist()[2:] == ["left", "right", "right", "right"] and pd.isna(joined[1])
+    # A value beyond them ("中岸", an error the checks name) keeps its batch's own categories; the join holds texts.
+    odd = coded(pd.Series(["中岸", "left"], dtype="str"), ["left", "right"])
+    assert list(odd.cat.categories) == ["left", "right", "中岸"]
+    mixed = pd.concat([first, odd], ignore_index=True)
+    assert mixed.astype(object).where(mixed.notna(), None).tolist() == ["left", None, "right", "中岸", "left"]
+    # Codes a GeoPackage typed as numbers stay as they are.
+    numbers = pd.Series([1, 2])
+    assert coded(numbers, ["1"]) is numbers

@@ -8,7 +8,14 @@ import shapely
 import shapely.affinity
 
 from gis_service.db.backends.pgcopy import NULL, attrs_text, copy_text, ewkb_hex, rows_payload
-from gis_service.ingest.validation.checks import MARKUP, duplicate_geometries, markup_rows, shape_keys, value_codes
+from gis_service.ingest.validation.checks import (
+    MARKUP,
+    duplicate_geometries,
+    markup_rows,
+    repeated,
+    shape_keys,
+    value_codes,
+)
 from gis_service.store.bulk import geometries_for_column
 
 
@@ -47,6 +54,27 @@ def test_duplicate_geometries_match_comparing_every_normalised_shape() -> None:
         seen.add(key)
     assert got.tolist() == expected
     assert got[len(base) :].tolist() == [True, True, False, False, False, False]
+
+
+def test_colliding_keys_are_still_compared_exactly() -> None:
+    rng = np.random.default_rng(5)
+    base = list(random_lines(rng, 20))  # 22 lines: rows 0-21, in rivers 0 (even rows) and 1 (odd rows)
+    n = len(base)
+    # Every row shares one key (as if the hash collided for all) and the rivers are numbers (value codes).
+    # Added to river 0: row 2 again, row 3 again (its first is in river 1), row 4 reversed (equal once normalised).
+    geoms = np.array([*base, base[2], base[3], shapely.reverse(base[4])], dtype=object)
+    scope = np.array([i % 2 for i in range(n)] + [0, 0, 0], dtype=np.int64)
+    got = duplicate_geometries(np.full(len(geoms), 7, dtype=np.uint64), scope, lambda rows: geoms[rows])
+    assert np.flatnonzero(got).tolist() == [n, n + 2]
+
+
+def test_repeated_keys_found_by_sorting() -> None:
+    # 5 and 1 occur twice, 2 and 7 once; the largest uint64 twice (no sign trouble in the sort).
+    top = np.iinfo(np.uint64).max
+    keys = np.array([5, 1, 5, 2, 1, 7, top, top], dtype=np.uint64)
+    assert repeated(keys).tolist() == [True, True, True, False, True, False, True, True]
+    assert repeated(np.array([3], dtype=np.uint64)).tolist() == [False]
+    assert repeated(np.zeros(0, dtype=np.uint64)).tolist() == []
 
 
 def test_markup_found_in_one_pass_matches_each_value() -> None:

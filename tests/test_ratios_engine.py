@@ -555,3 +555,46 @@ def test_zones_given_in_batches_give_the_report_of_one_batch(size: int) -> None:
         assert all(shapely.equals_exact(g, w, 1e-9) for g, w in zip(got.geometry, want.geometry, strict=True))
     assert whole.to_json()["rivers"][0]["banks"]["left"]["overlaps_m"] > 0  # the case has what it tests
     assert len(whole.gaps) and len(whole.overlaps)
+
+
+def test_river_groups_keep_each_river_whole() -> None:
+    from gis_service.analysis.shoreline.ratios import river_groups
+
+    # Parts of rivers 2, 0, 1, 0, 2, 2: river 0 has 2 parts (rows 1, 3), river 1 one (row 2), river 2 three.
+    groups = river_groups(np.array([2, 0, 1, 0, 2, 2]), 2)
+    # The first cut falls after river 0 (2 parts), the next after the river reaching 4 parts: river 2.
+    assert [g.tolist() for g in groups] == [[1, 3], [2, 0, 4, 5]]
+    assert [g.tolist() for g in river_groups(np.array([0, 1, 1]), 100)] == [[0, 1, 2]]
+    assert river_groups(np.zeros(0, dtype=np.int64), 2) == []
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_walks_by_groups_of_rivers_give_the_report_of_one_walk(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gis_service.analysis.shoreline import ratio_issues, ratio_tables, ratios
+
+    # Three rivers 5 km apart, each the straight case (left: 50 m gap at 400–450; right: 100 m overlap at 500–600),
+    # their zones given interleaved (R1's first zone, R2's first, R3's first, R1's second, ...).
+    rivers, sets = [], []
+    for k, code in enumerate(("R1", "R2", "R3")):
+        zs, rv = straight_case()
+        shift = 5000.0 * k
+        rivers.append(rv.assign(code=code, geometry=rv.geometry.translate(0, shift)))
+        sets.append(zs.assign(river_code=code, code=zs["code"] + code, geometry=zs.geometry.translate(0, shift)))
+    rv = pd_concat(*rivers).set_crs(4545, allow_override=True)
+    zs = pd_concat(*(s.iloc[[i]] for i in range(4) for s in sets)).set_crs(4545, allow_override=True)
+    whole = shoreline_ratios(zs, rv)
+    monkeypatch.setattr(ratios, "PARTS_PER_WALK", size)
+    monkeypatch.setattr(ratio_tables, "PARTS_PER_SUM", size)
+    monkeypatch.setattr(ratio_issues, "PARTS_PER_SORT", size)
+    walked = shoreline_ratios(zs, rv)
+    assert walked.to_json() == whole.to_json()
+    for name in ("gaps", "overlaps", "stretches"):
+        got, want = getattr(walked, name), getattr(whole, name)
+        assert list(got.drop(columns="geometry").itertuples()) == list(want.drop(columns="geometry").itertuples())
+        assert all(shapely.equals_exact(g, w, 0) for g, w in zip(got.geometry, want.geometry, strict=True))
+    for entry in whole.to_json()["rivers"]:
+        assert entry["banks"]["left"]["gaps_m"] == pytest.approx(50, abs=0.01)
+        assert entry["banks"]["right"]["overlaps_m"] == pytest.approx(100, abs=0.01)
+    # Each river's right bank: d (500–1000) runs into c (0–600).
+    pairs = sorted(zip(whole.overlaps["zone"], whole.overlaps["other_zone"], strict=True))
+    assert pairs == [(f"d{r}", f"c{r}") for r in ("R1", "R2", "R3")]

@@ -17,8 +17,9 @@ import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex, chainage_texts
 from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
-from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable
+from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable, river_groups
 
+PARTS_PER_SORT = 65_536  # parts sorted at once (whole rivers) to find each bank's end
 GAP_COLUMNS = ["river", "bank", "from_m", "to_m", "kind", "zone_before", "zone_after"]
 OVERLAP_COLUMNS = ["river", "bank", "from_m", "to_m", "length_m", "zone", "zone_type", "other_zone", "other_zone_type"]
 
@@ -73,14 +74,11 @@ def gap_rows(
     h = holder[inner]
     touch = np.zeros(len(inner), dtype=bool)
     has = h >= 0
-    gap_xy = parts.high_end[h[has]] - parts.low_end[inner[has]]
+    gap_xy = parts.ends(h[has])[1] - parts.ends(inner[has])[0]
     touch[has] = np.hypot(gap_xy[:, 0], gap_xy[:, 1]) <= tolerance
     inner, h = inner[~touch], h[~touch]
     head = h < 0
-    key = parts.river * 2 + parts.bank
-    # The tail: after the part reaching furthest down each bank (the first such part on a tie).
-    order = np.lexsort((np.arange(len(parts)), -parts.b, key))
-    last = order[np.concatenate(([True], key[order][1:] != key[order][:-1]))] if len(parts) else order
+    last = bank_ends(parts)
     last = last[index.geodesic_length[parts.river[last]] - parts.b[last] > tolerance]
     zoned = np.zeros((len(index.geodesic_length), len(BANKS)), dtype=bool)
     zoned[parts.river, parts.bank] = True
@@ -114,6 +112,20 @@ def gap_rows(
         }
     )
     return frame
+
+
+def bank_ends(parts: PartTable) -> IntArray:
+    """Return the part reaching furthest down each bank (the first such part on a tie), in bank order.
+
+    Sorted a few hundred rivers at a time (whole rivers, each one's parts in order): the same parts
+    as one sort of all, without its temporaries.
+    """
+    out = [np.zeros(0, dtype=np.int64)]
+    for rows in river_groups(np.asarray(parts.river), PARTS_PER_SORT):
+        key = np.asarray(parts.river[rows], dtype=np.int64) * 2 + parts.bank[rows]
+        order = np.lexsort((np.arange(len(rows)), -parts.b[rows], key))
+        out.append(rows[order[np.concatenate(([True], key[order][1:] != key[order][:-1]))]])
+    return np.concatenate(out)
 
 
 def overlap_rows(

@@ -6,7 +6,10 @@ The measuring runs on vertex tables of a chunk of parts at a time (numpy over co
 only geometries built are those of polygon and multi-part zones), and the table keeps one row of
 numbers a part: the vertices of the parts that the gaps, overlaps and stretch tables draw are
 taken again from the parts' geometries when asked (:meth:`PartTable.metric_of`), so that a
-million stretches never have their vertices in memory twice.
+million stretches never have their vertices in memory twice. Each column has the narrowest type
+that holds it (32-bit zone and river numbers, 8-bit bank and type codes), and what follows from
+the vertices alone (the ends in metres, the metres per local metre) is worked out again for the
+few parts that need it: a part costs ~50 bytes and its vertices.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -41,33 +45,51 @@ PARTS_PER_CHUNK = 65_536  # parts measured at once: their vertex tables are free
 
 
 # The columns of a part table, one value (or vertex) a row, that joining tables concatenates.
-COLUMNS: tuple[str, ...] = ("zone", "river", "bank", "zone_type", "a", "b", "reversed", "length", "scale")
-COLUMNS += ("low_end", "high_end", "coords", "whole")
+COLUMNS: tuple[str, ...] = ("zone", "river", "bank", "zone_type", "a", "b", "reversed", "length", "coords")
+# Numbers of zones and rivers (32 bits: 2 147 483 647 of each), bank and type codes (8 bits); typed loosely
+# so that the columns pass where 64-bit integers are asked (numpy widens them where they meet).
+NUMBER: npt.DTypeLike = np.int32
+CODE: npt.DTypeLike = np.int8
 
 
 @dataclass
 class PartTable:
     """One row a line part of a zone stretch, ordered by zone (then part)."""
 
-    zone: IntArray
-    river: IntArray
-    bank: IntArray  # 0 left, 1 right
-    zone_type: IntArray  # index into ZONE_TYPES
+    zone: IntArray  # NUMBER
+    river: IntArray  # NUMBER
+    bank: IntArray  # CODE: 0 left, 1 right
+    zone_type: IntArray  # CODE: index into ZONE_TYPES
     a: FloatArray  # low (upstream) chainage, geodesic metres
     b: FloatArray  # high (downstream) chainage
     reversed: BoolArray  # drawn against the flow
     length: FloatArray  # geodesic metres
-    scale: FloatArray  # geodesic metres per local metre along the part
-    low_end: FloatArray  # (n, 2) local-metre coordinates of the upstream end
-    high_end: FloatArray
     coords: FloatArray  # (m, 2) the parts' vertices in lon/lat, part after part
     first: IntArray  # index in ``coords`` of each part's first vertex (and the total at the end: n + 1)
     frames: LocalFrames  # each river's local metre frame (the centerline index's)
-    whole: GeomArray  # the zone's own geometry where the part is all of it (a LineString), else None
+    whole: GeomArray | None  # the zone's own geometry where the part is all of it (a LineString), else None
 
     def __len__(self) -> int:
         """Return the number of parts."""
         return len(self.zone)
+
+    def ends(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return the local-metre coordinates of the upstream and the downstream end of parts ``rows``, (n, 2) each.
+
+        The same numbers :func:`measure` chose the ends by: each vertex is taken to its river's frame on its own.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        start, end = self.first[rows], self.first[rows + 1] - 1
+        river = self.river[rows]
+        back = self.reversed[rows][:, None]
+        first_xy = self.frames.xy_to_local(self.coords[start], river)
+        last_xy = self.frames.xy_to_local(self.coords[end], river)
+        return np.where(back, last_xy, first_xy), np.where(back, first_xy, last_xy)
+
+    def scale_of(self, rows: IntArray, metric: Polylines) -> FloatArray:
+        """Return the geodesic metres per local metre along parts ``rows`` (``metric``: their :meth:`metric_of`)."""
+        length = self.length[np.asarray(rows, dtype=np.int64)]
+        return np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0)
 
     def _vertices(self, rows: IntArray) -> tuple[FloatArray, IntArray]:
         """Return the lon/lat vertices of parts ``rows`` and the position in ``rows`` of each."""
@@ -92,24 +114,6 @@ class PartTable:
         metric = self.metric_of(rows)
         return metric.point_at(metric.length / 2, np.arange(len(rows), dtype=np.int64))
 
-    @classmethod
-    def joined(cls, tables: list[PartTable]) -> PartTable:
-        """Return one table of ``tables``' parts, in order (their zone numbers already the joined ones).
-
-        The tables are emptied as their columns are joined, so that the parts are never held twice.
-        """
-        if len(tables) == 1:
-            return tables[0]
-        sizes = [len(t.coords) for t in tables]
-        offsets = np.cumsum([0, *sizes[:-1]])
-        firsts = [t.first[:-1] + o for t, o in zip(tables, offsets, strict=True)]
-        values: dict[str, np.ndarray] = {"first": np.concatenate([*firsts, [sum(sizes)]]).astype(np.int64)}
-        for name in COLUMNS:
-            values[name] = np.concatenate([getattr(t, name) for t in tables])
-            for t in tables:
-                setattr(t, name, getattr(t, name)[:0])
-        return cls(**values, frames=tables[0].frames)
-
     @cached_property
     def lonlat(self) -> Polylines:
         """All parts' lon/lat vertices (the stretch tables draw them)."""
@@ -124,6 +128,51 @@ class PartTable:
     def midpoint(self) -> tuple[FloatArray, FloatArray]:
         """Return the local-metre midpoint (half its length along) of each part."""
         return self.metric.point_at(self.metric.length / 2, np.arange(len(self), dtype=np.int64))
+
+
+class JoinedParts:
+    """The part tables of batches joined as they come (their zone numbers already the joined ones).
+
+    Each column grows in place (``ndarray.resize``: a ``realloc``, which moves no page of a large
+    block), so that the parts of a million stretches are never held twice, as a join at the end
+    would hold them, nor left in the heap's holes batch by batch.
+    """
+
+    def __init__(self) -> None:
+        self.columns: dict[str, np.ndarray] = {}
+        self.wholes: list[GeomArray | None] = []
+        self.frames: LocalFrames | None = None
+
+    def append(self, table: PartTable) -> None:
+        """Add ``table``'s parts after those so far."""
+        vertices = len(self.columns["coords"]) if self.columns else 0
+        for name in (*COLUMNS, "first"):
+            values = table.first[:-1] + vertices if name == "first" else getattr(table, name)
+            _extend(self.columns, name, values)
+        self.wholes.append(table.whole)
+        self.frames = table.frames
+
+    def table(self) -> PartTable:
+        """Return the parts so far as one table, handing the columns over (this is then empty)."""
+        if self.frames is None:
+            raise ValueError("no part table was added")
+        columns, self.columns = self.columns, {}
+        _extend(columns, "first", np.array([len(columns["coords"])], dtype=np.int64))
+        wholes = [w for w in self.wholes if w is not None]
+        whole = np.concatenate(wholes) if len(wholes) == len(self.wholes) else None
+        self.wholes = []
+        return PartTable(**columns, frames=self.frames, whole=whole)
+
+
+def _extend(columns: dict[str, np.ndarray], name: str, values: np.ndarray) -> None:
+    """Append ``values`` to column ``name`` (made on its first values), growing it in place."""
+    have = columns.get(name)
+    if have is None:
+        columns[name] = np.array(values, order="C")
+        return
+    n = len(have)
+    have.resize((n + len(values), *have.shape[1:]), refcheck=False)
+    have[n:] = values
 
 
 def zone_parts(
@@ -164,9 +213,6 @@ class Measured:
     b: FloatArray
     reversed: BoolArray
     length: FloatArray
-    scale: FloatArray
-    low_end: FloatArray
-    high_end: FloatArray
 
 
 def measure(
@@ -189,7 +235,6 @@ def measure(
     starts = np.minimum(np.searchsorted(vertex_part, np.arange(count), side="left"), max(len(coords) - 1, 0))
     ends = np.maximum(np.searchsorted(vertex_part, np.arange(count), side="right") - 1, 0)
     c0, c1 = np.zeros(count), np.zeros(count)
-    low, high = np.zeros((count, 2)), np.zeros((count, 2))
     if keep.any():
         k = np.flatnonzero(keep)
         s, e, r = starts[k], ends[k], river[k]
@@ -198,9 +243,6 @@ def measure(
             todo = np.flatnonzero(np.isnan(m))
             m[todo] = index.locate(metric.x[i[todo]], metric.y[i[todo]], r[todo])
             c[k] = index.geodesic(m, r)
-        back = (c0[k] > c1[k])[:, None]
-        low[k] = np.where(back, metric_xy[e], metric_xy[s])
-        high[k] = np.where(back, metric_xy[s], metric_xy[e])
     return Measured(
         keep=keep,
         coords=coords[keep[vertex_part]],
@@ -209,9 +251,6 @@ def measure(
         b=np.maximum(c0, c1),
         reversed=c0 > c1,
         length=length,
-        scale=np.divide(length, metric.length, out=np.ones_like(length), where=metric.length > 0),
-        low_end=low,
-        high_end=high,
     )
 
 
@@ -246,24 +285,37 @@ def part_table(
 
     if not keep.all():
         geoms, zone, whole, river = geoms[keep], zone[keep], whole[keep], river[keep]
-    bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(np.int64)[zone]
+    bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(CODE)[zone]
     return PartTable(
-        zone=zone,
-        river=river,
+        zone=zone.astype(NUMBER),
+        river=river.astype(NUMBER),
         bank=bank,
         zone_type=_type_codes(zones)[zone],
         a=joined("a"),
         b=joined("b"),
         reversed=joined("reversed"),
         length=joined("length"),
-        scale=joined("scale"),
-        low_end=joined("low_end"),
-        high_end=joined("high_end"),
         coords=np.concatenate([c.coords for c in chunks]),
         first=np.concatenate(([0], np.cumsum(np.concatenate([c.counts for c in chunks])))).astype(np.int64),
         frames=index.frames,
         whole=_where(whole, geoms),
     )
+
+
+def river_groups(river: IntArray, size: int) -> list[IntArray]:
+    """Return the parts of whole rivers, a group of rivers at a time with about ``size`` parts (a larger river alone).
+
+    Each group's parts are in part order within each river (the walks' tie order).
+    """
+    if not len(river):
+        return []
+    order = np.argsort(river, kind="stable")
+    counts = np.bincount(river)
+    ends = np.cumsum(counts)
+    # Cut after the river whose parts end the first beyond each multiple of ``size``.
+    cuts = np.unique(np.searchsorted(ends, np.arange(size, int(ends[-1]), size), side="left"))
+    bounds = [0, *ends[cuts].tolist(), len(river)]
+    return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
 
 
 def _where(mask: BoolArray, geoms: GeomArray) -> GeomArray:
@@ -275,7 +327,7 @@ def _where(mask: BoolArray, geoms: GeomArray) -> GeomArray:
 
 def _type_codes(zones: gpd.GeoDataFrame) -> IntArray:
     """Return each zone's type as an index into ZONE_TYPES."""
-    return pd.Index(ZONE_TYPES).get_indexer(zones["zone_type"]).astype(np.int64)
+    return pd.Index(ZONE_TYPES).get_indexer(zones["zone_type"]).astype(CODE)
 
 
 def in_4490(gdf: gpd.GeoDataFrame, what: str, columns: Sequence[str]) -> gpd.GeoDataFrame:

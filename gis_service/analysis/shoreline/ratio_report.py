@@ -259,7 +259,9 @@ def build_report(
     rivers: gpd.GeoDataFrame,
     zones: gpd.GeoDataFrame,
     parts: PartTable,
-    covered: dict[str, tuple[FloatArray, IntArray, FloatArray]],
+    reach: FloatArray,
+    holder: IntArray,
+    covered: dict[str, FloatArray],
     index: CenterlineIndex,
     towns: gpd.GeoDataFrame | None,
     threshold: float,
@@ -267,9 +269,10 @@ def build_report(
     overlap_tolerance_m: float,
     warnings: list[str],
 ) -> RatioReport:
-    """Assemble the report from the part table and the covered lengths of its three sweeps."""
+    """Assemble the report from the part table, the bank sweep's reach and holder and the covered lengths of
+    the three sweeps."""
     codes = rivers["code"].astype(str).to_numpy()
-    reach, holder, overlap = covered["bank"]
+    overlap = covered["bank"]
     gaps = gap_rows(parts, reach, holder, index, zones, gap_tolerance_m)
     overlaps = overlap_rows(parts, reach, holder, overlap, zones, overlap_tolerance_m)
     banks = bank_table(parts, covered, gaps, overlaps, codes)

@@ -55,7 +55,7 @@ class ZoneTable:
     @cached_property
     def used(self) -> IntArray:
         """The zones with at least one part, ascending (parts are in zone order)."""
-        return self.detail.parts.zone[self._runs]
+        return self.detail.parts.zone[self._runs].astype(np.int64)
 
     @cached_property
     def _runs(self) -> IntArray:
@@ -96,7 +96,7 @@ class ZoneTable:
     def lines(self) -> GeomArray:
         """Each zone's line in lon/lat, 2-D: its LineString, or a MultiLineString of its parts."""
         parts = self.detail.parts
-        whole = parts.whole[self._runs]
+        whole = parts.whole[self._runs] if parts.whole is not None else np.full(len(self._runs), None, dtype=object)
         own = (self.part_count == 1) & ~shapely.is_missing(whole)
         out = np.empty(len(self._runs), dtype=object)
         out[own] = whole[own]

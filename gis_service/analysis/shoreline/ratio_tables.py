@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
-from gis_service.analysis.shoreline.ratio_parts import BANKS, ZONE_TYPES, PartTable
+from gis_service.analysis.shoreline.ratio_parts import BANKS, ZONE_TYPES, PartTable, river_groups
 
-Covered = dict[str, tuple[FloatArray, IntArray, FloatArray]]
+PARTS_PER_SUM = 65_536  # parts summed at once (whole river codes)
+# Per walk (bank, type, protected+reserved): the bank metres of each part an earlier part of its walk covers.
+Covered = dict[str, FloatArray]
 
 
 def sum_by(values: FloatArray, key: IntArray, size: int) -> FloatArray:
@@ -23,6 +25,13 @@ def sum_by(values: FloatArray, key: IntArray, size: int) -> FloatArray:
         sums = pd.Series(values).groupby(key).sum()
         out[sums.index.to_numpy()] = sums.to_numpy()
     return out
+
+
+def put_sums(out: FloatArray, values: FloatArray, key: IntArray) -> None:
+    """Set ``out`` at each ``key`` present to the sum of its ``values`` (as :func:`sum_by`, for some keys only)."""
+    if len(key):
+        sums = pd.Series(values).groupby(key).sum()
+        out[sums.index.to_numpy()] = sums.to_numpy()
 
 
 def distinct_per(group: IntArray, item: IntArray, size: int) -> IntArray:
@@ -42,14 +51,17 @@ def bank_table(
     code_id, unique = pd.factorize(codes)
     size = len(unique) * len(BANKS)
     n_types = len(ZONE_TYPES)
-    key = code_id[parts.river] * len(BANKS) + parts.bank
-    protecting = np.isin(parts.zone_type, [ZONE_TYPES.index("protected"), ZONE_TYPES.index("reserved")])
-    per_type = sum_by(parts.length - covered["type"][2], key * n_types + parts.zone_type, size * n_types)
-    columns = {
-        "length_m": sum_by(parts.length - covered["bank"][2], key, size),
-        **{t: per_type[i::n_types] for i, t in enumerate(ZONE_TYPES)},
-        "pr_m": sum_by(np.where(protecting, parts.length - covered["pr"][2], 0.0), key, size),
-    }
+    protected = [ZONE_TYPES.index("protected"), ZONE_TYPES.index("reserved")]
+    length, per_type, pr = np.zeros(size), np.zeros(size * n_types), np.zeros(size)
+    code_of = code_id[parts.river]
+    # A few hundred river codes at a time, each code's parts in their order: the sums of one pass over all.
+    for rows in river_groups(code_of, PARTS_PER_SUM):
+        key = code_of[rows] * len(BANKS) + parts.bank[rows]
+        zone_type, part_length = parts.zone_type[rows], parts.length[rows]
+        put_sums(length, part_length - covered["bank"][rows], key)
+        put_sums(per_type, part_length - covered["type"][rows], key * n_types + zone_type)
+        put_sums(pr, np.where(np.isin(zone_type, protected), part_length - covered["pr"][rows], 0.0), key)
+    columns = {"length_m": length, **{t: per_type[i::n_types] for i, t in enumerate(ZONE_TYPES)}, "pr_m": pr}
     for name, issues in (("gaps_m", gaps), ("overlaps_m", overlaps)):
         river = issues["river"].to_numpy(dtype=np.int64)
         bank = pd.Index(BANKS).get_indexer(pd.Index(issues["bank"])).astype(np.int64)

@@ -42,11 +42,14 @@ import shapely
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
-from gis_service.analysis.shoreline.ratio_parts import PartTable, in_4490, part_table
+from gis_service.analysis.shoreline.ratio_parts import JoinedParts, PartTable, in_4490, part_table, river_groups
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
 from gis_service.runtime import collector_paused, shared_texts
 
 PROTECTING = ("protected", "reserved")
+REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
+PARTS_PER_WALK = 65_536  # parts swept at once (whole rivers): the sorts' temporaries are bounded by it
+__all__ = ["RatioRules", "ratio_batches", "ratio_check", "river_groups", "shoreline_ratios", "sweep", "walks"]
 RANGE_LINE_TYPES = ("LineString", "MultiLineString")
 
 
@@ -158,7 +161,7 @@ class ZoneBatches:
         index = self.index
         self.known = {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}
         self.bank_lines = bank_lines
-        self.tables: list[PartTable] = []
+        self.parts = JoinedParts()
         self.drawn: list[BoolArray] = []  # per batch: which zones have a geometry
         self.usable = 0  # zones counted so far
 
@@ -183,9 +186,9 @@ class ZoneBatches:
         parts.zone += self.usable
         if not self.keep_geometries:
             # The stretch table then draws each zone from its parts' vertices: the batch's geometries can go.
-            parts.whole = np.full(len(parts), None, dtype=object)
+            parts.whole = None
         self.usable += int(usable.sum())
-        self.tables.append(parts)
+        self.parts.append(parts)
         self.drawn.append(drawn)
         return zones
 
@@ -201,14 +204,15 @@ class ZoneBatches:
         """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
         usable, _river = _usable(zones, self.known)
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
-        tables, self.tables = self.tables, []
-        parts = PartTable.joined(tables)
-        del tables
+        parts = self.parts.table()
+        reach, holder, covered = walks(parts, self.index)
         return build_report(
             rivers=self.rivers,
-            zones=zones[usable].reset_index(drop=True),
+            zones=reported_zones(zones, usable),
             parts=parts,
-            covered=_covered(parts, self.index),
+            reach=reach,
+            holder=holder,
+            covered=covered,
             index=self.index,
             towns=None if towns is None else in_4490(towns, "镇街", ("name",)),
             threshold=threshold,
@@ -216,6 +220,13 @@ class ZoneBatches:
             overlap_tolerance_m=overlap_tolerance_m,
             warnings=_left_out(zones, self.known),
         )
+
+
+def reported_zones(zones: pd.DataFrame, usable: BoolArray) -> pd.DataFrame:
+    """Return the ``usable`` zones in the columns the report reads (an import's others, WKB and keys, not copied)."""
+    geometry = zones.geometry.name if isinstance(zones, gpd.GeoDataFrame) else None
+    zones = zones[[c for c in zones.columns if c in REPORTED_COLUMNS or c == geometry]]
+    return (zones if usable.all() else zones[usable]).reset_index(drop=True)
 
 
 def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
@@ -274,43 +285,68 @@ def sweep(order: IntArray, group: IntArray, b: FloatArray, rank: IntArray) -> tu
     return reach, holder
 
 
-def _covered(parts: PartTable, index: CenterlineIndex) -> dict[str, tuple[FloatArray, IntArray, FloatArray]]:
-    """Return, per sweep (bank, type, protecting), each part's reach, holder and already-covered length."""
-    key = parts.river * 2 + parts.bank
-    by_type = key * len(ZONE_TYPES) + parts.zone_type
+def walks(parts: PartTable, index: CenterlineIndex) -> tuple[FloatArray, IntArray, dict[str, FloatArray]]:
+    """Return the bank sweep's reach and holder of each part, and each sweep's (bank, type, protected+reserved)
+    already-covered length of each part.
+
+    A sweep never leaves a river's bank: the parts are walked :data:`PARTS_PER_WALK` at a time, whole
+    rivers together, so that the sorts' temporaries do not grow with the delivery. Each part's figures
+    depend only on the parts of its bank, in the same order: the same as one walk over all parts.
+    """
     n = len(parts)
+    reach, holder = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
+    covered = {name: np.zeros(n) for name in ("bank", "type", "pr")}
+    for rows in river_groups(np.asarray(parts.river), PARTS_PER_WALK):
+        for name, (r, h, c) in _covered(parts, rows, index).items():
+            covered[name][rows] = c
+            if name == "bank":
+                reach[rows] = r
+                holder[rows] = np.where(h >= 0, rows[np.maximum(h, 0)], -1)
+    return reach, holder, covered
+
+
+def _covered(
+    parts: PartTable, rows: IntArray, index: CenterlineIndex
+) -> dict[str, tuple[FloatArray, IntArray, FloatArray]]:
+    """Return, per sweep (bank, type, protecting), the reach, holder (in ``rows``) and covered length of ``rows``."""
+    river, bank, zone_type = (np.asarray(c[rows], dtype=np.int64) for c in (parts.river, parts.bank, parts.zone_type))
+    a, b = parts.a[rows], parts.b[rows]
+    key = river * 2 + bank
+    by_type = key * len(ZONE_TYPES) + zone_type
+    n = len(rows)
     # One sort serves the three walks: by bank and chainage; a stable sort of that by type
     # (within the bank) and its protected+reserved subset keep the chainage order.
-    bank_order = np.lexsort((parts.b, parts.a, key))
+    bank_order = np.lexsort((b, a, key))
     rank = np.empty(n, dtype=np.int64)
-    rank[bank_order[np.argsort(parts.b[bank_order], kind="stable")]] = np.arange(n)
+    rank[bank_order[np.argsort(b[bank_order], kind="stable")]] = np.arange(n)
     type_order = bank_order[np.argsort(by_type[bank_order], kind="stable")]
-    protecting = np.isin(parts.zone_type, [ZONE_TYPES.index(t) for t in PROTECTING])
+    protecting = np.isin(zone_type, [ZONE_TYPES.index(t) for t in PROTECTING])
     out = {}
     for name, order, group in (
         ("bank", bank_order, key),
         ("type", type_order, by_type),
         ("pr", bank_order[protecting[bank_order]], key),
     ):
-        reach, holder = sweep(order, group, parts.b, rank)
-        out[name] = (reach, holder, _covered_length(parts, reach, index))
+        reach, holder = sweep(order, group, b, rank)
+        out[name] = (reach, holder, _covered_length(parts, rows, reach, index))
     return out
 
 
-def _covered_length(parts: PartTable, reach: FloatArray, index: CenterlineIndex) -> FloatArray:
-    """Return, per part, the length (bank metres) of its stretch already covered up to ``reach``."""
-    out = np.zeros(len(parts))
+def _covered_length(parts: PartTable, rows: IntArray, reach: FloatArray, index: CenterlineIndex) -> FloatArray:
+    """Return, per part of ``rows``, the length (bank metres) of its stretch already covered up to ``reach``."""
+    out = np.zeros(len(rows))
     with np.errstate(invalid="ignore"):
-        hit = np.flatnonzero(reach > parts.a)
+        hit = np.flatnonzero(reach > parts.a[rows])
     if not len(hit):
         return out
-    r = parts.river[hit]
-    upto = np.minimum(parts.b[hit], reach[hit])
-    # Only the covered parts' vertices, numbered in the order of ``hit``.
-    lines, own = parts.metric_of(hit), np.arange(len(hit), dtype=np.int64)
+    part = rows[hit]
+    r = np.asarray(parts.river[part], dtype=np.int64)
+    upto = np.minimum(parts.b[part], reach[hit])
+    # Only the covered parts' vertices, numbered in the order of ``part``.
+    lines, own = parts.metric_of(part), np.arange(len(part), dtype=np.int64)
     pos = []
-    for chain in (parts.a[hit], upto):
+    for chain in (parts.a[part], upto):
         x, y = index.point_at(index.to_metric(chain, r), r)
         pos.append(lines.project(x, y, own)[0])
-    out[hit] = np.abs(pos[1] - pos[0]) * parts.scale[hit]
+    out[hit] = np.abs(pos[1] - pos[0]) * parts.scale_of(part, lines)
     return out

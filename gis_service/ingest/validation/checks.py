@@ -230,8 +230,8 @@ def duplicate_geometries(
     """
     key = keys.copy()
     if scope is not None:
-        key = key * np.uint64(1_000_003) ^ pd.util.hash_array(np.asarray(scope, dtype=object))
-    candidates = np.flatnonzero((keys != 0) & pd.Series(key).duplicated(keep=False).to_numpy())
+        key = key * np.uint64(1_000_003) ^ pd.util.hash_array(np.asarray(scope))
+    candidates = np.flatnonzero((keys != 0) & repeated(key))
     out = np.zeros(len(keys), dtype=bool)
     if len(candidates):
         wkb = pd.DataFrame({"wkb": shapely.to_wkb(shapely.normalize(geometries(candidates)))})
@@ -239,6 +239,13 @@ def duplicate_geometries(
             wkb["scope"] = scope[candidates]
         out[candidates] = wkb.duplicated(keep="first").to_numpy()
     return out
+
+
+def repeated(values: np.ndarray) -> np.ndarray:
+    """Tell which ``values`` occur more than once (by a sort: a hash table of a million keys takes ~4x the memory)."""
+    ordered = np.sort(values)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    return np.isin(values, twice) if len(twice) else np.zeros(len(values), dtype=bool)
 
 
 def geometries_of(frame: pd.DataFrame) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
@@ -287,7 +294,8 @@ def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, ex
                     )
                 )
     keys, geometries = geometries_of(frame)
-    same = duplicate_geometries(keys, frame["river_code"].to_numpy() if scope else None, geometries)
+    # The river as a number a row (equal where the codes are): no Python string a row.
+    same = duplicate_geometries(keys, value_codes(frame, scope) if scope else None, geometries)
     for i in np.flatnonzero(same):
         findings.append(
             loc.finding(
