@@ -180,3 +180,27 @@ def test_coded_columns_kept_as_categories_join_as_they_were() -> None:
     # Codes a GeoPackage typed as numbers stay as they are.
     numbers = pd.Series([1, 2])
     assert coded(numbers, ["1"]) is numbers
+
+
+def test_a_streamed_delivery_asks_for_the_layers_lock_once(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read in batches of 7, the demo's six rivers come batch after batch (each batch's COPY waits for the
+    # deliveries of its new rivers): the layer's lock, held to the commit once taken, is asked for at the
+    # first batch only, and every river still gets its delivery with all its stretches.
+    from gis_service.store import deliveries
+
+    asked: list[tuple[str, bool]] = []
+    lock = deliveries.lock_rivers
+
+    def spied(session: Session, layer: str, codes: list[str], *, whole_layer: bool = False) -> None:
+        asked.append((layer, whole_layer))
+        lock(session, layer, codes, whole_layer=whole_layer)
+
+    monkeypatch.setattr(deliveries, "lock_rivers", spied)
+    sizes = count_batches(monkeypatch)
+    report, rows = imported(demo_engine, surveyed(tmp_path, ".gpkg"), BATCH)
+    assert len(sizes) == 21
+    assert asked == [("zones", True)]
+    assert sorted(d["river_code"] for d in report["deliveries"]) == [f"WS00{i}" for i in range(1, 7)]
+    assert sum(d["feature_count"] for d in report["deliveries"]) == len(rows) == 141

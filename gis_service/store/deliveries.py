@@ -181,6 +181,7 @@ class DeliveryBatches:
         self.actor = actor
         self.meta = meta
         self.whole_layer = whole_layer
+        self.layer_locked = False  # the layer's lock is held (``whole_layer``): taken once, held to the commit
         self.rivers: dict[str, RiverDelivery] = {}
 
     def add(self, session: Session, features: gpd.GeoDataFrame) -> int:
@@ -191,7 +192,10 @@ class DeliveryBatches:
         counts = np.bincount(position, minlength=len(codes))
         new = [c for c in codes if c not in self.rivers]
         if new:
-            lock_rivers(session, self.layer.name, new, whole_layer=self.whole_layer)
+            if not self.layer_locked:
+                # A batch's COPY waits for these round trips: the layer's lock is not asked for again.
+                lock_rivers(session, self.layer.name, new, whole_layer=self.whole_layer)
+                self.layer_locked = self.whole_layer
             versions = next_versions(session, self.layer.name, new)
             first = {c: int(n) for c, n in zip(codes, counts, strict=True) if c in versions}
             rows = [{"river_code": c, "version": versions[c], "feature_count": first[c]} for c in new]
