@@ -46,7 +46,8 @@ def zone_labels(zones: gpd.GeoDataFrame, which: IntArray) -> np.ndarray:
     """Return the code of zones ``which`` (or ``#row`` when it has none), for naming gaps and overlaps."""
     which = np.asarray(which, dtype=np.int64)
     if "code" in zones:
-        codes = zones["code"].to_numpy(dtype=object)[which]
+        # Only the rows asked for become Python objects: an import's codes are 200 000 Arrow strings.
+        codes = zones["code"].take(which).to_numpy(dtype=object)
         codes = np.where(pd.isna(codes), None, codes)
     else:
         codes = np.full(len(which), None, dtype=object)
