@@ -619,3 +619,22 @@ def test_categorical_fields_as_an_import_keeps_them_give_the_same_check() -> Non
     # Gaps and overlaps name their zones by code, read for those rows only.
     assert (b.gaps.iloc[0]["zone_before"], b.gaps.iloc[0]["zone_after"]) == ("a", "b")
     assert (b.overlaps.iloc[0]["zone"], b.overlaps.iloc[0]["other_zone"]) == ("d", "c")
+
+
+def test_each_banks_last_part_is_the_furthest_the_first_on_a_tie() -> None:
+    from gis_service.analysis.shoreline.ratio_issues import _furthest
+
+    # Banks 3 and 1; bank 1's parts end at 5, 9, 9 (rows 1, 2, 4: row 2 comes first), bank 3's at 2 and NaN.
+    key = np.array([3, 1, 1, 3, 1], dtype=np.int64)
+    b = np.array([2.0, 5.0, 9.0, np.nan, 9.0])
+    assert _furthest(key, b).tolist() == [2, 0]
+    # The same parts as a sort by bank, then furthest first, then row order picks (the sort it replaces),
+    # with ties, signed zeros and ends that are not numbers.
+    rng = np.random.default_rng(16)
+    for _ in range(500):
+        n = int(rng.integers(0, 30))
+        key = rng.integers(0, 5, n).astype(np.int64)
+        b = rng.choice(np.array([0.0, -0.0, 1.5, 1.5, 7.0, np.nan]), n)
+        order = np.lexsort((np.arange(n), -b, key))
+        first = order[np.concatenate(([True], key[order][1:] != key[order][:-1]))] if n else order
+        assert _furthest(key, b).tolist() == first.tolist()
