@@ -598,3 +598,43 @@ def test_walks_by_groups_of_rivers_give_the_report_of_one_walk(size: int, monkey
     # Each river's right bank: d (500–1000) runs into c (0–600).
     pairs = sorted(zip(whole.overlaps["zone"], whole.overlaps["other_zone"], strict=True))
     assert pairs == [(f"d{r}", f"c{r}") for r in ("R1", "R2", "R3")]
+
+
+def test_categorical_fields_as_an_import_keeps_them_give_the_same_check() -> None:
+    # An import keeps river, bank and type as categories: the check looks the categories up, not the rows.
+    import pandas as pd
+
+    zs, rv = straight_case()
+    stray = zones([("x", "left", "protected", ln((0, 20), (10, 20))), ("y", "left", "reserved", ln((0, 20), (5, 20)))])
+    stray["river_code"] = ["NOPE", None]  # an unknown river and a missing code: left out, named in the warning
+    plain = gpd.GeoDataFrame(pd_concat(zs, stray), crs=4545)
+    coded = plain.astype({c: "category" for c in ("river_code", "bank", "zone_type")})
+    assert isinstance(coded["river_code"].dtype, pd.CategoricalDtype)
+    a, b = shoreline_ratios(plain, rv), shoreline_ratios(coded, rv)
+    assert a.to_json() == b.to_json()
+    # Left bank 400 + 550 m, right bank 600 + 500 m less the 100 m overlap: 1950 m; the two strays not counted.
+    assert b.to_json()["rivers"][0]["length_m"] == pytest.approx(1950, rel=1e-4)
+    assert b.warnings == a.warnings and b.warnings[0].startswith("2 个功能区未参与核算")
+    assert "NOPE" in b.warnings[0] and "None" in b.warnings[0]
+    # Gaps and overlaps name their zones by code, read for those rows only.
+    assert (b.gaps.iloc[0]["zone_before"], b.gaps.iloc[0]["zone_after"]) == ("a", "b")
+    assert (b.overlaps.iloc[0]["zone"], b.overlaps.iloc[0]["other_zone"]) == ("d", "c")
+
+
+def test_each_banks_last_part_is_the_furthest_the_first_on_a_tie() -> None:
+    from gis_service.analysis.shoreline.ratio_issues import _furthest
+
+    # Banks 3 and 1; bank 1's parts end at 5, 9, 9 (rows 1, 2, 4: row 2 comes first), bank 3's at 2 and NaN.
+    key = np.array([3, 1, 1, 3, 1], dtype=np.int64)
+    b = np.array([2.0, 5.0, 9.0, np.nan, 9.0])
+    assert _furthest(key, b).tolist() == [2, 0]
+    # The same parts as a sort by bank, then furthest first, then row order picks (the sort it replaces),
+    # with ties, signed zeros and ends that are not numbers.
+    rng = np.random.default_rng(16)
+    for _ in range(500):
+        n = int(rng.integers(0, 30))
+        key = rng.integers(0, 5, n).astype(np.int64)
+        b = rng.choice(np.array([0.0, -0.0, 1.5, 1.5, 7.0, np.nan]), n)
+        order = np.lexsort((np.arange(n), -b, key))
+        first = order[np.concatenate(([True], key[order][1:] != key[order][:-1]))] if n else order
+        assert _furthest(key, b).tolist() == first.tolist()

@@ -13,6 +13,7 @@ Nothing here commits.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, overload
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy
-from gis_service.db.backends.pgcopy import json_text
+from gis_service.db.backends.pgcopy import json_default, json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
 
@@ -265,17 +266,23 @@ def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
 
     Members whose value is the very same object in several reports (how the file was read, shared by
     every river of an import) are encoded once and spliced in: 10 000 reports differ only in their own.
+    The text is :func:`json_text`'s; the reports are trees the import built, so the encoder does not
+    look for cycles (a tenth of the time).
     """
+    encode = json.JSONEncoder(ensure_ascii=False, default=json_default, check_circular=False).encode
     out: dict[str, str] = {}
-    encoded: dict[tuple[str, int], str] = {}
+    # Per member name, the text of each value by identity (kept alive by ``reports``: the same object, the same text).
+    encoded: dict[str, dict[int, str]] = {}
     for code, body in reports.items():
         parts = []
         for key, value in body.items():
-            # Keyed by identity, and the value kept alive by ``reports``: the same object, the same text.
-            memo = (key, id(value))
-            if memo not in encoded:
-                encoded[memo] = f"{json_text(key)}: {json_text(value)}"
-            parts.append(encoded[memo])
+            known = encoded.get(key)
+            if known is None:
+                known = encoded[key] = {}
+            text = known.get(id(value))
+            if text is None:
+                text = known[id(value)] = f"{json_text(key)}: {encode(value)}"
+            parts.append(text)
         out[code] = "{" + ", ".join(parts) + "}"
     return out
 

@@ -46,7 +46,8 @@ def zone_labels(zones: gpd.GeoDataFrame, which: IntArray) -> np.ndarray:
     """Return the code of zones ``which`` (or ``#row`` when it has none), for naming gaps and overlaps."""
     which = np.asarray(which, dtype=np.int64)
     if "code" in zones:
-        codes = zones["code"].to_numpy(dtype=object)[which]
+        # Only the rows asked for become Python objects: an import's codes are 200 000 Arrow strings.
+        codes = zones["code"].take(which).to_numpy(dtype=object)
         codes = np.where(pd.isna(codes), None, codes)
     else:
         codes = np.full(len(which), None, dtype=object)
@@ -123,9 +124,24 @@ def bank_ends(parts: PartTable) -> IntArray:
     out = [np.zeros(0, dtype=np.int64)]
     for rows in river_groups(np.asarray(parts.river), PARTS_PER_SORT):
         key = np.asarray(parts.river[rows], dtype=np.int64) * 2 + parts.bank[rows]
-        order = np.lexsort((np.arange(len(rows)), -parts.b[rows], key))
-        out.append(rows[order[np.concatenate(([True], key[order][1:] != key[order][:-1]))]])
+        out.append(rows[_furthest(key, parts.b[rows])])
     return np.concatenate(out)
+
+
+def _furthest(key: IntArray, b: FloatArray) -> IntArray:
+    """Return, per ``key`` in ascending order, the first row of the largest ``b`` (NaN last, as a sort puts it)."""
+    # A stable sort of the integer key and a maximum per run: cheaper than sorting by key, -b and row.
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    k, v = key[order], b[order]
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    best = np.fmax.reduceat(v, starts)
+    if np.isnan(best).any():
+        return np.lexsort((np.arange(len(key)), -b, key))[starts]
+    run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(k))))
+    hit = np.flatnonzero(v == best[run])
+    return order[hit[np.concatenate(([True], run[hit][1:] != run[hit][:-1]))]]
 
 
 def overlap_rows(

@@ -84,11 +84,30 @@ def river_table(
             "centerline_m": centerline_m,
         }
     )
-    sums = banks.groupby(level=0)[["length_m", "pr_m", "gaps_m", "overlaps_m"]].sum()
-    table = table.join(sums, on="code")
+    table = table.join(_river_sums(banks, codes), on="code")
     table["ratio"] = table["pr_m"] / table["length_m"].where(table["length_m"] > 0)
     table["compliant"] = (table["ratio"] >= threshold - 1e-12) & (table["gaps_m"] == 0) & (table["overlaps_m"] == 0)
     return table
+
+
+def _river_sums(banks: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    """Return the length, protected+reserved, gaps and overlaps of each river code: the sums of its banks.
+
+    :func:`bank_table` lays out the banks of distinct codes one river after the other, so each river's
+    sum is its rows' (in order, from 0.0: what pandas' group sum gives); repeated codes are grouped.
+    """
+    names = ["length_m", "pr_m", "gaps_m", "overlaps_m"]
+    if len(banks) != len(codes) * len(BANKS) or not pd.Index(codes).is_unique:
+        return banks.groupby(level=0)[names].sum()
+    sums = {}
+    for name in names:
+        per_bank = banks[name].to_numpy(dtype=float).reshape(len(codes), len(BANKS))
+        total = np.zeros(len(codes))
+        for i in range(len(BANKS)):
+            column = per_bank[:, i]
+            total = total + np.where(np.isnan(column), 0.0, column)  # a group sum skips NaN
+        sums[name] = total
+    return pd.DataFrame(sums, index=pd.Index(codes, name="code"))
 
 
 def town_totals(

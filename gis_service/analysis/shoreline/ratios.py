@@ -202,7 +202,8 @@ class ZoneBatches:
         overlap_tolerance_m: float = 1.0,
     ) -> RatioReport:
         """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
-        usable, _river = _usable(zones, self.known)
+        at = _known_at(zones, self.known)
+        usable, _river = _usable(zones, self.known, at)
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
         parts = self.parts.table()
         reach, holder, covered = walks(parts, self.index)
@@ -218,7 +219,7 @@ class ZoneBatches:
             threshold=threshold,
             gap_tolerance_m=gap_tolerance_m,
             overlap_tolerance_m=overlap_tolerance_m,
-            warnings=_left_out(zones, self.known),
+            warnings=_left_out(zones, at),
         )
 
 
@@ -235,28 +236,46 @@ def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
     return CenterlineIndex(np.where(shapely.is_missing(center), shapely.LineString(), center))
 
 
-def _usable(zones: pd.DataFrame, known: dict[str, int]) -> tuple[BoolArray, IntArray]:
-    """Return which zones the check can count by their fields (river, bank, type), and each one's river index."""
-    at = pd.Index(list(known)).get_indexer(pd.Index(shared_texts(zones["river_code"]), dtype=object))
+def _known_at(zones: pd.DataFrame, known: dict[str, int]) -> IntArray:
+    """Return each zone's place among the ``known`` rivers' codes (-1: not known, or no river code).
+
+    An import's river column is categorical: its few thousand categories are looked up, not its rows.
+    """
+    codes, lookup = zones["river_code"], pd.Index(list(known), dtype=object)
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        cats = lookup.get_indexer(pd.Index(shared_texts(codes.cat.categories), dtype=object))
+        # A missing value's code is -1, which takes the appended -1.
+        at: IntArray = np.append(cats, -1)[codes.cat.codes.to_numpy()]
+        return at
+    out: IntArray = lookup.get_indexer(pd.Index(shared_texts(codes), dtype=object))
+    return out
+
+
+def _usable(zones: pd.DataFrame, known: dict[str, int], at: IntArray | None = None) -> tuple[BoolArray, IntArray]:
+    """Return which zones the check can count by their fields (river, bank, type), and each one's river index.
+
+    ``at``: :func:`_known_at` of the zones, when the caller has it.
+    """
+    at = _known_at(zones, known) if at is None else at
     usable = (at >= 0) & zones["bank"].isin(BANKS).to_numpy() & zones["zone_type"].isin(ZONE_TYPES).to_numpy()
     river = np.fromiter(known.values(), dtype=np.int64, count=len(known))[np.where(at >= 0, at, 0)] if known else at
     return usable, np.asarray(river, dtype=np.int64)
 
 
-def _left_out(zones: pd.DataFrame, known: dict[str, int]) -> list[str]:
-    """Return why zones are left out of the check, a sentence a reason (counts and the first rivers)."""
-    codes = shared_texts(zones["river_code"])
+def _left_out(zones: pd.DataFrame, at: IntArray) -> list[str]:
+    """Return why zones are left out of the check, a sentence a reason (counts and the first rivers).
+
+    ``at``: :func:`_known_at` of the zones.
+    """
     warnings = []
     for reason, mask in (
-        (
-            "河流编码不在河流图层中（或该河中心线为空）",
-            pd.Index(list(known)).get_indexer(pd.Index(codes, dtype=object)) < 0,
-        ),
+        ("河流编码不在河流图层中（或该河中心线为空）", at < 0),
         ("岸别不是左岸/右岸", ~zones["bank"].isin(BANKS).to_numpy()),
         ("功能区类型不是四类之一", ~zones["zone_type"].isin(ZONE_TYPES).to_numpy()),
     ):
         if mask.any():
-            named = sorted({str(c) for c in codes[mask]})[:10]
+            codes = shared_texts(zones["river_code"].to_numpy()[mask])
+            named = sorted({str(c) for c in codes})[:10]
             warnings.append(f"{int(mask.sum())} 个功能区未参与核算：{reason}（河流 {', '.join(named)}）")
     return warnings
 
