@@ -225,8 +225,14 @@ def test_crs_output_axis_order_and_bbox_crs(client, engine):
     # A bbox in EPSG:4326 is lat/lon: 28.9–29.1 N by 107.9–108.1 E holds the site.
     boxed = client.get(url, params={"bbox": "28.9,107.9,29.1,108.1", "bbox-crs": "EPSG:4326"}).json()
     assert codes(boxed) == ["CM"]
-    lon_lat_box = client.get(url, params={"bbox": "28.9,107.9,29.1,108.1"}).json()
-    assert codes(lon_lat_box) == []
+    # The same box read as CRS84 (lon/lat) lies wholly beyond the pole (latitudes 107.9–108.1): a 400
+    # naming the axis order, as does a lon-first box in EPSG:4326.
+    for params in ({"bbox": "28.9,107.9,29.1,108.1"}, {"bbox": "107.9,28.9,108.1,29.1", "bbox-crs": "EPSG:4326"}):
+        refused = client.get(url, params=params)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_bbox"
+        assert "纬度" in refused.json()["error"]["message"]
+    # A box past the poles that still holds the earth (a client zoomed far out) gets its features.
+    assert codes(client.get(url, params={"bbox": "-200,-100,200,100"}).json()) == ["CM"]
     described = client.get("/ogc/collections/problems").json()
     assert described["storageCrs"] == "http://www.opengis.net/def/crs/EPSG/0/4490"
     assert "http://www.opengis.net/def/crs/EPSG/0/4545" in described["crs"]

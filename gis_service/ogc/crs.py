@@ -125,8 +125,33 @@ def box_in_storage(box: BBox, crs: ServedCrs) -> tuple[BBox, BaseGeometry]:
 
     A projected box is a curved quadrilateral in lon/lat: its edges are densified before moving.
     """
+    _check_latitudes(box, crs)
     if crs.code is None:
         return box, shapely.box(*box)
     area = crs.to_storage(shapely.segmentize(shapely.box(*box), max(box[2] - box[0], box[3] - box[1]) / 32))
     minx, miny, maxx, maxy = (float(v) for v in area.bounds)
     return (minx, miny, maxx, maxy), area
+
+
+def _check_latitudes(box: BBox, crs: ServedCrs) -> None:
+    """Refuse a box in a geographic CRS lying wholly beyond a pole: most often the axes in the other order."""
+    if crs.code is not None and not CRS.from_epsg(crs.code).is_geographic:
+        return
+    lat_first = crs.code is not None and _north_first(crs.code)
+    low, high = (box[0], box[2]) if lat_first else (box[1], box[3])
+    # Only a box wholly beyond a pole: a client zoomed far out may send a box past ±90 that still
+    # holds the earth, and must get its features.
+    if high >= -90 and low <= 90:
+        return
+    order, example = (
+        ("最小纬度,最小经度,最大纬度,最大经度", "28.7,106.7,29.2,107.1")
+        if lat_first
+        else (
+            "最小经度,最小纬度,最大经度,最大纬度",
+            "106.7,28.7,107.1,29.2",
+        )
+    )
+    raise BadRequest(
+        f"bbox 的纬度超出 ±90°：坐标系 {crs.uri} 的坐标顺序为 {order}，如 {example}；请检查是否写反了经纬度。",
+        code="bad_bbox",
+    )
