@@ -71,6 +71,8 @@ def return_freed_memory_promptly() -> bool:
     import pyarrow as pa  # here: the commands that never call this need not load Arrow
 
     pa.set_memory_pool(pa.system_memory_pool())
+    global _owns_allocator
+    _owns_allocator = True
     return True
 
 
@@ -80,7 +82,11 @@ def release_free_pages() -> None:
     A batch of an import leaves what it keeps (a few small columns) among the pages its transients
     used; the next batch reuses only the holes it fits, so the heap grows with every batch. Called
     between batches it keeps ~50 MB off the peak of a million stretches, at a few milliseconds.
+    Only in a process that owns its allocator (:func:`return_freed_memory_promptly`): in the web
+    server the trim would hold every request thread's allocations for those milliseconds.
     """
+    if not _owns_allocator:
+        return
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
@@ -98,6 +104,7 @@ def _malloc_trim() -> Any:
 
 
 _trim: Any = False  # glibc's malloc_trim once looked up (None: not there)
+_owns_allocator = False  # set by return_freed_memory_promptly: this process's command owns it
 
 
 def shared_texts(values: Any) -> np.ndarray:

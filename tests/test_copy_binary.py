@@ -21,6 +21,7 @@ from gis_service.db.models import Delivery, DeliveryReport
 from gis_service.store import bulk
 from gis_service.store.bulk import insert_features
 from gis_service.store.features import read_features
+from gis_service.store.tables import table_of
 
 TRICKY = '孝子河\t上游\n第二行 \\N 反斜杠\\ "引号" \r'
 
@@ -164,3 +165,25 @@ def test_lines_and_points_ewkb_from_their_coordinates_is_what_geos_writes() -> N
         [shapely.Point()],
     ]
     assert all(pgbinary.simple_ewkb(np.array(g, dtype=object)) is None for g in others)
+
+
+# PostGIS only: SpatiaLite has no COPY.
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_the_server_column_types_are_read_once_a_connection(
+    engine: Engine, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    read = pgbinary._read_server_types
+
+    def counted(conn: Any, table: Any) -> dict[str, str]:
+        reads.append(table.name)
+        return read(conn, table)
+
+    monkeypatch.setattr(pgbinary, "_read_server_types", counted)
+    table = table_of(bundled_catalogue()["zones"])
+    with engine.connect() as conn:
+        conn.info.pop(pgbinary.SERVER_TYPES, None)
+        first = pgbinary.server_types(conn, table)
+        assert pgbinary.server_types(conn, table) == first
+    assert reads == ["zones"]
+    assert first["geom"] == "geometry" and first["delivery_id"] == "int4"

@@ -64,3 +64,17 @@ def test_arrow_allocates_from_the_heap_that_gives_memory_back() -> None:
     # Arrow's own pool (mimalloc or jemalloc) keeps freed pages; glibc's, fixed as above, does not.
     assert before != "system"
     assert after == "system"
+
+
+def test_free_pages_go_back_only_in_a_process_that_owns_its_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web server never trims between an upload's batches: the trim would hold every request's allocations."""
+    from gis_service import runtime
+
+    trims: list[int] = []
+    monkeypatch.setattr(runtime, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(runtime, "_owns_allocator", False)
+    runtime.release_free_pages()
+    assert trims == []
+    monkeypatch.setattr(runtime, "_owns_allocator", True)
+    runtime.release_free_pages()
+    assert trims == [0]

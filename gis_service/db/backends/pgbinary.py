@@ -43,11 +43,23 @@ SRID_FLAG = 0x20000000  # EWKB: an SRID follows the type
 _HEAD = [("order", "u1"), ("type", "<u4"), ("srid", "<u4")]
 EWKB_HEADER = {POINT: np.dtype(_HEAD), LINESTRING: np.dtype([*_HEAD, ("count", "<u4")])}  # packed: 9 and 13 bytes
 
+SERVER_TYPES = "rivergis_server_types"  # the connection's ``info`` key of the types read
 Fields = list[pa.Array]  # a column's fields: its lengths and its bytes (or both in one array)
 
 
 def server_types(conn: Connection, table: Table) -> dict[str, str]:
-    """Return the server's type name (``pg_type.typname``) of each column of ``table``."""
+    """Return the server's type name (``pg_type.typname``) of each column of ``table``.
+
+    Read once a pooled connection (its ``info`` lives as long as it): each batch of an import asks.
+    """
+    known: dict[str, dict[str, str]] = conn.info.setdefault(SERVER_TYPES, {})
+    if table.name not in known:
+        known[table.name] = _read_server_types(conn, table)
+    return known[table.name]
+
+
+def _read_server_types(conn: Connection, table: Table) -> dict[str, str]:
+    """Read the server's type name of each column of ``table`` from its catalogue."""
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(
