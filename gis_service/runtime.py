@@ -1,14 +1,17 @@
-"""Process-level tuning shared by the bulk stages (import, ratio check): the collector, the allocator, texts."""
+"""Process-level tuning shared by the bulk stages (import, ratio check): the collector, the allocator, texts,
+and columns kept on disk rather than in memory (spilled)."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import gc
+import mmap
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -117,3 +120,85 @@ def shared_texts(values: Any) -> np.ndarray:
     texts = np.array([str(u) for u in uniques] + [None], dtype=object)
     out: np.ndarray = texts[position]  # -1 (missing) takes the last: None
     return out
+
+
+# A column kept whole for the stages after an import's read (WKB, the ratio check's vertices) moves to a
+# temporary file from this size on: below it the file is not worth its system calls.
+SPILL_BYTES = 1 << 20
+
+
+def _mapped(file: IO[bytes], access: int) -> mmap.mmap:
+    """Map the whole of ``file`` (flushed); the map outlives the file object (an unlinked file lives on in it)."""
+    file.flush()
+    return mmap.mmap(file.fileno(), 0, access=access)
+
+
+def spilled_arrow(array: Any) -> Any:
+    """Return the Arrow array ``array`` read back from an unlinked temporary file it was written to (Arrow IPC).
+
+    The array's memory can then go: the copy's buffers point into the mapped file, whose pages are the
+    kernel's page cache, counted in this process only while a reader touches them (and dropped again
+    under memory pressure). What an import keeps of each batch for the whole-layer checks, which read a
+    few rows of it (the duplicates' candidates, the places of findings), stays out of its resident
+    memory. Arrow writes and maps IPC files itself; the file is Python's ``TemporaryFile``, which
+    the system removes when the last map of it goes. Small arrays are returned as they are.
+    """
+    if array.nbytes < SPILL_BYTES:
+        return array
+    import pyarrow as pa  # here: the commands that never spill need not load Arrow
+
+    batch = pa.record_batch([array], names=["values"])
+    with tempfile.TemporaryFile(prefix="rivergis-spill-") as file:
+        with pa.ipc.new_stream(file, batch.schema) as writer:
+            writer.write_batch(batch)
+        mapped = _mapped(file, mmap.ACCESS_READ)
+    return pa.ipc.open_stream(pa.py_buffer(mapped)).read_next_batch().column(0)
+
+
+class SpilledRows:
+    """A numpy column appended to batch by batch, moved to an unlinked temporary file once it reaches
+    :data:`SPILL_BYTES`; :meth:`array` hands back all its rows (then a private map of the file).
+
+    The rows in the file are the kernel's page cache: only those a reader touches count in this process's
+    memory. The map is copy-on-write (``ACCESS_COPY``): a write to the array changes this process's copy
+    of that page, never the file, so the array behaves as one in memory would.
+    """
+
+    def __init__(self, dtype: Any, width: tuple[int, ...] = ()) -> None:
+        self.dtype = np.dtype(dtype)
+        self.width = width  # the shape of one row
+        self.memory: np.ndarray | None = None  # the rows while they are few
+        self.file: IO[bytes] | None = None
+        self.rows = 0
+
+    def __len__(self) -> int:
+        """Return the number of rows so far."""
+        return self.rows
+
+    def append(self, values: np.ndarray) -> None:
+        """Add ``values`` (rows of this column's dtype and width) after the rows so far."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.rows += len(values)
+        if self.file is None:
+            if self.memory is None:
+                self.memory = values.copy()
+            else:
+                n = len(self.memory)
+                self.memory.resize((n + len(values), *self.width), refcheck=False)  # in place: a realloc
+                self.memory[n:] = values
+            if self.memory.nbytes < SPILL_BYTES or not self.memory.nbytes:
+                return
+            values, self.memory = self.memory, None
+            self.file = tempfile.TemporaryFile(prefix="rivergis-spill-")
+        values.tofile(self.file)
+
+    def array(self) -> np.ndarray:
+        """Return every row (a map of the file once spilled); this column is then empty."""
+        if self.file is None:
+            out = self.memory if self.memory is not None else np.empty((0, *self.width), dtype=self.dtype)
+        else:
+            with self.file:
+                mapped = _mapped(self.file, mmap.ACCESS_COPY)
+            out = np.frombuffer(mapped, dtype=self.dtype).reshape((-1, *self.width))
+        self.memory, self.file, self.rows = None, None, 0
+        return out

@@ -100,14 +100,18 @@ def rejected_whole_and_in_batches(engine: Engine, path: Path, monkeypatch: pytes
     return reports
 
 
-@pytest.mark.parametrize("suffix", [".gpkg", ".shp"])
+@pytest.mark.parametrize(("suffix", "spill"), [(".gpkg", False), (".shp", False), (".gpkg", True)])
 def test_batches_give_the_report_and_rows_of_one_read(
-    demo_engine: Engine, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+    demo_engine: Engine, tmp_path: Path, suffix: str, spill: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gis_service import runtime
+
     path = surveyed(tmp_path, suffix)
     sizes = count_batches(monkeypatch)
     whole, whole_rows = imported(demo_engine, path, WHOLE)
     assert sizes == []  # 141 features ≤ WHOLE: read at once
+    if spill:  # what is kept of each batch (WKB, the ratio check's vertices) in temporary files
+        monkeypatch.setattr(runtime, "SPILL_BYTES", 0)
     batched, batched_rows = imported(demo_engine, path, BATCH)
     assert sizes == [BATCH] * 20 + [1]
     assert batched == whole
@@ -204,3 +208,41 @@ def test_a_streamed_delivery_asks_for_the_layers_lock_once(
     assert asked == [("zones", True)]
     assert sorted(d["river_code"] for d in report["deliveries"]) == [f"WS00{i}" for i in range(1, 7)]
     assert sum(d["feature_count"] for d in report["deliveries"]) == len(rows) == 141
+
+
+def test_what_is_kept_of_the_batches_in_temporary_files_gives_the_same_findings(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spilled from the first byte, every batch's WKB and the ratio check's vertices live in temporary files:
+    # the duplicates' candidates (ten stretches repeated, features 142-151) and the
+    # places of the whole-layer findings are read back from them, row by row across the batches' chunks.
+    from gis_service import runtime
+    from gis_service.ingest.validation import locate
+
+    sql = "SELECT * FROM zones UNION ALL SELECT * FROM (SELECT * FROM zones WHERE rowid % 14 = 3 LIMIT 10)"
+    path = ogr2ogr(tmp_path / "repeated.gpkg", sql, "-f", "GPKG")
+    whole = []
+    for rows, spill in ((WHOLE, 1 << 40), (BATCH, 0)):
+        monkeypatch.setattr(runtime, "SPILL_BYTES", spill)
+        with Session(demo_engine) as session:
+            options = ImportOptions(layer="zones", actor="test", dry_run=True)
+            try:
+                report = run_import(
+                    session, path, options, settings=Settings(import_batch_rows=rows), clock=BusinessClock()
+                )
+            except DeliveryRejected as exc:
+                report = exc.details
+        whole.append(report)
+    assert whole[0] == whole[1]
+    repeated = [f for f in whole[0]["findings"] if f["code"] == "duplicate_geometry"]
+    assert [f["feature"] for f in repeated] == list(range(142, 152))
+    assert all(f["lon"] is not None and f["lat"] is not None for f in repeated)
+    # The WKB column of a joined layer takes rows chunk by chunk, in the order asked.
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    chunks = [locate.as_wkb(np.array([shapely.Point(i, k) for i in range(3)]), spill=True) for k in range(3)]
+    joined = pd.concat(chunks, ignore_index=True)
+    got = shapely.from_wkb(locate.wkb_rows(joined, np.array([7, 0, 5, 3])))
+    assert [(p.x, p.y) for p in got] == [(1, 2), (0, 0), (2, 1), (0, 1)]

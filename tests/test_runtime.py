@@ -25,3 +25,44 @@ def test_a_collector_that_was_off_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_spilled_rows_come_back_whole_from_a_file_and_stay_writable(monkeypatch):
+    import mmap
+
+    import numpy as np
+
+    from gis_service import runtime
+
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 64)  # 4 rows of two doubles: the third batch moves to a file
+    column = runtime.SpilledRows(np.float64, (2,))
+    batches = [np.arange(k, k + 2 * n, dtype=np.float64).reshape(n, 2) for k, n in ((0, 1), (10, 2), (20, 3), (40, 0))]
+    for batch in batches:
+        column.append(batch)
+    assert len(column) == 6 and column.memory is None and column.file is not None
+    rows = column.array()
+    assert np.array_equal(rows, np.concatenate(batches))
+    root = rows
+    while isinstance(root, np.ndarray) and root.base is not None:
+        root = root.base
+    assert isinstance(root.obj if isinstance(root, memoryview) else root, mmap.mmap)  # the file's pages, not a copy
+    rows[0, 0] = -1.0  # copy-on-write: this process's page changes, nothing else
+    assert rows[0, 0] == -1.0
+    assert len(column) == 0 and column.array().shape == (0, 2)
+    # Few rows stay in memory.
+    small = runtime.SpilledRows(np.int32)
+    small.append(np.array([1, 2, 3], dtype=np.int32))
+    assert small.file is None and small.array().tolist() == [1, 2, 3]
+
+
+def test_a_spilled_arrow_array_reads_as_it_was_written(monkeypatch):
+    import pyarrow as pa
+
+    from gis_service import runtime
+
+    values = pa.array([b"\x01\x02", None, b"", b"abc" * 1000], type=pa.binary())
+    assert runtime.spilled_arrow(values) is values  # under SPILL_BYTES: kept as it is
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 0)
+    spilled = runtime.spilled_arrow(values)
+    assert spilled is not values and spilled.equals(values)
+    assert spilled.to_pylist() == [b"\x01\x02", None, b"", b"abc" * 1000]

@@ -198,7 +198,7 @@ class Batches:
         for name, values in self.vocabulary().items():
             if name in out:
                 out[name] = coded(out[name], values)
-        out[WKB] = as_wkb(geoms).array
+        out[WKB] = as_wkb(geoms, spill=True).array  # on disk: the later stages read a few rows
         out[SHAPE] = shape_keys(geoms)
         return out  # a frame without geometries (see locate.geometry_chunks)
 

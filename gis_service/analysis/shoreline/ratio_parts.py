@@ -35,6 +35,7 @@ from gis_service.analysis.shoreline.polylines import (
     sum_by,
 )
 from gis_service.errors import BadRequest
+from gis_service.runtime import SpilledRows
 
 CRS = "EPSG:4490"
 BANKS = ("left", "right")
@@ -135,18 +136,24 @@ class JoinedParts:
 
     Each column grows in place (``ndarray.resize``: a ``realloc``, which moves no page of a large
     block), so that the parts of a million stretches are never held twice, as a join at the end
-    would hold them, nor left in the heap's holes batch by batch.
+    would hold them, nor left in the heap's holes batch by batch. The vertices, the largest column and
+    the one the walks read least (the covered and the gap candidates' parts), go to a temporary file
+    once large (:class:`~gis_service.runtime.SpilledRows`).
     """
 
     def __init__(self) -> None:
         self.columns: dict[str, np.ndarray] = {}
+        self.coords = SpilledRows(np.float64, (2,))
         self.wholes: list[GeomArray | None] = []
         self.frames: LocalFrames | None = None
 
     def append(self, table: PartTable) -> None:
         """Add ``table``'s parts after those so far."""
-        vertices = len(self.columns["coords"]) if self.columns else 0
+        vertices = len(self.coords)
         for name in (*COLUMNS, "first"):
+            if name == "coords":
+                self.coords.append(table.coords)
+                continue
             values = table.first[:-1] + vertices if name == "first" else getattr(table, name)
             _extend(self.columns, name, values)
         self.wholes.append(table.whole)
@@ -157,7 +164,8 @@ class JoinedParts:
         if self.frames is None:
             raise ValueError("no part table was added")
         columns, self.columns = self.columns, {}
-        _extend(columns, "first", np.array([len(columns["coords"])], dtype=np.int64))
+        _extend(columns, "first", np.array([len(self.coords)], dtype=np.int64))
+        columns["coords"] = self.coords.array()
         wholes = [w for w in self.wholes if w is not None]
         whole = np.concatenate(wholes) if len(wholes) == len(self.wholes) else None
         self.wholes = []

@@ -18,7 +18,7 @@ import shapely
 
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.normalise import Finding
-from gis_service.ingest.validation.locate import WKB, Locator, numbers
+from gis_service.ingest.validation.locate import WKB, Locator, from_wkb, numbers
 
 SHAPE = "_shape"  # a layer kept without its geometries: each row's shape key (see ``shape_keys``)
 
@@ -255,10 +255,8 @@ def geometries_of(frame: pd.DataFrame) -> tuple[np.ndarray, Callable[[np.ndarray
     (:data:`SHAPE`) and the geometries as WKB, decoded only for the rows asked.
     """
     if SHAPE in frame:
-        wkb = frame[WKB].array
-        return frame[SHAPE].to_numpy(dtype=np.uint64), lambda rows: shapely.from_wkb(
-            np.asarray(wkb[rows], dtype=object)
-        )
+        wkb = frame[WKB]
+        return frame[SHAPE].to_numpy(dtype=np.uint64), lambda rows: from_wkb(wkb, rows)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     return shape_keys(geoms), lambda rows: geoms[rows]
 
