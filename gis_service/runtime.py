@@ -155,6 +155,38 @@ def spilled_arrow(array: Any) -> Any:
     return pa.ipc.open_stream(pa.py_buffer(mapped)).read_next_batch().column(0)
 
 
+def spilled_column(values: pd.Series) -> pd.Series:
+    """Return an Arrow-backed column (texts, binaries) with its buffers in a temporary file (:func:`spilled_arrow`),
+    of the same dtype and index; any other column as it is."""
+    if not hasattr(values.array, "__arrow_array__") or values.array.nbytes < SPILL_BYTES:
+        return values
+    import pyarrow as pa
+
+    chunks = pa.chunked_array(values.array.__arrow_array__())
+    spilled = pa.chunked_array([spilled_arrow(c) for c in chunks.chunks], type=chunks.type)
+    return pd.Series(pd.array(spilled, dtype=values.dtype), index=values.index, name=values.name)
+
+
+def arrow_rows(values: Any, rows: np.ndarray) -> np.ndarray:
+    """Return ``rows`` of an Arrow-backed column (Series or array) as Python objects (None where missing), in order.
+
+    Taken chunk by chunk (a joined column holds a chunk a batch): Arrow's ``take`` on a chunked array
+    joins the chunks first, which would read, and copy into memory, a whole spilled column.
+    """
+    import pyarrow as pa
+
+    array: Any = values.array if isinstance(values, pd.Series) else values  # an Arrow-backed extension array
+    chunks = pa.chunked_array(array.__arrow_array__()).chunks
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty(len(rows), dtype=object)
+    starts = np.cumsum([0, *(len(c) for c in chunks)])
+    chunk_of = np.searchsorted(starts, rows, side="right") - 1
+    for k in np.unique(chunk_of):
+        mine = np.flatnonzero(chunk_of == k)
+        out[mine] = chunks[k].take(pa.array(rows[mine] - starts[k], type=pa.int64())).to_pylist()
+    return out
+
+
 class SpilledRows:
     """A numpy column appended to batch by batch, moved to an unlinked temporary file once it reaches
     :data:`SPILL_BYTES`; :meth:`array` hands back all its rows (then a private map of the file).

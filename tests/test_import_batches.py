@@ -244,5 +244,5 @@ def test_what_is_kept_of_the_batches_in_temporary_files_gives_the_same_findings(
 
     chunks = [locate.as_wkb(np.array([shapely.Point(i, k) for i in range(3)]), spill=True) for k in range(3)]
     joined = pd.concat(chunks, ignore_index=True)
-    got = shapely.from_wkb(locate.wkb_rows(joined, np.array([7, 0, 5, 3])))
+    got = locate.from_wkb(joined, np.array([7, 0, 5, 3]))
     assert [(p.x, p.y) for p in got] == [(1, 2), (0, 0), (2, 1), (0, 1)]

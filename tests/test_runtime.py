@@ -66,3 +66,21 @@ def test_a_spilled_arrow_array_reads_as_it_was_written(monkeypatch):
     spilled = runtime.spilled_arrow(values)
     assert spilled is not values and spilled.equals(values)
     assert spilled.to_pylist() == [b"\x01\x02", None, b"", b"abc" * 1000]
+
+
+def test_a_spilled_text_column_keeps_its_dtype_and_its_rows_come_back_chunk_by_chunk(monkeypatch):
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from gis_service import runtime
+
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 0)
+    batches = [pa.array([f"Z{k}-{i}" if i != 1 else None for i in range(3)], type=pa.large_string()) for k in range(3)]
+    columns = [runtime.spilled_column(b.to_pandas()) for b in batches]
+    assert all(c.dtype == batches[0].to_pandas().dtype for c in columns)
+    joined = pd.concat(columns, ignore_index=True)
+    assert joined.isna().tolist() == [False, True, False] * 3
+    assert runtime.arrow_rows(joined, np.array([8, 0, 4, 1])).tolist() == ["Z2-2", "Z0-0", None, None]
+    numbers = pd.Series([1, 2, 3])
+    assert runtime.spilled_column(numbers) is numbers  # not Arrow-backed: as it is

@@ -43,7 +43,7 @@ from gis_service.ingest.validation.river_batches import RiverBatches
 from gis_service.ingest.validation.validate import Context, validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed
-from gis_service.runtime import collector_paused, release_free_pages
+from gis_service.runtime import collector_paused, release_free_pages, spilled_column
 from gis_service.settings import Settings
 from gis_service.store.bulk import report_texts, write_reports
 from gis_service.store.current import CurrentFeatures
@@ -195,6 +195,9 @@ class Batches:
             return frame[[c for c in frame.columns if c in keep or c == frame.geometry.name]]
         geoms = np.asarray(frame.geometry.values, dtype=object)
         out = pd.DataFrame(frame[[c for c in frame.columns if c in keep]])
+        key = self.layer.key or "code"
+        if key in out:  # read for the findings' ids and the gaps' and overlaps' names only: on disk
+            out[key] = spilled_column(out[key])
         for name, values in self.vocabulary().items():
             if name in out:
                 out[name] = coded(out[name], values)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import shapely
 
 from gis_service.ingest.normalise import Finding
-from gis_service.runtime import spilled_arrow
+from gis_service.runtime import arrow_rows, spilled_arrow
 
 MAX_LISTED = 20  # features named in one aggregated finding
 
@@ -84,34 +84,15 @@ def as_wkb(geoms: np.ndarray, *, spill: bool = False) -> pd.Series:
     """Return geometries as a WKB column of Arrow binaries (no Python object a row; null for a missing one).
 
     ``spill``: kept in a temporary file rather than in memory (:func:`~gis_service.runtime.spilled_arrow`),
-    for a column the later stages read a few rows of (:func:`wkb_rows`).
+    for a column the later stages read a few rows of (:func:`from_wkb`).
     """
     wkb = pa.array(shapely.to_wkb(geoms), type=pa.binary())
     return pd.Series(pd.arrays.ArrowExtensionArray(spilled_arrow(wkb) if spill else wkb))
 
 
-def wkb_rows(column: pd.Series | pd.api.extensions.ExtensionArray, rows: np.ndarray) -> np.ndarray:
-    """Return the WKB (bytes, None where missing) of ``rows`` of a column made by :func:`as_wkb`, in their order.
-
-    Taken chunk by chunk (a joined layer's column holds a chunk a batch): Arrow's ``take`` on a chunked
-    array joins the chunks first, which would read, and copy into memory, the whole spilled column.
-    """
-    array: Any = column.array if isinstance(column, pd.Series) else column  # an ArrowExtensionArray
-    chunks = pa.chunked_array(array.__arrow_array__()).chunks
-    rows = np.asarray(rows, dtype=np.int64)
-    out = np.empty(len(rows), dtype=object)
-    starts = np.cumsum([0, *(len(c) for c in chunks)])
-    chunk_of = np.searchsorted(starts, rows, side="right") - 1
-    for k in np.unique(chunk_of):
-        mine = np.flatnonzero(chunk_of == k)
-        taken = chunks[k].take(pa.array(rows[mine] - starts[k], type=pa.int64()))
-        out[mine] = taken.to_numpy(zero_copy_only=False)
-    return out
-
-
 def from_wkb(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """Return the geometries of ``rows`` of a WKB column made by :func:`as_wkb`."""
-    out: np.ndarray = shapely.from_wkb(wkb_rows(column, rows))
+    out: np.ndarray = shapely.from_wkb(arrow_rows(column, rows))
     return out
 
 
