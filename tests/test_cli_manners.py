@@ -1,8 +1,11 @@
-"""CLI manners: whole tables off a terminal, 不达标 with its reason, `rivers list`, one GBK name, usage errors."""
+"""CLI manners: whole tables off a terminal, 不达标 with its reason, `rivers list`, one GBK name, usage errors,
+a small command loading only what it uses."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,25 @@ def test_rivers_list_and_the_ratio_error_that_points_to_it(demo_engine: Engine) 
     missing = run("ratios", "--river", "NOPE")
     assert missing.exit_code == 2
     assert "rivergis rivers list" in missing.output
+
+
+def test_a_small_command_loads_no_migrations_workbooks_or_copy_driver(demo_engine: Engine) -> None:
+    """`rivergis ratios --river` checks the schema without Alembic, writes no workbook and copies nothing (issue 16)."""
+    probe = (
+        "import sys\n"
+        "from gis_service.cli.main import app\n"
+        "try:\n"
+        "    app(['ratios', '--river', 'WS001'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "names = ('alembic', 'mako', 'openpyxl', 'psycopg')\n"
+        "print('LOADED', ','.join(sorted(m for m in names if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert "WS001" in done.stdout
+    # PostGIS's driver is psycopg itself; a SpatiaLite run needs it not.
+    expected = "LOADED psycopg\n" if demo_engine.dialect.name == "postgresql" else "LOADED \n"
+    assert expected in done.stdout, done.stdout[-300:]
 
 
 @pytest.mark.parametrize(

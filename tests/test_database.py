@@ -15,7 +15,7 @@ from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
 from gis_service.db.backend import DatabaseWaits
 from gis_service.db.engine import make_engine, transaction
-from gis_service.db.schema import current_revision, head_revision, upgrade
+from gis_service.db.schema import VERSION_TABLE, alembic_config, current_revision, head_revision, upgrade
 from gis_service.errors import ConfigurationError
 from gis_service.settings import Settings
 from gis_service.store.bulk import insert_features
@@ -187,7 +187,6 @@ def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
     from alembic import command
 
     from gis_service.db.models import Delivery
-    from gis_service.db.schema import alembic_config
 
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0003")
@@ -210,6 +209,30 @@ def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
     assert (json.loads(back) if isinstance(back, str) else back)["findings"] == [{"code": "zone_gap"}]
     upgrade(engine)
     assert current_revision(engine) == head_revision()
+
+
+def test_the_revision_check_answers_as_alembic_does(engine):
+    """The version table and the migration files read without Alembic give Alembic's answers: at the head, after
+    a downgrade, with the table empty and without it."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    def alembics() -> str | None:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(None)).get_current_head() is not None
+    assert current_revision(engine) == alembics() == head_revision()
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0010")
+    assert current_revision(engine) == alembics() == "0010"
+    with engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM {VERSION_TABLE}"))
+    assert current_revision(engine) is None and alembics() is None
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+    assert current_revision(engine) is None and alembics() is None
 
 
 def test_report_texts_are_each_reports_json() -> None:

@@ -17,25 +17,26 @@ beginning and says so, and the whole text is written in pieces on a sheet named 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from gis_service.errors import BadRequest
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 CHINA = ZoneInfo("Asia/Shanghai")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -48,14 +49,38 @@ OVERFLOW_SHEET = "超长文本"
 PERCENT = "0.0%"
 DATE = "yyyy-mm-dd"
 DATETIME = "yyyy-mm-dd hh:mm:ss"
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
-MARK_FONT = Font(color="C00000", bold=True)
-TOTAL_FONT = Font(bold=True)
-THIN = Side(style="thin", color="999999")
-BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 WIDTH_SAMPLE = 300
+
+
+@functools.cache
+def _xl() -> SimpleNamespace:
+    """Return openpyxl's pieces the writer uses and the workbook styles, imported on the first workbook.
+
+    openpyxl (with Pillow and lxml) takes ~60 ms to import: the commands and routes that import this
+    module for its CSV, its table specs or a format check (``rivergis ratios`` printing a table) never
+    write a workbook and need not pay it.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+    thin = Side(style="thin", color="999999")
+    return SimpleNamespace(
+        Workbook=Workbook,
+        WriteOnlyCell=WriteOnlyCell,
+        WriteOnlyWorksheet=WriteOnlyWorksheet,
+        ILLEGAL_CHARACTERS_RE=ILLEGAL_CHARACTERS_RE,
+        get_column_letter=get_column_letter,
+        HEADER_FONT=Font(bold=True),
+        HEADER_FILL=PatternFill("solid", fgColor="DDEBF7"),
+        HEADER_ALIGN=Alignment(horizontal="center", vertical="center", wrap_text=True),
+        MARK_FONT=Font(color="C00000", bold=True),
+        TOTAL_FONT=Font(bold=True),
+        BORDER=Border(left=thin, right=thin, top=thin, bottom=thin),
+    )
 
 
 @dataclass(frozen=True)
@@ -142,11 +167,12 @@ def _cell(
     ws: WriteOnlyWorksheet, value: Any, ref: str, column: Column, font: Font | None, border: bool, overflow: _Overflow
 ) -> Any:
     """Return what to append for one value: the plain value, or a styled cell when it needs one."""
+    xl = _xl()
     value = plain(value)
     number_format = None
     guarded = False
     if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)  # control characters a workbook cannot hold
+        value = xl.ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)  # control characters a workbook cannot hold
         if len(value) > CELL_LIMIT:
             value = overflow.keep(ws.title, ref, value)
         guarded = value.startswith(FORMULA_STARTS)
@@ -158,7 +184,7 @@ def _cell(
         number_format = column.number_format
     if not (guarded or number_format or font or border):
         return value
-    cell = WriteOnlyCell(ws, value=value)
+    cell = xl.WriteOnlyCell(ws, value=value)
     if guarded:
         cell.data_type = "s"
         cell.quotePrefix = True
@@ -167,17 +193,18 @@ def _cell(
     if font:
         cell.font = font
     if border:
-        cell.border = BORDER
+        cell.border = xl.BORDER
     return cell
 
 
 def _write_sheet(book: Workbook, spec: Sheet, overflow: _Overflow) -> None:
     """Write one sheet in streaming mode (layout first, then the rows)."""
+    xl = _xl()
     ws = book.create_sheet(spec.title[:31])
-    assert isinstance(ws, WriteOnlyWorksheet)  # the book is write-only
+    assert isinstance(ws, xl.WriteOnlyWorksheet)  # the book is write-only
     n_rows = len(spec.rows) + len(spec.totals)
     width = len(spec.columns)
-    letters = [get_column_letter(i) for i in range(1, width + 1)]
+    letters = [xl.get_column_letter(i) for i in range(1, width + 1)]
     for letter, w in zip(letters, _widths(spec), strict=True):
         ws.column_dimensions[letter].width = w
     ws.freeze_panes = "A2"
@@ -185,13 +212,13 @@ def _write_sheet(book: Workbook, spec: Sheet, overflow: _Overflow) -> None:
         ws.auto_filter.ref = f"A1:{letters[-1]}{n_rows + 1}"
     header = []
     for column in spec.columns:
-        cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", column.header))
+        cell = xl.WriteOnlyCell(ws, value=xl.ILLEGAL_CHARACTERS_RE.sub("\ufffd", column.header))
         if column.header.startswith(FORMULA_STARTS):
             cell.data_type = "s"
             cell.quotePrefix = True
-        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGN
+        cell.font, cell.fill, cell.alignment = xl.HEADER_FONT, xl.HEADER_FILL, xl.HEADER_ALIGN
         if spec.borders:
-            cell.border = BORDER
+            cell.border = xl.BORDER
         header.append(cell)
     if spec.header_height:
         ws.row_dimensions[1].height = spec.header_height
@@ -199,7 +226,7 @@ def _write_sheet(book: Workbook, spec: Sheet, overflow: _Overflow) -> None:
     marked = spec.marked or ()
     for r, row in enumerate([*spec.rows, *spec.totals], start=2):
         is_total = r - 2 >= len(spec.rows)
-        font = TOTAL_FONT if is_total else (MARK_FONT if r - 2 < len(marked) and marked[r - 2] else None)
+        font = xl.TOTAL_FONT if is_total else (xl.MARK_FONT if r - 2 < len(marked) and marked[r - 2] else None)
         ws.append(
             [
                 _cell(ws, value, f"{letters[i]}{r}", spec.columns[i], font, spec.borders, overflow)
@@ -210,7 +237,7 @@ def _write_sheet(book: Workbook, spec: Sheet, overflow: _Overflow) -> None:
 
 def build_workbook(sheets: Iterable[Sheet]) -> Workbook:
     """Return a (write-only) workbook of ``sheets``, plus ``超长文本`` when a text was too long for its cell."""
-    book = Workbook(write_only=True)
+    book = _xl().Workbook(write_only=True)
     overflow = _Overflow()
     for spec in sheets:
         _write_sheet(book, spec, overflow)

@@ -24,7 +24,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Boolean, Column, Connection, Date, DateTime, Float, Integer, Table
 from sqlalchemy.types import JSON
 
@@ -164,6 +163,9 @@ def copy_rows(
 ) -> int:
     """Send ``n`` rows of COPY texts into ``table`` in chunks of ``chunk_rows``; a callable column is encoded
     chunk by chunk."""
+    # psycopg (~40 ms to import) here: a process on SpatiaLite never copies and need not load it.
+    from psycopg.copy import QueuedLibpqWriter
+
     names = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
