@@ -140,18 +140,23 @@ def spilled_arrow(array: Any) -> Any:
     kernel's page cache, counted in this process only while a reader touches them (and dropped again
     under memory pressure). What an import keeps of each batch for the whole-layer checks, which read a
     few rows of it (the duplicates' candidates, the places of findings), stays out of its resident
-    memory. Arrow writes and maps IPC files itself; the file is Python's ``TemporaryFile``, which
-    the system removes when the last map of it goes. Small arrays are returned as they are.
+    memory. Arrow writes the file (its IPC format) and reads it back from the map without copying; the file
+    is Python's ``TemporaryFile``, which the system removes when the last map of it goes. Small arrays are
+    returned as they are, and so is any array when the file cannot be written (a full ``TMPDIR``): memory
+    rather than a failed import.
     """
     if array.nbytes < SPILL_BYTES:
         return array
     import pyarrow as pa  # here: the commands that never spill need not load Arrow
 
     batch = pa.record_batch([array], names=["values"])
-    with tempfile.TemporaryFile(prefix="rivergis-spill-") as file:
-        with pa.ipc.new_stream(file, batch.schema) as writer:
-            writer.write_batch(batch)
-        mapped = _mapped(file, mmap.ACCESS_READ)
+    try:
+        with tempfile.TemporaryFile(prefix="rivergis-spill-") as file:
+            with pa.ipc.new_stream(file, batch.schema) as writer:
+                writer.write_batch(batch)
+            mapped = _mapped(file, mmap.ACCESS_READ)
+    except OSError:
+        return array
     return pa.ipc.open_stream(pa.py_buffer(mapped)).read_next_batch().column(0)
 
 
@@ -202,6 +207,7 @@ class SpilledRows:
         self.memory: np.ndarray | None = None  # the rows while they are few
         self.file: IO[bytes] | None = None
         self.rows = 0
+        self.stays = False  # in memory for good: the temporary file could not be written
 
     def __len__(self) -> int:
         """Return the number of rows so far."""
@@ -218,19 +224,44 @@ class SpilledRows:
                 n = len(self.memory)
                 self.memory.resize((n + len(values), *self.width), refcheck=False)  # in place: a realloc
                 self.memory[n:] = values
-            if self.memory.nbytes < SPILL_BYTES or not self.memory.nbytes:
+            if self.memory.nbytes < SPILL_BYTES or not self.memory.nbytes or self.stays:
                 return
             values, self.memory = self.memory, None
-            self.file = tempfile.TemporaryFile(prefix="rivergis-spill-")
-        values.tofile(self.file)
+        try:
+            self.file = self.file or tempfile.TemporaryFile(prefix="rivergis-spill-")
+            self._write(values, self.file)
+        except OSError:  # no room in TMPDIR: the rows so far and these back in memory, and the rest stays there
+            self._back_to_memory(values)
+
+    @staticmethod
+    def _write(values: np.ndarray, file: IO[bytes]) -> None:
+        """Append ``values``' bytes to ``file``."""
+        values.tofile(file)
+
+    def _back_to_memory(self, values: np.ndarray) -> None:
+        """Hold in memory the rows the file took before ``values`` and ``values`` themselves, and spill no more."""
+        before = np.empty((0, *self.width), dtype=self.dtype)
+        if self.file is not None:
+            with self.file:
+                self.file.seek(0)
+                before = np.fromfile(self.file, dtype=self.dtype)
+        count = self.rows - len(values)  # the rows written before (a failed write may have left part of more)
+        row = int(np.prod(self.width, dtype=np.int64))
+        before = before[: count * row].reshape((-1, *self.width))
+        self.memory = values if not count else np.concatenate((before, values))
+        self.file, self.stays = None, True
 
     def array(self) -> np.ndarray:
         """Return every row (a map of the file once spilled); this column is then empty."""
         if self.file is None:
             out = self.memory if self.memory is not None else np.empty((0, *self.width), dtype=self.dtype)
         else:
-            with self.file:
+            try:
                 mapped = _mapped(self.file, mmap.ACCESS_COPY)
+            except OSError:  # the map refused: read the file into memory instead
+                self._back_to_memory(np.empty((0, *self.width), dtype=self.dtype))
+                return self.array()
+            self.file.close()
             out = np.frombuffer(mapped, dtype=self.dtype).reshape((-1, *self.width))
         self.memory, self.file, self.rows = None, None, 0
         return out

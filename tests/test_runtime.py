@@ -84,3 +84,34 @@ def test_a_spilled_text_column_keeps_its_dtype_and_its_rows_come_back_chunk_by_c
     assert runtime.arrow_rows(joined, np.array([8, 0, 4, 1])).tolist() == ["Z2-2", "Z0-0", None, None]
     numbers = pd.Series([1, 2, 3])
     assert runtime.spilled_column(numbers) is numbers  # not Arrow-backed: as it is
+
+
+def test_without_room_for_the_temporary_file_the_rows_stay_in_memory(monkeypatch):
+    import numpy as np
+    import pyarrow as pa
+
+    from gis_service import runtime
+
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 16)  # one row of two doubles: every batch goes to the file
+    column = runtime.SpilledRows(np.float64, (2,))
+    column.append(np.array([[1.0, 2.0]]))
+    assert column.file is not None
+    calls = {"n": 0}
+
+    def full(values, file):  # the disk fills up halfway through the second write
+        calls["n"] += 1
+        values[:1].tofile(file)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runtime.SpilledRows, "_write", staticmethod(full))
+    column.append(np.array([[3.0, 4.0], [5.0, 6.0]]))
+    assert calls["n"] == 1 and column.file is None and column.stays
+    column.append(np.array([[7.0, 8.0]]))
+    assert column.array().tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runtime.tempfile, "TemporaryFile", no_room)
+    values = pa.array([b"x" * 64])
+    assert runtime.spilled_arrow(values) is values
