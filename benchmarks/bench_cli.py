@@ -39,14 +39,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Measure, report
+from benchmarks.common import Measure, province_data, report
 from gis_service.cli.progress import STAGE_LABEL
 from gis_service.resources import data_path
 
+PROVINCE_BBOX = "[104.0, 27.0, 111.0, 33.0]"  # the synthetic province's extent (as bench_import)
 EAGER = "import geopandas, pyogrio, sqlalchemy, fastapi, folium"
 # Environment variables by which Rich would draw on a pipe too (or not on a terminal): not passed on.
 RICH_OVERRIDES = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "TERM")
@@ -179,6 +181,28 @@ def progress_check(base: list[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def province_progress(base: list[str], env: dict[str, str], folder: Path) -> dict[str, Any]:
+    """Import the province's 200 000 zone stretches on a terminal into a SpatiaLite file holding its rivers and
+    ranges; print and return which stages' bars were drawn, the exit code and the seconds (the issue's row)."""
+    province = province_data()
+    database = folder / "province.sqlite"
+    env = {**env, "RIVERGIS_DATABASE_URL": f"sqlite:///{database}", "RIVERGIS_DISTRICT_BBOX": PROVINCE_BBOX}
+    subprocess.run([*base, "init"], env=env, check=True, capture_output=True)
+    for layer in ("rivers", "boundaries"):
+        subprocess.run(
+            [*base, "import", layer, str(province / f"{layer}.gpkg")], env=env, check=True, capture_output=True
+        )
+    zones = province / "zones.gpkg"
+    start = time.perf_counter()
+    code, output = run_on_terminal([*base, "import", "zones", str(zones)], env)
+    seconds = time.perf_counter() - start
+    seen = bars_seen(output)
+    shown = ", ".join(f"{stage} {'yes' if drawn else 'no'}" for stage, drawn in seen.items())
+    print(f"progress of `rivergis import zones {zones}` (200 000 stretches, SpatiaLite) on a terminal:")
+    print(f"  exit {code} in {seconds:.1f} s; bars: {shown}; as expected: {'yes' if all(seen.values()) else 'no'}")
+    return {"exit": code, "seconds": round(seconds, 1), "bars": seen, "as_expected": all(seen.values())}
+
+
 def first_river(database: Path) -> str:
     """Return the demo's first river code (the SpatiaLite file read as plain SQLite)."""
     with sqlite3.connect(database) as conn:
@@ -203,6 +227,7 @@ def main() -> None:
     """Make the demo database, time the commands and references side by side, check the progress, save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-province", action="store_true", help="skip the 200 000-stretch import's bars")
     args, _ = parser.parse_known_args()
     base = rivergis()
     with tempfile.TemporaryDirectory(prefix="rg-bench-cli-") as tmp:
@@ -253,6 +278,8 @@ def main() -> None:
                 }
             )
         progress = progress_check(base, env)
+        if not args.no_province:
+            progress["province"] = province_progress(base, env, Path(tmp))
         small = cases[3]
         report(
             "cli_startup",
