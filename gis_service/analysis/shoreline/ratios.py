@@ -314,10 +314,13 @@ def walks(parts: PartTable, index: CenterlineIndex) -> tuple[FloatArray, IntArra
     """
     n = len(parts)
     reach, holder = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
+    # The pages of a large np.zeros are the system's zero page until written; most parts are covered by no
+    # earlier one, so only the others are written: 24 bytes a part less resident memory at 1 000 000 parts.
     covered = {name: np.zeros(n) for name in ("bank", "type", "pr")}
     for rows in river_groups(np.asarray(parts.river), PARTS_PER_WALK):
         for name, (r, h, c) in _covered(parts, rows, index).items():
-            covered[name][rows] = c
+            some = np.flatnonzero(c)
+            covered[name][rows[some]] = c[some]
             if name == "bank":
                 reach[rows] = r
                 holder[rows] = np.where(h >= 0, rows[np.maximum(h, 0)], -1)
