@@ -44,7 +44,7 @@ from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import JoinedParts, PartTable, in_4490, part_table, river_groups
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
-from gis_service.runtime import collector_paused, shared_texts
+from gis_service.runtime import collector_paused, release_free_pages, shared_texts
 
 PROTECTING = ("protected", "reserved")
 REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
@@ -207,6 +207,7 @@ class ZoneBatches:
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
         parts = self.parts.table()
         reach, holder, covered = walks(parts, self.index)
+        release_free_pages()  # the walks' sorts, a group of rivers at a time, left the heap's pages free
         return build_report(
             rivers=self.rivers,
             zones=reported_zones(zones, usable),
