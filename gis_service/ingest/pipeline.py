@@ -141,7 +141,7 @@ class Batches:
         # Nothing reads a batch's text after its checks when it is written as it comes (or the delivery is
         # rejected) or in a dry run; unless the features are to be ``seen`` whole.
         self.slimmed = not keep_all and (options.dry_run or start is not None)
-        self._vocabulary: dict[str, list[str]] | None = None
+        self._vocabulary: dict[str, pd.CategoricalDtype] | None = None
 
     def __call__(
         self, frame: gpd.GeoDataFrame, first: int, unreadable: list[Finding], field_map: dict[str, str]
@@ -174,11 +174,13 @@ class Batches:
             self.writer.abandon()
             self.writer = None
 
-    def vocabulary(self) -> dict[str, list[str]]:
-        """Return the values each kept coded column is expected to hold: the catalogue's codes, the known rivers."""
+    def vocabulary(self) -> dict[str, pd.CategoricalDtype]:
+        """Return the values each kept coded column is expected to hold (the catalogue's codes, the known rivers),
+        as one categorical type a column that every batch shares: 10 000 river codes are one index, not one a batch."""
         if self._vocabulary is None:
-            self._vocabulary = {f.name: list(f.values) for f in self.layer.fields if f.values}
-            self._vocabulary["river_code"] = sorted(self.along.context.known_rivers)
+            expected = {f.name: list(f.values) for f in self.layer.fields if f.values}
+            expected["river_code"] = sorted(self.along.context.known_rivers)
+            self._vocabulary = {name: pd.CategoricalDtype(values) for name, values in expected.items()}
         return self._vocabulary
 
     def slim(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -206,18 +208,21 @@ class Batches:
         return out  # a frame without geometries (see locate.geometry_chunks)
 
 
-def coded(values: pd.Series, expected: list[str]) -> pd.Series:
+def coded(values: pd.Series, expected: list[str] | pd.CategoricalDtype) -> pd.Series:
     """Return ``values`` as categories (1–2 bytes a row where a text took ~15), the ``expected`` ones first.
 
-    Batches whose values are all expected share their categories, so that joining them keeps the
-    codes; a value beyond them (an error the checks report) makes that batch's categories its own,
-    and the join then holds the texts as they were.
+    Batches whose values are all expected share their categorical type (``expected`` given as one), so
+    that joining them keeps the codes; a value beyond them (an error the checks report) makes that
+    batch's categories its own, and the join then holds the texts as they were.
     """
     present = values.dropna().unique()
     if not all(isinstance(v, str) for v in present):
         return values  # codes kept as numbers (a GeoPackage field typed so): as they are
-    extra = sorted(set(present) - set(expected))
-    return pd.Series(pd.Categorical(values, categories=[*expected, *extra]), index=values.index, name=values.name)
+    dtype = expected if isinstance(expected, pd.CategoricalDtype) else pd.CategoricalDtype(expected)
+    extra = sorted(set(present) - set(dtype.categories))
+    if extra:
+        dtype = pd.CategoricalDtype([*dtype.categories, *extra])
+    return pd.Series(pd.Categorical(values, dtype=dtype), index=values.index, name=values.name)
 
 
 def prepare(
