@@ -134,28 +134,26 @@ class PartTable:
 class JoinedParts:
     """The part tables of batches joined as they come (their zone numbers already the joined ones).
 
-    Each column grows in place (``ndarray.resize``: a ``realloc``, which moves no page of a large
-    block), so that the parts of a million stretches are never held twice, as a join at the end
-    would hold them, nor left in the heap's holes batch by batch. The vertices, the largest column and
-    the one the walks read least (the covered and the gap candidates' parts), go to a temporary file
-    once large (:class:`~gis_service.runtime.SpilledRows`).
+    Each column is appended to batch by batch and, once large, kept in a temporary file rather than in
+    memory (:class:`~gis_service.runtime.SpilledRows`): while the rest of a delivery is read, the parts of
+    the batches before take no resident memory, and :meth:`table` maps them back for the walks, which
+    read every part but the vertices only of the few parts that need them.
     """
 
     def __init__(self) -> None:
-        self.columns: dict[str, np.ndarray] = {}
-        self.coords = SpilledRows(np.float64, (2,))
+        self.columns: dict[str, SpilledRows] = {}
         self.wholes: list[GeomArray | None] = []
         self.frames: LocalFrames | None = None
 
     def append(self, table: PartTable) -> None:
         """Add ``table``'s parts after those so far."""
-        vertices = len(self.coords)
+        vertices = len(self.columns["coords"]) if self.columns else 0
         for name in (*COLUMNS, "first"):
-            if name == "coords":
-                self.coords.append(table.coords)
-                continue
             values = table.first[:-1] + vertices if name == "first" else getattr(table, name)
-            _extend(self.columns, name, values)
+            column = self.columns.get(name)
+            if column is None:
+                column = self.columns[name] = SpilledRows(values.dtype, values.shape[1:])
+            column.append(values)
         self.wholes.append(table.whole)
         self.frames = table.frames
 
@@ -164,23 +162,12 @@ class JoinedParts:
         if self.frames is None:
             raise ValueError("no part table was added")
         columns, self.columns = self.columns, {}
-        _extend(columns, "first", np.array([len(self.coords)], dtype=np.int64))
-        columns["coords"] = self.coords.array()
+        columns["first"].append(np.array([len(columns["coords"])]))
+        arrays = {name: column.array() for name, column in columns.items()}
         wholes = [w for w in self.wholes if w is not None]
         whole = np.concatenate(wholes) if len(wholes) == len(self.wholes) else None
         self.wholes = []
-        return PartTable(**columns, frames=self.frames, whole=whole)
-
-
-def _extend(columns: dict[str, np.ndarray], name: str, values: np.ndarray) -> None:
-    """Append ``values`` to column ``name`` (made on its first values), growing it in place."""
-    have = columns.get(name)
-    if have is None:
-        columns[name] = np.array(values, order="C")
-        return
-    n = len(have)
-    have.resize((n + len(values), *have.shape[1:]), refcheck=False)
-    have[n:] = values
+        return PartTable(**arrays, frames=self.frames, whole=whole)
 
 
 def zone_parts(
