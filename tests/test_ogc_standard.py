@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from html.parser import HTMLParser
 
 import geopandas as gpd
 import mapbox_vector_tile
@@ -15,6 +16,7 @@ from gis_service.api.app import create_app
 from gis_service.catalogue import bundled_catalogue
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery
+from gis_service.ogc.html import cell
 from gis_service.store.bulk import insert_features
 from tests.helpers import clear_caches
 
@@ -298,6 +300,81 @@ def test_html_for_a_browser_with_an_offline_map_and_escaped_text(client, engine)
     assert one.status_code == 200 and "S0000" in one.text and "<script>alert" not in one.text
     leaflet = client.get("/static/vendor/leaflet/dist/leaflet.js")
     assert leaflet.status_code == 200
+
+
+class Cells(HTMLParser):
+    """The text of each table row's cells, as a browser shows it (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table_rows(page: str) -> list[list[str]]:
+    parser = Cells()
+    parser.feed(page)
+    return parser.rows
+
+
+def test_html_shows_values_in_words_and_numbers_without_noise_json_as_stored(client, engine):
+    gdf = gpd.GeoDataFrame(
+        {
+            "code": ["A", "B"],
+            "name": ["<b>甲河</b>", "乙河"],
+            "level": ["town", None],
+            "important": [True, False],
+            "basin_area_km2": [58.39199999, None],
+            "extra": [{"备注": "<i>演示</i>", "已核实": True, "长度": 1204.3000000001}, None],
+        },
+        geometry=[LineString([(106.80, 28.80), (106.90, 28.90)]), LineString([(106.85, 28.82), (106.95, 28.82)])],
+        crs="EPSG:4490",
+    )
+    with transaction(engine) as session:
+        insert_features(session, bundled_catalogue()["rivers"], gdf)
+    page = client.get("/ogc/collections/rivers/items", params={"f": "html", "sortby": "code"}).text
+    header, *rows = table_rows(page)
+    assert header == ["id", "河流编码", "河流名称", "河长级别", "重要河道", "流域面积(km²)", "所在镇街"]
+    # 是/否 as the workbench says them, a number as measured, nothing as an empty cell; markup shown as text.
+    assert [r[1:] for r in rows] == [["A", "<b>甲河</b>", "镇级", "是", "58.392", ""], ["B", "乙河", "", "否", "", ""]]
+    assert "<b>甲河" not in page and "&lt;b&gt;甲河&lt;/b&gt;" in page
+    fid = rows[0][0]
+    one = client.get(f"/ogc/collections/rivers/items/{fid}", params={"f": "html"}).text
+    shown = dict(table_rows(one)[1:])
+    assert shown["重要河道"] == "是" and shown["流域面积(km²)"] == "58.392" and shown["所在镇街"] == ""
+    assert shown["其他字段"] == "备注：<i>演示</i>；已核实：是；长度：1204.3"  # the JSON column in words, not a dict
+    assert "<i>演示" not in one and "<b>甲河" not in one
+    for text in (page, one):
+        cells = [c for row in table_rows(text) for c in row]
+        assert not {"True", "False", "None", "null"} & set(cells), cells
+    # The API's answers stay as stored: booleans true/false, the number and the JSON object unrounded.
+    body = client.get("/ogc/collections/rivers/items", params={"sortby": "code"}).json()
+    a, b = (f["properties"] for f in body["features"])
+    assert a["important"] is True and b["important"] is False and b["basin_area_km2"] is None
+    assert a["basin_area_km2"] == 58.39199999 and a["extra"]["长度"] == 1204.3000000001 and a["extra"]["已核实"] is True
+    item = client.get(f"/ogc/collections/rivers/items/{fid}").json()["properties"]
+    assert item["important"] is True and item["extra"]["备注"] == "<i>演示</i>"
+
+
+def test_html_cell_text_of_each_kind_of_value():
+    values = [True, False, None, "", 13, 2040.0, 0.6118516968381431, 0.00052, -0.0, float("nan"), [1, "<a>", None]]
+    assert [cell(v) for v in values] == ["是", "否", "", "", "13", "2040", "0.612", "0.00052", "0", "", "1、<a>、"]
+    assert cell({}) == "" and cell("2022-03-01") == "2022-03-01" and cell({"a": {"b": 1.5}}) == "a：b：1.5"
 
 
 def test_vector_tiles_hold_the_current_features_and_answer_etags(client, engine):

@@ -1,11 +1,25 @@
-"""A layer's words as the workbench pages show them: field labels, value labels, a form's choices."""
+"""A layer's words as the workbench pages show them: field labels, value labels, a form's choices, values as text."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from gis_service.catalogue import LayerSpec
+
+
+def show(value: Any) -> str:
+    """Return a field value as text: dates as YYYY-MM-DD, booleans 是/否, nothing as —."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ Labels come from the layer catalogue (``layers/problems.toml``) and the ledger's
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from gis_service.access import Role
 from gis_service.ledger.states import ACTIONS, FIELD_LABELS, Action, allowed_actions
 from gis_service.web.deps import ROLE_LABELS, WebUser
-from gis_service.web.labels import LayerLabels
+from gis_service.web.labels import LayerLabels, show
 
 # Status tags: red overdue, amber in progress, green closed; dismissed is grey.
 DONE = {"closed": "green", "dismissed": "secondary"}
@@ -32,19 +31,6 @@ def status_colour(status: str, overdue: bool = False) -> str:
     if overdue:
         return "red"
     return DONE.get(status, "yellow")
-
-
-def show(value: Any) -> str:
-    """Return a field value as text: dates as YYYY-MM-DD, booleans 是/否, nothing as —."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 @dataclass(frozen=True)

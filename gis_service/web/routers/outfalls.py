@@ -20,8 +20,7 @@ from gis_service.errors import BadRequest, NotFound, ServiceError
 from gis_service.export.ratios import zone_labels
 from gis_service.ledger import outfalls
 from gis_service.web.deps import PAGE, PageAdmin, PageViewer, WebUser, commit_now
-from gis_service.web.labels import LayerLabels
-from gis_service.web.problem_view import show
+from gis_service.web.labels import LayerLabels, show
 from gis_service.web.templating import render
 from gis_service.web.uploads import PhotoForm, text
 
