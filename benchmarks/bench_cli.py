@@ -31,7 +31,6 @@ test: nothing fails on a missed goal.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pty
 import sqlite3
@@ -44,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Measure, province_data, report
+from benchmarks.common import Launcher, Measure, province_data, report
 from gis_service.cli.progress import STAGE_LABEL
 from gis_service.resources import data_path
 
@@ -74,51 +73,6 @@ def rivergis() -> list[str]:
     """Return the argv of the ``rivergis`` command beside this interpreter (its console script), else ``-m``."""
     script = Path(sys.executable).parent / "rivergis"
     return [str(script)] if script.exists() else [sys.executable, "-m", "gis_service.cli.main"]
-
-
-# A small process that starts each timed command, so that the child's peak RSS is its own: a child
-# forked from this one would count this process's memory (the size at the fork stays in its peak).
-LAUNCHER = """
-import json, os, sys, time
-for line in sys.stdin:
-    argv, log = json.loads(line)
-    quiet = os.open(os.devnull, os.O_RDWR)
-    errors = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    start = time.perf_counter()
-    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
-        (os.POSIX_SPAWN_DUP2, quiet, 0), (os.POSIX_SPAWN_DUP2, quiet, 1), (os.POSIX_SPAWN_DUP2, errors, 2)])
-    _, status, usage = os.wait4(pid, 0)
-    seconds = time.perf_counter() - start
-    os.close(quiet)
-    os.close(errors)
-    print(json.dumps([os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss]), flush=True)
-"""
-
-
-class Launcher:
-    """The process that starts the timed commands (:data:`LAUNCHER`), the only child of this one meanwhile."""
-
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.log = folder / "stderr.txt"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", LAUNCHER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def run(self, argv: list[str]) -> tuple[float, float]:
-        """Run ``argv``, output discarded; return its wall seconds (spawn to ``wait4``) and peak RSS in MB."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps([argv, str(self.log)]) + "\n")
-        self.proc.stdin.flush()
-        code, seconds, peak_kb = json.loads(self.proc.stdout.readline())
-        if code != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited with {code}: {self.log.read_text(errors='replace')}")
-        return float(seconds), peak_kb / 1024
-
-    def close(self) -> None:
-        """End the launcher (its input closed)."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait()
 
 
 def run_on_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:

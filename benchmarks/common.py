@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import uuid
@@ -89,13 +89,60 @@ def measure(label: str, fn: Callable[[], Any]) -> Measure:
     return Measure(label, seconds, peak / 2**20, result)
 
 
-def measure_command(label: str, argv: list[str]) -> Measure:
-    """Run an external command; report wall time and the peak RSS of child processes."""
+def measure_command(label: str, argv: list[str], env: dict[str, str] | None = None) -> Measure:
+    """Run an external command; report its wall time and its own peak RSS (started by a :class:`Launcher`)."""
+    with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
+        launcher = Launcher(dict(os.environ) if env is None else env, Path(tmp))
+        try:
+            seconds, peak_mb = launcher.run(argv)
+        finally:
+            launcher.close()
+    return Measure(label, seconds, peak_mb)
+
+
+# A small process that starts each timed command, so that the child's peak RSS is its own: a child
+# forked from this one would count this process's memory (the size at the fork stays in its peak).
+LAUNCHER = """
+import json, os, sys, time
+for line in sys.stdin:
+    argv, log = json.loads(line)
+    quiet = os.open(os.devnull, os.O_RDWR)
+    errors = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     start = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, quiet, 0), (os.POSIX_SPAWN_DUP2, quiet, 1), (os.POSIX_SPAWN_DUP2, errors, 2)])
+    _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return Measure(label, seconds, peak_kb / 1024)
+    os.close(quiet)
+    os.close(errors)
+    print(json.dumps([os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss]), flush=True)
+"""
+
+
+class Launcher:
+    """The process that starts the timed commands (:data:`LAUNCHER`), the only child of this one meanwhile."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.log = folder / "stderr.txt"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", LAUNCHER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def run(self, argv: list[str]) -> tuple[float, float]:
+        """Run ``argv``, output discarded; return its wall seconds (spawn to ``wait4``) and peak RSS in MB."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([argv, str(self.log)]) + "\n")
+        self.proc.stdin.flush()
+        code, seconds, peak_kb = json.loads(self.proc.stdout.readline())
+        if code != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited with {code}: {self.log.read_text(errors='replace')}")
+        return float(seconds), peak_kb / 1024
+
+    def close(self) -> None:
+        """End the launcher (its input closed)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def report(name: str, ours: Measure, reference: Measure, **extra: Any) -> dict[str, Any]:
