@@ -138,3 +138,29 @@ def test_ends_projected_on_another_index_are_not_taken() -> None:
     same = ratio_batches(rv, centerlines=rg.centerlines)  # the side check's index: they are taken
     same.add(zs, ends=moved)
     assert same.finish(zs).to_json() != expected
+
+
+def test_ends_shared_by_stretches_are_projected_once_with_the_figures_of_each_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stretches laid end to end share their ends: each distinct point is projected once. The figures must be
+    # those of projecting every point, repeats, lone points and a forced hash collision alike.
+    import pandas as pd
+
+    from gis_service.analysis.shoreline import line_ends
+
+    _, rg = sides_of(*mixed_case())
+    index = rg.centerlines  # the side check's index: points in each river's local metres
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-200, 4000, 40), rng.uniform(-600, 600, 40)
+    river = rng.integers(0, len(index.geodesic_length), 40)
+    x, y, river = np.concatenate((x, x[:25])), np.concatenate((y, y[:25])), np.concatenate((river, river[:25]))
+    x[-1] = np.nan  # a point without coordinates stays alone
+    expected_m = index.locate(x, y, river)
+    expected_sign = np.sign(line_ends.crossing(index, expected_m, x, y, river))
+    for collide in (False, True):
+        if collide:  # every point one hash: only the first of each is a repeat of itself, the rest alone
+            monkeypatch.setattr(pd.util, "hash_array", lambda values: np.zeros(len(values), dtype=np.uint64))
+        m, sign = line_ends._located(index, x, y, river)
+        np.testing.assert_array_equal(m, expected_m)
+        np.testing.assert_array_equal(sign, expected_sign)

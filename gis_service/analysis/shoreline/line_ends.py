@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex, FloatArray, GeomArray, IntArray
@@ -29,6 +30,30 @@ def crossing(index: CenterlineIndex, m: FloatArray, x: FloatArray, y: FloatArray
     (ax, ay), (bx, by) = (index.point_at(d, river) for d in (m - STEP_M, m + STEP_M))
     out: FloatArray = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
     return out
+
+
+def _located(index: CenterlineIndex, x: FloatArray, y: FloatArray, river: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Return each point's position on its river's centerline and the sign of its side (see :func:`crossing`).
+
+    Stretches laid end to end along a bank share their ends: each distinct (river, x, y) is projected once
+    and its figures handed to its repeats. Points are grouped by a hash of their bits and a repeat is
+    checked against its group's first point, so a hash collision only costs a projection of its own: the
+    figures are those of projecting every point.
+    """
+    key = pd.util.hash_array(x.view(np.int64)) * np.uint64(1_000_003)
+    key ^= pd.util.hash_array(y.view(np.int64))
+    key = key * np.uint64(1_000_003) ^ pd.util.hash_array(np.asarray(river, dtype=np.int64))
+    code, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # each group's first point
+    rep = first[code]
+    alone = np.flatnonzero((x[rep] != x) | (y[rep] != y) | (river[rep] != river))
+    rows = np.concatenate((first, alone))
+    m_rows = index.locate(x[rows], y[rows], river[rows])
+    sign_rows = np.sign(crossing(index, m_rows, x[rows], y[rows], river[rows]))
+    m, sign = m_rows[: len(first)][code], sign_rows[: len(first)][code]
+    m[alone], sign[alone] = m_rows[len(first) :], sign_rows[len(first) :]
+    return m, sign
 
 
 @dataclass(frozen=True)
@@ -56,8 +81,7 @@ class LineEnds:
         # The same arithmetic as the ratio check's measuring on these vertices: the same positions.
         xy = index.frames.xy_to_local(ends, both)
         x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-        m = index.locate(x, y, both)
-        sign = np.sign(crossing(index, m, x, y, both))
+        m, sign = _located(index, x, y, both)
         n = len(rows)
         side = np.where(sign[:n] == sign[n:], sign[:n], 0.0)
         return cls(index, count, rows, river, m[:n], m[n:], side)
