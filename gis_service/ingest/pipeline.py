@@ -216,10 +216,12 @@ def coded(values: pd.Series, expected: list[str] | pd.CategoricalDtype) -> pd.Se
     batch's categories its own, and the join then holds the texts as they were.
     """
     present = values.dropna().unique()
-    if not all(isinstance(v, str) for v in present):
+    if pd.api.types.infer_dtype(present, skipna=True) not in ("string", "empty"):
         return values  # codes kept as numbers (a GeoPackage field typed so): as they are
     dtype = expected if isinstance(expected, pd.CategoricalDtype) else pd.CategoricalDtype(expected)
-    extra = sorted(set(present) - set(dtype.categories))
+    # Looked up in the shared type's index (its hash table built once), not made a set a batch.
+    found = dtype.categories.get_indexer(pd.Index(present))
+    extra = sorted(set(np.asarray(present, dtype=object)[found < 0]))
     if extra:
         dtype = pd.CategoricalDtype([*dtype.categories, *extra])
     return pd.Series(pd.Categorical(values, dtype=dtype), index=values.index, name=values.name)
