@@ -130,10 +130,8 @@ def markup_rows(values: pd.Series) -> np.ndarray:
         type=pa.large_string(),
         from_pandas=True,
     )
-    maybe = pc.or_(
-        pc.or_(pc.match_substring(texts, "<"), pc.match_substring(texts, "&#")),
-        pc.match_substring(texts, "javascript", ignore_case=True),
-    )
+    # One pass of RE2 over the texts: the three tests as one alternation (the last one case-blind).
+    maybe = pc.match_substring_regex(texts, "<|&#|(?i:javascript)")
     rows = np.flatnonzero(pc.fill_null(maybe, False).to_numpy(zero_copy_only=False))
     return np.array([i for i in rows if MARKUP.search(texts[int(i)].as_py())], dtype=np.int64)
 
