@@ -21,6 +21,10 @@ FIELD_TYPES = {"str", "int", "float", "bool", "date", "datetime", "json"}
 # Every layer keeps what a delivery carried beyond the catalogue (备注, 测量单位 …) as one JSON object.
 EXTRA_FIELD = "extra"
 EXTRA_LABEL = "其他字段"
+# Columns every stored layer has besides its catalogue fields, and their labels where a person reads them.
+SYSTEM_LABELS = {"id": "序号", "delivery_id": "交付编号"}
+# The optimistic-locking counter: the API's business, not a user's column (files and pages leave it out).
+INTERNAL_COLUMNS = ("lock_version",)
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 
 
@@ -112,6 +116,10 @@ class LayerSpec:
     def labels(self) -> dict[str, str]:
         """Return field name → Chinese label."""
         return {f.name: f.label for f in self.fields}
+
+    def column_labels(self) -> dict[str, str]:
+        """Return every stored column's Chinese label: the fields' and the system columns' (:data:`SYSTEM_LABELS`)."""
+        return {**SYSTEM_LABELS, **self.labels()}
 
 
 def _value_specs(raw: dict[str, Any], where: str) -> dict[str, ValueSpec]:

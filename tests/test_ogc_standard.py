@@ -349,7 +349,7 @@ def test_html_shows_values_in_words_and_numbers_without_noise_json_as_stored(cli
         insert_features(session, bundled_catalogue()["rivers"], gdf)
     page = client.get("/ogc/collections/rivers/items", params={"f": "html", "sortby": "code"}).text
     header, *rows = table_rows(page)
-    assert header == ["id", "河流编码", "河流名称", "河长级别", "重要河道", "流域面积(km²)", "所在镇街"]
+    assert header == ["序号", "河流编码", "河流名称", "河长级别", "重要河道", "流域面积(km²)", "所在镇街"]
     # 是/否 as the workbench says them, a number as measured, nothing as an empty cell; markup shown as text.
     assert [r[1:] for r in rows] == [["A", "<b>甲河</b>", "镇级", "是", "58.392", ""], ["B", "乙河", "", "否", "", ""]]
     assert "<b>甲河" not in page and "&lt;b&gt;甲河&lt;/b&gt;" in page
@@ -369,6 +369,17 @@ def test_html_shows_values_in_words_and_numbers_without_noise_json_as_stored(cli
     assert a["basin_area_km2"] == 58.39199999 and a["extra"]["长度"] == 1204.3000000001 and a["extra"]["已核实"] is True
     item = client.get(f"/ogc/collections/rivers/items/{fid}").json()["properties"]
     assert item["important"] is True and item["extra"]["备注"] == "<i>演示</i>"
+
+
+def test_html_item_page_names_the_system_columns_and_leaves_the_locking_counter_to_the_api(client, engine):
+    store_sites(engine, 2)
+    fid = client.get("/ogc/collections/problems/items", params={"sortby": "code"}).json()["features"][0]["id"]
+    item = client.get(f"/ogc/collections/problems/items/{fid}").json()["properties"]
+    assert "lock_version" in item  # the API's JSON keeps it (a client's If-Match)
+    shown = dict(table_rows(client.get(f"/ogc/collections/problems/items/{fid}", params={"f": "html"}).text)[1:])
+    assert shown["序号"] == str(fid) and shown["编号"] == "S0000"
+    labels = set(shown)
+    assert not {"id", "lock_version"} & labels, labels  # no raw column name, no locking counter
 
 
 def test_html_cell_text_of_each_kind_of_value():

@@ -10,7 +10,7 @@ import pandas as pd
 import pyogrio
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import EXTRA_FIELD, LayerSpec
+from gis_service.catalogue import EXTRA_FIELD, INTERNAL_COLUMNS, SYSTEM_LABELS, LayerSpec
 from gis_service.errors import BadRequest
 from gis_service.export.ledger import WORKBOOKS, WorkbookWriter
 from gis_service.export.ogr import json_texts, write_geopackage, write_shapefile_zip
@@ -20,8 +20,6 @@ from gis_service.settings import Settings
 
 # The GeoPackage version when the caller names none: the setting's default (``RIVERGIS_GPKG_VERSION``).
 GPKG_VERSION: str = Settings.model_fields["gpkg_version"].default
-# Columns every stored layer has besides its catalogue fields, and their labels.
-SYSTEM_LABELS = {"id": "序号", "delivery_id": "交付编号"}
 # Layers whose ``.xlsx`` export is a filed workbook (ledger, register) rather than a plain table.
 XLSX_WRITERS: dict[str, WorkbookWriter] = dict(WORKBOOKS)
 
@@ -97,8 +95,7 @@ def write_layer(
     """
     kind = format_of(path)
     target = parse_crs(crs)
-    # The optimistic-locking counter is the API's business, not a user's column.
-    gdf = gdf.drop(columns=[c for c in ("lock_version",) if c in gdf.columns])
+    gdf = gdf.drop(columns=[c for c in INTERNAL_COLUMNS if c in gdf.columns])
     if target is not None:
         gdf = gdf.to_crs(target)
     if EXTRA_FIELD in gdf.columns:

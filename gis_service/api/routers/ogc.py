@@ -34,7 +34,7 @@ from gis_service.api.deps import (
 from gis_service.api.params import MAX_ID, MAX_OFFSET, IdPath
 from gis_service.api.schemas import ogc as shapes
 from gis_service.api.schemas.base import Feature, FeatureCollection
-from gis_service.catalogue import LayerSpec
+from gis_service.catalogue import INTERNAL_COLUMNS, LayerSpec
 from gis_service.db.backend import SpatialBackend
 from gis_service.district import District
 from gis_service.errors import NotFound
@@ -364,7 +364,7 @@ def _items_page(links: Links, layer: LayerSpec, texts: list[str], matched: int, 
         nav,
         features=document,
         rows=rows,
-        columns=["id", *(layer.field(n).label for n in names)],
+        columns=[layer.column_labels()["id"], *(layer.field(n).label for n in names)],
         matched=matched,
         returned=len(texts),
     )
@@ -402,11 +402,15 @@ def one_item(request: Request, backend: SpatialBackend, collection_id: str, fid:
     ]
     if as_html:
         feature = json.loads(texts[0])
-        # Catalogue fields in words, as the items page shows them; the others (id, version) as stored.
+        # Catalogue fields in words, as the items page shows them; the system columns under their labels (the
+        # locking counter is the API's, not a reader's).
         shown = {
-            k: layer.field(k).value_label(v) if k in layer.field_names else v for k, v in feature["properties"].items()
+            k: layer.field(k).value_label(v) if k in layer.field_names else v
+            for k, v in feature["properties"].items()
+            if k not in INTERNAL_COLUMNS
         }
-        rows = [{"href": None, "values": [layer.labels().get(k, k), v]} for k, v in shown.items()]
+        labels = layer.column_labels()
+        rows = [{"href": None, "values": [labels.get(k, k), v]} for k, v in shown.items()]
         title = f"{layer.label} {fid}"
         return html.page(links.base, title, nav, features=feature, rows=rows, columns=["属性", "值"])
     return Response(
