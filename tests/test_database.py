@@ -176,6 +176,14 @@ def test_features_must_name_an_existing_delivery_and_named_deliveries_stay(engin
         session.execute(text("DELETE FROM deliveries WHERE id = :id"), {"id": kept})
     with transaction(engine) as session, pytest.raises(refused, match="(?i)foreign|deliver"):
         session.execute(text("UPDATE zones SET delivery_id = :bad"), {"bad": kept + 1000})
+    # One statement naming an existing delivery and a missing one is refused whole.
+    both = (
+        "INSERT INTO zones (delivery_id, river_code, bank, zone_type, attrs, geom) "
+        "SELECT named.id, river_code, bank, zone_type, attrs, geom FROM zones, "
+        "(SELECT :kept AS id UNION ALL SELECT :bad) AS named"
+    )
+    with transaction(engine) as session, pytest.raises(refused, match="(?i)foreign|deliver"):
+        session.execute(text(both), {"kept": kept, "bad": kept + 1000})
     with transaction(engine) as session:
         assert session.get(Delivery, kept) is not None
         assert session.scalar(text("SELECT count(*) FROM zones WHERE delivery_id = :id"), {"id": kept}) == 1
