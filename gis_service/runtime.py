@@ -172,17 +172,22 @@ def spilled_column(values: pd.Series) -> pd.Series:
     return pd.Series(pd.array(spilled, dtype=values.dtype), index=values.index, name=values.name)
 
 
-def arrow_rows(values: Any, rows: np.ndarray) -> np.ndarray:
-    """Return ``rows`` of an Arrow-backed column (Series or array) as Python objects (None where missing), in order.
+def column_rows(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Return ``rows`` of a column as Python objects (None where missing), in the order asked.
 
-    Taken chunk by chunk (a joined column holds a chunk a batch): Arrow's ``take`` on a chunked array
-    joins the chunks first, which would read, and copy into memory, a whole spilled column.
+    An Arrow-backed column is taken chunk by chunk (a joined column holds a chunk a batch): Arrow's
+    ``take`` on a chunked array joins the chunks first, which would read, and copy into memory, a whole
+    spilled column.
     """
+    rows = np.asarray(rows, dtype=np.int64)
+    array: Any = values.array
+    if not hasattr(array, "__arrow_array__"):
+        taken: np.ndarray = values.take(rows).to_numpy(dtype=object)
+        taken[pd.isna(taken)] = None
+        return taken
     import pyarrow as pa
 
-    array: Any = values.array if isinstance(values, pd.Series) else values  # an Arrow-backed extension array
     chunks = pa.chunked_array(array.__arrow_array__()).chunks
-    rows = np.asarray(rows, dtype=np.int64)
     out = np.empty(len(rows), dtype=object)
     starts = np.cumsum([0, *(len(c) for c in chunks)])
     chunk_of = np.searchsorted(starts, rows, side="right") - 1

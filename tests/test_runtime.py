@@ -81,7 +81,7 @@ def test_a_spilled_text_column_keeps_its_dtype_and_its_rows_come_back_chunk_by_c
     assert all(c.dtype == batches[0].to_pandas().dtype for c in columns)
     joined = pd.concat(columns, ignore_index=True)
     assert joined.isna().tolist() == [False, True, False] * 3
-    assert runtime.arrow_rows(joined, np.array([8, 0, 4, 1])).tolist() == ["Z2-2", "Z0-0", None, None]
+    assert runtime.column_rows(joined, np.array([8, 0, 4, 1])).tolist() == ["Z2-2", "Z0-0", None, None]
     numbers = pd.Series([1, 2, 3])
     assert runtime.spilled_column(numbers) is numbers  # not Arrow-backed: as it is
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, column, inspect, select, table
 
 from gis_service.db.engine import check_connection
 from gis_service.errors import ConfigurationError
@@ -52,7 +52,9 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         if not inspect(conn).has_table(VERSION_TABLE):
             return None
-        versions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        versions: list[str] = list(
+            conn.execute(select(column("version_num")).select_from(table(VERSION_TABLE))).scalars()
+        )
     if len(versions) > 1:  # Alembic's get_current_revision refuses this too: this schema's history has no branches
         raise ConfigurationError(
             f"数据库的迁移版本表 {VERSION_TABLE} 有多个版本（{'、'.join(sorted(versions))}）：请检查数据库。",

@@ -10,7 +10,7 @@ import pandas as pd
 import pyogrio
 from sqlalchemy.orm import Session
 
-from gis_service.catalogue import EXTRA_FIELD, INTERNAL_COLUMNS, SYSTEM_LABELS, LayerSpec
+from gis_service.catalogue import EXTRA_FIELD, INTERNAL_COLUMNS, LayerSpec
 from gis_service.errors import BadRequest
 from gis_service.export.ledger import WORKBOOKS, WorkbookWriter
 from gis_service.export.ogr import json_texts, write_geopackage, write_shapefile_zip
@@ -53,9 +53,7 @@ def labelled(gdf: gpd.GeoDataFrame, layer: LayerSpec, labels: str) -> gpd.GeoDat
     for spec in layer.fields:
         if spec.name in out.columns and spec.values:
             out[spec.name] = out[spec.name].map(lambda v, s=spec: s.value_label(v))
-    rename = {f.name: f.label for f in layer.fields if f.name in out.columns}
-    rename.update({name: label for name, label in SYSTEM_LABELS.items() if name in out.columns})
-    return out.rename(columns=rename)
+    return out.rename(columns={name: label for name, label in layer.column_labels().items() if name in out.columns})
 
 
 def field_kinds(layer: LayerSpec, labels: str) -> dict[str, str]:

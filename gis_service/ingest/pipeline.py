@@ -192,12 +192,12 @@ class Batches:
         checked against their rivers and measured (zones, stakes), only as WKB (Arrow binaries, for
         the places of findings and the duplicates' comparison) and a shape key a row.
         """
-        keep = {self.layer.key or "code", "river_code", *(f.name for f in self.layer.fields if f.values)}
+        key = self.layer.key or "code"
+        keep = {key, "river_code", *(f.name for f in self.layer.fields if f.values)}
         if self.along.rivers is None:
             return frame[[c for c in frame.columns if c in keep or c == frame.geometry.name]]
         geoms = np.asarray(frame.geometry.values, dtype=object)
         out = pd.DataFrame(frame[[c for c in frame.columns if c in keep]])
-        key = self.layer.key or "code"
         if key in out:  # read for the findings' ids and the gaps' and overlaps' names only: on disk
             out[key] = spilled_column(out[key])
         for name, values in self.vocabulary().items():

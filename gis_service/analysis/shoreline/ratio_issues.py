@@ -18,7 +18,7 @@ import shapely
 from gis_service.analysis.shoreline.chainage import CenterlineIndex, chainage_texts
 from gis_service.analysis.shoreline.polylines import FloatArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import BANKS, CRS, ZONE_TYPES, PartTable, river_groups
-from gis_service.runtime import arrow_rows
+from gis_service.runtime import column_rows
 
 PARTS_PER_SORT = 65_536  # parts sorted at once (whole rivers) to find each bank's end
 GAP_COLUMNS = ["river", "bank", "from_m", "to_m", "kind", "zone_before", "zone_after"]
@@ -48,14 +48,7 @@ def zone_labels(zones: gpd.GeoDataFrame, which: IntArray) -> np.ndarray:
     which = np.asarray(which, dtype=np.int64)
     if "code" in zones:
         # Only the rows asked for become Python objects: an import's codes are 200 000 Arrow strings.
-        column = zones["code"]
-        # Arrow-backed (an import's, perhaps in a temporary file): taken chunk by chunk, not joined whole.
-        codes: Any = (
-            arrow_rows(column, which)
-            if hasattr(column.array, "__arrow_array__")
-            else column.take(which).to_numpy(dtype=object)
-        )
-        codes = np.where(pd.isna(codes), None, codes)
+        codes = column_rows(zones["code"], which)
     else:
         codes = np.full(len(which), None, dtype=object)
     empty = np.array([c is None or (isinstance(c, str) and c == "") for c in codes], dtype=bool)

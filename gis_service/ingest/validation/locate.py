@@ -12,7 +12,7 @@ import pyarrow as pa
 import shapely
 
 from gis_service.ingest.normalise import Finding
-from gis_service.runtime import arrow_rows, spilled_arrow
+from gis_service.runtime import column_rows, spilled_arrow
 
 MAX_LISTED = 20  # features named in one aggregated finding
 
@@ -92,7 +92,7 @@ def as_wkb(geoms: np.ndarray, *, spill: bool = False) -> pd.Series:
 
 def from_wkb(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """Return the geometries of ``rows`` of a WKB column made by :func:`as_wkb`."""
-    out: np.ndarray = shapely.from_wkb(arrow_rows(column, rows))
+    out: np.ndarray = shapely.from_wkb(column_rows(column, rows))
     return out
 
 

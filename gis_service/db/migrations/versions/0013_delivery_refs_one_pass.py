@@ -18,28 +18,30 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
-ONE_PASS = """
+# What both versions of the function raise: the error a foreign key raises.
+REFUSE = """
+    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
+      MESSAGE = format('insert or update on table "%s" names a delivery that does not exist', TG_TABLE_NAME);"""
+
+ONE_PASS = f"""
 CREATE OR REPLACE FUNCTION rivergis_delivery_refs_exist() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   named integer[] := ARRAY(SELECT DISTINCT delivery_id FROM new_rows WHERE delivery_id IS NOT NULL);
 BEGIN
   PERFORM 1 FROM deliveries d WHERE d.id = ANY (named) FOR KEY SHARE OF d;
-  IF (SELECT count(*) FROM deliveries d WHERE d.id = ANY (named)) < cardinality(named) THEN
-    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
-      MESSAGE = format('insert or update on table "%s" names a delivery that does not exist', TG_TABLE_NAME);
+  IF (SELECT count(*) FROM deliveries d WHERE d.id = ANY (named)) < cardinality(named) THEN{REFUSE}
   END IF;
   RETURN NULL;
 END $$
 """
 
-TWO_PASSES = """
+# 0003's function, as the downgrade puts it back.
+TWO_PASSES = f"""
 CREATE OR REPLACE FUNCTION rivergis_delivery_refs_exist() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM 1 FROM deliveries d WHERE d.id IN (SELECT delivery_id FROM new_rows) FOR KEY SHARE OF d;
   IF EXISTS (SELECT 1 FROM new_rows n WHERE n.delivery_id IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = n.delivery_id)) THEN
-    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
-      MESSAGE = format('insert or update on table "%s" names a delivery that does not exist', TG_TABLE_NAME);
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = n.delivery_id)) THEN{REFUSE}
   END IF;
   RETURN NULL;
 END $$
