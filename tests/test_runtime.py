@@ -84,6 +84,9 @@ def test_a_spilled_text_column_keeps_its_dtype_and_its_rows_come_back_chunk_by_c
     assert runtime.column_rows(joined, np.array([8, 0, 4, 1])).tolist() == ["Z2-2", "Z0-0", None, None]
     numbers = pd.Series([1, 2, 3])
     assert runtime.spilled_column(numbers) is numbers  # not Arrow-backed: as it is
+    # Any other column by its rows too (a database read's object codes), missing values as None.
+    objects = pd.Series(["A", None, np.nan, "D"], dtype=object)
+    assert runtime.column_rows(objects, np.array([3, 1, 2, 0])).tolist() == ["D", None, None, "A"]
 
 
 def test_without_room_for_the_temporary_file_the_rows_stay_in_memory(monkeypatch):
