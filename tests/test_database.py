@@ -219,6 +219,62 @@ def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
     assert current_revision(engine) == head_revision()
 
 
+def test_zones_are_read_by_box_through_their_spatial_index_across_migration_0014(engine):
+    """PostGIS indexes zones with SP-GiST (0014; GiST again after a downgrade), and box reads go through it."""
+    from alembic import command
+
+    from gis_service.store.deliveries import submit_delivery
+
+    zones = bundled_catalogue()["zones"]
+    with transaction(engine) as session:
+        submit_delivery(session, zones, "A", _zone(0), actor="test")
+        far = _zone(0).set_geometry([LineString([(107.50, 29.50), (107.51, 29.51)])])
+        submit_delivery(session, zones, "B", far.assign(river_code="B"), actor="test")
+
+    def method() -> str | None:
+        with engine.connect() as conn:
+            if engine.dialect.name != "postgresql":  # SpatiaLite: its R*Tree, whatever the revision
+                on = conn.scalar(
+                    text("SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = 'zones'")
+                )
+                return "rtree" if on == 1 else None
+            found = conn.scalar(
+                text(
+                    "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                    "WHERE c.relname = 'idx_zones_geom'"
+                )
+            )
+            return str(found) if found else None
+
+    def read_by_box() -> tuple[list[str], str]:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SET enable_seqscan = off"))  # two rows: the plan the index gives a large table
+                plan = "\n".join(
+                    conn.scalars(
+                        text(
+                            "EXPLAIN SELECT id FROM zones WHERE geom && ST_MakeEnvelope(106.7, 28.7, 106.9, 28.9, 4490)"
+                        )
+                    )
+                )
+            else:
+                plan = "idx_zones_geom"
+            found = read_features(conn, zones, bbox=(106.7, 28.7, 106.9, 28.9), current_only=False)
+        return list(found["river_code"]), plan
+
+    spatial = "spgist" if engine.dialect.name == "postgresql" else "rtree"
+    assert method() == spatial
+    found, plan = read_by_box()
+    assert found == ["A"] and "idx_zones_geom" in plan
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0013")
+    assert method() == ("gist" if engine.dialect.name == "postgresql" else "rtree")
+    assert read_by_box()[0] == ["A"]
+    upgrade(engine)
+    assert method() == spatial and read_by_box()[0] == ["A"]
+    assert current_revision(engine) == head_revision()
+
+
 def test_the_revision_check_answers_as_alembic_does(engine):
     """The version table and the migration files read without Alembic give Alembic's answers: at the head, after
     a downgrade, with the table empty and without it."""

@@ -191,7 +191,7 @@ class Zone(Base):
     end_chainage: Mapped[str | None] = mapped_column(String(32))
     basis: Mapped[str | None] = mapped_column(Text)
     attrs: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    geom = mapped_column(geometry(), nullable=False)
+    geom = mapped_column(geometry(), nullable=False)  # on PostGIS indexed by SP-GiST (migration 0014)
 
 
 class Outfall(Base):
