@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from shapely.geometry import LineString, Point
 from sqlalchemy import text
@@ -311,6 +313,11 @@ def test_report_texts_are_each_reports_json() -> None:
         },
         "B": {"layer": "zones", "counts": {"error": 0}, "findings": []},
         "C": {"findings": [{"message": '中文\t"引号"'}]},
+        # Beyond orjson (an integer past 64 bits), numpy values and dates: written as the standard library writes them.
+        "D": {"findings": [{"value": 2**70}], "counts": {"error": np.int64(3)}, "on": dt.date(2026, 12, 5)},
     }
     texts = report_texts(reports)
-    assert {code: json.loads(t) for code, t in texts.items()} == reports
+    assert {code: json.loads(t) for code, t in texts.items()} == {
+        **reports,
+        "D": {"findings": [{"value": 2**70}], "counts": {"error": 3}, "on": "2026-12-05"},
+    }

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy
-from gis_service.db.backends.pgcopy import json_default
+from gis_service.db.backends.pgcopy import json_default, json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
 
@@ -283,10 +283,18 @@ def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
                 known = encoded[key] = {}
             text = known.get(id(value))
             if text is None:
-                text = known[id(value)] = orjson.dumps(key) + b":" + orjson.dumps(value, **ORJSON)
+                text = known[id(value)] = orjson.dumps(key) + b":" + _report_json(value)
             parts.append(text)
         out[code] = (b"{" + b",".join(parts) + b"}").decode()
     return out
+
+
+def _report_json(value: Any) -> bytes:
+    """Return ``value`` as JSON by orjson; what it cannot write (an integer past 64 bits) as :func:`json_text` does."""
+    try:
+        return orjson.dumps(value, **ORJSON)
+    except orjson.JSONEncodeError:
+        return json_text(value).encode()
 
 
 def write_reports(
