@@ -44,7 +44,7 @@ import numpy as np
 import pyogrio
 import shapely
 
-from benchmarks.common import Launcher, Measure, measure_command, ogr_pg_dsn, province_data, report, scratch_postgis
+from benchmarks.common import Measure, measure_command, ogr_pg_dsn, province_data, report, scratch_postgis
 
 PROVINCE_BBOX = "[104.0, 27.0, 111.0, 33.0]"  # wide enough for the synthetic province (Chongqing-sized)
 
@@ -118,21 +118,17 @@ def child(url: str, path: Path, out: Path, *, skip_ratios: bool = False) -> None
 def run_ours(url: str, path: Path, *, skip_ratios: bool = False) -> tuple[Measure, dict]:
     """Run the child import; return its measure (in-child time, the child's own peak RSS) and its output.
 
-    Started by a small launcher (:class:`~benchmarks.common.Launcher`), as the reference is: a child forked
+    Started by :func:`~benchmarks.common.measure_command`'s launcher, as the reference is: a child forked
     from this process would count this process's memory at the fork in its peak.
     """
+    label = "rivergis import zones (read+validate+COPY)" + (" without the ratio check" if skip_ratios else "")
     with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
         figures = Path(tmp) / "figures.json"
         argv = [sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path), "--out", str(figures)]
-        launcher = Launcher(child_env(url), Path(tmp))
-        try:
-            wall, peak = launcher.run([*argv, *(["--skip-ratios"] if skip_ratios else [])])
-        finally:
-            launcher.close()
+        process = measure_command(label, [*argv, *(["--skip-ratios"] if skip_ratios else [])], env=child_env(url))
         out = json.loads(figures.read_text())
-    out["peak_mb"] = peak
-    out["process_wall_seconds"] = round(wall, 2)
-    label = "rivergis import zones (read+validate+COPY)" + (" without the ratio check" if skip_ratios else "")
+    out["peak_mb"] = process.peak_mb
+    out["process_wall_seconds"] = round(process.seconds, 2)
     return Measure(label, out["seconds"], out["peak_mb"]), out
 
 

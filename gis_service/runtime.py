@@ -182,7 +182,7 @@ def column_rows(values: pd.Series, rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.int64)
     array: Any = values.array
     if not hasattr(array, "__arrow_array__"):
-        taken: np.ndarray = np.array(values.take(rows).to_numpy(dtype=object), dtype=object)  # a copy: writable
+        taken: np.ndarray = values.take(rows).to_numpy(dtype=object, copy=True)  # a copy: writable
         taken[pd.isna(taken)] = None
         return taken
     import pyarrow as pa

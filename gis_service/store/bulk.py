@@ -37,8 +37,6 @@ from gis_service.store.tables import table_of
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
 REPORT_CHUNK = 1000  # delivery reports a COPY chunk (a report's JSON is about a kilobyte)
-# How report_texts calls orjson: numpy values through json_default as json_text writes them, any key type.
-ORJSON: dict[str, Any] = {"default": json_default, "option": orjson.OPT_NON_STR_KEYS}
 # Column type → (shapely type id of the single part, constructor of the multi geometry).
 MULTI: dict[str, tuple[int, Callable[..., Any]]] = {
     "MULTILINESTRING": (1, shapely.multilinestrings),
@@ -290,9 +288,10 @@ def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def _report_json(value: Any) -> bytes:
-    """Return ``value`` as JSON by orjson; what it cannot write (an integer past 64 bits) as :func:`json_text` does."""
+    """Return ``value`` as JSON by orjson (numpy values as :func:`json_text` writes them, any key type); what it
+    cannot write (an integer past 64 bits) as :func:`json_text` does."""
     try:
-        return orjson.dumps(value, **ORJSON)
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         return json_text(value).encode()
 
