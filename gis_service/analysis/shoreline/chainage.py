@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -171,10 +170,12 @@ class CenterlineIndex:
     """Chainage along each river's centerline: local-metre positions ↔ geodesic metres."""
 
     def __init__(self, centerlines: GeomArray) -> None:
-        self.lonlat = np.asarray(centerlines, dtype=object)
-        n = len(self.lonlat)
-        self.frames = LocalFrames.around(self.lonlat)
-        coords, owner, first = segment_table(self.lonlat)
+        # The geometries are not kept: their vertex table below is all the index reads (a province's
+        # merged centerlines are ~8 MB of GEOS memory for the length of an import).
+        lonlat = np.asarray(centerlines, dtype=object)
+        n = len(lonlat)
+        self.frames = LocalFrames.around(lonlat)
+        coords, owner, first = segment_table(lonlat)
         self.lines = Polylines.of(self.frames.xy_to_local(coords, owner), owner, first, n)
         self.metric_length = self.lines.length
         g = vertex_steps(coords, first)
@@ -185,10 +186,11 @@ class CenterlineIndex:
         self._mx = self.lines.measure + self._mbase[owner]
         self._gx = cumulative(g, owner) + self._gbase[owner]
 
-    @cached_property
-    def metric(self) -> GeomArray:
-        """The centerlines as geometries in their local metre frames."""
-        return self.frames.to_local(self.lonlat, np.arange(len(self.lonlat), dtype=np.int64))
+    def metric(self, which: IntArray) -> GeomArray:
+        """Return centerlines ``which`` as geometries in their local metre frames (an empty one as LINESTRING EMPTY)."""
+        out = self.lines.linestrings(which)
+        out[shapely.is_missing(out)] = shapely.LineString()
+        return out
 
     def locate(self, x: FloatArray, y: FloatArray, river: IntArray) -> FloatArray:
         """Return the metric position along river ``river[i]``'s centerline nearest to each point (x, y)."""

@@ -203,7 +203,7 @@ def gap_frame(detail: CheckDetail) -> gpd.GeoDataFrame:
     bank = rows["bank"].map({b: i for i, b in enumerate(BANKS)}).to_numpy(dtype=np.int64)
     unzoned = (rows["kind"] == "unzoned").to_numpy()
     pieces = np.full(len(rows), None, dtype=object)
-    pieces[unzoned] = index.metric[river[unzoned]]
+    pieces[unzoned] = index.metric(river[unzoned])
     cut = ~unzoned
     pieces[cut] = index.lines.substrings(
         river[cut],

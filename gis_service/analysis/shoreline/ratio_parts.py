@@ -373,7 +373,7 @@ def polygon_bank_lines(
         out[has_line] = shapely.intersection(lines[has_line], grown)
     rest = ~has_line
     if rest.any():
-        center = index.metric[river[rest]]
+        center = index.metric(river[rest])
         distance = shapely.distance(center, shapely.centroid(polygons[rest]))
         # shapely offsets a positive distance to the left of the line's direction (= the left bank).
         signed = np.where(left[rest], distance, -distance)

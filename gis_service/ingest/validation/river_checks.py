@@ -298,8 +298,14 @@ def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float, unra
     ok = ~has
     if tolerance > LONLAT_SLACK_M:
         # Most stretches lie inside the range itself: decided in lon/lat against the prepared ranges.
+        # Prepared for this batch only: a prepared range keeps GEOS's indexes of its edges (35 MB for
+        # the province's 10 000 ranges) and the context's ranges live through the import; the next batch
+        # prepares the few it shares with this one again.
         shapely.prepare(ranges[has])
-        ok[has] = shapely.covers(ranges[has], rg.lonlat[has])
+        try:
+            ok[has] = shapely.covers(ranges[has], rg.lonlat[has])
+        finally:
+            shapely.destroy_prepared(ranges[has])
     if ok.all():
         return findings
     # The others, in metres against the range grown by the tolerance (each river's range buffered once).
