@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 from pyproj import CRS
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
@@ -50,6 +52,7 @@ class RiverBatches:
     unranged: set[str] = field(default_factory=set)
     stopped: bool = False
     ends: LineEnds | None = None  # the last batch's stretch ends on their centerlines, for the ratio check
+    merged: dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]] = field(default_factory=dict)  # see RiverGeometry
 
     @classmethod
     def of(cls, layer: LayerSpec, ctx: Context) -> RiverBatches | None:
@@ -74,7 +77,7 @@ class RiverBatches:
             self.stopped = True
             return []
         ctx = self.ctx
-        rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines)
+        rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines, self.merged)
         loc = Locator(frame, self.layer.key or ("code" if "code" in frame else None), first)
         sides: list[Finding] = []
         if self.layer.name == "zones":

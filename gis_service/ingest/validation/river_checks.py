@@ -47,9 +47,13 @@ class RiverGeometry:
         ranges: gpd.GeoDataFrame,
         metric: Any,
         centerlines: CenterlineIndex | None = None,
+        merged: dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]] | None = None,
     ) -> None:
         self.metric = metric
         self._centerlines = centerlines
+        # Each river's range merged, by (lines, metric) (see :func:`range_per_feature`): a layer checked batch
+        # by batch hands every batch the same dict, so the ranges are merged (and moved to metres) once.
+        self.merged = {} if merged is None else merged
         self.ends: LineEnds | None = None  # the stretches' ends projected by the side check, for the ratio check
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
         # Each feature's river code (str, or None), the same str object for a river's features.
@@ -237,14 +241,24 @@ def check_range_contains_river(rg: RiverGeometry, tolerance: float) -> list[Find
 def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.ndarray | None = None) -> np.ndarray:
     """Return each feature's river range (polygons, or range lines when ``lines``), shared per river.
 
-    In lon/lat, or in metres when ``metric``; only for the features ``rows`` (all when None).
+    In lon/lat, or in metres when ``metric``; only for the features ``rows`` (all when None). For all
+    features, every river's range is merged once and kept in ``rg.merged`` (for the batches after).
     """
-    out = np.full(len(rg.codes), None, dtype=object)
     ranges = rg.ranges
     if rows is not None:
         ranges = ranges[is_in(ranges["river_code"].astype(str), set(rg.codes[rows])).to_numpy()]
+        return per_feature(rg.codes, *merged_ranges(ranges, rg, lines=lines, metric=metric))
+    if (lines, metric) not in rg.merged:
+        rg.merged[lines, metric] = merged_ranges(ranges, rg, lines=lines, metric=metric)
+    return per_feature(rg.codes, *rg.merged[lines, metric])
+
+
+def merged_ranges(
+    ranges: gpd.GeoDataFrame, rg: RiverGeometry, *, lines: bool, metric: bool
+) -> tuple[pd.Index, np.ndarray]:
+    """Return the river codes of ``ranges`` and each river's range merged (see :func:`range_per_feature`)."""
     if ranges.empty:
-        return out
+        return pd.Index([], dtype=object), np.zeros(0, dtype=object)
     # A copy: the parts are swapped below, and the frame's own array must stay as it is.
     geoms = rg.to_metric(ranges.geometry.values) if metric else np.array(ranges.geometry.values, dtype=object)
     polygon = shapely.get_dimensions(geoms) == 2
@@ -252,8 +266,7 @@ def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.
         geoms[polygon] = shapely.boundary(geoms[polygon])
     else:
         geoms[~polygon] = None
-    keys, merged = union_by(ranges["river_code"].astype(str).to_numpy(dtype=object), geoms)
-    return per_feature(rg.codes, keys, merged)
+    return union_by(ranges["river_code"].astype(str).to_numpy(dtype=object), geoms)
 
 
 def no_range(codes: set[str], what: str) -> list[Finding]:
