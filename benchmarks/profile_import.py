@@ -4,8 +4,10 @@ Run: ``python -m benchmarks.profile_import URL FILE`` on a database prepared as 
 (``python -m benchmarks.bench_import --setup URL benchmarks/data/province-2022``). The import is
 rolled back, so the same database serves every run. ``--cprofile N`` prints the N costliest functions;
 ``--tracemalloc`` adds the peak of Python-visible allocations (numpy included; GEOS and Arrow not)
-per stage, at a large cost in time. Stages overlap the worker thread's ``COPY`` (see
-``ingest.write.DeliveryWriter``): what the COPY still needs at the end shows as "wait for the COPY".
+per stage, at a large cost in time; ``--memray FILE`` records every allocation (native ones too) and
+prints what was allocated at the resident peak, by the line that asked (``benchmarks.memory_peak``).
+Stages overlap the worker thread's ``COPY`` (see ``ingest.write.DeliveryWriter``): what the COPY still
+needs at the end shows as "wait for the COPY".
 Not part of ``scripts/bench.sh``: it explains ``bench_import``'s figures, it does not compare.
 """
 
@@ -149,6 +151,21 @@ def count_worker_cpu(seconds: list[float]) -> None:
     write.DeliveryWriter._copy = counted  # type: ignore[method-assign]
 
 
+@contextmanager
+def recorded(capture: Path | None) -> Iterator[None]:
+    """Record the allocations made inside into ``capture`` with memray (native stacks); nothing when None."""
+    if capture is None:
+        yield
+        return
+    try:
+        import memray
+    except ImportError:
+        raise SystemExit("--memray needs memray: pip install -e '.[profile]' (or pip install memray)") from None
+    capture.unlink(missing_ok=True)
+    with memray.Tracker(capture, native_traces=True):
+        yield
+
+
 def main() -> None:
     """Import the file once with every stage timed; print the table (markdown) and the totals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -159,6 +176,7 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative", help="the order of --cprofile's functions (pstats' keys)")
     parser.add_argument("--dump", type=Path, help="with --cprofile: also write the profile to this file (pstats)")
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--memray", type=Path, metavar="FILE", help="record the import with memray into FILE")
     parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's allocator as it starts")
     args = parser.parse_args()
     # An import's statement timeout (``rivergis import`` runs in ``engine.transaction``): 1 000 000 rows take minutes.
@@ -190,7 +208,7 @@ def main() -> None:
     profile = cProfile.Profile() if args.cprofile else None
     if args.tracemalloc:
         tracemalloc.start()
-    with Session(engine) as session:
+    with Session(engine) as session, recorded(args.memray):
         start, cpu = time.perf_counter(), time.thread_time()
         if profile:
             profile.enable()
@@ -214,6 +232,10 @@ def main() -> None:
         pstats.Stats(profile).sort_stats(args.sort).print_stats(args.cprofile)
         if args.dump:
             profile.dump_stats(args.dump)
+    if args.memray:
+        from benchmarks.memory_peak import print_table
+
+        print_table(args.memray)
 
 
 if __name__ == "__main__":
