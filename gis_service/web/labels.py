@@ -8,11 +8,16 @@ from typing import Any
 
 from gis_service.catalogue import LayerSpec
 
+# The words of an empty value (the pages' ``blank`` filter greys them out): never a lone "—",
+# which reads as 一 (one) in a CJK font. The short one is for table cells and text inside a sentence.
+BLANK = "暂无"
+BLANK_SHORT = "无"
+
 
 def show(value: Any) -> str:
-    """Return a field value as text: dates as YYYY-MM-DD, booleans 是/否, nothing as —."""
+    """Return a field value as text: dates as YYYY-MM-DD, booleans 是/否, nothing as "" (the page shows it blank)."""
     if value is None or value == "":
-        return "—"
+        return ""
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, dt.datetime):

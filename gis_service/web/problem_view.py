@@ -12,7 +12,7 @@ from typing import Any
 from gis_service.access import Role
 from gis_service.ledger.states import ACTIONS, FIELD_LABELS, Action, allowed_actions
 from gis_service.web.deps import ROLE_LABELS, WebUser
-from gis_service.web.labels import LayerLabels, show
+from gis_service.web.labels import BLANK_SHORT, LayerLabels, show
 
 # Status tags: red overdue, amber in progress, green closed; dismissed is grey.
 DONE = {"closed": "green", "dismissed": "secondary"}
@@ -77,13 +77,13 @@ class ProblemLabels(LayerLabels):
     """The problems layer's words, and a site's record and timeline in them."""
 
     def record_rows(self, item: dict[str, Any]) -> list[tuple[str, str, str]]:
-        """Return (field, label, text) of a site's record, coded values by their Chinese label."""
+        """Return (field, label, text) of a site's record, coded values by their Chinese label (unset: "")."""
         out = []
         for name in RECORD_FIELDS:
             value = item.get(name)
             coded = self.spec.field(name).values
             text = self.value_label(name, value) if coded and value else show(value)
-            out.append((name, self.field_label(name), text or "—"))
+            out.append((name, self.field_label(name), text))
         return out
 
     def step_data(self, data: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -97,7 +97,9 @@ class ProblemLabels(LayerLabels):
             if key == "changes" and isinstance(value, dict):
                 for name, change in value.items():
                     label = self.field_label(name) if name in names else name
-                    out.append((label, f"{show(change.get('from'))} → {show(change.get('to'))}"))
+                    # Plain text in a sentence: an unset side in words, as the page's placeholder says it.
+                    before, after = show(change.get("from")) or BLANK_SHORT, show(change.get("to")) or BLANK_SHORT
+                    out.append((label, f"{before} → {after}"))
                 continue
             known = key in names
             label = labels.get(key) or (self.field_label(key) if known else key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from gis_service.web.deps import WebUser
+from gis_service.web.labels import BLANK, BLANK_SHORT
 from gis_service.web.nav import navigation
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -36,6 +38,17 @@ def china_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return aware.astimezone(CHINA).strftime(fmt)
 
 
+def blank(value: Any, short: bool = False) -> Any:
+    """Return ``value`` as it is, or when it is empty (None, "", NaN) the grey placeholder 暂无 (无 when ``short``).
+
+    The pages' one way to show "no value" (``{{ x|blank }}``, ``{{ none|blank(short=true) }}`` in an else branch).
+    Only the placeholder is markup: any other value goes back unchanged, so autoescape still escapes it.
+    """
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return Markup('<span class="blank" title="无数据">{}</span>').format(BLANK_SHORT if short else BLANK)
+    return value
+
+
 @lru_cache
 def environment() -> jinja2.Environment:
     """Return the templates' environment: autoescape on for every template, undefined names an error."""
@@ -48,6 +61,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["china_time"] = china_time
     env.filters["date"] = lambda v: china_time(v, "%Y-%m-%d")
+    env.filters["blank"] = blank
     return env
 
 

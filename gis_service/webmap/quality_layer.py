@@ -107,7 +107,7 @@ def quality_overlay(
         cls = str(row.q_class)
         rows = [
             ("水质类别", CLASS_LABELS.get(cls, cls)),
-            ("水质目标", CLASS_LABELS.get(str(row.q_target), "—")),
+            ("水质目标", CLASS_LABELS.get(str(row.q_target), "无")),
             ("是否达标", VERDICTS[row.q_compliant]),
             ("定类指标", "、".join(row.q_deciding or [])),
             ("代表河段(m)", f"{row.from_m:.0f} – {row.to_m:.0f}"),

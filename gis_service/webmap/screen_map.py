@@ -15,7 +15,8 @@ from gis_service.webmap.data import read_overlay
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.quality_layer import quality_overlay
 
-VERDICTS = {True: "达标", False: "未达标", None: "—"}
+# No verdict (no target or no result): in words, never a lone "—", which reads as 一 (one) in a CJK font.
+VERDICTS = {True: "达标", False: "未达标", None: "无"}
 
 
 def _sections(session: Session, catalogue: Catalogue, method: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from gis_service.errors import BadRequest, NotFound, ServiceError
 from gis_service.export.ratios import zone_labels
 from gis_service.ledger import outfalls
 from gis_service.web.deps import PAGE, PageAdmin, PageViewer, WebUser, commit_now
-from gis_service.web.labels import LayerLabels, show
+from gis_service.web.labels import BLANK_SHORT, LayerLabels, show
 from gis_service.web.templating import render
 from gis_service.web.uploads import PhotoForm, text
 
@@ -38,13 +38,13 @@ EVENT_LABELS = {
 
 @dataclass(frozen=True)
 class OutfallLabels(LayerLabels):
-    """The outfalls layer's words; the register shows an unset value as —."""
+    """The outfalls layer's words; an unset value is "" (the pages show it blank)."""
 
     def label_of(self, name: str, code: Any) -> str:
-        """Return a coded outfall value's Chinese label (— when unset, a missing cell included)."""
+        """Return a coded outfall value's Chinese label ("" when unset, a missing cell included)."""
         if isinstance(code, float) and code != code:
-            return "—"
-        return self.value_label(name, code) or "—"
+            return ""
+        return self.value_label(name, code)
 
 
 def _labels(request: Request) -> OutfallLabels:
@@ -64,7 +64,8 @@ def _change_rows(words: OutfallLabels, changes: dict[str, Any]) -> list[tuple[st
         coded = known and bool(words.spec.field(name).values)
 
         def shown(v: Any, coded: bool = coded, name: str = name) -> str:
-            return words.label_of(name, v) if coded else show(v)
+            # Plain text in a sentence: an unset value in words, as the page's placeholder says it.
+            return (words.label_of(name, v) if coded else show(v)) or BLANK_SHORT
 
         if isinstance(value, dict) and "to" in value:
             out.append((label, f"{shown(value.get('from'))} → {shown(value.get('to'))}"))
@@ -143,7 +144,7 @@ def _page(
         "o": o,
         "zone": zone_labels(app_catalogue(request.app)).get(o["zone_type"], o["zone_type"])
         if isinstance(o.get("zone_type"), str)
-        else "—",
+        else "",
         "lon": point.x,
         "lat": point.y,
         "label_of": words.label_of,

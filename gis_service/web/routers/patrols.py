@@ -32,9 +32,9 @@ router = APIRouter(dependencies=PAGE, include_in_schema=False)
 
 
 def duration_text(seconds: float | None) -> str:
-    """Return a duration as 时/分 (— when the track had no times)."""
+    """Return a duration as 时/分 ("" when the track had no times: the page shows it blank)."""
     if seconds is None:
-        return "—"
+        return ""
     minutes = round(seconds / 60)
     return f"{minutes // 60} 小时 {minutes % 60} 分" if minutes >= 60 else f"{minutes} 分"
 

@@ -28,8 +28,8 @@ CLASS_COLOURS = {"I": "cyan", "II": "blue", "III": "green", "IV": "yellow", "V":
 
 
 def class_label(code: str | None) -> str:
-    """Return a class's Chinese label (— when the section has no result)."""
-    return CLASS_LABELS.get(code, str(code)) if code else "—"
+    """Return a class's Chinese label ("" when the section has no result: the page shows it blank)."""
+    return CLASS_LABELS.get(code, str(code)) if code else ""
 
 
 def period_text(request: Request) -> str:

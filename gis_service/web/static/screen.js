@@ -7,8 +7,9 @@
   var MAX_SECTION_ROWS = 8;
   var charts = {};
 
-  function pct(x) { return x === null || x === undefined ? "—" : (Math.round(x * 1000) / 10) + "%"; }
-  function source(f, kind) { var s = (f.sources || {})[kind]; return s ? pct(s.rate) : "—"; }
+  // An empty figure is null: put() shows it as the workbench's grey placeholder, never a lone "—" (it reads as 一).
+  function pct(x) { return x === null || x === undefined ? null : (Math.round(x * 1000) / 10) + "%"; }
+  function source(f, kind) { var s = (f.sources || {})[kind]; return s ? pct(s.rate) : null; }
   function sourceGood(f, kind) { var s = (f.sources || {})[kind]; return s ? s.meets_target : null; }
 
   // Each figure: its text, and whether it is good (green), bad (red) or neither (null).
@@ -17,7 +18,7 @@
     "sections.assessed": function (f) { var s = f.sections.summary; return [s.assessed_good + "/" + s.assessed_sections, null]; },
     "sections.all_good": function (f) {
       var s = f.sections.summary;
-      if (!s.assessed_sections) return ["—", null];
+      if (!s.assessed_sections) return [null, null];
       return [s.assessed_all_good ? "已实现" : "未实现", s.assessed_all_good];
     },
     "sections.compliant": function (f) { var s = f.sections.summary; return [s.compliant + "/" + s.classed, null]; },
@@ -38,7 +39,7 @@
     "tasks.done": function (f) { return [f.tasks.done + "/" + f.tasks.total, null]; },
     "tasks.overdue": function (f) { return [String(f.tasks.overdue), null]; },
     "tasks.year": function (f) { return [String(f.tasks.year), null]; },
-    "tasks.mean_progress": function (f) { var m = f.tasks.mean_progress; return [m === null ? "—" : m + "%", null]; },
+    "tasks.mean_progress": function (f) { var m = f.tasks.mean_progress; return [m === null ? null : m + "%", null]; },
     "patrols.overdue": function (f) { return [String(f.patrols.total.overdue), null]; },
     "patrols.patrols": function (f) { return [String(f.patrols.total.patrols), null]; },
   };
@@ -48,12 +49,23 @@
       var make = FIGURES[el.getAttribute("data-fig")];
       if (!make) return;
       var out = make(f);
-      el.textContent = out[0];
+      put(el, out[0], "暂无");
       if (out[1] !== null) { el.classList.toggle("sc-good", out[1] === true); el.classList.toggle("sc-bad", out[1] === false); }
     });
   }
 
-  function cell(row, text) { var td = document.createElement("td"); td.textContent = text; row.appendChild(td); return td; }
+  // Text only, never markup; an empty value (null or "") as the grey 暂无/无 of the workbench's blank filter.
+  function put(el, text, word) {
+    el.textContent = "";
+    if (text !== null && text !== undefined && text !== "") { el.textContent = text; return; }
+    var span = document.createElement("span");
+    span.className = "blank";
+    span.title = "无数据";
+    span.textContent = word;
+    el.appendChild(span);
+  }
+
+  function cell(row, text) { var td = document.createElement("td"); put(td, text, "无"); row.appendChild(td); return td; }
 
   function writeSections(f) {
     // Assessed (国控、市控) sections first; text only, never markup.
@@ -69,9 +81,9 @@
       badge.className = "sc-class";
       badge.style.background = r.color;
       badge.textContent = r.class_label;
-      cell(tr, "").appendChild(badge);
+      tr.appendChild(document.createElement("td")).appendChild(badge);
       cell(tr, r.target);
-      var ok = cell(tr, r.compliant === null ? "—" : r.compliant ? "达标" : "未达标");
+      var ok = cell(tr, r.compliant === null ? null : r.compliant ? "达标" : "未达标");
       ok.className = r.compliant === true ? "sc-good" : r.compliant === false ? "sc-bad" : "";
       body.appendChild(tr);
     });
