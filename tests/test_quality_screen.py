@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -163,3 +165,38 @@ def test_the_screen_on_an_empty_database(client: TestClient) -> None:
     assert client.get("/api/v1/quality/screen/layers").json()["legend"] == []
     page = client.get("/screen")
     assert page.status_code == 200 and 'data-fig="ledger.new">0<' in page.text
+
+
+@pytest.mark.usefixtures("demo_without_quality")
+def test_a_section_without_level_or_target_keeps_the_screen_strict_json(
+    demo_client: TestClient, demo_tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """An optional field left empty is null in every JSON the screen reads, never NaN (which JSON.parse refuses)."""
+    c = demo_client
+    rows = [SECTIONS[0], *SECTIONS[1:3], ["W9", "无级别断面", None, "WS003", None, 106.92, 28.92]]
+    r = upload(c, "/api/v1/deliveries/sections", xlsx(tmp_path / "s.xlsx", rows), demo_tokens["surveyor"])
+    assert r.status_code == 201  # type: ignore[attr-defined]
+    samples = [["断面编码", "采样日期", "溶解氧", "氨氮"], ["W9", "2026-09-03", 6.5, 1.2]]
+    answer = upload(c, "/api/v1/quality/samples", xlsx(tmp_path / "m.xlsx", samples), demo_tokens["surveyor"])
+    assert answer.status_code == 201  # type: ignore[attr-defined]
+
+    def strict(text: str) -> Any:
+        def refuse(constant: str) -> None:
+            raise AssertionError(f"{constant} in the screen's JSON")
+
+        return json.loads(text, parse_constant=refuse)
+
+    page = c.get("/screen", headers=bearer(demo_tokens["viewer"]))
+    assert page.status_code == 200
+    embedded = re.search(r'<script type="application/json" id="sc-layers">(.*?)</script>', page.text, re.S)
+    assert embedded, "the screen page embeds its map layers"
+    sections = strict(embedded.group(1))["sections"]["features"]
+    w9 = next(f["properties"] for f in sections if f["properties"]["code"] == "W9")
+    assert w9["level"] is None and w9["target"] is None and w9["name"] == "无级别断面"
+    answer = c.get("/api/v1/quality/screen/layers", headers=bearer(demo_tokens["viewer"]))
+    assert answer.status_code == 200
+    assert next(f for f in strict(answer.text)["sections"]["features"] if f["properties"]["code"] == "W9")
+    figures = c.get("/api/v1/quality/screen", headers=bearer(demo_tokens["viewer"]))
+    assert figures.status_code == 200
+    row = next(r for r in strict(figures.text)["sections"]["rows"] if r["code"] == "W9")
+    assert row["level"] == "" and row["target"] == ""

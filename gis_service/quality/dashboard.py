@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,11 @@ from gis_service.quality.zones import source_compliance, zone_checks
 from gis_service.store.current import CurrentFeatures
 
 NO_DATA_COLOR = "#999999"
+
+
+def _value(value: Any) -> Any:
+    """Return a frame's value as JSON takes it: a missing one (the frame's NaN) as None, never NaN."""
+    return None if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else value
 
 
 def sections_geojson(session: Session, catalogue: Catalogue, period: Period | None, method: str) -> dict[str, Any]:
@@ -39,9 +45,9 @@ def sections_geojson(session: Session, catalogue: Catalogue, period: Period | No
                 "properties": {
                     "code": row.code,
                     "name": row.name,
-                    "level": row.level,
-                    "river_code": row.river_code,
-                    "target": row.target,
+                    "level": _value(row.level),
+                    "river_code": _value(row.river_code),
+                    "target": _value(row.target),
                     "class": cls,
                     "class_label": CLASS_LABELS.get(cls or "", "无监测数据"),
                     "deciding": r.get("deciding", []),
