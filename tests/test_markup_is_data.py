@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from gis_service.db.models import Problem, River, Zone
+from gis_service.web.templating import environment
 from tests.helpers import bearer
 from tests.test_import_fixtures import X0, Y0, cli, river_frame, run, write
 
@@ -112,3 +116,26 @@ def test_markup_in_a_previewed_delivery_is_escaped(
     assert page.status_code == 200, page.text
     assert raw_markup(page.text) == []
     assert "markup_in_text" in page.text  # the warning is marked on the map
+
+
+def test_json_a_page_embeds_is_strict_and_cannot_close_its_script() -> None:
+    """``tojson`` in a page: markup escaped inside the JSON, NaN and infinities as null, numpy values as numbers."""
+    page = environment().from_string('<script type="application/json" id="d">{{ data|tojson }}</script>')
+    data = {"name": SCRIPT, "mean": float("nan"), "far": math.inf, "count": np.int64(3), "share": np.float64(0.5)}
+    html = page.render(data=data)
+    assert html.count("</script>") == 1 and SCRIPT not in html
+    embedded = html.split('id="d">', 1)[1].rsplit("</script>", 1)[0]
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in a page's JSON")
+
+    assert json.loads(embedded, parse_constant=refuse) == {
+        "name": SCRIPT,
+        "mean": None,
+        "far": None,
+        "count": 3,
+        "share": 0.5,
+    }
+    assert json.loads(page.render(data={"big": 2**70}).split('id="d">', 1)[1].rsplit("</script>", 1)[0]) == {
+        "big": 2**70
+    }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
@@ -62,7 +64,24 @@ def environment() -> jinja2.Environment:
     env.filters["china_time"] = china_time
     env.filters["date"] = lambda v: china_time(v, "%Y-%m-%d")
     env.filters["blank"] = blank
+    env.policies["json.dumps_function"] = page_json
     return env
+
+
+def page_json(value: Any, **kwargs: Any) -> str:
+    """Return ``value`` as the JSON a page embeds (``tojson``): a NaN or an infinity as null.
+
+    Figures come from pandas, where a missing number is NaN; Python's encoder writes it as ``NaN``,
+    which the browser's ``JSON.parse`` refuses, and the page's script stops. orjson writes null (and
+    numpy values as numbers); what it cannot write (an integer past 64 bits) the standard library does.
+    """
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    if kwargs.get("sort_keys"):
+        option |= orjson.OPT_SORT_KEYS
+    try:
+        return orjson.dumps(value, option=option).decode()
+    except TypeError:
+        return json.dumps(value, **kwargs)
 
 
 def render(
