@@ -165,6 +165,24 @@ def test_river_checks_in_batches_name_the_features_a_whole_read_names(
     assert flagged == swapped
 
 
+def test_stretches_outside_their_range_in_batches_are_those_a_whole_read_finds(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every 17th stretch moved 500 m east (features 6, 23, ..., 125), out of its river's approved range: the
+    # within-range test runs batch by batch against ranges merged once for the layer and prepared for their
+    # batch only, and must flag what one read flags (a river's stretches fall into several batches of 7).
+    moved = [6 + 17 * k for k in range(8)]
+    sql = (
+        "SELECT 功能区编号, 河流编码, 岸别, 功能区类型, 起点桩号, 终点桩号, 划分依据, 备注, "
+        "CASE WHEN rowid % 17 = 5 THEN ST_Translate(GEOMETRY, 500, 0, 0) ELSE GEOMETRY END AS GEOMETRY FROM zones"
+    )
+    reports = rejected_whole_and_in_batches(
+        demo_engine, ogr2ogr(tmp_path / "moved.gpkg", sql, "-f", "GPKG"), monkeypatch
+    )
+    flagged = [f["feature"] for f in reports[0]["findings"] if f["code"] == "zone_outside_range"]
+    assert flagged == moved
+
+
 def test_coded_columns_kept_as_categories_join_as_they_were() -> None:
     import pandas as pd
 
