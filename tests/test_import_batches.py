@@ -147,40 +147,37 @@ def test_a_rejection_names_the_same_features_whatever_the_batches(
     assert [x for x in listed if x[0] in {"missing_value", "markup_in_text"}] == missing + markup
 
 
+# Every 13th stretch labelled with the other bank (features 8, 21, ..., 138): the bank-side check runs batch by
+# batch against the context read before the first batch.
+SWAPPED_BANKS = (
+    "SELECT 功能区编号, 河流编码, CASE WHEN rowid % 13 = 7 THEN "
+    "(CASE WHEN 岸别 = '左岸' THEN '右岸' ELSE '左岸' END) ELSE 岸别 END AS 岸别, 功能区类型, "
+    "起点桩号, 终点桩号, 划分依据, 备注, GEOMETRY FROM zones"
+)
+# Every 17th stretch moved 500 m east (features 6, 23, ..., 125), out of its river's approved range: the
+# within-range test runs batch by batch against ranges merged once for the layer and prepared for their batch
+# only (a river's stretches fall into several batches of 7).
+MOVED_OUT = (
+    "SELECT 功能区编号, 河流编码, 岸别, 功能区类型, 起点桩号, 终点桩号, 划分依据, 备注, "
+    "CASE WHEN rowid % 17 = 5 THEN ST_Translate(GEOMETRY, 500, 0, 0) ELSE GEOMETRY END AS GEOMETRY FROM zones"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "code", "features"),
+    [
+        (SWAPPED_BANKS, "bank_wrong_side", [8 + 13 * k for k in range(11)]),
+        (MOVED_OUT, "zone_outside_range", [6 + 17 * k for k in range(8)]),
+    ],
+    ids=["bank sides", "within range"],
+)
 def test_river_checks_in_batches_name_the_features_a_whole_read_names(
-    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sql: str, code: str, features: list[int]
 ) -> None:
-    # Every 13th stretch labelled with the other bank (features 8, 21, ..., 138): the bank-side check runs
-    # batch by batch against the context read before the first batch, and must flag what one read flags.
-    swapped = [8 + 13 * k for k in range(11)]
-    sql = (
-        "SELECT 功能区编号, 河流编码, CASE WHEN rowid % 13 = 7 THEN "
-        "(CASE WHEN 岸别 = '左岸' THEN '右岸' ELSE '左岸' END) ELSE 岸别 END AS 岸别, 功能区类型, "
-        "起点桩号, 终点桩号, 划分依据, 备注, GEOMETRY FROM zones"
-    )
     reports = rejected_whole_and_in_batches(
-        demo_engine, ogr2ogr(tmp_path / "sides.gpkg", sql, "-f", "GPKG"), monkeypatch
+        demo_engine, ogr2ogr(tmp_path / "changed.gpkg", sql, "-f", "GPKG"), monkeypatch
     )
-    flagged = [f["feature"] for f in reports[0]["findings"] if f["code"] == "bank_wrong_side"]
-    assert flagged == swapped
-
-
-def test_stretches_outside_their_range_in_batches_are_those_a_whole_read_finds(
-    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Every 17th stretch moved 500 m east (features 6, 23, ..., 125), out of its river's approved range: the
-    # within-range test runs batch by batch against ranges merged once for the layer and prepared for their
-    # batch only, and must flag what one read flags (a river's stretches fall into several batches of 7).
-    moved = [6 + 17 * k for k in range(8)]
-    sql = (
-        "SELECT 功能区编号, 河流编码, 岸别, 功能区类型, 起点桩号, 终点桩号, 划分依据, 备注, "
-        "CASE WHEN rowid % 17 = 5 THEN ST_Translate(GEOMETRY, 500, 0, 0) ELSE GEOMETRY END AS GEOMETRY FROM zones"
-    )
-    reports = rejected_whole_and_in_batches(
-        demo_engine, ogr2ogr(tmp_path / "moved.gpkg", sql, "-f", "GPKG"), monkeypatch
-    )
-    flagged = [f["feature"] for f in reports[0]["findings"] if f["code"] == "zone_outside_range"]
-    assert flagged == moved
+    assert [f["feature"] for f in reports[0]["findings"] if f["code"] == code] == features
 
 
 def test_coded_columns_kept_as_categories_join_as_they_were() -> None:
