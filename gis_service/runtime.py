@@ -197,6 +197,25 @@ def column_rows(values: pd.Series, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def drop_resident(array: np.ndarray) -> None:
+    """Hand back the pages of a spilled column (:meth:`SpilledRows.array`) that this process has read.
+
+    They stay in the file (the kernel's page cache) and come back, the same bytes, when read again:
+    a stage that reads a large spilled column group by group calls this after each group, and its
+    resident memory is one group's pages, not the whole column's. Only for a read-only array (the
+    map is copy-on-write: a page this process wrote would be lost); anything else is left as it is.
+    """
+    if array.flags.writeable:
+        return
+    base: Any = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, mmap.mmap) and len(base):
+        base.madvise(mmap.MADV_DONTNEED)
+
+
 class SpilledRows:
     """A numpy column appended to batch by batch, moved to an unlinked temporary file once it reaches
     :data:`SPILL_BYTES`; :meth:`array` hands back all its rows (then a private map of the file).

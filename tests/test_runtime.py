@@ -118,3 +118,51 @@ def test_without_room_for_the_temporary_file_the_rows_stay_in_memory(monkeypatch
     monkeypatch.setattr(runtime.tempfile, "TemporaryFile", no_room)
     values = pa.array([b"x" * 64])
     assert runtime.spilled_arrow(values) is values
+
+
+def _resident_kb(array) -> int:
+    """Return the kilobytes of the mapping holding ``array``'s first byte that are resident (from /proc/self/smaps)."""
+    address = array.__array_interface__["data"][0]
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                low, high = (int(x, 16) for x in head.split("-"))
+                inside = low <= address < high
+            elif inside and head == "Rss:":
+                return int(line.split()[1])
+    raise AssertionError("no mapping holds the array")
+
+
+def test_a_read_spilled_column_hands_its_pages_back_and_reads_the_same_after(monkeypatch):
+    import sys
+
+    import numpy as np
+    import pytest
+
+    from gis_service import runtime
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/smaps")
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 1024)
+    values = np.arange(2_000_000, dtype=np.float64)  # 16 MB: 3 900 pages
+    column = runtime.SpilledRows(np.float64)
+    for part in np.array_split(values, 4):
+        column.append(part)
+    rows = column.array()
+    rows.flags.writeable = False
+    assert float(rows.sum()) == float(values.sum())  # every page read
+    assert _resident_kb(rows) >= 15_000
+    runtime.drop_resident(rows)
+    assert _resident_kb(rows) < 1_000
+    assert np.array_equal(rows, values)  # the same bytes, from the file again
+    # A writable column may hold pages this process wrote (copy-on-write): they are never dropped.
+    column = runtime.SpilledRows(np.float64)
+    for part in np.array_split(values, 4):
+        column.append(part)
+    written = column.array()
+    written[-1] = -1.0
+    assert float(written.sum()) == float(values.sum()) - values[-1] - 1.0
+    runtime.drop_resident(written)
+    assert written[-1] == -1.0 and _resident_kb(written) >= 15_000

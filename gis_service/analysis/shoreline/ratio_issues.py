@@ -125,6 +125,7 @@ def bank_ends(parts: PartTable) -> IntArray:
     for rows in river_groups(np.asarray(parts.river), PARTS_PER_SORT):
         key = np.asarray(parts.river[rows], dtype=np.int64) * 2 + parts.bank[rows]
         out.append(rows[_furthest(key, parts.b[rows])])
+        parts.release()
     return np.concatenate(out)
 
 

@@ -35,7 +35,7 @@ from gis_service.analysis.shoreline.polylines import (
     sum_by,
 )
 from gis_service.errors import BadRequest
-from gis_service.runtime import SpilledRows
+from gis_service.runtime import SpilledRows, drop_resident
 
 CRS = "EPSG:4490"
 BANKS = ("left", "right")
@@ -73,6 +73,14 @@ class PartTable:
     def __len__(self) -> int:
         """Return the number of parts."""
         return len(self.zone)
+
+    def release(self) -> None:
+        """Hand back the pages of the spilled columns read so far (see :func:`~gis_service.runtime.drop_resident`).
+
+        Called by the stages that read the table a group of rivers at a time, after each group.
+        """
+        for name in (*COLUMNS, "first"):
+            drop_resident(getattr(self, name))
 
     def ends(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
         """Return the local-metre coordinates of the upstream and the downstream end of parts ``rows``, (n, 2) each.
@@ -164,6 +172,8 @@ class JoinedParts:
         columns, self.columns = self.columns, {}
         columns["first"].append(np.array([len(columns["coords"])]))
         arrays = {name: column.array() for name, column in columns.items()}
+        for values in arrays.values():
+            values.flags.writeable = False  # read only: the walks hand their pages back (PartTable.release)
         wholes = [w for w in self.wholes if w is not None]
         whole = np.concatenate(wholes) if len(wholes) == len(self.wholes) else None
         self.wholes = []

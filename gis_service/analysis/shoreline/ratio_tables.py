@@ -61,6 +61,7 @@ def bank_table(
         put_sums(length, part_length - covered["bank"][rows], key)
         put_sums(per_type, part_length - covered["type"][rows], key * n_types + zone_type)
         put_sums(pr, np.where(np.isin(zone_type, protected), part_length - covered["pr"][rows], 0.0), key)
+        parts.release()
     columns = {"length_m": length, **{t: per_type[i::n_types] for i, t in enumerate(ZONE_TYPES)}, "pr_m": pr}
     for name, issues in (("gaps_m", gaps), ("overlaps_m", overlaps)):
         river = issues["river"].to_numpy(dtype=np.int64)

@@ -325,6 +325,7 @@ def walks(parts: PartTable, index: CenterlineIndex) -> tuple[FloatArray, IntArra
             if name == "bank":
                 reach[rows] = r
                 holder[rows] = np.where(h >= 0, rows[np.maximum(h, 0)], -1)
+        parts.release()  # this group's pages of a spilled table: the next group reads others
     return reach, holder, covered
 
 
