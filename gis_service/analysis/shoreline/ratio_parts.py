@@ -42,7 +42,7 @@ BANKS = ("left", "right")
 ZONE_TYPES = ("protected", "reserved", "controlled", "developed")
 # Range lines are drawn on the polygon's edge; this much slack keeps them "inside" it.
 POLYGON_EDGE_SLACK_M = 0.05
-PARTS_PER_CHUNK = 65_536  # parts measured at once: their vertex tables are freed before the next
+PARTS_PER_CHUNK = 16_384  # parts measured at once: their vertex tables (~5 MB) are freed before the next
 
 
 # The columns of a part table, one value (or vertex) a row, that joining tables concatenates.
