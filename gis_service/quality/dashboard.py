@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue
 from gis_service.clock import BusinessClock
+from gis_service.ledger.common import plain
 from gis_service.quality.assessment import Period, quality_report
 from gis_service.quality.health import health_records
 from gis_service.quality.standard import CLASS_COLORS, CLASS_LABELS
@@ -22,11 +22,6 @@ from gis_service.quality.zones import source_compliance, zone_checks
 from gis_service.store.current import CurrentFeatures
 
 NO_DATA_COLOR = "#999999"
-
-
-def _value(value: Any) -> Any:
-    """Return a frame's value as JSON takes it: a missing one (the frame's NaN) as None, never NaN."""
-    return None if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else value
 
 
 def sections_geojson(session: Session, catalogue: Catalogue, period: Period | None, method: str) -> dict[str, Any]:
@@ -45,9 +40,10 @@ def sections_geojson(session: Session, catalogue: Catalogue, period: Period | No
                 "properties": {
                     "code": row.code,
                     "name": row.name,
-                    "level": _value(row.level),
-                    "river_code": _value(row.river_code),
-                    "target": _value(row.target),
+                    # A missing value is the frame's NaN, which JSON (the page, the API) must carry as null.
+                    "level": plain(row.level),
+                    "river_code": plain(row.river_code),
+                    "target": plain(row.target),
                     "class": cls,
                     "class_label": CLASS_LABELS.get(cls or "", "无监测数据"),
                     "deciding": r.get("deciding", []),

@@ -38,7 +38,7 @@ def _sections(session: Session, method: str) -> dict[str, Any]:
         {
             "code": r["code"],
             "name": r["name"],
-            "level": LEVEL_LABELS.get(r["level"] or "", r["level"] or ""),  # unset: "" (the screen shows it blank)
+            "level": LEVEL_LABELS.get(r["level"], r["level"] or ""),  # unset: "" (the screen shows it blank)
             "class": r["class"],
             "class_label": CLASS_LABELS.get(r["class"] or "", "无数据"),
             "color": CLASS_COLORS.get(r["class"] or "", NO_DATA_COLOR),

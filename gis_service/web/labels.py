@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,8 @@ class LayerLabels:
         return str(self.spec.field(name).label)
 
     def value_label(self, name: str, code: Any) -> str:
-        """Return a coded value's Chinese label (the code itself when unknown, empty when unset)."""
-        if code is None or code == "":
+        """Return a coded value's Chinese label (the code itself when unknown, empty when unset or a missing cell)."""
+        if code is None or code == "" or (isinstance(code, float) and math.isnan(code)):
             return ""
         return str(self.spec.field(name).value_label(code))
 

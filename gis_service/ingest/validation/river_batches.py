@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 from pyproj import CRS
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
@@ -28,6 +26,7 @@ from gis_service.ingest.validation.locate import Locator
 from gis_service.ingest.validation.river_checks import (
     STAKES_WITHOUT_RANGE,
     ZONES_WITHOUT_RANGE,
+    MergedRanges,
     RiverGeometry,
     check_sides,
     check_stakes_on_line,
@@ -52,7 +51,7 @@ class RiverBatches:
     unranged: set[str] = field(default_factory=set)
     stopped: bool = False
     ends: LineEnds | None = None  # the last batch's stretch ends on their centerlines, for the ratio check
-    merged: dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]] = field(default_factory=dict)  # see RiverGeometry
+    merged: MergedRanges = field(default_factory=dict)  # see RiverGeometry
 
     @classmethod
     def of(cls, layer: LayerSpec, ctx: Context) -> RiverBatches | None:

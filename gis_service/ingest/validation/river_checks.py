@@ -31,6 +31,8 @@ BANK_LABEL = {"left": "左岸", "right": "右岸"}
 # A lon/lat-straight edge bends by millimetres in metres over a few hundred metres: a stretch the range
 # covers in lon/lat lies within this slack of it in metres, so within any tolerance above it.
 LONLAT_SLACK_M = 0.5
+# Each river's range merged, by (lines, metric): its codes and geometries (see range_per_feature).
+MergedRanges = dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]]
 
 
 class RiverGeometry:
@@ -47,7 +49,7 @@ class RiverGeometry:
         ranges: gpd.GeoDataFrame,
         metric: Any,
         centerlines: CenterlineIndex | None = None,
-        merged: dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]] | None = None,
+        merged: MergedRanges | None = None,
     ) -> None:
         self.metric = metric
         self._centerlines = centerlines

@@ -6,7 +6,6 @@ with photos; the register's rules (``ledger.outfalls``) refuse a stage going bac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -36,23 +35,12 @@ EVENT_LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class OutfallLabels(LayerLabels):
-    """The outfalls layer's words; an unset value is "" (the pages show it blank)."""
-
-    def label_of(self, name: str, code: Any) -> str:
-        """Return a coded outfall value's Chinese label ("" when unset, a missing cell included)."""
-        if isinstance(code, float) and code != code:
-            return ""
-        return self.value_label(name, code)
-
-
-def _labels(request: Request) -> OutfallLabels:
+def _labels(request: Request) -> LayerLabels:
     """Return the outfalls layer's words, of the app's catalogue."""
-    return OutfallLabels(app_catalogue(request.app)["outfalls"])
+    return LayerLabels(app_catalogue(request.app)["outfalls"])
 
 
-def _change_rows(words: OutfallLabels, changes: dict[str, Any]) -> list[tuple[str, str]]:
+def _change_rows(words: LayerLabels, changes: dict[str, Any]) -> list[tuple[str, str]]:
     """Return an event's changes as (label, text): a registered value, or ``from → to``."""
     out = []
     for name, value in changes.items():
@@ -65,7 +53,7 @@ def _change_rows(words: OutfallLabels, changes: dict[str, Any]) -> list[tuple[st
 
         def shown(v: Any, coded: bool = coded, name: str = name) -> str:
             # Plain text in a sentence: an unset value in words, as the page's placeholder says it.
-            return (words.label_of(name, v) if coded else show(v)) or BLANK_SHORT
+            return (words.value_label(name, v) if coded else show(v)) or BLANK_SHORT
 
         if isinstance(value, dict) and "to" in value:
             out.append((label, f"{shown(value.get('from'))} → {shown(value.get('to'))}"))
@@ -96,12 +84,12 @@ def register(request: Request, session: SessionDep, user: PageViewer) -> Respons
             "code": r["code"],
             "name": r["name"],
             "river_code": r["river_code"] or "",
-            "type": words.label_of("outfall_type", r["outfall_type"]),
+            "type": words.value_label("outfall_type", r["outfall_type"]),
             "stage": r["stage"],
-            "stage_label": words.label_of("stage", r["stage"]),
-            "outcome": words.label_of("outcome", r["outcome"]),
+            "stage_label": words.value_label("stage", r["stage"]),
+            "outcome": words.value_label("outcome", r["outcome"]),
             "status": r["status"],
-            "status_label": words.label_of("status", r["status"]),
+            "status_label": words.value_label("status", r["status"]),
             "flags": [outfalls.FLAG_LABELS[f] for f in r["flags"] or []],
         }
         for r in frame.drop(columns="geometry").to_dict("records")
@@ -114,7 +102,7 @@ def register(request: Request, session: SessionDep, user: PageViewer) -> Respons
         "types": words.choices("outfall_type"),
         "stages": words.choices("stage"),
         "statuses": words.choices("status"),
-        "label_of": words.label_of,
+        "label_of": words.value_label,
     }
     return render(request, "outfalls_list.html", user, context)
 
@@ -147,7 +135,7 @@ def _page(
         else "",
         "lon": point.x,
         "lat": point.y,
-        "label_of": words.label_of,
+        "label_of": words.value_label,
         "stages": words.choices("stage"),
         "stage_index": outfalls.STAGES.index(stage),
         "later_stages": [
