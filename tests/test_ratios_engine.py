@@ -503,6 +503,35 @@ def test_polyline_projection_and_interpolation_match_geos() -> None:
     assert shapely.equals_exact(poly.linestrings(np.arange(len(geoms))), geoms, tolerance=0).all()
 
 
+def test_projection_onto_a_few_lines_matches_the_whole_block() -> None:
+    # A batch names a few of a province's rivers: their segments alone are laid out for it, not every
+    # line's (kept), with the very same figures.
+    from gis_service.analysis.shoreline.polylines import Polylines, vertex_table
+
+    rng = np.random.default_rng(8)
+    lines = [LineString(np.cumsum(rng.normal(0, 100, (k, 2)), axis=0)) for k in [6, 7, 8, 9] * 10 + [3, 40]]
+    geoms = np.array(lines, dtype=object)
+    few = np.repeat([2, 17, 33, 41], 50)  # three of the 40 lines of width 8, and the one of width 64
+    px, py = rng.uniform(-600, 600, (2, len(few)))
+
+    def projected(which: np.ndarray) -> tuple[np.ndarray, np.ndarray, Polylines]:
+        poly = Polylines.of(*vertex_table(geoms), len(geoms))
+        return *poly.project(px, py, which), poly
+
+    measure, distance, poly = projected(few)
+    assert set(poly.__dict__.get("_blocks", {})) == {64}  # the one line of its width is all of them: kept
+    points = shapely.points(px, py)
+    assert measure == pytest.approx(shapely.line_locate_point(geoms[few], points), abs=1e-9)
+    assert distance == pytest.approx(shapely.distance(geoms[few], points), abs=1e-9)
+    # Every line asked once beside them: the whole blocks, kept, and the same bytes for the four points.
+    every = np.concatenate((few, np.arange(len(geoms))))
+    px, py = np.concatenate((px, rng.uniform(-600, 600, len(geoms)))), np.concatenate((py, np.zeros(len(geoms))))
+    whole_measure, whole_distance, poly = projected(every)
+    assert 8 in poly.__dict__["_blocks"]
+    assert whole_measure[: len(few)].tobytes() == measure.tobytes()
+    assert whole_distance[: len(few)].tobytes() == distance.tobytes()
+
+
 def test_json_rounding_is_pythons_round() -> None:
     from gis_service.analysis.shoreline.ratio_report import rounded
 

@@ -112,12 +112,12 @@ class Polylines:
         distance = np.full(len(px), np.inf)
         width = self._width[which]
         for w in np.unique(width[width > 0]):
-            block_row, block = self._block(int(w))
             rows = np.flatnonzero(width == w)
+            block_row, block = self._block_for(int(w), which[rows])
             step = max(1, PAIRS_PER_CHUNK // int(w))
             for lo in range(0, len(rows), step):
                 chunk = rows[lo : lo + step]
-                measure[chunk], distance[chunk] = _nearest(px[chunk], py[chunk], block_row[which[chunk]], block)
+                measure[chunk], distance[chunk] = _nearest(px[chunk], py[chunk], block_row[lo : lo + step], block)
         return measure, distance
 
     @cached_property
@@ -125,40 +125,60 @@ class Polylines:
         """Each line's segment count padded to a power of two (lines of one width project as one array)."""
         return _pow2(self._segments[2])
 
+    def _block_for(self, width: int, asked: IntArray) -> tuple[IntArray, FloatArray]:
+        """Return the row of each line ``asked`` (all of ``width``) in a block of segments holding them (see
+        :meth:`_block`).
+
+        When they are at least half the lines of that width, the block of every such line, kept for the
+        next call; else a block of those lines alone, for this call: a batch of stretches names a few
+        of the 10 000 rivers of a province, whose whole block (17 MB) would stay from the first batch on.
+        """
+        cached = self.__dict__.get("_blocks", {}).get(width)
+        lines = np.unique(asked) if cached is None else None
+        if cached is not None or lines is None or 2 * len(lines) >= np.count_nonzero(self._width == width):
+            row, block = self._block(width)
+            return row[asked], block
+        return np.searchsorted(lines, asked), self._segment_block(lines, width)
+
     def _block(self, width: int) -> tuple[IntArray, FloatArray]:
-        """Return, for lines of ``width``, each line's row and their segments as a (7, lines, width) array.
+        """Return, for lines of ``width``, each line's row and their segments as a (7, lines, width) array
+        (:meth:`_segment_block`), kept."""
+        cache = self.__dict__.setdefault("_blocks", {})
+        if width not in cache:
+            lines = np.flatnonzero(self._width == width)
+            row = np.full(self.count, -1, dtype=np.int64)
+            row[lines] = np.arange(len(lines))
+            cache[width] = (row, self._segment_block(lines, width))
+        result: tuple[IntArray, FloatArray] = cache[width]
+        return result
+
+    def _segment_block(self, lines: IntArray, width: int) -> FloatArray:
+        """Return the segments of ``lines`` (all of ``width``) as a (7, lines, width) array.
 
         Rows hold start x, y, direction x, y, squared length (1 where 0, so the start is nearest)
         and start measure, step; padding segments sit far away.
         """
-        cache = self.__dict__.setdefault("_blocks", {})
-        if width not in cache:
-            seg, first, count = self._segments
-            lines = np.flatnonzero(self._width == width)
-            row = np.full(self.count, -1, dtype=np.int64)
-            row[lines] = np.arange(len(lines))
-            k = np.arange(width)[None, :]
-            real = k < count[lines][:, None]
-            s = seg[first[lines][:, None] + np.where(real, k, 0)]
-            # Filled row by row in place: seven (lines, width) temporaries stacked at the end held the block
-            # twice while it was built (17 MB more for the province's 10 000 rivers).
-            block = np.empty((7, len(lines), width))
-            x, y, dx, dy, len2, measure, step = block
-            np.take(self.x, s, out=x)
-            np.take(self.y, s, out=y)
-            np.subtract(self.x[s + 1], x, out=dx)
-            np.subtract(self.y[s + 1], y, out=dy)
-            np.multiply(dx, dx, out=len2)
-            len2 += dy * dy
-            np.take(self.measure, s, out=measure)
-            np.take(self.step, s, out=step)
-            pad = ~real
-            x[pad] = y[pad] = FAR
-            dx[pad] = dy[pad] = 0.0
-            len2[pad | ~(len2 > 0)] = 1.0
-            cache[width] = (row, block)
-        result: tuple[IntArray, FloatArray] = cache[width]
-        return result
+        seg, first, count = self._segments
+        k = np.arange(width)[None, :]
+        real = k < count[lines][:, None]
+        s = seg[first[lines][:, None] + np.where(real, k, 0)]
+        # Filled row by row in place: seven (lines, width) temporaries stacked at the end held the block
+        # twice while it was built (17 MB more for the province's 10 000 rivers).
+        block = np.empty((7, len(lines), width))
+        x, y, dx, dy, len2, measure, step = block
+        np.take(self.x, s, out=x)
+        np.take(self.y, s, out=y)
+        np.subtract(self.x[s + 1], x, out=dx)
+        np.subtract(self.y[s + 1], y, out=dy)
+        np.multiply(dx, dx, out=len2)
+        len2 += dy * dy
+        np.take(self.measure, s, out=measure)
+        np.take(self.step, s, out=step)
+        pad = ~real
+        x[pad] = y[pad] = FAR
+        dx[pad] = dy[pad] = 0.0
+        len2[pad | ~(len2 > 0)] = 1.0
+        return block
 
     def linestrings(self, which: IntArray) -> GeomArray:
         """Return lines ``which`` as shapely geometries (LineString, or MultiLineString when in parts).
