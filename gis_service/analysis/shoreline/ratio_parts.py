@@ -40,6 +40,7 @@ from gis_service.runtime import SpilledRows, drop_resident
 CRS = "EPSG:4490"
 BANKS = ("left", "right")
 ZONE_TYPES = ("protected", "reserved", "controlled", "developed")
+BANK_INDEX, TYPE_INDEX = pd.Index(BANKS, dtype=object), pd.Index(ZONE_TYPES, dtype=object)  # looked up, made once
 # Range lines are drawn on the polygon's edge; this much slack keeps them "inside" it.
 POLYGON_EDGE_SLACK_M = 0.05
 PARTS_PER_CHUNK = 16_384  # parts measured at once: their vertex tables (~5 MB) are freed before the next
@@ -290,12 +291,12 @@ def part_table(
 
     if not keep.all():
         geoms, zone, whole, river = geoms[keep], zone[keep], whole[keep], river[keep]
-    bank = pd.Index(BANKS).get_indexer(zones["bank"]).astype(CODE)[zone]
+    bank = coded_as(zones["bank"], BANK_INDEX).astype(CODE)[zone]
     return PartTable(
         zone=zone.astype(NUMBER),
         river=river.astype(NUMBER),
         bank=bank,
-        zone_type=_type_codes(zones)[zone],
+        zone_type=coded_as(zones["zone_type"], TYPE_INDEX).astype(CODE)[zone],
         a=joined("a"),
         b=joined("b"),
         reversed=joined("reversed"),
@@ -330,9 +331,17 @@ def _where(mask: BoolArray, geoms: GeomArray) -> GeomArray:
     return out
 
 
-def _type_codes(zones: gpd.GeoDataFrame) -> IntArray:
-    """Return each zone's type as an index into ZONE_TYPES."""
-    return pd.Index(ZONE_TYPES).get_indexer(zones["zone_type"]).astype(CODE)
+def coded_as(values: pd.Series, vocabulary: pd.Index) -> IntArray:
+    """Return each value's place in ``vocabulary`` (-1: not in it, or missing).
+
+    A categorical column (an import's coded fields) looks up its few categories, not its rows.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        places = np.append(vocabulary.get_indexer(values.cat.categories), -1)
+        at: IntArray = places[values.cat.codes.to_numpy()]
+        return at
+    out: IntArray = vocabulary.get_indexer(pd.Index(values, dtype=object))
+    return out
 
 
 def in_4490(gdf: gpd.GeoDataFrame, what: str, columns: Sequence[str]) -> gpd.GeoDataFrame:

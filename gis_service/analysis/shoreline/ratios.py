@@ -42,7 +42,16 @@ import shapely
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
-from gis_service.analysis.shoreline.ratio_parts import JoinedParts, PartTable, in_4490, part_table, river_groups
+from gis_service.analysis.shoreline.ratio_parts import (
+    BANK_INDEX,
+    TYPE_INDEX,
+    JoinedParts,
+    PartTable,
+    coded_as,
+    in_4490,
+    part_table,
+    river_groups,
+)
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
 from gis_service.runtime import collector_paused, release_free_pages, shared_texts
 
@@ -159,7 +168,9 @@ class ZoneBatches:
         self.rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
         self.index = centerlines if centerlines is not None else centerline_index(self.rivers)
         index = self.index
-        self.known = {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}
+        self.known = KnownRivers(
+            {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}
+        )
         self.bank_lines = bank_lines
         self.parts = JoinedParts()
         self.drawn: list[BoolArray] = []  # per batch: which zones have a geometry
@@ -181,7 +192,7 @@ class ZoneBatches:
             start, end = ends.positions(river)
             known = (start[usable], end[usable])
         parts = part_table(
-            zones[usable].reset_index(drop=True), river[usable], self.index, self.bank_lines, self.known, known
+            zones[usable].reset_index(drop=True), river[usable], self.index, self.bank_lines, self.known.places, known
         )
         parts.zone += self.usable
         if not self.keep_geometries:
@@ -202,7 +213,7 @@ class ZoneBatches:
         overlap_tolerance_m: float = 1.0,
     ) -> RatioReport:
         """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
-        at = _known_at(zones, self.known)
+        at = self.known.at(zones["river_code"])
         usable, _river = _usable(zones, self.known, at)
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
         parts = self.parts.table()
@@ -237,36 +248,46 @@ def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
     return CenterlineIndex(np.where(shapely.is_missing(center), shapely.LineString(), center))
 
 
-def _known_at(zones: pd.DataFrame, known: dict[str, int]) -> IntArray:
-    """Return each zone's place among the ``known`` rivers' codes (-1: not known, or no river code).
+class KnownRivers:
+    """The rivers the check can count (a code's place among the rivers, for those with a centerline), looked up
+    batch after batch: the lookup's index is made once, and an import's shared river categories are looked
+    up once, not a batch's 10 000 categories a batch."""
 
-    An import's river column is categorical: its few thousand categories are looked up, not its rows.
-    """
-    codes, lookup = zones["river_code"], pd.Index(list(known), dtype=object)
-    if isinstance(codes.dtype, pd.CategoricalDtype):
-        cats = lookup.get_indexer(pd.Index(shared_texts(codes.cat.categories), dtype=object))
-        # A missing value's code is -1, which takes the appended -1.
-        at: IntArray = np.append(cats, -1)[codes.cat.codes.to_numpy()]
+    def __init__(self, places: dict[str, int]) -> None:
+        self.places = places
+        self.codes = pd.Index(list(places), dtype=object)
+        self.river = np.fromiter(places.values(), dtype=np.int64, count=len(places))
+        self._categories: tuple[pd.Index, IntArray] | None = None  # the last categories looked up, and their places
+
+    def at(self, codes: pd.Series) -> IntArray:
+        """Return each code's place among the known rivers' (-1: not known, or no river code)."""
+        if not isinstance(codes.dtype, pd.CategoricalDtype):
+            out: IntArray = self.codes.get_indexer(pd.Index(shared_texts(codes), dtype=object))
+            return out
+        categories = codes.cat.categories
+        if self._categories is None or self._categories[0] is not categories:
+            found = self.codes.get_indexer(pd.Index(shared_texts(categories), dtype=object))
+            # A missing value's code is -1, which takes the appended -1.
+            self._categories = categories, np.append(found, -1)
+        at: IntArray = self._categories[1][codes.cat.codes.to_numpy()]
         return at
-    out: IntArray = lookup.get_indexer(pd.Index(shared_texts(codes), dtype=object))
-    return out
 
 
-def _usable(zones: pd.DataFrame, known: dict[str, int], at: IntArray | None = None) -> tuple[BoolArray, IntArray]:
+def _usable(zones: pd.DataFrame, known: KnownRivers, at: IntArray | None = None) -> tuple[BoolArray, IntArray]:
     """Return which zones the check can count by their fields (river, bank, type), and each one's river index.
 
-    ``at``: :func:`_known_at` of the zones, when the caller has it.
+    ``at``: the zones' places among the ``known`` rivers, when the caller has them.
     """
-    at = _known_at(zones, known) if at is None else at
-    usable = (at >= 0) & zones["bank"].isin(BANKS).to_numpy() & zones["zone_type"].isin(ZONE_TYPES).to_numpy()
-    river = np.fromiter(known.values(), dtype=np.int64, count=len(known))[np.where(at >= 0, at, 0)] if known else at
+    at = known.at(zones["river_code"]) if at is None else at
+    usable = (at >= 0) & (coded_as(zones["bank"], BANK_INDEX) >= 0) & (coded_as(zones["zone_type"], TYPE_INDEX) >= 0)
+    river = known.river[np.where(at >= 0, at, 0)] if len(known.codes) else at
     return usable, np.asarray(river, dtype=np.int64)
 
 
 def _left_out(zones: pd.DataFrame, at: IntArray) -> list[str]:
     """Return why zones are left out of the check, a sentence a reason (counts and the first rivers).
 
-    ``at``: :func:`_known_at` of the zones.
+    ``at``: the zones' places among the known rivers (:meth:`KnownRivers.at`).
     """
     warnings = []
     for reason, mask in (
