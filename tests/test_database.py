@@ -302,7 +302,7 @@ def test_the_revision_check_answers_as_alembic_does(engine):
 
 
 def test_report_texts_are_each_reports_json() -> None:
-    from gis_service.store.bulk import report_texts
+    from gis_service.store.bulk import ReportTexts
 
     reports = {
         "A": {
@@ -316,8 +316,29 @@ def test_report_texts_are_each_reports_json() -> None:
         # Beyond orjson (an integer past 64 bits), numpy values and dates: written as the standard library writes them.
         "D": {"findings": [{"value": 2**70}], "counts": {"error": np.int64(3)}, "on": dt.date(2026, 12, 5)},
     }
-    texts = report_texts(reports)
+    texts = ReportTexts(reports)
     assert {code: json.loads(t) for code, t in texts.items()} == {
         **reports,
         "D": {"findings": [{"value": 2**70}], "counts": {"error": 3}, "on": "2026-12-05"},
     }
+    assert texts.text("none such") == b"{}"
+
+
+def test_report_texts_encode_a_member_shared_with_the_report_before_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gis_service.store import bulk
+
+    encoded: list[object] = []
+    encode = bulk._report_json
+    monkeypatch.setattr(bulk, "_report_json", lambda value: encoded.append(value) or encode(value))
+    shared, own = {"filename": "z.gpkg", "encoding": "GBK"}, {"filename": "z.gpkg", "encoding": "GBK"}
+    reports = {
+        "A": {"source": shared, "n": 1},
+        "B": {"source": shared, "n": 2},
+        "C": {"source": own, "n": 3},  # equal, another object: encoded
+        "D": {"source": shared, "n": 4},  # shared with A and B, not with C: encoded again
+        "E": {"source": shared, "n": 5},
+    }
+    texts = dict(bulk.ReportTexts(reports).items())
+    assert {code: json.loads(t) for code, t in texts.items()} == reports
+    assert [value for value in encoded if isinstance(value, dict)] == [shared, own, shared]
+    assert len(encoded) == 3 + len(reports)

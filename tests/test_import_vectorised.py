@@ -153,7 +153,7 @@ def test_each_river_report_lists_and_counts_its_own_findings() -> None:
 
     from gis_service.ingest.normalise import Finding
     from gis_service.ingest.validation.report import MAX_PER_CODE, reports_per_river
-    from gis_service.store.bulk import report_texts
+    from gis_service.store.bulk import ReportTexts
 
     frame = gpd.GeoDataFrame({"river_code": ["A", "A", "A", "B", "B"]}, geometry=[None] * 5)
     many = [Finding(severity="warning", code="zone_gap", feature=2, message="缺口") for _ in range(MAX_PER_CODE + 50)]
@@ -178,7 +178,7 @@ def test_each_river_report_lists_and_counts_its_own_findings() -> None:
     assert {f["code"] for f in b["findings"]} == {"zone_overlap", "z_dropped"}
     assert a["ratios"] == {"rivers": [{"code": "A", "ratio": 0.6}]} and a["source"] is b["source"]
     # The texts stored for them are their JSON, the shared members spliced in.
-    assert {code: json.loads(text) for code, text in report_texts(by_river).items()} == json.loads(json.dumps(by_river))
+    assert {code: json.loads(text) for code, text in ReportTexts(by_river).items()} == json.loads(json.dumps(by_river))
 
 
 def test_value_codes_repeat_exactly_where_the_rows_do() -> None:

@@ -45,7 +45,7 @@ from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_
 from gis_service.ingest.write import DeliveryWriter, store_keyed
 from gis_service.runtime import collector_paused, release_free_pages, spilled_column
 from gis_service.settings import Settings
-from gis_service.store.bulk import report_texts, write_reports
+from gis_service.store.bulk import ReportTexts, write_reports
 from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import Submitted, approve_deliveries
 from gis_service.store.ratios import ratio_rules
@@ -342,15 +342,16 @@ def store_unversioned(
 
 def split_report(
     session: Session, report: dict[str, Any], frame: gpd.GeoDataFrame, findings: list[Finding]
-) -> tuple[dict[str, Any], dict[str, str] | None]:
-    """Return each river's part of the report, and for a COPY load those as the texts :func:`write_reports` sends."""
+) -> tuple[dict[str, Any], ReportTexts | None]:
+    """Return each river's part of the report, and for a COPY load the texts :func:`write_reports` sends (made as
+    they are sent)."""
     by_river = reports_per_river(report, frame, findings)
-    return by_river, report_texts(by_river) if session_backend(session).copy_load else None
+    return by_river, ReportTexts(by_river) if session_backend(session).copy_load else None
 
 
 def attach_reports(
     session: Session,
-    split: tuple[dict[str, Any], dict[str, str] | None],
+    split: tuple[dict[str, Any], ReportTexts | None],
     deliveries: list[Submitted],
     options: ImportOptions,
 ) -> list[dict[str, Any]]:
@@ -498,7 +499,7 @@ def import_delivery(
         report = finish_report(layer, source, findings, checked.frame, options)
         if figures is not None:
             report["ratios"] = figures
-        # Split (and encoded) while the worker may still be copying: only the delivery ids wait for it.
+        # Split while the worker may still be copying: only the delivery ids wait for it (the texts are made as sent).
         split = split_report(session, report, checked.frame, findings) if writer else ({}, None)
         deliveries = writer.finish() if writer else []
     except BaseException:

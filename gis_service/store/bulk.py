@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, TypeAlias, overload
 
 import geopandas as gpd
@@ -261,30 +261,42 @@ def insert_deliveries(
     return ids
 
 
-def report_texts(reports: Mapping[str, dict[str, Any]]) -> dict[str, str]:
-    """Return each delivery's report (keyed by river code) as JSON text, for :func:`write_reports`.
+class ReportTexts:
+    """Each delivery's report (keyed by river code) as JSON text (UTF-8), made when asked, for :func:`write_reports`.
 
-    Members whose value is the very same object in several reports (how the file was read, shared by
-    every river of an import) are encoded once and spliced in: 10 000 reports differ only in their own.
-    Encoded by orjson (compact, Chinese kept, numpy values and dates as :func:`json_text` writes them):
-    a province's 10 000 reports took the import's main thread 0.16–0.17 s with the standard library's
-    encoder, 0.09 s with orjson. The texts are read back as JSON, never compared as text.
+    Made chunk by chunk as the reports are copied, so that a province's 10 000 texts (~25 MB) are never
+    whole in memory. A member whose value is the very same object as in the report before (how the file
+    was read, shared by every river of an import) is encoded once and spliced in: 10 000 reports differ
+    only in their own. Encoded by orjson (compact, Chinese kept, numpy values and dates as
+    :func:`json_text` writes them): a province's 10 000 reports took the import's main thread 0.16–0.17 s
+    with the standard library's encoder, 0.09 s with orjson. The texts are read back as JSON, never
+    compared as text.
     """
-    out: dict[str, str] = {}
-    # Per member name, the text of each value by identity (kept alive by ``reports``: the same object, the same text).
-    encoded: dict[str, dict[int, bytes]] = {}
-    for code, body in reports.items():
+
+    def __init__(self, reports: Mapping[str, dict[str, Any]]) -> None:
+        self.reports = reports
+        # Per member name, the value of the report before (by identity: ``reports`` keeps it alive) and its text.
+        self.last: dict[str, tuple[int, bytes]] = {}
+
+    def text(self, code: str) -> bytes:
+        """Return river ``code``'s report as JSON (``{}`` when it has none)."""
+        body = self.reports.get(code)
+        if body is None:
+            return b"{}"
         parts = []
         for key, value in body.items():
-            known = encoded.get(key)
-            if known is None:
-                known = encoded[key] = {}
-            text = known.get(id(value))
-            if text is None:
-                text = known[id(value)] = orjson.dumps(key) + b":" + _report_json(value)
+            before = self.last.get(key)
+            if before is not None and before[0] == id(value):
+                parts.append(before[1])
+                continue
+            text = orjson.dumps(key) + b":" + _report_json(value)
+            self.last[key] = (id(value), text)
             parts.append(text)
-        out[code] = (b"{" + b",".join(parts) + b"}").decode()
-    return out
+        return b"{" + b",".join(parts) + b"}"
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        """Yield each river code and its report's text."""
+        return ((code, self.text(code)) for code in self.reports)
 
 
 def _report_json(value: Any) -> bytes:
@@ -300,26 +312,29 @@ def write_reports(
     session: Session,
     ids: Mapping[str, int],
     reports: Mapping[str, dict[str, Any]],
-    texts: Mapping[str, str] | None = None,
+    texts: ReportTexts | None = None,
 ) -> None:
     """Store each delivery's validation report: ``ids`` maps river code to delivery id, ``reports`` to its report.
 
-    ``texts`` is ``reports`` already made :func:`report_texts` (done while the features were still copying).
+    ``texts``: ``reports`` as :class:`ReportTexts` (the caller's, made while the features were still copying).
     """
     if not ids:
         return
     table = DeliveryReport.__table__
     if session_backend(session).copy_load:
-        texts = texts if texts is not None else report_texts(reports)
+        made = texts if texts is not None else ReportTexts(reports)
         codes = list(ids)
+
+        def chunk(rows: slice) -> list[bytes]:
+            return [made.text(code) for code in codes[rows]]
+
         # Binary where the table's types allow: the reports' JSON goes as it is, not escaped.
-        every = [texts.get(code, "{}") for code in codes]
-        if pgbinary.copy_reports(session.connection(), table, [int(i) for i in ids.values()], every, REPORT_CHUNK):  # type: ignore[arg-type]
+        if pgbinary.copy_reports(session.connection(), table, [int(i) for i in ids.values()], chunk, REPORT_CHUNK):  # type: ignore[arg-type]
             return
         delivery_ids = [str(int(i)) for i in ids.values()]
 
         def report_column(rows: slice) -> pa.Array:
-            return pgcopy.escaped(pa.array([texts.get(code, "{}") for code in codes[rows]], type=pgcopy.STRING))
+            return pgcopy.escaped(pa.array([text.decode() for text in chunk(rows)], type=pgcopy.STRING))
 
         columns = {
             "delivery_id": lambda rows: pa.array(delivery_ids[rows], type=pgcopy.STRING),

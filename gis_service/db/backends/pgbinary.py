@@ -273,9 +273,11 @@ def copy_columns(
     return n
 
 
-def copy_reports(conn: Connection, table: Table, ids: list[int], texts: list[str], chunk_rows: int) -> bool:
-    """Write delivery ``ids`` and their reports' JSON ``texts`` by binary COPY; False (nothing sent) when the
-    table's types are not an int4 and a JSON column."""
+def copy_reports(
+    conn: Connection, table: Table, ids: list[int], texts: Callable[[slice], list[bytes]], chunk_rows: int
+) -> bool:
+    """Write delivery ``ids`` and their reports' JSON (UTF-8), ``texts`` of a chunk of them made as it is sent, by
+    binary COPY; False (nothing made or sent) when the table's types are not an int4 and a JSON column."""
     kinds = server_types(conn, table)
     if kinds.get("delivery_id") != "int4" or kinds.get("report") not in {"json", "jsonb"}:
         return False
@@ -285,9 +287,8 @@ def copy_reports(conn: Connection, table: Table, ids: list[int], texts: list[str
     prefix = b"\x01" if kinds["report"] == "jsonb" else b""
 
     def reports(rows: slice) -> Fields:
-        if not prefix:
-            return framed(pa.array(texts[rows], type=pa.large_string()).cast(BINARY))
-        return framed(pa.array([prefix + t.encode() for t in texts[rows]], type=BINARY))
+        chunk = texts(rows)
+        return framed(pa.array([prefix + text for text in chunk] if prefix else chunk, type=BINARY))
 
     encoders: list[Callable[[slice], Fields]] = [functools.partial(_sliced, delivery_ids), reports]
     copy_columns(conn, table, ["delivery_id", "report"], encoders, len(ids), chunk_rows)
