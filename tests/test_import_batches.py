@@ -261,3 +261,39 @@ def test_what_is_kept_of_the_batches_in_temporary_files_gives_the_same_findings(
     joined = pd.concat(chunks, ignore_index=True)
     got = locate.from_wkb(joined, np.array([7, 0, 5, 3]))
     assert [(p.x, p.y) for p in got] == [(1, 2), (0, 0), (2, 1), (0, 1)]
+
+
+def test_ranges_kept_as_wkb_give_a_batch_its_rivers_ranges_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two polygons of one river (a union's order is theirs), a river whose range is missing, and one more.
+    import mmap
+
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from gis_service import runtime
+    from gis_service.ingest.validation.river_batches import RiverRanges
+
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 64)  # the WKB in its temporary file, as a province's would be
+    square = shapely.box(106.0, 29.0, 106.01, 29.01)
+    ranges = gpd.GeoDataFrame(
+        {"river_code": ["A", "B", "A", "C"], "bank": [None, "left", None, None]},
+        geometry=[square, shapely.box(107, 29, 107.02, 29.003), shapely.Polygon(square.exterior.coords[::-1]), None],
+        crs=4490,
+    )
+    kept = RiverRanges(ranges)
+    base = kept.data
+    while isinstance(base, np.ndarray):
+        base = base.base
+    base = base.obj if isinstance(base, memoryview) else base
+    assert not kept.data.flags.writeable and isinstance(base, mmap.mmap)  # in the file, its pages to hand back
+    for asked, rows in ((["A", None], [0, 2]), (["C", "B"], [1, 3]), (["Z"], [])):
+        got = kept.of(np.array(asked, dtype=object))
+        want = ranges.iloc[rows].reset_index(drop=True)
+        assert got.crs == want.crs and got.drop(columns="geometry").equals(want.drop(columns="geometry"))
+        same = [
+            (a is None and b is None) or bool(shapely.equals_exact(a, b, tolerance=0))
+            for a, b in zip(got.geometry, want.geometry, strict=True)
+        ]
+        assert all(same) and len(same) == len(rows)
+        kept.release()

@@ -431,6 +431,8 @@ def checks_along(
     ratios = None
     if layer.name == "zones":
         ratios = ZoneRatios(ctx.rivers, ctx.ranges, ratio_rules(settings), rivers.centerlines if rivers else None)
+    if rivers is not None:
+        ctx = rivers.lighten()  # the batches make their rivers' ranges from a compact copy
     return Along(ctx, rivers, ratios)
 
 

@@ -256,7 +256,7 @@ class RatioReport:
 
 def build_report(
     *,
-    rivers: gpd.GeoDataFrame,
+    rivers: pd.DataFrame,
     zones: gpd.GeoDataFrame,
     parts: PartTable,
     reach: FloatArray,

@@ -6,7 +6,6 @@ keyed by small integers (a river code's number and the bank), never by strings.
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -74,7 +73,7 @@ def bank_table(
 
 
 def river_table(
-    rivers: gpd.GeoDataFrame, codes: np.ndarray, centerline_m: FloatArray, banks: pd.DataFrame, threshold: float
+    rivers: pd.DataFrame, codes: np.ndarray, centerline_m: FloatArray, banks: pd.DataFrame, threshold: float
 ) -> pd.DataFrame:
     """Return per river: code, name, importance, centerline length, bank sums, ratio and compliance."""
     table = pd.DataFrame(

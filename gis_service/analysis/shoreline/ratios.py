@@ -165,8 +165,10 @@ class ZoneBatches:
         keep_geometries: bool = True,
     ) -> None:
         self.keep_geometries = keep_geometries
-        self.rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
-        self.index = centerlines if centerlines is not None else centerline_index(self.rivers)
+        rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
+        self.index = centerlines if centerlines is not None else centerline_index(rivers)
+        # The centerlines are in the index: the report reads the rivers' codes, names and importance only.
+        self.rivers = pd.DataFrame(rivers.drop(columns=rivers.geometry.name))
         index = self.index
         self.known = KnownRivers(
             {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}

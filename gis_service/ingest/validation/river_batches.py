@@ -11,13 +11,18 @@ is the union of its polygons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import shapely
 from pyproj import CRS
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
+from gis_service.analysis.shoreline.polylines import index_ranges
 from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.crs import local_metric_crs
@@ -26,7 +31,6 @@ from gis_service.ingest.validation.locate import Locator
 from gis_service.ingest.validation.river_checks import (
     STAKES_WITHOUT_RANGE,
     ZONES_WITHOUT_RANGE,
-    MergedRanges,
     RiverGeometry,
     check_sides,
     check_stakes_on_line,
@@ -34,8 +38,56 @@ from gis_service.ingest.validation.river_checks import (
     no_range,
 )
 from gis_service.ingest.validation.validate import GEOMETRY_CODES, Context
+from gis_service.runtime import SpilledRows, drop_resident, shared_texts
 
 BATCHED = {"zones", "stakes"}
+
+
+class RiverRanges:
+    """The approved ranges of a delivery's rivers, kept as WKB in a temporary file and made geometries for a
+    batch's rivers only (:meth:`of`).
+
+    As geometries, a province's 10 000 ranges held 16 MB from the first batch to the last, when a batch
+    of stretches names a third of its rivers or fewer. The WKB's pages are the kernel's page cache: read
+    for a batch and handed back after it (:meth:`release`). The same geometries come back (WKB keeps
+    every coordinate), in the rows' order, so each river's union is the one made of them whole.
+    """
+
+    def __init__(self, ranges: gpd.GeoDataFrame) -> None:
+        self.columns = pd.DataFrame(ranges.drop(columns=ranges.geometry.name)).reset_index(drop=True)
+        self.crs = ranges.crs
+        # Each river's rows: the rows sorted by river, and where each river's begin and end among them.
+        codes = shared_texts(self.columns["river_code"])
+        known = np.flatnonzero(pd.notna(codes))
+        self.order = known[np.argsort(codes[known].astype(str), kind="stable")]
+        self.rivers, starts = np.unique(codes[self.order].astype(str), return_index=True)
+        self.bounds = np.append(starts, len(self.order))
+        self.index = pd.Index(self.rivers, dtype=object)
+        wkb = pa.array(shapely.to_wkb(np.asarray(ranges.geometry.values, dtype=object)), type=pa.large_binary())
+        self.valid, offsets, data = wkb.buffers()
+        self.offsets = np.frombuffer(offsets, dtype=np.int64, count=len(wkb) + 1).copy()
+        spilled = SpilledRows(np.uint8)
+        spilled.append(np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8))
+        self.data = spilled.array()
+        self.data.flags.writeable = False  # read-only: its pages may be handed back (see drop_resident)
+
+    def of(self, codes: np.ndarray) -> gpd.GeoDataFrame:
+        """Return the ranges of the rivers ``codes`` (river codes, None among them), in their rows' order."""
+        found = self.index.get_indexer(pd.Index([str(c) for c in codes if c is not None], dtype=object))
+        found = found[found >= 0]
+        rows = np.sort(self.order[index_ranges(self.bounds[found], self.bounds[found + 1])])
+        wkb = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(),
+            len(self.columns),
+            [self.valid, pa.py_buffer(self.offsets), pa.py_buffer(self.data)],
+        ).take(pa.array(rows, type=pa.int64()))
+        geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+        columns = self.columns.iloc[rows].reset_index(drop=True)
+        return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
+
+    def release(self) -> None:
+        """Hand back the pages of the WKB read for a batch (the file keeps them)."""
+        drop_resident(self.data)
 
 
 @dataclass
@@ -51,7 +103,7 @@ class RiverBatches:
     unranged: set[str] = field(default_factory=set)
     stopped: bool = False
     ends: LineEnds | None = None  # the last batch's stretch ends on their centerlines, for the ratio check
-    merged: MergedRanges = field(default_factory=dict)  # see RiverGeometry
+    ranges: RiverRanges | None = None  # the context's ranges, kept compact (see :meth:`lighten`)
 
     @classmethod
     def of(cls, layer: LayerSpec, ctx: Context) -> RiverBatches | None:
@@ -65,6 +117,22 @@ class RiverBatches:
         index = centerline_index(ctx.rivers) if layer.name == "zones" and not ctx.rivers.empty else None
         return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district), index)
 
+    def lighten(self) -> Context:
+        """Keep the context's ranges compact (:class:`RiverRanges`) and a zone set's centerlines in the index alone;
+        return the context without those geometries, which nothing after the batches reads (the caller's
+        other users of them, the ratio check, have taken what they need)."""
+        ctx = self.ctx
+        self.ranges = RiverRanges(ctx.ranges)
+        empty = gpd.GeoDataFrame(
+            {name: [] for name in ctx.ranges.columns if name != ctx.ranges.geometry.name}, geometry=[], crs=4490
+        )
+        rivers = ctx.rivers
+        if self.centerlines is not None:
+            plain = pd.DataFrame(rivers.drop(columns=rivers.geometry.name))
+            rivers = gpd.GeoDataFrame(plain, geometry=gpd.GeoSeries([None] * len(plain), crs=4490), crs=4490)
+        self.ctx = replace(ctx, ranges=empty, rivers=rivers)
+        return self.ctx
+
     def run(self, frame: gpd.GeoDataFrame, first: int, found: list[Finding]) -> list[Finding]:
         """Check a batch (``first`` features before it) whose per-feature findings are ``found``; return its findings.
 
@@ -76,7 +144,13 @@ class RiverBatches:
             self.stopped = True
             return []
         ctx = self.ctx
-        rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines, self.merged)
+        if self.ranges is None:
+            rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines)
+        else:
+            codes = frame["river_code"].dropna().unique() if "river_code" in frame else np.zeros(0, dtype=object)
+            rg = RiverGeometry(
+                frame, ctx.rivers, self.ranges.of(np.asarray(codes, dtype=object)), self.metric, self.centerlines
+            )
         loc = Locator(frame, self.layer.key or ("code" if "code" in frame else None), first)
         sides: list[Finding] = []
         if self.layer.name == "zones":
@@ -89,6 +163,8 @@ class RiverBatches:
         # The index the first batch built (when it needed one) serves the next and the ratio check.
         self.centerlines = rg.built_centerlines
         self.ends = rg.ends
+        if self.ranges is not None:
+            self.ranges.release()
         return sides + placed
 
     def findings(self) -> list[Finding]:

@@ -31,8 +31,6 @@ BANK_LABEL = {"left": "左岸", "right": "右岸"}
 # A lon/lat-straight edge bends by millimetres in metres over a few hundred metres: a stretch the range
 # covers in lon/lat lies within this slack of it in metres, so within any tolerance above it.
 LONLAT_SLACK_M = 0.5
-# Each river's range merged, by (lines, metric): its codes and geometries (see range_per_feature).
-MergedRanges = dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]]
 
 
 class RiverGeometry:
@@ -49,13 +47,11 @@ class RiverGeometry:
         ranges: gpd.GeoDataFrame,
         metric: Any,
         centerlines: CenterlineIndex | None = None,
-        merged: MergedRanges | None = None,
     ) -> None:
         self.metric = metric
         self._centerlines = centerlines
-        # Each river's range merged, by (lines, metric) (see :func:`range_per_feature`): a layer checked batch
-        # by batch hands every batch the same dict, so the ranges are merged (and moved to metres) once.
-        self.merged = {} if merged is None else merged
+        # Each river's range merged, by (lines, metric): its codes and geometries (see :func:`range_per_feature`).
+        self.merged: dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]] = {}
         self.ends: LineEnds | None = None  # the stretches' ends projected by the side check, for the ratio check
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
         # Each feature's river code (str, or None), the same str object for a river's features.
@@ -244,7 +240,7 @@ def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.
     """Return each feature's river range (polygons, or range lines when ``lines``), shared per river.
 
     In lon/lat, or in metres when ``metric``; only for the features ``rows`` (all when None). For all
-    features, every river's range is merged once and kept in ``rg.merged`` (for the batches after).
+    features, every river's range is merged once and kept in ``rg.merged`` (for the checks after).
     """
     ranges = rg.ranges
     if rows is not None:
