@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     max_photos_body_mb: float = 64.0
     max_json_kb: float = 1024.0
     # Features a batch when a large GeoPackage/Shapefile delivery is read and normalised in a stream.
-    import_batch_rows: int = Field(default=65_536, ge=1)
+    import_batch_rows: int = Field(default=32_768, ge=1)
 
     # Database waits, in seconds: connecting, waiting for a lock (SQLite: the write lock), one
     # request's statements; imports (CLI and HTTP uploads) may wait and run longer.

@@ -5,7 +5,8 @@ the range line, depend only on the feature and the context (the delivery's river
 before the first batch): they run as the batches come, while earlier batches are being written,
 and the whole-layer stage only adds their findings. One centerline index and one metric frame serve
 every batch, so a finding does not depend on the batch size; the rivers without an approved range
-are named once. Range deliveries are checked whole (:func:`~.validate.validate`): a river's range
+are named once. The ranges wait as WKB on disk (:class:`RiverRanges`) and each batch makes those of
+its own rivers. Range deliveries are checked whole (:func:`~.validate.validate`): a river's range
 is the union of its polygons.
 """
 
