@@ -122,9 +122,10 @@ def shared_texts(values: Any) -> np.ndarray:
     return out
 
 
-# A column kept whole for the stages after an import's read (WKB, the ratio check's vertices) moves to a
-# temporary file from this size on: below it the file is not worth its system calls.
-SPILL_BYTES = 1 << 20
+# A column kept whole for the stages after an import's read (WKB, zone codes, the ratio check's vertices)
+# moves to a temporary file from this size on: below it the file is not worth its system calls. A batch's
+# zone codes (32 768 of them, ~0.6 MB) are above it: a million stretches' codes held 20 MB in memory at 1 MB.
+SPILL_BYTES = 1 << 18
 
 
 def _mapped(file: IO[bytes], access: int) -> mmap.mmap:

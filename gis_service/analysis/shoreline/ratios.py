@@ -216,14 +216,18 @@ class ZoneBatches:
     ) -> RatioReport:
         """Return the report of all the batches; ``zones``: their zones in order (geometry not needed)."""
         at = self.known.at(zones["river_code"])
-        usable, _river = _usable(zones, self.known, at)
+        usable = _usable(zones, self.known, at)[0]
         usable &= np.concatenate(self.drawn) if self.drawn else np.zeros(0, dtype=bool)
+        warnings = _left_out(zones, at)
+        del at  # the zones' per-row numbers go before the walks': 8 bytes a zone (8 MB at 1 000 000)
+        zones = reported_zones(zones, usable)
+        del usable
         parts = self.parts.table()
         reach, holder, covered = walks(parts, self.index)
         release_free_pages()  # the walks' sorts, a group of rivers at a time, left the heap's pages free
         return build_report(
             rivers=self.rivers,
-            zones=reported_zones(zones, usable),
+            zones=zones,
             parts=parts,
             reach=reach,
             holder=holder,
@@ -233,7 +237,7 @@ class ZoneBatches:
             threshold=threshold,
             gap_tolerance_m=gap_tolerance_m,
             overlap_tolerance_m=overlap_tolerance_m,
-            warnings=_left_out(zones, at),
+            warnings=warnings,
         )
 
 
