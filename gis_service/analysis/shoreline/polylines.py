@@ -133,12 +133,12 @@ class Polylines:
         next call; else a block of those lines alone, for this call: a batch of stretches names a few
         of the 10 000 rivers of a province, whose whole block (17 MB) would stay from the first batch on.
         """
-        cached = self.__dict__.get("_blocks", {}).get(width)
-        lines = np.unique(asked) if cached is None else None
-        if cached is not None or lines is None or 2 * len(lines) >= np.count_nonzero(self._width == width):
-            row, block = self._block(width)
-            return row[asked], block
-        return np.searchsorted(lines, asked), self._segment_block(lines, width)
+        if width not in self.__dict__.get("_blocks", {}):
+            lines = np.unique(asked)
+            if 2 * len(lines) < np.count_nonzero(self._width == width):
+                return np.searchsorted(lines, asked), self._segment_block(lines, width)
+        row, block = self._block(width)
+        return row[asked], block
 
     def _block(self, width: int) -> tuple[IntArray, FloatArray]:
         """Return, for lines of ``width``, each line's row and their segments as a (7, lines, width) array

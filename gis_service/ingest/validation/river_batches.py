@@ -145,13 +145,9 @@ class RiverBatches:
             self.stopped = True
             return []
         ctx = self.ctx
-        if self.ranges is None:
-            rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines)
-        else:
-            codes = frame["river_code"].dropna().unique() if "river_code" in frame else np.zeros(0, dtype=object)
-            rg = RiverGeometry(
-                frame, ctx.rivers, self.ranges.of(np.asarray(codes, dtype=object)), self.metric, self.centerlines
-            )
+        rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines)
+        if self.ranges is not None:
+            rg.ranges = self.ranges.of(pd.unique(rg.codes))  # the ranges of this batch's rivers
         loc = Locator(frame, self.layer.key or ("code" if "code" in frame else None), first)
         sides: list[Finding] = []
         if self.layer.name == "zones":

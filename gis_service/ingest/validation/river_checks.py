@@ -50,8 +50,6 @@ class RiverGeometry:
     ) -> None:
         self.metric = metric
         self._centerlines = centerlines
-        # Each river's range merged, by (lines, metric): its codes and geometries (see :func:`range_per_feature`).
-        self.merged: dict[tuple[bool, bool], tuple[pd.Index, np.ndarray]] = {}
         self.ends: LineEnds | None = None  # the stretches' ends projected by the side check, for the ratio check
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
         # Each feature's river code (str, or None), the same str object for a river's features.
@@ -239,24 +237,14 @@ def check_range_contains_river(rg: RiverGeometry, tolerance: float) -> list[Find
 def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.ndarray | None = None) -> np.ndarray:
     """Return each feature's river range (polygons, or range lines when ``lines``), shared per river.
 
-    In lon/lat, or in metres when ``metric``; only for the features ``rows`` (all when None). For all
-    features, every river's range is merged once and kept in ``rg.merged`` (for the checks after).
+    In lon/lat, or in metres when ``metric``; only for the features ``rows`` (all when None).
     """
+    out = np.full(len(rg.codes), None, dtype=object)
     ranges = rg.ranges
     if rows is not None:
         ranges = ranges[is_in(ranges["river_code"].astype(str), set(rg.codes[rows])).to_numpy()]
-        return per_feature(rg.codes, *merged_ranges(ranges, rg, lines=lines, metric=metric))
-    if (lines, metric) not in rg.merged:
-        rg.merged[lines, metric] = merged_ranges(ranges, rg, lines=lines, metric=metric)
-    return per_feature(rg.codes, *rg.merged[lines, metric])
-
-
-def merged_ranges(
-    ranges: gpd.GeoDataFrame, rg: RiverGeometry, *, lines: bool, metric: bool
-) -> tuple[pd.Index, np.ndarray]:
-    """Return the river codes of ``ranges`` and each river's range merged (see :func:`range_per_feature`)."""
     if ranges.empty:
-        return pd.Index([], dtype=object), np.zeros(0, dtype=object)
+        return out
     # A copy: the parts are swapped below, and the frame's own array must stay as it is.
     geoms = rg.to_metric(ranges.geometry.values) if metric else np.array(ranges.geometry.values, dtype=object)
     polygon = shapely.get_dimensions(geoms) == 2
@@ -264,7 +252,8 @@ def merged_ranges(
         geoms[polygon] = shapely.boundary(geoms[polygon])
     else:
         geoms[~polygon] = None
-    return union_by(ranges["river_code"].astype(str).to_numpy(dtype=object), geoms)
+    keys, merged = union_by(ranges["river_code"].astype(str).to_numpy(dtype=object), geoms)
+    return per_feature(rg.codes, keys, merged)
 
 
 def no_range(codes: set[str], what: str) -> list[Finding]:
@@ -309,9 +298,8 @@ def check_zones_in_range(rg: RiverGeometry, loc: Locator, tolerance: float, unra
     ok = ~has
     if tolerance > LONLAT_SLACK_M:
         # Most stretches lie inside the range itself: decided in lon/lat against the prepared ranges.
-        # Prepared for this batch only: a prepared range keeps GEOS's indexes of its edges (35 MB for
-        # the province's 10 000 ranges) and the context's ranges live through the import; the next batch
-        # prepares the few it shares with this one again.
+        # Unprepared at once: a prepared range keeps GEOS's indexes of its edges (35 MB for the province's
+        # 10 000 ranges), which the rest of the batch's checks do not need.
         shapely.prepare(ranges[has])
         try:
             ok[has] = shapely.covers(ranges[has], rg.lonlat[has])
