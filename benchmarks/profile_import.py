@@ -108,6 +108,7 @@ class Stages:
 
 def instrument(stages: Stages) -> None:
     """Time each stage of the pipeline where it calls it."""
+    from gis_service.analysis.shoreline import ratio_report, ratios
     from gis_service.ingest import batches, pipeline, write
     from gis_service.ingest.validation import feature_checks, ratio_check, river_batches, validate
 
@@ -119,7 +120,7 @@ def instrument(stages: Stages) -> None:
         (batches, "normalise", "normalise (a batch's catalogue fields)"),
         (feature_checks, "check_geometries", "geometry validity (a batch)"),
         (feature_checks, "check_fields", "required fields, markup (a batch)"),
-        (write.DeliveryWriter, "add", "to the writer (waits while two batches are queued)"),
+        (write.DeliveryWriter, "add", "to the writer (waits while a batch is queued)"),
         (river_batches, "check_sides", "bank sides (a batch)"),
         (river_batches, "check_zones_in_range", "zones within ranges (a batch)"),
         (ratio_check.ZoneRatios, "add", "ratio check: stretches measured (a batch)"),
@@ -127,6 +128,12 @@ def instrument(stages: Stages) -> None:
         (validate, "check_duplicates", "duplicate codes and geometries"),
         (validate, "check_rivers", "river codes"),
         (ratio_check.ZoneRatios, "finish", "store: shoreline ratio check (walks, gaps, overlaps)"),
+        (ratios, "walks", "walks (reach, holder, covered lengths)"),
+        (ratio_report, "gap_rows", "gaps"),
+        (ratio_report, "overlap_rows", "overlaps"),
+        (ratio_report, "bank_table", "bank sums"),
+        (ratio_check, "issue_findings", "gaps and overlaps as findings"),
+        (ratio_report.RatioReport, "to_json", "the figures as JSON"),
         (pipeline, "finish_report", "store: report (findings placed)"),
         (pipeline, "split_report", "store: report per river (JSON texts)"),
         (write.DeliveryWriter, "finish", "store: wait for the COPY (worker thread)"),

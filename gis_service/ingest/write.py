@@ -26,7 +26,10 @@ from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import DeliveryBatches, Submitted
 from gis_service.store.tables import table_of
 
-WAITING_BATCHES = 2  # batches handed to the worker and not yet written
+# Batches handed to the worker and not yet written: one (and the one being written). When the server falls
+# behind (a million stretches: its indexes grow as it goes), each batch more that waits holds its frame and
+# geometries; at 32 768 features a batch a second one bought no time (``benchmarks/README.md``).
+WAITING_BATCHES = 1
 
 
 class DeliveryWriter:
@@ -62,7 +65,7 @@ class DeliveryWriter:
         raw: Any = conn.connection.driver_connection
         # psycopg 3.2's cancel_safe() cannot hang on an unreachable server; 3.1 has only cancel().
         self.cancel = getattr(raw, "cancel_safe", None) or raw.cancel
-        # Two batches wait at most: a slow server holds the reader back rather than the batches piling up.
+        # One batch waits at most: a slow server holds the reader back rather than the batches piling up.
         self.queue: queue.Queue[gpd.GeoDataFrame | None] = queue.Queue(maxsize=WAITING_BATCHES)
         self.thread = threading.Thread(target=self._copy, name="rivergis-copy", daemon=True)
         self.thread.start()
