@@ -191,3 +191,32 @@ def test_value_codes_repeat_exactly_where_the_rows_do() -> None:
     assert got.tolist() == expected.tolist()
     # 3 river values (null one of them) x 4 code values: at most 12 distinct rows, each seen first once.
     assert int((~got).sum()) == len({(r, c) for r, c in zip(rivers, codes, strict=True)}) <= 12
+
+
+def test_codes_looked_up_in_arrow_are_pandas_codes() -> None:
+    # A batch's coded columns (river, bank, zone type) are looked up by Arrow when they are Arrow texts all
+    # among the expected values; anything else takes pandas' way. Both give the same categories and codes.
+    import pyarrow as pa
+
+    from gis_service.ingest.pipeline import coded, codes_in_arrow, value_set
+
+    rng = np.random.default_rng(4)
+    expected = [f"WS{i:03d}" for i in range(500)]
+    dtype = pd.CategoricalDtype(expected)
+    texts = value_set(dtype)
+    drawn = rng.choice([*expected, None], 5_000).tolist()
+    for values, arrow in (
+        (drawn, True),
+        ([*drawn, "WS999"], False),  # a code beyond the expected ones: its own categories, as before
+        ([None] * 3, True),
+        ([], True),
+    ):
+        for dtype_name in ("str", "string[python]", object):
+            column = pd.Series(values, dtype=dtype_name)
+            fast, plain = coded(column, dtype, texts), coded(column, dtype)
+            assert list(fast.cat.categories) == list(plain.cat.categories)
+            assert np.array_equal(fast.cat.codes.to_numpy(), plain.cat.codes.to_numpy())
+            looked_up = codes_in_arrow(column, texts) is not None
+            assert looked_up == (arrow and dtype_name == "str")
+    assert value_set(pd.CategoricalDtype([1, 2])) is None  # number codes: pandas' way
+    assert texts is not None and texts.type == pa.large_string()
