@@ -122,6 +122,25 @@ def shared_texts(values: Any) -> np.ndarray:
     return out
 
 
+def places_in(values: pd.Series, vocabulary: Any) -> np.ndarray | None:
+    """Return each text's place in ``vocabulary`` (Arrow texts, or a list of str; -1: not in it, or missing),
+    looked up by Arrow; None unless ``values`` is an Arrow-backed text column.
+
+    Arrow's hash lookup makes no Python string a row: a batch of 32 768 codes is 0.5–0.8 ms where
+    pandas' ``Index.get_indexer`` (each text made a Python string first) took 3–4 ms.
+    """
+    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+        return None
+    import pyarrow as pa  # here: the commands that never look up texts need not load Arrow
+    import pyarrow.compute as pc
+
+    texts = pa.chunked_array(values.array.__arrow_array__())
+    value_set = vocabulary if isinstance(vocabulary, pa.Array) else pa.array(list(vocabulary), type=pa.large_string())
+    found = pc.index_in(texts, value_set=value_set.cast(texts.type))
+    out: np.ndarray = found.fill_null(-1).to_numpy().astype(np.int64)
+    return out
+
+
 # A column kept whole for the stages after an import's read (WKB, zone codes, the ratio check's vertices)
 # moves to a temporary file from this size on: below it the file is not worth its system calls. A batch's
 # zone codes (32 768 of them, ~0.6 MB) are above it: a million stretches' codes held 20 MB in memory at 1 MB.

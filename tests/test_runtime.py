@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 
+import numpy as np
+import pandas as pd
+
 from gis_service.runtime import collector_paused
 
 
@@ -166,3 +169,20 @@ def test_a_read_spilled_column_hands_its_pages_back_and_reads_the_same_after(mon
     assert float(written.sum()) == float(values.sum()) - values[-1] - 1.0
     runtime.drop_resident(written)
     assert written[-1] == -1.0 and _resident_kb(written) >= 15_000
+
+
+def test_places_of_arrow_texts_are_pandas_places() -> None:
+    # Looked up by Arrow (a batch's river codes, banks, zone types): the places pandas' index gives, -1 for a
+    # missing text or one not in the vocabulary; a column of several chunks (batches joined) as one.
+    from gis_service.runtime import places_in
+
+    rng = np.random.default_rng(2)
+    vocabulary = pd.Index([f"HL{i:04d}" for i in range(300)], dtype=object)
+    drawn = rng.choice([*vocabulary, "HL9999", "", None], 4_000).tolist()
+    joined = pd.concat([pd.Series(drawn[:1_500], dtype="str"), pd.Series(drawn[1_500:], dtype="str")])
+    for values in (pd.Series(drawn, dtype="str"), joined, pd.Series([], dtype="str")):
+        want = vocabulary.get_indexer(pd.Index(values.to_numpy(dtype=object), dtype=object))
+        got = places_in(values, vocabulary)
+        assert got is not None and got.dtype == np.int64
+        assert np.array_equal(got, want)
+    assert places_in(pd.Series(drawn, dtype=object), vocabulary) is None  # Python strings: pandas' way

@@ -35,7 +35,7 @@ from gis_service.analysis.shoreline.polylines import (
     sum_by,
 )
 from gis_service.errors import BadRequest
-from gis_service.runtime import SpilledRows, drop_resident
+from gis_service.runtime import SpilledRows, drop_resident, places_in
 
 CRS = "EPSG:4490"
 BANKS = ("left", "right")
@@ -340,6 +340,9 @@ def coded_as(values: pd.Series, vocabulary: pd.Index) -> IntArray:
         places = np.append(vocabulary.get_indexer(values.cat.categories), -1)
         at: IntArray = places[values.cat.codes.to_numpy()]
         return at
+    looked_up = places_in(values, vocabulary)
+    if looked_up is not None:  # Arrow texts: looked up in Arrow, no Python string a row
+        return looked_up
     out: IntArray = vocabulary.get_indexer(pd.Index(values, dtype=object))
     return out
 
