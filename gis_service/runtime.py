@@ -115,7 +115,17 @@ def shared_texts(values: Any) -> np.ndarray:
 
     ``astype(str)`` makes a new string a row: 60-100 MB for the river codes of a million stretches,
     which the bulk stages only look up and group by, for which the distinct value's text does as well.
+    An Arrow-backed text column is encoded by Arrow: only its distinct values become Python strings.
     """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        import pyarrow as pa  # here: the commands that never look up texts need not load Arrow
+        import pyarrow.compute as pc
+
+        array: Any = values.array
+        encoded = pc.dictionary_encode(pa.chunked_array(array.__arrow_array__()).combine_chunks())
+        distinct = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+        coded: np.ndarray = distinct[encoded.indices.fill_null(-1).to_numpy()]  # -1 (missing): the last, None
+        return coded
     position, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     texts = np.array([str(u) for u in uniques] + [None], dtype=object)
     out: np.ndarray = texts[position]  # -1 (missing) takes the last: None

@@ -186,3 +186,17 @@ def test_places_of_arrow_texts_are_pandas_places() -> None:
         assert got is not None and got.dtype == np.int64
         assert np.array_equal(got, want)
     assert places_in(pd.Series(drawn, dtype=object), vocabulary) is None  # Python strings: pandas' way
+
+
+def test_shared_texts_of_arrow_texts_are_those_of_python_strings() -> None:
+    # An Arrow-backed column is encoded by Arrow; the texts are the same, one str object per distinct value.
+    from gis_service.runtime import shared_texts
+
+    rng = np.random.default_rng(6)
+    drawn = rng.choice(["WS001", "WS002", "", "河流甲", None], 3_000).tolist()
+    joined = pd.concat([pd.Series(drawn[:1_000], dtype="str"), pd.Series(drawn[1_000:], dtype="str")])
+    for values in (pd.Series(drawn, dtype="str"), joined):
+        got, want = shared_texts(values), shared_texts(pd.Series(drawn, dtype=object))
+        assert got.dtype == object and list(got) == list(want)
+        assert len({id(t) for t in got}) == len(set(drawn))  # None and each distinct text: one object each
+    assert list(shared_texts(pd.Series([], dtype="str"))) == []

@@ -33,6 +33,8 @@ stretch table, drawn gaps and overlaps and town split only when they are read (:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -53,7 +55,7 @@ from gis_service.analysis.shoreline.ratio_parts import (
     river_groups,
 )
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
-from gis_service.runtime import collector_paused, release_free_pages, shared_texts
+from gis_service.runtime import collector_paused, places_in, release_free_pages, shared_texts
 
 PROTECTING = ("protected", "reserved")
 REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
@@ -265,9 +267,19 @@ class KnownRivers:
         self.river = np.fromiter(places.values(), dtype=np.int64, count=len(places))
         self._categories: tuple[pd.Index, IntArray] | None = None  # the last categories looked up, and their places
 
+    @cached_property
+    def arrow_codes(self) -> Any:
+        """The known codes as Arrow texts (:func:`~gis_service.runtime.places_in`), made on first use."""
+        import pyarrow as pa  # here: a check given no Arrow texts need not load Arrow
+
+        return pa.array(list(self.places), type=pa.large_string())
+
     def at(self, codes: pd.Series) -> IntArray:
         """Return each code's place among the known rivers' (-1: not known, or no river code)."""
         if not isinstance(codes.dtype, pd.CategoricalDtype):
+            looked_up = places_in(codes, self.arrow_codes)
+            if looked_up is not None:  # Arrow texts (a batch as read): looked up in Arrow
+                return looked_up
             out: IntArray = self.codes.get_indexer(pd.Index(shared_texts(codes), dtype=object))
             return out
         categories = codes.cat.categories
