@@ -163,7 +163,10 @@ def test_empty_geometry(engine: Engine, tmp_path: Path) -> None:
 
 def test_wrong_geometry_type(engine: Engine, tmp_path: Path) -> None:
     frame = gpd.GeoDataFrame({"code": ["R1"], "name": ["点河"]}, geometry=[shapely.Point(X0, Y0)], crs=4545)
-    rejected(engine, ["rivers", str(write(frame, tmp_path / "r.gpkg"))], "wrong_geometry_type")
+    error = rejected(engine, ["rivers", str(write(frame, tmp_path / "r.gpkg"))], "wrong_geometry_type")
+    # The type found and the types expected, as GIS software names them.
+    message = error["details"]["findings"][0]["message"]
+    assert "几何类型为 Point" in message and "LineString" in message
 
 
 def test_z_values_are_dropped_and_reported(engine: Engine, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
+from shapely.geometry.base import GEOMETRY_TYPES
 
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.normalise import Finding
@@ -23,6 +24,7 @@ from gis_service.ingest.validation.locate import WKB, Locator, from_wkb, numbers
 SHAPE = "_shape"  # a layer kept without its geometries: each row's shape key (see ``shape_keys``)
 
 MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
+TYPE_NAMES = tuple(GEOMETRY_TYPES)  # shapely's type names by type id, as ``geom_type`` spells them
 LOCATION = re.compile(r"\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)")
 
 
@@ -42,15 +44,16 @@ def check_geometries(
                 fix="补绘该要素的图形，或删除该记录",
             )
         )
-    kinds = np.asarray(frame.geom_type.to_numpy(), dtype=object)
-    wrong = ~empty & ~np.isin(kinds, layer.geometry_types)
+    # By shapely's type ids (a number a row), not the type names geopandas spells out a row.
+    ids = shapely.get_type_id(geoms)
+    wrong = ~empty & ~np.isin(ids, [TYPE_NAMES.index(t) for t in layer.geometry_types])
     allowed = "、".join(layer.geometry_types)
     for i in np.flatnonzero(wrong):
         findings.append(
             loc.finding(
                 int(i),
                 code="wrong_geometry_type",
-                message=f"第 {loc.number(i)} 个要素的几何类型为 {kinds[i]}，{layer.label}应为 {allowed}",
+                message=f"第 {loc.number(i)} 个要素的几何类型为 {TYPE_NAMES[ids[i]]}，{layer.label}应为 {allowed}",
                 fix=f"导出为 {allowed} 类型的图层",
             )
         )
