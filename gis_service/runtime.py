@@ -110,41 +110,57 @@ _trim: Any = False  # glibc's malloc_trim once looked up (None: not there)
 _owns_allocator = False  # set by return_freed_memory_promptly: this process's command owns it
 
 
+def arrow_texts(values: Any) -> Any:
+    """Return an Arrow-backed text column's texts as one Arrow chunked array (no copy); None for any other values.
+
+    pandas 3 reads texts as such columns (``str``); the lookups below then run in Arrow, making no
+    Python string a row.
+    """
+    if not (isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype)):
+        return None
+    if values.dtype.storage != "pyarrow":
+        return None
+    import pyarrow as pa  # here: the commands that never look up texts need not load Arrow
+
+    array: Any = values.array
+    return pa.chunked_array(array.__arrow_array__())
+
+
 def shared_texts(values: Any) -> np.ndarray:
     """Return ``values`` as an object array of texts (None where missing), one str object per distinct value.
 
     ``astype(str)`` makes a new string a row: 60-100 MB for the river codes of a million stretches,
     which the bulk stages only look up and group by, for which the distinct value's text does as well.
-    An Arrow-backed text column is encoded by Arrow: only its distinct values become Python strings.
+    Arrow texts (:func:`arrow_texts`) are dictionary-encoded by Arrow: only the distinct ones become Python
+    strings.
     """
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        import pyarrow as pa  # here: the commands that never look up texts need not load Arrow
+    texts = arrow_texts(values)
+    if texts is not None:
         import pyarrow.compute as pc
 
-        array: Any = values.array
-        encoded = pc.dictionary_encode(pa.chunked_array(array.__arrow_array__()).combine_chunks())
+        encoded = pc.dictionary_encode(texts.combine_chunks())
         distinct = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
         coded: np.ndarray = distinct[encoded.indices.fill_null(-1).to_numpy()]  # -1 (missing): the last, None
         return coded
     position, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    texts = np.array([str(u) for u in uniques] + [None], dtype=object)
-    out: np.ndarray = texts[position]  # -1 (missing) takes the last: None
+    distinct = np.array([str(u) for u in uniques] + [None], dtype=object)
+    out: np.ndarray = distinct[position]  # -1 (missing) takes the last: None
     return out
 
 
 def places_in(values: pd.Series, vocabulary: Any) -> np.ndarray | None:
     """Return each text's place in ``vocabulary`` (Arrow texts, or a list of str; -1: not in it, or missing),
-    looked up by Arrow; None unless ``values`` is an Arrow-backed text column.
+    looked up by Arrow; None unless ``values`` are Arrow texts (:func:`arrow_texts`).
 
     Arrow's hash lookup makes no Python string a row: a batch of 32 768 codes is 0.5–0.8 ms where
     pandas' ``Index.get_indexer`` (each text made a Python string first) took 3–4 ms.
     """
-    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+    texts = arrow_texts(values)
+    if texts is None:
         return None
-    import pyarrow as pa  # here: the commands that never look up texts need not load Arrow
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    texts = pa.chunked_array(values.array.__arrow_array__())
     value_set = vocabulary if isinstance(vocabulary, pa.Array) else pa.array(list(vocabulary), type=pa.large_string())
     found = pc.index_in(texts, value_set=value_set.cast(texts.type))
     out: np.ndarray = found.fill_null(-1).to_numpy().astype(np.int64)

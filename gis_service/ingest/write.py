@@ -28,7 +28,8 @@ from gis_service.store.tables import table_of
 
 # Batches handed to the worker and not yet written: one (and the one being written). When the server falls
 # behind (a million stretches: its indexes grow as it goes), each batch more that waits holds its frame and
-# geometries; at 32 768 features a batch a second one bought no time (``benchmarks/README.md``).
+# geometries: at 32 768 features a batch a second one bought no time at 200 000 stretches, and 4–10% at a
+# million for 14–17 MB more (``benchmarks/README.md``).
 WAITING_BATCHES = 1
 
 
