@@ -178,7 +178,8 @@ def test_each_river_report_lists_and_counts_its_own_findings() -> None:
     assert {f["code"] for f in b["findings"]} == {"zone_overlap", "z_dropped"}
     assert a["ratios"] == {"rivers": [{"code": "A", "ratio": 0.6}]} and a["source"] is b["source"]
     # The texts stored for them are their JSON, the shared members spliced in.
-    assert {code: json.loads(text) for code, text in ReportTexts(by_river).items()} == json.loads(json.dumps(by_river))
+    made = ReportTexts(by_river)
+    assert {code: json.loads(made.text(code)) for code in by_river} == json.loads(json.dumps(by_river))
 
 
 def test_value_codes_repeat_exactly_where_the_rows_do() -> None:
@@ -198,12 +199,13 @@ def test_codes_looked_up_in_arrow_are_pandas_codes() -> None:
     # among the expected values; anything else takes pandas' way. Both give the same categories and codes.
     import pyarrow as pa
 
-    from gis_service.ingest.pipeline import coded, codes_in_arrow, value_set
+    from gis_service.ingest.pipeline import coded, codes_in_arrow
+    from gis_service.runtime import arrow_vocabulary
 
     rng = np.random.default_rng(4)
     expected = [f"WS{i:03d}" for i in range(500)]
     dtype = pd.CategoricalDtype(expected)
-    texts = value_set(dtype)
+    texts = arrow_vocabulary(dtype.categories)
     drawn = rng.choice([*expected, None], 5_000).tolist()
     for values, arrow in (
         (drawn, True),
@@ -218,5 +220,5 @@ def test_codes_looked_up_in_arrow_are_pandas_codes() -> None:
             assert np.array_equal(fast.cat.codes.to_numpy(), plain.cat.codes.to_numpy())
             looked_up = codes_in_arrow(column, texts) is not None
             assert looked_up == (arrow and dtype_name == "str")
-    assert value_set(pd.CategoricalDtype([1, 2])) is None  # number codes: pandas' way
+    assert arrow_vocabulary(pd.CategoricalDtype([1, 2]).categories) is None  # number codes: pandas' way
     assert texts is not None and texts.type == pa.large_string()

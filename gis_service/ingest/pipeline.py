@@ -44,7 +44,7 @@ from gis_service.ingest.validation.river_batches import RiverBatches
 from gis_service.ingest.validation.validate import Context, validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed
-from gis_service.runtime import collector_paused, places_in, release_free_pages, spilled_column
+from gis_service.runtime import arrow_vocabulary, collector_paused, places_in, release_free_pages, spilled_column
 from gis_service.settings import Settings
 from gis_service.store.bulk import ReportTexts, write_reports
 from gis_service.store.current import CurrentFeatures
@@ -183,7 +183,7 @@ class Batches:
             expected = {f.name: list(f.values) for f in self.layer.fields if f.values}
             expected["river_code"] = sorted(self.along.context.known_rivers)
             types = {name: pd.CategoricalDtype(values) for name, values in expected.items()}
-            self._vocabulary = {name: (dtype, value_set(dtype)) for name, dtype in types.items()}
+            self._vocabulary = {name: (dtype, arrow_vocabulary(dtype.categories)) for name, dtype in types.items()}
         return self._vocabulary
 
     def slim(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -217,7 +217,8 @@ def coded(values: pd.Series, expected: list[str] | pd.CategoricalDtype, value_se
     Batches whose values are all expected share their categorical type (``expected`` given as one), so
     that joining them keeps the codes; a value beyond them (an error the checks report) makes that
     batch's categories its own, and the join then holds the texts as they were. ``value_set``: the expected
-    values as Arrow texts (:func:`value_set`), for a lookup in Arrow (:func:`codes_in_arrow`).
+    values as Arrow texts (:func:`~gis_service.runtime.arrow_vocabulary`), for a lookup in Arrow
+    (:func:`codes_in_arrow`).
     """
     dtype = expected if isinstance(expected, pd.CategoricalDtype) else pd.CategoricalDtype(expected)
     codes = codes_in_arrow(values, value_set)
@@ -242,12 +243,6 @@ def codes_in_arrow(values: pd.Series, value_set: pa.Array | None) -> np.ndarray 
     if places is None or int((places < 0).sum()) != int(values.isna().sum()):
         return None  # not Arrow texts, or a value beyond the expected ones
     return places
-
-
-def value_set(dtype: pd.CategoricalDtype) -> pa.Array | None:
-    """Return ``dtype``'s categories as Arrow texts (None when they are not all texts)."""
-    categories = list(dtype.categories)
-    return pa.array(categories, type=pa.large_string()) if all(isinstance(c, str) for c in categories) else None
 
 
 def prepare(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, overload
 
 import geopandas as gpd
@@ -293,10 +293,6 @@ class ReportTexts:
             self.last[key] = (id(value), text)
             parts.append(text)
         return b"{" + b",".join(parts) + b"}"
-
-    def items(self) -> Iterator[tuple[str, bytes]]:
-        """Yield each river code and its report's text."""
-        return ((code, self.text(code)) for code in self.reports)
 
 
 def _report_json(value: Any) -> bytes:

@@ -55,7 +55,7 @@ from gis_service.analysis.shoreline.ratio_parts import (
     river_groups,
 )
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
-from gis_service.runtime import collector_paused, places_in, release_free_pages, shared_texts
+from gis_service.runtime import arrow_vocabulary, collector_paused, places_in, release_free_pages, shared_texts
 
 PROTECTING = ("protected", "reserved")
 REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
@@ -270,9 +270,7 @@ class KnownRivers:
     @cached_property
     def arrow_codes(self) -> Any:
         """The known codes as Arrow texts (:func:`~gis_service.runtime.places_in`), made on first use."""
-        import pyarrow as pa  # here: a check given no Arrow texts need not load Arrow
-
-        return pa.array(list(self.places), type=pa.large_string())
+        return arrow_vocabulary(self.places)
 
     def at(self, codes: pd.Series) -> IntArray:
         """Return each code's place among the known rivers' (-1: not known, or no river code)."""
