@@ -8,14 +8,15 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point
-from sqlalchemy import text
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from gis_service.catalogue import bundled_catalogue
 from gis_service.cli.main import app
-from gis_service.db.backend import DatabaseWaits
+from gis_service.db.backend import DatabaseWaits, backend_for
 from gis_service.db.engine import make_engine, transaction
 from gis_service.db.schema import VERSION_TABLE, alembic_config, current_revision, head_revision, upgrade
 from gis_service.errors import ConfigurationError
@@ -274,6 +275,69 @@ def test_zones_are_read_by_box_through_their_spatial_index_across_migration_0014
     assert read_by_box()[0] == ["A"]
     upgrade(engine)
     assert method() == spatial and read_by_box()[0] == ["A"]
+    assert current_revision(engine) == head_revision()
+
+
+def test_versioned_features_are_read_by_river_through_their_delivery_across_migration_0015(engine):
+    """0015 drops the versioned tables' own river index: a read by river finds the river's delivery first.
+
+    The current version of a river, one of its versions, every version of it and the count answer
+    the same before and after the migration; on PostGIS the plan goes through the deliveries' index.
+    """
+    from alembic import command
+
+    from gis_service.store.current import CurrentFeatures, LayerVersions
+    from gis_service.store.deliveries import approve_delivery, submit_delivery
+
+    zones = bundled_catalogue()["zones"]
+    with transaction(engine) as session:
+        a1 = submit_delivery(session, zones, "A", _zone(0), actor="test").id
+        approve_delivery(session, a1, actor="test")
+        b1 = submit_delivery(session, zones, "B", _zone(0).assign(river_code="B"), actor="test").id
+        approve_delivery(session, b1, actor="test")
+        two = pd.concat([_zone(0), _zone(0)], ignore_index=True)
+        a2 = submit_delivery(session, zones, "A", two.assign(bank=["left", "right"]), actor="test").id
+
+    def river_indexes() -> set[str]:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                names = conn.scalars(text("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%river_code'"))
+            else:
+                names = conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+            return {n for n in names if n.endswith("_river_code")}
+
+    def reads() -> tuple[list[int], list[int], list[int], int]:
+        with transaction(engine) as session:
+            current = CurrentFeatures(zones, where={"river_code": "A"})
+            every = LayerVersions(zones, where={"river_code": "A"})
+            return (
+                sorted(current.frame(session)["delivery_id"]),
+                sorted(LayerVersions(zones, delivery_id=a2, where={"river_code": "A"}).frame(session)["delivery_id"]),
+                sorted(every.frame(session)["delivery_id"]),
+                current.count(session),
+            )
+
+    expected = ([a1], [a2, a2], [a1, a2, a2], 1)
+    versioned = {f"ix_{t}_river_code" for t in ("zones", "boundaries", "stakes")}
+    assert not river_indexes() & versioned and "ix_deliveries_river_code" in river_indexes()
+    assert reads() == expected
+    if engine.dialect.name == "postgresql":
+        statement = CurrentFeatures(zones, where={"river_code": "A"}).filtered(
+            select(CurrentFeatures(zones).table.c.id), backend_for(engine)
+        )
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))  # a few rows: the plan the indexes give a large table
+            compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(conn.scalars(text(f"EXPLAIN {compiled}")))
+        # The river is a condition of the deliveries' index, not a filter of every approved zone.
+        assert "uq_delivery_one_approved" in plan and "ix_zones_delivery_id" in plan, plan
+        assert any("Index Cond" in line and "river_code" in line for line in plan.splitlines()), plan
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0014")
+    assert river_indexes() >= versioned
+    assert reads() == expected
+    upgrade(engine)
+    assert not river_indexes() & versioned and reads() == expected
     assert current_revision(engine) == head_revision()
 
 

@@ -276,6 +276,81 @@ def test_cql2_filters_sortby_and_properties(client, engine):
     assert client.get(url, params={"sortby": "colour"}).status_code == 400
 
 
+def _two_rivers_zones(engine) -> int:
+    """Zones: A's approved version (one stretch, Z1), B's (Z2), and A's submitted second (Z3, Z4); return its id."""
+    from gis_service.store.deliveries import approve_delivery, submit_delivery
+
+    zones = bundled_catalogue()["zones"]
+
+    def stretches(river: str, codes: list[str], banks: list[str]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {"code": codes, "river_code": [river] * len(codes), "bank": banks, "zone_type": ["protected"] * len(codes)},
+            geometry=[LineString([(106.80, 28.80), (106.81, 28.81)])] * len(codes),
+            crs="EPSG:4490",
+        )
+
+    with transaction(engine) as session:
+        for river, code in (("A", "Z1"), ("B", "Z2")):
+            approve_delivery(
+                session,
+                submit_delivery(session, zones, river, stretches(river, [code], ["left"]), actor="t").id,
+                actor="t",
+            )
+        return submit_delivery(session, zones, "A", stretches("A", ["Z3", "Z4"], ["left", "right"]), actor="t").id
+
+
+def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engine):
+    """A filter's ``river_code = '…'`` narrows a versioned layer's deliveries like ``?river_code=`` (same features)."""
+    second = _two_rivers_zones(engine)
+    url = "/ogc/collections/zones/items"
+
+    def found(**params: str) -> list[str]:
+        body = client.get(url, params=params).json()
+        assert body["numberMatched"] == body["numberReturned"], body
+        return sorted(codes(body))
+
+    assert found(filter="river_code = 'A'") == found(river_code="A") == ["Z1"]
+    assert found(filter="'A' = river_code AND bank = 'left' AND zone_type = 'protected'") == ["Z1"]
+    assert found(filter="river_code = 'A' OR river_code = 'B'") == ["Z1", "Z2"]
+    assert found(filter="NOT (river_code = 'A')") == ["Z2"]
+    assert found(filter="river_code = 'A' AND river_code = 'B'") == []
+    assert found(filter="river_code = 'A'", river_code="B") == []
+    assert found(filter="river_code = 'A' AND bank = 'right'", delivery=str(second)) == ["Z4"]
+    as_json = {"op": "=", "args": [{"property": "river_code"}, "B"]}
+    assert found(filter=json.dumps(as_json), **{"filter-lang": "cql2-json"}) == ["Z2"]
+    # The read the route builds: the river fixed by the filter is an equality filter of its own.
+    from urllib.parse import urlencode
+
+    from starlette.requests import Request
+
+    from gis_service.api.routers.ogc import ITEMS_PARAMS
+    from gis_service.ogc.request import feature_read
+
+    query = urlencode({"filter": "river_code = 'A' AND bank = 'left'", "zone_type": "protected"}).encode()
+    request = Request({"type": "http", "method": "GET", "path": url, "query_string": query, "app": client.app})
+    read, _ = feature_read(request, bundled_catalogue()["zones"], ITEMS_PARAMS)
+    assert read.where == {"river_code": "A", "bank": "left", "zone_type": "protected"} and read.clause is not None
+
+
+def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
+    from pygeofilter.parsers.cql2_text import parse
+
+    from gis_service.ogc.filters import fixed_texts
+
+    assert fixed_texts(parse("river_code = 'A'")) == {"river_code": "A"}
+    assert fixed_texts(parse("'A' = river_code AND (bank = 'left' AND zone_type = 'x')")) == {
+        "river_code": "A",
+        "bank": "left",
+        "zone_type": "x",
+    }
+    # Only what holds whatever the rest says: not under OR or NOT, not a number, not another operator.
+    assert fixed_texts(parse("river_code = 'A' OR bank = 'left'")) == {}
+    assert fixed_texts(parse("NOT (river_code = 'A')")) == {}
+    assert fixed_texts(parse("river_code <> 'A' AND code > 'B' AND river_code IN ('C')")) == {}
+    assert fixed_texts(parse("level = 3 AND town = '青年镇'")) == {"town": "青年镇"}
+    assert fixed_texts(parse("river_code = 'A' AND river_code = 'B'")) == {"river_code": "A"}
+
+
 def test_queryables_come_from_the_catalogue(client):
     schema = client.get("/ogc/collections/problems/queryables")
     assert schema.headers["content-type"].startswith("application/schema+json")

@@ -150,9 +150,37 @@ class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
 Clause = Callable[[Table, SpatialBackend], ColumnElement[bool]]
 
 
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A checked filter: the builder of its clause, and the texts it fixes (see :func:`fixed_texts`)."""
+
+    clause: Clause
+    fixed: dict[str, str]
+
+
+def fixed_texts(tree: Any) -> dict[str, str]:
+    """Return the ``name = 'text'`` conditions that the filter's outermost ``AND`` holds whatever else it says.
+
+    A read adds them to its equality filters, as if they were query parameters: the same features,
+    and a river so named narrows a versioned layer's deliveries before its features
+    (``store.current.CurrentFeatures.scope``) instead of being tested on every approved feature.
+    """
+    found: dict[str, str] = {}
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.And):
+            pending += [node.rhs, node.lhs]
+        elif isinstance(node, ast.Equal):
+            lhs, rhs = (node.rhs, node.lhs) if isinstance(node.rhs, ast.Attribute) else (node.lhs, node.rhs)
+            if isinstance(lhs, ast.Attribute) and isinstance(rhs, str):
+                found.setdefault(lhs.name, rhs)  # a second, other value: the clause itself then keeps nothing
+    return found
+
+
 def compile_filter(
     text: str, language: str | None, layer: LayerSpec, crs: ServedCrs, backend: SpatialBackend
-) -> Clause:
+) -> CompiledFilter:
     """Parse a CQL2 ``filter`` now and build it for ``backend`` (a 400 with the message if bad); return the builder."""
     language = ALIASES.get(language or "cql2-text", language or "cql2-text")
     if language not in LANGUAGES:
@@ -180,4 +208,5 @@ def compile_filter(
         return result
 
     clause(table_of(layer), backend)  # refuse a bad filter before touching the database
-    return clause
+    texts = {name for name in names if layer.field(name).type == "str"}
+    return CompiledFilter(clause, {name: value for name, value in fixed_texts(tree).items() if name in texts})

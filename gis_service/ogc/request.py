@@ -68,7 +68,7 @@ def feature_read(
     if period is not None and dated_column(layer) is None:
         raise BadRequest(f"集合 {layer.name} 的要素没有日期，不能用 datetime 参数", code="bad_datetime")
     text = q.get("filter")
-    clause = (
+    compiled = (
         compile_filter(
             text,
             q.get("filter-lang"),
@@ -79,12 +79,15 @@ def feature_read(
         if text
         else None
     )
+    where = {name: typed_value(layer.field(name), q[name]) for name in names if name in q}
+    if compiled is not None:  # what the filter fixes narrows the read as a query parameter does (same features)
+        where = {**compiled.fixed, **where}
     properties = name_list(q.get("properties"), layer.field_names, "properties") if "properties" in q else None
     common: dict[str, Any] = {
-        "where": {name: typed_value(layer.field(name), q[name]) for name in names if name in q},
+        "where": where,
         "bbox": envelope,
         "area": area,
-        "clause": clause,
+        "clause": compiled.clause if compiled is not None else None,
         "period": period,
         "sort": parse_sortby(q.get("sortby"), names),
         "properties": tuple(properties) if properties is not None else None,

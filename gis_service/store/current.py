@@ -120,10 +120,22 @@ class CurrentFeatures:
         return table_of(self.layer)
 
     def scope(self) -> ColumnElement[bool] | None:
-        """Return the clause keeping the features this read is about: the approved versions."""
+        """Return the clause keeping the features this read is about: the approved versions.
+
+        A river asked of a versioned layer narrows the deliveries: a feature's river is its delivery's,
+        and the feature tables keep no index on it (migration 0015), so the river's approved delivery is
+        found by the deliveries' index and its features by ``delivery_id``.
+        """
         if not self.layer.versioned:
             return None
-        return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == CURRENT))
+        return self.table.c.delivery_id.in_(self._of_river(select(Delivery.id).where(Delivery.status == CURRENT)))
+
+    def _of_river(self, deliveries: Select[Any]) -> Select[Any]:
+        """Narrow a query of ``deliveries`` to the river this read asks for, if it asks for one."""
+        river = self.where.get("river_code")
+        if river is None:
+            return deliveries
+        return deliveries.where(Delivery.layer == self.layer.name, Delivery.river_code == river)
 
     def names(self) -> list[str]:
         """Return the property names served, in order: system columns, then the catalogue's (or those asked)."""
@@ -412,9 +424,11 @@ class LayerVersions(CurrentFeatures):
     delivery_id: int | None = None
 
     def scope(self) -> ColumnElement[bool] | None:
-        """Return the clause keeping one delivery's features (or None: every version)."""
+        """Return the clause keeping one delivery's features (or every version: of the river asked, or all)."""
         if self.delivery_id is None:
-            return None
+            if self.where.get("river_code") is None:
+                return None
+            return self.table.c.delivery_id.in_(self._of_river(select(Delivery.id)))
         if isinstance(self.delivery_id, ColumnElement):
             return self.table.c.delivery_id == self.delivery_id
         return self.table.c.delivery_id == bindparam("delivery_id", self.delivery_id, type_=Integer)
