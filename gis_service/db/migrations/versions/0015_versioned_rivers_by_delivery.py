@@ -10,9 +10,10 @@ deliveries' own index (``uq_delivery_one_approved``: river, layer, approved) fin
 features by ``delivery_id`` (``store.current.CurrentFeatures.scope``). The features' own index on
 ``river_code`` served no read the delivery's does not, and it was the dearest of the zones' three
 B-trees to keep: a text compared under the database's collation on each of an import's rows. A
-200 000-stretch ``INSERT … SELECT`` into ``zones``: 0.74 s of server time with it, 0.56 s without
-(the heap alone 0.38 s); the import of the province's zone set 2.94 s against 3.12 s (three runs
-each, alternately). Downgrading builds the indexes again.
+200 000-stretch ``INSERT … SELECT`` into a copy of ``zones`` without its spatial index: 0.74–0.77 s
+of server time with it, 0.56–0.58 s without (the heap alone 0.38 s). The import itself gains little,
+its main thread being the longer part (``benchmarks/README.md``, tenth session). Downgrading builds
+the indexes again.
 """
 from alembic import op
 
