@@ -128,14 +128,12 @@ class CurrentFeatures:
         """
         if not self.layer.versioned:
             return None
-        return self.table.c.delivery_id.in_(self._of_river(select(Delivery.id).where(Delivery.status == CURRENT)))
+        return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == CURRENT, *self._of_river()))
 
-    def _of_river(self, deliveries: Select[Any]) -> Select[Any]:
-        """Narrow a query of ``deliveries`` to the river this read asks for, if it asks for one."""
+    def _of_river(self) -> list[ColumnElement[bool]]:
+        """Return the conditions keeping the deliveries of the river this read asks for (none if it asks for none)."""
         river = self.where.get("river_code")
-        if river is None:
-            return deliveries
-        return deliveries.where(Delivery.layer == self.layer.name, Delivery.river_code == river)
+        return [] if river is None else [Delivery.layer == self.layer.name, Delivery.river_code == river]
 
     def names(self) -> list[str]:
         """Return the property names served, in order: system columns, then the catalogue's (or those asked)."""
@@ -426,9 +424,8 @@ class LayerVersions(CurrentFeatures):
     def scope(self) -> ColumnElement[bool] | None:
         """Return the clause keeping one delivery's features (or every version: of the river asked, or all)."""
         if self.delivery_id is None:
-            if self.where.get("river_code") is None:
-                return None
-            return self.table.c.delivery_id.in_(self._of_river(select(Delivery.id)))
+            river = self._of_river()
+            return self.table.c.delivery_id.in_(select(Delivery.id).where(*river)) if river else None
         if isinstance(self.delivery_id, ColumnElement):
             return self.table.c.delivery_id == self.delivery_id
         return self.table.c.delivery_id == bindparam("delivery_id", self.delivery_id, type_=Integer)
