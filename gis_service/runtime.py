@@ -9,7 +9,7 @@ import gc
 import mmap
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -146,6 +146,32 @@ def shared_texts(values: Any) -> np.ndarray:
     distinct = np.array([str(u) for u in uniques] + [None], dtype=object)
     out: np.ndarray = distinct[position]  # -1 (missing) takes the last: None
     return out
+
+
+def text_groups(values: Any) -> tuple[list[str], np.ndarray, Callable[[int], str | None]]:
+    """Return the distinct texts of ``values`` (sorted, missing left out), how many rows hold each, and the text
+    of a row (None where missing).
+
+    Categories (an import's kept river codes) are counted by their codes: nothing a row is made, where the
+    texts a row of :func:`shared_texts` and their places took ~30 MB for a million stretches.
+    """
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        categories = values.cat.categories
+        places = values.cat.codes.to_numpy()
+        tally = np.bincount(places[places >= 0], minlength=len(categories))
+        present = np.flatnonzero(tally)
+        texts = [str(c) for c in categories[present]]
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        return [texts[i] for i in order], tally[present][order], lambda row: _category(categories, places[row])
+    shared = shared_texts(values)
+    position, uniques = pd.factorize(shared, sort=True)
+    counts = np.bincount(position[position >= 0], minlength=len(uniques))
+    return [str(u) for u in uniques], counts, lambda row: shared[row]
+
+
+def _category(categories: pd.Index, place: int) -> str | None:
+    """Return the text of category ``place`` (None for -1, missing)."""
+    return None if place < 0 else str(categories[place])
 
 
 def arrow_vocabulary(values: Iterable[Any]) -> Any:

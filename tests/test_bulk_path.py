@@ -47,6 +47,8 @@ FEATURE_MODELS = {model.__name__ for model in LAYER_MODELS.values()}
 # The tables deliveries, the demo and the province loader fill (the chiefs' workflows add their rows one by one).
 FEATURE_TABLES = {bundled_catalogue()[name].table for name in ("towns", *IMPORTABLE)}
 BULK_CALLS = {"copy_features", "copy_values", "copy_rows", "to_postgis", "to_sql"}
+# The bulk path's entry points: an insert now, or features made ready (``prepare_features``) and inserted later.
+BULK_ENTRIES = {"insert_features", "insert"}
 PROVINCE_SLICE = {"towns": 100, "rivers": 300, "zones": 600, "problems": 400}
 
 
@@ -120,8 +122,8 @@ def test_no_module_but_the_bulk_path_inserts_features() -> None:
 
 
 def _from_bulk_path() -> bool:
-    """Tell whether the current call stack passes through ``store.bulk.insert_features``."""
-    return any(frame.filename == str(BULK) and frame.name == "insert_features" for frame in traceback.extract_stack())
+    """Tell whether the current call stack passes through ``store.bulk``'s entry points (``BULK_ENTRIES``)."""
+    return any(frame.filename == str(BULK) and frame.name in BULK_ENTRIES for frame in traceback.extract_stack())
 
 
 @pytest.fixture

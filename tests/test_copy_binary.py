@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -78,14 +79,21 @@ def test_binary_copy_stores_every_value_as_given_and_as_text_copy(
     monkeypatch.setattr(pgbinary, "CHUNK_ROWS", 2)
     monkeypatch.setattr(pgcopy, "CHUNK_ROWS", 2)
     layer = zones_with_notes()
-    copies: list[int | None] = []
-    binary = pgbinary.copy_features
+    copies: list[int] = []
+    binary = pgbinary.features_copy
 
-    def spied(*args: Any) -> int | None:
-        copies.append(binary(*args))
-        return copies[-1]
+    def spied(*args: Any) -> Callable[[], int] | None:
+        send = binary(*args)
+        if send is None:
+            return None
 
-    monkeypatch.setattr(pgbinary, "copy_features", spied)
+        def sent() -> int:
+            copies.append(send())
+            return copies[-1]
+
+        return sent
+
+    monkeypatch.setattr(pgbinary, "features_copy", spied)
     rows, wkts = stored(engine, layer)
     if engine.dialect.name == "postgresql":
         assert copies == [3]  # written by the binary COPY
@@ -101,7 +109,7 @@ def test_binary_copy_stores_every_value_as_given_and_as_text_copy(
     assert all(shapely.equals(shapely.from_wkt(w), g) for w, g in zip(wkts, want, strict=True))
     assert not any(shapely.from_wkt(w).has_z for w in wkts)
     # The text COPY (what the binary one replaces) stores the very same rows.
-    monkeypatch.setattr(pgbinary, "copy_features", lambda *args: None)
+    monkeypatch.setattr(pgbinary, "features_copy", lambda *args: None)
     assert stored(engine, layer) == (rows, wkts)
 
 

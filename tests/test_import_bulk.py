@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ import pytest
 import shapely
 import shapely.affinity
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from gis_service.catalogue import FieldSpec, bundled_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db import backend as backend_module
-from gis_service.db.backends import pgcopy
+from gis_service.db.backends import pgbinary, pgcopy
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery, DeliveryReport, Zone
 from gis_service.errors import DeliveryRejected
@@ -26,8 +28,8 @@ from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
 from gis_service.settings import Settings
-from gis_service.store import deliveries as deliveries_module
-from gis_service.store.bulk import insert_features
+from gis_service.store.bulk import PreparedFeatures, insert_features
+from gis_service.store.deliveries import DeliveryBatches
 from gis_service.store.features import read_features
 from tests.test_import_fixtures import cli, stored_counts, zip_files
 from tests.test_import_fixtures import write as write_file
@@ -198,13 +200,62 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     assert after["zones"] == before["zones"] + report["stored"]
 
 
+def test_the_copy_worker_holds_a_batch_as_its_encoded_rows_until_the_server_has_them(
+    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the server catches up (a million stretches: its indexes grow), the worker must not keep the
+    # batch's frame and geometries: only the rows its COPY encoded, which the COPY's sender still sends.
+    from psycopg.copy import QueuedLibpqWriter
+
+    zones = zones_of(demo_engine, "WS002")
+    n = len(zones)
+    expected = sorted(shapely.to_wkb(zones.geometry.values, hex=True))
+    frame = weakref.ref(zones)
+    geometries = [weakref.ref(g) for g in zones.geometry.values]
+    monkeypatch.setattr(pgbinary, "CHUNK_ROWS", 3)  # several chunks a COPY
+    at_copy_end: list[tuple[bool, int]] = []
+    finish = QueuedLibpqWriter.finish
+
+    def finishing(self: QueuedLibpqWriter, exc: BaseException | None = None) -> None:
+        at_copy_end.append((frame() is None, sum(g() is not None for g in geometries)))
+        finish(self, exc)
+
+    monkeypatch.setattr(QueuedLibpqWriter, "finish", finishing)
+    handed = threading.Event()
+    prepare = DeliveryBatches.prepare
+
+    def prepared(self: DeliveryBatches, session: Session, features: gpd.GeoDataFrame) -> PreparedFeatures:
+        handed.wait(10)  # the main thread has moved on to its next batch and let go of this one
+        return prepare(self, session, features)
+
+    monkeypatch.setattr(DeliveryBatches, "prepare", prepared)
+    with transaction(demo_engine) as session:
+        writer = write.DeliveryWriter(
+            session, bundled_catalogue()["zones"], {"filename": "z.gpkg"}, "t", savepoint=False
+        )
+        writer.add(zones)
+        del zones
+        handed.set()
+        (delivery,) = writer.finish()
+    assert (delivery.river_code, delivery.feature_count) == ("WS002", n)
+    with demo_engine.connect() as conn:
+        stored = read_features(conn, "zones", current_only=False, delivery_id=delivery.id)
+    assert sorted(shapely.to_wkb(stored.geometry.values, hex=True)) == expected
+    if demo_engine.dialect.name == "postgresql":
+        # The features' COPY (the worker's last) ended with the frame and every geometry let go.
+        assert at_copy_end[-1] == (True, 0)
+    else:
+        assert at_copy_end == []  # SpatiaLite writes the batch at once, on the caller's thread
+
+
 def test_a_failed_store_raises_and_stores_nothing(
     demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_args: Any, **_kw: Any) -> int:
         raise OSError("disk full")
 
-    monkeypatch.setattr(deliveries_module, "insert_features", broken)
+    # Where a batch's features are written, on either backend (made ready, then inserted).
+    monkeypatch.setattr(PreparedFeatures, "insert", broken)
     before = stored_counts(demo_engine)
     with pytest.raises(OSError, match="disk full"), transaction(demo_engine) as session:
         run_import(

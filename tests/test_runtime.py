@@ -200,3 +200,25 @@ def test_shared_texts_of_arrow_texts_are_those_of_python_strings() -> None:
         assert got.dtype == object and list(got) == list(want)
         assert len({id(t) for t in got}) == len(set(drawn))  # None and each distinct text: one object each
     assert list(shared_texts(pd.Series([], dtype="str"))) == []
+
+
+def test_text_groups_of_categories_are_those_of_the_texts() -> None:
+    # An import's kept river codes are categories (unused ones, and in no order, among them): counted by
+    # their codes they give the same groups, counts and row texts as the texts themselves.
+    from collections import Counter
+
+    from gis_service.runtime import text_groups
+
+    rng = np.random.default_rng(7)
+    drawn = rng.choice(["WS010", "WS002", "河流甲", "", None], 2_000).tolist()
+    tally = Counter(t for t in drawn if t is not None)
+    categories = pd.CategoricalDtype(["WS999", "河流甲", "WS010", "", "WS002", "WS001"])
+    for values in (
+        pd.Series(drawn, dtype=object),
+        pd.Series(drawn, dtype="str"),
+        pd.Series(pd.Categorical(drawn, dtype=categories)),
+    ):
+        texts, counts, text_of = text_groups(values)
+        assert texts == sorted(tally)
+        assert counts.tolist() == [tally[t] for t in sorted(tally)]
+        assert [text_of(i) for i in range(len(drawn))] == drawn

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import geopandas as gpd
 from sqlalchemy import bindparam, update
@@ -31,6 +32,7 @@ from gis_service.store.tables import table_of
 # geometries: at 32 768 features a batch a second one bought no time at 200 000 stretches, and 4–10% at a
 # million for 14–17 MB more (``benchmarks/README.md``).
 WAITING_BATCHES = 1
+T = TypeVar("T")
 
 
 class DeliveryWriter:
@@ -85,12 +87,21 @@ class DeliveryWriter:
     def _copy(self) -> None:
         """Write the batches as they come (worker thread); keep any error for :meth:`finish`, dropping the rest."""
         while (frame := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.batches.add(self.session, frame)
-                except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-                    self.error = exc
+            features = self._kept_error(self.batches.prepare, self.session, frame) if self.error is None else None
+            # The COPY holds what it encodes and lets go of that once encoded: while the server catches up,
+            # the batch's frame goes as soon as the main thread is done with it (a million stretches).
             del frame
+            if features is not None:
+                self._kept_error(features.insert)
+            features = None
+
+    def _kept_error(self, call: Callable[..., T], *args: Any) -> T | None:
+        """Return ``call(*args)``, or None with its error kept for the main thread."""
+        try:
+            return call(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            self.error = exc
+            return None
 
     def _join(self) -> None:
         """Tell the worker there is no more, and wait for it."""

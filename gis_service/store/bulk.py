@@ -13,6 +13,7 @@ Nothing here commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, overload
@@ -124,6 +125,17 @@ def copy_features(
     conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
 ) -> int:
     """Write ``gdf`` (EPSG:4490, catalogue fields) and ``extra`` columns into ``table`` with one COPY."""
+    return features_copy(conn, table, layer, gdf, extra)()
+
+
+def features_copy(
+    conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
+) -> Callable[[], int]:
+    """Return what writes ``gdf`` and ``extra`` into ``table`` with one COPY when called (see :func:`copy_features`).
+
+    It holds what the COPY encodes (the columns' values, the geometries), not ``gdf``; a binary COPY lets
+    go of them once its last rows are encoded, while the server may still be writing them.
+    """
     gdf = gdf.reset_index(drop=True)
     values, rest = table_values(table, layer, gdf, extra)
     attrs = {name: _nullable(gdf[name]) for name in rest}
@@ -131,8 +143,38 @@ def copy_features(
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     shape = lambda part: geometries_for_column(part, column_type)  # noqa: E731 - per COPY chunk
     # Binary where the table's columns allow (zone sets, stakes): no text to escape, EWKB not hex.
-    copied = pgbinary.copy_features(conn, table, values, attrs, geoms, shape)
-    return copied if copied is not None else pgcopy.copy_features(conn, table, values, attrs, geoms, shape)
+    binary = pgbinary.features_copy(conn, table, values, attrs, geoms, shape)
+    return binary or functools.partial(pgcopy.copy_features, conn, table, values, attrs, geoms, shape)
+
+
+class PreparedFeatures:
+    """Features made ready for their table by :func:`prepare_features`, written by :meth:`insert`."""
+
+    def __init__(self, write: Callable[[], int]) -> None:
+        self._write: Callable[[], int] | None = write
+
+    def insert(self) -> int:
+        """Write the features (once); return how many."""
+        write, self._write = self._write, None  # what it holds goes as the write lets go of it
+        if write is None:
+            raise RuntimeError("these features were inserted already")
+        return write()
+
+
+def prepare_features(
+    session: Session | Connection, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any] | None = None
+) -> PreparedFeatures:
+    """Make ``gdf``'s features ready to insert as :func:`insert_features` does, written when :meth:`insert` is called.
+
+    On PostGIS the COPY is made ready now and holds what it encodes, not ``gdf``; a binary COPY lets go
+    of that too once its last rows are encoded. A worker that writes a batch while the server falls
+    behind then holds the batch's encoded rows, not its frame (``ingest.write.DeliveryWriter``). Elsewhere
+    the insert itself waits for :meth:`insert`.
+    """
+    conn = session.connection() if isinstance(session, Session) else session
+    if gdf.empty or not backend_for(conn).copy_load:
+        return PreparedFeatures(functools.partial(insert_features, conn, layer, gdf, extra))
+    return PreparedFeatures(features_copy(conn, table_of(layer), layer, gdf, extra or {}))
 
 
 def _plain(value: Any) -> Any:

@@ -23,7 +23,7 @@ from gis_service.db.backend import session_backend
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.runtime import shared_texts
-from gis_service.store.bulk import insert_deliveries, insert_features, member_of
+from gis_service.store.bulk import PreparedFeatures, insert_deliveries, insert_features, member_of, prepare_features
 from gis_service.store.current import LayerVersions
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
@@ -186,6 +186,10 @@ class DeliveryBatches:
 
     def add(self, session: Session, features: gpd.GeoDataFrame) -> int:
         """Add the deliveries of rivers new in ``features``, then write the features; return how many."""
+        return self.prepare(session, features).insert()
+
+    def prepare(self, session: Session, features: gpd.GeoDataFrame) -> PreparedFeatures:
+        """Add the deliveries of rivers new in ``features``; return the features made ready to write."""
         river = shared_texts(features["river_code"])
         position, uniques = pd.factorize(river, sort=True)
         codes = [str(c) for c in uniques]
@@ -204,7 +208,7 @@ class DeliveryBatches:
         for code, n in zip(codes, counts, strict=True):
             self.rivers[code].count += int(n)
         ids = np.array([self.rivers[c].id for c in codes], dtype=np.int64)
-        return insert_features(session, self.layer, features, {"delivery_id": ids[position], "river_code": river})
+        return prepare_features(session, self.layer, features, {"delivery_id": ids[position], "river_code": river})
 
     def finish(self, session: Session) -> list[Submitted]:
         """Set the feature count of deliveries whose river came in several batches; return them by river code."""

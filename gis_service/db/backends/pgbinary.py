@@ -216,18 +216,20 @@ def _text_chunk(values: np.ndarray | pa.Array, encode: Callable[[Any], str], pre
     return text_fields(values[rows], encode, prefix)
 
 
-def copy_features(
+def features_copy(
     conn: Connection,
     table: Table,
     values: Mapping[str, np.ndarray | pa.Array],
     rest: Mapping[str, np.ndarray],
     geoms: np.ndarray,
     shape: Callable[[np.ndarray], np.ndarray],
-) -> int | None:
-    """Write typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with one binary COPY.
+) -> Callable[[], int] | None:
+    """Return what writes typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with
+    one binary COPY when called (it returns how many rows), or None (nothing sent) when a column's server
+    type or an integer is not one this module writes: the caller copies text then.
 
-    Returns how many rows, or None (nothing sent) when a column's server type or an integer is not
-    one this module writes: the caller copies text then. Encoded chunk by chunk, as the text COPY.
+    Encoded chunk by chunk as it is sent, as the text COPY; the values are let go once the last chunk
+    is encoded (:func:`copy_columns`).
     """
     kinds = server_types(conn, table)
     if any(kinds.get(name) not in TYPES for name in [*values, "attrs", "geom"]) or kinds["geom"] != "geometry":
@@ -245,7 +247,7 @@ def copy_features(
     prefix = b"\x01" if kinds["attrs"] == "jsonb" else b""
     encoders.append(lambda rows: attrs_fields({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start, prefix))
     encoders.append(lambda rows: ewkb_fields(shape(geoms[rows])))
-    return copy_columns(conn, table, [*values, "attrs", "geom"], encoders, len(geoms))
+    return functools.partial(copy_columns, conn, table, [*values, "attrs", "geom"], encoders, len(geoms))
 
 
 def copy_columns(
@@ -256,7 +258,11 @@ def copy_columns(
     n: int,
     chunk_rows: int | None = None,
 ) -> int:
-    """Send ``n`` rows into columns ``names`` of ``table`` by binary COPY, each column's chunk made by its encoder."""
+    """Send ``n`` rows into columns ``names`` of ``table`` by binary COPY, each column's chunk made by its encoder.
+
+    ``encoders`` is emptied once the last chunk is made: what they encode is let go while the server may
+    still be writing the rows.
+    """
     # psycopg (~40 ms to import) here: a process on SpatiaLite never copies and need not load it.
     from psycopg.copy import QueuedLibpqWriter
 
@@ -269,6 +275,7 @@ def copy_columns(
         for start in range(0, n, chunk_rows):
             rows = slice(start, min(start + chunk_rows, n))
             copy.write(rows_payload([encode(rows) for encode in encoders], rows.stop - rows.start))
+        encoders.clear()
         copy.write(TRAILER)
     return n
 

@@ -6,14 +6,12 @@ from collections import Counter
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 
 from gis_service.catalogue import LayerSpec
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import Source
-from gis_service.runtime import shared_texts
+from gis_service.runtime import text_groups
 
 SEVERITIES = ("error", "warning", "info")
 MAX_PER_CODE = 200  # findings listed per code; the counts stay exact
@@ -80,14 +78,13 @@ def reports_per_river(
     ``findings`` are all of the import's (placed), not only those the report lists: a river's report
     lists its own, capped per code per river.
     """
-    river_of = shared_texts(frame["river_code"])
+    codes, counts, river_of = text_groups(frame["river_code"])
     ratio_of = {r.get("code"): r for r in (report.get("ratios") or {}).get("rivers", [])}
-    position, codes = pd.factorize(river_of, sort=True)
-    counts = np.bincount(position, minlength=len(codes))
-    own: dict[str, list[Finding]] = {str(code): [] for code in codes}
+    own: dict[str, list[Finding]] = {code: [] for code in codes}
     for f in findings:
-        if f.feature is not None and 0 < f.feature <= len(river_of):
-            own[river_of[f.feature - 1]].append(f)
+        river = river_of(f.feature - 1) if f.feature is not None and 0 < f.feature <= len(frame) else None
+        if river is not None:
+            own[river].append(f)
         elif isinstance(f.value, str) and f.value in own:
             own[f.value].append(f)
         else:
@@ -99,7 +96,7 @@ def reports_per_river(
     # Rivers with the same findings (most have none) share one summary, encoded once when stored.
     tallies: dict[tuple[int, ...], dict[str, Any]] = {}
     for code, n in zip(codes, counts, strict=True):
-        mine = own[str(code)]
+        mine = own[code]
         key = tuple(map(id, mine))
         if key not in tallies:
             tallies[key] = summarise(mine)
@@ -107,5 +104,5 @@ def reports_per_river(
         body = {**base, "feature_count": int(n), "accepted": tally["counts"]["error"] == 0, **tally}
         if code in ratio_of:
             body["ratios"] = {"rivers": [ratio_of[code]]}
-        by_river[str(code)] = body
+        by_river[code] = body
     return by_river
