@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import mmap
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -236,6 +238,17 @@ def test_what_is_kept_of_the_batches_in_temporary_files_gives_the_same_findings(
 
     sql = "SELECT * FROM zones UNION ALL SELECT * FROM (SELECT * FROM zones WHERE rowid % 14 = 3 LIMIT 10)"
     path = ogr2ogr(tmp_path / "repeated.gpkg", sql, "-f", "GPKG")
+    # The shape keys of the batches too: read back from their file by the duplicates' check, its pages handed back.
+    from gis_service.ingest.validation import checks
+
+    keys_handed_back: list[tuple[int, bool]] = []
+    drop_resident = checks.drop_resident
+
+    def dropped(keys: np.ndarray) -> None:
+        keys_handed_back.append((len(keys), not keys.flags.writeable and isinstance(mapped_base(keys), mmap.mmap)))
+        drop_resident(keys)
+
+    monkeypatch.setattr(checks, "drop_resident", dropped)
     whole = []
     for rows, spill in ((WHOLE, 1 << 40), (BATCH, 0)):
         monkeypatch.setattr(runtime, "SPILL_BYTES", spill)
@@ -249,11 +262,11 @@ def test_what_is_kept_of_the_batches_in_temporary_files_gives_the_same_findings(
                 report = exc.details
         whole.append(report)
     assert whole[0] == whole[1]
+    assert keys_handed_back == [(151, False), (151, True)]  # read whole: made in memory; in batches: from the file
     repeated = [f for f in whole[0]["findings"] if f["code"] == "duplicate_geometry"]
     assert [f["feature"] for f in repeated] == list(range(142, 152))
     assert all(f["lon"] is not None and f["lat"] is not None for f in repeated)
     # The WKB column of a joined layer takes rows chunk by chunk, in the order asked.
-    import numpy as np
     import pandas as pd
     import shapely
 
@@ -297,3 +310,11 @@ def test_ranges_kept_as_wkb_give_a_batch_its_rivers_ranges_as_they_were(monkeypa
         ]
         assert all(same) and len(same) == len(rows)
         kept.release()
+
+
+def mapped_base(array: np.ndarray) -> object:
+    """Return what holds ``array``'s bytes at the end of its chain of views (a map for a spilled column)."""
+    base: object = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base

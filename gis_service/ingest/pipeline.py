@@ -34,7 +34,7 @@ from gis_service.ingest.batches import normalise_batches
 from gis_service.ingest.crs import check_district, describe, parse_crs
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.read import MissingCRS, Source, read_delivery
-from gis_service.ingest.validation.checks import SHAPE, shape_keys
+from gis_service.ingest.validation.checks import shape_keys
 from gis_service.ingest.validation.context import load_context
 from gis_service.ingest.validation.feature_checks import FeatureChecks
 from gis_service.ingest.validation.locate import WKB, as_wkb, place
@@ -44,7 +44,15 @@ from gis_service.ingest.validation.river_batches import RiverBatches
 from gis_service.ingest.validation.validate import Context, validate
 from gis_service.ingest.webmap_crs import hint_text, lonlat_in_district, sample_coordinates, web_map_reading
 from gis_service.ingest.write import DeliveryWriter, store_keyed
-from gis_service.runtime import arrow_vocabulary, collector_paused, places_in, release_free_pages, spilled_column
+from gis_service.runtime import (
+    SpilledRows,
+    arrow_vocabulary,
+    collector_paused,
+    numbered,
+    places_in,
+    release_free_pages,
+    spilled_column,
+)
 from gis_service.settings import Settings
 from gis_service.store.bulk import ReportTexts, write_reports
 from gis_service.store.current import CurrentFeatures
@@ -99,6 +107,7 @@ class Prepared:
     reported: set[tuple[int, str]]
     along: Along
     writer: DeliveryWriter | None = None
+    shapes: np.ndarray | None = None  # the shape keys of a layer kept without its geometries (:meth:`Batches.slim`)
 
 
 @dataclass
@@ -143,6 +152,7 @@ class Batches:
         # rejected) or in a dry run; unless the features are to be ``seen`` whole.
         self.slimmed = not keep_all and (options.dry_run or start is not None)
         self._vocabulary: dict[str, tuple[pd.CategoricalDtype, pa.Array | None]] | None = None
+        self.shapes: SpilledRows | None = None  # the slimmed batches' shape keys, on disk
 
     def __call__(
         self, frame: gpd.GeoDataFrame, first: int, unreadable: list[Finding], field_map: dict[str, str]
@@ -167,6 +177,14 @@ class Batches:
         if along.ratios is not None:
             along.ratios.add(frame, self.clean, along.rivers.ends if along.rivers is not None else None)
         return self.slim(frame) if self.slimmed else frame
+
+    def kept_shapes(self) -> np.ndarray | None:
+        """Return the shape keys of the slimmed batches (read-only, a map of their file), or None."""
+        if self.shapes is None:
+            return None
+        keys = self.shapes.array()
+        keys.flags.writeable = False  # its pages can be handed back once read (``runtime.drop_resident``)
+        return keys
 
     def stop(self) -> None:
         """Write no more: drop what was written (the delivery is being rejected)."""
@@ -193,7 +211,9 @@ class Batches:
         kind); the free text (names, notes, basis) is written and done with. The geometries stay
         with them where the whole-layer checks measure them (ranges); where the batches were already
         checked against their rivers and measured (zones, stakes), only as WKB (Arrow binaries, for
-        the places of findings and the duplicates' comparison) and a shape key a row.
+        the places of findings and the duplicates' comparison) and a shape key a row: in a file, apart from
+        the frame (:attr:`shapes`), until the duplicates' check reads them (8 bytes a stretch a large layer
+        would otherwise hold from its first batch to the end).
         """
         key = self.layer.key or "code"
         keep = {key, "river_code", *(f.name for f in self.layer.fields if f.values)}
@@ -207,7 +227,9 @@ class Batches:
             if name in out:
                 out[name] = coded(out[name], dtype, texts)
         out[WKB] = as_wkb(geoms, spill=True).array  # on disk: the later stages read a few rows
-        out[SHAPE] = shape_keys(geoms)
+        if self.shapes is None:
+            self.shapes = SpilledRows(np.uint64)
+        self.shapes.append(shape_keys(geoms))
         return out  # a frame without geometries (see locate.geometry_chunks)
 
 
@@ -318,13 +340,13 @@ def prepare(
                 fix="无需处理；如需高程请另行交付",
             )
         )
-    frame = norm.frame.reset_index(drop=True)
+    frame = numbered(norm.frame)
     given, checked = batches.checks.findings()
     findings += given
     if seen:
         seen(frame)
     reported = {(f.feature, f.field) for f in norm.findings if f.feature is not None and f.field}
-    return Prepared(source, findings, checked, frame, reported, checks, batches.writer)
+    return Prepared(source, findings, checked, frame, reported, checks, batches.writer, batches.kept_shapes())
 
 
 def store_early(layer: LayerSpec, options: ImportOptions) -> bool:
@@ -500,6 +522,7 @@ def import_delivery(
             checked=prepared.checked,
             reported=prepared.reported,
             along=prepared.along.rivers.findings() if prepared.along.rivers else None,
+            shapes=prepared.shapes,
         )
         findings = prepared.findings + checked.findings
         if any(f.severity == "error" for f in findings):

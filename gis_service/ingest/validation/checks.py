@@ -20,8 +20,7 @@ from shapely.geometry.base import GEOMETRY_TYPES
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.locate import WKB, Locator, from_wkb, numbers
-
-SHAPE = "_shape"  # a layer kept without its geometries: each row's shape key (see ``shape_keys``)
+from gis_service.runtime import drop_resident
 
 MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript\s*:|&#", re.IGNORECASE)
 TYPE_NAMES = tuple(GEOMETRY_TYPES)  # shapely's type names by type id, as ``geom_type`` spells them
@@ -249,21 +248,28 @@ def repeated(values: np.ndarray) -> np.ndarray:
     return np.isin(values, twice) if len(twice) else np.zeros(len(values), dtype=bool)
 
 
-def geometries_of(frame: pd.DataFrame) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+def geometries_of(
+    frame: pd.DataFrame, shapes: np.ndarray | None = None
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Return the rows' shape keys and a function giving the geometries of some rows.
 
-    A layer kept without its geometries (read in batches) carries both: the keys made batch by batch
-    (:data:`SHAPE`) and the geometries as WKB, decoded only for the rows asked.
+    A layer kept without its geometries (read in batches) comes with its keys made batch by batch
+    (``shapes``) and carries its geometries as WKB, decoded only for the rows asked.
     """
-    if SHAPE in frame:
+    if shapes is not None:
         wkb = frame[WKB]
-        return frame[SHAPE].to_numpy(dtype=np.uint64), lambda rows: from_wkb(wkb, rows)
+        return shapes, lambda rows: from_wkb(wkb, rows)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     return shape_keys(geoms), lambda rows: geoms[rows]
 
 
-def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, existing_keys: set[str]) -> list[Finding]:
-    """Find duplicate keys (per river for versioned layers), keys already stored, and identical geometries."""
+def check_duplicates(
+    layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, existing_keys: set[str], shapes: np.ndarray | None = None
+) -> list[Finding]:
+    """Find duplicate keys (per river for versioned layers), keys already stored, and identical geometries.
+
+    ``shapes``: the shape keys of a frame kept without its geometries (see :func:`geometries_of`).
+    """
     findings: list[Finding] = []
     scope = ["river_code"] if layer.versioned and "river_code" in frame else []
     if layer.key and layer.key in frame:
@@ -292,9 +298,10 @@ def check_duplicates(layer: LayerSpec, frame: gpd.GeoDataFrame, loc: Locator, ex
                         fix="新问题请用新编号；已有问题请在台账中办理",
                     )
                 )
-    keys, geometries = geometries_of(frame)
+    keys, geometries = geometries_of(frame, shapes)
     # The river as a number a row (equal where the codes are): no Python string a row.
     same = duplicate_geometries(keys, value_codes(frame, scope) if scope else None, geometries)
+    drop_resident(keys)  # keys read from their file: its pages go back (read-only: read again, they come back)
     for i in np.flatnonzero(same):
         findings.append(
             loc.finding(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 
 from gis_service.catalogue import LayerSpec
 from gis_service.district import District
@@ -26,6 +27,7 @@ from gis_service.ingest.validation.river_checks import (
     check_range_contains_river,
     check_sides,
 )
+from gis_service.runtime import numbered
 from gis_service.settings import Settings
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
@@ -84,19 +86,21 @@ def validate(
     checked: list[Finding],
     reported: set[tuple[int, str]] | None = None,
     along: list[Finding] | None = None,
+    shapes: np.ndarray | None = None,
 ) -> Checked:
     """Run the whole-layer checks of ``layer`` on a normalised, feature-checked frame (EPSG:4490).
 
     ``checked``: the findings of the per-feature checks the batches had (:class:`FeatureChecks`),
     which lead the list; ``along``: the findings of the river checks the batches had (zones, stakes:
     :class:`~.river_batches.RiverBatches`), in place of running them here; ``reported`` holds
-    (feature number, field) cells normalisation already found unreadable.
+    (feature number, field) cells normalisation already found unreadable; ``shapes``: the shape keys of a
+    frame kept without its geometries (its WKB), made batch by batch.
     """
     tolerances = ctx.tolerances
-    frame = frame.reset_index(drop=True)
+    frame = numbered(frame)
     loc = Locator(frame, layer.key or ("code" if "code" in frame else None))
     findings = list(checked)
-    findings += check_duplicates(layer, frame, loc, ctx.existing_keys)
+    findings += check_duplicates(layer, frame, loc, ctx.existing_keys, shapes)
     findings += check_rivers(layer, frame, ctx.known_rivers)
     if layer.name not in RIVER_LAYERS or any(f.severity == "error" for f in findings if f.code in GEOMETRY_CODES):
         return Checked(frame, findings)
