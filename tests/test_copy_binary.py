@@ -15,10 +15,12 @@ import pytest
 import shapely
 from sqlalchemy import Engine, select
 
+from gis_service import wkb
 from gis_service.catalogue import FieldSpec, bundled_catalogue
 from gis_service.db.backends import pgbinary, pgcopy
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery, DeliveryReport
+from gis_service.ingest.validation import locate
 from gis_service.store import bulk
 from gis_service.store.bulk import insert_features
 from gis_service.store.features import read_features
@@ -173,6 +175,13 @@ def test_lines_and_points_ewkb_from_their_coordinates_is_what_geos_writes() -> N
         [shapely.Point()],
     ]
     assert all(pgbinary.simple_ewkb(np.array(g, dtype=object)) is None for g in others)
+    # Plain WKB (what an import keeps of a batch's geometries), the same way: GEOS's bytes, or None.
+    for geoms in (lines, points):
+        plain = wkb.simple_wkb(geoms)
+        assert plain is not None and plain.to_pylist() == shapely.to_wkb(geoms).tolist()
+    assert all(wkb.simple_wkb(np.array(g, dtype=object)) is None for g in [*others, [shapely.Point(0, 0), None]])
+    kept = locate.as_wkb(np.array([*lines[:5], None], dtype=object))  # a missing geometry: GEOS, null
+    assert kept.iloc[:5].tolist() == shapely.to_wkb(lines[:5]).tolist() and kept.isna().tolist() == [False] * 5 + [True]
 
 
 # PostGIS only: SpatiaLite has no COPY.

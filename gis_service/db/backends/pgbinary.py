@@ -28,19 +28,14 @@ from sqlalchemy import Connection, Table
 from gis_service.db.backends import pgcopy
 from gis_service.db.backends.pgcopy import CHUNK_ROWS, json_text
 from gis_service.db.models import SRID
+from gis_service.wkb import BINARY, EMPTY, fixed_width, simple_parts
 
-BINARY = pa.large_binary()
-EMPTY = pa.scalar(b"", BINARY)
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # the format's signature, no flags, no header extension
 TRAILER = b"\xff\xff"
 TEXT_TYPES = {"varchar", "text", "bpchar"}
 # The server's types this module writes; a table with any other column is copied as text.
 TYPES = TEXT_TYPES | {"int4", "json", "jsonb", "geometry"}
 INT4 = (-(2**31), 2**31 - 1)
-POINT, LINESTRING = 0, 1  # shapely's type ids (a WKB type is the id + 1)
-SRID_FLAG = 0x20000000  # EWKB: an SRID follows the type
-_HEAD = [("order", "u1"), ("type", "<u4"), ("srid", "<u4")]
-EWKB_HEADER = {POINT: np.dtype(_HEAD), LINESTRING: np.dtype([*_HEAD, ("count", "<u4")])}  # packed: 9 and 13 bytes
 
 SERVER_TYPES = "rivergis_server_types"  # the connection's ``info`` key of the types read
 Fields = list[pa.Array]  # a column's fields: its lengths and its bytes (or both in one array)
@@ -69,18 +64,11 @@ def _read_server_types(conn: Connection, table: Table) -> dict[str, str]:
         return {str(name): str(kind) for name, kind in cursor.fetchall()}
 
 
-def _fixed(raw: np.ndarray, width: int) -> pa.Array:
-    """Return the rows of ``raw`` (``width`` bytes each) as Arrow binaries, without copying."""
-    n = len(raw)
-    offsets = np.arange(0, width * n + 1, width, dtype=np.int64)
-    return pa.LargeBinaryArray.from_buffers(BINARY, n, [None, pa.py_buffer(offsets), pa.py_buffer(raw)])
-
-
 def framed(values: pa.Array) -> Fields:
     """Return binaries ``values`` as a binary COPY field each: the length (-1 for null), then the bytes."""
     lengths = pc.fill_null(pc.binary_length(values), -1).to_numpy(zero_copy_only=False)
     data = pc.fill_null(values, EMPTY) if values.null_count else values
-    return [_fixed(lengths.astype(">i4"), 4), data]
+    return [fixed_width(lengths.astype(">i4"), 4), data]
 
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,9 +121,9 @@ def int4_fields(values: np.ndarray | pa.Array) -> Fields | None:
     raw[:, 0] = np.where(missing, -1, 4)
     raw[:, 1] = ints
     if not missing.any():
-        return [_fixed(raw, 8)]
+        return [fixed_width(raw, 8)]
     # A null is its length alone: 4 bytes, not 8.
-    return [pc.if_else(pa.array(missing), _fixed(np.ascontiguousarray(raw[:, :1]), 4), _fixed(raw, 8))]
+    return [pc.if_else(pa.array(missing), fixed_width(np.ascontiguousarray(raw[:, :1]), 4), fixed_width(raw, 8))]
 
 
 def attrs_fields(rest: Mapping[str, np.ndarray], n: int, prefix: bytes) -> Fields:
@@ -170,37 +158,19 @@ def ewkb_fields(geoms: np.ndarray) -> Fields:
 def simple_ewkb(geoms: np.ndarray) -> Fields | None:
     """Return the EWKB fields of 2D LineStrings, or of 2D Points, from their coordinates (None for anything else).
 
-    The bytes GEOS writes (little-endian, the SRID flag in the type, then the SRID, the vertex
-    count of a line and the coordinates), made without a bytes object a geometry: a fixed header
-    a row and the coordinate array itself, which the row join puts side by side.
+    The bytes GEOS writes, made without a bytes object a geometry (:func:`gis_service.wkb.simple_parts`):
+    a fixed header a row and the coordinate array itself, which the row join puts side by side.
     """
-    if not len(geoms):
+    parts = simple_parts(geoms, SRID)
+    if parts is None:
         return None
-    kinds = shapely.get_type_id(geoms)
-    kind = int(kinds[0])
-    if kind not in EWKB_HEADER or (kinds != kind).any() or shapely.has_z(geoms).any():
-        return None
-    if kind == POINT and shapely.is_empty(geoms).any():
-        return None  # an empty point has no coordinates to write
-    _, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
-    starts = np.asarray(offsets[0], dtype=np.int64) if kind == LINESTRING else np.arange(len(geoms) + 1)
-    counts = np.diff(starts)
-    header = np.empty(len(geoms), dtype=EWKB_HEADER[kind])
-    header["order"], header["type"], header["srid"] = 1, kind + 1 + SRID_FLAG, SRID
-    if kind == LINESTRING:
-        header["count"] = counts
-    width = EWKB_HEADER[kind].itemsize
-    coords = np.ascontiguousarray(coords, dtype="<f8")
-    vertices = pa.LargeBinaryArray.from_buffers(
-        BINARY, len(geoms), [None, pa.py_buffer(16 * starts), pa.py_buffer(coords)]
-    )
-    lengths = _fixed((width + 16 * counts).astype(">i4"), 4)
-    return [lengths, _fixed(header, width), vertices]
+    header, vertices, lengths = parts
+    return [fixed_width(lengths.astype(">i4"), 4), header, vertices]
 
 
 def rows_payload(columns: list[Fields], n: int) -> memoryview:
     """Return ``n`` binary COPY tuples of ``columns`` (each one's lengths and bytes) as one buffer."""
-    count = _fixed(np.full(n, len(columns), dtype=">i2"), 2)
+    count = fixed_width(np.full(n, len(columns), dtype=">i2"), 2)
     rows = pc.binary_join_element_wise(count, *(a for fields in columns for a in fields), EMPTY)
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64, count=n + 1, offset=rows.offset * 8)
     return memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]

@@ -13,6 +13,7 @@ import shapely
 
 from gis_service.ingest.normalise import Finding
 from gis_service.runtime import column_rows, spilled_arrow
+from gis_service.wkb import simple_wkb
 
 MAX_LISTED = 20  # features named in one aggregated finding
 
@@ -86,7 +87,8 @@ def as_wkb(geoms: np.ndarray, *, spill: bool = False) -> pd.Series:
     ``spill``: kept in a temporary file rather than in memory (:func:`~gis_service.runtime.spilled_arrow`),
     for a column the later stages read a few rows of (:func:`from_wkb`).
     """
-    wkb = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+    simple = simple_wkb(geoms)  # made from the coordinates: no bytes object a row (lines and points)
+    wkb = simple.cast(pa.binary()) if simple is not None else pa.array(shapely.to_wkb(geoms), type=pa.binary())
     return pd.Series(pd.arrays.ArrowExtensionArray(spilled_arrow(wkb) if spill else wkb))
 
 
