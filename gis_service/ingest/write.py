@@ -3,7 +3,8 @@
 Versioned layers (ranges, stakes, zone sets) become one submitted delivery per river, their
 features written batch by batch as the layer is read and checked (one bulk insert a batch). On
 PostGIS the features' ``COPY`` runs on a worker thread while the main thread goes on reading and
-checking, so the server's work (foreign keys, spatial index) overlaps ours; a write that starts
+checking, so the server's work (foreign keys, spatial index) overlaps ours; while the server catches up
+the worker holds a batch as the rows its COPY encoded, not as its frame. A write that starts
 before the last check that can reject runs inside a savepoint and is rolled back when the
 delivery is rejected. Rivers and outfalls are upserted by key;
 problem sites enter the ledger. Nothing here commits.
