@@ -1,4 +1,5 @@
-"""One bulk-write path: features reach their tables only through ``store.bulk.insert_features``.
+"""One bulk-write path: features reach their tables only through ``store.bulk.insert_features`` (or the same
+write made ready by ``prepare_features``).
 
 A static check reads every module of the service and the benchmarks for other bulk inserts into
 the feature tables; then the demo, an import and a slice of the province set (cut by ``ogr2ogr``)

@@ -1,12 +1,14 @@
 """Bulk writes: the one path by which features enter their tables, and an import's deliveries.
 
 Imports, the demo loader, the ledger and the province loader all write features through
-:func:`insert_features`, in the caller's transaction. PostGIS gets one ``COPY`` per table
-(binary by :mod:`gis_service.db.backends.pgbinary` where the table's types allow, else text by
-:mod:`gis_service.db.backends.pgcopy`), SpatiaLite an executemany: the backend
-says which (``copy_load``) and spells the filters. Here: which values go to which column (catalogue
-fields, ``attrs``, defaults COPY would bypass), geometries shaped for their column, the deliveries
-of a versioned import and their reports, and filters on thousands of keys (:func:`member_of`).
+:func:`insert_features`, in the caller's transaction (an import's batches through
+:func:`prepare_features`: the same write, made ready on one thread and sent on another). PostGIS
+gets one ``COPY`` per table (binary by :mod:`gis_service.db.backends.pgbinary` where the table's
+types allow, else text by :mod:`gis_service.db.backends.pgcopy`), SpatiaLite an executemany: the
+backend says which (``copy_load``) and spells the filters. Here: which values go to which column
+(catalogue fields, ``attrs``, defaults COPY would bypass), geometries shaped for their column, the
+deliveries of a versioned import and their reports, and filters on thousands of keys
+(:func:`member_of`).
 Nothing here commits.
 """
 
