@@ -318,6 +318,14 @@ def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engin
     assert found(filter="river_code = 'A' AND bank = 'right'", delivery=str(second)) == ["Z4"]
     as_json = {"op": "=", "args": [{"property": "river_code"}, "B"]}
     assert found(filter=json.dumps(as_json), **{"filter-lang": "cql2-json"}) == ["Z2"]
+    # A list of rivers narrows the deliveries to theirs: the same features as the filter alone keeps.
+    assert found(filter="river_code IN ('A', 'B')") == ["Z1", "Z2"]
+    assert found(filter="river_code IN ('B', 'C') AND bank = 'left'") == ["Z2"]
+    assert found(filter="river_code NOT IN ('A')") == ["Z2"]
+    assert found(filter="river_code IN ('B')", river_code="A") == []
+    assert found(filter="river_code IN ('A', 'B') AND bank = 'right'", delivery=str(second)) == ["Z4"]
+    as_json = {"op": "in", "args": [{"property": "river_code"}, ["A", "C"]]}
+    assert found(filter=json.dumps(as_json), **{"filter-lang": "cql2-json"}) == ["Z1"]
     # The read the route builds: the river fixed by the filter is an equality filter of its own.
     from urllib.parse import urlencode
 
@@ -330,6 +338,10 @@ def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engin
     request = Request({"type": "http", "method": "GET", "path": url, "query_string": query, "app": client.app})
     read, _ = feature_read(request, bundled_catalogue()["zones"], ITEMS_PARAMS)
     assert read.where == {"river_code": "A", "bank": "left", "zone_type": "protected"} and read.clause is not None
+    query = urlencode({"filter": "river_code IN ('A', 'B', 'A') AND bank = 'left'"}).encode()
+    request = Request({"type": "http", "method": "GET", "path": url, "query_string": query, "app": client.app})
+    read, _ = feature_read(request, bundled_catalogue()["zones"], ITEMS_PARAMS)
+    assert read.rivers == ("A", "B") and read.where == {"bank": "left"}
 
 
 def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
@@ -349,6 +361,22 @@ def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
     assert fixed_texts(parse("river_code <> 'A' AND code > 'B' AND river_code IN ('C')")) == {}
     assert fixed_texts(parse("level = 3 AND town = '青年镇'")) == {"town": "青年镇"}
     assert fixed_texts(parse("river_code = 'A' AND river_code = 'B'")) == {"river_code": "A"}
+
+
+def test_fixed_sets_are_the_lists_every_kept_feature_is_in():
+    from pygeofilter.parsers.cql2_text import parse
+
+    from gis_service.ogc.filters import fixed_sets
+
+    assert fixed_sets(parse("river_code IN ('A', 'B')")) == {"river_code": ("A", "B")}
+    assert fixed_sets(parse("bank = 'left' AND (river_code IN ('B', 'A', 'B') AND zone_type IN ('x'))")) == {
+        "river_code": ("B", "A"),
+        "zone_type": ("x",),
+    }
+    # Only what holds whatever the rest says: not under OR or NOT, not NOT IN, not numbers.
+    assert fixed_sets(parse("river_code IN ('A') OR bank = 'left'")) == {}
+    assert fixed_sets(parse("NOT (river_code IN ('A'))")) == {}
+    assert fixed_sets(parse("river_code NOT IN ('A') AND level IN (1, 2) AND river_code = 'C'")) == {}
 
 
 def test_queryables_come_from_the_catalogue(client):

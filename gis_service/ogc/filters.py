@@ -8,8 +8,8 @@ the spatial predicate's spelling comes from the backend (``db/backend.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
@@ -152,10 +152,23 @@ Clause = Callable[[Table, SpatialBackend], ColumnElement[bool]]
 
 @dataclass(frozen=True)
 class CompiledFilter:
-    """A checked filter: the builder of its clause, and the texts it fixes (see :func:`fixed_texts`)."""
+    """A checked filter: the builder of its clause, the texts it fixes (see :func:`fixed_texts`) and the lists of
+    texts it keeps to (see :func:`fixed_sets`)."""
 
     clause: Clause
     fixed: dict[str, str]
+    sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _conditions(tree: Any) -> Iterator[Any]:
+    """Yield the conditions the filter's outermost ``AND`` joins (the filter itself when it is not an ``AND``)."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.And):
+            pending += [node.rhs, node.lhs]
+        else:
+            yield node
 
 
 def fixed_texts(tree: Any) -> dict[str, str]:
@@ -166,15 +179,27 @@ def fixed_texts(tree: Any) -> dict[str, str]:
     (``store.current.CurrentFeatures.scope``) instead of being tested on every approved feature.
     """
     found: dict[str, str] = {}
-    pending = [tree]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.And):
-            pending += [node.rhs, node.lhs]
-        elif isinstance(node, ast.Equal):
+    for node in _conditions(tree):
+        if isinstance(node, ast.Equal):
             lhs, rhs = (node.rhs, node.lhs) if isinstance(node.rhs, ast.Attribute) else (node.lhs, node.rhs)
             if isinstance(lhs, ast.Attribute) and isinstance(rhs, str):
                 found.setdefault(lhs.name, rhs)  # a second, other value: the clause itself then keeps nothing
+    return found
+
+
+def fixed_sets(tree: Any) -> dict[str, tuple[str, ...]]:
+    """Return the ``name IN ('text', …)`` conditions that the filter's outermost ``AND`` holds (texts only; not
+    ``NOT IN``): every feature it keeps has one of those values.
+
+    A read narrows a versioned layer's deliveries to such rivers (``CurrentFeatures.rivers``), as
+    :func:`fixed_texts` does for one; the filter still tests each feature.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for node in _conditions(tree):
+        if isinstance(node, ast.In) and not node.not_ and isinstance(node.lhs, ast.Attribute):
+            kept = list(node.sub_nodes)
+            if kept and all(isinstance(v, str) for v in kept):
+                found.setdefault(node.lhs.name, tuple(dict.fromkeys(kept)))
     return found
 
 
@@ -209,4 +234,5 @@ def compile_filter(
 
     clause(table_of(layer), backend)  # refuse a bad filter before touching the database
     texts = {name for name in names if layer.field(name).type == "str"}
-    return CompiledFilter(clause, {name: value for name, value in fixed_texts(tree).items() if name in texts})
+    fixed = {name: value for name, value in fixed_texts(tree).items() if name in texts}
+    return CompiledFilter(clause, fixed, {name: kept for name, kept in fixed_sets(tree).items() if name in texts})

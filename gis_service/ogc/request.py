@@ -92,6 +92,7 @@ def feature_read(
         "sort": parse_sortby(q.get("sortby"), names),
         "properties": tuple(properties) if properties is not None else None,
         "fid": fid,
+        "rivers": compiled.sets.get("river_code") if compiled is not None and layer.versioned else None,
     }
     delivery = q.get("delivery")
     if delivery is None:

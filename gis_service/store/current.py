@@ -109,6 +109,8 @@ class CurrentFeatures:
     fid: int | None = None
     limit: int | None = None
     offset: int = 0
+    # The rivers a versioned layer's read keeps to (a filter's ``river_code IN (…)``): their deliveries are read first.
+    rivers: tuple[str, ...] | None = None
 
     def replace(self, **changes: Any) -> CurrentFeatures:
         """Return a copy with ``changes`` (e.g. another page)."""
@@ -122,18 +124,22 @@ class CurrentFeatures:
     def scope(self) -> ColumnElement[bool] | None:
         """Return the clause keeping the features this read is about: the approved versions.
 
-        A river asked of a versioned layer narrows the deliveries: a feature's river is its delivery's,
-        and the feature tables keep no index on it (migration 0015), so the river's approved delivery is
-        found by the deliveries' index and its features by ``delivery_id``.
+        A river (or a filter's list of rivers) asked of a versioned layer narrows the deliveries: a feature's
+        river is its delivery's, and the feature tables keep no index on it (migration 0015), so the river's
+        approved delivery is found by the deliveries' index and its features by ``delivery_id``.
         """
         if not self.layer.versioned:
             return None
         return self.table.c.delivery_id.in_(select(Delivery.id).where(Delivery.status == CURRENT, *self._of_river()))
 
     def _of_river(self) -> list[ColumnElement[bool]]:
-        """Return the conditions keeping the deliveries of the river this read asks for (none if it asks for none)."""
+        """Return the conditions keeping the deliveries of the rivers this read asks for (none if it asks for none):
+        one river (``where``), or a filter's list of them (:attr:`rivers`)."""
         river = self.where.get("river_code")
-        return [] if river is None else [Delivery.layer == self.layer.name, Delivery.river_code == river]
+        conditions = [] if river is None else [Delivery.river_code == river]
+        if self.rivers is not None:
+            conditions.append(Delivery.river_code.in_(self.rivers))
+        return [Delivery.layer == self.layer.name, *conditions] if conditions else []
 
     def names(self) -> list[str]:
         """Return the property names served, in order: system columns, then the catalogue's (or those asked)."""
@@ -263,10 +269,12 @@ class CurrentFeatures:
         return not equal and self.bbox is None and self.clause is None and self.period is None and self.fid is None
 
     def _versions_clause(self) -> ColumnElement[bool] | None:
-        """Return the deliveries this read's scope keeps (approved ones of the layer), or None if unversioned."""
+        """Return the deliveries this read's scope keeps (approved ones of the layer, of its :attr:`rivers` when it
+        names some), or None if unversioned."""
         if not self.layer.versioned:
             return None
-        return and_(Delivery.layer == self.layer.name, Delivery.status == CURRENT)
+        rivers = [] if self.rivers is None else [Delivery.river_code.in_(self.rivers)]
+        return and_(Delivery.layer == self.layer.name, Delivery.status == CURRENT, *rivers)
 
     def texts(
         self, conn: Session | Connection, project: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None = None
@@ -330,8 +338,8 @@ class CurrentFeatures:
         )
         return BoundFilter(
             lambda query: self._bound_filtered(query, tuple(equal), backend, exact),
-            # A filter's literals are bound inside its clause: its statement is built a request.
-            None if self.clause is not None else shape,
+            # A filter's literals (and its rivers) are bound inside its clauses: its statement is built a request.
+            None if self.clause is not None or self.rivers is not None else shape,
             {k: v for k, v in params.items() if v is not None},
         )
 
