@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
 from gis_service.catalogue import bundled_catalogue
@@ -278,6 +279,18 @@ def test_zones_are_read_by_box_through_their_spatial_index_across_migration_0014
     assert current_revision(engine) == head_revision()
 
 
+def _plan_of(engine: Engine, read: Any) -> str:
+    """Return the database's plan of the ids ``read`` keeps (PostGIS with sequential scans off: a few rows, the
+    plan the indexes give a large table; SpatiaLite's ``EXPLAIN QUERY PLAN``)."""
+    statement = read.filtered(select(read.table.c.id), backend_for(engine))
+    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET enable_seqscan = off"))
+            return "\n".join(conn.scalars(text(f"EXPLAIN {compiled}")))
+        return "\n".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+
+
 def test_versioned_features_are_read_by_river_through_their_delivery_across_migration_0015(engine):
     """0015 drops the versioned tables' own river index: a read by river finds the river's delivery first.
 
@@ -321,18 +334,11 @@ def test_versioned_features_are_read_by_river_through_their_delivery_across_migr
     versioned = {f"ix_{t}_river_code" for t in ("zones", "boundaries", "stakes")}
     assert not river_indexes() & versioned and "ix_deliveries_river_code" in river_indexes()
     assert reads() == expected
-    statement = CurrentFeatures(zones, where={"river_code": "A"}).filtered(
-        select(CurrentFeatures(zones).table.c.id), backend_for(engine)
-    )
-    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SET enable_seqscan = off"))  # a few rows: the plan the indexes give a large table
-            plan = "\n".join(conn.scalars(text(f"EXPLAIN {compiled}")))
-            river_found = [line for line in plan.splitlines() if "Index Cond" in line and "river_code" in line]
-        else:
-            plan = "\n".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-            river_found = [line for line in plan.splitlines() if "uq_delivery_one_approved (river_code=?" in line]
+    plan = _plan_of(engine, CurrentFeatures(zones, where={"river_code": "A"}))
+    if engine.dialect.name == "postgresql":
+        river_found = [line for line in plan.splitlines() if "Index Cond" in line and "river_code" in line]
+    else:
+        river_found = [line for line in plan.splitlines() if "uq_delivery_one_approved (river_code=?" in line]
     # The river is a condition of the deliveries' index, not a filter of every approved zone.
     assert "uq_delivery_one_approved" in plan and "ix_zones_delivery_id" in plan and river_found, plan
     with engine.begin() as conn:
@@ -364,25 +370,16 @@ def test_a_list_of_rivers_reads_their_deliveries_first(engine):
         assert CurrentFeatures(zones, rivers=("A", "C"), where={"river_code": "B"}).count(session) == 0
         every = LayerVersions(zones, rivers=("A", "B")).frame(session)["delivery_id"]
         assert sorted(every) == sorted([ids["A"], ids["B"], later, later])
-    statement = CurrentFeatures(zones, rivers=("A", "C")).filtered(
-        select(CurrentFeatures(zones).table.c.id), backend_for(engine)
-    )
-    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SET enable_seqscan = off"))  # a few rows: the plan the indexes give a large table
-            plan = "\n".join(conn.scalars(text(f"EXPLAIN {compiled}")))
-            # On a few rows PostgreSQL may take the deliveries by their status and test the rivers there; over a
-            # million zone rows (five versions of 10 000 rivers) it looks three rivers up in
-            # uq_delivery_one_approved: 0.2 ms, against 187 ms testing every zone (benchmarks/README.md).
-            lines = plan.splitlines()
-            scans = [i for i, line in enumerate(lines) if "Scan" in line and " on deliveries" in line]
-            river_found = [
-                line for i in scans for line in lines[i + 1 : i + 3] if "river_code" in line and "ANY" in line
-            ]
-        else:
-            plan = "\n".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-            river_found = [line for line in plan.splitlines() if "uq_delivery_one_approved (river_code=?" in line]
+    plan = _plan_of(engine, CurrentFeatures(zones, rivers=("A", "C")))
+    if engine.dialect.name == "postgresql":
+        # On a few rows PostgreSQL may take the deliveries by their status and test the rivers there; over a
+        # million zone rows (versions of 10 000 rivers) it looks three rivers up in uq_delivery_one_approved:
+        # 0.2 ms, against 187 ms testing every zone (benchmarks/README.md).
+        lines = plan.splitlines()
+        scans = [i for i, line in enumerate(lines) if "Scan" in line and " on deliveries" in line]
+        river_found = [line for i in scans for line in lines[i + 1 : i + 3] if "river_code" in line and "ANY" in line]
+    else:
+        river_found = [line for line in plan.splitlines() if "uq_delivery_one_approved (river_code=?" in line]
     # The rivers are a condition of the deliveries, not a filter of every approved zone.
     assert "ix_zones_delivery_id" in plan and river_found, plan
 
