@@ -11,12 +11,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
-
-FrameT = TypeVar("FrameT", bound=pd.DataFrame)
 
 _lock = threading.Lock()
 _holders = 0
@@ -148,18 +146,6 @@ def shared_texts(values: Any) -> np.ndarray:
     distinct = np.array([str(u) for u in uniques] + [None], dtype=object)
     out: np.ndarray = distinct[position]  # -1 (missing) takes the last: None
     return out
-
-
-def numbered(frame: FrameT) -> FrameT:
-    """Return ``frame`` with its rows numbered 0 … n-1: itself when they are already, else a copy so numbered.
-
-    ``reset_index`` copies every column: ~12 MB more for the kept columns of a million stretches, and the
-    joined layer of a streamed import is numbered so from its join.
-    """
-    index = frame.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return frame
-    return frame.reset_index(drop=True)
 
 
 def text_groups(values: Any) -> tuple[list[str], np.ndarray, Callable[[int], str | None]]:

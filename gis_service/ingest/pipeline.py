@@ -48,7 +48,6 @@ from gis_service.runtime import (
     SpilledRows,
     arrow_vocabulary,
     collector_paused,
-    numbered,
     places_in,
     release_free_pages,
     spilled_column,
@@ -340,7 +339,7 @@ def prepare(
                 fix="无需处理；如需高程请另行交付",
             )
         )
-    frame = numbered(norm.frame)
+    frame = norm.frame.reset_index(drop=True)
     given, checked = batches.checks.findings()
     findings += given
     if seen:

@@ -36,7 +36,6 @@ from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy
 from gis_service.db.backends.pgcopy import json_default, json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
-from gis_service.runtime import numbered
 from gis_service.store.tables import table_of
 
 ColumnValues: TypeAlias = "np.ndarray | pa.Array"
@@ -139,7 +138,7 @@ def features_copy(
     It holds what the COPY encodes (the columns' values, the geometries), not ``gdf``; a binary COPY lets
     go of them once its last rows are encoded, while the server may still be writing them.
     """
-    gdf = numbered(gdf)
+    gdf = gdf.reset_index(drop=True)
     values, rest = table_values(table, layer, gdf, extra)
     attrs = {name: _nullable(gdf[name]) for name in rest}
     column_type = table.c.geom.type.geometry_type  # type: ignore[attr-defined]

@@ -55,14 +55,7 @@ from gis_service.analysis.shoreline.ratio_parts import (
     river_groups,
 )
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
-from gis_service.runtime import (
-    arrow_vocabulary,
-    collector_paused,
-    numbered,
-    places_in,
-    release_free_pages,
-    shared_texts,
-)
+from gis_service.runtime import arrow_vocabulary, collector_paused, places_in, release_free_pages, shared_texts
 
 PROTECTING = ("protected", "reserved")
 REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
@@ -194,7 +187,7 @@ class ZoneBatches:
         projected them already (on this index, in EPSG:4490).
         """
         given = zones
-        zones = numbered(in_4490(zones, "岸线功能分区", ("river_code", "bank", "zone_type")))
+        zones = in_4490(zones, "岸线功能分区", ("river_code", "bank", "zone_type")).reset_index(drop=True)
         drawn = ~(zones.geometry.is_empty | zones.geometry.isna()).to_numpy()
         usable, river = _usable(zones, self.known)
         usable &= drawn

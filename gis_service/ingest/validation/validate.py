@@ -27,7 +27,6 @@ from gis_service.ingest.validation.river_checks import (
     check_range_contains_river,
     check_sides,
 )
-from gis_service.runtime import numbered
 from gis_service.settings import Settings
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
@@ -97,7 +96,7 @@ def validate(
     frame kept without its geometries (its WKB), made batch by batch.
     """
     tolerances = ctx.tolerances
-    frame = numbered(frame)
+    frame = frame.reset_index(drop=True)
     loc = Locator(frame, layer.key or ("code" if "code" in frame else None))
     findings = list(checked)
     findings += check_duplicates(layer, frame, loc, ctx.existing_keys, shapes)
