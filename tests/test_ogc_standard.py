@@ -312,6 +312,7 @@ def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engin
     assert found(filter="river_code = 'A'") == found(river_code="A") == ["Z1"]
     assert found(filter="'A' = river_code AND bank = 'left' AND zone_type = 'protected'") == ["Z1"]
     assert found(filter="river_code = 'A' OR river_code = 'B'") == ["Z1", "Z2"]
+    assert found(filter="(river_code = 'B' OR river_code = 'C') AND bank = 'left'") == ["Z2"]
     assert found(filter="NOT (river_code = 'A')") == ["Z2"]
     assert found(filter="river_code = 'A' AND river_code = 'B'") == []
     assert found(filter="river_code = 'A'", river_code="B") == []
@@ -342,6 +343,9 @@ def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engin
     request = Request({"type": "http", "method": "GET", "path": url, "query_string": query, "app": client.app})
     read, _ = feature_read(request, bundled_catalogue()["zones"], ITEMS_PARAMS)
     assert read.rivers == ("A", "B") and read.where == {"bank": "left"}
+    query = urlencode({"filter": "river_code = 'B' OR river_code = 'C'"}).encode()
+    request = Request({"type": "http", "method": "GET", "path": url, "query_string": query, "app": client.app})
+    assert feature_read(request, bundled_catalogue()["zones"], ITEMS_PARAMS)[0].rivers == ("B", "C")
 
 
 def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
@@ -364,6 +368,7 @@ def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
 
 
 def test_fixed_sets_are_the_lists_every_kept_feature_is_in():
+    from pygeofilter.parsers.cql2_json import parse as parse_json
     from pygeofilter.parsers.cql2_text import parse
 
     from gis_service.ogc.filters import fixed_sets
@@ -373,9 +378,18 @@ def test_fixed_sets_are_the_lists_every_kept_feature_is_in():
         "river_code": ("B", "A"),
         "zone_type": ("x",),
     }
-    # Only what holds whatever the rest says: not under OR or NOT, not NOT IN, not numbers.
+    # Equalities of one field joined by OR are such a list too, under the outer AND.
+    assert fixed_sets(parse("river_code = 'A' OR 'B' = river_code OR river_code = 'A'")) == {"river_code": ("A", "B")}
+    assert fixed_sets(parse("bank = 'left' AND (river_code = 'B' OR (river_code = 'C'))")) == {"river_code": ("B", "C")}
+    # Only what holds whatever the rest says: not under OR or NOT, not NOT IN, not numbers, not two fields.
     assert fixed_sets(parse("river_code IN ('A') OR bank = 'left'")) == {}
+    assert fixed_sets(parse("river_code = 'A' OR bank = 'left'")) == {}
+    assert fixed_sets(parse("river_code = 'A' OR river_code <> 'B'")) == {}
+    assert fixed_sets(parse("level = 1 OR level = 2")) == {}
     assert fixed_sets(parse("NOT (river_code IN ('A'))")) == {}
+    either = {"op": "or", "args": [{"op": "=", "args": [{"property": "river_code"}, v]} for v in "AB"]}
+    assert fixed_sets(parse_json(either)) == {"river_code": ("A", "B")}
+    assert fixed_sets(parse_json({"op": "not", "args": [either]})) == {}  # cql2-text's parser refuses NOT (… OR …)
     assert fixed_sets(parse("river_code NOT IN ('A') AND level IN (1, 2) AND river_code = 'C'")) == {}
 
 

@@ -180,16 +180,23 @@ def fixed_texts(tree: Any) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for node in _conditions(tree):
-        if isinstance(node, ast.Equal):
-            lhs, rhs = (node.rhs, node.lhs) if isinstance(node.rhs, ast.Attribute) else (node.lhs, node.rhs)
-            if isinstance(lhs, ast.Attribute) and isinstance(rhs, str):
-                found.setdefault(lhs.name, rhs)  # a second, other value: the clause itself then keeps nothing
+        equal = _text_equal(node)
+        if equal is not None:
+            found.setdefault(*equal)  # a second, other value: the clause itself then keeps nothing
     return found
 
 
+def _text_equal(node: Any) -> tuple[str, str] | None:
+    """Return (name, text) of a ``name = 'text'`` condition (either way round), else None."""
+    if not isinstance(node, ast.Equal):
+        return None
+    lhs, rhs = (node.rhs, node.lhs) if isinstance(node.rhs, ast.Attribute) else (node.lhs, node.rhs)
+    return (lhs.name, rhs) if isinstance(lhs, ast.Attribute) and isinstance(rhs, str) else None
+
+
 def fixed_sets(tree: Any) -> dict[str, tuple[str, ...]]:
-    """Return the ``name IN ('text', …)`` conditions that the filter's outermost ``AND`` holds (texts only; not
-    ``NOT IN``): every feature it keeps has one of those values.
+    """Return the lists of texts that the filter's outermost ``AND`` keeps a field to: ``name IN ('text', …)`` (not
+    ``NOT IN``), or ``name = 'a' OR name = 'b' …`` (one field throughout). Every feature it keeps has one of them.
 
     A read narrows a versioned layer's deliveries to such rivers (``CurrentFeatures.rivers``), as
     :func:`fixed_texts` does for one; the filter still tests each feature.
@@ -200,7 +207,28 @@ def fixed_sets(tree: Any) -> dict[str, tuple[str, ...]]:
             kept = list(node.sub_nodes)
             if kept and all(isinstance(v, str) for v in kept):
                 found.setdefault(node.lhs.name, tuple(dict.fromkeys(kept)))
+        elif isinstance(node, ast.Or):
+            either = _alternatives(node)
+            if either is not None:
+                found.setdefault(*either)
     return found
+
+
+def _alternatives(node: ast.Or) -> tuple[str, tuple[str, ...]] | None:
+    """Return (name, texts) of ``name = 'a' OR name = 'b' …`` (nested as the parser builds it), else None."""
+    pending: list[Any] = [node]
+    equals = []
+    while pending:
+        part = pending.pop()
+        if isinstance(part, ast.Or):
+            pending += [part.rhs, part.lhs]
+            continue
+        equal = _text_equal(part)
+        if equal is None:
+            return None
+        equals.append(equal)
+    names = {name for name, _ in equals}
+    return (names.pop(), tuple(dict.fromkeys(text for _, text in equals))) if len(names) == 1 else None
 
 
 def compile_filter(
