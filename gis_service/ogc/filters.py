@@ -160,12 +160,13 @@ class CompiledFilter:
     sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _conditions(tree: Any) -> Iterator[Any]:
-    """Yield the conditions the filter's outermost ``AND`` joins (the filter itself when it is not an ``AND``)."""
+def _joined(tree: Any, kind: type[ast.Node] = ast.And) -> Iterator[Any]:
+    """Yield the conditions that nested ``kind`` nodes (the filter's outermost ``AND``s, or ``OR``s) join, in order
+    (the tree itself when it is not one)."""
     pending = [tree]
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.And):
+        if isinstance(node, kind):
             pending += [node.rhs, node.lhs]
         else:
             yield node
@@ -179,7 +180,7 @@ def fixed_texts(tree: Any) -> dict[str, str]:
     (``store.current.CurrentFeatures.scope``) instead of being tested on every approved feature.
     """
     found: dict[str, str] = {}
-    for node in _conditions(tree):
+    for node in _joined(tree):
         equal = _text_equal(node)
         if equal is not None:
             found.setdefault(*equal)  # a second, other value: the clause itself then keeps nothing
@@ -202,7 +203,7 @@ def fixed_sets(tree: Any) -> dict[str, tuple[str, ...]]:
     :func:`fixed_texts` does for one; the filter still tests each feature.
     """
     found: dict[str, tuple[str, ...]] = {}
-    for node in _conditions(tree):
+    for node in _joined(tree):
         if isinstance(node, ast.In) and not node.not_ and isinstance(node.lhs, ast.Attribute):
             kept = list(node.sub_nodes)
             if kept and all(isinstance(v, str) for v in kept):
@@ -216,17 +217,10 @@ def fixed_sets(tree: Any) -> dict[str, tuple[str, ...]]:
 
 def _alternatives(node: ast.Or) -> tuple[str, tuple[str, ...]] | None:
     """Return (name, texts) of ``name = 'a' OR name = 'b' …`` (nested as the parser builds it), else None."""
-    pending: list[Any] = [node]
-    equals = []
-    while pending:
-        part = pending.pop()
-        if isinstance(part, ast.Or):
-            pending += [part.rhs, part.lhs]
-            continue
-        equal = _text_equal(part)
-        if equal is None:
-            return None
-        equals.append(equal)
+    found = [_text_equal(part) for part in _joined(node, ast.Or)]
+    equals = [equal for equal in found if equal is not None]
+    if len(equals) < len(found):
+        return None
     names = {name for name, _ in equals}
     return (names.pop(), tuple(dict.fromkeys(text for _, text in equals))) if len(names) == 1 else None
 

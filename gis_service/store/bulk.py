@@ -123,17 +123,11 @@ def _nullable(series: pd.Series) -> np.ndarray:
     return out
 
 
-def copy_features(
-    conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
-) -> int:
-    """Write ``gdf`` (EPSG:4490, catalogue fields) and ``extra`` columns into ``table`` with one COPY."""
-    return features_copy(conn, table, layer, gdf, extra)()
-
-
 def features_copy(
     conn: Connection, table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
 ) -> Callable[[], int]:
-    """Return what writes ``gdf`` and ``extra`` into ``table`` with one COPY when called (see :func:`copy_features`).
+    """Return what writes ``gdf`` (EPSG:4490, catalogue fields) and ``extra`` columns into ``table`` with one COPY
+    when called (it returns how many rows).
 
     It holds what the COPY encodes (the columns' values, the geometries), not ``gdf``; a binary COPY lets
     go of them once its last rows are encoded, while the server may still be writing them.
@@ -267,7 +261,7 @@ def insert_features(
     if backend.copy_load:
         new_ids = backend.serial_ids(conn, table, len(gdf)) if ids else None
         more = {**(extra or {}), "id": new_ids} if new_ids is not None else extra or {}
-        count = copy_features(conn, table, layer, gdf, more)
+        count = features_copy(conn, table, layer, gdf, more)()
         return new_ids if new_ids is not None else count
     rows = feature_rows(layer, gdf, extra)
     if not ids:

@@ -273,8 +273,8 @@ class CurrentFeatures:
         names some), or None if unversioned."""
         if not self.layer.versioned:
             return None
-        rivers = [] if self.rivers is None else [Delivery.river_code.in_(self.rivers)]
-        return and_(Delivery.layer == self.layer.name, Delivery.status == CURRENT, *rivers)
+        # The rivers' conditions name the layer (the deliveries' index is by river, then layer).
+        return and_(Delivery.status == CURRENT, *(self._of_river() or [Delivery.layer == self.layer.name]))
 
     def texts(
         self, conn: Session | Connection, project: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None = None
