@@ -314,6 +314,10 @@ def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engin
     assert found(filter="river_code = 'A' OR river_code = 'B'") == ["Z1", "Z2"]
     assert found(filter="(river_code = 'B' OR river_code = 'C') AND bank = 'left'") == ["Z2"]
     assert found(filter="NOT (river_code = 'A')") == ["Z2"]
+    # CQL2 binds AND before OR, and NOT takes any parenthesised condition (pygeofilter 0.4.0 did neither).
+    assert found(filter="river_code = 'B' OR river_code = 'A' AND bank = 'right'") == ["Z2"]
+    assert found(filter="NOT (river_code = 'A' OR river_code = 'C')") == ["Z2"]
+    assert found(filter="NOT (river_code = 'A' OR bank = 'left')") == []
     assert found(filter="river_code = 'A' AND river_code = 'B'") == []
     assert found(filter="river_code = 'A'", river_code="B") == []
     assert found(filter="river_code = 'A' AND bank = 'right'", delivery=str(second)) == ["Z4"]
@@ -348,9 +352,38 @@ def test_a_filter_fixing_a_river_reads_as_the_river_parameter_does(client, engin
     assert feature_read(request, bundled_catalogue()["zones"], ITEMS_PARAMS)[0].rivers == ("B", "C")
 
 
-def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
-    from pygeofilter.parsers.cql2_text import parse
+def test_cql2_text_binds_and_before_or_and_negates_any_condition():
+    """The standard's ``booleanValueExpression``: OR of AND-terms of NOT-able factors; left to right within a level."""
+    from pygeofilter import ast
 
+    from gis_service.ogc.cql2_text import parse
+
+    a, b, c = (ast.Equal(ast.Attribute(name), "x") for name in ("river_code", "bank", "zone_type"))
+    assert parse("river_code = 'x' OR bank = 'x' AND zone_type = 'x'") == ast.Or(a, ast.And(b, c))
+    assert parse("river_code = 'x' AND bank = 'x' OR zone_type = 'x'") == ast.Or(ast.And(a, b), c)
+    assert parse("(river_code = 'x' OR bank = 'x') AND zone_type = 'x'") == ast.And(ast.Or(a, b), c)
+    assert parse("river_code = 'x' or bank = 'x' or zone_type = 'x'") == ast.Or(ast.Or(a, b), c)
+    assert parse("NOT (river_code = 'x' OR bank = 'x')") == ast.Not(ast.Or(a, b))
+    assert parse("NOT river_code = 'x' AND bank = 'x'") == ast.And(ast.Not(a), b)
+    assert parse("not not (river_code = 'x')") == ast.Not(ast.Not(a))
+    # An arithmetic parenthesis after NOT is still read as one.
+    sum_ = ast.Add(ast.Attribute("level"), 1)
+    assert parse("NOT (level + 1) > 3") == ast.Not(ast.GreaterThan(sum_, 3))
+    assert parse("NOT ((level + 1) > 3 OR bank = 'x')") == ast.Not(ast.Or(ast.GreaterThan(sum_, 3), b))
+    # What pygeofilter's own grammar reads right reads the same.
+    from pygeofilter.parsers.cql2_text import parse as theirs
+
+    for text in (
+        "town = '青年镇' AND found_date >= DATE('2022-01-07')",
+        "S_INTERSECTS(geometry, BBOX(106.8015, 28.8, 106.8045, 29.0))",
+        "river_code NOT IN ('A') AND level IN (1, 2)",
+        "code LIKE 'S%' AND NOT (code = 'S0001')",
+    ):
+        assert parse(text) == theirs(text)
+
+
+def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
+    from gis_service.ogc.cql2_text import parse
     from gis_service.ogc.filters import fixed_texts
 
     assert fixed_texts(parse("river_code = 'A'")) == {"river_code": "A"}
@@ -369,8 +402,8 @@ def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
 
 def test_fixed_sets_are_the_lists_every_kept_feature_is_in():
     from pygeofilter.parsers.cql2_json import parse as parse_json
-    from pygeofilter.parsers.cql2_text import parse
 
+    from gis_service.ogc.cql2_text import parse
     from gis_service.ogc.filters import fixed_sets
 
     assert fixed_sets(parse("river_code IN ('A', 'B')")) == {"river_code": ("A", "B")}
@@ -389,7 +422,9 @@ def test_fixed_sets_are_the_lists_every_kept_feature_is_in():
     assert fixed_sets(parse("NOT (river_code IN ('A'))")) == {}
     either = {"op": "or", "args": [{"op": "=", "args": [{"property": "river_code"}, v]} for v in "AB"]}
     assert fixed_sets(parse_json(either)) == {"river_code": ("A", "B")}
-    assert fixed_sets(parse_json({"op": "not", "args": [either]})) == {}  # cql2-text's parser refuses NOT (… OR …)
+    assert fixed_sets(parse_json({"op": "not", "args": [either]})) == {}
+    assert fixed_sets(parse("NOT (river_code = 'A' OR river_code = 'B')")) == {}
+    assert fixed_sets(parse("river_code = 'A' OR river_code = 'B' AND bank = 'left'")) == {}  # A, or B on the left
     assert fixed_sets(parse("river_code NOT IN ('A') AND level IN (1, 2) AND river_code = 'C'")) == {}
 
 

@@ -1,6 +1,7 @@
 """OGC API - Features Part 3: queryables from the layer catalogue, CQL2 text/JSON filters into bound SQL.
 
-``pygeofilter`` parses the filter; its SQLAlchemy evaluator builds the clause, with every literal
+``pygeofilter`` parses the filter (CQL2 text with the standard's ``AND``/``OR``/``NOT`` rules:
+:mod:`gis_service.ogc.cql2_text`); its SQLAlchemy evaluator builds the clause, with every literal
 a bound parameter. Geometry literals are moved from ``filter-crs`` to storage and bound as WKB;
 the spatial predicate's spelling comes from the backend (``db/backend.py``).
 """
@@ -17,7 +18,6 @@ from pygeofilter import ast, values
 from pygeofilter.backends.evaluator import handle
 from pygeofilter.backends.sqlalchemy.evaluate import SQLAlchemyFilterEvaluator
 from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
-from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Table
@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import SpatialBackend
 from gis_service.errors import BadRequest
+from gis_service.ogc.cql2_text import parse as parse_cql2_text
 from gis_service.ogc.crs import ServedCrs
 from gis_service.store.features import table_of
 
