@@ -248,6 +248,51 @@ def test_the_copy_worker_holds_a_batch_as_its_encoded_rows_until_the_server_has_
         assert at_copy_end == []  # SpatiaLite writes the batch at once, on the caller's thread
 
 
+def test_a_batch_is_handed_to_the_copy_worker_when_it_takes_it(
+    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No batch waits between the reader and the worker: while the worker writes one batch, ``add`` of the next
+    # returns only once the worker takes it (a waiting batch held its frame while the reader read the next).
+    zones = zones_of(demo_engine, "WS002")
+    half = len(zones) // 2
+    release = threading.Event()
+    writing: list[str] = []
+    insert = PreparedFeatures.insert
+
+    def slow(self: PreparedFeatures) -> int:
+        writing.append(threading.current_thread().name)
+        release.wait(10)
+        return insert(self)
+
+    monkeypatch.setattr(PreparedFeatures, "insert", slow)
+    with transaction(demo_engine) as session:
+        writer = write.DeliveryWriter(
+            session, bundled_catalogue()["zones"], {"filename": "z.gpkg"}, "t", savepoint=False
+        )
+        if demo_engine.dialect.name != "postgresql":
+            release.set()  # SpatiaLite writes each batch at once, on the caller's thread
+            writer.add(zones.iloc[:half])
+            assert writing == [threading.current_thread().name]
+        else:
+            writer.add(zones.iloc[:half])  # taken at once: the worker was free
+            returned = threading.Event()
+            second = threading.Thread(target=lambda: (writer.add(zones.iloc[half:]), returned.set()))
+            second.start()
+            assert not returned.wait(0.5)  # the worker still writes the first: the second is not taken
+            assert writing == ["rivergis-copy"]
+            release.set()
+            assert returned.wait(10)
+            second.join()
+            assert writing == ["rivergis-copy", "rivergis-copy"]
+        if demo_engine.dialect.name != "postgresql":
+            writer.add(zones.iloc[half:])
+        (delivery,) = writer.finish()
+    assert (delivery.river_code, delivery.feature_count) == ("WS002", len(zones))
+    with demo_engine.connect() as conn:
+        stored = read_features(conn, "zones", current_only=False, delivery_id=delivery.id)
+    assert sorted(stored["code"]) == sorted(zones["code"])
+
+
 def test_a_failed_store_raises_and_stores_nothing(
     demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

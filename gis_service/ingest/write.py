@@ -28,11 +28,6 @@ from gis_service.store.current import CurrentFeatures
 from gis_service.store.deliveries import DeliveryBatches, Submitted
 from gis_service.store.tables import table_of
 
-# Batches handed to the worker and not yet written: one (and the one being written). When the server falls
-# behind (a million stretches: its indexes grow as it goes), each batch more that waits holds its frame and
-# geometries: at 32 768 features a batch a second one bought no time at 200 000 stretches, and 4–10% at a
-# million for 14–17 MB more (``benchmarks/README.md``).
-WAITING_BATCHES = 1
 T = TypeVar("T")
 
 
@@ -69,13 +64,22 @@ class DeliveryWriter:
         raw: Any = conn.connection.driver_connection
         # psycopg 3.2's cancel_safe() cannot hang on an unreachable server; 3.1 has only cancel().
         self.cancel = getattr(raw, "cancel_safe", None) or raw.cancel
-        # One batch waits at most: a slow server holds the reader back rather than the batches piling up.
-        self.queue: queue.Queue[gpd.GeoDataFrame | None] = queue.Queue(maxsize=WAITING_BATCHES)
+        # A batch is handed over when the worker takes it (``add``): none waits in between. When the server falls
+        # behind (a million stretches), a waiting batch kept its frame and geometries while the main thread read
+        # and checked the next one: with one waiting, a million peaked 347–354 MB and took 8.4–9.0 s; handed over
+        # as taken, 336–337 MB (below 200 000's 343–345) and 7.3–8.4 s; 200 000 the same either way, since there
+        # the worker is free as each batch comes (``benchmarks/README.md``, twelfth session). A second one waiting
+        # had bought no time at 200 000 and 4–10% at a million for 14–17 MB more.
+        self.queue: queue.Queue[gpd.GeoDataFrame | None] = queue.Queue(maxsize=1)
         self.thread = threading.Thread(target=self._copy, name="rivergis-copy", daemon=True)
         self.thread.start()
 
     def add(self, frame: gpd.GeoDataFrame) -> None:
-        """Write ``frame``'s features (with their rivers' deliveries): on the worker, or at once on SpatiaLite."""
+        """Write ``frame``'s features (with their rivers' deliveries): on the worker, or at once on SpatiaLite.
+
+        On the worker it returns once the worker has taken the batch (when done with the one before), so the
+        caller reads its next batch only then: a server that falls behind holds the reader back.
+        """
         if self.thread is None:
             try:
                 self.batches.add(self.session, frame)
@@ -84,10 +88,12 @@ class DeliveryWriter:
                 raise
             return
         self.queue.put(frame)
+        self.queue.join()  # until taken (the worker marks each batch done as it takes it)
 
     def _copy(self) -> None:
         """Write the batches as they come (worker thread); keep any error for :meth:`finish`, dropping the rest."""
         while (frame := self.queue.get()) is not None:
+            self.queue.task_done()  # taken: :meth:`add` returns
             features = self._kept_error(self.batches.prepare, self.session, frame) if self.error is None else None
             # The COPY holds what it encodes and lets go of that once encoded: while the server catches up,
             # the batch's frame goes as soon as the main thread is done with it (a million stretches).
