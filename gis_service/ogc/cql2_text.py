@@ -12,10 +12,12 @@ evaluator as its own tree.
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any
+
+from lark import Lark
+from pygeofilter.parsers.cql2_text import parser as theirs
 
 # CQL2: an OR of AND-terms, each term NOT-able factors; a factor is a predicate or a parenthesised condition.
 BOOLEAN_RULES = """?start: condition
@@ -35,12 +37,9 @@ BOOLEAN_RULES = """?start: condition
 THEIRS = re.compile(r"^\?start: condition\n.*?(?=^\?predicate:)", re.MULTILINE | re.DOTALL)
 
 
-@functools.cache
 def _parser() -> Any:
-    """Build the parser once a process (~0.1 s, on the first filter in text)."""
-    from lark import Lark
-    from pygeofilter.parsers.cql2_text import parser as theirs
-
+    """Build the parser (~0.1 s, as the OGC routes are imported): a pygeofilter whose grammar no longer has the
+    rules replaced here stops the service at its start, not a filter at its reading."""
     folder = Path(theirs.__file__).parent
     grammar, replaced = THEIRS.subn(BOOLEAN_RULES, (folder / "grammar.lark").read_text(encoding="utf-8"))
     if replaced != 1:
@@ -54,6 +53,9 @@ def _parser() -> Any:
     )
 
 
+PARSER = _parser()
+
+
 def parse(text: str) -> Any:
     """Return the pygeofilter tree (``pygeofilter.ast``) of a CQL2 text filter; lark's errors for bad text."""
-    return _parser().parse(text)
+    return PARSER.parse(text)
