@@ -13,7 +13,6 @@ Nothing here commits.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,7 +25,8 @@ import shapely
 from sqlalchemy import Connection, Table
 
 from gis_service.db.backends import pgcopy
-from gis_service.db.backends.pgcopy import CHUNK_ROWS, json_text
+from gis_service.db.backends.columns import attrs_json, distinct
+from gis_service.db.backends.pgcopy import CHUNK_ROWS
 from gis_service.db.models import SRID
 from gis_service.wkb import BINARY, EMPTY, fixed_width, simple_parts
 
@@ -71,20 +71,9 @@ def framed(values: pa.Array) -> Fields:
     return [fixed_width(lengths.astype(">i4"), 4), data]
 
 
-def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return codes of ``values`` (-1 for null) and their distinct values; unhashable ones (dicts) by identity."""
-    try:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    except TypeError:
-        codes, first = pgcopy._by_identity(values)
-        uniques = values[first]
-        codes[pd.isna(values)] = -1
-    return codes, np.asarray(uniques, dtype=object)
-
-
 def _each_distinct(values: np.ndarray, encode: Callable[[Any], bytes]) -> Fields:
     """Return fields of ``values`` encoding each distinct value once (None is null)."""
-    codes, uniques = _distinct(values)
+    codes, uniques = distinct(values)
     encoded = pa.array([*map(encode, uniques), None], type=BINARY)
     return framed(encoded.take(pa.array(np.where(codes < 0, len(uniques), codes))))
 
@@ -128,21 +117,7 @@ def int4_fields(values: np.ndarray | pa.Array) -> Fields | None:
 
 def attrs_fields(rest: Mapping[str, np.ndarray], n: int, prefix: bytes) -> Fields:
     """Return each row's ``attrs`` JSON (fields without a column, nulls left out), as the text COPY writes it."""
-    if not rest:
-        return framed(pa.repeat(pa.scalar(prefix + b"{}", BINARY), n))
-    parts = []
-    for name, values in rest.items():
-        key = json_text(name)
-        codes, uniques = _distinct(values)
-        fragments = [f", {key}: {json_text(v.isoformat() if isinstance(v, dt.date) else v)}" for v in uniques]
-        texts = pa.array([*fragments, ""], type=pa.large_string())
-        parts.append(texts.take(pa.array(np.where(codes < 0, len(uniques), codes))))
-    text = functools.partial(pa.scalar, type=pa.large_string())
-    joined = pc.binary_join_element_wise(*parts, text("")) if len(parts) > 1 else parts[0]
-    texts = pc.binary_join_element_wise(
-        text(prefix.decode() + "{"), pc.utf8_slice_codeunits(joined, 2), text("}"), text("")
-    )
-    return framed(texts.cast(BINARY))
+    return framed(attrs_json(rest, n, prefix.decode()).cast(BINARY))
 
 
 def ewkb_fields(geoms: np.ndarray) -> Fields:

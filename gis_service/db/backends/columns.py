@@ -1,0 +1,50 @@
+"""A feature table's values made column by column for a bulk write, on either backend.
+
+Each distinct value of a column is encoded once (a delivery's rows share most of theirs), and the
+``attrs`` JSON of every row (the fields without a column of their own) is joined from its fields'
+fragments in Arrow. The binary COPY (:mod:`gis_service.db.backends.pgbinary`) and SpatiaLite's
+executemany (:mod:`gis_service.db.backends.sqlite_rows`) write what is made here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gis_service.db.backends import pgcopy
+from gis_service.db.backends.pgcopy import json_text
+
+
+def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return codes of ``values`` (-1 for null) and their distinct values; unhashable ones (dicts) by identity."""
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:
+        codes, first = pgcopy._by_identity(values)
+        uniques = values[first]
+        codes[pd.isna(values)] = -1
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def attrs_json(rest: Mapping[str, np.ndarray], n: int, prefix: str = "") -> pa.Array:
+    """Return each row's ``attrs`` JSON (fields without a column, nulls left out, dates as ISO text) after
+    ``prefix``, as Arrow strings: the text COPY's, before its escaping."""
+    text = functools.partial(pa.scalar, type=pa.large_string())
+    if not rest:
+        return pa.repeat(text(prefix + "{}"), n)
+    parts = []
+    for name, values in rest.items():
+        key = json_text(name)
+        codes, uniques = distinct(values)
+        fragments = [f", {key}: {json_text(v.isoformat() if isinstance(v, dt.date) else v)}" for v in uniques]
+        texts = pa.array([*fragments, ""], type=pa.large_string())
+        parts.append(texts.take(pa.array(np.where(codes < 0, len(uniques), codes))))
+    # Each field gave ', "name": value' (or nothing when null); the leading ", " is cut once.
+    joined = pc.binary_join_element_wise(*parts, text("")) if len(parts) > 1 else parts[0]
+    return pc.binary_join_element_wise(text(prefix + "{"), pc.utf8_slice_codeunits(joined, 2), text("}"), text(""))
