@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
+from gis_service.db.backends.columns import FeatureColumns
 from gis_service.db.backends.pgcopy import json_default, json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
@@ -133,24 +134,22 @@ def features_copy(
     It holds what the COPY encodes (the columns' values, the geometries), not ``gdf``; a binary COPY lets
     go of them once its last rows are encoded, while the server may still be writing them.
     """
-    values, attrs, geoms, shape = column_values(table, layer, gdf, extra)
+    columns = column_values(table, layer, gdf, extra)
     # Binary where the table's columns allow (zone sets, stakes): no text to escape, EWKB not hex.
-    binary = pgbinary.features_copy(conn, table, values, attrs, geoms, shape)
-    return binary or functools.partial(pgcopy.copy_features, conn, table, values, attrs, geoms, shape)
+    return pgbinary.features_copy(conn, table, columns) or functools.partial(pgcopy.copy_features, conn, table, columns)
 
 
-def column_values(
-    table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]
-) -> tuple[dict[str, ColumnValues], dict[str, np.ndarray], np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Return what a bulk write of ``gdf`` into ``table`` writes, column by column: the typed columns' values,
-    the fields kept in ``attrs``, the geometries, and what shapes a part of them for the geometry column."""
+def column_values(table: Table, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any]) -> FeatureColumns:
+    """Return what a bulk write of ``gdf`` into ``table`` writes, column by column."""
     gdf = gdf.reset_index(drop=True)
     values, rest = table_values(table, layer, gdf, extra)
-    attrs = {name: _nullable(gdf[name]) for name in rest}
     column_type = table.c.geom.type.geometry_type  # type: ignore[attr-defined]
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
-    shape = lambda part: geometries_for_column(part, column_type)  # noqa: E731 - per COPY chunk
-    return values, attrs, geoms, shape
+    return FeatureColumns(
+        values=values,
+        rest={name: _nullable(gdf[name]) for name in rest},
+        geoms=np.asarray(gdf.geometry.values, dtype=object),
+        shape=lambda part: geometries_for_column(part, column_type),  # a chunk at a time
+    )
 
 
 class PreparedFeatures:
@@ -274,7 +273,7 @@ def insert_features(
         count = features_copy(conn, table, layer, gdf, more)()
         return new_ids if new_ids is not None else count
     if not ids:  # SpatiaLite: one executemany on the driver's cursor, its rows made column by column
-        return sqlite_rows.insert_rows(conn, table, *column_values(table, layer, gdf, extra or {}))
+        return sqlite_rows.insert_rows(conn, table, column_values(table, layer, gdf, extra or {}))
     rows = feature_rows(layer, gdf, extra)
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return np.array(conn.execute(statement, rows).scalars().all(), dtype=np.int64)

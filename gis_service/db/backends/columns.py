@@ -2,7 +2,7 @@
 
 Each distinct value of a column is encoded once (a delivery's rows share most of theirs), and the
 ``attrs`` JSON of every row (the fields without a column of their own) is joined from its fields'
-fragments in Arrow. The binary COPY (:mod:`gis_service.db.backends.pgbinary`) and SpatiaLite's
+fragments in Arrow. The text and binary COPY (:mod:`gis_service.db.backends.pgbinary`) and SpatiaLite's
 executemany (:mod:`gis_service.db.backends.sqlite_rows`) write what is made here.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,16 @@ import pyarrow.compute as pc
 
 from gis_service.db.backends import pgcopy
 from gis_service.db.backends.pgcopy import json_text
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """What a bulk write of features writes into their table, column by column (``store.bulk.column_values``)."""
+
+    values: Mapping[str, np.ndarray | pa.Array]  # the typed columns: Arrow strings, or objects with None for null
+    rest: Mapping[str, np.ndarray]  # the fields without a column of their own, kept in ``attrs``
+    geoms: np.ndarray  # the geometries (EPSG:4490)
+    shape: Callable[[np.ndarray], np.ndarray]  # makes a part of ``geoms`` what the geometry column holds
 
 
 def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

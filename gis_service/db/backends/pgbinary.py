@@ -25,7 +25,7 @@ import shapely
 from sqlalchemy import Connection, Table
 
 from gis_service.db.backends import pgcopy
-from gis_service.db.backends.columns import attrs_json, distinct
+from gis_service.db.backends.columns import FeatureColumns, attrs_json, distinct
 from gis_service.db.backends.pgcopy import CHUNK_ROWS
 from gis_service.db.models import SRID
 from gis_service.wkb import BINARY, EMPTY, fixed_width, simple_parts
@@ -161,21 +161,15 @@ def _text_chunk(values: np.ndarray | pa.Array, encode: Callable[[Any], str], pre
     return text_fields(values[rows], encode, prefix)
 
 
-def features_copy(
-    conn: Connection,
-    table: Table,
-    values: Mapping[str, np.ndarray | pa.Array],
-    rest: Mapping[str, np.ndarray],
-    geoms: np.ndarray,
-    shape: Callable[[np.ndarray], np.ndarray],
-) -> Callable[[], int] | None:
-    """Return what writes typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with
+def features_copy(conn: Connection, table: Table, columns: FeatureColumns) -> Callable[[], int] | None:
+    """Return what writes ``columns`` (the typed columns, the ``attrs`` fields, the geometries) into ``table`` with
     one binary COPY when called (it returns how many rows), or None (nothing sent) when a column's server
     type or an integer is not one this module writes: the caller copies text then.
 
     Encoded chunk by chunk as it is sent, as the text COPY; the values are let go once the last chunk
     is encoded (:func:`copy_columns`).
     """
+    values, rest, geoms, shape = columns.values, columns.rest, columns.geoms, columns.shape
     kinds = server_types(conn, table)
     if any(kinds.get(name) not in TYPES for name in [*values, "attrs", "geom"]) or kinds["geom"] != "geometry":
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from sqlalchemy import Boolean, Column, Connection, Date, DateTime, Float, Integ
 from sqlalchemy.types import JSON
 
 from gis_service.db.models import SRID
+
+if TYPE_CHECKING:  # columns reads this module's JSON texts
+    from gis_service.db.backends.columns import FeatureColumns
 
 CHUNK_ROWS = 20_000  # rows a COPY chunk: big enough to amortise, small enough to overlap with the server
 STRING = pa.large_string()
@@ -210,24 +213,18 @@ def attrs_text(rest: Mapping[str, np.ndarray], n: int) -> pa.Array:
     )
 
 
-def copy_features(
-    conn: Connection,
-    table: Table,
-    values: Mapping[str, np.ndarray | pa.Array],
-    rest: Mapping[str, np.ndarray],
-    geoms: np.ndarray,
-    shape: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> int:
-    """Write typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` into ``table`` with one COPY.
+def copy_features(conn: Connection, table: Table, columns: FeatureColumns) -> int:
+    """Write ``columns`` (the typed columns, the ``attrs`` fields, the geometries) into ``table`` with one COPY.
 
     Every column is encoded chunk by chunk: the server starts on the first rows at once, and the
-    hex EWKB (the bulk of the data) never all sits in memory; nor do the geometries ``shape`` makes
-    of ``geoms`` for the column (single parts made multi), a chunk at a time.
+    hex EWKB (the bulk of the data) never all sits in memory; nor do the geometries made for the
+    column (single parts made multi), a chunk at a time.
     """
-    columns: dict[str, Texts] = {name: _chunks(v, encoder_for(table.c[name])) for name, v in values.items()}
-    columns["attrs"] = lambda rows: attrs_text({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start)
-    columns["geom"] = lambda rows: ewkb_hex(shape(geoms[rows]) if shape else geoms[rows])
-    return copy_rows(conn, table, columns, len(geoms))
+    rest, geoms, shape = columns.rest, columns.geoms, columns.shape
+    texts: dict[str, Texts] = {name: _chunks(v, encoder_for(table.c[name])) for name, v in columns.values.items()}
+    texts["attrs"] = lambda rows: attrs_text({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start)
+    texts["geom"] = lambda rows: ewkb_hex(shape(geoms[rows]))
+    return copy_rows(conn, table, texts, len(geoms))
 
 
 def _chunks(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> Callable[[slice], pa.Array]:

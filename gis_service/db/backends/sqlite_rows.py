@@ -13,7 +13,6 @@ Nothing here commits.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,34 +21,28 @@ import pyarrow as pa
 import shapely
 from sqlalchemy import Column, Connection, Table
 
-from gis_service.db.backends.columns import attrs_json
+from gis_service.db.backends.columns import FeatureColumns, attrs_json
 from gis_service.db.models import SRID
 
 # What the driver binds as it is; any other value (a numpy scalar, a pandas timestamp) is made plain first.
 PLAIN = (str, int, float, bool, bytes, dt.date, type(None))
 
 
-def insert_rows(
-    conn: Connection,
-    table: Table,
-    values: Mapping[str, np.ndarray | pa.Array],
-    rest: Mapping[str, np.ndarray],
-    geoms: np.ndarray,
-    shape: Callable[[np.ndarray], np.ndarray],
-) -> int:
-    """Insert typed column ``values``, the ``attrs`` fields ``rest`` and ``geoms`` (shaped for the column by
-    ``shape``) into ``table``; return how many rows."""
+def insert_rows(conn: Connection, table: Table, columns: FeatureColumns) -> int:
+    """Insert ``columns`` (the typed columns, the ``attrs`` fields, the geometries) into ``table``; return how many
+    rows."""
+    values, rest, geoms = columns.values, columns.rest, columns.geoms
     n = len(geoms)
     names = [*values, "attrs", "geom"]
-    columns = [_bound(table.c[name], column, conn) for name, column in values.items()]
-    columns.append(attrs_json(rest, n).to_pylist())
-    columns.append(shapely.to_wkb(shape(geoms)).tolist())  # None stays None: GeomFromWKB(NULL) is NULL
+    cells = [_bound(table.c[name], column, conn) for name, column in values.items()]
+    cells.append(attrs_json(rest, n).to_pylist())
+    cells.append(shapely.to_wkb(columns.shape(geoms)).tolist())  # None stays None: GeomFromWKB(NULL) is NULL
     quoted = ", ".join(f'"{name}"' for name in names)
     marks = ", ".join(["?"] * (len(names) - 1) + [f"GeomFromWKB(?, {SRID})"])
     # Names from the table's metadata, never from a file; every value is bound.
     statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'  # noqa: S608
     # SQLAlchemy's driver-level executemany: no compiling and no processing a row, its events still fire.
-    conn.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+    conn.exec_driver_sql(statement, list(zip(*cells, strict=True)))
     return n
 
 
