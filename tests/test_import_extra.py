@@ -59,7 +59,8 @@ def test_reimporting_an_export_keeps_extra(client: TestClient, tmp_path: Path) -
 def test_equal_rows_share_one_extra_object_and_encode_each_their_own() -> None:
     import numpy as np
 
-    from gis_service.db.backends.pgcopy import copy_text, json_text
+    from gis_service.db.backends.columns import json_text
+    from gis_service.db.backends.pgcopy import copy_text
     from gis_service.ingest.normalise import extra_values
 
     frame = gpd.GeoDataFrame({"备注": ["甲", "甲", "乙", None], "n": [1, 1, 1, None]}, geometry=[None] * 4)

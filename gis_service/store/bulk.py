@@ -35,8 +35,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
-from gis_service.db.backends.columns import FeatureColumns
-from gis_service.db.backends.pgcopy import json_default, json_text
+from gis_service.db.backends.columns import FeatureColumns, json_default, json_text
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
 

@@ -1,25 +1,25 @@
 """A feature table's values made column by column for a bulk write, on either backend.
 
-Each distinct value of a column is encoded once (a delivery's rows share most of theirs), and the
-``attrs`` JSON of every row (the fields without a column of their own) is joined from its fields'
-fragments in Arrow. The text and binary COPY (:mod:`gis_service.db.backends.pgbinary`) and SpatiaLite's
-executemany (:mod:`gis_service.db.backends.sqlite_rows`) write what is made here.
+Each distinct value of a column is encoded once (a delivery's rows share most of theirs), JSON is
+written as the service stores it (:func:`json_text`), and the ``attrs`` JSON of every row (the fields
+without a column of their own) is joined from its fields' fragments in Arrow. The text and binary
+COPY (:mod:`~gis_service.db.backends.pgcopy`, :mod:`~gis_service.db.backends.pgbinary`) and
+SpatiaLite's executemany (:mod:`~gis_service.db.backends.sqlite_rows`) write what is made here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from gis_service.db.backends import pgcopy
-from gis_service.db.backends.pgcopy import json_text
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,38 @@ class FeatureColumns:
     shape: Callable[[np.ndarray], np.ndarray]  # makes a part of ``geoms`` what the geometry column holds
 
 
+def json_default(value: Any) -> Any:
+    """Serialise dates and numpy scalars inside JSON columns."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def json_text(value: Any) -> str:
+    """Return ``value`` as JSON text as the service stores it (Chinese kept, dates and numpy values readable)."""
+    return json.dumps(value, ensure_ascii=False, default=json_default)
+
+
+def by_identity(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return codes grouping ``values`` by object identity and the index of each group's first value.
+
+    Rows sharing one object (the same ``extra`` for a whole delivery) then encode once.
+    """
+    ids = np.fromiter((id(v) for v in values), dtype=np.int64, count=len(values))
+    codes, uniques = pd.factorize(ids)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return codes, first
+
+
 def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return codes of ``values`` (-1 for null) and their distinct values; unhashable ones (dicts) by identity."""
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:
-        codes, first = pgcopy._by_identity(values)
+        codes, first = by_identity(values)
         uniques = values[first]
         codes[pd.isna(values)] = -1
     return codes, np.asarray(uniques, dtype=object)

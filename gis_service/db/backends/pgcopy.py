@@ -15,9 +15,8 @@ Written by hand because psycopg's ``Copy.write_row`` encodes each row in Python 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -27,10 +26,8 @@ import shapely
 from sqlalchemy import Boolean, Column, Connection, Date, DateTime, Float, Integer, Table
 from sqlalchemy.types import JSON
 
+from gis_service.db.backends.columns import FeatureColumns, attrs_json, by_identity, json_text
 from gis_service.db.models import SRID
-
-if TYPE_CHECKING:  # columns reads this module's JSON texts
-    from gis_service.db.backends.columns import FeatureColumns
 
 CHUNK_ROWS = 20_000  # rows a COPY chunk: big enough to amortise, small enough to overlap with the server
 STRING = pa.large_string()
@@ -65,20 +62,6 @@ def _date(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def json_default(value: Any) -> Any:
-    """Serialise dates and numpy scalars inside JSON columns."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-def json_text(value: Any) -> str:
-    """Return ``value`` as JSON text as the service stores it (Chinese kept, dates and numpy values readable)."""
-    return json.dumps(value, ensure_ascii=False, default=json_default)
-
-
 ENCODERS: list[tuple[type, Callable[[Any], str]]] = [
     (Boolean, _bool),
     (Integer, lambda v: str(int(v))),
@@ -106,18 +89,6 @@ def escaped(texts: pa.Array) -> pa.Array:
     return pc.fill_null(texts, pa.scalar(NULL, STRING))
 
 
-def _by_identity(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return codes grouping ``values`` by object identity and the index of each group's first value.
-
-    Rows sharing one object (the same ``extra`` for a whole delivery) then encode once.
-    """
-    ids = np.fromiter((id(v) for v in values), dtype=np.int64, count=len(values))
-    codes, uniques = pd.factorize(ids)
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    return codes, first
-
-
 def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa.Array:
     """Return each value as escaped COPY text, encoding each distinct value once; null becomes ``\\N``.
 
@@ -131,7 +102,7 @@ def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:  # unhashable values (lists, dicts): encode each distinct object once
-        codes, first = _by_identity(values)
+        codes, first = by_identity(values)
         uniques = values[first]
         codes[pd.isna(values)] = -1
     texts = escaped(pa.array([*map(encode, uniques), None], type=STRING))
@@ -185,32 +156,9 @@ def copy_values(conn: Connection, table: Table, values: Mapping[str, np.ndarray 
     return copy_rows(conn, table, {name: copy_text(v, encoder_for(table.c[name])) for name, v in values.items()}, n)
 
 
-def _attr_fragment(key: str) -> Callable[[Any], str]:
-    """Return the encoder of one ``attrs`` member: ``, "key": value`` (dates as ISO text)."""
-
-    def encode(value: Any) -> str:
-        value = value.isoformat() if isinstance(value, dt.date) else value
-        return f", {key}: " + json_text(value)
-
-    return encode
-
-
 def attrs_text(rest: Mapping[str, np.ndarray], n: int) -> pa.Array:
     """Return each row's ``attrs`` JSON (fields without a column, nulls left out) as escaped COPY text."""
-    if not rest:
-        return pa.repeat(pa.scalar("{}", STRING), n)
-    # Each field contributes ', "name": value' (or nothing when null); the leading ", " is cut once.
-    parts = [
-        pc.if_else(pc.equal(fragment, NULL), EMPTY, fragment)
-        for fragment in (copy_text(values, _attr_fragment(json_text(name))) for name, values in rest.items())
-    ]
-    joined = pc.binary_join_element_wise(*parts, EMPTY) if len(parts) > 1 else parts[0]
-    return pc.binary_join_element_wise(
-        pa.repeat(pa.scalar("{", STRING), n),
-        pc.utf8_slice_codeunits(joined, 2),
-        pa.repeat(pa.scalar("}", STRING), n),
-        EMPTY,
-    )
+    return escaped(attrs_json(rest, n))
 
 
 def copy_features(conn: Connection, table: Table, columns: FeatureColumns) -> int:
