@@ -120,7 +120,7 @@ def instrument(stages: Stages) -> None:
         (batches, "normalise", "normalise (a batch's catalogue fields)"),
         (feature_checks, "check_geometries", "geometry validity (a batch)"),
         (feature_checks, "check_fields", "required fields, markup (a batch)"),
-        (write.DeliveryWriter, "add", "to the writer (waits while a batch is queued)"),
+        (write.DeliveryWriter, "add", "to the writer (waits until the worker takes it)"),
         (river_batches, "check_sides", "bank sides (a batch)"),
         (river_batches, "check_zones_in_range", "zones within ranges (a batch)"),
         (ratio_check.ZoneRatios, "add", "ratio check: stretches measured (a batch)"),

@@ -5,11 +5,10 @@ Imports, the demo loader, the ledger and the province loader all write features 
 :func:`prepare_features`: the same write, made ready on one thread and sent on another). PostGIS
 gets one ``COPY`` per table (binary by :mod:`gis_service.db.backends.pgbinary` where the table's
 types allow, else text by :mod:`gis_service.db.backends.pgcopy`), SpatiaLite an executemany
-(:mod:`gis_service.db.backends.sqlite_rows`): the backend says which (``copy_load``) and spells the
-filters. Here: which values go to which column
+(:mod:`gis_service.db.backends.sqlite_rows`), both from the same columns (:func:`column_values`): the
+backend says which (``copy_load``) and spells the filters. Here: which values go to which column
 (catalogue fields, ``attrs``, defaults COPY would bypass), geometries shaped for their column, the
-deliveries of a versioned import and their reports, and filters on thousands of keys
-(:func:`member_of`).
+deliveries of a versioned import and their reports, and filters on thousands of keys (:func:`member_of`).
 Nothing here commits.
 """
 
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, overload
 
@@ -35,7 +33,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
-from gis_service.db.backends.columns import FeatureColumns, json_default, json_text
+from gis_service.db.backends.columns import FeatureColumns, json_default, json_text, plain
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
 
@@ -181,19 +179,6 @@ def prepare_features(
     return PreparedFeatures(features_copy(conn, table_of(layer), layer, gdf, extra or {}))
 
 
-def _plain(value: Any) -> Any:
-    """Return ``value`` as a JSON- and DB-friendly Python value (None for NaN/NaT)."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
 def feature_rows(
     layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
@@ -208,12 +193,12 @@ def feature_rows(
     names = [f.name for f in layer.fields if f.name in gdf.columns]
     records = gdf[names].to_dict("records") if names else [{} for _ in range(len(gdf))]
     scalars = {k: v for k, v in (extra or {}).items() if not isinstance(v, pd.Series | np.ndarray | list)}
-    per_row = {k: [_plain(x) for x in v] for k, v in (extra or {}).items() if k not in scalars}
+    per_row = {k: [plain(x) for x in v] for k, v in (extra or {}).items() if k not in scalars}
     rows = []
     for i, (record, wkb) in enumerate(zip(records, wkbs, strict=True)):
         row: dict[str, Any] = {"attrs": {}}
         for name, value in record.items():
-            value = _plain(value)
+            value = plain(value)
             if name in columns:
                 row[name] = value
             elif value is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,19 @@ class FeatureColumns:
     shape: Callable[[np.ndarray], np.ndarray]  # makes a part of ``geoms`` what the geometry column holds
 
 
+def plain(value: Any) -> Any:
+    """Return a numpy or pandas value as the plain Python value a driver binds and JSON writes (None for NaN/NaT)."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
 def json_default(value: Any) -> Any:
     """Serialise dates and numpy scalars inside JSON columns."""
     if hasattr(value, "isoformat"):
@@ -46,7 +60,7 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
-def by_identity(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _by_identity(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return codes grouping ``values`` by object identity and the index of each group's first value.
 
     Rows sharing one object (the same ``extra`` for a whole delivery) then encode once.
@@ -63,7 +77,7 @@ def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:
-        codes, first = by_identity(values)
+        codes, first = _by_identity(values)
         uniques = values[first]
         codes[pd.isna(values)] = -1
     return codes, np.asarray(uniques, dtype=object)

@@ -26,7 +26,7 @@ import shapely
 from sqlalchemy import Boolean, Column, Connection, Date, DateTime, Float, Integer, Table
 from sqlalchemy.types import JSON
 
-from gis_service.db.backends.columns import FeatureColumns, attrs_json, by_identity, json_text
+from gis_service.db.backends.columns import FeatureColumns, attrs_json, distinct, json_text
 from gis_service.db.models import SRID
 
 CHUNK_ROWS = 20_000  # rows a COPY chunk: big enough to amortise, small enough to overlap with the server
@@ -99,12 +99,7 @@ def copy_text(values: np.ndarray | pa.Array, encode: Callable[[Any], str]) -> pa
     if encode is _text and pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
         return escaped(pa.array(values, type=STRING, from_pandas=True))
     values = np.asarray(values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values, dtype=object)
-    try:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    except TypeError:  # unhashable values (lists, dicts): encode each distinct object once
-        codes, first = by_identity(values)
-        uniques = values[first]
-        codes[pd.isna(values)] = -1
+    codes, uniques = distinct(values)  # unhashable values (lists, dicts): each distinct object once
     texts = escaped(pa.array([*map(encode, uniques), None], type=STRING))
     # -1 (null) picks the appended None, which escaping made \N.
     return texts.take(pa.array(np.where(codes < 0, len(uniques), codes)))

@@ -16,12 +16,11 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import shapely
 from sqlalchemy import Column, Connection, Table
 
-from gis_service.db.backends.columns import FeatureColumns, attrs_json
+from gis_service.db.backends.columns import FeatureColumns, attrs_json, plain
 from gis_service.db.models import SRID
 
 # What the driver binds as it is; any other value (a numpy scalar, a pandas timestamp) is made plain first.
@@ -31,12 +30,11 @@ PLAIN = (str, int, float, bool, bytes, dt.date, type(None))
 def insert_rows(conn: Connection, table: Table, columns: FeatureColumns) -> int:
     """Insert ``columns`` (the typed columns, the ``attrs`` fields, the geometries) into ``table``; return how many
     rows."""
-    values, rest, geoms = columns.values, columns.rest, columns.geoms
-    n = len(geoms)
-    names = [*values, "attrs", "geom"]
-    cells = [_bound(table.c[name], column, conn) for name, column in values.items()]
-    cells.append(attrs_json(rest, n).to_pylist())
-    cells.append(shapely.to_wkb(columns.shape(geoms)).tolist())  # None stays None: GeomFromWKB(NULL) is NULL
+    n = len(columns.geoms)
+    names = [*columns.values, "attrs", "geom"]
+    cells = [_bound(table.c[name], values, conn) for name, values in columns.values.items()]
+    cells.append(attrs_json(columns.rest, n).to_pylist())
+    cells.append(shapely.to_wkb(columns.shape(columns.geoms)).tolist())  # None stays None: GeomFromWKB(NULL) is NULL
     quoted = ", ".join(f'"{name}"' for name in names)
     marks = ", ".join(["?"] * (len(names) - 1) + [f"GeomFromWKB(?, {SRID})"])
     # Names from the table's metadata, never from a file; every value is bound.
@@ -54,17 +52,6 @@ def _bound(column: Column[Any], values: np.ndarray | pa.Array, conn: Connection)
     else:
         items = np.asarray(values, dtype=object).tolist()
         if any(not isinstance(v, PLAIN) for v in items):
-            items = [_plain(v) for v in items]
+            items = [plain(v) for v in items]
     process = column.type.bind_processor(conn.dialect)
     return [process(v) for v in items] if process is not None else items
-
-
-def _plain(value: Any) -> Any:
-    """Return a numpy or pandas value as the plain Python value SQLAlchemy would bind (None for NaN/NaT)."""
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.to_pydatetime()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
