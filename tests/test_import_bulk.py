@@ -11,10 +11,12 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import psycopg
 import pytest
 import shapely
 import shapely.affinity
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import FieldSpec, bundled_catalogue
@@ -29,7 +31,7 @@ from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
 from gis_service.settings import Settings
 from gis_service.store.bulk import PreparedFeatures, feature_rows, insert_features
-from gis_service.store.deliveries import DeliveryBatches
+from gis_service.store.deliveries import DeliveryBatches, submit_delivery
 from gis_service.store.features import read_features
 from gis_service.store.tables import table_of
 from tests.test_import_fixtures import cli, stored_counts, zip_files
@@ -37,6 +39,8 @@ from tests.test_import_fixtures import write as write_file
 
 DEMO = Path(__file__).resolve().parent.parent / "shapefiles"
 DEMO_RIVERS = [f"WS00{i}" for i in range(1, 7)]
+# What a write the database refuses raises: SQLAlchemy's error, or psycopg's own from a COPY on its cursor.
+REFUSED = (DBAPIError, psycopg.Error)
 
 
 def demo_zones(tmp_path: Path) -> Path:
@@ -454,3 +458,121 @@ def test_an_import_holds_one_connection_of_the_pool(demo_engine: Engine, tmp_pat
         )
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
     assert stored_counts(demo_engine)["zones"] == before["zones"] + report["stored"]
+
+
+def spatialite_triggers(conn: Any, table: str = "zones") -> list[tuple[str, str]]:
+    """The triggers SpatiaLite keeps on ``table`` (name and text); none on PostGIS."""
+    if conn.dialect.name != "sqlite":
+        return []
+    query = text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t").bindparams(t=table)
+    rows = conn.execute(query)
+    return sorted((str(name), str(sql)) for name, sql in rows)
+
+
+def index_boxes(conn: Any, ids: list[int]) -> list[tuple[float, ...]]:
+    """The R*Tree's boxes of the rows ``ids`` of ``zones``, in that order (SpatiaLite; none on PostGIS)."""
+    if conn.dialect.name != "sqlite":
+        return []
+    found = dict(
+        (row[0], tuple(row[1:]))
+        for row in conn.execute(text("SELECT pkid, xmin, xmax, ymin, ymax FROM idx_zones_geom")).all()
+    )
+    return [found[i] for i in ids]
+
+
+def some_zones(n: int, seed: int, river: str = "A") -> gpd.GeoDataFrame:
+    """``n`` random zone stretches of two or three vertices around the demo district (coordinates to 15 digits)."""
+    rng = np.random.default_rng(seed)
+    starts = rng.uniform([106.5, 28.5], [107.5, 29.5], size=(n, 2))
+    lines = [
+        shapely.LineString(np.cumsum(np.vstack([s, rng.normal(0, 0.003, size=(1 + i % 2, 2))]), axis=0))
+        for i, s in enumerate(starts)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "river_code": [river] * n,
+            "bank": ["left"] * n,
+            "zone_type": ["protected"] * n,
+            "code": [f"Z{i}" for i in range(n)],
+        },
+        geometry=lines,
+        crs=4490,
+    )
+
+
+def test_a_bulk_write_leaves_the_spatial_index_and_its_checks_as_row_by_row_writes_do(engine: Engine) -> None:
+    """The bulk write (SpatiaLite: its row triggers set aside, their work done once after) against SQLAlchemy's
+    executemany (every trigger firing): box reads find exactly the rows a scan finds, the R*Tree holds the same
+    boxes for the same geometries, the triggers come back as they were, and a geometry of the wrong type is still
+    refused with nothing kept."""
+    zones = bundled_catalogue()["zones"]
+    table = table_of(zones)
+    with engine.connect() as conn:
+        triggers = spatialite_triggers(conn)
+    assert len(triggers) == (8 if engine.dialect.name == "sqlite" else 0)
+    frame = some_zones(600, seed=7)
+    with transaction(engine) as session:
+        delivery = submit_delivery(session, zones, "A", frame.iloc[:1], actor="t")
+        conn = session.connection()
+        assert insert_features(session, zones, frame, {"delivery_id": delivery.id}) == 600
+        rows = feature_rows(zones, frame.assign(code=[f"{c}-sa" for c in frame["code"]]), {"delivery_id": delivery.id})
+        conn.execute(insert(table), rows)
+        assert spatialite_triggers(conn) == triggers  # back inside the transaction, before its commit
+    with engine.connect() as conn:
+        assert spatialite_triggers(conn) == triggers
+        ids = dict(conn.execute(select(table.c.code, table.c.id)).all())
+        bulk = [ids[c] for c in frame["code"]]
+        row_by_row = [ids[f"{c}-sa"] for c in frame["code"]]
+        assert index_boxes(conn, bulk) == index_boxes(conn, row_by_row)
+        stored = read_features(conn, zones, current_only=False)
+        rng = np.random.default_rng(11)
+        for x, y in rng.uniform([106.5, 28.5], [107.5, 29.5], size=(25, 2)):
+            box = (x, y, x + 0.05, y + 0.05)
+            by_box = read_features(conn, zones, bbox=box, current_only=False)
+            scanned = stored[stored.intersects(shapely.box(*box))]
+            assert sorted(by_box["code"]) == sorted(scanned["code"]), box
+            assert len(by_box) > 0 or len(scanned) == 0
+    # A point where the column takes lines only (rivers: MultiLineString): refused, the triggers back, nothing kept.
+    with engine.connect() as conn:
+        river_triggers = spatialite_triggers(conn, "rivers")
+    assert len(river_triggers) == (8 if engine.dialect.name == "sqlite" else 0)
+    before = stored_counts(engine)
+    rivers = gpd.GeoDataFrame(
+        {"code": ["P1", "P2"], "name": ["甲", "乙"]},
+        geometry=[shapely.LineString([(106.9, 28.9), (106.91, 28.91)]), shapely.Point(106.9, 28.9)],
+        crs=4490,
+    )
+    with pytest.raises(REFUSED) as refused:
+        with transaction(engine) as session:
+            conn = session.connection()
+            try:
+                insert_features(session, bundled_catalogue()["rivers"], rivers)
+            finally:
+                assert spatialite_triggers(conn, "rivers") == river_triggers
+    if engine.dialect.name == "sqlite":
+        assert "rivers.geom violates Geometry constraint" in str(refused.value)
+    assert stored_counts(engine) == before
+    with engine.connect() as conn:
+        assert spatialite_triggers(conn, "rivers") == river_triggers
+
+
+def test_a_bulk_write_that_fails_midway_puts_the_triggers_back_before_the_rollback(engine: Engine) -> None:
+    """A row the table refuses in the middle of a bulk write (no river): the error reaches the caller, the
+    SpatiaLite triggers are back in its transaction at once, and its rollback keeps none of the write."""
+    zones = bundled_catalogue()["zones"]
+    with engine.connect() as conn:
+        triggers = spatialite_triggers(conn)
+    frame = some_zones(50, seed=3)
+    frame.loc[25, "river_code"] = None
+    with transaction(engine) as session:
+        delivery_id = submit_delivery(session, zones, "A", frame.iloc[:1], actor="t").id
+    before = stored_counts(engine)
+    with engine.connect() as conn:
+        conn.begin()
+        with pytest.raises(REFUSED):
+            insert_features(conn, zones, frame, {"delivery_id": delivery_id})
+        assert spatialite_triggers(conn) == triggers
+        conn.rollback()
+    assert stored_counts(engine) == before
+    with engine.connect() as conn:
+        assert spatialite_triggers(conn) == triggers
