@@ -35,6 +35,7 @@ from gis_service.store.deliveries import DeliveryBatches, submit_delivery
 from gis_service.store.features import read_features
 from gis_service.store.tables import table_of
 from tests.test_import_fixtures import cli, stored_counts, zip_files
+from tests.test_import_fixtures import run as run_cli
 from tests.test_import_fixtures import write as write_file
 
 DEMO = Path(__file__).resolve().parent.parent / "shapefiles"
@@ -53,6 +54,21 @@ def zones_of(engine: Engine, river: str) -> gpd.GeoDataFrame:
     with engine.connect() as conn:
         zones = read_features(conn, "zones", where={"river_code": river})
     return zones.drop(columns=["id", "delivery_id"])
+
+
+def test_the_cli_names_each_stored_delivery_on_a_line_of_its_own(demo_engine: Engine, tmp_path: Path) -> None:
+    """Without ``--json`` the import prints one line per river's new delivery, as the database holds it."""
+    result = run_cli("import", "zones", str(demo_zones(tmp_path)), "--quiet")
+    assert result.exit_code == 0, result.stdout
+    with demo_engine.connect() as conn:
+        stored = conn.execute(
+            select(Delivery.river_code, Delivery.version, Delivery.id)
+            .where(Delivery.layer == "zones", Delivery.version == 2)
+            .order_by(Delivery.river_code)
+        ).all()
+    assert [r.river_code for r in stored] == DEMO_RIVERS
+    lines = [line for line in result.stdout.splitlines() if line.startswith("河流 ")]
+    assert lines == [f"河流 {r.river_code}：第 2 版，交付编号 {r.id}，状态 submitted" for r in stored]
 
 
 def test_zone_set_is_one_delivery_per_river_each_with_its_own_report(demo_engine: Engine, tmp_path: Path) -> None:
