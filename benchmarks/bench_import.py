@@ -24,6 +24,11 @@ ours is timed inside the child around the import (Python start-up and imports ex
 separately). Targets (issue 16): ours / ogr2ogr ≤ 1.2 at 200 000 stretches, peak ≤ 350 MB and no
 higher at 1 000 000.
 
+The embedded default is measured the same way (``--backends spatialite``; both by default): ours into a
+scratch SpatiaLite file holding the same rivers and ranges, against ``ogr2ogr -update -f SQLite`` loading
+the file into a new table of that same SpatiaLite file (its spatial index created). No target in the
+issue; the figures show how far the embedded default is from GDAL's pace.
+
 An extra line measures the same import with the shoreline ratio check left out (in a second
 scratch database set up the same way), to show how much of the gap the ratio check accounts for;
 the real import always computes it.
@@ -115,13 +120,13 @@ def child(url: str, path: Path, out: Path, *, skip_ratios: bool = False) -> None
     out.write_text(json.dumps(figures))
 
 
-def run_ours(url: str, path: Path, *, skip_ratios: bool = False) -> tuple[Measure, dict]:
+def run_ours(url: str, path: Path, *, skip_ratios: bool = False, label: str | None = None) -> tuple[Measure, dict]:
     """Run the child import; return its measure (in-child time, the child's own peak RSS) and its output.
 
     Started by :func:`~benchmarks.common.measure_command`'s launcher, as the reference is: a child forked
     from this process would count this process's memory at the fork in its peak.
     """
-    label = "rivergis import zones (read+validate+COPY)" + (" without the ratio check" if skip_ratios else "")
+    label = label or "rivergis import zones (read+validate+COPY)" + (" without the ratio check" if skip_ratios else "")
     with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
         figures = Path(tmp) / "figures.json"
         argv = [sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path), "--out", str(figures)]
@@ -156,6 +161,32 @@ def run_ogr2ogr(url: str, path: Path, table: str) -> Measure:
         "-overwrite",
     ]
     return measure_command("ogr2ogr -f PostgreSQL", argv)
+
+
+def run_ogr2ogr_spatialite(database: Path, path: Path, table: str) -> Measure:
+    """Load ``path`` with ogr2ogr into a new ``table`` of the SpatiaLite file ``database``; wall time and peak RSS."""
+    argv = ["ogr2ogr", "-update", "-f", "SQLite", str(database), str(path), "-nln", table, "-lco", "GEOMETRY_NAME=geom"]
+    return measure_command("ogr2ogr -f SQLite (SpatiaLite)", argv)
+
+
+def bench_spatialite(folder: Path, path: Path, n: int) -> None:
+    """Import ``path`` into a scratch SpatiaLite file set up as the PostGIS one, beside ogr2ogr into the same file."""
+    with tempfile.TemporaryDirectory(prefix="rg-bench-sqlite-") as tmp:
+        database = Path(tmp) / "bench.sqlite"
+        url = f"sqlite:///{database}"
+        prepare_database(url, folder)
+        reference = run_ogr2ogr_spatialite(database, path, f"ogr_zones_{n}")
+        ours, out = run_ours(url, path, label="rivergis import zones on SpatiaLite (read+validate+insert)")
+    assert out["stored"] == n, out
+    report(
+        f"import_zones_{n}_spatialite",
+        ours,
+        reference,
+        features=n,
+        deliveries=out["deliveries"],
+        findings=out["counts"],
+        process_wall_seconds=out["process_wall_seconds"],
+    )
 
 
 def subset(source: Path, n: int, folder: Path) -> Path:
@@ -201,6 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 10_000])
     parser.add_argument("--million", action="store_true", help="1 000 000 stretches (pieces of the province's)")
+    parser.add_argument("--backends", nargs="+", choices=["postgis", "spatialite"], default=["postgis", "spatialite"])
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
     parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
     parser.add_argument("--skip-ratios", action="store_true", help=argparse.SUPPRESS)
@@ -221,34 +253,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = subset(zones, n, Path(tmp))
-            with scratch_postgis() as url:
-                prepare_database(url, folder)
-                reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
-                ours, out = run_ours(url, path)
-            with scratch_postgis() as url:
-                prepare_database(url, folder)
-                bare, bare_out = run_ours(url, path, skip_ratios=True)
-            assert out["stored"] == n == bare_out["stored"], (out, bare_out)
-            report(
-                f"import_zones_{n}",
-                ours,
-                reference,
-                features=n,
-                deliveries=out["deliveries"],
-                findings=out["counts"],
-                process_wall_seconds=out["process_wall_seconds"],
-                without_ratio_check={
-                    "seconds": round(bare.seconds, 3),
-                    "peak_mb": round(bare.peak_mb, 1),
-                    "ratio": round(bare.seconds / reference.seconds, 3),
-                },
-            )
-            share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
-            print(
-                f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
-                f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
-                f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
-            )
+            if "postgis" in args.backends:
+                with scratch_postgis() as url:
+                    prepare_database(url, folder)
+                    reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
+                    ours, out = run_ours(url, path)
+                with scratch_postgis() as url:
+                    prepare_database(url, folder)
+                    bare, bare_out = run_ours(url, path, skip_ratios=True)
+                assert out["stored"] == n == bare_out["stored"], (out, bare_out)
+                report(
+                    f"import_zones_{n}",
+                    ours,
+                    reference,
+                    features=n,
+                    deliveries=out["deliveries"],
+                    findings=out["counts"],
+                    process_wall_seconds=out["process_wall_seconds"],
+                    without_ratio_check={
+                        "seconds": round(bare.seconds, 3),
+                        "peak_mb": round(bare.peak_mb, 1),
+                        "ratio": round(bare.seconds / reference.seconds, 3),
+                    },
+                )
+                share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
+                print(
+                    f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
+                    f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
+                    f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
+                )
+            if "spatialite" in args.backends:
+                bench_spatialite(folder, path, n)
 
 
 if __name__ == "__main__":
