@@ -307,8 +307,8 @@ class SpatialSQL:
         return len(rows)
 
     def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
-        """Return ``n`` new ids of ``table``'s serial ``id`` column, drawn at once (``copy_load`` backends)."""
-        raise NotImplementedError(f"{type(self).__name__} draws ids as it inserts (RETURNING)")
+        """Return ``n`` new ids of ``table``'s serial ``id`` column, drawn at once (a bulk write then names them)."""
+        raise NotImplementedError(f"{type(self).__name__} has no way to draw ids")
 
 
 def wkb_param(wkb: Any) -> ColumnElement[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 from sqlalchemy import ColumnElement, Connection, Integer, Select, Table, and_, cast, func, literal_column, select, text
 
 from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
@@ -47,6 +48,16 @@ class SpatiaLiteSQL(SpatialSQL):
         """``floor`` from a cast (SQLite has ``floor`` only when built with its maths functions)."""
         whole = cast(value, Integer)
         return whole - cast(value < whole, Integer)
+
+    def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
+        """Return the ``n`` ids SQLite would give ``table``'s next rows (its largest ``id`` plus one, on).
+
+        The caller writes them in the same transaction: one that holds SQLite's write lock (a write
+        transaction begins ``IMMEDIATE``), or one whose later write fails if another wrote since its read
+        (WAL: a stale snapshot cannot write), so no two transactions draw the same ids.
+        """
+        last = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+        return np.arange(int(last) + 1, int(last) + 1 + n, dtype=np.int64)
 
     def layer_extents(self, conn: Connection, tables: Sequence[Table]) -> list[BBox | None]:
         """``Extent`` of each table, in one query."""
