@@ -246,18 +246,19 @@ def test_refresh_statistics_after_a_load(engine: Engine) -> None:
 
 
 def test_serial_ids_are_new_ids_of_the_table(engine: Engine) -> None:
-    """A COPY-loading backend draws three distinct new ids; the next insert gets a larger one."""
+    """Both backends draw distinct ids above every id the table holds; written by the caller, they are the rows'
+    ids, and the next insert gets a larger one."""
     backend = _backend(engine)
+    row = {"layer": "zones", "status": "submitted", "feature_count": 0}
     with backend.transaction() as session:
-        if not backend.copy_load:
-            with pytest.raises(NotImplementedError):
-                backend.serial_ids(session.connection(), DELIVERIES, 3)
-            return
-        ids = backend.serial_ids(session.connection(), DELIVERIES, 3)
-        later = session.scalar(
-            insert(DELIVERIES)
-            .values(river_code="A", layer="zones", version=1, status="submitted", feature_count=0)
-            .returning(DELIVERIES.c.id)
-        )
+        conn = session.connection()
+        first = conn.scalar(insert(DELIVERIES).values(river_code="A", version=1, **row).returning(DELIVERIES.c.id))
+        ids = backend.serial_ids(conn, DELIVERIES, 3)
+        conn.execute(insert(DELIVERIES), [{"id": int(i), "river_code": f"B{i}", "version": 1, **row} for i in ids])
+        later = conn.scalar(insert(DELIVERIES).values(river_code="C", version=1, **row).returning(DELIVERIES.c.id))
     assert len(set(ids.tolist())) == 3
+    assert first is not None and min(ids.tolist()) > first
     assert later is not None and later > max(ids.tolist())
+    with engine.connect() as conn:
+        stored = set(conn.scalars(select(DELIVERIES.c.id).where(DELIVERIES.c.river_code.like("B%"))))
+    assert stored == set(ids.tolist())
