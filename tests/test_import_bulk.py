@@ -11,6 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 import shapely
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import FieldSpec, bundled_catalogue
 from gis_service.clock import BusinessClock
 from gis_service.db import backend as backend_module
-from gis_service.db.backends import pgbinary, pgcopy
+from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery, DeliveryReport, Zone
 from gis_service.errors import DeliveryRejected
@@ -284,9 +285,11 @@ def test_the_copy_worker_holds_a_batch_as_its_encoded_rows_until_the_server_has_
     handed = threading.Event()
     prepare = DeliveryBatches.prepare
 
-    def prepared(self: DeliveryBatches, session: Session, features: gpd.GeoDataFrame) -> PreparedFeatures:
+    def prepared(
+        self: DeliveryBatches, session: Session, features: gpd.GeoDataFrame, index: Any = None
+    ) -> PreparedFeatures:
         handed.wait(10)  # the main thread has moved on to its next batch and let go of this one
-        return prepare(self, session, features)
+        return prepare(self, session, features, index)
 
     monkeypatch.setattr(DeliveryBatches, "prepare", prepared)
     with transaction(demo_engine) as session:
@@ -372,6 +375,85 @@ def test_a_failed_store_raises_and_stores_nothing(
         )
     assert stored_counts(demo_engine) == before
     assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
+
+
+def test_an_import_in_batches_indexes_every_stretch_and_leaves_the_index_upkeep_as_it_was(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SpatiaLite sets its spatial index's upkeep aside for an import written batch by batch and brings the index up
+    to date on a worker while the next batch is read: every stretch stored is found by a read of its own box, the
+    triggers are back as they were, and each batch's upkeep ran off the caller's thread. (PostGIS keeps its index
+    as rows come: the same reads find the same stretches.)"""
+    with demo_engine.connect() as conn:
+        triggers = spatialite_triggers(conn)
+    settled: list[str] = []
+    settle = sqlite_rows.SpatialTriggers.settle
+
+    def watched(self: sqlite_rows.SpatialTriggers, *, check: bool = True) -> None:
+        settled.append(threading.current_thread().name)
+        settle(self, check=check)
+
+    monkeypatch.setattr(sqlite_rows.SpatialTriggers, "settle", watched)
+    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
+    path = write_file(zones, tmp_path / "zones.gpkg")
+    settings = Settings(import_batch_rows=16)
+    with transaction(demo_engine) as session:
+        report = run_import(
+            session, path, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
+        )
+        assert spatialite_triggers(session.connection()) == triggers
+    batches = -(-len(zones) // 16)
+    if demo_engine.dialect.name == "sqlite":
+        # One upkeep a batch on the worker, then the writer's last one (nothing left) as it puts the triggers back.
+        assert settled == ["rivergis-index"] * batches + [threading.current_thread().name]
+    else:
+        assert settled == []
+    ids = [d["id"] for d in report["deliveries"]]
+    with demo_engine.connect() as conn:
+        assert spatialite_triggers(conn) == triggers
+        stored = read_features(conn, "zones", current_only=False)
+        stored = stored[stored["delivery_id"].isin(ids)]
+        assert len(stored) == len(zones) == report["stored"]
+        for stretch in stored.itertuples():
+            by_box = read_features(conn, "zones", bbox=stretch.geometry.bounds, current_only=False)
+            assert stretch.id in set(by_box["id"]), stretch.code
+
+
+def test_a_failure_of_the_writers_background_work_stores_nothing_and_keeps_the_transaction(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's work off the caller's thread fails (PostGIS: a batch's COPY; SpatiaLite: a batch's index
+    upkeep): the import raises that error, nothing of it is kept, the index upkeep is back, and the caller's
+    transaction goes on."""
+    with demo_engine.connect() as conn:
+        triggers = spatialite_triggers(conn)
+    calls: list[str] = []
+
+    def broken(*_args: Any, **_kw: Any) -> None:
+        calls.append(threading.current_thread().name)
+        raise OSError("disk full")
+
+    if demo_engine.dialect.name == "sqlite":
+        monkeypatch.setattr(sqlite_rows.SpatialTriggers, "settle", broken)
+    else:
+        monkeypatch.setattr(DeliveryBatches, "prepare", broken)
+    before = stored_counts(demo_engine)
+    bad = zone_file(demo_engine, tmp_path, "z.gpkg")
+    settings = Settings(import_batch_rows=4)
+    with transaction(demo_engine) as session:
+        with pytest.raises(OSError, match="disk full"):
+            run_import(session, bad, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock())
+        assert calls and set(calls) == {"rivergis-index" if demo_engine.dialect.name == "sqlite" else "rivergis-copy"}
+        assert spatialite_triggers(session.connection()) == triggers
+        assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
+        monkeypatch.undo()
+        report = run_import(
+            session, bad, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
+        )
+    assert stored_counts(demo_engine)["zones"] == before["zones"] + report["stored"]
+    assert not [t for t in threading.enumerate() if t.name in {"rivergis-copy", "rivergis-index"}]
+    with demo_engine.connect() as conn:
+        assert spatialite_triggers(conn) == triggers
 
 
 @pytest.mark.parametrize("layer_lock_from", [backend_module.LOCK_LAYER_RIVERS, 0], ids=["river-locks", "layer-lock"])

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
+from gis_service.db.backends.base import IndexWork
 from gis_service.db.backends.columns import FeatureColumns, json_default, json_text, plain
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
@@ -164,7 +165,11 @@ class PreparedFeatures:
 
 
 def prepare_features(
-    session: Session | Connection, layer: LayerSpec, gdf: gpd.GeoDataFrame, extra: Mapping[str, Any] | None = None
+    session: Session | Connection,
+    layer: LayerSpec,
+    gdf: gpd.GeoDataFrame,
+    extra: Mapping[str, Any] | None = None,
+    index: IndexWork | None = None,
 ) -> PreparedFeatures:
     """Make ``gdf``'s features ready to insert as :func:`insert_features` does, written when :meth:`insert` is called.
 
@@ -175,7 +180,7 @@ def prepare_features(
     """
     conn = session.connection() if isinstance(session, Session) else session
     if gdf.empty or not backend_for(conn).copy_load:
-        return PreparedFeatures(functools.partial(insert_features, conn, layer, gdf, extra))
+        return PreparedFeatures(functools.partial(insert_features, conn, layer, gdf, extra, index=index))
     return PreparedFeatures(features_copy(conn, table_of(layer), layer, gdf, extra or {}))
 
 
@@ -218,6 +223,7 @@ def insert_features(
     extra: Mapping[str, Any] | None = None,
     *,
     ids: Literal[False] = False,
+    index: IndexWork | None = None,
 ) -> int: ...
 
 
@@ -229,6 +235,7 @@ def insert_features(
     extra: Mapping[str, Any] | None = None,
     *,
     ids: Literal[True],
+    index: IndexWork | None = None,
 ) -> np.ndarray: ...
 
 
@@ -239,12 +246,14 @@ def insert_features(
     extra: Mapping[str, Any] | None = None,
     *,
     ids: bool = False,
+    index: IndexWork | None = None,
 ) -> int | np.ndarray:
     """Insert the features of ``gdf`` into the layer's table; return how many, or with ``ids`` their new ids in order.
 
     The one entry point of every bulk writer (imports, the demo, the ledger, the province loader):
     PostGIS gets a single ``COPY``, SpatiaLite an executemany; with ``ids`` they are drawn first
-    (:meth:`~gis_service.db.backends.base.SpatialSQL.serial_ids`).
+    (:meth:`~gis_service.db.backends.base.SpatialSQL.serial_ids`). ``index``: the table's index upkeep the
+    caller set aside (:meth:`~gis_service.db.backends.base.SpatialSQL.deferred_index`), left to it.
     ``extra`` values are scalars or per-row sequences.
     """
     if gdf.empty:
@@ -257,7 +266,7 @@ def insert_features(
     if backend.copy_load:
         count = features_copy(conn, table, layer, gdf, more)()
     else:  # SpatiaLite: one executemany on the driver's cursor, its rows made column by column
-        count = sqlite_rows.insert_rows(conn, table, column_values(table, layer, gdf, more))
+        count = sqlite_rows.insert_rows(conn, table, column_values(table, layer, gdf, more), index)
     return new_ids if new_ids is not None else count
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.backend import session_backend
+from gis_service.db.backends.base import IndexWork
 from gis_service.db.models import Delivery, DeliveryReport, utcnow
 from gis_service.errors import BadRequest, Conflict, NotFound
 from gis_service.runtime import shared_texts
@@ -184,11 +185,13 @@ class DeliveryBatches:
         self.layer_locked = False  # the layer's lock is held (``whole_layer``): taken once, held to the commit
         self.rivers: dict[str, RiverDelivery] = {}
 
-    def add(self, session: Session, features: gpd.GeoDataFrame) -> int:
-        """Add the deliveries of rivers new in ``features``, then write the features; return how many."""
-        return self.prepare(session, features).insert()
+    def add(self, session: Session, features: gpd.GeoDataFrame, index: IndexWork | None = None) -> int:
+        """Add the deliveries of rivers new in ``features``, then write the features; return how many.
 
-    def prepare(self, session: Session, features: gpd.GeoDataFrame) -> PreparedFeatures:
+        ``index``: the layer table's index upkeep the caller set aside (see ``bulk.insert_features``)."""
+        return self.prepare(session, features, index).insert()
+
+    def prepare(self, session: Session, features: gpd.GeoDataFrame, index: IndexWork | None = None) -> PreparedFeatures:
         """Add the deliveries of rivers new in ``features``; return the features made ready to write."""
         river = shared_texts(features["river_code"])
         position, uniques = pd.factorize(river, sort=True)
@@ -208,7 +211,8 @@ class DeliveryBatches:
         for code, n in zip(codes, counts, strict=True):
             self.rivers[code].count += int(n)
         ids = np.array([self.rivers[c].id for c in codes], dtype=np.int64)
-        return prepare_features(session, self.layer, features, {"delivery_id": ids[position], "river_code": river})
+        extra = {"delivery_id": ids[position], "river_code": river}
+        return prepare_features(session, self.layer, features, extra, index)
 
     def finish(self, session: Session) -> list[Submitted]:
         """Set the feature count of deliveries whose river came in several batches; return them by river code."""

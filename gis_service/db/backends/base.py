@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,19 @@ class BoundFilter:
     apply: Callable[[Select[Any]], Select[Any]]  # adds the filters to a query
     shape: tuple[Any, ...] | None  # what a statement built with ``apply`` can be reused for; None: not reusable
     params: dict[str, Any]  # the values of the bound parameters
+
+
+class IndexWork(Protocol):
+    """Index upkeep that bulk writes into one table set aside (SpatiaLite's row triggers,
+    :class:`~gis_service.db.backends.sqlite_rows.SpatialTriggers`): done for the rows written so far by
+    :meth:`settle` (SQL only: a worker thread may run it while nothing else uses the connection), ended by
+    :meth:`close`, which the writer must call before its transaction commits."""
+
+    def settle(self, *, check: bool = True) -> None:
+        """Do the upkeep for the rows written since the last settle; ``check``: raise on rows the table refuses."""
+
+    def close(self, *, check: bool = True) -> None:
+        """Settle, then restore the upkeep for later writes."""
 
 
 class SpatialSQL:
@@ -306,6 +319,11 @@ class SpatialSQL:
         conn.execute(insert(table), rows)
         return len(rows)
 
+    def deferred_index(self, conn: Connection, table: Table) -> IndexWork | None:
+        """Set aside the index upkeep of bulk writes into ``table`` until its :meth:`IndexWork.close` (SpatiaLite's
+        row triggers); None where the database keeps its indexes as rows come, as fast (PostGIS)."""
+        return None
+
     def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
         """Return ``n`` new ids of ``table``'s serial ``id`` column, drawn at once (a bulk write then names them)."""
         raise NotImplementedError(f"{type(self).__name__} has no way to draw ids")
@@ -316,4 +334,4 @@ def wkb_param(wkb: Any) -> ColumnElement[Any]:
     return wkb if isinstance(wkb, ColumnElement) else bindparam(None, wkb, type_=LargeBinary)
 
 
-__all__ = ["CHUNK", "SRID", "BBox", "BoundFilter", "SpatialSQL", "wkb_param"]
+__all__ = ["CHUNK", "SRID", "BBox", "BoundFilter", "IndexWork", "SpatialSQL", "wkb_param"]

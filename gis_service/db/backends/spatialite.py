@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 from sqlalchemy import ColumnElement, Connection, Integer, Select, Table, and_, cast, func, literal_column, select, text
 
-from gis_service.db.backends.base import SRID, BBox, Corners, SpatialSQL, wkb_param
+from gis_service.db.backends.base import SRID, BBox, Corners, IndexWork, SpatialSQL, wkb_param
+from gis_service.db.backends.sqlite_rows import SpatialTriggers
 
 
 class SpatiaLiteSQL(SpatialSQL):
@@ -48,6 +49,10 @@ class SpatiaLiteSQL(SpatialSQL):
         """``floor`` from a cast (SQLite has ``floor`` only when built with its maths functions)."""
         whole = cast(value, Integer)
         return whole - cast(value < whole, Integer)
+
+    def deferred_index(self, conn: Connection, table: Table) -> IndexWork | None:
+        """SpatiaLite's row triggers on ``table``'s geometry set aside (:class:`SpatialTriggers`)."""
+        return SpatialTriggers(conn, table.name, "geom")
 
     def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
         """Return the ``n`` ids SQLite would give ``table``'s next rows (its largest ``id`` plus one, on).

@@ -9,8 +9,7 @@ PostGIS stores), and the geometries go as WKB into ``GeomFromWKB``: the same geo
 no text. It runs on the caller's connection, in its transaction (``exec_driver_sql``).
 
 SpatiaLite checks a geometry column, keeps its R*Tree and stamps its time by triggers that fire a row; for
-the length of one bulk insert they are set aside, and their work is done once for all the new rows
-(:func:`spatial_triggers_deferred`).
+a bulk insert they are set aside, and their work is done once for all the new rows (:class:`SpatialTriggers`).
 Nothing here commits.
 """
 
@@ -18,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ import shapely
 from sqlalchemy import Column, Connection, Table
 from sqlalchemy.exc import IntegrityError
 
+from gis_service.db.backends.base import IndexWork
 from gis_service.db.backends.columns import FeatureColumns, attrs_json, plain
 from gis_service.db.models import SRID
 
@@ -34,9 +34,14 @@ from gis_service.db.models import SRID
 PLAIN = (str, int, float, bool, bytes, dt.date, type(None))
 
 
-def insert_rows(conn: Connection, table: Table, columns: FeatureColumns) -> int:
+def insert_rows(conn: Connection, table: Table, columns: FeatureColumns, index: IndexWork | None = None) -> int:
     """Insert ``columns`` (the typed columns, the ``attrs`` fields, the geometries) into ``table``; return how many
-    rows."""
+    rows.
+
+    SpatiaLite's row triggers are set aside for the insert and their work done after it
+    (:class:`SpatialTriggers`); with ``index``, the caller's open set-aside of the table's triggers, that work
+    waits for its :meth:`~SpatialTriggers.settle`.
+    """
     n = len(columns.geoms)
     names = [*columns.values, "attrs", "geom"]
     cells = [_bound(table.c[name], values, conn) for name, values in columns.values.items()]
@@ -48,77 +53,112 @@ def insert_rows(conn: Connection, table: Table, columns: FeatureColumns) -> int:
     statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'  # noqa: S608
     rows = list(zip(*cells, strict=True))
     del cells
-    with spatial_triggers_deferred(conn, table.name, "geom"):
+    with nullcontext() if index is not None else spatial_triggers_deferred(conn, table.name, "geom"):
         # SQLAlchemy's driver-level executemany: no compiling and no processing a row, its events still fire.
         conn.exec_driver_sql(statement, rows)
     return n
 
 
-@contextmanager
-def spatial_triggers_deferred(conn: Connection, table: str, column: str) -> Iterator[None]:
-    """Insert into ``table`` without SpatiaLite's row triggers on ``column``; then do their work once, for all the
-    new rows, and put the triggers back, in the caller's transaction.
+class SpatialTriggers:
+    """SpatiaLite's insert triggers on one geometry column, set aside in the caller's transaction until
+    :meth:`close`; :meth:`settle` does their work for the rows inserted since, one statement each.
 
     SpatiaLite checks each new geometry's type and SRID (``ggi_…``), adds its box to the R*Tree (``gii_…``,
     an ``RTreeAlign`` call that prepares its own statement) and stamps ``geometry_columns_time`` (``tmi_…``),
     a row at a time. A statement that fires a trigger keeps a statement journal, and inside a savepoint
     (an import writes in one) that journal grows with the transaction: the province's 32 768-stretch
     batches took 0.31 s, then 0.65, … 1.21 s, where without the triggers each takes ~0.12 s. So the three
-    triggers are set aside for the insert (as GDAL's GeoPackage driver sets its R*Tree triggers aside
-    for a bulk append), and afterwards one statement each checks the new geometries against the column's
-    constraint, puts their boxes into the R*Tree (the same entries, float32 rounding included: SQLite's
-    R*Tree rounds a box outwards as ``RTreeAlign`` does) and stamps the time.
+    triggers are set aside (as GDAL's GeoPackage driver sets its R*Tree triggers aside for a bulk append),
+    and one statement each checks the new geometries against the column's constraint, puts their boxes
+    into the R*Tree (the same entries, float32 rounding included: SQLite's R*Tree rounds a box outwards as
+    ``RTreeAlign`` does) and stamps the time. Those statements run in SQLite without Python's lock, so
+    a caller may settle on a worker thread while it reads the next rows (``ingest.write.DeliveryWriter``),
+    as long as nothing else uses the connection meanwhile.
 
-    The new rows are those above the table's largest rowid before the insert: the transaction holds
+    The new rows are those above the table's largest rowid when last settled: the transaction holds
     SQLite's one write lock, and a new rowid is always above the largest. The triggers are dropped and
     made again from their own text inside the transaction, so no other connection ever sees them missing,
     and a rollback brings them back by itself. A geometry the constraint refuses raises ``IntegrityError``
-    (the trigger's own message) once the triggers are back; the caller rolls back, as after the trigger.
+    (the trigger's own message); the caller rolls back, as after the trigger.
     """
-    kinds = ("ggi", "gii", "tmi")  # SpatiaLite's names: constraint, index and time triggers on insert
-    names = {f"{kind}_{table}_{column}".lower(): kind for kind in kinds}
-    found = conn.exec_driver_sql(
-        "SELECT lower(name), sql FROM sqlite_master WHERE type = 'trigger' AND lower(name) IN (?, ?, ?) ORDER BY rowid",
-        tuple(names),
-    ).all()
-    rtree = f"idx_{table}_{column}"
-    has_rtree = conn.exec_driver_sql(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", (rtree,)
-    ).scalar()
-    triggers = {names[name]: (name, sql) for name, sql in found if names[name] != "gii" or has_rtree}
-    if not triggers:
-        yield
-        return
-    raw: Any = conn.connection.driver_connection
-    # Table and column names come from the table's metadata, never from a file; values are bound.
-    (last,) = conn.exec_driver_sql(f'SELECT coalesce(max(rowid), 0) FROM "{table}"').one()  # noqa: S608
-    for name, _sql in triggers.values():
-        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    refused = 0
+
+    KINDS = ("ggi", "gii", "tmi")  # SpatiaLite's names: constraint, index and time triggers on insert
+
+    def __init__(self, conn: Connection, table: str, column: str) -> None:
+        self.conn, self.table, self.column = conn, table, column
+        self.rtree = f"idx_{table}_{column}"
+        names = {f"{kind}_{table}_{column}".lower(): kind for kind in self.KINDS}
+        found = conn.exec_driver_sql(
+            "SELECT lower(name), sql FROM sqlite_master WHERE type = 'trigger' AND lower(name) IN (?, ?, ?)"
+            " ORDER BY rowid",
+            tuple(names),
+        ).all()
+        has_rtree = conn.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", (self.rtree,)
+        ).scalar()
+        # kind -> (name, text); an index trigger without its R*Tree is left alone
+        self.triggers = {names[name]: (name, sql) for name, sql in found if names[name] != "gii" or has_rtree}
+        self.raw: Any = conn.connection.driver_connection
+        self.last = self._largest()
+        for name, _sql in self.triggers.values():
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+
+    def _largest(self) -> int:
+        """Return the table's largest rowid (0 when empty)."""
+        # Table and column names come from the table's metadata, never from a file; values are bound.
+        return int(self.conn.exec_driver_sql(f'SELECT coalesce(max(rowid), 0) FROM "{self.table}"').scalar_one())  # noqa: S608
+
+    def settle(self, *, check: bool = True) -> None:
+        """Do the triggers' work for the rows inserted since the last settle: their geometries checked against the
+        column's constraint (not with ``check`` false), their boxes put into the R*Tree, the time stamped."""
+        if not self.triggers or not self.raw.in_transaction:
+            return  # nothing set aside, or SQLite rolled the transaction back, and the triggers with it
+        table, column, last = self.table, self.column, self.last
+        refused = _refused(self.conn, table, column, last) if check and "ggi" in self.triggers else 0
+        if "gii" in self.triggers:
+            self.conn.exec_driver_sql(
+                f'INSERT OR REPLACE INTO "{self.rtree}" (pkid, xmin, xmax, ymin, ymax)'  # noqa: S608
+                f' SELECT rowid, MbrMinX("{column}"), MbrMaxX("{column}"), MbrMinY("{column}"),'
+                f' MbrMaxY("{column}") FROM "{table}" WHERE rowid > ? AND MbrMinX("{column}") IS NOT NULL',
+                (last,),
+            )
+        if "tmi" in self.triggers:
+            self.conn.exec_driver_sql(
+                "UPDATE geometry_columns_time SET last_insert = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+                " WHERE lower(f_table_name) = lower(?) AND lower(f_geometry_column) = lower(?)",
+                (table, column),
+            )
+        self.last = self._largest()
+        if refused:
+            message = f"{table}.{column} violates Geometry constraint [geom-type or SRID not allowed]"
+            raise IntegrityError(
+                f"{refused} new rows of {table}", None, self.conn.dialect.loaded_dbapi.IntegrityError(message)
+            )
+
+    def close(self, *, check: bool = True) -> None:
+        """Settle the rows inserted since the last settle, then put the triggers back (even when settling fails)."""
+        if not self.triggers:
+            return  # closed already, or nothing was set aside
+        try:
+            self.settle(check=check)
+        finally:
+            triggers, self.triggers = self.triggers, {}
+            if self.raw.in_transaction:
+                for _name, sql in triggers.values():
+                    self.conn.exec_driver_sql(sql)
+
+
+@contextmanager
+def spatial_triggers_deferred(conn: Connection, table: str, column: str) -> Iterator[None]:
+    """Insert into ``table`` without SpatiaLite's row triggers on ``column``; then do their work once, for all the
+    new rows, and put the triggers back, in the caller's transaction (see :class:`SpatialTriggers`)."""
+    triggers = SpatialTriggers(conn, table, column)
     try:
         yield
-    finally:
-        if raw.in_transaction:  # otherwise SQLite rolled the transaction back, and the triggers with it
-            if "ggi" in triggers:
-                refused = _refused(conn, table, column, last)
-            if "gii" in triggers:
-                conn.exec_driver_sql(
-                    f'INSERT OR REPLACE INTO "{rtree}" (pkid, xmin, xmax, ymin, ymax)'  # noqa: S608
-                    f' SELECT rowid, MbrMinX("{column}"), MbrMaxX("{column}"), MbrMinY("{column}"),'
-                    f' MbrMaxY("{column}") FROM "{table}" WHERE rowid > ? AND MbrMinX("{column}") IS NOT NULL',
-                    (last,),
-                )
-            if "tmi" in triggers:
-                conn.exec_driver_sql(
-                    "UPDATE geometry_columns_time SET last_insert = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-                    " WHERE lower(f_table_name) = lower(?) AND lower(f_geometry_column) = lower(?)",
-                    (table, column),
-                )
-            for _name, sql in triggers.values():
-                conn.exec_driver_sql(sql)
-    if refused:
-        message = f"{table}.{column} violates Geometry constraint [geom-type or SRID not allowed]"
-        raise IntegrityError(f"{refused} new rows of {table}", None, conn.dialect.loaded_dbapi.IntegrityError(message))
+    except BaseException:
+        triggers.close(check=False)  # the caller is on its way out with its own error
+        raise
+    triggers.close()
 
 
 def _refused(conn: Connection, table: str, column: str, last: int) -> int:
