@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyogrio
@@ -169,6 +170,33 @@ def run_ogr2ogr_spatialite(database: Path, path: Path, table: str) -> Measure:
     return measure_command("ogr2ogr -f SQLite (SpatiaLite)", argv)
 
 
+def bench_postgis(folder: Path, path: Path, n: int) -> None:
+    """Import ``path`` into a scratch PostGIS database beside ogr2ogr into the same one; then without the ratio
+    check, in a second scratch database."""
+    with scratch_postgis() as url:
+        prepare_database(url, folder)
+        reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
+        ours, out = run_ours(url, path)
+    with scratch_postgis() as url:
+        prepare_database(url, folder)
+        bare, bare_out = run_ours(url, path, skip_ratios=True)
+    assert out["stored"] == n == bare_out["stored"], (out, bare_out)
+    without = {"seconds": round(bare.seconds, 3), "peak_mb": round(bare.peak_mb, 1)}
+    report_import(
+        f"import_zones_{n}",
+        ours,
+        reference,
+        out,
+        without_ratio_check={**without, "ratio": round(bare.seconds / reference.seconds, 3)},
+    )
+    share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
+    print(
+        f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
+        f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
+        f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
+    )
+
+
 def bench_spatialite(folder: Path, path: Path, n: int) -> None:
     """Import ``path`` into a scratch SpatiaLite file set up as the PostGIS one, beside ogr2ogr into the same file."""
     with tempfile.TemporaryDirectory(prefix="rg-bench-sqlite-") as tmp:
@@ -178,14 +206,20 @@ def bench_spatialite(folder: Path, path: Path, n: int) -> None:
         reference = run_ogr2ogr_spatialite(database, path, f"ogr_zones_{n}")
         ours, out = run_ours(url, path, label="rivergis import zones on SpatiaLite (read+validate+insert)")
     assert out["stored"] == n, out
+    report_import(f"import_zones_{n}_spatialite", ours, reference, out)
+
+
+def report_import(name: str, ours: Measure, reference: Measure, out: dict, **extra: Any) -> None:
+    """Keep an import's figures beside the reference's, with what it stored and found."""
     report(
-        f"import_zones_{n}_spatialite",
+        name,
         ours,
         reference,
-        features=n,
+        features=out["stored"],
         deliveries=out["deliveries"],
         findings=out["counts"],
         process_wall_seconds=out["process_wall_seconds"],
+        **extra,
     )
 
 
@@ -254,34 +288,7 @@ def main() -> None:
         for n in sizes:
             path = subset(zones, n, Path(tmp))
             if "postgis" in args.backends:
-                with scratch_postgis() as url:
-                    prepare_database(url, folder)
-                    reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
-                    ours, out = run_ours(url, path)
-                with scratch_postgis() as url:
-                    prepare_database(url, folder)
-                    bare, bare_out = run_ours(url, path, skip_ratios=True)
-                assert out["stored"] == n == bare_out["stored"], (out, bare_out)
-                report(
-                    f"import_zones_{n}",
-                    ours,
-                    reference,
-                    features=n,
-                    deliveries=out["deliveries"],
-                    findings=out["counts"],
-                    process_wall_seconds=out["process_wall_seconds"],
-                    without_ratio_check={
-                        "seconds": round(bare.seconds, 3),
-                        "peak_mb": round(bare.peak_mb, 1),
-                        "ratio": round(bare.seconds / reference.seconds, 3),
-                    },
-                )
-                share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
-                print(
-                    f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
-                    f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
-                    f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
-                )
+                bench_postgis(folder, path, n)
             if "spatialite" in args.backends:
                 bench_spatialite(folder, path, n)
 
