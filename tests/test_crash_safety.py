@@ -16,14 +16,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from tests.test_import_bulk import DEMO_RIVERS, demo_zones
+from tests.test_import_bulk import DEMO_RIVERS, demo_zones, spatial_index_whole, spatialite_triggers
 from tests.test_import_fixtures import stored_counts
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where the import dies: after the file is read; after validation; after the features and
+# Where the import dies: after the file is read; after a batch is written (SpatiaLite: its row triggers set
+# aside, the index's upkeep maybe running on its worker); after validation; after the features and
 # deliveries are written (not committed); on the way into COMMIT.
 KILL_POINTS = {
     "read": ("gis_service.ingest.pipeline", "read_delivery"),
+    "a batch written": ("gis_service.ingest.write", "DeliveryWriter.add"),
     "validated": ("gis_service.ingest.pipeline", "validate"),
     "written": ("gis_service.ingest.write", "DeliveryWriter.finish"),
     "commit": ("sqlalchemy.engine.base", "RootTransaction.commit"),
@@ -61,6 +63,8 @@ def rivergis(args: list[str], kill: tuple[str, str] | None = None) -> subprocess
 def test_an_import_killed_at_any_moment_leaves_the_previous_state(demo_engine: Engine, tmp_path: Path) -> None:
     delivery = demo_zones(tmp_path)  # the district's whole zone set: six rivers, a new version of each
     before = stored_counts(demo_engine)
+    with demo_engine.connect() as conn:
+        triggers = spatialite_triggers(conn)
     for point, kill in KILL_POINTS.items():
         died = rivergis(["import", "zones", str(delivery), "--json"], kill)
         assert died.returncode == -signal.SIGKILL, (point, died.returncode, died.stderr[-2000:])
@@ -68,6 +72,9 @@ def test_an_import_killed_at_any_moment_leaves_the_previous_state(demo_engine: E
         with demo_engine.connect() as conn:  # the database opens and is whole
             if demo_engine.dialect.name == "sqlite":
                 assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok", point
+                # The import sets SpatiaLite's row triggers aside inside its transaction: back, and the index whole.
+                assert spatialite_triggers(conn) == triggers, point
+                assert spatial_index_whole(conn, "zones"), point
             else:
                 assert conn.execute(text("SELECT count(*) FROM zones")).scalar() == before["zones"]
     rerun = rivergis(["import", "zones", str(delivery), "--json"])
@@ -75,3 +82,6 @@ def test_an_import_killed_at_any_moment_leaves_the_previous_state(demo_engine: E
     after = stored_counts(demo_engine)
     assert after["deliveries"] == before["deliveries"] + len(DEMO_RIVERS)
     assert after["zones"] > before["zones"]
+    with demo_engine.connect() as conn:
+        assert spatialite_triggers(conn) == triggers
+        assert spatial_index_whole(conn, "zones")

@@ -411,6 +411,7 @@ def test_an_import_in_batches_indexes_every_stretch_and_leaves_the_index_upkeep_
     ids = [d["id"] for d in report["deliveries"]]
     with demo_engine.connect() as conn:
         assert spatialite_triggers(conn) == triggers
+        assert spatial_index_whole(conn, "zones")
         stored = read_features(conn, "zones", current_only=False)
         stored = stored[stored["delivery_id"].isin(ids)]
         assert len(stored) == len(zones) == report["stored"]
@@ -567,6 +568,13 @@ def spatialite_triggers(conn: Any, table: str = "zones") -> list[tuple[str, str]
     return sorted((str(name), str(sql)) for name, sql in rows)
 
 
+def spatial_index_whole(conn: Any, table: str) -> bool:
+    """SpatiaLite's own check that ``table``'s R*Tree holds each row's box and no other (PostGIS: nothing to check)."""
+    if conn.dialect.name != "sqlite":
+        return True
+    return bool(conn.execute(text("SELECT CheckSpatialIndex(:t, 'geom')").bindparams(t=table)).scalar() == 1)
+
+
 def index_boxes(conn: Any, ids: list[int]) -> list[tuple[float, ...]]:
     """The R*Tree's boxes of the rows ``ids`` of ``zones``, in that order (SpatiaLite; none on PostGIS)."""
     if conn.dialect.name != "sqlite":
@@ -618,6 +626,7 @@ def test_a_bulk_write_leaves_the_spatial_index_and_its_checks_as_row_by_row_writ
         assert spatialite_triggers(conn) == triggers  # back inside the transaction, before its commit
     with engine.connect() as conn:
         assert spatialite_triggers(conn) == triggers
+        assert spatial_index_whole(conn, "zones")
         ids = dict(conn.execute(select(table.c.code, table.c.id)).all())
         bulk = [ids[c] for c in frame["code"]]
         row_by_row = [ids[f"{c}-sa"] for c in frame["code"]]
