@@ -387,13 +387,13 @@ def test_an_import_in_batches_indexes_every_stretch_and_leaves_the_index_upkeep_
     with demo_engine.connect() as conn:
         triggers = spatialite_triggers(conn)
     settled: list[str] = []
-    settle = sqlite_rows.SpatialTriggers.settle
+    settle = sqlite_rows.InsertTriggers.settle
 
-    def watched(self: sqlite_rows.SpatialTriggers, *, check: bool = True) -> None:
+    def watched(self: sqlite_rows.InsertTriggers, *, check: bool = True) -> None:
         settled.append(threading.current_thread().name)
         settle(self, check=check)
 
-    monkeypatch.setattr(sqlite_rows.SpatialTriggers, "settle", watched)
+    monkeypatch.setattr(sqlite_rows.InsertTriggers, "settle", watched)
     zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
     path = write_file(zones, tmp_path / "zones.gpkg")
     settings = Settings(import_batch_rows=16)
@@ -435,7 +435,7 @@ def test_a_failure_of_the_writers_background_work_stores_nothing_and_keeps_the_t
         raise OSError("disk full")
 
     if demo_engine.dialect.name == "sqlite":
-        monkeypatch.setattr(sqlite_rows.SpatialTriggers, "settle", broken)
+        monkeypatch.setattr(sqlite_rows.InsertTriggers, "settle", broken)
     else:
         monkeypatch.setattr(DeliveryBatches, "prepare", broken)
     before = stored_counts(demo_engine)
@@ -683,3 +683,46 @@ def test_a_bulk_write_that_fails_midway_puts_the_triggers_back_before_the_rollba
     assert stored_counts(engine) == before
     with engine.connect() as conn:
         assert spatialite_triggers(conn) == triggers
+
+
+def test_a_bulk_write_moves_the_layers_row_count_and_data_version_as_row_by_row_writes_do(engine: Engine) -> None:
+    """Problem sites written in bulk (SpatiaLite: the counting triggers set aside, then one update adding the rows)
+    against SQLAlchemy's executemany (every trigger firing): the row count equals COUNT(*) after both, the data
+    version moves by as much (SpatiaLite's triggers add one a row; PostGIS's, one a statement), the triggers are
+    back as they were."""
+    problems = bundled_catalogue()["problems"]
+    table = table_of(problems)
+
+    def counters() -> tuple[int, int, int]:
+        with engine.connect() as conn:
+            n = conn.execute(text("SELECT n FROM feature_counts WHERE layer_table = 'problems'")).scalar_one()
+            version = conn.execute(
+                text("SELECT version FROM data_versions WHERE layer_table = 'problems'")
+            ).scalar_one()
+            return int(n), int(version), int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def sites(prefix: str) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {"code": [f"{prefix}{i}" for i in range(30)], "category": ["dumping"] * 30},
+            geometry=[shapely.Point(106.8 + 0.001 * i, 28.9) for i in range(30)],
+            crs=4490,
+        )
+
+    with engine.connect() as conn:
+        triggers = spatialite_triggers(conn, "problems")
+    n0, v0, _ = counters()
+    with transaction(engine) as session:
+        assert insert_features(session, problems, sites("B")) == 30
+    n1, v1, counted = counters()
+    assert n1 == counted == n0 + 30
+    with transaction(engine) as session:
+        session.connection().execute(insert(table), feature_rows(problems, sites("R")))
+    n2, v2, counted = counters()
+    assert n2 == counted == n0 + 60
+    if engine.dialect.name == "sqlite":
+        assert v1 - v0 == v2 - v1 == 30
+    else:
+        assert v1 > v0 and v2 > v1
+    with engine.connect() as conn:
+        assert spatialite_triggers(conn, "problems") == triggers
+        assert spatial_index_whole(conn, "problems")

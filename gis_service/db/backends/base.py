@@ -52,8 +52,8 @@ class BoundFilter:
 
 
 class IndexWork(Protocol):
-    """Index upkeep that bulk writes into one table set aside (SpatiaLite's row triggers,
-    :class:`~gis_service.db.backends.sqlite_rows.SpatialTriggers`): done for the rows written so far by
+    """Index and counter upkeep that bulk writes into one table set aside (SpatiaLite's row triggers,
+    :class:`~gis_service.db.backends.sqlite_rows.InsertTriggers`): done for the rows written so far by
     :meth:`settle` (SQL only: a worker thread may run it while nothing else uses the connection), ended by
     :meth:`close`, which the writer must call before its transaction commits."""
 

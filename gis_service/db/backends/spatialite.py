@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Connection, Integer, Select, Table, and_, cast, func, literal_column, select, text
 
 from gis_service.db.backends.base import SRID, BBox, Corners, IndexWork, SpatialSQL, wkb_param
-from gis_service.db.backends.sqlite_rows import SpatialTriggers
+from gis_service.db.backends.sqlite_rows import InsertTriggers
 
 
 class SpatiaLiteSQL(SpatialSQL):
@@ -51,8 +51,8 @@ class SpatiaLiteSQL(SpatialSQL):
         return whole - cast(value < whole, Integer)
 
     def deferred_index(self, conn: Connection, table: Table) -> IndexWork | None:
-        """SpatiaLite's row triggers on ``table``'s geometry set aside (:class:`SpatialTriggers`)."""
-        return SpatialTriggers(conn, table.name, "geom")
+        """``table``'s row triggers (SpatiaLite's on its geometry, the counters) set aside (:class:`InsertTriggers`)."""
+        return InsertTriggers(conn, table.name, "geom")
 
     def serial_ids(self, conn: Connection, table: Table, n: int) -> np.ndarray:
         """Return the ``n`` ids SQLite would give ``table``'s next rows (its largest ``id`` plus one, on).
