@@ -79,8 +79,8 @@ class InsertTriggers:
     the growing layers' own triggers add one to their row count and data version (:data:`COUNTER`). A
     statement that fires a trigger keeps a statement journal, and it grows: inside a savepoint (an import
     writes in one) with the transaction, the province's 32 768-stretch batches taking 0.31 s, then 0.65, …
-    1.21 s, where without the triggers each takes ~0.12 s; and with the two counters on ``problems``, with
-    the table, 20 000 sites taking 8–45 s into a table of 100 000, 0.34 s without. So these triggers are
+    1.21 s, where without the triggers each takes ~0.12 s; and on ``problems`` the two counters alone
+    (SpatiaLite's set aside) made 20 000 sites take 8–45 s into a table of 100 000, 0.34 s without. So these are
     set aside (as GDAL's GeoPackage driver sets its R*Tree triggers aside for a bulk append), and one
     statement each checks the new geometries against the column's constraint, puts their boxes into the
     R*Tree (the same entries, float32 rounding included: SQLite's R*Tree rounds a box outwards as
