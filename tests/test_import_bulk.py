@@ -25,7 +25,7 @@ from gis_service.clock import BusinessClock
 from gis_service.db import backend as backend_module
 from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
 from gis_service.db.engine import transaction
-from gis_service.db.models import Delivery, DeliveryReport, Zone
+from gis_service.db.models import Delivery, DeliveryReport, ProblemEvent, Zone
 from gis_service.errors import DeliveryRejected
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
@@ -726,3 +726,61 @@ def test_a_bulk_write_moves_the_layers_row_count_and_data_version_as_row_by_row_
     with engine.connect() as conn:
         assert spatialite_triggers(conn, "problems") == triggers
         assert spatial_index_whole(conn, "problems")
+
+
+def test_bulk_writes_store_dates_and_moments_as_sqlalchemys_own_writes_do(engine: Engine) -> None:
+    """Problem sites (dates, moments in UTC) and their events written in bulk against SQLAlchemy's executemany of
+    the same values: the database holds the same thing, compared as the database's own text (SpatiaLite keeps
+    dates and moments as text: an aware moment left to the driver gained a "+00:00" the ORM's writes lack)."""
+    problems = bundled_catalogue()["problems"]
+    table = table_of(problems)
+    at = dt.datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=dt.UTC)
+    sites = gpd.GeoDataFrame(
+        {
+            "code": ["D1", "D2"],
+            "category": ["dumping", "dumping"],
+            "found_date": [dt.date(2023, 6, 1), None],
+            "deadline": [dt.date(2024, 2, 29), dt.date(2023, 7, 1)],
+        },
+        geometry=[shapely.Point(106.8, 28.9), shapely.Point(106.81, 28.9)],
+        crs=4490,
+    )
+    moments = {"created_at": at, "updated_at": at}
+    with transaction(engine) as session:
+        insert_features(session, problems, sites, moments)
+        session.connection().execute(insert(table), feature_rows(problems, sites.assign(code=["S1", "S2"]), moments))
+    as_text = "CAST({} AS TEXT)"
+    columns = ["found_date", "deadline", "created_at", "updated_at"]
+    query = f"SELECT code, {', '.join(as_text.format(c) for c in columns)} FROM problems ORDER BY code"
+    with engine.connect() as conn:
+        stored = {row[0]: tuple(row[1:]) for row in conn.execute(text(query))}
+    assert stored["D1"] == stored["S1"] and stored["D2"] == stored["S2"]
+    assert stored["D2"][0] is None
+    events = {
+        "problem_id": np.array([1, 2], dtype=object),
+        "action": np.array(["report", "report"], dtype=object),
+        "from_status": np.array([None, None], dtype=object),
+        "to_status": np.array(["reported", "reported"], dtype=object),
+        "actor": np.array(["t", "t"], dtype=object),
+        "at": np.array([at, at], dtype=object),
+        "note": np.array([None, "甲"], dtype=object),
+        "data": np.array([{"source": "patrol"}, {}], dtype=object),
+    }
+    event_table = ProblemEvent.__table__
+    with transaction(engine) as session:
+        ids = dict(session.execute(select(table.c.code, table.c.id)).all())
+        events["problem_id"] = np.array([ids["D1"], ids["D2"]], dtype=object)
+        backend_module.backend_for(session.connection()).insert_columns(session.connection(), event_table, events)
+        by_orm = [dict(zip(events, row, strict=True)) for row in zip(*events.values(), strict=True)]
+        for row in by_orm:
+            row["problem_id"] = ids["S1"] if row["problem_id"] == ids["D1"] else ids["S2"]
+        session.connection().execute(insert(event_table), by_orm)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.code, CAST(e.at AS TEXT), e.note, CAST(e.data AS TEXT) FROM problem_events e"
+                " JOIN problems p ON p.id = e.problem_id ORDER BY p.code"
+            )
+        ).all()
+    got = {row[0]: tuple(row[1:]) for row in rows}
+    assert got["D1"] == got["S1"] and got["D2"] == got["S2"]

