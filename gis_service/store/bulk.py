@@ -27,14 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 from geoalchemy2.elements import WKBElement
-from sqlalchemy import Column, Connection, Table, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
 from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
 from gis_service.db.backends.base import IndexWork
-from gis_service.db.backends.columns import FeatureColumns, json_default, json_text, plain
+from gis_service.db.backends.columns import FeatureColumns, column_default, json_default, json_text, plain
 from gis_service.db.models import SRID, Delivery, DeliveryReport, utcnow
 from gis_service.store.tables import table_of
 
@@ -60,14 +60,6 @@ def geometries_for_column(geoms: Any, column_type: str) -> np.ndarray:
             geoms[single] = make_multi(geoms[single], indices=np.arange(int(single.sum())))
     out: np.ndarray = geoms
     return out
-
-
-def column_default(column: Column[Any]) -> tuple[bool, Any]:
-    """Return whether ``column`` has a Python-side default, and its value (COPY bypasses SQLAlchemy's)."""
-    default = column.default
-    if default is None or not hasattr(default, "arg"):
-        return False, None
-    return True, default.arg(None) if callable(default.arg) else default.arg
 
 
 def table_values(

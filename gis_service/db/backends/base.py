@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     literal,
     select,
     text,
@@ -314,10 +313,7 @@ class SpatialSQL:
 
     def insert_columns(self, conn: Connection, table: Table, columns: dict[str, np.ndarray | pa.Array]) -> int:
         """Insert rows given column by column (object arrays, None for null); return how many."""
-        names = list(columns)
-        rows = [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-        conn.execute(insert(table), rows)
-        return len(rows)
+        raise NotImplementedError(f"{type(self).__name__} has no bulk write of columns")
 
     def deferred_index(self, conn: Connection, table: Table) -> IndexWork | None:
         """Set aside the index upkeep of bulk writes into ``table`` until its :meth:`IndexWork.close` (SpatiaLite's

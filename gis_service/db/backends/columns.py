@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import Column
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ def plain(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
     return value
+
+
+def column_default(column: Column[Any]) -> tuple[bool, Any]:
+    """Return whether ``column`` has a Python-side default, and its value (a bulk write bypasses SQLAlchemy's)."""
+    default = column.default
+    if default is None or not hasattr(default, "arg"):
+        return False, None
+    return True, default.arg(None) if callable(default.arg) else default.arg
 
 
 def json_default(value: Any) -> Any:

@@ -29,7 +29,7 @@ from sqlalchemy import Column, Connection, Table
 from sqlalchemy.exc import IntegrityError
 
 from gis_service.db.backends.base import IndexWork
-from gis_service.db.backends.columns import FeatureColumns, attrs_json, plain
+from gis_service.db.backends.columns import FeatureColumns, attrs_json, column_default, plain
 from gis_service.db.models import SRID
 
 # What the driver binds as it is; any other value (a numpy scalar, a pandas timestamp) is made plain first.
@@ -45,19 +45,10 @@ def insert_rows(conn: Connection, table: Table, columns: FeatureColumns, index: 
     waits for its :meth:`~InsertTriggers.settle`.
     """
     n = len(columns.geoms)
-    names = [*columns.values, "attrs", "geom"]
-    cells = [_bound(table.c[name], values, conn) for name, values in columns.values.items()]
-    cells.append(attrs_json(columns.rest, n).to_pylist())
-    cells.append(shapely.to_wkb(columns.shape(columns.geoms)).tolist())  # None stays None: GeomFromWKB(NULL) is NULL
-    quoted = ", ".join(f'"{name}"' for name in names)
-    marks = ", ".join(["?"] * (len(names) - 1) + [f"GeomFromWKB(?, {SRID})"])
-    # Names from the table's metadata, never from a file; every value is bound.
-    statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'  # noqa: S608
-    rows = list(zip(*cells, strict=True))
-    del cells
-    with nullcontext() if index is not None else insert_triggers_deferred(conn, table.name, "geom"):
-        # SQLAlchemy's driver-level executemany: no compiling and no processing a row, its events still fire.
-        conn.exec_driver_sql(statement, rows)
+    cells = {name: _bound(table.c[name], values, conn) for name, values in columns.values.items()}
+    cells["attrs"] = attrs_json(columns.rest, n).to_pylist()
+    cells["geom"] = shapely.to_wkb(columns.shape(columns.geoms)).tolist()  # None stays None: GeomFromWKB(NULL) is NULL
+    _insert(conn, table, cells, index)
     return n
 
 
@@ -69,23 +60,28 @@ def insert_values(conn: Connection, table: Table, columns: dict[str, np.ndarray 
     written; now 0.88 s and 485 MB). A column left out that has a Python-side default gets it, once (a
     ``COPY`` on PostGIS needs it given).
     """
-    values = dict(columns)
-    n = len(next(iter(values.values()))) if values else 0
+    n = len(next(iter(columns.values()))) if columns else 0
+    cells = {name: _bound(table.c[name], values, conn) for name, values in columns.items()}
     for column in table.c:
-        default = column.default
-        if column.key not in values and default is not None and hasattr(default, "arg"):
-            value = default.arg(None) if callable(default.arg) else default.arg
-            values[column.key] = np.full(n, value, dtype=object)
-    names = list(values)
-    cells = [_bound(table.c[name], v, conn) for name, v in values.items()]
-    quoted = ", ".join(f'"{name}"' for name in names)
-    # Names from the table's metadata, never from a file; every value is bound.
-    statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'  # noqa: S608
-    rows = list(zip(*cells, strict=True))
-    del cells
-    with insert_triggers_deferred(conn, table.name, "geom"):
-        conn.exec_driver_sql(statement, rows)
+        has_default, value = column_default(column)
+        if has_default and column.key not in cells:
+            cells[column.key] = _bound(column, np.full(n, value, dtype=object), conn)
+    _insert(conn, table, cells)
     return n
+
+
+def _insert(conn: Connection, table: Table, cells: dict[str, list[Any]], index: IndexWork | None = None) -> None:
+    """Write ``cells`` (a column's bound values by name; ``geom`` as WKB) into ``table`` by one executemany on the
+    driver's cursor, the table's row triggers set aside for it (left to ``index`` when given)."""
+    marks = ", ".join(f"GeomFromWKB(?, {SRID})" if name == "geom" else "?" for name in cells)
+    quoted = ", ".join(f'"{name}"' for name in cells)
+    # Names from the table's metadata, never from a file; every value is bound.
+    statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'  # noqa: S608
+    rows = list(zip(*cells.values(), strict=True))
+    cells.clear()  # the rows hold the values now
+    with nullcontext() if index is not None else insert_triggers_deferred(conn, table.name, "geom"):
+        # SQLAlchemy's driver-level executemany: no compiling and no processing a row, its events still fire.
+        conn.exec_driver_sql(statement, rows)
 
 
 # A row trigger that adds one to a counter (the layers' row counts, their data versions: migrations 0010 and
