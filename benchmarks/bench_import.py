@@ -31,7 +31,10 @@ issue; the figures show how far the embedded default is from GDAL's pace.
 
 An extra line measures the same import with the shoreline ratio check left out (in a second
 scratch database set up the same way), to show how much of the gap the ratio check accounts for;
-the real import always computes it.
+the real import always computes it. ``--floor`` adds a third: every check against the rivers (bank
+sides, within the ranges) left out as well, so what is left is reading the file, its per-feature checks
+and the store into the live ``zones`` table (its keys, spatial index and trigger): the floor of the
+store's side, whatever the checks cost.
 """
 
 from __future__ import annotations
@@ -87,7 +90,12 @@ def setup(url: str, folder: Path) -> None:
     engine.dispose()
 
 
-def child(url: str, path: Path, out: Path, *, skip_ratios: bool = False) -> None:
+# What a measuring run leaves out of the import (never the real import): the ratio check, or every check
+# against the rivers (the ratio check, the bank sides, within the ranges).
+SKIPS = ("ratios", "checks")
+
+
+def child(url: str, path: Path, out: Path, *, skip: str | None = None) -> None:
     """Import ``path`` as zones (the measured work); write its seconds and what it stored as JSON to ``out``."""
     os.environ.update(child_env(url))
     from gis_service.clock import BusinessClock
@@ -100,10 +108,13 @@ def child(url: str, path: Path, out: Path, *, skip_ratios: bool = False) -> None
     from gis_service.settings import Settings
 
     return_freed_memory_promptly()  # as ``rivergis import`` does
-    if skip_ratios:
+    if skip in SKIPS:
         # Measurement only: how long the import takes without the ratio check it always runs.
         pipeline.ZoneRatios.add = lambda *_args, **_kwargs: None  # type: ignore[method-assign]
         pipeline.ZoneRatios.finish = lambda *_args, **_kwargs: (None, [])  # type: ignore[method-assign]
+    if skip == "checks":
+        # ... nor the checks of each batch against its rivers.
+        pipeline.RiverBatches.run = lambda *_args, **_kwargs: []  # type: ignore[method-assign]
 
     engine = make_engine(url, DatabaseWaits.of(Settings()))
     start = time.perf_counter()
@@ -121,17 +132,21 @@ def child(url: str, path: Path, out: Path, *, skip_ratios: bool = False) -> None
     out.write_text(json.dumps(figures))
 
 
-def run_ours(url: str, path: Path, *, skip_ratios: bool = False, label: str | None = None) -> tuple[Measure, dict]:
-    """Run the child import; return its measure (in-child time, the child's own peak RSS) and its output.
+LEFT_OUT = {None: "", "ratios": " without the ratio check", "checks": " without any check against the rivers"}
+
+
+def run_ours(url: str, path: Path, *, skip: str | None = None, label: str | None = None) -> tuple[Measure, dict]:
+    """Run the child import (leaving out what ``skip`` names, for a measuring run); return its measure (in-child
+    time, the child's own peak RSS) and its output.
 
     Started by :func:`~benchmarks.common.measure_command`'s launcher, as the reference is: a child forked
     from this process would count this process's memory at the fork in its peak.
     """
-    label = label or "rivergis import zones (read+validate+COPY)" + (" without the ratio check" if skip_ratios else "")
+    label = label or "rivergis import zones (read+validate+COPY)" + LEFT_OUT[skip]
     with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
         figures = Path(tmp) / "figures.json"
         argv = [sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(path), "--out", str(figures)]
-        process = measure_command(label, [*argv, *(["--skip-ratios"] if skip_ratios else [])], env=child_env(url))
+        process = measure_command(label, [*argv, *(["--skip", skip] if skip else [])], env=child_env(url))
         out = json.loads(figures.read_text())
     out["peak_mb"] = process.peak_mb
     out["process_wall_seconds"] = round(process.seconds, 2)
@@ -170,30 +185,37 @@ def run_ogr2ogr_spatialite(database: Path, path: Path, table: str) -> Measure:
     return measure_command("ogr2ogr -f SQLite (SpatiaLite)", argv)
 
 
-def bench_postgis(folder: Path, path: Path, n: int) -> None:
-    """Import ``path`` into a scratch PostGIS database beside ogr2ogr into the same one; then without the ratio
-    check, in a second scratch database."""
+def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False) -> None:
+    """Import ``path`` into a scratch PostGIS database beside ogr2ogr into the same one; then, each in a scratch
+    database of its own, without the ratio check and (``floor``) without any check against the rivers."""
     with scratch_postgis() as url:
         prepare_database(url, folder)
         reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
         ours, out = run_ours(url, path)
-    with scratch_postgis() as url:
-        prepare_database(url, folder)
-        bare, bare_out = run_ours(url, path, skip_ratios=True)
-    assert out["stored"] == n == bare_out["stored"], (out, bare_out)
-    without = {"seconds": round(bare.seconds, 3), "peak_mb": round(bare.peak_mb, 1)}
+    lesser: dict[str, Any] = {}
+    for skip in ("ratios", "checks") if floor else ("ratios",):
+        with scratch_postgis() as url:
+            prepare_database(url, folder)
+            bare, bare_out = run_ours(url, path, skip=skip)
+        assert out["stored"] == n == bare_out["stored"], (out, bare_out)
+        lesser[f"without_{skip}"] = {
+            "seconds": round(bare.seconds, 3),
+            "peak_mb": round(bare.peak_mb, 1),
+            "ratio": round(bare.seconds / reference.seconds, 3),
+        }
+        share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
+        print(
+            f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
+            f"ratio {bare.seconds / reference.seconds:.2f}x: what is left out takes "
+            f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
+        )
     report_import(
         f"import_zones_{n}",
         ours,
         reference,
         out,
-        without_ratio_check={**without, "ratio": round(bare.seconds / reference.seconds, 3)},
-    )
-    share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
-    print(
-        f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
-        f"ratio {bare.seconds / reference.seconds:.2f}x: the ratio check adds "
-        f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
+        without_ratio_check=lesser["without_ratios"],
+        **({"without_river_checks": lesser["without_checks"]} if floor else {}),
     )
 
 
@@ -269,11 +291,12 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=["postgis", "spatialite"], default=["postgis", "spatialite"])
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
     parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
-    parser.add_argument("--skip-ratios", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help="PostGIS: also without any check against the rivers")
+    parser.add_argument("--skip", choices=SKIPS, help=argparse.SUPPRESS)  # what the child leaves out
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where the child writes its figures
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], Path(args.child[1]), args.out, skip_ratios=args.skip_ratios)
+        child(args.child[0], Path(args.child[1]), args.out, skip=args.skip)
         return
     if args.setup:
         setup(args.setup[0], Path(args.setup[1]))
@@ -288,7 +311,7 @@ def main() -> None:
         for n in sizes:
             path = subset(zones, n, Path(tmp))
             if "postgis" in args.backends:
-                bench_postgis(folder, path, n)
+                bench_postgis(folder, path, n, floor=args.floor)
             if "spatialite" in args.backends:
                 bench_spatialite(folder, path, n)
 

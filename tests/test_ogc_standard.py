@@ -382,6 +382,53 @@ def test_cql2_text_binds_and_before_or_and_negates_any_condition():
         assert parse(text) == theirs(text)
 
 
+def test_boolean_literals_are_conditions_and_keywords_and_names_read_as_cql2_has_them(client, engine):
+    """Basic CQL2's ``booleanPrimary`` holds a boolean literal; its keywords are of any case; a property name is one
+    character or more, of most of Unicode (pygeofilter 0.4.0 read none of these)."""
+    from pygeofilter import ast
+
+    from gis_service.ogc.cql2_text import parse
+
+    store_sites(engine)
+    url = "/ogc/collections/problems/items"
+
+    def found(text: str, language: str = "cql2-text") -> list[str]:
+        answer = client.get(url, params={"filter": text, "filter-lang": language, "limit": 100})
+        assert answer.status_code == 200, answer.text
+        return sorted(codes(answer.json()))
+
+    every = found("code >= 'S'")
+    youth = found("town = '青年镇'")
+    assert len(every) == 12 and 0 < len(youth) < 12
+    assert found("TRUE") == found("true") == found("NOT FALSE") == found("(TRUE)") == every
+    assert found("FALSE") == found("NOT TRUE") == found("town = '青年镇' AND false") == []
+    assert found("town = '青年镇' AND TRUE") == found("FALSE OR town = '青年镇'") == youth
+    assert found("TRUE OR town = '青年镇' AND FALSE") == every  # AND binds first
+    assert found("true", "cql2-json") == every and found("false", "cql2-json") == []
+    as_json = {"op": "and", "args": [True, {"op": "=", "args": [{"property": "town"}, "青年镇"]}]}
+    assert found(json.dumps(as_json), "cql2-json") == youth
+    assert found(json.dumps({"op": "not", "args": [False]}), "cql2-json") == every
+    # Keywords of any case: the same features as upper case.
+    assert found("found_date >= date('2022-01-07')") == found("found_date >= DATE('2022-01-07')") != []
+    # A value alone is no condition: a 400 that says what to write.
+    for text in ("town", "'青年镇'", "3", "town AND TRUE"):
+        refused = client.get(url, params={"filter": text})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_filter", text
+        assert "TRUE" in refused.json()["error"]["message"] and "x = 'a'" in refused.json()["error"]["message"]
+    # Names of one character, in Chinese, or starting as a keyword does are property names.
+    d = ast.Attribute("d")
+    assert parse("d = DATE('2020-01-02')") == ast.Equal(d, dt.date(2020, 1, 2))
+    x = ast.Attribute("x")
+    assert parse("d IS NOT NULL AND x > -1.5") == ast.And(ast.IsNull(d, True), ast.GreaterThan(x, -1.5))
+    assert parse("河流编码 = 'A' AND 岸别 <> 'L'") == ast.And(
+        ast.Equal(ast.Attribute("河流编码"), "A"), ast.NotEqual(ast.Attribute("岸别"), "L")
+    )
+    assert parse("false_alarm = TRUE AND truex = false") == ast.And(
+        ast.Equal(ast.Attribute("false_alarm"), True), ast.Equal(ast.Attribute("truex"), False)
+    )
+    assert parse("notes LIKE 'a%' OR order_no IN (1, 2)") == parse('"notes" LIKE \'a%\' OR "order_no" IN (1, 2)')
+
+
 def test_fixed_texts_are_the_equalities_every_kept_feature_holds():
     from gis_service.ogc.cql2_text import parse
     from gis_service.ogc.filters import fixed_texts

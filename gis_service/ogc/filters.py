@@ -20,7 +20,7 @@ from pygeofilter.backends.sqlalchemy.evaluate import SQLAlchemyFilterEvaluator
 from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Table
+from sqlalchemy import Table, false, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from gis_service.catalogue import LayerSpec
@@ -142,6 +142,11 @@ class _Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
             return _Geometry(self.crs.to_storage(shapely.box(minx, miny, maxx, maxy)))
         raise BadRequest(f"过滤条件中的函数 {node.name}() 不支持；几何范围请写 BBOX(x1, y1, x2, y2)", code="bad_filter")
 
+    @handle(ast.Include)
+    def include(self, node: ast.Include) -> ColumnElement[bool]:
+        """A boolean literal as a condition (``TRUE``, ``FALSE``; pygeofilter's ``INCLUDE``, ``EXCLUDE``)."""
+        return false() if node.not_ else true()
+
     @handle(ast.SpatialDistancePredicate, ast.Relate, subclasses=True)
     def unsupported(self, node: Any, *args: Any) -> ColumnElement[bool]:
         """Distance and pattern predicates are outside the conformance classes served."""
@@ -226,6 +231,18 @@ def _alternatives(node: ast.Or) -> tuple[str, tuple[str, ...]] | None:
     return (names.pop(), tuple(dict.fromkeys(text for _, text in equals))) if len(names) == 1 else None
 
 
+def _conditions(node: Any) -> Any:
+    """Return the tree with each boolean literal that stands as a condition (CQL2 JSON's ``true``, alone or joined by
+    ``and``/``or``/``not``) as the text parser reads one: ``INCLUDE`` or ``EXCLUDE``."""
+    if isinstance(node, bool):
+        return ast.Include(not node)
+    if isinstance(node, ast.And | ast.Or):
+        return type(node)(_conditions(node.lhs), _conditions(node.rhs))
+    if isinstance(node, ast.Not):
+        return ast.Not(_conditions(node.sub_node))
+    return node
+
+
 def compile_filter(
     text: str, language: str | None, layer: LayerSpec, crs: ServedCrs, backend: SpatialBackend
 ) -> CompiledFilter:
@@ -234,9 +251,10 @@ def compile_filter(
     if language not in LANGUAGES:
         raise BadRequest(f"filter-lang 参数 {language!r} 不支持；可用：{'、'.join(LANGUAGES)}", code="bad_filter_lang")
     try:
-        tree = parse_cql2_json(json.loads(text)) if language == "cql2-json" else parse_cql2_text(text)
+        tree = _conditions(parse_cql2_json(json.loads(text)) if language == "cql2-json" else parse_cql2_text(text))
     except Exception as exc:  # noqa: BLE001 - lark, json and pygeofilter raise many kinds; each is the user's input
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = getattr(exc, "orig_exc", exc)  # lark's VisitError: what a rule's own code refused
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise BadRequest(
             f"filter 参数不是有效的 {language}：{message}",
             code="bad_filter",
