@@ -31,10 +31,11 @@ issue; the figures show how far the embedded default is from GDAL's pace.
 
 An extra line measures the same import with the shoreline ratio check left out (in a second
 scratch database set up the same way), to show how much of the gap the ratio check accounts for;
-the real import always computes it. ``--floor`` adds a third: every check against the rivers (bank
-sides, within the ranges) left out as well, so what is left is reading the file, its per-feature checks
-and the store into the live ``zones`` table (its keys, spatial index and trigger): the floor of the
-store's side, whatever the checks cost.
+the real import always computes it. ``--floor`` adds two: every check against the rivers (bank sides,
+within the ranges) left out as well, so what is left is reading the file, its per-feature checks and the
+store into the live ``zones`` table (its keys, spatial index and trigger): the floor of the store's side,
+whatever the checks cost; and a dry run (every check and the report, nothing stored): the floor of the
+checks' side, whatever the store costs.
 """
 
 from __future__ import annotations
@@ -90,9 +91,21 @@ def setup(url: str, folder: Path) -> None:
     engine.dispose()
 
 
-# What a measuring run leaves out of the import (never the real import): the ratio check, or every check
-# against the rivers (the ratio check, the bank sides, within the ranges).
-SKIPS = ("ratios", "checks")
+# What a measuring run leaves out of the import (never the real import): the ratio check, every check against the
+# rivers (the ratio check, the bank sides, within the ranges), or the store (a dry run: every check, nothing kept).
+SKIPS = ("ratios", "checks", "store")
+
+
+def leave_out(skip: str | None) -> None:
+    """Leave the ratio check (``ratios``), or it and each batch's checks against its rivers (``checks``), out of
+    every import this process runs: for a measuring run only (a dry run leaves the store out by its option)."""
+    from gis_service.ingest import pipeline
+
+    if skip in ("ratios", "checks"):
+        pipeline.ZoneRatios.add = lambda *_args, **_kwargs: None  # type: ignore[method-assign]
+        pipeline.ZoneRatios.finish = lambda *_args, **_kwargs: (None, [])  # type: ignore[method-assign]
+    if skip == "checks":
+        pipeline.RiverBatches.run = lambda *_args, **_kwargs: []  # type: ignore[method-assign]
 
 
 def child(url: str, path: Path, out: Path, *, skip: str | None = None) -> None:
@@ -101,38 +114,40 @@ def child(url: str, path: Path, out: Path, *, skip: str | None = None) -> None:
     from gis_service.clock import BusinessClock
     from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine, transaction
-    from gis_service.ingest import pipeline
     from gis_service.ingest.pipeline import ImportOptions
     from gis_service.ledger.intake import run_import
     from gis_service.runtime import return_freed_memory_promptly
     from gis_service.settings import Settings
 
     return_freed_memory_promptly()  # as ``rivergis import`` does
-    if skip in SKIPS:
-        # Measurement only: how long the import takes without the ratio check it always runs.
-        pipeline.ZoneRatios.add = lambda *_args, **_kwargs: None  # type: ignore[method-assign]
-        pipeline.ZoneRatios.finish = lambda *_args, **_kwargs: (None, [])  # type: ignore[method-assign]
-    if skip == "checks":
-        # ... nor the checks of each batch against its rivers.
-        pipeline.RiverBatches.run = lambda *_args, **_kwargs: []  # type: ignore[method-assign]
+    leave_out(skip)
 
     engine = make_engine(url, DatabaseWaits.of(Settings()))
     start = time.perf_counter()
     with transaction(engine) as session:
         result = run_import(
-            session, path, ImportOptions(layer="zones", actor="bench"), settings=Settings(), clock=BusinessClock()
+            session,
+            path,
+            ImportOptions(layer="zones", actor="bench", dry_run=skip == "store"),
+            settings=Settings(),
+            clock=BusinessClock(),
         )
     seconds = time.perf_counter() - start
     figures = {
         "seconds": seconds,
         "stored": result["stored"],
-        "deliveries": len(result["deliveries"]),
+        "deliveries": len(result.get("deliveries", [])),  # none in a dry run
         "counts": result["counts"],
     }
     out.write_text(json.dumps(figures))
 
 
-LEFT_OUT = {None: "", "ratios": " without the ratio check", "checks": " without any check against the rivers"}
+LEFT_OUT = {
+    None: "",
+    "ratios": " without the ratio check",
+    "checks": " without any check against the rivers",
+    "store": " as a dry run (every check, nothing stored)",
+}
 
 
 def run_ours(url: str, path: Path, *, skip: str | None = None, label: str | None = None) -> tuple[Measure, dict]:
@@ -193,11 +208,11 @@ def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False) -> N
         reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
         ours, out = run_ours(url, path)
     lesser: dict[str, Any] = {}
-    for skip in ("ratios", "checks") if floor else ("ratios",):
+    for skip in SKIPS if floor else ("ratios",):
         with scratch_postgis() as url:
             prepare_database(url, folder)
             bare, bare_out = run_ours(url, path, skip=skip)
-        assert out["stored"] == n == bare_out["stored"], (out, bare_out)
+        assert out["stored"] == n and bare_out["stored"] == (0 if skip == "store" else n), (out, bare_out)
         lesser[f"without_{skip}"] = {
             "seconds": round(bare.seconds, 3),
             "peak_mb": round(bare.peak_mb, 1),
@@ -215,7 +230,7 @@ def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False) -> N
         reference,
         out,
         without_ratio_check=lesser["without_ratios"],
-        **({"without_river_checks": lesser["without_checks"]} if floor else {}),
+        **({"without_river_checks": lesser["without_checks"], "dry_run": lesser["without_store"]} if floor else {}),
     )
 
 

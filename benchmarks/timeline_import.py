@@ -299,6 +299,9 @@ def main() -> None:
     parser.add_argument("--bin", type=float, default=0.25, help="seconds a row of the CPU table")
     parser.add_argument("--every", type=float, default=0.005, help="seconds between samples")
     parser.add_argument("--chunk-rows", type=int, help="rows a COPY chunk (default: the service's)")
+    parser.add_argument(
+        "--leave-out", choices=["ratios", "checks"], help="measuring only: the import without these (see bench_import)"
+    )
     args = parser.parse_args()
     os.environ.update(
         {
@@ -309,6 +312,7 @@ def main() -> None:
     )
     from sqlalchemy.orm import Session
 
+    from benchmarks.bench_import import leave_out
     from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine
     from gis_service.ingest.pipeline import ImportOptions, run_import
@@ -316,6 +320,7 @@ def main() -> None:
     from gis_service.settings import Settings
 
     return_freed_memory_promptly()  # as ``rivergis import`` does
+    leave_out(args.leave_out)
     if args.chunk_rows:
         from gis_service.db.backends import pgbinary
 
