@@ -265,8 +265,8 @@ def test_the_copy_worker_holds_a_batch_as_its_encoded_rows_until_the_server_has_
     demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # While the server catches up (a million stretches: its indexes grow), the worker must not keep the
-    # batch's frame and geometries: only the rows its COPY encoded, which the COPY's sender still sends.
-    from psycopg.copy import QueuedLibpqWriter
+    # batch's frame and geometries: only the rows its COPY encoded, which are still being sent.
+    from psycopg.copy import LibpqWriter
 
     zones = zones_of(demo_engine, "WS002")
     n = len(zones)
@@ -275,13 +275,13 @@ def test_the_copy_worker_holds_a_batch_as_its_encoded_rows_until_the_server_has_
     geometries = [weakref.ref(g) for g in zones.geometry.values]
     monkeypatch.setattr(pgbinary, "CHUNK_ROWS", 3)  # several chunks a COPY
     at_copy_end: list[tuple[bool, int]] = []
-    finish = QueuedLibpqWriter.finish
+    finish = LibpqWriter.finish  # every COPY's end (a queued writer's too)
 
-    def finishing(self: QueuedLibpqWriter, exc: BaseException | None = None) -> None:
+    def finishing(self: LibpqWriter, exc: BaseException | None = None) -> None:
         at_copy_end.append((frame() is None, sum(g() is not None for g in geometries)))
         finish(self, exc)
 
-    monkeypatch.setattr(QueuedLibpqWriter, "finish", finishing)
+    monkeypatch.setattr(LibpqWriter, "finish", finishing)
     handed = threading.Event()
     prepare = DeliveryBatches.prepare
 
@@ -322,10 +322,10 @@ def test_a_batch_is_handed_to_the_copy_worker_when_it_takes_it(
     writing: list[str] = []
     insert = PreparedFeatures.insert
 
-    def slow(self: PreparedFeatures) -> int:
+    def slow(self: PreparedFeatures, *args: Any) -> int:
         writing.append(threading.current_thread().name)
         release.wait(10)
-        return insert(self)
+        return insert(self, *args)
 
     monkeypatch.setattr(PreparedFeatures, "insert", slow)
     with transaction(demo_engine) as session:
@@ -374,6 +374,122 @@ def test_a_failed_store_raises_and_stores_nothing(
             clock=BusinessClock(),
         )
     assert stored_counts(demo_engine) == before
+    assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
+
+
+def test_an_import_in_batches_makes_its_rivers_deliveries_first_and_sends_every_batch_in_one_copy(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deliveries of the file's rivers are made before its first batch's features (their counts from its river
+    column), so that on PostGIS one COPY takes every batch and the server is never without rows in between; each
+    delivery holds its river's stretches, counted as they were written."""
+    streams: list[str] = []
+    opened = pgbinary.CopyStream.__init__
+
+    def opening(self: pgbinary.CopyStream, conn: Any, table: Any, names: list[str], **kw: Any) -> None:
+        streams.append(table.name)
+        opened(self, conn, table, names, **kw)
+
+    monkeypatch.setattr(pgbinary.CopyStream, "__init__", opening)
+    added: list[list[str]] = []
+    add = DeliveryBatches._add
+
+    def adding(self: DeliveryBatches, session: Session, counts: Any) -> None:
+        added.append(sorted(c for c in counts if c not in self.rivers))
+        add(self, session, counts)
+
+    monkeypatch.setattr(DeliveryBatches, "_add", adding)
+    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
+    path = write_file(zones, tmp_path / "zones.gpkg")
+    with transaction(demo_engine) as session:
+        report = run_import(
+            session,
+            path,
+            ImportOptions(layer="zones", actor="t"),
+            settings=Settings(import_batch_rows=16),
+            clock=BusinessClock(),
+        )
+    assert report["stored"] == len(zones) > 16 * 4
+    if demo_engine.dialect.name == "postgresql":
+        # The six rivers' deliveries at once, before any feature; then one COPY of the zones.
+        assert [d for d in added if d] == [DEMO_RIVERS]
+        assert streams.count("zones") == 1, streams
+    else:
+        assert streams == [] and sum(map(len, added)) == len(DEMO_RIVERS)  # each river with its first batch
+    expected = zones.groupby("river_code").size().to_dict()
+    assert {d["river_code"]: d["feature_count"] for d in report["deliveries"]} == expected
+    with demo_engine.connect() as conn:
+        stored = read_features(conn, "zones", current_only=False)
+        counts = conn.execute(
+            select(Delivery.id, func.count(Zone.id)).join(Zone, Zone.delivery_id == Delivery.id).group_by(Delivery.id)
+        ).all()
+        recorded = dict(conn.execute(select(Delivery.id, Delivery.feature_count)).all())
+    ids = {d["id"] for d in report["deliveries"]}
+    stored = stored[stored["delivery_id"].isin(ids)]
+    assert sorted(stored["code"]) == sorted(zones["code"])
+    assert all(recorded[i] == n for i, n in counts if i in ids)
+
+
+def zone_versions(conn: Any) -> dict[str, int]:
+    """Each river's latest zone-set version."""
+    latest = select(Delivery.river_code, func.max(Delivery.version)).where(Delivery.layer == "zones")
+    return {code: int(v) for code, v in conn.execute(latest.group_by(Delivery.river_code)).all()}
+
+
+def test_deliveries_expected_before_their_features_keep_what_was_written(demo_engine: Engine) -> None:
+    """A delivery made before its features is counted as they are written; one that gets none is dropped, leaving
+    its river's next version as it was."""
+    zones = bundled_catalogue()["zones"]
+    a, b = zones_of(demo_engine, "WS001"), zones_of(demo_engine, "WS002")
+    with demo_engine.connect() as conn:
+        before = zone_versions(conn)
+        count = conn.scalar(select(func.count()).select_from(Delivery))
+    with transaction(demo_engine) as session:
+        batches = DeliveryBatches(zones, actor="t", meta={"filename": "z.gpkg"}, whole_layer=True)
+        batches.expect(session, {"WS001": len(a) + 5, "WS002": len(b), "WS003": 7})
+        assert batches.delivered(a) and batches.delivered(b)
+        assert not batches.delivered(zones_of(demo_engine, "WS004"))
+        written = batches.add(session, a.iloc[:3]) + batches.add(session, a.iloc[3:])
+        assert written == len(a)
+        submitted = batches.finish(session)
+    assert [(s.river_code, s.version, s.feature_count) for s in submitted] == [("WS001", before["WS001"] + 1, len(a))]
+    with demo_engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Delivery)) == count + 1
+        assert conn.scalar(select(Delivery.feature_count).where(Delivery.id == submitted[0].id)) == len(a)
+        after = zone_versions(conn)
+    assert {k: v for k, v in after.items() if k != "WS001"} == {k: v for k, v in before.items() if k != "WS001"}
+
+
+def test_a_failure_after_the_first_batch_is_in_the_copy_stores_nothing_and_keeps_the_transaction(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write of a later batch fails while the COPY holding the first ones is open: the import raises that
+    error, nothing of it is kept, and the caller's transaction goes on."""
+    calls: list[int] = []
+    insert = PreparedFeatures.insert
+
+    def failing_third(self: PreparedFeatures, *args: Any) -> int:
+        calls.append(len(calls))
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return insert(self, *args)
+
+    monkeypatch.setattr(PreparedFeatures, "insert", failing_third)
+    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
+    path = write_file(zones, tmp_path / "zones.gpkg")
+    settings = Settings(import_batch_rows=16)
+    before = stored_counts(demo_engine)
+    with transaction(demo_engine) as session:
+        with pytest.raises(OSError, match="disk full"):
+            run_import(session, path, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock())
+        assert session.scalar(select(func.count()).select_from(Zone)) == before["zones"]
+        assert session.scalar(select(func.count()).select_from(Delivery)) == before["deliveries"]
+        monkeypatch.undo()
+        report = run_import(
+            session, path, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
+        )
+    assert len(calls) == 3
+    assert stored_counts(demo_engine)["zones"] == before["zones"] + report["stored"] == before["zones"] + len(zones)
     assert not [t for t in threading.enumerate() if t.name == "rivergis-copy"]
 
 

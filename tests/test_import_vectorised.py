@@ -222,3 +222,36 @@ def test_codes_looked_up_in_arrow_are_pandas_codes() -> None:
             assert looked_up == (arrow and dtype_name == "str")
     assert arrow_vocabulary(pd.CategoricalDtype([1, 2]).categories) is None  # number codes: pandas' way
     assert texts is not None and texts.type == pa.large_string()
+
+
+def test_field_counts_count_each_value_as_normalise_reads_it_row_by_row(tmp_path) -> None:
+    """The river column read alone gives each river's feature count as the normalised rows hold it: codes with spaces
+    around them, empty and missing cells, and a column GDAL typed as numbers."""
+    import geopandas as gpd
+    import pyogrio
+
+    from gis_service.catalogue import bundled_catalogue
+    from gis_service.ingest.normalise import field_counts, field_values, normalise
+
+    layer = bundled_catalogue()["zones"]
+    lines = [shapely.LineString([(106.8, 28.8 + i / 1000), (106.81, 28.8 + i / 1000)]) for i in range(9)]
+    cases = {
+        "text": [" WS001", "WS001 ", "WS001", "WS002", "", None, "WS002", "\tWS003", "WS001"],
+        "numbers": [101, 101, 102, None, 101, 103, 103, 103, 102],
+    }
+    for name, codes in cases.items():
+        frame = gpd.GeoDataFrame({"河流编码": codes, "岸别": ["左岸"] * 9}, geometry=lines, crs=4490)
+        path = tmp_path / f"{name}.gpkg"
+        pyogrio.write_dataframe(frame, path)  # GDAL's file: its own column type
+        read = pyogrio.read_dataframe(path)
+        columns = [c for c in read.columns if c != read.geometry.name]
+        by_row = pd.Series(normalise(layer, read).frame["river_code"], dtype=object).dropna()
+        expected = {str(k): int(v) for k, v in by_row.value_counts().items()}
+
+        def column(source: str, read: gpd.GeoDataFrame = read) -> pd.Series:
+            return read[source]
+
+        assert field_counts(layer, columns, column, "river_code") == expected, name
+        assert field_values(layer, columns, column, "river_code") == set(expected)
+        assert sum(expected.values()) == (7 if name == "text" else 8)  # the empty and missing cells left out
+    assert field_counts(layer, ["名称"], lambda _: pd.Series([], dtype=object), "river_code") == {}

@@ -275,7 +275,7 @@ def prepare(
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     batch_rows: int | None = None,
-    writer: Callable[[Source], DeliveryWriter] | None = None,
+    writer: Callable[[Source, Along], DeliveryWriter] | None = None,
     *,
     along: Callable[[Source], Along],
 ) -> Prepared:
@@ -307,10 +307,10 @@ def prepare(
 
         source = read(batch_rows)
         findings = list(source.findings)
+        checks = along(source)
         start = None
         if writer is not None and not any(f.severity == "error" for f in findings):
-            start = lambda: writer(source)  # noqa: E731 - started with the first clean batch
-        checks = along(source)
+            start = lambda: writer(source, checks)  # noqa: E731 - started with the first clean batch
         batches = Batches(layer, options, start, checks, keep_all=seen is not None)
         step("crs")
         try:
@@ -488,10 +488,13 @@ def import_delivery(
     catalogue, district = catalogue_for(settings), district_for(settings)
     layer = target_layer(catalogue, options.layer)
 
-    def early(source: Source) -> DeliveryWriter:
-        # A streamed layer's rivers come batch by batch: it locks the whole layer (see DeliveryBatches).
+    def early(source: Source, along: Along) -> DeliveryWriter:
+        # A streamed layer's rivers come batch by batch: it locks the whole layer (see DeliveryBatches). Their
+        # deliveries are made before its first batch's features, from its river column (unless --river names one).
         streamed = source.batches is not None
-        return DeliveryWriter(session, layer, source.summary(), options.actor, savepoint=True, whole_layer=streamed)
+        rivers = along.context.river_counts if streamed and options.river is None else None
+        summary, actor = source.summary(), options.actor
+        return DeliveryWriter(session, layer, summary, actor, savepoint=True, whole_layer=streamed, rivers=rivers)
 
     try:
         prepared = prepare(

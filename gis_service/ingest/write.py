@@ -1,10 +1,12 @@
 """Store stage: write a delivery in the caller's transaction.
 
 Versioned layers (ranges, stakes, zone sets) become one submitted delivery per river, their
-features written batch by batch as the layer is read and checked (one bulk insert a batch). On
-PostGIS the features' ``COPY`` runs on a worker thread while the main thread goes on reading and
-checking, so the server's work (foreign keys, spatial index) overlaps ours; while the server catches up
-the worker holds a batch as the rows its COPY encoded, not as its frame. On SpatiaLite each batch is
+features written batch by batch as the layer is read and checked. On PostGIS the features' ``COPY``
+runs on a worker thread while the main thread goes on reading and checking, so the server's work
+(foreign keys, spatial index) overlaps ours: one COPY open across the batches while they bring no river
+without its delivery (the file's rivers can have theirs before the first batch), so that the server is
+never without rows in between; while the server catches up the worker holds a batch as the rows its COPY
+encoded, not as its frame. On SpatiaLite each batch is
 inserted on the caller's thread, its spatial index and geometry checks set aside
 (``backend.deferred_index``) and done on a worker thread while the caller reads the next batch. A write that starts
 before the last check that can reject runs inside a savepoint and is rolled back when the
@@ -14,9 +16,10 @@ problem sites enter the ledger. Nothing here commits.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import geopandas as gpd
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from gis_service.catalogue import LayerSpec
 from gis_service.db.backend import backend_for, session_backend
+from gis_service.db.backends import pgbinary
 from gis_service.db.backends.base import IndexWork
 from gis_service.store.bulk import feature_rows, insert_features, member_of
 from gis_service.store.current import CurrentFeatures
@@ -57,7 +61,10 @@ class DeliveryWriter:
         *,
         savepoint: bool,
         whole_layer: bool = False,
+        rivers: Mapping[str, int] | None = None,
     ) -> None:
+        """``rivers``: the delivery's rivers and how many features each has, when known before its first batch (read
+        from its river column): their deliveries are made first, on PostGIS, so that one COPY takes every batch."""
         self.session = session
         self.savepoint: SessionTransaction | None = session.begin_nested() if savepoint else None
         self.error: BaseException | None = None
@@ -69,6 +76,9 @@ class DeliveryWriter:
         backend = backend_for(conn)
         self.index: IndexWork | None = None
         self.settling: threading.Thread | None = None
+        # The COPY open across batches (PostGIS, the worker's): the server has a batch's rows as the worker sends them,
+        # and holds the worker back when it falls behind, so a batch is taken when the one before is sent.
+        self.stream: pgbinary.CopyStream | None = None
         if not backend.background_writes:
             # Set aside inside the savepoint: a rollback to it restores the table's index upkeep by itself.
             self.index = backend.deferred_index(conn, table_of(layer))
@@ -83,6 +93,7 @@ class DeliveryWriter:
         # the worker is free as each batch comes (``benchmarks/README.md``, twelfth session). A second one waiting
         # had bought no time at 200 000 and 4–10% at a million for 14–17 MB more.
         self.queue: queue.Queue[gpd.GeoDataFrame | None] = queue.Queue(maxsize=1)
+        self.expected = dict(rivers or {})
         self.thread = threading.Thread(target=self._copy, name="rivergis-copy", daemon=True)
         self.thread.start()
 
@@ -110,22 +121,54 @@ class DeliveryWriter:
 
     def _copy(self) -> None:
         """Write the batches as they come (worker thread); keep any error for :meth:`finish`, dropping the rest."""
+        if self.expected:
+            self._kept_error(self.batches.expect, self.session, self.expected)
         while (frame := self.queue.get()) is not None:
             self.queue.task_done()  # taken: :meth:`add` returns
-            features = self._kept_error(self.batches.prepare, self.session, frame) if self.error is None else None
-            # The COPY holds what it encodes and lets go of that once encoded: while the server catches up,
-            # the batch's frame goes as soon as the main thread is done with it (a million stretches).
+            batch = [frame]  # held by the list alone, which the write empties
             del frame
-            if features is not None:
-                self._kept_error(features.insert)
-            features = None
+            if self.error is None:
+                self._kept_error(self._write, batch)
+            batch.clear()
+        self._kept_error(self._end_stream)
+
+    def _write(self, batch: list[gpd.GeoDataFrame]) -> None:
+        """Write the one frame of ``batch`` (worker thread): into the open COPY when it can take it, else by a
+        statement of its own (opening a COPY that the next batches may take)."""
+        if self.stream is not None and not self.batches.delivered(batch[0]):
+            self._end_stream()  # the batch's new rivers' deliveries are statements of their own
+        features = self.batches.prepare(self.session, batch.pop())
+        # The COPY holds what it encodes and lets go of that once encoded: while the server catches up,
+        # the batch's frame goes as soon as the main thread is done with it (a million stretches).
+        rows = features.rows
+        if self.stream is not None and (rows is None or not self.stream.takes(rows)):
+            self._end_stream()
+        if rows is not None and self.stream is None:
+            self.stream = pgbinary.CopyStream(rows.conn, rows.table, rows.names, queued=False)
+        features.insert(self.stream if rows is not None else None)
+
+    def _end_stream(self) -> None:
+        """End the open COPY (worker thread): wait for the server to have every row; a failure ends it as failed."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        try:
+            stream.close()
+        except BaseException as exc:
+            stream.abort(exc)
+            raise
 
     def _kept_error(self, call: Callable[..., T], *args: Any) -> T | None:
-        """Return ``call(*args)``, or None with its error kept for the main thread."""
+        """Return ``call(*args)``, or None with its error kept for the main thread (the first one kept; an open COPY
+        is then ended as failed)."""
         try:
             return call(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-            self.error = exc
+            self.error = self.error or exc
+            stream, self.stream = self.stream, None
+            if stream is not None:
+                with contextlib.suppress(BaseException):  # the error kept says what went wrong
+                    stream.abort(exc)
             return None
 
     def _settled(self) -> None:

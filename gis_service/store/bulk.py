@@ -148,12 +148,22 @@ class PreparedFeatures:
     def __init__(self, write: Callable[[], int]) -> None:
         self._write: Callable[[], int] | None = write
 
-    def insert(self) -> int:
-        """Write the features (once); return how many."""
+    @property
+    def rows(self) -> pgbinary.BinaryRows | None:
+        """The features as binary COPY rows (PostGIS, a table this COPY writes), which a COPY already open may take."""
+        return self._write if isinstance(self._write, pgbinary.BinaryRows) else None
+
+    def insert(self, stream: pgbinary.CopyStream | None = None) -> int:
+        """Write the features (once): into ``stream``, a COPY open for their :attr:`rows`' columns, or by their own
+        statement; return how many."""
         write, self._write = self._write, None  # what it holds goes as the write lets go of it
         if write is None:
             raise RuntimeError("these features were inserted already")
-        return write()
+        if stream is None:
+            return write()
+        if not isinstance(write, pgbinary.BinaryRows):
+            raise TypeError("only binary COPY rows go into an open COPY")
+        return write.into(stream)
 
 
 def prepare_features(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gis_service.catalogue import Catalogue, LayerSpec
@@ -161,15 +161,15 @@ class RiverDelivery:
 
     id: int
     version: int
-    recorded: int  # the feature count its row was inserted with (its first batch's)
+    recorded: int  # the feature count its row was inserted with (its first batch's, or the count expected)
     count: int = 0  # its features written so far
 
 
 class DeliveryBatches:
     """The deliveries of one import, written batch by batch: one new submitted version per river.
 
-    A river's delivery is added with its first features, its feature count set once the last batch
-    is in (:meth:`finish`). Rivers are locked (PostGIS) before their versions are read, and the
+    A river's delivery is added with its first features, or before any (:meth:`expect`), its feature count
+    set once the last batch is in (:meth:`finish`). Rivers are locked (PostGIS) before their versions are read, and the
     unique (river, layer, version) constraint backs it: concurrent deliveries of one river never share
     or lose a version. An import read in several batches (``whole_layer``) locks the layer for the
     transaction at its first batch, as a province-scale one does: rivers met batch after batch are
@@ -191,23 +191,37 @@ class DeliveryBatches:
         ``index``: the layer table's index upkeep the caller set aside (see ``bulk.insert_features``)."""
         return self.prepare(session, features, index).insert()
 
+    def expect(self, session: Session, counts: Mapping[str, int]) -> None:
+        """Add the deliveries of rivers whose features are to come (``counts``: each river's features), before any:
+        the batches then write their features only, and a COPY may take them all (``ingest.write``). A delivery
+        that gets no feature is dropped by :meth:`finish`."""
+        self._add(session, {str(code): int(n) for code, n in counts.items()})
+
+    def delivered(self, features: gpd.GeoDataFrame) -> bool:
+        """Tell whether every river of ``features`` has its delivery already (written, they need no other statement)."""
+        return all(str(code) in self.rivers for code in pd.unique(features["river_code"]))
+
+    def _add(self, session: Session, counts: Mapping[str, int]) -> None:
+        """Add the deliveries of the rivers of ``counts`` that have none, with those feature counts."""
+        new = sorted(code for code in counts if code not in self.rivers)
+        if not new:
+            return
+        if not self.layer_locked:
+            # A batch's COPY waits for these round trips: the layer's lock is not asked for again.
+            lock_rivers(session, self.layer.name, new, whole_layer=self.whole_layer)
+            self.layer_locked = self.whole_layer
+        versions = next_versions(session, self.layer.name, new)
+        rows = [{"river_code": c, "version": versions[c], "feature_count": counts[c]} for c in new]
+        ids = insert_deliveries(session, self.layer.name, rows, actor=self.actor, meta=self.meta)
+        self.rivers.update({c: RiverDelivery(int(i), versions[c], counts[c]) for c, i in zip(new, ids, strict=True)})
+
     def prepare(self, session: Session, features: gpd.GeoDataFrame, index: IndexWork | None = None) -> PreparedFeatures:
         """Add the deliveries of rivers new in ``features``; return the features made ready to write."""
         river = shared_texts(features["river_code"])
         position, uniques = pd.factorize(river, sort=True)
         codes = [str(c) for c in uniques]
         counts = np.bincount(position, minlength=len(codes))
-        new = [c for c in codes if c not in self.rivers]
-        if new:
-            if not self.layer_locked:
-                # A batch's COPY waits for these round trips: the layer's lock is not asked for again.
-                lock_rivers(session, self.layer.name, new, whole_layer=self.whole_layer)
-                self.layer_locked = self.whole_layer
-            versions = next_versions(session, self.layer.name, new)
-            first = {c: int(n) for c, n in zip(codes, counts, strict=True) if c in versions}
-            rows = [{"river_code": c, "version": versions[c], "feature_count": first[c]} for c in new]
-            ids = insert_deliveries(session, self.layer.name, rows, actor=self.actor, meta=self.meta)
-            self.rivers.update({c: RiverDelivery(int(i), versions[c], first[c]) for c, i in zip(new, ids, strict=True)})
+        self._add(session, {c: int(n) for c, n in zip(codes, counts, strict=True)})
         for code, n in zip(codes, counts, strict=True):
             self.rivers[code].count += int(n)
         ids = np.array([self.rivers[c].id for c in codes], dtype=np.int64)
@@ -215,7 +229,12 @@ class DeliveryBatches:
         return prepare_features(session, self.layer, features, extra, index)
 
     def finish(self, session: Session) -> list[Submitted]:
-        """Set the feature count of deliveries whose river came in several batches; return them by river code."""
+        """Set the feature count of deliveries whose river came in several batches, drop those expected that got no
+        feature; return them by river code."""
+        empty = [r.id for r in self.rivers.values() if not r.count]
+        for start in range(0, len(empty), 5000):
+            session.connection().execute(delete(Delivery).where(Delivery.id.in_(empty[start : start + 5000])))
+        self.rivers = {code: r for code, r in self.rivers.items() if r.count}
         changed = [{"_id": r.id, "n": r.count} for r in self.rivers.values() if r.count != r.recorded]
         if changed:
             session.connection().execute(

@@ -13,6 +13,7 @@ Nothing here commits.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -161,13 +162,13 @@ def _text_chunk(values: np.ndarray | pa.Array, encode: Callable[[Any], str], pre
     return text_fields(values[rows], encode, prefix)
 
 
-def features_copy(conn: Connection, table: Table, columns: FeatureColumns) -> Callable[[], int] | None:
-    """Return what writes ``columns`` (the typed columns, the ``attrs`` fields, the geometries) into ``table`` with
-    one binary COPY when called (it returns how many rows), or None (nothing sent) when a column's server
-    type or an integer is not one this module writes: the caller copies text then.
+def features_copy(conn: Connection, table: Table, columns: FeatureColumns) -> BinaryRows | None:
+    """Return ``columns`` (the typed columns, the ``attrs`` fields, the geometries) made ready for a binary COPY into
+    ``table`` (:class:`BinaryRows`), or None (nothing sent) when a column's server type or an integer is not one
+    this module writes: the caller copies text then.
 
     Encoded chunk by chunk as it is sent, as the text COPY; the values are let go once the last chunk
-    is encoded (:func:`copy_columns`).
+    is encoded (:meth:`CopyStream.write`).
     """
     values, rest, geoms, shape = columns.values, columns.rest, columns.geoms, columns.shape
     kinds = server_types(conn, table)
@@ -186,7 +187,79 @@ def features_copy(conn: Connection, table: Table, columns: FeatureColumns) -> Ca
     prefix = b"\x01" if kinds["attrs"] == "jsonb" else b""
     encoders.append(lambda rows: attrs_fields({k: v[rows] for k, v in rest.items()}, rows.stop - rows.start, prefix))
     encoders.append(lambda rows: ewkb_fields(shape(geoms[rows])))
-    return functools.partial(copy_columns, conn, table, [*values, "attrs", "geom"], encoders, len(geoms))
+    return BinaryRows(conn, table, [*values, "attrs", "geom"], encoders, len(geoms))
+
+
+class BinaryRows:
+    """Rows made ready for a binary COPY into ``names`` of ``table``, each column's chunks made by its encoder as
+    they are sent: by a COPY of their own (called), or into a COPY already open (:meth:`into`)."""
+
+    def __init__(
+        self, conn: Connection, table: Table, names: list[str], encoders: list[Callable[[slice], Fields]], n: int
+    ) -> None:
+        self.conn, self.table, self.names, self.encoders, self.n = conn, table, names, encoders, n
+
+    def __call__(self) -> int:
+        """Send the rows by a COPY of their own (ended when the server has them all); return how many."""
+        return copy_columns(self.conn, self.table, self.names, self.encoders, self.n)
+
+    def into(self, stream: CopyStream) -> int:
+        """Send the rows into ``stream`` (a COPY of the same table and columns); return how many."""
+        if not stream.takes(self):
+            raise ValueError(f"rows of {self.table.name} {self.names} sent to a COPY of {stream.table} {stream.names}")
+        return stream.write(self.encoders, self.n)
+
+
+class CopyStream:
+    """One binary ``COPY … FROM STDIN`` into ``names`` of ``table``, open from its first rows to :meth:`close`.
+
+    Many writes make one statement: a delivery's batches go in as they come, so the server is never without
+    rows between them, and the table's statement-level triggers run once. ``queued``: psycopg's sender thread
+    puts the bytes on the socket while the caller encodes the next chunk (a queue of up to 1 024 buffers: a
+    statement of its own, ended by its last rows); otherwise the caller sends each chunk as it is made, and a
+    server that falls behind holds it back (a stream left open across batches: what is in flight does not grow).
+    """
+
+    def __init__(self, conn: Connection, table: Table, names: list[str], *, queued: bool) -> None:
+        # psycopg (~40 ms to import) here: a process on SpatiaLite never copies and need not load it.
+        from psycopg.copy import LibpqWriter, QueuedLibpqWriter
+
+        self.table, self.names = table.name, list(names)
+        columns = ", ".join(f'"{c}"' for c in names)
+        raw: Any = conn.connection.driver_connection
+        self._open = contextlib.ExitStack()
+        cursor = self._open.enter_context(raw.cursor())
+        writer = (QueuedLibpqWriter if queued else LibpqWriter)(cursor)
+        statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT binary)'
+        self._copy = self._open.enter_context(cursor.copy(statement, writer=writer))
+        try:
+            self._copy.write(SIGNATURE)
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+
+    def takes(self, rows: BinaryRows) -> bool:
+        """Tell whether ``rows`` are for this COPY's table and columns."""
+        return (rows.table.name, rows.names) == (self.table, self.names)
+
+    def write(self, encoders: list[Callable[[slice], Fields]], n: int, chunk_rows: int | None = None) -> int:
+        """Send ``n`` rows, each column's chunk made by its encoder; ``encoders`` is emptied once the last chunk is
+        made (what they encode is let go while the server may still be writing the rows). Return ``n``."""
+        chunk_rows = chunk_rows or CHUNK_ROWS
+        for start in range(0, n, chunk_rows):
+            rows = slice(start, min(start + chunk_rows, n))
+            self._copy.write(rows_payload([encode(rows) for encode in encoders], rows.stop - rows.start))
+        encoders.clear()
+        return n
+
+    def close(self) -> None:
+        """End the statement: wait until the server has every row (its error, if any, is raised)."""
+        self._copy.write(TRAILER)
+        self._open.close()
+
+    def abort(self, exc: BaseException) -> None:
+        """End the statement as failed (the server drops its rows; the transaction is then in error)."""
+        self._open.__exit__(type(exc), exc, exc.__traceback__)
 
 
 def copy_columns(
@@ -197,25 +270,15 @@ def copy_columns(
     n: int,
     chunk_rows: int | None = None,
 ) -> int:
-    """Send ``n`` rows into columns ``names`` of ``table`` by binary COPY, each column's chunk made by its encoder.
-
-    ``encoders`` is emptied once the last chunk is made: what they encode is let go while the server may
-    still be writing the rows.
-    """
-    # psycopg (~40 ms to import) here: a process on SpatiaLite never copies and need not load it.
-    from psycopg.copy import QueuedLibpqWriter
-
-    chunk_rows = chunk_rows or CHUNK_ROWS
-    columns = ", ".join(f'"{c}"' for c in names)
-    raw = conn.connection.driver_connection
-    statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT binary)'
-    with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
-        copy.write(SIGNATURE)
-        for start in range(0, n, chunk_rows):
-            rows = slice(start, min(start + chunk_rows, n))
-            copy.write(rows_payload([encode(rows) for encode in encoders], rows.stop - rows.start))
-        encoders.clear()
-        copy.write(TRAILER)
+    """Send ``n`` rows into columns ``names`` of ``table`` by a binary COPY of their own, each column's chunk made by
+    its encoder (see :meth:`CopyStream.write`)."""
+    stream = CopyStream(conn, table, names, queued=True)
+    try:
+        stream.write(encoders, n, chunk_rows)
+    except BaseException as exc:
+        stream.abort(exc)
+        raise
+    stream.close()
     return n
 
 

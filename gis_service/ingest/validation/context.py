@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.district import district_for
-from gis_service.ingest.normalise import field_values
+from gis_service.ingest.normalise import field_counts, field_values
 from gis_service.ingest.read import Source
 from gis_service.ingest.validation.validate import Context, Tolerances
 from gis_service.settings import Settings
@@ -33,8 +33,8 @@ def load_context(session: Session, layer: LayerSpec, source: Source, river: str 
     query = river_codes.select_columns(["code"], session_backend(session), geometry=False)
     known = {str(code) for code in driver_rows(session, query, 1)[:, 0]}
     columns = [str(c) for c in source.frame.columns if c != source.frame.geometry.name]
-    named = field_values(layer, columns, source.column, "river_code")
-    codes = sorted(named | ({river} if river and "river_code" in layer.field_names else set()))
+    counts = field_counts(layer, columns, source.column, "river_code")
+    codes = sorted(set(counts) | ({river} if river and "river_code" in layer.field_names else set()))
     empty = gpd.GeoDataFrame({"code": [], "river_code": []}, geometry=[], crs=4490)
     rivers, ranges = empty, empty
     if codes and layer.name in {"boundaries", "zones", "stakes"}:
@@ -55,6 +55,7 @@ def load_context(session: Session, layer: LayerSpec, source: Source, river: str 
         district=district_for(settings),
         known_rivers=known,
         existing_keys=existing,
+        river_counts=counts,
     )
 
 

@@ -61,6 +61,8 @@ class Context:
     district: District  # its extent and GK zones: the caller's settings' (see ``load_context``)
     known_rivers: set[str] = field(default_factory=set)
     existing_keys: set[str] = field(default_factory=set)
+    # The delivery's features per river code, from its river column read alone (empty without one).
+    river_counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
