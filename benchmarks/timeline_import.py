@@ -3,8 +3,9 @@
 Run: ``python -m benchmarks.timeline_import URL FILE`` on a database prepared as ``bench_import`` does
 (``python -m benchmarks.bench_import --setup URL benchmarks/data/province-2022``); the import is
 rolled back. Four parties share the machine's cores: the main thread (reading and checking), the
-COPY worker (``ingest.write.DeliveryWriter``: deliveries, then encoding each chunk), psycopg's
-sender thread (``QueuedLibpqWriter``: the bytes onto the socket) and the PostgreSQL backend
+COPY worker (``ingest.write.DeliveryWriter``: deliveries, then encoding each chunk and, into the COPY held
+open across batches, sending it), psycopg's sender thread (``QueuedLibpqWriter``, a COPY of its own: the
+bytes onto the socket; the "sender" rows count every send, the worker's too) and the PostgreSQL backend
 (parsing rows, the heap, every index). Each step is timed with its thread's CPU and run-queue
 wait from ``/proc/self/task/TID/schedstat``; what is left of its wall time it spent blocked (the
 GIL, a lock, a full socket). A sampler reads the same for each thread and for the backend's
@@ -175,6 +176,7 @@ def instrument(timeline: Timeline) -> None:
     for owner, attribute, label in main:
         setattr(owner, attribute, timed(timeline, "main", label, getattr(owner, attribute)))
     worker = [
+        (write.DeliveryWriter, "_write", "batch"),
         (deliveries, "lock_rivers", "lock"),
         (deliveries, "next_versions", "versions"),
         (deliveries, "insert_deliveries", "deliveries COPY"),
@@ -239,11 +241,11 @@ def report(timeline: Timeline) -> None:
         inside = [s for s in spans if s.thread == "worker" and got.end <= s.start and s.end <= nxt]
 
         def cell(labels: set[str], inside: list[Span] = inside) -> str:
-            top = [s for s in inside if s.label in labels and s.extra["parent"] in {None, "features"}]
+            top = [s for s in inside if s.label in labels and s.extra["parent"] in {None, "batch", "features"}]
             wall, cpu, runq, blocked = sums(top)
             return f"{wall:.2f} ({cpu:.2f}/{runq:.2f}/{blocked:.2f})"
 
-        features = [s for s in inside if s.label == "features"]
+        features = [s for s in inside if s.label in {"batch", "features"}]
         start = features[0].start if features else got.end
         # From the end of the previous COPY (or the batch's arrival) to this batch's first bytes on the socket.
         sent = timeline.first("sender", "send", got.end)
