@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, v_args
+from pygeofilter import ast
 from pygeofilter.parsers.cql2_text import parser as theirs
 
 # CQL2: an OR of AND-terms, each term NOT-able factors; a factor is a predicate or a parenthesised condition.
@@ -66,7 +67,8 @@ class _Transformer(theirs.CQLTransformer):  # type: ignore[misc]
         alone is no condition."""
         if isinstance(value, bool):
             return self.include() if value else self.exclude()
-        raise ValueError(f"{value!r} alone is no condition: compare it (x = 'a') or write TRUE or FALSE")
+        name = value.name if isinstance(value, ast.Attribute) else repr(value)
+        raise ValueError(f"{name} 单独不构成条件：请写成比较（如 x = 'a'），或写 TRUE / FALSE")
 
 
 def _parser() -> Any:
