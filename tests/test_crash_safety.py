@@ -48,9 +48,12 @@ app(sys.argv[4:], standalone_mode=True)
 """
 
 
-def rivergis(args: list[str], kill: tuple[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``rivergis ARGS`` in a new process (dying at ``kill`` when given) against the configured database."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def rivergis(
+    args: list[str], kill: tuple[str, str] | None = None, tmp: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``rivergis ARGS`` in a new process (dying at ``kill`` when given) against the configured database; its
+    temporary files under ``tmp`` when given (a killed process cannot remove its own)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **({"TMPDIR": str(tmp)} if tmp else {})}
     if kill is None:
         command = [sys.executable, "-c", "from gis_service.cli.main import app; app()", *args]
     else:
@@ -66,7 +69,7 @@ def test_an_import_killed_at_any_moment_leaves_the_previous_state(demo_engine: E
     with demo_engine.connect() as conn:
         triggers = spatialite_triggers(conn)
     for point, kill in KILL_POINTS.items():
-        died = rivergis(["import", "zones", str(delivery), "--json"], kill)
+        died = rivergis(["import", "zones", str(delivery), "--json"], kill, tmp=tmp_path)
         assert died.returncode == -signal.SIGKILL, (point, died.returncode, died.stderr[-2000:])
         assert stored_counts(demo_engine) == before, point
         with demo_engine.connect() as conn:  # the database opens and is whole
