@@ -148,15 +148,10 @@ class DeliveryWriter:
         features.insert(self.stream if rows is not None else None)
 
     def _end_stream(self) -> None:
-        """End the open COPY (worker thread): wait for the server to have every row; a failure ends it as failed."""
+        """End the open COPY (worker thread): wait for the server to have every row."""
         stream, self.stream = self.stream, None
-        if stream is None:
-            return
-        try:
+        if stream is not None:
             stream.close()
-        except BaseException as exc:
-            stream.abort(exc)
-            raise
 
     def _kept_error(self, call: Callable[..., T], *args: Any) -> T | None:
         """Return ``call(*args)``, or None with its error kept for the main thread (the first one kept; an open COPY

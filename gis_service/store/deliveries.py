@@ -232,8 +232,8 @@ class DeliveryBatches:
         """Set the feature count of deliveries whose river came in several batches, drop those expected that got no
         feature; return them by river code."""
         empty = [r.id for r in self.rivers.values() if not r.count]
-        for start in range(0, len(empty), 5000):
-            session.connection().execute(delete(Delivery).where(Delivery.id.in_(empty[start : start + 5000])))
+        for clause in member_of(session, Delivery.id, empty) if empty else []:
+            session.connection().execute(delete(Delivery).where(clause))
         self.rivers = {code: r for code, r in self.rivers.items() if r.count}
         changed = [{"_id": r.id, "n": r.count} for r in self.rivers.values() if r.count != r.recorded]
         if changed:

@@ -253,13 +253,28 @@ class CopyStream:
         return n
 
     def close(self) -> None:
-        """End the statement: wait until the server has every row (its error, if any, is raised)."""
-        self._copy.write(TRAILER)
+        """End the statement: wait until the server has every row (its error, if any, is raised; the statement is
+        then ended as failed)."""
+        try:
+            self._copy.write(TRAILER)
+        except BaseException as exc:
+            self.abort(exc)
+            raise
         self._open.close()
 
     def abort(self, exc: BaseException) -> None:
         """End the statement as failed (the server drops its rows; the transaction is then in error)."""
         self._open.__exit__(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> CopyStream:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        """Close the statement, or end it as failed when the block raised."""
+        if exc is None:
+            self.close()
+        else:
+            self.abort(exc)
 
 
 def copy_columns(
@@ -272,14 +287,8 @@ def copy_columns(
 ) -> int:
     """Send ``n`` rows into columns ``names`` of ``table`` by a binary COPY of their own, each column's chunk made by
     its encoder (see :meth:`CopyStream.write`)."""
-    stream = CopyStream(conn, table, names, queued=True)
-    try:
-        stream.write(encoders, n, chunk_rows)
-    except BaseException as exc:
-        stream.abort(exc)
-        raise
-    stream.close()
-    return n
+    with CopyStream(conn, table, names, queued=True) as stream:
+        return stream.write(encoders, n, chunk_rows)
 
 
 def copy_reports(
