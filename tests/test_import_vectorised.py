@@ -255,3 +255,88 @@ def test_field_counts_count_each_value_as_normalise_reads_it_row_by_row(tmp_path
         assert field_values(layer, columns, column, "river_code") == set(expected)
         assert sum(expected.values()) == (7 if name == "text" else 8)  # the empty and missing cells left out
     assert field_counts(layer, ["名称"], lambda _: pd.Series([], dtype=object), "river_code") == {}
+
+
+def _texts(values: list[str | None]) -> pd.Series:
+    """``values`` as pandas 3 reads a file's text column: Arrow-backed strings."""
+    return pd.Series(values, dtype="str")
+
+
+def test_texts_matched_through_their_distinct_values_are_those_each_row_matches(monkeypatch) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from gis_service.catalogue import FieldSpec
+    from gis_service.ingest.normalise import EDGE_SPACE, coerce_column
+    from gis_service.runtime import REPEATS_SAMPLE, texts_matching
+
+    rng = np.random.default_rng(7)
+    vocabulary = ["左岸", " 右岸", "保护区\u3000", "<b>岸</b>", "JavaScript:go", "&#60;", None, "", "a < b", "\x1c桩"]
+    repeating = [vocabulary[i] for i in rng.integers(0, len(vocabulary), 3 * REPEATS_SAMPLE)]
+    distinct = [f"K{i}" + ("<i>" if i % 97 == 0 else " " if i % 89 == 0 else "") for i in range(3 * REPEATS_SAMPLE)]
+    distinct[5] = None
+    # Distinct over the first texts, then one value over and over: read as a column of distinct codes.
+    late = [f"Z{i}" for i in range(REPEATS_SAMPLE)] + [" <重复>"] * REPEATS_SAMPLE
+    # Each pattern's answer for one text, by Python's own means.
+    patterns = {
+        "<|&#|(?i:javascript)": lambda v: "<" in v or "&#" in v or "javascript" in v.lower(),
+        EDGE_SPACE: lambda v: v != v.strip(),
+    }
+    # How many texts each pass of the pattern reads: the distinct ones where a column repeats.
+    read: list[int] = []
+    original = pc.match_substring_regex
+    monkeypatch.setattr(
+        pc, "match_substring_regex", lambda texts, *a, **k: read.append(len(texts)) or original(texts, *a, **k)
+    )
+    for column in (repeating, distinct, late):
+        texts = pa.array(column, type=pa.large_string())
+        for pattern, each in patterns.items():
+            read.clear()
+            expected = [v is not None and each(v) for v in column]
+            assert texts_matching(texts, pattern).tolist() == expected
+            assert texts_matching(pa.chunked_array([texts[:100], texts[100:]]), pattern).tolist() == expected
+            assert read == ([len(set(column) - {None})] * 2 if column is repeating else [len(column)] * 2)
+        # What the import makes of them: the rows with markup, and the text trimmed (blank: missing).
+        assert markup_rows(_texts(column)).tolist() == [i for i, v in enumerate(column) if v and MARKUP.search(v)]
+        text, failed, _raw = coerce_column(FieldSpec(name="code", label="编号", type="str"), _texts(column))
+        assert [None if pd.isna(v) else v for v in text] == [
+            (v.strip() or None) if v is not None else None for v in column
+        ]
+        assert len(failed) == 0
+
+
+def test_extra_fields_made_from_each_columns_distinct_values_are_each_rows_own() -> None:
+    import datetime as dt
+
+    from gis_service.ingest.normalise import extra_values
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    notes = np.array([" 甲 ", "乙", None, "", "  "], dtype=object)[rng.integers(0, 5, n)]
+    counts = pd.Series(rng.integers(0, 4, n), dtype="Int64").mask(rng.random(n) < 0.2)
+    days = np.array([dt.date(2022, 5, 1), None], dtype=object)[rng.integers(0, 2, n)]
+    frame = pd.DataFrame({"备注": notes, "n": counts, "日期": days})
+
+    def own(row: dict) -> dict | None:
+        """A row's object as the catalogue keeps it, made by hand: text trimmed, blanks left out, dates ISO."""
+        out = {}
+        for name, value in row.items():
+            if value is None or pd.isna(value) or (isinstance(value, str) and not value.strip()):
+                continue
+            out[name] = value.strip() if isinstance(value, str) else value.isoformat() if name == "日期" else int(value)
+        return out or None
+
+    rows = frame.to_dict("records")
+    values = extra_values(frame, ["备注", "n", "日期"], None)
+    assert values == [own(row) for row in rows]
+    # Rows of the same cells share one object (encoded once when stored).
+    shared: dict[tuple, set[int]] = {}
+    for row, value in zip(rows, values, strict=True):
+        shared.setdefault(tuple(None if pd.isna(v) else v for v in row.values()), set()).add(id(value))
+    assert all(len(objects) == 1 for objects in shared.values()) and len(shared) > 20
+    # Six columns of 5 000 distinct values each: their places no longer fit one 63-bit key and are renumbered.
+    wide = pd.DataFrame({f"c{k}": [f"v{k}-{(i * (k + 3)) % n}" for i in range(n)] for k in range(6)})
+    wide.loc[n - 1] = wide.loc[0]
+    many = extra_values(wide, list(wide.columns), None)
+    assert many == [{f"c{k}": wide.iloc[i, k] for k in range(6)} for i in range(n)]
+    assert many[n - 1] is many[0] and len({id(v) for v in many}) == n - 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import shapely
 
 from gis_service.catalogue import EXTRA_FIELD, FieldSpec, LayerSpec, fold
+from gis_service.runtime import texts_matching
 
 CANONICAL_CRS = "EPSG:4490"
 TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "重要", "√"}
@@ -147,37 +148,59 @@ def jsonable(value: Any) -> Any:
     return value if isinstance(value, bool | int | float) else str(value)
 
 
-def _json_column(column: pd.Series) -> list[Any]:
-    """Return a column's cells as JSON values, each distinct value converted once (a column repeats a lot)."""
+def _json_codes(column: pd.Series) -> tuple[np.ndarray, list[Any]] | None:
+    """Return each cell's place among the column's distinct values (-1: missing) and those values as JSON, each
+    converted once (a column repeats a lot); None when its cells are not hashable (lists from a GeoJSON)."""
     try:
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    except TypeError:  # unhashable cells (lists from a GeoJSON): one by one
-        return [jsonable(v) for v in column.tolist()]
-    table = np.empty(len(uniques) + 1, dtype=object)
-    table[:-1] = [jsonable(v) for v in uniques]
-    table[-1] = None  # -1: missing
-    values: list[Any] = table[codes].tolist()
-    return values
+    except TypeError:
+        return None
+    return codes.astype(np.int64), [jsonable(v) for v in uniques]
 
 
-def _shared_objects(names: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
-    """Return each row's non-blank cells as an object; equal rows share one (encoded once when stored)."""
+def _row_object(names: list[str], row: Iterable[Any]) -> dict[str, Any] | None:
+    """Return a row's non-blank cells as an object (None when it has none)."""
+    return {k: v for k, v in zip(names, row, strict=True) if v is not None and v != ""} or None
 
-    def build(row: tuple[Any, ...]) -> dict[str, Any] | None:
-        return {k: v for k, v in zip(names, row, strict=True) if v is not None and v != ""} or None
 
-    try:
-        made: dict[tuple[Any, ...], dict[str, Any] | None] = {}
-        return [made[row] if row in made else made.setdefault(row, build(row)) for row in rows]
-    except TypeError:  # a list or object among the cells: not hashable
-        return [build(row) for row in rows]
+def _shared_objects(names: list[str], coded: list[tuple[np.ndarray, list[Any]]], rows: int) -> list[Any]:
+    """Return each row's object (:func:`_row_object`) from its columns' places, one object per distinct row.
+
+    The rows' places are folded into one integer a row (each column a digit of its own base; renumbered
+    densely before it could pass 63 bits) and the distinct ones found by numpy: no tuple, dict lookup or
+    object is made a row, only one object a distinct row, from its first row's cells.
+    """
+    key = np.zeros(rows, dtype=np.int64)
+    bound = 1  # key < bound
+    for places, values in coded:
+        if bound * (len(values) + 1) >= 2**62:
+            _, key = np.unique(key, return_inverse=True)
+            key, bound = key.reshape(-1).astype(np.int64), int(key.max(initial=0)) + 1
+        key = key * (len(values) + 1) + (places + 1)  # 0: missing
+        bound *= len(values) + 1
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    cells = []
+    for places, values in coded:
+        table = [None, *values]  # place -1 (missing): None
+        cells.append([table[p] for p in (places[first] + 1).tolist()])
+    objects = np.empty(len(first), dtype=object)
+    objects[:] = [_row_object(names, row) for row in zip(*cells, strict=True)]
+    shared: list[Any] = objects[inverse.reshape(-1)].tolist()
+    return shared
 
 
 def extra_values(gdf: gpd.GeoDataFrame, columns: list[str], given: list[Any] | pd.Series | None) -> list[Any]:
-    """Return each row's fields the catalogue does not know, as one object (None when it has none)."""
+    """Return each row's fields the catalogue does not know, as one object (None when it has none).
+
+    Equal rows share one object (encoded once when stored).
+    """
     names = [str(c) for c in columns]
-    lists = [_json_column(gdf[c]) for c in columns]
-    found = _shared_objects(names, list(zip(*lists, strict=True)))
+    coded = [_json_codes(gdf[c]) for c in columns]
+    if all(c is not None for c in coded):
+        found = _shared_objects(names, [c for c in coded if c is not None], len(gdf))
+    else:  # unhashable cells: row by row
+        lists = [[jsonable(v) for v in gdf[c].tolist()] for c in columns]
+        found = [_row_object(names, row) for row in zip(*lists, strict=True)]
     if given is None:
         return found
     # An ``extra`` column of the file (an earlier export) wins over a column of the same name.
@@ -196,7 +219,7 @@ def _plain_text(column: pd.Series) -> pd.Series | None:
     if kind == "empty":
         return pd.Series([None] * len(column), dtype="str")
     strings = pa.array(column, type=pa.large_string(), from_pandas=True)
-    edges = pc.fill_null(pc.match_substring_regex(strings, EDGE_SPACE), False)
+    edges = pa.array(texts_matching(strings, EDGE_SPACE))
     if pc.any(edges).as_py():
         trimmed = [value.strip() for value in pc.filter(strings, edges).to_pylist()]
         strings = pc.replace_with_mask(strings, edges, pa.array(trimmed, type=strings.type))

@@ -147,7 +147,7 @@ class RiverBatches:
         ctx = self.ctx
         rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines)
         if self.ranges is not None:
-            rg.ranges = self.ranges.of(pd.unique(rg.codes))  # the ranges of this batch's rivers
+            rg.ranges = self.ranges.of(rg.distinct)  # the ranges of this batch's rivers
         loc = Locator(frame, self.layer.key or ("code" if "code" in frame else None), first)
         sides: list[Finding] = []
         if self.layer.name == "zones":

@@ -24,7 +24,7 @@ from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.checks import is_in
 from gis_service.ingest.validation.locate import MAX_LISTED, Locator
-from gis_service.runtime import shared_texts
+from gis_service.runtime import text_places, texts_at
 
 SIDE_CHUNK = 32_768  # features whose side is decided at once
 BANK_LABEL = {"left": "左岸", "right": "右岸"}
@@ -52,8 +52,13 @@ class RiverGeometry:
         self._centerlines = centerlines
         self.ends: LineEnds | None = None  # the stretches' ends projected by the side check, for the ratio check
         self.lonlat = np.asarray(frame.geometry.values, dtype=object)
+        # Each feature's place among the batch's distinct river codes (-1: none), and those codes.
+        if "river_code" in frame:
+            self.places, self.distinct = text_places(frame["river_code"])
+        else:
+            self.places, self.distinct = np.full(len(frame), -1, dtype=np.int64), np.zeros(0, dtype=object)
         # Each feature's river code (str, or None), the same str object for a river's features.
-        self.codes = shared_texts(frame["river_code"]) if "river_code" in frame else np.full(len(frame), None)
+        self.codes = texts_at(self.places, self.distinct)
         self.rivers = rivers  # code, geometry (centerlines, EPSG:4490)
         self.ranges = ranges  # river_code, bank, geometry (approved ranges, EPSG:4490)
 
@@ -92,6 +97,24 @@ class RiverGeometry:
         """The centerline index if it was given or built, else None (no check needed it)."""
         return self._centerlines
 
+    def places_in(self, keys: pd.Index) -> np.ndarray:
+        """Return each feature's place in river codes ``keys`` (-1 where its river is not there, or it has none).
+
+        Looked up once a river (a batch of 32 768 stretches names ~1 600), not once a feature.
+        """
+        found = (
+            keys.get_indexer(pd.Index(self.distinct, dtype=object)) if len(keys) else np.full(len(self.distinct), -1)
+        )
+        out: np.ndarray = np.append(found, -1)[self.places]
+        return out
+
+    def per_feature(self, keys: pd.Index, values: np.ndarray) -> np.ndarray:
+        """Return ``values[k]`` for each feature whose river code is ``keys[k]`` (None where it has none)."""
+        at = self.places_in(keys)
+        out = np.full(len(at), None, dtype=object)
+        out[at >= 0] = values[at[at >= 0]]
+        return out
+
 
 def per_feature(codes: np.ndarray, keys: pd.Index, values: np.ndarray) -> np.ndarray:
     """Return ``values[k]`` for each feature whose code is ``keys[k]`` (None where the code has none)."""
@@ -128,8 +151,7 @@ def sides(rg: RiverGeometry) -> np.ndarray:
     out = np.full(len(rg.codes), None, dtype=object)
     if rg.rivers.empty:
         return out
-    keys = pd.Index(rg.rivers["code"].astype(str).to_numpy(dtype=object), dtype=object)
-    river = keys.get_indexer(pd.Index(rg.codes, dtype=object))
+    river = rg.places_in(pd.Index(rg.rivers["code"].astype(str).to_numpy(dtype=object), dtype=object))
     index = rg.centerlines
     ok = (river >= 0) & ~(shapely.is_missing(rg.lonlat) | shapely.is_empty(rg.lonlat))
     ok[ok] = index.metric_length[river[ok]] > 0
@@ -172,8 +194,10 @@ def check_sides(frame: gpd.GeoDataFrame, rg: RiverGeometry, loc: Locator) -> lis
     if "bank" not in frame:
         return []
     found = sides(rg)
-    bank = frame["bank"].to_numpy(dtype=object)
-    wrong = ~pd.isna(bank) & ~pd.isna(found) & (bank != found)
+    # The bank's distinct texts shared (no str made a row, no pandas test of each row for NaN).
+    places, texts = text_places(frame["bank"])
+    bank = texts_at(places, texts)
+    wrong = (places >= 0) & np.not_equal(found, np.array(None, dtype=object)) & (bank != found)
     return [
         loc.finding(
             int(i),
@@ -253,7 +277,7 @@ def range_per_feature(rg: RiverGeometry, *, lines: bool, metric: bool, rows: np.
     else:
         geoms[~polygon] = None
     keys, merged = union_by(ranges["river_code"].astype(str).to_numpy(dtype=object), geoms)
-    return per_feature(rg.codes, keys, merged)
+    return rg.per_feature(keys, merged)
 
 
 def no_range(codes: set[str], what: str) -> list[Finding]:
