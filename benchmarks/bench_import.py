@@ -35,7 +35,9 @@ the real import always computes it. ``--floor`` adds two: every check against th
 within the ranges) left out as well, so what is left is reading the file, its per-feature checks and the
 store into the live ``zones`` table (its keys, spatial index and trigger): the floor of the store's side,
 whatever the checks cost; and a dry run (every check and the report, nothing stored): the floor of the
-checks' side, whatever the store costs.
+checks' side, whatever the store costs. ``--repeat N`` runs each PostGIS measure N times, each in a fresh
+scratch database, and keeps the medians beside every run's figures: on the 2-core machine one run's ratio
+moves by ±10% (ogr2ogr's own time alone by as much), more than most changes to the import.
 """
 
 from __future__ import annotations
@@ -200,23 +202,57 @@ def run_ogr2ogr_spatialite(database: Path, path: Path, table: str) -> Measure:
     return measure_command("ogr2ogr -f SQLite (SpatiaLite)", argv)
 
 
-def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False) -> None:
+def median_measure(runs: list[Measure]) -> Measure:
+    """Return the runs' median time (the middle run's; the lower middle of an even count) and their highest peak."""
+    middle = sorted(runs, key=lambda m: m.seconds)[(len(runs) - 1) // 2]
+    return Measure(middle.label, middle.seconds, max(m.peak_mb for m in runs))
+
+
+def spread(ratios: list[float]) -> str:
+    """Return the runs' ratios as printed: one, or their range and median."""
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}x"
+    middle = sorted(ratios)[(len(ratios) - 1) // 2]
+    return f"{min(ratios):.2f}–{max(ratios):.2f}x over {len(ratios)} runs (median {middle:.2f}x)"
+
+
+def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False, repeat: int = 1) -> None:
     """Import ``path`` into a scratch PostGIS database beside ogr2ogr into the same one; then, each in a scratch
-    database of its own, without the ratio check and (``floor``) without any check against the rivers."""
-    with scratch_postgis() as url:
-        prepare_database(url, folder)
-        reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
-        ours, out = run_ours(url, path)
-    lesser: dict[str, Any] = {}
-    for skip in SKIPS if floor else ("ratios",):
+    database of its own, without the ratio check and (``floor``) without any check against the rivers.
+
+    ``repeat``: each measure that many times, each in a fresh scratch database, ours and the reference in
+    turn; the medians are kept, with every run's figures (a 2-core machine's runs vary by ±10%).
+    """
+    pairs = []
+    for _ in range(repeat):
         with scratch_postgis() as url:
             prepare_database(url, folder)
-            bare, bare_out = run_ours(url, path, skip=skip)
-        assert out["stored"] == n and bare_out["stored"] == (0 if skip == "store" else n), (out, bare_out)
+            reference = run_ogr2ogr(url, path, f"ogr_zones_{n}")
+            ours, out = run_ours(url, path)
+        assert out["stored"] == n, out
+        pairs.append((ours, reference))
+        if repeat > 1:
+            print(
+                f"  run: ours {ours.seconds:.2f}s, ogr2ogr {reference.seconds:.2f}s "
+                f"({ours.seconds / reference.seconds:.2f}x)"
+            )
+    ours, reference = median_measure([p[0] for p in pairs]), median_measure([p[1] for p in pairs])
+    ratios = [o.seconds / r.seconds for o, r in pairs]
+    lesser: dict[str, Any] = {}
+    for skip in SKIPS if floor else ("ratios",):
+        bare_runs = []
+        for _ in range(repeat):
+            with scratch_postgis() as url:
+                prepare_database(url, folder)
+                bare, bare_out = run_ours(url, path, skip=skip)
+            assert bare_out["stored"] == (0 if skip == "store" else n), bare_out
+            bare_runs.append(bare)
+        bare = median_measure(bare_runs)
         lesser[f"without_{skip}"] = {
             "seconds": round(bare.seconds, 3),
             "peak_mb": round(bare.peak_mb, 1),
             "ratio": round(bare.seconds / reference.seconds, 3),
+            "runs": [round(m.seconds, 3) for m in bare_runs],
         }
         share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
         print(
@@ -231,7 +267,14 @@ def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False) -> N
         out,
         without_ratio_check=lesser["without_ratios"],
         **({"without_river_checks": lesser["without_checks"], "dry_run": lesser["without_store"]} if floor else {}),
+        **(
+            {"runs": [{"ours": round(o.seconds, 3), "reference": round(r.seconds, 3)} for o, r in pairs]}
+            if repeat > 1
+            else {}
+        ),
     )
+    if repeat > 1:
+        print(f"import_zones_{n}: ratio of each run {spread(ratios)}")
 
 
 def bench_spatialite(folder: Path, path: Path, n: int) -> None:
@@ -307,6 +350,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
     parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
     parser.add_argument("--floor", action="store_true", help="PostGIS: also without any check against the rivers")
+    parser.add_argument("--repeat", type=int, default=1, help="PostGIS: each measure N times (medians kept)")
     parser.add_argument("--skip", choices=SKIPS, help=argparse.SUPPRESS)  # what the child leaves out
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where the child writes its figures
     args = parser.parse_args()
@@ -326,7 +370,7 @@ def main() -> None:
         for n in sizes:
             path = subset(zones, n, Path(tmp))
             if "postgis" in args.backends:
-                bench_postgis(folder, path, n, floor=args.floor)
+                bench_postgis(folder, path, n, floor=args.floor, repeat=args.repeat)
             if "spatialite" in args.backends:
                 bench_spatialite(folder, path, n)
 
