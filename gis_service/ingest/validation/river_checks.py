@@ -110,18 +110,18 @@ class RiverGeometry:
 
     def per_feature(self, keys: pd.Index, values: np.ndarray) -> np.ndarray:
         """Return ``values[k]`` for each feature whose river code is ``keys[k]`` (None where it has none)."""
-        at = self.places_in(keys)
-        out = np.full(len(at), None, dtype=object)
-        out[at >= 0] = values[at[at >= 0]]
-        return out
+        return spread(self.places_in(keys), values)
 
 
 def per_feature(codes: np.ndarray, keys: pd.Index, values: np.ndarray) -> np.ndarray:
     """Return ``values[k]`` for each feature whose code is ``keys[k]`` (None where the code has none)."""
-    out = np.full(len(codes), None, dtype=object)
-    if len(keys):
-        at = keys.get_indexer(pd.Index(codes, dtype=object))
-        out[at >= 0] = values[at[at >= 0]]
+    return spread(keys.get_indexer(pd.Index(codes, dtype=object)) if len(keys) else np.full(len(codes), -1), values)
+
+
+def spread(at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Return ``values[at[i]]`` for each ``i`` (None where ``at`` is -1)."""
+    out = np.full(len(at), None, dtype=object)
+    out[at >= 0] = values[at[at >= 0]]
     return out
 
 
