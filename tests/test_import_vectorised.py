@@ -340,3 +340,34 @@ def test_extra_fields_made_from_each_columns_distinct_values_are_each_rows_own()
     many = extra_values(wide, list(wide.columns), None)
     assert many == [{f"c{k}": wide.iloc[i, k] for k in range(6)} for i in range(n)]
     assert many[n - 1] is many[0] and len({id(v) for v in many}) == n - 1
+
+
+def test_coded_fields_spread_from_their_distinct_values_are_each_rows_own() -> None:
+    from gis_service.catalogue import bundled_catalogue
+    from gis_service.ingest.normalise import coerce, coerce_column
+
+    zones = bundled_catalogue()["zones"]
+    rng = np.random.default_rng(5)
+    raw = {
+        "bank": ["左岸", " 右岸 ", "L", "right", None, "", "中间", "左"],
+        "zone_type": ["保护区", "保留区", "控制利用区", "开发利用区", "protected", None, "其他区"],
+    }
+
+    def each(spec, value):
+        """A cell coerced on its own (None where it cannot be)."""
+        try:
+            return None if value is None else coerce(spec, value)
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    for name, vocabulary in raw.items():
+        spec = zones.field(name)
+        cells = [vocabulary[i] for i in rng.integers(0, len(vocabulary), 4000)]
+        for column in (pd.Series(cells, dtype="str"), pd.Series(cells, dtype=object)):
+            values, failed, bad = coerce_column(spec, column)
+            expected = [each(spec, v) for v in cells]
+            assert [None if pd.isna(v) else v for v in values] == expected
+            # The column pandas makes of the list of coerced values.
+            assert pd.Series(values).dtype == pd.Series(expected).dtype
+            unreadable = [i for i, v in enumerate(cells) if v is not None and v.strip() and each(spec, v) is None]
+            assert failed.tolist() == unreadable and bad == [cells[i] for i in unreadable] and unreadable

@@ -242,11 +242,18 @@ def coerce_column(spec: FieldSpec, column: pd.Series) -> tuple[list[Any] | pd.Se
         except (ValueError, TypeError, OverflowError):
             coerced.append(None)
             failed[j] = True
+    rows = np.flatnonzero(failed[codes])
+    raw_failed = [uniques[codes[i]] for i in rows]
+    if any(isinstance(v, str) for v in coerced) and all(v is None or isinstance(v, str) for v in coerced):
+        # Texts (a coded field's codes): spread by Arrow from the distinct ones, the column pandas would make of
+        # their list (``str``), without pandas reading that list a str at a time.
+        texts = pa.array([*coerced, None], type=pa.large_string())  # the last: missing (code -1)
+        series: pd.Series[Any] = texts.take(pa.array(np.where(codes < 0, len(coerced), codes))).to_pandas()
+        return series, rows, raw_failed
     table = np.empty(len(coerced) + 1, dtype=object)
     table[:-1] = coerced
     table[-1] = None  # NaN / missing cells (factorize code -1)
-    rows = np.flatnonzero(failed[codes])
-    return table[codes].tolist(), rows, [uniques[codes[i]] for i in rows]
+    return table[codes].tolist(), rows, raw_failed
 
 
 def _unreadable(spec: FieldSpec, row: int, raw: Any) -> Finding:
