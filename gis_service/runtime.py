@@ -175,7 +175,7 @@ def text_groups(values: Any) -> tuple[list[str], np.ndarray, Callable[[int], str
         places = values.cat.codes.to_numpy()
         tally = np.bincount(places[places >= 0], minlength=len(categories))
         present = np.flatnonzero(tally)
-        texts = [str(c) for c in categories[present]]
+        texts = [str(c) for c in categories[present].tolist()]  # tolist: Arrow's, not a Python step a text
         order = sorted(range(len(texts)), key=texts.__getitem__)
         return [texts[i] for i in order], tally[present][order], lambda row: _category(categories, places[row])
     shared = shared_texts(values)
@@ -227,7 +227,7 @@ def arrow_vocabulary(values: Iterable[Any]) -> Any:
 
     A vocabulary looked up batch after batch (an import's 10 000 river codes) is made so once.
     """
-    values = list(values)
+    values = values.tolist() if hasattr(values, "tolist") else list(values)  # an Index's texts in one call
     if not all(isinstance(value, str) for value in values):
         return None
     import pyarrow as pa
