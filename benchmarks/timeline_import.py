@@ -5,7 +5,8 @@ Run: ``python -m benchmarks.timeline_import URL FILE`` on a database prepared as
 rolled back. Four parties share the machine's cores: the main thread (reading and checking), the
 COPY worker (``ingest.write.DeliveryWriter``: deliveries, then encoding each chunk and, into the COPY held
 open across batches, sending it), psycopg's sender thread (``QueuedLibpqWriter``, a COPY of its own: the
-bytes onto the socket; the "sender" rows count every send, the worker's too) and the PostgreSQL backend
+bytes onto the socket; the "sender" rows count every send, the worker's too, but the CPU per bin counts a thread
+under its first role: the worker's sends are the worker's) and the PostgreSQL backend
 (parsing rows, the heap, every index). Each step is timed with its thread's CPU and run-queue
 wait from ``/proc/self/task/TID/schedstat``; what is left of its wall time it spent blocked (the
 GIL, a lock, a full socket). A sampler reads the same for each thread and for the backend's
@@ -69,7 +70,10 @@ class Timeline:
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
         self.spans: list[Span] = []
-        self.names: dict[int, str] = {}
+        self.names: dict[int, str] = {}  # each thread's latest role (a step's default thread)
+        # Each thread's first role, which the samples count its CPU under: the worker's sends are "sender" steps,
+        # and a thread counted under the role of the moment was counted whole (from 0) each time it switched.
+        self.owners: dict[int, str] = {}
         self.samples: list[tuple[float, dict[tuple[str, int], tuple[float, float]]]] = []
         self.states: list[str] = []  # the backend's state at each sample
         self.backend_pid: int | None = None
@@ -82,8 +86,9 @@ class Timeline:
         return time.perf_counter() - self.t0
 
     def name(self, label: str) -> None:
-        """Name the calling thread in the samples."""
+        """Name the calling thread's role (in the samples, a thread keeps its first)."""
         self.names[threading.get_native_id()] = label
+        self.owners.setdefault(threading.get_native_id(), label)
 
     @contextmanager
     def span(self, thread: str | None, label: str, **extra: Any) -> Iterator[dict[str, Any]]:
@@ -110,7 +115,8 @@ class Timeline:
     def sample(self, every: float) -> None:
         """Sample each named thread's and the backend's CPU until stopped (a thread of its own)."""
         while not self.done.wait(every):
-            seen = {(name, tid): own(tid) for tid, name in list(self.names.items())}
+            # A thread that has ended reads (0, 0): left out, not counted as having run backwards.
+            seen = {(name, tid): t for tid, name in list(self.owners.items()) if (t := own(tid)) != (0.0, 0.0)}
             if self.backend_pid:
                 seen[("server", self.backend_pid)] = schedstat(f"/proc/{self.backend_pid}/schedstat")
                 self.states.append(process_state(self.backend_pid))
