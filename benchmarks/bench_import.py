@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -203,17 +204,15 @@ def run_ogr2ogr_spatialite(database: Path, path: Path, table: str) -> Measure:
 
 
 def median_measure(runs: list[Measure]) -> Measure:
-    """Return the runs' median time (the middle run's; the lower middle of an even count) and their highest peak."""
-    middle = sorted(runs, key=lambda m: m.seconds)[(len(runs) - 1) // 2]
-    return Measure(middle.label, middle.seconds, max(m.peak_mb for m in runs))
+    """Return the runs' median time (a run's own: the lower middle of an even count) and their highest peak."""
+    return Measure(runs[0].label, statistics.median_low(m.seconds for m in runs), max(m.peak_mb for m in runs))
 
 
 def spread(ratios: list[float]) -> str:
-    """Return the runs' ratios as printed: one, or their range and median."""
+    """Return the runs' ratios as printed: one, or their range and median (the lower middle of an even count)."""
     if len(ratios) == 1:
         return f"{ratios[0]:.2f}x"
-    middle = sorted(ratios)[(len(ratios) - 1) // 2]
-    return f"{min(ratios):.2f}–{max(ratios):.2f}x over {len(ratios)} runs (median {middle:.2f}x)"
+    return f"{min(ratios):.2f}–{max(ratios):.2f}x over {len(ratios)} runs (median {statistics.median_low(ratios):.2f}x)"
 
 
 def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False, repeat: int = 1) -> None:
