@@ -194,6 +194,45 @@ def test_features_must_name_an_existing_delivery_and_named_deliveries_stay(engin
         assert session.scalar(text("SELECT count(*) FROM zones")) == 1
 
 
+def test_reports_must_name_an_existing_delivery_and_reported_deliveries_stay(engine):
+    """A delivery report's reference holds on both backends (on PostGIS by statement-level triggers, 0016), for a
+    COPY of reports as for a statement: none names a missing delivery, and a reported delivery cannot be deleted."""
+    import psycopg
+    from sqlalchemy.exc import IntegrityError
+
+    from gis_service.store.bulk import write_reports
+
+    refused = (IntegrityError, psycopg.errors.IntegrityError)
+    bare = 500  # a delivery with no features (nor report, yet)
+    with transaction(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO deliveries (id, river_code, layer, version, status, feature_count, submitted_at)"
+                " VALUES (:id, 'C', 'zones', 1, 'submitted', 0, '2026-11-30 00:00:00+00:00')"
+            ),
+            {"id": bare},
+        )
+    # One write naming an existing delivery and a missing one is refused whole (and its transaction rolled back).
+    with pytest.raises(refused, match="(?i)foreign|deliver"), transaction(engine) as session:
+        write_reports(session, {"C": bare, "X": bare + 1}, {"C": {"accepted": True}, "X": {}})
+    with pytest.raises(refused, match="(?i)foreign|deliver"), transaction(engine) as session:
+        session.execute(text("INSERT INTO delivery_reports (delivery_id, report) VALUES (:id, '{}')"), {"id": bare + 1})
+    with transaction(engine) as session:
+        assert session.execute(text("SELECT * FROM delivery_reports")).all() == []
+        write_reports(session, {"C": bare}, {"C": {"accepted": False}})
+    with pytest.raises(refused, match="(?i)foreign|deliver"), transaction(engine) as session:
+        session.execute(text("UPDATE delivery_reports SET delivery_id = :bad"), {"bad": bare + 1})
+    with pytest.raises(refused, match="(?i)foreign|deliver"), transaction(engine) as session:
+        session.execute(text("DELETE FROM deliveries WHERE id = :id"), {"id": bare})
+    with transaction(engine) as session:
+        (report,) = session.execute(text("SELECT report FROM delivery_reports WHERE delivery_id = :id"), {"id": bare})
+        # Without its report it can go.
+        session.execute(text("DELETE FROM delivery_reports WHERE delivery_id = :id"), {"id": bare})
+        session.execute(text("DELETE FROM deliveries WHERE id = :id"), {"id": bare})
+        assert session.scalar(text("SELECT count(*) FROM deliveries WHERE id = :id"), {"id": bare}) == 0
+    assert (json.loads(report[0]) if isinstance(report[0], str) else report[0]) == {"accepted": False}
+
+
 def test_reports_move_to_their_table_and_back_across_migration_0004(engine):
     """Upgrading a database whose deliveries carry reports moves each report over; downgrading moves it back."""
     from alembic import command

@@ -27,6 +27,7 @@ from gis_service.db.backends import pgbinary, pgcopy, sqlite_rows
 from gis_service.db.engine import transaction
 from gis_service.db.models import Delivery, DeliveryReport, ProblemEvent, Zone
 from gis_service.errors import DeliveryRejected
+from gis_service.ingest import batches as ingest_batches
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
 from gis_service.ledger.intake import run_import
@@ -221,11 +222,12 @@ def zone_file(engine: Engine, tmp_path: Path, name: str, *, blank: bool = False,
 def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
     demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str, batch_rows: int | None
 ) -> None:
-    # The features are written while being read and checked, inside a savepoint, from the first clean
-    # batch on: a rejection must roll back exactly that, and the caller's transaction must go on (here: a
+    # The features are written while being read and checked, inside a savepoint, the writer started before the
+    # first batch: a rejection must roll back exactly that, and the caller's transaction must go on (here: a
     # clean delivery after it). An unknown river is found by the whole-layer checks, after its delivery
-    # was made; a missing value in the 4th feature is found before anything is written when the layer is
-    # read whole, and after the first batch of two was written when it is read in batches.
+    # was made; a missing value in the 4th feature is found before any feature is written when the layer is
+    # read whole (the writer, started, is abandoned), and after the first batch of two was written when it is
+    # read in batches.
     before = stored_counts(demo_engine)
     bad = zone_file(
         demo_engine,
@@ -254,8 +256,8 @@ def test_rejected_delivery_leaves_nothing_and_the_transaction_usable(
             session, good, ImportOptions(layer="zones", actor="t"), settings=settings, clock=BusinessClock()
         )
     assert [(d["river_code"], d["version"]) for d in report["deliveries"]] == [("WS002", 2)]
-    # Written early (in a savepoint) on both backends, the bad file too unless its first batch has the error.
-    assert early == ([True] if problem == "missing_value" and batch_rows is None else [True, True])
+    # Written early (in a savepoint) on both backends, the bad file too, whatever batch has the error.
+    assert early == [True, True]
     after = stored_counts(demo_engine)
     assert after["deliveries"] == before["deliveries"] + 1
     assert after["zones"] == before["zones"] + report["stored"]
@@ -428,6 +430,85 @@ def test_an_import_in_batches_makes_its_rivers_deliveries_first_and_sends_every_
     stored = stored[stored["delivery_id"].isin(ids)]
     assert sorted(stored["code"]) == sorted(zones["code"])
     assert all(recorded[i] == n for i, n in counts if i in ids)
+
+
+def test_the_rivers_deliveries_are_made_while_the_first_batch_is_read(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer starts once the validation context is read, before the first batch: its worker makes the file's
+    rivers' deliveries while the main thread reads and checks that batch, instead of the batch waiting for them."""
+    postgis = demo_engine.dialect.name == "postgresql"
+    expecting = threading.Event()
+    waited: list[bool] = []
+    expect, normalise = DeliveryBatches.expect, ingest_batches.normalise
+
+    def expected(self: DeliveryBatches, *args: Any) -> None:
+        expecting.set()
+        expect(self, *args)
+
+    def normalised(*args: Any) -> Any:
+        if postgis and not waited:  # the first batch is normalised only once the worker is making the deliveries
+            waited.append(expecting.wait(5))
+        return normalise(*args)
+
+    monkeypatch.setattr(DeliveryBatches, "expect", expected)
+    monkeypatch.setattr(ingest_batches, "normalise", normalised)
+    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
+    path = write_file(zones, tmp_path / "zones.gpkg")
+    with transaction(demo_engine) as session:
+        report = run_import(
+            session,
+            path,
+            ImportOptions(layer="zones", actor="t"),
+            settings=Settings(import_batch_rows=16),
+            clock=BusinessClock(),
+        )
+    # SpatiaLite makes each river's delivery with its first batch, on the caller's thread.
+    assert waited == ([True] if postgis else []) and expecting.is_set() == postgis
+    assert report["stored"] == len(zones)
+    assert {d["river_code"]: d["feature_count"] for d in report["deliveries"]} == (
+        zones.groupby("river_code").size().to_dict()
+    )
+
+
+def test_the_copy_ends_while_the_whole_layer_checks_run(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the last batch is in the worker's hands the worker ends the COPY (and the server its statement) while the
+    main thread runs the whole-layer checks and the ratio check, not only when the import asks for its deliveries."""
+    postgis = demo_engine.dialect.name == "postgresql"
+    ended = threading.Event()
+    waited: list[bool] = []
+    close, validate = pgbinary.CopyStream.close, pipeline.validate
+
+    def closing(self: pgbinary.CopyStream) -> None:
+        close(self)
+        ended.set()
+
+    def validating(*args: Any, **kw: Any) -> Any:
+        # Before the import's end asks for the deliveries. SpatiaLite writes each batch on the caller's thread: no COPY.
+        waited.append(ended.wait(5) if postgis else ended.is_set())
+        return validate(*args, **kw)
+
+    monkeypatch.setattr(pgbinary.CopyStream, "close", closing)
+    monkeypatch.setattr(pipeline, "validate", validating)
+    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
+    path = write_file(zones, tmp_path / "zones.gpkg")
+    with transaction(demo_engine) as session:
+        report = run_import(
+            session,
+            path,
+            ImportOptions(layer="zones", actor="t"),
+            settings=Settings(import_batch_rows=16),
+            clock=BusinessClock(),
+        )
+    assert waited == [postgis]
+    assert report["stored"] == len(zones)
+    with demo_engine.connect() as conn:
+        stored = read_features(conn, "zones", current_only=False)
+    assert sorted(stored[stored["delivery_id"].isin([d["id"] for d in report["deliveries"]])]["code"]) == sorted(
+        zones["code"]
+    )
 
 
 def zone_versions(conn: Any) -> dict[str, int]:

@@ -122,8 +122,8 @@ class Along:
 class Batches:
     """What happens to each normalised batch as it is read: the per-feature checks, the writer, the river checks.
 
-    The writer (given by the caller when the delivery may be stored early) takes each batch while
-    every feature so far is clean and names its river; at the first error it is abandoned, what it
+    The writer (given by the caller when the delivery may be stored early, already started) takes each batch
+    while every feature so far is clean and names its river; at the first error it is abandoned, what it
     wrote rolled back, since the delivery will be rejected. While it writes a batch, the batch's
     stretches or stakes are checked against their rivers (``rivers``). A batch in the writer's hands is kept only
     in the columns the whole-layer checks read (:meth:`slim`), so the text of a large layer is never
@@ -135,7 +135,7 @@ class Batches:
         self,
         layer: LayerSpec,
         options: ImportOptions,
-        start: Callable[[], DeliveryWriter] | None,
+        writer: DeliveryWriter | None,
         along: Along,
         *,
         keep_all: bool,
@@ -144,12 +144,11 @@ class Batches:
         self.checks = FeatureChecks(layer, fix=options.fix, river=options.river)
         self.along = along
         self.clean = True  # no error in any batch so far
-        self.start = start
-        self.writer: DeliveryWriter | None = None
+        self.writer = writer
         self.river = options.river
         # Nothing reads a batch's text after its checks when it is written as it comes (or the delivery is
         # rejected) or in a dry run; unless the features are to be ``seen`` whole.
-        self.slimmed = not keep_all and (options.dry_run or start is not None)
+        self.slimmed = not keep_all and (options.dry_run or writer is not None)
         self._vocabulary: dict[str, tuple[pd.CategoricalDtype, pa.Array | None]] | None = None
         self.shapes: SpilledRows | None = None  # the slimmed batches' shape keys, on disk
 
@@ -162,9 +161,8 @@ class Batches:
         reported = {(f.feature, f.field) for f in unreadable if f.feature is not None and f.field}
         frame, found = self.checks.run(frame, first, mapped, reported)
         self.clean = self.clean and not any(f.severity == "error" for f in [*unreadable, *found])
-        if self.start is not None:
+        if self.writer is not None:
             if self.clean and "river_code" in frame and bool(frame["river_code"].notna().all()):
-                self.writer = self.writer or self.start()
                 self.writer.add(frame)
             else:
                 self.stop()
@@ -187,7 +185,6 @@ class Batches:
 
     def stop(self) -> None:
         """Write no more: drop what was written (the delivery is being rejected)."""
-        self.start = None
         if self.writer is not None:
             self.writer.abandon()
             self.writer = None
@@ -275,18 +272,20 @@ def prepare(
     step: Progress,
     seen: Callable[[gpd.GeoDataFrame], None] | None = None,
     batch_rows: int | None = None,
-    writer: Callable[[Source, Along], DeliveryWriter] | None = None,
+    writer: Callable[[Source, Context], DeliveryWriter] | None = None,
     *,
-    along: Callable[[Source], Along],
+    context: Callable[[Source], Context],
+    along: Callable[[Context], Along],
 ) -> Prepared:
     """Read, normalise and check feature by feature ``path`` (archives unpacked within ``limits``); reject at
     once what lies outside the district.
 
     ``seen`` is handed the features the report's feature numbers count (for a preview map). A large
     GeoPackage or Shapefile layer is read, normalised and checked in batches of ``batch_rows``
-    features (:func:`normalise_batches`): the raw layer is never whole in memory. ``writer`` starts
-    the store of a delivery that may be stored as it is read (see :class:`Batches`); ``along``
-    reads what validation needs before the first batch and sets up the checks that run batch by batch.
+    features (:func:`normalise_batches`): the raw layer is never whole in memory. ``context`` reads what
+    validation needs (the session's last use here); ``writer`` then starts the store of a delivery that may
+    be stored as it is read (see :class:`Batches`): on PostGIS its worker makes the deliveries while ``along``
+    sets up the checks that run batch by batch and the first batch is read and checked.
     """
     step("read")
     with tempfile.TemporaryDirectory(prefix="rivergis-import-") as tmp:
@@ -307,16 +306,24 @@ def prepare(
 
         source = read(batch_rows)
         findings = list(source.findings)
-        checks = along(source)
-        start = None
-        if writer is not None and not any(f.severity == "error" for f in findings):
-            start = lambda: writer(source, checks)  # noqa: E731 - started with the first clean batch
-        batches = Batches(layer, options, start, checks, keep_all=seen is not None)
-        step("crs")
+        ctx = context(source)
+        # Started before the first batch, not with it: a province's 10 000 deliveries took the worker 0.26 s,
+        # which the first batch's hand-over waited for (``benchmarks/README.md``, sixteenth session). A batch
+        # with an error abandons it, and what it made is rolled back.
+        clean = not any(f.severity == "error" for f in findings)
+        started = writer(source, ctx) if writer is not None and clean else None
+        batches: Batches | None = None
         try:
+            checks = along(ctx)
+            del ctx  # the checks keep what they need of it: the whole rivers and ranges go now
+            batches = Batches(layer, options, started, checks, keep_all=seen is not None)
+            step("crs")
             norm = normalise_batches(layer, source, findings, district, batches)
         except BaseException:
-            batches.stop()
+            if batches is not None:
+                batches.stop()
+            elif started is not None:
+                started.abandon()
             raise
         if norm is None:
             batches.stop()
@@ -326,6 +333,8 @@ def prepare(
             if seen:
                 seen(source.frame)
             raise rejection(build_report(layer, source, findings, len(source.frame), dry_run=options.dry_run))
+    if batches.writer is not None:
+        batches.writer.close()  # the last batch is in: the COPY ends while the whole-layer checks run
     findings += norm.findings
     source.describe_columns(norm.field_map, norm.extra_fields)
     # Only the CRS of the raw layer is needed from here on (the report names it).
@@ -460,12 +469,9 @@ def with_web_map_hint(session: Session, exc: MissingCRS, catalogue: Catalogue, d
     return BadRequest(f"{exc.message}{hint_text(found)}", code=exc.code, details={"web_map": found})
 
 
-def checks_along(
-    session: Session, layer: LayerSpec, source: Source, options: ImportOptions, settings: Settings
-) -> Along:
-    """Read the validation context (before the first batch, while the session is free) and set up the checks
-    that run on each batch: against the rivers (zones, stakes) and the ratio check (zones)."""
-    ctx = load_context(session, layer, source, options.river, settings)
+def checks_along(layer: LayerSpec, ctx: Context, settings: Settings) -> Along:
+    """Set up the checks that run on each batch, from the validation context: against the rivers (zones, stakes)
+    and the ratio check (zones)."""
     rivers = RiverBatches.of(layer, ctx)
     ratios = None
     if layer.name == "zones":
@@ -488,11 +494,11 @@ def import_delivery(
     catalogue, district = catalogue_for(settings), district_for(settings)
     layer = target_layer(catalogue, options.layer)
 
-    def early(source: Source, along: Along) -> DeliveryWriter:
+    def early(source: Source, ctx: Context) -> DeliveryWriter:
         # A streamed layer's rivers come batch by batch: it locks the whole layer (see DeliveryBatches). Their
         # deliveries are made before its first batch's features, from its river column (unless --river names one).
         streamed = source.batches is not None
-        rivers = along.context.river_counts if streamed and options.river is None else None
+        rivers = ctx.river_counts if streamed and options.river is None else None
         summary, actor = source.summary(), options.actor
         return DeliveryWriter(session, layer, summary, actor, savepoint=True, whole_layer=streamed, rivers=rivers)
 
@@ -507,7 +513,9 @@ def import_delivery(
             seen,
             settings.import_batch_rows,
             writer=early if store_early(layer, options) else None,
-            along=lambda source: checks_along(session, layer, source, options, settings),
+            # Read before the first batch, while the session is free (a writer takes it next).
+            context=lambda source: load_context(session, layer, source, options.river, settings),
+            along=lambda ctx: checks_along(layer, ctx, settings),
         )
     except MissingCRS as exc:
         raise with_web_map_hint(session, exc, catalogue, district) from None

@@ -69,6 +69,7 @@ class DeliveryWriter:
         self.savepoint: SessionTransaction | None = session.begin_nested() if savepoint else None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.closed = False  # no more batches (:meth:`close`)
         encoding = (source.get("encoding") or {}).get("encoding")
         meta = {"filename": source.get("filename"), "encoding": encoding, "crs": source.get("crs")}
         self.batches = DeliveryBatches(layer, actor=actor, meta=meta, whole_layer=whole_layer)
@@ -103,6 +104,8 @@ class DeliveryWriter:
         On the worker it returns once the worker has taken the batch (when done with the one before), so the
         caller reads its next batch only then: a server that falls behind holds the reader back.
         """
+        if self.closed:
+            raise RuntimeError("the writer was told there are no more batches")
         if self.thread is None:
             try:
                 self._settled()
@@ -174,10 +177,18 @@ class DeliveryWriter:
         if self.error is not None:
             raise self.error
 
+    def close(self) -> None:
+        """Tell the worker there is no more (the last batch is in its hands): it ends the COPY, and the server its
+        statement, while the caller goes on (the whole-layer checks, the ratio check's walks); :meth:`finish` then
+        waits for it. On SpatiaLite nothing: the index upkeep of the last batch is already under way."""
+        if self.thread is not None and not self.closed:
+            self.queue.put(None)
+        self.closed = True
+
     def _join(self) -> None:
         """Tell the worker there is no more, and wait for it."""
         if self.thread is not None:
-            self.queue.put(None)
+            self.close()
             self.thread.join()
             self.thread = None
 

@@ -9,14 +9,14 @@ from geoalchemy2 import alembic_helpers
 
 from gis_service.db.models import Base
 
+# Tables whose delivery_id PostGIS checks with statement-level triggers instead of a foreign key (0003, 0016).
+STATEMENT_CHECKED = {"boundaries", "stakes", "zones", "delivery_reports"}
 # SpatiaLite's own bookkeeping tables, which autogenerate must never touch.
-# Feature tables whose delivery_id PostGIS checks with statement-level triggers instead of a foreign key.
-STATEMENT_CHECKED = {"boundaries", "stakes", "zones"}
 SPATIALITE_SYSTEM = {"KNN", "KNN2", "ElementaryGeometries", "SpatialIndex", "data_licenses", "sql_statements_log"}
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave out the spatial extensions' own tables, and the delivery references PostGIS checks by trigger (0003)."""
+    """Leave out the spatial extensions' own tables, and the delivery references PostGIS checks by trigger."""
     if type_ == "table" and name in SPATIALITE_SYSTEM:
         return False
     if (
