@@ -171,10 +171,9 @@ class ZoneBatches:
         self.index = centerlines if centerlines is not None else centerline_index(rivers)
         # The centerlines are in the index: the report reads the rivers' codes, names and importance only.
         self.rivers = pd.DataFrame(rivers.drop(columns=rivers.geometry.name))
-        index = self.index
-        self.known = KnownRivers(
-            {str(code): i for i, code in enumerate(self.rivers["code"]) if index.geodesic_length[i] > 0}
-        )
+        # The codes read as one list, the measured rivers found by numpy: not an Arrow scalar and a numpy one a river.
+        codes = self.rivers["code"].tolist()
+        self.known = KnownRivers({str(codes[i]): i for i in np.flatnonzero(self.index.geodesic_length > 0).tolist()})
         self.bank_lines = bank_lines
         self.parts = JoinedParts()
         self.drawn: list[BoolArray] = []  # per batch: which zones have a geometry
