@@ -58,6 +58,21 @@ def zones_of(engine: Engine, river: str) -> gpd.GeoDataFrame:
     return zones.drop(columns=["id", "delivery_id"])
 
 
+def imported_in_batches(engine: Engine, tmp_path: Path) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Import the six demo rivers' current stretches as one file, read in batches of 16; return them and the report."""
+    zones = pd.concat([zones_of(engine, river) for river in DEMO_RIVERS], ignore_index=True)
+    path = write_file(zones, tmp_path / "zones.gpkg")
+    with transaction(engine) as session:
+        report = run_import(
+            session,
+            path,
+            ImportOptions(layer="zones", actor="t"),
+            settings=Settings(import_batch_rows=16),
+            clock=BusinessClock(),
+        )
+    return zones, report
+
+
 def test_the_cli_names_each_stored_delivery_on_a_line_of_its_own(demo_engine: Engine, tmp_path: Path) -> None:
     """Without ``--json`` the import prints one line per river's new delivery, as the database holds it."""
     result = run_cli("import", "zones", str(demo_zones(tmp_path)), "--quiet")
@@ -401,16 +416,7 @@ def test_an_import_in_batches_makes_its_rivers_deliveries_first_and_sends_every_
         add(self, session, counts)
 
     monkeypatch.setattr(DeliveryBatches, "_add", adding)
-    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
-    path = write_file(zones, tmp_path / "zones.gpkg")
-    with transaction(demo_engine) as session:
-        report = run_import(
-            session,
-            path,
-            ImportOptions(layer="zones", actor="t"),
-            settings=Settings(import_batch_rows=16),
-            clock=BusinessClock(),
-        )
+    zones, report = imported_in_batches(demo_engine, tmp_path)
     assert report["stored"] == len(zones) > 16 * 4
     if demo_engine.dialect.name == "postgresql":
         # The six rivers' deliveries at once, before any feature; then one COPY of the zones.
@@ -453,16 +459,7 @@ def test_the_rivers_deliveries_are_made_while_the_first_batch_is_read(
 
     monkeypatch.setattr(DeliveryBatches, "expect", expected)
     monkeypatch.setattr(ingest_batches, "normalise", normalised)
-    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
-    path = write_file(zones, tmp_path / "zones.gpkg")
-    with transaction(demo_engine) as session:
-        report = run_import(
-            session,
-            path,
-            ImportOptions(layer="zones", actor="t"),
-            settings=Settings(import_batch_rows=16),
-            clock=BusinessClock(),
-        )
+    zones, report = imported_in_batches(demo_engine, tmp_path)
     # SpatiaLite makes each river's delivery with its first batch, on the caller's thread.
     assert waited == ([True] if postgis else []) and expecting.is_set() == postgis
     assert report["stored"] == len(zones)
@@ -492,16 +489,7 @@ def test_the_copy_ends_while_the_whole_layer_checks_run(
 
     monkeypatch.setattr(pgbinary.CopyStream, "close", closing)
     monkeypatch.setattr(pipeline, "validate", validating)
-    zones = pd.concat([zones_of(demo_engine, river) for river in DEMO_RIVERS], ignore_index=True)
-    path = write_file(zones, tmp_path / "zones.gpkg")
-    with transaction(demo_engine) as session:
-        report = run_import(
-            session,
-            path,
-            ImportOptions(layer="zones", actor="t"),
-            settings=Settings(import_batch_rows=16),
-            clock=BusinessClock(),
-        )
+    zones, report = imported_in_batches(demo_engine, tmp_path)
     assert waited == [postgis]
     assert report["stored"] == len(zones)
     with demo_engine.connect() as conn:
