@@ -312,7 +312,6 @@ def prepare(
         # with an error abandons it, and what it made is rolled back.
         clean = not any(f.severity == "error" for f in findings)
         started = writer(source, ctx) if writer is not None and clean else None
-        batches: Batches | None = None
         try:
             checks = along(ctx)
             del ctx  # the checks keep what they need of it: the whole rivers and ranges go now
@@ -320,10 +319,8 @@ def prepare(
             step("crs")
             norm = normalise_batches(layer, source, findings, district, batches)
         except BaseException:
-            if batches is not None:
-                batches.stop()
-            elif started is not None:
-                started.abandon()
+            if started is not None:
+                started.abandon()  # as the batches would (abandoning twice drops nothing more)
             raise
         if norm is None:
             batches.stop()
