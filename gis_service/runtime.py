@@ -10,12 +10,14 @@ import mmap
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 _lock = threading.Lock()
 _holders = 0
 _was_enabled = True
@@ -48,6 +50,18 @@ def collector_paused() -> Iterator[None]:
 # glibc's mallopt parameter (malloc.h), and the size from which blocks are mapped (and unmapped when freed).
 M_MMAP_THRESHOLD = -3
 MAPPED_BYTES = 4 << 20
+
+
+def in_background(call: Callable[..., T], *args: Any) -> Future[T]:
+    """Start ``call(*args)`` on a thread of its own; return its future (the result, or its error raised).
+
+    For work that lets go of Python's lock (GEOS, numpy) while the caller waits on something else, such as the
+    database: the two then take both cores.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rivergis-background")
+    future = pool.submit(call, *args)
+    pool.shutdown(wait=False)  # the thread ends with the call
+    return future
 
 
 def return_freed_memory_promptly() -> bool:

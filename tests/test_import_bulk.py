@@ -30,6 +30,7 @@ from gis_service.errors import DeliveryRejected
 from gis_service.ingest import batches as ingest_batches
 from gis_service.ingest import pipeline, write
 from gis_service.ingest.pipeline import ImportOptions
+from gis_service.ingest.validation import context as validation_context
 from gis_service.ledger.intake import run_import
 from gis_service.settings import Settings
 from gis_service.store.bulk import PreparedFeatures, feature_rows, insert_features
@@ -466,6 +467,38 @@ def test_the_rivers_deliveries_are_made_while_the_first_batch_is_read(
     assert {d["river_code"]: d["feature_count"] for d in report["deliveries"]} == (
         zones.groupby("river_code").size().to_dict()
     )
+
+
+def test_the_centerline_index_is_built_while_the_ranges_are_read(
+    demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zone set's centerline index is built on a thread of its own once the rivers are read, while the main thread
+    reads their ranges; the checks and the ratio check then use that index."""
+    building = threading.Event()
+    threads: list[threading.Thread] = []
+    waited: list[bool] = []
+    index, read = validation_context.centerline_index, validation_context.read_current
+
+    def built(rivers: gpd.GeoDataFrame) -> Any:
+        threads.append(threading.current_thread())
+        building.set()
+        return index(rivers)
+
+    def reading(session: Session, layer: Any, *args: Any) -> Any:
+        if layer.name == "boundaries":  # the ranges are read only once the index is being built
+            waited.append(building.wait(5))
+        return read(session, layer, *args)
+
+    monkeypatch.setattr(validation_context, "centerline_index", built)
+    monkeypatch.setattr(validation_context, "read_current", reading)
+    zones, report = imported_in_batches(demo_engine, tmp_path)
+    assert waited == [True]
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    assert report["stored"] == len(zones)
+    # The index served the ratio check: each river measured, its banks' lengths from that index.
+    measured = {r["code"]: r for r in report["ratios"]["rivers"]}
+    assert sorted(measured) == sorted(set(zones["river_code"]))
+    assert all(r["length_m"] > 0 for r in measured.values())
 
 
 def test_the_copy_ends_while_the_whole_layer_checks_run(

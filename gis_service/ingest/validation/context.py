@@ -8,12 +8,14 @@ import shapely
 from sqlalchemy import Boolean
 from sqlalchemy.orm import Session
 
+from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.catalogue import LayerSpec, catalogue_for
 from gis_service.db.backend import session_backend
 from gis_service.district import district_for
 from gis_service.ingest.normalise import field_counts, field_values
 from gis_service.ingest.read import Source
 from gis_service.ingest.validation.validate import Context, Tolerances
+from gis_service.runtime import in_background
 from gis_service.settings import Settings
 from gis_service.store.bulk import member_of
 from gis_service.store.current import CurrentFeatures
@@ -37,8 +39,14 @@ def load_context(session: Session, layer: LayerSpec, source: Source, river: str 
     codes = sorted(set(counts) | ({river} if river and "river_code" in layer.field_names else set()))
     empty = gpd.GeoDataFrame({"code": [], "river_code": []}, geometry=[], crs=4490)
     rivers, ranges = empty, empty
+    centerlines = None
     if codes and layer.name in {"boundaries", "zones", "stakes"}:
         rivers = read_current(session, catalogue["rivers"], "code", codes, ["code", "name", "important"])
+        if layer.name == "zones" and not rivers.empty:
+            # GEOS and numpy let go of Python's lock: a province's index (0.15–0.2 s) is built while the ranges
+            # are read (0.12–0.2 s, mostly waiting for the server), not after (``benchmarks/README.md``, seventeenth
+            # session).
+            centerlines = in_background(centerline_index, rivers)
         if layer.name in {"zones", "stakes"}:
             ranges = read_current(session, catalogue["boundaries"], "river_code", codes, ["river_code", "bank"])
     existing: set[str] = set()
@@ -56,6 +64,7 @@ def load_context(session: Session, layer: LayerSpec, source: Source, river: str 
         known_rivers=known,
         existing_keys=existing,
         river_counts=counts,
+        centerlines=centerlines,
     )
 
 

@@ -114,8 +114,11 @@ class RiverBatches:
         """
         if layer.name not in BATCHED:
             return None
-        # Built at once for a zone set: the bank sides and the ratio check share it from the first batch.
-        index = centerline_index(ctx.rivers) if layer.name == "zones" and not ctx.rivers.empty else None
+        # Built at once for a zone set (on a thread of its own while the ranges were read, see ``load_context``): the
+        # bank sides and the ratio check share it from the first batch.
+        index = None
+        if layer.name == "zones" and not ctx.rivers.empty:
+            index = ctx.centerlines.result() if ctx.centerlines is not None else centerline_index(ctx.rivers)
         return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district), index)
 
     def lighten(self) -> Context:

@@ -10,7 +10,9 @@ delivery while it runs.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +30,9 @@ from gis_service.ingest.validation.river_checks import (
     check_sides,
 )
 from gis_service.settings import Settings
+
+if TYPE_CHECKING:
+    from gis_service.analysis.shoreline.chainage import CenterlineIndex
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
 RIVER_LAYERS = {"boundaries", "zones", "stakes"}
@@ -63,6 +68,8 @@ class Context:
     existing_keys: set[str] = field(default_factory=set)
     # The delivery's features per river code, from its river column read alone (empty without one).
     river_counts: dict[str, int] = field(default_factory=dict)
+    # A zone set's centerline index of ``rivers``, built on a thread of its own while the ranges are read.
+    centerlines: Future[CenterlineIndex] | None = None
 
 
 @dataclass
