@@ -667,3 +667,23 @@ def test_each_banks_last_part_is_the_furthest_the_first_on_a_tie() -> None:
         order = np.lexsort((np.arange(n), -b, key))
         first = order[np.concatenate(([True], key[order][1:] != key[order][:-1]))] if n else order
         assert _furthest(key, b).tolist() == first.tolist()
+
+
+def test_the_rivers_json_at_once_is_each_rivers_own() -> None:
+    """``rivers_json`` (every river in one vectorised pass, as an import's report takes it) gives each river what
+    ``river_json`` gives it alone: a river with a gap and an overlap, one without zones, one zoned on one bank only,
+    important or not."""
+    zs, _ = straight_case()
+    rv = gpd.GeoDataFrame(
+        {"code": ["R1", "R2", "R3"], "name": ["一河", "二河", "三河"], "important": [True, False, True]},
+        geometry=[ln((0, 0), (1000, 0)), ln((0, 500), (800, 500)), ln((0, 1000), (600, 1000))],
+        crs=4545,
+    )
+    one_bank = zones([("e", "left", "reserved", ln((0, 1020), (300, 1020)))], river_code="R3")
+    report = shoreline_ratios(pd_concat(zs, one_bank), rv)
+    each = [report.river_json(row) for row in report.rivers.itertuples()]
+    assert report.rivers_json() == each
+    assert [r["code"] for r in each] == ["R1", "R2", "R3"]
+    assert each[2]["banks"]["left"]["zones_m"]["reserved"] == pytest.approx(300, rel=1e-3)
+    assert each[1]["ratio"] is None and each[0]["banks"]["left"]["gaps_m"] == pytest.approx(50, rel=1e-3)
+    assert report.rivers_json(important_only=True) == [each[0], each[2]]

@@ -153,53 +153,61 @@ class RatioReport:
         }
 
     def rivers_json(self, important_only: bool = False) -> list[dict[str, Any]]:
-        """Return :meth:`river_json` of every selected river, rounded in one vectorised pass."""
+        """Return :meth:`river_json` of every selected river, rounded in one vectorised pass.
+
+        Its dicts are built by comprehensions over the columns, each with its keys written out (the banks and zone
+        types unpacked below): an import's 10 000 rivers took 0.11 s so with a loop a river, ``dict(zip(...))`` and
+        a pandas reindex a bank, 0.05–0.06 s now (``benchmarks/README.md``, seventeenth session).
+        """
         rows = self.selected(important_only)
+        codes = rows["code"].to_numpy()
         banks = self.banks[~self.banks.index.duplicated(keep="last")]
+        of_code, of_bank = banks.index.get_level_values(0), banks.index.get_level_values(1)
+        protected, reserved, controlled, developed = ZONE_TYPES
         per_bank = {}
         for bank in BANKS:
-            b = banks.reindex(pd.MultiIndex.from_arrays([rows["code"].to_numpy(), [bank] * len(rows)]))
-            length = b["length_m"].to_numpy(dtype=float)
-            ratio = np.divide(b["pr_m"].to_numpy(dtype=float), length, out=np.full(len(b), np.nan), where=length > 0)
-            per_bank[bank] = (
-                rounded(length),
-                [rounded(b[t]) for t in ZONE_TYPES],
-                rounded(ratio, 4),
-                rounded(b["gaps_m"]),
-                rounded(b["overlaps_m"]),
+            mine = np.asarray(of_bank == bank)
+            column = _aligned(banks[mine], pd.Index(of_code[mine]).get_indexer(codes))
+            length = column("length_m")
+            ratio = np.divide(column("pr_m"), length, out=np.full(len(length), np.nan), where=length > 0)
+            zones_m = [
+                {protected: p, reserved: r, controlled: c, developed: d}
+                for p, r, c, d in zip(*(rounded(column(t)) for t in ZONE_TYPES), strict=True)
+            ]
+            per_bank[bank] = [
+                {"length_m": length_m, "zones_m": zones, "ratio": ratio_, "gaps_m": gaps, "overlaps_m": overlaps}
+                for length_m, zones, ratio_, gaps, overlaps in zip(
+                    rounded(length),
+                    zones_m,
+                    rounded(ratio, 4),
+                    rounded(column("gaps_m")),
+                    rounded(column("overlaps_m")),
+                    strict=True,
+                )
+            ]
+        left, right = BANKS
+        return [
+            {
+                "code": code,
+                "name": name,
+                "important": bool(important),
+                "length_m": length_m,
+                "ratio": ratio_,
+                "compliant": bool(compliant),
+                "banks": {left: on_left, right: on_right},
+            }
+            for code, name, important, length_m, ratio_, compliant, on_left, on_right in zip(
+                rows["code"].tolist(),
+                rows["name"].tolist(),
+                rows["important"].tolist(),
+                rounded(rows["length_m"]),
+                rounded(rows["ratio"], 4),
+                rows["compliant"].tolist(),
+                per_bank[left],
+                per_bank[right],
+                strict=True,
             )
-        out = []
-        river_cols = zip(
-            rows["code"].tolist(),
-            rows["name"].tolist(),
-            rows["important"].tolist(),
-            rounded(rows["length_m"]),
-            rounded(rows["ratio"], 4),
-            rows["compliant"].tolist(),
-            strict=True,
-        )
-        for i, (code, name, important, length_m, ratio_, compliant) in enumerate(river_cols):
-            entry = {}
-            for bank, (blen, types, bratio, gaps, overlaps) in per_bank.items():
-                entry[bank] = {
-                    "length_m": blen[i],
-                    "zones_m": {t: types[k][i] for k, t in enumerate(ZONE_TYPES)},
-                    "ratio": bratio[i],
-                    "gaps_m": gaps[i],
-                    "overlaps_m": overlaps[i],
-                }
-            out.append(
-                {
-                    "code": code,
-                    "name": name,
-                    "important": bool(important),
-                    "length_m": length_m,
-                    "ratio": ratio_,
-                    "compliant": bool(compliant),
-                    "banks": entry,
-                }
-            )
-        return out
+        ]
 
     def total(self, important_only: bool = False) -> dict[str, Any]:
         """Return the district total: compliant when the overall ratio reaches the threshold and no gaps/overlaps."""
@@ -252,6 +260,18 @@ class RatioReport:
         if self.warnings:
             body["warnings"] = list(self.warnings)
         return body
+
+
+def _aligned(table: pd.DataFrame, at: IntArray) -> Any:
+    """Return what reads a column of ``table`` at rows ``at`` as floats (NaN where ``at`` is -1, a row it lacks)."""
+    found = at >= 0
+
+    def column(name: str) -> FloatArray:
+        out = np.full(len(at), np.nan)
+        out[found] = table[name].to_numpy(dtype=float)[at[found]]
+        return out
+
+    return column
 
 
 def build_report(
