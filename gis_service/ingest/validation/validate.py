@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 
+from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.catalogue import LayerSpec
 from gis_service.district import District
 from gis_service.ingest.crs import local_metric_crs
@@ -30,9 +30,6 @@ from gis_service.ingest.validation.river_checks import (
     check_sides,
 )
 from gis_service.settings import Settings
-
-if TYPE_CHECKING:
-    from gis_service.analysis.shoreline.chainage import CenterlineIndex
 
 GEOMETRY_CODES = {"empty_geometry", "wrong_geometry_type", "invalid_geometry"}
 RIVER_LAYERS = {"boundaries", "zones", "stakes"}
