@@ -1,5 +1,6 @@
 """Process-level tuning shared by the bulk stages (import, ratio check): the collector, the allocator, texts,
-and columns kept on disk rather than in memory (spilled)."""
+columns kept on disk rather than in memory (spilled), and work started on a thread of its own
+(:func:`in_background`)."""
 
 from __future__ import annotations
 

@@ -157,7 +157,7 @@ class RatioReport:
 
         Its dicts are built by comprehensions over the columns, each with its keys written out (the banks and zone
         types unpacked below): an import's 10 000 rivers took 0.11 s so with a loop a river, ``dict(zip(...))`` and
-        a pandas reindex a bank, 0.05–0.06 s now (``benchmarks/README.md``, seventeenth session).
+        a pandas reindex a bank, 0.05–0.08 s now (``benchmarks/README.md``, seventeenth session).
         """
         rows = self.selected(important_only)
         codes = rows["code"].to_numpy()
