@@ -24,7 +24,6 @@ from pyproj import CRS
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.polylines import index_ranges
-from gis_service.analysis.shoreline.ratios import centerline_index
 from gis_service.catalogue import LayerSpec
 from gis_service.ingest.crs import local_metric_crs
 from gis_service.ingest.normalise import Finding
@@ -114,11 +113,9 @@ class RiverBatches:
         """
         if layer.name not in BATCHED:
             return None
-        # Built at once for a zone set (on a thread of its own while the ranges were read, see ``load_context``): the
-        # bank sides and the ratio check share it from the first batch.
-        index = None
-        if layer.name == "zones" and not ctx.rivers.empty:
-            index = ctx.centerlines.result() if ctx.centerlines is not None else centerline_index(ctx.rivers)
+        # A zone set's, built at once by ``load_context`` (on a thread of its own while the ranges were read): the bank
+        # sides and the ratio check share it from the first batch.
+        index = ctx.centerlines.result() if ctx.centerlines is not None else None
         return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district), index)
 
     def lighten(self) -> Context:
