@@ -509,9 +509,9 @@ def test_projection_onto_a_few_lines_matches_the_whole_block() -> None:
     from gis_service.analysis.shoreline.polylines import Polylines, vertex_table
 
     rng = np.random.default_rng(8)
-    lines = [LineString(np.cumsum(rng.normal(0, 100, (k, 2)), axis=0)) for k in [6, 7, 8, 9] * 10 + [3, 40]]
+    lines = [LineString(np.cumsum(rng.normal(0, 100, (k, 2)), axis=0)) for k in [6, 7, 8, 9] * 10 + [3, 20]]
     geoms = np.array(lines, dtype=object)
-    few = np.repeat([2, 17, 33, 41], 50)  # three of the 40 lines of width 8, and the one of width 64
+    few = np.repeat([2, 17, 33, 41], 50)  # three of the 40 lines of width 8, and the one of width 32
     px, py = rng.uniform(-600, 600, (2, len(few)))
 
     def projected(which: np.ndarray) -> tuple[np.ndarray, np.ndarray, Polylines]:
@@ -519,7 +519,7 @@ def test_projection_onto_a_few_lines_matches_the_whole_block() -> None:
         return *poly.project(px, py, which), poly
 
     measure, distance, poly = projected(few)
-    assert set(poly.__dict__.get("_blocks", {})) == {64}  # the one line of its width is all of them: kept
+    assert set(poly.__dict__.get("_blocks", {})) == {32}  # the one line of its width is all of them: kept
     points = shapely.points(px, py)
     assert measure == pytest.approx(shapely.line_locate_point(geoms[few], points), abs=1e-9)
     assert distance == pytest.approx(shapely.distance(geoms[few], points), abs=1e-9)
@@ -530,6 +530,47 @@ def test_projection_onto_a_few_lines_matches_the_whole_block() -> None:
     assert 8 in poly.__dict__["_blocks"]
     assert whole_measure[: len(few)].tobytes() == measure.tobytes()
     assert whole_distance[: len(few)].tobytes() == distance.tobytes()
+
+
+def test_projection_onto_long_lines_window_by_window_is_the_segment_by_segment_one(monkeypatch) -> None:
+    # A surveyed centerline has hundreds to thousands of vertices: a point measures the windows of segments whose
+    # box may hold its nearest one, with the figures (to the bit) of measuring every segment, and GEOS's.
+    from gis_service.analysis.shoreline import polylines
+    from gis_service.analysis.shoreline.polylines import WINDOW, Polylines, vertex_table
+
+    rng = np.random.default_rng(12)
+    lines = [LineString(np.cumsum(rng.normal(0, 100, (k, 2)), axis=0)) for k in (2, 30, 33, 34, 65, 500, 3000)]
+    # Ties across windows: a line that runs out along the x axis and back over itself (the first segment wins),
+    # and one with repeated vertices.
+    out_and_back = [(10.0 * (i if i < 60 else 119 - i), 0.0) for i in range(120)]
+    lines += [LineString(out_and_back), LineString(np.repeat(np.cumsum(rng.normal(0, 50, (40, 2)), axis=0), 2, axis=0))]
+    lines.append(MultiLineString([np.cumsum(rng.normal(0, 100, (k, 2)), axis=0) for k in (50, 40, 2)]))
+    geoms = np.array(lines, dtype=object)
+    assert (shapely.get_num_coordinates(geoms[-4:]) > WINDOW + 1).all()
+    which = np.repeat(np.arange(len(geoms)), 400)
+    px, py = rng.uniform(-3000, 3000, (2, len(which)))
+    tied = which == len(geoms) - 3
+    px[tied] = rng.integers(0, 59, int(tied.sum())) * 10.0 + rng.choice([0.0, 5.0], int(tied.sum()))
+    py[tied] = rng.choice([0.0, 3.0, -7.0], int(tied.sum()))
+    px[7] = np.nan  # no coordinates: NaN either way
+
+    def projected() -> tuple[np.ndarray, np.ndarray]:
+        return Polylines.of(*vertex_table(geoms), len(geoms)).project(px, py, which)
+
+    measure, distance = projected()
+    with monkeypatch.context() as patched:
+        patched.setattr(polylines, "WINDOW", 1 << 30)  # every line measured segment by segment
+        every_measure, every_distance = projected()
+    assert measure.tobytes() == every_measure.tobytes()
+    assert distance.tobytes() == every_distance.tobytes()
+    assert np.isnan(measure[7]) and np.isnan(distance[7])
+    ok = ~np.isnan(px)
+    points = shapely.points(px[ok], py[ok])
+    assert measure[ok] == pytest.approx(shapely.line_locate_point(geoms[which[ok]], points), abs=1e-9)
+    assert distance[ok] == pytest.approx(shapely.distance(geoms[which[ok]], points), abs=1e-9)
+    # On the line that runs out and back, a point measures where the line first passes it.
+    on_axis = tied & (py == 0.0)
+    assert measure[on_axis] == pytest.approx(px[on_axis])
 
 
 def test_json_rounding_is_pythons_round() -> None:

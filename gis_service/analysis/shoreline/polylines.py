@@ -22,6 +22,10 @@ GeomArray = npt.NDArray[np.object_]
 
 # Point × segment pairs evaluated at once when projecting: small enough for the CPU cache.
 PAIRS_PER_CHUNK = 32_768
+# A line of more segments than this is projected onto window by window (:meth:`Polylines.project`): each window of
+# this many consecutive segments has a bounding box, and a point measures only the windows whose box may hold its
+# nearest segment (one or two, most often), not every segment of a long centerline.
+WINDOW = 32
 # Where padding segments are put: no point is nearer to them than to a real segment.
 FAR = 1e150
 
@@ -107,11 +111,19 @@ class Polylines:
         return np.interp(at, gpos, self.x), np.interp(at, gpos, self.y)
 
     def project(self, px: FloatArray, py: FloatArray, which: IntArray) -> tuple[FloatArray, FloatArray]:
-        """Return the position along line ``which[i]`` nearest to each point, and the distance to it."""
+        """Return the position along line ``which[i]`` nearest to each point, and the distance to it.
+
+        A line of up to :data:`WINDOW` segments is measured segment by segment, every one of them (lines of one
+        padded width as one array, :meth:`_block_for`); a longer one window by window (:meth:`_project_windows`).
+        Either way the same arithmetic on the same segments: the same figures to the bit.
+        """
         measure = np.zeros(len(px))
         distance = np.full(len(px), np.inf)
         width = self._width[which]
-        for w in np.unique(width[width > 0]):
+        long = np.flatnonzero(width > WINDOW)
+        if len(long):
+            measure[long], distance[long] = self._project_windows(px[long], py[long], which[long])
+        for w in np.unique(width[(width > 0) & (width <= WINDOW)]):
             rows = np.flatnonzero(width == w)
             block_row, block = self._block_for(int(w), which[rows])
             step = max(1, PAIRS_PER_CHUNK // int(w))
@@ -179,6 +191,102 @@ class Polylines:
         dx[pad] = dy[pad] = 0.0
         len2[pad | ~(len2 > 0)] = 1.0
         return block
+
+    @cached_property
+    def _windows(self) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
+        """The lines' windows (see :data:`WINDOW`): each line's first window and window count; each window's first
+        segment (a place in :attr:`_segments`' order) and segment count (:data:`WINDOW`, fewer at a line's end); the
+        windows' bounding boxes as a (4, windows) array: min x, min y, max x, max y of their segments' ends."""
+        seg, first, count = self._segments
+        windows = -(-count // WINDOW)
+        line_window = np.concatenate(([0], np.cumsum(windows)[:-1])).astype(np.int64)
+        owner = np.repeat(np.arange(self.count), windows)
+        start = first[owner] + (np.arange(len(owner)) - line_window[owner]) * WINDOW
+        size = np.minimum(first[owner] + count[owner] - start, WINDOW)
+        boxes = np.empty((4, len(start)))
+        if len(start):  # a line's segments follow each other in ``seg``: each window runs to the next one's start
+            for row, (v, reduce) in enumerate(
+                ((self.x, np.minimum), (self.y, np.minimum), (self.x, np.maximum), (self.y, np.maximum))
+            ):
+                boxes[row] = reduce.reduceat(reduce(v[seg], v[seg + 1]), start)
+        return line_window, windows.astype(np.int64), start.astype(np.int64), size.astype(np.int64), boxes
+
+    def _project_windows(self, px: FloatArray, py: FloatArray, which: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return :meth:`project` for points on lines of more than :data:`WINDOW` segments (NaN for a point without
+        coordinates), the lines of as many windows up to a power of two at once (:meth:`_window_chunk`)."""
+        windows = self._windows[1]
+        measure, distance = np.full(len(px), np.nan), np.full(len(px), np.nan)
+        usable = ~(np.isnan(px) | np.isnan(py))
+        width = _pow2(windows[which])
+        for w in np.unique(width):
+            rows = np.flatnonzero((width == w) & usable)
+            step = max(1, PAIRS_PER_CHUNK // int(w))
+            for lo in range(0, len(rows), step):
+                chunk = rows[lo : lo + step]
+                measure[chunk], distance[chunk] = self._window_chunk(px[chunk], py[chunk], which[chunk], int(w))
+        return measure, distance
+
+    def _window_chunk(
+        self, px: FloatArray, py: FloatArray, line: IntArray, width: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Return :meth:`project` for points on lines of at most ``width`` windows, each point's windows taken nearest
+        box first.
+
+        No segment is nearer than its window's box, so once a point's next box lies beyond the nearest segment found
+        so far, no later window holds a nearer one; nor an equally near one: the boxes are taken a hair nearer than
+        they are, so that a tie is measured and goes, as in GEOS, to the first segment.
+        """
+        line_window, windows, _, _, boxes = self._windows
+        k = np.arange(width)[None, :]
+        real = k < windows[line][:, None]
+        window = np.where(real, line_window[line][:, None] + k, 0)
+        x, y = px[:, None], py[:, None]
+        gx = np.maximum(np.maximum(boxes[0][window] - x, x - boxes[2][window]), 0.0)
+        gy = np.maximum(np.maximum(boxes[1][window] - y, y - boxes[3][window]), 0.0)
+        floor = (gx * gx + gy * gy) * (1.0 - 1e-9)
+        floor[~real] = np.inf
+        order = np.argsort(floor, axis=1)
+        every = np.arange(len(px))
+        near, found, measure = np.full(len(px), np.inf), np.zeros(len(px), dtype=np.int64), np.zeros(len(px))
+        for nth in order.T:  # each point's nearest box, then its next, while one may hold a nearer segment
+            todo = np.flatnonzero(floor[every, nth] <= near)
+            if not len(todo):
+                break
+            d2, segment, at = self._nearest_in(px[todo], py[todo], window[todo, nth[todo]])
+            better = (d2 < near[todo]) | ((d2 == near[todo]) & (segment < found[todo]))
+            take = todo[better]
+            near[take], found[take], measure[take] = d2[better], segment[better], at[better]
+        return measure, np.sqrt(near)
+
+    def _nearest_in(self, px: FloatArray, py: FloatArray, window: IntArray) -> tuple[FloatArray, IntArray, FloatArray]:
+        """Return, for each point, the squared distance to the nearest segment of window ``window[i]``, that segment
+        (its first vertex) and the measure of the nearest point on it: :func:`_nearest`'s arithmetic, the first
+        segment winning a tie."""
+        seg = self._segments[0]
+        _, _, start, size, _ = self._windows
+        k = np.arange(WINDOW)[None, :]
+        real = k < size[window][:, None]
+        s = seg[start[window][:, None] + np.where(real, k, 0)]
+        dx, dy = self.x[s + 1] - self.x[s], self.y[s + 1] - self.y[s]
+        len2 = dx * dx
+        len2 += dy * dy
+        len2[~(len2 > 0)] = 1.0
+        qx = px[:, None] - self.x[s]
+        qy = py[:, None] - self.y[s]
+        t = qx * dx
+        t += qy * dy
+        t /= len2
+        np.clip(t, 0.0, 1.0, out=t)
+        qx -= t * dx
+        qy -= t * dy
+        qx *= qx
+        qy *= qy
+        qx += qy
+        qx[~real] = np.inf
+        j = np.argmin(qx, axis=1)
+        at = np.arange(len(px))
+        nearest = s[at, j]
+        return qx[at, j], nearest, self.measure[nearest] + t[at, j] * self.step[nearest]
 
     def linestrings(self, which: IntArray) -> GeomArray:
         """Return lines ``which`` as shapely geometries (LineString, or MultiLineString when in parts).
