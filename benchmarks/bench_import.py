@@ -4,7 +4,9 @@ Run: ``python -m benchmarks.bench_import`` (needs ``RIVERGIS_BENCH_POSTGIS_URL``
 ``RIVERGIS_TEST_POSTGIS_URL``). Options: ``--sizes 200000 10000``; ``--million``: 1 000 000
 stretches instead, the province's stretches cut at their vertices and midpoints (whole rivers, written
 once to ``benchmarks/data/province-2022-zones1000000/zones.gpkg``), to see whether memory grows
-with the file.
+with the file; ``--dense-rivers``: the same zones on the same rivers drawn with a vertex every ~50 m, as
+surveyed centerlines are (``ogr2ogr -segmentize``, written once to ``benchmarks/data/province-2022-dense-rivers``),
+to see whether time and memory grow with the centerlines' detail.
 
 Setup (not timed): a scratch PostGIS database with the schema, the province's 10 000 rivers and
 their approved ranges (so the zones-within-range check really runs). Then, side by side in one
@@ -340,6 +342,25 @@ def split_zones(source: Path, target: Path, limit: int) -> Path:
     return target
 
 
+# The rivers' vertices a surveyed centerline has (one every ~50 m), against the generator's ~4 km: ``--dense-rivers``.
+DENSE_STEP_DEGREES = 0.0005
+
+
+def dense_rivers(folder: Path, target: Path) -> Path:
+    """Return a copy of the province set in ``target`` whose rivers have a vertex every ~50 m (``ogr2ogr
+    -segmentize``; 263 a river, 2.6 million in all, where the generator draws 31): the zones, ranges and
+    towns are the same files. The checks against the rivers and the ratio check measure on the centerlines."""
+    rivers = target / "rivers.gpkg"
+    if not rivers.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for other in folder.glob("*.gpkg"):
+            if other.name != rivers.name and not (target / other.name).exists():
+                (target / other.name).symlink_to(other.resolve())
+        argv = ["ogr2ogr", "-f", "GPKG", "-segmentize", str(DENSE_STEP_DEGREES), str(rivers), str(folder / rivers.name)]
+        subprocess.run(argv, check=True, capture_output=True)
+    return target
+
+
 def main() -> None:
     """Run the side-by-side import benchmark at each size."""
     parser = argparse.ArgumentParser()
@@ -348,6 +369,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=["postgis", "spatialite"], default=["postgis", "spatialite"])
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"))
     parser.add_argument("--setup", nargs=2, metavar=("URL", "FOLDER"))
+    parser.add_argument("--dense-rivers", action="store_true", help="the rivers with a vertex every ~50 m, as surveyed")
     parser.add_argument("--floor", action="store_true", help="PostGIS: also without any check against the rivers")
     parser.add_argument("--repeat", type=int, default=1, help="PostGIS: each measure N times (medians kept)")
     parser.add_argument("--skip", choices=SKIPS, help=argparse.SUPPRESS)  # what the child leaves out
@@ -365,6 +387,8 @@ def main() -> None:
     if args.million:
         zones = split_zones(zones, folder.parent / f"{folder.name}-zones1000000" / "zones.gpkg", 1_000_000)
         sizes = [pyogrio.read_info(zones)["features"]]
+    if args.dense_rivers:
+        folder = dense_rivers(folder, folder.parent / f"{folder.name}-dense-rivers")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = subset(zones, n, Path(tmp))
