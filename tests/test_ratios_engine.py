@@ -573,6 +573,26 @@ def test_projection_onto_long_lines_window_by_window_is_the_segment_by_segment_o
     assert measure[on_axis] == pytest.approx(px[on_axis])
 
 
+def test_running_sums_along_lines_are_each_lines_own_in_blocks_of_any_size(monkeypatch) -> None:
+    # Each line's running length from zero, whatever lines come before it and however many values a block holds.
+    from gis_service.analysis.shoreline import polylines
+    from gis_service.analysis.shoreline.polylines import cumulative
+
+    rng = np.random.default_rng(21)
+    counts = rng.permutation(np.array([1, 2, 5, 64, 65, 300, 3000, 7, 2, 1000] + [3] * 50 + [70] * 30))
+    owner = np.repeat(np.arange(len(counts)), counts)
+    steps = rng.exponential(50.0, len(owner)) * 10.0 ** rng.integers(-3, 4, len(owner))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    want = np.concatenate(
+        [np.cumsum(np.concatenate(([0.0], steps[lo + 1 : lo + n]))) for lo, n in zip(starts, counts, strict=True)]
+    )
+    assert cumulative(steps, owner).tobytes() == want.tobytes()
+    for values in (1, 16, 300, 4096):
+        with monkeypatch.context() as patched:
+            patched.setattr(polylines, "BLOCK_VALUES", values)
+            assert cumulative(steps, owner).tobytes() == want.tobytes()
+
+
 def test_json_rounding_is_pythons_round() -> None:
     from gis_service.analysis.shoreline.ratio_report import rounded
 

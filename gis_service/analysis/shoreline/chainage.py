@@ -147,7 +147,11 @@ class LocalFrames:
 
     def xy_to_local(self, xy: FloatArray, f: IntArray) -> FloatArray:
         """Return lon/lat rows ``xy`` in the metre frame ``f[i]`` of each."""
-        return np.column_stack(((xy[:, 0] - self.lon0[f]) * self.kx[f], (xy[:, 1] - self.lat0[f]) * self.ky[f]))
+        return np.column_stack(self.local_xy(xy, f))
+
+    def local_xy(self, xy: FloatArray, f: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Return :meth:`xy_to_local` as its two columns, each an array of its own."""
+        return (xy[:, 0] - self.lon0[f]) * self.kx[f], (xy[:, 1] - self.lat0[f]) * self.ky[f]
 
     def xy_to_lonlat(self, xy: FloatArray, f: IntArray) -> FloatArray:
         """Return metre rows ``xy`` of frame ``f[i]`` back in lon/lat."""
@@ -176,14 +180,16 @@ class CenterlineIndex:
         n = len(lonlat)
         self.frames = LocalFrames.around(lonlat)
         coords, owner, first = segment_table(lonlat)
-        self.lines = Polylines.of(self.frames.xy_to_local(coords, owner), owner, first, n)
+        # The local metres' two columns made as the lines keep them (no (n, 2) array copied column by column).
+        self.lines = Polylines(*self.frames.local_xy(coords, owner), owner, first, n)
         self.metric_length = self.lines.length
         g = vertex_steps(coords, first)
+        del coords
         self.geodesic_length = sum_by(owner, g, n)
-        # Global, non-decreasing lookup tables: river r occupies [base_r, base_r + length_r] (+1 m apart).
-        self._mbase = np.concatenate(([0.0], np.cumsum(self.metric_length + 1.0)[:-1]))
+        # Global, non-decreasing lookup tables: river r occupies [base_r, base_r + length_r] (+1 m apart); the metric
+        # one is the lines' own (their point_at reads it too).
+        self._mbase, self._mx = self.lines.axis
         self._gbase = np.concatenate(([0.0], np.cumsum(self.geodesic_length + 1.0)[:-1]))
-        self._mx = self.lines.measure + self._mbase[owner]
         self._gx = cumulative(g, owner) + self._gbase[owner]
 
     def metric(self, which: IntArray) -> GeomArray:
