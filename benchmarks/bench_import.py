@@ -217,13 +217,15 @@ def spread(ratios: list[float]) -> str:
     return f"{min(ratios):.2f}–{max(ratios):.2f}x over {len(ratios)} runs (median {statistics.median_low(ratios):.2f}x)"
 
 
-def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False, repeat: int = 1) -> None:
+def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False, repeat: int = 1, suffix: str = "") -> None:
     """Import ``path`` into a scratch PostGIS database beside ogr2ogr into the same one; then, each in a scratch
     database of its own, without the ratio check and (``floor``) without any check against the rivers.
 
     ``repeat``: each measure that many times, each in a fresh scratch database, ours and the reference in
-    turn; the medians are kept, with every run's figures (a 2-core machine's runs vary by ±10%).
+    turn; the medians are kept, with every run's figures (a 2-core machine's runs vary by ±10%). ``suffix``: after
+    the figures' name (``import_zones_N``), for a set other than the province's as generated.
     """
+    name = f"import_zones_{n}{suffix}"
     pairs = []
     for _ in range(repeat):
         with scratch_postgis() as url:
@@ -257,12 +259,12 @@ def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False, repe
         }
         share = 1 - bare.seconds / ours.seconds if ours.seconds else 0.0
         print(
-            f"import_zones_{n}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
+            f"{name}: {bare.label} {bare.seconds:.2f}s (peak {bare.peak_mb:.0f} MB) | "
             f"ratio {bare.seconds / reference.seconds:.2f}x: what is left out takes "
             f"{ours.seconds - bare.seconds:.2f}s ({share:.0%} of the import)"
         )
     report_import(
-        f"import_zones_{n}",
+        name,
         ours,
         reference,
         out,
@@ -275,11 +277,12 @@ def bench_postgis(folder: Path, path: Path, n: int, *, floor: bool = False, repe
         ),
     )
     if repeat > 1:
-        print(f"import_zones_{n}: ratio of each run {spread(ratios)}")
+        print(f"{name}: ratio of each run {spread(ratios)}")
 
 
-def bench_spatialite(folder: Path, path: Path, n: int) -> None:
-    """Import ``path`` into a scratch SpatiaLite file set up as the PostGIS one, beside ogr2ogr into the same file."""
+def bench_spatialite(folder: Path, path: Path, n: int, suffix: str = "") -> None:
+    """Import ``path`` into a scratch SpatiaLite file set up as the PostGIS one, beside ogr2ogr into the same file
+    (``suffix`` as :func:`bench_postgis`'s)."""
     with tempfile.TemporaryDirectory(prefix="rg-bench-sqlite-") as tmp:
         database = Path(tmp) / "bench.sqlite"
         url = f"sqlite:///{database}"
@@ -287,7 +290,7 @@ def bench_spatialite(folder: Path, path: Path, n: int) -> None:
         reference = run_ogr2ogr_spatialite(database, path, f"ogr_zones_{n}")
         ours, out = run_ours(url, path, label="rivergis import zones on SpatiaLite (read+validate+insert)")
     assert out["stored"] == n, out
-    report_import(f"import_zones_{n}_spatialite", ours, reference, out)
+    report_import(f"import_zones_{n}_spatialite{suffix}", ours, reference, out)
 
 
 def report_import(name: str, ours: Measure, reference: Measure, out: dict, **extra: Any) -> None:
@@ -387,15 +390,16 @@ def main() -> None:
     if args.million:
         zones = split_zones(zones, folder.parent / f"{folder.name}-zones1000000" / "zones.gpkg", 1_000_000)
         sizes = [pyogrio.read_info(zones)["features"]]
+    suffix = "_dense_rivers" if args.dense_rivers else ""
     if args.dense_rivers:
         folder = dense_rivers(folder, folder.parent / f"{folder.name}-dense-rivers")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = subset(zones, n, Path(tmp))
             if "postgis" in args.backends:
-                bench_postgis(folder, path, n, floor=args.floor, repeat=args.repeat)
+                bench_postgis(folder, path, n, floor=args.floor, repeat=args.repeat, suffix=suffix)
             if "spatialite" in args.backends:
-                bench_spatialite(folder, path, n)
+                bench_spatialite(folder, path, n, suffix)
 
 
 if __name__ == "__main__":
