@@ -262,33 +262,24 @@ class Polylines:
 
     def _nearest_in(self, px: FloatArray, py: FloatArray, window: IntArray) -> tuple[FloatArray, IntArray, FloatArray]:
         """Return, for each point, the squared distance to the nearest segment of window ``window[i]``, that segment
-        (its first vertex) and the measure of the nearest point on it: :func:`_nearest`'s arithmetic, the first
-        segment winning a tie."""
+        (its first vertex) and the measure of the nearest point on it (:func:`_squared_distances`, the first
+        segment winning a tie)."""
         seg = self._segments[0]
         _, _, start, size, _ = self._windows
         k = np.arange(WINDOW)[None, :]
         real = k < size[window][:, None]
         s = seg[start[window][:, None] + np.where(real, k, 0)]
-        dx, dy = self.x[s + 1] - self.x[s], self.y[s + 1] - self.y[s]
+        x, y = self.x[s], self.y[s]
+        dx, dy = self.x[s + 1] - x, self.y[s + 1] - y
         len2 = dx * dx
         len2 += dy * dy
         len2[~(len2 > 0)] = 1.0
-        qx = px[:, None] - self.x[s]
-        qy = py[:, None] - self.y[s]
-        t = qx * dx
-        t += qy * dy
-        t /= len2
-        np.clip(t, 0.0, 1.0, out=t)
-        qx -= t * dx
-        qy -= t * dy
-        qx *= qx
-        qy *= qy
-        qx += qy
-        qx[~real] = np.inf
-        j = np.argmin(qx, axis=1)
+        d2, t = _squared_distances(px, py, x, y, dx, dy, len2)
+        d2[~real] = np.inf
+        j = np.argmin(d2, axis=1)
         at = np.arange(len(px))
         nearest = s[at, j]
-        return qx[at, j], nearest, self.measure[nearest] + t[at, j] * self.step[nearest]
+        return d2[at, j], nearest, self.measure[nearest] + t[at, j] * self.step[nearest]
 
     def linestrings(self, which: IntArray) -> GeomArray:
         """Return lines ``which`` as shapely geometries (LineString, or MultiLineString when in parts).
@@ -399,23 +390,31 @@ def _cumsum_by_run(values: FloatArray, starts: IntArray, counts: IntArray) -> Fl
 
 
 def _nearest(px: FloatArray, py: FloatArray, rows: IntArray, block: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Return the measure of the nearest point on line ``rows[i]`` of ``block`` to each point, and its distance.
+    """Return the measure of the nearest point on line ``rows[i]`` of ``block`` to each point, and its distance."""
+    d2, t = _squared_distances(px, py, block[0][rows], block[1][rows], block[2][rows], block[3][rows], block[4][rows])
+    j = np.argmin(d2, axis=1)
+    at = np.arange(len(px))
+    r = rows
+    return block[5][r, j] + t[at, j] * block[6][r, j], np.sqrt(d2[at, j])
+
+
+def _squared_distances(
+    px: FloatArray, py: FloatArray, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray, len2: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Return the squared distance from each point ``i`` to each of its segments ``[i, k]`` (start ``x``, ``y``,
+    direction ``dx``, ``dy``, squared length ``len2``: 1 where 0), and where on it the nearest point lies (0–1).
 
     GEOS's projection factor r = (p − a)·d / |d|², clamped to the segment; the first segment wins a tie.
     """
-    qx = px[:, None] - block[0][rows]
-    qy = py[:, None] - block[1][rows]
-    dx, dy = block[2][rows], block[3][rows]
+    qx = px[:, None] - x
+    qy = py[:, None] - y
     t = qx * dx
     t += qy * dy
-    t /= block[4][rows]
+    t /= len2
     np.clip(t, 0.0, 1.0, out=t)
     qx -= t * dx
     qy -= t * dy
     qx *= qx
     qy *= qy
     qx += qy
-    j = np.argmin(qx, axis=1)
-    at = np.arange(len(px))
-    r = rows
-    return block[5][r, j] + t[at, j] * block[6][r, j], np.sqrt(qx[at, j])
+    return qx, t
