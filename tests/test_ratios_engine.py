@@ -593,6 +593,67 @@ def test_running_sums_along_lines_are_each_lines_own_in_blocks_of_any_size(monke
             assert cumulative(steps, owner).tobytes() == want.tobytes()
 
 
+def test_the_centerline_index_made_a_chunk_of_rivers_at_a_time_is_the_one_made_at_once(monkeypatch) -> None:
+    # The index is made a few centerlines at a time, its columns kept on disk: the same columns to the bit however
+    # many a chunk holds (rivers in parts, merged; one missing; one with Z; long ones, measured window by window),
+    # read-only, and the same answers after their pages are handed back.
+    from gis_service.analysis.shoreline import chainage
+    from gis_service.analysis.shoreline.polylines import Polylines, cumulative, sum_by, vertex_table
+    from gis_service.analysis.shoreline.ratios import centerline_index, merged_centerlines
+
+    rng = np.random.default_rng(33)
+    start = np.array([106.9, 28.9])
+    lines = [LineString(start + np.cumsum(rng.normal(0, 0.001, (k, 2)), axis=0)) for k in (2, 5, 40, 300, 2, 9)]
+    lines.append(None)
+    lines.append(LineString([(106.9, 28.9, 500.0), (106.91, 28.91, 480.0), (106.93, 28.9, 470.0)]))
+    a = start + np.cumsum(rng.normal(0, 0.001, (20, 2)), axis=0)
+    lines.append(MultiLineString([a[:8], a[7:]]))  # two parts that meet: merged into one line
+    lines.append(MultiLineString([a[:5], a[10:]]))  # two that do not: measured end to end
+    rivers = gpd.GeoDataFrame({"code": [f"R{i}" for i in range(len(lines))]}, geometry=lines, crs=4490)
+
+    def columns(chunk: int) -> tuple[dict[str, bytes], chainage.CenterlineIndex]:
+        with monkeypatch.context() as patched:
+            patched.setattr(chainage, "INDEX_CHUNK", chunk)
+            index = centerline_index(rivers)
+        lines = index.lines
+        made = {
+            "x": lines.x, "y": lines.y, "line": lines.line, "first": lines.first, "step": lines.step,
+            "measure": lines.measure, "length": lines.length, "segments": np.concatenate(lines._segments),
+            "mx": index._mx, "gx": index._gx, "mbase": index._mbase, "gbase": index._gbase,
+            "geodesic": index.geodesic_length, "frames": np.concatenate([index.frames.lon0, index.frames.kx]),
+        }  # fmt: skip
+        return {name: np.asarray(values).tobytes() for name, values in made.items()}, index
+
+    # The columns as the lines make them of all their vertices at once, and the geodesic running lengths.
+    merged = merged_centerlines(np.asarray(rivers.geometry.values, dtype=object))
+    frames = chainage.LocalFrames.around(merged)
+    coords, owner, first = vertex_table(merged)
+    at_once = Polylines(*frames.local_xy(coords, owner), owner, first, len(merged))
+    steps = chainage.vertex_steps(coords, first)
+    geodesic = sum_by(owner, steps, len(merged))
+    gbase = np.concatenate(([0.0], np.cumsum(geodesic + 1.0)[:-1]))
+    made = {
+        "x": at_once.x, "y": at_once.y, "line": at_once.line, "first": at_once.first, "step": at_once.step,
+        "measure": at_once.measure, "length": at_once.length, "segments": np.concatenate(at_once._segments),
+        "mx": at_once.axis[1], "gx": cumulative(steps, owner) + gbase[owner], "mbase": at_once.axis[0], "gbase": gbase,
+        "geodesic": geodesic, "frames": np.concatenate([frames.lon0, frames.kx]),
+    }  # fmt: skip
+    whole = {name: np.asarray(values).tobytes() for name, values in made.items()}
+    for chunk in (1, 3, 4, 1 << 30):
+        assert columns(chunk)[0] == whole
+    index = columns(4)[1]
+    assert not index.lines.x.flags.writeable and not index._gx.flags.writeable
+    river = np.repeat(np.arange(len(lines)), 50)
+    px, py = rng.normal(0, 300, (2, len(river)))
+    located = index.locate(px, py, river)
+    chained = index.geodesic(located, river)
+    index.release()
+    assert index.locate(px, py, river).tobytes() == located.tobytes()
+    assert index.geodesic(located, river).tobytes() == chained.tobytes()
+    assert index.geodesic_length[6] == 0.0  # the missing one: an empty line
+    assert index.geodesic_length[-2] == pytest.approx(geodesic_lengths(np.array([LineString(a)]))[0], abs=1e-9)
+
+
 def test_json_rounding_is_pythons_round() -> None:
     from gis_service.analysis.shoreline.ratio_report import rounded
 

@@ -63,6 +63,35 @@ class Polylines:
     def __init__(self, x: FloatArray, y: FloatArray, line: IntArray, first: BoolArray, count: int) -> None:
         self.x, self.y, self.line, self.first, self.count = x, y, line, first, count
 
+    @classmethod
+    def made(
+        cls,
+        x: FloatArray,
+        y: FloatArray,
+        line: IntArray,
+        first: BoolArray,
+        count: int,
+        *,
+        step: FloatArray,
+        measure: FloatArray,
+        length: FloatArray,
+        segments: tuple[IntArray, IntArray, IntArray],
+    ) -> Polylines:
+        """Return polylines whose :attr:`step`, :attr:`measure`, :attr:`length` and segments (see :attr:`_segments`)
+        were made already (a chunk of lines at a time, :class:`~.chainage.CenterlineIndex`)."""
+        lines = cls(x, y, line, first, count)
+        lines.__dict__.update(step=step, measure=measure, length=length, _segments=segments)
+        return lines
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """Return the per-vertex and per-segment columns made so far (for their pages to be handed back)."""
+        made = [self.__dict__[name] for name in ("step", "measure", "valid") if name in self.__dict__]
+        if "_segments" in self.__dict__:
+            made.append(self._segments[0])
+        if "axis" in self.__dict__:
+            made.append(self.axis[1])
+        return (self.x, self.y, self.line, self.first, *made)
+
     @cached_property
     def valid(self) -> BoolArray:
         """Whether segment i, from vertex i to i + 1, is real (inside one part)."""

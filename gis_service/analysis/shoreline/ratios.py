@@ -43,7 +43,7 @@ import shapely
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
-from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, IntArray
+from gis_service.analysis.shoreline.polylines import BoolArray, FloatArray, GeomArray, IntArray
 from gis_service.analysis.shoreline.ratio_parts import (
     BANK_INDEX,
     TYPE_INDEX,
@@ -204,6 +204,7 @@ class ZoneBatches:
         self.usable += int(usable.sum())
         self.parts.append(parts)
         self.drawn.append(drawn)
+        self.index.release()  # the pages of the rivers this batch measured on: the next names others
         return zones
 
     def finish(
@@ -251,8 +252,14 @@ def reported_zones(zones: pd.DataFrame, usable: BoolArray) -> pd.DataFrame:
 
 def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
     """Return the index of the rivers' centerlines (EPSG:4490), parts merged; a missing one is empty."""
-    center = shapely.line_merge(shapely.force_2d(np.asarray(rivers.geometry.values, dtype=object)))
-    return CenterlineIndex(np.where(shapely.is_missing(center), shapely.LineString(), center))
+    return CenterlineIndex(np.asarray(rivers.geometry.values, dtype=object), prepare=merged_centerlines)
+
+
+def merged_centerlines(geoms: GeomArray) -> GeomArray:
+    """Return each centerline with its parts merged where they meet, in 2-D; a missing one as an empty line."""
+    center = shapely.line_merge(shapely.force_2d(geoms))
+    out: GeomArray = np.where(shapely.is_missing(center), shapely.LineString(), center)
+    return out
 
 
 class KnownRivers:

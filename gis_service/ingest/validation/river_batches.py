@@ -162,6 +162,8 @@ class RiverBatches:
         self.ends = rg.ends
         if self.ranges is not None:
             self.ranges.release()
+        if self.centerlines is not None:
+            self.centerlines.release()
         return sides + placed
 
     def findings(self) -> list[Finding]:
