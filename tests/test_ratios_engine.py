@@ -619,6 +619,7 @@ def test_the_centerline_index_made_a_chunk_of_rivers_at_a_time_is_the_one_made_a
         made = {
             "x": lines.x, "y": lines.y, "line": lines.line, "first": lines.first, "step": lines.step,
             "measure": lines.measure, "length": lines.length, "segments": np.concatenate(lines._segments),
+            "windows": np.concatenate([np.ravel(w) for w in lines._windows]),
             "mx": index._mx, "gx": index._gx, "mbase": index._mbase, "gbase": index._gbase,
             "geodesic": index.geodesic_length, "frames": np.concatenate([index.frames.lon0, index.frames.kx]),
         }  # fmt: skip
@@ -635,6 +636,7 @@ def test_the_centerline_index_made_a_chunk_of_rivers_at_a_time_is_the_one_made_a
     made = {
         "x": at_once.x, "y": at_once.y, "line": at_once.line, "first": at_once.first, "step": at_once.step,
         "measure": at_once.measure, "length": at_once.length, "segments": np.concatenate(at_once._segments),
+        "windows": np.concatenate([np.ravel(w) for w in at_once._windows]),
         "mx": at_once.axis[1], "gx": cumulative(steps, owner) + gbase[owner], "mbase": at_once.axis[0], "gbase": gbase,
         "geodesic": geodesic, "frames": np.concatenate([frames.lon0, frames.kx]),
     }  # fmt: skip

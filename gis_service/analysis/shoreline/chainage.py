@@ -211,7 +211,8 @@ class CenterlineIndex:
         columns = {name: SpilledRows(dtype) for name, dtype in INDEX_COLUMNS}
         frames: list[LocalFrames] = []
         metric_length, geodesic_length, segments = [], [], []
-        vertices = 0
+        windows: list[tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]] = []
+        vertices = made_windows = made_segments = 0
         for lo in range(0, n, INDEX_CHUNK):
             chunk = lonlat[lo : lo + INDEX_CHUNK]
             chunk = prepare(chunk) if prepare is not None else chunk
@@ -238,12 +239,24 @@ class CenterlineIndex:
             metric_length.append(lines.length)
             geodesic_length.append(sum_by(owner, g, len(chunk)))
             segments.append(np.bincount(owner[seg], minlength=len(chunk)))
+            # The windows' boxes while the chunk's vertices are at hand: numbered among all the lines' windows and
+            # segments.
+            first_window, per_line, start, size, boxes = lines._windows
+            windows.append((first_window + made_windows, per_line, start + made_segments, size, boxes))
             vertices += len(owner)
+            made_windows += len(start)
+            made_segments += len(seg)
         kept = {name: _read_only(column.array()) for name, column in columns.items()}
         self.frames = LocalFrames.joined(frames)
         self.metric_length = _joined(metric_length)
         self.geodesic_length = _joined(geodesic_length)
         count = _joined(segments).astype(np.int64)
+        # Global, non-decreasing lookup tables: river r occupies [base_r, base_r + length_r] (+1 m apart); the metric
+        # one is the lines' own (:attr:`Polylines.axis`: their point_at reads it too).
+        self._mbase = np.concatenate(([0.0], np.cumsum(self.metric_length + 1.0)[:-1]))
+        self._mx = _spilled_sum(kept["measure"], self._mbase, kept["line"])
+        self._gbase = np.concatenate(([0.0], np.cumsum(self.geodesic_length + 1.0)[:-1]))
+        self._gx = _spilled_sum(kept["chainage"], self._gbase, kept["line"])
         self.lines = Polylines.made(
             kept["x"],
             kept["y"],
@@ -254,16 +267,13 @@ class CenterlineIndex:
             measure=kept["measure"],
             length=self.metric_length,
             segments=(kept["segment"], np.cumsum(count) - count, count),
+            axis=(self._mbase, self._mx),
+            windows=_joined_windows(windows),
         )
-        # Global, non-decreasing lookup tables: river r occupies [base_r, base_r + length_r] (+1 m apart); the metric
-        # one is the lines' own (their point_at reads it too).
-        self._mbase, self._mx = self.lines.axis
-        self._gbase = np.concatenate(([0.0], np.cumsum(self.geodesic_length + 1.0)[:-1]))
-        self._gx = _spilled_sum(kept["chainage"], self._gbase, kept["line"])
 
     def release(self) -> None:
         """Hand back the pages of the index's columns read so far (they stay on disk, and come back when read)."""
-        for values in (*self.lines.columns(), self._mx, self._gx):
+        for values in (*self.lines.columns(), self._gx):
             drop_resident(values)
 
     def metric(self, which: IntArray) -> GeomArray:
@@ -304,6 +314,17 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
     """Return the per-line ``parts`` of the chunks as one array (empty when there were none)."""
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _joined_windows(
+    parts: list[tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]],
+) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
+    """Return the chunks' windows (:attr:`Polylines._windows`, numbered among all the lines') as the lines' own."""
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, np.empty((4, 0))
+    first, count, start, size = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    return first, count, start, size, np.concatenate([p[4] for p in parts], axis=1)
 
 
 def _spilled_sum(values: FloatArray, offset: FloatArray, line: IntArray) -> FloatArray:

@@ -76,11 +76,16 @@ class Polylines:
         measure: FloatArray,
         length: FloatArray,
         segments: tuple[IntArray, IntArray, IntArray],
+        axis: tuple[FloatArray, FloatArray],
+        windows: tuple[IntArray, IntArray, IntArray, IntArray, FloatArray],
     ) -> Polylines:
-        """Return polylines whose :attr:`step`, :attr:`measure`, :attr:`length` and segments (see :attr:`_segments`)
-        were made already (a chunk of lines at a time, :class:`~.chainage.CenterlineIndex`)."""
+        """Return polylines whose :attr:`step`, :attr:`measure`, :attr:`length`, :attr:`axis`, segments and windows
+        (see :attr:`_segments`, :attr:`_windows`) were made already (a chunk of lines at a time,
+        :class:`~.chainage.CenterlineIndex`)."""
         lines = cls(x, y, line, first, count)
-        lines.__dict__.update(step=step, measure=measure, length=length, _segments=segments)
+        lines.__dict__.update(
+            step=step, measure=measure, length=length, axis=axis, _segments=segments, _windows=windows
+        )
         return lines
 
     def columns(self) -> tuple[np.ndarray, ...]:
