@@ -171,6 +171,38 @@ def test_a_read_spilled_column_hands_its_pages_back_and_reads_the_same_after(mon
     assert written[-1] == -1.0 and _resident_kb(written) >= 15_000
 
 
+def test_interpolation_over_spilled_columns_reads_their_pages_without_a_copy(monkeypatch):
+    # numpy's interp copies a read-only array whole before reading it: the spilled, read-only columns of the
+    # centerline index are given to it as the same pages, and only the pages its lookups reach become resident.
+    import sys
+
+    import pytest
+
+    from gis_service import runtime
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/smaps")
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 1024)
+    rng = np.random.default_rng(4)
+    xp_values, fp_values = np.cumsum(rng.random(2_000_000)), np.cumsum(rng.random(2_000_000))
+    columns = []
+    for values in (xp_values, fp_values):
+        column = runtime.SpilledRows(np.float64)
+        column.append(values)
+        columns.append(column.array())
+        columns[-1].flags.writeable = False
+    xp, fp = columns
+    x = np.concatenate((rng.uniform(xp_values[1000], xp_values[3000], 500), [-1.0, xp_values[-1] + 1]))
+    assert runtime.interp(x, xp, fp).tobytes() == np.interp(x, xp_values, fp_values).tobytes()
+    # The binary searches' pages of ``xp`` and the few of ``fp`` they lead to: a copy would read both whole (31 MB).
+    assert _resident_kb(xp) + _resident_kb(fp) < 12_000
+    alias = runtime._writeable_alias(xp)
+    assert alias.flags.writeable and np.shares_memory(alias, xp) and not xp.flags.writeable
+    in_memory = xp_values[:10].copy()
+    in_memory.flags.writeable = False
+    assert runtime._writeable_alias(in_memory) is in_memory  # not a map: as it is
+
+
 def test_places_of_arrow_texts_are_pandas_places() -> None:
     # Looked up by Arrow (a batch's river codes, banks, zone types): the places pandas' index gives, -1 for a
     # missing text or one not in the vocabulary; a column of several chunks (batches joined) as one.

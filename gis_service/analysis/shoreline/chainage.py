@@ -24,7 +24,7 @@ import shapely
 from pyproj import Geod
 
 from gis_service.analysis.shoreline.polylines import Polylines, cumulative, sum_by, vertex_table
-from gis_service.runtime import SpilledRows, drop_resident
+from gis_service.runtime import SpilledRows, drop_resident, interp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -295,14 +295,14 @@ class CenterlineIndex:
         if not len(metric_pos):
             return np.zeros(0)
         x = np.clip(metric_pos, 0.0, self.metric_length[river]) + self._mbase[river]
-        return np.interp(x, self._mx, self._gx) - self._gbase[river]
+        return interp(x, self._mx, self._gx) - self._gbase[river]
 
     def to_metric(self, chainage: FloatArray, river: IntArray) -> FloatArray:
         """Convert geodesic chainage back to metric positions along the centerline."""
         if not len(chainage):
             return np.zeros(0)
         x = np.clip(chainage, 0.0, self.geodesic_length[river]) + self._gbase[river]
-        return np.interp(x, self._gx, self._mx) - self._mbase[river]
+        return interp(x, self._gx, self._mx) - self._mbase[river]
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from gis_service.runtime import interp
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -144,7 +146,7 @@ class Polylines:
             return np.zeros(0), np.zeros(0)
         base, gpos = self.axis
         at = np.clip(measure, 0.0, self.length[which]) + base[which]
-        return np.interp(at, gpos, self.x), np.interp(at, gpos, self.y)
+        return interp(at, gpos, self.x), interp(at, gpos, self.y)
 
     def project(self, px: FloatArray, py: FloatArray, which: IntArray) -> tuple[FloatArray, FloatArray]:
         """Return the position along line ``which[i]`` nearest to each point, and the distance to it.
