@@ -276,8 +276,12 @@ def test_what_is_kept_of_the_batches_in_temporary_files_gives_the_same_findings(
     assert [(p.x, p.y) for p in got] == [(1, 2), (0, 0), (2, 1), (0, 1)]
 
 
-def test_ranges_kept_as_wkb_give_a_batch_its_rivers_ranges_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two polygons of one river (a union's order is theirs), a river whose range is missing, and one more.
+@pytest.mark.parametrize("chunk", [1, 3, 1024])
+def test_ranges_kept_as_wkb_give_a_batch_its_rivers_ranges_as_they_were(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Two polygons of one river (a union's order is theirs), a river whose range is missing, and one more; the WKB
+    # written a chunk of ranges at a time, whatever the chunk.
     import mmap
 
     import geopandas as gpd
@@ -285,9 +289,11 @@ def test_ranges_kept_as_wkb_give_a_batch_its_rivers_ranges_as_they_were(monkeypa
     import shapely
 
     from gis_service import runtime
+    from gis_service.ingest.validation import river_batches
     from gis_service.ingest.validation.river_batches import RiverRanges
 
     monkeypatch.setattr(runtime, "SPILL_BYTES", 64)  # the WKB in its temporary file, as a province's would be
+    monkeypatch.setattr(river_batches, "WKB_CHUNK", chunk)
     square = shapely.box(106.0, 29.0, 106.01, 29.01)
     ranges = gpd.GeoDataFrame(
         {"river_code": ["A", "B", "A", "C"], "bank": [None, "left", None, None]},

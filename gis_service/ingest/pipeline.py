@@ -315,6 +315,7 @@ def prepare(
         try:
             checks = along(ctx)
             del ctx  # the checks keep what they need of it: the whole rivers and ranges go now
+            release_free_pages()  # and their pages with them, before the first batch is read (dense rivers: 40 MB)
             batches = Batches(layer, options, started, checks, keep_all=seen is not None)
             step("crs")
             norm = normalise_batches(layer, source, findings, district, batches)

@@ -270,6 +270,7 @@ class CenterlineIndex:
             axis=(self._mbase, self._mx),
             windows=_joined_windows(windows),
         )
+        self.release()  # the pages the build read back (the running sums): the first lookups read their own
 
     def release(self) -> None:
         """Hand back the pages of the index's columns read so far (they stay on disk, and come back when read)."""

@@ -41,6 +41,7 @@ from gis_service.ingest.validation.validate import GEOMETRY_CODES, Context
 from gis_service.runtime import SpilledRows, drop_resident, shared_texts
 
 BATCHED = {"zones", "stakes"}
+WKB_CHUNK = 1024  # ranges written as WKB at once
 
 
 class RiverRanges:
@@ -63,11 +64,19 @@ class RiverRanges:
         self.rivers, starts = np.unique(codes[self.order].astype(str), return_index=True)
         self.bounds = np.append(starts, len(self.order))
         self.index = pd.Index(self.rivers, dtype=object)
-        wkb = pa.array(shapely.to_wkb(np.asarray(ranges.geometry.values, dtype=object)), type=pa.large_binary())
-        self.valid, offsets, data = wkb.buffers()
-        self.offsets = np.frombuffer(offsets, dtype=np.int64, count=len(wkb) + 1).copy()
+        # Written a chunk of ranges at a time: a province's ranges as WKB are 34 MB, twice over while Arrow copies them.
+        geoms = np.asarray(ranges.geometry.values, dtype=object)
         spilled = SpilledRows(np.uint8)
-        spilled.append(np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8))
+        sizes, present = np.zeros(len(geoms), dtype=np.int64), np.zeros(len(geoms), dtype=bool)
+        for lo in range(0, len(geoms), WKB_CHUNK):
+            wkb = pa.array(shapely.to_wkb(geoms[lo : lo + WKB_CHUNK]), type=pa.large_binary())
+            _, offsets, data = wkb.buffers()
+            sizes[lo : lo + len(wkb)] = np.diff(np.frombuffer(offsets, dtype=np.int64, count=len(wkb) + 1))
+            present[lo : lo + len(wkb)] = wkb.is_valid().to_numpy(zero_copy_only=False)
+            if data is not None:
+                spilled.append(np.frombuffer(data, dtype=np.uint8, count=int(sizes[lo : lo + len(wkb)].sum())))
+        self.valid = None if present.all() else pa.array(present).buffers()[1]
+        self.offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
         self.data = spilled.array()
         self.data.flags.writeable = False  # read-only: its pages may be handed back (see drop_resident)
 
