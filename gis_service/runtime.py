@@ -455,8 +455,12 @@ class SpilledRows:
         self.memory = values if not count else np.concatenate((before, values))
         self.file, self.stays = None, True
 
-    def array(self) -> np.ndarray:
-        """Return every row (a map of the file once spilled); this column is then empty."""
+    def array(self, *, read_only: bool = False) -> np.ndarray:
+        """Return every row (a map of the file once spilled); this column is then empty.
+
+        ``read_only``: the rows are only to be read, and the pages read may be handed back
+        (:func:`drop_resident`), to come back from the file when read again.
+        """
         if self.file is None:
             out = self.memory if self.memory is not None else np.empty((0, *self.width), dtype=self.dtype)
         else:
@@ -464,8 +468,10 @@ class SpilledRows:
                 mapped = _mapped(self.file, mmap.ACCESS_COPY)
             except OSError:  # the map refused: read the file into memory instead
                 self._back_to_memory(np.empty((0, *self.width), dtype=self.dtype))
-                return self.array()
+                return self.array(read_only=read_only)
             self.file.close()
             out = np.frombuffer(mapped, dtype=self.dtype).reshape((-1, *self.width))
         self.memory, self.file, self.rows = None, None, 0
+        if read_only:
+            out.flags.writeable = False
         return out

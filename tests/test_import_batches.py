@@ -324,3 +324,38 @@ def mapped_base(array: np.ndarray) -> object:
     while isinstance(base, np.ndarray):
         base = base.base
     return base.obj if isinstance(base, memoryview) else base
+
+
+def test_the_centerline_index_hands_its_pages_back_once_a_batch(
+    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bank sides and the ratio check read the same rivers of the index for a batch: its pages are handed back
+    # after both, once (not after each, which read them twice from the file). Alone, the ratio check that built
+    # its own index hands back its pages after each batch it is given.
+    from gis_service.analysis.shoreline.chainage import CenterlineIndex
+    from gis_service.analysis.shoreline.ratios import ZoneBatches
+
+    released: list[int] = []
+    release = CenterlineIndex.release
+
+    def counted(self: CenterlineIndex) -> None:
+        released.append(id(self))
+        release(self)
+
+    monkeypatch.setattr(CenterlineIndex, "release", counted)
+    sizes = count_batches(monkeypatch)
+    imported(demo_engine, DEMO / "zones.shp", BATCH)
+    assert len(sizes) == 21
+    assert len(set(released)) == 1  # the one index the context built
+    assert len(released) == 1 + 21  # once built, then once a batch
+    released.clear()
+    with demo_engine.connect() as conn:
+        rivers = read_features(conn, "rivers")
+        zones = read_features(conn, "zones")
+    check = ZoneBatches(rivers)
+    for lo in range(0, len(zones), 50):
+        check.add(zones.iloc[lo : lo + 50])
+    assert len(released) == 1 + 3
+    given = ZoneBatches(rivers, centerlines=check.index)
+    given.add(zones)
+    assert len(released) == 1 + 3  # the giver's to hand back

@@ -153,8 +153,8 @@ def test_a_read_spilled_column_hands_its_pages_back_and_reads_the_same_after(mon
     column = runtime.SpilledRows(np.float64)
     for part in np.array_split(values, 4):
         column.append(part)
-    rows = column.array()
-    rows.flags.writeable = False
+    rows = column.array(read_only=True)
+    assert not rows.flags.writeable
     assert float(rows.sum()) == float(values.sum())  # every page read
     assert _resident_kb(rows) >= 15_000
     runtime.drop_resident(rows)
@@ -169,6 +169,11 @@ def test_a_read_spilled_column_hands_its_pages_back_and_reads_the_same_after(mon
     assert float(written.sum()) == float(values.sum()) - values[-1] - 1.0
     runtime.drop_resident(written)
     assert written[-1] == -1.0 and _resident_kb(written) >= 15_000
+    # Rows that never reached the file are read-only too when asked, and writable otherwise.
+    for read_only in (True, False):
+        small = runtime.SpilledRows(np.float64)
+        small.append(values[:10])
+        assert small.array(read_only=read_only).flags.writeable is not read_only
 
 
 def test_interpolation_over_spilled_columns_reads_their_pages_without_a_copy(monkeypatch):

@@ -173,15 +173,15 @@ class Batches:
             self.stop()
         if along.ratios is not None:
             along.ratios.add(frame, self.clean, along.rivers.ends if along.rivers is not None else None)
+        if along.rivers is not None:
+            along.rivers.release()  # once both have read the batch's rivers
         return self.slim(frame) if self.slimmed else frame
 
     def kept_shapes(self) -> np.ndarray | None:
         """Return the shape keys of the slimmed batches (read-only, a map of their file), or None."""
         if self.shapes is None:
             return None
-        keys = self.shapes.array()
-        keys.flags.writeable = False  # its pages can be handed back once read (``runtime.drop_resident``)
-        return keys
+        return self.shapes.array(read_only=True)  # its pages handed back once read (``runtime.drop_resident``)
 
     def stop(self) -> None:
         """Write no more: drop what was written (the delivery is being rejected)."""

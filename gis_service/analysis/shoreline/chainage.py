@@ -246,7 +246,7 @@ class CenterlineIndex:
             vertices += len(owner)
             made_windows += len(start)
             made_segments += len(seg)
-        kept = {name: _read_only(column.array()) for name, column in columns.items()}
+        kept = {name: column.array(read_only=True) for name, column in columns.items()}
         self.frames = LocalFrames.joined(frames)
         self.metric_length = _joined(metric_length)
         self.geodesic_length = _joined(geodesic_length)
@@ -306,12 +306,6 @@ class CenterlineIndex:
         return interp(x, self._gx, self._mx) - self._mbase[river]
 
 
-def _read_only(values: np.ndarray) -> np.ndarray:
-    """Return ``values`` made read-only: a spilled column's pages may then be handed back (``drop_resident``)."""
-    values.flags.writeable = False
-    return values
-
-
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
     """Return the per-line ``parts`` of the chunks as one array (empty when there were none)."""
     return np.concatenate(parts) if parts else np.zeros(0)
@@ -336,4 +330,4 @@ def _spilled_sum(values: FloatArray, offset: FloatArray, line: IntArray) -> Floa
     for lo in range(0, len(values), step):
         out.append(values[lo : lo + step] + offset[line[lo : lo + step]])
         drop_resident(values)
-    return _read_only(out.array())
+    return out.array(read_only=True)

@@ -172,9 +172,8 @@ class JoinedParts:
             raise ValueError("no part table was added")
         columns, self.columns = self.columns, {}
         columns["first"].append(np.array([len(columns["coords"])]))
-        arrays = {name: column.array() for name, column in columns.items()}
-        for values in arrays.values():
-            values.flags.writeable = False  # read only: the walks hand their pages back (PartTable.release)
+        # Read only: the walks hand their pages back (PartTable.release).
+        arrays = {name: column.array(read_only=True) for name, column in columns.items()}
         wholes = [w for w in self.wholes if w is not None]
         whole = np.concatenate(wholes) if len(wholes) == len(self.wholes) else None
         self.wholes = []

@@ -169,6 +169,9 @@ class ZoneBatches:
         self.keep_geometries = keep_geometries
         rivers = in_4490(rivers, "河流", ("code",)).reset_index(drop=True)
         self.index = centerlines if centerlines is not None else centerline_index(rivers)
+        # Who built the index hands back its pages after a batch: a given one is its giver's (an import's river
+        # checks read the same rivers of it for the same batch), and released by it once both are done.
+        self.owns_index = centerlines is None
         # The centerlines are in the index: the report reads the rivers' codes, names and importance only.
         self.rivers = pd.DataFrame(rivers.drop(columns=rivers.geometry.name))
         # The codes read as one list, the measured rivers found by numpy: not an Arrow scalar and a numpy one a river.

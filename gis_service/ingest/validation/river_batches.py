@@ -77,8 +77,7 @@ class RiverRanges:
                 spilled.append(np.frombuffer(data, dtype=np.uint8, count=int(sizes[lo : lo + len(wkb)].sum())))
         self.valid = None if present.all() else pa.array(present).buffers()[1]
         self.offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-        self.data = spilled.array()
-        self.data.flags.writeable = False  # read-only: its pages may be handed back (see drop_resident)
+        self.data = spilled.array(read_only=True)  # its pages handed back after each batch (see release)
 
     def of(self, codes: np.ndarray) -> gpd.GeoDataFrame:
         """Return the ranges of the rivers ``codes`` (river codes, None among them), in their rows' order."""
@@ -169,11 +168,15 @@ class RiverBatches:
         # The index the first batch built (when it needed one) serves the next and the ratio check.
         self.centerlines = rg.built_centerlines
         self.ends = rg.ends
+        return sides + placed
+
+    def release(self) -> None:
+        """Hand back the pages the batch read of the ranges' WKB and of the centerline index, once the batch's
+        river checks and its ratio measuring (which reads the same rivers of the index) are done."""
         if self.ranges is not None:
             self.ranges.release()
         if self.centerlines is not None:
             self.centerlines.release()
-        return sides + placed
 
     def findings(self) -> list[Finding]:
         """Return the findings in one whole read's order: sides, the rivers without a range, then places."""
