@@ -207,7 +207,8 @@ class ZoneBatches:
         self.usable += int(usable.sum())
         self.parts.append(parts)
         self.drawn.append(drawn)
-        self.index.release()  # the pages of the rivers this batch measured on: the next names others
+        if self.owns_index:
+            self.index.release()  # the pages of the rivers this batch measured on: the next names others
         return zones
 
     def finish(
