@@ -475,3 +475,80 @@ class SpilledRows:
         if read_only:
             out.flags.writeable = False
         return out
+
+
+class SpilledBinary:
+    """Binary values (WKB), None among them, appended a chunk at a time to a spilled column of their bytes
+    (:class:`SpilledRows`), then taken back by row or by a run of rows.
+
+    Nothing of them is a Python object or a geometry but the rows taken: a province's 10 000 centerlines
+    drawn with a vertex every 50 m are 42 MB of WKB, and 78 MB as GEOS geometries. Arrow holds each chunk
+    (and the rows taken) as one buffer: its binary arrays are what this is written with, not by hand.
+    """
+
+    def __init__(self) -> None:
+        self._bytes = SpilledRows(np.uint8)
+        self._sizes: list[np.ndarray] = []
+        self._present: list[np.ndarray] = []
+        self._joined: tuple[Any, np.ndarray, np.ndarray] | None = None  # once read: validity, offsets, bytes
+
+    def __len__(self) -> int:
+        """Return the number of values appended."""
+        return sum(len(s) for s in self._sizes) if self._joined is None else len(self._joined[1]) - 1
+
+    def append(self, values: Any) -> None:
+        """Add ``values`` (bytes, or None for a missing one) after those so far; none may follow a read."""
+        import pyarrow as pa
+
+        if self._joined is not None:
+            raise RuntimeError("SpilledBinary: values appended after a read")
+        array = pa.array(values, type=pa.large_binary())
+        _, offsets, data = array.buffers()
+        ends = np.frombuffer(offsets, dtype=np.int64, count=len(array) + 1)
+        self._sizes.append(np.diff(ends))
+        self._present.append(array.is_valid().to_numpy(zero_copy_only=False))
+        if data is not None and ends[-1] > ends[0]:
+            self._bytes.append(np.frombuffer(data, dtype=np.uint8, count=int(ends[-1]))[int(ends[0]) :])
+
+    def _values(self) -> tuple[Any, np.ndarray, np.ndarray]:
+        """Return the validity bitmap (None: all present), the offsets and the bytes (read-only, handed back by
+        :meth:`release`); the first read joins the chunks appended."""
+        if self._joined is None:
+            import pyarrow as pa
+
+            sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, dtype=np.int64)
+            present = np.concatenate(self._present) if self._present else np.zeros(0, dtype=bool)
+            valid = None if present.all() else pa.array(present).buffers()[1]
+            offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+            self._joined = (valid, offsets, self._bytes.array(read_only=True))
+            self._sizes, self._present = [], []
+        return self._joined
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values' bytes, one after the other (a read-only map of their file once spilled)."""
+        return self._values()[2]
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        """Return the values of ``rows`` (a slice of step 1, or row numbers) as an object array of bytes and None."""
+        import pyarrow as pa
+
+        valid, offsets, data = self._values()
+        # Arrow's buffers over the same pages: a row taken reads its own bytes only.
+        stored = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), len(offsets) - 1, [valid, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+        if isinstance(rows, slice):
+            lo, hi, step = rows.indices(len(stored))
+            if step != 1:
+                raise ValueError("SpilledBinary: a slice of step 1 only")
+            taken = stored.slice(lo, max(hi - lo, 0))
+        else:
+            taken = stored.take(pa.array(np.asarray(rows, dtype=np.int64), type=pa.int64()))
+        out: np.ndarray = taken.to_numpy(zero_copy_only=False)
+        return out
+
+    def release(self) -> None:
+        """Hand back the pages of the bytes read so far (they stay in the file, and come back when read)."""
+        if self._joined is not None:
+            drop_resident(self._joined[2])

@@ -301,11 +301,11 @@ def test_ranges_kept_as_wkb_give_a_batch_its_rivers_ranges_as_they_were(
         crs=4490,
     )
     kept = RiverRanges(ranges)
-    base = kept.data
+    base = kept.wkb.data
     while isinstance(base, np.ndarray):
         base = base.base
     base = base.obj if isinstance(base, memoryview) else base
-    assert not kept.data.flags.writeable and isinstance(base, mmap.mmap)  # in the file, its pages to hand back
+    assert not kept.wkb.data.flags.writeable and isinstance(base, mmap.mmap)  # in the file, its pages to hand back
     for asked, rows in ((["A", None], [0, 2]), (["C", "B"], [1, 3]), (["Z"], [])):
         got = kept.of(np.array(asked, dtype=object))
         want = ranges.iloc[rows].reset_index(drop=True)

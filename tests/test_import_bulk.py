@@ -479,7 +479,7 @@ def test_the_centerline_index_is_built_while_the_ranges_are_read(
     waited: list[bool] = []
     index, read = validation_context.centerline_index, validation_context.read_current
 
-    def built(rivers: gpd.GeoDataFrame) -> Any:
+    def built(rivers: Any) -> Any:
         threads.append(threading.current_thread())
         building.set()
         return index(rivers)
@@ -499,6 +499,34 @@ def test_the_centerline_index_is_built_while_the_ranges_are_read(
     measured = {r["code"]: r for r in report["ratios"]["rivers"]}
     assert sorted(measured) == sorted(set(zones["river_code"]))
     assert all(r["length_m"] > 0 for r in measured.values())
+
+
+@pytest.mark.parametrize("block", [1, 2, 1024])
+def test_rivers_read_as_wkb_are_the_rivers_read_whole(
+    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """A zone set's rivers are read a block of rows at a time, their WKB kept on disk: the same columns, and the same
+    geometries in the same order, as read whole (a code named twice or unknown read once, or not at all)."""
+    import shapely
+
+    from gis_service import runtime
+    from gis_service.catalogue import catalogue_for
+    from gis_service.settings import Settings
+
+    monkeypatch.setattr(validation_context, "WKB_BLOCK", block)
+    monkeypatch.setattr(runtime, "SPILL_BYTES", 64)
+    rivers = catalogue_for(Settings())["rivers"]
+    names = ["code", "name", "important"]
+    with Session(demo_engine) as session:
+        codes = sorted(str(c) for c in session.execute(text("SELECT code FROM rivers")).scalars())
+        asked = [*codes, codes[0], "NOT-A-RIVER"]
+        whole = validation_context.read_current(session, rivers, "code", asked, names)
+        plain, wkb = validation_context.read_current_wkb(session, rivers, "code", asked, names)
+    assert len(whole) == len(codes) >= 3 and len(wkb) == len(plain) == len(whole)
+    assert plain.equals(pd.DataFrame(whole.drop(columns="geometry")))
+    assert plain["important"].map(type).isin([bool]).all()  # SQLite's 0/1 as booleans, as read whole
+    got = shapely.from_wkb(wkb[0 : len(wkb)])
+    assert all(shapely.equals_exact(got, whole.geometry.values, tolerance=0))
 
 
 def test_the_copy_ends_while_the_whole_layer_checks_run(

@@ -597,6 +597,9 @@ def test_the_centerline_index_made_a_chunk_of_rivers_at_a_time_is_the_one_made_a
     # The index is made a few centerlines at a time, its columns kept on disk: the same columns to the bit however
     # many a chunk holds (rivers in parts, merged; one missing; one with Z; long ones, measured window by window),
     # read-only, and the same answers after their pages are handed back.
+    from typing import Any
+
+    from gis_service import runtime
     from gis_service.analysis.shoreline import chainage
     from gis_service.analysis.shoreline.polylines import Polylines, cumulative, sum_by, vertex_table
     from gis_service.analysis.shoreline.ratios import centerline_index, merged_centerlines
@@ -611,10 +614,18 @@ def test_the_centerline_index_made_a_chunk_of_rivers_at_a_time_is_the_one_made_a
     lines.append(MultiLineString([a[:5], a[10:]]))  # two that do not: measured end to end
     rivers = gpd.GeoDataFrame({"code": [f"R{i}" for i in range(len(lines))]}, geometry=lines, crs=4490)
 
-    def columns(chunk: int) -> tuple[dict[str, bytes], chainage.CenterlineIndex]:
+    def columns(chunk: int, stored: bool = False) -> tuple[dict[str, bytes], chainage.CenterlineIndex]:
+        # ``stored``: made of the rivers' WKB kept on disk, a chunk made geometries at a time (an import's).
         with monkeypatch.context() as patched:
             patched.setattr(chainage, "INDEX_CHUNK", chunk)
-            index = centerline_index(rivers)
+            patched.setattr(runtime, "SPILL_BYTES", 64)
+            given: Any = rivers
+            if stored:
+                given = runtime.SpilledBinary()
+                for lo in range(0, len(rivers), 3):
+                    given.append(shapely.to_wkb(rivers.geometry.values[lo : lo + 3]))
+            index = centerline_index(given)
+        assert index.bounds.tobytes() == rivers.total_bounds.tobytes()  # the rivers' extent, to the bit
         lines = index.lines
         made = {
             "x": lines.x, "y": lines.y, "line": lines.line, "first": lines.first, "step": lines.step,
@@ -643,6 +654,7 @@ def test_the_centerline_index_made_a_chunk_of_rivers_at_a_time_is_the_one_made_a
     whole = {name: np.asarray(values).tobytes() for name, values in made.items()}
     for chunk in (1, 3, 4, 1 << 30):
         assert columns(chunk)[0] == whole
+        assert columns(chunk, stored=True)[0] == whole
     index = columns(4)[1]
     assert not index.lines.x.flags.writeable and not index._gx.flags.writeable
     river = np.repeat(np.arange(len(lines)), 50)

@@ -1,4 +1,4 @@
-"""The shared garbage-collector pause of the bulk stages."""
+"""The bulk stages' runtime: the shared garbage-collector pause, columns kept on disk, texts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import gc
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gis_service.runtime import collector_paused
 
@@ -174,6 +175,36 @@ def test_a_read_spilled_column_hands_its_pages_back_and_reads_the_same_after(mon
         small = runtime.SpilledRows(np.float64)
         small.append(values[:10])
         assert small.array(read_only=read_only).flags.writeable is not read_only
+
+
+@pytest.mark.parametrize("spill", [0, 1 << 40])
+def test_binary_values_kept_a_chunk_at_a_time_come_back_by_row_and_by_run(monkeypatch, spill):
+    # WKB (and any bytes) with None among them, appended in chunks of any size (an empty one, one of None only),
+    # spilled or not: taken back by row numbers and by runs, as they were, and read-only.
+    import shapely
+
+    from gis_service import runtime
+
+    monkeypatch.setattr(runtime, "SPILL_BYTES", spill)
+    rng = np.random.default_rng(5)
+    values = [None if k % 4 == 1 else shapely.to_wkb(shapely.Point(rng.normal(size=2))) for k in range(40)]
+    values[7] = b""  # empty bytes are a value, not a missing one
+    kept = runtime.SpilledBinary()
+    chunks = [values[:0], values[0:1], values[1:2], values[2:13], values[13:40]]
+    for chunk in chunks:
+        kept.append(np.array(chunk, dtype=object))
+    assert len(kept) == 40
+    rows = rng.integers(0, 40, 100)
+    assert list(kept[rows]) == [values[r] for r in rows]
+    for lo, hi in ((0, 40), (5, 6), (39, 80), (12, 12)):
+        assert list(kept[lo:hi]) == values[lo:hi]
+    assert not kept.data.flags.writeable
+    kept.release()
+    assert list(kept[0:40]) == values  # the same bytes after their pages are handed back
+    with pytest.raises(RuntimeError):
+        kept.append(np.array([b"x"], dtype=object))
+    with pytest.raises(ValueError):
+        kept[0:40:2]
 
 
 def test_interpolation_over_spilled_columns_reads_their_pages_without_a_copy(monkeypatch):

@@ -238,9 +238,12 @@ def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.set_geometry(gpd.GeoSeries(swapped, index=frame.index, crs=frame.crs))
 
 
-def local_metric_crs(frame: gpd.GeoDataFrame, district: District) -> CRS:
-    """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths."""
-    minx, _miny, maxx, _maxy = frame.total_bounds
+def local_metric_crs(frame: gpd.GeoDataFrame | np.ndarray, district: District) -> CRS:
+    """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths.
+
+    ``frame``: the features, or their extent (minx, miny, maxx, maxy; NaN without any).
+    """
+    minx, _miny, maxx, _maxy = frame if isinstance(frame, np.ndarray) else frame.total_bounds
     lon0 = district.map_center[1] if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
     return CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")
 

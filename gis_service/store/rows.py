@@ -7,6 +7,7 @@ other end, one OGC item, is ``db/driver.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,16 +25,19 @@ def driver_rows(conn: Session | Connection, query: Select[Any], width: int) -> n
     The backend's cursor (psycopg's binary one: WKB arrives as bytes rather than hex text to decode).
     Rows are taken in batches so that only one batch of row tuples is alive at a time.
     """
+    blocks = list(driver_blocks(conn, query, width))
+    return np.concatenate(blocks) if blocks else np.empty((0, width), dtype=object)
+
+
+def driver_blocks(
+    conn: Session | Connection, query: Select[Any], width: int, rows: int = FETCH_BATCH
+) -> Iterator[np.ndarray]:
+    """Run ``query`` as :func:`driver_rows` does; yield its rows ``rows`` at a time, each block an (n, width)
+    object array, for a reader that keeps a block's values elsewhere (WKB on disk) before the next is made."""
     connection = conn.connection() if isinstance(conn, Session) else conn
     with backend_for(connection).driver_cursor(connection, query) as cursor:
-        return _batched(cursor, width)
-
-
-def _batched(cursor: Any, width: int) -> np.ndarray:
-    """Return all rows of a DBAPI ``cursor`` as an (n, width) object array."""
-    blocks = []
-    while batch := cursor.fetchmany(FETCH_BATCH):
-        block = np.empty((len(batch), width), dtype=object)
-        block[:] = batch
-        blocks.append(block)
-    return np.concatenate(blocks) if blocks else np.empty((0, width), dtype=object)
+        while batch := cursor.fetchmany(rows):
+            block = np.empty((len(batch), width), dtype=object)
+            block[:] = batch
+            del batch
+            yield block

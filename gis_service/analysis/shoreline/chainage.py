@@ -24,7 +24,7 @@ import shapely
 from pyproj import Geod
 
 from gis_service.analysis.shoreline.polylines import Polylines, cumulative, sum_by, vertex_table
-from gis_service.runtime import SpilledRows, drop_resident, interp
+from gis_service.runtime import SpilledBinary, SpilledRows, drop_resident, interp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -180,7 +180,7 @@ class LocalFrames:
 
 
 # Centerlines made into the index at once (:class:`CenterlineIndex`): a chunk's merged lines and temporaries.
-INDEX_CHUNK = 1024
+INDEX_CHUNK = 256
 # The index's columns kept on disk (:class:`~gis_service.runtime.SpilledRows`): name, type.
 INDEX_COLUMNS = (
     ("x", np.float64),
@@ -205,9 +205,13 @@ class CenterlineIndex:
     Each column is the one made of all the lines at once, to the bit: every figure is a line's own.
     """
 
-    def __init__(self, centerlines: GeomArray, prepare: Callable[[GeomArray], GeomArray] | None = None) -> None:
-        lonlat = np.asarray(centerlines, dtype=object)
+    def __init__(
+        self, centerlines: GeomArray | SpilledBinary, prepare: Callable[[GeomArray], GeomArray] | None = None
+    ) -> None:
+        # Their WKB on disk (``prepare`` then makes a chunk's geometries): no whole layer of geometries at once.
+        lonlat = centerlines if isinstance(centerlines, SpilledBinary) else np.asarray(centerlines, dtype=object)
         n = len(lonlat)
+        extents = []
         columns = {name: SpilledRows(dtype) for name, dtype in INDEX_COLUMNS}
         frames: list[LocalFrames] = []
         metric_length, geodesic_length, segments = [], [], []
@@ -215,8 +219,11 @@ class CenterlineIndex:
         vertices = made_windows = made_segments = 0
         for lo in range(0, n, INDEX_CHUNK):
             chunk = lonlat[lo : lo + INDEX_CHUNK]
+            if isinstance(lonlat, SpilledBinary):
+                lonlat.release()  # the chunk's WKB is read
             chunk = prepare(chunk) if prepare is not None else chunk
             frames.append(LocalFrames.around(chunk))
+            extents.append(shapely.total_bounds(chunk))
             coords, owner, first = segment_table(chunk)
             lines = Polylines(*frames[-1].local_xy(coords, owner), owner, first, len(chunk))
             g = vertex_steps(coords, first)
@@ -248,6 +255,11 @@ class CenterlineIndex:
             made_segments += len(seg)
         kept = {name: column.array(read_only=True) for name, column in columns.items()}
         self.frames = LocalFrames.joined(frames)
+        # The lines' lon/lat extent (minx, miny, maxx, maxy; NaN without a vertex), as their layer's total_bounds.
+        extent = np.array(extents).reshape(-1, 4)
+        self.bounds = np.concatenate(
+            (np.fmin.reduce(extent[:, :2], initial=np.nan), np.fmax.reduce(extent[:, 2:], initial=np.nan))
+        )
         self.metric_length = _joined(metric_length)
         self.geodesic_length = _joined(geodesic_length)
         count = _joined(segments).astype(np.int64)
@@ -330,4 +342,5 @@ def _spilled_sum(values: FloatArray, offset: FloatArray, line: IntArray) -> Floa
     for lo in range(0, len(values), step):
         out.append(values[lo : lo + step] + offset[line[lo : lo + step]])
         drop_resident(values)
+        drop_resident(line)
     return out.array(read_only=True)

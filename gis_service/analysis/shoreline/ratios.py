@@ -55,7 +55,14 @@ from gis_service.analysis.shoreline.ratio_parts import (
     river_groups,
 )
 from gis_service.analysis.shoreline.ratio_report import BANKS, ZONE_TYPES, RatioReport, build_report
-from gis_service.runtime import arrow_vocabulary, collector_paused, places_in, release_free_pages, shared_texts
+from gis_service.runtime import (
+    SpilledBinary,
+    arrow_vocabulary,
+    collector_paused,
+    places_in,
+    release_free_pages,
+    shared_texts,
+)
 
 PROTECTING = ("protected", "reserved")
 REPORTED_COLUMNS = ("id", "code", "river_code", "bank", "zone_type", "basis")  # and the geometry, if any
@@ -254,8 +261,13 @@ def reported_zones(zones: pd.DataFrame, usable: BoolArray) -> pd.DataFrame:
     return (zones if usable.all() else zones[usable]).reset_index(drop=True)
 
 
-def centerline_index(rivers: gpd.GeoDataFrame) -> CenterlineIndex:
-    """Return the index of the rivers' centerlines (EPSG:4490), parts merged; a missing one is empty."""
+def centerline_index(rivers: gpd.GeoDataFrame | SpilledBinary) -> CenterlineIndex:
+    """Return the index of the rivers' centerlines (EPSG:4490), parts merged; a missing one is empty.
+
+    ``rivers``: their layer, or their centerlines' WKB kept on disk, made geometries a chunk at a time.
+    """
+    if isinstance(rivers, SpilledBinary):
+        return CenterlineIndex(rivers, prepare=lambda wkb: merged_centerlines(shapely.from_wkb(wkb)))
     return CenterlineIndex(np.asarray(rivers.geometry.values, dtype=object), prepare=merged_centerlines)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import Boolean
 from sqlalchemy.orm import Session
@@ -15,11 +18,13 @@ from gis_service.district import district_for
 from gis_service.ingest.normalise import field_counts, field_values
 from gis_service.ingest.read import Source
 from gis_service.ingest.validation.validate import Context, Tolerances
-from gis_service.runtime import in_background
+from gis_service.runtime import SpilledBinary, in_background
 from gis_service.settings import Settings
 from gis_service.store.bulk import member_of
 from gis_service.store.current import CurrentFeatures
-from gis_service.store.rows import driver_rows
+from gis_service.store.rows import FETCH_BATCH, driver_blocks, driver_rows
+
+WKB_BLOCK = 1024  # rows of WKB read from the driver at a time (:func:`read_current_wkb`)
 
 
 def load_context(session: Session, layer: LayerSpec, source: Source, river: str | None, settings: Settings) -> Context:
@@ -41,12 +46,21 @@ def load_context(session: Session, layer: LayerSpec, source: Source, river: str 
     rivers, ranges = empty, empty
     centerlines = None
     if codes and layer.name in {"boundaries", "zones", "stakes"}:
-        rivers = read_current(session, catalogue["rivers"], "code", codes, ["code", "name", "important"])
-        if layer.name == "zones" and not rivers.empty:
-            # GEOS and numpy let go of Python's lock: a province's index (0.15–0.2 s) is built while the ranges
-            # are read (0.12–0.2 s, mostly waiting for the server), not after (``benchmarks/README.md``, seventeenth
-            # session).
-            centerlines = in_background(centerline_index, rivers)
+        names = ["code", "name", "important"]
+        if layer.name == "zones":
+            # A zone set's rivers are their centerline index: their WKB goes to a temporary file, and the index
+            # makes a chunk of them geometries at a time (centerlines drawn every 50 m: 78 MB of GEOS geometries
+            # at once, which held the import's peak). The rivers are then their columns alone.
+            plain, wkb = read_current_wkb(session, catalogue["rivers"], "code", codes, names)
+            rivers = gpd.GeoDataFrame(plain, geometry=gpd.GeoSeries([None] * len(plain), crs=4490), crs=4490)
+            if len(wkb):
+                # GEOS and numpy let go of Python's lock: a province's index (0.15–0.2 s) is built while the ranges
+                # are read (0.12–0.2 s, mostly waiting for the server), not after (``benchmarks/README.md``,
+                # seventeenth session).
+                centerlines = in_background(centerline_index, wkb)
+            del wkb  # the index's now: its file goes when the index is made
+        else:
+            rivers = read_current(session, catalogue["rivers"], "code", codes, names)
         if layer.name in {"zones", "stakes"}:
             ranges = read_current(session, catalogue["boundaries"], "river_code", codes, ["river_code", "bank"])
     existing: set[str] = set()
@@ -75,16 +89,43 @@ def read_current(
 
     Rows straight from the driver's cursor (WKB as bytes, no Row objects): 10 000 rivers and their ranges.
     """
+    blocks = list(_current_rows(session, layer, column, codes, names))
+    rows = np.concatenate(blocks) if blocks else np.empty((0, len(names) + 1), dtype=object)
+    geometry = shapely.from_wkb(rows[:, -1])
+    return gpd.GeoDataFrame(_columns(layer, names, rows), geometry=gpd.GeoSeries(geometry, crs=4490), crs=4490)
+
+
+def read_current_wkb(
+    session: Session, layer: LayerSpec, column: str, codes: list[str], names: list[str]
+) -> tuple[pd.DataFrame, SpilledBinary]:
+    """Read as :func:`read_current` does, the geometries left as WKB: the columns as a frame, and the WKB in
+    their rows' order, in a temporary file once large (:class:`~gis_service.runtime.SpilledBinary`)."""
+    wkb = SpilledBinary()
+    blocks = []
+    # A block of WKB as bytes at a time: its rows' bytes go to the file before the next block's are made.
+    for rows in _current_rows(session, layer, column, codes, names, WKB_BLOCK):
+        wkb.append(rows[:, -1])
+        blocks.append(rows[:, :-1].copy())  # not a view: the block's WKB as bytes goes with it
+        del rows
+    rows = np.concatenate(blocks) if blocks else np.empty((0, len(names)), dtype=object)
+    return pd.DataFrame(_columns(layer, names, rows)), wkb
+
+
+def _current_rows(
+    session: Session, layer: LayerSpec, column: str, codes: list[str], names: list[str], block: int = FETCH_BATCH
+) -> Iterator[np.ndarray]:
+    """Yield blocks of rows (``names``, then the WKB) of the current features whose ``column`` is one of ``codes``,
+    ``block`` rows or fewer at a time."""
     read = CurrentFeatures(layer)
     query = read.select_columns(names, session_backend(session))
-    blocks = [
-        driver_rows(session, query.where(clause), len(names) + 1)
-        for clause in member_of(session, read.table.c[column], codes)
-    ]
-    rows = np.concatenate(blocks) if blocks else np.empty((0, len(names) + 1), dtype=object)
-    data = {n: _plain(rows[:, i], isinstance(read.table.c[n].type, Boolean)) for i, n in enumerate(names)}
-    geometry = shapely.from_wkb(rows[:, -1])
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=4490), crs=4490)
+    for clause in member_of(session, read.table.c[column], codes):
+        yield from driver_blocks(session, query.where(clause), len(names) + 1, block)
+
+
+def _columns(layer: LayerSpec, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the columns ``names`` of driver ``rows`` (the first columns) as the service's values."""
+    table = CurrentFeatures(layer).table
+    return {n: _plain(rows[:, i], isinstance(table.c[n].type, Boolean)) for i, n in enumerate(names)}
 
 
 def _plain(values: np.ndarray, boolean: bool) -> np.ndarray:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 from pyproj import CRS
 
@@ -38,7 +37,7 @@ from gis_service.ingest.validation.river_checks import (
     no_range,
 )
 from gis_service.ingest.validation.validate import GEOMETRY_CODES, Context
-from gis_service.runtime import SpilledRows, drop_resident, shared_texts
+from gis_service.runtime import SpilledBinary, shared_texts
 
 BATCHED = {"zones", "stakes"}
 WKB_CHUNK = 1024  # ranges written as WKB at once
@@ -66,36 +65,22 @@ class RiverRanges:
         self.index = pd.Index(self.rivers, dtype=object)
         # Written a chunk of ranges at a time: a province's ranges as WKB are 34 MB, twice over while Arrow copies them.
         geoms = np.asarray(ranges.geometry.values, dtype=object)
-        spilled = SpilledRows(np.uint8)
-        sizes, present = np.zeros(len(geoms), dtype=np.int64), np.zeros(len(geoms), dtype=bool)
+        self.wkb = SpilledBinary()
         for lo in range(0, len(geoms), WKB_CHUNK):
-            wkb = pa.array(shapely.to_wkb(geoms[lo : lo + WKB_CHUNK]), type=pa.large_binary())
-            _, offsets, data = wkb.buffers()
-            sizes[lo : lo + len(wkb)] = np.diff(np.frombuffer(offsets, dtype=np.int64, count=len(wkb) + 1))
-            present[lo : lo + len(wkb)] = wkb.is_valid().to_numpy(zero_copy_only=False)
-            if data is not None:
-                spilled.append(np.frombuffer(data, dtype=np.uint8, count=int(sizes[lo : lo + len(wkb)].sum())))
-        self.valid = None if present.all() else pa.array(present).buffers()[1]
-        self.offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-        self.data = spilled.array(read_only=True)  # its pages handed back after each batch (see release)
+            self.wkb.append(shapely.to_wkb(geoms[lo : lo + WKB_CHUNK]))
 
     def of(self, codes: np.ndarray) -> gpd.GeoDataFrame:
         """Return the ranges of the rivers ``codes`` (river codes, None among them), in their rows' order."""
         found = self.index.get_indexer(pd.Index([str(c) for c in codes if c is not None], dtype=object))
         found = found[found >= 0]
         rows = np.sort(self.order[index_ranges(self.bounds[found], self.bounds[found + 1])])
-        wkb = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(),
-            len(self.columns),
-            [self.valid, pa.py_buffer(self.offsets), pa.py_buffer(self.data)],
-        ).take(pa.array(rows, type=pa.int64()))
-        geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+        geoms = shapely.from_wkb(self.wkb[rows])
         columns = self.columns.iloc[rows].reset_index(drop=True)
         return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
 
     def release(self) -> None:
         """Hand back the pages of the WKB read for a batch (the file keeps them)."""
-        drop_resident(self.data)
+        self.wkb.release()
 
 
 @dataclass
@@ -124,7 +109,9 @@ class RiverBatches:
         # A zone set's, built at once by ``load_context`` (on a thread of its own while the ranges were read): the bank
         # sides and the ratio check share it from the first batch.
         index = ctx.centerlines.result() if ctx.centerlines is not None else None
-        return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district), index)
+        # The rivers' extent: their index's, when their geometries are in it alone (see ``load_context``).
+        extent = index.bounds if index is not None else ctx.rivers
+        return cls(layer, ctx, local_metric_crs(extent, ctx.district), index)
 
     def lighten(self) -> Context:
         """Keep the context's ranges compact (:class:`RiverRanges`) and a zone set's centerlines in the index alone;
