@@ -473,16 +473,28 @@ def test_the_centerline_index_is_built_while_the_ranges_are_read(
     demo_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A zone set's centerline index is built on a thread of its own once the rivers are read, while the main thread
-    reads their ranges; the checks and the ratio check then use that index."""
-    building = threading.Event()
+    reads their ranges, then the first batch, checking it feature by feature; the checks against the rivers and the
+    ratio check then use that index."""
+    building, normalised = threading.Event(), threading.Event()
     threads: list[threading.Thread] = []
     waited: list[bool] = []
-    index, read = validation_context.centerline_index, validation_context.read_current
+    first_batch: list[bool] = []
+    index, read, normalise = (
+        validation_context.centerline_index,
+        validation_context.read_current,
+        ingest_batches.normalise,
+    )
 
     def built(rivers: Any) -> Any:
         threads.append(threading.current_thread())
         building.set()
+        first_batch.append(normalised.wait(5))  # the main thread reads the first batch meanwhile: it needs no index
         return index(rivers)
+
+    def normalising(*args: Any, **kw: Any) -> Any:
+        out = normalise(*args, **kw)
+        normalised.set()
+        return out
 
     def reading(session: Session, layer: Any, *args: Any) -> Any:
         if layer.name == "boundaries":  # the ranges are read only once the index is being built
@@ -491,8 +503,9 @@ def test_the_centerline_index_is_built_while_the_ranges_are_read(
 
     monkeypatch.setattr(validation_context, "centerline_index", built)
     monkeypatch.setattr(validation_context, "read_current", reading)
+    monkeypatch.setattr(ingest_batches, "normalise", normalising)
     zones, report = imported_in_batches(demo_engine, tmp_path)
-    assert waited == [True]
+    assert waited == [True] and first_batch == [True]
     assert len(threads) == 1 and threads[0] is not threading.main_thread()
     assert report["stored"] == len(zones)
     # The index served the ratio check: each river measured, its banks' lengths from that index.

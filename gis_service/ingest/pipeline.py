@@ -473,7 +473,7 @@ def checks_along(layer: LayerSpec, ctx: Context, settings: Settings) -> Along:
     rivers = RiverBatches.of(layer, ctx)
     ratios = None
     if layer.name == "zones":
-        ratios = ZoneRatios(ctx.rivers, ctx.ranges, ratio_rules(settings), rivers.centerlines if rivers else None)
+        ratios = ZoneRatios(ctx.rivers, ctx.ranges, ratio_rules(settings), rivers.ready if rivers else None)
     if rivers is not None:
         ctx = rivers.lighten()  # the batches make their rivers' ranges from a compact copy
     return Along(ctx, rivers, ratios)

@@ -180,6 +180,8 @@ class LocalFrames:
 
 
 # Centerlines made into the index at once (:class:`CenterlineIndex`): a chunk's merged lines and temporaries.
+# Measured on a province's centerlines drawn with a vertex every 50 m: chunks of 1 024 rivers raised the
+# resident memory by 150 MB while the index was made, chunks of 256 by 83 MB, in the same time.
 INDEX_CHUNK = 256
 # The index's columns kept on disk (:class:`~gis_service.runtime.SpilledRows`): name, type.
 INDEX_COLUMNS = (

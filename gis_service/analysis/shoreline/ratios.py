@@ -102,7 +102,7 @@ def ratio_check(
     whichever door asks.
     """
     with collector_paused():
-        check = ratio_batches(rivers, ranges=ranges, centerlines=centerlines)
+        check = ratio_batches(rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines)
         zones = check.add(zones)
         return check.finish(zones, towns, threshold=rules.threshold, gap_tolerance_m=rules.gap_tolerance_m)
 
@@ -110,20 +110,19 @@ def ratio_check(
 def ratio_batches(
     rivers: gpd.GeoDataFrame,
     *,
-    ranges: gpd.GeoDataFrame | None = None,
+    bank_lines: gpd.GeoDataFrame | None = None,
     centerlines: CenterlineIndex | None = None,
     keep_geometries: bool = True,
 ) -> ZoneBatches:
     """Return :func:`ratio_check` to be given its zones batch by batch (an import measures each as it is read).
 
-    A river without a name or an importance flag gets "" and False.
+    ``bank_lines``: the rivers' ranges' bank lines (:func:`bank_range_lines`). A river without a name or an
+    importance flag gets "" and False.
     """
     rivers = rivers.assign(
         **{column: default for column, default in (("name", ""), ("important", False)) if column not in rivers}
     )
-    return ZoneBatches(
-        rivers, bank_lines=bank_range_lines(ranges), centerlines=centerlines, keep_geometries=keep_geometries
-    )
+    return ZoneBatches(rivers, bank_lines=bank_lines, centerlines=centerlines, keep_geometries=keep_geometries)
 
 
 def shoreline_ratios(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -10,7 +11,7 @@ import pandas as pd
 
 from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
-from gis_service.analysis.shoreline.ratios import RatioRules, ratio_batches
+from gis_service.analysis.shoreline.ratios import RatioRules, ZoneBatches, bank_range_lines, ratio_batches
 from gis_service.ingest.normalise import Finding
 
 log = logging.getLogger("gis_service")
@@ -31,40 +32,53 @@ class ZoneRatios:
         rivers: gpd.GeoDataFrame,
         ranges: gpd.GeoDataFrame,
         rules: RatioRules,
-        centerlines: CenterlineIndex | None = None,
+        centerlines: Callable[[], CenterlineIndex | None] | None = None,
     ) -> None:
+        """``centerlines``: gives the rivers' centerline index (made on a thread of its own while the first batch
+        is read, see ``load_context``), asked for when the first batch is measured; without it the check makes
+        its own."""
         self.rules = rules
-        self.check = (
-            None
-            if rivers.empty
-            else ratio_batches(rivers, ranges=ranges, centerlines=centerlines, keep_geometries=False)
-        )
+        self.rivers = rivers
+        self.bank_lines = bank_range_lines(ranges)  # the ranges themselves are not kept
+        self.centerlines = centerlines
+        self.check: ZoneBatches | None = None
+        self.due = not rivers.empty
         self.failed = False
+
+    def _started(self) -> ZoneBatches:
+        """Return the check, made for the first batch it measures."""
+        if self.check is None:
+            index = self.centerlines() if self.centerlines is not None else None
+            self.check = ratio_batches(
+                self.rivers, bank_lines=self.bank_lines, centerlines=index, keep_geometries=False
+            )
+            self.centerlines = self.bank_lines = None
+        return self.check
 
     def add(self, frame: gpd.GeoDataFrame, clean: bool, ends: LineEnds | None = None) -> None:
         """Measure a batch's stretches; after a batch that is not ``clean`` measure no more (it is not due).
 
         ``ends``: the batch's stretch ends as the side check projected them (not projected again).
         """
-        if self.check is None:
+        if not self.due:
             return
         if not clean:
-            self.check = None
+            self.check, self.due = None, False
             return
         try:
-            self.check.add(frame, ends=ends)
+            self._started().add(frame, ends=ends)
         except Exception:  # noqa: BLE001 - the ratio check informs the report; it must not block a clean delivery
             log.exception("shoreline ratio check failed during import")
-            self.check, self.failed = None, True
+            self.check, self.due, self.failed = None, False, True
 
     def finish(self, frame: pd.DataFrame) -> tuple[dict[str, Any] | None, list[Finding]]:
         """Return the delivery's figures (``frame``: its zones in order) and its gaps and overlaps as findings."""
         if self.failed:
             return None, [failed()]
-        if self.check is None:
+        if not self.due:
             return None, []
         try:
-            report = self.check.finish(
+            report = self._started().finish(
                 frame, threshold=self.rules.threshold, gap_tolerance_m=self.rules.gap_tolerance_m
             )
             findings = issue_findings(report.gaps, "zone_gap") + issue_findings(report.overlaps, "zone_overlap")

@@ -12,7 +12,9 @@ is the union of its polygons.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -89,8 +91,9 @@ class RiverBatches:
 
     layer: LayerSpec
     ctx: Context
-    metric: CRS  # the local metric frame of the delivery's rivers
+    metric: CRS | None  # the local metric frame of the delivery's rivers (a zone set's: see :meth:`ready`)
     centerlines: CenterlineIndex | None = None
+    building: Future[CenterlineIndex] | None = None  # a zone set's index, while it is being made
     sides: list[Finding] = field(default_factory=list)
     placed: list[Finding] = field(default_factory=list)
     unranged: set[str] = field(default_factory=set)
@@ -106,27 +109,31 @@ class RiverBatches:
         """
         if layer.name not in BATCHED:
             return None
-        # A zone set's, built at once by ``load_context`` (on a thread of its own while the ranges were read): the bank
-        # sides and the ratio check share it from the first batch.
-        index = ctx.centerlines.result() if ctx.centerlines is not None else None
-        # The rivers' extent: their index's, when their geometries are in it alone (see ``load_context``).
-        extent = index.bounds if index is not None else ctx.rivers
-        return cls(layer, ctx, local_metric_crs(extent, ctx.district), index)
+        if ctx.centerlines is not None:
+            # A zone set's index, made by ``load_context`` on a thread of its own: the first batch is read and
+            # checked feature by feature meanwhile, and its river checks wait for it (:meth:`ready`).
+            return cls(layer, ctx, None, building=ctx.centerlines)
+        return cls(layer, ctx, local_metric_crs(ctx.rivers, ctx.district))
+
+    def ready(self) -> CenterlineIndex | None:
+        """Return a zone set's centerline index, waiting for it to be made the first time; the metric frame is
+        then centred on its extent (the rivers' geometries are in the index alone). The bank sides and the
+        ratio check share it from the first batch."""
+        if self.building is not None:
+            self.centerlines, self.building = self.building.result(), None
+            self.metric = local_metric_crs(self.centerlines.bounds, self.ctx.district)
+        return self.centerlines
 
     def lighten(self) -> Context:
-        """Keep the context's ranges compact (:class:`RiverRanges`) and a zone set's centerlines in the index alone;
-        return the context without those geometries, which nothing after the batches reads (the caller's
-        other users of them, the ratio check, have taken what they need)."""
+        """Keep the context's ranges compact (:class:`RiverRanges`); return the context without their geometries,
+        which nothing after the batches reads (their other user, the ratio check, has taken its bank lines). A
+        zone set's centerlines are in its index alone already (see ``load_context``)."""
         ctx = self.ctx
         self.ranges = RiverRanges(ctx.ranges)
         empty = gpd.GeoDataFrame(
             {name: [] for name in ctx.ranges.columns if name != ctx.ranges.geometry.name}, geometry=[], crs=4490
         )
-        rivers = ctx.rivers
-        if self.centerlines is not None:
-            plain = pd.DataFrame(rivers.drop(columns=rivers.geometry.name))
-            rivers = gpd.GeoDataFrame(plain, geometry=gpd.GeoSeries([None] * len(plain), crs=4490), crs=4490)
-        self.ctx = replace(ctx, ranges=empty, rivers=rivers)
+        self.ctx = replace(ctx, ranges=empty)
         return self.ctx
 
     def run(self, frame: gpd.GeoDataFrame, first: int, found: list[Finding]) -> list[Finding]:
@@ -139,8 +146,8 @@ class RiverBatches:
         if self.stopped or any(f.severity == "error" and f.code in GEOMETRY_CODES for f in found):
             self.stopped = True
             return []
-        ctx = self.ctx
-        rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, self.metric, self.centerlines)
+        ctx, index = self.ctx, self.ready()
+        rg = RiverGeometry(frame, ctx.rivers, ctx.ranges, cast(CRS, self.metric), index)  # made by ready()
         if self.ranges is not None:
             rg.ranges = self.ranges.of(rg.distinct)  # the ranges of this batch's rivers
         loc = Locator(frame, self.layer.key or ("code" if "code" in frame else None), first)
