@@ -11,6 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import MultiLineString
@@ -122,6 +123,30 @@ def test_the_ratio_check_takes_the_shared_ends_and_measures_what_it_measures_alo
         assert list(a.drop(columns="geometry").itertuples()) == list(b.drop(columns="geometry").itertuples())
         assert all(shapely.equals_exact(g, w, 0) for g, w in zip(a.geometry, b.geometry, strict=True))
     assert len(want.overlaps)  # the case has what it compares
+
+
+def test_ends_projected_a_chunk_of_rivers_at_a_time_are_those_projected_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The ends are projected river after river, a chunk at a time, the index's pages handed back after each: the
+    # same positions and sides, in the stretches' order, whatever the chunk.
+    from gis_service.analysis.shoreline import line_ends
+
+    zs, rv = mixed_case()
+    zs = pd.concat([zs.iloc[::-1], zs, zs.iloc[::2]], ignore_index=True)  # rivers out of order, ends repeated
+    _, rg = sides_of(zs, rv)
+    whole = rg.ends
+    assert whole is not None and len(whole.rows) >= 10
+    released: list[int] = []
+    release = CenterlineIndex.release
+    monkeypatch.setattr(CenterlineIndex, "release", lambda self: (released.append(1), release(self))[1])
+    for chunk in (1, 3, 7):
+        monkeypatch.setattr(line_ends, "ENDS_CHUNK", chunk)
+        released.clear()
+        ends = line_ends.LineEnds.of(rg.lonlat, whole.rows, whole.river, rg.centerlines, whole.count)
+        assert len(released) == -(-2 * len(whole.rows) // chunk)
+        for name in ("rows", "river", "start", "end", "side"):
+            np.testing.assert_array_equal(getattr(ends, name), getattr(whole, name))
 
 
 def test_ends_projected_on_another_index_are_not_taken() -> None:

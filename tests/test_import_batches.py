@@ -330,24 +330,32 @@ def test_the_centerline_index_hands_its_pages_back_once_a_batch(
     demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The bank sides and the ratio check read the same rivers of the index for a batch: its pages are handed back
-    # after both, once (not after each, which read them twice from the file). Alone, the ratio check that built
-    # its own index hands back its pages after each batch it is given.
+    # after both, once, by the import (not after each, which read them twice from the file); within the batch only
+    # the ends' projection hands back each chunk's (line_ends.ENDS_CHUNK). Alone, the ratio check that built its
+    # own index hands back its pages after each batch it is given.
+    import sys
+    from collections import Counter
+
+    from gis_service.analysis.shoreline import line_ends
     from gis_service.analysis.shoreline.chainage import CenterlineIndex
     from gis_service.analysis.shoreline.ratios import ZoneBatches
 
-    released: list[int] = []
+    released: list[tuple[int, str]] = []
     release = CenterlineIndex.release
 
     def counted(self: CenterlineIndex) -> None:
-        released.append(id(self))
+        released.append((id(self), sys._getframe(1).f_code.co_qualname))
         release(self)
 
     monkeypatch.setattr(CenterlineIndex, "release", counted)
+    monkeypatch.setattr(line_ends, "ENDS_CHUNK", 1 << 30)  # a batch's ends in one chunk
     sizes = count_batches(monkeypatch)
     imported(demo_engine, DEMO / "zones.shp", BATCH)
     assert len(sizes) == 21
-    assert len(set(released)) == 1  # the one index the context built
-    assert len(released) == 1 + 21  # once built, then once a batch
+    assert len({index for index, _ in released}) == 1  # the one index the context built
+    by = Counter(caller for _, caller in released)
+    # Once built, then once a batch after both checks, and once after its ends' projection.
+    assert by == {"CenterlineIndex.__init__": 1, "RiverBatches.release": 21, "LineEnds.of": 21}
     released.clear()
     with demo_engine.connect() as conn:
         rivers = read_features(conn, "rivers")
@@ -355,7 +363,7 @@ def test_the_centerline_index_hands_its_pages_back_once_a_batch(
     check = ZoneBatches(rivers)
     for lo in range(0, len(zones), 50):
         check.add(zones.iloc[lo : lo + 50])
-    assert len(released) == 1 + 3
+    assert Counter(caller for _, caller in released) == {"CenterlineIndex.__init__": 1, "ZoneBatches.add": 3}
     given = ZoneBatches(rivers, centerlines=check.index)
     given.add(zones)
     assert len(released) == 1 + 3  # the giver's to hand back

@@ -18,6 +18,9 @@ import shapely
 from gis_service.analysis.shoreline.chainage import CenterlineIndex, FloatArray, GeomArray, IntArray
 
 STEP_M = 5.0  # half-length of the centerline tangent used to decide a side
+# Ends projected at once, river after river, the index's pages handed back after each chunk: a batch's 1 600
+# rivers drawn with a vertex every 50 m held 25 MB of those pages at once, the import's peak (368 -> 345 MB).
+ENDS_CHUNK = 8192
 LINESTRING = 1  # shapely's type id
 
 
@@ -81,7 +84,12 @@ class LineEnds:
         # The same arithmetic as the ratio check's measuring on these vertices: the same positions.
         xy = index.frames.xy_to_local(ends, both)
         x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-        m, sign = _located(index, x, y, both)
+        m, sign = np.empty(len(both)), np.empty(len(both))
+        order = np.argsort(both, kind="stable")
+        for lo in range(0, len(order), ENDS_CHUNK):
+            at = order[lo : lo + ENDS_CHUNK]
+            m[at], sign[at] = _located(index, x[at], y[at], both[at])
+            index.release()  # the chunk's rivers' pages: the next chunk's rivers are others
         n = len(rows)
         side = np.where(sign[:n] == sign[n:], sign[:n], 0.0)
         return cls(index, count, rows, river, m[:n], m[n:], side)

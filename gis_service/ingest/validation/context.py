@@ -54,9 +54,9 @@ def load_context(session: Session, layer: LayerSpec, source: Source, river: str 
             plain, wkb = read_current_wkb(session, catalogue["rivers"], "code", codes, names)
             rivers = gpd.GeoDataFrame(plain, geometry=gpd.GeoSeries([None] * len(plain), crs=4490), crs=4490)
             if len(wkb):
-                # GEOS and numpy let go of Python's lock: a province's index (0.15–0.2 s) is built while the ranges
-                # are read (0.12–0.2 s, mostly waiting for the server), not after (``benchmarks/README.md``,
-                # seventeenth session).
+                # GEOS and numpy let go of Python's lock: a province's index (0.15–0.25 s; 1 s with a vertex every
+                # 50 m) is built while the ranges are read (0.12–0.2 s, mostly waiting for the server) and then the
+                # first batch (``RiverBatches.ready``), not before (``benchmarks/README.md``, seventeenth session).
                 centerlines = in_background(centerline_index, wkb)
             del wkb  # the index's now: its file goes when the index is made
         else:

@@ -57,7 +57,7 @@ class Tolerances:
 class Context:
     """What validation needs: the delivery's rivers, their ranges, existing keys, and the tolerances."""
 
-    rivers: gpd.GeoDataFrame  # code, geometry (centerlines, EPSG:4490)
+    rivers: gpd.GeoDataFrame  # code, geometry (centerlines, EPSG:4490; a zone set's: None, in ``centerlines`` alone)
     ranges: gpd.GeoDataFrame  # river_code, bank, geometry: approved ranges of the delivery's rivers
     tolerances: Tolerances
     district: District  # its extent and GK zones: the caller's settings' (see ``load_context``)
