@@ -115,7 +115,7 @@ def instrument(stages: Stages) -> None:
     for owner, attribute, name in (
         (pipeline, "read_delivery", "read: open the layer (a large one is streamed)"),
         (pipeline, "load_context", "read: context (rivers, ranges from the database)"),
-        (pipeline, "checks_along", "read: checks along (centerline index finished, ranges kept compact)"),
+        (pipeline, "checks_along", "read: checks along (ranges kept compact, bank lines; the index made meanwhile)"),
         (pipeline, "normalise_batches", "read: batches read, checked and normalised"),
         (batches, "check_district", "district extent (a batch)"),
         (batches, "normalise", "normalise (a batch's catalogue fields)"),
