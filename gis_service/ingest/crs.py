@@ -238,12 +238,15 @@ def swap_xy(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.set_geometry(gpd.GeoSeries(swapped, index=frame.index, crs=frame.crs))
 
 
-def local_metric_crs(frame: gpd.GeoDataFrame | np.ndarray, district: District) -> CRS:
-    """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths.
+def local_metric_crs(frame: gpd.GeoDataFrame, district: District) -> CRS:
+    """Return a transverse Mercator CRS centred on ``frame`` (lon/lat), for metre tolerances and lengths."""
+    return local_metric_crs_around(frame.total_bounds, district)
 
-    ``frame``: the features, or their extent (minx, miny, maxx, maxy; NaN without any).
-    """
-    minx, _miny, maxx, _maxy = frame if isinstance(frame, np.ndarray) else frame.total_bounds
+
+def local_metric_crs_around(extent: np.ndarray, district: District) -> CRS:
+    """Return :func:`local_metric_crs` of features of lon/lat ``extent`` (minx, miny, maxx, maxy; NaN without any:
+    then the district's centre)."""
+    minx, _miny, maxx, _maxy = extent
     lon0 = district.map_center[1] if not np.isfinite(minx) else round((minx + maxx) / 2, 3)
     return CRS.from_proj4(f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m")
 

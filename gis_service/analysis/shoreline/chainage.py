@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +25,7 @@ import shapely
 from pyproj import Geod
 
 from gis_service.analysis.shoreline.polylines import Polylines, cumulative, sum_by, vertex_table
-from gis_service.runtime import SpilledBinary, SpilledRows, drop_resident, interp
+from gis_service.runtime import SpilledRows, drop_resident, interp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -196,6 +197,14 @@ INDEX_COLUMNS = (
 )
 
 
+class Chunked(Protocol):
+    """What :class:`CenterlineIndex` is made of a run at a time: a geometry array, or WKB kept on disk."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: slice, /) -> Any: ...
+
+
 class CenterlineIndex:
     """Chainage along each river's centerline: local-metre positions ↔ geodesic metres.
 
@@ -208,10 +217,14 @@ class CenterlineIndex:
     """
 
     def __init__(
-        self, centerlines: GeomArray | SpilledBinary, prepare: Callable[[GeomArray], GeomArray] | None = None
+        self,
+        centerlines: Chunked,
+        prepare: Callable[[Any], GeomArray] | None = None,
+        release: Callable[[], None] | None = None,
     ) -> None:
-        # Their WKB on disk (``prepare`` then makes a chunk's geometries): no whole layer of geometries at once.
-        lonlat = centerlines if isinstance(centerlines, SpilledBinary) else np.asarray(centerlines, dtype=object)
+        # ``centerlines``: the lines, or anything ``prepare`` makes them of a run at a time (their WKB on disk: no
+        # whole layer of geometries at once); ``release`` then hands back the pages of the run just read.
+        lonlat = centerlines
         n = len(lonlat)
         extents = []
         columns = {name: SpilledRows(dtype) for name, dtype in INDEX_COLUMNS}
@@ -221,8 +234,8 @@ class CenterlineIndex:
         vertices = made_windows = made_segments = 0
         for lo in range(0, n, INDEX_CHUNK):
             chunk = lonlat[lo : lo + INDEX_CHUNK]
-            if isinstance(lonlat, SpilledBinary):
-                lonlat.release()  # the chunk's WKB is read
+            if release is not None:
+                release()  # the chunk is read
             chunk = prepare(chunk) if prepare is not None else chunk
             frames.append(LocalFrames.around(chunk))
             extents.append(shapely.total_bounds(chunk))

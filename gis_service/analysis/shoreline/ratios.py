@@ -266,7 +266,9 @@ def centerline_index(rivers: gpd.GeoDataFrame | SpilledBinary) -> CenterlineInde
     ``rivers``: their layer, or their centerlines' WKB kept on disk, made geometries a chunk at a time.
     """
     if isinstance(rivers, SpilledBinary):
-        return CenterlineIndex(rivers, prepare=lambda wkb: merged_centerlines(shapely.from_wkb(wkb)))
+        return CenterlineIndex(
+            rivers, prepare=lambda wkb: merged_centerlines(shapely.from_wkb(wkb)), release=rivers.release
+        )
     return CenterlineIndex(np.asarray(rivers.geometry.values, dtype=object), prepare=merged_centerlines)
 
 

@@ -89,10 +89,11 @@ def read_current(
 
     Rows straight from the driver's cursor (WKB as bytes, no Row objects): 10 000 rivers and their ranges.
     """
-    blocks = list(_current_rows(session, layer, column, codes, names))
+    read = CurrentFeatures(layer)
+    blocks = list(_current_rows(session, read, column, codes, names))
     rows = np.concatenate(blocks) if blocks else np.empty((0, len(names) + 1), dtype=object)
     geometry = shapely.from_wkb(rows[:, -1])
-    return gpd.GeoDataFrame(_columns(layer, names, rows), geometry=gpd.GeoSeries(geometry, crs=4490), crs=4490)
+    return gpd.GeoDataFrame(_columns(read, names, rows), geometry=gpd.GeoSeries(geometry, crs=4490), crs=4490)
 
 
 def read_current_wkb(
@@ -100,32 +101,32 @@ def read_current_wkb(
 ) -> tuple[pd.DataFrame, SpilledBinary]:
     """Read as :func:`read_current` does, the geometries left as WKB: the columns as a frame, and the WKB in
     their rows' order, in a temporary file once large (:class:`~gis_service.runtime.SpilledBinary`)."""
+    read = CurrentFeatures(layer)
     wkb = SpilledBinary()
     blocks = []
     # A block of WKB as bytes at a time: its rows' bytes go to the file before the next block's are made.
-    for rows in _current_rows(session, layer, column, codes, names, WKB_BLOCK):
+    for rows in _current_rows(session, read, column, codes, names, WKB_BLOCK):
         wkb.append(rows[:, -1])
         blocks.append(rows[:, :-1].copy())  # not a view: the block's WKB as bytes goes with it
         del rows
     rows = np.concatenate(blocks) if blocks else np.empty((0, len(names)), dtype=object)
-    return pd.DataFrame(_columns(layer, names, rows)), wkb
+    return pd.DataFrame(_columns(read, names, rows)), wkb
 
 
 def _current_rows(
-    session: Session, layer: LayerSpec, column: str, codes: list[str], names: list[str], block: int = FETCH_BATCH
+    session: Session, read: CurrentFeatures, column: str, codes: list[str], names: list[str], block: int = FETCH_BATCH
 ) -> Iterator[np.ndarray]:
     """Yield blocks of rows (``names``, then the WKB) of the current features whose ``column`` is one of ``codes``,
     ``block`` rows or fewer at a time."""
-    read = CurrentFeatures(layer)
     query = read.select_columns(names, session_backend(session))
     for clause in member_of(session, read.table.c[column], codes):
         yield from driver_blocks(session, query.where(clause), len(names) + 1, block)
 
 
-def _columns(layer: LayerSpec, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Return the columns ``names`` of driver ``rows`` (the first columns) as the service's values."""
-    table = CurrentFeatures(layer).table
-    return {n: _plain(rows[:, i], isinstance(table.c[n].type, Boolean)) for i, n in enumerate(names)}
+def _columns(read: CurrentFeatures, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the columns ``names`` of driver ``rows`` (the first columns) read from ``read`` as the service's
+    values."""
+    return {n: _plain(rows[:, i], isinstance(read.table.c[n].type, Boolean)) for i, n in enumerate(names)}
 
 
 def _plain(values: np.ndarray, boolean: bool) -> np.ndarray:

@@ -26,7 +26,7 @@ from gis_service.analysis.shoreline.chainage import CenterlineIndex
 from gis_service.analysis.shoreline.line_ends import LineEnds
 from gis_service.analysis.shoreline.polylines import index_ranges
 from gis_service.catalogue import LayerSpec
-from gis_service.ingest.crs import local_metric_crs
+from gis_service.ingest.crs import local_metric_crs, local_metric_crs_around
 from gis_service.ingest.normalise import Finding
 from gis_service.ingest.validation.locate import Locator
 from gis_service.ingest.validation.river_checks import (
@@ -121,7 +121,7 @@ class RiverBatches:
         ratio check share it from the first batch."""
         if self.building is not None:
             self.centerlines, self.building = self.building.result(), None
-            self.metric = local_metric_crs(self.centerlines.bounds, self.ctx.district)
+            self.metric = local_metric_crs_around(self.centerlines.bounds, self.ctx.district)
         return self.centerlines
 
     def lighten(self) -> Context:
