@@ -367,3 +367,23 @@ def test_the_centerline_index_hands_its_pages_back_once_a_batch(
     given = ZoneBatches(rivers, centerlines=check.index)
     given.add(zones)
     assert len(released) == 1 + 3  # the giver's to hand back
+
+
+def test_a_geopackage_is_read_a_batch_at_a_time_unless_the_user_chose_otherwise(tmp_path: Path) -> None:
+    # GDAL's GeoPackage driver reads the next Arrow batch ahead on worker threads unless OGR_GPKG_NUM_THREADS says
+    # 1: one more batch held all the time. The stream asks for one at a time, and keeps a value the user set.
+    import pyogrio
+
+    path = surveyed(tmp_path, ".gpkg")
+    given = pyogrio.get_gdal_config_option("OGR_GPKG_NUM_THREADS")
+    try:
+        pyogrio.set_gdal_config_options({"OGR_GPKG_NUM_THREADS": None})
+        frames = list(read.read_batches(path, layer=None, encoding=None, batch_rows=BATCH))
+        assert pyogrio.get_gdal_config_option("OGR_GPKG_NUM_THREADS") == 1
+        assert [len(f) for f in frames] == [BATCH] * 20 + [1]
+        assert frames[-1]["测量员"].tolist() == ["张工"]
+        pyogrio.set_gdal_config_options({"OGR_GPKG_NUM_THREADS": "3"})
+        assert sum(len(f) for f in read.read_batches(path, layer=None, encoding=None, batch_rows=BATCH)) == 141
+        assert pyogrio.get_gdal_config_option("OGR_GPKG_NUM_THREADS") == 3
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_GPKG_NUM_THREADS": given})
