@@ -224,8 +224,7 @@ class CenterlineIndex:
     ) -> None:
         # ``centerlines``: the lines, or anything ``prepare`` makes them of a run at a time (their WKB on disk: no
         # whole layer of geometries at once); ``release`` then hands back the pages of the run just read.
-        lonlat = centerlines
-        n = len(lonlat)
+        n = len(centerlines)
         extents = []
         columns = {name: SpilledRows(dtype) for name, dtype in INDEX_COLUMNS}
         frames: list[LocalFrames] = []
@@ -233,7 +232,7 @@ class CenterlineIndex:
         windows: list[tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]] = []
         vertices = made_windows = made_segments = 0
         for lo in range(0, n, INDEX_CHUNK):
-            chunk = lonlat[lo : lo + INDEX_CHUNK]
+            chunk = centerlines[lo : lo + INDEX_CHUNK]
             if release is not None:
                 release()  # the chunk is read
             chunk = prepare(chunk) if prepare is not None else chunk
