@@ -145,7 +145,7 @@ def test_a_chief_uploads_a_walk_from_the_phone_and_sees_its_coverage(browser, wo
     admin.goto(f"{base}/chiefs")
     _import(admin, write_roster(tmp_path / "河长名录.xlsx", ROSTER))
 
-    page, watch = _open(browser, base, PHONE)
+    page, watch = _open(browser, base, PHONE, has_touch=True)  # a phone: taps
     _login(page, base, "surveyor")
     page.goto(f"{base}/patrols")
     _fits(page)
@@ -179,6 +179,7 @@ def test_a_chief_uploads_a_walk_from_the_phone_and_sees_its_coverage(browser, wo
     page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane canvas').length > 0")
     before = page.evaluate(DRAWN)
     layers = page.locator(".leaflet-control-layers")
+    layers.locator(".leaflet-control-layers-toggle").tap()  # folded on a phone: the chief opens it
     layers.get_by_text("河长河段巡河状态", exact=True).click()
     layers.get_by_text("近 90 天巡河轨迹", exact=True).click()
     after = page.evaluate(DRAWN)

@@ -226,8 +226,10 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     total = _count(demo_engine)
     monkeypatch.setenv("RIVERGIS_MAP_CLUSTER_THRESHOLD", str(total - 1))  # the demo's sites are one too many
     get_settings.cache_clear()
-    page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
+    # A phone's screen is touched: its taps are what the layers button answers (Leaflet's collapsed control).
+    page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True, has_touch=width <= 600)
     watch = Watch(page, (server,))
+    press = page.tap if width <= 600 else page.click  # a phone is tapped, never clicked: no mouse left anywhere
     page.goto(f"{server}/maps/problems")
     assert _ready(page) == total
     assert page.get_attribute("body", "data-rg-mode") == "clusters"
@@ -261,9 +263,10 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
 
     # A filter answers from the service: closed sites only, legend and total follow.
     closed = _count(demo_engine, Problem.status == "closed")
-    page.click("#rg-filter-toggle")
-    page.check('#rg-filter input[name="status"][value="closed"]')
-    page.click('#rg-filter button[type="submit"]')
+    press("#rg-filter-toggle")
+    press('#rg-filter input[name="status"][value="closed"]')
+    assert page.is_checked('#rg-filter input[name="status"][value="closed"]')
+    press('#rg-filter button[type="submit"]')
     page.wait_for_function(
         f"document.body.getAttribute('data-rg-sites') === '{closed}' && document.body.hasAttribute('data-rg-ready')"
     )
@@ -272,10 +275,20 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     legend = page.locator("#rg-legend")
     assert legend.evaluate("e => e.open") is (width > 600)
     if width <= 600:
-        page.click("#rg-legend > summary")
+        press("#rg-legend > summary")
         assert legend.evaluate("e => e.open") is True
     assert page.inner_text('[data-count="status:closed"]') == str(closed)
     assert page.inner_text('[data-count="status:reported"]') == "0"
     assert "status=closed" in page.url
+    # The list of layers too: on a phone Leaflet's layers button, which a tap opens; beside the map elsewhere.
+    layers = page.locator(".leaflet-control-layers")
+    expanded = "leaflet-control-layers-expanded"
+    assert (expanded in layers.get_attribute("class")) is (width > 600)
+    assert layers.get_by_text("问题点", exact=True).is_visible() is (width > 600)
+    if width <= 600:
+        press("#rg-filter-toggle")  # the open filter covers the button: folded first, as a person would
+        layers.locator(".leaflet-control-layers-toggle").tap()
+        assert expanded in layers.get_attribute("class")
+        assert layers.get_by_text("问题点", exact=True).is_visible()
     page.screenshot(path=str(artifacts / f"maps_problems_server_clusters_closed_{width}.png"))
     watch.assert_clean(page)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gis_service.catalogue import LayerSpec
 from gis_service.db.models import Delivery
 from gis_service.store.current import LayerVersions
-from gis_service.webmap.base import MapSetup, add_html, fit_to, make_map, render, to_display
+from gis_service.webmap.base import MapSetup, add_html, add_layer_control, fit_to, make_map, render, to_display
 from gis_service.webmap.legend import LegendItem, LegendSection, legend_html
 
 CURRENT_COLOUR = "#868e96"
@@ -58,7 +58,7 @@ def version_map_html(session: Session, setup: MapSetup, delivery: Delivery, curr
         )
     _layer(fmap, new, f"本次 第 {delivery.version} 版", NEW_COLOUR, dashed=False)
     items.append(LegendItem("new", f"本次交付（第 {delivery.version} 版）", NEW_COLOUR, "line", count=len(new)))
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    add_layer_control(fmap)
     add_html(fmap, legend_html(title, [LegendSection("versions", "图例", items)]))
     fit_to(fmap, frames)
     return render(fmap)

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import branca.element
 import folium
@@ -21,6 +21,7 @@ import geopandas as gpd
 import jinja2
 import numpy as np
 import shapely
+from folium.utilities import JsCode
 
 from gis_service.catalogue import Catalogue, catalogue_for
 from gis_service.district import District, district_for
@@ -206,6 +207,8 @@ def make_map(title: str, setup: MapSetup, basemap: str | None = None) -> tuple[f
     fmap.default_js = js
     fmap.default_css = css
     figure.add_child(fmap)
+    # No icon of its own, as the workbench's pages: the browser would ask for /favicon.ico and log its 404.
+    figure.header.add_child(branca.element.Element('<link rel="icon" href="data:,">'), name="rg_icon")
     key = setup.tianditu_key
     for i, base in enumerate(bases):
         if not base.layers:
@@ -236,6 +239,16 @@ def fit_to(fmap: folium.Map, frames: list[gpd.GeoDataFrame]) -> None:
     maxx, maxy = np.nanmax(stacked[:, 2]), np.nanmax(stacked[:, 3])
     if np.isfinite([minx, miny, maxx, maxy]).all():
         fmap.fit_bounds([[float(miny), float(minx)], [float(maxy), float(maxx)]])
+
+
+def add_layer_control(fmap: folium.Map) -> None:
+    """Add the list of layers to switch on and off (after every layer): open beside the map on a wider screen; on a
+    phone (``RiverGIS.onPhone`` in ``maps/js/rivergis.js``, which folds the legend there too) Leaflet's layers
+    button that opens it, since open it covers the map's top third and the filter's button."""
+    control = folium.LayerControl()
+    # Leaflet's option as the map script answers it in the browser (folium writes a JsCode as its code).
+    control.options["collapsed"] = cast(Any, JsCode("RiverGIS.onPhone()"))
+    control.add_to(fmap)
 
 
 def add_html(fmap: folium.Map, html: str) -> None:

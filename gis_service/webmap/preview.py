@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 
 from gis_service.webmap.assets import inline_assets
-from gis_service.webmap.base import MapSetup, Script, add_html, fit_to, make_map, render, to_display
+from gis_service.webmap.base import MapSetup, Script, add_html, add_layer_control, fit_to, make_map, render, to_display
 from gis_service.webmap.escape import popup_html
 from gis_service.webmap.legend import LegendItem, LegendSection, colour, legend_html, map_styles
 from gis_service.webmap.problems import OverlayGroup, overlays_script
@@ -165,7 +165,7 @@ def delivery_preview_html(
     sampled = f"，显示其中 {len(features)} 个" if len(features) < total else ""
     delivered = folium.FeatureGroup(name=f"交付要素（{total}{sampled}）").add_to(fmap)
     marked = folium.FeatureGroup(name=f"检查发现的问题（{sum(counts.values())}）").add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    add_layer_control(fmap)
     styles = map_styles()["preview"]
     items = [
         LegendItem(

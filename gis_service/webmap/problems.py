@@ -24,7 +24,7 @@ from gis_service.db.models import Problem
 from gis_service.ledger.filters import ProblemFilter
 from gis_service.store.current import CurrentFeatures, river_names
 from gis_service.webmap.assets import inline_assets
-from gis_service.webmap.base import MapSetup, Script, add_html, js_literal, make_map, render
+from gis_service.webmap.base import MapSetup, Script, add_html, add_layer_control, js_literal, make_map, render
 from gis_service.webmap.clusters import count_capped
 from gis_service.webmap.data import (
     RECORD_URL,
@@ -155,7 +155,7 @@ def problems_map(
         else:
             entries.append(OverlayGroup(group, url=f"{LAYER_URL.format(layer=layer)}?datum={datum}"))
     sites = folium.FeatureGroup(name="问题点", show=True).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    add_layer_control(fmap)
 
     cfg: dict[str, Any] = vocabulary(catalogue["problems"]) | {
         "filter": _js_filter(flt),

@@ -15,7 +15,7 @@ from gis_service.analysis.shoreline.ratios import RatioRules, ratio_check
 from gis_service.chiefs.rules import PatrolRules
 from gis_service.errors import NotFound
 from gis_service.store.current import CurrentFeatures
-from gis_service.webmap.base import MapSetup, Script, add_html, make_map, render, to_display
+from gis_service.webmap.base import MapSetup, Script, add_html, add_layer_control, make_map, render, to_display
 from gis_service.webmap.data import overlay_collection
 from gis_service.webmap.escape import popup_html, render_template
 from gis_service.webmap.legend import LegendItem, LegendSection, coded_section, colour, legend_html, map_styles
@@ -137,7 +137,7 @@ def river_map(
     )
     entries += patrol_entries
     sections.append(patrol_legend)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    add_layer_control(fmap)
     add_html(fmap, legend_html("图例", sections))
     if summary is not None:
         add_html(

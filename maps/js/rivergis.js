@@ -465,9 +465,14 @@
     });
   };
 
+  // Whether the page is on a phone: its legend starts folded, its list of layers too (webmap.base.add_layer_control).
+  RG.onPhone = function () {
+    return !!(window.matchMedia && window.matchMedia("(max-width: 600px)").matches);
+  };
+
   // On a phone the legend starts folded, its title left as a tap target: open, it covers half the map.
   function foldLegends() {
-    if (!window.matchMedia || !window.matchMedia("(max-width: 600px)").matches) return;
+    if (!RG.onPhone()) return;
     var panels = document.querySelectorAll("details.rg-legend");
     for (var i = 0; i < panels.length; i++) panels[i].open = false;
   }
