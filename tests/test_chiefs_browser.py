@@ -179,7 +179,10 @@ def test_a_chief_uploads_a_walk_from_the_phone_and_sees_its_coverage(browser, wo
     page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane canvas').length > 0")
     before = page.evaluate(DRAWN)
     layers = page.locator(".leaflet-control-layers")
-    layers.locator(".leaflet-control-layers-toggle").tap()  # folded on a phone: the chief opens it
+    # Folded on a phone to its button, which the river's ratio panel leaves clear (the verdict is never under it).
+    panel, button = page.locator("#rg-ratio").bounding_box(), layers.bounding_box()
+    assert panel and button and panel["x"] + panel["width"] <= button["x"]
+    layers.locator(".leaflet-control-layers-toggle").tap()  # the chief opens it
     layers.get_by_text("河长河段巡河状态", exact=True).click()
     layers.get_by_text("近 90 天巡河轨迹", exact=True).click()
     after = page.evaluate(DRAWN)
