@@ -219,7 +219,9 @@ def test_river_map_draws_zones_and_ratio_panel(browser, server, artifacts) -> No
     watch.assert_clean(page)
 
 
-@pytest.mark.parametrize("width,height", [(1280, 800), (375, 740)], ids=["desktop", "phone"])
+@pytest.mark.parametrize(
+    "width,height", [(1280, 800), (375, 740), (740, 360)], ids=["desktop", "phone", "phone-landscape"]
+)
 def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     browser, server, demo_engine, artifacts, monkeypatch: pytest.MonkeyPatch, width: int, height: int
 ) -> None:
@@ -227,9 +229,10 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     monkeypatch.setenv("RIVERGIS_MAP_CLUSTER_THRESHOLD", str(total - 1))  # the demo's sites are one too many
     get_settings.cache_clear()
     # A phone's screen is touched: its taps are what the layers button answers (Leaflet's collapsed control).
-    page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True, has_touch=width <= 600)
+    phone = width <= 600 or height <= 500  # held either way (``RiverGIS.onPhone``)
+    page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True, has_touch=phone)
     watch = Watch(page, (server,))
-    press = page.tap if width <= 600 else page.click  # a phone is tapped, never clicked: no mouse left anywhere
+    press = page.tap if phone else page.click  # a phone is tapped, never clicked: no mouse left anywhere
     page.goto(f"{server}/maps/problems")
     assert _ready(page) == total
     assert page.get_attribute("body", "data-rg-mode") == "clusters"
@@ -273,8 +276,8 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     assert 0 < closed < total and int(page.inner_text("#rg-total")) == closed
     # On a phone the legend starts folded (open it would cover half the map); a tap on its title opens it.
     legend = page.locator("#rg-legend")
-    assert legend.evaluate("e => e.open") is (width > 600)
-    if width <= 600:
+    assert legend.evaluate("e => e.open") is not phone
+    if phone:
         press("#rg-legend > summary")
         assert legend.evaluate("e => e.open") is True
     assert page.inner_text('[data-count="status:closed"]') == str(closed)
@@ -283,9 +286,9 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     # The list of layers too: on a phone Leaflet's layers button, which a tap opens; beside the map elsewhere.
     layers = page.locator(".leaflet-control-layers")
     expanded = "leaflet-control-layers-expanded"
-    assert (expanded in layers.get_attribute("class")) is (width > 600)
-    assert layers.get_by_text("问题点", exact=True).is_visible() is (width > 600)
-    if width <= 600:
+    assert (expanded in layers.get_attribute("class")) is not phone
+    assert layers.get_by_text("问题点", exact=True).is_visible() is not phone
+    if phone:
         press("#rg-filter-toggle")  # the open filter covers the button: folded first, as a person would
         layers.locator(".leaflet-control-layers-toggle").tap()
         assert expanded in layers.get_attribute("class")

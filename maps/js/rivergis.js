@@ -465,9 +465,10 @@
     });
   };
 
-  // Whether the page is on a phone: its legend starts folded, its list of layers too (webmap.base.add_layer_control).
+  // Whether the page is on a phone, held either way (turned sideways it is 360-430 px high): its legend starts
+  // folded, its list of layers too (webmap.base.add_layer_control).
   RG.onPhone = function () {
-    return !!(window.matchMedia && window.matchMedia("(max-width: 600px)").matches);
+    return !!(window.matchMedia && window.matchMedia("(max-width: 600px), (max-height: 500px)").matches);
   };
 
   // On a phone the legend starts folded, its title left as a tap target: open, it covers half the map.
