@@ -219,6 +219,20 @@ def test_river_map_draws_zones_and_ratio_panel(browser, server, artifacts) -> No
     watch.assert_clean(page)
 
 
+def test_a_desktop_map_in_a_short_frame_keeps_its_legend_and_layers_open(browser, server) -> None:
+    # As the delivery review page shows its map: a frame 480 px high on a desktop's 1280 x 800 screen. A phone's screen
+    # folds both (``RiverGIS.onPhone``); a short frame on a desktop is no phone.
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    page.goto(f"{server}/maps/rivers/WS002")  # the frame below is then the page's own origin
+    page.set_content('<iframe src="/maps/rivers/WS002" style="width: 990px; height: 480px; border: 0"></iframe>')
+    frame = page.frame_locator("iframe")
+    layers = frame.locator(".leaflet-control-layers")
+    layers.wait_for()
+    assert "leaflet-control-layers-expanded" in layers.get_attribute("class")
+    assert frame.locator("details.rg-legend").evaluate("e => e.open") is True
+    assert page.evaluate("screen.height") == 800 and frame.locator("body").evaluate("() => innerHeight") == 480
+
+
 @pytest.mark.parametrize(
     "width,height", [(1280, 800), (375, 740), (740, 360)], ids=["desktop", "phone", "phone-landscape"]
 )
@@ -229,7 +243,7 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     monkeypatch.setenv("RIVERGIS_MAP_CLUSTER_THRESHOLD", str(total - 1))  # the demo's sites are one too many
     get_settings.cache_clear()
     # A phone's screen is touched: its taps are what the layers button answers (Leaflet's collapsed control).
-    phone = width <= 600 or height <= 500  # held either way (``RiverGIS.onPhone``)
+    phone = min(width, height) <= 600  # held either way (``RiverGIS.onPhone``; the screen is the viewport here)
     page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True, has_touch=phone)
     watch = Watch(page, (server,))
     press = page.tap if phone else page.click  # a phone is tapped, never clicked: no mouse left anywhere

@@ -465,10 +465,13 @@
     });
   };
 
-  // Whether the page is on a phone, held either way (turned sideways it is 360-430 px high): its legend starts
-  // folded, its list of layers too (webmap.base.add_layer_control).
+  // Whether the page is on a phone: a narrow window, or a screen whose shorter side is a phone's (360-430 px, held
+  // either way). The screen, not the window's height: a desktop page's short map frame is no phone. Its legend
+  // starts folded, its list of layers too (webmap.base.add_layer_control).
   RG.onPhone = function () {
-    return !!(window.matchMedia && window.matchMedia("(max-width: 600px), (max-height: 500px)").matches);
+    var narrow = !!(window.matchMedia && window.matchMedia("(max-width: 600px)").matches);
+    var s = window.screen;
+    return narrow || !!(s && Math.min(s.width, s.height) <= 500);
   };
 
   // On a phone the legend starts folded, its title left as a tap target: open, it covers half the map.
