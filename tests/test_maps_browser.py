@@ -243,7 +243,7 @@ def test_issue_map_past_the_threshold_draws_server_clusters_and_filters_them(
     monkeypatch.setenv("RIVERGIS_MAP_CLUSTER_THRESHOLD", str(total - 1))  # the demo's sites are one too many
     get_settings.cache_clear()
     # A phone's screen is touched: its taps are what the layers button answers (Leaflet's collapsed control).
-    phone = min(width, height) <= 600  # held either way (``RiverGIS.onPhone``; the screen is the viewport here)
+    phone = width <= 600 or min(width, height) <= 500  # ``RiverGIS.onPhone``'s rule; the screen is the viewport here
     page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True, has_touch=phone)
     watch = Watch(page, (server,))
     press = page.tap if phone else page.click  # a phone is tapped, never clicked: no mouse left anywhere
