@@ -208,14 +208,24 @@ def test_standalone_export_works_from_a_file_with_no_network(browser, demo_engin
     watch.assert_clean(page)
 
 
-def test_river_map_draws_zones_and_ratio_panel(browser, server, artifacts) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+@pytest.mark.parametrize("width", [1280, 690, 610], ids=["desktop", "small-tablet", "narrowest-not-a-phone"])
+def test_river_map_draws_zones_and_ratio_panel(browser, server, artifacts, width: int) -> None:
+    page = browser.new_page(
+        viewport={"width": width, "height": 900}, screen={"width": width, "height": 900}, bypass_csp=True
+    )
     watch = Watch(page, (server,))
     page.goto(f"{server}/maps/rivers/WS002")
     page.wait_for_selector("#rg-ratio")
     page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane canvas').length > 0")
     assert "WS002" in page.inner_text("#rg-ratio")
-    page.screenshot(path=str(artifacts / "maps_river_WS002.png"))
+    # Wider than a phone the list of layers is open beside the map: the ratio panel stops short of it (its table
+    # scrolls inside), so neither the verdict nor a layer is under the other.
+    layers = page.locator(".leaflet-control-layers")
+    assert "leaflet-control-layers-expanded" in layers.get_attribute("class")
+    panel, listed = page.locator("#rg-ratio").bounding_box(), layers.bounding_box()
+    assert panel and listed and panel["x"] + panel["width"] <= listed["x"]
+    assert page.locator("#rg-ratio .rg-ok, #rg-ratio .rg-bad").is_visible()
+    page.screenshot(path=str(artifacts / f"maps_river_WS002_{width}.png"))
     watch.assert_clean(page)
 
 

@@ -473,6 +473,9 @@
     var s = window.screen;
     return narrow || !!(s && Math.min(s.width, s.height) <= 500);
   };
+  // The answer as the page root's class, for the style sheet: a panel beside the open list of layers stops short of
+  // it, one beside the folded button has more room (rivergis.css, .rg-ratio). Set as the page loads, as the list is.
+  document.documentElement.classList.toggle("rg-phone", RG.onPhone());
 
   // On a phone the legend starts folded, its title left as a tap target: open, it covers half the map.
   function foldLegends() {
