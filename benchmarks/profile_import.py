@@ -2,10 +2,11 @@
 
 Run: ``python -m benchmarks.profile_import URL FILE`` on a database prepared as ``bench_import`` does
 (``python -m benchmarks.bench_import --setup URL benchmarks/data/province-2022``). The import is
-rolled back, so the same database serves every run. ``--cprofile N`` prints the N costliest functions;
-``--tracemalloc`` adds the peak of Python-visible allocations (numpy included; GEOS and Arrow not)
-per stage, at a large cost in time; ``--memray FILE`` records every allocation (native ones too) and
-prints what was allocated at the resident peak, by the line that asked (``benchmarks.memory_peak``).
+rolled back, so the same database serves every run (its table vacuumed first: the runs before left dead rows).
+``--cprofile N`` prints the N costliest functions; ``--tracemalloc`` adds the peak of Python-visible allocations
+(numpy included; GEOS and Arrow not) per stage, at a large cost in time; ``--memray FILE`` records every
+allocation (native ones too) and prints what was allocated at the resident peak, by the line that asked
+(``benchmarks.memory_peak``).
 Stages overlap the worker thread's ``COPY`` (see ``ingest.write.DeliveryWriter``): what the COPY still
 needs at the end shows as "wait for the COPY".
 Not part of ``scripts/bench.sh``: it explains ``bench_import``'s figures, it does not compare.
@@ -198,6 +199,7 @@ def main() -> None:
     imports = rss_mb()
     from sqlalchemy.orm import Session
 
+    from benchmarks.common import vacuumed
     from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine
     from gis_service.ingest.pipeline import ImportOptions, run_import
@@ -213,6 +215,7 @@ def main() -> None:
     worker_cpu: list[float] = []
     count_worker_cpu(worker_cpu)
     engine = make_engine(args.url, DatabaseWaits.of(Settings()))
+    vacuumed(engine, args.layer)  # the dead rows of the runs before
     profile = cProfile.Profile() if args.cprofile else None
     if args.tracemalloc:
         tracemalloc.start()

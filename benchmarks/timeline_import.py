@@ -321,6 +321,7 @@ def main() -> None:
     from sqlalchemy.orm import Session
 
     from benchmarks.bench_import import leave_out
+    from benchmarks.common import vacuumed
     from gis_service.db.backend import DatabaseWaits
     from gis_service.db.engine import make_engine
     from gis_service.ingest.pipeline import ImportOptions, run_import
@@ -334,6 +335,7 @@ def main() -> None:
 
         pgbinary.CHUNK_ROWS = args.chunk_rows
     engine = make_engine(args.url, DatabaseWaits.of(Settings()))
+    vacuumed(engine, args.layer)  # the dead rows of the runs before
     timeline = Timeline()
     instrument(timeline)
     with Session(engine) as session:
