@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import struct
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pytest
 import shapely
 from sqlalchemy import Engine
 
@@ -120,6 +122,41 @@ def test_zipped_shapefile_in_a_folder(engine: Engine, tmp_path: Path) -> None:
     exit_code, body = cli("import", "rivers", str(archive))
     assert exit_code == 0, body
     assert body["source"]["filename"] == "nested.zip/成果/河流/rivers.shp"
+
+
+def zip_with_raw_names(target: Path, files: list[Path], names: list[bytes]) -> Path:
+    """Zip ``files`` under ``names`` written as these very bytes, without the UTF-8 flag, as tools other than
+    Python's write them: each name is stored as an ASCII stand-in of the same length, then its bytes are put in
+    its place in the local header and in the central directory (a name is not covered by any checksum)."""
+    stand_ins = [f"{i:0{len(name)}d}".encode() for i, name in enumerate(names)]
+    zip_files(target, files, [s.decode() for s in stand_ins])
+    data = target.read_bytes()
+    for stand_in, name in zip(stand_ins, names, strict=True):
+        assert data.count(stand_in) == 2, stand_in  # the local header's and the central directory's
+        data = data.replace(stand_in, name)
+    target.write_bytes(data)
+    return target
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        pytest.param("gbk", id="gbk-names-as-windows-tools-write-them"),
+        pytest.param("utf-8", id="utf8-names-without-the-flag-as-info-zip-and-macos-write-them"),
+    ],
+)
+def test_chinese_member_names_without_the_utf8_flag(engine: Engine, tmp_path: Path, encoding: str) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    write(river_frame(), folder / "rivers.shp")
+    parts = sorted(folder.glob("rivers.*"))
+    members = [f"万盛成果/孝子河{p.suffix}" for p in parts]
+    archive = zip_with_raw_names(tmp_path / "成果.zip", parts, [m.encode(encoding) for m in members])
+    with zipfile.ZipFile(archive) as zf:
+        assert not any(info.flag_bits & 0x800 for info in zf.infolist())
+    exit_code, body = cli("import", "rivers", str(archive))
+    assert exit_code == 0, body
+    assert body["source"]["filename"] == "成果.zip/万盛成果/孝子河.shp"
 
 
 def test_kml_delivery(engine: Engine, tmp_path: Path) -> None:

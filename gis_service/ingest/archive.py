@@ -42,13 +42,24 @@ class ArchiveLimits:
 
 
 def member_name(info: zipfile.ZipInfo) -> str:
-    """Return a member's name, re-decoding GBK names that zip tools stored without the UTF-8 flag."""
+    """Return a member's name, re-decoded where the zip tool stored it without the UTF-8 flag.
+
+    Python reads such a name as CP437. Its bytes are UTF-8 when Info-ZIP on Linux or macOS's Archive Utility made
+    the archive, GBK when a Chinese Windows' own tools did: UTF-8 first, since GB18030 decodes almost any bytes
+    (UTF-8's would come out as other characters, 成果 as 鎴愭灉) while GBK's are rarely valid UTF-8.
+    """
     name = info.filename
-    if not info.flag_bits & 0x800:
+    if info.flag_bits & 0x800:
+        return name
+    try:
+        raw = name.encode("cp437")
+    except UnicodeEncodeError:
+        return name
+    for encoding in ("utf-8", "gb18030"):
         try:
-            name = name.encode("cp437").decode("gb18030")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
     return name
 
 
