@@ -19,7 +19,8 @@ from sqlalchemy import Engine, select
 
 from gis_service.api.app import create_app
 from gis_service.db.models import Delivery
-from tests.test_import_fixtures import cli, river_frame, write
+from gis_service.resources import data_path
+from tests.test_import_fixtures import cli, river_frame, write, zip_files
 from tests.test_import_versions import range_file
 from tests.test_maps_browser import ARGS, CHROMIUM, Watch, _need_browser
 from tests.web_helpers import PASSWORDS, make_users
@@ -175,6 +176,37 @@ def test_surveyor_uploads_admin_approves_and_the_current_version_changes(
     page.goto(f"{river_server}/deliveries")
     assert page.inner_text(f'tr[data-delivery="{third}"] .rg-reason') == HOSTILE
     assert _current(engine) == [(1, "superseded"), (2, "approved"), (3, "rejected")]
+    watch.assert_clean(page)
+
+
+def test_an_upload_of_several_rivers_lands_on_its_summary_on_a_phone(browser, demo_server, tmp_path, artifacts) -> None:
+    # The demo's zone set (six rivers, a GBK Shapefile in Gauss-Krüger coordinates) zipped as a surveyor sends it.
+    parts = sorted(data_path("shapefiles").glob("zones.*"))
+    archive = zip_files(tmp_path / "岸线功能分区.zip", parts)
+    page = browser.new_page(viewport={"width": PHONE, "height": 800}, bypass_csp=True)
+    watch = Watch(page, (demo_server,))
+    page.goto(f"{demo_server}/deliveries/new")
+    _login(page, "surveyor")
+    page.get_by_label("图层").select_option("zones")
+    page.get_by_label("成果文件").set_input_files(str(archive))
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_url(re.compile(r".*/deliveries\?submitted=\d+-\d+$"))
+    summary = page.locator("#rg-upload-summary")
+    assert summary.is_visible() and summary.locator('[data-upload="rivers"]').inner_text() == "6 条"
+    rows = summary.locator("tbody tr")
+    assert rows.count() == 6
+    # Every river's link is on the screen without scrolling sideways, in the page or in the table.
+    assert _fits(page)
+    assert page.evaluate(
+        "(() => { const t = document.querySelector('#rg-upload-rivers');"
+        " return t.scrollWidth <= t.parentElement.clientWidth; })()"
+    )
+    page.screenshot(path=str(artifacts / "web_upload_summary_phone.png"), full_page=True)
+    first = rows.first.get_by_role("link")
+    river = first.inner_text()
+    first.click()
+    page.wait_for_url(re.compile(r".*/deliveries/\d+$"))
+    assert page.locator("#rg-report").is_visible() and river in page.title()
     watch.assert_clean(page)
 
 

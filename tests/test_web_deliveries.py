@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from gis_service.db.models import AuditEntry, Delivery
-from tests.test_import_fixtures import cli, river_frame, shapefile_zip, write
+from tests.test_import_fixtures import cli, river_frame, shapefile_zip, square, write
 from tests.test_import_versions import range_file
 from tests.web_helpers import csrf_of, login, make_users
 
@@ -93,6 +94,46 @@ def test_surveyor_uploads_admin_approves_then_reviews_a_second_version_with_its_
     with river.connect() as conn:
         audited = conn.execute(select(AuditEntry.actor, AuditEntry.action).order_by(AuditEntry.id)).all()
     assert ("surveyor", "delivery.import") in audited and ("admin", "delivery.approve") in audited
+
+
+def test_an_upload_of_several_rivers_opens_on_its_summary_with_each_rivers_report(client, river, tmp_path) -> None:
+    exit_code, body = cli("import", "rivers", str(write(river_frame("R2", "第二河", dx=1000), tmp_path / "r2.gpkg")))
+    assert exit_code == 0, body
+    # Both rivers' ranges in one file, written by GDAL; R2's surveying unit carries markup (a warning, stored as is).
+    unit = "<b>测绘院</b>"
+    columns = {"HLBM": ["R1", "R2"], "CHDW": ["测绘院", unit]}
+    frame = gpd.GeoDataFrame(columns, geometry=[square(), square(1000)], crs=4545)
+    both = shapefile_zip(frame, tmp_path / "both", "boundaries")
+    _as(client, "surveyor")
+    stored = _upload(client, both)
+    assert stored.status_code == 303, stored.text
+    with river.connect() as conn:
+        made = dict(conn.execute(select(Delivery.river_code, Delivery.id).order_by(Delivery.id)).all())
+    assert set(made) == {"R1", "R2"}
+    assert stored.headers["location"] == f"/deliveries?submitted={min(made.values())}-{max(made.values())}"
+
+    page = client.get(stored.headers["location"])
+    assert page.status_code == 200
+    summary = page.text.split('id="rg-upload-summary"')[1].split('id="rg-deliveries"')[0]
+    assert "boundaries.zip/boundaries.shp" in summary and 'data-upload="rivers">2 条' in summary
+    assert 'data-upload="features">2<' in summary
+    warnings = {}
+    for code, delivery_id in made.items():
+        row = summary.split(f'data-delivery="{delivery_id}"')[1].split("</tr>")[0]
+        assert f'<a href="/deliveries/{delivery_id}">{code}</a>' in row
+        report = client.get(f"/deliveries/{delivery_id}").text
+        warnings[code] = report.count('<span class="badge bg-yellow-lt">警告</span>')
+        assert f'data-count="warning">{warnings[code]}<' in row
+    assert warnings["R2"] > warnings["R1"]  # R2's markup, on its own page
+    assert "测绘院" not in summary  # the texts are on each river's page, escaped there
+
+    # The same address shows nothing of it to another account, nor a range of nothing or a malformed one.
+    _as(client, "admin")
+    assert 'id="rg-upload-summary"' not in client.get(stored.headers["location"]).text
+    _as(client, "surveyor")
+    for other in ("9000-9001", "abc", "3-", f"{max(made.values())}-{min(made.values())}"):
+        page = client.get(f"/deliveries?submitted={other}")
+        assert page.status_code == 200 and 'id="rg-upload-summary"' not in page.text
 
 
 def test_reject_asks_a_reason_the_surveyor_sees_escaped(client, river, tmp_path) -> None:

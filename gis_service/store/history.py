@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from gis_service.db.models import Delivery
@@ -51,6 +51,23 @@ class DeliveryHistory:
         """Return the current (approved) delivery of each (river, layer) this read covers."""
         query = DeliveryHistory(self.river_code, self.layer, CURRENT)._filtered(select(Delivery))
         return {(d.river_code, d.layer): d for d in session.scalars(query.order_by(Delivery.id))}
+
+    def submitted_together(
+        self, session: Session, first: int, last: int, submitted_by: str, limit: int
+    ) -> tuple[list[Delivery], int, int]:
+        """Return the deliveries with ids ``first`` to ``last`` that ``submitted_by`` made, by river, at most ``limit``;
+        with their number and their features in all.
+
+        One upload's deliveries (a river each) are made in one transaction: the page it lands on names their ids'
+        range. Another user's deliveries made meanwhile can fall within it, and are left out.
+        """
+        query = self._filtered(select(Delivery)).where(
+            Delivery.id.between(first, last), Delivery.submitted_by == submitted_by
+        )
+        rows = list(session.scalars(query.order_by(Delivery.river_code, Delivery.id).limit(limit)))
+        totals = query.with_only_columns(func.count(), func.coalesce(func.sum(Delivery.feature_count), 0))
+        count, features = session.execute(totals).one()
+        return rows, int(count), int(features)
 
     def current_one(self, session: Session) -> Delivery | None:
         """Return the current (approved) delivery of this read's river and layer (both given), if any."""

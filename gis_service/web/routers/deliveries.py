@@ -6,6 +6,7 @@ each write the same way.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,8 @@ async def upload(request: Request, session: SessionDep, user: PageSurveyor) -> R
         approved=False,
     )  # fmt: skip
     commit_now(session)
-    target = f"/deliveries/{ids[0]}?submitted=1" if len(ids) == 1 else "/deliveries?submitted=1"
+    # Several rivers' deliveries: the list opens on a summary of this upload's (their ids' range, see _this_upload).
+    target = f"/deliveries/{ids[0]}?submitted=1" if len(ids) == 1 else f"/deliveries?submitted={_id_range(ids)}"
     if request.headers.get("hx-request"):
         return Response(status_code=200, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
@@ -161,9 +163,38 @@ async def _refused(
     return _form_page(request, session, user, values=values, status=422, **context)
 
 
+def _id_range(ids: list[int]) -> str:
+    """Return the range of an upload's delivery ids, as the list page reads it (``first-last``), or ``1`` for none."""
+    return f"{min(ids)}-{max(ids)}" if ids else "1"
+
+
+UPLOAD_ROWS = 200  # the rivers of one upload listed on the page; the rest are counted
+
+
+def _this_upload(session: Session, user: WebUser, submitted: str | None) -> dict[str, Any] | None:
+    """Return the summary of the upload the page was sent to after (``?submitted=first-last``): the caller's
+    deliveries in that range, by river, with each report's counts; None without a range, or when none is theirs."""
+    found = re.fullmatch(r"(\d{1,18})-(\d{1,18})", submitted or "")
+    if found is None:
+        return None
+    first, last = int(found[1]), int(found[2])
+    rows, count, features = DeliveryHistory().submitted_together(session, first, last, user.username, UPLOAD_ROWS)
+    if not rows:
+        return None
+    reports = [d.report for d in rows]
+    return {
+        "rows": list(zip(rows, [r.get("counts") or {} for r in reports], strict=True)),
+        "count": count,
+        "features": features,
+        "source": next((r.get("source") for r in reports if r.get("source")), None) or {},
+        "first": rows[0],
+    }
+
+
 @router.get("/deliveries")
 def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response:
-    """Admins: the deliveries waiting per river, and recent decisions. Surveyors: their own, with outcome and reason."""
+    """Admins: the deliveries waiting per river, and recent decisions. Surveyors: their own, with outcome and reason.
+    After an upload of several rivers, a summary of what it made comes first."""
     admin = user.may(Role.ADMIN)
     rows = DeliveryHistory().newest(session, limit=1000)
     if not admin:
@@ -176,6 +207,7 @@ def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response
         "admin": admin,
         "waiting": sorted(waiting.items()),
         "rows": rows[:200],
+        "upload": _this_upload(session, user, request.query_params.get("submitted")),
         "labels": {spec.name: spec.label for spec in app_catalogue(request.app)},
         "status_labels": STATUS_LABELS,
         "status_colours": STATUS_COLOURS,
