@@ -100,20 +100,33 @@ def test_twenty_deliveries_at_once_are_all_stored_and_twenty_approvals_leave_one
             )
 
         approvals = at_once(20, approve)
-    # Each delivery was submitted, so each approval is valid in turn: serialised, each supersedes the last.
-    # One that waited past the lock timeout in the queue is told so (503 database_busy, Retry-After) and
-    # leaves its delivery submitted; none may fail otherwise.
+    # Serialised, as one after the other would be: an approval finds its version waiting and makes it current,
+    # superseding the current one and every older one still waiting; or finds it superseded already by a newer
+    # version's approval (409 delivery_not_submitted). One that waited past the lock timeout in the queue is told
+    # so (503 database_busy, Retry-After) and leaves its delivery as the others left it; none may fail otherwise.
     answered = Counter(a.status_code for a in approvals)
     busy = [a for a in approvals if a.status_code == 503]
-    assert set(answered) <= {200, 503} and answered[200] >= 1, [a.text[:200] for a in approvals]
+    assert set(answered) <= {200, 409, 503} and answered[200] >= 1, [a.text[:200] for a in approvals]
     assert all(a.json()["error"]["code"] == "database_busy" and a.headers["Retry-After"] for a in busy)
+    assert all(a.json()["error"]["code"] == "delivery_not_submitted" for a in approvals if a.status_code == 409)
+    version_of = {r.json()["deliveries"][0]["id"]: r.json()["deliveries"][0]["version"] for r in uploads}
+    with demo_engine.connect() as conn:
+        status_of = dict(conn.execute(select(Delivery.id, Delivery.status).where(Delivery.id.in_(ids))).all())
+    current = [i for i, status in status_of.items() if status == "approved"]
+    assert len(current) == 1 and statuses(demo_engine)["approved"] == 1, status_of
+    # The current one is the newest that was approved; every older version is superseded, every newer one waits.
+    approved = [ids[i] for i, a in enumerate(approvals) if a.status_code == 200]
+    assert version_of[current[0]] == max(version_of[i] for i in approved)
+    for i, status in status_of.items():
+        assert status == (
+            "superseded" if version_of[i] < version_of[current[0]] else "approved" if i == current[0] else "submitted"
+        ), (i, status, version_of[i], version_of[current[0]])
     after = statuses(demo_engine)
-    assert after["approved"] == 1 and after["superseded"] == answered[200], after
-    assert after["submitted"] == len(busy)
     record(
         artifacts,
         backend.name,
-        f"{backend.name}: 20 concurrent approvals ({answered[200]} answered 200, {len(busy)} 503 busy) "
+        f"{backend.name}: 20 concurrent approvals ({answered[200]} answered 200, {answered[409]} 409 superseded "
+        f"meanwhile, {len(busy)} 503 busy) "
         f"→ {after['approved']} version approved",
     )
 

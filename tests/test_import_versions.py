@@ -59,6 +59,29 @@ def test_versions_approve_supersede_and_diff(river: Engine, tmp_path: Path) -> N
     assert diff["max_shift_m"] == pytest.approx(10, rel=1e-3)
 
 
+def test_a_newer_version_approved_supersedes_the_older_ones_still_waiting(river: Engine, tmp_path: Path) -> None:
+    def versions() -> dict[int, str]:
+        with river.connect() as conn:
+            rows = conn.execute(select(Delivery.version, Delivery.status).where(Delivery.river_code == "R1"))
+            return dict(rows.all())
+
+    ids = {}
+    for version, dx in ((1, 0), (2, 10), (3, 20), (4, 30)):
+        code, body = cli("import", "boundaries", str(range_file(tmp_path, dx, f"v{version}")))
+        assert code == 0, body
+        ids[version] = str(body["deliveries"][0]["id"])
+    # v2 approved while v3 and v4 wait: v1, older and still waiting, can no longer become current.
+    assert run("deliveries", "approve", ids[2]).exit_code == 0
+    assert versions() == {1: "superseded", 2: "approved", 3: "submitted", 4: "submitted"}
+    # v4 approved: v3, a correction the office passed over, is superseded with v2.
+    assert run("deliveries", "approve", ids[4]).exit_code == 0
+    assert versions() == {1: "superseded", 2: "superseded", 3: "superseded", 4: "approved"}
+    # Approving v3 from a list read before would take the river back: refused, and nothing changes.
+    refused = run("deliveries", "approve", ids[3])
+    assert refused.exit_code == 2 and "delivery_not_submitted" in refused.output
+    assert versions() == {1: "superseded", 2: "superseded", 3: "superseded", 4: "approved"}
+
+
 def test_reject_needs_a_reason_and_keeps_the_version(river: Engine, tmp_path: Path) -> None:
     code, body = cli("import", "boundaries", str(range_file(tmp_path, 0, "v1")))
     delivery_id = str(body["deliveries"][0]["id"])

@@ -136,6 +136,30 @@ def test_an_upload_of_several_rivers_opens_on_its_summary_with_each_rivers_repor
         assert page.status_code == 200 and 'id="rg-upload-summary"' not in page.text
 
 
+def test_an_older_version_waiting_names_the_newer_and_is_superseded_by_its_approval(client, river, tmp_path) -> None:
+    _as(client, "surveyor")
+    ids = []
+    for dx, name in ((0, "v1"), (10, "v2")):
+        stored = _upload(client, range_file(tmp_path, dx, name))
+        assert stored.status_code == 303, stored.text
+        ids.append(int(stored.headers["location"].split("/")[2].split("?")[0]))
+    older, newer = ids
+    _as(client, "admin")
+    page = client.get(f"/deliveries/{older}")
+    assert 'id="rg-newer"' in page.text and f'href="/deliveries/{newer}">第 2 版</a>' in page.text
+    assert 'id="rg-newer"' not in client.get(f"/deliveries/{newer}").text
+    review = client.get(f"/deliveries/{newer}")
+    assert client.post(f"/deliveries/{newer}/approve", data={"csrf_token": csrf_of(review.text)}).status_code == 200
+    assert _deliveries(river) == {1: "superseded", 2: "approved"}
+    page = client.get(f"/deliveries/{older}")
+    assert 'data-status="superseded"' in page.text and 'id="rg-approve"' not in page.text
+    assert 'id="rg-newer"' not in page.text
+    # Approving it from a page read before the newer one's approval: the 409 page, and nothing changes.
+    late = client.post(f"/deliveries/{older}/approve", data={"csrf_token": csrf_of(review.text)})
+    assert late.status_code == 409 and "delivery_not_submitted" in late.text
+    assert _deliveries(river) == {1: "superseded", 2: "approved"}
+
+
 def test_reject_asks_a_reason_the_surveyor_sees_escaped(client, river, tmp_path) -> None:
     _as(client, "surveyor")
     delivery_id = int(_upload(client, range_file(tmp_path, 0, "v1")).headers["location"].split("/")[2].split("?")[0])

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from gis_service.catalogue import Catalogue, LayerSpec
 from gis_service.db.backend import session_backend
@@ -93,18 +93,39 @@ def _submitted(session: Session, delivery_id: int, verb: str) -> Delivery:
 STATUS_LABELS = {"submitted": "待审核", "approved": "已批准", "rejected": "已驳回", "superseded": "已被新版本取代"}
 
 
-def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
-    """Make a submitted delivery the river's current version (the previous one superseded); see ``ledger.intake``."""
-    delivery = _submitted(session, delivery_id, "批准")
+def supersede(session: Session, layer: str, rivers: list[str], approving: list[int]) -> None:
+    """Mark superseded what the deliveries ``approving`` (one a river of ``rivers``) replace in ``layer``: each river's
+    current version, and its versions still waiting that are older than the one approved.
+
+    An older version left waiting could be approved later and take the river back to it, behind the office's back:
+    a surveyor's v2 corrected by v3, v3 approved, then v2 approved from a queue read before. Once a newer version is
+    current, an older one can only be looked at (a newer one still waiting stays so). Run under the rivers' lock
+    (:func:`lock_rivers`), before the approved ones change status.
+    """
+    approved = aliased(Delivery)
+    version = (
+        select(approved.version)
+        .where(approved.id.in_(approving), approved.river_code == Delivery.river_code, approved.layer == layer)
+        .scalar_subquery()
+    )
     session.execute(
         update(Delivery)
         .where(
-            Delivery.river_code == delivery.river_code,
-            Delivery.layer == delivery.layer,
-            Delivery.status == "approved",
+            Delivery.layer == layer,
+            Delivery.river_code.in_(rivers),
+            Delivery.id.not_in(approving),
+            or_(Delivery.status == "approved", and_(Delivery.status == "submitted", Delivery.version < version)),
         )
         .values(status="superseded")
+        .execution_options(synchronize_session="fetch")  # the session's loaded versions see their new status
     )
+
+
+def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Delivery:
+    """Make a submitted delivery the river's current version (what it replaces superseded: :func:`supersede`); see
+    ``ledger.intake``."""
+    delivery = _submitted(session, delivery_id, "批准")
+    supersede(session, delivery.layer, [delivery.river_code], [delivery.id])
     delivery.status = "approved"
     delivery.decided_by = actor
     delivery.decided_at = utcnow()
@@ -257,12 +278,7 @@ def approve_deliveries(session: Session, delivery_ids: list[int], *, actor: str)
         if len(pending) != len(chunk):
             raise Conflict("部分交付不是待审核状态，无法批准", code="delivery_not_submitted")
         for layer in {p.layer for p in pending}:
-            rivers = [p.river_code for p in pending if p.layer == layer]
-            session.execute(
-                update(Delivery)
-                .where(Delivery.layer == layer, Delivery.river_code.in_(rivers), Delivery.status == "approved")
-                .values(status="superseded")
-            )
+            supersede(session, layer, [p.river_code for p in pending if p.layer == layer], chunk)
         session.execute(
             update(Delivery)
             .where(Delivery.id.in_(chunk))

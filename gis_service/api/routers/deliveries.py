@@ -265,7 +265,8 @@ def approve(
     clock: ClockDep,
     delivery_id: IdPath,
 ) -> dict[str, Any]:
-    """Approve a submitted delivery: it becomes the river's current version, the previous one superseded."""
+    """Approve a submitted delivery: it becomes the river's current version; the previous one, and any older one still
+    waiting, are superseded."""
     d = approve_delivery(session, delivery_id, actor=caller.name, settings=settings, clock=clock)
     caller.audit(
         session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version

@@ -228,10 +228,12 @@ def delivery_page(request: Request, session: SessionDep, user: PageViewer, deliv
     diff = None
     if d.layer == "boundaries" and current is not None and current.id != d.id:
         diff = range_diff(session, app_catalogue(request.app), current.id, d.id)
+    waiting = DeliveryHistory(d.river_code, d.layer, "submitted").newest(session, limit=1)
     context = {
         "d": d,
         "report": d.report or {},
         "current": current,
+        "newer": waiting[0] if waiting and waiting[0].version > d.version else None,
         "diff": diff,
         "layer_label": app_catalogue(request.app)[d.layer].label,
         "status_labels": STATUS_LABELS,
