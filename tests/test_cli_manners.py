@@ -75,7 +75,7 @@ def test_a_small_command_loads_no_migrations_workbooks_or_copy_driver(demo_engin
         (["ratios", "--nope"], "没有选项 --nope"),
         (["export", "rivers"], "缺少选项 -o / --output"),
         (["import"], "缺少参数 LAYER"),
-        (["deliveries", "approve", "abc"], "DELIVERY_ID 的值无效：应为整数"),
+        (["deliveries", "approve", "abc"], "DELIVERY_IDS 的值无效：应为整数"),
         (["ratios", "surplus"], "多余的参数：surplus"),
         (["frobnicate"], "没有命令 frobnicate"),
     ],

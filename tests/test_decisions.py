@@ -26,6 +26,7 @@ from gis_service.store.deliveries import lock_rivers, submit_delivery
 from tests.helpers import bearer
 from tests.live import threaded
 from tests.test_import_bulk import zone_file, zones_of
+from tests.web_helpers import PASSWORDS, csrf_of, login, make_users
 
 RIVER = "WS002"
 
@@ -174,6 +175,50 @@ def test_approve_and_reject_at_once_exactly_one_wins(
         backend.name,
         f"{backend.name}: {rounds} approve-vs-reject rounds → one winner each ({dict(winners)})",
     )
+
+
+def test_two_choices_approved_at_once_end_as_one_after_the_other(
+    demo_engine: Engine, artifacts: Path, backend: Any
+) -> None:
+    # Two office staff tick at once: one the river's v2 with another river's new version, the other the river's v3.
+    other = "WS003"
+    zones = zones_of(demo_engine, other)
+    with transaction(demo_engine) as session:
+        s2 = submit_delivery(session, bundled_catalogue()["zones"], other, zones, actor="t").id
+    r2, r3 = submitted(demo_engine, 2)
+    make_users(demo_engine)
+    choices = [[r2, s2], [r3]]
+    with threaded(create_app(demo_engine)) as base:
+        clients = [httpx.Client(base_url=base, timeout=60) for _ in choices]
+        tokens = []
+        for client in clients:
+            assert login(client, "admin", PASSWORDS["admin"]).status_code == 303  # type: ignore[attr-defined]
+            tokens.append(csrf_of(client.get("/deliveries").text))
+
+        def approve(i: int) -> httpx.Response:
+            return clients[i].post("/deliveries/approve", data={"csrf_token": tokens[i], "ids": choices[i]})
+
+        answers = at_once(2, approve)
+        for client in clients:
+            client.close()
+    codes = [a.status_code if isinstance(a, httpx.Response) else repr(a) for a in answers]
+    with demo_engine.connect() as conn:
+        status_of = dict(conn.execute(select(Delivery.id, Delivery.status).where(Delivery.id.in_([r2, r3, s2]))).all())
+    # One after the other, in either order: the first choice then the second (both approved, v2 superseded by v3),
+    # or the second then the first, refused whole since v2 was superseded meanwhile (WS003's version still waits).
+    # A request that waited past the lock timeout is told so (503) and changes nothing.
+    both = {r2: "superseded", r3: "approved", s2: "approved"}
+    second_first = {r2: "superseded", r3: "approved", s2: "submitted"}
+    if codes == [303, 303]:
+        assert status_of == both, status_of
+    elif codes == [409, 303]:
+        assert status_of == second_first, status_of
+        assert "delivery_not_submitted" in answers[0].text
+    elif codes == [303, 503]:
+        assert status_of == {r2: "approved", r3: "submitted", s2: "approved"}, status_of
+    else:
+        assert codes == [503, 303] and status_of == second_first, (codes, status_of)
+    record(artifacts, backend.name, f"{backend.name}: two choices approved at once answered {codes} → {status_of}")
 
 
 def test_the_database_refuses_a_second_approved_version(demo_engine: Engine) -> None:

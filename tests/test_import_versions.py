@@ -70,6 +70,10 @@ def test_a_newer_version_approved_supersedes_the_older_ones_still_waiting(river:
         code, body = cli("import", "boundaries", str(range_file(tmp_path, dx, f"v{version}")))
         assert code == 0, body
         ids[version] = str(body["deliveries"][0]["id"])
+    # Two versions of one river cannot be approved together: refused, nothing changes.
+    together = run("deliveries", "approve", ids[3], ids[4])
+    assert together.exit_code == 2 and "one_version_per_river" in together.output
+    assert set(versions().values()) == {"submitted"}
     # v2 approved while v3 and v4 wait: v1, older and still waiting, can no longer become current.
     assert run("deliveries", "approve", ids[2]).exit_code == 0
     assert versions() == {1: "superseded", 2: "approved", 3: "submitted", 4: "submitted"}
@@ -80,6 +84,24 @@ def test_a_newer_version_approved_supersedes_the_older_ones_still_waiting(river:
     refused = run("deliveries", "approve", ids[3])
     assert refused.exit_code == 2 and "delivery_not_submitted" in refused.output
     assert versions() == {1: "superseded", 2: "superseded", 3: "superseded", 4: "approved"}
+
+
+def test_several_rivers_versions_approved_in_one_command(river: Engine, tmp_path: Path) -> None:
+    assert cli("import", "rivers", str(write(river_frame("R2", "第二河", dx=1000), tmp_path / "r2.gpkg")))[0] == 0
+    r2 = gpd.GeoDataFrame({"HLBM": ["R2"], "CHDW": ["测绘院"]}, geometry=[square(1000)], crs=4545)
+    ids = []
+    for path in (range_file(tmp_path, 0, "r1"), shapefile_zip(r2, tmp_path / "r2", "boundaries")):
+        code, body = cli("import", "boundaries", str(path))
+        assert code == 0, body
+        ids.append(str(body["deliveries"][0]["id"]))
+    done = run("deliveries", "approve", *ids)
+    assert done.exit_code == 0, done.output
+    assert all(f"已批准交付 {i}" in done.output for i in ids)
+    with river.connect() as conn:
+        rows = conn.execute(select(Delivery.river_code, Delivery.status).where(Delivery.layer == "boundaries")).all()
+        audited = conn.execute(select(AuditEntry.target_id).where(AuditEntry.action == "delivery.approve")).scalars()
+        assert sorted(audited) == sorted(ids)
+    assert sorted(rows) == [("R1", "approved"), ("R2", "approved")]
 
 
 def test_reject_needs_a_reason_and_keeps_the_version(river: Engine, tmp_path: Path) -> None:

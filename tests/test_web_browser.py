@@ -179,7 +179,9 @@ def test_surveyor_uploads_admin_approves_and_the_current_version_changes(
     watch.assert_clean(page)
 
 
-def test_an_upload_of_several_rivers_lands_on_its_summary_on_a_phone(browser, demo_server, tmp_path, artifacts) -> None:
+def test_an_upload_of_several_rivers_lands_on_its_summary_and_is_approved_on_a_phone(
+    browser, demo_server, demo_engine, tmp_path, artifacts
+) -> None:
     # The demo's zone set (six rivers, a GBK Shapefile in Gauss-Krüger coordinates) zipped as a surveyor sends it.
     parts = sorted(data_path("shapefiles").glob("zones.*"))
     archive = zip_files(tmp_path / "岸线功能分区.zip", parts)
@@ -207,6 +209,23 @@ def test_an_upload_of_several_rivers_lands_on_its_summary_on_a_phone(browser, de
     first.click()
     page.wait_for_url(re.compile(r".*/deliveries/\d+$"))
     assert page.locator("#rg-report").is_visible() and river in page.title()
+
+    watch.assert_clean(page)
+    # The office, on a phone of its own, ticks each river's newest version and approves the six at once.
+    page = browser.new_page(viewport={"width": PHONE, "height": 800}, bypass_csp=True)
+    watch = Watch(page, (demo_server,))
+    page.goto(f"{demo_server}/deliveries")
+    _login(page, "admin")
+    page.get_by_role("button", name="勾选各河流最新版本").click()
+    assert page.locator("#rg-approve-chosen input[name=ids]:checked").count() == 6
+    assert _fits(page)
+    page.get_by_role("button", name="批准所选").click()
+    page.wait_for_url(re.compile(r".*/deliveries\?approved=6$"))
+    assert page.locator("#rg-approved").is_visible() and page.locator("#rg-approve-chosen").count() == 0
+    page.screenshot(path=str(artifacts / "web_queue_approved_phone.png"), full_page=True)
+    with demo_engine.connect() as conn:
+        rows = conn.execute(select(Delivery.version, Delivery.status).where(Delivery.layer == "zones")).all()
+    assert sorted(set(rows)) == [(1, "superseded"), (2, "approved")] and len(rows) == 12
     watch.assert_clean(page)
 
 

@@ -160,6 +160,66 @@ def test_an_older_version_waiting_names_the_newer_and_is_superseded_by_its_appro
     assert _deliveries(river) == {1: "superseded", 2: "approved"}
 
 
+def test_the_office_approves_the_versions_it_ticked_at_once_all_or_none(client, river, tmp_path) -> None:
+    exit_code, body = cli("import", "rivers", str(write(river_frame("R2", "第二河", dx=1000), tmp_path / "r2.gpkg")))
+    assert exit_code == 0, body
+    _as(client, "surveyor")
+    ids = {}
+    for name, river_code, dx in (("r1v1", "R1", 0), ("r1v2", "R1", 10), ("r2v1", "R2", 1000)):
+        frame = gpd.GeoDataFrame({"HLBM": [river_code], "CHDW": ["测绘院"]}, geometry=[square(dx)], crs=4545)
+        stored = _upload(client, shapefile_zip(frame, tmp_path / name, "boundaries"))
+        assert stored.status_code == 303, stored.text
+        ids[name] = int(stored.headers["location"].split("/")[2].split("?")[0])
+
+    def statuses() -> dict[int, str]:
+        with river.connect() as conn:
+            return dict(conn.execute(select(Delivery.id, Delivery.status)).all())
+
+    waiting = statuses()
+    assert set(waiting.values()) == {"submitted"}
+    # A surveyor cannot, nor a form without its token.
+    token = csrf_of(client.get("/deliveries").text)
+    refused = client.post("/deliveries/approve", data={"csrf_token": token, "ids": [ids["r1v2"]]})
+    assert refused.status_code == 403 and "insufficient_role" in refused.text
+
+    _as(client, "admin")
+    queue = client.get("/deliveries")
+    form = queue.text.split('id="rg-approve-chosen"')[1].split("</form>")[0]
+    # Each river's newest waiting version is marked for 勾选各河流最新版本; R1's first version is not.
+    assert f'value="{ids["r1v2"]}" id="rg-choose-{ids["r1v2"]}" data-newest="1"' in form
+    assert f'value="{ids["r2v1"]}" id="rg-choose-{ids["r2v1"]}" data-newest="1"' in form
+    assert f'value="{ids["r1v1"]}" id="rg-choose-{ids["r1v1"]}">' in form
+    token = csrf_of(queue.text)
+    assert client.post("/deliveries/approve", data={"ids": [ids["r2v1"]]}).status_code == 403
+    for chosen, status, code in (
+        ([], 400, "nothing_chosen"),
+        (["abc"], 400, "invalid_choice"),
+        ([ids["r1v1"], ids["r1v2"]], 400, "one_version_per_river"),
+        ([ids["r2v1"], 999_999], 404, "delivery_not_found"),
+    ):
+        answer = client.post("/deliveries/approve", data={"csrf_token": token, "ids": chosen})
+        assert answer.status_code == status and code in answer.text, (chosen, answer.status_code)
+        assert statuses() == waiting
+
+    chosen = {"csrf_token": token, "ids": [ids["r1v2"], ids["r2v1"]]}
+    done = client.post("/deliveries/approve", data=chosen, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/deliveries?approved=2"
+    assert statuses() == {ids["r1v1"]: "superseded", ids["r1v2"]: "approved", ids["r2v1"]: "approved"}
+    page = client.get(done.headers["location"])
+    assert 'id="rg-approved"' in page.text and "已批准 2 个版本" in page.text
+    assert 'id="rg-approve-chosen"' not in page.text  # nothing waits any more
+    with river.connect() as conn:
+        audited = conn.execute(
+            select(AuditEntry.target_id).where(AuditEntry.action == "delivery.approve", AuditEntry.actor == "admin")
+        ).scalars()
+        assert sorted(map(int, audited)) == sorted([ids["r1v2"], ids["r2v1"]])
+
+    # A choice read before these approvals: R1's first version is superseded now, so none of it is approved.
+    late = client.post("/deliveries/approve", data={"csrf_token": token, "ids": [ids["r1v1"]]})
+    assert late.status_code == 409 and "delivery_not_submitted" in late.text
+    assert statuses() == {ids["r1v1"]: "superseded", ids["r1v2"]: "approved", ids["r2v1"]: "approved"}
+
+
 def test_reject_asks_a_reason_the_surveyor_sees_escaped(client, river, tmp_path) -> None:
     _as(client, "surveyor")
     delivery_id = int(_upload(client, range_file(tmp_path, 0, "v1")).headers["location"].split("/")[2].split("?")[0])

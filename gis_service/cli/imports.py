@@ -289,16 +289,26 @@ def show_command(delivery_id: int) -> None:
         _dump(delivery_dict(get_delivery(session, delivery_id), report=True))
 
 
-@deliveries_app.command("approve", help="批准交付，使之成为该河流的现行版本（管理员）。")
+@deliveries_app.command(
+    "approve", help="批准交付，使之成为该河流的现行版本（管理员）；可一次给多个编号，全部批准或一个也不批准。"
+)
 @handles_errors
-def approve_command(delivery_id: int) -> None:
-    """Approve a submitted delivery: it becomes the river's current version."""
+def approve_command(
+    delivery_ids: Annotated[list[int], typer.Argument(help="交付编号（可多个）")],
+) -> None:
+    """Approve submitted deliveries: each becomes its river's current version (several: all or none)."""
     from gis_service.access import audit
-    from gis_service.ledger.intake import approve_delivery
+    from gis_service.ledger.intake import approve_chosen, approve_delivery
 
+    settings, clock = cli_settings(), business_clock()
     with transaction(ready_engine()) as session:
-        d = approve_delivery(session, delivery_id, actor="cli", settings=cli_settings(), clock=business_clock())
-        audit(session, actor="cli", action="delivery.approve", target_type="delivery", target_id=d.id)
+        if len(delivery_ids) == 1:
+            approved = [approve_delivery(session, delivery_ids[0], actor="cli", settings=settings, clock=clock)]
+        else:
+            approved = approve_chosen(session, delivery_ids, actor="cli", settings=settings, clock=clock)
+        for d in approved:
+            audit(session, actor="cli", action="delivery.approve", target_type="delivery", target_id=d.id)
+    for d in approved:
         console.print(Text(f"已批准交付 {d.id}（河流 {d.river_code} {d.layer} 第 {d.version} 版）"))
 
 

@@ -41,6 +41,18 @@ def rederive_after_approval(
         rederive_jurisdiction(session, code, settings=settings, actor=actor, clock=clock)
 
 
+def approve_chosen(
+    session: Session, delivery_ids: list[int], *, actor: str, settings: Settings, clock: Clock
+) -> list[Delivery]:
+    """Approve several waiting versions at once, all or none (see :func:`gis_service.store.deliveries.approve_chosen`),
+    then re-derive, layer by layer."""
+    approved = deliveries.approve_chosen(session, delivery_ids, actor=actor)
+    for layer in sorted({d.layer for d in approved}):
+        rivers = [d.river_code for d in approved if d.layer == layer]
+        rederive_after_approval(session, layer, rivers, actor=actor, settings=settings, clock=clock)
+    return approved
+
+
 def run_import(
     session: Session,
     path: Path,

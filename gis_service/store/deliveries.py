@@ -133,6 +133,62 @@ def approve_delivery(session: Session, delivery_id: int, *, actor: str) -> Deliv
     return delivery
 
 
+CHOSEN_MAX = 1000  # versions approved at once from the queue page; a province's are approved as they are imported
+
+
+def approve_chosen(session: Session, delivery_ids: list[int], *, actor: str) -> list[Delivery]:
+    """Approve the waiting versions ``delivery_ids`` at once, all or none (the queue page's 批准所选); return them.
+
+    At most one version a river's layer, and each must still be waiting once the rivers are locked (:func:`lock_rivers`,
+    layer by layer in order): a version decided meanwhile, or superseded by a newer one's approval, refuses the whole
+    choice (409), as approving them one after the other would have refused it. What each approval replaces is
+    superseded (:func:`supersede`).
+    """
+    chosen = sorted(set(delivery_ids))
+    if not chosen:
+        raise BadRequest("请先勾选要批准的版本", code="nothing_chosen")
+    if len(chosen) > CHOSEN_MAX:
+        raise BadRequest(f"一次最多批准 {CHOSEN_MAX} 个版本，请分批勾选", code="too_many_chosen")
+    rows = session.execute(
+        select(Delivery.id, Delivery.river_code, Delivery.layer).where(Delivery.id.in_(chosen))
+    ).all()
+    missing = sorted(set(chosen) - {r.id for r in rows})
+    if missing:
+        raise NotFound(f"交付 {'、'.join(map(str, missing))} 不存在", code="delivery_not_found")
+    seen: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if (r.layer, r.river_code) in seen:
+            raise BadRequest(
+                f"同一河流的同一图层只能批准一个版本：{r.river_code} 勾选了 #{seen[r.layer, r.river_code]} 和 #{r.id}",
+                code="one_version_per_river",
+            )
+        seen[r.layer, r.river_code] = r.id
+    for layer in sorted({r.layer for r in rows}):
+        lock_rivers(session, layer, [r.river_code for r in rows if r.layer == layer])
+    # Read again under the locks: what another decision committed meanwhile.
+    found = session.scalars(select(Delivery).where(Delivery.id.in_(chosen)).execution_options(populate_existing=True))
+    decided = [d for d in found if d.status != "submitted"]
+    if decided:
+        named = "、".join(
+            f"#{d.id} {d.river_code} 第 {d.version} 版（{STATUS_LABELS.get(d.status, d.status)}）" for d in decided
+        )
+        raise Conflict(
+            f"以下版本已不是待审核状态，本次一个也未批准：{named}；请刷新后重新勾选。",
+            code="delivery_not_submitted",
+            details={"decided": [{"id": d.id, "status": d.status} for d in decided]},
+        )
+    approve_deliveries(session, chosen, actor=actor)
+    approved = list(
+        session.scalars(
+            select(Delivery)
+            .where(Delivery.id.in_(chosen))
+            .order_by(Delivery.river_code, Delivery.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    return approved
+
+
 def lock_rivers(session: Session, layer: str, river_codes: list[str], *, whole_layer: bool = False) -> None:
     """Serialise deliveries and decisions on these rivers' ``layer`` until the commit (the backend's rule).
 

@@ -24,7 +24,7 @@ from gis_service.clock import BusinessClock
 from gis_service.db.models import Delivery
 from gis_service.errors import BadRequest, DeliveryRejected, ServiceError
 from gis_service.ingest.pipeline import ImportOptions
-from gis_service.ledger.intake import approve_delivery, run_import
+from gis_service.ledger.intake import approve_chosen, approve_delivery, run_import
 from gis_service.settings import Settings
 from gis_service.store.current import river_names
 from gis_service.store.deliveries import get_delivery, range_diff, reject_delivery
@@ -200,12 +200,16 @@ def queue(request: Request, session: SessionDep, user: PageSurveyor) -> Response
     if not admin:
         rows = [d for d in rows if d.submitted_by == user.username]
     waiting: dict[str, list[Delivery]] = {}
+    newest: set[int] = set()  # each river's newest waiting version of each layer (the rows come newest first)
     for d in rows:
         if d.status == "submitted":
+            if not any(w.layer == d.layer for w in waiting.get(d.river_code, [])):
+                newest.add(d.id)
             waiting.setdefault(d.river_code, []).append(d)
     context = {
         "admin": admin,
         "waiting": sorted(waiting.items()),
+        "newest": newest,
         "rows": rows[:200],
         "upload": _this_upload(session, user, request.query_params.get("submitted")),
         "labels": {spec.name: spec.label for spec in app_catalogue(request.app)},
@@ -248,6 +252,24 @@ def delivery_map(session: SessionDep, settings: SettingsDep, _user: PageViewer, 
     """The delivery's map (new version over the current one), shown in a frame of its page."""
     d = get_delivery(session, delivery_id)
     return HTMLResponse(version_map_html(session, MapSetup.of(settings), d, _current(session, d)), headers=PAGE_HEADERS)
+
+
+@router.post("/deliveries/approve")
+def approve_several(
+    session: SessionDep, user: PageAdmin, settings: SettingsDep, clock: ClockDep, form: CsrfForm
+) -> Response:
+    """批准所选: the versions ticked in the queue become their rivers' current versions at once, all or none."""
+    try:
+        ids = [int(str(value)) for value in form.getlist("ids")]
+    except ValueError:
+        raise BadRequest("所选版本编号无效，请刷新页面后重新勾选", code="invalid_choice") from None
+    approved = approve_chosen(session, ids, actor=user.username, settings=settings, clock=clock)
+    for d in approved:
+        user.caller.audit(
+            session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
+        )
+    commit_now(session)
+    return RedirectResponse(f"/deliveries?approved={len(approved)}", status_code=303)
 
 
 @router.post("/deliveries/{delivery_id}/approve")
