@@ -194,6 +194,8 @@ def test_the_office_approves_the_versions_it_ticked_at_once_all_or_none(client, 
     for chosen, status, code in (
         ([], 400, "nothing_chosen"),
         (["abc"], 400, "invalid_choice"),
+        (["-1"], 400, "invalid_choice"),
+        ([str(2**40)], 400, "invalid_choice"),
         ([ids["r1v1"], ids["r1v2"]], 400, "one_version_per_river"),
         ([ids["r2v1"], 999_999], 404, "delivery_not_found"),
     ):

@@ -259,10 +259,10 @@ def approve_several(
     session: SessionDep, user: PageAdmin, settings: SettingsDep, clock: ClockDep, form: CsrfForm
 ) -> Response:
     """批准所选: the versions ticked in the queue become their rivers' current versions at once, all or none."""
-    try:
-        ids = [int(str(value)) for value in form.getlist("ids")]
-    except ValueError:
-        raise BadRequest("所选版本编号无效，请刷新页面后重新勾选", code="invalid_choice") from None
+    values = [str(value) for value in form.getlist("ids")]
+    if not all(re.fullmatch(r"[1-9]\d{0,9}", v) and int(v) < 2**31 for v in values):  # the ids' column is 32 bits
+        raise BadRequest("所选版本编号无效，请刷新页面后重新勾选", code="invalid_choice")
+    ids = [int(v) for v in values]
     approved = approve_chosen(session, ids, actor=user.username, settings=settings, clock=clock)
     for d in approved:
         user.caller.audit(
