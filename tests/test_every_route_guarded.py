@@ -37,6 +37,7 @@ WRITES = {
     ("DELETE", "/api/v1/outfalls/{outfall_id}"): "admin",
     ("POST", "/api/v1/deliveries/{layer}"): "surveyor",
     ("POST", "/api/v1/deliveries/{layer}/preview"): "surveyor",
+    ("POST", "/api/v1/deliveries/approve"): "admin",
     ("POST", "/api/v1/deliveries/{delivery_id}/approve"): "admin",
     ("POST", "/api/v1/deliveries/{delivery_id}/reject"): "admin",
     # River chiefs, boards, patrols and public reports (一河一长, 公示牌, 巡河, 群众举报).

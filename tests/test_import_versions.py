@@ -191,6 +191,43 @@ def test_http_upload_review_history_diff_preview(
     assert {"delivery.import", "delivery.approve", "delivery.reject"} <= actions
 
 
+def test_http_approves_several_versions_at_once_all_or_none(
+    river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    assert cli("import", "rivers", str(write(river_frame("R2", "第二河", dx=1000), tmp_path / "r2.gpkg")))[0] == 0
+    r2 = gpd.GeoDataFrame({"HLBM": ["R2"], "CHDW": ["测绘院"]}, geometry=[square(1000)], crs=4545)
+    files = (range_file(tmp_path, 0, "v1"), range_file(tmp_path, 10, "v2"), shapefile_zip(r2, tmp_path / "r2", "x"))
+    ids = [upload(client, tokens["surveyor"], f).json()["deliveries"][0]["id"] for f in files]
+    r1v1, r1v2, r2v1 = ids
+
+    def statuses() -> list[str]:
+        with river.connect() as conn:
+            found = dict(conn.execute(select(Delivery.id, Delivery.status).where(Delivery.id.in_(ids))).all())
+        return [found[i] for i in ids]
+
+    def approve(token: str, body: object):  # noqa: ANN202
+        return client.post("/api/v1/deliveries/approve", headers=bearer(token), json=body)
+
+    assert approve(tokens["surveyor"], {"ids": [r1v2, r2v1]}).status_code == 403
+    for body, status, code in (
+        ({"ids": []}, 400, None),
+        ({"ids": [0]}, 400, None),
+        ({"ids": [r1v1, r1v2]}, 400, "one_version_per_river"),
+        ({"ids": [r2v1, 424242]}, 404, "delivery_not_found"),
+    ):
+        answer = approve(tokens["admin"], body)
+        assert answer.status_code == status, (body, answer.text)
+        assert code is None or answer.json()["error"]["code"] == code
+        assert statuses() == ["submitted"] * 3
+    done = approve(tokens["admin"], {"ids": [r2v1, r1v2]})
+    assert done.status_code == 200, done.text
+    assert [(d["id"], d["status"]) for d in done.json()["deliveries"]] == [(r1v2, "approved"), (r2v1, "approved")]
+    assert statuses() == ["superseded", "approved", "approved"]
+    late = approve(tokens["admin"], {"ids": [r1v1]})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "delivery_not_submitted"
+    assert statuses() == ["superseded", "approved", "approved"]
+
+
 def test_http_rejected_upload_stores_nothing(
     river: Engine, client: TestClient, tokens: dict[str, str], tmp_path: Path
 ) -> None:

@@ -34,9 +34,10 @@ from gis_service.api.schemas import deliveries as shapes
 from gis_service.catalogue import catalogue_for
 from gis_service.errors import BadRequest, PayloadTooLarge
 from gis_service.ingest.pipeline import ImportOptions, check_delivery, target_layer
-from gis_service.ledger.intake import approve_delivery, run_import
+from gis_service.ledger.intake import approve_chosen, approve_delivery, run_import
 from gis_service.store.current import LayerVersions
 from gis_service.store.deliveries import (
+    CHOSEN_MAX,
     delivery_dict,
     get_delivery,
     range_diff,
@@ -138,6 +139,32 @@ async def received_delivery(
 
 
 LayerPath = Annotated[str, Path(description="rivers, boundaries, stakes, zones, outfalls, problems")]
+
+
+class Approvals(BaseModel):
+    """The waiting versions to approve at once (one a river's layer)."""
+
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=CHOSEN_MAX)
+
+
+# Before ``/{layer}``, which would take ``approve`` for a layer's name.
+@router.post("/approve", response_model=shapes.DeliveryList, response_model_exclude_unset=True)
+def approve_several(
+    session: SessionDep,
+    caller: Annotated[Caller, allowed("delivery.approve")],
+    settings: SettingsDep,
+    clock: ClockDep,
+    body: Approvals,
+) -> dict[str, Any]:
+    """Approve several waiting versions at once, all or none: each becomes its river's current version (what it
+    replaces superseded, as one approval does). Two versions of one river's layer: 400 ``one_version_per_river``;
+    one no longer waiting: 409 ``delivery_not_submitted``, nothing approved."""
+    approved = approve_chosen(session, body.ids, actor=caller.name, settings=settings, clock=clock)
+    for d in approved:
+        caller.audit(
+            session, "delivery.approve", "delivery", d.id, river_code=d.river_code, layer=d.layer, version=d.version
+        )
+    return {"deliveries": [delivery_dict(d) for d in approved]}
 
 
 @router.post(
