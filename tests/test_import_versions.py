@@ -94,6 +94,8 @@ def test_several_rivers_versions_approved_in_one_command(river: Engine, tmp_path
         code, body = cli("import", "boundaries", str(path))
         assert code == 0, body
         ids.append(str(body["deliveries"][0]["id"]))
+    too_many = run("deliveries", "approve", *map(str, range(1, 1002)))
+    assert too_many.exit_code == 2 and "too_many_chosen" in too_many.output
     done = run("deliveries", "approve", *ids)
     assert done.exit_code == 0, done.output
     assert all(f"已批准交付 {i}" in done.output for i in ids)

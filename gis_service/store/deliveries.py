@@ -146,9 +146,9 @@ def approve_chosen(session: Session, delivery_ids: list[int], *, actor: str) -> 
     """
     chosen = sorted(set(delivery_ids))
     if not chosen:
-        raise BadRequest("请先勾选要批准的版本", code="nothing_chosen")
+        raise BadRequest("请先选择要批准的版本", code="nothing_chosen")
     if len(chosen) > CHOSEN_MAX:
-        raise BadRequest(f"一次最多批准 {CHOSEN_MAX} 个版本，请分批勾选", code="too_many_chosen")
+        raise BadRequest(f"一次最多批准 {CHOSEN_MAX} 个版本，请分批批准", code="too_many_chosen")
     rows = session.execute(
         select(Delivery.id, Delivery.river_code, Delivery.layer).where(Delivery.id.in_(chosen))
     ).all()
@@ -173,7 +173,7 @@ def approve_chosen(session: Session, delivery_ids: list[int], *, actor: str) -> 
             f"#{d.id} {d.river_code} 第 {d.version} 版（{STATUS_LABELS.get(d.status, d.status)}）" for d in decided
         )
         raise Conflict(
-            f"以下版本已不是待审核状态，本次一个也未批准：{named}；请刷新后重新勾选。",
+            f"以下版本已不是待审核状态，本次一个也未批准：{named}；请刷新后重新选择。",
             code="delivery_not_submitted",
             details={"decided": [{"id": d.id, "status": d.status} for d in decided]},
         )
