@@ -67,9 +67,10 @@ def settled(url: str) -> None:
     """Have the PostGIS database ``url`` analysed and its writes checkpointed now, after a set-up's load.
 
     Left to the server, autovacuum analyses the tables a set-up has just loaded, and a checkpoint writes their
-    pages, some tens of seconds later: during whichever measured command runs then. In the twenty-third session
-    ogr2ogr's server CPU moved between 1.9 and 3.3 s from run to run of the same load, its time between 1.9 and
-    3.5 s. ``CHECKPOINT`` needs a superuser (or ``pg_checkpoint``): without one, only the analysis is done.
+    pages, some tens of seconds later: during whichever measured command runs then. (It is not what makes this
+    machine's runs vary: settled or not, ogr2ogr's server CPU moved between 1.9 and 3.6 s from run to run of the
+    same load in the twenty-third session.) ``CHECKPOINT`` needs a superuser (or ``pg_checkpoint``): without one,
+    only the analysis is done.
     """
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
