@@ -187,9 +187,8 @@ def run_ours(url: str, path: Path, *, skip: str | None = None, label: str | None
     out["process_wall_seconds"] = round(process.seconds, 2)
     # The import's own CPU (the child's start-up and module imports left out, as from its time); the server's
     # over the whole child (it does nothing else with the server).
-    measured = Measure(label, out["seconds"], out["peak_mb"], cpu_seconds=out["cpu_seconds"])
-    measured.server_cpu_seconds = process.server_cpu_seconds
-    return measured, out
+    cpu = {"cpu_seconds": out["cpu_seconds"], "server_cpu_seconds": process.server_cpu_seconds}
+    return Measure(label, out["seconds"], out["peak_mb"], **cpu), out
 
 
 def prepare_database(url: str, folder: Path) -> None:

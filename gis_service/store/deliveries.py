@@ -113,7 +113,6 @@ def supersede(session: Session, layer: str, rivers: list[str], approving: list[i
         .where(
             Delivery.layer == layer,
             Delivery.river_code.in_(rivers),
-            Delivery.id.not_in(approving),
             or_(Delivery.status == "approved", and_(Delivery.status == "submitted", Delivery.version < version)),
         )
         .values(status="superseded")
@@ -166,7 +165,8 @@ def approve_chosen(session: Session, delivery_ids: list[int], *, actor: str) -> 
     for layer in sorted({r.layer for r in rows}):
         lock_rivers(session, layer, [r.river_code for r in rows if r.layer == layer])
     # Read again under the locks: what another decision committed meanwhile.
-    found = session.scalars(select(Delivery).where(Delivery.id.in_(chosen)).execution_options(populate_existing=True))
+    query = select(Delivery).where(Delivery.id.in_(chosen)).order_by(Delivery.river_code, Delivery.id)
+    found = list(session.scalars(query.execution_options(populate_existing=True)))
     decided = [d for d in found if d.status != "submitted"]
     if decided:
         named = "、".join(
@@ -177,16 +177,8 @@ def approve_chosen(session: Session, delivery_ids: list[int], *, actor: str) -> 
             code="delivery_not_submitted",
             details={"decided": [{"id": d.id, "status": d.status} for d in decided]},
         )
-    approve_deliveries(session, chosen, actor=actor)
-    approved = list(
-        session.scalars(
-            select(Delivery)
-            .where(Delivery.id.in_(chosen))
-            .order_by(Delivery.river_code, Delivery.id)
-            .execution_options(populate_existing=True)
-        )
-    )
-    return approved
+    approve_deliveries(session, chosen, actor=actor)  # its updates set the status of ``found`` in the session too
+    return found
 
 
 def lock_rivers(session: Session, layer: str, river_codes: list[str], *, whole_layer: bool = False) -> None:
